@@ -1,0 +1,83 @@
+//! The `hancha` command line: one file per subcommand, each with its `Args` and `run`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod agreement;
+mod certs;
+mod dev;
+mod id;
+mod serve;
+
+/// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
+/// status confirmations (反馈) about people registered in one county and living in another.
+#[derive(Debug, Parser)]
+#[command(name = "hancha", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run this county's node: the peer listener and the workers.
+    Serve(serve::ServeArgs),
+    /// Check resident ID numbers (公民身份号码) by hand or from scripts.
+    #[command(subcommand)]
+    Id(id::IdCommand),
+    /// Validate agreements (双向协议) and show their canonical hash.
+    #[command(subcommand)]
+    Agreement(agreement::AgreementCommand),
+    /// Create certificates for development and tests (never for production).
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Developer tools: a throwaway PostgreSQL for tests, demos and benchmarks.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+///
+/// Exit codes: 0 success, 1 the command ran and found something invalid or failed, 2 usage error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Id(command) => id::run(command),
+        Command::Agreement(command) => agreement::run(command),
+        Command::Certs(command) => certs::run(command),
+        Command::Dev(command) => dev::run(command),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `RUST_LOG_FORMAT=json` switches to JSON.
+pub(crate) fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("RUST_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,32 @@
+//! `hancha serve`: runs one county's node until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::NodeConfig;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The node configuration (TOML). Every setting can be overridden by a HANCHA_… environment
+    /// variable, e.g. HANCHA_DATABASE_URL, HANCHA_LISTEN, HANCHA_PEER_431322=host:port.
+    #[arg(long, env = "HANCHA_CONFIG", value_name = "FILE")]
+    config: PathBuf,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = NodeConfig::load(&args.config)?;
+    if args.check {
+        println!("{}", config.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::init_tracing();
+    eprintln!("{}", config.describe());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(crate::node::serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,295 @@
+//! Node configuration: one TOML file per node, every setting overridable by a `HANCHA_…`
+//! environment variable. Secrets (the database password, key files' contents) are never printed:
+//! `Debug` and [`NodeConfig::describe`] redact them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::domain::division::CountyCode;
+
+/// Everything a node needs to run. See `examples/node-430703.toml` for a documented example.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The county this node speaks for; must match the county in its certificate.
+    pub county: CountyCode,
+    /// Where the peer (exchange) listener binds, e.g. `0.0.0.0:7443`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// PostgreSQL URL of this county's database (may carry a password: never printed).
+    pub database_url: String,
+    /// Maximum database connections this node opens.
+    #[serde(default = "default_pool_size")]
+    pub database_pool_size: u32,
+    /// The node's certificate, key and the trust anchors for peers.
+    pub tls: TlsFiles,
+    /// Directory of agreement documents (`*.toml`) this node holds.
+    pub agreements_dir: PathBuf,
+    /// Peer county code → `host:port` of its exchange listener.
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
+    /// Limits and timings; defaults suit a county office.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Certificate files, PEM.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// This node's certificate chain (URI SAN `urn:hancha:county:<code>`).
+    pub certificate: PathBuf,
+    /// This node's private key. Only the path is ever shown.
+    pub private_key: PathBuf,
+    /// CA certificates that peers' certificates must chain to.
+    pub trust_anchors: PathBuf,
+}
+
+/// Tunables with production defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Upper bound on how long a single inquiry may wait for an inline answer (ms).
+    pub max_wait_ms: u64,
+    /// Inquiries, confirmations or notices per batch sent to a peer.
+    pub batch_size: usize,
+    /// Largest batch accepted from a peer, in messages.
+    pub max_batch_messages: usize,
+    /// Largest gRPC message accepted from a peer, in bytes.
+    pub max_message_bytes: usize,
+    /// First retry delay after a failed delivery (ms); doubles per attempt, with jitter.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay (ms).
+    pub retry_max_ms: u64,
+    /// How often idle workers look for work even without a wake-up (ms).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_wait_ms: 5_000,
+            batch_size: 500,
+            max_batch_messages: 2_000,
+            max_message_bytes: 4 * 1024 * 1024,
+            retry_initial_ms: 500,
+            retry_max_ms: 5 * 60 * 1000,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The wait cap as a duration.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+}
+
+fn default_pool_size() -> u32 {
+    10
+}
+
+/// The environment variables that override file settings, and the key each one sets.
+pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
+    ("HANCHA_COUNTY", "county"),
+    ("HANCHA_LISTEN", "listen"),
+    ("HANCHA_DATABASE_URL", "database_url"),
+    ("HANCHA_DATABASE_POOL_SIZE", "database_pool_size"),
+    ("HANCHA_TLS_CERTIFICATE", "tls.certificate"),
+    ("HANCHA_TLS_PRIVATE_KEY", "tls.private_key"),
+    ("HANCHA_TLS_TRUST_ANCHORS", "tls.trust_anchors"),
+    ("HANCHA_AGREEMENTS_DIR", "agreements_dir"),
+    ("HANCHA_MAX_WAIT_MS", "limits.max_wait_ms"),
+    ("HANCHA_BATCH_SIZE", "limits.batch_size"),
+    ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial_ms"),
+    ("HANCHA_RETRY_MAX_MS", "limits.retry_max_ms"),
+];
+
+impl NodeConfig {
+    /// Reads the file, applies `HANCHA_…` overrides from the process environment (plus
+    /// `HANCHA_PEER_<COUNTY>=host:port` for peers), resolves relative paths against the file's
+    /// directory, and validates.
+    pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let environment: Vec<(String, String)> = std::env::vars().collect();
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, &environment, base).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// [`NodeConfig::load`] without touching the file system or process environment.
+    pub fn from_toml(
+        text: &str,
+        environment: &[(String, String)],
+        base: &Path,
+    ) -> anyhow::Result<NodeConfig> {
+        let mut document: toml::Table = text.parse().context("not valid TOML")?;
+        for (variable, value) in environment {
+            if let Some(key) = ENVIRONMENT_OVERRIDES
+                .iter()
+                .find(|(name, _)| name == variable)
+                .map(|(_, key)| *key)
+            {
+                set_dotted(&mut document, key, value);
+            } else if let Some(county) = variable.strip_prefix("HANCHA_PEER_") {
+                set_dotted(&mut document, &format!("peers.{county}"), value);
+            }
+        }
+        let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
+        for path in [
+            &mut config.tls.certificate,
+            &mut config.tls.private_key,
+            &mut config.tls.trust_anchors,
+            &mut config.agreements_dir,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        for (county, endpoint) in &config.peers {
+            CountyCode::parse(county).map_err(|error| anyhow::anyhow!("peers.{county}: {error}"))?;
+            if endpoint.trim().is_empty() {
+                bail!("peers.{county}: empty endpoint");
+            }
+        }
+        if config.limits.batch_size == 0 || config.limits.batch_size > config.limits.max_batch_messages {
+            bail!("limits.batch_size must be between 1 and limits.max_batch_messages");
+        }
+        Ok(config)
+    }
+
+    /// The peers as county codes.
+    pub fn peer_endpoints(&self) -> Vec<(CountyCode, String)> {
+        self.peers
+            .iter()
+            .filter_map(|(county, endpoint)| Some((CountyCode::parse(county).ok()?, endpoint.clone())))
+            .collect()
+    }
+
+    /// A human-readable account of the configuration with secrets redacted.
+    pub fn describe(&self) -> String {
+        let mut lines = vec![
+            format!("county            {} {}", self.county, self.county.name()),
+            format!("listen            {}", self.listen),
+            format!("database          {}", redact_url(&self.database_url)),
+            format!("certificate       {}", self.tls.certificate.display()),
+            format!(
+                "private key       {} (contents never shown)",
+                self.tls.private_key.display()
+            ),
+            format!("trust anchors     {}", self.tls.trust_anchors.display()),
+            format!("agreements        {}", self.agreements_dir.display()),
+        ];
+        for (county, endpoint) in &self.peers {
+            lines.push(format!("peer              {county} at {endpoint}"));
+        }
+        lines.join("\n")
+    }
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("county", &self.county)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("tls", &self.tls)
+            .field("agreements_dir", &self.agreements_dir)
+            .field("peers", &self.peers)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Replaces the password of a `postgres://user:password@host/db` URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
+    let mut table = document;
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or(key);
+    for part in parts {
+        let entry = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        table = entry.as_table_mut().expect("just made a table");
+    }
+    // Numeric settings stay numbers so that `HANCHA_MAX_WAIT_MS=2000` fills an integer field;
+    // everything else (county codes included) stays a string.
+    let numeric = key.starts_with("limits.") || key == "database_pool_size";
+    let typed = match value.parse::<i64>() {
+        Ok(number) if numeric => toml::Value::Integer(number),
+        _ => toml::Value::String(value.to_string()),
+    };
+    table.insert(last.to_string(), typed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+county = "430703"
+listen = "127.0.0.1:7443"
+database_url = "postgres://hancha:s3cret@localhost/hancha_430703"
+agreements_dir = "agreements"
+[tls]
+certificate = "certs/430703.pem"
+private_key = "certs/430703-key.pem"
+trust_anchors = "certs/ca.pem"
+[peers]
+431322 = "127.0.0.1:7444"
+"#;
+
+    #[test]
+    fn environment_overrides_file_settings_and_adds_peers() {
+        let environment = vec![
+            ("HANCHA_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
+            ("HANCHA_MAX_WAIT_MS".to_string(), "1500".to_string()),
+            ("HANCHA_PEER_430582".to_string(), "127.0.0.1:9001".to_string()),
+        ];
+        let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new("/etc/hancha")).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.max_wait_ms, 1500);
+        assert_eq!(
+            config.peers.get("430582").map(String::as_str),
+            Some("127.0.0.1:9001")
+        );
+        assert_eq!(config.tls.certificate, Path::new("/etc/hancha/certs/430703.pem"));
+    }
+
+    #[test]
+    fn database_password_is_never_printed() {
+        let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new(".")).unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert!(!config.describe().contains("s3cret"));
+        assert!(config.describe().contains("hancha:***@localhost"));
+    }
+
+    #[test]
+    fn rejects_unknown_settings_and_bad_peer_codes() {
+        let unknown = format!("{EXAMPLE}\ncolour = \"blue\"\n");
+        assert!(NodeConfig::from_toml(&unknown, &[], Path::new(".")).is_err());
+        let environment = vec![("HANCHA_PEER_999999".to_string(), "x:1".to_string())];
+        let error = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap_err();
+        assert!(format!("{error:#}").contains("999999"), "{error:#}");
+    }
+}

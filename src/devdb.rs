@@ -1,0 +1,217 @@
+//! A throwaway local PostgreSQL for tests, the demo and benchmarks.
+//!
+//! `./scripts/test`, `hancha demo` and `hancha bench` all use this one mechanism: `initdb` into a
+//! private temporary directory, a server listening only on a Unix socket inside that directory
+//! (so it never clashes with another server or port), and `pg_ctl stop` plus removal of the
+//! directory when the [`ThrowawayPostgres`] is dropped. `initdb` refuses to run as root, so when
+//! we are root the cluster is created and run as the `postgres` system user.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// How the throwaway cluster trades durability for speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` and `synchronous_commit` as in production: benchmarks measure real costs.
+    Production,
+    /// `fsync=off`: for test suites, where a machine crash loses nothing of value.
+    Relaxed,
+}
+
+/// A running private PostgreSQL cluster, stopped and deleted on drop.
+#[derive(Debug)]
+pub struct ThrowawayPostgres {
+    /// The temporary directory holding the data directory, the socket and the server log.
+    root: PathBuf,
+    /// Where `initdb`, `pg_ctl` and `postgres` live.
+    bin_dir: PathBuf,
+    /// `Some("postgres")` when we are root and must run the server as another user.
+    run_as: Option<String>,
+    /// Connection URL of the `postgres` database as the superuser `hancha`.
+    url: String,
+}
+
+impl ThrowawayPostgres {
+    /// Creates and starts a new cluster. Fails with an explanation of what to install when the
+    /// PostgreSQL server binaries are missing.
+    pub fn start(durability: Durability) -> anyhow::Result<Self> {
+        let bin_dir = find_server_binaries()?;
+        let run_as = if running_as_root()? {
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        let root = std::env::temp_dir().join(format!(
+            "hancha-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&root).with_context(|| format!("creating {}", root.display()))?;
+        let mut cluster = ThrowawayPostgres {
+            url: format!("postgres://hancha@localhost/postgres?host={}", root.display()),
+            root,
+            bin_dir,
+            run_as,
+        };
+        if let Some(user) = &cluster.run_as {
+            run(Command::new("chown").arg(format!("{user}:")).arg(&cluster.root)).with_context(|| {
+                format!(
+                    "giving {} to the {user} user (does it exist?)",
+                    cluster.root.display()
+                )
+            })?;
+        }
+        cluster.init(durability)?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Connection URL of the maintenance database (`postgres`) as superuser.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Connection URL for another database on the same cluster.
+    pub fn url_for(&self, database: &str) -> String {
+        format!(
+            "postgres://hancha@localhost/{database}?host={}",
+            self.root.display()
+        )
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let binary = self.bin_dir.join(program);
+        match &self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.arg("-u").arg(user).arg("--").arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        }
+    }
+
+    fn init(&mut self, durability: Durability) -> anyhow::Result<()> {
+        run(self.command("initdb").arg("-D").arg(self.data_dir()).args([
+            "-U",
+            "hancha",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ]))
+        .context("initdb failed")?;
+        let fsync = match durability {
+            Durability::Production => "on",
+            Durability::Relaxed => "off",
+        };
+        let settings = format!(
+            "\n# hancha throwaway cluster\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
+             max_connections = 400\nshared_buffers = 128MB\nfsync = {fsync}\nsynchronous_commit = {fsync}\n\
+             full_page_writes = {fsync}\n",
+            self.root.display()
+        );
+        let conf = self.data_dir().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).context("reading postgresql.conf")?;
+        text.push_str(&settings);
+        std::fs::write(&conf, text).context("writing postgresql.conf")?;
+        Ok(())
+    }
+
+    fn start_server(&self) -> anyhow::Result<()> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "60", "start"]))
+        .with_context(|| {
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            format!("starting PostgreSQL failed; server log:\n{log}")
+        })
+    }
+}
+
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        let stopped = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !matches!(stopped, Ok(status) if status.success()) {
+            eprintln!(
+                "warning: could not stop the throwaway PostgreSQL in {}",
+                self.root.display()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn running_as_root() -> anyhow::Result<bool> {
+    Ok(std::fs::metadata("/proc/self")
+        .context("reading /proc/self")?
+        .uid()
+        == 0)
+}
+
+/// Finds `initdb` and `pg_ctl`: on PATH, or in Debian's versioned directories.
+fn find_server_binaries() -> anyhow::Result<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    debian.sort();
+    debian.reverse();
+    for dir in on_path.into_iter().chain(debian) {
+        if has_server_binaries(&dir) {
+            return Ok(dir);
+        }
+    }
+    bail!(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH or in /usr/lib/postgresql/*/bin.\n\
+         Install them (Debian/Ubuntu: `apt-get install postgresql`), or set DATABASE_URL to a server you run\n\
+         (the role needs CREATEDB)."
+    )
+}
+
+fn has_server_binaries(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {:?}", command.get_program()))?;
+    if !output.status.success() {
+        bail!(
+            "{:?} exited with {}: {}{}",
+            command.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}

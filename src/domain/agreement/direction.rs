@@ -1,0 +1,200 @@
+//! One direction of an agreement: what one county may send the other, on what terms, and the
+//! deadlines that follow from them.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::domain::division::CountyCode;
+use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeKind, Priority, StatusField};
+
+/// What one county may send the other under an agreement, and on what terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Direction {
+    /// The asker, and the sender of notices.
+    pub(super) from: CountyCode,
+    /// The responder, and the receiver of notices.
+    pub(super) to: CountyCode,
+    /// The inquiries `from` may send.
+    pub(super) inquiry_kinds: BTreeSet<InquiryKind>,
+    /// The notices `from` may send.
+    pub(super) notice_kinds: BTreeSet<NoticeKind>,
+    /// The fields `to` may disclose in answers to `from` (data minimisation).
+    pub(super) answer_fields: BTreeSet<StatusField>,
+    /// Days `to` has to answer an inquiry.
+    pub(super) reply_days: ReplyDays,
+    /// Days `to` has to acknowledge a notice and to feed back; `None` when no notices are allowed.
+    pub(super) notice_days: Option<NoticeDays>,
+    /// The most messages `from` may send `to` per day, to protect the responder's operators.
+    pub(super) daily_cap: u32,
+    /// Whether `to` may answer from its register without an operator.
+    pub(super) automatic_answers: bool,
+}
+
+/// Reply deadlines for inquiries, in days after receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyDays {
+    /// For ordinary inquiries (30 in the current agreements).
+    pub normal: u16,
+    /// For key subjects (15 in the current agreements); never longer than `normal`.
+    pub urgent: u16,
+}
+
+impl ReplyDays {
+    /// The days allowed for an inquiry of `priority`.
+    pub fn for_priority(self, priority: Priority) -> u16 {
+        match priority {
+            Priority::Normal => self.normal,
+            Priority::Urgent => self.urgent,
+        }
+    }
+}
+
+/// Deadlines for notices, in days after receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeDays {
+    /// To acknowledge any notice.
+    pub receipt: u16,
+    /// To feed back on notices whose kind requires it ([`NoticeKind::requires_feedback`]).
+    pub feedback: u16,
+}
+
+/// When the receiver of one notice owes what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeDeadlines {
+    /// When the receipt is due.
+    pub receipt: DateTime<Utc>,
+    /// When the feedback is due; `None` for kinds that need no feedback.
+    pub feedback: Option<DateTime<Utc>>,
+}
+
+/// Joins kinds for a message; "none" for an empty list.
+pub(super) fn names(kinds: &[MessageKind]) -> String {
+    if kinds.is_empty() {
+        return "none".to_owned();
+    }
+    kinds
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `at + days`, saturating instead of overflowing on absurd timestamps.
+fn add_days(at: DateTime<Utc>, days: u16) -> DateTime<Utc> {
+    at.checked_add_signed(TimeDelta::days(i64::from(days)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+// === impl Direction ===
+
+impl Direction {
+    /// The asker, and the sender of notices.
+    pub fn from(&self) -> CountyCode {
+        self.from
+    }
+
+    /// The responder, and the receiver of notices.
+    pub fn to(&self) -> CountyCode {
+        self.to
+    }
+
+    /// The inquiries `from` may send.
+    pub fn inquiry_kinds(&self) -> &BTreeSet<InquiryKind> {
+        &self.inquiry_kinds
+    }
+
+    /// The notices `from` may send.
+    pub fn notice_kinds(&self) -> &BTreeSet<NoticeKind> {
+        &self.notice_kinds
+    }
+
+    /// Every kind allowed, inquiries first: what a denial lists as allowed.
+    pub fn message_kinds(&self) -> Vec<MessageKind> {
+        let inquiries = self.inquiry_kinds.iter().map(|&kind| MessageKind::Inquiry(kind));
+        let notices = self.notice_kinds.iter().map(|&kind| MessageKind::Notice(kind));
+        inquiries.chain(notices).collect()
+    }
+
+    /// Whether this direction allows `kind`.
+    pub fn allows_kind(&self, kind: MessageKind) -> bool {
+        match kind {
+            MessageKind::Inquiry(kind) => self.inquiry_kinds.contains(&kind),
+            MessageKind::Notice(kind) => self.notice_kinds.contains(&kind),
+        }
+    }
+
+    /// The fields `to` may disclose in answers to `from`: pass to
+    /// [`StatusValues::filtered`](crate::domain::vocabulary::StatusValues::filtered) before
+    /// sending.
+    pub fn answer_fields(&self) -> &BTreeSet<StatusField> {
+        &self.answer_fields
+    }
+
+    /// The reply deadlines in days.
+    pub fn reply_days(&self) -> ReplyDays {
+        self.reply_days
+    }
+
+    /// The notice deadlines in days; `None` when the direction allows no notices.
+    pub fn notice_days(&self) -> Option<NoticeDays> {
+        self.notice_days
+    }
+
+    /// When the answer to an inquiry of `priority` received at `received_at` is due:
+    /// `received_at` plus the agreed number of days.
+    pub fn deadline(&self, received_at: DateTime<Utc>, priority: Priority) -> DateTime<Utc> {
+        add_days(received_at, self.reply_days.for_priority(priority))
+    }
+
+    /// When the receipt (and, for kinds that require it, the feedback) for a notice of `kind`
+    /// received at `received_at` is due; `None` when this direction does not allow `kind`.
+    pub fn notice_deadlines(&self, kind: NoticeKind, received_at: DateTime<Utc>) -> Option<NoticeDeadlines> {
+        if !self.notice_kinds.contains(&kind) {
+            return None;
+        }
+        let days = self.notice_days?;
+        Some(NoticeDeadlines {
+            receipt: add_days(received_at, days.receipt),
+            feedback: kind
+                .requires_feedback()
+                .then(|| add_days(received_at, days.feedback)),
+        })
+    }
+
+    /// The most messages `from` may send `to` per day.
+    pub fn daily_cap(&self) -> u32 {
+        self.daily_cap
+    }
+
+    /// Whether `to` may answer from its register without an operator.
+    pub fn automatic_answers(&self) -> bool {
+        self.automatic_answers
+    }
+
+    /// One line describing the direction, for [`Agreement::summary`](super::Agreement::summary).
+    pub fn summary(&self) -> String {
+        let kinds = names(&self.message_kinds());
+        let fields: Vec<&str> = self.answer_fields.iter().map(|field| field.as_str()).collect();
+        let ReplyDays { normal, urgent } = self.reply_days;
+        let answering = if self.automatic_answers {
+            "automatic"
+        } else {
+            "by an operator"
+        };
+        format!(
+            "{} {} → {} {}: {kinds}; answers carry {}; reply within {normal} days ({urgent} urgent); \
+             at most {} per day; answers {answering}",
+            self.from,
+            self.from.name(),
+            self.to,
+            self.to.name(),
+            if fields.is_empty() {
+                "no fields".to_owned()
+            } else {
+                fields.join(", ")
+            },
+            self.daily_cap,
+        )
+    }
+}

@@ -1,0 +1,9 @@
+//! The domain: validated types and pure rules. Nothing here performs I/O.
+
+pub mod agreement;
+pub mod division;
+pub mod message;
+pub mod person;
+pub mod policy;
+pub mod resident_id;
+pub mod vocabulary;

@@ -1,0 +1,215 @@
+//! The access policy: the agreements this node holds, and the decisions made with them on every
+//! message, in both directions. Pure: the caller supplies the verified peer and the time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::agreement::{Agreement, Direction};
+use crate::domain::division::CountyCode;
+use crate::domain::message::{AgreementRef, FieldViolation};
+use crate::domain::vocabulary::MessageKind;
+
+/// The gRPC-level class of a refusal; the edge maps each to its status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectionCode {
+    /// Malformed message: field violations say which fields.
+    InvalidArgument,
+    /// No agreement allows it.
+    PermissionDenied,
+    /// The sender holds another version of the agreement.
+    FailedPrecondition,
+    /// Over the daily cap or a size limit.
+    ResourceExhausted,
+    /// The message id is used by another message.
+    AlreadyExists,
+    /// It refers to something that does not exist (e.g. an unknown inquiry).
+    NotFound,
+}
+
+impl RejectionCode {
+    /// The canonical gRPC name, used in audit reasons.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectionCode::InvalidArgument => "INVALID_ARGUMENT",
+            RejectionCode::PermissionDenied => "PERMISSION_DENIED",
+            RejectionCode::FailedPrecondition => "FAILED_PRECONDITION",
+            RejectionCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            RejectionCode::AlreadyExists => "ALREADY_EXISTS",
+            RejectionCode::NotFound => "NOT_FOUND",
+        }
+    }
+}
+
+/// Why a message was refused: safe to show the peer (never a person's data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The class of refusal.
+    pub code: RejectionCode,
+    /// One line saying why.
+    pub reason: String,
+    /// For malformed messages, which fields.
+    pub violations: Vec<FieldViolation>,
+}
+
+impl Rejection {
+    /// A refusal without field violations.
+    pub fn new(code: RejectionCode, reason: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            reason: reason.into(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// A malformed message.
+    pub fn invalid(violations: Vec<FieldViolation>) -> Rejection {
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        Rejection {
+            code: RejectionCode::InvalidArgument,
+            reason: format!("invalid fields: {}", fields.join(", ")),
+            violations,
+        }
+    }
+
+    /// `CODE: reason`, as the audit log records it.
+    pub fn audit_reason(&self) -> String {
+        format!("{}: {}", self.code.as_str(), self.reason)
+    }
+}
+
+/// Every agreement version this node holds, indexed for the checks made on each message.
+#[derive(Clone, Debug)]
+pub struct AgreementBook {
+    /// The county this node speaks for.
+    me: CountyCode,
+    /// Agreement id → its versions, newest (highest version) first.
+    versions: BTreeMap<String, Vec<Arc<Agreement>>>,
+}
+
+impl AgreementBook {
+    /// Indexes the agreements to which `me` is a party; others are ignored.
+    pub fn new(me: CountyCode, agreements: impl IntoIterator<Item = Agreement>) -> AgreementBook {
+        let mut versions: BTreeMap<String, Vec<Arc<Agreement>>> = BTreeMap::new();
+        for agreement in agreements.into_iter().filter(|a| a.is_party(me)) {
+            let list = versions.entry(agreement.id().to_string()).or_default();
+            if !list
+                .iter()
+                .any(|known| known.canonical_hash() == agreement.canonical_hash())
+            {
+                list.push(Arc::new(agreement));
+            }
+        }
+        for list in versions.values_mut() {
+            list.sort_by_key(|agreement| std::cmp::Reverse(agreement.version()));
+        }
+        AgreementBook { me, versions }
+    }
+
+    /// The county this book decides for.
+    pub fn me(&self) -> CountyCode {
+        self.me
+    }
+
+    /// The newest version of every agreement.
+    pub fn current_versions(&self) -> impl Iterator<Item = &Arc<Agreement>> {
+        self.versions.values().filter_map(|list| list.first())
+    }
+
+    /// The newest version of the agreement with `peer` that is valid at `at` (or, if none is
+    /// valid, the newest one at all, so that the refusal can say why).
+    pub fn current_with(&self, peer: CountyCode, at: DateTime<Utc>) -> Option<&Arc<Agreement>> {
+        let with_peer: Vec<&Arc<Agreement>> = self
+            .current_versions()
+            .filter(|agreement| {
+                agreement
+                    .peer_of(self.me)
+                    .is_some_and(|p| p.current() == peer.current())
+            })
+            .collect();
+        with_peer
+            .iter()
+            .find(|agreement| agreement.is_valid_at(at))
+            .or_else(|| with_peer.first())
+            .copied()
+    }
+
+    /// The version a message names, if this node holds exactly that one.
+    pub fn by_ref(&self, reference: &AgreementRef) -> Option<&Arc<Agreement>> {
+        self.versions
+            .get(&reference.id)?
+            .iter()
+            .find(|agreement| agreement.canonical_hash().as_str() == reference.hash)
+    }
+
+    /// Receiver side: may `peer` (from its verified certificate) send us a message of `kind`
+    /// under `reference` at `at`? Returns the agreement and the direction's terms.
+    pub fn check_inbound(
+        &self,
+        peer: CountyCode,
+        reference: &AgreementRef,
+        kind: MessageKind,
+        at: DateTime<Utc>,
+    ) -> Result<(&Arc<Agreement>, &Direction), Rejection> {
+        let agreement = self.pinned(reference)?;
+        let direction = agreement
+            .allows(peer, self.me, kind, at)
+            .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
+        Ok((agreement, direction))
+    }
+
+    /// Sender side: may we send `peer` a message of `kind` at `at`? Returns the agreement to
+    /// name and the terms of our direction.
+    pub fn check_outbound(
+        &self,
+        peer: CountyCode,
+        kind: MessageKind,
+        at: DateTime<Utc>,
+    ) -> Result<(&Arc<Agreement>, &Direction), Rejection> {
+        let agreement = self.current_with(peer, at).ok_or_else(|| {
+            Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("no agreement between {} and {peer}", self.me),
+            )
+        })?;
+        let direction = agreement
+            .allows(self.me, peer, kind, at)
+            .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
+        Ok((agreement, direction))
+    }
+
+    /// For answers and confirmations, which travel under the inquiry's agreement: the version
+    /// named, if it is the one we hold now.
+    pub fn pinned(&self, reference: &AgreementRef) -> Result<&Arc<Agreement>, Rejection> {
+        let Some(list) = self.versions.get(&reference.id) else {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("no agreement {} is held by {}", reference.id, self.me),
+            ));
+        };
+        let newest = &list[0];
+        if newest.canonical_hash().as_str() == reference.hash {
+            return Ok(newest);
+        }
+        let sent = match list
+            .iter()
+            .find(|a| a.canonical_hash().as_str() == reference.hash)
+        {
+            Some(older) => format!("version {} ({})", older.version(), older.canonical_hash().short()),
+            None => format!(
+                "an unknown version ({})",
+                &reference.hash[..12.min(reference.hash.len())]
+            ),
+        };
+        Err(Rejection::new(
+            RejectionCode::FailedPrecondition,
+            format!(
+                "agreement {}: the message names {sent}, this node holds version {} ({})",
+                reference.id,
+                newest.version(),
+                newest.canonical_hash().short()
+            ),
+        ))
+    }
+}

@@ -1,0 +1,283 @@
+//! Wire ⇄ domain for the exchange API. Incoming messages are validated field by field; every
+//! problem is reported as a [`FieldViolation`] naming the field's path, never its value.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::message::{
+    AgreementRef, Confirmation, FieldViolation, Inquiry, Notice, Subject, parse_message_id,
+};
+use crate::domain::vocabulary::{
+    AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusField, StatusValues,
+};
+use crate::proto::exchange as pb;
+
+/// Validates one inquiry from the wire; `path` prefixes field names (e.g. `inquiries[3]`).
+pub fn inquiry_from_wire(wire: &pb::Inquiry, path: &str) -> Result<Inquiry, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let message_id = parse_message_id(&wire.message_id, &format!("{path}.message_id"), &mut violations);
+    let agreement = agreement_from_wire(wire.agreement.as_ref(), path, &mut violations);
+    let kind = match pb::InquiryKind::try_from(wire.kind) {
+        Ok(pb::InquiryKind::CertificateVerification) => Some(InquiryKind::CertificateVerification),
+        Ok(pb::InquiryKind::OutflowStatus) => Some(InquiryKind::OutflowStatus),
+        Ok(pb::InquiryKind::Unspecified) => {
+            violations.push(FieldViolation::new(format!("{path}.kind"), "required"));
+            None
+        }
+        Err(_) => {
+            violations.push(FieldViolation::new(
+                format!("{path}.kind"),
+                format!("unknown value {}", wire.kind),
+            ));
+            None
+        }
+    };
+    let priority = match pb::Priority::try_from(wire.priority) {
+        Ok(pb::Priority::Normal) | Ok(pb::Priority::Unspecified) => Some(Priority::Normal),
+        Ok(pb::Priority::Urgent) => Some(Priority::Urgent),
+        Err(_) => {
+            violations.push(FieldViolation::new(
+                format!("{path}.priority"),
+                format!("unknown value {}", wire.priority),
+            ));
+            None
+        }
+    };
+    let subject = subject_from_wire(wire.subject.as_ref(), &format!("{path}.subject"), &mut violations);
+    match (message_id, agreement, kind, priority, subject) {
+        (Some(message_id), Some(agreement), Some(kind), Some(priority), Some(subject))
+            if violations.is_empty() =>
+        {
+            Ok(Inquiry {
+                message_id,
+                agreement,
+                kind,
+                priority,
+                subject,
+            })
+        }
+        _ => Err(violations),
+    }
+}
+
+/// The wire form of one of our inquiries.
+pub fn inquiry_to_wire(inquiry: &Inquiry) -> pb::Inquiry {
+    pb::Inquiry {
+        message_id: inquiry.message_id.to_string(),
+        agreement: Some(agreement_to_wire(&inquiry.agreement)),
+        kind: match inquiry.kind {
+            InquiryKind::CertificateVerification => pb::InquiryKind::CertificateVerification,
+            InquiryKind::OutflowStatus => pb::InquiryKind::OutflowStatus,
+        } as i32,
+        priority: match inquiry.priority {
+            Priority::Normal => pb::Priority::Normal,
+            Priority::Urgent => pb::Priority::Urgent,
+        } as i32,
+        subject: Some(pb::Subject {
+            resident_id: inquiry.subject.resident_id.as_str().to_string(),
+            certificate_number: inquiry.subject.certificate_number.clone().unwrap_or_default(),
+        }),
+    }
+}
+
+/// Validates one confirmation from the wire.
+pub fn confirmation_from_wire(
+    wire: &pb::StatusConfirmation,
+    path: &str,
+) -> Result<Confirmation, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let message_id = parse_message_id(&wire.message_id, &format!("{path}.message_id"), &mut violations);
+    let inquiry_id = parse_message_id(&wire.inquiry_id, &format!("{path}.inquiry_id"), &mut violations);
+    let agreement = agreement_from_wire(wire.agreement.as_ref(), path, &mut violations);
+    let outcome = match pb::Outcome::try_from(wire.outcome) {
+        Ok(pb::Outcome::Found) => Some(AnswerOutcome::Found),
+        Ok(pb::Outcome::NotFound) => Some(AnswerOutcome::NotFound),
+        Ok(pb::Outcome::Ambiguous) => Some(AnswerOutcome::Ambiguous),
+        Ok(pb::Outcome::Refused) => Some(AnswerOutcome::Refused),
+        Ok(pb::Outcome::Unspecified) => {
+            violations.push(FieldViolation::new(format!("{path}.outcome"), "required"));
+            None
+        }
+        Err(_) => {
+            violations.push(FieldViolation::new(
+                format!("{path}.outcome"),
+                format!("unknown value {}", wire.outcome),
+            ));
+            None
+        }
+    };
+    let fields = fields_from_wire(&wire.fields, &format!("{path}.fields"), &mut violations);
+    let answered_at = wire
+        .answered_at
+        .as_ref()
+        .and_then(timestamp_from_wire)
+        .unwrap_or_else(Utc::now);
+    match (message_id, inquiry_id, agreement, outcome) {
+        (Some(message_id), Some(inquiry_id), Some(agreement), Some(outcome)) if violations.is_empty() => {
+            Ok(Confirmation {
+                message_id,
+                inquiry_id,
+                agreement,
+                outcome,
+                fields,
+                answered_at,
+            })
+        }
+        _ => Err(violations),
+    }
+}
+
+/// The wire form of one of our confirmations.
+pub fn confirmation_to_wire(confirmation: &Confirmation) -> pb::StatusConfirmation {
+    pb::StatusConfirmation {
+        message_id: confirmation.message_id.to_string(),
+        inquiry_id: confirmation.inquiry_id.to_string(),
+        agreement: Some(agreement_to_wire(&confirmation.agreement)),
+        outcome: match confirmation.outcome {
+            AnswerOutcome::Found => pb::Outcome::Found,
+            AnswerOutcome::NotFound => pb::Outcome::NotFound,
+            AnswerOutcome::Ambiguous => pb::Outcome::Ambiguous,
+            AnswerOutcome::Refused => pb::Outcome::Refused,
+        } as i32,
+        fields: fields_to_wire(&confirmation.fields),
+        answered_at: Some(timestamp_to_wire(confirmation.answered_at)),
+    }
+}
+
+/// Validates one notice from the wire.
+pub fn notice_from_wire(wire: &pb::Notice, path: &str) -> Result<Notice, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let message_id = parse_message_id(&wire.message_id, &format!("{path}.message_id"), &mut violations);
+    let agreement = agreement_from_wire(wire.agreement.as_ref(), path, &mut violations);
+    let kind = match pb::NoticeKind::try_from(wire.kind) {
+        Ok(pb::NoticeKind::Birth) => Some(NoticeKind::Birth),
+        Ok(pb::NoticeKind::Pregnancy) => Some(NoticeKind::Pregnancy),
+        Ok(pb::NoticeKind::ContraceptionCheck) => Some(NoticeKind::ContraceptionCheck),
+        Ok(pb::NoticeKind::MovedOn) => Some(NoticeKind::MovedOn),
+        Ok(pb::NoticeKind::Unspecified) => {
+            violations.push(FieldViolation::new(format!("{path}.kind"), "required"));
+            None
+        }
+        Err(_) => {
+            violations.push(FieldViolation::new(
+                format!("{path}.kind"),
+                format!("unknown value {}", wire.kind),
+            ));
+            None
+        }
+    };
+    let subject = subject_from_wire(wire.subject.as_ref(), &format!("{path}.subject"), &mut violations);
+    let occurred_on = if wire.occurred_on.is_empty() {
+        None
+    } else {
+        let parsed = NaiveDate::parse_from_str(&wire.occurred_on, "%Y-%m-%d").ok();
+        if parsed.is_none() {
+            violations.push(FieldViolation::new(
+                format!("{path}.occurred_on"),
+                "must be a date YYYY-MM-DD",
+            ));
+        }
+        parsed
+    };
+    let fields = fields_from_wire(&wire.fields, &format!("{path}.fields"), &mut violations);
+    match (message_id, agreement, kind, subject) {
+        (Some(message_id), Some(agreement), Some(kind), Some(subject)) if violations.is_empty() => {
+            Ok(Notice {
+                message_id,
+                agreement,
+                kind,
+                subject,
+                occurred_on,
+                fields,
+            })
+        }
+        _ => Err(violations),
+    }
+}
+
+fn agreement_from_wire(
+    wire: Option<&pb::AgreementRef>,
+    path: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<AgreementRef> {
+    match wire {
+        Some(agreement) => AgreementRef::parse(
+            &agreement.id,
+            &agreement.hash,
+            &format!("{path}.agreement"),
+            violations,
+        ),
+        None => {
+            violations.push(FieldViolation::new(format!("{path}.agreement"), "required"));
+            None
+        }
+    }
+}
+
+/// The wire form of an agreement reference.
+pub fn agreement_to_wire(agreement: &AgreementRef) -> pb::AgreementRef {
+    pb::AgreementRef {
+        id: agreement.id.clone(),
+        hash: agreement.hash.clone(),
+    }
+}
+
+fn subject_from_wire(
+    wire: Option<&pb::Subject>,
+    path: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<Subject> {
+    match wire {
+        Some(subject) => Subject::parse(
+            &subject.resident_id,
+            &subject.certificate_number,
+            path,
+            violations,
+        ),
+        None => {
+            violations.push(FieldViolation::new(path, "required"));
+            None
+        }
+    }
+}
+
+fn fields_from_wire(
+    wire: &HashMap<String, String>,
+    path: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> StatusValues {
+    let mut values = StatusValues::default();
+    for (name, value) in wire {
+        match name.parse::<StatusField>() {
+            Ok(field) => {
+                if let Err(error) = values.set(field, value) {
+                    violations.push(FieldViolation::new(format!("{path}.{field}"), error.to_string()));
+                }
+            }
+            Err(error) => violations.push(FieldViolation::new(path, error.to_string())),
+        }
+    }
+    values
+}
+
+fn fields_to_wire(values: &StatusValues) -> HashMap<String, String> {
+    values
+        .present_fields()
+        .into_iter()
+        .filter_map(|field| Some((field.as_str().to_string(), values.get_string(field)?)))
+        .collect()
+}
+
+/// A protobuf timestamp for an instant.
+pub fn timestamp_to_wire(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// An instant from a protobuf timestamp, if it is in range.
+pub fn timestamp_from_wire(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
+}

@@ -1,0 +1,305 @@
+//! The `Exchange` gRPC service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, info_span, warn};
+
+use super::convert::{confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, timestamp_to_wire};
+use super::status::{internal, rejected_of, status_of};
+use crate::domain::division::CountyCode;
+use crate::domain::policy::{Rejection, RejectionCode};
+use crate::node::{Accepted, Node};
+use crate::proto::exchange as pb;
+use crate::proto::exchange::exchange_server::Exchange;
+use crate::store::audit::AuditEntry;
+use crate::tls::peer_county;
+
+/// How often the synchronous path looks for an answer another worker may have written.
+const ANSWER_POLL: Duration = Duration::from_millis(5);
+
+/// Serves peers on behalf of one node.
+#[derive(Clone, Debug)]
+pub struct ExchangeService {
+    /// The node that owns the messages.
+    node: Arc<Node>,
+}
+
+impl ExchangeService {
+    /// A service for `node`.
+    pub fn new(node: Arc<Node>) -> ExchangeService {
+        ExchangeService { node }
+    }
+
+    /// The verified peer county, or `UNAUTHENTICATED`.
+    fn peer<T>(&self, request: &Request<T>) -> Result<CountyCode, Status> {
+        let county = peer_county(request)?;
+        CountyCode::parse(county.as_str())
+            .map_err(|_| Status::unauthenticated("client certificate names no known county"))
+    }
+
+    /// Refuses an oversized batch as a whole, with an audit record.
+    async fn refuse_batch(&self, peer: CountyCode, kind: &str, size: usize) -> Status {
+        let limit = self.node.limits().max_batch_messages;
+        let rejection = Rejection::new(
+            RejectionCode::ResourceExhausted,
+            format!("batch of {size} messages exceeds the limit of {limit}"),
+        );
+        let entry = AuditEntry {
+            peer_county: Some(peer.to_string()),
+            direction: "inbound".into(),
+            kind: Some(kind.into()),
+            outcome: "rejected".into(),
+            reason: Some(rejection.audit_reason()),
+            ..AuditEntry::default()
+        };
+        if let Err(error) = self.node.store().append_audit(&entry).await {
+            return internal(error);
+        }
+        status_of(&rejection)
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+fn receipt_of(message_id: String, result: &Result<Accepted, Rejection>) -> pb::Receipt {
+    pb::Receipt {
+        message_id,
+        result: Some(match result {
+            Ok(accepted) => pb::receipt::Result::Accepted(accepted_of(accepted)),
+            Err(rejection) => pb::receipt::Result::Rejected(rejected_of(rejection)),
+        }),
+    }
+}
+
+fn accepted_of(accepted: &Accepted) -> pb::Accepted {
+    pb::Accepted {
+        received_at: Some(timestamp_to_wire(accepted.received_at)),
+        due_at: accepted.due_at.map(timestamp_to_wire),
+    }
+}
+
+#[tonic::async_trait]
+impl Exchange for ExchangeService {
+    type SubmitInquiriesStream = BoxStream<pb::ReceiptBatch>;
+    type DeliverConfirmationsStream = BoxStream<pb::AckBatch>;
+    type DeliverNoticesStream = BoxStream<pb::AckBatch>;
+
+    async fn submit_inquiries(
+        &self,
+        request: Request<Streaming<pb::InquiryBatch>>,
+    ) -> Result<Response<Self::SubmitInquiriesStream>, Status> {
+        let peer = self.peer(&request)?;
+        let mut incoming = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        let span = info_span!("submit_inquiries", peer = %peer);
+        tokio::spawn(
+            async move {
+                loop {
+                    let batch = match incoming.message().await {
+                        Ok(Some(batch)) => batch,
+                        Ok(None) => break,
+                        Err(status) => {
+                            warn!(%status, "inquiry stream broke");
+                            break;
+                        }
+                    };
+                    if batch.inquiries.len() > service.node.limits().max_batch_messages {
+                        let status = service
+                            .refuse_batch(peer, "inquiry_batch", batch.inquiries.len())
+                            .await;
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                    let converted = batch
+                        .inquiries
+                        .iter()
+                        .enumerate()
+                        .map(|(index, wire)| {
+                            inquiry_from_wire(wire, &format!("inquiries[{index}]"))
+                                .map_err(|violations| (wire.message_id.parse().ok(), violations))
+                        })
+                        .collect();
+                    let reply = match service.node.receive_inquiries(peer, converted).await {
+                        Ok(results) => Ok(pb::ReceiptBatch {
+                            receipts: batch
+                                .inquiries
+                                .iter()
+                                .zip(&results)
+                                .map(|(wire, result)| receipt_of(wire.message_id.clone(), result))
+                                .collect(),
+                        }),
+                        Err(error) => Err(internal(error)),
+                    };
+                    let failed = reply.is_err();
+                    if sender.send(reply).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn submit_inquiry(
+        &self,
+        request: Request<pb::SubmitInquiryRequest>,
+    ) -> Result<Response<pb::SubmitInquiryResponse>, Status> {
+        let peer = self.peer(&request)?;
+        let started = tokio::time::Instant::now();
+        let request = request.into_inner();
+        let wait = Duration::from_millis(u64::from(request.wait_ms)).min(self.node.limits().max_wait());
+        let wire = request.inquiry.unwrap_or_default();
+        let converted = inquiry_from_wire(&wire, "inquiry").map_err(|v| (wire.message_id.parse().ok(), v));
+        let inquiry_id = converted.as_ref().ok().map(|inquiry| inquiry.message_id);
+        let mut results = self
+            .node
+            .receive_inquiries(peer, vec![converted])
+            .await
+            .map_err(internal)?;
+        let accepted = results
+            .pop()
+            .expect("one result per inquiry")
+            .map_err(|r| status_of(&r))?;
+        let inquiry_id = inquiry_id.expect("an accepted inquiry parsed");
+        let mut confirmation = None;
+        if !wait.is_zero() {
+            // Answer this one now rather than waiting for the worker's next step.
+            self.node
+                .auto_answer_step(1, Some(inquiry_id))
+                .await
+                .map_err(internal)?;
+            loop {
+                if let Some(found) = self
+                    .node
+                    .store()
+                    .confirmation_for(inquiry_id)
+                    .await
+                    .map_err(internal)?
+                {
+                    confirmation = Some(confirmation_to_wire(&found));
+                    break;
+                }
+                if started.elapsed() + ANSWER_POLL >= wait {
+                    break;
+                }
+                tokio::time::sleep(ANSWER_POLL).await;
+            }
+        }
+        Ok(Response::new(pb::SubmitInquiryResponse {
+            accepted: Some(accepted_of(&accepted)),
+            confirmation,
+        }))
+    }
+
+    async fn deliver_confirmations(
+        &self,
+        request: Request<Streaming<pb::ConfirmationBatch>>,
+    ) -> Result<Response<Self::DeliverConfirmationsStream>, Status> {
+        let peer = self.peer(&request)?;
+        let mut incoming = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        let span = info_span!("deliver_confirmations", peer = %peer);
+        tokio::spawn(
+            async move {
+                while let Ok(Some(batch)) = incoming.message().await {
+                    if batch.confirmations.len() > service.node.limits().max_batch_messages {
+                        let status = service
+                            .refuse_batch(peer, "confirmation_batch", batch.confirmations.len())
+                            .await;
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                    let converted = batch
+                        .confirmations
+                        .iter()
+                        .enumerate()
+                        .map(|(index, wire)| {
+                            confirmation_from_wire(wire, &format!("confirmations[{index}]"))
+                                .map_err(|violations| (wire.message_id.parse().ok(), violations))
+                        })
+                        .collect();
+                    let reply = match service.node.receive_confirmations(peer, converted).await {
+                        Ok(results) => Ok(pb::AckBatch {
+                            receipts: batch
+                                .confirmations
+                                .iter()
+                                .zip(&results)
+                                .map(|(wire, result)| pb::Receipt {
+                                    message_id: wire.message_id.clone(),
+                                    result: Some(match result {
+                                        Ok(()) => pb::receipt::Result::Accepted(pb::Accepted::default()),
+                                        Err(rejection) => {
+                                            pb::receipt::Result::Rejected(rejected_of(rejection))
+                                        }
+                                    }),
+                                })
+                                .collect(),
+                        }),
+                        Err(error) => Err(internal(error)),
+                    };
+                    let failed = reply.is_err();
+                    if sender.send(reply).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn deliver_notices(
+        &self,
+        request: Request<Streaming<pb::NoticeBatch>>,
+    ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
+        let peer = self.peer(&request)?;
+        let mut incoming = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let service = self.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(batch)) = incoming.message().await {
+                if batch.notices.len() > service.node.limits().max_batch_messages {
+                    let status = service
+                        .refuse_batch(peer, "notice_batch", batch.notices.len())
+                        .await;
+                    let _ = sender.send(Err(status)).await;
+                    break;
+                }
+                let converted = batch
+                    .notices
+                    .iter()
+                    .enumerate()
+                    .map(|(index, wire)| {
+                        super::convert::notice_from_wire(wire, &format!("notices[{index}]"))
+                            .map_err(|violations| (wire.message_id.parse().ok(), violations))
+                    })
+                    .collect();
+                let reply = match service.node.receive_notices(peer, converted).await {
+                    Ok(results) => Ok(pb::AckBatch {
+                        receipts: batch
+                            .notices
+                            .iter()
+                            .zip(&results)
+                            .map(|(wire, result)| receipt_of(wire.message_id.clone(), result))
+                            .collect(),
+                    }),
+                    Err(error) => Err(internal(error)),
+                };
+                let failed = reply.is_err();
+                if sender.send(reply).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}

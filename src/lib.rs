@@ -1,0 +1,30 @@
+//! 函查 hancha: the gateway through which county governments exchange inquiries and status
+//! confirmations about people who live in one county but are registered in another.
+//!
+//! # Layout
+//!
+//! - [`domain`]: pure rules and validated types (resident ID numbers, division codes, the message
+//!   vocabulary, agreements and the access policy). No I/O, no gRPC, no SQL.
+//! - [`node`]: what a county's gateway does with messages (receive, send, answer), and the wiring
+//!   of a running node ([`node::serve`]).
+//! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, error mapping.
+//! - [`workers`]: delivery (outbox → peers), auto-answer and deadlines, each a `run_once` step.
+//! - [`store`]: every SQL statement the node runs, and the migrations applied at start-up.
+//! - [`tls`]: identities from verified certificates, mutual-TLS configurations, development
+//!   certificates.
+//! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides.
+//! - [`cli`]: the `hancha` command line, one file per subcommand.
+//! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
+//! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod devdb;
+pub mod domain;
+pub mod exchange;
+pub mod node;
+pub mod proto;
+pub mod store;
+pub mod tls;
+pub mod workers;

@@ -1,0 +1,168 @@
+//! Answering inquiries we received: automatically from the registry when the agreement allows it
+//! and the registry settles it, or by an operator. Either way only the fields the agreement lets
+//! the asker see leave this node.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use super::Node;
+use crate::domain::division::CountyCode;
+use crate::domain::person::answer_from_registry;
+use crate::domain::resident_id::today_in_china;
+use crate::domain::vocabulary::{AnswerOutcome, StatusField, StatusValues};
+use crate::store::StoreError;
+use crate::store::answers::{Answer, GivenAnswer};
+
+/// An operator's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManualAnswer {
+    /// Found, not found, ambiguous or refused.
+    pub outcome: AnswerOutcome,
+    /// The values to send; each must be a field the agreement allows.
+    pub fields: StatusValues,
+}
+
+/// Why an operator's answer was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// No inquiry with that id was received.
+    #[error("no inquiry {0} was received")]
+    UnknownInquiry(Uuid),
+    /// It is already answered (or was never answerable).
+    #[error("{0}")]
+    NotPending(String),
+    /// The answer carries fields the agreement does not let the asker see.
+    #[error("fields not allowed by agreement {agreement}: {} (allowed: {})", names(.refused), names(.allowed))]
+    FieldsNotAllowed {
+        /// The agreement that decides.
+        agreement: String,
+        /// What the operator tried to send.
+        refused: Vec<StatusField>,
+        /// What may be sent.
+        allowed: Vec<StatusField>,
+    },
+    /// The agreement the inquiry came under is no longer held.
+    #[error("agreement {0} is no longer held by this node")]
+    AgreementGone(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn names(fields: &[StatusField]) -> String {
+    if fields.is_empty() {
+        return "none".into();
+    }
+    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl Node {
+    /// One step of the auto-answer worker: answers up to `limit` waiting inquiries (only `only`,
+    /// when given) from the registry. Inquiries whose agreement does not allow automatic answers
+    /// stay pending for an operator.
+    #[instrument(skip_all, fields(limit, only = ?only))]
+    pub async fn auto_answer_step(
+        &self,
+        limit: i64,
+        only: Option<Uuid>,
+    ) -> Result<Vec<GivenAnswer>, StoreError> {
+        let book = self.agreements();
+        let me = self.me;
+        let today = today_in_china();
+        let answered = self
+            .store
+            .auto_answer(limit, only, Utc::now(), |inquiry, candidates| {
+                let agreement = book.by_ref(&inquiry.agreement)?;
+                let asker = CountyCode::parse(&inquiry.peer_county).ok()?;
+                let direction = agreement.direction(asker, me)?;
+                if !direction.automatic_answers() {
+                    return None;
+                }
+                let answer = answer_from_registry(
+                    inquiry.kind,
+                    asker,
+                    &inquiry.subject,
+                    candidates,
+                    direction.answer_fields(),
+                    today,
+                );
+                Some(Answer {
+                    outcome: answer.outcome,
+                    fields: answer.fields,
+                })
+            })
+            .await?;
+        if !answered.is_empty() {
+            info!(answered = answered.len(), "inquiries answered automatically");
+            self.wake_delivery();
+        }
+        Ok(answered)
+    }
+
+    /// Answers a pending inquiry by hand (the operator API and tests call this). Refuses fields
+    /// outside the agreement, naming the allowed ones.
+    #[instrument(skip_all, fields(inquiry = %inquiry_id))]
+    pub async fn answer_by_hand(
+        &self,
+        inquiry_id: Uuid,
+        answer: ManualAnswer,
+    ) -> Result<GivenAnswer, AnswerError> {
+        let inquiry = self
+            .store
+            .inquiry(inquiry_id)
+            .await
+            .map_err(AnswerError::Store)?
+            .filter(|inquiry| inquiry.direction == "inbound")
+            .ok_or(AnswerError::UnknownInquiry(inquiry_id))?;
+        if inquiry.state != "pending" {
+            return Err(AnswerError::NotPending(format!(
+                "inquiry {inquiry_id} is {}, not pending",
+                inquiry.state
+            )));
+        }
+        let book = self.agreements();
+        let agreement = book
+            .by_ref(&inquiry.agreement())
+            .ok_or_else(|| AnswerError::AgreementGone(inquiry.agreement_id.clone()))?;
+        let asker = CountyCode::parse(&inquiry.peer_county)
+            .map_err(|e| AnswerError::Store(StoreError::Corrupt(e.to_string())))?;
+        let allowed: BTreeSet<StatusField> = agreement
+            .direction(asker, self.me)
+            .map(|d| d.answer_fields().clone())
+            .unwrap_or_default();
+        let refused: Vec<StatusField> = answer
+            .fields
+            .present_fields()
+            .into_iter()
+            .filter(|f| !allowed.contains(f))
+            .collect();
+        if !refused.is_empty() {
+            return Err(AnswerError::FieldsNotAllowed {
+                agreement: agreement.id().to_string(),
+                refused,
+                allowed: allowed.into_iter().collect(),
+            });
+        }
+        let given = self
+            .store
+            .answer_by_operator(
+                inquiry_id,
+                Answer {
+                    outcome: answer.outcome,
+                    fields: answer.fields,
+                },
+                Utc::now(),
+            )
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound => AnswerError::UnknownInquiry(inquiry_id),
+                StoreError::Conflict(message) => AnswerError::NotPending(message),
+                other => AnswerError::Store(other),
+            })?;
+        self.wake_delivery();
+        Ok(given)
+    }
+}

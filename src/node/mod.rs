@@ -1,0 +1,114 @@
+//! The node: what one county's gateway does with messages, independent of how they arrived.
+//!
+//! [`Node`] holds the county's store, its agreements and its limits, and offers the operations
+//! the gRPC edges and the workers call: receiving inquiries and confirmations from a peer,
+//! queueing our own inquiries, answering automatically or by hand. [`serve`] wires a node to its
+//! listener and workers.
+
+mod answer;
+mod receive;
+mod send;
+mod serve;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use tokio::sync::Notify;
+
+pub use answer::{AnswerError, ManualAnswer};
+pub use receive::Accepted;
+pub use send::{InquiryDraft, SendError};
+pub use serve::{RunningNode, serve, start};
+
+use crate::config::Limits;
+use crate::domain::agreement::Agreement;
+use crate::domain::division::CountyCode;
+use crate::domain::policy::AgreementBook;
+use crate::store::Store;
+
+/// One county's gateway.
+#[derive(Debug)]
+pub struct Node {
+    /// The county this node speaks for (from its configuration, matching its certificate).
+    me: CountyCode,
+    /// The county's database.
+    store: Store,
+    /// The agreements in force; replaced whole when an agreement is installed.
+    book: RwLock<Arc<AgreementBook>>,
+    /// Limits and timings.
+    limits: Limits,
+    /// Wakes the auto-answer worker when inquiries arrive.
+    pub(crate) auto_answer_wake: Notify,
+    /// One wake-up per delivery worker, rung when something is queued for a peer. `notify_one`
+    /// stores a permit, so a wake-up that arrives while a worker is busy is not lost.
+    delivery_wakers: std::sync::Mutex<Vec<Arc<Notify>>>,
+}
+
+impl Node {
+    /// A node for `me` over `store`, holding `agreements` (those `me` is not party to are
+    /// ignored).
+    pub fn new(me: CountyCode, store: Store, agreements: Vec<Agreement>, limits: Limits) -> Node {
+        Node {
+            me,
+            store,
+            book: RwLock::new(Arc::new(AgreementBook::new(me, agreements))),
+            limits,
+            auto_answer_wake: Notify::new(),
+            delivery_wakers: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The county this node speaks for.
+    pub fn county(&self) -> CountyCode {
+        self.me
+    }
+
+    /// The county's database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Limits and timings in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Registers a delivery worker's wake-up.
+    pub(crate) fn delivery_waker(&self) -> Arc<Notify> {
+        let waker = Arc::new(Notify::new());
+        self.delivery_wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&waker));
+        waker
+    }
+
+    /// Wakes every delivery worker: something was queued.
+    pub(crate) fn wake_delivery(&self) {
+        for waker in self
+            .delivery_wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            waker.notify_one();
+        }
+    }
+
+    /// The agreements in force now.
+    pub fn agreements(&self) -> Arc<AgreementBook> {
+        Arc::clone(&self.book.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Replaces the agreements in force.
+    pub fn replace_agreements(&self, agreements: Vec<Agreement>) {
+        let book = Arc::new(AgreementBook::new(self.me, agreements));
+        *self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = book;
+    }
+}
+
+/// The calendar day in China Standard Time (UTC+8), which daily caps and reports count in.
+pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    at.with_timezone(&offset).date_naive()
+}

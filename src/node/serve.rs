@@ -1,0 +1,223 @@
+//! Wiring a node: database, agreements, mutual-TLS listener with the exchange, health and
+//! reflection services, and the workers; graceful shutdown on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::Node;
+use crate::config::NodeConfig;
+use crate::domain::agreement::Agreement;
+use crate::domain::division::CountyCode;
+use crate::exchange::ExchangeService;
+use crate::proto::exchange::exchange_server::ExchangeServer;
+use crate::store::Store;
+use crate::store::agreements::StoredAgreement;
+use crate::tls::{
+    County, NodeIdentity, TrustAnchors, client_config, connect_lazy, server_config, tls_incoming,
+};
+use crate::workers::delivery::DeliveryWorker;
+use crate::workers::{self, run_loop};
+
+/// A node serving on its listener with its workers running.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The node itself, for direct calls (tests, the operator API).
+    pub node: Arc<Node>,
+    /// Where the peer listener is bound.
+    pub local_addr: SocketAddr,
+    /// Flipped to `true` to stop serving and stop the workers.
+    shutdown: watch::Sender<bool>,
+    /// The server and worker tasks.
+    tasks: JoinSet<()>,
+}
+
+impl RunningNode {
+    /// Stops gracefully: the listener stops accepting, in-flight requests finish, workers stop
+    /// at their next step boundary.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs a node until SIGTERM or SIGINT, then stops it gracefully.
+pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the peer listener on {}", config.listen))?;
+    let running = start(&config, listener).await?;
+    info!(county = %config.county, address = %running.local_addr, "node serving");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("interrupt: stopping"),
+        _ = terminate.recv() => info!("terminate: stopping"),
+    }
+    running.stop().await;
+    info!("node stopped");
+    Ok(())
+}
+
+/// Starts a node on an already bound `listener` (tests bind port 0 first).
+pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result<RunningNode> {
+    let identity = NodeIdentity::from_pem_files(&config.tls.certificate, &config.tls.private_key)
+        .context("loading the node certificate and key")?;
+    if identity.county().as_str() != config.county.as_str() {
+        bail!(
+            "the certificate names county {} but the configuration says {}",
+            identity.county(),
+            config.county
+        );
+    }
+    let anchors =
+        TrustAnchors::from_pem_file(&config.tls.trust_anchors).context("loading the trust anchors")?;
+    let store = Store::connect(&config.database_url, config.database_pool_size)
+        .await
+        .context("connecting to PostgreSQL")?;
+    store.migrate().await.context("applying migrations")?;
+    let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
+    let node = Arc::new(Node::new(config.county, store, agreements, config.limits.clone()));
+
+    let local_addr = listener.local_addr()?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ExchangeServer<ExchangeService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let exchange = ExchangeServer::new(ExchangeService::new(Arc::clone(&node)))
+        .max_decoding_message_size(config.limits.max_message_bytes)
+        .max_encoding_message_size(config.limits.max_message_bytes);
+    let incoming = tls_incoming(listener, server_config(&identity, &anchors)?);
+    let mut server_shutdown = shutdown_rx.clone();
+    tasks.spawn(async move {
+        let result = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(exchange)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = result {
+            warn!(%error, "peer listener stopped with an error");
+        }
+    });
+
+    for (peer, endpoint) in config.peer_endpoints() {
+        let county = County::parse(peer.as_str()).context("peer county")?;
+        let channel = connect_lazy(&endpoint, client_config(&identity, &anchors, county)?)
+            .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
+        let worker = DeliveryWorker::new(Arc::clone(&node), peer, channel);
+        let wake = node.delivery_waker();
+        spawn_delivery(&mut tasks, worker, wake, shutdown_rx.clone());
+    }
+    {
+        let node = Arc::clone(&node);
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move {
+            let retry = Duration::from_millis(node.limits().poll_interval_ms);
+            run_loop("auto_answer", shutdown, &node.auto_answer_wake, retry, || {
+                workers::auto_answer::run_once(&node)
+            })
+            .await;
+        });
+    }
+    {
+        let node = Arc::clone(&node);
+        tasks.spawn(async move {
+            let never = Notify::new();
+            run_loop(
+                "deadlines",
+                shutdown_rx,
+                &never,
+                workers::deadlines::INTERVAL,
+                || workers::deadlines::run_once(&node),
+            )
+            .await;
+        });
+    }
+    Ok(RunningNode {
+        node,
+        local_addr,
+        shutdown,
+        tasks,
+    })
+}
+
+fn spawn_delivery(
+    tasks: &mut JoinSet<()>,
+    worker: DeliveryWorker,
+    wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+) {
+    tasks.spawn(async move {
+        let retry = Duration::from_secs(1);
+        let worker = tokio::sync::Mutex::new(worker);
+        run_loop("delivery", shutdown, &wake, retry, || async {
+            worker.lock().await.step().await
+        })
+        .await;
+    });
+}
+
+/// Reads every `*.toml` agreement in `dir`, installs new versions in the store, and returns
+/// every version the store holds (older ones too, so a peer on an old version is told which).
+pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyhow::Result<Vec<Agreement>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading the agreements directory {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let agreement = Agreement::parse(&text).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "{} is not a valid agreement:\n{}",
+                path.display(),
+                lines.join("\n")
+            )
+        })?;
+        let Some(peer) = agreement.peer_of(me) else {
+            warn!(path = %path.display(), "agreement does not involve this county; ignored");
+            continue;
+        };
+        store.install_agreement(&stored(&agreement, peer)).await?;
+    }
+    let mut agreements = Vec::new();
+    for stored in store.agreements().await? {
+        match Agreement::parse(&stored.source_text) {
+            Ok(agreement) => agreements.push(agreement),
+            Err(_) => warn!(agreement = %stored.agreement_id, "stored agreement no longer parses; ignored"),
+        }
+    }
+    Ok(agreements)
+}
+
+/// The stored form of an agreement.
+pub fn stored(agreement: &Agreement, peer: CountyCode) -> StoredAgreement {
+    StoredAgreement {
+        agreement_id: agreement.id().to_string(),
+        version: i32::try_from(agreement.version()).unwrap_or(i32::MAX),
+        hash: agreement.canonical_hash().as_str().to_string(),
+        peer_county: peer.to_string(),
+        valid_from: agreement.valid_from(),
+        valid_until: agreement.valid_until(),
+        source_text: agreement.source_text().to_string(),
+    }
+}

@@ -1,0 +1,12 @@
+//! The generated gRPC code: the only module that holds prost/tonic types from `proto/`.
+//! Conversions to and from the domain live in the edges that use them.
+
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+/// `hancha.exchange.v1`: the peer exchange between county nodes.
+pub mod exchange {
+    tonic::include_proto!("hancha.exchange.v1");
+}
+
+/// The encoded file descriptor set, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hancha_descriptor");

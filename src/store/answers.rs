@@ -1,0 +1,287 @@
+//! Answering inquiries we received: automatically from the registry, or by an operator. Each
+//! answer writes the confirmation, its outbox entry, the inquiry's new state and an audit record
+//! in one transaction, and an answered inquiry can never be answered again.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::audit::AuditEntry;
+use super::outbound::{MessageType, corrupt};
+use super::registry::persons_matching_in;
+use super::{Store, StoreError, audit_batch_in};
+use crate::domain::message::{AgreementRef, Subject};
+use crate::domain::person::Person;
+use crate::domain::resident_id::ResidentId;
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
+
+/// An inbound inquiry waiting for the auto-answer worker.
+#[derive(Clone, Debug)]
+pub struct WaitingInquiry {
+    /// The inquiry's id.
+    pub message_id: Uuid,
+    /// Who asked.
+    pub peer_county: String,
+    /// Under which agreement version.
+    pub agreement: AgreementRef,
+    /// What was asked.
+    pub kind: InquiryKind,
+    /// About whom.
+    pub subject: Subject,
+}
+
+/// The answer to give, decided outside the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Found, not found, ambiguous or refused.
+    pub outcome: AnswerOutcome,
+    /// Already filtered to the agreement's fields for this direction.
+    pub fields: StatusValues,
+}
+
+/// An answer that was committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenAnswer {
+    /// The inquiry answered.
+    pub inquiry_id: Uuid,
+    /// The confirmation written for it.
+    pub confirmation_id: Uuid,
+    /// To whom the confirmation goes.
+    pub peer_county: String,
+}
+
+impl Store {
+    /// Claims up to `limit` inbound inquiries the auto-answer worker has not looked at (only
+    /// `only`, when given), loads the registry entries for their subjects, and asks `decide` for
+    /// each: `Some(answer)` answers it, `None` leaves it pending for an operator. Everything is
+    /// one transaction; concurrent callers skip each other's rows.
+    pub async fn auto_answer<F>(
+        &self,
+        limit: i64,
+        only: Option<Uuid>,
+        now: DateTime<Utc>,
+        decide: F,
+    ) -> Result<Vec<GivenAnswer>, StoreError>
+    where
+        F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
+    {
+        let mut tx = self.pool().begin().await?;
+        let rows: Vec<(Uuid, String, String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, subject_id, subject_certificate
+             FROM inquiries
+             WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked
+               AND ($2::uuid IS NULL OR message_id = $2)
+             ORDER BY created_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(limit)
+        .bind(only)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut waiting = Vec::with_capacity(rows.len());
+        for (message_id, peer_county, agreement_id, hash, kind, subject_id, certificate) in rows {
+            waiting.push(WaitingInquiry {
+                message_id,
+                peer_county,
+                agreement: AgreementRef {
+                    id: agreement_id,
+                    hash,
+                },
+                kind: kind.parse().map_err(corrupt)?,
+                subject: Subject {
+                    resident_id: ResidentId::parse(&subject_id).map_err(corrupt)?,
+                    certificate_number: certificate,
+                },
+            });
+        }
+        let ids: Vec<String> = waiting
+            .iter()
+            .map(|w| w.subject.resident_id.as_str().to_string())
+            .collect();
+        let certificates: Vec<String> = waiting
+            .iter()
+            .filter_map(|w| w.subject.certificate_number.clone())
+            .collect();
+        let candidates = persons_matching_in(&mut tx, &ids, &certificates).await?;
+
+        let mut answered = Vec::new();
+        let mut batch = AnswerBatch::default();
+        for inquiry in &waiting {
+            let relevant: Vec<Person> = candidates
+                .iter()
+                .filter(|p| {
+                    p.resident_id == inquiry.subject.resident_id
+                        || (inquiry.subject.certificate_number.is_some()
+                            && p.status.certificate_number == inquiry.subject.certificate_number)
+                })
+                .cloned()
+                .collect();
+            if let Some(answer) = decide(inquiry, &relevant) {
+                let confirmation_id = Uuid::now_v7();
+                batch.push(
+                    inquiry.message_id,
+                    &inquiry.peer_county,
+                    &inquiry.agreement,
+                    inquiry.kind.as_str(),
+                    confirmation_id,
+                    answer,
+                );
+                answered.push(GivenAnswer {
+                    inquiry_id: inquiry.message_id,
+                    confirmation_id,
+                    peer_county: inquiry.peer_county.clone(),
+                });
+            }
+        }
+        batch.write(&mut tx, "automatic", now).await?;
+        sqlx::query("UPDATE inquiries SET auto_checked = true WHERE message_id = ANY($1)")
+            .bind(waiting.iter().map(|w| w.message_id).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(answered)
+    }
+
+    /// Answers one inbound inquiry by hand. Fails with [`StoreError::NotFound`] for an unknown
+    /// inquiry and [`StoreError::Conflict`] for one already answered.
+    pub async fn answer_by_operator(
+        &self,
+        inquiry_id: Uuid,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> Result<GivenAnswer, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+            "SELECT peer_county, agreement_id, agreement_hash, kind, state FROM inquiries
+             WHERE message_id = $1 AND direction = 'inbound' FOR UPDATE",
+        )
+        .bind(inquiry_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((peer_county, agreement_id, hash, kind, state)) = row else {
+            return Err(StoreError::NotFound);
+        };
+        if state != "pending" {
+            return Err(StoreError::Conflict(format!("inquiry is {state}, not pending")));
+        }
+        let confirmation_id = Uuid::now_v7();
+        let mut batch = AnswerBatch::default();
+        let agreement = AgreementRef {
+            id: agreement_id,
+            hash,
+        };
+        batch.push(
+            inquiry_id,
+            &peer_county,
+            &agreement,
+            &kind,
+            confirmation_id,
+            answer,
+        );
+        batch.write(&mut tx, "operator", now).await?;
+        tx.commit().await?;
+        Ok(GivenAnswer {
+            inquiry_id,
+            confirmation_id,
+            peer_county,
+        })
+    }
+}
+
+/// Answers collected for one transaction, written with a few array statements.
+#[derive(Default)]
+struct AnswerBatch {
+    confirmation_ids: Vec<Uuid>,
+    inquiry_ids: Vec<Uuid>,
+    peers: Vec<String>,
+    agreement_ids: Vec<String>,
+    agreement_hashes: Vec<String>,
+    outcomes: Vec<&'static str>,
+    fields: Vec<serde_json::Value>,
+    audit: Vec<AuditEntry>,
+}
+
+impl AnswerBatch {
+    fn push(
+        &mut self,
+        inquiry_id: Uuid,
+        peer_county: &str,
+        agreement: &AgreementRef,
+        kind: &str,
+        confirmation_id: Uuid,
+        answer: Answer,
+    ) {
+        self.confirmation_ids.push(confirmation_id);
+        self.inquiry_ids.push(inquiry_id);
+        self.peers.push(peer_county.to_string());
+        self.agreement_ids.push(agreement.id.clone());
+        self.agreement_hashes.push(agreement.hash.clone());
+        self.outcomes.push(answer.outcome.as_str());
+        self.fields
+            .push(serde_json::to_value(&answer.fields).unwrap_or_default());
+        self.audit.push(AuditEntry {
+            peer_county: Some(peer_county.to_string()),
+            direction: "outbound".into(),
+            message_id: Some(inquiry_id),
+            kind: Some(kind.to_string()),
+            agreement_id: Some(agreement.id.clone()),
+            agreement_hash: Some(agreement.hash.clone()),
+            outcome: "answered".into(),
+            reason: Some(format!(
+                "{} (confirmation {confirmation_id})",
+                answer.outcome.as_str()
+            )),
+        });
+    }
+
+    async fn write(
+        self,
+        connection: &mut sqlx::PgConnection,
+        answered_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if self.confirmation_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
+                                        outcome, fields, answered_by, created_at)
+             SELECT id, inquiry_id, 'outbound', peer, agreement_id, agreement_hash, outcome, fields, $8, $9
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
+                  AS t(id, inquiry_id, peer, agreement_id, agreement_hash, outcome, fields)",
+        )
+        .bind(&self.confirmation_ids)
+        .bind(&self.inquiry_ids)
+        .bind(&self.peers)
+        .bind(&self.agreement_ids)
+        .bind(&self.agreement_hashes)
+        .bind(&self.outcomes)
+        .bind(&self.fields)
+        .bind(answered_by)
+        .bind(now)
+        .execute(&mut *connection)
+        .await?;
+        sqlx::query(
+            "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3
+             FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
+        )
+        .bind(&self.inquiry_ids)
+        .bind(&self.outcomes)
+        .bind(now)
+        .execute(&mut *connection)
+        .await?;
+        sqlx::query(
+            "INSERT INTO outbox (message_id, message_type, peer_county)
+             SELECT id, $3, peer FROM UNNEST($1::uuid[], $2::text[]) AS t(id, peer)",
+        )
+        .bind(&self.confirmation_ids)
+        .bind(&self.peers)
+        .bind(MessageType::Confirmation.as_str())
+        .execute(&mut *connection)
+        .await?;
+        audit_batch_in(connection, &self.audit).await
+    }
+}

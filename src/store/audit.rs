@@ -1,0 +1,144 @@
+//! The append-only audit log: who sent what under which agreement, and what became of it.
+//!
+//! Records name messages by id; they never carry a resident ID number. The table refuses
+//! UPDATE, DELETE and TRUNCATE (see the migration).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+
+/// One audit record as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The peer county, when it was identified from its certificate.
+    pub peer_county: Option<String>,
+    /// `inbound`, `outbound` or `local` (an operator action).
+    pub direction: String,
+    /// The message concerned, if any.
+    pub message_id: Option<Uuid>,
+    /// Inquiry or notice kind, as named on the wire.
+    pub kind: Option<String>,
+    /// The agreement the message named.
+    pub agreement_id: Option<String>,
+    /// The agreement hash the message named.
+    pub agreement_hash: Option<String>,
+    /// What happened: `accepted`, `rejected`, `answered`, `delivered`, ...
+    pub outcome: String,
+    /// Why, for rejections; never a person's data.
+    pub reason: Option<String>,
+}
+
+/// One audit record as read back, with its time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// What was written.
+    pub entry: AuditEntry,
+}
+
+impl Store {
+    /// Appends one record, on its own.
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        append_audit_in(&mut connection, entry).await
+    }
+
+    /// Appends many records in one statement.
+    pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        audit_batch_in(&mut connection, entries).await
+    }
+
+    /// The most recent records, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT at, peer_county, direction, message_id, kind, agreement_id, agreement_hash, outcome, reason
+             FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
+    }
+}
+
+/// Appends one record inside the caller's transaction, so it commits with what it describes.
+pub async fn append_audit_in(
+    connection: &mut sqlx::PgConnection,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (peer_county, direction, message_id, kind, agreement_id, agreement_hash, outcome, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&entry.peer_county)
+    .bind(&entry.direction)
+    .bind(entry.message_id)
+    .bind(&entry.kind)
+    .bind(&entry.agreement_id)
+    .bind(&entry.agreement_hash)
+    .bind(&entry.outcome)
+    .bind(&entry.reason)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    at: DateTime<Utc>,
+    peer_county: Option<String>,
+    direction: String,
+    message_id: Option<Uuid>,
+    kind: Option<String>,
+    agreement_id: Option<String>,
+    agreement_hash: Option<String>,
+    outcome: String,
+    reason: Option<String>,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(row: AuditRow) -> Self {
+        AuditRecord {
+            at: row.at,
+            entry: AuditEntry {
+                peer_county: row.peer_county,
+                direction: row.direction,
+                message_id: row.message_id,
+                kind: row.kind,
+                agreement_id: row.agreement_id,
+                agreement_hash: row.agreement_hash,
+                outcome: row.outcome,
+                reason: row.reason,
+            },
+        }
+    }
+}
+
+/// Appends many records in one statement inside the caller's transaction.
+pub async fn audit_batch_in(
+    connection: &mut sqlx::PgConnection,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&AuditEntry) -> Option<String>| entries.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO audit_log (peer_county, direction, message_id, kind, agreement_id, agreement_hash, outcome, reason)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])",
+    )
+    .bind(column(|e| e.peer_county.clone()))
+    .bind(entries.iter().map(|e| e.direction.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.message_id).collect::<Vec<_>>())
+    .bind(column(|e| e.kind.clone()))
+    .bind(column(|e| e.agreement_id.clone()))
+    .bind(column(|e| e.agreement_hash.clone()))
+    .bind(entries.iter().map(|e| e.outcome.clone()).collect::<Vec<_>>())
+    .bind(column(|e| e.reason.clone()))
+    .execute(connection)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Receiving from peers: inquiries they ask us and confirmations they send for ours. Each batch
+//! commits in one transaction, together with its audit records, before any receipt goes out.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::audit::AuditEntry;
+use super::{Store, StoreError, audit_batch_in};
+use crate::domain::message::{Confirmation, Inquiry};
+
+/// An inquiry that passed validation and the agreement checks, ready to be stored.
+#[derive(Clone, Debug)]
+pub struct InboundInquiry<'a> {
+    /// The inquiry as the peer sent it.
+    pub inquiry: &'a Inquiry,
+    /// Reply deadline computed from the agreement.
+    pub due_at: DateTime<Utc>,
+    /// The agreement's daily cap for this direction.
+    pub daily_cap: u32,
+}
+
+/// What became of one inbound inquiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundReceipt {
+    /// Stored now.
+    Accepted {
+        /// When we accepted it.
+        received_at: DateTime<Utc>,
+        /// Reply deadline.
+        due_at: DateTime<Utc>,
+    },
+    /// Stored before: the first receipt again, nothing changed.
+    Duplicate {
+        /// When we first accepted it.
+        received_at: DateTime<Utc>,
+        /// Its deadline.
+        due_at: DateTime<Utc>,
+    },
+    /// Refused: the peer already reached the agreement's daily cap.
+    OverDailyCap {
+        /// The cap that was reached.
+        cap: u32,
+    },
+    /// The id is already used by another message (another peer's, or one of ours).
+    IdTaken,
+}
+
+/// What became of one inbound confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfirmationReceipt {
+    /// Stored now; the inquiry is answered.
+    Accepted,
+    /// Stored before: nothing changed.
+    Duplicate,
+    /// We never sent that peer an inquiry with this id.
+    UnknownInquiry,
+    /// The inquiry already has a different answer; the first answer stands.
+    AlreadyAnswered,
+}
+
+impl Store {
+    /// Stores a batch of accepted inquiries from `peer`, enforcing the daily cap and idempotency,
+    /// with one audit record per newly accepted or capped inquiry. `day` is the China Standard
+    /// Time date the cap counts against.
+    pub async fn accept_inbound_inquiries(
+        &self,
+        peer: &str,
+        day: NaiveDate,
+        batch: &[InboundInquiry<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboundReceipt>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
+        let existing: Vec<(Uuid, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
+             ON CONFLICT (peer_county, day) DO NOTHING",
+        )
+        .bind(peer)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+        let mut used: i64 = sqlx::query_scalar(
+            "SELECT inquiries::bigint FROM daily_volume WHERE peer_county = $1 AND day = $2 FOR UPDATE",
+        )
+        .bind(peer)
+        .bind(day)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let mut receipts = Vec::with_capacity(batch.len());
+        let mut new_rows: Vec<&InboundInquiry<'_>> = Vec::new();
+        let mut audit = Vec::new();
+        let mut seen_in_batch = std::collections::HashSet::new();
+        for item in batch {
+            let id = item.inquiry.message_id;
+            if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id)
+            {
+                receipts.push(
+                    match (owner == peer && direction == "inbound", received_at, due_at) {
+                        (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
+                            received_at: *received_at,
+                            due_at: *due_at,
+                        },
+                        _ => InboundReceipt::IdTaken,
+                    },
+                );
+                continue;
+            }
+            if !seen_in_batch.insert(id) {
+                receipts.push(InboundReceipt::Duplicate {
+                    received_at: now,
+                    due_at: item.due_at,
+                });
+                continue;
+            }
+            if used >= i64::from(item.daily_cap) {
+                receipts.push(InboundReceipt::OverDailyCap { cap: item.daily_cap });
+                audit.push(inquiry_audit(
+                    peer,
+                    item.inquiry,
+                    "rejected",
+                    Some(format!(
+                        "RESOURCE_EXHAUSTED: daily cap of {} inquiries reached",
+                        item.daily_cap
+                    )),
+                ));
+                continue;
+            }
+            used += 1;
+            receipts.push(InboundReceipt::Accepted {
+                received_at: now,
+                due_at: item.due_at,
+            });
+            audit.push(inquiry_audit(peer, item.inquiry, "accepted", None));
+            new_rows.push(item);
+        }
+
+        if !new_rows.is_empty() {
+            sqlx::query(
+                "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                        subject_id, subject_certificate, state, created_at, received_at, due_at)
+                 SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
+                        'pending', $3, $3, due_at
+                 FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::timestamptz[])
+                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
+            )
+            .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
+            .bind(peer)
+            .bind(now)
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.kind.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.priority.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
+                .bind(peer)
+                .bind(day)
+                .bind(i32::try_from(used).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+
+    /// Stores confirmations `peer` sent for inquiries we asked it, marking those inquiries
+    /// answered. Idempotent on the confirmation's message id; the first answer always stands.
+    pub async fn accept_inbound_confirmations(
+        &self,
+        peer: &str,
+        confirmations: &[Confirmation],
+    ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut receipts = Vec::with_capacity(confirmations.len());
+        let mut audit = Vec::new();
+        for confirmation in confirmations {
+            let existing: Option<(Uuid,)> =
+                sqlx::query_as("SELECT inquiry_id FROM confirmations WHERE message_id = $1")
+                    .bind(confirmation.message_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if existing.is_some() {
+                receipts.push(ConfirmationReceipt::Duplicate);
+                continue;
+            }
+            let inquiry: Option<(String,)> = sqlx::query_as(
+                "SELECT state FROM inquiries WHERE message_id = $1 AND direction = 'outbound' AND peer_county = $2
+                 FOR UPDATE",
+            )
+            .bind(confirmation.inquiry_id)
+            .bind(peer)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((state,)) = inquiry else {
+                receipts.push(ConfirmationReceipt::UnknownInquiry);
+                audit.push(confirmation_audit(
+                    peer,
+                    confirmation,
+                    "rejected",
+                    Some("NOT_FOUND: no such inquiry".into()),
+                ));
+                continue;
+            };
+            if state == "answered" {
+                receipts.push(ConfirmationReceipt::AlreadyAnswered);
+                audit.push(confirmation_audit(
+                    peer,
+                    confirmation,
+                    "rejected",
+                    Some("ALREADY_EXISTS: inquiry already answered".into()),
+                ));
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
+                                            outcome, fields, answered_by, created_at)
+                 VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, 'automatic', $8)",
+            )
+            .bind(confirmation.message_id)
+            .bind(confirmation.inquiry_id)
+            .bind(peer)
+            .bind(&confirmation.agreement.id)
+            .bind(&confirmation.agreement.hash)
+            .bind(confirmation.outcome.as_str())
+            .bind(sqlx::types::Json(&confirmation.fields))
+            .bind(confirmation.answered_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE inquiries SET state = 'answered', outcome = $2, answered_at = $3,
+                        received_at = coalesce(received_at, $3)
+                 WHERE message_id = $1",
+            )
+            .bind(confirmation.inquiry_id)
+            .bind(confirmation.outcome.as_str())
+            .bind(confirmation.answered_at)
+            .execute(&mut *tx)
+            .await?;
+            receipts.push(ConfirmationReceipt::Accepted);
+            audit.push(confirmation_audit(peer, confirmation, "accepted", None));
+        }
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+}
+
+fn inquiry_audit(peer: &str, inquiry: &Inquiry, outcome: &str, reason: Option<String>) -> AuditEntry {
+    AuditEntry {
+        peer_county: Some(peer.to_string()),
+        direction: "inbound".into(),
+        message_id: Some(inquiry.message_id),
+        kind: Some(inquiry.kind.as_str().into()),
+        agreement_id: Some(inquiry.agreement.id.clone()),
+        agreement_hash: Some(inquiry.agreement.hash.clone()),
+        outcome: outcome.into(),
+        reason,
+    }
+}
+
+fn confirmation_audit(
+    peer: &str,
+    confirmation: &Confirmation,
+    outcome: &str,
+    reason: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
+        peer_county: Some(peer.to_string()),
+        direction: "inbound".into(),
+        message_id: Some(confirmation.message_id),
+        kind: Some("confirmation".into()),
+        agreement_id: Some(confirmation.agreement.id.clone()),
+        agreement_hash: Some(confirmation.agreement.hash.clone()),
+        outcome: outcome.into(),
+        reason,
+    }
+}

@@ -1,0 +1,92 @@
+//! The store: every SQL statement the node runs, and the migrations applied at start-up.
+//!
+//! Queries are checked at run time (`sqlx::query`), not at compile time, so the crate builds
+//! without a database; every statement here is exercised by the integration tests.
+
+pub mod agreements;
+pub mod answers;
+pub mod audit;
+pub mod inbound;
+pub mod notices;
+pub mod outbound;
+pub mod queries;
+pub mod registry;
+
+pub(crate) use audit::audit_batch_in;
+
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// The schema migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Errors from the store, mapped from PostgreSQL SQLSTATEs where the caller can act on them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key exists (SQLSTATE 23505).
+    #[error("already exists")]
+    AlreadyExists,
+    /// Any other database failure; the detail goes to the log, never to a peer.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// No such record.
+    #[error("not found")]
+    NotFound,
+    /// The record exists but its state forbids the change (e.g. answering an answered inquiry).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value no longer parses: the database was changed outside the node.
+    #[error("stored data does not parse: {0}")]
+    Corrupt(String),
+    /// Applying the migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps a sqlx error, recognising unique violations.
+    pub fn from_sqlx(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => StoreError::AlreadyExists,
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+/// The node's handle on its county database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Shared connection pool; cheap to clone.
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects to `url` with a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    /// Wraps an existing pool (tests get theirs from `#[sqlx::test]`).
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    /// Applies every migration not yet applied; a second run changes nothing.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The underlying pool, for the store's own submodules.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

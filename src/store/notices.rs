@@ -1,0 +1,82 @@
+//! Notices (信息通报) received from peers: stored once, acknowledged after commit.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::audit::AuditEntry;
+use super::{Store, StoreError, audit_batch_in};
+use crate::domain::message::Notice;
+
+/// A notice that passed the agreement checks, with its feedback deadline.
+#[derive(Clone, Debug)]
+pub struct InboundNotice<'a> {
+    /// The notice as sent.
+    pub notice: &'a Notice,
+    /// When feedback is due, for kinds that need it.
+    pub feedback_due_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Stores notices from `peer`; a repeated id changes nothing. Returns, per notice, when it
+    /// was first received, or `None` when its id belongs to another message.
+    pub async fn accept_inbound_notices(
+        &self,
+        peer: &str,
+        notices: &[InboundNotice<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut results = Vec::with_capacity(notices.len());
+        let mut audit = Vec::new();
+        for item in notices {
+            let notice = item.notice;
+            let inserted: Option<Uuid> = sqlx::query_scalar(
+                "INSERT INTO notices (message_id, direction, peer_county, agreement_id, agreement_hash, kind, subject_id,
+                                      occurred_on, body, created_at, acknowledged_at, feedback_due_at)
+                 VALUES ($1, 'inbound', $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            )
+            .bind(notice.message_id)
+            .bind(peer)
+            .bind(&notice.agreement.id)
+            .bind(&notice.agreement.hash)
+            .bind(notice.kind.as_str())
+            .bind(notice.subject.resident_id.as_str())
+            .bind(notice.occurred_on)
+            .bind(sqlx::types::Json(&notice.fields))
+            .bind(now)
+            .bind(item.feedback_due_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_some() {
+                audit.push(AuditEntry {
+                    peer_county: Some(peer.to_string()),
+                    direction: "inbound".into(),
+                    message_id: Some(notice.message_id),
+                    kind: Some(notice.kind.as_str().into()),
+                    agreement_id: Some(notice.agreement.id.clone()),
+                    agreement_hash: Some(notice.agreement.hash.clone()),
+                    outcome: "accepted".into(),
+                    reason: None,
+                });
+                results.push(Some(now));
+                continue;
+            }
+            let first: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "SELECT peer_county, direction, acknowledged_at FROM notices WHERE message_id = $1",
+            )
+            .bind(notice.message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            results.push(match first {
+                Some((owner, direction, acknowledged_at)) if owner == peer && direction == "inbound" => {
+                    Some(acknowledged_at.unwrap_or(now))
+                }
+                _ => None,
+            });
+        }
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+}

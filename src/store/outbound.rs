@@ -1,0 +1,398 @@
+//! Sending to peers: inquiries we ask, the outbox the delivery worker drains, and what the peer's
+//! receipts do to our records.
+//!
+//! A message and its outbox entry are written in one transaction, so nothing accepted locally
+//! can be lost before delivery. The delivery worker *leases* due entries (moves their next
+//! attempt into the future under `FOR UPDATE SKIP LOCKED`), so several replicas never send the
+//! same entry at once, and a replica that dies mid-send lets the lease expire and another retry.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::audit::AuditEntry;
+use super::{Store, StoreError, audit_batch_in};
+use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
+use crate::domain::resident_id::ResidentId;
+
+/// Kinds of message the outbox carries; each goes through its own RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// Our inquiries to the peer.
+    Inquiry,
+    /// Our answers to the peer's inquiries.
+    Confirmation,
+    /// Our notices to the peer.
+    Notice,
+}
+
+impl MessageType {
+    /// The name stored in `outbox.message_type`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Inquiry => "inquiry",
+            MessageType::Confirmation => "confirmation",
+            MessageType::Notice => "notice",
+        }
+    }
+}
+
+/// One leased outbox entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The message to send.
+    pub message_id: Uuid,
+    /// Attempts so far, this one included; drives the backoff.
+    pub attempts: i32,
+}
+
+/// The peer's verdict on one of our inquiries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InquiryVerdict {
+    /// Accepted, with the deadline the responder computed.
+    Accepted {
+        /// The inquiry.
+        message_id: Uuid,
+        /// When the peer accepted it.
+        received_at: DateTime<Utc>,
+        /// The peer's reply deadline.
+        due_at: Option<DateTime<Utc>>,
+    },
+    /// Refused for good (policy or validation); retrying would not help.
+    Rejected {
+        /// The inquiry.
+        message_id: Uuid,
+        /// The peer's reason, e.g. `PERMISSION_DENIED: ...`.
+        reason: String,
+    },
+}
+
+impl Store {
+    /// Writes our inquiries to `peer` and their outbox entries in one transaction, with an audit
+    /// record each. An id already present is skipped, so re-submitting the same inquiries adds
+    /// nothing. Returns how many were new.
+    pub async fn queue_outbound_inquiries(
+        &self,
+        peer: &str,
+        inquiries: &[Inquiry],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                    subject_id, subject_certificate, state)
+             SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued'
+             FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                  AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate)
+             ON CONFLICT (message_id) DO NOTHING
+             RETURNING message_id",
+        )
+        .bind(inquiries.iter().map(|i| i.message_id).collect::<Vec<_>>())
+        .bind(peer)
+        .bind(inquiries.iter().map(|i| i.agreement.id.clone()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.agreement.hash.clone()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.priority.as_str()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.subject.certificate_number.clone()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        enqueue_in(&mut tx, &inserted, MessageType::Inquiry, peer).await?;
+        let audit: Vec<AuditEntry> = inquiries
+            .iter()
+            .filter(|i| inserted.contains(&i.message_id))
+            .map(|i| AuditEntry {
+                peer_county: Some(peer.to_string()),
+                direction: "outbound".into(),
+                message_id: Some(i.message_id),
+                kind: Some(i.kind.as_str().into()),
+                agreement_id: Some(i.agreement.id.clone()),
+                agreement_hash: Some(i.agreement.hash.clone()),
+                outcome: "queued".into(),
+                reason: None,
+            })
+            .collect();
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(inserted.len() as u64)
+    }
+
+    /// Leases up to `limit` due outbox entries of one type for `peer`, pushing their next
+    /// attempt `lease` into the future.
+    pub async fn lease_outbox(
+        &self,
+        peer: &str,
+        message_type: MessageType,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(
+            "UPDATE outbox SET next_attempt_at = now() + $4 * interval '1 millisecond', attempts = attempts + 1
+             WHERE message_id IN (
+                 SELECT message_id FROM outbox
+                 WHERE peer_county = $1 AND message_type = $2 AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING message_id, attempts",
+        )
+        .bind(peer)
+        .bind(message_type.as_str())
+        .bind(limit)
+        .bind(lease.as_millis() as f64)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, attempts)| Lease { message_id, attempts })
+            .collect())
+    }
+
+    /// The earliest next attempt among `peer`'s outbox entries, to know how long to sleep.
+    pub async fn next_outbox_attempt(&self, peer: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT min(next_attempt_at) FROM outbox WHERE peer_county = $1")
+                .bind(peer)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Puts leased entries back with the error that stopped them and when to try again.
+    pub async fn reschedule_outbox(
+        &self,
+        ids: &[Uuid],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE message_id = ANY($1)")
+            .bind(ids)
+            .bind(error)
+            .bind(next_attempt_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Loads our queued inquiries for sending.
+    pub async fn outbound_inquiries(&self, ids: &[Uuid]) -> Result<Vec<Inquiry>, StoreError> {
+        let rows: Vec<(Uuid, String, String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT message_id, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
+             FROM inquiries WHERE message_id = ANY($1) AND direction = 'outbound' ORDER BY message_id",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(
+                |(message_id, agreement_id, hash, kind, priority, subject_id, certificate)| {
+                    Ok(Inquiry {
+                        message_id,
+                        agreement: AgreementRef {
+                            id: agreement_id,
+                            hash,
+                        },
+                        kind: kind.parse().map_err(corrupt)?,
+                        priority: priority.parse().map_err(corrupt)?,
+                        subject: Subject {
+                            resident_id: ResidentId::parse(&subject_id).map_err(corrupt)?,
+                            certificate_number: certificate,
+                        },
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Applies the peer's receipts to our inquiries and removes them from the outbox. Only a
+    /// still-queued inquiry changes state: an answer that overtook its receipt stands.
+    pub async fn record_inquiry_verdicts(
+        &self,
+        peer: &str,
+        verdicts: &[InquiryVerdict],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut audit = Vec::new();
+        let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
+        let mut done_ids = Vec::new();
+        for verdict in verdicts {
+            match verdict {
+                InquiryVerdict::Accepted {
+                    message_id,
+                    received_at,
+                    due_at,
+                } => {
+                    accepted_ids.push(*message_id);
+                    received.push(*received_at);
+                    due.push(*due_at);
+                    done_ids.push(*message_id);
+                }
+                InquiryVerdict::Rejected { message_id, reason } => {
+                    sqlx::query(
+                        "UPDATE inquiries SET state = 'rejected', reject_reason = $2
+                         WHERE message_id = $1 AND state = 'queued'",
+                    )
+                    .bind(message_id)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?;
+                    done_ids.push(*message_id);
+                    audit.push(AuditEntry {
+                        peer_county: Some(peer.to_string()),
+                        direction: "outbound".into(),
+                        message_id: Some(*message_id),
+                        outcome: "rejected_by_peer".into(),
+                        reason: Some(reason.clone()),
+                        ..AuditEntry::default()
+                    });
+                }
+            }
+        }
+        sqlx::query(
+            "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
+                    received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
+             WHERE i.message_id = t.id",
+        )
+        .bind(&accepted_ids)
+        .bind(&received)
+        .bind(&due)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+            .bind(&done_ids)
+            .execute(&mut *tx)
+            .await?;
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Loads our confirmations for sending.
+    pub async fn outbound_confirmations(&self, ids: &[Uuid]) -> Result<Vec<Confirmation>, StoreError> {
+        let rows: Vec<ConfirmationRow> = sqlx::query_as(
+            "SELECT message_id, inquiry_id, agreement_id, agreement_hash, outcome, fields, created_at
+             FROM confirmations WHERE message_id = ANY($1) AND direction = 'outbound' ORDER BY message_id",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(ConfirmationRow::into_domain).collect()
+    }
+
+    /// Marks confirmations the peer acknowledged as delivered and removes them from the outbox.
+    pub async fn record_confirmations_delivered(&self, peer: &str, ids: &[Uuid]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE confirmations SET delivered_at = now() WHERE message_id = ANY($1) AND delivered_at IS NULL")
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+            .bind(ids)
+            .execute(&mut *tx)
+            .await?;
+        let audit: Vec<AuditEntry> = ids
+            .iter()
+            .map(|id| AuditEntry {
+                peer_county: Some(peer.to_string()),
+                direction: "outbound".into(),
+                message_id: Some(*id),
+                kind: Some("confirmation".into()),
+                outcome: "delivered".into(),
+                ..AuditEntry::default()
+            })
+            .collect();
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Removes from the outbox messages the peer refused for good, with an audit record each,
+    /// so they stop being retried; the refusal stays visible in the audit log.
+    pub async fn record_refused_deliveries(
+        &self,
+        peer: &str,
+        kind: &str,
+        refused: &[(Uuid, String)],
+    ) -> Result<(), StoreError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+            .bind(refused.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        let audit: Vec<AuditEntry> = refused
+            .iter()
+            .map(|(id, reason)| AuditEntry {
+                peer_county: Some(peer.to_string()),
+                direction: "outbound".into(),
+                message_id: Some(*id),
+                kind: Some(kind.to_string()),
+                outcome: "rejected_by_peer".into(),
+                reason: Some(reason.clone()),
+                ..AuditEntry::default()
+            })
+            .collect();
+        audit_batch_in(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Adds outbox entries for messages written in the same transaction.
+pub(crate) async fn enqueue_in(
+    connection: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+    message_type: MessageType,
+    peer: &str,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (message_id, message_type, peer_county)
+         SELECT id, $2, $3 FROM UNNEST($1::uuid[]) AS t(id) ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(message_type.as_str())
+    .bind(peer)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConfirmationRow {
+    message_id: Uuid,
+    inquiry_id: Uuid,
+    agreement_id: String,
+    agreement_hash: String,
+    outcome: String,
+    fields: sqlx::types::Json<crate::domain::vocabulary::StatusValues>,
+    created_at: DateTime<Utc>,
+}
+
+impl ConfirmationRow {
+    pub(crate) fn into_domain(self) -> Result<Confirmation, StoreError> {
+        Ok(Confirmation {
+            message_id: self.message_id,
+            inquiry_id: self.inquiry_id,
+            agreement: AgreementRef {
+                id: self.agreement_id,
+                hash: self.agreement_hash,
+            },
+            outcome: self.outcome.parse().map_err(corrupt)?,
+            fields: self.fields.0,
+            answered_at: self.created_at,
+        })
+    }
+}
+
+/// A stored value that no longer parses: the database was changed behind the node's back.
+pub(crate) fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}

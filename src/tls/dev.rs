@@ -1,0 +1,322 @@
+//! Development and test certificates, minted with rcgen. **Never for production**: the keys
+//! written by [`generate_dev_certs`] are committed to the repository, so anyone can impersonate
+//! any development county.
+//!
+//! Production trust anchors and node certificates come from configuration; this module exists so
+//! that a developer can run a few nodes on one machine (`hancha certs dev`) and so that tests can
+//! mint good, expired and malformed certificates at run time ([`TestPki`]).
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Days, Duration, Utc};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+
+use super::credentials::{LoadError, NodeIdentity};
+use super::identity::{County, IdentityError};
+
+/// The URI SAN prefix of operator certificates (`urn:hancha:operator:<name>`), which the
+/// operator API will authenticate; distinct from county identities so that an operator
+/// certificate can never pass as a county node.
+pub const OPERATOR_URI_PREFIX: &str = "urn:hancha:operator:";
+
+/// Validity of development certificates: long enough that nobody regenerates them by surprise.
+const DEV_VALIDITY_DAYS: u64 = 3650;
+
+/// Why development or test certificates could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum DevCertError {
+    /// A county code that is not six ASCII digits.
+    #[error("invalid county code")]
+    County(#[from] IdentityError),
+    /// rcgen refused the parameters (e.g. a SAN that is not valid IA5 text).
+    #[error("cannot generate certificate")]
+    Generate(#[from] rcgen::Error),
+    /// A validity bound outside what X.509 can encode.
+    #[error("validity time {0} cannot be encoded")]
+    Time(DateTime<Utc>),
+    /// Writing a file failed.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file we tried to write.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A freshly minted certificate did not load back (a bug in this module).
+    #[error("minted certificate does not load")]
+    Load(#[from] LoadError),
+}
+
+/// Writes a development PKI into `dir` (created if missing) and returns the files written.
+///
+/// Files: `ca.pem` / `ca-key.pem` (the county CA), `<county>.pem` / `<county>-key.pem` per
+/// county (URI SAN `urn:hancha:county:<county>`, DNS `localhost`, IP `127.0.0.1`, server and
+/// client authentication), and `operator-ca.pem` / `operator-ca-key.pem` / `operator.pem` /
+/// `operator-key.pem` (a separate CA and one client certificate `urn:hancha:operator:dev`).
+/// Every run makes new CAs, so previously generated certificates stop verifying; all county codes
+/// are checked before anything is written. Valid for ten years from now.
+pub fn generate_dev_certs(dir: &Path, counties: &[&str]) -> Result<Vec<PathBuf>, DevCertError> {
+    let counties = counties
+        .iter()
+        .map(|code| County::parse(code))
+        .collect::<Result<Vec<_>, _>>()?;
+    fs::create_dir_all(dir).map_err(|source| DevCertError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let not_before = Utc::now() - Days::new(1);
+    let not_after = Utc::now() + Days::new(DEV_VALIDITY_DAYS);
+    let mut written = Vec::new();
+    let mut write = |name: String, contents: &str| -> Result<(), DevCertError> {
+        let path = dir.join(name);
+        fs::write(&path, contents).map_err(|source| DevCertError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+        Ok(())
+    };
+
+    let county_ca = TestPki::with_common_name("hancha DEVELOPMENT county CA (not for production)")?;
+    write("ca.pem".to_owned(), &county_ca.ca_pem())?;
+    write("ca-key.pem".to_owned(), &county_ca.ca_key_pem())?;
+    for county in counties {
+        let (cert_pem, key_pem) = county_ca.issue_county(county.as_str(), not_before, not_after)?;
+        write(format!("{county}.pem"), &cert_pem)?;
+        write(format!("{county}-key.pem"), &key_pem)?;
+    }
+
+    let operator_ca = TestPki::with_common_name("hancha DEVELOPMENT operator CA (not for production)")?;
+    let (operator_pem, operator_key_pem) = operator_ca.issue_operator("dev", not_before, not_after)?;
+    write("operator-ca.pem".to_owned(), &operator_ca.ca_pem())?;
+    write("operator-ca-key.pem".to_owned(), &operator_ca.ca_key_pem())?;
+    write("operator.pem".to_owned(), &operator_pem)?;
+    write("operator-key.pem".to_owned(), &operator_key_pem)?;
+    Ok(written)
+}
+
+// === impl TestPki ===
+
+/// A throw-away certificate authority for development and tests.
+///
+/// Each call to [`TestPki::new`] makes a CA with a fresh key, so two instances are unrelated:
+/// certificates from one do not verify against the other (which is how tests build a "foreign
+/// CA"). Leaves are ECDSA P-256, like the development certificates.
+#[derive(Debug)]
+pub struct TestPki {
+    /// The CA's certificate and signing key.
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl TestPki {
+    /// A new CA named "hancha test CA", valid from yesterday for ten years.
+    pub fn new() -> Result<Self, DevCertError> {
+        Self::with_common_name("hancha test CA")
+    }
+
+    /// A new CA with the given common name (visible to `openssl x509 -text` and in handshake
+    /// errors of standard tools).
+    pub fn with_common_name(common_name: &str) -> Result<Self, DevCertError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        set_validity(
+            &mut params,
+            Utc::now() - Days::new(1),
+            Utc::now() + Days::new(DEV_VALIDITY_DAYS),
+        )?;
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate()?)?;
+        Ok(Self { ca })
+    }
+
+    /// The CA certificate, PEM: what peers put in their trust anchors.
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// The CA's private key, PEM. Only development CAs ever expose this.
+    pub fn ca_key_pem(&self) -> String {
+        self.ca.key().serialize_pem()
+    }
+
+    /// A county node certificate `(cert_pem, key_pem)` naming `code`, valid between the given
+    /// instants (pass past instants to get an expired certificate). Carries DNS `localhost` and IP
+    /// `127.0.0.1` so standard tools (`grpcurl`, `openssl s_client`) accept it too.
+    pub fn issue_county(
+        &self,
+        code: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        let county = County::parse(code)?;
+        self.issue_node(
+            &format!("hancha county {county}"),
+            &[&county.uri()],
+            not_before,
+            not_after,
+        )
+    }
+
+    /// A node certificate with exactly these URI SANs (plus `localhost` / `127.0.0.1`), for tests
+    /// of certificates that name no county, several counties, or a malformed code.
+    pub fn issue_node_with_uris(
+        &self,
+        uris: &[&str],
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        self.issue_node("hancha node", uris, not_before, not_after)
+    }
+
+    fn issue_node(
+        &self,
+        common_name: &str,
+        uris: &[&str],
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        let mut alternative_names = uris
+            .iter()
+            .map(|uri| Ok(SanType::URI((*uri).try_into()?)))
+            .collect::<Result<Vec<_>, rcgen::Error>>()?;
+        alternative_names.push(SanType::DnsName("localhost".try_into()?));
+        alternative_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        self.issue(
+            common_name,
+            alternative_names,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            not_before,
+            not_after,
+        )
+    }
+
+    /// An operator client certificate `(cert_pem, key_pem)` with URI SAN
+    /// `urn:hancha:operator:<name>` and client authentication only.
+    pub fn issue_operator(
+        &self,
+        name: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        let uri = format!("{OPERATOR_URI_PREFIX}{name}");
+        self.issue(
+            &format!("hancha operator {name}"),
+            vec![SanType::URI(uri.try_into()?)],
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+            not_before,
+            not_after,
+        )
+    }
+
+    /// A ready-to-use identity for `code`, valid from an hour ago for a day: the common case in
+    /// tests.
+    pub fn county_identity(&self, code: &str) -> Result<NodeIdentity, DevCertError> {
+        let now = Utc::now();
+        let (cert_pem, key_pem) =
+            self.issue_county(code, now - Duration::hours(1), now + Duration::days(1))?;
+        Ok(NodeIdentity::from_pem(&cert_pem, &key_pem)?)
+    }
+
+    fn issue(
+        &self,
+        common_name: &str,
+        subject_alt_names: Vec<SanType>,
+        extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = distinguished_name(common_name);
+        params.subject_alt_names = subject_alt_names;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = extended_key_usages;
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, not_before, not_after)?;
+        let key = KeyPair::generate()?;
+        let certificate = params.signed_by(&key, &self.ca)?;
+        Ok((certificate.pem(), key.serialize_pem()))
+    }
+}
+
+fn distinguished_name(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "hancha development");
+    name.push(DnType::CommonName, common_name);
+    name
+}
+
+/// rcgen speaks `time`, the rest of the crate speaks chrono; x509-parser's `ASN1Time` bridges the
+/// two without another dependency.
+fn set_validity(
+    params: &mut CertificateParams,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(), DevCertError> {
+    let convert = |instant: DateTime<Utc>| {
+        x509_parser::time::ASN1Time::from_timestamp(instant.timestamp())
+            .map(|time| time.to_datetime())
+            .map_err(|_| DevCertError::Time(instant))
+    };
+    params.not_before = convert(not_before)?;
+    params.not_after = convert(not_after)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{TrustAnchors, county_from_certificate};
+
+    #[test]
+    fn generates_loadable_development_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = generate_dev_certs(dir.path(), &["430703", "431322"]).unwrap();
+        assert_eq!(written.len(), 10);
+
+        let identity =
+            NodeIdentity::from_pem_files(&dir.path().join("431322.pem"), &dir.path().join("431322-key.pem"))
+                .unwrap();
+        assert_eq!(identity.county().as_str(), "431322");
+        assert_eq!(
+            TrustAnchors::from_pem_file(&dir.path().join("ca.pem"))
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let operator_pem = fs::read_to_string(dir.path().join("operator.pem")).unwrap();
+        let operator_der = rustls_pemfile::certs(&mut operator_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            county_from_certificate(&operator_der),
+            Err(IdentityError::NoCounty),
+            "an operator certificate must never pass as a county"
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_county_before_writing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("certs");
+        let result = generate_dev_certs(&target, &["430703", "4307"]);
+        assert!(matches!(result, Err(DevCertError::County(_))));
+        assert!(!target.exists());
+    }
+}

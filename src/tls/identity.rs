@@ -1,0 +1,200 @@
+//! Who a certificate says its holder is: the county named in its single
+//! `urn:hancha:county:` URI SAN.
+//!
+//! A peer's county is only ever read from a certificate the TLS layer has already verified;
+//! nothing a peer *says* (metadata, message fields) can change who it is.
+
+use std::fmt;
+use std::str::FromStr;
+
+use x509_parser::extensions::GeneralName;
+
+/// The URI SAN prefix that names a county: `urn:hancha:county:<6 digits>`.
+///
+/// Kept public so that certificate tooling (and the operator documentation) can quote the one
+/// spelling the gateway accepts.
+pub const COUNTY_URI_PREFIX: &str = "urn:hancha:county:";
+
+/// A county code as a certificate states it: exactly six ASCII digits.
+///
+/// This is a syntactic check only; what a code *means* (which county, whether it exists) is the
+/// domain's business (`crate::domain::division::CountyCode`). The type exists so that the TLS
+/// layer never hands out an unchecked string, and it is `Copy` so it can ride along in request
+/// extensions and log fields for free.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct County([u8; 6]);
+
+impl County {
+    /// Accepts exactly six ASCII digits; anything else is [`IdentityError::MalformedCounty`].
+    pub fn parse(code: &str) -> Result<Self, IdentityError> {
+        let bytes: [u8; 6] = code
+            .as_bytes()
+            .try_into()
+            .map_err(|_| IdentityError::MalformedCounty(code.to_owned()))?;
+        if !bytes.iter().all(u8::is_ascii_digit) {
+            return Err(IdentityError::MalformedCounty(code.to_owned()));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The six digits, for logs, URIs and conversion into the domain's `CountyCode`.
+    pub fn as_str(&self) -> &str {
+        // Every byte is an ASCII digit (checked in `parse`), so this cannot fail.
+        std::str::from_utf8(&self.0).expect("county bytes are ASCII digits")
+    }
+
+    /// The URI SAN a certificate for this county carries.
+    pub fn uri(&self) -> String {
+        format!("{COUNTY_URI_PREFIX}{self}")
+    }
+}
+
+impl fmt::Display for County {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for County {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "County({})", self.as_str())
+    }
+}
+
+impl FromStr for County {
+    type Err = IdentityError;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        Self::parse(code)
+    }
+}
+
+/// Why a certificate does not identify exactly one county.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The bytes are not a well-formed X.509 certificate (or its SAN extension is malformed).
+    #[error("certificate cannot be parsed: {0}")]
+    Unparseable(String),
+    /// No `urn:hancha:county:` URI SAN: the certificate may be valid, but not for a county node.
+    #[error("certificate names no county (no {COUNTY_URI_PREFIX} URI SAN)")]
+    NoCounty,
+    /// More than one county URI: refusing to guess which one the holder speaks for.
+    #[error("certificate names {count} counties, exactly one is allowed")]
+    SeveralCounties {
+        /// How many county URIs the certificate carries.
+        count: usize,
+    },
+    /// A county URI whose code is not six ASCII digits.
+    #[error("county code {0:?} is not six ASCII digits")]
+    MalformedCounty(String),
+}
+
+/// Reads the county a DER certificate names in its single `urn:hancha:county:` URI SAN.
+///
+/// Call this only on a certificate that has been verified (the rustls verifiers in this module do
+/// so during the handshake); the function itself checks no signature. Other URI SANs are ignored,
+/// so a certificate may also carry e.g. a SPIFFE identity.
+pub fn county_from_certificate(der: &[u8]) -> Result<County, IdentityError> {
+    let (remainder, certificate) = x509_parser::parse_x509_certificate(der)
+        .map_err(|error| IdentityError::Unparseable(error.to_string()))?;
+    if !remainder.is_empty() {
+        return Err(IdentityError::Unparseable(
+            "trailing bytes after certificate".to_owned(),
+        ));
+    }
+    let Some(alternative_names) = certificate
+        .subject_alternative_name()
+        .map_err(|error| IdentityError::Unparseable(error.to_string()))?
+    else {
+        return Err(IdentityError::NoCounty);
+    };
+    let county_codes: Vec<&str> = alternative_names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => uri.strip_prefix(COUNTY_URI_PREFIX),
+            _ => None,
+        })
+        .collect();
+    match county_codes.as_slice() {
+        [] => Err(IdentityError::NoCounty),
+        [code] => County::parse(code),
+        several => Err(IdentityError::SeveralCounties { count: several.len() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn county_accepts_six_ascii_digits_only() {
+        assert_eq!(County::parse("430703").unwrap().as_str(), "430703");
+        for bad in [
+            "",
+            "43070",
+            "4307031",
+            "43070a",
+            "４３０７０３",
+            "430 03",
+            "+43070",
+        ] {
+            assert_eq!(
+                County::parse(bad),
+                Err(IdentityError::MalformedCounty(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn county_displays_as_its_digits_and_uri() {
+        let county = County::parse("431322").unwrap();
+        assert_eq!(county.to_string(), "431322");
+        assert_eq!(county.uri(), "urn:hancha:county:431322");
+        assert_eq!(format!("{county:?}"), "County(431322)");
+    }
+
+    fn leaf_der(uris: &[&str]) -> Vec<u8> {
+        let pki = crate::tls::dev::TestPki::new().unwrap();
+        let now = chrono::Utc::now();
+        let (cert_pem, _key_pem) = pki
+            .issue_node_with_uris(uris, now, now + chrono::Duration::days(1))
+            .unwrap();
+        rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn reads_the_single_county_uri_and_ignores_other_uris() {
+        let der = leaf_der(&["spiffe://hancha/node", "urn:hancha:county:430582"]);
+        assert_eq!(county_from_certificate(&der).unwrap().as_str(), "430582");
+    }
+
+    #[test]
+    fn certificate_without_county_uri_names_no_county() {
+        let der = leaf_der(&["urn:hancha:operator:dev"]);
+        assert_eq!(county_from_certificate(&der), Err(IdentityError::NoCounty));
+    }
+
+    #[test]
+    fn county_uri_with_malformed_code_is_refused() {
+        let der = leaf_der(&["urn:hancha:county:43070X"]);
+        assert_eq!(
+            county_from_certificate(&der),
+            Err(IdentityError::MalformedCounty("43070X".to_owned()))
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_certificate() {
+        assert!(matches!(
+            county_from_certificate(b"not a certificate"),
+            Err(IdentityError::Unparseable(_))
+        ));
+    }
+}

@@ -1,0 +1,294 @@
+//! The seams between mutual TLS and tonic: an incoming stream of verified connections for the
+//! server, a connector for client channels, and [`peer_county`] for handlers.
+//!
+//! tonic 0.14 (feature `tls-ring`, which enables `tls-connect-info`) implements `Connected` for
+//! `tokio_rustls::server::TlsStream<TcpStream>`, so the streams yielded by [`TlsIncoming`] put the
+//! client's verified chain into every request's extensions and `Request::peer_certs()` works;
+//! [`peer_county`] builds on that.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tonic::transport::{Channel, Endpoint, Uri};
+use tracing::{debug, warn};
+
+use super::identity::{County, county_from_certificate};
+
+/// How long a client may take to complete the TLS handshake before we hang up. Long enough for
+/// a slow link between county data centres, short enough that idle sockets do not pile up.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in flight at once; beyond this the accept loop waits, leaving further connections
+/// in the kernel's backlog instead of in our memory.
+const MAX_PENDING_HANDSHAKES: usize = 1024;
+
+/// Verified connections waiting for the server to pick them up.
+const READY_QUEUE: usize = 64;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Placeholder server name for rustls: our verifier ignores names and SNI is disabled.
+const PLACEHOLDER_SERVER_NAME: &str = "peer.hancha.invalid";
+
+/// How long a client waits for TCP + TLS to a peer before giving up on this attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/2 keep-alive pings, so a peer that vanished without closing is noticed.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+// === impl TlsIncoming ===
+
+/// A stream of connections that completed the mutual-TLS handshake, for
+/// `tonic::transport::Server::builder().serve_with_incoming_shutdown(...)`.
+///
+/// Handshakes run concurrently in their own tasks, so one slow or hostile client cannot hold up
+/// the accept loop. A failed or timed-out handshake is logged with the peer address and dropped;
+/// the stream never yields an error (which tonic would merely log anyway), so the server keeps
+/// serving. Dropping the stream stops the accept loop, closes the listener and abandons
+/// handshakes in flight.
+#[derive(Debug)]
+pub struct TlsIncoming {
+    /// Verified connections, fed by the accept loop.
+    ready: mpsc::Receiver<TlsStream<TcpStream>>,
+    /// The accept loop (which owns the handshake tasks), aborted on drop.
+    accept_loop: JoinHandle<()>,
+}
+
+/// Starts accepting mutual-TLS connections on `listener` with [`DEFAULT_HANDSHAKE_TIMEOUT`].
+///
+/// Must be called inside a tokio runtime: the accept loop is spawned immediately.
+pub fn tls_incoming(listener: TcpListener, config: Arc<ServerConfig>) -> TlsIncoming {
+    TlsIncoming::new(listener, config, DEFAULT_HANDSHAKE_TIMEOUT)
+}
+
+impl TlsIncoming {
+    /// Starts accepting on `listener`; a client that has not finished its handshake within
+    /// `handshake_timeout` is disconnected. Must be called inside a tokio runtime.
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>, handshake_timeout: Duration) -> Self {
+        let (sender, ready) = mpsc::channel(READY_QUEUE);
+        let acceptor = TlsAcceptor::from(config);
+        let accept_loop = tokio::spawn(accept_loop(listener, acceptor, handshake_timeout, sender));
+        Self { ready, accept_loop }
+    }
+}
+
+impl Stream for TlsIncoming {
+    type Item = Result<TlsStream<TcpStream>, io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.ready.poll_recv(cx).map(|ready| ready.map(Ok))
+    }
+}
+
+impl Drop for TlsIncoming {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
+    ready: mpsc::Sender<TlsStream<TcpStream>>,
+) {
+    // Owning the handshake tasks here means aborting this loop aborts them too.
+    let mut handshakes = JoinSet::new();
+    loop {
+        while handshakes.try_join_next().is_some() {}
+        if handshakes.len() >= MAX_PENDING_HANDSHAKES {
+            handshakes.join_next().await;
+            continue;
+        }
+        tokio::select! {
+            () = ready.closed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    handshakes.spawn(handshake(
+                        acceptor.clone(),
+                        tcp,
+                        peer,
+                        handshake_timeout,
+                        ready.clone(),
+                    ));
+                }
+                Err(error) => {
+                    warn!(%error, "accepting tcp connection failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            },
+        }
+    }
+}
+
+async fn handshake(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    handshake_timeout: Duration,
+    ready: mpsc::Sender<TlsStream<TcpStream>>,
+) {
+    // gRPC exchanges many small frames; Nagle's algorithm would only add latency.
+    if let Err(error) = tcp.set_nodelay(true) {
+        debug!(%peer, %error, "cannot set TCP_NODELAY");
+    }
+    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            log_handshake_failure(peer, &error);
+            return;
+        }
+        Err(_elapsed) => {
+            warn!(%peer, timeout = ?handshake_timeout, "tls handshake timed out");
+            return;
+        }
+    };
+    let county = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| county_from_certificate(leaf).ok());
+    debug!(%peer, county = ?county, "peer connected");
+    // Err means the server stopped; the connection is simply dropped.
+    let _ = ready.send(stream).await;
+}
+
+/// Port scanners and load-balancer probes connect and leave; that is not worth a warning.
+/// Anything else (unknown CA, expired certificate, TLS 1.2, no certificate) is a peer that tried
+/// and failed, which an operator wants to see.
+fn log_handshake_failure(peer: SocketAddr, error: &io::Error) {
+    match error.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => debug!(%peer, %error, "tls handshake abandoned"),
+        _ => warn!(%peer, %error, "tls handshake failed"),
+    }
+}
+
+// === peer identity in handlers ===
+
+/// The county of the peer that sent `request`, read from its verified client certificate.
+///
+/// Works for requests that arrived over [`TlsIncoming`] (tonic attaches the chain through its
+/// `Connected` impl for `tokio_rustls::server::TlsStream<TcpStream>`). Anything else — a request
+/// without a TLS connection, or one from a test harness — is `UNAUTHENTICATED`. The leaf is
+/// re-parsed per call (a few microseconds); the handshake has already refused certificates that
+/// do not name one county, so the error branch is defence in depth.
+pub fn peer_county<T>(request: &tonic::Request<T>) -> Result<County, tonic::Status> {
+    let chain = request
+        .peer_certs()
+        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
+    county_from_certificate(leaf)
+        .map_err(|_| tonic::Status::unauthenticated("client certificate names no single county"))
+}
+
+// === client channels ===
+
+/// Why a channel to a peer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `host:port` does not make a valid URI authority.
+    #[error("invalid peer address {address:?}")]
+    InvalidAddress {
+        /// What the caller passed.
+        address: String,
+        /// The URI parser's complaint.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// TCP, TLS (including a server certificate for the wrong county) or HTTP/2 failed.
+    #[error("cannot connect to peer at {address}")]
+    Transport {
+        /// Where we tried to connect.
+        address: String,
+        /// What went wrong; its source chain names the TLS failure.
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
+/// Opens a channel to the peer at `peer_address` (`host:port`) over mutual TLS, connecting now.
+///
+/// `config` comes from [`client_config`](super::client_config) and fixes which county the server
+/// must prove to be. Note that with TLS 1.3 the server judges *our* certificate after the client
+/// side of the handshake has finished, so a rejection of our certificate surfaces on the first
+/// call, not here.
+pub async fn connect(peer_address: &str, config: Arc<ClientConfig>) -> Result<Channel, ConnectError> {
+    let endpoint = endpoint(peer_address)?;
+    endpoint
+        .connect_with_connector(tls_connector(peer_address, config))
+        .await
+        .map_err(|source| ConnectError::Transport {
+            address: peer_address.to_owned(),
+            source,
+        })
+}
+
+/// Like [`connect`], but connects on first use and reconnects as needed, so a node can start
+/// while a peer is down. Fails only on an invalid address.
+pub fn connect_lazy(peer_address: &str, config: Arc<ClientConfig>) -> Result<Channel, ConnectError> {
+    let endpoint = endpoint(peer_address)?;
+    Ok(endpoint.connect_with_connector_lazy(tls_connector(peer_address, config)))
+}
+
+fn endpoint(peer_address: &str) -> Result<Endpoint, ConnectError> {
+    // The scheme is only for tonic's bookkeeping: the connector below does TLS itself.
+    let endpoint = Endpoint::from_shared(format!("http://{peer_address}")).map_err(|source| {
+        ConnectError::InvalidAddress {
+            address: peer_address.to_owned(),
+            source,
+        }
+    })?;
+    Ok(endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT))
+}
+
+/// A tower service that dials `peer_address` and runs the TLS handshake, for tonic's
+/// `connect_with_connector`. The URI tonic passes is ignored: it is derived from the same address.
+fn tls_connector(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Error = io::Error,
+    Future: Send,
+> + Send
++ 'static {
+    let peer_address: Arc<str> = Arc::from(peer_address);
+    let connector = TlsConnector::from(config);
+    tower::service_fn(move |_uri: Uri| {
+        let peer_address = Arc::clone(&peer_address);
+        let connector = connector.clone();
+        async move {
+            let tcp = TcpStream::connect(&*peer_address).await?;
+            tcp.set_nodelay(true)?;
+            let server_name = ServerName::try_from(PLACEHOLDER_SERVER_NAME)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+            let tls = connector.connect(server_name, tcp).await?;
+            Ok(TokioIo::new(tls))
+        }
+    })
+}
