@@ -231,7 +231,7 @@ mod tests {
             kind,
             county("431322"),
             &subject(ID, None),
-            &[record.clone()],
+            std::slice::from_ref(&record),
             &BTreeSet::new(),
             today(),
         );

@@ -6,12 +6,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::audit::AuditEntry;
-use super::outbound::{MessageType, corrupt};
+use super::outbound::{InquiryRow, MessageType};
 use super::registry::persons_matching_in;
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::message::{AgreementRef, Subject};
 use crate::domain::person::Person;
-use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
 
 /// An inbound inquiry waiting for the auto-answer worker.
@@ -65,8 +64,8 @@ impl Store {
         F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
     {
         let mut tx = self.pool().begin().await?;
-        let rows: Vec<(Uuid, String, String, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, subject_id, subject_certificate
+        let rows: Vec<InquiryRow> = sqlx::query_as(
+            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
              FROM inquiries
              WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked
                AND ($2::uuid IS NULL OR message_id = $2)
@@ -82,19 +81,15 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut waiting = Vec::with_capacity(rows.len());
-        for (message_id, peer_county, agreement_id, hash, kind, subject_id, certificate) in rows {
+        for row in rows {
+            let peer_county = row.peer_county.clone();
+            let inquiry = row.into_inquiry()?;
             waiting.push(WaitingInquiry {
-                message_id,
+                message_id: inquiry.message_id,
                 peer_county,
-                agreement: AgreementRef {
-                    id: agreement_id,
-                    hash,
-                },
-                kind: kind.parse().map_err(corrupt)?,
-                subject: Subject {
-                    resident_id: ResidentId::parse(&subject_id).map_err(corrupt)?,
-                    certificate_number: certificate,
-                },
+                agreement: inquiry.agreement,
+                kind: inquiry.kind,
+                subject: inquiry.subject,
             });
         }
         let ids: Vec<String> = waiting

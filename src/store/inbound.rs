@@ -19,6 +19,9 @@ pub struct InboundInquiry<'a> {
     pub daily_cap: u32,
 }
 
+/// An inquiry already stored under an id: id, owner county, direction, received, due.
+type ExistingInquiry = (Uuid, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// What became of one inbound inquiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InboundReceipt {
@@ -71,7 +74,7 @@ impl Store {
     ) -> Result<Vec<InboundReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
-        let existing: Vec<(Uuid, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        let existing: Vec<ExistingInquiry> = sqlx::query_as(
             "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
         )
         .bind(&ids)

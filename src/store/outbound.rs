@@ -176,32 +176,14 @@ impl Store {
 
     /// Loads our queued inquiries for sending.
     pub async fn outbound_inquiries(&self, ids: &[Uuid]) -> Result<Vec<Inquiry>, StoreError> {
-        let rows: Vec<(Uuid, String, String, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT message_id, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
+        let rows: Vec<InquiryRow> = sqlx::query_as(
+            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
              FROM inquiries WHERE message_id = ANY($1) AND direction = 'outbound' ORDER BY message_id",
         )
         .bind(ids)
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(
-                |(message_id, agreement_id, hash, kind, priority, subject_id, certificate)| {
-                    Ok(Inquiry {
-                        message_id,
-                        agreement: AgreementRef {
-                            id: agreement_id,
-                            hash,
-                        },
-                        kind: kind.parse().map_err(corrupt)?,
-                        priority: priority.parse().map_err(corrupt)?,
-                        subject: Subject {
-                            resident_id: ResidentId::parse(&subject_id).map_err(corrupt)?,
-                            certificate_number: certificate,
-                        },
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(InquiryRow::into_inquiry).collect()
     }
 
     /// Applies the peer's receipts to our inquiries and removes them from the outbox. Only a
@@ -363,6 +345,37 @@ pub(crate) async fn enqueue_in(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// The columns of an inquiry needed to rebuild it as a message.
+#[derive(sqlx::FromRow)]
+pub(crate) struct InquiryRow {
+    pub(crate) message_id: Uuid,
+    pub(crate) peer_county: String,
+    agreement_id: String,
+    agreement_hash: String,
+    kind: String,
+    priority: String,
+    subject_id: String,
+    subject_certificate: Option<String>,
+}
+
+impl InquiryRow {
+    pub(crate) fn into_inquiry(self) -> Result<Inquiry, StoreError> {
+        Ok(Inquiry {
+            message_id: self.message_id,
+            agreement: AgreementRef {
+                id: self.agreement_id,
+                hash: self.agreement_hash,
+            },
+            kind: self.kind.parse().map_err(corrupt)?,
+            priority: self.priority.parse().map_err(corrupt)?,
+            subject: Subject {
+                resident_id: ResidentId::parse(&self.subject_id).map_err(corrupt)?,
+                certificate_number: self.subject_certificate,
+            },
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
