@@ -66,8 +66,8 @@ pub enum ResidentIdError {
     },
     /// Fifteen digits: a pre-1999 number, which is only converted on explicit request.
     #[error(
-        "resident id number has the legacy 15-digit format; convert it explicitly to 18 \
-         characters (from_legacy_15) before use"
+        "resident id number has the legacy 15-digit format; it is only accepted after an explicit \
+         conversion to 18 characters (e.g. hancha id check --convert-legacy)"
     )]
     Legacy15,
     /// Input to the legacy conversion that is not 15 characters.
