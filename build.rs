@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use protox::prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/hancha/exchange/v1/exchange.proto"];
+    let protos = [
+        "proto/hancha/exchange/v1/exchange.proto",
+        "proto/hancha/operator/v1/operator.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

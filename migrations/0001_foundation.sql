@@ -70,9 +70,11 @@ CREATE TABLE inquiries (
     auto_checked          boolean NOT NULL DEFAULT false,
     -- when the deadlines worker first saw it past due while still pending
     overdue_at            timestamptz,
-    -- the township office responsible (inbound: where the subject lives, if known)
-    township              text
+    -- outbound sweeps: the file the inquiry came from, so that re-running it adds nothing
+    sweep_key             text
 );
+CREATE UNIQUE INDEX inquiries_sweep_subject ON inquiries (sweep_key, peer_county, kind, subject_id)
+    WHERE sweep_key IS NOT NULL;
 CREATE INDEX inquiries_pending_due ON inquiries (due_at) WHERE state = 'pending';
 CREATE INDEX inquiries_unchecked ON inquiries (created_at)
     WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked;

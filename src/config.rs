@@ -29,6 +29,9 @@ pub struct NodeConfig {
     pub tls: TlsFiles,
     /// Directory of agreement documents (`*.toml`) this node holds.
     pub agreements_dir: PathBuf,
+    /// The operator API listener (CLI, township systems).
+    #[serde(default)]
+    pub operator: OperatorListener,
     /// Peer county code → `host:port` of its exchange listener.
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
@@ -47,6 +50,27 @@ pub struct TlsFiles {
     pub private_key: PathBuf,
     /// CA certificates that peers' certificates must chain to.
     pub trust_anchors: PathBuf,
+}
+
+/// Where the operator API listens and who may use it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorListener {
+    /// Loopback by default: only this machine's users reach it, without certificates. Any other
+    /// address requires `trust_anchors`.
+    pub listen: SocketAddr,
+    /// The operator CA: when set, clients must present an operator certificate it issued (mutual
+    /// TLS 1.3, the node's own certificate as server certificate).
+    pub trust_anchors: Option<PathBuf>,
+}
+
+impl Default for OperatorListener {
+    fn default() -> Self {
+        OperatorListener {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7530)),
+            trust_anchors: None,
+        }
+    }
 }
 
 /// Tunables with production defaults.
@@ -104,6 +128,8 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_TLS_PRIVATE_KEY", "tls.private_key"),
     ("HANCHA_TLS_TRUST_ANCHORS", "tls.trust_anchors"),
     ("HANCHA_AGREEMENTS_DIR", "agreements_dir"),
+    ("HANCHA_OPERATOR_LISTEN", "operator.listen"),
+    ("HANCHA_OPERATOR_TRUST_ANCHORS", "operator.trust_anchors"),
     ("HANCHA_MAX_WAIT_MS", "limits.max_wait_ms"),
     ("HANCHA_BATCH_SIZE", "limits.batch_size"),
     ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial_ms"),
@@ -140,6 +166,15 @@ impl NodeConfig {
             }
         }
         let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
+        if let Some(path) = config.operator.trust_anchors.as_mut().filter(|p| p.is_relative()) {
+            *path = base.join(&*path);
+        }
+        if !config.operator.listen.ip().is_loopback() && config.operator.trust_anchors.is_none() {
+            bail!(
+                "operator.listen {} is not a loopback address: set operator.trust_anchors to the operator CA",
+                config.operator.listen
+            );
+        }
         for path in [
             &mut config.tls.certificate,
             &mut config.tls.private_key,
@@ -183,6 +218,14 @@ impl NodeConfig {
             ),
             format!("trust anchors     {}", self.tls.trust_anchors.display()),
             format!("agreements        {}", self.agreements_dir.display()),
+            format!(
+                "operator api      {}{}",
+                self.operator.listen,
+                match &self.operator.trust_anchors {
+                    Some(path) => format!(" (operator certificates from {})", path.display()),
+                    None => " (loopback, no certificates)".to_string(),
+                }
+            ),
         ];
         for (county, endpoint) in &self.peers {
             lines.push(format!("peer              {county} at {endpoint}"));
@@ -199,6 +242,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("database_url", &redact_url(&self.database_url))
             .field("tls", &self.tls)
             .field("agreements_dir", &self.agreements_dir)
+            .field("operator", &self.operator)
             .field("peers", &self.peers)
             .field("limits", &self.limits)
             .finish()

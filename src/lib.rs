@@ -24,6 +24,7 @@ pub mod devdb;
 pub mod domain;
 pub mod exchange;
 pub mod node;
+pub mod operator;
 pub mod proto;
 pub mod store;
 pub mod tls;

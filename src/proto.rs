@@ -8,5 +8,10 @@ pub mod exchange {
     tonic::include_proto!("hancha.exchange.v1");
 }
 
+/// `hancha.operator.v1`: the operator API of one node.
+pub mod operator {
+    tonic::include_proto!("hancha.operator.v1");
+}
+
 /// The encoded file descriptor set, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hancha_descriptor");

@@ -10,20 +10,23 @@ mod receive;
 mod send;
 mod serve;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Notify;
+use tonic::transport::Channel;
 
 pub use answer::{AnswerError, ManualAnswer};
 pub use receive::Accepted;
-pub use send::{InquiryDraft, SendError};
-pub use serve::{RunningNode, serve, start};
+pub use send::{AskOutcome, InquiryDraft, SendError};
+pub use serve::{RunningNode, serve, start, stored as stored_agreement};
 
 use crate::config::Limits;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
+use crate::proto::exchange::exchange_client::ExchangeClient;
 use crate::store::Store;
 
 /// One county's gateway.
@@ -42,6 +45,8 @@ pub struct Node {
     /// One wake-up per delivery worker, rung when something is queued for a peer. `notify_one`
     /// stores a permit, so a wake-up that arrives while a worker is busy is not lost.
     delivery_wakers: std::sync::Mutex<Vec<Arc<Notify>>>,
+    /// Clients for the peers, for calls made while someone waits (the synchronous path).
+    peer_clients: RwLock<HashMap<CountyCode, ExchangeClient<Channel>>>,
 }
 
 impl Node {
@@ -55,6 +60,7 @@ impl Node {
             limits,
             auto_answer_wake: Notify::new(),
             delivery_wakers: std::sync::Mutex::new(Vec::new()),
+            peer_clients: RwLock::new(HashMap::new()),
         }
     }
 
@@ -71,6 +77,23 @@ impl Node {
     /// Limits and timings in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Registers the client used to reach `peer` directly.
+    pub(crate) fn set_peer_client(&self, peer: CountyCode, client: ExchangeClient<Channel>) {
+        self.peer_clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, client);
+    }
+
+    /// The client for `peer`, if one is configured.
+    pub(crate) fn peer_client(&self, peer: CountyCode) -> Option<ExchangeClient<Channel>> {
+        self.peer_clients
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)
+            .cloned()
     }
 
     /// Registers a delivery worker's wake-up.

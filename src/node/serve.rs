@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -17,11 +17,16 @@ use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::exchange::ExchangeService;
+use crate::operator::OperatorService;
 use crate::proto::exchange::exchange_server::ExchangeServer;
+use crate::proto::operator::operator_server::OperatorServer;
 use crate::store::Store;
 use crate::store::agreements::StoredAgreement;
+use crate::store::audit::AuditEntry;
+use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
-    County, NodeIdentity, TrustAnchors, client_config, connect_lazy, server_config, tls_incoming,
+    County, DEFAULT_HANDSHAKE_TIMEOUT, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect_lazy,
+    operator_server_config, server_config, tls_incoming,
 };
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::{self, run_loop};
@@ -33,6 +38,8 @@ pub struct RunningNode {
     pub node: Arc<Node>,
     /// Where the peer listener is bound.
     pub local_addr: SocketAddr,
+    /// Where the operator API listens.
+    pub operator_addr: SocketAddr,
     /// Flipped to `true` to stop serving and stop the workers.
     shutdown: watch::Sender<bool>,
     /// The server and worker tasks.
@@ -101,7 +108,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let exchange = ExchangeServer::new(ExchangeService::new(Arc::clone(&node)))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .max_encoding_message_size(config.limits.max_message_bytes);
-    let incoming = tls_incoming(listener, server_config(&identity, &anchors)?);
+    let incoming = TlsIncoming::with_failure_hook(
+        listener,
+        server_config(&identity, &anchors)?,
+        DEFAULT_HANDSHAKE_TIMEOUT,
+        audit_handshake_failures(&node, &mut tasks),
+    );
     let mut server_shutdown = shutdown_rx.clone();
     tasks.spawn(async move {
         let result = tonic::transport::Server::builder()
@@ -117,10 +129,24 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         }
     });
 
+    let operator_addr = spawn_operator_api(
+        config,
+        &identity,
+        Arc::clone(&node),
+        &mut tasks,
+        shutdown_rx.clone(),
+    )
+    .await?;
+
     for (peer, endpoint) in config.peer_endpoints() {
         let county = County::parse(peer.as_str()).context("peer county")?;
         let channel = connect_lazy(&endpoint, client_config(&identity, &anchors, county)?)
             .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
+        node.set_peer_client(
+            peer,
+            crate::proto::exchange::exchange_client::ExchangeClient::new(channel.clone())
+                .max_decoding_message_size(config.limits.max_message_bytes),
+        );
         let worker = DeliveryWorker::new(Arc::clone(&node), peer, channel);
         let wake = node.delivery_waker();
         spawn_delivery(&mut tasks, worker, wake, shutdown_rx.clone());
@@ -153,8 +179,98 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     Ok(RunningNode {
         node,
         local_addr,
+        operator_addr,
         shutdown,
         tasks,
+    })
+}
+
+/// Binds and serves the operator API: plaintext on loopback, otherwise mutual TLS with operator
+/// certificates only.
+async fn spawn_operator_api(
+    config: &NodeConfig,
+    identity: &NodeIdentity,
+    node: Arc<Node>,
+    tasks: &mut JoinSet<()>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<SocketAddr> {
+    let listen = config.operator.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the operator listener on {listen}"))?;
+    let address = listener.local_addr()?;
+    let service = OperatorServer::new(OperatorService::new(node));
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    match &config.operator.trust_anchors {
+        None => {
+            if !listen.ip().is_loopback() {
+                bail!("operator.listen {listen} is not loopback: operator.trust_anchors is required");
+            }
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            tasks.spawn(async move {
+                let server = tonic::transport::Server::builder().add_service(service);
+                if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
+                    warn!(%error, "operator listener stopped with an error");
+                }
+            });
+        }
+        Some(path) => {
+            let anchors = TrustAnchors::from_pem_file(path).context("loading the operator trust anchors")?;
+            let incoming = tls_incoming(listener, operator_server_config(identity, &anchors)?);
+            tasks.spawn(async move {
+                let server = tonic::transport::Server::builder().add_service(service);
+                if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
+                    warn!(%error, "operator listener stopped with an error");
+                }
+            });
+        }
+    }
+    Ok(address)
+}
+
+/// Failed handshakes waiting for their audit record; beyond this (a flood of bad connections
+/// faster than the database takes records) further ones are only logged.
+const HANDSHAKE_AUDIT_QUEUE: usize = 1024;
+
+/// Longest TLS error text kept in an audit reason.
+const HANDSHAKE_REASON_CHARS: usize = 200;
+
+/// A hook for the TLS listener that audits every refused handshake: such connections never
+/// reach a handler, but each refusal must still leave a record. The hook only queues; a task in
+/// `tasks` writes the records, so the accept loop never waits on the database. The task ends
+/// once the listener (and with it the hook) is dropped and the queue is drained.
+fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> HandshakeFailureHook {
+    let (sender, mut receiver) = mpsc::channel::<AuditEntry>(HANDSHAKE_AUDIT_QUEUE);
+    let node = Arc::clone(node);
+    tasks.spawn(async move {
+        while let Some(entry) = receiver.recv().await {
+            if let Err(error) = node.store().append_audit(&entry).await {
+                warn!(%error, "cannot audit a failed tls handshake");
+            }
+        }
+    });
+    Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
+        // The TLS error names protocol problems only, never a person's data.
+        let reason: String = error.to_string().chars().take(HANDSHAKE_REASON_CHARS).collect();
+        let entry = AuditEntry {
+            peer_county: None,
+            direction: "inbound".into(),
+            outcome: "rejected".into(),
+            reason: Some(format!(
+                "UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"
+            )),
+            ..AuditEntry::default()
+        };
+        match sender.try_send(entry) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(%peer, "audit queue for failed tls handshakes is full; record dropped");
+            }
+            // The node is stopping.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     })
 }
 

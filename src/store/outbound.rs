@@ -70,21 +70,24 @@ pub enum InquiryVerdict {
 
 impl Store {
     /// Writes our inquiries to `peer` and their outbox entries in one transaction, with an audit
-    /// record each. An id already present is skipped, so re-submitting the same inquiries adds
-    /// nothing. Returns how many were new.
+    /// record each. An id already present is skipped, and so is a subject already asked under
+    /// the same `sweep_key`, so re-submitting the same inquiries or re-running the same sweep
+    /// adds nothing. Returns the ids that were new.
     pub async fn queue_outbound_inquiries(
         &self,
         peer: &str,
         inquiries: &[Inquiry],
-    ) -> Result<u64, StoreError> {
+        sweep_key: Option<&str>,
+    ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                    subject_id, subject_certificate, state)
-             SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued'
+                                    subject_id, subject_certificate, state, sweep_key)
+             SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued',
+                    $9
              FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
                   AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate)
-             ON CONFLICT (message_id) DO NOTHING
+             ON CONFLICT DO NOTHING
              RETURNING message_id",
         )
         .bind(inquiries.iter().map(|i| i.message_id).collect::<Vec<_>>())
@@ -95,6 +98,7 @@ impl Store {
         .bind(inquiries.iter().map(|i| i.priority.as_str()).collect::<Vec<_>>())
         .bind(inquiries.iter().map(|i| i.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
         .bind(inquiries.iter().map(|i| i.subject.certificate_number.clone()).collect::<Vec<_>>())
+        .bind(sweep_key)
         .fetch_all(&mut *tx)
         .await?;
         enqueue_in(&mut tx, &inserted, MessageType::Inquiry, peer).await?;
@@ -114,7 +118,26 @@ impl Store {
             .collect();
         audit_batch_in(&mut tx, &audit).await?;
         tx.commit().await?;
-        Ok(inserted.len() as u64)
+        Ok(inserted)
+    }
+
+    /// The inquiries an earlier run of sweep `sweep_key` already queued, by subject ID number.
+    pub async fn sweep_inquiries(
+        &self,
+        sweep_key: &str,
+        peer: &str,
+        kind: &str,
+    ) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
+        let rows: Vec<(String, Uuid)> = sqlx::query_as(
+            "SELECT subject_id, message_id FROM inquiries
+             WHERE sweep_key = $1 AND peer_county = $2 AND kind = $3 AND direction = 'outbound'",
+        )
+        .bind(sweep_key)
+        .bind(peer)
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Leases up to `limit` due outbox entries of one type for `peer`, pushing their next

@@ -41,6 +41,10 @@ pub struct InquiryRecord {
     pub reject_reason: Option<String>,
     /// When it was first seen past due.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// The subject's ID number with its middle masked, safe to show in lists and logs.
+    pub subject_masked: String,
+    /// The township responsible for the subject, from our registry, if we know the person.
+    pub township: Option<String>,
 }
 
 impl InquiryRecord {
@@ -53,14 +57,121 @@ impl InquiryRecord {
     }
 }
 
+/// The columns of [`InquiryRecord`], over `inquiries i LEFT JOIN persons p`.
+const INQUIRY_COLUMNS: &str =
+    "i.message_id, i.direction, i.peer_county, i.agreement_id, i.agreement_hash, i.kind,
+    i.priority, i.state, i.created_at, i.received_at, i.due_at, i.answered_at, i.outcome, i.reject_reason,
+    i.overdue_at, left(i.subject_id, 4) || '**********' || right(i.subject_id, 4) AS subject_masked,
+    p.township";
+
+/// Which inquiries a pending list shows.
+#[derive(Clone, Debug, Default)]
+pub struct PendingFilter {
+    /// What we wait for from others, instead of what others wait for from us.
+    pub outbound: bool,
+    /// Only those past their deadline.
+    pub overdue_only: bool,
+    /// Only subjects of this township (from our registry).
+    pub township: Option<String>,
+    /// Only this inquiry kind.
+    pub kind: Option<String>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// One step in a message's life, from the audit log and the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened (`accepted`, `answered`, `delivered`, `rejected`, `overdue`, ...).
+    pub what: String,
+    /// Details: the other message involved, or the reason.
+    pub detail: String,
+}
+
 impl Store {
+    /// Inquiries waiting for an answer, overdue first, then by deadline.
+    pub async fn pending_inquiries(
+        &self,
+        filter: &PendingFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InquiryRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
+             WHERE ((NOT $1 AND i.direction = 'inbound' AND i.state = 'pending')
+                 OR ($1 AND i.direction = 'outbound' AND i.state IN ('queued', 'pending')))
+               AND (NOT $2 OR i.due_at < $6)
+               AND ($3::text IS NULL OR p.township = $3)
+               AND ($4::text IS NULL OR i.kind = $4)
+             ORDER BY (i.due_at < $6) DESC NULLS LAST, i.due_at ASC NULLS LAST, i.created_at
+             LIMIT $5"
+        ))
+        .bind(filter.outbound)
+        .bind(filter.overdue_only)
+        .bind(&filter.township)
+        .bind(&filter.kind)
+        .bind(filter.limit)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The subject's full ID number, for this node's own operator.
+    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT subject_id FROM inquiries WHERE message_id = $1")
+                .bind(message_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// What happened to an inquiry and its answer, oldest first, and its delivery attempts so
+    /// far with the last error (inquiry or answer still in the outbox).
+    pub async fn inquiry_history(
+        &self,
+        message_id: Uuid,
+    ) -> Result<(Vec<HistoryEntry>, i32, Option<String>), StoreError> {
+        let rows: Vec<(DateTime<Utc>, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT a.at, a.outcome, a.reason, a.direction FROM audit_log a
+             WHERE a.message_id = $1
+                OR a.message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1)
+             ORDER BY a.id",
+        )
+        .bind(message_id)
+        .fetch_all(self.pool())
+        .await?;
+        let history = rows
+            .into_iter()
+            .map(|(at, what, reason, direction)| HistoryEntry {
+                at,
+                what,
+                detail: [direction, reason]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            })
+            .collect();
+        let outbox: Option<(i32, Option<String>)> = sqlx::query_as(
+            "SELECT attempts, last_error FROM outbox
+             WHERE message_id = $1 OR message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1)
+             LIMIT 1",
+        )
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let (attempts, last_error) = outbox.unwrap_or((0, None));
+        Ok((history, attempts, last_error))
+    }
+
     /// One inquiry by id.
     pub async fn inquiry(&self, message_id: Uuid) -> Result<Option<InquiryRecord>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority, state,
-                    created_at, received_at, due_at, answered_at, outcome, reject_reason, overdue_at
-             FROM inquiries WHERE message_id = $1",
-        )
+        Ok(sqlx::query_as(&format!(
+            "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
+             WHERE i.message_id = $1"
+        ))
         .bind(message_id)
         .fetch_optional(self.pool())
         .await?)

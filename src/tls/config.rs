@@ -84,3 +84,22 @@ pub fn client_config(
     config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
 }
+
+/// The operator API's listener when it is exposed beyond loopback: TLS 1.3, the node's own
+/// certificate as server certificate, and a client certificate required from the *operator* CA
+/// (`operator_anchors`), which issues only operator certificates — never a county's.
+pub fn operator_server_config(
+    identity: &NodeIdentity,
+    operator_anchors: &TrustAnchors,
+) -> Result<Arc<ServerConfig>, ConfigError> {
+    let provider = provider();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(operator_anchors.roots(), Arc::clone(&provider))
+            .build()?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.cert_chain().to_vec(), identity.private_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(config))
+}

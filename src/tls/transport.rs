@@ -53,14 +53,24 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 // === impl TlsIncoming ===
 
+/// Told about every connection refused during the TLS handshake (no or untrusted client
+/// certificate, expired certificate, TLS 1.2, plaintext), with the peer address and the TLS
+/// error, so that the node can audit refusals that never reach a handler.
+///
+/// Called on the handshake task: it must return at once (e.g. `try_send` on a channel), never
+/// block or wait on I/O. Not called for a client that leaves without completing a handshake
+/// (closed, reset, or silent until the timeout): that is what port scanners and load-balancer
+/// probes do, and auditing them would only flood the log.
+pub type HandshakeFailureHook = Arc<dyn Fn(SocketAddr, &io::Error) + Send + Sync>;
+
 /// A stream of connections that completed the mutual-TLS handshake, for
 /// `tonic::transport::Server::builder().serve_with_incoming_shutdown(...)`.
 ///
 /// Handshakes run concurrently in their own tasks, so one slow or hostile client cannot hold up
-/// the accept loop. A failed or timed-out handshake is logged with the peer address and dropped;
-/// the stream never yields an error (which tonic would merely log anyway), so the server keeps
-/// serving. Dropping the stream stops the accept loop, closes the listener and abandons
-/// handshakes in flight.
+/// the accept loop. A failed or timed-out handshake is logged with the peer address and dropped
+/// (and reported to the [`HandshakeFailureHook`], if any); the stream never yields an error
+/// (which tonic would merely log anyway), so the server keeps serving. Dropping the stream stops
+/// the accept loop, closes the listener and abandons handshakes in flight.
 #[derive(Debug)]
 pub struct TlsIncoming {
     /// Verified connections, fed by the accept loop.
@@ -80,9 +90,35 @@ impl TlsIncoming {
     /// Starts accepting on `listener`; a client that has not finished its handshake within
     /// `handshake_timeout` is disconnected. Must be called inside a tokio runtime.
     pub fn new(listener: TcpListener, config: Arc<ServerConfig>, handshake_timeout: Duration) -> Self {
+        Self::start(listener, config, handshake_timeout, None)
+    }
+
+    /// Like [`TlsIncoming::new`], and calls `on_failure` for every handshake a client attempted
+    /// and failed (see [`HandshakeFailureHook`] for which ones count).
+    pub fn with_failure_hook(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+        on_failure: HandshakeFailureHook,
+    ) -> Self {
+        Self::start(listener, config, handshake_timeout, Some(on_failure))
+    }
+
+    fn start(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+        on_failure: Option<HandshakeFailureHook>,
+    ) -> Self {
         let (sender, ready) = mpsc::channel(READY_QUEUE);
         let acceptor = TlsAcceptor::from(config);
-        let accept_loop = tokio::spawn(accept_loop(listener, acceptor, handshake_timeout, sender));
+        let accept_loop = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            handshake_timeout,
+            sender,
+            on_failure,
+        ));
         Self { ready, accept_loop }
     }
 }
@@ -106,6 +142,7 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     handshake_timeout: Duration,
     ready: mpsc::Sender<TlsStream<TcpStream>>,
+    on_failure: Option<HandshakeFailureHook>,
 ) {
     // Owning the handshake tasks here means aborting this loop aborts them too.
     let mut handshakes = JoinSet::new();
@@ -125,6 +162,7 @@ async fn accept_loop(
                         peer,
                         handshake_timeout,
                         ready.clone(),
+                        on_failure.clone(),
                     ));
                 }
                 Err(error) => {
@@ -142,6 +180,7 @@ async fn handshake(
     peer: SocketAddr,
     handshake_timeout: Duration,
     ready: mpsc::Sender<TlsStream<TcpStream>>,
+    on_failure: Option<HandshakeFailureHook>,
 ) {
     // gRPC exchanges many small frames; Nagle's algorithm would only add latency.
     if let Err(error) = tcp.set_nodelay(true) {
@@ -150,7 +189,14 @@ async fn handshake(
     let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            log_handshake_failure(peer, &error);
+            if is_abandoned(&error) {
+                debug!(%peer, %error, "tls handshake abandoned");
+            } else {
+                warn!(%peer, %error, "tls handshake failed");
+                if let Some(on_failure) = &on_failure {
+                    on_failure(peer, &error);
+                }
+            }
             return;
         }
         Err(_elapsed) => {
@@ -170,16 +216,16 @@ async fn handshake(
 }
 
 /// Port scanners and load-balancer probes connect and leave; that is not worth a warning.
-/// Anything else (unknown CA, expired certificate, TLS 1.2, no certificate) is a peer that tried
-/// and failed, which an operator wants to see.
-fn log_handshake_failure(peer: SocketAddr, error: &io::Error) {
-    match error.kind() {
+/// Anything else (unknown CA, expired certificate, TLS 1.2, no certificate, plaintext) is a peer
+/// that tried and failed, which an operator wants to see.
+fn is_abandoned(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
         io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => debug!(%peer, %error, "tls handshake abandoned"),
-        _ => warn!(%peer, %error, "tls handshake failed"),
-    }
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 // === peer identity in handlers ===

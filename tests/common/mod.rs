@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use hancha::domain::resident_id::{ResidentId, check_character};
 use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues};
 use hancha::node::{Node, RunningNode};
 use hancha::proto::exchange::exchange_client::ExchangeClient;
+use hancha::store::Store;
 use hancha::tls::dev::TestPki;
 use hancha::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
 use sqlx::Connection;
@@ -160,6 +161,17 @@ impl Cluster {
 
     /// [`Cluster::start`] with explicit limits.
     pub async fn start_with(counties: &[&'static str], agreements: &[String], limits: Limits) -> Cluster {
+        Self::start_with_outside(counties, agreements, limits, &[]).await
+    }
+
+    /// [`Cluster::start_with`], where the nodes also know peers that run outside the cluster
+    /// (e.g. a [`NodeProcess`]) at the given addresses.
+    pub async fn start_with_outside(
+        counties: &[&'static str],
+        agreements: &[String],
+        limits: Limits,
+        outside: &[(&'static str, SocketAddr)],
+    ) -> Cluster {
         let pki = TestPki::new().expect("test CA");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
@@ -187,6 +199,7 @@ impl Cluster {
             }
             let peers = addresses
                 .iter()
+                .chain(outside.iter().map(|(c, a)| (c, a)))
                 .filter(|(other, _)| **other != county)
                 .map(|(other, address)| (other.to_string(), address.to_string()))
                 .collect();
@@ -201,6 +214,10 @@ impl Cluster {
                     trust_anchors: dir.path().join("ca.pem"),
                 },
                 agreements_dir: node_dir.join("agreements"),
+                operator: hancha::config::OperatorListener {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    trust_anchors: None,
+                },
                 peers,
                 limits: limits.clone(),
             };
@@ -332,12 +349,21 @@ pub fn inflow_person(id: ResidentId, origin: &str, destination: &str) -> Person 
 }
 
 /// Polls `check` until it returns `Some`, or panics after [`PATIENCE`] with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    eventually_within(what, PATIENCE, check).await
+}
+
+/// [`eventually`] with an explicit patience, for something known to take long (a sweep).
+pub async fn eventually_within<T, F, Fut>(what: &str, patience: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         if let Some(value) = check().await {
             return value;
@@ -355,4 +381,319 @@ pub async fn count(node: &Node, sql: &str) -> i64 {
         .fetch_one(node.store().pool())
         .await
         .expect(sql)
+}
+
+/// Count of rows in a database we hold a [`Store`] for (e.g. a [`NodeProcess`]'s).
+pub async fn count_in(store: &Store, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.expect(sql)
+}
+
+/// A free loopback address for a node that binds later (a [`NodeProcess`]): bound to port 0 and
+/// released at once, so that in-process nodes can be told the address before it exists.
+pub fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local address")
+}
+
+/// A county node running as a real `hancha serve` child process, with its own certificate from
+/// the cluster CA, its own fresh database and a configuration file in the cluster's directory,
+/// so that a test can SIGKILL it, SIGTERM it, and start it again on the same database.
+///
+/// Dropping it kills the process; if the test is failing, the node's log is printed first.
+pub struct NodeProcess {
+    pub county: &'static str,
+    /// Where the node listens (fixed across restarts).
+    pub address: SocketAddr,
+    /// The test's own connection to the node's database, for seeding and counting rows.
+    pub store: Store,
+    /// The node's `hancha serve --config` file.
+    pub config_path: PathBuf,
+    /// The node's stdout and stderr, every run appended.
+    pub log_path: PathBuf,
+    /// The running process, if any.
+    child: Option<std::process::Child>,
+    /// How many times it was started: the log holds one "node serving" line per start.
+    starts: usize,
+}
+
+impl NodeProcess {
+    /// Writes the configuration, certificate, key and agreements of `county` under the cluster's
+    /// directory and creates and migrates its database, without starting the process.
+    pub async fn prepare(
+        cluster: &Cluster,
+        county: &'static str,
+        address: SocketAddr,
+        agreements: &[String],
+        peers: &[(&str, SocketAddr)],
+        limits: &Limits,
+    ) -> NodeProcess {
+        let dir = cluster.path().join(format!("{county}-process"));
+        std::fs::create_dir_all(dir.join("agreements")).unwrap();
+        let now = Utc::now();
+        let (cert, key) = cluster
+            .pki
+            .issue_county(county, now - TimeDelta::hours(1), now + TimeDelta::days(2))
+            .expect("node certificate");
+        std::fs::write(dir.join("node.pem"), cert).unwrap();
+        std::fs::write(dir.join("node-key.pem"), key).unwrap();
+        std::fs::write(dir.join("ca.pem"), cluster.pki.ca_pem()).unwrap();
+        for (index, text) in agreements.iter().enumerate() {
+            std::fs::write(dir.join("agreements").join(format!("{index}.toml")), text).unwrap();
+        }
+        let database_url = fresh_database().await;
+        let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let mut config = format!(
+            "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
+             agreements_dir = \"agreements\"\n\n\
+             [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
+             [limits]\nbatch_size = {}\nretry_initial_ms = {}\nretry_max_ms = {}\npoll_interval_ms = {}\n\n\
+             [peers]\n",
+            quoted(county),
+            quoted(&address.to_string()),
+            quoted(&database_url),
+            limits.batch_size,
+            limits.retry_initial_ms,
+            limits.retry_max_ms,
+            limits.poll_interval_ms,
+        );
+        for (peer, peer_address) in peers {
+            config.push_str(&format!("{peer} = {}\n", quoted(&peer_address.to_string())));
+        }
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let store = Store::connect(&database_url, 4)
+            .await
+            .expect("connect to the node's database");
+        store.migrate().await.expect("migrate the node's database");
+        NodeProcess {
+            county,
+            address,
+            store,
+            config_path,
+            log_path: dir.join("node.log"),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// Starts `hancha serve` and waits until it serves.
+    pub async fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.county);
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the node log");
+        use std::io::Write;
+        writeln!(
+            log,
+            "=== test: starting {} (start {})",
+            self.county,
+            self.starts + 1
+        )
+        .unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hancha"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("HANCHA_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // The configuration file is the whole truth: no override from the test's environment.
+        for (variable, _) in hancha::config::ENVIRONMENT_OVERRIDES {
+            command.env_remove(variable);
+        }
+        self.child = Some(command.spawn().expect("spawn hancha serve"));
+        self.starts += 1;
+        let starts = self.starts;
+        eventually(&format!("{} serves (start {starts})", self.county), || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited at start with {status}", self.county);
+            }
+            let serving = self.log().matches("node serving").count() >= starts;
+            async move { serving.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Kills the process with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the node");
+            child.wait().expect("reap the node");
+        }
+    }
+
+    /// Asks the process to stop with SIGTERM and waits for it to exit; returns its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the node is running");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let exited = eventually(&format!("{} exits after SIGTERM", self.county), || {
+            let exited = child.try_wait().expect("poll the node");
+            async move { exited }
+        })
+        .await;
+        exited
+    }
+
+    /// Everything the node has logged so far, across starts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(300)..];
+            eprintln!(
+                "--- last {} lines of {} ({}) ---\n{}\n--- end of node log ---",
+                tail.len(),
+                self.county,
+                self.log_path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+// === raw clients, for what `client_config` refuses to build ===
+
+/// A hand-built rustls client trusting `ca_pem` (standard WebPKI verification of `localhost`,
+/// which every test node certificate carries), speaking only `versions`, presenting
+/// `certificate` (`(cert_pem, key_pem)`) if given. For clients `hancha::tls::client_config`
+/// will not build: no certificate, TLS 1.2, an expired or foreign certificate.
+pub fn raw_tls_client(
+    ca_pem: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    certificate: Option<(&str, &str)>,
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let builder =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots);
+    let mut config = match certificate {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let chain = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+                .unwrap()
+                .expect("a private key");
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    config
+}
+
+/// Dials `address` with `config`, completes the client side of the handshake and sends the
+/// HTTP/2 preface; returns the local address used (which the server's audit record names) and
+/// the error that ended the attempt. Panics if the server answers instead of refusing.
+pub async fn raw_tls_attempt(
+    address: SocketAddr,
+    config: rustls::ClientConfig,
+) -> (SocketAddr, std::io::Error) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let attempt = async {
+        let mut tls = connector.connect(name, tcp).await?;
+        // TLS 1.3: the server judges the client certificate after the client's side of the
+        // handshake is done, so its verdict arrives as an alert on the first read.
+        tls.write_all(HTTP2_PREFACE).await?;
+        let mut buffer = [0_u8; 64];
+        tls.read(&mut buffer).await
+    };
+    match tokio::time::timeout(PATIENCE, attempt)
+        .await
+        .expect("raw tls attempt hangs")
+    {
+        Ok(bytes) => panic!("expected a refusal, the server answered with {bytes} bytes"),
+        Err(error) => (local, error),
+    }
+}
+
+/// What an HTTP/2 client sends first (a gRPC client over plaintext sends exactly this).
+pub const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Speaks plaintext HTTP/2 to `address`; returns the local address once the server has hung up
+/// without answering (panics if it answers).
+pub async fn plaintext_attempt(address: SocketAddr) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let attempt = async {
+        tcp.write_all(HTTP2_PREFACE).await?;
+        // Whatever the server sends back must not be HTTP/2: at most a TLS alert, then EOF.
+        let mut received = Vec::new();
+        tcp.read_to_end(&mut received).await?;
+        Ok::<_, std::io::Error>(received)
+    };
+    // A reset is a refusal too; what was received, if anything, must be a TLS alert record
+    // (content type 21), never an HTTP/2 frame.
+    if let Ok(received) = tokio::time::timeout(PATIENCE, attempt)
+        .await
+        .expect("plaintext attempt hangs")
+    {
+        assert!(
+            received.is_empty() || received[0] == 21,
+            "the server answered plaintext: {received:?}"
+        );
+    }
+    local
+}
+
+/// The TLS alert a raw client received, if that is what ended its attempt.
+pub fn rustls_alert(error: &std::io::Error) -> Option<rustls::AlertDescription> {
+    match error.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => Some(*alert),
+        _ => None,
+    }
+}
+
+impl Cluster {
+    /// Waits for `county`'s audit record of the failed TLS handshake from `client` (the local
+    /// address of the refused connection) and returns it.
+    pub async fn handshake_audit(
+        &self,
+        county: &str,
+        client: SocketAddr,
+    ) -> hancha::store::audit::AuditEntry {
+        let node = self.node(county);
+        let marker = format!("UNAUTHENTICATED: tls handshake failed from {client}: ");
+        eventually("the failed handshake is audited", || async {
+            node.store()
+                .recent_audit(100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|record| record.entry)
+                .find(|entry| entry.reason.as_deref().is_some_and(|r| r.starts_with(&marker)))
+        })
+        .await
+    }
 }

@@ -1,0 +1,342 @@
+//! Operator calls about inquiries: ask one, sweep many, list what is pending, show one, answer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{internal, invalid};
+use crate::domain::division::CountyCode;
+use crate::domain::message::{FieldViolation, Subject};
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
+use crate::exchange::convert::timestamp_to_wire;
+use crate::node::{AnswerError, InquiryDraft, ManualAnswer, Node, SendError};
+use crate::proto::operator as pb;
+use crate::store::queries::{InquiryRecord, PendingFilter};
+use tonic::Status;
+
+/// Default and maximum length of a pending list.
+const DEFAULT_LIMIT: i64 = 1_000;
+const MAX_LIMIT: i64 = 100_000;
+
+pub(super) async fn ask(node: &Node, request: pb::AskRequest) -> Result<pb::AskResponse, Status> {
+    let peer = county(&request.to_county, "to_county")?;
+    let kind = inquiry_kind(&request.kind)?;
+    let subject = subject(&request.resident_id, &request.certificate_number, "")?;
+    let priority = if request.urgent {
+        Priority::Urgent
+    } else {
+        Priority::Normal
+    };
+    let draft = InquiryDraft {
+        kind,
+        priority,
+        subject,
+        message_id: None,
+    };
+    let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
+    let outcome = node.ask(peer, draft, wait).await.map_err(send_error)?;
+    let inquiry = outcome.inquiry;
+    Ok(pb::AskResponse {
+        message_id: inquiry.message_id.to_string(),
+        state: inquiry.state.clone(),
+        due_at: inquiry.due_at.map(timestamp_to_wire),
+        outcome: inquiry.outcome.clone().unwrap_or_default(),
+        fields: outcome
+            .confirmation
+            .map(|c| fields_to_map(&c.fields))
+            .unwrap_or_default(),
+        reject_reason: inquiry.reject_reason.unwrap_or_default(),
+    })
+}
+
+pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::SweepResponse, Status> {
+    let peer = county(&request.to_county, "to_county")?;
+    let kind = inquiry_kind(&request.kind)?;
+    if request.sweep_key.is_empty() || request.sweep_key.len() > 128 {
+        return Err(invalid("sweep_key", "must be 1 to 128 characters"));
+    }
+    let already = node
+        .store()
+        .sweep_inquiries(&request.sweep_key, peer.as_str(), kind.as_str())
+        .await
+        .map_err(internal)?;
+    let mut results = Vec::with_capacity(request.items.len());
+    let mut drafts = Vec::new();
+    let mut draft_lines = Vec::new();
+    let mut seen_in_request: HashMap<String, u32> = HashMap::new();
+    for item in &request.items {
+        let mut violations = Vec::new();
+        let parsed = Subject::parse(
+            &item.resident_id,
+            &item.certificate_number,
+            "subject",
+            &mut violations,
+        );
+        let result = match parsed {
+            None => {
+                let reasons: Vec<String> = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect();
+                pb::SweepItemResult {
+                    line: item.line,
+                    error: reasons.join("; "),
+                    ..Default::default()
+                }
+            }
+            Some(subject) => {
+                let id = subject.resident_id.as_str().to_string();
+                if let Some(existing) = already.get(&id) {
+                    pb::SweepItemResult {
+                        line: item.line,
+                        message_id: existing.to_string(),
+                        duplicate: true,
+                        ..Default::default()
+                    }
+                } else if let Some(first_line) = seen_in_request.get(&id) {
+                    pb::SweepItemResult {
+                        line: item.line,
+                        error: format!("the same person is already on line {first_line}"),
+                        ..Default::default()
+                    }
+                } else {
+                    seen_in_request.insert(id, item.line);
+                    let message_id = Uuid::now_v7();
+                    let priority = if item.urgent {
+                        Priority::Urgent
+                    } else {
+                        Priority::Normal
+                    };
+                    drafts.push(InquiryDraft {
+                        kind,
+                        priority,
+                        subject,
+                        message_id: Some(message_id),
+                    });
+                    draft_lines.push(results.len());
+                    pb::SweepItemResult {
+                        line: item.line,
+                        message_id: message_id.to_string(),
+                        ..Default::default()
+                    }
+                }
+            }
+        };
+        results.push(result);
+    }
+    let (_, inserted) = node
+        .send_sweep(peer, drafts, &request.sweep_key)
+        .await
+        .map_err(send_error)?;
+    // A concurrent run of the same sweep may have queued some subjects first: report those as
+    // duplicates with the id that won.
+    if inserted.len() < draft_lines.len() {
+        let now_known = node
+            .store()
+            .sweep_inquiries(&request.sweep_key, peer.as_str(), kind.as_str())
+            .await
+            .map_err(internal)?;
+        let inserted: std::collections::HashSet<String> = inserted.iter().map(Uuid::to_string).collect();
+        for index in draft_lines {
+            let item = &request.items[index];
+            if !inserted.contains(&results[index].message_id) {
+                let id = crate::domain::resident_id::ResidentId::parse(&item.resident_id).ok();
+                if let Some(existing) = id.and_then(|id| now_known.get(id.as_str()).copied()) {
+                    results[index].message_id = existing.to_string();
+                }
+                results[index].duplicate = true;
+            }
+        }
+    }
+    let accepted = results
+        .iter()
+        .filter(|r| !r.duplicate && r.error.is_empty())
+        .count() as u32;
+    let duplicates = results.iter().filter(|r| r.duplicate).count() as u32;
+    let rejected = results.iter().filter(|r| !r.error.is_empty()).count() as u32;
+    Ok(pb::SweepResponse {
+        results,
+        accepted,
+        duplicates,
+        rejected,
+    })
+}
+
+pub(super) async fn list_pending(
+    node: &Node,
+    request: pb::ListPendingRequest,
+) -> Result<pb::ListPendingResponse, Status> {
+    let township = (!request.township.is_empty())
+        .then(|| {
+            crate::domain::division::TownshipCode::parse(&request.township)
+                .map(|t| t.as_str().to_string())
+                .map_err(|e| invalid("township", e.to_string()))
+        })
+        .transpose()?;
+    let kind = (!request.kind.is_empty())
+        .then(|| inquiry_kind(&request.kind).map(|k| k.as_str().to_string()))
+        .transpose()?;
+    let limit = match request.limit {
+        0 => DEFAULT_LIMIT,
+        n => i64::from(n).min(MAX_LIMIT),
+    };
+    let filter = PendingFilter {
+        outbound: request.outbound,
+        overdue_only: request.overdue_only,
+        township,
+        kind,
+        limit,
+    };
+    let now = Utc::now();
+    let records = node
+        .store()
+        .pending_inquiries(&filter, now)
+        .await
+        .map_err(internal)?;
+    Ok(pb::ListPendingResponse {
+        inquiries: records.iter().map(|r| summary(r, now)).collect(),
+    })
+}
+
+pub(super) async fn show(
+    node: &Node,
+    request: pb::ShowInquiryRequest,
+) -> Result<pb::ShowInquiryResponse, Status> {
+    let id = message_id(&request.message_id)?;
+    let store = node.store();
+    let record = store
+        .inquiry(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Status::not_found(format!("no inquiry {id}")))?;
+    let subject = store
+        .inquiry_subject(id)
+        .await
+        .map_err(internal)?
+        .unwrap_or_default();
+    let confirmation = store.confirmation_for(id).await.map_err(internal)?;
+    let (history, attempts, last_error) = store.inquiry_history(id).await.map_err(internal)?;
+    Ok(pb::ShowInquiryResponse {
+        inquiry: Some(summary(&record, Utc::now())),
+        subject_resident_id: subject,
+        answer_fields: confirmation.map(|c| fields_to_map(&c.fields)).unwrap_or_default(),
+        history: history
+            .into_iter()
+            .map(|h| pb::HistoryEntry {
+                at: Some(timestamp_to_wire(h.at)),
+                what: h.what,
+                detail: h.detail,
+            })
+            .collect(),
+        delivery_attempts: u32::try_from(attempts).unwrap_or(0),
+        last_delivery_error: last_error.unwrap_or_default(),
+    })
+}
+
+pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb::AnswerResponse, Status> {
+    let id = message_id(&request.message_id)?;
+    let outcome: AnswerOutcome = request
+        .outcome
+        .parse()
+        .map_err(|e: crate::domain::vocabulary::UnknownName| invalid("outcome", e.to_string()))?;
+    let mut fields = StatusValues::default();
+    let mut violations = Vec::new();
+    for (name, value) in &request.fields {
+        match name.parse::<StatusField>() {
+            Ok(field) => {
+                if let Err(error) = fields.set(field, value) {
+                    violations.push(FieldViolation::new(format!("fields.{name}"), error.to_string()));
+                }
+            }
+            Err(error) => violations.push(FieldViolation::new(format!("fields.{name}"), error.to_string())),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(crate::exchange::status::status_of(
+            &crate::domain::policy::Rejection::invalid(violations),
+        ));
+    }
+    let given = node
+        .answer_by_hand(id, ManualAnswer { outcome, fields })
+        .await
+        .map_err(|error| match error {
+            AnswerError::UnknownInquiry(_) => Status::not_found(error.to_string()),
+            AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => {
+                Status::failed_precondition(error.to_string())
+            }
+            AnswerError::FieldsNotAllowed { ref refused, .. } => {
+                let violations = refused
+                    .iter()
+                    .map(|field| FieldViolation::new(format!("fields.{field}"), error.to_string()))
+                    .collect();
+                let mut rejection = crate::domain::policy::Rejection::invalid(violations);
+                rejection.reason = error.to_string();
+                crate::exchange::status::status_of(&rejection)
+            }
+            AnswerError::Store(store) => internal(store),
+        })?;
+    Ok(pb::AnswerResponse {
+        confirmation_id: given.confirmation_id.to_string(),
+    })
+}
+
+/// The operator's view of one inquiry.
+pub(super) fn summary(record: &InquiryRecord, now: chrono::DateTime<Utc>) -> pb::InquirySummary {
+    pb::InquirySummary {
+        message_id: record.message_id.to_string(),
+        direction: record.direction.clone(),
+        peer_county: record.peer_county.clone(),
+        kind: record.kind.clone(),
+        priority: record.priority.clone(),
+        state: record.state.clone(),
+        subject_masked: record.subject_masked.clone(),
+        township: record.township.clone().unwrap_or_default(),
+        received_at: record.received_at.map(timestamp_to_wire),
+        due_at: record.due_at.map(timestamp_to_wire),
+        overdue: record.state == "pending" && record.due_at.is_some_and(|due| due < now),
+        outcome: record.outcome.clone().unwrap_or_default(),
+        agreement_id: record.agreement_id.clone(),
+    }
+}
+
+fn fields_to_map(values: &StatusValues) -> HashMap<String, String> {
+    values
+        .present_fields()
+        .into_iter()
+        .filter_map(|field| Some((field.as_str().to_string(), values.get_string(field)?)))
+        .collect()
+}
+
+fn county(input: &str, field: &str) -> Result<CountyCode, Status> {
+    CountyCode::parse(input).map_err(|e| invalid(field, e.to_string()))
+}
+
+fn inquiry_kind(input: &str) -> Result<InquiryKind, Status> {
+    input
+        .parse()
+        .map_err(|e: crate::domain::vocabulary::UnknownName| invalid("kind", e.to_string()))
+}
+
+fn message_id(input: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(input).map_err(|_| invalid("message_id", "must be a UUID"))
+}
+
+fn subject(resident_id: &str, certificate: &str, prefix: &str) -> Result<Subject, Status> {
+    let mut violations = Vec::new();
+    let prefix = if prefix.is_empty() { "subject" } else { prefix };
+    match Subject::parse(resident_id, certificate, prefix, &mut violations) {
+        Some(subject) => Ok(subject),
+        None => Err(crate::exchange::status::status_of(
+            &crate::domain::policy::Rejection::invalid(violations),
+        )),
+    }
+}
+
+fn send_error(error: SendError) -> Status {
+    match error {
+        SendError::Refused(rejection) => crate::exchange::status::status_of(&rejection),
+        SendError::Store(store) => internal(store),
+    }
+}

@@ -1,0 +1,133 @@
+//! The operator edge (`hancha.operator.v1`): what the CLI, township systems and the county's
+//! other systems call. Handlers convert, call the [`Node`], and convert back; each area lives in
+//! its own file.
+
+mod agreements;
+mod import;
+mod inquiries;
+mod report;
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::node::Node;
+use crate::proto::operator as pb;
+use crate::proto::operator::operator_server::Operator;
+
+pub use report::{Indicators, ReportPeriod};
+
+/// Serves the operator API on behalf of one node.
+#[derive(Clone, Debug)]
+pub struct OperatorService {
+    /// The node operated.
+    node: Arc<Node>,
+}
+
+impl OperatorService {
+    /// A service for `node`.
+    pub fn new(node: Arc<Node>) -> OperatorService {
+        OperatorService { node }
+    }
+}
+
+#[tonic::async_trait]
+impl Operator for OperatorService {
+    async fn ask(&self, request: Request<pb::AskRequest>) -> Result<Response<pb::AskResponse>, Status> {
+        inquiries::ask(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn sweep(&self, request: Request<pb::SweepRequest>) -> Result<Response<pb::SweepResponse>, Status> {
+        inquiries::sweep(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_pending(
+        &self,
+        request: Request<pb::ListPendingRequest>,
+    ) -> Result<Response<pb::ListPendingResponse>, Status> {
+        inquiries::list_pending(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn show_inquiry(
+        &self,
+        request: Request<pb::ShowInquiryRequest>,
+    ) -> Result<Response<pb::ShowInquiryResponse>, Status> {
+        inquiries::show(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn answer(
+        &self,
+        request: Request<pb::AnswerRequest>,
+    ) -> Result<Response<pb::AnswerResponse>, Status> {
+        inquiries::answer(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn import_persons(
+        &self,
+        request: Request<pb::ImportPersonsRequest>,
+    ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
+        import::import_persons(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn apply_agreement(
+        &self,
+        request: Request<pb::ApplyAgreementRequest>,
+    ) -> Result<Response<pb::ApplyAgreementResponse>, Status> {
+        agreements::apply(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_agreements(
+        &self,
+        _request: Request<pb::ListAgreementsRequest>,
+    ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
+        agreements::list(&self.node).await.map(Response::new)
+    }
+
+    async fn show_agreement(
+        &self,
+        request: Request<pb::ShowAgreementRequest>,
+    ) -> Result<Response<pb::ShowAgreementResponse>, Status> {
+        agreements::show(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn report(
+        &self,
+        request: Request<pb::ReportRequest>,
+    ) -> Result<Response<pb::ReportResponse>, Status> {
+        report::report(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+}
+
+/// A store failure: logged in full, reported as `INTERNAL` without detail.
+fn internal(error: impl std::fmt::Display) -> Status {
+    tracing::error!(%error, "store failure while serving an operator");
+    Status::internal("internal error; see the node's log")
+}
+
+/// `INVALID_ARGUMENT` with one field violation.
+fn invalid(field: &str, description: impl Into<String>) -> Status {
+    let description = description.into();
+    <Status as tonic_types::StatusExt>::with_error_details(
+        tonic::Code::InvalidArgument,
+        format!("{field}: {description}"),
+        tonic_types::ErrorDetails::with_bad_request_violation(field, description),
+    )
+}

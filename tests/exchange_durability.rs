@@ -1,0 +1,461 @@
+//! Nothing is lost and nothing is doubled when nodes go away: a peer that is down only delays
+//! its own deliveries, a node killed in the middle of a sweep (SIGKILL, no chance to tidy up)
+//! or stopped gracefully answers every inquiry exactly once after it comes back.
+//!
+//! The interrupted node runs as a real `hancha serve` process so that killing it is a real
+//! crash: its connections drop mid-stream and its open transactions are rolled back by
+//! PostgreSQL. The other side runs in-process.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hancha::config::Limits;
+use hancha::domain::agreement::Agreement;
+use hancha::domain::division::CountyCode;
+use hancha::domain::message::Subject;
+use hancha::domain::person::Person;
+use hancha::domain::vocabulary::{InquiryKind, Priority};
+use hancha::node::{InquiryDraft, Node};
+use hancha::store::Store;
+use uuid::Uuid;
+
+/// The sweep a node is killed in the middle of: 20 batches of the default 500.
+const SWEEP: u32 = 10_000;
+
+/// The sweep a node is stopped gracefully in the middle of.
+const SMALL_SWEEP: u32 = 2_000;
+
+/// How long a whole sweep, interruption and restart included, may take before the test fails.
+const SWEEP_PATIENCE: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_queue_while_a_peer_is_down_and_arrive_exactly_once_after_it_returns_without_delaying_a_third_county()
+ {
+    let mut cluster = Cluster::start(
+        &[DINGCHENG, XINHUA, SHAODONG],
+        &[
+            open_agreement(DINGCHENG, XINHUA),
+            open_agreement(DINGCHENG, SHAODONG),
+        ],
+    )
+    .await;
+    cluster.stop(XINHUA).await;
+    let asker = cluster.node(DINGCHENG).clone();
+
+    let started = Instant::now();
+    let (to_xinhua, _) = asker
+        .send_inquiries(county(XINHUA), sweep(XINHUA, 0..50))
+        .await
+        .unwrap();
+    let (to_shaodong, _) = asker
+        .send_inquiries(county(SHAODONG), sweep(SHAODONG, 0..50))
+        .await
+        .unwrap();
+
+    eventually("the 50 inquiries to 邵东市 are answered", || async {
+        let answered = count(
+            &asker,
+            "SELECT count(*) FROM inquiries WHERE peer_county = '430582' AND state = 'answered'",
+        )
+        .await;
+        (answered == 50).then_some(())
+    })
+    .await;
+    let shaodong_took = started.elapsed();
+    assert!(
+        shaodong_took < Duration::from_secs(5),
+        "邵东市's answers took {shaodong_took:?} while 新化县 was down"
+    );
+    // Still down: every inquiry to 新化县 waits in the outbox, tried and failed, none lost.
+    let failures: Vec<(i32, Option<String>)> = eventually("新化县's deliveries have failed once", || async {
+        let rows: Vec<(i32, Option<String>)> = sqlx::query_as(
+            "SELECT attempts, last_error FROM outbox WHERE peer_county = '431322' AND message_type = 'inquiry'",
+        )
+        .fetch_all(asker.store().pool())
+        .await
+        .unwrap();
+        rows.iter()
+            .all(|(attempts, error)| *attempts > 0 && error.is_some())
+            .then_some(rows)
+    })
+    .await;
+    assert_eq!(
+        failures.len(),
+        50,
+        "every inquiry to 新化县 is still in the outbox"
+    );
+    assert_eq!(
+        count(
+            &asker,
+            "SELECT count(*) FROM inquiries WHERE peer_county = '431322' AND state = 'queued'"
+        )
+        .await,
+        50
+    );
+    let shaodong = cluster.node(SHAODONG).clone();
+    assert_eq!(
+        count(
+            &shaodong,
+            "SELECT count(*) FROM inquiries WHERE direction = 'inbound'"
+        )
+        .await,
+        50
+    );
+
+    cluster.restart(XINHUA).await;
+    eventually(
+        "the 50 inquiries to 新化县 are answered after it returns",
+        || async {
+            let answered = count(
+                &asker,
+                "SELECT count(*) FROM inquiries WHERE peer_county = '431322' AND state = 'answered'",
+            )
+            .await;
+            (answered == 50).then_some(())
+        },
+    )
+    .await;
+
+    let xinhua = cluster.node(XINHUA).clone();
+    assert_exactly_once(asker.store(), xinhua.store(), XINHUA, &ids(&to_xinhua)).await;
+    assert_exactly_once(asker.store(), shaodong.store(), SHAODONG, &ids(&to_shaodong)).await;
+    assert_outboxes_drain(&[asker.store(), xinhua.store(), shaodong.store()]).await;
+}
+
+/// The responder is the one to kill: it holds the most state in motion at once. When it dies,
+/// some inquiries it committed have no receipt at the asker yet (the asker must resend them and
+/// be told "duplicate", not store them twice), some auto-answer transaction may be cut off (it
+/// must roll back whole and be redone), and confirmations may be on the wire back to the asker
+/// (they must be resent and not doubled). The next test kills the asker for the other half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_batch_and_restarted_answers_every_inquiry_exactly_once() {
+    interrupted_sweep(Role::Responder, Interruption::Kill, SWEEP).await;
+}
+
+/// Killing the asker: its outbox survives in its database, receipts and confirmations in
+/// flight to it are lost with the process, and the responder must keep its confirmations until
+/// the asker is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asker_killed_mid_batch_and_restarted_gets_every_answer_exactly_once() {
+    interrupted_sweep(Role::Asker, Interruption::Kill, SWEEP).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_finishes_in_flight_work_and_loses_nothing() {
+    interrupted_sweep(Role::Responder, Interruption::Terminate, SMALL_SWEEP).await;
+}
+
+/// Which side of the exchange runs as a process and is interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Asker,
+    Responder,
+}
+
+/// How the process is interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interruption {
+    /// SIGKILL: the process vanishes mid-whatever.
+    Kill,
+    /// SIGTERM: the node stops gracefully.
+    Terminate,
+}
+
+/// 鼎城区 sweeps `size` inquiries to 新化县 (half of the subjects are in 新化县's registry, so
+/// answers are a mix of found and not found). The `interrupted` side runs as a `hancha serve`
+/// process, which is interrupted once 新化县 has accepted some but not all of the sweep and
+/// then started again on the same database. Every inquiry must end answered exactly once.
+async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
+    let agreement = open_agreement(DINGCHENG, XINHUA);
+    let limits = quick_retries();
+    let (in_process, as_process) = match interrupted {
+        Role::Asker => (XINHUA, DINGCHENG),
+        Role::Responder => (DINGCHENG, XINHUA),
+    };
+    let process_address = free_address();
+    let cluster = Cluster::start_with_outside(
+        &[in_process],
+        std::slice::from_ref(&agreement),
+        limits.clone(),
+        &[(as_process, process_address)],
+    )
+    .await;
+    let mut process = NodeProcess::prepare(
+        &cluster,
+        as_process,
+        process_address,
+        std::slice::from_ref(&agreement),
+        &[(in_process, cluster.address(in_process))],
+        &limits,
+    )
+    .await;
+    let (asker, responder) = match interrupted {
+        Role::Asker => (process.store.clone(), cluster.node(XINHUA).store().clone()),
+        Role::Responder => (cluster.node(DINGCHENG).store().clone(), process.store.clone()),
+    };
+    responder
+        .upsert_persons(&registry_of_every_other(size))
+        .await
+        .unwrap();
+
+    let drafts = sweep(XINHUA, 0..size);
+    let queued = match interrupted {
+        Role::Responder => {
+            process.start().await;
+            let (queued, new) = cluster
+                .node(DINGCHENG)
+                .send_inquiries(county(XINHUA), drafts)
+                .await
+                .unwrap();
+            assert_eq!(new, u64::from(size));
+            queued
+        }
+        Role::Asker => {
+            // The asker's outbox is filled before its process starts, through the same
+            // `send_inquiries` its operator API uses; the process then delivers it.
+            let queuing = Node::new(
+                county(DINGCHENG),
+                asker.clone(),
+                vec![Agreement::parse(&agreement).expect("test agreement parses")],
+                limits.clone(),
+            );
+            let (queued, new) = queuing.send_inquiries(county(XINHUA), drafts).await.unwrap();
+            assert_eq!(new, u64::from(size));
+            process.start().await;
+            queued
+        }
+    };
+
+    let accepted = accepted_some_but_not_all(&responder, size).await;
+    let answered_at_asker = answered(&asker).await;
+    let status = match how {
+        Interruption::Kill => {
+            process.kill();
+            None
+        }
+        Interruption::Terminate => Some(process.terminate().await),
+    };
+    eprintln!(
+        "{:?} {:?} after the responder accepted {accepted} of {size} and the asker had {answered_at_asker} answers",
+        how, interrupted
+    );
+    if let Some(status) = status {
+        assert!(status.success(), "graceful stop exits cleanly: {status}");
+        // A graceful stop lets in-flight deliveries finish: the stopped node leaves no entry
+        // leased to a send that will never complete.
+        assert_eq!(
+            count_in(
+                &process.store,
+                "SELECT count(*) FROM outbox WHERE next_attempt_at > now() + interval '10 seconds'"
+            )
+            .await,
+            0,
+            "entries left leased by the stopped node"
+        );
+    }
+    process.start().await;
+
+    eventually_within(
+        &format!("all {size} inquiries answered at the asker"),
+        SWEEP_PATIENCE,
+        || async { (answered(&asker).await == i64::from(size)).then_some(()) },
+    )
+    .await;
+    assert_exactly_once(&asker, &responder, XINHUA, &ids(&queued)).await;
+    assert_eq!(
+        count_in(
+            &asker,
+            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND outcome = 'found'"
+        )
+        .await,
+        i64::from(size / 2),
+        "the subjects in the registry are found, the others not"
+    );
+    assert_outboxes_drain(&[&asker, &responder]).await;
+}
+
+/// Waits until the responder has accepted part of the sweep, and returns how much. Polls fast:
+/// a whole sweep passes in a few seconds.
+async fn accepted_some_but_not_all(responder: &Store, size: u32) -> i64 {
+    let deadline = Instant::now() + SWEEP_PATIENCE;
+    loop {
+        let accepted = count_in(
+            responder,
+            "SELECT count(*) FROM inquiries WHERE direction = 'inbound'",
+        )
+        .await;
+        assert!(
+            accepted < i64::from(size),
+            "the responder accepted the whole sweep before it could be interrupted"
+        );
+        if accepted > 0 {
+            return accepted;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the responder accepted nothing in {SWEEP_PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Answered inquiries at the asker.
+async fn answered(asker: &Store) -> i64 {
+    count_in(
+        asker,
+        "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'answered'",
+    )
+    .await
+}
+
+/// Exactly the inquiries `sent` crossed from the asker to `responder`, each received once,
+/// answered once, and the one answer arrived once.
+async fn assert_exactly_once(asker: &Store, responder: &Store, responder_county: &str, sent: &[Uuid]) {
+    let expected = sent.len() as i64;
+    let mut sent = sent.to_vec();
+    sent.sort();
+    let peer = |sql: &str| sql.replace("$peer", &format!("'{responder_county}'"));
+
+    let asked: Vec<Uuid> = sqlx::query_scalar(&peer(
+        "SELECT message_id FROM inquiries WHERE direction = 'outbound' AND peer_county = $peer ORDER BY message_id",
+    ))
+    .fetch_all(asker.pool())
+    .await
+    .unwrap();
+    assert_eq!(asked, sent, "the asker holds exactly the inquiries it sent");
+    let received: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT message_id FROM inquiries WHERE direction = 'inbound' ORDER BY message_id",
+    )
+    .fetch_all(responder.pool())
+    .await
+    .unwrap();
+    assert_eq!(received, sent, "the responder received each inquiry exactly once");
+
+    let not_answered = |direction: &str| {
+        format!("SELECT count(*) FROM inquiries WHERE direction = '{direction}' AND state <> 'answered'")
+    };
+    assert_eq!(
+        count_in(
+            asker,
+            &peer(&format!("{} AND peer_county = $peer", not_answered("outbound")))
+        )
+        .await,
+        0
+    );
+    assert_eq!(count_in(responder, &not_answered("inbound")).await, 0);
+
+    // One confirmation per inquiry on each side (the UNIQUE index on inquiry_id guarantees it;
+    // counted anyway), and they are the same confirmations: the ones the responder wrote.
+    let confirmations = |direction: &str, peer: &str| {
+        format!(
+            "SELECT message_id, inquiry_id FROM confirmations WHERE direction = '{direction}' AND peer_county = '{peer}'
+             ORDER BY message_id"
+        )
+    };
+    let written: Vec<(Uuid, Uuid)> = sqlx::query_as(&confirmations("outbound", DINGCHENG))
+        .fetch_all(responder.pool())
+        .await
+        .unwrap();
+    let stored: Vec<(Uuid, Uuid)> = sqlx::query_as(&confirmations("inbound", responder_county))
+        .fetch_all(asker.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        written.len() as i64,
+        expected,
+        "one confirmation written per inquiry"
+    );
+    assert_eq!(
+        stored, written,
+        "the asker holds exactly the responder's confirmations"
+    );
+    let mut answered: Vec<Uuid> = stored.iter().map(|(_, inquiry)| *inquiry).collect();
+    answered.sort();
+    answered.dedup();
+    assert_eq!(answered, sent, "no inquiry has two confirmations, none has none");
+    assert_eq!(
+        count_in(
+            responder,
+            "SELECT count(*) FROM confirmations WHERE direction = 'outbound' AND delivered_at IS NULL"
+        )
+        .await,
+        0,
+        "every confirmation is recorded as delivered"
+    );
+
+    // Resent inquiries were recognised: accepted (and counted against the daily cap) once.
+    assert_eq!(
+        count_in(
+            responder,
+            "SELECT coalesce(sum(inquiries), 0)::bigint FROM daily_volume"
+        )
+        .await,
+        expected,
+        "the daily cap counted each inquiry once"
+    );
+    assert_eq!(
+        count_in(
+            responder,
+            "SELECT count(*) FROM audit_log WHERE direction = 'inbound' AND outcome = 'accepted'
+             AND kind <> 'confirmation'"
+        )
+        .await,
+        expected,
+        "one acceptance audited per inquiry"
+    );
+}
+
+/// Every outbox empties (the last receipts may still be on their way when the answers are in).
+async fn assert_outboxes_drain(stores: &[&Store]) {
+    for (index, store) in stores.iter().enumerate() {
+        eventually(&format!("outbox {index} is empty"), || async {
+            let left = count_in(store, "SELECT count(*) FROM outbox").await;
+            (left == 0).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Fast retries, so a peer that comes back is reached within half a second.
+fn quick_retries() -> Limits {
+    Limits {
+        retry_initial_ms: 50,
+        retry_max_ms: 500,
+        poll_interval_ms: 100,
+        ..Limits::default()
+    }
+}
+
+/// Certificate verifications of the synthetic women `numbers` registered in `registered`.
+fn sweep(registered: &str, numbers: std::ops::Range<u32>) -> Vec<InquiryDraft> {
+    numbers
+        .map(|n| InquiryDraft {
+            kind: InquiryKind::CertificateVerification,
+            priority: Priority::Normal,
+            subject: Subject {
+                resident_id: synthetic_id(registered, n),
+                certificate_number: None,
+            },
+            message_id: None,
+        })
+        .collect()
+}
+
+/// 新化县's registry of its outflow persons living in 鼎城区: every even-numbered woman of the
+/// sweep, so half of the sweep is found.
+fn registry_of_every_other(size: u32) -> Vec<Person> {
+    (0..size)
+        .step_by(2)
+        .map(|n| outflow_person(synthetic_id(XINHUA, n), XINHUA, DINGCHENG))
+        .collect()
+}
+
+fn ids(inquiries: &[hancha::domain::message::Inquiry]) -> Vec<Uuid> {
+    inquiries.iter().map(|i| i.message_id).collect()
+}
+
+fn county(code: &str) -> CountyCode {
+    CountyCode::parse(code).unwrap()
+}
