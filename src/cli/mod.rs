@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod agreement;
 mod certs;
+pub mod client;
 mod dev;
 mod id;
 mod serve;

@@ -103,3 +103,64 @@ pub fn operator_server_config(
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))
 }
+
+/// Why an operator's TLS client configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorClientError {
+    /// A file could not be read or holds no usable PEM item.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// rustls refused the certificate, key or CA.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The operator's side of the operator API over mutual TLS: presents the operator certificate
+/// and accepts the node only if its certificate chains to `node_ca` and names `node_county`.
+pub fn operator_client_config(
+    certificate: &std::path::Path,
+    private_key: &std::path::Path,
+    node_ca: &std::path::Path,
+    node_county: County,
+) -> Result<Arc<ClientConfig>, OperatorClientError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| OperatorClientError::File {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    };
+    let bad = |path: &std::path::Path, reason: &str| OperatorClientError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let chain: Vec<_> = rustls_pemfile::certs(&mut read(certificate)?.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad(certificate, "not a PEM certificate"))?;
+    let key = rustls_pemfile::private_key(&mut read(private_key)?.as_slice())
+        .ok()
+        .flatten()
+        .ok_or_else(|| bad(private_key, "no PEM private key"))?;
+    let anchors = TrustAnchors::from_pem(&String::from_utf8_lossy(&read(node_ca)?))
+        .map_err(|e| bad(node_ca, &e.to_string()))?;
+    let provider = provider();
+    let verifier = Arc::new(CountyServerVerifier::new(
+        anchors.roots(),
+        node_county,
+        provider.signature_verification_algorithms,
+    ));
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(ConfigError::from)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(chain, key)
+        .map_err(ConfigError::from)?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    config.enable_sni = false;
+    Ok(Arc::new(config))
+}

@@ -20,7 +20,10 @@ pub mod identity;
 pub mod transport;
 mod verify;
 
-pub use config::{ConfigError, client_config, operator_server_config, server_config};
+pub use config::{
+    ConfigError, OperatorClientError, client_config, operator_client_config, operator_server_config,
+    server_config,
+};
 pub use credentials::{LoadError, NodeIdentity, TrustAnchors};
 pub use identity::{COUNTY_URI_PREFIX, County, IdentityError, county_from_certificate};
 pub use transport::{

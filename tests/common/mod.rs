@@ -286,6 +286,28 @@ impl Cluster {
         ExchangeClient::new(channel)
     }
 
+    /// Where `county`'s operator API listens (loopback, no certificates).
+    pub fn operator_address(&self, county: &str) -> SocketAddr {
+        self.members[county]
+            .running
+            .as_ref()
+            .expect("node is running")
+            .operator_addr
+    }
+
+    /// A client for `county`'s operator API.
+    pub async fn operator(
+        &self,
+        county: &str,
+    ) -> hancha::proto::operator::operator_client::OperatorClient<Channel> {
+        hancha::proto::operator::operator_client::OperatorClient::connect(format!(
+            "http://{}",
+            self.operator_address(county)
+        ))
+        .await
+        .expect("connect to the operator API")
+    }
+
     /// The agreement hash `county` holds for agreement `id`.
     pub fn agreement_hash(&self, county: &str, id: &str) -> String {
         let book = self.node(county).agreements();
