@@ -124,19 +124,19 @@ async fn deliveries_queue_while_a_peer_is_down_and_arrive_exactly_once_after_it_
     assert_outboxes_drain(&[asker.store(), xinhua.store(), shaodong.store()]).await;
 }
 
-/// The responder is the one to kill: it holds the most state in motion at once. When it dies,
-/// some inquiries it committed have no receipt at the asker yet (the asker must resend them and
-/// be told "duplicate", not store them twice), some auto-answer transaction may be cut off (it
-/// must roll back whole and be redone), and confirmations may be on the wire back to the asker
-/// (they must be resent and not doubled). The next test kills the asker for the other half.
+/// The responder is the one to kill: it holds the most state in motion. It is killed twice:
+/// once while inquiries are arriving (some it committed have no receipt at the asker yet, so the
+/// asker must resend them and be told "duplicate"; an auto-answer transaction may be cut off and
+/// must roll back whole), and once while its answers travel back (confirmations on the wire must
+/// be resent, and not doubled). The next test kills the asker for the other side of the story.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_batch_and_restarted_answers_every_inquiry_exactly_once() {
     interrupted_sweep(Role::Responder, Interruption::Kill, SWEEP).await;
 }
 
 /// Killing the asker: its outbox survives in its database, receipts and confirmations in
-/// flight to it are lost with the process, and the responder must keep its confirmations until
-/// the asker is back.
+/// flight to it are lost with the process, and the responder keeps its confirmations until the
+/// asker is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_asker_killed_mid_batch_and_restarted_gets_every_answer_exactly_once() {
     interrupted_sweep(Role::Asker, Interruption::Kill, SWEEP).await;
@@ -163,10 +163,20 @@ enum Interruption {
     Terminate,
 }
 
+/// When in the sweep the process is interrupted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Moment {
+    /// The responder has accepted some of the inquiries, not all.
+    InquiriesArriving,
+    /// The asker has some of the answers, not all.
+    AnswersArriving,
+}
+
 /// 鼎城区 sweeps `size` inquiries to 新化县 (half of the subjects are in 新化县's registry, so
 /// answers are a mix of found and not found). The `interrupted` side runs as a `hancha serve`
-/// process, which is interrupted once 新化县 has accepted some but not all of the sweep and
-/// then started again on the same database. Every inquiry must end answered exactly once.
+/// process, which is interrupted while inquiries are arriving and again while answers are
+/// arriving, each time started again on the same database. Every inquiry must end answered
+/// exactly once.
 async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
     let agreement = open_agreement(DINGCHENG, XINHUA);
     let limits = quick_retries();
@@ -200,6 +210,7 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
         .await
         .unwrap();
 
+    let started = Instant::now();
     let drafts = sweep(XINHUA, 0..size);
     let queued = match interrupted {
         Role::Responder => {
@@ -228,34 +239,32 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
         }
     };
 
-    let accepted = accepted_some_but_not_all(&responder, size).await;
-    let answered_at_asker = answered(&asker).await;
-    let status = match how {
-        Interruption::Kill => {
-            process.kill();
-            None
+    for moment in [Moment::InquiriesArriving, Moment::AnswersArriving] {
+        let (accepted, answered_then) = reached(moment, &asker, &responder, size).await;
+        match how {
+            Interruption::Kill => process.kill(),
+            Interruption::Terminate => {
+                let status = process.terminate().await;
+                assert!(status.success(), "a graceful stop exits cleanly: {status}");
+                // In-flight deliveries were finished (or put back for a retry), not abandoned
+                // under a lease that would hide them after the restart.
+                assert_eq!(
+                    count_in(
+                        &process.store,
+                        "SELECT count(*) FROM outbox WHERE next_attempt_at > now() + interval '10 seconds'"
+                    )
+                    .await,
+                    0,
+                    "outbox entries left leased by the stopped node"
+                );
+            }
         }
-        Interruption::Terminate => Some(process.terminate().await),
-    };
-    eprintln!(
-        "{:?} {:?} after the responder accepted {accepted} of {size} and the asker had {answered_at_asker} answers",
-        how, interrupted
-    );
-    if let Some(status) = status {
-        assert!(status.success(), "graceful stop exits cleanly: {status}");
-        // A graceful stop lets in-flight deliveries finish: the stopped node leaves no entry
-        // leased to a send that will never complete.
-        assert_eq!(
-            count_in(
-                &process.store,
-                "SELECT count(*) FROM outbox WHERE next_attempt_at > now() + interval '10 seconds'"
-            )
-            .await,
-            0,
-            "entries left leased by the stopped node"
+        eprintln!(
+            "{how:?} the {interrupted:?} at {:?} with {accepted} of {size} accepted and {answered_then} answered",
+            started.elapsed()
         );
+        process.start().await;
     }
-    process.start().await;
 
     eventually_within(
         &format!("all {size} inquiries answered at the asker"),
@@ -263,6 +272,7 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
         || async { (answered(&asker).await == i64::from(size)).then_some(()) },
     )
     .await;
+    eprintln!("all {size} answered at {:?}", started.elapsed());
     assert_exactly_once(&asker, &responder, XINHUA, &ids(&queued)).await;
     assert_eq!(
         count_in(
@@ -276,9 +286,10 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
     assert_outboxes_drain(&[&asker, &responder]).await;
 }
 
-/// Waits until the responder has accepted part of the sweep, and returns how much. Polls fast:
-/// a whole sweep passes in a few seconds.
-async fn accepted_some_but_not_all(responder: &Store, size: u32) -> i64 {
+/// Waits for `moment` and returns (inquiries accepted by the responder, answers at the asker).
+/// Polls fast: a batch passes in a moment.
+async fn reached(moment: Moment, asker: &Store, responder: &Store, size: u32) -> (i64, i64) {
+    let size = i64::from(size);
     let deadline = Instant::now() + SWEEP_PATIENCE;
     loop {
         let accepted = count_in(
@@ -286,16 +297,21 @@ async fn accepted_some_but_not_all(responder: &Store, size: u32) -> i64 {
             "SELECT count(*) FROM inquiries WHERE direction = 'inbound'",
         )
         .await;
+        let answered = answered(asker).await;
+        let progress = match moment {
+            Moment::InquiriesArriving => accepted,
+            Moment::AnswersArriving => answered,
+        };
         assert!(
-            accepted < i64::from(size),
-            "the responder accepted the whole sweep before it could be interrupted"
+            progress < size,
+            "the sweep went past {moment:?} before it could be interrupted"
         );
-        if accepted > 0 {
-            return accepted;
+        if progress > 0 {
+            return (accepted, answered);
         }
         assert!(
             Instant::now() < deadline,
-            "the responder accepted nothing in {SWEEP_PATIENCE:?}"
+            "the sweep did not reach {moment:?} in {SWEEP_PATIENCE:?}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -5,11 +5,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod agreement;
+mod answer;
+mod ask;
 mod certs;
 pub mod client;
+mod csv_input;
 mod dev;
+mod display;
 mod id;
+mod pending;
+mod report;
 mod serve;
+mod show;
+mod sweep;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
 /// status confirmations (反馈) about people registered in one county and living in another.
@@ -24,6 +32,18 @@ pub struct Cli {
 enum Command {
     /// Run this county's node: the peer listener and the workers.
     Serve(serve::ServeArgs),
+    /// Ask another county about one person and wait briefly for the answer (a clerk's window).
+    Ask(ask::AskArgs),
+    /// Send a sweep (清查): inquiries about every person in a CSV file to one county.
+    Sweep(sweep::SweepArgs),
+    /// List inquiries waiting for our answer (or, with --outbound, for others'), by deadline.
+    Pending(pending::PendingArgs),
+    /// Show one inquiry with its history.
+    Show(show::ShowArgs),
+    /// Answer a pending inquiry by hand.
+    Answer(answer::AnswerArgs),
+    /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
+    Report(report::ReportArgs),
     /// Check resident ID numbers (公民身份号码) by hand or from scripts.
     #[command(subcommand)]
     Id(id::IdCommand),
@@ -45,6 +65,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Ask(args) => ask::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Pending(args) => pending::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Answer(args) => answer::run(args),
+        Command::Report(args) => report::run(args),
         Command::Id(command) => id::run(command),
         Command::Agreement(command) => agreement::run(command),
         Command::Certs(command) => certs::run(command),

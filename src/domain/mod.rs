@@ -4,6 +4,8 @@ pub mod agreement;
 pub mod division;
 pub mod message;
 pub mod person;
+pub mod person_row;
 pub mod policy;
+pub mod report;
 pub mod resident_id;
 pub mod vocabulary;

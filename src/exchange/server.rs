@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span, warn};
 
 use super::convert::{confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, timestamp_to_wire};
@@ -63,6 +63,30 @@ impl ExchangeService {
         }
         status_of(&rejection)
     }
+
+    /// A request stream that broke: the status goes back to the peer, so that it never takes a
+    /// refused batch for an empty one. A message over the size limit (tonic's decoder refuses it
+    /// as `OUT_OF_RANGE`) is a refusal like any other and is audited; other breaks (the peer went
+    /// away, a garbled frame) are only logged.
+    async fn broken_stream(&self, peer: CountyCode, kind: &str, status: Status) -> Status {
+        warn!(%status, kind, "incoming stream broke");
+        if status.code() != Code::OutOfRange {
+            return status;
+        }
+        let entry = AuditEntry {
+            peer_county: Some(peer.to_string()),
+            direction: "inbound".into(),
+            kind: Some(kind.into()),
+            outcome: "rejected".into(),
+            // tonic's text names sizes only: "decoded message length too large: found …".
+            reason: Some(format!("OUT_OF_RANGE: {}", status.message())),
+            ..AuditEntry::default()
+        };
+        if let Err(error) = self.node.store().append_audit(&entry).await {
+            return internal(error);
+        }
+        status
+    }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -106,7 +130,8 @@ impl Exchange for ExchangeService {
                         Ok(Some(batch)) => batch,
                         Ok(None) => break,
                         Err(status) => {
-                            warn!(%status, "inquiry stream broke");
+                            let status = service.broken_stream(peer, "inquiry_batch", status).await;
+                            let _ = sender.send(Err(status)).await;
                             break;
                         }
                     };
@@ -210,7 +235,16 @@ impl Exchange for ExchangeService {
         let span = info_span!("deliver_confirmations", peer = %peer);
         tokio::spawn(
             async move {
-                while let Ok(Some(batch)) = incoming.message().await {
+                loop {
+                    let batch = match incoming.message().await {
+                        Ok(Some(batch)) => batch,
+                        Ok(None) => break,
+                        Err(status) => {
+                            let status = service.broken_stream(peer, "confirmation_batch", status).await;
+                            let _ = sender.send(Err(status)).await;
+                            break;
+                        }
+                    };
                     if batch.confirmations.len() > service.node.limits().max_batch_messages {
                         let status = service
                             .refuse_batch(peer, "confirmation_batch", batch.confirmations.len())
@@ -266,7 +300,16 @@ impl Exchange for ExchangeService {
         let (sender, receiver) = mpsc::channel(4);
         let service = self.clone();
         tokio::spawn(async move {
-            while let Ok(Some(batch)) = incoming.message().await {
+            loop {
+                let batch = match incoming.message().await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    Err(status) => {
+                        let status = service.broken_stream(peer, "notice_batch", status).await;
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                };
                 if batch.notices.len() > service.node.limits().max_batch_messages {
                     let status = service
                         .refuse_batch(peer, "notice_batch", batch.notices.len())

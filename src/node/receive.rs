@@ -2,7 +2,7 @@
 //! checked against the agreement it names, stored (idempotently) with its audit record, and only
 //! then acknowledged.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tracing::{info, instrument};
 
 use super::{Node, china_date};
@@ -35,7 +35,7 @@ impl Node {
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        let now = Utc::now();
+        let now = now_as_stored();
         let book = self.agreements();
         let mut results: Vec<Option<Result<Accepted, Rejection>>> = vec![None; batch.len()];
         let mut candidates = Vec::new();
@@ -199,6 +199,12 @@ impl Node {
     }
 }
 
+/// Now, at the precision PostgreSQL keeps (microseconds): a repeated message gets its first
+/// receipt read back from the database, which must equal the one sent the first time.
+fn now_as_stored() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 /// A confirmation travels under the inquiry's agreement, from the responder (`peer`) to us, and
 /// may carry only the fields that agreement lets us see.
 fn check_confirmation(
@@ -252,7 +258,7 @@ impl Node {
         peer: CountyCode,
         batch: Vec<Incoming<crate::domain::message::Notice>>,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        let now = Utc::now();
+        let now = now_as_stored();
         let book = self.agreements();
         let mut results: Vec<Option<Result<Accepted, Rejection>>> = vec![None; batch.len()];
         let mut valid = Vec::new();

@@ -164,6 +164,35 @@ pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::
     })
 }
 
+pub(super) async fn sweep_status(
+    node: &Node,
+    request: pb::SweepStatusRequest,
+) -> Result<pb::SweepStatusResponse, Status> {
+    let counts = node
+        .store()
+        .sweep_counts(&request.sweep_key)
+        .await
+        .map_err(internal)?;
+    let mut status = pb::SweepStatusResponse::default();
+    for (state, outcome, count) in counts {
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        match state.as_str() {
+            "queued" => status.queued += count,
+            "pending" => status.pending += count,
+            "answered" => status.answered += count,
+            _ => status.rejected += count,
+        }
+        match outcome.as_deref() {
+            Some("found") => status.found += count,
+            Some("not_found") => status.not_found += count,
+            Some("ambiguous") => status.ambiguous += count,
+            Some("refused") => status.refused += count,
+            _ => {}
+        }
+    }
+    Ok(status)
+}
+
 pub(super) async fn list_pending(
     node: &Node,
     request: pb::ListPendingRequest,

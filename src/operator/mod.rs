@@ -45,6 +45,15 @@ impl Operator for OperatorService {
             .map(Response::new)
     }
 
+    async fn sweep_status(
+        &self,
+        request: Request<pb::SweepStatusRequest>,
+    ) -> Result<Response<pb::SweepStatusResponse>, Status> {
+        inquiries::sweep_status(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn list_pending(
         &self,
         request: Request<pb::ListPendingRequest>,

@@ -11,6 +11,7 @@ pub mod notices;
 pub mod outbound;
 pub mod queries;
 pub mod registry;
+pub mod report;
 
 pub(crate) use audit::audit_batch_in;
 

@@ -198,6 +198,19 @@ impl Store {
         .await?)
     }
 
+    /// A sweep's inquiries counted by state and by outcome.
+    pub async fn sweep_counts(
+        &self,
+        sweep_key: &str,
+    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT state, outcome, count(*) FROM inquiries WHERE sweep_key = $1 GROUP BY state, outcome",
+        )
+        .bind(sweep_key)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Outbox entries still waiting, per peer.
     pub async fn outbox_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(

@@ -1,0 +1,109 @@
+//! `hancha show`: one inquiry with its history (received, answered, delivered, retries).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+
+use super::client::{NodeArgs, explain, runtime};
+use super::display;
+use crate::proto::operator as pb;
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The inquiry's message id.
+    message_id: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let mut client = args.node.connect().await?;
+        let request = pb::ShowInquiryRequest {
+            message_id: args.message_id.clone(),
+        };
+        let shown = client.show_inquiry(request).await.map_err(explain)?.into_inner();
+        let inquiry = shown.inquiry.clone().unwrap_or_default();
+        if args.json {
+            let history: Vec<_> = shown
+                .history
+                .iter()
+                .map(|h| json!({ "at": display::rfc3339(h.at.as_ref()), "what": h.what, "detail": h.detail }))
+                .collect();
+            println!(
+                "{}",
+                json!({
+                    "message_id": inquiry.message_id,
+                    "direction": inquiry.direction,
+                    "peer_county": inquiry.peer_county,
+                    "kind": inquiry.kind,
+                    "priority": inquiry.priority,
+                    "state": inquiry.state,
+                    "outcome": inquiry.outcome,
+                    "resident_id": shown.subject_resident_id,
+                    "township": inquiry.township,
+                    "received_at": display::rfc3339(inquiry.received_at.as_ref()),
+                    "due_at": display::rfc3339(inquiry.due_at.as_ref()),
+                    "overdue": inquiry.overdue,
+                    "answer_fields": shown.answer_fields,
+                    "delivery_attempts": shown.delivery_attempts,
+                    "last_delivery_error": shown.last_delivery_error,
+                    "history": history,
+                })
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let direction = if inquiry.direction == "inbound" {
+            "from"
+        } else {
+            "to"
+        };
+        println!("inquiry {}", inquiry.message_id);
+        println!("  {direction:<10} {}", display::county(&inquiry.peer_county));
+        println!(
+            "  kind       {} ({})",
+            display::kind(&inquiry.kind),
+            inquiry.priority
+        );
+        println!("  subject    {}", shown.subject_resident_id);
+        if !inquiry.township.is_empty() {
+            println!("  township   {}", display::township(&inquiry.township));
+        }
+        println!("  agreement  {}", inquiry.agreement_id);
+        println!(
+            "  state      {}{}",
+            inquiry.state,
+            if inquiry.overdue { " — OVERDUE" } else { "" }
+        );
+        println!("  received   {}", display::time(inquiry.received_at.as_ref()));
+        println!("  due        {}", display::time(inquiry.due_at.as_ref()));
+        if !inquiry.outcome.is_empty() {
+            println!("  answer     {}", inquiry.outcome);
+            let mut fields: Vec<_> = shown.answer_fields.iter().collect();
+            fields.sort();
+            for (name, value) in fields {
+                println!("    {name:<24} {value}");
+            }
+        }
+        if shown.delivery_attempts > 0 {
+            println!(
+                "  delivery   {} attempts, last error: {}",
+                shown.delivery_attempts, shown.last_delivery_error
+            );
+        }
+        println!("history");
+        for entry in &shown.history {
+            println!(
+                "  {}  {:<18} {}",
+                display::time(entry.at.as_ref()),
+                entry.what,
+                entry.detail
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
