@@ -17,21 +17,20 @@ pub struct NodeArgs {
         long = "node",
         env = "HANCHA_NODE",
         default_value = "127.0.0.1:7530",
-        value_name = "HOST:PORT",
-        global = true
+        value_name = "HOST:PORT"
     )]
     pub address: String,
     /// Operator certificate (PEM), for a node whose operator API is not on loopback.
-    #[arg(long, env = "HANCHA_OPERATOR_CERT", requires_all = ["operator_key", "node_ca", "node_county"], global = true)]
+    #[arg(long, env = "HANCHA_OPERATOR_CERT", requires_all = ["operator_key", "node_ca", "node_county"])]
     pub operator_cert: Option<PathBuf>,
     /// The operator certificate's private key (PEM).
-    #[arg(long, env = "HANCHA_OPERATOR_KEY", global = true)]
+    #[arg(long, env = "HANCHA_OPERATOR_KEY")]
     pub operator_key: Option<PathBuf>,
     /// CA that issued the node's certificate (PEM).
-    #[arg(long, env = "HANCHA_NODE_CA", global = true)]
+    #[arg(long, env = "HANCHA_NODE_CA")]
     pub node_ca: Option<PathBuf>,
     /// The county the node must prove to be (its certificate's county).
-    #[arg(long, env = "HANCHA_NODE_COUNTY", global = true)]
+    #[arg(long, env = "HANCHA_NODE_COUNTY")]
     pub node_county: Option<String>,
 }
 

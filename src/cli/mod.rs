@@ -14,6 +14,7 @@ mod dev;
 mod display;
 mod id;
 mod pending;
+mod registry;
 mod report;
 mod serve;
 mod show;
@@ -44,6 +45,9 @@ enum Command {
     Answer(answer::AnswerArgs),
     /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
     Report(report::ReportArgs),
+    /// The county's registry of persons: import from CSV.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Check resident ID numbers (公民身份号码) by hand or from scripts.
     #[command(subcommand)]
     Id(id::IdCommand),
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(args),
         Command::Answer(args) => answer::run(args),
         Command::Report(args) => report::run(args),
+        Command::Registry(command) => registry::run(command),
         Command::Id(command) => id::run(command),
         Command::Agreement(command) => agreement::run(command),
         Command::Certs(command) => certs::run(command),

@@ -9,7 +9,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::client::{NodeArgs, explain, runtime};
-use super::display;
 use crate::domain::division::CountyCode;
 use crate::domain::report::{Indicator, ReportPeriod};
 use crate::proto::operator as pb;
@@ -20,7 +19,7 @@ const INDICATORS: [(&str, &str, &str); 4] = [
     (
         "登记率",
         "registration",
-        "inflow persons registered ÷ inflow persons known (registered, or subject of an inbound outflow inquiry received in the period)",
+        "inflow persons registered ÷ known (registered, or asked about by their origin in the period)",
     ),
     (
         "办证率",
@@ -30,7 +29,7 @@ const INDICATORS: [(&str, &str, &str); 4] = [
     (
         "持验证率",
         "verification",
-        "inflow women 15–49 whose certificate the origin confirmed (found) by the end ÷ inflow women 15–49",
+        "inflow women 15–49 the origin verified (found) by the last day ÷ inflow women 15–49",
     ),
     (
         "流出人口函查率",
@@ -39,15 +38,13 @@ const INDICATORS: [(&str, &str, &str); 4] = [
     ),
 ];
 
-/// Show the four indicators per township and for the county, for a period.
-///
-/// Ages are taken on the period's last day; days and times are China Standard Time
-/// (Asia/Shanghai). A rate is rounded down, so 100.0% means everyone.
+/// What to report and how to print it. Rates are rounded down, so 100.0% means everyone.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]
     node: NodeArgs,
-    /// A quarter (2026Q4), a month (2026-11) or a year (2026). Default: the current quarter.
+    /// A quarter (2026Q4), a month (2026-11) or a year (2026), in China Standard Time
+    /// (Asia/Shanghai); ages are taken on its last day. Default: the current quarter.
     #[arg(long, value_name = "PERIOD", value_parser = ReportPeriod::parse)]
     period: Option<ReportPeriod>,
     /// Only this township (9-digit code); the county total is then left out.
@@ -142,18 +139,70 @@ fn text(report: &pb::ReportResponse) -> String {
                 .collect()
         })
         .collect();
-    let mut header = vec!["township"];
-    header.extend(INDICATORS.iter().map(|(chinese, _, _)| *chinese));
-    out.push(display::table(&header, &rows));
+    let mut header = vec!["township".to_string()];
+    header.extend(INDICATORS.iter().map(|(chinese, _, _)| chinese.to_string()));
+    out.extend(aligned(&header, &rows));
     out.push(String::new());
     for (chinese, english, meaning) in INDICATORS {
         out.push(format!("{chinese} {english}: {meaning}"));
     }
     out.push(
-        "Subjects of inbound outflow inquiries who are not in the registry have no township: they count in the county total only."
+        "People asked about who are not in the registry have no township: they count in the county total only."
             .to_string(),
     );
     out.join("\n")
+}
+
+/// Lines with the first column (the place) aligned left and the indicators aligned right, so
+/// that percentages line up. Widths count East Asian wide characters as two columns and
+/// everything else (the dash of an empty rate included) as one, as terminals do.
+fn aligned(header: &[String], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|cell| width(cell)).collect();
+    for row in rows {
+        for (column, cell) in row.iter().enumerate() {
+            widths[column] = widths[column].max(width(cell));
+        }
+    }
+    std::iter::once(header)
+        .chain(rows.iter().map(Vec::as_slice))
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(column, cell)| {
+                    let padding = " ".repeat(widths[column] - width(cell));
+                    if column == 0 {
+                        format!("{cell}{padding}")
+                    } else {
+                        format!("{padding}{cell}")
+                    }
+                })
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// Terminal columns taken by `text`.
+fn width(text: &str) -> usize {
+    text.chars().map(|c| if is_wide(c) { 2 } else { 1 }).sum()
+}
+
+/// East Asian wide and fullwidth characters: Hangul Jamo, CJK (radicals to Yi), Hangul
+/// syllables, compatibility ideographs, fullwidth forms and the supplementary ideographs.
+fn is_wide(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x20000..=0x3FFFD
+    )
 }
 
 // === CSV ===
@@ -248,6 +297,23 @@ fn to_json(report: &pb::ReportResponse) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indicator_columns_align_right_counting_chinese_as_two_columns() {
+        let header = ["township", "登记率"].map(String::from).to_vec();
+        let rows = vec![
+            ["430703001 玉霞街道", "100.0% (4/4)"].map(String::from).to_vec(),
+            ["x", "— (0/0)"].map(String::from).to_vec(),
+        ];
+        assert_eq!(
+            aligned(&header, &rows),
+            [
+                "township                  登记率",
+                "430703001 玉霞街道  100.0% (4/4)",
+                "x                        — (0/0)",
+            ]
+        );
+    }
 
     #[test]
     fn csv_rates_are_fractions_rounded_down_and_empty_for_nobody() {

@@ -468,6 +468,7 @@ impl NodeProcess {
             "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
              agreements_dir = \"agreements\"\n\n\
              [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
+             [operator]\nlisten = \"127.0.0.1:0\"\n\n\
              [limits]\nbatch_size = {}\nretry_initial_ms = {}\nretry_max_ms = {}\npoll_interval_ms = {}\n\n\
              [peers]\n",
             quoted(county),

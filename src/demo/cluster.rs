@@ -1,0 +1,165 @@
+//! The demo's three county nodes, in this process, over real mutual TLS on 127.0.0.1: every
+//! peer listener is bound first (port 0), so that each node's configuration can list its peers'
+//! addresses before any node starts; then each node starts on its own database.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+use super::files::Scratch;
+use crate::config::{Limits, NodeConfig, OperatorListener, TlsFiles};
+use crate::domain::division::CountyCode;
+use crate::node::{Node, RunningNode};
+use crate::proto::operator::operator_client::OperatorClient;
+
+/// One county's node: its configuration (kept to restart it on the same port and database)
+/// and, while it runs, the running node.
+#[derive(Debug)]
+struct Member {
+    /// What it was started with; the operator address is pinned after the first start so that
+    /// a restarted node answers on the same operator port.
+    config: NodeConfig,
+    /// `None` while stopped.
+    running: Option<RunningNode>,
+}
+
+/// The running nodes, by county code.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    /// County code → node.
+    members: BTreeMap<String, Member>,
+}
+
+/// Limits for a story told in seconds: a stopped peer's messages are retried within a second of
+/// its return rather than after the production backoff (500 ms doubling up to five minutes), and
+/// idle workers look for work five times a second.
+fn demo_limits() -> Limits {
+    Limits {
+        retry_initial_ms: 100,
+        retry_max_ms: 1_000,
+        poll_interval_ms: 200,
+        ..Limits::default()
+    }
+}
+
+impl Cluster {
+    /// Binds a peer listener for every county, then starts each node with its peers' addresses
+    /// and its database (`databases`: county → URL). Nodes started before a failure stay in
+    /// `self`, so that [`Cluster::stop_all`] stops them.
+    pub async fn start(&mut self, scratch: &Scratch, databases: &[(&str, String)]) -> anyhow::Result<()> {
+        let mut listeners = BTreeMap::new();
+        for (county, _) in databases {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("binding a peer listener on 127.0.0.1")?;
+            listeners.insert(county.to_string(), listener);
+        }
+        let addresses: BTreeMap<String, SocketAddr> = listeners
+            .iter()
+            .map(|(county, listener)| Ok((county.clone(), listener.local_addr()?)))
+            .collect::<std::io::Result<_>>()?;
+        for (county, database_url) in databases {
+            let files = scratch.files(county);
+            let peers = addresses
+                .iter()
+                .filter(|(other, _)| other.as_str() != *county)
+                .map(|(other, address)| (other.clone(), address.to_string()))
+                .collect();
+            let mut config = NodeConfig {
+                county: CountyCode::parse(county)?,
+                listen: addresses[*county],
+                database_url: database_url.clone(),
+                database_pool_size: 10,
+                tls: TlsFiles {
+                    certificate: files.certificate,
+                    private_key: files.private_key,
+                    trust_anchors: files.trust_anchors,
+                },
+                agreements_dir: files.agreements_dir,
+                operator: OperatorListener {
+                    listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    trust_anchors: None,
+                },
+                peers,
+                limits: demo_limits(),
+            };
+            let listener = listeners.remove(*county).expect("a listener per county");
+            let running = crate::node::start(&config, listener)
+                .await
+                .with_context(|| format!("starting the node of {county}"))?;
+            config.operator.listen = running.operator_addr;
+            self.members.insert(
+                county.to_string(),
+                Member {
+                    config,
+                    running: Some(running),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The running node of `county`.
+    pub fn node(&self, county: &str) -> &Arc<Node> {
+        &self.running(county).node
+    }
+
+    /// Where `county`'s peers reach it (mutual TLS).
+    pub fn peer_address(&self, county: &str) -> SocketAddr {
+        self.members[county].config.listen
+    }
+
+    /// Where `county`'s operator API listens (loopback, no certificates).
+    pub fn operator_address(&self, county: &str) -> SocketAddr {
+        self.members[county].config.operator.listen
+    }
+
+    /// A client of `county`'s operator API, as the `hancha` command line would connect.
+    pub async fn operator(&self, county: &str) -> anyhow::Result<OperatorClient<Channel>> {
+        let address = format!("http://{}", self.operator_address(county));
+        let client = OperatorClient::connect(address)
+            .await
+            .with_context(|| format!("connecting to the operator API of {county}"))?;
+        Ok(client.max_decoding_message_size(64 * 1024 * 1024))
+    }
+
+    /// Stops `county` gracefully: in-flight requests finish, workers stop at a step boundary.
+    pub async fn stop(&mut self, county: &str) {
+        if let Some(running) = self.members.get_mut(county).and_then(|m| m.running.take()) {
+            running.stop().await;
+        }
+    }
+
+    /// Starts a stopped `county` again on the same peer and operator ports and database.
+    pub async fn restart(&mut self, county: &str) -> anyhow::Result<()> {
+        let member = self.members.get_mut(county).context("no such county in the demo")?;
+        let listener = TcpListener::bind(member.config.listen)
+            .await
+            .with_context(|| format!("binding {} again", member.config.listen))?;
+        let running = crate::node::start(&member.config, listener)
+            .await
+            .with_context(|| format!("restarting the node of {county}"))?;
+        member.running = Some(running);
+        Ok(())
+    }
+
+    /// Stops every running node.
+    pub async fn stop_all(&mut self) {
+        for member in self.members.values_mut() {
+            if let Some(running) = member.running.take() {
+                running.stop().await;
+            }
+        }
+    }
+
+    fn running(&self, county: &str) -> &RunningNode {
+        self.members[county]
+            .running
+            .as_ref()
+            .expect("the node is running")
+    }
+}

@@ -1,0 +1,171 @@
+//! The demo's three databases: on the server at `DATABASE_URL` when it is set and reachable
+//! (created fresh, dropped at the end), otherwise on a throwaway local PostgreSQL started for the
+//! demo (the same mechanism as the tests), removed whole at the end.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::Connection;
+
+use crate::devdb::{Durability, ThrowawayPostgres};
+
+/// Where the databases live and how to get rid of them.
+#[derive(Debug)]
+enum Server {
+    /// Someone else's server: only the databases we created are ours to drop.
+    External {
+        /// Connection URL of the maintenance database, from `DATABASE_URL`.
+        admin_url: String,
+    },
+    /// A cluster we started; dropping it stops the server and deletes its directory.
+    Throwaway(ThrowawayPostgres),
+}
+
+/// One database per county, on one server.
+#[derive(Debug)]
+pub struct Databases {
+    /// The server they live on.
+    server: Server,
+    /// Names of the databases created, in order.
+    created: Vec<String>,
+}
+
+impl Databases {
+    /// Connects to `DATABASE_URL` if it is set and reachable, otherwise starts a throwaway
+    /// PostgreSQL (production durability, so the demo's timings are honest). Says on stderr
+    /// which it did.
+    pub async fn provision() -> anyhow::Result<Databases> {
+        let server = match std::env::var("DATABASE_URL") {
+            Ok(url) if reachable(&url).await => {
+                eprintln!(
+                    "demo: using the PostgreSQL at DATABASE_URL ({})",
+                    crate::config::redact_url(&url)
+                );
+                Server::External { admin_url: url }
+            }
+            configured => {
+                if configured.is_ok() {
+                    eprintln!("demo: DATABASE_URL is set but not reachable; starting a throwaway PostgreSQL instead");
+                }
+                let cluster =
+                    tokio::task::spawn_blocking(|| ThrowawayPostgres::start(Durability::Production))
+                        .await
+                        .context("starting PostgreSQL")??;
+                eprintln!(
+                    "demo: started a throwaway PostgreSQL ({}); it is removed when the demo ends",
+                    cluster.url()
+                );
+                Server::Throwaway(cluster)
+            }
+        };
+        Ok(Databases {
+            server,
+            created: Vec::new(),
+        })
+    }
+
+    /// Creates a fresh database for `county` and returns its URL.
+    pub async fn create(&mut self, county: &str) -> anyhow::Result<String> {
+        let name = format!("hancha_demo_{county}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let mut connection = sqlx::PgConnection::connect(self.admin_url())
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .with_context(|| format!("creating database {name} (the role needs CREATEDB)"))?;
+        let url = match &self.server {
+            Server::External { admin_url } => with_database(admin_url, &name),
+            Server::Throwaway(cluster) => cluster.url_for(&name),
+        };
+        self.created.push(name);
+        Ok(url)
+    }
+
+    /// The names of the databases created, for telling the user.
+    pub fn names(&self) -> Vec<&str> {
+        self.created.iter().map(String::as_str).collect()
+    }
+
+    /// Drops the databases we created on someone else's server, or stops and deletes the
+    /// throwaway cluster. Call after the nodes are stopped.
+    pub async fn remove(self) {
+        match self.server {
+            Server::External { admin_url } => {
+                let connection = sqlx::PgConnection::connect(&admin_url).await;
+                let Ok(mut connection) = connection else {
+                    eprintln!("demo: cannot reach PostgreSQL to drop the demo databases");
+                    return;
+                };
+                for name in &self.created {
+                    // FORCE: a pool of a stopped node may still hold an idle connection.
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    if let Err(error) = sqlx::query(&drop).execute(&mut connection).await {
+                        eprintln!("demo: could not drop database {name}: {error}");
+                    }
+                }
+                eprintln!("demo: dropped the demo databases ({})", self.names_joined());
+            }
+            Server::Throwaway(cluster) => {
+                // Stopping the server waits for `pg_ctl`: keep it off the async threads.
+                let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+                eprintln!("demo: stopped and removed the throwaway PostgreSQL");
+            }
+        }
+    }
+
+    fn names_joined(&self) -> String {
+        self.names().join(", ")
+    }
+
+    fn admin_url(&self) -> &str {
+        match &self.server {
+            Server::External { admin_url } => admin_url,
+            Server::Throwaway(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// `admin_url` with its database name replaced by `name`, keeping the query (e.g. a socket
+/// `host`).
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    // postgres://user@host:port/db: the database is what follows the first '/' after the host.
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+async fn reachable(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_urls_keep_server_credentials_and_query() {
+        assert_eq!(
+            with_database("postgres://u:p@db:5432/postgres", "x"),
+            "postgres://u:p@db:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://hancha@localhost/postgres?host=/tmp/s", "x"),
+            "postgres://hancha@localhost/x?host=/tmp/s"
+        );
+        assert_eq!(with_database("postgres://db:5432", "x"), "postgres://db:5432/x");
+    }
+}

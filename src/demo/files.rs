@@ -1,0 +1,119 @@
+//! The development certificates and the two agreements, built into the binary so that
+//! `hancha demo` works from any directory, and written to a scratch directory at start because
+//! a node reads them from files like any other.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::{DINGCHENG, SHAODONG, XINHUA};
+
+/// The development county CA: every node trusts it (its key is public: development only).
+const CA: &str = include_str!("../../certs-dev/ca.pem");
+
+/// Each county's development certificate and key.
+const IDENTITIES: [(&str, &str, &str); 3] = [
+    (
+        DINGCHENG,
+        include_str!("../../certs-dev/430703.pem"),
+        include_str!("../../certs-dev/430703-key.pem"),
+    ),
+    (
+        SHAODONG,
+        include_str!("../../certs-dev/430582.pem"),
+        include_str!("../../certs-dev/430582-key.pem"),
+    ),
+    (
+        XINHUA,
+        include_str!("../../certs-dev/431322.pem"),
+        include_str!("../../certs-dev/431322-key.pem"),
+    ),
+];
+
+/// The agreements as both counties signed them: file name, parties, text.
+const AGREEMENTS: [(&str, [&str; 2], &str); 2] = [
+    (
+        "430703-431322.toml",
+        [DINGCHENG, XINHUA],
+        include_str!("../../examples/agreements/430703-431322.toml"),
+    ),
+    (
+        "430703-430582.toml",
+        [DINGCHENG, SHAODONG],
+        include_str!("../../examples/agreements/430703-430582.toml"),
+    ),
+];
+
+/// Where one county's files were written.
+#[derive(Clone, Debug)]
+pub struct NodeFiles {
+    /// The node's certificate.
+    pub certificate: PathBuf,
+    /// Its private key.
+    pub private_key: PathBuf,
+    /// The CA peers must chain to.
+    pub trust_anchors: PathBuf,
+    /// A directory holding only the agreements this county is party to, so that no node is
+    /// handed an agreement it must ignore.
+    pub agreements_dir: PathBuf,
+}
+
+/// A scratch directory with every county's files; removed by [`Scratch::remove`].
+#[derive(Debug)]
+pub struct Scratch {
+    /// The directory itself, under the system's temporary directory.
+    root: PathBuf,
+}
+
+impl Scratch {
+    /// Creates the directory and writes the certificates and agreements into it.
+    pub fn write() -> anyhow::Result<Scratch> {
+        let root = std::env::temp_dir().join(format!(
+            "hancha-demo-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&root).with_context(|| format!("creating {}", root.display()))?;
+        let scratch = Scratch { root };
+        let write = |path: &Path, text: &str| {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+        };
+        write(&scratch.root.join("ca.pem"), CA)?;
+        for (county, certificate, key) in IDENTITIES {
+            let files = scratch.files(county);
+            std::fs::create_dir_all(&files.agreements_dir)
+                .with_context(|| format!("creating {}", files.agreements_dir.display()))?;
+            write(&files.certificate, certificate)?;
+            write(&files.private_key, key)?;
+            for (name, parties, text) in AGREEMENTS {
+                if parties.contains(&county) {
+                    write(&files.agreements_dir.join(name), text)?;
+                }
+            }
+        }
+        Ok(scratch)
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `county`'s files are.
+    pub fn files(&self, county: &str) -> NodeFiles {
+        let dir = self.root.join(county);
+        NodeFiles {
+            certificate: dir.join("node.pem"),
+            private_key: dir.join("node-key.pem"),
+            trust_anchors: self.root.join("ca.pem"),
+            agreements_dir: dir.join("agreements"),
+        }
+    }
+
+    /// Deletes the directory and everything in it.
+    pub fn remove(self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.root) {
+            eprintln!("demo: could not remove {}: {error}", self.root.display());
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The story's first two steps, each through the operator API as a county's own systems would
+//! call it: a certificate checked at a township window (查证验证), and a quarterly sweep (清查)
+//! during which the sweeping county's node goes down for maintenance and comes back.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tonic::transport::Channel;
+
+use super::cluster::Cluster;
+use super::population::Population;
+use super::{DINGCHENG, XINHUA, field_value, thousands};
+use crate::domain::vocabulary::StatusField;
+use crate::proto::operator as pb;
+use crate::proto::operator::operator_client::OperatorClient;
+
+/// Inquiries per `Sweep` call, as `hancha sweep` sends them.
+const SWEEP_CHUNK: usize = 1_000;
+
+/// How long the sweeping county's node stays down.
+const MAINTENANCE: Duration = Duration::from_secs(2);
+
+/// How long a sweep may take before the demo gives up on it.
+const SWEEP_PATIENCE: Duration = Duration::from_secs(180);
+
+/// What the window step leaves for later steps to point at.
+#[derive(Clone, Debug)]
+pub struct WindowOutcome {
+    /// The inquiry's id at 鼎城区, for `hancha show`.
+    pub message_id: String,
+}
+
+/// ① A clerk at a 鼎城区 township window verifies a 新化县 woman's certificate, waiting for the
+/// answer inline.
+pub async fn verify_at_the_window(cluster: &Cluster, population: &Population) -> anyhow::Result<WindowOutcome> {
+    let woman = population.woman_at_the_window();
+    let certificate = woman.status.certificate_number.clone().unwrap_or_default();
+    println!("① 查证验证 certificate verification at a township window");
+    println!(
+        "  A clerk at the {} window in 鼎城区 serves {} (ID {}), registered in 新化县,",
+        woman.residence.0.name(),
+        woman.name,
+        woman.resident_id.masked()
+    );
+    println!("  who shows her 婚育证明 No. {certificate}. 鼎城区's node asks 新化县's (wait 2 s):");
+    let mut dingcheng = cluster.operator(DINGCHENG).await?;
+    let request = pb::AskRequest {
+        to_county: XINHUA.into(),
+        kind: "certificate_verification".into(),
+        resident_id: woman.resident_id.as_str().to_string(),
+        certificate_number: certificate,
+        urgent: false,
+        wait_ms: 2_000,
+    };
+    let started = Instant::now();
+    let answer = dingcheng
+        .ask(request)
+        .await
+        .map_err(crate::cli::client::explain)
+        .context("asking 新化县")?
+        .into_inner();
+    let latency = started.elapsed().as_secs_f64() * 1000.0;
+    if answer.state == "answered" {
+        println!(
+            "  新化县 answered inline in {latency:.1} ms (mutual TLS 1.3, agreement 430703-431322): {}",
+            outcome_label(&answer.outcome)
+        );
+        for field in StatusField::ALL {
+            if let Some(value) = answer.fields.get(field.as_str()) {
+                println!(
+                    "    {:<24} {:<10} {}",
+                    field.as_str(),
+                    field.label_zh(),
+                    field_value(*field, value)
+                );
+            }
+        }
+    } else {
+        println!(
+            "  not answered inline (state {}{}) after {latency:.1} ms",
+            answer.state,
+            if answer.reject_reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", answer.reject_reason)
+            }
+        );
+    }
+    println!();
+    Ok(WindowOutcome {
+        message_id: answer.message_id,
+    })
+}
+
+/// What the sweep step counted.
+#[derive(Clone, Debug, Default)]
+pub struct SweepOutcome {
+    /// Inquiries the sweep sent.
+    pub sent: u32,
+    /// Answered, as 新化县 counts them at the end.
+    pub answered: u32,
+    /// Answered `found` and `not_found`.
+    pub found: u32,
+    pub not_found: u32,
+}
+
+/// ② 新化县 sweeps its outflow persons living in 鼎城区, stopping and restarting its node once
+/// about a third of the answers are back.
+pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Population) -> anyhow::Result<SweepOutcome> {
+    let subjects = &population.xinhua_in_dingcheng;
+    let size = subjects.len() as u32;
+    println!("② 清查 sweep: 新化县 asks 鼎城区 about its {} outflow persons living there", thousands(size));
+    let items: Vec<pb::SweepItem> = subjects
+        .iter()
+        .enumerate()
+        .map(|(index, migrant)| pb::SweepItem {
+            line: index as u32 + 1,
+            resident_id: migrant.resident_id.as_str().to_string(),
+            certificate_number: String::new(),
+            // Pregnant women are key subjects: the agreement's urgent deadline applies.
+            urgent: migrant.status.pregnant == Some(true),
+        })
+        .collect();
+    let sweep_key = format!("demo:{XINHUA}:outflow_status:{}", uuid::Uuid::now_v7());
+    let mut xinhua = cluster.operator(XINHUA).await?;
+    let started = Instant::now();
+    let mut accepted = 0;
+    for chunk in items.chunks(SWEEP_CHUNK) {
+        let request = pb::SweepRequest {
+            to_county: DINGCHENG.into(),
+            kind: "outflow_status".into(),
+            sweep_key: sweep_key.clone(),
+            items: chunk.to_vec(),
+        };
+        let response = xinhua
+            .sweep(request)
+            .await
+            .map_err(crate::cli::client::explain)
+            .context("submitting the sweep")?
+            .into_inner();
+        accepted += response.accepted;
+    }
+    let urgent = items.iter().filter(|item| item.urgent).count() as u32;
+    println!(
+        "  {} inquiries (流出人口函查) submitted in {} calls of up to {} ({} urgent: pregnant, 15-day deadline) in {:.1} s",
+        thousands(accepted),
+        items.len().div_ceil(SWEEP_CHUNK),
+        thousands(SWEEP_CHUNK as u64),
+        urgent,
+        started.elapsed().as_secs_f64()
+    );
+
+    let progress = ProgressBar::with_draw_target(Some(u64::from(size)), ProgressDrawTarget::stderr());
+    progress.set_style(
+        ProgressStyle::with_template("  {bar:40} {pos}/{len} answers back at 新化县 {msg}").expect("a valid template"),
+    );
+    let mut maintained = false;
+    let status = loop {
+        let status = sweep_status(&mut xinhua, &sweep_key).await?;
+        progress.set_position(u64::from(status.answered));
+        if status.answered + status.rejected >= size {
+            break status;
+        }
+        if !maintained && status.answered >= size / 3 {
+            maintained = true;
+            progress.suspend(|| {
+                println!(
+                    "  {} of {} answered: stopping 新化县's node for maintenance (graceful stop)",
+                    thousands(status.answered),
+                    thousands(size)
+                )
+            });
+            cluster.stop(XINHUA).await;
+            progress.suspend(|| println!("  新化县 stopped; 鼎城区 keeps answering and holds its confirmations"));
+            let waiting = wait_out_maintenance(cluster, &progress).await?;
+            cluster.restart(XINHUA).await?;
+            xinhua = cluster.operator(XINHUA).await?;
+            progress.set_message("");
+            progress.suspend(|| {
+                println!(
+                    "  新化县 restarted on the same port and database after {:.0} s; {} confirmations waited in 鼎城区's outbox and are delivered now",
+                    MAINTENANCE.as_secs_f64(),
+                    thousands(waiting)
+                )
+            });
+        }
+        if started.elapsed() > SWEEP_PATIENCE {
+            progress.finish_and_clear();
+            bail!(
+                "the sweep did not finish within {} s: {} answered, {} pending, {} queued",
+                SWEEP_PATIENCE.as_secs(),
+                status.answered,
+                status.pending,
+                status.queued
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    progress.finish_and_clear();
+    println!(
+        "  sweep answered {}/{} in {:.1} s: found {} (registered in 鼎城区), not found {} (not registered there: 登记率 < 100%)",
+        status.answered,
+        size,
+        started.elapsed().as_secs_f64(),
+        thousands(status.found),
+        thousands(status.not_found)
+    );
+    if status.rejected > 0 {
+        println!("  refused by 鼎城区: {}", status.rejected);
+    }
+    println!();
+    Ok(SweepOutcome {
+        sent: accepted,
+        answered: status.answered,
+        found: status.found,
+        not_found: status.not_found,
+    })
+}
+
+/// While 新化县 is down, shows how many confirmations 鼎城区 holds for it; returns the count at
+/// the end of the stop.
+async fn wait_out_maintenance(cluster: &Cluster, progress: &ProgressBar) -> anyhow::Result<u64> {
+    let until = Instant::now() + MAINTENANCE;
+    let mut waiting = 0;
+    loop {
+        waiting = outbox_for(cluster, DINGCHENG, XINHUA).await?.max(waiting);
+        progress.set_message(format!(
+            "(新化县 down: {} confirmations waiting in 鼎城区's outbox)",
+            thousands(waiting)
+        ));
+        if Instant::now() >= until {
+            return Ok(waiting);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Messages `county` holds for `peer`.
+pub async fn outbox_for(cluster: &Cluster, county: &str, peer: &str) -> anyhow::Result<u64> {
+    let depth = cluster.node(county).store().outbox_depth().await?;
+    Ok(depth
+        .into_iter()
+        .find(|(p, _)| p == peer)
+        .map(|(_, count)| count.unsigned_abs())
+        .unwrap_or(0))
+}
+
+/// A sweep's state at the county that sent it.
+pub async fn sweep_status(
+    client: &mut OperatorClient<Channel>,
+    sweep_key: &str,
+) -> anyhow::Result<pb::SweepStatusResponse> {
+    let request = pb::SweepStatusRequest {
+        sweep_key: sweep_key.to_string(),
+    };
+    Ok(client
+        .sweep_status(request)
+        .await
+        .map_err(crate::cli::client::explain)?
+        .into_inner())
+}
+
+/// `found 查到`.
+pub fn outcome_label(outcome: &str) -> String {
+    match outcome.parse::<crate::domain::vocabulary::AnswerOutcome>() {
+        Ok(parsed) => format!("{outcome} {}", parsed.label_zh()),
+        Err(_) => outcome.to_string(),
+    }
+}

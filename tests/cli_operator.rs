@@ -1,0 +1,298 @@
+//! The operator commands against real running nodes: ask, sweep, pending, show, answer and
+//! agreement apply/list/show, as a clerk or an operator runs them.
+
+mod common;
+
+use assert_cmd::Command;
+use common::*;
+use hancha::domain::division::CountyCode;
+use predicates::prelude::*;
+
+fn hancha(cluster: &Cluster, county: &str) -> Command {
+    let mut command = Command::cargo_bin("hancha").expect("the hancha binary is built");
+    command.env("HANCHA_NODE", cluster.operator_address(county).to_string());
+    command
+}
+
+/// 鼎城区 asks, 新化县 answers automatically; 新化县 asks, 鼎城区 answers by hand.
+async fn two_counties() -> Cluster {
+    let by_hand = Terms {
+        automatic_answers: false,
+        ..Terms::default()
+    };
+    let agreement = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        1,
+        ("2026-01-01", "2030-12-31"),
+        &Terms::default(),
+        &by_hand,
+    );
+    Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_prints_the_answer_inline() {
+    let cluster = two_counties().await;
+    let woman = synthetic_id(XINHUA, 3);
+    cluster
+        .node(XINHUA)
+        .store()
+        .upsert_persons(&[outflow_person(woman.clone(), XINHUA, DINGCHENG)])
+        .await
+        .unwrap();
+    let mut ask = hancha(&cluster, DINGCHENG);
+    ask.args([
+        "ask",
+        "--to",
+        XINHUA,
+        "--kind",
+        "certificate_verification",
+        "--id",
+        woman.as_str(),
+        "--wait",
+        "2s",
+    ]);
+    tokio::task::spawn_blocking(move || {
+        ask.assert()
+            .success()
+            .stdout(predicate::str::contains("431322 新化县 answered: found"))
+            .stdout(predicate::str::contains("certificate_valid_until"))
+            .stdout(predicate::str::contains("2028-05-31"));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_with_a_malformed_id_is_refused_with_the_reason() {
+    let cluster = two_counties().await;
+    let mut ask = hancha(&cluster, DINGCHENG);
+    ask.args(["ask", "--to", XINHUA, "--id", "110105194912310021"]);
+    tokio::task::spawn_blocking(move || {
+        ask.assert()
+            .failure()
+            .stderr(predicate::str::contains("expected X"));
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count(cluster.node(DINGCHENG), "SELECT count(*) FROM inquiries").await,
+        0,
+        "nothing written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_show_and_answer_work_through_an_inquiry_by_hand() {
+    let cluster = two_counties().await;
+    // 新化县 asks about one of its outflow persons; 鼎城区 must answer by hand.
+    let subject = hancha::domain::message::Subject {
+        resident_id: synthetic_id(XINHUA, 11),
+        certificate_number: None,
+    };
+    let draft = hancha::node::InquiryDraft {
+        kind: hancha::domain::vocabulary::InquiryKind::OutflowStatus,
+        priority: hancha::domain::vocabulary::Priority::Normal,
+        subject,
+        message_id: None,
+    };
+    let (queued, _) = cluster
+        .node(XINHUA)
+        .send_inquiries(CountyCode::parse(DINGCHENG).unwrap(), vec![draft])
+        .await
+        .unwrap();
+    let id = queued[0].message_id.to_string();
+    let responder = cluster.node(DINGCHENG);
+    eventually("pending at 鼎城区", || async {
+        responder.store().inquiry(queued[0].message_id).await.unwrap()
+    })
+    .await;
+
+    let (pending, show, bad_answer, answer) = {
+        let mut pending = hancha(&cluster, DINGCHENG);
+        pending.args(["pending", "--json"]);
+        let mut show = hancha(&cluster, DINGCHENG);
+        show.args(["show", &id]);
+        let mut bad_answer = hancha(&cluster, DINGCHENG);
+        bad_answer.args(["answer", &id, "--outcome", "found", "--field", "pregnant=false"]);
+        let mut answer = hancha(&cluster, DINGCHENG);
+        answer.args(["answer", &id, "--outcome", "not-found"]);
+        (pending, show, bad_answer, answer)
+    };
+    let id_for_check = id.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut pending = pending;
+        let output = pending.assert().success().get_output().stdout.clone();
+        let lines: Vec<serde_json::Value> = String::from_utf8(output)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message_id"], id_for_check);
+        assert_eq!(lines[0]["peer_county"], XINHUA);
+        assert!(
+            !lines[0]["subject"]
+                .as_str()
+                .unwrap()
+                .contains(&synthetic_id(XINHUA, 11).as_str()[6..14])
+        );
+        let mut show = show;
+        show.assert()
+            .success()
+            .stdout(predicate::str::contains("from       431322 新化县"))
+            .stdout(predicate::str::contains("state      pending"))
+            .stdout(predicate::str::contains("accepted"));
+        let mut bad_answer = bad_answer;
+        bad_answer
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("pregnant"))
+            .stderr(predicate::str::contains("allowed: marital_status"));
+        let mut answer = answer;
+        answer
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("confirmation"));
+    })
+    .await
+    .unwrap();
+    let asker = cluster.node(XINHUA);
+    let answered = eventually("新化县 receives the answer", || async {
+        asker
+            .store()
+            .inquiry(queued[0].message_id)
+            .await
+            .unwrap()
+            .filter(|i| i.state == "answered")
+    })
+    .await;
+    assert_eq!(answered.outcome.as_deref(), Some("not_found"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_rerun_with_the_same_file_adds_nothing() {
+    let cluster = two_counties().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sweep.csv");
+    let mut csv = String::from("resident_id,certificate_number\n");
+    for n in 0..30 {
+        csv.push_str(&format!("{},\n", synthetic_id(XINHUA, n).as_str()));
+    }
+    csv.push_str("110105194912310021,\n"); // line 32: bad check character
+    std::fs::write(&file, csv).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let mut first = hancha(&cluster, DINGCHENG);
+    first.args([
+        "sweep",
+        "--to",
+        XINHUA,
+        "--kind",
+        "certificate_verification",
+        "--file",
+        &path,
+        "--wait",
+        "10s",
+        "--json",
+    ]);
+    let mut second = hancha(&cluster, DINGCHENG);
+    second.args([
+        "sweep",
+        "--to",
+        XINHUA,
+        "--kind",
+        "certificate_verification",
+        "--file",
+        &path,
+        "--wait",
+        "0",
+        "--json",
+    ]);
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let parse = |output: Vec<u8>| -> serde_json::Value {
+            serde_json::from_str(String::from_utf8(output).unwrap().lines().last().unwrap()).unwrap()
+        };
+        let first = parse(first.assert().code(1).get_output().stdout.clone());
+        let second = parse(second.assert().code(1).get_output().stdout.clone());
+        (first, second)
+    })
+    .await
+    .unwrap();
+    assert_eq!(first["accepted"], 30);
+    assert_eq!(first["rejected"][0]["line"], 32);
+    assert!(
+        first["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("expected X")
+    );
+    assert_eq!(
+        first["answered"], 30,
+        "an empty registry answers not_found at once"
+    );
+    assert_eq!(second["accepted"], 0);
+    assert_eq!(second["already_submitted"], 30);
+    assert_eq!(
+        count(cluster.node(DINGCHENG), "SELECT count(*) FROM inquiries").await,
+        30
+    );
+    assert_eq!(
+        count(cluster.node(XINHUA), "SELECT count(*) FROM inquiries").await,
+        30
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
+    let cluster = two_counties().await;
+    let dir = tempfile::tempdir().unwrap();
+    let amended = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        2,
+        ("2026-01-01", "2031-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let path = dir.path().join("v2.toml");
+    std::fs::write(&path, amended).unwrap();
+    let same_version = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        2,
+        ("2026-01-01", "2032-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let clash = dir.path().join("v2-other.toml");
+    std::fs::write(&clash, same_version).unwrap();
+    let mut apply = hancha(&cluster, DINGCHENG);
+    apply.args(["agreement", "apply", path.to_str().unwrap()]);
+    let mut apply_clash = hancha(&cluster, DINGCHENG);
+    apply_clash.args(["agreement", "apply", clash.to_str().unwrap()]);
+    let mut list = hancha(&cluster, DINGCHENG);
+    list.args(["agreement", "list", "--json"]);
+    let listed = tokio::task::spawn_blocking(move || {
+        apply
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("installed: 430703-431322 version 2"));
+        apply_clash
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("higher version"));
+        list.assert().success().get_output().stdout.clone()
+    })
+    .await
+    .unwrap();
+    let versions: Vec<serde_json::Value> = String::from_utf8(listed)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["in_force"], true);
+    assert_eq!(versions[1]["in_force"], false);
+}
