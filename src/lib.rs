@@ -15,11 +15,13 @@
 //! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides.
 //! - [`cli`]: the `hancha` command line, one file per subcommand.
 //! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
+//! - [`demo`]: `hancha demo`, three county nodes in one process playing the domain's story.
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod devdb;
 pub mod domain;
 pub mod exchange;

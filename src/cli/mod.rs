@@ -10,8 +10,9 @@ mod ask;
 mod certs;
 pub mod client;
 mod csv_input;
+mod demo;
 mod dev;
-mod display;
+pub(crate) mod display;
 mod id;
 mod pending;
 mod registry;
@@ -31,6 +32,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Three county nodes on this machine playing the exchange end to end: a certificate checked
+    /// at a window, a sweep surviving a node's restart, answers by hand, indicators, a summary.
+    Demo(demo::DemoArgs),
     /// Run this county's node: the peer listener and the workers.
     Serve(serve::ServeArgs),
     /// Ask another county about one person and wait briefly for the answer (a clerk's window).
@@ -68,6 +72,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Ask(args) => ask::run(args),
         Command::Sweep(args) => sweep::run(args),

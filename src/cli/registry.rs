@@ -133,7 +133,7 @@ fn read_rows(args: &ImportArgs) -> Result<(Vec<pb::PersonRow>, Vec<Skipped>), Ve
 
     let mut rows = Vec::with_capacity(records.len());
     let mut skipped = Vec::new();
-    for (line, cells) in records {
+    for Record { line, cells } in records {
         if cells.len() != headers.len() {
             skipped.push(Skipped {
                 line,
@@ -205,7 +205,7 @@ fn decode(bytes: &[u8], encoding: Encoding) -> Result<(String, &'static str), St
 /// The header names (trimmed, ASCII lower case) and each record with its physical line (the
 /// header is line 1). Records whose cells are all empty (a spreadsheet's trailing rows) are left
 /// out.
-fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<(u32, Vec<String>)>), String> {
+fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -228,9 +228,21 @@ fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<(u32, Vec<String>)>), Strin
         let line = record
             .position()
             .map_or(0, |position| physical_line(text, position));
-        records.push((line, record.iter().map(str::to_owned).collect()));
+        records.push(Record {
+            line,
+            cells: record.iter().map(str::to_owned).collect(),
+        });
     }
     Ok((headers, records))
+}
+
+/// One record of the file as read, before its cells are matched to the header.
+#[derive(Debug)]
+struct Record {
+    /// Physical line in the file; the header is line 1.
+    line: u32,
+    /// The cells, trimmed.
+    cells: Vec<String>,
 }
 
 /// The line a record starts on. The csv reader positions a record where it began reading, which
@@ -407,7 +419,12 @@ mod tests {
     }
 
     fn lines_of(text: &str) -> Vec<u32> {
-        parse_csv(text).unwrap().1.iter().map(|(line, _)| *line).collect()
+        parse_csv(text)
+            .unwrap()
+            .1
+            .iter()
+            .map(|record| record.line)
+            .collect()
     }
 
     #[test]

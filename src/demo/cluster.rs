@@ -34,11 +34,14 @@ pub struct Cluster {
     members: BTreeMap<String, Member>,
 }
 
-/// Limits for a story told in seconds: a stopped peer's messages are retried within a second of
-/// its return rather than after the production backoff (500 ms doubling up to five minutes), and
-/// idle workers look for work five times a second.
-fn demo_limits() -> Limits {
+/// Limits for a story told in seconds, for a sweep of `sweep_size`: a stopped peer's messages
+/// are retried within a second of its return rather than after the production backoff (500 ms
+/// doubling up to five minutes); idle workers look for work five times a second; and messages
+/// travel in batches of about a twenty-fifth of the sweep, so that its answers arrive in steps a
+/// progress bar can follow and a node can be stopped between them.
+pub fn demo_limits(sweep_size: usize) -> Limits {
     Limits {
+        batch_size: (sweep_size / 25).clamp(10, 500),
         retry_initial_ms: 100,
         retry_max_ms: 1_000,
         poll_interval_ms: 200,
@@ -50,7 +53,12 @@ impl Cluster {
     /// Binds a peer listener for every county, then starts each node with its peers' addresses
     /// and its database (`databases`: county → URL). Nodes started before a failure stay in
     /// `self`, so that [`Cluster::stop_all`] stops them.
-    pub async fn start(&mut self, scratch: &Scratch, databases: &[(&str, String)]) -> anyhow::Result<()> {
+    pub async fn start(
+        &mut self,
+        scratch: &Scratch,
+        databases: &[(&str, String)],
+        limits: &Limits,
+    ) -> anyhow::Result<()> {
         let mut listeners = BTreeMap::new();
         for (county, _) in databases {
             let listener = TcpListener::bind("127.0.0.1:0")
@@ -85,7 +93,7 @@ impl Cluster {
                     trust_anchors: None,
                 },
                 peers,
-                limits: demo_limits(),
+                limits: limits.clone(),
             };
             let listener = listeners.remove(*county).expect("a listener per county");
             let running = crate::node::start(&config, listener)
@@ -136,7 +144,10 @@ impl Cluster {
 
     /// Starts a stopped `county` again on the same peer and operator ports and database.
     pub async fn restart(&mut self, county: &str) -> anyhow::Result<()> {
-        let member = self.members.get_mut(county).context("no such county in the demo")?;
+        let member = self
+            .members
+            .get_mut(county)
+            .context("no such county in the demo")?;
         let listener = TcpListener::bind(member.config.listen)
             .await
             .with_context(|| format!("binding {} again", member.config.listen))?;

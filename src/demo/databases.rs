@@ -45,7 +45,9 @@ impl Databases {
             }
             configured => {
                 if configured.is_ok() {
-                    eprintln!("demo: DATABASE_URL is set but not reachable; starting a throwaway PostgreSQL instead");
+                    eprintln!(
+                        "demo: DATABASE_URL is set but not reachable; starting a throwaway PostgreSQL instead"
+                    );
                 }
                 let cluster =
                     tokio::task::spawn_blocking(|| ThrowawayPostgres::start(Durability::Production))
@@ -66,7 +68,10 @@ impl Databases {
 
     /// Creates a fresh database for `county` and returns its URL.
     pub async fn create(&mut self, county: &str) -> anyhow::Result<String> {
-        let name = format!("hancha_demo_{county}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "hancha_demo_{county}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let mut connection = sqlx::PgConnection::connect(self.admin_url())
             .await
             .context("connecting to PostgreSQL")?;
@@ -90,6 +95,7 @@ impl Databases {
     /// Drops the databases we created on someone else's server, or stops and deletes the
     /// throwaway cluster. Call after the nodes are stopped.
     pub async fn remove(self) {
+        let names = self.created.join(", ");
         match self.server {
             Server::External { admin_url } => {
                 let connection = sqlx::PgConnection::connect(&admin_url).await;
@@ -104,7 +110,7 @@ impl Databases {
                         eprintln!("demo: could not drop database {name}: {error}");
                     }
                 }
-                eprintln!("demo: dropped the demo databases ({})", self.names_joined());
+                eprintln!("demo: dropped the demo databases ({names})");
             }
             Server::Throwaway(cluster) => {
                 // Stopping the server waits for `pg_ctl`: keep it off the async threads.
@@ -112,10 +118,6 @@ impl Databases {
                 eprintln!("demo: stopped and removed the throwaway PostgreSQL");
             }
         }
-    }
-
-    fn names_joined(&self) -> String {
-        self.names().join(", ")
     }
 
     fn admin_url(&self) -> &str {

@@ -18,12 +18,12 @@ use crate::domain::resident_id::{ResidentId, check_character, today_in_china};
 use crate::domain::vocabulary::{CertificateStatus, ContraceptionStatus, MaritalStatus, StatusValues};
 
 const SURNAMES: &[&str] = &[
-    "刘", "李", "陈", "王", "张", "周", "彭", "曾", "邓", "唐", "谭", "胡", "罗", "肖", "杨", "黄", "赵", "吴",
-    "易", "贺", "伍", "龙", "向", "袁", "蒋", "段", "邹", "熊", "欧阳", "聂",
+    "刘", "李", "陈", "王", "张", "周", "彭", "曾", "邓", "唐", "谭", "胡", "罗", "肖", "杨", "黄", "赵",
+    "吴", "易", "贺", "伍", "龙", "向", "袁", "蒋", "段", "邹", "熊", "欧阳", "聂",
 ];
 const WOMEN: &[&str] = &[
-    "秀英", "桂英", "丽", "芳", "敏", "静", "婷", "燕", "红霞", "艳", "玲", "娟", "丽娟", "晓燕", "雪梅", "春花",
-    "美玲", "佳", "欣怡", "雨婷", "思琪", "小红", "湘君", "梦瑶",
+    "秀英", "桂英", "丽", "芳", "敏", "静", "婷", "燕", "红霞", "艳", "玲", "娟", "丽娟", "晓燕", "雪梅",
+    "春花", "美玲", "佳", "欣怡", "雨婷", "思琪", "小红", "湘君", "梦瑶",
 ];
 const MEN: &[&str] = &[
     "伟", "强", "军", "勇", "杰", "涛", "斌", "超", "明", "磊", "建华", "志强", "海波", "国平", "建军", "文",
@@ -103,10 +103,12 @@ impl Population {
         let shaodong_in_dingcheng = (0..(sweep_size / 10).max(60))
             .map(|_| generator.migrant(shaodong, dingcheng, 0.92))
             .collect();
-        let dingcheng_outflow = (0..(sweep_size / 25).max(40))
+        let mut dingcheng_outflow: Vec<Migrant> = (0..(sweep_size / 25).max(40))
             .map(|_| generator.migrant(dingcheng, xinhua, 1.0))
-            .chain((0..(sweep_size / 100).max(20)).map(|_| generator.migrant(dingcheng, shaodong, 1.0)))
             .collect();
+        for _ in 0..(sweep_size / 100).max(20) {
+            dingcheng_outflow.push(generator.migrant(dingcheng, shaodong, 1.0));
+        }
         Population {
             xinhua_in_dingcheng,
             shaodong_in_dingcheng,
@@ -337,12 +339,25 @@ mod tests {
             .iter()
             .filter(|m| m.known_at_destination)
             .collect();
-        assert!(known.len() * 100 >= 300 * 88 && known.len() < 300, "{} known", known.len());
+        assert!(
+            known.len() * 100 >= 300 * 88 && known.len() < 300,
+            "{} known",
+            known.len()
+        );
         for migrant in known {
-            let at_origin = xinhua.iter().find(|p| p.resident_id == migrant.resident_id).unwrap();
-            let here = dingcheng.iter().find(|p| p.resident_id == migrant.resident_id).unwrap();
+            let at_origin = xinhua
+                .iter()
+                .find(|p| p.resident_id == migrant.resident_id)
+                .unwrap();
+            let here = dingcheng
+                .iter()
+                .find(|p| p.resident_id == migrant.resident_id)
+                .unwrap();
             assert_eq!((at_origin.flow, here.flow), (Flow::Outflow, Flow::Inflow));
-            assert_eq!(at_origin.status.certificate_number, here.status.certificate_number);
+            assert_eq!(
+                at_origin.status.certificate_number,
+                here.status.certificate_number
+            );
             assert_eq!(at_origin.status.marital_status, here.status.marital_status);
             assert_eq!(here.status.township.unwrap().county().as_str(), DINGCHENG);
             assert_eq!(at_origin.status.township.unwrap().county().as_str(), XINHUA);
@@ -353,7 +368,11 @@ mod tests {
     fn ids_are_unique_and_carry_the_origin_and_sex() {
         let population = Population::generate(2_000);
         let mut seen = HashSet::new();
-        for migrant in population.xinhua_in_dingcheng.iter().chain(&population.dingcheng_outflow) {
+        for migrant in population
+            .xinhua_in_dingcheng
+            .iter()
+            .chain(&population.dingcheng_outflow)
+        {
             assert!(seen.insert(migrant.resident_id.as_str().to_string()));
             assert_eq!(migrant.resident_id.address_code(), migrant.origin.as_str());
             let has_certificate = migrant.status.certificate_number.is_some();

@@ -33,7 +33,10 @@ pub struct WindowOutcome {
 
 /// ① A clerk at a 鼎城区 township window verifies a 新化县 woman's certificate, waiting for the
 /// answer inline.
-pub async fn verify_at_the_window(cluster: &Cluster, population: &Population) -> anyhow::Result<WindowOutcome> {
+pub async fn verify_at_the_window(
+    cluster: &Cluster,
+    population: &Population,
+) -> anyhow::Result<WindowOutcome> {
     let woman = population.woman_at_the_window();
     let certificate = woman.status.certificate_number.clone().unwrap_or_default();
     println!("① 查证验证 certificate verification at a township window");
@@ -107,10 +110,16 @@ pub struct SweepOutcome {
 
 /// ② 新化县 sweeps its outflow persons living in 鼎城区, stopping and restarting its node once
 /// about a third of the answers are back.
-pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Population) -> anyhow::Result<SweepOutcome> {
+pub async fn sweep_with_maintenance(
+    cluster: &mut Cluster,
+    population: &Population,
+) -> anyhow::Result<SweepOutcome> {
     let subjects = &population.xinhua_in_dingcheng;
     let size = subjects.len() as u32;
-    println!("② 清查 sweep: 新化县 asks 鼎城区 about its {} outflow persons living there", thousands(size));
+    println!(
+        "② 清查 sweep: 新化县 asks 鼎城区 about its {} outflow persons living there",
+        thousands(size)
+    );
     let items: Vec<pb::SweepItem> = subjects
         .iter()
         .enumerate()
@@ -153,37 +162,24 @@ pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Populati
 
     let progress = ProgressBar::with_draw_target(Some(u64::from(size)), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("  {bar:40} {pos}/{len} answers back at 新化县 {msg}").expect("a valid template"),
+        ProgressStyle::with_template("  {bar:40} {pos}/{len} answers back at 新化县 {msg}")
+            .expect("a valid template"),
     );
     let mut maintained = false;
     let status = loop {
         let status = sweep_status(&mut xinhua, &sweep_key).await?;
         progress.set_position(u64::from(status.answered));
-        if status.answered + status.rejected >= size {
-            break status;
-        }
-        if !maintained && status.answered >= size / 3 {
+        let settled = status.answered + status.rejected >= size;
+        // The maintenance stop happens once, at about a third; should the sweep outrun the
+        // polling (a tiny sweep on a fast machine), it happens anyway, after the last answer.
+        if !maintained && (status.answered >= size / 3 || settled) {
             maintained = true;
-            progress.suspend(|| {
-                println!(
-                    "  {} of {} answered: stopping 新化县's node for maintenance (graceful stop)",
-                    thousands(status.answered),
-                    thousands(size)
-                )
-            });
-            cluster.stop(XINHUA).await;
-            progress.suspend(|| println!("  新化县 stopped; 鼎城区 keeps answering and holds its confirmations"));
-            let waiting = wait_out_maintenance(cluster, &progress).await?;
-            cluster.restart(XINHUA).await?;
+            maintenance(cluster, &progress, status.answered, size).await?;
             xinhua = cluster.operator(XINHUA).await?;
-            progress.set_message("");
-            progress.suspend(|| {
-                println!(
-                    "  新化县 restarted on the same port and database after {:.0} s; {} confirmations waited in 鼎城区's outbox and are delivered now",
-                    MAINTENANCE.as_secs_f64(),
-                    thousands(waiting)
-                )
-            });
+            continue;
+        }
+        if settled {
+            break status;
         }
         if started.elapsed() > SWEEP_PATIENCE {
             progress.finish_and_clear();
@@ -195,7 +191,7 @@ pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Populati
                 status.queued
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     progress.finish_and_clear();
     println!(
@@ -218,22 +214,46 @@ pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Populati
     })
 }
 
-/// While 新化县 is down, shows how many confirmations 鼎城区 holds for it; returns the count at
-/// the end of the stop.
-async fn wait_out_maintenance(cluster: &Cluster, progress: &ProgressBar) -> anyhow::Result<u64> {
+/// Stops 新化县's node gracefully, keeps it down for [`MAINTENANCE`] while showing what 鼎城区
+/// holds for it, and starts it again on the same port and database.
+async fn maintenance(
+    cluster: &mut Cluster,
+    progress: &ProgressBar,
+    answered: u32,
+    size: u32,
+) -> anyhow::Result<()> {
+    progress.suspend(|| {
+        println!(
+            "  {} of {} answered: stopping 新化县's node for maintenance (graceful stop)",
+            thousands(answered),
+            thousands(size)
+        )
+    });
+    cluster.stop(XINHUA).await;
+    progress.suspend(|| println!("  新化县 stopped; 鼎城区 answers on and keeps the confirmations for it"));
     let until = Instant::now() + MAINTENANCE;
     let mut waiting = 0;
     loop {
         waiting = outbox_for(cluster, DINGCHENG, XINHUA).await?.max(waiting);
         progress.set_message(format!(
-            "(新化县 down: {} confirmations waiting in 鼎城区's outbox)",
+            "(新化县 down: {} confirmations wait in 鼎城区's outbox)",
             thousands(waiting)
         ));
         if Instant::now() >= until {
-            return Ok(waiting);
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    cluster.restart(XINHUA).await?;
+    progress.set_message("");
+    progress.suspend(|| {
+        println!(
+            "  新化县 restarted on the same port and database after {:.0} s; the {} confirmations that waited in 鼎城区's outbox are delivered now",
+            MAINTENANCE.as_secs_f64(),
+            thousands(waiting)
+        )
+    });
+    Ok(())
 }
 
 /// Messages `county` holds for `peer`.

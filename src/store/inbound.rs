@@ -104,15 +104,22 @@ impl Store {
             let id = item.inquiry.message_id;
             if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id)
             {
-                receipts.push(
-                    match (owner == peer && direction == "inbound", received_at, due_at) {
-                        (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
-                            received_at: *received_at,
-                            due_at: *due_at,
-                        },
-                        _ => InboundReceipt::IdTaken,
+                let receipt = match (owner == peer && direction == "inbound", received_at, due_at) {
+                    (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
+                        received_at: *received_at,
+                        due_at: *due_at,
                     },
-                );
+                    _ => InboundReceipt::IdTaken,
+                };
+                if receipt == InboundReceipt::IdTaken {
+                    audit.push(inquiry_audit(
+                        peer,
+                        item.inquiry,
+                        "rejected",
+                        Some("ALREADY_EXISTS: message id already used by another message".into()),
+                    ));
+                }
+                receipts.push(receipt);
                 continue;
             }
             if !seen_in_batch.insert(id) {

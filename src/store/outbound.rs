@@ -4,7 +4,9 @@
 //! A message and its outbox entry are written in one transaction, so nothing accepted locally
 //! can be lost before delivery. The delivery worker *leases* due entries (moves their next
 //! attempt into the future under `FOR UPDATE SKIP LOCKED`), so several replicas never send the
-//! same entry at once, and a replica that dies mid-send lets the lease expire and another retry.
+//! same entry at once. The sender renews the lease while the batch is on the wire, so the lease
+//! itself can be short: a replica that dies mid-send stops renewing, and its entries are retried
+//! (by another replica, or by itself after a restart) once the short lease runs out.
 
 use std::time::Duration;
 
@@ -169,6 +171,19 @@ impl Store {
             .into_iter()
             .map(|(message_id, attempts)| Lease { message_id, attempts })
             .collect())
+    }
+
+    /// Extends the lease on entries still being sent to `lease` from now. Entries delivered
+    /// meanwhile are gone and stay gone.
+    pub async fn renew_outbox_lease(&self, ids: &[Uuid], lease: Duration) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE message_id = ANY($1)",
+        )
+        .bind(ids)
+        .bind(lease.as_millis() as f64)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// The earliest next attempt among `peer`'s outbox entries, to know how long to sleep.

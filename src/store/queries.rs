@@ -79,6 +79,9 @@ pub struct PendingFilter {
     pub limit: i64,
 }
 
+/// An audit record as the history reads it: when, outcome, reason, direction.
+type AuditLine = (DateTime<Utc>, String, Option<String>, Option<String>);
+
 /// One step in a message's life, from the audit log and the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -133,7 +136,7 @@ impl Store {
         &self,
         message_id: Uuid,
     ) -> Result<(Vec<HistoryEntry>, i32, Option<String>), StoreError> {
-        let rows: Vec<(DateTime<Utc>, String, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<AuditLine> = sqlx::query_as(
             "SELECT a.at, a.outcome, a.reason, a.direction FROM audit_log a
              WHERE a.message_id = $1
                 OR a.message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1)

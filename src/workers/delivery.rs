@@ -18,11 +18,18 @@ use crate::exchange::convert::{confirmation_to_wire, inquiry_to_wire, timestamp_
 use crate::node::Node;
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_client::ExchangeClient;
-use crate::store::StoreError;
 use crate::store::outbound::{InquiryVerdict, Lease, MessageType};
+use crate::store::{Store, StoreError};
 
-/// How long a leased entry stays invisible to other replicas while it is being sent.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a leased entry stays invisible to other replicas (and to this node after a restart)
+/// without being renewed. Short, so that the batch a crashed node was sending is retried seconds
+/// after it comes back rather than a minute later; a send that takes longer keeps its lease by
+/// renewing it every [`LEASE_RENEWAL`].
+const LEASE: Duration = Duration::from_secs(10);
+
+/// How often the lease on a batch still on the wire is renewed: well inside [`LEASE`], so one
+/// slow renewal does not let another replica send the batch a second time.
+const LEASE_RENEWAL: Duration = Duration::from_secs(3);
 
 /// How long one batch may take on the wire before the attempt counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -103,16 +110,23 @@ impl DeliveryWorker {
         };
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));
         request.set_timeout(CALL_TIMEOUT);
-        let receipts = match self.client.submit_inquiries(request).await {
-            Ok(response) => match response.into_inner().message().await {
-                Ok(Some(reply)) => reply.receipts,
-                Ok(None) => {
-                    return self
-                        .defer(&leases, "peer closed the stream without receipts")
-                        .await;
-                }
-                Err(status) => return self.defer(&leases, &describe(&status)).await,
-            },
+        let mut client = self.client.clone();
+        let reply = renewing_lease(store, &ids, async move {
+            client
+                .submit_inquiries(request)
+                .await?
+                .into_inner()
+                .message()
+                .await
+        })
+        .await;
+        let receipts = match reply {
+            Ok(Some(reply)) => reply.receipts,
+            Ok(None) => {
+                return self
+                    .defer(&leases, "peer closed the stream without receipts")
+                    .await;
+            }
             Err(status) => return self.defer(&leases, &describe(&status)).await,
         };
         let by_id: HashMap<&str, &pb::Receipt> =
@@ -177,16 +191,23 @@ impl DeliveryWorker {
         };
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));
         request.set_timeout(CALL_TIMEOUT);
-        let receipts = match self.client.deliver_confirmations(request).await {
-            Ok(response) => match response.into_inner().message().await {
-                Ok(Some(reply)) => reply.receipts,
-                Ok(None) => {
-                    return self
-                        .defer(&leases, "peer closed the stream without receipts")
-                        .await;
-                }
-                Err(status) => return self.defer(&leases, &describe(&status)).await,
-            },
+        let mut client = self.client.clone();
+        let reply = renewing_lease(store, &ids, async move {
+            client
+                .deliver_confirmations(request)
+                .await?
+                .into_inner()
+                .message()
+                .await
+        })
+        .await;
+        let receipts = match reply {
+            Ok(Some(reply)) => reply.receipts,
+            Ok(None) => {
+                return self
+                    .defer(&leases, "peer closed the stream without receipts")
+                    .await;
+            }
             Err(status) => return self.defer(&leases, &describe(&status)).await,
         };
         let by_id: HashMap<&str, &pb::Receipt> =
@@ -255,6 +276,26 @@ impl DeliveryWorker {
             deferred: leases.len(),
             ..DeliveryReport::default()
         })
+    }
+}
+
+/// Runs `call` (a batch on the wire) while renewing the lease on the batch's outbox entries, so
+/// that however long the peer takes, no other replica sends the batch meanwhile; if this node
+/// dies, renewals stop and the entries come back after one [`LEASE`]. A failed renewal is only
+/// logged: at worst another replica sends the batch too, which the peer answers as a duplicate.
+async fn renewing_lease<T>(store: &Store, ids: &[Uuid], call: impl Future<Output = T>) -> T {
+    let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEWAL, LEASE_RENEWAL);
+    renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut call = std::pin::pin!(call);
+    loop {
+        tokio::select! {
+            result = &mut call => return result,
+            _ = renewal.tick() => {
+                if let Err(error) = store.renew_outbox_lease(ids, LEASE).await {
+                    warn!(%error, count = ids.len(), "renewing the delivery lease failed");
+                }
+            }
+        }
     }
 }
 

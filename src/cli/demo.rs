@@ -1,0 +1,215 @@
+//! `hancha demo`: three county nodes (鼎城区, 邵东市, 新化县) in this process over real mutual
+//! TLS, each on its own fresh PostgreSQL database, playing the exchange the project exists for.
+//! Everything it starts — databases or a throwaway server, nodes, scratch files — is removed at
+//! the end, on error and on Ctrl-C too.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::demo::files::Scratch;
+use crate::demo::population::Population;
+use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, databases::Databases, thousands};
+use crate::demo::{manual, story, summary};
+use crate::domain::person::Flow;
+
+/// Play the story of the project's domain on three county nodes: a certificate checked at a
+/// township window (查证验证), a quarterly sweep (清查) that survives a node's maintenance stop,
+/// inquiries answered by hand, the four indicators, and a count on both sides that every inquiry
+/// was answered exactly once.
+///
+/// Uses the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
+/// dropped at the end; the role needs CREATEDB), otherwise starts a throwaway PostgreSQL and
+/// removes it at the end. The nodes log nothing below errors unless RUST_LOG says otherwise.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Inquiries in 新化县's sweep of its outflow persons living in 鼎城区 (at most the
+    /// agreement's daily cap of 20,000).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(30..=20_000))]
+    sweep_size: u32,
+    /// After the story, keep the nodes running and print commands to try against them; Ctrl-C
+    /// stops them and cleans up.
+    #[arg(long)]
+    keep_running: bool,
+}
+
+/// What the story leaves for the commands printed with `--keep-running`.
+struct Played {
+    /// Whether every inquiry was answered exactly once.
+    exactly_once: bool,
+    /// The window inquiry's id at 鼎城区.
+    window_message: String,
+    /// A 新化县 woman living in 鼎城区, to ask about.
+    someone_to_ask: String,
+}
+
+pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let started = Instant::now();
+        let mut stage = Stage::default();
+        let outcome = tokio::select! {
+            outcome = play(&args, &mut stage, started) => outcome.map(Some),
+            signal = interrupted() => {
+                eprintln!("demo: {signal}: stopping the nodes and cleaning up");
+                Ok(None)
+            }
+        };
+        let code = match outcome {
+            Ok(Some(played)) if args.keep_running => {
+                print_commands(&stage, &played);
+                let signal = interrupted().await;
+                eprintln!("demo: {signal}: stopping the nodes and cleaning up");
+                exit_code(&played)
+            }
+            Ok(Some(played)) => exit_code(&played),
+            Ok(None) => Ok(ExitCode::from(130)),
+            Err(error) => Err(error),
+        };
+        stage.tear_down().await;
+        code
+    })
+}
+
+fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
+    Ok(if played.exactly_once {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Sets the stage up step by step (so that whatever was started is torn down if a later step
+/// fails) and plays the story.
+async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::Result<Played> {
+    let population = Population::generate(args.sweep_size as usize);
+    let scratch = stage.scratch.insert(Scratch::write()?);
+    eprintln!(
+        "demo: development certificates and agreements written to {}",
+        scratch.root().display()
+    );
+    let databases = stage.databases.insert(Databases::provision().await?);
+    let mut urls = Vec::new();
+    for county in COUNTIES {
+        urls.push((county, databases.create(county).await?));
+    }
+    eprintln!("demo: created databases {}", databases.names().join(", "));
+    let scratch = stage.scratch.as_ref().expect("written above");
+    let limits = crate::demo::cluster::demo_limits(args.sweep_size as usize);
+    stage.cluster.start(scratch, &urls, &limits).await?;
+    eprintln!("demo: started three county nodes in this process on 127.0.0.1");
+
+    println!("函查 hancha demo: three county nodes exchanging over mutual TLS 1.3 on 127.0.0.1");
+    let filling = Instant::now();
+    for county in COUNTIES {
+        let persons = population.registry_of(county);
+        for chunk in persons.chunks(5_000) {
+            stage
+                .cluster
+                .node(county)
+                .store()
+                .upsert_persons(chunk)
+                .await
+                .with_context(|| format!("filling the registry of {county}"))?;
+        }
+        let inflow = persons.iter().filter(|p| p.flow == Flow::Inflow).count() as u64;
+        println!(
+            "  {}  peers at {}  operator API at {}  registry {} persons ({} inflow, {} outflow)",
+            crate::cli::display::county(county),
+            stage.cluster.peer_address(county),
+            stage.cluster.operator_address(county),
+            thousands(persons.len() as u64),
+            thousands(inflow),
+            thousands(persons.len() as u64 - inflow)
+        );
+    }
+    println!(
+        "  agreements 430703-431322 (鼎城区–新化县) and 430703-430582 (鼎城区–邵东市); synthetic registries filled in {:.1} s",
+        filling.elapsed().as_secs_f64()
+    );
+    println!();
+
+    let window = story::verify_at_the_window(&stage.cluster, &population).await?;
+    story::sweep_with_maintenance(&mut stage.cluster, &population).await?;
+    manual::answer_by_hand(&stage.cluster, &population).await?;
+    summary::indicators(&stage.cluster).await?;
+    let exactly_once = summary::summary(&stage.cluster, started.elapsed()).await?;
+    let someone_to_ask = population
+        .xinhua_in_dingcheng
+        .iter()
+        .skip(1)
+        .find(|m| m.status.certificate_number.is_some())
+        .map(|m| m.resident_id.as_str().to_string())
+        .unwrap_or_default();
+    Ok(Played {
+        exactly_once,
+        window_message: window.message_id,
+        someone_to_ask,
+    })
+}
+
+/// The commands a newcomer can try against the running nodes.
+fn print_commands(stage: &Stage, played: &Played) {
+    let hancha = command_path();
+    let node = |county: &str| stage.cluster.operator_address(county);
+    let (dingcheng, shaodong, xinhua) = (node(DINGCHENG), node(SHAODONG), node(XINHUA));
+    println!();
+    println!("The three nodes keep running. Try from another shell (Ctrl-C here stops them and cleans up):");
+    println!("  # 鼎城区: what waits for an operator, and the four indicators");
+    println!("  {hancha} pending --node {dingcheng}");
+    println!("  {hancha} report --node {dingcheng}");
+    println!("  # 鼎城区 verifies another 新化县 woman's certificate, answered inline");
+    println!(
+        "  {hancha} ask --node {dingcheng} --to {XINHUA} --id {} --wait 2s",
+        played.someone_to_ask
+    );
+    println!("  # the window inquiry of step ① with its history");
+    println!("  {hancha} show --node {dingcheng} {}", played.window_message);
+    println!("  # what 邵东市 asked 鼎城区 and no longer waits for; the agreements 新化县 holds");
+    println!("  {hancha} pending --outbound --node {shaodong}");
+    println!("  {hancha} agreement list --node {xinhua}");
+}
+
+/// How to run this binary from the current directory: `target/release/hancha` after
+/// `cargo run --release`, the full path otherwise.
+fn command_path() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "hancha".into();
+    };
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|dir| exe.strip_prefix(dir).ok().map(PathBuf::from));
+    relative.unwrap_or(exe).display().to_string()
+}
+
+/// Resolves at the first Ctrl-C or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = terminate.recv() => "terminated",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        }
+    }
+}
+
+/// The nodes' logs go to stderr like every command's, but only errors unless `RUST_LOG` asks for
+/// more: the story on stdout is what a newcomer reads.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        super::init_tracing();
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,339 @@
+//! The story's last steps: 鼎城区's four indicators through the operator API, and a count of
+//! what each county sent, received, answered and delivered, checked across both sides of every
+//! pair: each inquiry answered exactly once, its confirmation delivered, no outbox left over.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::cluster::Cluster;
+use super::{COUNTIES, DINGCHENG, county_name, thousands};
+use crate::cli::display;
+use crate::domain::report::Indicator;
+use crate::proto::operator as pb;
+use crate::store::Store;
+
+/// How long the summary waits for the last deliveries (and their receipts) to settle.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// ④ The four indicators of 鼎城区 for the current quarter, as `hancha report` reads them.
+pub async fn indicators(cluster: &Cluster) -> anyhow::Result<()> {
+    println!("④ 四率 the four indicators of 鼎城区, this quarter (`hancha report`)");
+    let mut dingcheng = cluster.operator(DINGCHENG).await?;
+    let report = match dingcheng.report(pb::ReportRequest::default()).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let why = if status.code() == tonic::Code::Unimplemented {
+                "this node does not serve Report yet".to_string()
+            } else {
+                status.message().to_string()
+            };
+            println!("  indicators: not available ({why})\n");
+            return Ok(());
+        }
+    };
+    let Some(county) = report.rows.iter().find(|row| row.township.is_empty()) else {
+        println!("  indicators: not available (the report has no county row)\n");
+        return Ok(());
+    };
+    let indicator = |wire: &Option<pb::Indicator>| {
+        let wire = wire.clone().unwrap_or_default();
+        Indicator::new(wire.numerator, wire.denominator)
+    };
+    let lines = [
+        (
+            "登记率 registration",
+            indicator(&county.registration),
+            "inflow persons registered ÷ known (新化县 and 邵东市 asked about some we never registered)",
+        ),
+        (
+            "办证率 certificate",
+            indicator(&county.certificate),
+            "our outflow women 15–49 holding a valid certificate",
+        ),
+        (
+            "持验证率 verification",
+            indicator(&county.verification),
+            "inflow women 15–49 whose certificate the origin confirmed (only the one at the window so far)",
+        ),
+        (
+            "流出人口函查率 outflow inquiry",
+            indicator(&county.outflow_inquiry),
+            "our outflow persons asked about this quarter (鼎城区 has not swept yet)",
+        ),
+    ];
+    let townships = report.rows.len().saturating_sub(1);
+    println!(
+        "  {} ({} to {}), {townships} townships",
+        report.period, report.period_start, report.period_end
+    );
+    for (name, value, meaning) in lines {
+        println!("    {name:<32} {:<22} {meaning}", value.to_string());
+    }
+    println!();
+    Ok(())
+}
+
+/// What one county's database holds about the exchange.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    /// (peer, direction) → (inquiries, of which answered).
+    inquiries: BTreeMap<(String, String), (u64, u64)>,
+    /// (peer, direction) → confirmations.
+    confirmations: BTreeMap<(String, String), Confirmations>,
+    /// Messages still waiting for delivery.
+    outbox: u64,
+    /// Audit records.
+    audit: u64,
+}
+
+/// Confirmations between this county and one peer, one way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Confirmations {
+    automatic: u64,
+    by_hand: u64,
+    /// Distinct inquiries answered: equal to the total when none was answered twice.
+    inquiries: u64,
+    delivered: u64,
+}
+
+impl Confirmations {
+    fn total(&self) -> u64 {
+        self.automatic + self.by_hand
+    }
+}
+
+impl Tally {
+    // Read-only counts for the demo's closing proof; the node's own SQL lives in `src/store`.
+    async fn read(store: &Store) -> anyhow::Result<Tally> {
+        let pool = store.pool();
+        let mut tally = Tally::default();
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT peer_county, direction, count(*), count(*) FILTER (WHERE state = 'answered')
+             FROM inquiries GROUP BY peer_county, direction",
+        )
+        .fetch_all(pool)
+        .await?;
+        for (peer, direction, total, answered) in rows {
+            tally
+                .inquiries
+                .insert((peer, direction), (total.unsigned_abs(), answered.unsigned_abs()));
+        }
+        let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT peer_county, direction,
+                    count(*) FILTER (WHERE answered_by = 'automatic'),
+                    count(*) FILTER (WHERE answered_by = 'operator'),
+                    count(DISTINCT inquiry_id), count(delivered_at)
+             FROM confirmations GROUP BY peer_county, direction",
+        )
+        .fetch_all(pool)
+        .await?;
+        for (peer, direction, automatic, by_hand, inquiries, delivered) in rows {
+            let counts = Confirmations {
+                automatic: automatic.unsigned_abs(),
+                by_hand: by_hand.unsigned_abs(),
+                inquiries: inquiries.unsigned_abs(),
+                delivered: delivered.unsigned_abs(),
+            };
+            tally.confirmations.insert((peer, direction), counts);
+        }
+        let (outbox, audit): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)")
+                .fetch_one(pool)
+                .await?;
+        tally.outbox = outbox.unsigned_abs();
+        tally.audit = audit.unsigned_abs();
+        Ok(tally)
+    }
+
+    fn inquiries(&self, direction: &str) -> (u64, u64) {
+        self.inquiries
+            .iter()
+            .filter(|((_, d), _)| d == direction)
+            .fold((0, 0), |(t, a), (_, (total, answered))| (t + total, a + answered))
+    }
+
+    fn confirmations(&self, direction: &str) -> Confirmations {
+        self.confirmations
+            .iter()
+            .filter(|((_, d), _)| d == direction)
+            .fold(Confirmations::default(), |sum, (_, c)| Confirmations {
+                automatic: sum.automatic + c.automatic,
+                by_hand: sum.by_hand + c.by_hand,
+                inquiries: sum.inquiries + c.inquiries,
+                delivered: sum.delivered + c.delivered,
+            })
+    }
+}
+
+/// One asker–responder pair, as both sides count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pair {
+    sent: u64,
+    answered_at_asker: u64,
+    received: u64,
+    answered_at_responder: u64,
+    confirmations: Confirmations,
+    confirmations_received: Confirmations,
+}
+
+impl Pair {
+    fn of(asker: (&str, &Tally), responder: (&str, &Tally)) -> Pair {
+        let key = |peer: &str, direction: &str| (peer.to_string(), direction.to_string());
+        let (sent, answered_at_asker) = asker
+            .1
+            .inquiries
+            .get(&key(responder.0, "outbound"))
+            .copied()
+            .unwrap_or_default();
+        let (received, answered_at_responder) = responder
+            .1
+            .inquiries
+            .get(&key(asker.0, "inbound"))
+            .copied()
+            .unwrap_or_default();
+        Pair {
+            sent,
+            answered_at_asker,
+            received,
+            answered_at_responder,
+            confirmations: responder
+                .1
+                .confirmations
+                .get(&key(asker.0, "outbound"))
+                .copied()
+                .unwrap_or_default(),
+            confirmations_received: asker
+                .1
+                .confirmations
+                .get(&key(responder.0, "inbound"))
+                .copied()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Every inquiry sent was received once, answered once, and its one answer delivered.
+    fn exactly_once(&self) -> bool {
+        let n = self.sent;
+        [
+            self.answered_at_asker,
+            self.received,
+            self.answered_at_responder,
+            self.confirmations.total(),
+            self.confirmations.inquiries,
+            self.confirmations.delivered,
+            self.confirmations_received.total(),
+            self.confirmations_received.inquiries,
+        ]
+        .iter()
+        .all(|count| *count == n)
+    }
+}
+
+/// ⑤ The summary. Waits for the last deliveries to settle, prints what each county holds and
+/// each pair's counts, and returns whether every inquiry was answered exactly once.
+pub async fn summary(cluster: &Cluster, elapsed: Duration) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let (tallies, pairs) = loop {
+        let mut tallies = Vec::new();
+        for county in COUNTIES {
+            tallies.push((county, Tally::read(cluster.node(county).store()).await?));
+        }
+        let mut pairs = Vec::new();
+        for asker in &tallies {
+            for responder in &tallies {
+                let pair = Pair::of((asker.0, &asker.1), (responder.0, &responder.1));
+                if asker.0 != responder.0 && (pair.sent > 0 || pair.received > 0) {
+                    pairs.push((asker.0, responder.0, pair));
+                }
+            }
+        }
+        let settled =
+            tallies.iter().all(|(_, t)| t.outbox == 0) && pairs.iter().all(|(_, _, p)| p.exactly_once());
+        if settled || started.elapsed() > SETTLE {
+            break (tallies, pairs);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    println!("⑤ summary");
+    let rows: Vec<Vec<String>> = tallies
+        .iter()
+        .map(|(county, tally)| {
+            let (sent, _) = tally.inquiries("outbound");
+            let (received, _) = tally.inquiries("inbound");
+            let answered = tally.confirmations("outbound");
+            vec![
+                display::county(county),
+                thousands(sent),
+                thousands(received),
+                thousands(answered.automatic),
+                thousands(answered.by_hand),
+                format!(
+                    "{}/{}",
+                    thousands(answered.delivered),
+                    thousands(answered.total())
+                ),
+                if tally.outbox == 0 {
+                    "empty".into()
+                } else {
+                    thousands(tally.outbox)
+                },
+                thousands(tally.audit),
+            ]
+        })
+        .collect();
+    let header = [
+        "county",
+        "inquiries sent",
+        "received",
+        "answered automatically",
+        "by hand",
+        "confirmations delivered",
+        "outbox",
+        "audit records",
+    ];
+    for line in display::table(&header, &rows).lines() {
+        println!("  {line}");
+    }
+    println!();
+    let mut all = true;
+    for (asker, responder, pair) in &pairs {
+        all &= pair.exactly_once();
+        println!(
+            "  {} → {}: {} sent, {} received, {} answered, {} confirmations delivered, {} back at {}{}",
+            county_name(asker),
+            county_name(responder),
+            thousands(pair.sent),
+            thousands(pair.received),
+            thousands(pair.answered_at_responder),
+            thousands(pair.confirmations.delivered),
+            thousands(pair.confirmations_received.inquiries),
+            county_name(asker),
+            if pair.exactly_once() {
+                "  ✓"
+            } else {
+                "  ✗ MISMATCH"
+            }
+        );
+    }
+    let total: u64 = pairs.iter().map(|(_, _, p)| p.sent).sum();
+    println!();
+    if all {
+        println!(
+            "every inquiry answered exactly once: {} inquiries, {} confirmations, none lost, none twice",
+            thousands(total),
+            thousands(total)
+        );
+    } else {
+        println!("NOT every inquiry was answered exactly once: see the ✗ lines above");
+        for county in COUNTIES {
+            let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("SELECT outcome, direction, reason FROM audit_log WHERE kind = 'confirmation' AND outcome NOT IN ('accepted', 'delivered')").fetch_all(cluster.node(county).store().pool()).await?;
+            println!("TEMPDEBUG {county} {rows:?}");
+        }
+    }
+    println!(
+        "elapsed {:.1} s",
+        elapsed.as_secs_f64() + started.elapsed().as_secs_f64()
+    );
+    Ok(all)
+}
