@@ -239,8 +239,10 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
         }
     };
 
+    let mut answered_then = 0;
     for moment in [Moment::InquiriesArriving, Moment::AnswersArriving] {
-        let (accepted, answered_then) = reached(moment, &asker, &responder, size).await;
+        let accepted;
+        (accepted, answered_then) = reached(moment, &asker, &responder, size, answered_then).await;
         // What the interrupted node was sending when it went must not stay hidden from its next
         // run for long: a killed node's in-flight batches come back after one short lease; a
         // gracefully stopped node finished them, or put them back for an ordinary retry.
@@ -295,8 +297,15 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
 }
 
 /// Waits for `moment` and returns (inquiries accepted by the responder, answers at the asker).
-/// Polls fast: a batch passes in a moment.
-async fn reached(moment: Moment, asker: &Store, responder: &Store, size: u32) -> (i64, i64) {
+/// Answers count as arriving once more than `answered_before` are in, so that a node restarted
+/// before is interrupted again only once it is at work. Polls fast: a batch passes in a moment.
+async fn reached(
+    moment: Moment,
+    asker: &Store,
+    responder: &Store,
+    size: u32,
+    answered_before: i64,
+) -> (i64, i64) {
     let size = i64::from(size);
     let deadline = Instant::now() + SWEEP_PATIENCE;
     loop {
@@ -306,15 +315,15 @@ async fn reached(moment: Moment, asker: &Store, responder: &Store, size: u32) ->
         )
         .await;
         let answered = answered(asker).await;
-        let progress = match moment {
-            Moment::InquiriesArriving => accepted,
-            Moment::AnswersArriving => answered,
+        let (progress, enough) = match moment {
+            Moment::InquiriesArriving => (accepted, 1),
+            Moment::AnswersArriving => (answered, answered_before + 1),
         };
         assert!(
             progress < size,
             "the sweep went past {moment:?} before it could be interrupted"
         );
-        if progress > 0 {
+        if progress >= enough {
             return (accepted, answered);
         }
         assert!(

@@ -44,6 +44,8 @@ struct Played {
     window_message: String,
     /// A 新化县 woman living in 鼎城区, to ask about.
     someone_to_ask: String,
+    /// A CSV of 新化县 people living in 鼎城区 whom 鼎城区 has not registered, to import.
+    arrivals: Option<PathBuf>,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -145,11 +147,48 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         .find(|m| m.status.certificate_number.is_some())
         .map(|m| m.resident_id.as_str().to_string())
         .unwrap_or_default();
+    let arrivals = match (args.keep_running, &stage.scratch) {
+        (true, Some(scratch)) => Some(write_arrivals(&population, scratch)?),
+        _ => None,
+    };
     Ok(Played {
         exactly_once,
         window_message: window.message_id,
         someone_to_ask,
+        arrivals,
     })
+}
+
+/// Writes the 新化县 people living in 鼎城区 whom 鼎城区 never registered as a registry import
+/// file for 鼎城区, so that `hancha registry import` can raise its 登记率.
+fn write_arrivals(population: &Population, scratch: &Scratch) -> anyhow::Result<PathBuf> {
+    use crate::domain::vocabulary::StatusField;
+    let path = scratch.root().join("arrivals-from-431322.csv");
+    let mut writer = csv::Writer::from_path(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut header = vec!["resident_id", "name", "flow", "registered_county"];
+    header.extend(StatusField::ALL.iter().map(|field| field.as_str()));
+    writer.write_record(&header)?;
+    for migrant in population
+        .xinhua_in_dingcheng
+        .iter()
+        .filter(|m| !m.known_at_destination)
+    {
+        let person = migrant.as_inflow();
+        let mut row = vec![
+            person.resident_id.as_str().to_string(),
+            person.name.clone(),
+            person.flow.as_str().to_string(),
+            person.registered_county.as_str().to_string(),
+        ];
+        row.extend(
+            StatusField::ALL
+                .iter()
+                .map(|field| person.status.get_string(*field).unwrap_or_default()),
+        );
+        writer.write_record(&row)?;
+    }
+    writer.flush()?;
+    Ok(path)
 }
 
 /// The commands a newcomer can try against the running nodes.
@@ -169,9 +208,18 @@ fn print_commands(stage: &Stage, played: &Played) {
     );
     println!("  # the window inquiry of step ① with its history");
     println!("  {hancha} show --node {dingcheng} {}", played.window_message);
-    println!("  # what 邵东市 asked 鼎城区 and no longer waits for; the agreements 新化县 holds");
-    println!("  {hancha} pending --outbound --node {shaodong}");
+    if let Some(arrivals) = &played.arrivals {
+        println!(
+            "  # register the 新化县 people 鼎城区 did not know (the sweep's not-found), then see 登记率 rise"
+        );
+        println!(
+            "  {hancha} registry import --node {dingcheng} {}",
+            arrivals.display()
+        );
+    }
+    println!("  # the agreements 新化县 holds; the one under which 鼎城区 answers 邵东市 by hand");
     println!("  {hancha} agreement list --node {xinhua}");
+    println!("  {hancha} agreement show --node {shaodong} 430703-430582");
 }
 
 /// How to run this binary from the current directory: `target/release/hancha` after

@@ -12,7 +12,7 @@ use prost::Message;
 use serde_json::json;
 
 use super::client::{NodeArgs, explain, runtime};
-use super::csv_input::Encoding;
+use super::csv_input::{self, Encoding};
 use crate::domain::person_row::{check_header, resident_id_key, superseded_reason};
 use crate::proto::operator as pb;
 
@@ -122,18 +122,21 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
 /// make the whole file unusable come back as `Err`.
 fn read_rows(args: &ImportArgs) -> Result<(Vec<pb::PersonRow>, Vec<Skipped>), Vec<String>> {
     let path = args.file.display();
-    let bytes = std::fs::read(&args.file).map_err(|error| vec![format!("reading {path}: {error}")])?;
-    let (text, decoded_as) = decode(&bytes, args.encoding).map_err(|error| vec![error])?;
-    if args.encoding == Encoding::Auto && decoded_as != UTF_8 {
-        eprintln!("note: {path} is not UTF-8; read it as {decoded_as} (choose with --encoding)");
+    let file =
+        csv_input::read(&args.file, args.encoding).map_err(|error| vec![format!("{path}: {error:#}")])?;
+    if args.encoding == Encoding::Auto && file.decoded_as != csv_input::UTF_8 {
+        eprintln!(
+            "note: {path} is not UTF-8; read it as {} (choose with --encoding)",
+            file.decoded_as
+        );
     }
-    let (headers, records) = parse_csv(&text).map_err(|error| vec![error])?;
+    let (headers, records) = (file.headers, file.records);
     check_header(headers.iter().map(String::as_str))
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
 
     let mut rows = Vec::with_capacity(records.len());
     let mut skipped = Vec::new();
-    for Record { line, cells } in records {
+    for (line, cells) in records {
         if cells.len() != headers.len() {
             skipped.push(Skipped {
                 line,
@@ -154,110 +157,6 @@ fn read_rows(args: &ImportArgs) -> Result<(Vec<pb::PersonRow>, Vec<Skipped>), Ve
         rows.push(pb::PersonRow { line, columns });
     }
     Ok((keep_last_of_each_id(rows, &mut skipped), skipped))
-}
-
-const UTF_8: &str = "UTF-8";
-const GBK: &str = "GBK";
-const UTF_8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// The file's text, and what it was decoded as. A UTF-8 byte-order mark is dropped; GBK is
-/// decoded strictly (as GB 18030, its superset), so that a file in some third encoding is refused
-/// rather than imported as garbled names.
-fn decode(bytes: &[u8], encoding: Encoding) -> Result<(String, &'static str), String> {
-    let without_bom = bytes.strip_prefix(UTF_8_BOM);
-    let utf8 = || {
-        let text = without_bom.unwrap_or(bytes);
-        std::str::from_utf8(text).map(str::to_owned).map_err(|error| {
-            let line = 1 + text[..error.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            format!(
-                "not valid UTF-8 (line {line}); a file saved by Chinese office software may be GBK: \
-                 try --encoding gbk"
-            )
-        })
-    };
-    let gbk = || {
-        encoding_rs::GBK
-            .decode_without_bom_handling_and_without_replacement(bytes)
-            .map(|text| text.into_owned())
-    };
-    match encoding {
-        Encoding::Utf8 => utf8().map(|text| (text, UTF_8)),
-        Encoding::Gbk if without_bom.is_some() => Err(
-            "starts with a UTF-8 byte-order mark, so it is UTF-8, not GBK: drop --encoding gbk".to_owned(),
-        ),
-        Encoding::Gbk => gbk()
-            .map(|text| (text, GBK))
-            .ok_or_else(|| "not valid GBK; check how the file was saved".to_owned()),
-        // A byte-order mark says UTF-8, so a decoding error is reported as such.
-        Encoding::Auto if without_bom.is_some() => utf8().map(|text| (text, UTF_8)),
-        Encoding::Auto => match utf8() {
-            Ok(text) => Ok((text, UTF_8)),
-            Err(_) => gbk()
-                .map(|text| (text, GBK))
-                .ok_or_else(|| "neither UTF-8 nor GBK; save it as UTF-8 and import again".to_owned()),
-        },
-    }
-}
-
-/// The header names (trimmed, ASCII lower case) and each record with its physical line (the
-/// header is line 1). Records whose cells are all empty (a spreadsheet's trailing rows) are left
-/// out.
-fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|error| format!("malformed CSV header: {error}"))?
-        .iter()
-        .map(|name| name.to_ascii_lowercase())
-        .collect();
-    let mut records = Vec::new();
-    let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .map_err(|error| format!("malformed CSV: {error}"))?
-    {
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        let line = record
-            .position()
-            .map_or(0, |position| physical_line(text, position));
-        records.push(Record {
-            line,
-            cells: record.iter().map(str::to_owned).collect(),
-        });
-    }
-    Ok((headers, records))
-}
-
-/// One record of the file as read, before its cells are matched to the header.
-#[derive(Debug)]
-struct Record {
-    /// Physical line in the file; the header is line 1.
-    line: u32,
-    /// The cells, trimmed.
-    cells: Vec<String>,
-}
-
-/// The line a record starts on. The csv reader positions a record where it began reading, which
-/// is before any blank lines it skipped; those are counted here so that the line is the one a
-/// person sees in an editor.
-fn physical_line(text: &str, position: &csv::Position) -> u32 {
-    let start = usize::try_from(position.byte())
-        .unwrap_or(usize::MAX)
-        .min(text.len());
-    let blank_lines = text.as_bytes()[start..]
-        .iter()
-        .take_while(|&&byte| byte == b'\n' || byte == b'\r')
-        .filter(|&&byte| byte == b'\n')
-        .count();
-    u32::try_from(position.line() + blank_lines as u64).unwrap_or(u32::MAX)
 }
 
 /// Keeps, of rows with the same resident ID number, only the last; the earlier ones are skipped
@@ -392,6 +291,7 @@ fn plural(count: u64, one: &str, many: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::csv_input::{GBK, UTF_8, UTF_8_BOM, decode, parse_csv};
     use super::*;
 
     fn row(line: u32, id: &str) -> pb::PersonRow {
@@ -419,12 +319,7 @@ mod tests {
     }
 
     fn lines_of(text: &str) -> Vec<u32> {
-        parse_csv(text)
-            .unwrap()
-            .1
-            .iter()
-            .map(|record| record.line)
-            .collect()
+        parse_csv(text).unwrap().1.iter().map(|record| record.0).collect()
     }
 
     #[test]

@@ -326,10 +326,6 @@ pub async fn summary(cluster: &Cluster, elapsed: Duration) -> anyhow::Result<boo
         );
     } else {
         println!("NOT every inquiry was answered exactly once: see the ✗ lines above");
-        for county in COUNTIES {
-            let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("SELECT outcome, direction, reason FROM audit_log WHERE kind = 'confirmation' AND outcome NOT IN ('accepted', 'delivered')").fetch_all(cluster.node(county).store().pool()).await?;
-            println!("TEMPDEBUG {county} {rows:?}");
-        }
     }
     println!(
         "elapsed {:.1} s",

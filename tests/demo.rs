@@ -1,0 +1,134 @@
+//! `hancha demo`, run as a user runs it: the whole story on three nodes, a summary proving every
+//! inquiry was answered exactly once, and nothing left behind, also when interrupted.
+//!
+//! With `DATABASE_URL` set (`hancha dev with-postgres -- cargo test --test demo`) the demo
+//! creates its databases there, and these tests check that it drops them again.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command as Process, Stdio};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use sqlx::Connection;
+
+/// The databases the demo says (on stderr) it created.
+fn created_databases(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("demo: created databases "))
+        .map(|names| names.split(", ").map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Those of `names` that still exist on the server at `DATABASE_URL` (none checked without it).
+fn still_existing(names: &[String]) -> Vec<String> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return Vec::new();
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut connection = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("connect to DATABASE_URL");
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = ANY($1)")
+            .bind(names)
+            .fetch_all(&mut connection)
+            .await
+            .expect("list databases")
+    })
+}
+
+#[test]
+fn demo_plays_the_story_and_proves_every_inquiry_answered_exactly_once() {
+    let output = Command::cargo_bin("hancha")
+        .unwrap()
+        .args(["demo", "--sweep-size", "200"])
+        .env_remove("RUST_LOG")
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    for expected in [
+        "新化县 answered inline in",
+        "found 查到",
+        "stopping 新化县's node for maintenance",
+        "新化县 restarted on the same port and database",
+        "sweep answered 200/200",
+        "20 pending inquiries answered by hand; all 20 answers reached 邵东市",
+        "登记率",
+        "every inquiry answered exactly once",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("MISMATCH"), "{stdout}");
+
+    let databases = created_databases(&stderr);
+    assert_eq!(
+        databases.len(),
+        3,
+        "the demo names its databases on stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("dropped the demo databases") || stderr.contains("removed the throwaway PostgreSQL"),
+        "{stderr}"
+    );
+    assert_eq!(still_existing(&databases), Vec::<String>::new());
+}
+
+#[test]
+fn an_interrupted_demo_stops_its_nodes_and_removes_its_databases() {
+    let mut child = Process::new(env!("CARGO_BIN_EXE_hancha"))
+        .args(["demo", "--sweep-size", "200"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    // Interrupt it in the middle of the story, once the nodes are serving.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        let started = line.starts_with("①");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.starts_with("①")),
+        "the story never began:\n{}",
+        seen.join("\n")
+    );
+    let status = Process::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("demo: interrupted: stopping the nodes and cleaning up"),
+        "{stderr}"
+    );
+    assert_eq!(still_existing(&created_databases(&stderr)), Vec::<String>::new());
+}
+
+#[test]
+fn a_sweep_too_small_to_stop_a_node_in_is_a_usage_error() {
+    Command::cargo_bin("hancha")
+        .unwrap()
+        .args(["demo", "--sweep-size", "5"])
+        .assert()
+        .code(2);
+}
