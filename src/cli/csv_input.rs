@@ -19,6 +19,9 @@ pub enum Encoding {
     Gbk,
 }
 
+/// One record: its physical line (the header is line 1) and its trimmed cells.
+pub type Record = (u32, Vec<String>);
+
 /// A decoded CSV file: header names and each record with its physical line number.
 #[derive(Debug)]
 pub struct CsvFile {
@@ -27,7 +30,7 @@ pub struct CsvFile {
     /// `(line, cells)`: the physical line a person sees in an editor (the header is line 1) and
     /// the trimmed cells. Records whose cells are all empty (a spreadsheet's trailing rows) are
     /// left out.
-    pub records: Vec<(u32, Vec<String>)>,
+    pub records: Vec<Record>,
     /// What the bytes were decoded as: [`UTF_8`] or [`GBK`].
     pub decoded_as: &'static str,
     /// The raw bytes' SHA-256, hex: identifies the file (e.g. to make a sweep resumable).
@@ -97,7 +100,7 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Result<(String, &'stat
 /// The header names (trimmed, ASCII lower case) and each record with its physical line (the
 /// header is line 1). Records whose cells are all empty (a spreadsheet's trailing rows) are left
 /// out.
-pub(crate) fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<(u32, Vec<String>)>), String> {
+pub(crate) fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<Record>), String> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
