@@ -1,9 +1,11 @@
-//! Nothing is lost and nothing is doubled when nodes go away: a peer that is down only delays
-//! its own deliveries, a node killed in the middle of a sweep (SIGKILL, no chance to tidy up)
-//! or stopped gracefully answers every inquiry exactly once after it comes back.
+//! Nothing is lost and nothing is doubled when nodes go away or lag: a peer that is down only
+//! delays its own deliveries, a slow peer keeps its batch leased to one sender, the same message
+//! arriving twice at once is acknowledged twice and stored once, and a node killed in the middle
+//! of a sweep (SIGKILL, no chance to tidy up) or stopped gracefully answers every inquiry exactly
+//! once after it comes back.
 //!
-//! The interrupted node runs as a real `hancha serve` process so that killing it is a real
-//! crash: its connections drop mid-stream and its open transactions are rolled back by
+//! In the sweeps the interrupted node runs as a real `hancha serve` process so that killing it
+//! is a real crash: its connections drop mid-stream and its open transactions are rolled back by
 //! PostgreSQL. The other side runs in-process.
 
 mod common;
@@ -122,6 +124,157 @@ async fn deliveries_queue_while_a_peer_is_down_and_arrive_exactly_once_after_it_
     assert_outboxes_drain(&[asker.store(), xinhua.store(), shaodong.store()]).await;
     assert_exactly_once(asker.store(), xinhua.store(), XINHUA, &ids(&to_xinhua)).await;
     assert_exactly_once(asker.store(), shaodong.store(), SHAODONG, &ids(&to_shaodong)).await;
+}
+
+/// A peer that takes longer than the delivery lease to answer a batch: the sender keeps the
+/// batch leased the whole time (another replica would find nothing to send), and the batch
+/// arrives once when the peer gets going again. The peer is held up by a lock on its daily-cap
+/// row, which every inquiry batch from that county must take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_once() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let asker = cluster.node(DINGCHENG).clone();
+    let responder = cluster.node(XINHUA).clone();
+    let mut hold = responder.store().pool().begin().await.unwrap();
+    let today = hancha::node::china_date(chrono::Utc::now());
+    sqlx::query(
+        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ('430703', $1, 0)
+         ON CONFLICT (peer_county, day) DO NOTHING",
+    )
+    .bind(today)
+    .execute(&mut *hold)
+    .await
+    .unwrap();
+    sqlx::query("SELECT 1 FROM daily_volume WHERE peer_county = '430703' AND day = $1 FOR UPDATE")
+        .bind(today)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+
+    let (sent, _) = asker
+        .send_inquiries(county(XINHUA), sweep(XINHUA, 0..10))
+        .await
+        .unwrap();
+    eventually("the batch is on the wire", || async {
+        let leased = count(
+            &asker,
+            "SELECT count(*) FROM outbox WHERE attempts = 1 AND next_attempt_at > now()",
+        )
+        .await;
+        (leased == 10).then_some(())
+    })
+    .await;
+    // Longer than one lease: without renewal the entries would be due again by now.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let taken_by_another_replica = asker
+        .store()
+        .lease_outbox(
+            XINHUA,
+            hancha::store::outbound::MessageType::Inquiry,
+            500,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(
+        taken_by_another_replica.is_empty(),
+        "a batch still on the wire was leased again: {} entries",
+        taken_by_another_replica.len()
+    );
+    assert_eq!(
+        count(&asker, "SELECT count(*) FROM outbox WHERE attempts = 1").await,
+        10,
+        "the batch is still on its first attempt"
+    );
+
+    hold.rollback().await.unwrap();
+    eventually("the held-up inquiries are answered", || async {
+        let answered = count(
+            &asker,
+            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'answered'",
+        )
+        .await;
+        (answered == 10).then_some(())
+    })
+    .await;
+    assert_outboxes_drain(&[asker.store(), responder.store()]).await;
+    assert_exactly_once(asker.store(), responder.store(), XINHUA, &ids(&sent)).await;
+}
+
+/// A confirmation can reach the asker twice at the same moment: inline in the reply to a
+/// clerk's synchronous inquiry, and from the responder's delivery worker, which sends every
+/// confirmation it writes. Both copies are the same message: both must be acknowledged (one
+/// stored, one a duplicate), never one refused as "already answered", which would make the
+/// responder record its own confirmation as refused by the asker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_confirmation_arriving_twice_at_once_is_acknowledged_twice_and_stored_once() {
+    // 鼎城区 alone: nothing but this test answers its inquiry to 新化县.
+    let cluster = Cluster::start(&[DINGCHENG], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let asker = cluster.node(DINGCHENG).clone();
+    let (sent, _) = asker
+        .send_inquiries(county(XINHUA), sweep(XINHUA, 0..1))
+        .await
+        .unwrap();
+    let confirmation = hancha::domain::message::Confirmation {
+        message_id: Uuid::now_v7(),
+        inquiry_id: sent[0].message_id,
+        agreement: sent[0].agreement.clone(),
+        outcome: hancha::domain::vocabulary::AnswerOutcome::NotFound,
+        fields: Default::default(),
+        answered_at: chrono::Utc::now(),
+    };
+
+    // Hold the inquiry row so that both copies are in the receiving transaction, past the
+    // "seen this confirmation before?" check, before either commits.
+    let mut hold = asker.store().pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM inquiries WHERE message_id = $1 FOR UPDATE")
+        .bind(confirmation.inquiry_id)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let copies: Vec<_> = (0..2)
+        .map(|_| {
+            let (asker, confirmation) = (asker.clone(), confirmation.clone());
+            tokio::spawn(async move {
+                asker
+                    .receive_confirmations(county(XINHUA), vec![Ok(confirmation)])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    eventually("both copies wait for the inquiry row", || async {
+        let waiting = count(
+            &asker,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        (waiting == 2).then_some(())
+    })
+    .await;
+    hold.rollback().await.unwrap();
+
+    for copy in copies {
+        let receipts = copy.await.unwrap();
+        assert!(
+            matches!(receipts.as_slice(), [Ok(())]),
+            "a copy of the confirmation was refused: {receipts:?}"
+        );
+    }
+    assert_eq!(
+        count(&asker, "SELECT count(*) FROM confirmations").await,
+        1,
+        "stored once"
+    );
+    assert_eq!(
+        count(
+            &asker,
+            "SELECT count(*) FROM audit_log WHERE kind = 'confirmation' AND outcome = 'rejected'"
+        )
+        .await,
+        0,
+        "no refusal audited"
+    );
 }
 
 /// The responder is the one to kill: it holds the most state in motion. It is killed twice:

@@ -224,6 +224,17 @@ impl Store {
                 continue;
             };
             if state == "answered" {
+                // The same confirmation may race itself (an inline answer and the worker's
+                // delivery): the copy that lost the row lock is a duplicate, not a conflict.
+                let answered_by: Option<Uuid> =
+                    sqlx::query_scalar("SELECT message_id FROM confirmations WHERE inquiry_id = $1")
+                        .bind(confirmation.inquiry_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if answered_by == Some(confirmation.message_id) {
+                    receipts.push(ConfirmationReceipt::Duplicate);
+                    continue;
+                }
                 receipts.push(ConfirmationReceipt::AlreadyAnswered);
                 audit.push(confirmation_audit(
                     peer,

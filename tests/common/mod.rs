@@ -560,12 +560,11 @@ impl NodeProcess {
             .status()
             .expect("run kill -TERM");
         assert!(status.success(), "kill -TERM failed");
-        let exited = eventually(&format!("{} exits after SIGTERM", self.county), || {
+        eventually(&format!("{} exits after SIGTERM", self.county), || {
             let exited = child.try_wait().expect("poll the node");
             async move { exited }
         })
-        .await;
-        exited
+        .await
     }
 
     /// Everything the node has logged so far, across starts.
