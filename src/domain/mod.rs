@@ -8,4 +8,5 @@ pub mod person_row;
 pub mod policy;
 pub mod report;
 pub mod resident_id;
+pub mod riblt;
 pub mod vocabulary;
