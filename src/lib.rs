@@ -15,10 +15,12 @@
 //! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides.
 //! - [`cli`]: the `hancha` command line, one file per subcommand.
 //! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
+//! - [`bench`]: `hancha bench`, benchmarks that start the nodes and databases they measure.
 //! - [`demo`]: `hancha demo`, three county nodes in one process playing the domain's story.
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -3,12 +3,14 @@
 //! Everything it starts — databases or a throwaway server, nodes, scratch files — is removed at
 //! the end, on error and on Ctrl-C too.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use futures::FutureExt;
 
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
@@ -46,6 +48,8 @@ struct Played {
     someone_to_ask: String,
     /// A CSV of 新化县 people living in 鼎城区 whom 鼎城区 has not registered, to import.
     arrivals: Option<PathBuf>,
+    /// Inquiries left in 鼎城区's pending list to answer by hand.
+    left_pending: Vec<manual::LeftPending>,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -54,27 +58,33 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let started = Instant::now();
         let mut stage = Stage::default();
-        let outcome = tokio::select! {
-            outcome = play(&args, &mut stage, started) => outcome.map(Some),
-            signal = interrupted() => {
-                eprintln!("demo: {signal}: stopping the nodes and cleaning up");
-                Ok(None)
-            }
-        };
-        let code = match outcome {
-            Ok(Some(played)) if args.keep_running => {
-                print_commands(&stage, &played);
-                let signal = interrupted().await;
-                eprintln!("demo: {signal}: stopping the nodes and cleaning up");
-                exit_code(&played)
-            }
-            Ok(Some(played)) => exit_code(&played),
-            Ok(None) => Ok(ExitCode::from(130)),
-            Err(error) => Err(error),
-        };
+        // A panic (say, stdout closed by `| head`) must not leave databases or files behind:
+        // tear down first, then let it continue.
+        let outcome = AssertUnwindSafe(run_on(&args, &mut stage, started))
+            .catch_unwind()
+            .await;
         stage.tear_down().await;
-        code
+        eprintln!("demo: finished in {:.1} s", started.elapsed().as_secs_f64());
+        outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Plays the story on `stage` until it ends or the user interrupts it; with `--keep-running`,
+/// then waits for the interrupt.
+async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::Result<ExitCode> {
+    let outcome = tokio::select! {
+        outcome = play(args, stage, started) => outcome?,
+        signal = interrupted() => {
+            eprintln!("demo: {signal}: stopping the nodes and cleaning up");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    if args.keep_running {
+        print_commands(stage, &outcome);
+        let signal = interrupted().await;
+        eprintln!("demo: {signal}: stopping the nodes and cleaning up");
+    }
+    exit_code(&outcome)
 }
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
@@ -134,12 +144,13 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         filling.elapsed().as_secs_f64()
     );
     println!();
+    let setup = started.elapsed();
 
     let window = story::verify_at_the_window(&stage.cluster, &population).await?;
     story::sweep_with_maintenance(&mut stage.cluster, &population).await?;
     manual::answer_by_hand(&stage.cluster, &population).await?;
     summary::indicators(&stage.cluster).await?;
-    let exactly_once = summary::summary(&stage.cluster, started.elapsed()).await?;
+    let exactly_once = summary::summary(&stage.cluster, started, setup).await?;
     let someone_to_ask = population
         .xinhua_in_dingcheng
         .iter()
@@ -147,15 +158,19 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         .find(|m| m.status.certificate_number.is_some())
         .map(|m| m.resident_id.as_str().to_string())
         .unwrap_or_default();
-    let arrivals = match (args.keep_running, &stage.scratch) {
-        (true, Some(scratch)) => Some(write_arrivals(&population, scratch)?),
-        _ => None,
+    let (arrivals, left_pending) = match (args.keep_running, &stage.scratch) {
+        (true, Some(scratch)) => (
+            Some(write_arrivals(&population, scratch)?),
+            manual::leave_for_the_operator(&stage.cluster, &population).await?,
+        ),
+        _ => (None, Vec::new()),
     };
     Ok(Played {
         exactly_once,
         window_message: window.message_id,
         someone_to_ask,
         arrivals,
+        left_pending,
     })
 }
 
@@ -198,8 +213,19 @@ fn print_commands(stage: &Stage, played: &Played) {
     let (dingcheng, shaodong, xinhua) = (node(DINGCHENG), node(SHAODONG), node(XINHUA));
     println!();
     println!("The three nodes keep running. Try from another shell (Ctrl-C here stops them and cleans up):");
-    println!("  # 鼎城区: what waits for an operator, and the four indicators");
+    println!(
+        "  # 鼎城区: {} more inquiries from 邵东市 wait for an operator; answer one from the registry",
+        played.left_pending.len()
+    );
     println!("  {hancha} pending --node {dingcheng}");
+    if let Some(left) = played.left_pending.first() {
+        let fields: String = left.fields.iter().map(|f| format!(" --field {f}")).collect();
+        println!(
+            "  {hancha} answer --node {dingcheng} {} --outcome found{fields}",
+            left.message_id
+        );
+    }
+    println!("  # 鼎城区's four indicators (登记率, 办证率, 持验证率, 流出人口函查率)");
     println!("  {hancha} report --node {dingcheng}");
     println!("  # 鼎城区 verifies another 新化县 woman's certificate, answered inline");
     println!(

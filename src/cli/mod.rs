@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod agreement;
 mod answer;
 mod ask;
+mod bench;
 mod certs;
 pub mod client;
 mod csv_input;
@@ -64,6 +65,9 @@ enum Command {
     /// Developer tools: a throwaway PostgreSQL for tests, demos and benchmarks.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// Benchmarks that start their own nodes and databases.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Agreement(command) => agreement::run(command),
         Command::Certs(command) => certs::run(command),
         Command::Dev(command) => dev::run(command),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -158,13 +158,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// Stops every running node.
-    pub async fn stop_all(&mut self) {
+    /// Stops every running node; returns how many were running.
+    pub async fn stop_all(&mut self) -> usize {
+        let mut stopped = 0;
         for member in self.members.values_mut() {
             if let Some(running) = member.running.take() {
                 running.stop().await;
+                stopped += 1;
             }
         }
+        stopped
     }
 
     fn running(&self, county: &str) -> &RunningNode {

@@ -110,10 +110,17 @@ impl Scratch {
         }
     }
 
-    /// Deletes the directory and everything in it.
+    /// Deletes the directory and everything in it, saying so if it cannot.
     pub fn remove(self) {
         if let Err(error) = std::fs::remove_dir_all(&self.root) {
             eprintln!("demo: could not remove {}: {error}", self.root.display());
         }
+    }
+}
+
+impl Drop for Scratch {
+    /// Whatever happened, the files do not outlive the demo (a no-op after [`Scratch::remove`]).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }

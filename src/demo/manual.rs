@@ -27,19 +27,8 @@ const SHOWN: usize = 5;
 /// How long the step waits for messages to travel before giving up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// What the step counted.
-#[derive(Clone, Debug, Default)]
-pub struct ManualOutcome {
-    /// Inquiries 邵东市 sent.
-    pub asked: u32,
-    /// Answered by 鼎城区's operator.
-    pub answered_by_hand: u32,
-    /// Answers that reached 邵东市.
-    pub arrived: u32,
-}
-
 /// ③ 邵东市 asks; 鼎城区's operator answers by hand from the registry; the answers reach 邵东市.
-pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyhow::Result<ManualOutcome> {
+pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyhow::Result<()> {
     println!("③ 人工答复 answers by hand: 邵东市 asks 鼎城区 about {ASKED} of its outflow persons");
     println!(
         "  The agreement 430703-430582 v2 has 鼎城区 review every answer to 邵东市 (automatic_answers = false)."
@@ -128,23 +117,28 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
         let person = cluster.node(DINGCHENG).store().person(&subject).await?;
         let registered =
             person.filter(|p| p.flow == Flow::Inflow && p.registered_county.as_str() == SHAODONG);
-        let (outcome, fields) = match &registered {
+        // What the agreement lets 邵东市 see and the operator chooses to send: where the
+        // person lives and since when.
+        let sent_fields = [StatusField::Township, StatusField::RegisteredSince];
+        let (outcome, fields, detail) = match &registered {
             Some(person) => {
-                let mut fields = std::collections::HashMap::new();
-                for field in [StatusField::Township, StatusField::RegisteredSince] {
-                    if let Some(value) = person.status.get_string(field) {
-                        fields.insert(field.as_str().to_string(), value);
-                    }
-                }
-                ("found", fields)
+                let values: Vec<(StatusField, String)> = sent_fields
+                    .iter()
+                    .filter_map(|field| Some((*field, person.status.get_string(*field)?)))
+                    .collect();
+                let detail = values
+                    .iter()
+                    .map(|(field, value)| format!("{} {}", field.label_zh(), field_value(*field, value)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let fields = values
+                    .into_iter()
+                    .map(|(field, value)| (field.as_str().to_string(), value))
+                    .collect();
+                ("found", fields, format!(": {detail}"))
             }
-            None => ("not_found", Default::default()),
+            None => ("not_found", Default::default(), String::new()),
         };
-        let detail = [StatusField::Township, StatusField::RegisteredSince]
-            .iter()
-            .filter_map(|field| fields.get(field.as_str()).map(|value| field_value(*field, value)))
-            .collect::<Vec<_>>()
-            .join(", registered since ");
         dingcheng
             .answer(pb::AnswerRequest {
                 message_id: inquiry.message_id.clone(),
@@ -157,14 +151,9 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
         answered_by_hand += 1;
         if index < SHOWN {
             println!(
-                "    {}  {}{}",
+                "    {}  {}{detail}",
                 inquiry.subject_masked,
-                outcome_label(outcome),
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                }
+                outcome_label(outcome)
             );
         }
     }
@@ -191,11 +180,7 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
         status.not_found
     );
     println!();
-    Ok(ManualOutcome {
-        asked: sent,
-        answered_by_hand,
-        arrived: status.answered,
-    })
+    Ok(())
 }
 
 /// The pending list as `hancha pending` prints it.
@@ -229,4 +214,95 @@ fn pending_table(inquiries: &[pb::InquirySummary]) -> String {
         ],
         &rows,
     )
+}
+
+/// An inquiry left in 鼎城区's pending list for whoever tries the commands, with the answer its
+/// registry suggests.
+#[derive(Clone, Debug)]
+pub struct LeftPending {
+    /// The inquiry's id (the same at both counties).
+    pub message_id: String,
+    /// `--field NAME=VALUE` arguments for a `found` answer from 鼎城区's registry.
+    pub fields: Vec<String>,
+}
+
+/// With `--keep-running`: 邵东市 asks about a few more of its people, whose inquiries then wait
+/// in 鼎城区's pending list for someone to answer with `hancha answer`.
+pub async fn leave_for_the_operator(
+    cluster: &Cluster,
+    population: &Population,
+) -> anyhow::Result<Vec<LeftPending>> {
+    const LEFT: usize = 3;
+    let next: Vec<_> = population
+        .shaodong_in_dingcheng
+        .iter()
+        .filter(|migrant| migrant.known_at_destination)
+        .skip(ASKED - UNKNOWN_AMONG_ASKED)
+        .take(LEFT)
+        .collect();
+    let request = pb::SweepRequest {
+        to_county: DINGCHENG.into(),
+        kind: "outflow_status".into(),
+        sweep_key: format!("demo:{SHAODONG}:outflow_status:{}", uuid::Uuid::now_v7()),
+        items: next
+            .iter()
+            .enumerate()
+            .map(|(index, migrant)| pb::SweepItem {
+                line: index as u32 + 1,
+                resident_id: migrant.resident_id.as_str().to_string(),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let mut shaodong = cluster.operator(SHAODONG).await?;
+    let results = shaodong
+        .sweep(request)
+        .await
+        .map_err(explain)?
+        .into_inner()
+        .results;
+    let mut dingcheng = cluster.operator(DINGCHENG).await?;
+    let started = Instant::now();
+    loop {
+        let list = dingcheng
+            .list_pending(pb::ListPendingRequest::default())
+            .await
+            .map_err(explain)?
+            .into_inner();
+        let arrived = results
+            .iter()
+            .filter(|r| list.inquiries.iter().any(|i| i.message_id == r.message_id))
+            .count();
+        if arrived == results.len() {
+            break;
+        }
+        if started.elapsed() > PATIENCE {
+            bail!(
+                "only {arrived} of {} inquiries reached 鼎城区's pending list",
+                results.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(results
+        .into_iter()
+        .zip(next)
+        .map(|(result, migrant)| {
+            let person = migrant.as_inflow();
+            let fields = [StatusField::Township, StatusField::RegisteredSince]
+                .iter()
+                .filter_map(|field| {
+                    Some(format!(
+                        "{}={}",
+                        field.as_str(),
+                        person.status.get_string(*field)?
+                    ))
+                })
+                .collect();
+            LeftPending {
+                message_id: result.message_id,
+                fields,
+            }
+        })
+        .collect())
 }

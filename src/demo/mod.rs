@@ -43,7 +43,10 @@ pub struct Stage {
 impl Stage {
     /// Stops the nodes, removes the databases (or the throwaway server) and the scratch files.
     pub async fn tear_down(mut self) {
-        self.cluster.stop_all().await;
+        let stopped = self.cluster.stop_all().await;
+        if stopped > 0 {
+            eprintln!("demo: stopped the county nodes ({stopped})");
+        }
         if let Some(databases) = self.databases.take() {
             databases.remove().await;
         }

@@ -96,24 +96,9 @@ pub async fn verify_at_the_window(
     })
 }
 
-/// What the sweep step counted.
-#[derive(Clone, Debug, Default)]
-pub struct SweepOutcome {
-    /// Inquiries the sweep sent.
-    pub sent: u32,
-    /// Answered, as 新化县 counts them at the end.
-    pub answered: u32,
-    /// Answered `found` and `not_found`.
-    pub found: u32,
-    pub not_found: u32,
-}
-
 /// ② 新化县 sweeps its outflow persons living in 鼎城区, stopping and restarting its node once
 /// about a third of the answers are back.
-pub async fn sweep_with_maintenance(
-    cluster: &mut Cluster,
-    population: &Population,
-) -> anyhow::Result<SweepOutcome> {
+pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Population) -> anyhow::Result<()> {
     let subjects = &population.xinhua_in_dingcheng;
     let size = subjects.len() as u32;
     println!(
@@ -152,9 +137,12 @@ pub async fn sweep_with_maintenance(
     }
     let urgent = items.iter().filter(|item| item.urgent).count() as u32;
     println!(
-        "  {} inquiries (流出人口函查) submitted in {} calls of up to {} ({} urgent: pregnant, 15-day deadline) in {:.1} s",
+        "  {} inquiries (流出人口函查) submitted in {} of up to {} ({} urgent: pregnant, 15-day deadline) in {:.1} s",
         thousands(accepted),
-        items.len().div_ceil(SWEEP_CHUNK),
+        match items.len().div_ceil(SWEEP_CHUNK) {
+            1 => "1 call".to_string(),
+            calls => format!("{calls} calls"),
+        },
         thousands(SWEEP_CHUNK as u64),
         urgent,
         started.elapsed().as_secs_f64()
@@ -196,8 +184,8 @@ pub async fn sweep_with_maintenance(
     progress.finish_and_clear();
     println!(
         "  sweep answered {}/{} in {:.1} s: found {} (registered in 鼎城区), not found {} (not registered there: 登记率 < 100%)",
-        status.answered,
-        size,
+        thousands(status.answered),
+        thousands(size),
         started.elapsed().as_secs_f64(),
         thousands(status.found),
         thousands(status.not_found)
@@ -206,12 +194,7 @@ pub async fn sweep_with_maintenance(
         println!("  refused by 鼎城区: {}", status.rejected);
     }
     println!();
-    Ok(SweepOutcome {
-        sent: accepted,
-        answered: status.answered,
-        found: status.found,
-        not_found: status.not_found,
-    })
+    Ok(())
 }
 
 /// Stops 新化县's node gracefully, keeps it down for [`MAINTENANCE`] while showing what 鼎城区
@@ -229,12 +212,24 @@ async fn maintenance(
             thousands(size)
         )
     });
+    // Kept to read the stopped node's outbox: its database stays up.
+    let xinhua = std::sync::Arc::clone(cluster.node(XINHUA));
+    let stopping = Instant::now();
     cluster.stop(XINHUA).await;
-    progress.suspend(|| println!("  新化县 stopped; 鼎城区 answers on and keeps the confirmations for it"));
+    let stopped_in = stopping.elapsed().as_secs_f64();
+    let unsent = outbox_for(xinhua.store(), DINGCHENG).await?;
+    drop(xinhua);
+    progress.suspend(|| {
+        println!(
+            "  新化县 stopped in {stopped_in:.1} s; 鼎城区 answers on and keeps the confirmations for it"
+        )
+    });
     let until = Instant::now() + MAINTENANCE;
     let mut waiting = 0;
     loop {
-        waiting = outbox_for(cluster, DINGCHENG, XINHUA).await?.max(waiting);
+        waiting = outbox_for(cluster.node(DINGCHENG).store(), XINHUA)
+            .await?
+            .max(waiting);
         progress.set_message(format!(
             "(新化县 down: {} confirmations wait in 鼎城区's outbox)",
             thousands(waiting)
@@ -246,9 +241,17 @@ async fn maintenance(
     }
     cluster.restart(XINHUA).await?;
     progress.set_message("");
+    let also = if unsent > 0 {
+        format!(
+            ", 新化县 sends the {} inquiries that waited in its own",
+            thousands(unsent)
+        )
+    } else {
+        String::new()
+    };
     progress.suspend(|| {
         println!(
-            "  新化县 restarted on the same port and database after {:.0} s; the {} confirmations that waited in 鼎城区's outbox are delivered now",
+            "  新化县 restarted on the same port and database after {:.0} s: 鼎城区 delivers the {} confirmations that waited in its outbox{also}",
             MAINTENANCE.as_secs_f64(),
             thousands(waiting)
         )
@@ -256,9 +259,9 @@ async fn maintenance(
     Ok(())
 }
 
-/// Messages `county` holds for `peer`.
-pub async fn outbox_for(cluster: &Cluster, county: &str, peer: &str) -> anyhow::Result<u64> {
-    let depth = cluster.node(county).store().outbox_depth().await?;
+/// Messages waiting in a node's outbox for `peer`.
+async fn outbox_for(store: &crate::store::Store, peer: &str) -> anyhow::Result<u64> {
+    let depth = store.outbox_depth().await?;
     Ok(depth
         .into_iter()
         .find(|(p, _)| p == peer)

@@ -186,7 +186,7 @@ impl Exchange for ExchangeService {
         let inquiry_id = converted.as_ref().ok().map(|inquiry| inquiry.message_id);
         let mut results = self
             .node
-            .receive_inquiries(peer, vec![converted])
+            .receive_inquiries_waking(peer, vec![converted], wait.is_zero())
             .await
             .map_err(internal)?;
         let accepted = results
@@ -196,11 +196,14 @@ impl Exchange for ExchangeService {
         let inquiry_id = inquiry_id.expect("an accepted inquiry parsed");
         let mut confirmation = None;
         if !wait.is_zero() {
-            // Answer this one now rather than waiting for the worker's next step.
-            self.node
-                .auto_answer_step(1, Some(inquiry_id))
-                .await
-                .map_err(internal)?;
+            // Answer this one now rather than waiting for the worker's next step; the worker was
+            // not woken for it, so unless this step settles it (answered, or left for an
+            // operator), wake it now.
+            let settled = self.node.auto_answer_step(1, Some(inquiry_id)).await;
+            if !matches!(&settled, Ok(answered) if !answered.is_empty()) {
+                self.node.auto_answer_wake.notify_one();
+            }
+            settled.map_err(internal)?;
             loop {
                 if let Some(found) = self
                     .node

@@ -28,12 +28,25 @@ pub struct Accepted {
 pub type Incoming<T> = Result<T, (Option<uuid::Uuid>, Vec<FieldViolation>)>;
 
 impl Node {
-    /// Receives a batch of inquiries from `peer`: one receipt per inquiry, in order.
-    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
+    /// Receives a batch of inquiries from `peer`: one receipt per inquiry, in order. Wakes the
+    /// auto-answer worker when any is new.
     pub async fn receive_inquiries(
         &self,
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
+        self.receive_inquiries_waking(peer, batch, true).await
+    }
+
+    /// [`Node::receive_inquiries`], waking the auto-answer worker only if `wake`: the synchronous
+    /// path answers its inquiry itself, and a worker woken at the same moment would only race it
+    /// for the row.
+    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
+    pub(crate) async fn receive_inquiries_waking(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Inquiry>>,
+        wake: bool,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
         let now = now_as_stored();
         let book = self.agreements();
@@ -120,7 +133,9 @@ impl Node {
         }
         if accepted > 0 {
             info!(accepted, "inquiries accepted");
-            self.auto_answer_wake.notify_one();
+            if wake {
+                self.auto_answer_wake.notify_one();
+            }
         }
         Ok(results
             .into_iter()

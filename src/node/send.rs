@@ -63,7 +63,7 @@ impl Node {
         peer: CountyCode,
         drafts: Vec<InquiryDraft>,
     ) -> Result<(Vec<Inquiry>, u64), SendError> {
-        let (inquiries, inserted) = self.queue(peer, drafts, None).await?;
+        let (inquiries, inserted) = self.queue(peer, drafts, None, Duration::ZERO).await?;
         self.wake_delivery();
         Ok((inquiries, inserted.len() as u64))
     }
@@ -77,7 +77,7 @@ impl Node {
         drafts: Vec<InquiryDraft>,
         sweep_key: &str,
     ) -> Result<(Vec<Inquiry>, Vec<Uuid>), SendError> {
-        let queued = self.queue(peer, drafts, Some(sweep_key)).await?;
+        let queued = self.queue(peer, drafts, Some(sweep_key), Duration::ZERO).await?;
         self.wake_delivery();
         Ok(queued)
     }
@@ -87,6 +87,7 @@ impl Node {
         peer: CountyCode,
         drafts: Vec<InquiryDraft>,
         sweep_key: Option<&str>,
+        hold: Duration,
     ) -> Result<(Vec<Inquiry>, Vec<Uuid>), SendError> {
         let now = Utc::now();
         let book = self.agreements();
@@ -108,7 +109,7 @@ impl Node {
         }
         let inserted = self
             .store
-            .queue_outbound_inquiries(peer.as_str(), &inquiries, sweep_key)
+            .queue_outbound_inquiries(peer.as_str(), &inquiries, sweep_key, hold)
             .await?;
         info!(new = inserted.len(), "inquiries queued");
         Ok((inquiries, inserted))
@@ -124,16 +125,25 @@ impl Node {
         draft: InquiryDraft,
         wait: Duration,
     ) -> Result<AskOutcome, SendError> {
-        let (mut inquiries, _) = self.queue(peer, vec![draft], None).await?;
+        let client = self.peer_client(peer);
+        // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
+        // twice at once only makes the peer answer a duplicate).
+        let call_timeout = wait + Duration::from_secs(5);
+        let hold = if client.is_some() {
+            call_timeout
+        } else {
+            Duration::ZERO
+        };
+        let (mut inquiries, _) = self.queue(peer, vec![draft], None, hold).await?;
         let inquiry = inquiries.pop().expect("one inquiry queued");
         let id = inquiry.message_id;
-        match self.peer_client(peer) {
+        match client {
             Some(mut client) => {
                 let mut request = tonic::Request::new(pb::SubmitInquiryRequest {
                     inquiry: Some(inquiry_to_wire(&inquiry)),
                     wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
                 });
-                request.set_timeout(wait + Duration::from_secs(5));
+                request.set_timeout(call_timeout);
                 match client.submit_inquiry(request).await {
                     Ok(response) => self.record_inline(peer, id, response.into_inner()).await?,
                     Err(status) if is_permanent(&status) => {
@@ -148,6 +158,8 @@ impl Node {
                     }
                     Err(status) => {
                         warn!(%status, "peer not reachable now; the inquiry waits in the outbox");
+                        let reason = format!("{}: {}", status.code().description(), status.message());
+                        self.store.reschedule_outbox(&[id], &reason, Utc::now()).await?;
                         self.wake_delivery();
                     }
                 }

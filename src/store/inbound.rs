@@ -1,6 +1,8 @@
 //! Receiving from peers: inquiries they ask us and confirmations they send for ours. Each batch
 //! commits in one transaction, together with its audit records, before any receipt goes out.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -80,16 +82,12 @@ impl Store {
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
-             ON CONFLICT (peer_county, day) DO NOTHING",
-        )
-        .bind(peer)
-        .bind(day)
-        .execute(&mut *tx)
-        .await?;
+        // Creates the day's row if needed and locks it, in one statement: batches from this peer
+        // take turns from here to their commit, so the cap is never overrun.
         let mut used: i64 = sqlx::query_scalar(
-            "SELECT inquiries::bigint FROM daily_volume WHERE peer_county = $1 AND day = $2 FOR UPDATE",
+            "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
+             ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries
+             RETURNING inquiries::bigint",
         )
         .bind(peer)
         .bind(day)
@@ -187,33 +185,47 @@ impl Store {
 
     /// Stores confirmations `peer` sent for inquiries we asked it, marking those inquiries
     /// answered. Idempotent on the confirmation's message id; the first answer always stands.
+    ///
+    /// The whole batch takes a fixed number of statements: the inquiries are locked first (in
+    /// key order: the primary-key scan visits the id array sorted, so concurrent batches cannot
+    /// deadlock; an `ORDER BY` here would make PostgreSQL 15 walk the whole index instead), and
+    /// only then are existing confirmations looked up, so that a concurrent delivery of the same
+    /// confirmation (the inline answer racing the peer's outbox) is seen as a duplicate once its
+    /// transaction commits, never as a second answer.
     pub async fn accept_inbound_confirmations(
         &self,
         peer: &str,
         confirmations: &[Confirmation],
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
+        let states: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT message_id, state FROM inquiries
+             WHERE message_id = ANY($1) AND direction = 'outbound' AND peer_county = $2
+             FOR UPDATE",
+        )
+        .bind(&inquiry_ids)
+        .bind(peer)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut states: HashMap<Uuid, String> = states.into_iter().collect();
+        let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
+        let existing: Vec<Uuid> =
+            sqlx::query_scalar("SELECT message_id FROM confirmations WHERE message_id = ANY($1)")
+                .bind(&message_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut stored: HashSet<Uuid> = existing.into_iter().collect();
+
         let mut receipts = Vec::with_capacity(confirmations.len());
         let mut audit = Vec::new();
+        let mut accepted: Vec<&Confirmation> = Vec::new();
         for confirmation in confirmations {
-            let existing: Option<(Uuid,)> =
-                sqlx::query_as("SELECT inquiry_id FROM confirmations WHERE message_id = $1")
-                    .bind(confirmation.message_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if existing.is_some() {
+            if stored.contains(&confirmation.message_id) {
                 receipts.push(ConfirmationReceipt::Duplicate);
                 continue;
             }
-            let inquiry: Option<(String,)> = sqlx::query_as(
-                "SELECT state FROM inquiries WHERE message_id = $1 AND direction = 'outbound' AND peer_county = $2
-                 FOR UPDATE",
-            )
-            .bind(confirmation.inquiry_id)
-            .bind(peer)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((state,)) = inquiry else {
+            let Some(state) = states.get_mut(&confirmation.inquiry_id) else {
                 receipts.push(ConfirmationReceipt::UnknownInquiry);
                 audit.push(confirmation_audit(
                     peer,
@@ -224,17 +236,6 @@ impl Store {
                 continue;
             };
             if state == "answered" {
-                // The same confirmation may race itself (an inline answer and the worker's
-                // delivery): the copy that lost the row lock is a duplicate, not a conflict.
-                let answered_by: Option<Uuid> =
-                    sqlx::query_scalar("SELECT message_id FROM confirmations WHERE inquiry_id = $1")
-                        .bind(confirmation.inquiry_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if answered_by == Some(confirmation.message_id) {
-                    receipts.push(ConfirmationReceipt::Duplicate);
-                    continue;
-                }
                 receipts.push(ConfirmationReceipt::AlreadyAnswered);
                 audit.push(confirmation_audit(
                     peer,
@@ -244,33 +245,49 @@ impl Store {
                 ));
                 continue;
             }
+            *state = "answered".into();
+            stored.insert(confirmation.message_id);
+            accepted.push(confirmation);
+            receipts.push(ConfirmationReceipt::Accepted);
+            audit.push(confirmation_audit(peer, confirmation, "accepted", None));
+        }
+
+        if !accepted.is_empty() {
             sqlx::query(
                 "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
                                             outcome, fields, answered_by, created_at)
-                 VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, 'automatic', $8)",
+                 SELECT id, inquiry_id, 'inbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic',
+                        answered_at
+                 FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                             $8::timestamptz[])
+                      AS t(id, inquiry_id, agreement_id, agreement_hash, outcome, fields, answered_at)",
             )
-            .bind(confirmation.message_id)
-            .bind(confirmation.inquiry_id)
+            .bind(accepted.iter().map(|c| c.message_id).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
             .bind(peer)
-            .bind(&confirmation.agreement.id)
-            .bind(&confirmation.agreement.hash)
-            .bind(confirmation.outcome.as_str())
-            .bind(sqlx::types::Json(&confirmation.fields))
-            .bind(confirmation.answered_at)
+            .bind(accepted.iter().map(|c| c.agreement.id.clone()).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.agreement.hash.clone()).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
+            .bind(
+                accepted
+                    .iter()
+                    .map(|c| sqlx::types::Json(&c.fields))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE inquiries SET state = 'answered', outcome = $2, answered_at = $3,
-                        received_at = coalesce(received_at, $3)
-                 WHERE message_id = $1",
+                "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = t.answered_at,
+                        received_at = coalesce(i.received_at, t.answered_at)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS t(id, outcome, answered_at)
+                 WHERE i.message_id = t.id",
             )
-            .bind(confirmation.inquiry_id)
-            .bind(confirmation.outcome.as_str())
-            .bind(confirmation.answered_at)
+            .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
-            receipts.push(ConfirmationReceipt::Accepted);
-            audit.push(confirmation_audit(peer, confirmation, "accepted", None));
         }
         audit_batch_in(&mut tx, &audit).await?;
         tx.commit().await?;

@@ -34,6 +34,12 @@ const LEASE_RENEWAL: Duration = Duration::from_secs(3);
 /// How long one batch may take on the wire before the attempt counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Batches a worker keeps on the wire at once, each its own call with its own receipts. While
+/// the peer stores one batch, we record the receipts of another and the next is on its way, and
+/// both databases commit several batches with one flush (group commit). Each batch is leased,
+/// sent and recorded on its own, exactly as if it were the only one.
+pub const IN_FLIGHT: usize = 4;
+
 /// What one step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -97,12 +103,16 @@ impl DeliveryWorker {
         Ok(Step::Idle(until_next))
     }
 
-    async fn deliver_inquiries(&mut self) -> Result<DeliveryReport, StoreError> {
-        let store = self.node.store();
+    async fn deliver_inquiries(&self) -> Result<DeliveryReport, StoreError> {
         let leases = self.lease(MessageType::Inquiry).await?;
-        if leases.is_empty() {
-            return Ok(DeliveryReport::default());
-        }
+        let batches = leases
+            .chunks(self.node.limits().batch_size)
+            .map(|batch| self.deliver_inquiry_batch(batch));
+        Ok(sum(futures::future::try_join_all(batches).await?))
+    }
+
+    async fn deliver_inquiry_batch(&self, leases: &[Lease]) -> Result<DeliveryReport, StoreError> {
+        let store = self.node.store();
         let ids: Vec<Uuid> = leases.iter().map(|l| l.message_id).collect();
         let inquiries = store.outbound_inquiries(&ids).await?;
         let batch = pb::InquiryBatch {
@@ -124,16 +134,16 @@ impl DeliveryWorker {
             Ok(Some(reply)) => reply.receipts,
             Ok(None) => {
                 return self
-                    .defer(&leases, "peer closed the stream without receipts")
+                    .defer(leases, "peer closed the stream without receipts")
                     .await;
             }
-            Err(status) => return self.defer(&leases, &describe(&status)).await,
+            Err(status) => return self.defer(leases, &describe(&status)).await,
         };
         let by_id: HashMap<&str, &pb::Receipt> =
             receipts.iter().map(|r| (r.message_id.as_str(), r)).collect();
         let mut verdicts = Vec::new();
         let mut missing = Vec::new();
-        for lease in &leases {
+        for lease in leases {
             let key = lease.message_id.to_string();
             match by_id.get(key.as_str()).and_then(|r| r.result.as_ref()) {
                 Some(pb::receipt::Result::Accepted(accepted)) => verdicts.push(InquiryVerdict::Accepted {
@@ -178,12 +188,16 @@ impl DeliveryWorker {
         Ok(report)
     }
 
-    async fn deliver_confirmations(&mut self) -> Result<DeliveryReport, StoreError> {
-        let store = self.node.store();
+    async fn deliver_confirmations(&self) -> Result<DeliveryReport, StoreError> {
         let leases = self.lease(MessageType::Confirmation).await?;
-        if leases.is_empty() {
-            return Ok(DeliveryReport::default());
-        }
+        let batches = leases
+            .chunks(self.node.limits().batch_size)
+            .map(|batch| self.deliver_confirmation_batch(batch));
+        Ok(sum(futures::future::try_join_all(batches).await?))
+    }
+
+    async fn deliver_confirmation_batch(&self, leases: &[Lease]) -> Result<DeliveryReport, StoreError> {
+        let store = self.node.store();
         let ids: Vec<Uuid> = leases.iter().map(|l| l.message_id).collect();
         let confirmations = store.outbound_confirmations(&ids).await?;
         let batch = pb::ConfirmationBatch {
@@ -205,15 +219,15 @@ impl DeliveryWorker {
             Ok(Some(reply)) => reply.receipts,
             Ok(None) => {
                 return self
-                    .defer(&leases, "peer closed the stream without receipts")
+                    .defer(leases, "peer closed the stream without receipts")
                     .await;
             }
-            Err(status) => return self.defer(&leases, &describe(&status)).await,
+            Err(status) => return self.defer(leases, &describe(&status)).await,
         };
         let by_id: HashMap<&str, &pb::Receipt> =
             receipts.iter().map(|r| (r.message_id.as_str(), r)).collect();
         let (mut delivered, mut refused, mut missing) = (Vec::new(), Vec::new(), Vec::new());
-        for lease in &leases {
+        for lease in leases {
             let key = lease.message_id.to_string();
             match by_id.get(key.as_str()).and_then(|r| r.result.as_ref()) {
                 Some(pb::receipt::Result::Accepted(_)) => delivered.push(lease.message_id),
@@ -248,8 +262,9 @@ impl DeliveryWorker {
         Ok(report)
     }
 
+    /// Leases up to [`IN_FLIGHT`] batches' worth of due entries of one type.
     async fn lease(&self, message_type: MessageType) -> Result<Vec<Lease>, StoreError> {
-        let limit = self.node.limits().batch_size as i64;
+        let limit = (self.node.limits().batch_size * IN_FLIGHT) as i64;
         self.node
             .store()
             .lease_outbox(self.peer.as_str(), message_type, limit, LEASE)
@@ -277,6 +292,17 @@ impl DeliveryWorker {
             ..DeliveryReport::default()
         })
     }
+}
+
+/// The reports of batches sent together, added up.
+fn sum(reports: Vec<DeliveryReport>) -> DeliveryReport {
+    reports
+        .into_iter()
+        .fold(DeliveryReport::default(), |total, report| DeliveryReport {
+            delivered: total.delivered + report.delivered,
+            refused: total.refused + report.refused,
+            deferred: total.deferred + report.deferred,
+        })
 }
 
 /// Runs `call` (a batch on the wire) while renewing the lease on the batch's outbox entries, so

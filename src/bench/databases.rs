@@ -1,0 +1,183 @@
+//! The PostgreSQL server a benchmark runs on: the one at `DATABASE_URL` when it is set and
+//! reachable (fresh databases, dropped at the end), otherwise a throwaway cluster with production
+//! durability (`fsync` and `synchronous_commit` on), removed at the end.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::Connection;
+
+use crate::devdb::{Durability, ThrowawayPostgres};
+
+/// Where the databases live.
+#[derive(Debug)]
+enum Server {
+    /// Someone else's server: only the databases we created are ours to drop.
+    External {
+        /// Connection URL of a maintenance database, from `DATABASE_URL`.
+        admin_url: String,
+    },
+    /// A cluster we started; dropping it stops the server and deletes its directory.
+    Throwaway(ThrowawayPostgres),
+}
+
+/// What the figures were measured on, for the report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ServerFacts {
+    /// `throwaway` or `DATABASE_URL`.
+    pub source: &'static str,
+    /// `server_version`.
+    pub version: String,
+    /// `fsync`: `on` unless the server at `DATABASE_URL` was configured otherwise.
+    pub fsync: String,
+    /// `synchronous_commit`.
+    pub synchronous_commit: String,
+}
+
+/// Fresh databases on one server, removed by [`Databases::remove`].
+#[derive(Debug)]
+pub struct Databases {
+    /// The server they live on.
+    server: Server,
+    /// Names of the databases created.
+    created: Vec<String>,
+}
+
+impl Databases {
+    /// Connects to `DATABASE_URL` if it is set and reachable, otherwise starts a throwaway
+    /// PostgreSQL with production durability.
+    pub async fn provision() -> anyhow::Result<Databases> {
+        let server = match std::env::var("DATABASE_URL") {
+            Ok(url) if reachable(&url).await => Server::External { admin_url: url },
+            configured => {
+                if configured.is_ok() {
+                    eprintln!(
+                        "bench: DATABASE_URL is set but not reachable; starting a throwaway PostgreSQL"
+                    );
+                }
+                let cluster =
+                    tokio::task::spawn_blocking(|| ThrowawayPostgres::start(Durability::Production))
+                        .await
+                        .context("starting PostgreSQL")??;
+                Server::Throwaway(cluster)
+            }
+        };
+        Ok(Databases {
+            server,
+            created: Vec::new(),
+        })
+    }
+
+    /// The server's version and durability settings.
+    pub async fn facts(&self) -> anyhow::Result<ServerFacts> {
+        let mut connection = sqlx::PgConnection::connect(self.admin_url()).await?;
+        let mut show = async |setting: &str| -> anyhow::Result<String> {
+            let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+                .fetch_one(&mut connection)
+                .await?;
+            Ok(value)
+        };
+        Ok(ServerFacts {
+            source: match self.server {
+                Server::External { .. } => "DATABASE_URL",
+                Server::Throwaway(_) => "throwaway",
+            },
+            version: show("server_version").await?,
+            fsync: show("fsync").await?,
+            synchronous_commit: show("synchronous_commit").await?,
+        })
+    }
+
+    /// Creates a fresh database named after `purpose` and returns its URL.
+    pub async fn create(&mut self, purpose: &str) -> anyhow::Result<String> {
+        let name = format!(
+            "hancha_bench_{purpose}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let mut connection = sqlx::PgConnection::connect(self.admin_url())
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .with_context(|| format!("creating database {name} (the role needs CREATEDB)"))?;
+        self.created.push(name.clone());
+        Ok(match &self.server {
+            Server::External { admin_url } => with_database(admin_url, &name),
+            Server::Throwaway(cluster) => cluster.url_for(&name),
+        })
+    }
+
+    /// Drops the databases we created on someone else's server, or stops and deletes the
+    /// throwaway cluster. Call after everything using them has stopped.
+    pub async fn remove(self) {
+        match self.server {
+            Server::External { admin_url } => {
+                let Ok(mut connection) = sqlx::PgConnection::connect(&admin_url).await else {
+                    eprintln!("bench: cannot reach PostgreSQL to drop the benchmark databases");
+                    return;
+                };
+                for name in &self.created {
+                    // FORCE: a pool of a stopped node may still hold an idle connection.
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    if let Err(error) = sqlx::query(&drop).execute(&mut connection).await {
+                        eprintln!("bench: could not drop database {name}: {error}");
+                    }
+                }
+            }
+            Server::Throwaway(cluster) => {
+                // Stopping the server waits for `pg_ctl`: keep it off the async threads.
+                let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+            }
+        }
+    }
+
+    fn admin_url(&self) -> &str {
+        match &self.server {
+            Server::External { admin_url } => admin_url,
+            Server::Throwaway(cluster) => cluster.url(),
+        }
+    }
+}
+
+/// `admin_url` with its database name replaced by `name`, keeping the query (e.g. a socket
+/// `host`).
+fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+async fn reachable(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_urls_keep_server_credentials_and_query() {
+        assert_eq!(
+            with_database("postgres://u:p@db:5432/postgres", "x"),
+            "postgres://u:p@db:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://hancha@localhost/postgres?host=/tmp/s", "x"),
+            "postgres://hancha@localhost/x?host=/tmp/s"
+        );
+    }
+}

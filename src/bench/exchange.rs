@@ -1,0 +1,456 @@
+//! `hancha bench exchange`: a sweep and single inquiries between two county nodes, measured side
+//! by side with the two limits under them — PostgreSQL alone writing the same rows, and gRPC
+//! alone making the same round trips over the same mutual TLS.
+//!
+//! The run: provision PostgreSQL (fresh databases, production durability unless `DATABASE_URL`
+//! says otherwise), start 鼎城区 (430703, asking, in this process) and 新化县 (431322, answering,
+//! a child process), fill 新化县's registry, then
+//!
+//! 1. **sweep**: `N` inquiries queued through the asking node in chunks as the operator API's
+//!    sweep does, timed from the first submit until every one is answered at the asker;
+//! 2. **sync**: single inquiries, one at a time, through [`Node::ask`](crate::node::Node::ask)
+//!    with a two-second wait for the inline answer (the clerk's path);
+//! 3. **transport limit**: as many health-check round trips over a mutual-TLS channel;
+//! 4. **memory**: each node's peak resident set;
+//! 5. **bookkeeping**: both databases counted; any discrepancy fails the run;
+//! 6. **storage limit**: the sweep's rows written by PostgreSQL alone, into two fresh databases.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use super::databases::{Databases, ServerFacts};
+use super::population::Population;
+use super::rig::Rig;
+use super::{Latencies, ledger, memory, storage, transport};
+use crate::config::Limits;
+use crate::domain::division::CountyCode;
+use crate::store::Store;
+
+/// 鼎城区: asks.
+pub const ASKER: &str = "430703";
+/// 新化县: answers.
+pub const RESPONDER: &str = "431322";
+
+/// Inquiries queued per call, like a sweep submitted through the operator API.
+const SUBMIT_CHUNK: usize = 1_000;
+
+/// How long a single inquiry waits for its inline answer, as `hancha ask` does by default.
+const SYNC_WAIT: Duration = Duration::from_secs(2);
+
+/// How often the end of the sweep is looked for.
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+
+/// What to run.
+#[derive(Clone, Copy, Debug)]
+pub struct ExchangeOptions {
+    /// Inquiries in the sweep.
+    pub inquiries: usize,
+    /// Messages per batch between the nodes (the nodes' `limits.batch_size`), and per batch in
+    /// the PostgreSQL-alone run.
+    pub batch: usize,
+    /// Single inquiries, one at a time.
+    pub sync: usize,
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExchangeReport {
+    /// Inquiries in the sweep.
+    pub inquiries: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Single inquiries made.
+    pub sync: usize,
+    /// Sweep: first submit until the last answer is stored at the asker (s).
+    pub gateway_s: f64,
+    /// Sweep throughput end to end.
+    pub inquiries_per_s: f64,
+    /// PostgreSQL alone writing the same rows on both sides (s).
+    pub postgres_only_s: f64,
+    /// `gateway_s / postgres_only_s`.
+    pub ratio: f64,
+    /// The sweep's gRPC round trips (one per batch each way) to a do-nothing handler (s).
+    pub transport_s: f64,
+    /// How many round trips `transport_s` covers.
+    pub transport_round_trips: usize,
+    /// One do-nothing round trip, median (ms).
+    pub transport_p50_ms: f64,
+    /// One do-nothing round trip, 99th percentile (ms).
+    pub transport_p99_ms: f64,
+    /// A single inquiry with its inline answer, median (ms).
+    pub sync_p50_ms: f64,
+    /// 99th percentile (ms).
+    pub sync_p99_ms: f64,
+    /// Slowest (ms).
+    pub sync_max_ms: f64,
+    /// Single inquiries whose answer came inline (the rest arrived later, deferred).
+    pub sync_inline: usize,
+    /// The larger of the two nodes' peaks (MiB).
+    pub peak_rss_mb: f64,
+    /// The asking node's peak (MiB): this process, which also runs the benchmark driver.
+    pub peak_rss_asker_mb: f64,
+    /// The answering node's peak (MiB): its own process.
+    pub peak_rss_responder_mb: f64,
+    /// Every inquiry accepted, answered and delivered exactly once, counted on both sides.
+    pub answered_exactly_once: bool,
+    /// Answers `found` (sweep and sync).
+    pub found: u64,
+    /// Answers `not_found`.
+    pub not_found: u64,
+    /// The database server.
+    pub postgres: ServerFacts,
+    /// CPU cores available to this process.
+    pub cores: usize,
+    /// Memory of the machine (MiB).
+    pub memory_mb: u64,
+}
+
+/// Runs the benchmark; `say` receives progress lines.
+pub async fn run(options: ExchangeOptions, say: &(dyn Fn(&str) + Sync)) -> anyhow::Result<ExchangeReport> {
+    if options.inquiries == 0 || options.batch == 0 {
+        bail!("--inquiries and --batch must be at least 1");
+    }
+    let mut databases = Databases::provision().await?;
+    let outcome = run_on(&mut databases, options, say).await;
+    say("removing the benchmark databases");
+    databases.remove().await;
+    outcome
+}
+
+async fn run_on(
+    databases: &mut Databases,
+    options: ExchangeOptions,
+    say: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<ExchangeReport> {
+    let facts = databases.facts().await?;
+    say(&format!(
+        "PostgreSQL {} ({}), fsync={}, synchronous_commit={}",
+        facts.version, facts.source, facts.fsync, facts.synchronous_commit
+    ));
+    let asker = CountyCode::parse(ASKER)?;
+    let responder = CountyCode::parse(RESPONDER)?;
+    let node_databases = (databases.create("a").await?, databases.create("b").await?);
+    let storage_databases = (databases.create("pg_a").await?, databases.create("pg_b").await?);
+    let population = Population::new(responder, asker, options.inquiries, options.sync);
+    let expected = population.expected();
+    let daily_cap = u32::try_from(expected.inquiries.saturating_mul(2) + 1_000).unwrap_or(10_000_000);
+    let limits = Limits {
+        batch_size: options.batch,
+        ..Limits::default()
+    };
+
+    say("starting 430703 (this process) and 431322 (hancha serve) over mutual TLS");
+    let rig = Rig::start(
+        asker,
+        responder,
+        (&node_databases.0, &node_databases.1),
+        daily_cap.max(1),
+        &limits,
+    )
+    .await?;
+    let measured = measure(&rig, &population, options, say).await;
+    let measured = match measured {
+        Ok(measured) => measured,
+        Err(error) => {
+            let tail = rig.responder_log_tail();
+            rig.stop().await;
+            return Err(error.context(format!("431322's log ends with:\n{tail}")));
+        }
+    };
+    rig.stop().await;
+
+    say("storage limit: PostgreSQL alone writing the same rows");
+    for url in [&storage_databases.0, &storage_databases.1] {
+        let store = Store::connect(url, 1).await?;
+        store.migrate().await?;
+        store.pool().close().await;
+    }
+    let agreement = crate::domain::agreement::Agreement::parse(&measured.agreement_text)
+        .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
+    let postgres_only = storage::write_sweep(
+        (&storage_databases.0, &storage_databases.1),
+        &population,
+        options.inquiries,
+        options.batch,
+        asker,
+        responder,
+        &agreement,
+    )
+    .await?;
+
+    let gateway_s = measured.gateway.as_secs_f64();
+    let postgres_only_s = postgres_only.as_secs_f64();
+    let sync = Latencies::of(&measured.sync);
+    let round_trip = Latencies::of(&measured.round_trips);
+    Ok(ExchangeReport {
+        inquiries: options.inquiries,
+        batch: options.batch,
+        sync: options.sync,
+        gateway_s,
+        inquiries_per_s: options.inquiries as f64 / gateway_s,
+        postgres_only_s,
+        ratio: gateway_s / postgres_only_s,
+        transport_s: measured.transport.as_secs_f64(),
+        transport_round_trips: measured.transport_round_trips,
+        transport_p50_ms: round_trip.p50_ms,
+        transport_p99_ms: round_trip.p99_ms,
+        sync_p50_ms: sync.p50_ms,
+        sync_p99_ms: sync.p99_ms,
+        sync_max_ms: sync.max_ms,
+        sync_inline: measured.sync_inline,
+        peak_rss_mb: measured.rss_asker_mb.max(measured.rss_responder_mb),
+        peak_rss_asker_mb: measured.rss_asker_mb,
+        peak_rss_responder_mb: measured.rss_responder_mb,
+        answered_exactly_once: true,
+        found: expected.found,
+        not_found: expected.not_found,
+        postgres: facts,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        memory_mb: machine_memory_mb(),
+    })
+}
+
+/// What the nodes did.
+struct Measured {
+    /// The sweep, end to end.
+    gateway: Duration,
+    /// Each single inquiry.
+    sync: Vec<Duration>,
+    /// How many single inquiries were answered inline.
+    sync_inline: usize,
+    /// The sweep's number of do-nothing round trips, in all.
+    transport: Duration,
+    /// How many those were.
+    transport_round_trips: usize,
+    /// Each do-nothing round trip (the sweep's and as many as single inquiries).
+    round_trips: Vec<Duration>,
+    /// Peak resident memory of the asking node (this process).
+    rss_asker_mb: f64,
+    /// Peak resident memory of the answering node.
+    rss_responder_mb: f64,
+    /// The agreement, for the storage limit.
+    agreement_text: String,
+}
+
+async fn measure(
+    rig: &Rig,
+    population: &Population,
+    options: ExchangeOptions,
+    say: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<Measured> {
+    let node = rig.asker();
+    let peer = rig.responder_county;
+    say(&format!(
+        "filling 431322's registry with {} persons",
+        population.registry_size()
+    ));
+    let persons: Vec<_> = population.registry().collect();
+    for chunk in persons.chunks(10_000) {
+        rig.responder_store.upsert_persons(chunk).await?;
+    }
+    drop(persons);
+    if !memory::reset_own_peak() {
+        say("note: cannot reset this process's peak memory; the asker's figure includes the setup");
+    }
+
+    say(&format!(
+        "sweep: {} inquiries from 430703 to 431322",
+        options.inquiries
+    ));
+    let started = Instant::now();
+    let mut submitted = 0;
+    while submitted < options.inquiries {
+        let end = (submitted + SUBMIT_CHUNK).min(options.inquiries);
+        node.send_inquiries(peer, population.sweep_drafts(submitted..end))
+            .await
+            .context("queueing the sweep")?;
+        submitted = end;
+    }
+    let patience = Duration::from_secs(120) + Duration::from_millis(10) * options.inquiries as u32;
+    loop {
+        if ledger::asker_settled(node.store().pool()).await? {
+            break;
+        }
+        if started.elapsed() > patience {
+            bail!("the sweep did not finish within {patience:?}");
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
+    let gateway = started.elapsed();
+    say(&format!("sweep: {:.2} s", gateway.as_secs_f64()));
+
+    say(&format!("sync: {} single inquiries, one at a time", options.sync));
+    let mut sync = Vec::with_capacity(options.sync);
+    let mut sync_inline = 0;
+    for index in 0..options.sync {
+        let started = Instant::now();
+        let outcome = node
+            .ask(peer, population.single_draft(index), SYNC_WAIT)
+            .await
+            .context("a single inquiry")?;
+        sync.push(started.elapsed());
+        if outcome.confirmation.is_some() {
+            sync_inline += 1;
+        }
+    }
+
+    let rss_asker_mb = memory::peak_rss_mb("self").unwrap_or(0.0);
+    let rss_responder_mb = rig
+        .responder_pid()
+        .and_then(|pid| memory::peak_rss_mb(&pid.to_string()))
+        .unwrap_or(0.0);
+
+    say("transport limit: health checks over mutual TLS");
+    let channel = rig.responder_channel().await?;
+    let transport_round_trips = 2 * options.inquiries.div_ceil(options.batch);
+    let started = Instant::now();
+    let mut round_trips = transport::round_trips(channel.clone(), transport_round_trips).await?;
+    let transport = started.elapsed();
+    round_trips.extend(transport::round_trips(channel, options.sync).await?);
+
+    say("bookkeeping: counting both databases");
+    settle_and_check(rig, population).await?;
+    Ok(Measured {
+        gateway,
+        sync,
+        sync_inline,
+        transport,
+        transport_round_trips,
+        round_trips,
+        rss_asker_mb,
+        rss_responder_mb,
+        agreement_text: rig.agreement.source_text().to_string(),
+    })
+}
+
+/// Waits until both nodes have nothing left to send (answers given inline are also delivered
+/// through the outbox, and acknowledgements trail the answers), then counts both sides.
+async fn settle_and_check(rig: &Rig, population: &Population) -> anyhow::Result<()> {
+    let expected = population.expected();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let asker = ledger::asker_counts(rig.asker().store().pool()).await?;
+        let responder = ledger::responder_counts(rig.responder_store.pool()).await?;
+        match ledger::check(expected, &asker, &responder) {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() > deadline => return Err(error),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn machine_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kilobytes| kilobytes / 1024)
+        .unwrap_or(0)
+}
+
+impl ExchangeReport {
+    /// The figures as a table for people, with the targets beside them.
+    pub fn table(&self) -> String {
+        let rows = [
+            (
+                "sweep, end to end",
+                format!("{:.2} s", self.gateway_s),
+                String::new(),
+            ),
+            (
+                "  throughput",
+                format!("{:.0} inquiries/s", self.inquiries_per_s),
+                "≥ 10,000/s".into(),
+            ),
+            (
+                "PostgreSQL alone, same rows",
+                format!("{:.2} s", self.postgres_only_s),
+                String::new(),
+            ),
+            (
+                "  ratio sweep ÷ PostgreSQL alone",
+                format!("{:.2}", self.ratio),
+                "≤ 3".into(),
+            ),
+            (
+                "gRPC alone, same round trips",
+                format!(
+                    "{:.3} s for {} (p50 {:.2} ms, p99 {:.2} ms)",
+                    self.transport_s,
+                    self.transport_round_trips,
+                    self.transport_p50_ms,
+                    self.transport_p99_ms
+                ),
+                String::new(),
+            ),
+            (
+                "single inquiry p50",
+                format!("{:.2} ms", self.sync_p50_ms),
+                "< 2 ms".into(),
+            ),
+            (
+                "single inquiry p99",
+                format!("{:.2} ms", self.sync_p99_ms),
+                "< 10 ms".into(),
+            ),
+            (
+                "single inquiry max",
+                format!(
+                    "{:.2} ms ({} of {} answered inline)",
+                    self.sync_max_ms, self.sync_inline, self.sync
+                ),
+                String::new(),
+            ),
+            (
+                "peak memory 430703 (asker)",
+                format!("{:.0} MiB", self.peak_rss_asker_mb),
+                "< 150 MB".into(),
+            ),
+            (
+                "peak memory 431322 (responder)",
+                format!("{:.0} MiB", self.peak_rss_responder_mb),
+                "< 150 MB".into(),
+            ),
+            (
+                "answered exactly once",
+                format!(
+                    "{} ({} found, {} not found)",
+                    if self.answered_exactly_once { "yes" } else { "NO" },
+                    self.found,
+                    self.not_found
+                ),
+                String::new(),
+            ),
+        ];
+        let mut out = format!(
+            "hancha bench exchange: {} inquiries in batches of {}, {} single inquiries\n\
+             machine: {} cores, {} MiB; PostgreSQL {} ({}), fsync={}, synchronous_commit={}\n\n",
+            self.inquiries,
+            self.batch,
+            self.sync,
+            self.cores,
+            self.memory_mb,
+            self.postgres.version,
+            self.postgres.source,
+            self.postgres.fsync,
+            self.postgres.synchronous_commit
+        );
+        for (what, figure, target) in rows {
+            let target = if target.is_empty() {
+                String::new()
+            } else {
+                format!("   target {target}")
+            };
+            out.push_str(&format!("{what:<34} {figure}{target}\n"));
+        }
+        out.push_str(
+            "\nThe asker's memory is this process's peak since the sweep began: the node plus the \
+             benchmark driver.\nThe responder runs as its own `hancha serve` process.\n",
+        );
+        out
+    }
+}

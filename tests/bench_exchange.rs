@@ -1,0 +1,80 @@
+//! `hancha bench exchange` at a tiny size: it runs end to end against the PostgreSQL at
+//! `DATABASE_URL`, counts its own bookkeeping on both nodes, and reports every figure. No timing
+//! is asserted: the figures depend on the machine.
+
+use assert_cmd::Command;
+
+#[test]
+fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures() {
+    assert!(
+        std::env::var("DATABASE_URL").is_ok(),
+        "DATABASE_URL must be set (./scripts/test sets it)"
+    );
+    let output = Command::cargo_bin("hancha")
+        .unwrap()
+        .args([
+            "bench",
+            "exchange",
+            "--inquiries",
+            "200",
+            "--sync",
+            "50",
+            "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .expect("run hancha bench exchange");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the benchmark failed ({}):\n{stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    let report: serde_json::Value = serde_json::from_str(last).expect("the last line is JSON");
+
+    assert_eq!(report["answered_exactly_once"], true, "{report}");
+    assert_eq!(report["inquiries"], 200);
+    assert_eq!(report["sync"], 50);
+    assert_eq!(
+        report["sync_inline"], 50,
+        "every single inquiry answered inline: {report}"
+    );
+    // 200 sweep inquiries, half about registered persons, and 50 single ones about registered
+    // persons.
+    assert_eq!(report["found"], 150);
+    assert_eq!(report["not_found"], 100);
+    for field in [
+        "inquiries_per_s",
+        "gateway_s",
+        "postgres_only_s",
+        "ratio",
+        "sync_p50_ms",
+        "sync_p99_ms",
+        "sync_max_ms",
+        "transport_s",
+        "transport_p50_ms",
+        "peak_rss_mb",
+        "peak_rss_asker_mb",
+        "peak_rss_responder_mb",
+    ] {
+        let value = report[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} is a number: {report}"));
+        assert!(value > 0.0, "{field} = {value}");
+    }
+    assert!(
+        stderr.contains("bench: sweep"),
+        "progress goes to stderr: {stderr}"
+    );
+}
+
+#[test]
+fn exchange_benchmark_refuses_a_batch_larger_than_a_peer_accepts() {
+    Command::cargo_bin("hancha")
+        .unwrap()
+        .args(["bench", "exchange", "--batch", "5000"])
+        .assert()
+        .code(2);
+}
