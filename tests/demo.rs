@@ -94,9 +94,9 @@ fn an_interrupted_demo_stops_its_nodes_and_removes_its_databases() {
         .spawn()
         .expect("start the demo");
     // Interrupt it in the middle of the story, once the nodes are serving.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
-    for line in stdout.lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         let started = line.starts_with("①");
         seen.push(line);
@@ -109,12 +109,16 @@ fn an_interrupted_demo_stops_its_nodes_and_removes_its_databases() {
         "the story never began:\n{}",
         seen.join("\n")
     );
+    // Keep reading what the demo prints until it exits: a closed pipe would make it fail on
+    // its next line instead of stopping because of the interrupt.
+    let drain = std::thread::spawn(move || lines.count());
     let status = Process::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
+    drain.join().expect("stdout drained");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(

@@ -40,7 +40,7 @@ const SUBMIT_CHUNK: usize = 1_000;
 const SYNC_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the end of the sweep is looked for.
-const SETTLE_POLL: Duration = Duration::from_millis(50);
+const SETTLE_POLL: Duration = Duration::from_millis(100);
 
 /// What to run.
 #[derive(Clone, Copy, Debug)]
@@ -350,107 +350,4 @@ fn machine_memory_mb() -> u64 {
         })
         .map(|kilobytes| kilobytes / 1024)
         .unwrap_or(0)
-}
-
-impl ExchangeReport {
-    /// The figures as a table for people, with the targets beside them.
-    pub fn table(&self) -> String {
-        let rows = [
-            (
-                "sweep, end to end",
-                format!("{:.2} s", self.gateway_s),
-                String::new(),
-            ),
-            (
-                "  throughput",
-                format!("{:.0} inquiries/s", self.inquiries_per_s),
-                "≥ 10,000/s".into(),
-            ),
-            (
-                "PostgreSQL alone, same rows",
-                format!("{:.2} s", self.postgres_only_s),
-                String::new(),
-            ),
-            (
-                "  ratio sweep ÷ PostgreSQL alone",
-                format!("{:.2}", self.ratio),
-                "≤ 3".into(),
-            ),
-            (
-                "gRPC alone, same round trips",
-                format!(
-                    "{:.3} s for {} (p50 {:.2} ms, p99 {:.2} ms)",
-                    self.transport_s,
-                    self.transport_round_trips,
-                    self.transport_p50_ms,
-                    self.transport_p99_ms
-                ),
-                String::new(),
-            ),
-            (
-                "single inquiry p50",
-                format!("{:.2} ms", self.sync_p50_ms),
-                "< 2 ms".into(),
-            ),
-            (
-                "single inquiry p99",
-                format!("{:.2} ms", self.sync_p99_ms),
-                "< 10 ms".into(),
-            ),
-            (
-                "single inquiry max",
-                format!(
-                    "{:.2} ms ({} of {} answered inline)",
-                    self.sync_max_ms, self.sync_inline, self.sync
-                ),
-                String::new(),
-            ),
-            (
-                "peak memory 430703 (asker)",
-                format!("{:.0} MiB", self.peak_rss_asker_mb),
-                "< 150 MB".into(),
-            ),
-            (
-                "peak memory 431322 (responder)",
-                format!("{:.0} MiB", self.peak_rss_responder_mb),
-                "< 150 MB".into(),
-            ),
-            (
-                "answered exactly once",
-                format!(
-                    "{} ({} found, {} not found)",
-                    if self.answered_exactly_once { "yes" } else { "NO" },
-                    self.found,
-                    self.not_found
-                ),
-                String::new(),
-            ),
-        ];
-        let mut out = format!(
-            "hancha bench exchange: {} inquiries in batches of {}, {} single inquiries\n\
-             machine: {} cores, {} MiB; PostgreSQL {} ({}), fsync={}, synchronous_commit={}\n\n",
-            self.inquiries,
-            self.batch,
-            self.sync,
-            self.cores,
-            self.memory_mb,
-            self.postgres.version,
-            self.postgres.source,
-            self.postgres.fsync,
-            self.postgres.synchronous_commit
-        );
-        for (what, figure, target) in rows {
-            let target = if target.is_empty() {
-                String::new()
-            } else {
-                format!("   target {target}")
-            };
-            out.push_str(&format!("{what:<34} {figure}{target}\n"));
-        }
-        out.push_str(
-            "\nThe asker's memory is this process's peak since the sweep began: the node plus the \
-             benchmark driver.\nThe responder runs as its own `hancha serve` process.\n",
-        );
-        out
-    }
 }

@@ -54,11 +54,12 @@ pub struct ResponderCounts {
 }
 
 /// Whether the asking node has nothing left to wait for: no outbox entry, and no inquiry of ours
-/// accepted but unanswered. (An inquiry not yet accepted keeps its outbox entry.)
+/// accepted but unanswered. (An inquiry not yet accepted keeps its outbox entry.) Both through
+/// an index, so that asking often costs the nodes' database next to nothing.
 pub async fn asker_settled(pool: &PgPool) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT NOT EXISTS (SELECT 1 FROM outbox)
-            AND NOT EXISTS (SELECT 1 FROM inquiries WHERE state = 'pending' AND direction = 'outbound')",
+        "SELECT NOT EXISTS (SELECT 1 FROM inquiries WHERE state = 'pending' AND direction = 'outbound')
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE peer_county > '' AND next_attempt_at > '-infinity')",
     )
     .fetch_one(pool)
     .await

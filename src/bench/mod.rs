@@ -10,6 +10,7 @@
 //! - `storage` and `transport` (private): the two limits, PostgreSQL alone and gRPC alone.
 //! - `ledger` (private): the count on both sides that every inquiry was answered exactly once.
 //! - `memory` (private): peak resident memory from `/proc`.
+//! - `table` (private): the figures as a table for people.
 //!
 //! A benchmark that ran into a bookkeeping error fails: its figures would not describe the
 //! exchange the nodes are meant to do.
@@ -21,6 +22,7 @@ mod memory;
 mod population;
 mod rig;
 mod storage;
+mod table;
 mod transport;
 
 use std::time::Duration;

@@ -18,15 +18,10 @@ use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, databases::Datab
 use crate::demo::{manual, story, summary};
 use crate::domain::person::Flow;
 
-/// Play the story of the project's domain on three county nodes: a certificate checked at a
-/// township window (查证验证), a quarterly sweep (清查) that survives a node's maintenance stop,
-/// inquiries answered by hand, the four indicators, and a count on both sides that every inquiry
-/// was answered exactly once.
-///
-/// Uses the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
-/// dropped at the end; the role needs CREATEDB), otherwise starts a throwaway PostgreSQL and
-/// removes it at the end. The nodes log nothing below errors unless RUST_LOG says otherwise.
+/// The demo's options. The subcommand's one-line description is in `src/cli/mod.rs`; what
+/// follows the options in `--help` is [`DEMO_HELP`].
 #[derive(Debug, Args)]
+#[command(after_help = DEMO_HELP)]
 pub struct DemoArgs {
     /// Inquiries in 新化县's sweep of its outflow persons living in 鼎城区 (at most the
     /// agreement's daily cap of 20,000).
@@ -37,6 +32,20 @@ pub struct DemoArgs {
     #[arg(long)]
     keep_running: bool,
 }
+
+/// Where the demo keeps its data and what it prints, after the options in `--help`.
+const DEMO_HELP: &str = "\
+The story: a clerk at a 鼎城区 township window verifies a 新化县 woman's certificate (查证验证);
+新化县 sweeps (清查) its outflow persons living in 鼎城区 while its node is stopped for maintenance
+and restarted; 邵东市's inquiries wait in 鼎城区's pending list until an operator answers them; the
+four indicators (四率); and a count on both sides that every inquiry was answered exactly once.
+
+Databases: the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
+dropped at the end; the role needs CREATEDB), otherwise a throwaway PostgreSQL started for the demo
+and removed at the end (its server binaries must be installed: apt-get install postgresql).
+The story goes to stdout; what was started and removed, and the nodes' errors, to stderr
+(RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once,
+1 otherwise or on error, 130 when interrupted.";
 
 /// What the story leaves for the commands printed with `--keep-running`.
 struct Played {

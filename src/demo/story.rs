@@ -21,6 +21,9 @@ const SWEEP_CHUNK: usize = 1_000;
 /// How long the sweeping county's node stays down.
 const MAINTENANCE: Duration = Duration::from_secs(2);
 
+/// The progress bar's message while answers arrive.
+const ANSWERS_BACK: &str = "answers back at 新化县";
+
 /// How long a sweep may take before the demo gives up on it.
 const SWEEP_PATIENCE: Duration = Duration::from_secs(180);
 
@@ -150,9 +153,9 @@ pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Populati
 
     let progress = ProgressBar::with_draw_target(Some(u64::from(size)), ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("  {bar:40} {pos}/{len} answers back at 新化县 {msg}")
-            .expect("a valid template"),
+        ProgressStyle::with_template("  {bar:30} {pos}/{len} {wide_msg}").expect("a valid template"),
     );
+    progress.set_message(ANSWERS_BACK);
     let mut maintained = false;
     let status = loop {
         let status = sweep_status(&mut xinhua, &sweep_key).await?;
@@ -230,17 +233,14 @@ async fn maintenance(
         waiting = outbox_for(cluster.node(DINGCHENG).store(), XINHUA)
             .await?
             .max(waiting);
-        progress.set_message(format!(
-            "(新化县 down: {} confirmations wait in 鼎城区's outbox)",
-            thousands(waiting)
-        ));
+        progress.set_message(format!("新化县 down, {} wait at 鼎城区", thousands(waiting)));
         if Instant::now() >= until {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cluster.restart(XINHUA).await?;
-    progress.set_message("");
+    progress.set_message(ANSWERS_BACK);
     let also = if unsent > 0 {
         format!(
             ", 新化县 sends the {} inquiries that waited in its own",

@@ -301,15 +301,15 @@ pub async fn summary(cluster: &Cluster, started: Instant, setup: Duration) -> an
     for (asker, responder, pair) in &pairs {
         all &= pair.exactly_once();
         println!(
-            "  {} → {}: {} sent, {} received, {} answered, {} confirmations delivered, {} back at {}{}",
+            "  {} → {}: sent {}, received {}, answered {}, answers delivered {}, answers stored at {} {}{}",
             county_name(asker),
             county_name(responder),
             thousands(pair.sent),
             thousands(pair.received),
             thousands(pair.answered_at_responder),
             thousands(pair.confirmations.delivered),
-            thousands(pair.confirmations_received.inquiries),
             county_name(asker),
+            thousands(pair.confirmations_received.inquiries),
             if pair.exactly_once() {
                 "  ✓"
             } else {

@@ -131,11 +131,21 @@ impl Store {
                 });
             }
         }
-        batch.write(&mut tx, "automatic", now).await?;
-        sqlx::query("UPDATE inquiries SET auto_checked = true WHERE message_id = ANY($1)")
-            .bind(waiting.iter().map(|w| w.message_id).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
+        batch.write(&mut tx, "automatic", now, true).await?;
+        // The answered ones were marked checked as they were answered (one row version each,
+        // not two); the rest stay pending for an operator.
+        let answered_ids: std::collections::HashSet<Uuid> = answered.iter().map(|a| a.inquiry_id).collect();
+        let left_pending: Vec<Uuid> = waiting
+            .iter()
+            .map(|w| w.message_id)
+            .filter(|id| !answered_ids.contains(id))
+            .collect();
+        if !left_pending.is_empty() {
+            sqlx::query("UPDATE inquiries SET auto_checked = true WHERE message_id = ANY($1)")
+                .bind(&left_pending)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(answered)
     }
@@ -176,7 +186,7 @@ impl Store {
             confirmation_id,
             answer,
         );
-        batch.write(&mut tx, "operator", now).await?;
+        batch.write(&mut tx, "operator", now, false).await?;
         tx.commit().await?;
         Ok(GivenAnswer {
             inquiry_id,
@@ -232,11 +242,14 @@ impl AnswerBatch {
         });
     }
 
+    /// Writes the answers; `mark_checked` also marks the inquiries as seen by the auto-answer
+    /// worker, in the same row update.
     async fn write(
         self,
         connection: &mut sqlx::PgConnection,
         answered_by: &str,
         now: DateTime<Utc>,
+        mark_checked: bool,
     ) -> Result<(), StoreError> {
         if self.confirmation_ids.is_empty() {
             return Ok(());
@@ -260,12 +273,14 @@ impl AnswerBatch {
         .execute(&mut *connection)
         .await?;
         sqlx::query(
-            "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3
+            "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3,
+                    auto_checked = i.auto_checked OR $4
              FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
         )
         .bind(&self.inquiry_ids)
         .bind(&self.outcomes)
         .bind(now)
+        .bind(mark_checked)
         .execute(&mut *connection)
         .await?;
         sqlx::query(

@@ -199,16 +199,19 @@ impl Store {
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
-        let states: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT message_id, state FROM inquiries
-             WHERE message_id = ANY($1) AND direction = 'outbound' AND peer_county = $2
-             FOR UPDATE",
+        // Only the primary key in the condition: given `direction` and `peer_county` too, a
+        // generic plan may walk every outbound inquiry of the peer filtering on the id array.
+        let states: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+            "SELECT message_id, state, direction, peer_county FROM inquiries WHERE message_id = ANY($1) FOR UPDATE",
         )
         .bind(&inquiry_ids)
-        .bind(peer)
         .fetch_all(&mut *tx)
         .await?;
-        let mut states: HashMap<Uuid, String> = states.into_iter().collect();
+        let mut states: HashMap<Uuid, String> = states
+            .into_iter()
+            .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer)
+            .map(|(id, state, _, _)| (id, state))
+            .collect();
         let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
         let existing: Vec<Uuid> =
             sqlx::query_scalar("SELECT message_id FROM confirmations WHERE message_id = ANY($1)")
