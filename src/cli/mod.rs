@@ -16,6 +16,7 @@ mod dev;
 pub(crate) mod display;
 mod id;
 mod pending;
+pub(crate) use pending::table as pending_table;
 mod registry;
 mod report;
 mod serve;

@@ -123,7 +123,8 @@ fn to_json(inquiry: &pb::InquirySummary) -> serde_json::Value {
     })
 }
 
-fn table(inquiries: &[pb::InquirySummary], outbound: bool) -> String {
+/// The pending list as a table, as `hancha pending` prints it (the demo shows it too).
+pub(crate) fn table(inquiries: &[pb::InquirySummary], outbound: bool) -> String {
     let peer_header = if outbound { "asked" } else { "from" };
     let rows: Vec<Vec<String>> = inquiries
         .iter()

@@ -11,7 +11,6 @@ use super::population::Population;
 use super::story::{outcome_label, sweep_status};
 use super::{DINGCHENG, SHAODONG, field_value};
 use crate::cli::client::explain;
-use crate::cli::display;
 use crate::domain::person::Flow;
 use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::StatusField;
@@ -99,7 +98,7 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
         "  鼎城区's pending list (`hancha pending`), first {SHOWN} of {}:",
         pending.len()
     );
-    for line in pending_table(&pending[..SHOWN.min(pending.len())]).lines() {
+    for line in crate::cli::pending_table(&pending[..SHOWN.min(pending.len())], false).lines() {
         println!("    {line}");
     }
 
@@ -181,39 +180,6 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
     );
     println!();
     Ok(())
-}
-
-/// The pending list as `hancha pending` prints it.
-fn pending_table(inquiries: &[pb::InquirySummary]) -> String {
-    let rows: Vec<Vec<String>> = inquiries
-        .iter()
-        .map(|i| {
-            vec![
-                if i.overdue {
-                    "OVERDUE".into()
-                } else {
-                    String::new()
-                },
-                display::date(i.due_at.as_ref()),
-                display::county(&i.peer_county),
-                display::kind(&i.kind),
-                if i.priority == "urgent" {
-                    "urgent 紧急".into()
-                } else {
-                    "normal".into()
-                },
-                i.subject_masked.clone(),
-                display::township(&i.township),
-                i.message_id.clone(),
-            ]
-        })
-        .collect();
-    display::table(
-        &[
-            "", "due", "from", "kind", "priority", "subject", "township", "message",
-        ],
-        &rows,
-    )
 }
 
 /// An inquiry left in 鼎城区's pending list for whoever tries the commands, with the answer its
