@@ -215,3 +215,54 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `admin_url` with its database name replaced by `name`, keeping credentials and the query
+/// (e.g. a socket `host`): how the demo, the benchmarks and the tests address the databases
+/// they create on one server.
+pub fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    // postgres://user@host:port/db: the database is what follows the first '/' after the host.
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Whether a PostgreSQL server answers at `url` within five seconds.
+pub async fn reachable(url: &str) -> bool {
+    use sqlx::Connection;
+    matches!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::PgConnection::connect(url)
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_urls_keep_server_credentials_and_query() {
+        assert_eq!(
+            with_database("postgres://u:p@db:5432/postgres", "x"),
+            "postgres://u:p@db:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://hancha@localhost/postgres?host=/tmp/s", "x"),
+            "postgres://hancha@localhost/x?host=/tmp/s"
+        );
+        assert_eq!(with_database("postgres://db:5432", "x"), "postgres://db:5432/x");
+    }
+}

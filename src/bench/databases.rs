@@ -2,12 +2,11 @@
 //! reachable (fresh databases, dropped at the end), otherwise a throwaway cluster with production
 //! durability (`fsync` and `synchronous_commit` on), removed at the end.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use sqlx::Connection;
 
 use crate::devdb::{Durability, ThrowawayPostgres};
+use crate::devdb::{reachable, with_database};
 
 /// Where the databases live.
 #[derive(Debug)]
@@ -137,47 +136,5 @@ impl Databases {
             Server::External { admin_url } => admin_url,
             Server::Throwaway(cluster) => cluster.url(),
         }
-    }
-}
-
-/// `admin_url` with its database name replaced by `name`, keeping the query (e.g. a socket
-/// `host`).
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (admin_url, None),
-    };
-    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let server = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-async fn reachable(url: &str) -> bool {
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(url)).await,
-        Ok(Ok(_))
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_urls_keep_server_credentials_and_query() {
-        assert_eq!(
-            with_database("postgres://u:p@db:5432/postgres", "x"),
-            "postgres://u:p@db:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://hancha@localhost/postgres?host=/tmp/s", "x"),
-            "postgres://hancha@localhost/x?host=/tmp/s"
-        );
     }
 }

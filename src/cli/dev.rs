@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::devdb::{Durability, ThrowawayPostgres};
+use crate::devdb::{Durability, ThrowawayPostgres, reachable};
 
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
@@ -80,16 +80,4 @@ async fn with_postgres(args: WithPostgresArgs) -> anyhow::Result<ExitCode> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
-}
-
-async fn reachable(url: &str) -> bool {
-    use sqlx::Connection;
-    matches!(
-        tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            sqlx::PgConnection::connect(url)
-        )
-        .await,
-        Ok(Ok(_))
-    )
 }

@@ -115,17 +115,7 @@ pub async fn fresh_database() -> String {
         .execute(&mut connection)
         .await
         .expect("create database");
-    // The admin URL with the database swapped, query (e.g. a socket `host`) kept.
-    match admin.split_once('?') {
-        Some((base, query)) => format!(
-            "{}/{name}?{query}",
-            base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base)
-        ),
-        None => format!(
-            "{}/{name}",
-            admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-        ),
-    }
+    hancha::devdb::with_database(&admin, &name)
 }
 
 /// One county in the cluster.
