@@ -38,6 +38,66 @@ pub struct NodeConfig {
     /// Limits and timings; defaults suit a county office.
     #[serde(default)]
     pub limits: Limits,
+    /// Reconciliation (对账): per agreement, the shared secret and the schedule.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+}
+
+/// Reconciliation settings.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Most outflow inquiries one run may open for persons the peer does not know or knows
+    /// differently; the rest are reported and asked about in later runs.
+    pub max_inquiries_per_run: usize,
+    /// Agreement id → its reconciliation settings. An agreement without an entry (or without a
+    /// secret) is not reconciled, and the peer's runs for it are refused.
+    pub agreements: BTreeMap<String, AgreementReconcile>,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            max_inquiries_per_run: 200,
+            agreements: BTreeMap::new(),
+        }
+    }
+}
+
+/// How one agreement is reconciled.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementReconcile {
+    /// The secret both counties hold for this agreement (at least 32 bytes); elements are
+    /// HMAC-SHA256 under it. Never printed. `HANCHA_RECONCILE_SECRET_<ID>` (the agreement id
+    /// with `-` written as `_`) overrides it.
+    pub secret: Option<String>,
+    /// When this node starts a run: cron syntax (minute hour day month weekday) in China
+    /// Standard Time. Default: nightly at 02:00.
+    #[serde(default = "default_reconcile_schedule")]
+    pub schedule: String,
+}
+
+impl std::fmt::Debug for AgreementReconcile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgreementReconcile")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("schedule", &self.schedule)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReconcileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconcileConfig")
+            .field("max_inquiries_per_run", &self.max_inquiries_per_run)
+            .field("agreements", &self.agreements)
+            .finish()
+    }
+}
+
+fn default_reconcile_schedule() -> String {
+    "0 2 * * *".to_string()
 }
 
 /// Certificate files, PEM.
@@ -163,6 +223,13 @@ impl NodeConfig {
                 set_dotted(&mut document, key, value);
             } else if let Some(county) = variable.strip_prefix("HANCHA_PEER_") {
                 set_dotted(&mut document, &format!("peers.{county}"), value);
+            } else if let Some(agreement) = variable.strip_prefix("HANCHA_RECONCILE_SECRET_") {
+                let agreement = agreement.replace('_', "-");
+                set_dotted(
+                    &mut document,
+                    &format!("reconcile.agreements.{agreement}.secret"),
+                    value,
+                );
             }
         }
         let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
@@ -190,6 +257,14 @@ impl NodeConfig {
             if endpoint.trim().is_empty() {
                 bail!("peers.{county}: empty endpoint");
             }
+        }
+        for (agreement, settings) in &config.reconcile.agreements {
+            if let Some(secret) = &settings.secret {
+                crate::domain::reconcile::ReconcileKey::new(secret.as_bytes())
+                    .map_err(|error| anyhow::anyhow!("reconcile.agreements.{agreement}.secret: {error}"))?;
+            }
+            crate::domain::schedule::Schedule::parse(&settings.schedule)
+                .map_err(|error| anyhow::anyhow!("reconcile.agreements.{agreement}.schedule: {error}"))?;
         }
         if config.limits.batch_size == 0 || config.limits.batch_size > config.limits.max_batch_messages {
             bail!("limits.batch_size must be between 1 and limits.max_batch_messages");
@@ -230,6 +305,17 @@ impl NodeConfig {
         for (county, endpoint) in &self.peers {
             lines.push(format!("peer              {county} at {endpoint}"));
         }
+        for (agreement, settings) in &self.reconcile.agreements {
+            lines.push(format!(
+                "reconcile         {agreement} at \"{}\" (China Standard Time), secret {}",
+                settings.schedule,
+                if settings.secret.is_some() {
+                    "set (never shown)"
+                } else {
+                    "MISSING: not reconciled"
+                }
+            ));
+        }
         lines.join("\n")
     }
 }
@@ -245,6 +331,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("operator", &self.operator)
             .field("peers", &self.peers)
             .field("limits", &self.limits)
+            .field("reconcile", &self.reconcile)
             .finish()
     }
 }
@@ -326,6 +413,32 @@ trust_anchors = "certs/ca.pem"
         assert!(!format!("{config:?}").contains("s3cret"));
         assert!(!config.describe().contains("s3cret"));
         assert!(config.describe().contains("hancha:***@localhost"));
+    }
+
+    #[test]
+    fn reconcile_secrets_come_from_file_or_environment_and_are_never_printed() {
+        let text = format!(
+            "{EXAMPLE}\n[reconcile.agreements.430703-431322]\nsecret = \"file secret that is long enough, 32+\"\n"
+        );
+        let environment = vec![(
+            "HANCHA_RECONCILE_SECRET_430703_430582".to_string(),
+            "environment secret, also long enough!".to_string(),
+        )];
+        let config = NodeConfig::from_toml(&text, &environment, Path::new(".")).unwrap();
+        let from_env = &config.reconcile.agreements["430703-430582"];
+        assert_eq!(
+            from_env.secret.as_deref(),
+            Some("environment secret, also long enough!")
+        );
+        assert_eq!(from_env.schedule, "0 2 * * *");
+        for shown in [format!("{config:?}"), config.describe()] {
+            assert!(!shown.contains("file secret"), "{shown}");
+            assert!(!shown.contains("environment secret"), "{shown}");
+        }
+        let short = format!("{EXAMPLE}\n[reconcile.agreements.430703-431322]\nsecret = \"short\"\n");
+        let error = NodeConfig::from_toml(&short, &[], Path::new(".")).unwrap_err();
+        assert!(format!("{error:#}").contains("at least 32 bytes"), "{error:#}");
+        assert!(!format!("{error:#}").contains("short\""), "{error:#}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!
 //! - [`exchange`]: two county nodes over real mutual TLS, a sweep and single inquiries between
 //!   them, measured side by side with what PostgreSQL alone and gRPC alone can do.
+//! - [`reconcile`]: the reconciliation protocol between two in-memory sets over mutual TLS,
+//!   beside sending every element and a Merkle-tree exchange ([`merkle`]).
 //! - `databases` (private): the PostgreSQL server the nodes and the limits run on.
 //! - `rig` (private): the two nodes, one in this process and one a `hancha serve` child.
 //! - `population` (private): synthetic registries and the inquiries about them.
@@ -19,7 +21,9 @@ mod databases;
 pub mod exchange;
 mod ledger;
 mod memory;
+pub mod merkle;
 mod population;
+pub mod reconcile;
 mod rig;
 mod storage;
 mod table;

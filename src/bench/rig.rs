@@ -98,6 +98,7 @@ impl Rig {
             },
             peers: [(responder.to_string(), responder_address.to_string())].into(),
             limits: limits.clone(),
+            reconcile: Default::default(),
         };
         let running = crate::node::start(&config, asker_listener)
             .await

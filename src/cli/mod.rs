@@ -16,6 +16,7 @@ mod dev;
 pub(crate) mod display;
 mod id;
 mod pending;
+mod reconcile;
 pub(crate) use pending::table as pending_table;
 mod registry;
 mod report;
@@ -51,6 +52,8 @@ enum Command {
     Answer(answer::AnswerArgs),
     /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
     Report(report::ReportArgs),
+    /// Reconcile with a peer county now (对账), or list past runs and their differences.
+    Reconcile(reconcile::ReconcileArgs),
     /// The county's registry of persons: import from CSV.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(args),
         Command::Answer(args) => answer::run(args),
         Command::Report(args) => report::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Registry(command) => registry::run(command),
         Command::Id(command) => id::run(command),
         Command::Agreement(command) => agreement::run(command),

@@ -94,6 +94,7 @@ impl Cluster {
                 },
                 peers,
                 limits: limits.clone(),
+                reconcile: Default::default(),
             };
             let listener = listeners.remove(*county).expect("a listener per county");
             let running = crate::node::start(&config, listener)

@@ -3,6 +3,7 @@
 //! verified certificate, convert, call the [`Node`](crate::node::Node), convert back.
 
 pub mod convert;
+pub mod reconcile;
 pub mod server;
 pub mod status;
 

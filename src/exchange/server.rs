@@ -11,6 +11,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span, warn};
 
 use super::convert::{confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, timestamp_to_wire};
+use super::reconcile;
 use super::status::{internal, rejected_of, status_of};
 use crate::domain::division::CountyCode;
 use crate::domain::policy::{Rejection, RejectionCode};
@@ -113,6 +114,7 @@ impl Exchange for ExchangeService {
     type SubmitInquiriesStream = BoxStream<pb::ReceiptBatch>;
     type DeliverConfirmationsStream = BoxStream<pb::AckBatch>;
     type DeliverNoticesStream = BoxStream<pb::AckBatch>;
+    type ReconcileStream = BoxStream<pb::ReconcileResponse>;
 
     async fn submit_inquiries(
         &self,
@@ -168,6 +170,24 @@ impl Exchange for ExchangeService {
                     }
                 }
             }
+            .instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<Streaming<pb::ReconcileRequest>>,
+    ) -> Result<Response<Self::ReconcileStream>, Status> {
+        let peer = self.peer(&request)?;
+        let incoming = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let node = Arc::clone(&self.node);
+        let span = info_span!("reconcile", peer = %peer);
+        tokio::spawn(
+            reconcile::respond(incoming, sender, move |begin| async move {
+                node.open_reconcile(peer, begin).await
+            })
             .instrument(span),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))

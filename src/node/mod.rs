@@ -7,6 +7,7 @@
 
 mod answer;
 mod receive;
+pub mod reconcile;
 mod send;
 mod serve;
 
@@ -28,6 +29,7 @@ use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
 use crate::proto::exchange::exchange_client::ExchangeClient;
 use crate::store::Store;
+use reconcile::ReconcileSettings;
 
 /// One county's gateway.
 #[derive(Debug)]
@@ -45,8 +47,11 @@ pub struct Node {
     /// One wake-up per delivery worker, rung when something is queued for a peer. `notify_one`
     /// stores a permit, so a wake-up that arrives while a worker is busy is not lost.
     delivery_wakers: std::sync::Mutex<Vec<Arc<Notify>>>,
-    /// Clients for the peers, for calls made while someone waits (the synchronous path).
+    /// Clients for the peers, for calls made while someone waits (the synchronous path) and
+    /// for reconciliation runs.
     peer_clients: RwLock<HashMap<CountyCode, ExchangeClient<Channel>>>,
+    /// Reconciliation secrets, schedules and the per-run inquiry cap.
+    reconcile: ReconcileSettings,
 }
 
 impl Node {
@@ -61,7 +66,19 @@ impl Node {
             auto_answer_wake: Notify::new(),
             delivery_wakers: std::sync::Mutex::new(Vec::new()),
             peer_clients: RwLock::new(HashMap::new()),
+            reconcile: ReconcileSettings::default(),
         }
+    }
+
+    /// The same node, reconciling as `settings` say.
+    pub fn with_reconcile(mut self, settings: ReconcileSettings) -> Node {
+        self.reconcile = settings;
+        self
+    }
+
+    /// Reconciliation settings in force.
+    pub fn reconcile_settings(&self) -> &ReconcileSettings {
+        &self.reconcile
     }
 
     /// The county this node speaks for.

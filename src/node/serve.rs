@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::Node;
+use super::reconcile::ReconcileSettings;
 use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -90,7 +91,10 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
     let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
-    let node = Arc::new(Node::new(config.county, store, agreements, config.limits.clone()));
+    let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
+    let node = Arc::new(
+        Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
+    );
 
     let local_addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -161,6 +165,9 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             })
             .await;
         });
+    }
+    if node.reconcile_settings().schedules().next().is_some() {
+        tasks.spawn(workers::reconcile::run(Arc::clone(&node), shutdown_rx.clone()));
     }
     {
         let node = Arc::clone(&node);

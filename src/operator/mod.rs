@@ -5,6 +5,7 @@
 mod agreements;
 mod import;
 mod inquiries;
+mod reconcile;
 mod report;
 
 use std::sync::Arc;
@@ -120,6 +121,37 @@ impl Operator for OperatorService {
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
         report::report(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type ReconcileStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ReconcileProgress, Status>> + Send>>;
+
+    async fn reconcile(
+        &self,
+        request: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<Self::ReconcileStream>, Status> {
+        let receiver = reconcile::reconcile(&self.node, request.into_inner())?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::UnboundedReceiverStream::new(receiver),
+        )))
+    }
+
+    async fn list_reconcile_runs(
+        &self,
+        request: Request<pb::ListReconcileRunsRequest>,
+    ) -> Result<Response<pb::ListReconcileRunsResponse>, Status> {
+        reconcile::list_runs(&self.node, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_reconcile_differences(
+        &self,
+        request: Request<pb::ListReconcileDifferencesRequest>,
+    ) -> Result<Response<pb::ListReconcileDifferencesResponse>, Status> {
+        reconcile::list_differences(&self.node, request.into_inner())
             .await
             .map(Response::new)
     }

@@ -219,6 +219,15 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         let mut stored: HashSet<Uuid> = existing.into_iter().collect();
+        // An inquiry marked answered whose confirmation is gone (restored from a backup, lost
+        // by hand) takes its answer again: reconciliation re-delivers exactly that.
+        let mut answered_with: HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("SELECT inquiry_id FROM confirmations WHERE inquiry_id = ANY($1)")
+                .bind(&inquiry_ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
 
         let mut receipts = Vec::with_capacity(confirmations.len());
         let mut audit = Vec::new();
@@ -238,7 +247,7 @@ impl Store {
                 ));
                 continue;
             };
-            if state == "answered" {
+            if state == "answered" && answered_with.contains(&confirmation.inquiry_id) {
                 receipts.push(ConfirmationReceipt::AlreadyAnswered);
                 audit.push(confirmation_audit(
                     peer,
@@ -249,6 +258,7 @@ impl Store {
                 continue;
             }
             *state = "answered".into();
+            answered_with.insert(confirmation.inquiry_id);
             stored.insert(confirmation.message_id);
             accepted.push(confirmation);
             receipts.push(ConfirmationReceipt::Accepted);

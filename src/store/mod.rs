@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod notices;
 pub mod outbound;
 pub mod queries;
+pub mod reconcile;
 pub mod registry;
 pub mod report;
 

@@ -87,43 +87,7 @@ impl Store {
         hold: Duration,
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let inserted: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                    subject_id, subject_certificate, state, sweep_key)
-             SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued',
-                    $9
-             FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-                  AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate)
-             ON CONFLICT DO NOTHING
-             RETURNING message_id",
-        )
-        .bind(inquiries.iter().map(|i| i.message_id).collect::<Vec<_>>())
-        .bind(peer)
-        .bind(inquiries.iter().map(|i| i.agreement.id.clone()).collect::<Vec<_>>())
-        .bind(inquiries.iter().map(|i| i.agreement.hash.clone()).collect::<Vec<_>>())
-        .bind(inquiries.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
-        .bind(inquiries.iter().map(|i| i.priority.as_str()).collect::<Vec<_>>())
-        .bind(inquiries.iter().map(|i| i.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
-        .bind(inquiries.iter().map(|i| i.subject.certificate_number.clone()).collect::<Vec<_>>())
-        .bind(sweep_key)
-        .fetch_all(&mut *tx)
-        .await?;
-        enqueue_in(&mut tx, &inserted, MessageType::Inquiry, peer, hold).await?;
-        let audit: Vec<AuditEntry> = inquiries
-            .iter()
-            .filter(|i| inserted.contains(&i.message_id))
-            .map(|i| AuditEntry {
-                peer_county: Some(peer.to_string()),
-                direction: "outbound".into(),
-                message_id: Some(i.message_id),
-                kind: Some(i.kind.as_str().into()),
-                agreement_id: Some(i.agreement.id.clone()),
-                agreement_hash: Some(i.agreement.hash.clone()),
-                outcome: "queued".into(),
-                reason: None,
-            })
-            .collect();
-        audit_batch_in(&mut tx, &audit).await?;
+        let inserted = queue_inquiries_in(&mut tx, peer, inquiries, sweep_key, hold).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -375,6 +339,57 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// [`Store::queue_outbound_inquiries`] inside the caller's transaction; returns the new ids.
+pub(crate) async fn queue_inquiries_in(
+    connection: &mut sqlx::PgConnection,
+    peer: &str,
+    inquiries: &[Inquiry],
+    sweep_key: Option<&str>,
+    hold: Duration,
+) -> Result<Vec<Uuid>, StoreError> {
+    if inquiries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                    subject_id, subject_certificate, state, sweep_key)
+             SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued',
+                    $9
+             FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                  AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate)
+             ON CONFLICT DO NOTHING
+             RETURNING message_id",
+        )
+        .bind(inquiries.iter().map(|i| i.message_id).collect::<Vec<_>>())
+        .bind(peer)
+        .bind(inquiries.iter().map(|i| i.agreement.id.clone()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.agreement.hash.clone()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.priority.as_str()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
+        .bind(inquiries.iter().map(|i| i.subject.certificate_number.clone()).collect::<Vec<_>>())
+        .bind(sweep_key)
+        .fetch_all(&mut *connection)
+        .await?;
+    enqueue_in(connection, &inserted, MessageType::Inquiry, peer, hold).await?;
+    let audit: Vec<AuditEntry> = inquiries
+        .iter()
+        .filter(|i| inserted.contains(&i.message_id))
+        .map(|i| AuditEntry {
+            peer_county: Some(peer.to_string()),
+            direction: "outbound".into(),
+            message_id: Some(i.message_id),
+            kind: Some(i.kind.as_str().into()),
+            agreement_id: Some(i.agreement.id.clone()),
+            agreement_hash: Some(i.agreement.hash.clone()),
+            outcome: "queued".into(),
+            reason: None,
+        })
+        .collect();
+    audit_batch_in(connection, &audit).await?;
+    Ok(inserted)
 }
 
 /// Adds outbox entries for messages written in the same transaction, due after `hold`.

@@ -34,7 +34,8 @@ impl Store {
                     certificate_status = excluded.certificate_status, children_count = excluded.children_count,
                     contraception_status = excluded.contraception_status,
                     contraception_date = excluded.contraception_date, pregnant = excluded.pregnant,
-                    registered_since = excluded.registered_since, updated_at = now()",
+                    registered_since = excluded.registered_since, updated_at = now(),
+                    shared_digest = NULL, shared_digest_fields = NULL",
             )
             .bind(text(&|p| Some(p.resident_id.as_str().to_string())))
             .bind(text(&|p| Some(p.name.clone())))
@@ -92,13 +93,13 @@ pub(crate) async fn persons_matching_in(
     rows.into_iter().map(PersonRow::into_domain).collect()
 }
 
-const PERSON_COLUMNS: &str =
+pub(super) const PERSON_COLUMNS: &str =
     "resident_id, name, flow, registered_county, residence_county, township, village,
     marital_status, certificate_number, certificate_valid_until, certificate_status, children_count,
     contraception_status, contraception_date, pregnant, registered_since, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct PersonRow {
+pub(super) struct PersonRow {
     resident_id: String,
     name: String,
     flow: String,
@@ -115,12 +116,11 @@ struct PersonRow {
     contraception_date: Option<chrono::NaiveDate>,
     pregnant: Option<bool>,
     registered_since: Option<chrono::NaiveDate>,
-    #[allow(dead_code)]
-    updated_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
 }
 
 impl PersonRow {
-    fn into_domain(self) -> Result<Person, StoreError> {
+    pub(super) fn into_domain(self) -> Result<Person, StoreError> {
         Ok(Person {
             resident_id: ResidentId::parse(&self.resident_id).map_err(corrupt)?,
             name: self.name,

@@ -4,6 +4,7 @@
 pub mod auto_answer;
 pub mod deadlines;
 pub mod delivery;
+pub mod reconcile;
 
 use std::future::Future;
 use std::time::Duration;

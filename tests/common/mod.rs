@@ -104,6 +104,29 @@ pub fn open_agreement(a: &str, b: &str) -> String {
     )
 }
 
+/// Most outflow inquiries a test node's reconciliation run opens: small, so the cap shows.
+pub const RECONCILE_CAP: usize = 3;
+
+/// Reconciliation for every agreement of a test cluster: a secret per agreement, and a schedule
+/// that never fires (February 31st), so that only the tests start runs.
+pub fn test_reconcile_config(agreements: &[String]) -> hancha::config::ReconcileConfig {
+    let mut config = hancha::config::ReconcileConfig {
+        max_inquiries_per_run: RECONCILE_CAP,
+        ..Default::default()
+    };
+    for text in agreements {
+        let agreement = hancha::domain::agreement::Agreement::parse(text).expect("test agreement parses");
+        config.agreements.insert(
+            agreement.id().to_string(),
+            hancha::config::AgreementReconcile {
+                secret: Some(format!("test reconciliation secret for {}", agreement.id())),
+                schedule: "0 0 31 2 *".into(),
+            },
+        );
+    }
+    config
+}
+
 /// A fresh, empty database on the server at `DATABASE_URL`; returns its URL.
 pub async fn fresh_database() -> String {
     let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must be set (./scripts/test sets it)");
@@ -210,6 +233,7 @@ impl Cluster {
                 },
                 peers,
                 limits: limits.clone(),
+                reconcile: test_reconcile_config(agreements),
             };
             let running = hancha::node::start(&config, listener).await.expect("node starts");
             members.insert(

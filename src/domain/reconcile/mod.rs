@@ -1,0 +1,82 @@
+//! Reconciliation (对账): what the two counties of an agreement compare each night, and what
+//! they do about the differences. Pure rules; the wire protocol lives in
+//! `exchange::reconcile`, the run in `node::reconcile`.
+//!
+//! Two sets per agreement are compared with rateless IBLTs ([`crate::domain::riblt`]):
+//!
+//! - **messages**: every inquiry, confirmation and notice the pair exchanged, each as a digest
+//!   of its id and content ([`MessageRef`]); a difference is a lost or divergent message.
+//! - **shared people**: the persons both counties should know, each as a digest of the ID
+//!   number and the status fields both sides may see ([`people`]); a difference is a person one
+//!   side does not know, or knows differently.
+//!
+//! Every element is keyed ([`ReconcileKey`]) with the agreement's secret, so a captured sketch
+//! cannot be matched against a dictionary of ID numbers.
+//!
+//! # Layout
+//!
+//! - [`key`]: the agreement secret and the keyed elements and tags.
+//! - [`pacing`]: how many coded symbols to send next, and when sending every element is cheaper.
+//! - [`people`]: the fields compared for a shared person and the person digest.
+//! - [`plan`]: from the decoded difference to repairs and reports.
+
+pub mod key;
+pub mod pacing;
+pub mod people;
+pub mod plan;
+
+#[cfg(test)]
+mod tests;
+
+pub use key::{ReconcileKey, SecretError};
+pub use plan::{
+    MessageDifference, MessagePlan, MessageRef, MessageRepair, MessageType, PersonAction, PersonDifference,
+    PersonPlan, PersonSide, plan_messages, plan_people,
+};
+
+/// What one side holds of a decoded difference, named so the other side can act on it:
+/// message references (ids are not personal data), and keyed tags of ID numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DifferenceDetail {
+    /// The messages, for the messages set.
+    pub messages: Vec<MessageRef>,
+    /// The persons' tags ([`ReconcileKey::person_tag`]), for the shared-people set.
+    pub person_tags: Vec<[u8; 32]>,
+}
+
+/// Which of the two sets a run compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReconcileSet {
+    /// Inquiries, confirmations and notices exchanged under the agreement.
+    Messages,
+    /// The persons both counties should know.
+    SharedPeople,
+}
+
+impl ReconcileSet {
+    /// Both sets, in the order a run compares them.
+    pub const ALL: [ReconcileSet; 2] = [ReconcileSet::Messages, ReconcileSet::SharedPeople];
+
+    /// The name stored and printed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReconcileSet::Messages => "messages",
+            ReconcileSet::SharedPeople => "shared_people",
+        }
+    }
+
+    /// The domain-separation label hashed into every element of the set, so that an element of
+    /// one set can never be taken for an element of the other.
+    pub(crate) const fn label(self) -> &'static [u8] {
+        match self {
+            ReconcileSet::Messages => b"hancha/reconcile/messages/v1",
+            ReconcileSet::SharedPeople => b"hancha/reconcile/people/v1",
+        }
+    }
+}
+
+impl std::fmt::Display for ReconcileSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

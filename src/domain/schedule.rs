@@ -1,0 +1,497 @@
+//! When the nightly reconciliation with a peer county runs: a standard five-field cron expression
+//! read on China Standard Time (Asia/Shanghai), so that `0 2 * * *` means 02:00 at the county
+//! offices whatever time zone the node's host is set to.
+//!
+//! The fields are `minute hour day-of-month month day-of-week`. Each is `*`, a number, a range
+//! `1-5`, a step `*/15` or `10-50/10`, or a comma-separated list of these; months may be named
+//! `JAN`–`DEC` and weekdays `SUN`–`SAT` (in any case), and weekday 7 is Sunday like 0. As in
+//! crontab(5), when both day fields are restricted (contain no `*`) a day matches when *either*
+//! does: `0 2 1 * MON` runs on the first of every month and on every Monday, while
+//! `0 2 */2 * MON` runs on Mondays with an odd date. The shorthands `@hourly`, `@daily` (or
+//! `@midnight`), `@weekly`, `@monthly` and `@yearly` (or `@annually`) stand for the usual
+//! expressions.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use hancha::domain::schedule::Schedule;
+//!
+//! let nightly = Schedule::default();
+//! assert_eq!(nightly.to_string(), "0 2 * * *");
+//! // 02:00 in Shanghai is 18:00 UTC the evening before.
+//! let noon = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+//! let next = Utc.with_ymd_and_hms(2026, 3, 1, 18, 0, 0).unwrap();
+//! assert_eq!(nightly.next_after(noon), Some(next));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{
+    DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
+    Timelike, Utc,
+};
+use chrono_tz::Asia::Shanghai;
+use serde::{Deserialize, Serialize};
+
+/// How far ahead [`Schedule::next_after`] looks before concluding that nothing matches. Eight
+/// years, not five, so that `0 0 29 2 *` finds 29 February across 2100, which is no leap year.
+const HORIZON: Days = Days::new(8 * 366);
+
+/// Offsets in Asia/Shanghai changed at most twice a year (summer time, last in 1991), so looking
+/// at the offset once a day finds every change between two instants.
+const OFFSET_PROBE: TimeDelta = TimeDelta::days(1);
+
+/// One of the five fields of an expression, as error messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// 0–59.
+    Minute,
+    /// 0–23.
+    Hour,
+    /// 1–31.
+    DayOfMonth,
+    /// 1–12 or `JAN`–`DEC`.
+    Month,
+    /// 0–7 (0 and 7 are Sunday) or `SUN`–`SAT`.
+    DayOfWeek,
+}
+
+impl Field {
+    const ALL: [Field; 5] = [
+        Field::Minute,
+        Field::Hour,
+        Field::DayOfMonth,
+        Field::Month,
+        Field::DayOfWeek,
+    ];
+
+    /// The smallest and largest value a number may take (day-of-week 7 is Sunday again).
+    fn bounds(self) -> (u32, u32) {
+        match self {
+            Field::Minute => (0, 59),
+            Field::Hour => (0, 23),
+            Field::DayOfMonth => (1, 31),
+            Field::Month => (1, 12),
+            Field::DayOfWeek => (0, 7),
+        }
+    }
+
+    /// Names accepted instead of numbers, and the number the first name stands for.
+    fn names(self) -> (&'static [&'static str], u32) {
+        const MONTHS: [&str; 12] = [
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ];
+        const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        match self {
+            Field::Month => (&MONTHS, 1),
+            Field::DayOfWeek => (&WEEKDAYS, 0),
+            _ => (&[], 0),
+        }
+    }
+
+    /// What a value of this field may look like, for "is not …" messages.
+    fn expected(self) -> &'static str {
+        match self {
+            Field::Minute => "a number 0-59",
+            Field::Hour => "a number 0-23",
+            Field::DayOfMonth => "a number 1-31",
+            Field::Month => "a number 1-12 or a name JAN-DEC",
+            Field::DayOfWeek => "a number 0-7 or a name SUN-SAT",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Minute => "minute",
+            Field::Hour => "hour",
+            Field::DayOfMonth => "day-of-month",
+            Field::Month => "month",
+            Field::DayOfWeek => "day-of-week",
+        })
+    }
+}
+
+/// Why a schedule was refused; the message names the field and quotes the offending part, so
+/// an operator can fix the configuration file from the message alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Nothing but whitespace.
+    #[error(
+        "schedule is empty; expected 5 fields (minute hour day-of-month month day-of-week) or a \
+         shorthand such as @daily"
+    )]
+    Empty,
+    /// Not five fields (and not a single shorthand).
+    #[error("expected 5 fields (minute hour day-of-month month day-of-week), found {found}")]
+    FieldCount {
+        /// How many whitespace-separated fields there were.
+        found: usize,
+    },
+    /// `@` followed by something other than the supported shorthands (`@reboot` has no meaning
+    /// for a node that runs continuously).
+    #[error(
+        "unknown shorthand `{shorthand}`; expected @hourly, @daily, @midnight, @weekly, \
+         @monthly, @yearly or @annually"
+    )]
+    UnknownShorthand {
+        /// The shorthand as written, lower-cased.
+        shorthand: String,
+    },
+    /// One field is malformed.
+    #[error("{field}: {problem}")]
+    Field {
+        /// Which field.
+        field: Field,
+        /// What is wrong with it.
+        problem: FieldProblem,
+    },
+}
+
+/// What is wrong within one field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldProblem {
+    /// `1,,2` or a trailing comma.
+    #[error("`{list}` has an empty list element")]
+    EmptyElement { list: String },
+    /// Neither digits nor one of the field's names.
+    #[error("`{text}` is not {expected}")]
+    NotAValue { text: String, expected: &'static str },
+    /// Digits, but outside the field's range (kept as written: it may not fit any integer).
+    #[error("{value} is out of range {min}-{max}")]
+    OutOfRange { value: String, min: u32, max: u32 },
+    /// `17-9`: cron ranges do not wrap around.
+    #[error("range `{range}` runs backwards; ranges do not wrap around, list both parts instead")]
+    Backwards { range: String },
+    /// `*/0`, `*/x`.
+    #[error("step `{step}` is not a whole number of at least 1")]
+    BadStep { step: String },
+    /// `5/10`, which some crons read as `5-59/10` and others as `5`: refused rather than guessed.
+    #[error("`{element}` has a step but no range; write `{suggestion}` to step from {start}")]
+    StepWithoutRange {
+        element: String,
+        suggestion: String,
+        start: String,
+    },
+}
+
+/// A validated cron expression on China Standard Time. Each field is kept as a bit set, bit `v`
+/// set when value `v` matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Schedule {
+    /// The expression as parsed (whitespace collapsed, names upper-case, shorthands lower-case),
+    /// so that logs and `config show` print what the operator wrote.
+    text: String,
+    minutes: u64,
+    hours: u64,
+    /// Bits 1–31.
+    days_of_month: u64,
+    /// Bits 1–12.
+    months: u64,
+    /// Bits 0–6, Sunday being 0 (a 7 in the expression sets bit 0).
+    days_of_week: u64,
+    /// Both day fields restricted: a day matches when either does (crontab(5)).
+    days_either: bool,
+}
+
+impl Schedule {
+    /// Parses a five-field expression or a shorthand such as `@daily`.
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        match fields.as_slice() {
+            [] => Err(ScheduleError::Empty),
+            [shorthand] if shorthand.starts_with('@') => {
+                let shorthand = shorthand.to_ascii_lowercase();
+                let expression = match shorthand.as_str() {
+                    "@hourly" => "0 * * * *",
+                    "@daily" | "@midnight" => "0 0 * * *",
+                    "@weekly" => "0 0 * * 0",
+                    "@monthly" => "0 0 1 * *",
+                    "@yearly" | "@annually" => "0 0 1 1 *",
+                    _ => return Err(ScheduleError::UnknownShorthand { shorthand }),
+                };
+                let mut schedule = Schedule::parse(expression)?;
+                schedule.text = shorthand;
+                Ok(schedule)
+            }
+            [_, _, _, _, _] => Schedule::from_fields(&fields),
+            _ => Err(ScheduleError::FieldCount { found: fields.len() }),
+        }
+    }
+
+    fn from_fields(fields: &[&str]) -> Result<Schedule, ScheduleError> {
+        let mut sets = [0u64; 5];
+        for ((set, field), text) in sets.iter_mut().zip(Field::ALL).zip(fields) {
+            *set = parse_field(field, text).map_err(|problem| ScheduleError::Field { field, problem })?;
+        }
+        let [minutes, hours, days_of_month, months, mut days_of_week] = sets;
+        if days_of_week & (1 << 7) != 0 {
+            days_of_week = (days_of_week & !(1 << 7)) | 1;
+        }
+        let restricted = |text: &str| !text.contains('*');
+        let text: Vec<String> = fields.iter().map(|f| f.to_ascii_uppercase()).collect();
+        Ok(Schedule {
+            text: text.join(" "),
+            minutes,
+            hours,
+            days_of_month,
+            months,
+            days_of_week,
+            days_either: restricted(fields[2]) && restricted(fields[4]),
+        })
+    }
+
+    /// The first instant strictly after `after` at which the Shanghai wall clock shows a
+    /// matching minute (second 0), or `None` if there is none within eight years (`0 0 31 2 *`).
+    ///
+    /// China has kept UTC+8 since 1991; in the summer-time years before, a minute in the hour
+    /// skipped each April never fires and one in the hour repeated each September fires twice.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // `from` is inclusive from here on: the first instant that may be the answer.
+        let mut from = after.checked_add_signed(TimeDelta::nanoseconds(1))?;
+        let until = from
+            .with_timezone(&Shanghai)
+            .date_naive()
+            .checked_add_days(HORIZON)?;
+        loop {
+            let offset = offset_at(from);
+            let local = ceil_to_minute(from.with_timezone(&offset).naive_local())?;
+            let candidate_local = self.next_local_match(local, until)?;
+            let candidate = offset
+                .from_local_datetime(&candidate_local)
+                .single()?
+                .with_timezone(&Utc);
+            // The candidate assumed the offset at `from`; if it changed on the way, start over
+            // from the change with the new one.
+            match first_offset_change(from, candidate, offset) {
+                None => return Some(candidate),
+                Some(change) => from = change,
+            }
+        }
+    }
+
+    /// Whether the schedule fires in the minute that contains `at`.
+    pub fn matches(&self, at: DateTime<Utc>) -> bool {
+        self.matches_local(at.with_timezone(&Shanghai).naive_local())
+    }
+
+    fn matches_local(&self, local: NaiveDateTime) -> bool {
+        has(self.months, local.month())
+            && self.day_matches(local.date())
+            && has(self.hours, local.hour())
+            && has(self.minutes, local.minute())
+    }
+
+    fn day_matches(&self, date: NaiveDate) -> bool {
+        let by_date = has(self.days_of_month, date.day());
+        let by_weekday = has(self.days_of_week, date.weekday().num_days_from_sunday());
+        if self.days_either {
+            by_date || by_weekday
+        } else {
+            by_date && by_weekday
+        }
+    }
+
+    /// The first matching wall-clock minute at or after `from` (a whole minute), on or before
+    /// `until`: skips whole months and days that cannot match, then finds the hour and minute
+    /// from the bit sets, so it costs at most a few thousand steps whatever the expression.
+    fn next_local_match(&self, from: NaiveDateTime, until: NaiveDate) -> Option<NaiveDateTime> {
+        let mut date = from.date();
+        let (mut hour, mut minute) = (from.hour(), from.minute());
+        while date <= until {
+            if !has(self.months, date.month()) {
+                let (year, month) = match date.month() {
+                    12 => (date.year() + 1, 1),
+                    month => (date.year(), month + 1),
+                };
+                date = NaiveDate::from_ymd_opt(year, month, 1)?;
+            } else {
+                if self.day_matches(date) {
+                    if let Some(time) = self.first_time_from(hour, minute) {
+                        return Some(date.and_time(time));
+                    }
+                }
+                date = date.succ_opt()?;
+            }
+            (hour, minute) = (0, 0);
+        }
+        None
+    }
+
+    /// The first matching time of day at or after `hour:minute`.
+    fn first_time_from(&self, hour: u32, minute: u32) -> Option<NaiveTime> {
+        let first_hour = next_bit(self.hours, hour)?;
+        let minute_from = if first_hour == hour { minute } else { 0 };
+        if let Some(minute) = next_bit(self.minutes, minute_from) {
+            return NaiveTime::from_hms_opt(first_hour, minute, 0);
+        }
+        let later_hour = next_bit(self.hours, first_hour + 1)?;
+        NaiveTime::from_hms_opt(later_hour, next_bit(self.minutes, 0)?, 0)
+    }
+}
+
+/// The value set of one field, or what is wrong with it.
+fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
+    let (min, max) = field.bounds();
+    let mut set = 0u64;
+    for element in text.split(',') {
+        if element.is_empty() {
+            return Err(FieldProblem::EmptyElement {
+                list: text.to_owned(),
+            });
+        }
+        let (range, step) = match element.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (element, None),
+        };
+        let (first, last) = if range == "*" {
+            (min, max)
+        } else if let Some((first, last)) = range.split_once('-') {
+            let (first, last) = (value(field, first, element)?, value(field, last, element)?);
+            if first > last {
+                return Err(FieldProblem::Backwards {
+                    range: range.to_owned(),
+                });
+            }
+            (first, last)
+        } else {
+            let single = value(field, range, element)?;
+            if let Some(step) = step {
+                return Err(FieldProblem::StepWithoutRange {
+                    element: element.to_owned(),
+                    suggestion: format!("{range}-{max}/{step}"),
+                    start: range.to_owned(),
+                });
+            }
+            (single, single)
+        };
+        let step = match step {
+            None => 1,
+            Some(step) => digits(step)
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|&s| s >= 1)
+                .ok_or_else(|| FieldProblem::BadStep {
+                    step: step.to_owned(),
+                })?,
+        };
+        for v in (first..=last).step_by(step) {
+            set |= 1 << v;
+        }
+    }
+    Ok(set)
+}
+
+/// One number or name of `field`; `element` is quoted instead when `text` is empty (`-5`).
+fn value(field: Field, text: &str, element: &str) -> Result<u32, FieldProblem> {
+    let (min, max) = field.bounds();
+    if let Some(digits) = digits(text) {
+        return match digits.parse::<u32>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(FieldProblem::OutOfRange {
+                value: text.to_owned(),
+                min,
+                max,
+            }),
+        };
+    }
+    let (names, first) = field.names();
+    match names.iter().position(|name| name.eq_ignore_ascii_case(text)) {
+        Some(index) => Ok(first + index as u32),
+        None => Err(FieldProblem::NotAValue {
+            text: if text.is_empty() { element } else { text }.to_owned(),
+            expected: field.expected(),
+        }),
+    }
+}
+
+/// `text` if it is one or more ASCII digits (`str::parse` would also take a leading `+`).
+fn digits(text: &str) -> Option<&str> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
+}
+
+fn has(set: u64, value: u32) -> bool {
+    set & (1 << value) != 0
+}
+
+/// The smallest value at or above `from` in `set`.
+fn next_bit(set: u64, from: u32) -> Option<u32> {
+    let rest = set.checked_shr(from)?.checked_shl(from)?;
+    (rest != 0).then(|| rest.trailing_zeros())
+}
+
+fn offset_at(instant: DateTime<Utc>) -> FixedOffset {
+    Shanghai.offset_from_utc_datetime(&instant.naive_utc()).fix()
+}
+
+fn ceil_to_minute(local: NaiveDateTime) -> Option<NaiveDateTime> {
+    let floor = local.with_second(0)?.with_nanosecond(0)?;
+    if floor == local {
+        Some(floor)
+    } else {
+        floor.checked_add_signed(TimeDelta::minutes(1))
+    }
+}
+
+/// The first instant in `(from, to]` at which Shanghai's offset is no longer `offset`, if any:
+/// probes daily, then bisects to the second (tz transitions fall on whole seconds).
+fn first_offset_change(from: DateTime<Utc>, to: DateTime<Utc>, offset: FixedOffset) -> Option<DateTime<Utc>> {
+    let mut probe = from;
+    while probe < to {
+        let next = probe.checked_add_signed(OFFSET_PROBE).map_or(to, |p| p.min(to));
+        if offset_at(next) != offset {
+            let (mut same, mut changed) = (probe.timestamp(), next.timestamp() + 1);
+            while changed - same > 1 {
+                let middle = same + (changed - same) / 2;
+                let at = DateTime::from_timestamp(middle, 0)?;
+                if offset_at(at) == offset {
+                    same = middle;
+                } else {
+                    changed = middle;
+                }
+            }
+            return DateTime::from_timestamp(changed, 0);
+        }
+        probe = next;
+    }
+    None
+}
+
+impl Default for Schedule {
+    /// 02:00 every night.
+    fn default() -> Schedule {
+        Schedule::parse("0 2 * * *").expect("the default schedule is valid")
+    }
+}
+
+impl FromStr for Schedule {
+    type Err = ScheduleError;
+
+    fn from_str(text: &str) -> Result<Schedule, ScheduleError> {
+        Schedule::parse(text)
+    }
+}
+
+impl TryFrom<String> for Schedule {
+    type Error = ScheduleError;
+
+    fn try_from(text: String) -> Result<Schedule, ScheduleError> {
+        Schedule::parse(&text)
+    }
+}
+
+impl From<Schedule> for String {
+    fn from(schedule: Schedule) -> String {
+        schedule.text
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! The called side of a run: decodes the difference from the caller's symbols, names its part,
+//! and commits its repairs once the caller has named its own.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use tokio::sync::mpsc;
+use tonic::{Status, Streaming};
+
+use super::{add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
+use crate::domain::reconcile::DifferenceDetail;
+use crate::domain::reconcile::pacing::symbol_limit;
+use crate::domain::riblt::{CodedSymbol, Decoder, Element};
+use crate::proto::exchange as pb;
+use crate::proto::exchange::reconcile_request::Step as RequestStep;
+use crate::proto::exchange::reconcile_response::Step as ResponseStep;
+
+/// Elements of the caller's set per `decoded` part (one megabyte).
+const CALLER_ONLY_PER_PART: usize = 32_768;
+
+/// What the called side knows once the caller has named its part of the difference.
+#[derive(Debug, Default)]
+pub struct Responded {
+    /// Elements in the caller's set, as it announced.
+    pub caller_set_size: u64,
+    /// Coded symbols received (0 when the caller sent every element).
+    pub symbols: u64,
+    /// Whether the caller sent every element instead of symbols.
+    pub fell_back: bool,
+    /// Elements only we hold.
+    pub ours_only: Vec<Element>,
+    /// Elements only the caller holds.
+    pub theirs_only_count: u64,
+    /// What the caller holds of the difference.
+    pub their_detail: DifferenceDetail,
+    /// Bytes received from the caller, gRPC framing included.
+    pub bytes_received: u64,
+    /// Bytes sent to the caller so far, gRPC framing included.
+    pub bytes_sent: u64,
+}
+
+/// One run's set on the called side, and what it does at the end.
+#[tonic::async_trait]
+pub trait ResponderSession: Send + 'static {
+    /// The elements of our set.
+    fn elements(&self) -> &[Element];
+
+    /// Names the elements only we hold, for the caller.
+    fn describe(&self, ours_only: &[Element]) -> DifferenceDetail;
+
+    /// Commits our part of the repairs and the run record; returns what goes back to the
+    /// caller. Called only once the whole difference is known on both sides.
+    async fn commit(self, responded: Responded) -> Result<pb::ReconcileCommitted, Status>;
+
+    /// The run broke off before commit (`reason` names no person): record it, change nothing.
+    async fn abandon(self, responded: Responded, reason: String);
+}
+
+/// Serves one `Reconcile` stream: `open` checks the caller's `begin` (agreement, set) and loads
+/// our set; the rest is the protocol. Responses go to `responses`.
+pub async fn respond<S, Open, Opening>(
+    mut requests: Streaming<pb::ReconcileRequest>,
+    responses: mpsc::Sender<Result<pb::ReconcileResponse, Status>>,
+    open: Open,
+) where
+    S: ResponderSession,
+    Open: FnOnce(pb::ReconcileBegin) -> Opening,
+    Opening: Future<Output = Result<S, Status>>,
+{
+    let mut link = Link {
+        requests: &mut requests,
+        responses: &responses,
+        responded: Responded::default(),
+    };
+    let begin = match link.next().await {
+        Ok(RequestStep::Begin(begin)) => begin,
+        Ok(_) => {
+            link.fail(Status::invalid_argument(
+                "begin: the first message of a run must be begin",
+            ))
+            .await;
+            return;
+        }
+        Err(status) => {
+            link.fail(status).await;
+            return;
+        }
+    };
+    link.responded.caller_set_size = begin.set_size;
+    let session = match open(begin).await {
+        Ok(session) => session,
+        Err(status) => {
+            link.fail(status).await;
+            return;
+        }
+    };
+    match link.run(&session).await {
+        Ok(()) => {
+            let responded = std::mem::take(&mut link.responded);
+            match session.commit(responded).await {
+                Ok(committed) => {
+                    let _ = link.send(ResponseStep::Committed(committed)).await;
+                }
+                Err(status) => link.fail(status).await,
+            }
+        }
+        Err(status) => {
+            let reason = format!("{}: {}", status.code(), status.message());
+            let responded = std::mem::take(&mut link.responded);
+            link.fail(status).await;
+            session.abandon(responded, reason).await;
+        }
+    }
+}
+
+/// The two halves of the stream and what has been learnt so far.
+struct Link<'a> {
+    requests: &'a mut Streaming<pb::ReconcileRequest>,
+    responses: &'a mpsc::Sender<Result<pb::ReconcileResponse, Status>>,
+    responded: Responded,
+}
+
+impl Link<'_> {
+    async fn next(&mut self) -> Result<RequestStep, Status> {
+        let request = self
+            .requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::cancelled("the caller closed the stream before the run completed"))?;
+        self.responded.bytes_received += wire_bytes(&request);
+        request
+            .step
+            .ok_or_else(|| Status::invalid_argument("step: a request without a step"))
+    }
+
+    async fn send(&mut self, step: ResponseStep) -> Result<(), Status> {
+        let response = pb::ReconcileResponse { step: Some(step) };
+        self.responded.bytes_sent += wire_bytes(&response);
+        self.responses
+            .send(Ok(response))
+            .await
+            .map_err(|_| Status::cancelled("the caller went away"))
+    }
+
+    async fn fail(&mut self, status: Status) {
+        let _ = self.responses.send(Err(status)).await;
+    }
+
+    /// Everything between `begin` and commit.
+    async fn run(&mut self, session: &impl ResponderSession) -> Result<(), Status> {
+        let elements = session.elements();
+        self.send(ResponseStep::Ready(pb::ReconcileReady {
+            set_size: elements.len() as u64,
+        }))
+        .await?;
+        let (caller_only, ours_only) = self.decode(elements).await?;
+        self.responded.theirs_only_count = caller_only.len() as u64;
+
+        // Our report: the caller's elements (so it can name them) and our detail, in parts.
+        let detail = session.describe(&ours_only);
+        let mut detail_parts = detail_parts(&detail).into_iter().peekable();
+        let mut caller_parts = caller_only.chunks(CALLER_ONLY_PER_PART).peekable();
+        loop {
+            let caller_part = caller_parts.next().unwrap_or(&[]);
+            let detail_part = detail_parts.next();
+            let complete = caller_parts.peek().is_none() && detail_parts.peek().is_none();
+            self.send(ResponseStep::Decoded(pb::ReconcileDecoded {
+                symbols_used: self.responded.symbols,
+                caller_only: elements_to_bytes(caller_part),
+                detail: detail_part,
+                complete,
+                responder_only: ours_only.len() as u64,
+            }))
+            .await?;
+            if complete {
+                break;
+            }
+        }
+        self.responded.ours_only = ours_only;
+
+        loop {
+            match self.next().await? {
+                RequestStep::Detail(part) => {
+                    let last = add_detail_part(&mut self.responded.their_detail, part)
+                        .map_err(Status::invalid_argument)?;
+                    if last {
+                        return Ok(());
+                    }
+                }
+                _ => return Err(Status::invalid_argument("step: expected detail after decoded")),
+            }
+        }
+    }
+
+    /// Takes symbols (or every element) until the difference is known; returns (caller only,
+    /// ours only).
+    async fn decode(&mut self, elements: &[Element]) -> Result<(Vec<Element>, Vec<Element>), Status> {
+        let limit = symbol_limit(usize::try_from(self.responded.caller_set_size).unwrap_or(usize::MAX));
+        let mut decoder: Option<Decoder> = None;
+        let mut received: Vec<Element> = Vec::new();
+        loop {
+            match self.next().await? {
+                RequestStep::Symbols(chunk) => {
+                    let decoder = decoder.get_or_insert_with(|| Decoder::new(elements.iter().copied()));
+                    if chunk.first_index != self.responded.symbols {
+                        return Err(Status::invalid_argument(format!(
+                            "symbols.first_index: expected {}, found {}",
+                            self.responded.symbols, chunk.first_index
+                        )));
+                    }
+                    let mut rest = chunk.symbols.as_slice();
+                    for _ in 0..chunk.count {
+                        let (symbol, tail) = CodedSymbol::decode_prefix(rest)
+                            .map_err(|error| Status::invalid_argument(format!("symbols.symbols: {error}")))?;
+                        rest = tail;
+                        self.responded.symbols += 1;
+                        decoder
+                            .add_remote(symbol)
+                            .map_err(|error| Status::invalid_argument(format!("symbols: {error}")))?;
+                        if decoder.is_decoded() {
+                            return Ok((decoder.remote_only().to_vec(), decoder.local_only().to_vec()));
+                        }
+                    }
+                    if self.responded.symbols as usize > limit {
+                        return Err(Status::resource_exhausted(format!(
+                            "symbols: more than {limit} symbols for a set of {}",
+                            self.responded.caller_set_size
+                        )));
+                    }
+                    self.send(ResponseStep::More(pb::SymbolsNeeded {
+                        symbols_received: self.responded.symbols,
+                    }))
+                    .await?;
+                }
+                RequestStep::Elements(chunk) => {
+                    self.responded.fell_back = true;
+                    received.extend(
+                        elements_from_bytes(&chunk.elements, "elements.elements")
+                            .map_err(Status::invalid_argument)?,
+                    );
+                    if received.len() as u64 > self.responded.caller_set_size {
+                        return Err(Status::invalid_argument(
+                            "elements: more elements than begin.set_size announced",
+                        ));
+                    }
+                    if chunk.last {
+                        return Ok(difference(&received, elements));
+                    }
+                }
+                _ => return Err(Status::invalid_argument("step: expected symbols or elements")),
+            }
+        }
+    }
+}
+
+/// (in `theirs` only, in `ours` only), each without duplicates.
+fn difference(theirs: &[Element], ours: &[Element]) -> (Vec<Element>, Vec<Element>) {
+    let their_set: HashSet<&Element> = theirs.iter().collect();
+    let our_set: HashSet<&Element> = ours.iter().collect();
+    let mut theirs_only: Vec<Element> = their_set
+        .iter()
+        .filter(|e| !our_set.contains(*e))
+        .map(|e| **e)
+        .collect();
+    let mut ours_only: Vec<Element> = our_set
+        .iter()
+        .filter(|e| !their_set.contains(*e))
+        .map(|e| **e)
+        .collect();
+    theirs_only.sort_unstable();
+    ours_only.sort_unstable();
+    (theirs_only, ours_only)
+}

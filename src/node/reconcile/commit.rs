@@ -1,0 +1,89 @@
+//! The end of a run, the same on both sides: plan this side's part of the difference and commit
+//! it with the run's record in one transaction.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::snapshot::Snapshot;
+use crate::domain::agreement::Agreement;
+use crate::domain::message::{AgreementRef, Inquiry, Subject};
+use crate::domain::reconcile::{DifferenceDetail, PersonAction, ReconcileSet, plan_messages, plan_people};
+use crate::domain::riblt::Element;
+use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
+use crate::node::Node;
+use crate::store::StoreError;
+use crate::store::reconcile::{Committed, RunRecord};
+
+impl Node {
+    /// Plans and commits this side's part of a decoded difference.
+    pub(crate) async fn commit_reconcile(
+        &self,
+        agreement: &Agreement,
+        snapshot: &Snapshot,
+        record: RunRecord,
+        ours_only: &[Element],
+        their_detail: &DifferenceDetail,
+    ) -> Result<(RunRecord, Committed), StoreError> {
+        let me = self.county();
+        let peer = agreement.peer_of(me).expect("a party to the agreement");
+        let (messages, people, inquiries) = match snapshot.set {
+            ReconcileSet::Messages => (
+                plan_messages(me, &snapshot.messages(ours_only), &their_detail.messages),
+                Vec::new(),
+                Vec::new(),
+            ),
+            ReconcileSet::SharedPeople => {
+                let may_ask = agreement
+                    .allows(
+                        me,
+                        peer,
+                        MessageKind::Inquiry(InquiryKind::OutflowStatus),
+                        Utc::now(),
+                    )
+                    .is_ok();
+                let already_asked = if may_ask {
+                    self.store().open_outflow_subjects(peer.as_str()).await?
+                } else {
+                    HashSet::new()
+                };
+                let plans = plan_people(
+                    &snapshot.people(ours_only),
+                    &their_detail.person_tags,
+                    may_ask,
+                    &already_asked,
+                    self.reconcile_settings().max_inquiries_per_run,
+                );
+                let reference = AgreementRef {
+                    id: agreement.id().to_string(),
+                    hash: agreement.canonical_hash().as_str().to_string(),
+                };
+                let inquiries: Vec<Inquiry> = plans
+                    .iter()
+                    .filter(|plan| plan.action == PersonAction::InquiryOpened)
+                    .filter_map(|plan| plan.person.as_ref())
+                    .map(|person| Inquiry {
+                        message_id: Uuid::now_v7(),
+                        agreement: reference.clone(),
+                        kind: InquiryKind::OutflowStatus,
+                        priority: Priority::Normal,
+                        subject: Subject {
+                            resident_id: person.resident_id.clone(),
+                            certificate_number: None,
+                        },
+                    })
+                    .collect();
+                (Vec::new(), plans, inquiries)
+            }
+        };
+        let committed = self
+            .store()
+            .commit_reconcile_run(&record, &messages, &people, &inquiries)
+            .await?;
+        if committed.repaired > 0 || committed.inquiries_opened > 0 {
+            self.wake_delivery();
+        }
+        Ok((record, committed))
+    }
+}

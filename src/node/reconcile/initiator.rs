@@ -1,0 +1,197 @@
+//! Runs this node starts: both sets, one after the other, under the per-peer lock.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use tracing::{info, instrument, warn};
+use uuid::Uuid;
+
+use super::snapshot::Snapshot;
+use crate::domain::division::CountyCode;
+use crate::domain::message::AgreementRef;
+use crate::domain::reconcile::ReconcileSet;
+use crate::exchange::convert::agreement_to_wire;
+use crate::exchange::reconcile::{Progress, ReconcileError, initiate, set_to_wire};
+use crate::node::Node;
+use crate::proto::exchange as pb;
+use crate::store::StoreError;
+use crate::store::reconcile::{Committed, RunRecord};
+
+/// Where a run this node started stands, for `hancha reconcile --with`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunProgress {
+    /// Our set is read: `size` elements.
+    Loaded {
+        /// Which set.
+        set: ReconcileSet,
+        /// Elements in it.
+        size: u64,
+    },
+    /// The exchange with the peer moved on.
+    Exchange {
+        /// Which set.
+        set: ReconcileSet,
+        /// How far.
+        progress: Progress,
+    },
+}
+
+/// One set's completed run, seen from this side.
+#[derive(Clone, Debug)]
+pub struct SetSummary {
+    /// What was recorded.
+    pub record: RunRecord,
+    /// What this side did.
+    pub committed: Committed,
+    /// What the peer did on its side (re-deliveries and inquiries, reports).
+    pub peer_repaired: u32,
+    /// Differences the peer reported.
+    pub peer_reported: u32,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Why a run could not start or did not complete. Nothing was changed on this side.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No agreement with the peer.
+    #[error("no agreement between {me} and {peer}")]
+    NoAgreement {
+        /// This county.
+        me: CountyCode,
+        /// The peer asked for.
+        peer: CountyCode,
+    },
+    /// The agreement has no secret in this node's configuration.
+    #[error(
+        "agreement {0} has no reconciliation secret in this node's configuration (reconcile.agreements.\"{0}\".secret)"
+    )]
+    NoSecret(String),
+    /// No address is configured for the peer.
+    #[error("no address is configured for peer {0} ([peers] in the node configuration)")]
+    NoPeerAddress(CountyCode),
+    /// Another run with this peer holds the lock (here or on another replica).
+    #[error("a reconciliation with {0} is already running on this node or another replica")]
+    AlreadyRunning(CountyCode),
+    /// The exchange with the peer broke off.
+    #[error("{set} set: {source}")]
+    Exchange {
+        /// Which set.
+        set: ReconcileSet,
+        /// What happened.
+        source: ReconcileError,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Node {
+    /// Reconciles both sets with `peer` now, under the agreement in force with it. Returns a
+    /// summary per set; on an error nothing was committed on this side for the set that failed
+    /// (a set already completed stays committed), and the run is recorded as interrupted.
+    #[instrument(skip_all, fields(peer = %peer))]
+    pub async fn reconcile_with(
+        self: &Arc<Self>,
+        peer: CountyCode,
+        mut progress: impl FnMut(RunProgress),
+    ) -> Result<Vec<SetSummary>, RunError> {
+        let me = self.county();
+        let book = self.agreements();
+        let agreement = Arc::clone(
+            book.current_with(peer, Utc::now())
+                .ok_or(RunError::NoAgreement { me, peer })?,
+        );
+        let key = self
+            .reconcile_settings()
+            .key(agreement.id())
+            .cloned()
+            .ok_or_else(|| RunError::NoSecret(agreement.id().to_string()))?;
+        let mut client = self.peer_client(peer).ok_or(RunError::NoPeerAddress(peer))?;
+        let lock = self
+            .store()
+            .try_lock_reconcile(peer.as_str())
+            .await?
+            .ok_or(RunError::AlreadyRunning(peer))?;
+        let run_id = Uuid::now_v7();
+        let reference = agreement_to_wire(&AgreementRef {
+            id: agreement.id().to_string(),
+            hash: agreement.canonical_hash().as_str().to_string(),
+        });
+        let mut summaries = Vec::new();
+        let result: Result<(), RunError> = async {
+            for set in ReconcileSet::ALL {
+                let started = Instant::now();
+                let started_at = Utc::now();
+                let snapshot = Snapshot::load(self.store(), me, peer, &agreement, &key, set).await?;
+                progress(RunProgress::Loaded {
+                    set,
+                    size: snapshot.elements.len() as u64,
+                });
+                let mut record = RunRecord {
+                    run_id,
+                    set_name: set.as_str(),
+                    peer_county: peer.to_string(),
+                    agreement_id: agreement.id().to_string(),
+                    agreement_hash: agreement.canonical_hash().as_str().to_string(),
+                    role: "initiator",
+                    started_at,
+                    local_size: snapshot.elements.len() as u64,
+                    ..RunRecord::default()
+                };
+                let begin = pb::ReconcileBegin {
+                    run_id: run_id.to_string(),
+                    agreement: Some(reference.clone()),
+                    set: set_to_wire(set) as i32,
+                    set_size: 0,
+                };
+                let exchanged = initiate(
+                    &mut client,
+                    begin,
+                    &snapshot.elements,
+                    |ours_only| snapshot.describe(ours_only),
+                    |step| progress(RunProgress::Exchange { set, progress: step }),
+                )
+                .await;
+                let exchanged = match exchanged {
+                    Ok(exchanged) => exchanged,
+                    Err(source) => {
+                        let reason = source.to_string();
+                        warn!(%set, run = %run_id, %reason, "reconciliation interrupted");
+                        self.store().record_interrupted_run(&record, &reason).await?;
+                        return Err(RunError::Exchange { set, source });
+                    }
+                };
+                record.peer_size = exchanged.peer_set_size;
+                record.symbols = exchanged.symbols;
+                record.fell_back = exchanged.fell_back;
+                record.bytes_sent = exchanged.bytes_sent;
+                record.bytes_received = exchanged.bytes_received;
+                record.differences = exchanged.ours_only.len() as u64 + exchanged.theirs_only_count;
+                let (record, committed) = self
+                    .commit_reconcile(
+                        &agreement,
+                        &snapshot,
+                        record,
+                        &exchanged.ours_only,
+                        &exchanged.their_detail,
+                    )
+                    .await?;
+                info!(%set, run = %run_id, differences = record.differences, repaired = committed.repaired,
+                      reported = committed.reported, "reconciliation committed");
+                summaries.push(SetSummary {
+                    record,
+                    committed,
+                    peer_repaired: exchanged.peer_committed.repaired,
+                    peer_reported: exchanged.peer_committed.reported,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+            Ok(())
+        }
+        .await;
+        lock.release().await;
+        result.map(|()| summaries)
+    }
+}

@@ -1,0 +1,190 @@
+//! Reconciliation for operators: run one now with progress, list past runs, export the
+//! person-level differences.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::{internal, invalid};
+use crate::domain::division::CountyCode;
+use crate::exchange::convert::timestamp_to_wire;
+use crate::exchange::reconcile::Progress;
+use crate::node::Node;
+use crate::node::reconcile::{RunError, RunProgress, SetSummary};
+use crate::proto::operator as pb;
+use crate::proto::operator::reconcile_progress::Step;
+use crate::store::reconcile::{PersonDifferenceRow, RunRow};
+
+/// Runs both sets with the peer in a task of its own; progress and the summaries go to the
+/// returned channel, an error as the stream's final status.
+pub(super) fn reconcile(
+    node: &Arc<Node>,
+    request: pb::ReconcileRequest,
+) -> Result<mpsc::UnboundedReceiver<Result<pb::ReconcileProgress, Status>>, Status> {
+    let peer =
+        CountyCode::parse(&request.with_county).map_err(|error| invalid("with_county", error.to_string()))?;
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let node = Arc::clone(node);
+    tokio::spawn(async move {
+        let progress = sender.clone();
+        let result = node
+            .reconcile_with(peer, move |step| {
+                let _ = progress.send(Ok(progress_of(step)));
+            })
+            .await;
+        match result {
+            Ok(summaries) => {
+                for summary in summaries {
+                    let _ = sender.send(Ok(pb::ReconcileProgress {
+                        set: summary.record.set_name.to_string(),
+                        step: Some(Step::Done(run_of_summary(&summary))),
+                    }));
+                }
+            }
+            Err(error) => {
+                let _ = sender.send(Err(status_of_run_error(&error)));
+            }
+        }
+    });
+    Ok(receiver)
+}
+
+fn progress_of(step: RunProgress) -> pb::ReconcileProgress {
+    let (set, step) = match step {
+        RunProgress::Loaded { set, size } => (set, Step::Loaded(size)),
+        RunProgress::Exchange { set, progress } => (
+            set,
+            match progress {
+                Progress::Ready { peer_set_size } => Step::PeerSize(peer_set_size),
+                Progress::Symbols { sent } => Step::Symbols(sent),
+                Progress::FallingBack => Step::FallingBack(true),
+                Progress::Decoded { differences } => Step::Decoded(differences),
+            },
+        ),
+    };
+    pb::ReconcileProgress {
+        set: set.as_str().to_string(),
+        step: Some(step),
+    }
+}
+
+fn status_of_run_error(error: &RunError) -> Status {
+    let message = error.to_string();
+    match error {
+        RunError::NoAgreement { .. } => Status::failed_precondition(message),
+        RunError::NoSecret(_) | RunError::NoPeerAddress(_) => Status::failed_precondition(message),
+        RunError::AlreadyRunning(_) => Status::aborted(message),
+        RunError::Exchange { .. } => Status::unavailable(message),
+        RunError::Store(error) => internal(error),
+    }
+}
+
+fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {
+    let record = &summary.record;
+    pb::ReconcileRun {
+        run_id: record.run_id.to_string(),
+        set: record.set_name.to_string(),
+        peer_county: record.peer_county.clone(),
+        agreement_id: record.agreement_id.clone(),
+        role: record.role.to_string(),
+        started_at: Some(timestamp_to_wire(record.started_at)),
+        finished_at: None,
+        outcome: "completed".into(),
+        error: String::new(),
+        local_size: record.local_size,
+        peer_size: record.peer_size,
+        differences: record.differences as u32,
+        repaired: summary.committed.repaired,
+        reported: summary.committed.reported,
+        inquiries_opened: summary.committed.inquiries_opened,
+        symbols: record.symbols,
+        fell_back: record.fell_back,
+        bytes_sent: record.bytes_sent,
+        bytes_received: record.bytes_received,
+        seconds: summary.seconds,
+    }
+}
+
+fn run_of_row(row: RunRow) -> pb::ReconcileRun {
+    pb::ReconcileRun {
+        run_id: row.run_id.to_string(),
+        seconds: (row.finished_at - row.started_at).num_milliseconds() as f64 / 1000.0,
+        set: row.set_name,
+        peer_county: row.peer_county,
+        agreement_id: row.agreement_id,
+        role: row.role,
+        started_at: Some(timestamp_to_wire(row.started_at)),
+        finished_at: Some(timestamp_to_wire(row.finished_at)),
+        outcome: row.outcome,
+        error: row.error.unwrap_or_default(),
+        local_size: row.local_size as u64,
+        peer_size: row.peer_size as u64,
+        differences: row.differences as u32,
+        repaired: row.repaired as u32,
+        reported: row.reported as u32,
+        inquiries_opened: row.inquiries_opened as u32,
+        symbols: row.symbols as u64,
+        fell_back: row.fell_back,
+        bytes_sent: row.bytes_sent as u64,
+        bytes_received: row.bytes_received as u64,
+    }
+}
+
+fn peer_filter(text: &str) -> Result<Option<CountyCode>, Status> {
+    match text {
+        "" => Ok(None),
+        text => CountyCode::parse(text)
+            .map(Some)
+            .map_err(|error| invalid("with_county", error.to_string())),
+    }
+}
+
+pub(super) async fn list_runs(
+    node: &Node,
+    request: pb::ListReconcileRunsRequest,
+) -> Result<pb::ListReconcileRunsResponse, Status> {
+    let peer = peer_filter(&request.with_county)?;
+    let limit = if request.limit == 0 {
+        50
+    } else {
+        i64::from(request.limit)
+    };
+    let rows = node
+        .store()
+        .reconcile_runs(peer.as_ref().map(CountyCode::as_str), limit)
+        .await
+        .map_err(internal)?;
+    Ok(pb::ListReconcileRunsResponse {
+        runs: rows.into_iter().map(run_of_row).collect(),
+    })
+}
+
+pub(super) async fn list_differences(
+    node: &Node,
+    request: pb::ListReconcileDifferencesRequest,
+) -> Result<pb::ListReconcileDifferencesResponse, Status> {
+    let peer = peer_filter(&request.with_county)?;
+    let rows = node
+        .store()
+        .person_differences(peer.as_ref().map(CountyCode::as_str))
+        .await
+        .map_err(internal)?;
+    Ok(pb::ListReconcileDifferencesResponse {
+        differences: rows.into_iter().map(difference_of_row).collect(),
+    })
+}
+
+fn difference_of_row(row: PersonDifferenceRow) -> pb::PersonDifference {
+    pb::PersonDifference {
+        run_id: row.run_id.to_string(),
+        found_at: Some(timestamp_to_wire(row.finished_at)),
+        peer_county: row.peer_county,
+        township: row.township.unwrap_or_default(),
+        resident_id: row.resident_id.unwrap_or_default(),
+        flow: row.flow.unwrap_or_default(),
+        difference: row.difference,
+        action: row.action,
+        inquiry_id: row.inquiry_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}

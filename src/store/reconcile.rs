@@ -1,0 +1,560 @@
+//! Reconciliation: reading the digests of the two sets, the per-pair lock, and committing a
+//! run's repairs together with its record in one transaction.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+use uuid::Uuid;
+
+use super::audit::AuditEntry;
+use super::outbound::{MessageType as OutboxType, corrupt, enqueue_in, queue_inquiries_in};
+use super::registry::{PERSON_COLUMNS, PersonRow};
+use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::TownshipCode;
+use crate::domain::message::Inquiry;
+use crate::domain::person::{Flow, Person};
+use crate::domain::reconcile::{MessagePlan, MessageRepair, MessageType, PersonAction, PersonPlan};
+
+/// One exchanged message's digest, as this side holds it.
+#[derive(Clone, Debug)]
+pub struct MessageDigest {
+    /// Inquiry, confirmation or notice.
+    pub message_type: MessageType,
+    /// Its id.
+    pub message_id: Uuid,
+    /// Whether we wrote it (we asked, answered or notified).
+    pub ours: bool,
+    /// SHA-256 of its content (see migration 0002).
+    pub digest: [u8; 32],
+}
+
+/// One shared person's digest, as this side holds it.
+#[derive(Clone, Debug)]
+pub struct PersonDigest {
+    /// The ID number.
+    pub resident_id: String,
+    /// Outflow (we are the origin) or inflow.
+    pub flow: Flow,
+    /// The office responsible here.
+    pub township: Option<TownshipCode>,
+    /// SHA-256 of the ID number and the compared fields.
+    pub digest: [u8; 32],
+}
+
+/// A shared person's row: ID number, flow, township, digest (absent when cleared by a write).
+type SharedPersonRow = (String, String, Option<String>, Option<Vec<u8>>);
+
+/// A run's record on this side.
+#[derive(Clone, Debug, Default)]
+pub struct RunRecord {
+    /// Chosen by the caller; the same on both sides.
+    pub run_id: Uuid,
+    /// Which set.
+    pub set_name: &'static str,
+    /// The peer.
+    pub peer_county: String,
+    /// The agreement and its version.
+    pub agreement_id: String,
+    /// Its canonical hash.
+    pub agreement_hash: String,
+    /// `initiator` or `responder`.
+    pub role: &'static str,
+    /// When the run began.
+    pub started_at: DateTime<Utc>,
+    /// Elements on each side.
+    pub local_size: u64,
+    /// Elements on the peer's side.
+    pub peer_size: u64,
+    /// Elements in the symmetric difference.
+    pub differences: u64,
+    /// Coded symbols exchanged.
+    pub symbols: u64,
+    /// Whether every element was sent instead.
+    pub fell_back: bool,
+    /// Bytes this side sent.
+    pub bytes_sent: u64,
+    /// Bytes this side received.
+    pub bytes_received: u64,
+}
+
+/// What a committed run did on this side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Messages queued for re-delivery.
+    pub repaired: u32,
+    /// Differences reported for an operator.
+    pub reported: u32,
+    /// Outflow inquiries opened.
+    pub inquiries_opened: u32,
+}
+
+/// One past run, for `hancha reconcile reports`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RunRow {
+    pub run_id: Uuid,
+    pub set_name: String,
+    pub peer_county: String,
+    pub agreement_id: String,
+    pub role: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub local_size: i64,
+    pub peer_size: i64,
+    pub differences: i32,
+    pub repaired: i32,
+    pub reported: i32,
+    pub inquiries_opened: i32,
+    pub symbols: i64,
+    pub fell_back: bool,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+}
+
+/// One person-level difference, for the township offices' CSV.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PersonDifferenceRow {
+    pub run_id: Uuid,
+    pub finished_at: DateTime<Utc>,
+    pub peer_county: String,
+    pub township: Option<String>,
+    pub resident_id: Option<String>,
+    pub flow: Option<String>,
+    pub difference: String,
+    pub action: String,
+    pub inquiry_id: Option<Uuid>,
+}
+
+/// Holds the per-peer reconciliation lock (a PostgreSQL advisory lock on a connection of its
+/// own), so that several replicas of a node never run the same pair at once. Released by
+/// [`ReconcileLock::release`]; if dropped instead (a panic, a cancelled task), the connection
+/// is closed rather than returned to the pool, which releases the lock too.
+#[derive(Debug)]
+pub struct ReconcileLock {
+    connection: Option<PoolConnection<Postgres>>,
+    key: i64,
+}
+
+impl ReconcileLock {
+    /// Releases the lock and returns the connection to the pool.
+    pub async fn release(mut self) {
+        if let Some(mut connection) = self.connection.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut *connection)
+                .await;
+            if unlocked.is_err() {
+                drop(connection.detach());
+            }
+        }
+    }
+}
+
+impl Drop for ReconcileLock {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            drop(connection.detach());
+        }
+    }
+}
+
+/// The advisory lock key of a peer: a stable 64-bit value from the peer's code.
+pub fn reconcile_lock_key(peer: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("hancha/reconcile/{peer}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+impl Store {
+    /// Takes the reconciliation lock for `peer`, or `None` if another run (on this replica or
+    /// another one sharing the database) holds it.
+    pub async fn try_lock_reconcile(&self, peer: &str) -> Result<Option<ReconcileLock>, StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        let key = reconcile_lock_key(peer);
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *connection)
+            .await?;
+        Ok(locked.then(|| ReconcileLock {
+            connection: Some(connection),
+            key,
+        }))
+    }
+
+    /// The digests of every message exchanged with `peer` under agreement `agreement_id`
+    /// (inquiries the peer refused never reached it and are left out).
+    pub async fn message_digests(
+        &self,
+        peer: &str,
+        agreement_id: &str,
+    ) -> Result<Vec<MessageDigest>, StoreError> {
+        let rows: Vec<(String, Uuid, bool, Vec<u8>)> = sqlx::query_as(
+            "SELECT 'inquiry', message_id, direction = 'outbound', content_digest FROM inquiries
+              WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected'
+             UNION ALL
+             SELECT 'confirmation', message_id, direction = 'outbound', content_digest FROM confirmations
+              WHERE peer_county = $1 AND agreement_id = $2
+             UNION ALL
+             SELECT 'notice', message_id, direction = 'outbound', content_digest FROM notices
+              WHERE peer_county = $1 AND agreement_id = $2",
+        )
+        .bind(peer)
+        .bind(agreement_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(message_type, message_id, ours, digest)| {
+                Ok(MessageDigest {
+                    message_type: MessageType::parse(&message_type).ok_or_else(|| corrupt(&message_type))?,
+                    message_id,
+                    ours,
+                    digest: digest
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("digest length"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The digests of the persons shared with `peer`: our outflow persons living there and our
+    /// inflow persons registered there. Digests missing (the person was written since) or made
+    /// for other fields are computed first with `digest` and stored, so a run recomputes only
+    /// what changed.
+    pub async fn shared_person_digests(
+        &self,
+        peer: &str,
+        fields_key: &str,
+        digest: impl Fn(&Person) -> [u8; 32],
+    ) -> Result<Vec<PersonDigest>, StoreError> {
+        const SHARED: &str =
+            "((flow = 'outflow' AND residence_county = $1) OR (flow = 'inflow' AND registered_county = $1))";
+        let stale_rows: Vec<PersonRow> = sqlx::query_as(&format!(
+            "SELECT {PERSON_COLUMNS} FROM persons
+              WHERE {SHARED} AND (shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $2)"
+        ))
+        .bind(peer)
+        .bind(fields_key)
+        .fetch_all(self.pool())
+        .await?;
+        let stale: Vec<(Person, DateTime<Utc>)> = stale_rows
+            .into_iter()
+            .map(|row| {
+                let version = row.updated_at;
+                Ok((row.into_domain()?, version))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for chunk in stale.chunks(10_000) {
+            let mut ids = Vec::with_capacity(chunk.len());
+            let mut digests = Vec::with_capacity(chunk.len());
+            let mut versions = Vec::with_capacity(chunk.len());
+            for (person, version) in chunk {
+                versions.push(*version);
+                ids.push(person.resident_id.as_str().to_string());
+                digests.push(digest(person).to_vec());
+            }
+            // A row written again meanwhile keeps its cleared digest for the next run.
+            sqlx::query(
+                "UPDATE persons SET shared_digest = t.digest, shared_digest_fields = $4
+                   FROM UNNEST($1::text[], $2::bytea[], $3::timestamptz[]) AS t(id, digest, version)
+                  WHERE resident_id = t.id AND updated_at = t.version",
+            )
+            .bind(&ids)
+            .bind(&digests)
+            .bind(&versions)
+            .bind(fields_key)
+            .execute(self.pool())
+            .await?;
+        }
+        let rows: Vec<SharedPersonRow> = sqlx::query_as(&format!(
+            "SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}"
+        ))
+        .bind(peer)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .filter_map(|(resident_id, flow, township, digest)| {
+                // A digest cleared by a write since the refresh above: left for the next run.
+                let digest = digest?;
+                Some((resident_id, flow, township, digest))
+            })
+            .map(|(resident_id, flow, township, digest)| {
+                Ok(PersonDigest {
+                    flow: Flow::parse(&flow).ok_or_else(|| corrupt(&flow))?,
+                    township: township.map(|t| t.parse()).transpose().map_err(corrupt)?,
+                    digest: digest
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("digest length"))?,
+                    resident_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Subjects of outflow inquiries to `peer` still waiting for an answer.
+    pub async fn open_outflow_subjects(&self, peer: &str) -> Result<HashSet<String>, StoreError> {
+        let subjects: Vec<String> = sqlx::query_scalar(
+            "SELECT subject_id FROM inquiries
+              WHERE direction = 'outbound' AND peer_county = $1 AND kind = 'outflow_status'
+                AND state IN ('queued', 'pending')",
+        )
+        .bind(peer)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(subjects.into_iter().collect())
+    }
+
+    /// Commits this side of a completed run in one transaction: re-deliveries queued, outflow
+    /// inquiries opened (`inquiries`, one per plan marked `InquiryOpened`, in plan order), the
+    /// run and every difference recorded, one audit entry. Nothing is written if any part fails.
+    pub async fn commit_reconcile_run(
+        &self,
+        record: &RunRecord,
+        messages: &[MessagePlan],
+        people: &[PersonPlan],
+        inquiries: &[Inquiry],
+    ) -> Result<Committed, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut committed = Committed::default();
+        for message_type in [
+            MessageType::Inquiry,
+            MessageType::Confirmation,
+            MessageType::Notice,
+        ] {
+            let ids: Vec<Uuid> = messages
+                .iter()
+                .filter(|plan| {
+                    plan.repair == MessageRepair::Redeliver && plan.message.message_type == message_type
+                })
+                .map(|plan| plan.message.message_id)
+                .collect();
+            let outbox_type = match message_type {
+                MessageType::Inquiry => OutboxType::Inquiry,
+                MessageType::Confirmation => OutboxType::Confirmation,
+                MessageType::Notice => OutboxType::Notice,
+            };
+            enqueue_in(&mut tx, &ids, outbox_type, &record.peer_county, Duration::ZERO).await?;
+            committed.repaired += ids.len() as u32;
+        }
+        let opened =
+            queue_inquiries_in(&mut tx, &record.peer_county, inquiries, None, Duration::ZERO).await?;
+        committed.inquiries_opened = opened.len() as u32;
+        committed.reported = messages
+            .iter()
+            .filter(|plan| plan.repair == MessageRepair::Report)
+            .count() as u32
+            + people
+                .iter()
+                .filter(|plan| plan.action != PersonAction::InquiryOpened)
+                .count() as u32;
+
+        insert_run_in(&mut tx, record, "completed", None, committed).await?;
+        let mut inquiry_ids = inquiries.iter().map(|inquiry| inquiry.message_id);
+        let mut rows = DifferenceRows::default();
+        for plan in messages {
+            rows.push_message(plan);
+        }
+        for plan in people {
+            let inquiry_id = (plan.action == PersonAction::InquiryOpened)
+                .then(|| inquiry_ids.next())
+                .flatten();
+            rows.push_person(plan, inquiry_id);
+        }
+        rows.insert_in(&mut tx, record).await?;
+        let entry = AuditEntry {
+            peer_county: Some(record.peer_county.clone()),
+            direction: "local".into(),
+            kind: Some(format!("reconcile_{}", record.set_name)),
+            agreement_id: Some(record.agreement_id.clone()),
+            agreement_hash: Some(record.agreement_hash.clone()),
+            outcome: "reconciled".into(),
+            reason: Some(format!(
+                "run {} as {}: {} differences, {} re-delivered, {} inquiries opened, {} reported",
+                record.run_id,
+                record.role,
+                record.differences,
+                committed.repaired,
+                committed.inquiries_opened,
+                committed.reported
+            )),
+            ..AuditEntry::default()
+        };
+        audit_batch_in(&mut tx, std::slice::from_ref(&entry)).await?;
+        tx.commit().await?;
+        Ok(committed)
+    }
+
+    /// Records a run that broke off: nothing else is written.
+    pub async fn record_interrupted_run(&self, record: &RunRecord, error: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        insert_run_in(&mut tx, record, "interrupted", Some(error), Committed::default()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Past runs, newest first, optionally with one peer only.
+    pub async fn reconcile_runs(&self, peer: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT run_id, set_name, peer_county, agreement_id, role, started_at, finished_at, outcome, error,
+                    local_size, peer_size, differences, repaired, reported, inquiries_opened, symbols, fell_back,
+                    bytes_sent, bytes_received
+               FROM reconcile_runs
+              WHERE $1::text IS NULL OR peer_county = $1
+              ORDER BY started_at DESC, set_name
+              LIMIT $2",
+        )
+        .bind(peer)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// When the last completed run with `peer` (either role) finished.
+    pub async fn last_completed_reconcile(&self, peer: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(finished_at) FROM reconcile_runs WHERE peer_county = $1 AND outcome = 'completed'",
+        )
+        .bind(peer)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Person-level differences of completed runs, newest run first, for the township offices.
+    pub async fn person_differences(
+        &self,
+        peer: Option<&str>,
+    ) -> Result<Vec<PersonDifferenceRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.run_id, r.finished_at, r.peer_county, d.township, d.resident_id, d.flow, d.difference, d.action,
+                    d.inquiry_id
+               FROM reconcile_differences d
+               JOIN reconcile_runs r USING (run_id, set_name, role)
+              WHERE d.set_name = 'shared_people' AND ($1::text IS NULL OR r.peer_county = $1)
+              ORDER BY r.finished_at DESC, d.township NULLS LAST, d.resident_id NULLS LAST",
+        )
+        .bind(peer)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+async fn insert_run_in(
+    connection: &mut sqlx::PgConnection,
+    record: &RunRecord,
+    outcome: &str,
+    error: Option<&str>,
+    committed: Committed,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO reconcile_runs (run_id, set_name, peer_county, agreement_id, agreement_hash, role, started_at,
+                                     outcome, error, local_size, peer_size, differences, repaired, reported,
+                                     inquiries_opened, symbols, fell_back, bytes_sent, bytes_received)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(record.run_id)
+    .bind(record.set_name)
+    .bind(&record.peer_county)
+    .bind(&record.agreement_id)
+    .bind(&record.agreement_hash)
+    .bind(record.role)
+    .bind(record.started_at)
+    .bind(outcome)
+    .bind(error)
+    .bind(record.local_size as i64)
+    .bind(record.peer_size as i64)
+    .bind(record.differences as i32)
+    .bind(committed.repaired as i32)
+    .bind(committed.reported as i32)
+    .bind(committed.inquiries_opened as i32)
+    .bind(record.symbols as i64)
+    .bind(record.fell_back)
+    .bind(record.bytes_sent as i64)
+    .bind(record.bytes_received as i64)
+    .execute(connection)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    Ok(())
+}
+
+/// Difference rows as columns, for one UNNEST insert.
+#[derive(Default)]
+struct DifferenceRows {
+    difference: Vec<&'static str>,
+    action: Vec<&'static str>,
+    message_type: Vec<Option<&'static str>>,
+    message_id: Vec<Option<Uuid>>,
+    author_county: Vec<Option<String>>,
+    resident_id: Vec<Option<String>>,
+    flow: Vec<Option<&'static str>>,
+    township: Vec<Option<String>>,
+    person_tag: Vec<Option<Vec<u8>>>,
+    inquiry_id: Vec<Option<Uuid>>,
+}
+
+impl DifferenceRows {
+    fn push_message(&mut self, plan: &MessagePlan) {
+        self.difference.push(plan.difference.as_str());
+        self.action.push(plan.repair.as_str());
+        self.message_type.push(Some(plan.message.message_type.as_str()));
+        self.message_id.push(Some(plan.message.message_id));
+        self.author_county.push(Some(plan.message.author.to_string()));
+        self.resident_id.push(None);
+        self.flow.push(None);
+        self.township.push(None);
+        self.person_tag.push(None);
+        self.inquiry_id.push(None);
+    }
+
+    fn push_person(&mut self, plan: &PersonPlan, inquiry_id: Option<Uuid>) {
+        self.difference.push(plan.difference.as_str());
+        self.action.push(plan.action.as_str());
+        self.message_type.push(None);
+        self.message_id.push(None);
+        self.author_county.push(None);
+        let person = plan.person.as_ref();
+        self.resident_id
+            .push(person.map(|p| p.resident_id.as_str().to_string()));
+        self.flow.push(person.map(|p| p.flow.as_str()));
+        self.township
+            .push(person.and_then(|p| p.township).map(|t| t.to_string()));
+        self.person_tag.push(Some(plan.tag.to_vec()));
+        self.inquiry_id.push(inquiry_id);
+    }
+
+    async fn insert_in(
+        self,
+        connection: &mut sqlx::PgConnection,
+        record: &RunRecord,
+    ) -> Result<(), StoreError> {
+        if self.difference.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO reconcile_differences (run_id, set_name, role, difference, action, message_type, message_id,
+                                                author_county, resident_id, flow, township, person_tag, inquiry_id)
+             SELECT $1, $2, $3, * FROM UNNEST($4::text[], $5::text[], $6::text[], $7::uuid[], $8::text[], $9::text[],
+                                              $10::text[], $11::text[], $12::bytea[], $13::uuid[])",
+        )
+        .bind(record.run_id)
+        .bind(record.set_name)
+        .bind(record.role)
+        .bind(self.difference)
+        .bind(self.action)
+        .bind(self.message_type)
+        .bind(self.message_id)
+        .bind(self.author_county)
+        .bind(self.resident_id)
+        .bind(self.flow)
+        .bind(self.township)
+        .bind(self.person_tag)
+        .bind(self.inquiry_id)
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,533 @@
+//! Reconciliation between real nodes (对账): injected divergences are found and repaired or
+//! reported, identical sets report nothing, interrupted runs change nothing, and one pair never
+//! runs twice at once.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{Duration as TimeDelta, Utc};
+use common::*;
+use hancha::domain::message::Subject;
+use hancha::domain::riblt::Encoder;
+use hancha::domain::schedule::Schedule;
+use hancha::domain::vocabulary::{InquiryKind, Priority};
+use hancha::node::reconcile::{RunError, SetSummary};
+use hancha::node::{InquiryDraft, Node};
+use hancha::proto::exchange as pb;
+use hancha::proto::exchange::reconcile_request::Step as RequestStep;
+use hancha::proto::exchange::reconcile_response::Step as ResponseStep;
+use hancha::workers::reconcile::ReconcileScheduler;
+use tokio_stream::wrappers::ReceiverStream;
+
+const DINGCHENG: &str = "430703";
+const SHAODONG: &str = "430582";
+
+async fn pair() -> Cluster {
+    Cluster::start(&[DINGCHENG, SHAODONG], &[open_agreement(DINGCHENG, SHAODONG)]).await
+}
+
+/// Dingcheng asks Shaodong `count` outflow status inquiries and waits until all are answered.
+async fn exchange_answered_inquiries(cluster: &Cluster, how_many: u32) {
+    let asker = cluster.node(DINGCHENG);
+    let drafts = (0..how_many)
+        .map(|n| InquiryDraft {
+            kind: InquiryKind::OutflowStatus,
+            priority: Priority::Normal,
+            subject: Subject {
+                resident_id: synthetic_id(DINGCHENG, 900 + n),
+                certificate_number: None,
+            },
+            message_id: None,
+        })
+        .collect();
+    asker
+        .send_inquiries(SHAODONG.parse().unwrap(), drafts)
+        .await
+        .expect("inquiries queued");
+    let expected = i64::from(how_many);
+    eventually("every inquiry answered at the asker", || async {
+        (count(asker, "SELECT count(*) FROM inquiries WHERE state = 'answered'").await == expected)
+            .then_some(())
+    })
+    .await;
+}
+
+/// Both registries hold `count` shared persons alike: Dingcheng's outflow persons living in
+/// Shaodong are Shaodong's inflow persons registered in Dingcheng.
+async fn shared_persons(cluster: &Cluster, range: std::ops::Range<u32>) {
+    let outflow: Vec<_> = range
+        .clone()
+        .map(|n| outflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
+        .collect();
+    let inflow: Vec<_> = range
+        .map(|n| inflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
+        .collect();
+    cluster
+        .node(DINGCHENG)
+        .store()
+        .upsert_persons(&outflow)
+        .await
+        .unwrap();
+    cluster
+        .node(SHAODONG)
+        .store()
+        .upsert_persons(&inflow)
+        .await
+        .unwrap();
+}
+
+async fn reconcile(node: &Arc<Node>, peer: &str) -> Vec<SetSummary> {
+    node.reconcile_with(peer.parse().unwrap(), |_| {})
+        .await
+        .expect("reconciliation completes")
+}
+
+fn set<'a>(summaries: &'a [SetSummary], name: &str) -> &'a SetSummary {
+    summaries
+        .iter()
+        .find(|summary| summary.record.set_name == name)
+        .expect("a summary per set")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_sets_report_nothing() {
+    let cluster = pair().await;
+    exchange_answered_inquiries(&cluster, 5).await;
+    shared_persons(&cluster, 0..20).await;
+
+    let summaries = reconcile(cluster.node(DINGCHENG), SHAODONG).await;
+    let messages = set(&summaries, "messages");
+    assert_eq!(messages.record.local_size, 10, "5 inquiries and 5 confirmations");
+    assert_eq!(messages.record.peer_size, 10);
+    assert_eq!(messages.record.differences, 0);
+    let people = set(&summaries, "shared_people");
+    assert_eq!((people.record.local_size, people.record.peer_size), (20, 20));
+    assert_eq!(people.record.differences, 0);
+    assert!(
+        people.record.symbols <= 16,
+        "identical sets settle in the first chunk"
+    );
+    for summary in &summaries {
+        assert_eq!(
+            summary.committed.repaired + summary.committed.reported + summary.committed.inquiries_opened,
+            0
+        );
+    }
+    for county in [DINGCHENG, SHAODONG] {
+        let node = cluster.node(county);
+        assert_eq!(
+            count(
+                node,
+                "SELECT count(*) FROM reconcile_runs WHERE outcome = 'completed'"
+            )
+            .await,
+            2
+        );
+        assert_eq!(count(node, "SELECT count(*) FROM reconcile_differences").await, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_lost_by_the_asker_is_delivered_again() {
+    let cluster = pair().await;
+    exchange_answered_inquiries(&cluster, 6).await;
+    let asker = cluster.node(DINGCHENG);
+    let lost: uuid::Uuid =
+        sqlx::query_scalar("SELECT inquiry_id FROM confirmations ORDER BY message_id LIMIT 1")
+            .fetch_one(asker.store().pool())
+            .await
+            .unwrap();
+    sqlx::query("DELETE FROM confirmations WHERE inquiry_id = $1")
+        .bind(lost)
+        .execute(asker.store().pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE inquiries SET state = 'pending', answered_at = NULL, outcome = NULL WHERE message_id = $1",
+    )
+    .bind(lost)
+    .execute(asker.store().pool())
+    .await
+    .unwrap();
+
+    // The asker starts the run; the answering side wrote the confirmation and re-delivers it.
+    let summaries = reconcile(asker, SHAODONG).await;
+    let messages = set(&summaries, "messages");
+    assert_eq!(messages.record.differences, 1);
+    assert_eq!(
+        messages.committed.repaired, 0,
+        "the asker cannot re-deliver what it did not write"
+    );
+    assert_eq!(
+        messages.peer_repaired, 1,
+        "the answering county re-delivers its confirmation"
+    );
+
+    eventually("the lost confirmation is back", || async {
+        let state: String = sqlx::query_scalar("SELECT state FROM inquiries WHERE message_id = $1")
+            .bind(lost)
+            .fetch_one(asker.store().pool())
+            .await
+            .unwrap();
+        (state == "answered").then_some(())
+    })
+    .await;
+    let responder = cluster.node(SHAODONG);
+    assert_eq!(
+        count(
+            responder,
+            "SELECT count(*) FROM reconcile_differences
+              WHERE difference = 'missing_at_peer' AND action = 'redelivered' AND message_type = 'confirmation'"
+        )
+        .await,
+        1
+    );
+    let again = reconcile(asker, SHAODONG).await;
+    assert_eq!(
+        set(&again, "messages").record.differences,
+        0,
+        "repaired: the sets agree now"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_changed_on_one_side_is_reported_and_asked_about() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..10).await;
+    let mut changed = inflow_person(synthetic_id(DINGCHENG, 4), DINGCHENG, SHAODONG);
+    changed.status.children_count = Some(2);
+    cluster
+        .node(SHAODONG)
+        .store()
+        .upsert_persons(&[changed.clone()])
+        .await
+        .unwrap();
+
+    let origin = cluster.node(DINGCHENG);
+    let summaries = reconcile(origin, SHAODONG).await;
+    let people = set(&summaries, "shared_people");
+    assert_eq!(people.record.differences, 2, "one person, two versions");
+    assert_eq!(
+        people.committed.inquiries_opened, 1,
+        "the origin asks the destination"
+    );
+
+    let subject: String = sqlx::query_scalar(
+        "SELECT subject_id FROM inquiries WHERE direction = 'outbound' AND kind = 'outflow_status'",
+    )
+    .fetch_one(origin.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(subject, changed.resident_id.as_str());
+    let destination = cluster.node(SHAODONG);
+    let (difference, action, resident): (String, String, String) = sqlx::query_as(
+        "SELECT difference, action, resident_id FROM reconcile_differences WHERE set_name = 'shared_people'",
+    )
+    .fetch_one(destination.store().pool())
+    .await
+    .unwrap();
+    assert_eq!((difference.as_str(), action.as_str()), ("differs", "reported"));
+    assert_eq!(resident, changed.resident_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persons_known_to_one_side_are_reported_and_asked_about_within_the_cap() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..10).await;
+    // Five outflow persons Shaodong does not know, two inflow persons Dingcheng does not know.
+    let unknown_to_destination: Vec<_> = (100..105)
+        .map(|n| outflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
+        .collect();
+    let unknown_to_origin: Vec<_> = (200..202)
+        .map(|n| inflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
+        .collect();
+    let origin = cluster.node(DINGCHENG);
+    origin
+        .store()
+        .upsert_persons(&unknown_to_destination)
+        .await
+        .unwrap();
+    cluster
+        .node(SHAODONG)
+        .store()
+        .upsert_persons(&unknown_to_origin)
+        .await
+        .unwrap();
+
+    let summaries = reconcile(origin, SHAODONG).await;
+    let people = set(&summaries, "shared_people");
+    assert_eq!(people.record.differences, 7);
+    assert_eq!(people.committed.inquiries_opened as usize, RECONCILE_CAP);
+    assert_eq!(
+        count(
+            origin,
+            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND kind = 'outflow_status'"
+        )
+        .await,
+        RECONCILE_CAP as i64
+    );
+    let actions: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT difference, action, count(*) FROM reconcile_differences
+          WHERE set_name = 'shared_people' GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(origin.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        [
+            ("unknown_here".into(), "reported".into(), 2),
+            ("unknown_to_peer".into(), "inquiry_opened".into(), 3),
+            ("unknown_to_peer".into(), "over_cap".into(), 2),
+        ]
+    );
+
+    // The township offices' export names the persons this side knows, and nobody else's ID.
+    let output = assert_cmd::Command::cargo_bin("hancha")
+        .unwrap()
+        .args(["reconcile", "reports", "--csv", "--node"])
+        .arg(cluster.operator_address(DINGCHENG).to_string())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        csv.starts_with("found_at,peer_county,township,resident_id,flow,difference,action"),
+        "{csv}"
+    );
+    for person in &unknown_to_destination {
+        assert!(csv.contains(person.resident_id.as_str()), "{csv}");
+    }
+    for person in &unknown_to_origin {
+        assert!(
+            !csv.contains(person.resident_id.as_str()),
+            "only the peer knows them: {csv}"
+        );
+    }
+    assert_eq!(csv.lines().count(), 1 + 7);
+}
+
+/// Runs the caller's side by hand up to the decoded difference, then goes away.
+async fn abandon_after_decoding(cluster: &Cluster) {
+    let mut client = cluster.client(DINGCHENG, SHAODONG).await;
+    let node = cluster.node(DINGCHENG);
+    let agreement = node
+        .agreements()
+        .current_with(SHAODONG.parse().unwrap(), Utc::now())
+        .cloned()
+        .unwrap();
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(pb::ReconcileRequest {
+            step: Some(RequestStep::Begin(pb::ReconcileBegin {
+                run_id: uuid::Uuid::now_v7().to_string(),
+                agreement: Some(pb::AgreementRef {
+                    id: agreement.id().to_string(),
+                    hash: agreement.canonical_hash().as_str().to_string(),
+                }),
+                set: pb::ReconcileSet::Messages as i32,
+                set_size: 0,
+            })),
+        })
+        .await
+        .unwrap();
+    let mut responses = client
+        .reconcile(ReceiverStream::new(receiver))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        responses.message().await.unwrap().unwrap().step,
+        Some(ResponseStep::Ready(_))
+    ));
+    // An empty set: every one of the peer's messages is a difference.
+    let mut encoder = Encoder::new(std::iter::empty());
+    let mut index = 0;
+    loop {
+        let mut bytes = Vec::new();
+        for _ in 0..16 {
+            encoder.produce_next().encode_into(&mut bytes);
+        }
+        sender
+            .send(pb::ReconcileRequest {
+                step: Some(RequestStep::Symbols(pb::SymbolChunk {
+                    first_index: index,
+                    count: 16,
+                    symbols: bytes,
+                })),
+            })
+            .await
+            .unwrap();
+        index += 16;
+        match responses.message().await.unwrap().unwrap().step {
+            Some(ResponseStep::More(_)) => continue,
+            Some(ResponseStep::Decoded(_)) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(sender);
+    drop(responses);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_changes_nothing_and_is_retried_at_the_next_schedule() {
+    let mut cluster = pair().await;
+    exchange_answered_inquiries(&cluster, 4).await;
+    let responder = cluster.node(SHAODONG).clone();
+    let outbox_before = count(&responder, "SELECT count(*) FROM outbox").await;
+
+    // The caller goes away after the difference is decoded, before naming its part: the
+    // responder, which would re-deliver its four confirmations, changes nothing.
+    abandon_after_decoding(&cluster).await;
+    eventually("the responder records the interrupted run", || async {
+        (count(
+            &responder,
+            "SELECT count(*) FROM reconcile_runs WHERE outcome = 'interrupted'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&responder, "SELECT count(*) FROM outbox").await,
+        outbox_before
+    );
+    assert_eq!(
+        count(&responder, "SELECT count(*) FROM reconcile_differences").await,
+        0
+    );
+
+    // The peer stops: the scheduled run breaks off, changes nothing, and is retried.
+    let origin = cluster.node(DINGCHENG).clone();
+    sqlx::query("DELETE FROM confirmations WHERE message_id = (SELECT message_id FROM confirmations ORDER BY message_id LIMIT 1)")
+        .execute(origin.store().pool())
+        .await
+        .unwrap();
+    cluster.stop(SHAODONG).await;
+    let agreement_id = format!("{DINGCHENG}-{SHAODONG}");
+    let now = Utc::now();
+    let mut scheduler = ReconcileScheduler::with_schedules(
+        origin.clone(),
+        vec![(agreement_id.clone(), Schedule::parse("* * * * *").unwrap())],
+        now,
+    );
+    let slot = scheduler.slot(&agreement_id).unwrap();
+    let (ran, _) = scheduler.run_once(slot.fire_at).await.unwrap();
+    assert_eq!(ran.failed, std::slice::from_ref(&agreement_id));
+    assert_eq!(
+        count(
+            &origin,
+            "SELECT count(*) FROM reconcile_runs WHERE outcome = 'interrupted'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &origin,
+            "SELECT count(*) FROM reconcile_runs WHERE outcome = 'completed'"
+        )
+        .await,
+        0
+    );
+    let retry = scheduler.slot(&agreement_id).unwrap();
+    assert!(
+        retry.attempt_at > slot.fire_at && retry.failures == 1,
+        "{retry:?}"
+    );
+
+    // Not yet due: nothing happens. Once due, with the peer back, the run completes.
+    let (ran, _) = scheduler
+        .run_once(retry.attempt_at - TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    assert!(ran.completed.is_empty() && ran.failed.is_empty());
+    cluster.restart(SHAODONG).await;
+    let (ran, _) = scheduler.run_once(retry.attempt_at).await.unwrap();
+    assert_eq!(ran.completed, std::slice::from_ref(&agreement_id));
+    let responder = cluster.node(SHAODONG);
+    assert_eq!(
+        count(
+            responder,
+            "SELECT count(*) FROM reconcile_differences WHERE action = 'redelivered'"
+        )
+        .await,
+        1
+    );
+    eventually("the deleted confirmation is back", || async {
+        (count(&origin, "SELECT count(*) FROM confirmations").await == 4).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_run_the_same_pair_at_once() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..5).await;
+    let node = cluster.node(DINGCHENG);
+
+    // Another replica on the same database holds the pair's lock: this one does not start.
+    let other_replica = node.store().clone();
+    let held = other_replica
+        .try_lock_reconcile(SHAODONG)
+        .await
+        .unwrap()
+        .expect("lock free");
+    let refused = node.reconcile_with(SHAODONG.parse().unwrap(), |_| {}).await;
+    assert!(matches!(refused, Err(RunError::AlreadyRunning(_))), "{refused:?}");
+    // The peer refuses a run while its side of the pair is busy.
+    let peer_lock = cluster
+        .node(SHAODONG)
+        .store()
+        .try_lock_reconcile(DINGCHENG)
+        .await
+        .unwrap()
+        .expect("lock free");
+    held.release().await;
+    let busy = node.reconcile_with(SHAODONG.parse().unwrap(), |_| {}).await;
+    let message = busy.expect_err("the peer is busy").to_string();
+    assert!(message.contains("already running"), "{message}");
+    // A replica that dies holding the lock (its connection closes) does not block the pair.
+    drop(peer_lock);
+    let peer_store = cluster.node(SHAODONG).store().clone();
+    eventually("the dead replica's lock is gone", || {
+        let peer_store = peer_store.clone();
+        async move {
+            let lock = peer_store.try_lock_reconcile(DINGCHENG).await.unwrap()?;
+            lock.release().await;
+            Some(())
+        }
+    })
+    .await;
+
+    // Two runs started together: they never overlap.
+    let (first, second) = tokio::join!(
+        node.reconcile_with(SHAODONG.parse().unwrap(), |_| {}),
+        node.reconcile_with(SHAODONG.parse().unwrap(), |_| {}),
+    );
+    let outcomes = [&first, &second];
+    assert!(
+        outcomes.iter().any(|outcome| outcome.is_ok()),
+        "{first:?} {second:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome.is_ok() || matches!(outcome, Err(RunError::AlreadyRunning(_)))),
+        "{first:?} {second:?}"
+    );
+    let overlapping = count(
+        node,
+        "SELECT count(*) FROM reconcile_runs a JOIN reconcile_runs b
+            ON a.run_id <> b.run_id AND a.peer_county = b.peer_county
+           AND a.started_at < b.finished_at AND b.started_at < a.finished_at",
+    )
+    .await;
+    assert_eq!(overlapping, 0);
+}
