@@ -108,5 +108,6 @@ fn refuses_more_differences_than_two_sets_can_hold() {
         .unwrap()
         .args(["bench", "reconcile", "--n", "10", "--d", "21"])
         .assert()
-        .failure();
+        .failure()
+        .stderr(predicates::str::contains("--d 21 does not fit in sets of 10"));
 }

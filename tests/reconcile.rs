@@ -531,3 +531,34 @@ async fn two_replicas_never_run_the_same_pair_at_once() {
     .await;
     assert_eq!(overlapping, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_the_peer_already_served_is_skipped() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..5).await;
+    let agreement_id = format!("{DINGCHENG}-{SHAODONG}");
+    let origin = cluster.node(DINGCHENG).clone();
+    let started = Utc::now() - TimeDelta::minutes(10);
+    let mut scheduler = ReconcileScheduler::with_schedules(
+        origin.clone(),
+        vec![(agreement_id.clone(), Schedule::parse("* * * * *").unwrap())],
+        started,
+    );
+
+    // Shaodong starts the night's run first; both sides record it.
+    reconcile(cluster.node(SHAODONG), DINGCHENG).await;
+    let slot = scheduler.slot(&agreement_id).unwrap();
+    let (ran, _) = scheduler.run_once(slot.fire_at).await.unwrap();
+    assert_eq!(ran.skipped, std::slice::from_ref(&agreement_id));
+    assert_eq!(
+        count(
+            &origin,
+            "SELECT count(*) FROM reconcile_runs WHERE role = 'initiator'"
+        )
+        .await,
+        0,
+        "Dingcheng did not run the pair again"
+    );
+    let next = scheduler.slot(&agreement_id).unwrap();
+    assert_eq!(next.fire_at, slot.fire_at + TimeDelta::minutes(1));
+}

@@ -27,8 +27,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{
-    DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone,
-    Timelike, Utc,
+    DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
+    TimeZone, Timelike, Utc,
 };
 use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Serialize};
@@ -41,18 +41,13 @@ const HORIZON: Days = Days::new(8 * 366);
 /// at the offset once a day finds every change between two instants.
 const OFFSET_PROBE: TimeDelta = TimeDelta::days(1);
 
-/// One of the five fields of an expression, as error messages name it.
+/// One of the five fields of an expression, in order, as error messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
-    /// 0–59.
     Minute,
-    /// 0–23.
     Hour,
-    /// 1–31.
     DayOfMonth,
-    /// 1–12 or `JAN`–`DEC`.
     Month,
-    /// 0–7 (0 and 7 are Sunday) or `SUN`–`SAT`.
     DayOfWeek,
 }
 
@@ -65,51 +60,26 @@ impl Field {
         Field::DayOfWeek,
     ];
 
-    /// The smallest and largest value a number may take (day-of-week 7 is Sunday again).
-    fn bounds(self) -> (u32, u32) {
-        match self {
-            Field::Minute => (0, 59),
-            Field::Hour => (0, 23),
-            Field::DayOfMonth => (1, 31),
-            Field::Month => (1, 12),
-            Field::DayOfWeek => (0, 7),
-        }
-    }
-
-    /// Names accepted instead of numbers, and the number the first name stands for.
-    fn names(self) -> (&'static [&'static str], u32) {
-        const MONTHS: [&str; 12] = [
+    /// The field's name, its bounds (day-of-week 7 is Sunday again), the names it accepts
+    /// (standing for the values from the lower bound on), and what a value looks like.
+    fn spec(self) -> (&'static str, u32, u32, &'static [&'static str], &'static str) {
+        const MONTHS: &[&str] = &[
             "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
         ];
-        const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+        const WEEKDAYS: &[&str] = &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
         match self {
-            Field::Month => (&MONTHS, 1),
-            Field::DayOfWeek => (&WEEKDAYS, 0),
-            _ => (&[], 0),
-        }
-    }
-
-    /// What a value of this field may look like, for "is not …" messages.
-    fn expected(self) -> &'static str {
-        match self {
-            Field::Minute => "a number 0-59",
-            Field::Hour => "a number 0-23",
-            Field::DayOfMonth => "a number 1-31",
-            Field::Month => "a number 1-12 or a name JAN-DEC",
-            Field::DayOfWeek => "a number 0-7 or a name SUN-SAT",
+            Field::Minute => ("minute", 0, 59, &[], "a number 0-59"),
+            Field::Hour => ("hour", 0, 23, &[], "a number 0-23"),
+            Field::DayOfMonth => ("day-of-month", 1, 31, &[], "a number 1-31"),
+            Field::Month => ("month", 1, 12, MONTHS, "a number 1-12 or a name JAN-DEC"),
+            Field::DayOfWeek => ("day-of-week", 0, 7, WEEKDAYS, "a number 0-7 or a name SUN-SAT"),
         }
     }
 }
 
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Field::Minute => "minute",
-            Field::Hour => "hour",
-            Field::DayOfMonth => "day-of-month",
-            Field::Month => "month",
-            Field::DayOfWeek => "day-of-week",
-        })
+        f.write_str(self.spec().0)
     }
 }
 
@@ -125,28 +95,17 @@ pub enum ScheduleError {
     Empty,
     /// Not five fields (and not a single shorthand).
     #[error("expected 5 fields (minute hour day-of-month month day-of-week), found {found}")]
-    FieldCount {
-        /// How many whitespace-separated fields there were.
-        found: usize,
-    },
+    FieldCount { found: usize },
     /// `@` followed by something other than the supported shorthands (`@reboot` has no meaning
     /// for a node that runs continuously).
     #[error(
         "unknown shorthand `{shorthand}`; expected @hourly, @daily, @midnight, @weekly, \
          @monthly, @yearly or @annually"
     )]
-    UnknownShorthand {
-        /// The shorthand as written, lower-cased.
-        shorthand: String,
-    },
-    /// One field is malformed.
+    UnknownShorthand { shorthand: String },
+    /// One field is malformed: which, and how.
     #[error("{field}: {problem}")]
-    Field {
-        /// Which field.
-        field: Field,
-        /// What is wrong with it.
-        problem: FieldProblem,
-    },
+    Field { field: Field, problem: FieldProblem },
 }
 
 /// What is wrong within one field.
@@ -168,11 +127,11 @@ pub enum FieldProblem {
     #[error("step `{step}` is not a whole number of at least 1")]
     BadStep { step: String },
     /// `5/10`, which some crons read as `5-59/10` and others as `5`: refused rather than guessed.
-    #[error("`{element}` has a step but no range; write `{suggestion}` to step from {start}")]
+    #[error("`{element}` has a step but no range; write `{suggestion}` or `*/{step}`")]
     StepWithoutRange {
         element: String,
         suggestion: String,
-        start: String,
+        step: String,
     },
 }
 
@@ -274,10 +233,7 @@ impl Schedule {
 
     /// Whether the schedule fires in the minute that contains `at`.
     pub fn matches(&self, at: DateTime<Utc>) -> bool {
-        self.matches_local(at.with_timezone(&Shanghai).naive_local())
-    }
-
-    fn matches_local(&self, local: NaiveDateTime) -> bool {
+        let local = at.with_timezone(&Shanghai).naive_local();
         has(self.months, local.month())
             && self.day_matches(local.date())
             && has(self.hours, local.hour())
@@ -302,11 +258,7 @@ impl Schedule {
         let (mut hour, mut minute) = (from.hour(), from.minute());
         while date <= until {
             if !has(self.months, date.month()) {
-                let (year, month) = match date.month() {
-                    12 => (date.year() + 1, 1),
-                    month => (date.year(), month + 1),
-                };
-                date = NaiveDate::from_ymd_opt(year, month, 1)?;
+                date = date.with_day(1)?.checked_add_months(Months::new(1))?;
             } else {
                 if self.day_matches(date) {
                     if let Some(time) = self.first_time_from(hour, minute) {
@@ -334,7 +286,7 @@ impl Schedule {
 
 /// The value set of one field, or what is wrong with it.
 fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
-    let (min, max) = field.bounds();
+    let (_, min, max, _, _) = field.spec();
     let mut set = 0u64;
     for element in text.split(',') {
         if element.is_empty() {
@@ -362,7 +314,7 @@ fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
                 return Err(FieldProblem::StepWithoutRange {
                     element: element.to_owned(),
                     suggestion: format!("{range}-{max}/{step}"),
-                    start: range.to_owned(),
+                    step: step.to_owned(),
                 });
             }
             (single, single)
@@ -385,7 +337,7 @@ fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
 
 /// One number or name of `field`; `element` is quoted instead when `text` is empty (`-5`).
 fn value(field: Field, text: &str, element: &str) -> Result<u32, FieldProblem> {
-    let (min, max) = field.bounds();
+    let (_, min, max, names, expected) = field.spec();
     if let Some(digits) = digits(text) {
         return match digits.parse::<u32>() {
             Ok(v) if (min..=max).contains(&v) => Ok(v),
@@ -396,12 +348,11 @@ fn value(field: Field, text: &str, element: &str) -> Result<u32, FieldProblem> {
             }),
         };
     }
-    let (names, first) = field.names();
     match names.iter().position(|name| name.eq_ignore_ascii_case(text)) {
-        Some(index) => Ok(first + index as u32),
+        Some(index) => Ok(min + index as u32),
         None => Err(FieldProblem::NotAValue {
             text: if text.is_empty() { element } else { text }.to_owned(),
-            expected: field.expected(),
+            expected,
         }),
     }
 }

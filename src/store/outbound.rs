@@ -392,18 +392,19 @@ pub(crate) async fn queue_inquiries_in(
     Ok(inserted)
 }
 
-/// Adds outbox entries for messages written in the same transaction, due after `hold`.
+/// Adds outbox entries for messages written in the same transaction, due after `hold`; returns
+/// how many were new (a message already waiting in the outbox keeps its entry).
 pub(crate) async fn enqueue_in(
     connection: &mut sqlx::PgConnection,
     ids: &[Uuid],
     message_type: MessageType,
     peer: &str,
     hold: Duration,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO outbox (message_id, message_type, peer_county, next_attempt_at)
          SELECT id, $2, $3, now() + $4 * interval '1 millisecond' FROM UNNEST($1::uuid[]) AS t(id)
          ON CONFLICT (message_id) DO NOTHING",
@@ -414,7 +415,7 @@ pub(crate) async fn enqueue_in(
     .bind(hold.as_millis() as f64)
     .execute(connection)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected())
 }
 
 /// The columns of an inquiry needed to rebuild it as a message.

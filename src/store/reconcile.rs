@@ -338,8 +338,9 @@ impl Store {
                 MessageType::Confirmation => OutboxType::Confirmation,
                 MessageType::Notice => OutboxType::Notice,
             };
-            enqueue_in(&mut tx, &ids, outbox_type, &record.peer_county, Duration::ZERO).await?;
-            committed.repaired += ids.len() as u32;
+            // A message still waiting in the outbox (in flight) is not counted as repaired.
+            let queued = enqueue_in(&mut tx, &ids, outbox_type, &record.peer_county, Duration::ZERO).await?;
+            committed.repaired += queued as u32;
         }
         let opened =
             queue_inquiries_in(&mut tx, &record.peer_county, inquiries, None, Duration::ZERO).await?;

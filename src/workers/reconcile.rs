@@ -3,8 +3,9 @@
 //!
 //! Replicas of a node each run a scheduler; the per-peer lock lets only one of them run a pair
 //! at a time, and a run that another replica (or the peer, as caller) completed since the
-//! scheduled time counts: the slot is skipped rather than run twice. Both counties of a pair
-//! schedule runs; whichever starts first does the work for both.
+//! previous slot counts: the slot is skipped rather than run twice. Both counties of a pair
+//! schedule runs; whichever starts first does the work for both (a run records its report on
+//! both sides).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ const MAX_RETRY: Duration = Duration::from_secs(3600);
 pub struct Slot {
     /// The scheduled time being served.
     pub fire_at: DateTime<Utc>,
+    /// The previous scheduled time (or when the scheduler started): a run completed since then,
+    /// by anyone, serves this slot.
+    pub since: DateTime<Utc>,
     /// When to try (the scheduled time, or a retry after it).
     pub attempt_at: DateTime<Utc>,
     /// Failed attempts for this slot.
@@ -45,7 +49,7 @@ pub struct Slot {
 pub struct Ran {
     /// Agreements whose run completed.
     pub completed: Vec<String>,
-    /// Agreements skipped: a run completed since the scheduled time, or another replica holds
+    /// Agreements skipped: a run completed since the previous slot, or another replica holds
     /// the lock.
     pub skipped: Vec<String>,
     /// Agreements whose run broke off, to be retried.
@@ -89,6 +93,7 @@ impl ReconcileScheduler {
                     agreement.to_string(),
                     Slot {
                         fire_at,
+                        since: now,
                         attempt_at: fire_at,
                         failures: 0,
                     },
@@ -128,6 +133,7 @@ impl ReconcileScheduler {
                 (_, None) => None,
                 (SlotOutcome::Done | SlotOutcome::Skipped, Some(fire_at)) => Some(Slot {
                     fire_at,
+                    since: slot.fire_at,
                     attempt_at: fire_at,
                     failures: 0,
                 }),
@@ -135,6 +141,7 @@ impl ReconcileScheduler {
                     let retry_at = now + retry_delay(slot.failures);
                     Some(Slot {
                         fire_at: slot.fire_at,
+                        since: slot.since,
                         attempt_at: retry_at.min(fire_at),
                         failures: slot.failures + 1,
                     })
@@ -180,8 +187,8 @@ impl ReconcileScheduler {
             return Ok(SlotOutcome::Skipped);
         };
         if let Some(finished) = self.node.store().last_completed_reconcile(peer.as_str()).await? {
-            if finished >= slot.fire_at {
-                info!(peer = %peer, "reconciliation already done since the scheduled time");
+            if finished >= slot.since {
+                info!(peer = %peer, "reconciliation already done since the previous slot");
                 return Ok(SlotOutcome::Skipped);
             }
         }

@@ -302,7 +302,7 @@ fn every_refusal_names_the_field_and_the_problem() {
         ),
         (
             "5/10 * * * *",
-            "minute: `5/10` has a step but no range; write `5-59/10` to step from 5",
+            "minute: `5/10` has a step but no range; write `5-59/10` or `*/10`",
         ),
     ];
     for (text, message) in cases {

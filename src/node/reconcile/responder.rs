@@ -22,6 +22,10 @@ use crate::proto::exchange as pb;
 use crate::store::audit::AuditEntry;
 use crate::store::reconcile::{ReconcileLock, RunRecord};
 
+/// The largest set a caller may announce: ten times the largest county registry foreseen
+/// (10⁶), so that a hostile announcement cannot size our decoding limits.
+const MAX_SET_SIZE: u64 = 10_000_000;
+
 /// A run a peer started, on our side.
 pub struct NodeSession {
     node: Arc<Node>,
@@ -70,6 +74,12 @@ impl Node {
         let started_at: DateTime<Utc> = Utc::now();
         let run_id = Uuid::from_str(&begin.run_id)
             .map_err(|_| Status::invalid_argument("begin.run_id: not a UUID"))?;
+        if begin.set_size > MAX_SET_SIZE {
+            return Err(Status::invalid_argument(format!(
+                "begin.set_size: {} exceeds the largest set a county holds ({MAX_SET_SIZE})",
+                begin.set_size
+            )));
+        }
         let set = set_from_wire(begin.set)
             .ok_or_else(|| Status::invalid_argument("begin.set: must be messages or shared_people"))?;
         let wire = begin
