@@ -15,8 +15,11 @@ fn county(code: &str) -> CountyCode {
     CountyCode::parse(code).unwrap()
 }
 
+/// A valid ID number from its first 17 digits (the check character is computed).
 fn id(text: &str) -> ResidentId {
-    ResidentId::parse(text).unwrap()
+    let first17: [u8; 17] = text.as_bytes()[..17].try_into().unwrap();
+    let check = crate::domain::resident_id::check_character(&first17);
+    ResidentId::parse(&format!("{}{check}", &text[..17])).unwrap()
 }
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -76,7 +79,8 @@ fn the_person_digest_changes_with_compared_fields_only() {
     let mut status = StatusValues::default();
     status.set(StatusField::MaritalStatus, "married").unwrap();
     let before = person_digest(&person, &status, &fields);
-    status.set(StatusField::Township, "430703100").unwrap();
+    let township = crate::domain::division::townships_of(county("430703"))[0];
+    status.set(StatusField::Township, township.as_str()).unwrap();
     status
         .set(StatusField::CertificateNumber, "431322-2024-00017")
         .unwrap();
@@ -100,7 +104,9 @@ fn chunks_start_small_and_grow_with_what_was_sent() {
     assert_eq!(next_chunk(10_000_000), pacing::MAX_CHUNK);
     assert!(!fall_back_to_elements(2_000, 250, 1_000_000));
     assert!(fall_back_to_elements(800_000, 4096, 1_000_000));
-    assert!(symbol_limit(1_000_000) > 800_000);
+    // The most an honest sender sends before falling back: every element's bytes in symbols.
+    let honest_most = 1_000_000 * pacing::ELEMENT_BYTES / crate::domain::riblt::symbol::MAX_ENCODED_LEN;
+    assert!(symbol_limit(1_000_000) > honest_most + pacing::MAX_CHUNK);
 }
 
 fn message(message_type: MessageType, author: &str, n: u128) -> MessageRef {
@@ -171,7 +177,7 @@ fn the_origin_asks_within_the_cap_and_reports_the_rest() {
         person("430703199001011268", Flow::Outflow, 3),
         person("430703199001011276", Flow::Inflow, 4),
     ];
-    let asked: HashSet<String> = ["430703199001011268".to_string()].into();
+    let asked: HashSet<String> = [id("430703199001011268").as_str().to_string()].into();
     let plans = plan_people(&ours, &[[2; 32], [9; 32]], true, &asked, 1);
     let summary: Vec<_> = plans
         .iter()

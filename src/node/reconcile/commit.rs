@@ -49,7 +49,7 @@ impl Node {
                     HashSet::new()
                 };
                 let plans = plan_people(
-                    &snapshot.people(ours_only),
+                    &snapshot.people(ours_only)?,
                     &their_detail.person_tags,
                     may_ask,
                     &already_asked,

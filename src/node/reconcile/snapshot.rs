@@ -1,32 +1,38 @@
 //! One side's set for a run, read from the store and keyed: the elements, and what each one
 //! stands for, so the difference can be named and acted on.
 
-use std::collections::HashMap;
-
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::reconcile::people::{compared_fields, fields_key, person_digest};
 use crate::domain::reconcile::{DifferenceDetail, MessageRef, PersonSide, ReconcileKey, ReconcileSet};
 use crate::domain::resident_id::ResidentId;
 use crate::domain::riblt::Element;
+use crate::store::reconcile::PersonDigest;
 use crate::store::{Store, StoreError};
 
 /// What an element stands for.
 #[derive(Clone, Debug)]
 enum Item {
     Message(MessageRef),
-    Person(PersonSide),
+    /// A shared person as read (the ID number is parsed, and its tag computed, only for the
+    /// few persons in the difference).
+    Person(PersonDigest),
 }
 
 /// One set, as this side holds it when the run starts.
+///
+/// Elements are kept sorted, with what each stands for at the same index: a lookup is a binary
+/// search, and the memory is the elements plus one row each, nothing more.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     /// Which set.
     pub(crate) set: ReconcileSet,
-    /// The keyed elements, in the order read.
+    /// The keyed elements, sorted.
     pub(crate) elements: Vec<Element>,
-    /// Element → what it stands for.
-    items: HashMap<Element, Item>,
+    /// What `elements[i]` stands for.
+    items: Vec<Item>,
+    /// The key, for the tags of persons in the difference.
+    key: ReconcileKey,
 }
 
 impl Snapshot {
@@ -39,74 +45,91 @@ impl Snapshot {
         key: &ReconcileKey,
         set: ReconcileSet,
     ) -> Result<Snapshot, StoreError> {
-        let mut items = HashMap::new();
-        let mut elements = Vec::new();
-        match set {
-            ReconcileSet::Messages => {
-                for row in store.message_digests(peer.as_str(), agreement.id()).await? {
-                    let element = key.element(set, &row.digest);
+        let mut keyed: Vec<(Element, Item)> = match set {
+            ReconcileSet::Messages => store
+                .message_digests(peer.as_str(), agreement.id())
+                .await?
+                .into_iter()
+                .map(|row| {
                     let message = MessageRef {
                         message_type: row.message_type,
                         message_id: row.message_id,
                         author: if row.ours { me } else { peer },
                     };
-                    elements.push(element);
-                    items.insert(element, Item::Message(message));
-                }
-            }
+                    (key.element(set, &row.digest), Item::Message(message))
+                })
+                .collect(),
             ReconcileSet::SharedPeople => {
                 let fields = compared_fields(agreement);
-                let rows = store
+                store
                     .shared_person_digests(peer.as_str(), &fields_key(&fields), |person| {
                         person_digest(&person.resident_id, &person.status, &fields)
                     })
-                    .await?;
-                for row in rows {
-                    let resident_id = ResidentId::parse(&row.resident_id)
-                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    let element = key.element(set, &row.digest);
-                    let person = PersonSide {
-                        tag: key.person_tag(&resident_id),
-                        resident_id,
-                        flow: row.flow,
-                        township: row.township,
-                    };
-                    elements.push(element);
-                    items.insert(element, Item::Person(person));
-                }
+                    .await?
+                    .into_iter()
+                    .map(|row| (key.element(set, &row.digest), Item::Person(row)))
+                    .collect()
             }
-        }
-        Ok(Snapshot { set, elements, items })
+        };
+        keyed.sort_unstable_by_key(|(element, _)| *element);
+        let (elements, items) = keyed.into_iter().unzip();
+        Ok(Snapshot {
+            set,
+            elements,
+            items,
+            key: key.clone(),
+        })
+    }
+
+    fn item(&self, element: &Element) -> Option<&Item> {
+        let index = self.elements.binary_search(element).ok()?;
+        self.items.get(index)
     }
 
     /// The messages among `elements` (ours).
     pub(crate) fn messages(&self, elements: &[Element]) -> Vec<MessageRef> {
         elements
             .iter()
-            .filter_map(|element| match self.items.get(element) {
+            .filter_map(|element| match self.item(element) {
                 Some(Item::Message(message)) => Some(*message),
                 _ => None,
             })
             .collect()
     }
 
-    /// The persons among `elements` (ours).
-    pub(crate) fn people(&self, elements: &[Element]) -> Vec<PersonSide> {
+    /// The persons among `elements` (ours), with their tags.
+    pub(crate) fn people(&self, elements: &[Element]) -> Result<Vec<PersonSide>, StoreError> {
         elements
             .iter()
-            .filter_map(|element| match self.items.get(element) {
-                Some(Item::Person(person)) => Some(person.clone()),
+            .filter_map(|element| match self.item(element) {
+                Some(Item::Person(row)) => Some(row),
                 _ => None,
+            })
+            .map(|row| {
+                let resident_id =
+                    ResidentId::parse(&row.resident_id).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok(PersonSide {
+                    tag: self.key.person_tag(&resident_id),
+                    resident_id,
+                    flow: row.flow,
+                    township: row.township,
+                })
             })
             .collect()
     }
 
     /// Names our part of the difference for the peer: message references, or person tags
-    /// (never ID numbers).
+    /// (never ID numbers). A stored ID number that no longer parses is left out (and the run
+    /// fails when it comes to plan).
     pub(crate) fn describe(&self, ours_only: &[Element]) -> DifferenceDetail {
         DifferenceDetail {
             messages: self.messages(ours_only),
-            person_tags: self.people(ours_only).iter().map(|person| person.tag).collect(),
+            person_tags: self
+                .people(ours_only)
+                .unwrap_or_default()
+                .iter()
+                .map(|person| person.tag)
+                .collect(),
         }
     }
 }
