@@ -197,9 +197,10 @@ impl AgreementBook {
             .find(|a| a.canonical_hash().as_str() == reference.hash)
         {
             Some(older) => format!("version {} ({})", older.version(), older.canonical_hash().short()),
+            // The peer's text, cut by characters: it may be anything, not only hex.
             None => format!(
                 "an unknown version ({})",
-                &reference.hash[..12.min(reference.hash.len())]
+                reference.hash.chars().take(12).collect::<String>()
             ),
         };
         Err(Rejection::new(
@@ -211,5 +212,31 @@ impl AgreementBook {
                 newest.canonical_hash().short()
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_named_by_any_text_is_refused_without_panicking() {
+        let agreement = Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
+            .expect("example parses");
+        let me = CountyCode::parse("430703").unwrap();
+        let book = AgreementBook::new(me, [agreement.clone()]);
+        let reference = AgreementRef {
+            id: agreement.id().to_string(),
+            hash: "版本不明版本不明版本不明版本不明".into(),
+        };
+        let rejection = book.pinned(&reference).expect_err("an unknown version");
+        assert_eq!(rejection.code, RejectionCode::FailedPrecondition);
+        assert!(
+            rejection
+                .reason
+                .contains("an unknown version (版本不明版本不明版本不明)"),
+            "{}",
+            rejection.reason
+        );
     }
 }
