@@ -130,18 +130,18 @@ async fn reconcile_with_a_peer_holding_the_same_sets_says_both_sides_agree() {
         printed.starts_with("reconciling with 430582 邵东市\n"),
         "{printed}"
     );
+    assert!(
+        printed
+            .trim_end()
+            .ends_with("both sides agree: nothing to repair"),
+        "{printed}"
+    );
     let messages = summary_line(&printed, "messages");
     assert!(messages.contains("0 differences"), "{messages}");
     let people = summary_line(&printed, "shared people");
     assert!(
         people.contains("5 here, 5 at the peer: 0 differences"),
         "{people}"
-    );
-    assert!(
-        printed
-            .trim_end()
-            .ends_with("both sides agree: nothing to repair"),
-        "{printed}"
     );
 }
 
@@ -154,11 +154,6 @@ async fn reconcile_that_finds_differences_says_what_it_did_about_them() {
 
     assert_success(&output);
     let printed = stdout(&output);
-    let people = summary_line(&printed, "shared people");
-    assert!(
-        people.contains("7 here, 5 at the peer: 2 differences; 0 re-delivered, 2 inquiries opened"),
-        "{people}"
-    );
     assert!(!printed.contains("both sides agree"), "{printed}");
     assert!(printed.contains("hancha reconcile reports"), "{printed}");
     assert_eq!(
@@ -169,6 +164,11 @@ async fn reconcile_that_finds_differences_says_what_it_did_about_them() {
         .await,
         2,
         "the inquiries the summary announces were opened"
+    );
+    let people = summary_line(&printed, "shared people");
+    assert!(
+        people.contains("7 here, 5 at the peer: 2 differences; 0 re-delivered, 2 inquiries opened"),
+        "{people}"
     );
 }
 
@@ -241,7 +241,9 @@ async fn reports_list_both_sets_of_a_run_and_say_when_there_are_none() {
 async fn reconcile_without_a_peer_asks_for_one() {
     let output = hancha(vec!["reconcile".into()]).await;
 
-    let said = assert_failure(&output);
+    // A usage error, like clap's own: exit 2.
+    assert_eq!(output.status.code(), Some(2), "stderr:\n{}", stderr(&output));
+    let said = stderr(&output);
     assert!(said.contains("name the peer county"), "{said}");
     assert!(said.contains("--with COUNTY"), "{said}");
     assert!(said.contains("hancha reconcile reports"), "{said}");
@@ -254,7 +256,11 @@ async fn reconcile_with_an_invalid_county_code_names_the_field() {
     let output = reconcile_on(&cluster, DINGCHENG, &["--with", "999999"]).await;
 
     let said = assert_failure(&output);
-    assert!(said.contains("with_county: 999999 is not a county"), "{said}");
+    assert!(said.contains("--with 999999: 999999 is not a county"), "{said}");
+    assert!(
+        !stdout(&output).contains("reconciling"),
+        "refused before anything starts"
+    );
     assert_eq!(
         count(cluster.node(DINGCHENG), "SELECT count(*) FROM reconcile_runs").await,
         0

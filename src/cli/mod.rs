@@ -52,7 +52,6 @@ enum Command {
     Answer(answer::AnswerArgs),
     /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
     Report(report::ReportArgs),
-    /// Reconcile with a peer county now (对账), or list past runs and their differences.
     Reconcile(reconcile::ReconcileArgs),
     /// The county's registry of persons: import from CSV.
     #[command(subcommand)]

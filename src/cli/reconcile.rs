@@ -11,7 +11,7 @@ use super::display;
 use crate::proto::operator as pb;
 use crate::proto::operator::reconcile_progress::Step;
 
-/// Reconcile with a peer county now (`--with`), or look at past runs (`reports`).
+/// Reconcile (对账) with a peer county now (`--with`), or look at past runs (`reports`).
 ///
 /// A run compares two sets with the peer, sending only what differs: the messages the two
 /// counties exchanged (a lost confirmation is delivered again) and the people both should know
@@ -58,13 +58,20 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     match (args.command, args.with) {
         (Some(ReconcileCommand::Reports(reports)), _) => run_reports(reports),
         (None, Some(with)) => run_now(&args.node, with),
-        (None, None) => anyhow::bail!(
-            "name the peer county: `hancha reconcile --with COUNTY`, or list past runs with `hancha reconcile reports`"
-        ),
+        (None, None) => {
+            eprintln!(
+                "error: name the peer county: `hancha reconcile --with COUNTY`, or list past runs with \
+                 `hancha reconcile reports`"
+            );
+            Ok(ExitCode::from(2))
+        }
     }
 }
 
 fn run_now(node: &NodeArgs, with: String) -> anyhow::Result<ExitCode> {
+    if let Err(error) = crate::domain::division::CountyCode::parse(&with) {
+        anyhow::bail!("--with {with}: {error}");
+    }
     runtime()?.block_on(async {
         let mut client = node.connect().await?;
         println!("reconciling with {}", display::county(&with));
@@ -97,7 +104,8 @@ fn run_now(node: &NodeArgs, with: String) -> anyhow::Result<ExitCode> {
                     spinner.set_message(format!("{set}: {differences} differences found, repairing"))
                 }
                 Some(Step::Done(run)) => {
-                    spinner.println(summary_line(&run));
+                    // On stdout, above the spinner (which draws on stderr, and only on a terminal).
+                    spinner.suspend(|| println!("{}", summary_line(&run)));
                     runs.push(run);
                 }
                 None => {}
@@ -213,7 +221,7 @@ fn run_reports(args: ReportsArgs) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print!(
+        println!(
             "{}",
             display::table(
                 &[

@@ -390,10 +390,21 @@ impl Store {
         Ok(committed)
     }
 
-    /// Records a run that broke off: nothing else is written.
+    /// Records a run that broke off, with an audit entry: nothing else is written.
     pub async fn record_interrupted_run(&self, record: &RunRecord, error: &str) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         insert_run_in(&mut tx, record, "interrupted", Some(error), Committed::default()).await?;
+        let entry = AuditEntry {
+            peer_county: Some(record.peer_county.clone()),
+            direction: "local".into(),
+            kind: Some(format!("reconcile_{}", record.set_name)),
+            agreement_id: Some(record.agreement_id.clone()),
+            agreement_hash: Some(record.agreement_hash.clone()),
+            outcome: "interrupted".into(),
+            reason: Some(format!("run {} as {}: {error}", record.run_id, record.role)),
+            ..AuditEntry::default()
+        };
+        audit_batch_in(&mut tx, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! elements only one side holds.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::Element;
 use super::encoder::Encoder;
@@ -59,6 +59,8 @@ struct Recovered {
 pub struct Decoder {
     /// The local set's stream, advanced one symbol per remote symbol.
     local: Encoder,
+    /// Local symbols produced ahead of the remote ones ([`Decoder::prepare`]), next first.
+    ahead: VecDeque<CodedSymbol>,
     /// For each received index: remote − local − every element recovered so far.
     difference: Vec<CodedSymbol>,
     /// Indices whose difference symbol may have become pure since last looked at.
@@ -85,6 +87,7 @@ impl Decoder {
     pub(crate) fn with_local_encoder(local: Encoder) -> Self {
         Self {
             local,
+            ahead: VecDeque::new(),
             difference: Vec::new(),
             maybe_pure: Vec::new(),
             recovered: Vec::new(),
@@ -107,7 +110,11 @@ impl Decoder {
             return Err(error.clone());
         }
         let index = self.difference.len() as u64;
-        let mut symbol = remote.subtract(&self.local.produce_next());
+        let local = self
+            .ahead
+            .pop_front()
+            .unwrap_or_else(|| self.local.produce_next());
+        let mut symbol = remote.subtract(&local);
         while let Some(&Reverse((due, position))) = self.upcoming.peek() {
             if due != index {
                 break;
@@ -125,6 +132,15 @@ impl Decoder {
         self.difference.push(symbol);
         self.maybe_pure.push(index as usize);
         self.peel()
+    }
+
+    /// Produces the local symbols for the next `count` remote ones now, so that the work can
+    /// overlap with the remote side producing them (symbol 0 alone touches every element).
+    /// Changes no result.
+    pub fn prepare(&mut self, count: usize) {
+        while self.ahead.len() < count {
+            self.ahead.push_back(self.local.produce_next());
+        }
     }
 
     /// Whether the whole difference has been recovered: coded symbol 0, to which every element

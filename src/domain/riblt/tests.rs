@@ -191,6 +191,30 @@ fn symbols_after_decoding_change_nothing() {
 }
 
 #[test]
+fn local_symbols_prepared_ahead_change_nothing() {
+    let scenario = Scenario::random(2_000, 60, 45);
+    let decode = |prepare: &[usize]| {
+        let mut encoder = Encoder::new(scenario.remote.iter().copied());
+        let mut decoder = Decoder::new(scenario.local.iter().copied());
+        let mut steps = prepare.iter();
+        while !decoder.is_decoded() {
+            if let Some(&count) = steps.next() {
+                decoder.prepare(count);
+            }
+            decoder.add_remote(encoder.produce_next()).expect("consistent");
+        }
+        let mut remote_only = decoder.remote_only().to_vec();
+        let mut local_only = decoder.local_only().to_vec();
+        remote_only.sort_unstable();
+        local_only.sort_unstable();
+        (decoder.symbols_used(), remote_only, local_only)
+    };
+    let plain = decode(&[]);
+    assert_eq!(plain.1.len() + plain.2.len(), scenario.d());
+    assert_eq!(decode(&[16, 0, 0, 40, 1, 500]), plain);
+}
+
+#[test]
 fn decodes_symbols_that_crossed_the_wire() {
     let scenario = Scenario::random(300, 25, 25);
     let mut encoder = Encoder::new(scenario.remote.iter().copied());

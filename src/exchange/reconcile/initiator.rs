@@ -172,22 +172,29 @@ async fn send_symbols(
     run: &mut Initiated,
     progress: &mut impl FnMut(Progress),
 ) -> Result<pb::ReconcileDecoded, ReconcileError> {
-    let mut encoder = Encoder::new(elements.iter().copied());
+    // The coding runs on blocking threads: symbol 0 alone touches every element.
+    let owned = elements.to_vec();
+    let mut encoder = Some(blocking(move || Encoder::new(owned)).await?);
     let mut sent = 0usize;
-    let mut bytes = Vec::new();
     loop {
         let count = next_chunk(sent);
         if fall_back_to_elements(sent, count, elements.len()) {
             break;
         }
-        bytes.clear();
-        for _ in 0..count {
-            encoder.produce_next().encode_into(&mut bytes);
-        }
+        let mut taken = encoder.take().ok_or(ReconcileError::Internal("encoder lost"))?;
+        let (taken, bytes) = blocking(move || {
+            let mut bytes = Vec::with_capacity(count * 42);
+            for _ in 0..count {
+                taken.produce_next().encode_into(&mut bytes);
+            }
+            (taken, bytes)
+        })
+        .await?;
+        encoder = Some(taken);
         let chunk = pb::SymbolChunk {
             first_index: sent as u64,
             count: count as u32,
-            symbols: std::mem::take(&mut bytes),
+            symbols: bytes,
         };
         outgoing.send(RequestStep::Symbols(chunk)).await?;
         sent += count;
@@ -218,4 +225,11 @@ async fn send_symbols(
         ResponseStep::Decoded(decoded) => Ok(decoded),
         _ => Err(ReconcileError::Protocol("expected decoded".into())),
     }
+}
+
+/// Runs CPU-bound coding off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ReconcileError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ReconcileError::Internal("the coding task failed"))
 }

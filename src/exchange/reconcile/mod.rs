@@ -55,6 +55,9 @@ pub enum ReconcileError {
     /// The stream ended before the run completed.
     #[error("the peer closed the stream before the run completed")]
     Closed,
+    /// This side failed (a bug, logged).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// Bytes a message takes on the wire: its encoding plus gRPC's 5-byte frame header.

@@ -9,8 +9,9 @@ use tonic::{Status, Streaming};
 
 use super::{add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
 use crate::domain::reconcile::DifferenceDetail;
-use crate::domain::reconcile::pacing::symbol_limit;
+use crate::domain::reconcile::pacing::{FIRST_CHUNK, MAX_CHUNK, symbol_limit};
 use crate::domain::riblt::{CodedSymbol, Decoder, Element};
+use crate::exchange::status::code_name;
 use crate::proto::exchange as pb;
 use crate::proto::exchange::reconcile_request::Step as RequestStep;
 use crate::proto::exchange::reconcile_response::Step as ResponseStep;
@@ -64,7 +65,7 @@ pub async fn respond<S, Open, Opening>(
     open: Open,
 ) where
     S: ResponderSession,
-    Open: FnOnce(pb::ReconcileBegin) -> Opening,
+    Open: FnOnce(Result<pb::ReconcileBegin, Status>) -> Opening,
     Opening: Future<Output = Result<S, Status>>,
 {
     let mut link = Link {
@@ -72,21 +73,15 @@ pub async fn respond<S, Open, Opening>(
         responses: &responses,
         responded: Responded::default(),
     };
+    // `open` sees a first message that is not `begin` too, so that it can audit the refusal.
     let begin = match link.next().await {
-        Ok(RequestStep::Begin(begin)) => begin,
-        Ok(_) => {
-            link.fail(Status::invalid_argument(
-                "begin: the first message of a run must be begin",
-            ))
-            .await;
-            return;
-        }
-        Err(status) => {
-            link.fail(status).await;
-            return;
-        }
+        Ok(RequestStep::Begin(begin)) => Ok(begin),
+        Ok(_) => Err(Status::invalid_argument(
+            "begin: the first message of a run must be begin",
+        )),
+        Err(status) => Err(status),
     };
-    link.responded.caller_set_size = begin.set_size;
+    link.responded.caller_set_size = begin.as_ref().map_or(0, |begin| begin.set_size);
     let session = match open(begin).await {
         Ok(session) => session,
         Err(status) => {
@@ -105,7 +100,7 @@ pub async fn respond<S, Open, Opening>(
             }
         }
         Err(status) => {
-            let reason = format!("{}: {}", status.code(), status.message());
+            let reason = format!("{}: {}", code_name(status.code()), status.message());
             let responded = std::mem::take(&mut link.responded);
             link.fail(status).await;
             session.abandon(responded, reason).await;
@@ -193,34 +188,47 @@ impl Link<'_> {
     }
 
     /// Takes symbols (or every element) until the difference is known; returns (caller only,
-    /// ours only).
+    /// ours only). The coding runs on blocking threads: symbol 0 alone touches every element,
+    /// and our first local symbols are produced while the caller produces its first chunk.
     async fn decode(&mut self, elements: &[Element]) -> Result<(Vec<Element>, Vec<Element>), Status> {
         let limit = symbol_limit(usize::try_from(self.responded.caller_set_size).unwrap_or(usize::MAX));
-        let mut decoder: Option<Decoder> = None;
+        let local = elements.to_vec();
+        let mut decoder = Some(
+            blocking(move || {
+                let mut decoder = Decoder::new(local);
+                decoder.prepare(FIRST_CHUNK);
+                decoder
+            })
+            .await?,
+        );
         let mut received: Vec<Element> = Vec::new();
         loop {
             match self.next().await? {
                 RequestStep::Symbols(chunk) => {
-                    let decoder = decoder.get_or_insert_with(|| Decoder::new(elements.iter().copied()));
                     if chunk.first_index != self.responded.symbols {
                         return Err(Status::invalid_argument(format!(
                             "symbols.first_index: expected {}, found {}",
                             self.responded.symbols, chunk.first_index
                         )));
                     }
-                    let mut rest = chunk.symbols.as_slice();
-                    for _ in 0..chunk.count {
-                        let (symbol, tail) = CodedSymbol::decode_prefix(rest)
-                            .map_err(|error| Status::invalid_argument(format!("symbols.symbols: {error}")))?;
-                        rest = tail;
-                        self.responded.symbols += 1;
-                        decoder
-                            .add_remote(symbol)
-                            .map_err(|error| Status::invalid_argument(format!("symbols: {error}")))?;
-                        if decoder.is_decoded() {
-                            return Ok((decoder.remote_only().to_vec(), decoder.local_only().to_vec()));
-                        }
+                    if chunk.count == 0 || chunk.count as usize > MAX_CHUNK {
+                        return Err(Status::invalid_argument(format!(
+                            "symbols.count: must be 1 to {MAX_CHUNK}, found {}",
+                            chunk.count
+                        )));
                     }
+                    let mut taken = decoder.take().ok_or_else(|| Status::internal("decoder lost"))?;
+                    let (taken, added) = blocking(move || {
+                        let added = add_chunk(&mut taken, &chunk);
+                        (taken, added)
+                    })
+                    .await?;
+                    let (added, decoded) = added?;
+                    self.responded.symbols += added;
+                    if decoded {
+                        return Ok((taken.remote_only().to_vec(), taken.local_only().to_vec()));
+                    }
+                    decoder = Some(taken);
                     if self.responded.symbols as usize > limit {
                         return Err(Status::resource_exhausted(format!(
                             "symbols: more than {limit} symbols for a set of {}",
@@ -234,6 +242,7 @@ impl Link<'_> {
                 }
                 RequestStep::Elements(chunk) => {
                     self.responded.fell_back = true;
+                    decoder = None;
                     received.extend(
                         elements_from_bytes(&chunk.elements, "elements.elements")
                             .map_err(Status::invalid_argument)?,
@@ -244,13 +253,39 @@ impl Link<'_> {
                         ));
                     }
                     if chunk.last {
-                        return Ok(difference(&received, elements));
+                        let theirs = std::mem::take(&mut received);
+                        let ours = elements.to_vec();
+                        return blocking(move || difference(&theirs, &ours)).await;
                     }
                 }
                 _ => return Err(Status::invalid_argument("step: expected symbols or elements")),
             }
         }
     }
+}
+
+/// Adds a chunk's symbols until decoded; returns (symbols added, decoded).
+fn add_chunk(decoder: &mut Decoder, chunk: &pb::SymbolChunk) -> Result<(u64, bool), Status> {
+    let mut rest = chunk.symbols.as_slice();
+    for added in 1..=u64::from(chunk.count) {
+        let (symbol, tail) = CodedSymbol::decode_prefix(rest)
+            .map_err(|error| Status::invalid_argument(format!("symbols.symbols: {error}")))?;
+        rest = tail;
+        decoder
+            .add_remote(symbol)
+            .map_err(|error| Status::invalid_argument(format!("symbols: {error}")))?;
+        if decoder.is_decoded() {
+            return Ok((added, true));
+        }
+    }
+    Ok((u64::from(chunk.count), false))
+}
+
+/// Runs CPU-bound coding off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Status::internal("reconciliation coding failed"))
 }
 
 /// (in `theirs` only, in `ours` only), each without duplicates.

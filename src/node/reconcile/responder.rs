@@ -16,7 +16,7 @@ use crate::domain::message::AgreementRef;
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::riblt::Element;
 use crate::exchange::reconcile::{Responded, ResponderSession, set_from_wire};
-use crate::exchange::status::{internal, status_of};
+use crate::exchange::status::{code_name, internal, status_of};
 use crate::node::Node;
 use crate::proto::exchange as pb;
 use crate::store::audit::AuditEntry;
@@ -43,9 +43,14 @@ impl Node {
     pub async fn open_reconcile(
         self: &Arc<Self>,
         peer: CountyCode,
-        begin: pb::ReconcileBegin,
+        begin: Result<pb::ReconcileBegin, Status>,
     ) -> Result<NodeSession, Status> {
-        match self.check_begin(peer, &begin).await {
+        let checked = match &begin {
+            Ok(begin) => self.check_begin(peer, begin).await,
+            Err(status) => Err(status.clone()),
+        };
+        let begin = begin.unwrap_or_default();
+        match checked {
             Ok(session) => Ok(session),
             Err(status) => {
                 let entry = AuditEntry {
@@ -55,7 +60,7 @@ impl Node {
                     agreement_id: begin.agreement.as_ref().map(|a| a.id.clone()),
                     agreement_hash: begin.agreement.as_ref().map(|a| a.hash.clone()),
                     outcome: "rejected".into(),
-                    reason: Some(format!("{}: {}", status.code(), status.message())),
+                    reason: Some(format!("{}: {}", code_name(status.code()), status.message())),
                     ..AuditEntry::default()
                 };
                 if let Err(error) = self.store().append_audit(&entry).await {

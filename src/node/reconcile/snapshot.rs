@@ -106,8 +106,8 @@ impl Snapshot {
                 _ => None,
             })
             .map(|row| {
-                let resident_id =
-                    ResidentId::parse(&row.resident_id).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                let resident_id = ResidentId::parse(&row.resident_id)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 Ok(PersonSide {
                     tag: self.key.person_tag(&resident_id),
                     resident_id,
