@@ -79,27 +79,7 @@ fn summary_line<'a>(printed: &'a str, set: &str) -> &'a str {
 /// registries hold alike.
 async fn pair_sharing(shared: std::ops::Range<u32>) -> Cluster {
     let cluster = Cluster::start(&[DINGCHENG, SHAODONG], &[open_agreement(DINGCHENG, SHAODONG)]).await;
-    let ids: Vec<ResidentId> = shared.map(|n| synthetic_id(DINGCHENG, n)).collect();
-    let outflow: Vec<_> = ids
-        .iter()
-        .map(|id| outflow_person(id.clone(), DINGCHENG, SHAODONG))
-        .collect();
-    let inflow: Vec<_> = ids
-        .iter()
-        .map(|id| inflow_person(id.clone(), DINGCHENG, SHAODONG))
-        .collect();
-    cluster
-        .node(DINGCHENG)
-        .store()
-        .upsert_persons(&outflow)
-        .await
-        .unwrap();
-    cluster
-        .node(SHAODONG)
-        .store()
-        .upsert_persons(&inflow)
-        .await
-        .unwrap();
+    share_persons(&cluster, DINGCHENG, SHAODONG, shared).await;
     cluster
 }
 

@@ -53,28 +53,9 @@ async fn exchange_answered_inquiries(cluster: &Cluster, how_many: u32) {
     .await;
 }
 
-/// Both registries hold `count` shared persons alike: Dingcheng's outflow persons living in
-/// Shaodong are Shaodong's inflow persons registered in Dingcheng.
+/// Dingcheng's outflow persons living in Shaodong are Shaodong's inflow persons, alike.
 async fn shared_persons(cluster: &Cluster, range: std::ops::Range<u32>) {
-    let outflow: Vec<_> = range
-        .clone()
-        .map(|n| outflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
-        .collect();
-    let inflow: Vec<_> = range
-        .map(|n| inflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
-        .collect();
-    cluster
-        .node(DINGCHENG)
-        .store()
-        .upsert_persons(&outflow)
-        .await
-        .unwrap();
-    cluster
-        .node(SHAODONG)
-        .store()
-        .upsert_persons(&inflow)
-        .await
-        .unwrap();
+    share_persons(cluster, DINGCHENG, SHAODONG, range).await;
 }
 
 async fn reconcile(node: &Arc<Node>, peer: &str) -> Vec<SetSummary> {

@@ -288,3 +288,36 @@ mod tests {
         }
     }
 }
+
+/// The three kinds of message two counties exchange; the outbox, reconciliation and reports
+/// name them by [`MessageType::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageType {
+    /// 函查.
+    Inquiry,
+    /// 反馈.
+    Confirmation,
+    /// 信息通报.
+    Notice,
+}
+
+impl MessageType {
+    /// The name stored in the outbox and the reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Inquiry => "inquiry",
+            MessageType::Confirmation => "confirmation",
+            MessageType::Notice => "notice",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(name: &str) -> Option<MessageType> {
+        match name {
+            "inquiry" => Some(MessageType::Inquiry),
+            "confirmation" => Some(MessageType::Confirmation),
+            "notice" => Some(MessageType::Notice),
+            _ => None,
+        }
+    }
+}

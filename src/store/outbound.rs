@@ -19,26 +19,7 @@ use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::resident_id::ResidentId;
 
 /// Kinds of message the outbox carries; each goes through its own RPC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    /// Our inquiries to the peer.
-    Inquiry,
-    /// Our answers to the peer's inquiries.
-    Confirmation,
-    /// Our notices to the peer.
-    Notice,
-}
-
-impl MessageType {
-    /// The name stored in `outbox.message_type`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            MessageType::Inquiry => "inquiry",
-            MessageType::Confirmation => "confirmation",
-            MessageType::Notice => "notice",
-        }
-    }
-}
+pub use crate::domain::message::MessageType;
 
 /// One leased outbox entry.
 #[derive(Clone, Debug, PartialEq, Eq)]

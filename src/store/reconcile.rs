@@ -10,7 +10,7 @@ use sqlx::pool::PoolConnection;
 use uuid::Uuid;
 
 use super::audit::AuditEntry;
-use super::outbound::{MessageType as OutboxType, corrupt, enqueue_in, queue_inquiries_in};
+use super::outbound::{corrupt, enqueue_in, queue_inquiries_in};
 use super::registry::{PERSON_COLUMNS, PersonRow};
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::division::TownshipCode;
@@ -333,13 +333,8 @@ impl Store {
                 })
                 .map(|plan| plan.message.message_id)
                 .collect();
-            let outbox_type = match message_type {
-                MessageType::Inquiry => OutboxType::Inquiry,
-                MessageType::Confirmation => OutboxType::Confirmation,
-                MessageType::Notice => OutboxType::Notice,
-            };
             // A message still waiting in the outbox (in flight) is not counted as repaired.
-            let queued = enqueue_in(&mut tx, &ids, outbox_type, &record.peer_county, Duration::ZERO).await?;
+            let queued = enqueue_in(&mut tx, &ids, message_type, &record.peer_county, Duration::ZERO).await?;
             committed.repaired += queued as u32;
         }
         let opened =
@@ -367,24 +362,11 @@ impl Store {
             rows.push_person(plan, inquiry_id);
         }
         rows.insert_in(&mut tx, record).await?;
-        let entry = AuditEntry {
-            peer_county: Some(record.peer_county.clone()),
-            direction: "local".into(),
-            kind: Some(format!("reconcile_{}", record.set_name)),
-            agreement_id: Some(record.agreement_id.clone()),
-            agreement_hash: Some(record.agreement_hash.clone()),
-            outcome: "reconciled".into(),
-            reason: Some(format!(
-                "run {} as {}: {} differences, {} re-delivered, {} inquiries opened, {} reported",
-                record.run_id,
-                record.role,
-                record.differences,
-                committed.repaired,
-                committed.inquiries_opened,
-                committed.reported
-            )),
-            ..AuditEntry::default()
-        };
+        let reason = format!(
+            "{} differences, {} re-delivered, {} inquiries opened, {} reported",
+            record.differences, committed.repaired, committed.inquiries_opened, committed.reported
+        );
+        let entry = run_audit(record, "reconciled", &reason);
         audit_batch_in(&mut tx, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
         Ok(committed)
@@ -394,16 +376,7 @@ impl Store {
     pub async fn record_interrupted_run(&self, record: &RunRecord, error: &str) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         insert_run_in(&mut tx, record, "interrupted", Some(error), Committed::default()).await?;
-        let entry = AuditEntry {
-            peer_county: Some(record.peer_county.clone()),
-            direction: "local".into(),
-            kind: Some(format!("reconcile_{}", record.set_name)),
-            agreement_id: Some(record.agreement_id.clone()),
-            agreement_hash: Some(record.agreement_hash.clone()),
-            outcome: "interrupted".into(),
-            reason: Some(format!("run {} as {}: {error}", record.run_id, record.role)),
-            ..AuditEntry::default()
-        };
+        let entry = run_audit(record, "interrupted", error);
         audit_batch_in(&mut tx, std::slice::from_ref(&entry)).await?;
         tx.commit().await?;
         Ok(())
@@ -452,6 +425,20 @@ impl Store {
         .bind(peer)
         .fetch_all(self.pool())
         .await?)
+    }
+}
+
+/// The audit entry of a run's end on this side (`reason` names no person).
+fn run_audit(record: &RunRecord, outcome: &str, reason: &str) -> AuditEntry {
+    AuditEntry {
+        peer_county: Some(record.peer_county.clone()),
+        direction: "local".into(),
+        kind: Some(format!("reconcile_{}", record.set_name)),
+        agreement_id: Some(record.agreement_id.clone()),
+        agreement_hash: Some(record.agreement_hash.clone()),
+        outcome: outcome.into(),
+        reason: Some(format!("run {} as {}: {reason}", record.run_id, record.role)),
+        ..AuditEntry::default()
     }
 }
 

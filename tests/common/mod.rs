@@ -733,3 +733,30 @@ impl Cluster {
         .await
     }
 }
+
+/// Registers the same persons on both sides of a pair, alike: `origin`'s outflow persons living
+/// in `destination` are `destination`'s inflow persons registered in `origin` (the `n`-th
+/// synthetic person of `origin` for each `n` in `range`).
+pub async fn share_persons(cluster: &Cluster, origin: &str, destination: &str, range: std::ops::Range<u32>) {
+    let ids: Vec<ResidentId> = range.map(|n| synthetic_id(origin, n)).collect();
+    let outflow: Vec<Person> = ids
+        .iter()
+        .map(|id| outflow_person(id.clone(), origin, destination))
+        .collect();
+    let inflow: Vec<Person> = ids
+        .iter()
+        .map(|id| inflow_person(id.clone(), origin, destination))
+        .collect();
+    cluster
+        .node(origin)
+        .store()
+        .upsert_persons(&outflow)
+        .await
+        .unwrap();
+    cluster
+        .node(destination)
+        .store()
+        .upsert_persons(&inflow)
+        .await
+        .unwrap();
+}

@@ -12,37 +12,7 @@ use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::person::Flow;
 use crate::domain::resident_id::ResidentId;
 
-/// The three kinds of message exchanged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MessageType {
-    /// 函查.
-    Inquiry,
-    /// 反馈.
-    Confirmation,
-    /// 信息通报.
-    Notice,
-}
-
-impl MessageType {
-    /// The name stored in the outbox and the reports.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            MessageType::Inquiry => "inquiry",
-            MessageType::Confirmation => "confirmation",
-            MessageType::Notice => "notice",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(name: &str) -> Option<MessageType> {
-        match name {
-            "inquiry" => Some(MessageType::Inquiry),
-            "confirmation" => Some(MessageType::Confirmation),
-            "notice" => Some(MessageType::Notice),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::message::MessageType;
 
 /// One message, as either side names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
