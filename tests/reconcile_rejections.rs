@@ -542,18 +542,7 @@ async fn garbage_symbols_interrupt_the_run_and_change_nothing() {
 
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().starts_with("symbols.symbols: "), "{status:?}");
-    let error = interrupted_run_error(responder, &sent.run_id).await;
-    assert!(
-        error.ends_with(status.message()),
-        "{error:?} does not record {status:?}"
-    );
-    let after = footprint(responder).await;
-    assert_eq!(
-        after,
-        Footprint { runs: 1, ..before },
-        "only the interrupted run is recorded"
-    );
-    assert_names_nobody(responder, &ids).await;
+    assert_interrupted_and_unchanged(responder, &sent.run_id, &status, before, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -594,7 +583,19 @@ async fn a_gap_in_the_symbol_stream_interrupts_the_run_and_changes_nothing() {
 
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(status.message(), "symbols.first_index: expected 16, found 32");
-    let error = interrupted_run_error(responder, &sent.run_id).await;
+    assert_interrupted_and_unchanged(responder, &sent.run_id, &status, before, &ids).await;
+}
+
+/// The run broke off after `begin`: recorded as interrupted with the peer's status as its error,
+/// and nothing else changed.
+async fn assert_interrupted_and_unchanged(
+    responder: &Node,
+    run_id: &str,
+    status: &tonic::Status,
+    before: Footprint,
+    ids: &[ResidentId],
+) {
+    let error = interrupted_run_error(responder, run_id).await;
     assert!(
         error.ends_with(status.message()),
         "{error:?} does not record {status:?}"
@@ -605,7 +606,7 @@ async fn a_gap_in_the_symbol_stream_interrupts_the_run_and_changes_nothing() {
         Footprint { runs: 1, ..before },
         "only the interrupted run is recorded"
     );
-    assert_names_nobody(responder, &ids).await;
+    assert_names_nobody(responder, ids).await;
 }
 
 // === never reached ===
