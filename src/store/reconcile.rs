@@ -399,10 +399,14 @@ impl Store {
         .await?)
     }
 
-    /// When the last completed run with `peer` (either role) finished.
+    /// When the last run with `peer` (either role) that completed both sets finished.
     pub async fn last_completed_reconcile(&self, peer: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT max(finished_at) FROM reconcile_runs WHERE peer_county = $1 AND outcome = 'completed'",
+            "SELECT max(finished_at) FROM (
+                 SELECT max(finished_at) AS finished_at FROM reconcile_runs
+                  WHERE peer_county = $1 AND outcome = 'completed'
+                  GROUP BY run_id, role HAVING count(*) = 2
+             ) AS both_sets",
         )
         .bind(peer)
         .fetch_one(self.pool())
