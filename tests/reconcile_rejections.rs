@@ -405,6 +405,44 @@ async fn refuses_a_county_that_is_not_party_to_the_agreement() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_a_run_under_an_agreement_no_longer_in_force_on_both_sides() {
+    let expired = agreement_toml(
+        CALLER,
+        RESPONDER,
+        1,
+        ("2020-01-01", "2021-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let cluster = Cluster::start(&[CALLER, RESPONDER], &[expired]).await;
+    let responder = cluster.node(RESPONDER);
+    let before = footprint(responder).await;
+
+    let status = refused(&cluster, CALLER, RequestStep::Begin(begin(&cluster))).await;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(
+        status.message(),
+        format!(
+            "agreement {}: the agreement expired after 2021-12-31 (China Standard Time)",
+            pair_agreement_id()
+        )
+    );
+    assert_audits(&the_audited_refusal(responder).await, &status);
+    assert_nothing_recorded(responder, &before).await;
+
+    // The caller's own node does not start one either.
+    let refused_here = cluster
+        .node(CALLER)
+        .reconcile_with(RESPONDER.parse().unwrap(), |_| {})
+        .await
+        .expect_err("not in force");
+    assert!(
+        refused_here.to_string().contains("expired after 2021-12-31"),
+        "{refused_here}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_an_agreement_it_does_not_hold() {
     let (cluster, ids) = pair_with_shared_people().await;
     let responder = cluster.node(RESPONDER);

@@ -72,7 +72,7 @@ fn progress_of(step: RunProgress) -> pb::ReconcileProgress {
 fn status_of_run_error(error: &RunError) -> Status {
     let message = error.to_string();
     match error {
-        RunError::NoAgreement { .. } => Status::failed_precondition(message),
+        RunError::NoAgreement { .. } | RunError::NotInForce(_) => Status::failed_precondition(message),
         RunError::NoSecret(_) | RunError::NoPeerAddress(_) => Status::failed_precondition(message),
         RunError::AlreadyRunning(_) => Status::aborted(message),
         RunError::Exchange { .. } => Status::unavailable(message),

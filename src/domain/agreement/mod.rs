@@ -245,6 +245,23 @@ impl Agreement {
 
     /// Whether `asker` may send a message of `kind` to `responder` at `at`, and on which terms.
     ///
+    /// Whether the agreement is in force at `at` (by calendar day in China Standard Time): what
+    /// every exchange under it, reconciliation included, requires.
+    pub fn in_force(&self, at: DateTime<Utc>) -> Result<(), Denial> {
+        let today = china_date(at);
+        if today < self.valid_from {
+            return Err(Denial::NotYetValid {
+                from: self.valid_from,
+            });
+        }
+        if today > self.valid_until {
+            return Err(Denial::Expired {
+                until: self.valid_until,
+            });
+        }
+        Ok(())
+    }
+
     /// For notices, `asker` is the sender and `responder` the receiver. Checks in order: both
     /// are parties, the agreement is valid at `at`, a direction exists, it allows `kind`.
     pub fn allows(
@@ -259,17 +276,7 @@ impl Agreement {
                 return Err(Denial::NotAParty { county });
             }
         }
-        let today = china_date(at);
-        if today < self.valid_from {
-            return Err(Denial::NotYetValid {
-                from: self.valid_from,
-            });
-        }
-        if today > self.valid_until {
-            return Err(Denial::Expired {
-                until: self.valid_until,
-            });
-        }
+        self.in_force(at)?;
         let direction = self.direction(asker, responder).ok_or(Denial::NoDirection {
             from: asker,
             to: responder,

@@ -63,6 +63,9 @@ pub enum RunError {
         /// The peer asked for.
         peer: CountyCode,
     },
+    /// The agreement with the peer is not in force (not yet, or no longer).
+    #[error("{0}")]
+    NotInForce(String),
     /// The agreement has no secret in this node's configuration.
     #[error(
         "agreement {0} has no reconciliation secret in this node's configuration (reconcile.agreements.\"{0}\".secret)"
@@ -103,6 +106,9 @@ impl Node {
             book.current_with(peer, Utc::now())
                 .ok_or(RunError::NoAgreement { me, peer })?,
         );
+        agreement
+            .in_force(Utc::now())
+            .map_err(|denial| RunError::NotInForce(format!("agreement {}: {denial}", agreement.id())))?;
         let key = self
             .reconcile_settings()
             .key(agreement.id())

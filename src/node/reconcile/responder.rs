@@ -110,6 +110,9 @@ impl Node {
                 self.county()
             )));
         }
+        agreement
+            .in_force(Utc::now())
+            .map_err(|denial| Status::permission_denied(format!("agreement {}: {denial}", agreement.id())))?;
         let key = self
             .reconcile_settings()
             .key(agreement.id())
