@@ -120,3 +120,5 @@ CREATE TABLE reconcile_differences (
     FOREIGN KEY (run_id, set_name, role) REFERENCES reconcile_runs
 );
 CREATE INDEX reconcile_differences_run ON reconcile_differences (run_id);
+-- "was this inquiry opened by reconciliation?", asked before opening another about the person
+CREATE INDEX reconcile_differences_inquiry ON reconcile_differences (inquiry_id) WHERE inquiry_id IS NOT NULL;

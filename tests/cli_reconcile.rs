@@ -8,7 +8,6 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use common::*;
-use hancha::domain::resident_id::ResidentId;
 
 /// Runs `hancha` with `args`, off the async runtime (the nodes it talks to run on it).
 async fn hancha(args: Vec<String>) -> Output {
@@ -147,7 +146,7 @@ async fn reconcile_that_finds_differences_says_what_it_did_about_them() {
     );
     let people = summary_line(&printed, "shared people");
     assert!(
-        people.contains("7 here, 5 at the peer: 2 differences; 0 re-delivered, 2 inquiries opened"),
+        people.contains("7 here, 5 at the peer: 2 differences; here 0 re-delivered, 2 inquiries opened"),
         "{people}"
     );
 }

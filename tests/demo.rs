@@ -1,5 +1,6 @@
 //! `hancha demo`, run as a user runs it: the whole story on three nodes, a summary proving every
-//! inquiry was answered exactly once, and nothing left behind, also when interrupted.
+//! inquiry was answered exactly once, the night's reconciliation bringing back the answers a
+//! restored backup lost, and nothing left behind, also when interrupted.
 //!
 //! With `DATABASE_URL` set (`hancha dev with-postgres -- cargo test --test demo`) the demo
 //! creates its databases there, and these tests check that it drops them again.
@@ -18,6 +19,16 @@ fn created_databases(stderr: &str) -> Vec<String> {
         .find_map(|line| line.strip_prefix("demo: created databases "))
         .map(|names| names.split(", ").map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// The differences the reconciliation step reports for `set`, from its line
+/// `    messages      399 here, 402 at 鼎城区: 3 differences, …`.
+fn differences_found(stdout: &str, set: &str) -> Option<u64> {
+    let line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with(set) && line.contains(" differences"))?;
+    let (_, after) = line.split_once(": ")?;
+    after.split_once(' ')?.0.replace(',', "").parse().ok()
 }
 
 /// Those of `names` that still exist on the server at `DATABASE_URL` (none checked without it).
@@ -42,7 +53,7 @@ fn still_existing(names: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn demo_plays_the_story_and_proves_every_inquiry_answered_exactly_once() {
+fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconciles() {
     let output = Command::cargo_bin("hancha")
         .unwrap()
         .args(["demo", "--sweep-size", "200"])
@@ -66,10 +77,27 @@ fn demo_plays_the_story_and_proves_every_inquiry_answered_exactly_once() {
         "20 pending inquiries answered by hand; all 20 answers reached 邵东市",
         "登记率",
         "every inquiry answered exactly once",
+        "⑥ 对账 nightly reconciliation",
+        "re-delivered 3 by 鼎城区",
+        "新化县 holds 3 of the 3 again",
+        "recorded differently (2 versions, so 2 differences)",
+        "found 查到, 子女数 2",
+        "hancha reconcile --with 430703 --node 127.0.0.1:",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert_eq!(differences_found(&stdout, "messages"), Some(3), "{stdout}");
+    let people = differences_found(&stdout, "shared people");
+    assert!(
+        people.is_some_and(|found| found >= 2),
+        "the changed person's two versions at least:\n{stdout}"
+    );
+    assert!(
+        stdout.find("every inquiry answered exactly once") < stdout.find("⑥"),
+        "the reconciliation follows the exactly-once summary:\n{stdout}"
+    );
 
     let databases = created_databases(&stderr);
     assert_eq!(

@@ -15,7 +15,7 @@ use futures::FutureExt;
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
 use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, databases::Databases, thousands};
-use crate::demo::{manual, story, summary};
+use crate::demo::{manual, reconcile, story, summary};
 use crate::domain::person::Flow;
 
 /// The demo's options. The subcommand's one-line description is in `src/cli/mod.rs`; what
@@ -38,19 +38,24 @@ const DEMO_HELP: &str = "\
 The story: a clerk at a 鼎城区 township window verifies a 新化县 woman's certificate (查证验证);
 新化县 sweeps (清查) its outflow persons living in 鼎城区 while its node is stopped for maintenance
 and restarted; 邵东市's inquiries wait in 鼎城区's pending list until an operator answers them; the
-four indicators (四率); and a count on both sides that every inquiry was answered exactly once.
+four indicators (四率); a count on both sides that every inquiry was answered exactly once; and
+the night's reconciliation (对账) of 新化县 with 鼎城区, after 新化县 restored a backup that lost
+answers and 鼎城区 registered a birth 新化县 was not told of: the lost answers are delivered again,
+and the people the registries disagree on are reported and asked about.
 
 Databases: the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
 dropped at the end; the role needs CREATEDB), otherwise a throwaway PostgreSQL started for the demo
 and removed at the end (its server binaries must be installed: apt-get install postgresql).
 The story goes to stdout; what was started and removed, and the nodes' errors, to stderr
-(RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once,
-1 otherwise or on error, 130 when interrupted.";
+(RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once
+and the reconciliation brought the lost answers back, 1 otherwise or on error, 130 when interrupted.";
 
 /// What the story leaves for the commands printed with `--keep-running`.
 struct Played {
     /// Whether every inquiry was answered exactly once.
     exactly_once: bool,
+    /// Whether the night's reconciliation brought back every answer 新化县 lost.
+    restored: bool,
     /// The window inquiry's id at 鼎城区.
     window_message: String,
     /// A 新化县 woman living in 鼎城区, to ask about.
@@ -97,7 +102,7 @@ async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow:
 }
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
-    Ok(if played.exactly_once {
+    Ok(if played.exactly_once && played.restored {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -159,7 +164,10 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     story::sweep_with_maintenance(&mut stage.cluster, &population).await?;
     manual::answer_by_hand(&stage.cluster, &population).await?;
     summary::indicators(&stage.cluster).await?;
-    let exactly_once = summary::summary(&stage.cluster, started, setup).await?;
+    let exactly_once = summary::summary(&stage.cluster).await?;
+    // After the count: the step breaks 新化县's database on purpose, then repairs it.
+    let restored = reconcile::reconcile_overnight(&stage.cluster, &population).await?;
+    summary::elapsed(started, setup);
     let someone_to_ask = population
         .xinhua_in_dingcheng
         .iter()
@@ -176,6 +184,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     };
     Ok(Played {
         exactly_once,
+        restored,
         window_message: window.message_id,
         someone_to_ask,
         arrivals,
@@ -252,6 +261,10 @@ fn print_commands(stage: &Stage, played: &Played) {
             arrivals.display()
         );
     }
+    println!("  # 新化县 reconciles with 鼎城区 again (对账), then lists the runs and the persons found");
+    println!("  {hancha} reconcile --with {DINGCHENG} --node {xinhua}");
+    println!("  {hancha} reconcile reports --node {xinhua}");
+    println!("  {hancha} reconcile reports --csv --node {xinhua}");
     println!("  # the agreements 新化县 holds; the one under which 鼎城区 answers 邵东市 by hand");
     println!("  {hancha} agreement list --node {xinhua}");
     println!("  {hancha} agreement show --node {shaodong} 430703-430582");

@@ -125,7 +125,8 @@ fn run_now(node: &NodeArgs, with: String) -> anyhow::Result<ExitCode> {
 
 fn summary_line(run: &pb::ReconcileRun) -> String {
     format!(
-        "✓ {:<13} {} here, {} at the peer: {} differences; {} re-delivered, {} inquiries opened, {} reported; {} in {:.2} s",
+        "✓ {:<13} {} here, {} at the peer: {} differences; here {} re-delivered, {} inquiries opened, {} \
+         reported; the peer {} repaired, {} reported; {} in {:.2} s",
         run.set.replace('_', " "),
         run.local_size,
         run.peer_size,
@@ -133,6 +134,8 @@ fn summary_line(run: &pb::ReconcileRun) -> String {
         run.repaired,
         run.inquiries_opened,
         run.reported,
+        run.peer_repaired,
+        run.peer_reported,
         bytes(run.bytes_sent + run.bytes_received),
         run.seconds
     )

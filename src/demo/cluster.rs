@@ -1,9 +1,11 @@
 //! The demo's three county nodes, in this process, over real mutual TLS on 127.0.0.1: every
 //! peer listener is bound first (port 0), so that each node's configuration can list its peers'
-//! addresses before any node starts; then each node starts on its own database.
+//! addresses before any node starts; then each node starts on its own database, holding a
+//! reconciliation secret for each of its agreements that only this run of the demo knows.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,7 +13,8 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 use super::files::Scratch;
-use crate::config::{Limits, NodeConfig, OperatorListener, TlsFiles};
+use crate::config::{AgreementReconcile, Limits, NodeConfig, OperatorListener, ReconcileConfig, TlsFiles};
+use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::node::{Node, RunningNode};
 use crate::proto::operator::operator_client::OperatorClient;
@@ -34,6 +37,12 @@ pub struct Cluster {
     members: BTreeMap<String, Member>,
 }
 
+/// The nightly schedule of the demo's reconciliations: February 31st, a day that never comes.
+/// The demo runs the night's reconciliation itself, at its own point in the story and through
+/// the operator API as `hancha reconcile --with` does; a scheduled run firing meanwhile would
+/// repair the divergences before the story shows them.
+const NEVER: &str = "0 0 31 2 *";
+
 /// Limits for a story told in seconds, for a sweep of `sweep_size`: a stopped peer's messages
 /// are retried within a second of its return rather than after the production backoff (500 ms
 /// doubling up to five minutes); idle workers look for work five times a second; and messages
@@ -47,6 +56,38 @@ pub fn demo_limits(sweep_size: usize) -> Limits {
         poll_interval_ms: 200,
         ..Limits::default()
     }
+}
+
+/// Reconciliation for every agreement in `agreements_dir` (the files the node itself loads):
+/// the secret both counties of the agreement hold, fresh for each demo (`secrets`, shared
+/// between the calls for the two counties), and a schedule that never fires ([`NEVER`]).
+fn reconcile_config(
+    agreements_dir: &Path,
+    secrets: &mut BTreeMap<String, String>,
+) -> anyhow::Result<ReconcileConfig> {
+    let mut config = ReconcileConfig::default();
+    let entries =
+        std::fs::read_dir(agreements_dir).with_context(|| format!("reading {}", agreements_dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let agreement = Agreement::parse(&text)
+            .map_err(|errors| anyhow::anyhow!("{} is not a valid agreement: {errors}", path.display()))?;
+        let secret = secrets
+            .entry(agreement.id().to_string())
+            .or_insert_with(|| hex::encode(rand::random::<[u8; 32]>()));
+        config.agreements.insert(
+            agreement.id().to_string(),
+            AgreementReconcile {
+                secret: Some(secret.clone()),
+                schedule: NEVER.to_string(),
+            },
+        );
+    }
+    Ok(config)
 }
 
 impl Cluster {
@@ -70,8 +111,11 @@ impl Cluster {
             .iter()
             .map(|(county, listener)| Ok((county.clone(), listener.local_addr()?)))
             .collect::<std::io::Result<_>>()?;
+        // Agreement id → the reconciliation secret both of its counties hold, drawn per run.
+        let mut secrets = BTreeMap::new();
         for (county, database_url) in databases {
             let files = scratch.files(county);
+            let reconcile = reconcile_config(&files.agreements_dir, &mut secrets)?;
             let peers = addresses
                 .iter()
                 .filter(|(other, _)| other.as_str() != *county)
@@ -94,7 +138,7 @@ impl Cluster {
                 },
                 peers,
                 limits: limits.clone(),
-                reconcile: Default::default(),
+                reconcile,
             };
             let listener = listeners.remove(*county).expect("a listener per county");
             let running = crate::node::start(&config, listener)

@@ -1,17 +1,19 @@
 //! `hancha demo`: three county nodes in one process, over real mutual TLS on 127.0.0.1, each on
 //! its own PostgreSQL database, playing the exchange described in the project's domain notes:
 //! a certificate checked at a township window, a quarterly sweep that survives a node's
-//! maintenance stop, inquiries answered by hand, the indicators, and a count on both sides that
-//! every inquiry was answered exactly once.
+//! maintenance stop, inquiries answered by hand, the indicators, a count on both sides that
+//! every inquiry was answered exactly once, and the night's reconciliation repairing what a
+//! restored backup lost.
 //!
 //! The command (`src/cli/demo.rs`) provisions a [`Stage`] step by step and always tears it down;
-//! the steps themselves live in [`story`], [`manual`] and [`summary`].
+//! the steps themselves live in [`story`], [`manual`], [`summary`] and [`reconcile`].
 
 pub mod cluster;
 pub mod databases;
 pub mod files;
 pub mod manual;
 pub mod population;
+pub mod reconcile;
 pub mod story;
 pub mod summary;
 

@@ -1,4 +1,4 @@
-//! The story's last steps: 鼎城区's four indicators through the operator API, and a count of
+//! The story's closing steps: 鼎城区's four indicators through the operator API, and a count of
 //! what each county sent, received, answered and delivered, checked across both sides of every
 //! pair: each inquiry answered exactly once, its confirmation delivered, no outbox left over.
 
@@ -230,9 +230,8 @@ impl Pair {
 }
 
 /// ⑤ The summary. Waits for the last deliveries to settle, prints what each county holds and
-/// each pair's counts, and returns whether every inquiry was answered exactly once. `started` is
-/// when the demo began, `setup` how long it took to get the nodes serving with their registries.
-pub async fn summary(cluster: &Cluster, started: Instant, setup: Duration) -> anyhow::Result<bool> {
+/// each pair's counts, and returns whether every inquiry was answered exactly once.
+pub async fn summary(cluster: &Cluster) -> anyhow::Result<bool> {
     let settling = Instant::now();
     let (tallies, pairs) = loop {
         let mut tallies = Vec::new();
@@ -328,6 +327,13 @@ pub async fn summary(cluster: &Cluster, started: Instant, setup: Duration) -> an
     } else {
         println!("NOT every inquiry was answered exactly once: see the ✗ lines above");
     }
+    println!();
+    Ok(all)
+}
+
+/// The demo's last line: how long it took, setup and story apart. `started` is when the demo
+/// began, `setup` how long it took to get the nodes serving with their registries.
+pub fn elapsed(started: Instant, setup: Duration) {
     let elapsed = started.elapsed();
     println!(
         "elapsed {:.1} s: setup {:.1} s (PostgreSQL, databases, three nodes, registries), story {:.1} s",
@@ -335,5 +341,4 @@ pub async fn summary(cluster: &Cluster, started: Instant, setup: Duration) -> an
         setup.as_secs_f64(),
         (elapsed - setup).as_secs_f64()
     );
-    Ok(all)
 }

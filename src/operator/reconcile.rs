@@ -89,7 +89,7 @@ fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {
         agreement_id: record.agreement_id.clone(),
         role: record.role.to_string(),
         started_at: Some(timestamp_to_wire(record.started_at)),
-        finished_at: None,
+        finished_at: Some(timestamp_to_wire(chrono::Utc::now())),
         outcome: "completed".into(),
         error: String::new(),
         local_size: record.local_size,
@@ -103,6 +103,8 @@ fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {
         bytes_sent: record.bytes_sent,
         bytes_received: record.bytes_received,
         seconds: summary.seconds,
+        peer_repaired: summary.peer_repaired,
+        peer_reported: summary.peer_reported,
     }
 }
 
@@ -128,6 +130,8 @@ fn run_of_row(row: RunRow) -> pb::ReconcileRun {
         fell_back: row.fell_back,
         bytes_sent: row.bytes_sent as u64,
         bytes_received: row.bytes_received as u64,
+        peer_repaired: 0,
+        peer_reported: 0,
     }
 }
 

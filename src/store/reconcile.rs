@@ -1,7 +1,6 @@
 //! Reconciliation: reading the digests of the two sets, the per-pair lock, and committing a
 //! run's repairs together with its record in one transaction.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +15,9 @@ use super::{Store, StoreError, audit_batch_in};
 use crate::domain::division::TownshipCode;
 use crate::domain::message::Inquiry;
 use crate::domain::person::{Flow, Person};
-use crate::domain::reconcile::{MessagePlan, MessageRepair, MessageType, PersonAction, PersonPlan};
+use crate::domain::reconcile::{
+    AskedBefore, MessagePlan, MessageRepair, MessageType, PersonAction, PersonPlan,
+};
 
 /// One exchanged message's digest, as this side holds it.
 #[derive(Clone, Debug)]
@@ -296,17 +297,32 @@ impl Store {
             .collect()
     }
 
-    /// Subjects of outflow inquiries to `peer` still waiting for an answer.
-    pub async fn open_outflow_subjects(&self, peer: &str) -> Result<HashSet<String>, StoreError> {
-        let subjects: Vec<String> = sqlx::query_scalar(
-            "SELECT subject_id FROM inquiries
-              WHERE direction = 'outbound' AND peer_county = $1 AND kind = 'outflow_status'
-                AND state IN ('queued', 'pending')",
+    /// The outflow inquiries to `peer` that make asking about a person again pointless: those
+    /// waiting for an answer, and those since `since` that a reconciliation run opened or that
+    /// the peer answered `not_found`.
+    pub async fn asked_before(&self, peer: &str, since: DateTime<Utc>) -> Result<AskedBefore, StoreError> {
+        let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+            "SELECT i.subject_id,
+                    i.state IN ('queued', 'pending')
+                        OR EXISTS (SELECT 1 FROM reconcile_differences d WHERE d.inquiry_id = i.message_id),
+                    i.state = 'answered' AND i.outcome = 'not_found'
+               FROM inquiries i
+              WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
+                AND (i.state IN ('queued', 'pending') OR i.created_at >= $2)",
         )
         .bind(peer)
+        .bind(since)
         .fetch_all(self.pool())
         .await?;
-        Ok(subjects.into_iter().collect())
+        let mut asked = AskedBefore::default();
+        for (subject, pending_or_reconciled, not_found) in rows {
+            if pending_or_reconciled {
+                asked.pending_or_reconciled.insert(subject);
+            } else if not_found {
+                asked.not_found.insert(subject);
+            }
+        }
+        Ok(asked)
     }
 
     /// Commits this side of a completed run in one transaction: re-deliveries queued, outflow

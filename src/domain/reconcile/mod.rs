@@ -30,8 +30,8 @@ mod tests;
 
 pub use key::{ReconcileKey, SecretError};
 pub use plan::{
-    MessageDifference, MessagePlan, MessageRef, MessageRepair, MessageType, PersonAction, PersonDifference,
-    PersonPlan, PersonSide, plan_messages, plan_people,
+    AskedBefore, MessageDifference, MessagePlan, MessageRef, MessageRepair, MessageType, PersonAction,
+    PersonDifference, PersonPlan, PersonSide, plan_messages, plan_people,
 };
 
 /// What one side holds of a decoded difference, named so the other side can act on it:

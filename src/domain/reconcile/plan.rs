@@ -164,7 +164,7 @@ pub enum PersonAction {
     InquiryOpened,
     /// An outflow inquiry would be opened but the run's cap was reached; next run.
     OverCap,
-    /// An outflow inquiry about the person is already open; nothing new.
+    /// Asking again would only repeat an inquiry (see [`AskedBefore`]); nothing new.
     AlreadyAsked,
     /// Reported only (we are not the origin, or the agreement allows no outflow inquiry).
     Reported,
@@ -179,6 +179,26 @@ impl PersonAction {
             PersonAction::AlreadyAsked => "already_asked",
             PersonAction::Reported => "reported",
         }
+    }
+}
+
+/// The outflow inquiries to the peer that make asking about a person again pointless.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AskedBefore {
+    /// Subjects with an inquiry still waiting for its answer, or opened by reconciliation within
+    /// the reply period (a difference that outlives the answer is for an operator, not for a
+    /// nightly repeat).
+    pub pending_or_reconciled: HashSet<String>,
+    /// Subjects the peer answered `not_found` within the reply period: it said it does not know
+    /// them, which is exactly the difference.
+    pub not_found: HashSet<String>,
+}
+
+impl AskedBefore {
+    /// Whether asking about `resident_id` for `difference` would only repeat an inquiry.
+    pub fn covers(&self, resident_id: &str, difference: PersonDifference) -> bool {
+        self.pending_or_reconciled.contains(resident_id)
+            || (difference == PersonDifference::UnknownToPeer && self.not_found.contains(resident_id))
     }
 }
 
@@ -197,13 +217,13 @@ pub struct PersonPlan {
 
 /// Plans this side's part of a shared-people difference. `ours` are the persons whose digest
 /// only we hold, `their_tags` the tags the peer named. `may_ask` says whether the agreement
-/// lets us send outflow inquiries to the peer; `already_asked` lists subjects with an open one;
+/// lets us send outflow inquiries to the peer; `asked` says whom asking again would only repeat;
 /// at most `cap` new inquiries are planned, in township and ID order.
 pub fn plan_people(
     ours: &[PersonSide],
     their_tags: &[[u8; 32]],
     may_ask: bool,
-    already_asked: &HashSet<String>,
+    asked: &AskedBefore,
     cap: usize,
 ) -> Vec<PersonPlan> {
     let their: BTreeSet<[u8; 32]> = their_tags.iter().copied().collect();
@@ -222,7 +242,7 @@ pub fn plan_people(
         };
         let action = if person.flow != Flow::Outflow || !may_ask {
             PersonAction::Reported
-        } else if already_asked.contains(person.resident_id.as_str()) {
+        } else if asked.covers(person.resident_id.as_str(), difference) {
             PersonAction::AlreadyAsked
         } else if opened < cap {
             opened += 1;

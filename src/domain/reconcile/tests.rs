@@ -170,6 +170,29 @@ fn person(text: &str, flow: Flow, tag: u8) -> PersonSide {
 }
 
 #[test]
+fn a_recent_not_found_answer_covers_an_unknown_person_but_not_a_different_one() {
+    let unknown = person("430703199001011233", Flow::Outflow, 1);
+    let different = person("430703199001011241", Flow::Outflow, 2);
+    let asked = AskedBefore {
+        pending_or_reconciled: HashSet::new(),
+        not_found: [
+            unknown.resident_id.as_str().to_string(),
+            different.resident_id.as_str().to_string(),
+        ]
+        .into(),
+    };
+    let plans = plan_people(&[unknown, different], &[[2; 32]], true, &asked, 10);
+    let actions: Vec<_> = plans.iter().map(|plan| (plan.difference, plan.action)).collect();
+    assert_eq!(
+        actions,
+        [
+            (PersonDifference::UnknownToPeer, PersonAction::AlreadyAsked),
+            (PersonDifference::Differs, PersonAction::InquiryOpened),
+        ]
+    );
+}
+
+#[test]
 fn the_origin_asks_within_the_cap_and_reports_the_rest() {
     let ours = [
         person("430703199001011233", Flow::Outflow, 1),
@@ -177,7 +200,10 @@ fn the_origin_asks_within_the_cap_and_reports_the_rest() {
         person("430703199001011268", Flow::Outflow, 3),
         person("430703199001011276", Flow::Inflow, 4),
     ];
-    let asked: HashSet<String> = [id("430703199001011268").as_str().to_string()].into();
+    let asked = AskedBefore {
+        pending_or_reconciled: [id("430703199001011268").as_str().to_string()].into(),
+        not_found: HashSet::new(),
+    };
     let plans = plan_people(&ours, &[[2; 32], [9; 32]], true, &asked, 1);
     let summary: Vec<_> = plans
         .iter()
@@ -193,7 +219,7 @@ fn the_origin_asks_within_the_cap_and_reports_the_rest() {
             (9, PersonDifference::UnknownHere, PersonAction::Reported),
         ]
     );
-    let without_permission = plan_people(&ours, &[], false, &HashSet::new(), 10);
+    let without_permission = plan_people(&ours, &[], false, &AskedBefore::default(), 10);
     assert!(
         without_permission
             .iter()

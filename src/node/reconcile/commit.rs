@@ -1,15 +1,15 @@
 //! The end of a run, the same on both sides: plan this side's part of the difference and commit
 //! it with the run's record in one transaction.
 
-use std::collections::HashSet;
-
 use chrono::Utc;
 use uuid::Uuid;
 
 use super::snapshot::Snapshot;
 use crate::domain::agreement::Agreement;
 use crate::domain::message::{AgreementRef, Inquiry, Subject};
-use crate::domain::reconcile::{DifferenceDetail, PersonAction, ReconcileSet, plan_messages, plan_people};
+use crate::domain::reconcile::{
+    AskedBefore, DifferenceDetail, PersonAction, ReconcileSet, plan_messages, plan_people,
+};
 use crate::domain::riblt::Element;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
 use crate::node::Node;
@@ -35,24 +35,25 @@ impl Node {
                 Vec::new(),
             ),
             ReconcileSet::SharedPeople => {
-                let may_ask = agreement
-                    .allows(
-                        me,
-                        peer,
-                        MessageKind::Inquiry(InquiryKind::OutflowStatus),
-                        Utc::now(),
-                    )
-                    .is_ok();
-                let already_asked = if may_ask {
-                    self.store().open_outflow_subjects(peer.as_str()).await?
-                } else {
-                    HashSet::new()
+                let now = Utc::now();
+                let terms = agreement
+                    .allows(me, peer, MessageKind::Inquiry(InquiryKind::OutflowStatus), now)
+                    .ok();
+                let may_ask = terms.is_some();
+                // Within the reply period, a person is not asked about again when that would only
+                // repeat an inquiry (see AskedBefore).
+                let asked = match terms {
+                    Some(direction) => {
+                        let since = now - chrono::Duration::days(i64::from(direction.reply_days().normal));
+                        self.store().asked_before(peer.as_str(), since).await?
+                    }
+                    None => AskedBefore::default(),
                 };
                 let plans = plan_people(
                     &snapshot.people(ours_only)?,
                     &their_detail.person_tags,
                     may_ask,
-                    &already_asked,
+                    &asked,
                     self.reconcile_settings().max_inquiries_per_run,
                 );
                 let reference = AgreementRef {
