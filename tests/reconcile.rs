@@ -544,3 +544,79 @@ async fn a_slot_the_peer_already_served_is_skipped() {
     let next = scheduler.slot(&agreement_id).unwrap();
     assert_eq!(next.fire_at, slot.fire_at + TimeDelta::minutes(1));
 }
+
+/// Runs `Reconcile` with `peer` through an operator API, as `hancha reconcile --with` does;
+/// returns the stream's final status (OK when the run completed).
+async fn reconcile_through_operator(address: std::net::SocketAddr, peer: &str) -> tonic::Status {
+    use hancha::proto::operator as op;
+    let mut client = op::operator_client::OperatorClient::connect(format!("http://{address}"))
+        .await
+        .expect("connect to the operator API");
+    let mut stream = match client
+        .reconcile(op::ReconcileRequest {
+            with_county: peer.to_string(),
+        })
+        .await
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) => return status,
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return tonic::Status::ok(""),
+            Err(status) => return status,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_running_replicas_on_one_database_take_turns() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..3_000).await;
+    // A second node of 鼎城区 on the same database, with its own listeners and workers.
+    let mut replica_config = cluster.members[DINGCHENG].config.clone();
+    replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    replica_config.listen = listener.local_addr().unwrap();
+    let replica = hancha::node::start(&replica_config, listener)
+        .await
+        .expect("replica starts");
+
+    for _round in 0..3 {
+        let (here, there) = tokio::join!(
+            reconcile_through_operator(cluster.operator_address(DINGCHENG), SHAODONG),
+            reconcile_through_operator(replica.operator_addr, SHAODONG),
+        );
+        for status in [&here, &there] {
+            assert!(
+                status.code() == tonic::Code::Ok
+                    || (status.code() == tonic::Code::Aborted
+                        && status.message().contains("already running")),
+                "{status:?}"
+            );
+        }
+        assert!(
+            here.code() == tonic::Code::Ok || there.code() == tonic::Code::Ok,
+            "one of them ran: {here:?} {there:?}"
+        );
+    }
+    let node = cluster.node(DINGCHENG);
+    let overlapping = count(
+        node,
+        "SELECT count(*) FROM reconcile_runs a JOIN reconcile_runs b
+            ON a.run_id <> b.run_id AND a.peer_county = b.peer_county AND a.role = b.role
+           AND a.started_at < b.finished_at AND b.started_at < a.finished_at",
+    )
+    .await;
+    assert_eq!(overlapping, 0, "runs of the pair never overlapped");
+    assert!(
+        count(
+            node,
+            "SELECT count(DISTINCT run_id) FROM reconcile_runs WHERE role = 'initiator'"
+        )
+        .await
+            >= 3
+    );
+    replica.stop().await;
+}
