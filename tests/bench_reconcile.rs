@@ -1,7 +1,8 @@
 //! `hancha bench reconcile` at small sizes: it reconciles two in-memory sets over real mutual TLS,
 //! checks that every method found exactly the injected difference, and reports its figures. The
 //! byte counts are asserted (they follow from the protocol); no timing is (it depends on the
-//! machine). Needs no database.
+//! machine). Needs no database, except `--nodes`, which runs two nodes on the PostgreSQL at
+//! `DATABASE_URL`.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -110,4 +111,94 @@ fn refuses_more_differences_than_two_sets_can_hold() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("--d 21 does not fit in sets of 10"));
+}
+
+#[test]
+fn two_nodes_find_the_injected_difference_twice_and_the_second_run_recomputes_only_rewritten_digests() {
+    assert!(
+        std::env::var("DATABASE_URL").is_ok(),
+        "DATABASE_URL must be set (./scripts/test sets it)"
+    );
+    let output = Command::cargo_bin("hancha")
+        .unwrap()
+        .args([
+            "bench",
+            "reconcile",
+            "--nodes",
+            "--n",
+            "2000",
+            "--d",
+            "20",
+            "--json",
+        ])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .expect("run hancha bench reconcile --nodes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the benchmark failed ({}):\n{stderr}",
+        output.status
+    );
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("the last line is JSON");
+
+    assert_eq!(report["n"], 2_000);
+    assert_eq!(report["d"], 20);
+    assert_eq!(report["differences"], 20, "{report}");
+    // 20 elements: 5 persons known differently (twice each), 5 only at each side.
+    assert_eq!(
+        (
+            &report["changed"],
+            &report["origin_only"],
+            &report["destination_only"]
+        ),
+        (&Value::from(5), &Value::from(5), &Value::from(5)),
+        "{report}"
+    );
+    for run in ["first_run", "second_run"] {
+        let people = &report[run]["people"];
+        assert_eq!(people["differences"], 20, "{run}: {report}");
+        assert_eq!(people["peer_differences"], 20, "{run}: {report}");
+        assert_eq!(
+            (&people["local_size"], &people["peer_size"]),
+            (&Value::from(2_000), &Value::from(2_000)),
+            "{run}: {report}"
+        );
+        assert_eq!(people["fell_back"], false, "{run}: {report}");
+        assert!(number(&report[run], "seconds") > 0.0, "{run}: {report}");
+    }
+    // The first run computes every digest on both sides; the second only the rewritten persons'.
+    assert_eq!(report["first_run"]["digests_to_compute"], 2_000, "{report}");
+    assert_eq!(report["first_run"]["peer_digests_to_compute"], 2_000, "{report}");
+    assert_eq!(report["second_run"]["digests_to_compute"], 100, "{report}");
+    assert_eq!(report["second_run"]["peer_digests_to_compute"], 100, "{report}");
+    // The caller is the origin of the 10 persons on its side of the difference: it asks about each.
+    assert_eq!(report["first_run"]["people"]["inquiries_opened"], 10, "{report}");
+    assert!(
+        number(&report["second_run"]["people"], "inquiries_opened") <= number(&report, "inquiry_cap"),
+        "{report}"
+    );
+    for field in [
+        "import_seconds",
+        "symbols",
+        "bytes",
+        "peak_rss_mb",
+        "responder_peak_rss_mb",
+        "read_seconds",
+        "key_seconds",
+    ] {
+        assert!(number(&report, field) > 0.0, "{field}: {report}");
+    }
+}
+
+#[test]
+fn nodes_mode_takes_no_runs_or_seed() {
+    Command::cargo_bin("hancha")
+        .unwrap()
+        .args(["bench", "reconcile", "--nodes", "--runs", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot be used with"));
 }

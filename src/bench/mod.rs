@@ -5,7 +5,8 @@
 //! - [`exchange`]: two county nodes over real mutual TLS, a sweep and single inquiries between
 //!   them, measured side by side with what PostgreSQL alone and gRPC alone can do.
 //! - [`reconcile`]: the reconciliation protocol between two in-memory sets over mutual TLS,
-//!   beside sending every element and a Merkle-tree exchange ([`merkle`]).
+//!   beside sending every element and a Merkle-tree exchange ([`merkle`]); with `--nodes`, a
+//!   real run between two county nodes on PostgreSQL, first night and second night.
 //! - `databases` (private): the PostgreSQL server the nodes and the limits run on.
 //! - `rig` (private): the two nodes, one in this process and one a `hancha serve` child.
 //! - `population` (private): synthetic registries and the inquiries about them.

@@ -20,8 +20,15 @@
 //! runs, except peak memory, which is the first run's: later runs start with the memory earlier
 //! ones (the baselines' hash sets and trees above all) left with the allocator, so their peaks
 //! say more about the allocator than about the protocol.
+//!
+//! With `--nodes`, [`nodes`] measures a real node's run instead: two county nodes, each on its
+//! own PostgreSQL, reading their registries' digests, keying them, reconciling and committing.
 
 mod loopback;
+mod node_check;
+mod node_report;
+pub mod nodes;
+mod people;
 
 use std::collections::HashSet;
 use std::sync::Arc;

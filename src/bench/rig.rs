@@ -3,6 +3,10 @@
 //! inquiries go through its [`Node`] exactly as the operator API would call it), the answering
 //! county as a `hancha serve` child process, so that each node's peak resident memory can be read
 //! on its own from `/proc/<pid>/status`.
+//!
+//! Both nodes hold a reconciliation secret for their agreement (minted for the run) with a
+//! schedule that never fires, so that a benchmark can start a run itself
+//! ([`Node::reconcile_with`]) and nothing else starts one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,9 +18,10 @@ use chrono::{Days, Utc};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
-use crate::config::{Limits, NodeConfig, OperatorListener, TlsFiles};
+use crate::config::{AgreementReconcile, Limits, NodeConfig, OperatorListener, ReconcileConfig, TlsFiles};
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
+use crate::domain::reconcile::ReconcileKey;
 use crate::node::{Node, RunningNode};
 use crate::store::Store;
 use crate::tls::dev::TestPki;
@@ -24,6 +29,10 @@ use crate::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
 
 /// How long the answering node may take to start serving.
 const START_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The reconciliation schedule of both nodes: the 31st of February, never. Runs are started by
+/// the benchmark, so that no scheduled one overlaps them.
+const NEVER: &str = "0 0 31 2 *";
 
 /// The two running nodes and what the benchmark needs to reach them.
 #[derive(Debug)]
@@ -40,6 +49,9 @@ pub struct Rig {
     pub responder_store: Store,
     /// The agreement both nodes hold.
     pub agreement: Agreement,
+    /// The key made of the reconciliation secret both nodes hold for it (the secret itself is
+    /// not kept: `Rig` is `Debug`, and the key's `Debug` says nothing).
+    reconcile_key: ReconcileKey,
     /// The asking county's certificate, to open mutual-TLS channels as it does.
     asker_identity: NodeIdentity,
     /// The run's CA.
@@ -67,6 +79,11 @@ impl Rig {
         let agreement_text = agreement_toml(asker, responder, daily_cap);
         let agreement = Agreement::parse(&agreement_text)
             .map_err(|errors| anyhow::anyhow!("the benchmark agreement is invalid: {errors:?}"))?;
+        let reconcile_secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         let asker_files = write_node_files(&scratch, &pki, asker, &agreement_text)?;
         write_node_files(&scratch, &pki, responder, &agreement_text)?;
 
@@ -80,6 +97,7 @@ impl Rig {
             databases.1,
             (asker, asker_address),
             limits,
+            (agreement.id(), &reconcile_secret),
         );
         let config_path = scratch.join(responder.as_str()).join("node.toml");
         std::fs::write(&config_path, responder_config)?;
@@ -98,7 +116,17 @@ impl Rig {
             },
             peers: [(responder.to_string(), responder_address.to_string())].into(),
             limits: limits.clone(),
-            reconcile: Default::default(),
+            reconcile: ReconcileConfig {
+                agreements: [(
+                    agreement.id().to_string(),
+                    AgreementReconcile {
+                        secret: Some(reconcile_secret.clone()),
+                        schedule: NEVER.to_string(),
+                    },
+                )]
+                .into(),
+                ..ReconcileConfig::default()
+            },
         };
         let running = crate::node::start(&config, asker_listener)
             .await
@@ -115,6 +143,7 @@ impl Rig {
             responder_address,
             responder_store,
             agreement,
+            reconcile_key: ReconcileKey::new(reconcile_secret.as_bytes())?,
             asker_identity,
             anchors,
             scratch,
@@ -137,6 +166,11 @@ impl Rig {
             County::parse(self.responder_county.as_str())?,
         )?;
         Ok(connect(&self.responder_address.to_string(), config).await?)
+    }
+
+    /// The key both nodes reconcile under, for a benchmark that keys a set as a node does.
+    pub fn reconcile_key(&self) -> &ReconcileKey {
+        &self.reconcile_key
     }
 
     /// The answering process's id, for reading its memory.
@@ -229,13 +263,15 @@ fn write_node_files(
     Ok(files)
 }
 
-/// The answering node's configuration file: production limits except the batch size.
+/// The answering node's configuration file: production limits except the batch size, and the
+/// reconciliation secret of the agreement.
 fn responder_config(
     county: CountyCode,
     listen: SocketAddr,
     database_url: &str,
     (peer, peer_address): (CountyCode, SocketAddr),
     limits: &Limits,
+    (agreement_id, reconcile_secret): (&str, &str),
 ) -> String {
     let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
     format!(
@@ -243,13 +279,17 @@ fn responder_config(
          [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
          [operator]\nlisten = \"127.0.0.1:0\"\n\n\
          [limits]\nbatch_size = {}\n\n\
-         [peers]\n{} = {}\n",
+         [peers]\n{} = {}\n\n\
+         [reconcile.agreements.{}]\nsecret = {}\nschedule = {}\n",
         quoted(county.as_str()),
         quoted(&listen.to_string()),
         quoted(database_url),
         limits.batch_size,
         peer.as_str(),
         quoted(&peer_address.to_string()),
+        quoted(agreement_id),
+        quoted(reconcile_secret),
+        quoted(NEVER),
     )
 }
 
@@ -278,7 +318,7 @@ fn spawn_serve(config: &Path, log: &Path) -> anyhow::Result<tokio::process::Chil
         command.env_remove(variable);
     }
     for (variable, _) in std::env::vars() {
-        if variable.starts_with("HANCHA_PEER_") {
+        if variable.starts_with("HANCHA_PEER_") || variable.starts_with("HANCHA_RECONCILE_SECRET_") {
             command.env_remove(variable);
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::bench::exchange::{self, ExchangeOptions};
+use crate::bench::reconcile::nodes::{self, NodesOptions};
 use crate::bench::reconcile::{self, ReconcileOptions};
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +27,16 @@ pub enum BenchCommand {
     /// symbols ÷ D, bytes on the wire, seconds and peak memory, medians over the runs. Needs no
     /// database. Fails, without figures, unless every method found exactly the injected
     /// difference.
+    ///
+    /// With --nodes: a real node's run instead. Two county nodes (one in this process, one a
+    /// `hancha serve` child) on PostgreSQL as `bench exchange` provisions it, with registries of
+    /// N shared persons differing in D elements (a person known differently counts twice); the
+    /// import is timed on its own, then the caller reconciles twice: the first run computes and
+    /// stores every person's digest, the second reads them (100 persons rewritten in between).
+    /// Prints each run's phases (read + key, the peer's, protocol, commit), set sizes,
+    /// differences, symbols, bytes and both processes' peak memory. Fails, without figures,
+    /// unless both runs found exactly the injected difference on both sides and opened no more
+    /// inquiries than the cap.
     Reconcile(ReconcileArgs),
 }
 
@@ -47,18 +58,22 @@ pub struct ExchangeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// Elements in each set.
+    /// Elements in each set (with --nodes: shared persons in the caller's registry).
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     n: u32,
-    /// Elements in exactly one of the two sets (at most 2·N).
+    /// Elements in exactly one of the two sets (at most 2·N; with --nodes, about 2·N).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=20_000_000))]
     d: u32,
     /// Runs, each on freshly drawn sets; the figures are medians.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, conflicts_with = "nodes", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: u32,
     /// Seed of the first run's sets (run k uses seed + k).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, conflicts_with = "nodes", default_value_t = 1)]
     seed: u64,
+    /// Two county nodes on PostgreSQL, reconciling their registries twice, instead of two
+    /// in-memory sets.
+    #[arg(long)]
+    nodes: bool,
     /// Print one JSON object with the figures as the last line instead of a table.
     #[arg(long)]
     json: bool,
@@ -75,6 +90,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 sync: args.sync as usize,
             };
             let report = until_interrupted(exchange::run(options, &say))?;
+            print(report, args.json, |report| report.table())
+        }
+        BenchCommand::Reconcile(args) if args.nodes => {
+            let options = NodesOptions {
+                n: args.n as usize,
+                d: args.d as usize,
+            };
+            let report = until_interrupted(nodes::run(options, &say))?;
             print(report, args.json, |report| report.table())
         }
         BenchCommand::Reconcile(args) => {
