@@ -620,3 +620,44 @@ async fn two_running_replicas_on_one_database_take_turns() {
     );
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_are_recomputed_only_for_persons_whose_compared_status_changed() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..10).await;
+    let origin = cluster.node(DINGCHENG);
+    let stale = "SELECT count(*) FROM persons WHERE shared_digest IS NULL";
+    assert_eq!(
+        count(origin, stale).await,
+        10,
+        "nothing computed before the first run"
+    );
+    reconcile(origin, SHAODONG).await;
+    assert_eq!(count(origin, stale).await, 0);
+
+    // The registry is imported again whole: one person renamed, one with more children.
+    let mut persons: Vec<_> = (0..10)
+        .map(|n| outflow_person(synthetic_id(DINGCHENG, n), DINGCHENG, SHAODONG))
+        .collect();
+    persons[3].name = "改名".into();
+    persons[4].status.children_count = Some(3);
+    origin.store().upsert_persons(&persons).await.unwrap();
+    let cleared: Vec<String> =
+        sqlx::query_scalar("SELECT resident_id FROM persons WHERE shared_digest IS NULL")
+            .fetch_all(origin.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        cleared,
+        [persons[4].resident_id.as_str()],
+        "only a compared change clears a digest"
+    );
+
+    let again = reconcile(origin, SHAODONG).await;
+    assert_eq!(
+        set(&again, "shared_people").record.differences,
+        2,
+        "the person with more children"
+    );
+    assert_eq!(count(origin, stale).await, 0);
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use uuid::Uuid;
@@ -32,11 +33,14 @@ pub struct MessageDigest {
     pub digest: [u8; 32],
 }
 
-/// One shared person's digest, as this side holds it.
+/// Stale person digests computed and written back per statement.
+const REFRESH_CHUNK: usize = 10_000;
+
+/// One shared person's digest, as this side holds it (compact: a county holds up to 10⁶).
 #[derive(Clone, Debug)]
 pub struct PersonDigest {
-    /// The ID number.
-    pub resident_id: String,
+    /// The ID number's 18 ASCII characters.
+    pub resident_id: [u8; 18],
     /// Outflow (we are the origin) or inflow.
     pub flow: Flow,
     /// The office responsible here.
@@ -234,29 +238,35 @@ impl Store {
     ) -> Result<Vec<PersonDigest>, StoreError> {
         const SHARED: &str =
             "((flow = 'outflow' AND residence_county = $1) OR (flow = 'inflow' AND registered_county = $1))";
-        let stale_rows: Vec<PersonRow> = sqlx::query_as(&format!(
-            "SELECT {PERSON_COLUMNS} FROM persons
-              WHERE {SHARED} AND (shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $2)"
-        ))
-        .bind(peer)
-        .bind(fields_key)
-        .fetch_all(self.pool())
-        .await?;
-        let stale: Vec<(Person, DateTime<Utc>)> = stale_rows
-            .into_iter()
-            .map(|row| {
-                let version = row.updated_at;
-                Ok((row.into_domain()?, version))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        for chunk in stale.chunks(10_000) {
-            let mut ids = Vec::with_capacity(chunk.len());
-            let mut digests = Vec::with_capacity(chunk.len());
-            let mut versions = Vec::with_capacity(chunk.len());
-            for (person, version) in chunk {
-                versions.push(*version);
+        // Stale digests first, a chunk at a time in ID order, so memory stays bounded however
+        // many a registry import cleared.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<PersonRow> = sqlx::query_as(&format!(
+                "SELECT {PERSON_COLUMNS} FROM persons
+                  WHERE {SHARED} AND (shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $2)
+                    AND resident_id > $3
+                  ORDER BY resident_id LIMIT {REFRESH_CHUNK}"
+            ))
+            .bind(peer)
+            .bind(fields_key)
+            .bind(&after)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = rows.len().checked_sub(1) else {
+                break;
+            };
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut digests = Vec::with_capacity(rows.len());
+            let mut versions = Vec::with_capacity(rows.len());
+            for (index, row) in rows.into_iter().enumerate() {
+                versions.push(row.updated_at);
+                let person = row.into_domain()?;
+                digests.push(digest(&person).to_vec());
+                if index == last {
+                    after = person.resident_id.as_str().to_string();
+                }
                 ids.push(person.resident_id.as_str().to_string());
-                digests.push(digest(person).to_vec());
             }
             // A row written again meanwhile keeps its cleared digest for the next run.
             sqlx::query(
@@ -271,30 +281,30 @@ impl Store {
             .execute(self.pool())
             .await?;
         }
-        let rows: Vec<SharedPersonRow> = sqlx::query_as(&format!(
-            "SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}"
-        ))
-        .bind(peer)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .filter_map(|(resident_id, flow, township, digest)| {
-                // A digest cleared by a write since the refresh above: left for the next run.
-                let digest = digest?;
-                Some((resident_id, flow, township, digest))
-            })
-            .map(|(resident_id, flow, township, digest)| {
-                Ok(PersonDigest {
-                    flow: Flow::parse(&flow).ok_or_else(|| corrupt(&flow))?,
-                    township: township.map(|t| t.parse()).transpose().map_err(corrupt)?,
-                    digest: digest
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| corrupt("digest length"))?,
-                    resident_id,
-                })
-            })
-            .collect()
+        // Then every digest, converted as the rows arrive rather than held as text.
+        let every_digest =
+            format!("SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}");
+        let mut rows = sqlx::query_as::<_, SharedPersonRow>(&every_digest)
+            .bind(peer)
+            .fetch(self.pool());
+        let mut shared = Vec::new();
+        while let Some((resident_id, flow, township, digest)) = rows.try_next().await? {
+            // A digest cleared by a write since the refresh above: left for the next run.
+            let Some(digest) = digest else { continue };
+            shared.push(PersonDigest {
+                resident_id: resident_id
+                    .as_bytes()
+                    .try_into()
+                    .map_err(|_| corrupt("resident_id length"))?,
+                flow: Flow::parse(&flow).ok_or_else(|| corrupt(&flow))?,
+                township: township.map(|t| t.parse()).transpose().map_err(corrupt)?,
+                digest: digest
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("digest length"))?,
+            });
+        }
+        Ok(shared)
     }
 
     /// The outflow inquiries to `peer` that make asking about a person again pointless: those

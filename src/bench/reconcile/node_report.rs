@@ -273,7 +273,7 @@ impl NodesReport {
         ));
         out.push_str(&format!(
             "\nThe first run computes and stores every person's digest on both sides; between the runs {} \
-             persons are\nrewritten on each side (a field that is not compared), and the second run computes \
+             persons are\nrewritten on each side (a status field corrected alike on both sides), and the second run computes \
              only theirs.\nBoth runs found the injected difference on both sides, person by person. \
              VACUUM (ANALYZE) ran after\nthe import and between the runs, as autovacuum would before a night. \
              Bytes count gRPC frames, not TLS.\n",

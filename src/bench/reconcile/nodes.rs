@@ -10,7 +10,7 @@
 //!    autovacuum would before the night;
 //! 2. **first run**: [`Node::reconcile_with`](crate::node::Node::reconcile_with) on both sets;
 //!    every person's digest is computed and stored on both sides;
-//! 3. a few persons rewritten on each side (a field that is not compared), `VACUUM (ANALYZE)`;
+//! 3. a few persons rewritten on each side (a status field corrected alike on both sides), `VACUUM (ANALYZE)`;
 //! 4. **second run**: the stored digests are read; only the rewritten persons' are computed;
 //! 5. 430703's set read and keyed once more on its own, to split where the loading time goes.
 //!
@@ -130,7 +130,7 @@ async fn measure(
     let (first, first_asked) = reconcile_once(rig, people, &fields, "first", say).await?;
 
     say(&format!(
-        "rewriting {REWRITTEN} persons on each side (not a compared field)"
+        "rewriting {REWRITTEN} persons on each side (a status field corrected alike on both sides)"
     ));
     let rewrites = (
         people.rewritten(Side::Origin, REWRITTEN),

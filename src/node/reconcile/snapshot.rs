@@ -2,7 +2,8 @@
 //! stands for, so the difference can be named and acted on.
 
 use crate::domain::agreement::Agreement;
-use crate::domain::division::CountyCode;
+use crate::domain::division::{CountyCode, TownshipCode};
+use crate::domain::person::Flow;
 use crate::domain::reconcile::people::{compared_fields, fields_key, person_digest};
 use crate::domain::reconcile::{DifferenceDetail, MessageRef, PersonSide, ReconcileKey, ReconcileSet};
 use crate::domain::resident_id::ResidentId;
@@ -16,7 +17,15 @@ enum Item {
     Message(MessageRef),
     /// A shared person as read (the ID number is parsed, and its tag computed, only for the
     /// few persons in the difference).
-    Person(PersonDigest),
+    Person(SharedPerson),
+}
+
+/// A shared person, compactly: 10⁶ of them are held during a run.
+#[derive(Clone, Copy, Debug)]
+struct SharedPerson {
+    resident_id: [u8; 18],
+    flow: Flow,
+    township: Option<TownshipCode>,
 }
 
 /// One set, as this side holds it when the run starts.
@@ -67,7 +76,14 @@ impl Snapshot {
                     })
                     .await?
                     .into_iter()
-                    .map(|row| (key.element(set, &row.digest), Item::Person(row)))
+                    .map(|row: PersonDigest| {
+                        let person = SharedPerson {
+                            resident_id: row.resident_id,
+                            flow: row.flow,
+                            township: row.township,
+                        };
+                        (key.element(set, &row.digest), Item::Person(person))
+                    })
                     .collect()
             }
         };
@@ -106,8 +122,10 @@ impl Snapshot {
                 _ => None,
             })
             .map(|row| {
-                let resident_id = ResidentId::parse(&row.resident_id)
-                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                let resident_id = std::str::from_utf8(&row.resident_id)
+                    .ok()
+                    .and_then(|text| ResidentId::parse(text).ok())
+                    .ok_or_else(|| StoreError::Corrupt("a stored ID number no longer parses".into()))?;
                 Ok(PersonSide {
                     tag: self.key.person_tag(&resident_id),
                     resident_id,
