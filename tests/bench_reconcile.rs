@@ -7,11 +7,16 @@
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// Runs the benchmark with `args` and `--json --runs 1`; returns the last line, parsed.
+/// Runs the in-memory benchmark with `args` and `--json --runs 1`; returns the last line, parsed.
 fn bench(args: &[&str]) -> Value {
+    bench_json(&[&["--runs", "1"], args].concat())
+}
+
+/// Runs `hancha bench reconcile --json` with `args`; returns the last line, parsed.
+fn bench_json(args: &[&str]) -> Value {
     let output = Command::cargo_bin("hancha")
         .unwrap()
-        .args(["bench", "reconcile", "--runs", "1", "--json"])
+        .args(["bench", "reconcile", "--json"])
         .args(args)
         .timeout(std::time::Duration::from_secs(300))
         .output()
@@ -119,30 +124,7 @@ fn two_nodes_find_the_injected_difference_twice_and_the_second_run_recomputes_on
         std::env::var("DATABASE_URL").is_ok(),
         "DATABASE_URL must be set (./scripts/test sets it)"
     );
-    let output = Command::cargo_bin("hancha")
-        .unwrap()
-        .args([
-            "bench",
-            "reconcile",
-            "--nodes",
-            "--n",
-            "2000",
-            "--d",
-            "20",
-            "--json",
-        ])
-        .timeout(std::time::Duration::from_secs(300))
-        .output()
-        .expect("run hancha bench reconcile --nodes");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the benchmark failed ({}):\n{stderr}",
-        output.status
-    );
-    let report: Value =
-        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("the last line is JSON");
+    let report = bench_json(&["--nodes", "--n", "2000", "--d", "20"]);
 
     assert_eq!(report["n"], 2_000);
     assert_eq!(report["d"], 20);

@@ -36,7 +36,8 @@ impl Store {
                     contraception_date = excluded.contraception_date, pregnant = excluded.pregnant,
                     registered_since = excluded.registered_since, updated_at = now(),
                     -- the reconciliation digest survives a write that changes nothing it covers
-                    -- (a name, an office): re-importing a registry does not make every night a first
+                    -- (a name, an office): re-importing a registry does not make every night a first;
+                    -- shared_digest_fields is left alone, a cleared digest is recomputed anyway
                     shared_digest = CASE WHEN (persons.flow, persons.registered_county, persons.residence_county, persons.marital_status,
                                    persons.certificate_number, persons.certificate_valid_until, persons.certificate_status,
                                    persons.children_count, persons.contraception_status, persons.contraception_date,
@@ -45,16 +46,7 @@ impl Store {
                                   (excluded.flow, excluded.registered_county, excluded.residence_county,
                                    excluded.marital_status, excluded.certificate_number, excluded.certificate_valid_until,
                                    excluded.certificate_status, excluded.children_count, excluded.contraception_status,
-                                   excluded.contraception_date, excluded.pregnant, excluded.registered_since) THEN persons.shared_digest END,
-                    shared_digest_fields = CASE WHEN (persons.flow, persons.registered_county, persons.residence_county, persons.marital_status,
-                                   persons.certificate_number, persons.certificate_valid_until, persons.certificate_status,
-                                   persons.children_count, persons.contraception_status, persons.contraception_date,
-                                   persons.pregnant, persons.registered_since)
-                                  IS NOT DISTINCT FROM
-                                  (excluded.flow, excluded.registered_county, excluded.residence_county,
-                                   excluded.marital_status, excluded.certificate_number, excluded.certificate_valid_until,
-                                   excluded.certificate_status, excluded.children_count, excluded.contraception_status,
-                                   excluded.contraception_date, excluded.pregnant, excluded.registered_since) THEN persons.shared_digest_fields END",
+                                   excluded.contraception_date, excluded.pregnant, excluded.registered_since) THEN persons.shared_digest END",
             )
             .bind(text(&|p| Some(p.resident_id.as_str().to_string())))
             .bind(text(&|p| Some(p.name.clone())))
