@@ -16,8 +16,9 @@
 //! commits its repairs and its run record
 //! ```
 //!
-//! Until `committed`, neither side has changed anything: an interrupted run leaves no partial
-//! repair on either side, and the next run starts again from the sets.
+//! Until `committed`, neither side has changed anything; each side's part is one transaction, so
+//! an interrupted run leaves no partial repair on either side (at most the peer's whole part, if
+//! the stream breaks between the two commits), and the next run starts again from the sets.
 //!
 //! Both ends are generic over where the set comes from, so that `hancha bench reconcile`
 //! drives the same code over in-memory sets.
