@@ -2,6 +2,8 @@
 //! minted for the test, each node on its own fresh PostgreSQL database on `DATABASE_URL`.
 #![allow(dead_code)]
 
+pub mod pair;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,192 @@
+//! Reading the two sets: message digests (kept on the rows by triggers) and shared-person
+//! digests (computed where missing or made for other fields, then stored).
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use uuid::Uuid;
+
+use crate::domain::division::TownshipCode;
+use crate::domain::person::{Flow, Person};
+use crate::domain::reconcile::{AskedBefore, MessageType};
+use crate::store::outbound::corrupt;
+use crate::store::registry::{PERSON_COLUMNS, PersonRow};
+use crate::store::{Store, StoreError};
+
+/// One exchanged message's digest, as this side holds it.
+#[derive(Clone, Debug)]
+pub struct MessageDigest {
+    /// Inquiry, confirmation or notice.
+    pub message_type: MessageType,
+    /// Its id.
+    pub message_id: Uuid,
+    /// Whether we wrote it (we asked, answered or notified).
+    pub ours: bool,
+    /// SHA-256 of its content (see migration 0002).
+    pub digest: [u8; 32],
+}
+
+/// Stale person digests computed and written back per statement.
+const REFRESH_CHUNK: usize = 10_000;
+
+/// One shared person's digest, as this side holds it (compact: a county holds up to 10⁶).
+#[derive(Clone, Debug)]
+pub struct PersonDigest {
+    /// The ID number's 18 ASCII characters.
+    pub resident_id: [u8; 18],
+    /// Outflow (we are the origin) or inflow.
+    pub flow: Flow,
+    /// The office responsible here.
+    pub township: Option<TownshipCode>,
+    /// SHA-256 of the ID number and the compared fields.
+    pub digest: [u8; 32],
+}
+
+/// A shared person's row: ID number, flow, township, digest (absent when cleared by a write).
+type SharedPersonRow = (String, String, Option<String>, Option<Vec<u8>>);
+
+impl Store {
+    /// The digests of every message exchanged with `peer` under agreement `agreement_id`
+    /// (inquiries the peer refused never reached it and are left out).
+    pub async fn message_digests(
+        &self,
+        peer: &str,
+        agreement_id: &str,
+    ) -> Result<Vec<MessageDigest>, StoreError> {
+        let rows: Vec<(String, Uuid, bool, Vec<u8>)> = sqlx::query_as(
+            "SELECT 'inquiry', message_id, direction = 'outbound', content_digest FROM inquiries
+              WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected'
+             UNION ALL
+             SELECT 'confirmation', message_id, direction = 'outbound', content_digest FROM confirmations
+              WHERE peer_county = $1 AND agreement_id = $2
+             UNION ALL
+             SELECT 'notice', message_id, direction = 'outbound', content_digest FROM notices
+              WHERE peer_county = $1 AND agreement_id = $2",
+        )
+        .bind(peer)
+        .bind(agreement_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(message_type, message_id, ours, digest)| {
+                Ok(MessageDigest {
+                    message_type: MessageType::parse(&message_type).ok_or_else(|| corrupt(&message_type))?,
+                    message_id,
+                    ours,
+                    digest: digest
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("digest length"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// The digests of the persons shared with `peer`: our outflow persons living there and our
+    /// inflow persons registered there. Digests missing (the person was written since) or made
+    /// for other fields are computed first with `digest` and stored, so a run recomputes only
+    /// what changed.
+    pub async fn shared_person_digests(
+        &self,
+        peer: &str,
+        fields_key: &str,
+        digest: impl Fn(&Person) -> [u8; 32],
+    ) -> Result<Vec<PersonDigest>, StoreError> {
+        const SHARED: &str =
+            "((flow = 'outflow' AND residence_county = $1) OR (flow = 'inflow' AND registered_county = $1))";
+        // Stale digests first, a chunk at a time in ID order, so memory stays bounded however
+        // many a registry import cleared.
+        let mut after = String::new();
+        loop {
+            let rows: Vec<PersonRow> = sqlx::query_as(&format!(
+                "SELECT {PERSON_COLUMNS} FROM persons
+                  WHERE {SHARED} AND (shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $2)
+                    AND resident_id > $3
+                  ORDER BY resident_id LIMIT {REFRESH_CHUNK}"
+            ))
+            .bind(peer)
+            .bind(fields_key)
+            .bind(&after)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = rows.len().checked_sub(1) else {
+                break;
+            };
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut digests = Vec::with_capacity(rows.len());
+            let mut versions = Vec::with_capacity(rows.len());
+            for (index, row) in rows.into_iter().enumerate() {
+                versions.push(row.updated_at);
+                let person = row.into_domain()?;
+                digests.push(digest(&person).to_vec());
+                if index == last {
+                    after = person.resident_id.as_str().to_string();
+                }
+                ids.push(person.resident_id.as_str().to_string());
+            }
+            // A row written again meanwhile keeps its cleared digest for the next run.
+            sqlx::query(
+                "UPDATE persons SET shared_digest = t.digest, shared_digest_fields = $4
+                   FROM UNNEST($1::text[], $2::bytea[], $3::timestamptz[]) AS t(id, digest, version)
+                  WHERE resident_id = t.id AND updated_at = t.version",
+            )
+            .bind(&ids)
+            .bind(&digests)
+            .bind(&versions)
+            .bind(fields_key)
+            .execute(self.pool())
+            .await?;
+        }
+        // Then every digest, converted as the rows arrive rather than held as text.
+        let every_digest =
+            format!("SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}");
+        let mut rows = sqlx::query_as::<_, SharedPersonRow>(&every_digest)
+            .bind(peer)
+            .fetch(self.pool());
+        let mut shared = Vec::new();
+        while let Some((resident_id, flow, township, digest)) = rows.try_next().await? {
+            // A digest cleared by a write since the refresh above: left for the next run.
+            let Some(digest) = digest else { continue };
+            shared.push(PersonDigest {
+                resident_id: resident_id
+                    .as_bytes()
+                    .try_into()
+                    .map_err(|_| corrupt("resident_id length"))?,
+                flow: Flow::parse(&flow).ok_or_else(|| corrupt(&flow))?,
+                township: township.map(|t| t.parse()).transpose().map_err(corrupt)?,
+                digest: digest
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("digest length"))?,
+            });
+        }
+        Ok(shared)
+    }
+
+    /// The outflow inquiries to `peer` that make asking about a person again pointless: those
+    /// waiting for an answer, and those since `since` that a reconciliation run opened or that
+    /// the peer answered `not_found`.
+    pub async fn asked_before(&self, peer: &str, since: DateTime<Utc>) -> Result<AskedBefore, StoreError> {
+        let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+            "SELECT i.subject_id,
+                    i.state IN ('queued', 'pending')
+                        OR EXISTS (SELECT 1 FROM reconcile_differences d WHERE d.inquiry_id = i.message_id),
+                    i.state = 'answered' AND i.outcome = 'not_found'
+               FROM inquiries i
+              WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
+                AND (i.state IN ('queued', 'pending') OR i.created_at >= $2)",
+        )
+        .bind(peer)
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        let mut asked = AskedBefore::default();
+        for (subject, pending_or_reconciled, not_found) in rows {
+            if pending_or_reconciled {
+                asked.pending_or_reconciled.insert(subject);
+            } else if not_found {
+                asked.not_found.insert(subject);
+            }
+        }
+        Ok(asked)
+    }
+}
