@@ -4,11 +4,14 @@
 //! # Layout
 //!
 //! - [`domain`]: pure rules and validated types (resident ID numbers, division codes, the message
-//!   vocabulary, agreements and the access policy). No I/O, no gRPC, no SQL.
-//! - [`node`]: what a county's gateway does with messages (receive, send, answer), and the wiring
-//!   of a running node ([`node::serve`]).
-//! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, error mapping.
-//! - [`workers`]: delivery (outbox → peers), auto-answer and deadlines, each a `run_once` step.
+//!   vocabulary, agreements and the access policy; reconciliation's rules, its rateless IBLT
+//!   coding and schedules). No I/O, no gRPC, no SQL.
+//! - [`node`]: what a county's gateway does with messages (receive, send, answer, reconcile), and
+//!   the wiring of a running node ([`node::serve`]).
+//! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, error mapping,
+//!   and the reconciliation protocol on the wire.
+//! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
+//!   schedule, each a `run_once` step.
 //! - [`store`]: every SQL statement the node runs, and the migrations applied at start-up.
 //! - [`tls`]: identities from verified certificates, mutual-TLS configurations, development
 //!   certificates.
@@ -17,6 +20,7 @@
 //! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
 //! - [`bench`]: `hancha bench`, benchmarks that start the nodes and databases they measure.
 //! - [`demo`]: `hancha demo`, three county nodes in one process playing the domain's story.
+//! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`).
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 

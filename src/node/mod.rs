@@ -2,8 +2,8 @@
 //!
 //! [`Node`] holds the county's store, its agreements and its limits, and offers the operations
 //! the gRPC edges and the workers call: receiving inquiries and confirmations from a peer,
-//! queueing our own inquiries, answering automatically or by hand. [`serve`] wires a node to its
-//! listener and workers.
+//! queueing our own inquiries, answering automatically or by hand, reconciling with a peer
+//! ([`reconcile`]). [`serve`] wires a node to its listener and workers.
 
 mod answer;
 mod receive;

@@ -1,5 +1,6 @@
 //! Background workers. Each is one testable step (`run_once`) inside a trivial loop that sleeps,
-//! wakes on notify, and stops on shutdown at a step boundary.
+//! wakes on notify, and stops on shutdown at a step boundary: delivery, auto-answer, deadlines,
+//! and the reconciliation scheduler.
 
 pub mod auto_answer;
 pub mod deadlines;
