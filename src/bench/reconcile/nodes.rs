@@ -3,7 +3,7 @@
 //! The in-memory benchmark measures the protocol; a night's run also reads the county's digests
 //! from its database, keys them, and commits the repairs. Here 鼎城区 (430703, this process)
 //! and 新化县 (431322, a `hancha serve` child) run on their own fresh databases, over the
-//! exchange benchmark's [`Rig`], with the registries of [`SharedPeople`]:
+//! exchange benchmark's `Rig`, with the registries of `SharedPeople`:
 //!
 //! 1. **import**: both registries written through [`Store::upsert_persons`] in chunks, timed
 //!    on its own (an import is not part of reconciliation), then `VACUUM (ANALYZE)`, as

@@ -1,6 +1,6 @@
 //! Reconciliation in the store: the per-peer lock, reading the digests of the two sets
-//! ([`sets`]), and committing a run's repairs together with its record in one transaction
-//! ([`runs`]).
+//! (`sets`), and committing a run's repairs together with its record in one transaction
+//! (`runs`).
 
 mod runs;
 mod sets;
