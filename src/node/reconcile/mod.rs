@@ -1,7 +1,7 @@
 //! Reconciliation (对账) on a node: the sets read from the store, the run this node starts
 //! ([`Node::reconcile_with`](crate::node::Node::reconcile_with)), the runs a peer starts
-//! ([`Node::open_reconcile`](crate::node::Node::open_reconcile)), and the commit both share. The protocol is in [`crate::exchange::reconcile`], the rules in
-//! [`crate::domain::reconcile`].
+//! ([`Node::open_reconcile`](crate::node::Node::open_reconcile)), and the commit both share.
+//! The protocol is in [`crate::exchange::reconcile`], the rules in [`crate::domain::reconcile`].
 
 mod commit;
 mod initiator;
