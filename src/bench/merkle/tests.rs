@@ -188,21 +188,6 @@ fn cost_grows_with_differences_times_depth_not_with_set_size() {
     assert!(disjoint.bytes > naive, "{} ≤ {naive}", disjoint.bytes);
 }
 
-#[test]
-#[ignore = "timing: run with `cargo test --release --lib bench::merkle -- --ignored`"]
-fn a_million_elements_with_a_thousand_differences_take_well_under_two_seconds() {
-    let scenario = Scenario::random(1_000_000 - 500, 500, 500, 17);
-    let started = std::time::Instant::now();
-    let outcome = scenario.reconcile();
-    let elapsed = started.elapsed();
-    scenario.assert_recovered(&outcome);
-    println!(
-        "n = 10⁶, d = 1000: {elapsed:?}, {} bytes, {} round trips",
-        outcome.bytes, outcome.round_trips
-    );
-    assert!(elapsed.as_secs_f64() < 2.0, "{elapsed:?}");
-}
-
 proptest! {
     #[test]
     fn finds_the_symmetric_difference_of_any_two_small_sets(
