@@ -157,6 +157,23 @@ fn assert_audits(entry: &AuditEntry, status: &Status) {
     );
 }
 
+/// The refusal was audited once, naming the caller's county from its certificate, and nothing
+/// else changed; returns the audit entry for further checks.
+async fn assert_refused_cleanly(
+    responder: &Node,
+    status: &Status,
+    caller: &str,
+    before: &Footprint,
+    ids: &[ResidentId],
+) -> AuditEntry {
+    let entry = the_audited_refusal(responder).await;
+    assert_eq!(entry.peer_county.as_deref(), Some(caller), "from the certificate");
+    assert_audits(&entry, status);
+    assert_nothing_recorded(responder, before).await;
+    assert_names_nobody(responder, ids).await;
+    entry
+}
+
 /// What a run could have changed on a node.
 #[derive(Debug, PartialEq, Eq)]
 struct Footprint {
@@ -237,11 +254,7 @@ async fn refuses_a_run_that_does_not_start_with_begin() {
         status.message(),
         "begin: the first message of a run must be begin"
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(CALLER), "from the certificate");
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
+    assert_refused_cleanly(responder, &status, CALLER, &before, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,13 +350,9 @@ async fn refuses_a_begin_naming_another_version_of_the_agreement() {
             &held[..12]
         )
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(CALLER));
+    let entry = assert_refused_cleanly(responder, &status, CALLER, &before, &ids).await;
     assert_eq!(entry.agreement_id.as_deref(), Some(id.as_str()));
     assert_eq!(entry.agreement_hash.as_deref(), Some(other.as_str()));
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,11 +381,7 @@ async fn refuses_a_begin_whose_agreement_hash_is_not_hex_without_breaking_the_st
         )),
         "{status:?}"
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(CALLER));
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
+    assert_refused_cleanly(responder, &status, CALLER, &before, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,12 +401,8 @@ async fn refuses_a_county_that_is_not_party_to_the_agreement() {
             pair_agreement_id()
         )
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(XINHUA), "from the certificate");
+    let entry = assert_refused_cleanly(responder, &status, XINHUA, &before, &ids).await;
     assert_eq!(entry.agreement_id, Some(pair_agreement_id()));
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,12 +464,8 @@ async fn refuses_an_agreement_it_does_not_hold() {
         status.message(),
         format!("no agreement {made_up} is held by {RESPONDER}")
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(XINHUA));
+    let entry = assert_refused_cleanly(responder, &status, XINHUA, &before, &ids).await;
     assert_eq!(entry.agreement_id, Some(made_up));
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,12 +489,8 @@ async fn refuses_a_run_under_an_agreement_it_has_no_secret_for() {
             pair_agreement_id()
         )
     );
-    let entry = the_audited_refusal(responder).await;
-    assert_eq!(entry.peer_county.as_deref(), Some(CALLER));
+    let entry = assert_refused_cleanly(responder, &status, CALLER, &before, &ids).await;
     assert_eq!(entry.agreement_id, Some(pair_agreement_id()));
-    assert_audits(&entry, &status);
-    assert_nothing_recorded(responder, &before).await;
-    assert_names_nobody(responder, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
