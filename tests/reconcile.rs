@@ -31,6 +31,17 @@ async fn identical_sets_report_nothing() {
             0
         );
     }
+    // The peer learnt the caller's set size from its chunks (the caller was still reading its set
+    // when it began) and recorded both sizes.
+    let sizes: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT set_name, local_size, peer_size FROM reconcile_runs ORDER BY set_name")
+            .fetch_all(cluster.node(SHAODONG).store().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        sizes,
+        [("messages".into(), 10, 10), ("shared_people".into(), 20, 20)]
+    );
     for county in [DINGCHENG, SHAODONG] {
         let node = cluster.node(county);
         assert_eq!(

@@ -242,6 +242,7 @@ async fn refuses_a_run_that_does_not_start_with_begin() {
         .produce_next()
         .encode_into(&mut symbols);
     let first = RequestStep::Symbols(pb::SymbolChunk {
+        set_size: 0,
         first_index: 0,
         count: 1,
         symbols,
@@ -564,6 +565,7 @@ async fn garbage_symbols_interrupt_the_run_and_change_nothing() {
     assert!(matches!(run.answer().await, Ok(ResponseStep::Ready(_))));
 
     run.send(RequestStep::Symbols(pb::SymbolChunk {
+        set_size: 0,
         first_index: 0,
         count: 1,
         symbols: vec![0xff; 60],
@@ -593,6 +595,7 @@ async fn a_gap_in_the_symbol_stream_interrupts_the_run_and_changes_nothing() {
             encoder.produce_next().encode_into(&mut symbols);
         }
         RequestStep::Symbols(pb::SymbolChunk {
+            set_size: 0,
             first_index,
             count: 16,
             symbols,

@@ -60,6 +60,7 @@ async fn abandon_after_decoding(cluster: &Cluster) {
         sender
             .send(pb::ReconcileRequest {
                 step: Some(RequestStep::Symbols(pb::SymbolChunk {
+                    set_size: 0,
                     first_index: index,
                     count: 16,
                     symbols: bytes,

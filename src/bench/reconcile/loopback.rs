@@ -249,6 +249,7 @@ pub async fn send_every_element(
     let chunks: Vec<&[Element]> = elements.chunks(ELEMENTS_PER_CHUNK).collect();
     for (index, chunk) in chunks.iter().enumerate() {
         send(RequestStep::Elements(pb::ElementChunk {
+            set_size: elements.len() as u64,
             elements: protocol::elements_to_bytes(chunk),
             last: index + 1 == chunks.len(),
         }))

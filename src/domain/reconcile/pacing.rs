@@ -6,6 +6,10 @@
 
 use crate::domain::riblt::symbol::MAX_ENCODED_LEN;
 
+/// The largest set a caller may announce: ten times the largest county registry foreseen
+/// (10⁶), so that a hostile announcement cannot size the receiver's decoding limits.
+pub const MAX_SET_SIZE: u64 = 10_000_000;
+
 /// Symbols in the first chunk.
 pub const FIRST_CHUNK: usize = 16;
 

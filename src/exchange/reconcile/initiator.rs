@@ -103,64 +103,100 @@ pub async fn initiate(
     mut begin: pb::ReconcileBegin,
     elements: &[Element],
     describe: impl FnOnce(&[Element]) -> DifferenceDetail,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Initiated, ReconcileError> {
+    begin.set_size = elements.len() as u64;
+    open(client, begin)
+        .await?
+        .exchange(elements, describe, progress)
+        .await
+}
+
+/// A run whose `begin` is sent: the peer reads its set while we read ours.
+pub struct OpenRun {
+    outgoing: Outgoing,
+    incoming: Incoming,
+}
+
+/// Starts a run: sends `begin` (with `set_size` 0 when our set is still being read; the chunks
+/// carry it then) without waiting for the peer's `ready`.
+pub async fn open(
+    client: &mut ExchangeClient<Channel>,
+    begin: pb::ReconcileBegin,
+) -> Result<OpenRun, ReconcileError> {
     let (sender, receiver) = mpsc::channel(4);
     let mut outgoing = Outgoing { sender, bytes: 0 };
-    begin.set_size = elements.len() as u64;
     outgoing.send(RequestStep::Begin(begin)).await?;
     let stream = client
         .reconcile(ReceiverStream::new(receiver))
         .await?
         .into_inner();
-    let mut incoming = Incoming { stream, bytes: 0 };
+    Ok(OpenRun {
+        outgoing,
+        incoming: Incoming { stream, bytes: 0 },
+    })
+}
 
-    let peer_set_size = match incoming.next().await? {
-        ResponseStep::Ready(ready) => ready.set_size,
-        _ => return Err(ReconcileError::Protocol("expected ready".into())),
-    };
-    progress(Progress::Ready { peer_set_size });
-
-    let mut run = Initiated {
-        peer_set_size,
-        ..Initiated::default()
-    };
-    let mut decoded = send_symbols(&mut outgoing, &mut incoming, elements, &mut run, &mut progress).await?;
-
-    // The peer's report of the difference, possibly in parts.
-    let mut caller_only: Vec<Element> = Vec::new();
-    loop {
-        caller_only.extend(
-            elements_from_bytes(&decoded.caller_only, "decoded.caller_only")
-                .map_err(ReconcileError::Protocol)?,
-        );
-        run.theirs_only_count = decoded.responder_only;
-        if let Some(part) = decoded.detail.take() {
-            add_detail_part(&mut run.their_detail, part).map_err(ReconcileError::Protocol)?;
-        }
-        if decoded.complete {
-            break;
-        }
-        decoded = match incoming.next().await? {
-            ResponseStep::Decoded(next) => next,
-            _ => return Err(ReconcileError::Protocol("expected the rest of decoded".into())),
+impl OpenRun {
+    /// The rest of the run over our set `elements`: see [`initiate`].
+    pub async fn exchange(
+        self,
+        elements: &[Element],
+        describe: impl FnOnce(&[Element]) -> DifferenceDetail,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Initiated, ReconcileError> {
+        let OpenRun {
+            mut outgoing,
+            mut incoming,
+        } = self;
+        let peer_set_size = match incoming.next().await? {
+            ResponseStep::Ready(ready) => ready.set_size,
+            _ => return Err(ReconcileError::Protocol("expected ready".into())),
         };
-    }
-    progress(Progress::Decoded {
-        differences: caller_only.len() as u64 + run.theirs_only_count,
-    });
+        progress(Progress::Ready { peer_set_size });
 
-    for part in detail_parts(&describe(&caller_only)) {
-        outgoing.send(RequestStep::Detail(part)).await?;
+        let mut run = Initiated {
+            peer_set_size,
+            ..Initiated::default()
+        };
+        let mut decoded =
+            send_symbols(&mut outgoing, &mut incoming, elements, &mut run, &mut progress).await?;
+
+        // The peer's report of the difference, possibly in parts.
+        let mut caller_only: Vec<Element> = Vec::new();
+        loop {
+            caller_only.extend(
+                elements_from_bytes(&decoded.caller_only, "decoded.caller_only")
+                    .map_err(ReconcileError::Protocol)?,
+            );
+            run.theirs_only_count = decoded.responder_only;
+            if let Some(part) = decoded.detail.take() {
+                add_detail_part(&mut run.their_detail, part).map_err(ReconcileError::Protocol)?;
+            }
+            if decoded.complete {
+                break;
+            }
+            decoded = match incoming.next().await? {
+                ResponseStep::Decoded(next) => next,
+                _ => return Err(ReconcileError::Protocol("expected the rest of decoded".into())),
+            };
+        }
+        progress(Progress::Decoded {
+            differences: caller_only.len() as u64 + run.theirs_only_count,
+        });
+
+        for part in detail_parts(&describe(&caller_only)) {
+            outgoing.send(RequestStep::Detail(part)).await?;
+        }
+        run.ours_only = caller_only;
+        run.peer_committed = match incoming.next().await? {
+            ResponseStep::Committed(committed) => committed,
+            _ => return Err(ReconcileError::Protocol("expected committed".into())),
+        };
+        run.bytes_sent = outgoing.bytes;
+        run.bytes_received = incoming.bytes;
+        Ok(run)
     }
-    run.ours_only = caller_only;
-    run.peer_committed = match incoming.next().await? {
-        ResponseStep::Committed(committed) => committed,
-        _ => return Err(ReconcileError::Protocol("expected committed".into())),
-    };
-    run.bytes_sent = outgoing.bytes;
-    run.bytes_received = incoming.bytes;
-    Ok(run)
 }
 
 /// Streams coded symbols (or, past the break-even point, every element) until the peer says
@@ -192,6 +228,7 @@ async fn send_symbols(
         .await?;
         encoder = Some(taken);
         let chunk = pb::SymbolChunk {
+            set_size: elements.len() as u64,
             first_index: sent as u64,
             count: count as u32,
             symbols: bytes,
@@ -216,6 +253,7 @@ async fn send_symbols(
     let last = chunks.len() - 1;
     for (index, chunk) in chunks.into_iter().enumerate() {
         let step = RequestStep::Elements(pb::ElementChunk {
+            set_size: elements.len() as u64,
             elements: elements_to_bytes(chunk),
             last: index == last,
         });

@@ -30,7 +30,7 @@ use std::str::FromStr;
 
 use uuid::Uuid;
 
-pub use initiator::{Initiated, Progress, initiate};
+pub use initiator::{Initiated, OpenRun, Progress, initiate, open};
 pub use responder::{Responded, ResponderSession, respond};
 
 use crate::domain::division::CountyCode;

@@ -9,7 +9,7 @@ use tonic::{Status, Streaming};
 
 use super::{add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
 use crate::domain::reconcile::DifferenceDetail;
-use crate::domain::reconcile::pacing::{FIRST_CHUNK, MAX_CHUNK, symbol_limit};
+use crate::domain::reconcile::pacing::{FIRST_CHUNK, MAX_CHUNK, MAX_SET_SIZE, symbol_limit};
 use crate::domain::riblt::{CodedSymbol, Decoder, Element};
 use crate::exchange::status::code_name;
 use crate::proto::exchange as pb;
@@ -187,11 +187,24 @@ impl Link<'_> {
         }
     }
 
+    /// The caller's set size, from `begin` or, when `begin` announced 0 (the caller was still
+    /// reading its set), from the first chunk; it bounds what the caller may send.
+    fn learn_set_size(&mut self, announced: u64) -> Result<(), Status> {
+        if self.responded.caller_set_size == 0 {
+            if announced > MAX_SET_SIZE {
+                return Err(Status::invalid_argument(format!(
+                    "set_size: {announced} exceeds the largest set a county holds ({MAX_SET_SIZE})"
+                )));
+            }
+            self.responded.caller_set_size = announced;
+        }
+        Ok(())
+    }
+
     /// Takes symbols (or every element) until the difference is known; returns (caller only,
     /// ours only). The coding runs on blocking threads: symbol 0 alone touches every element,
     /// and our first local symbols are produced while the caller produces its first chunk.
     async fn decode(&mut self, elements: &[Element]) -> Result<(Vec<Element>, Vec<Element>), Status> {
-        let limit = symbol_limit(usize::try_from(self.responded.caller_set_size).unwrap_or(usize::MAX));
         let local = elements.to_vec();
         let mut decoder = Some(
             blocking(move || {
@@ -205,6 +218,7 @@ impl Link<'_> {
         loop {
             match self.next().await? {
                 RequestStep::Symbols(chunk) => {
+                    self.learn_set_size(chunk.set_size)?;
                     if chunk.first_index != self.responded.symbols {
                         return Err(Status::invalid_argument(format!(
                             "symbols.first_index: expected {}, found {}",
@@ -229,6 +243,8 @@ impl Link<'_> {
                         return Ok((taken.remote_only().to_vec(), taken.local_only().to_vec()));
                     }
                     decoder = Some(taken);
+                    let limit =
+                        symbol_limit(usize::try_from(self.responded.caller_set_size).unwrap_or(usize::MAX));
                     if self.responded.symbols as usize > limit {
                         return Err(Status::resource_exhausted(format!(
                             "symbols: more than {limit} symbols for a set of {}",
@@ -241,6 +257,7 @@ impl Link<'_> {
                     .await?;
                 }
                 RequestStep::Elements(chunk) => {
+                    self.learn_set_size(chunk.set_size)?;
                     self.responded.fell_back = true;
                     decoder = None;
                     received.extend(
@@ -249,7 +266,7 @@ impl Link<'_> {
                     );
                     if received.len() as u64 > self.responded.caller_set_size {
                         return Err(Status::invalid_argument(
-                            "elements: more elements than begin.set_size announced",
+                            "elements: more elements than the caller's set_size announced",
                         ));
                     }
                     if chunk.last {

@@ -12,7 +12,7 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
 use crate::domain::reconcile::ReconcileSet;
 use crate::exchange::convert::agreement_to_wire;
-use crate::exchange::reconcile::{Progress, ReconcileError, initiate, set_to_wire};
+use crate::exchange::reconcile::{Progress, ReconcileError, open, set_to_wire};
 use crate::node::Node;
 use crate::proto::exchange as pb;
 use crate::store::StoreError;
@@ -130,6 +130,15 @@ impl Node {
             for set in ReconcileSet::ALL {
                 let started = Instant::now();
                 let started_at = Utc::now();
+                // `begin` goes first, with our set's size to follow in the chunks: the peer reads
+                // its set while we read ours.
+                let begin = pb::ReconcileBegin {
+                    run_id: run_id.to_string(),
+                    agreement: Some(reference.clone()),
+                    set: set_to_wire(set) as i32,
+                    set_size: 0,
+                };
+                let opened = open(&mut client, begin).await;
                 let snapshot = Snapshot::load(self.store(), me, peer, &agreement, &key, set).await?;
                 progress(RunProgress::Loaded {
                     set,
@@ -146,20 +155,17 @@ impl Node {
                     local_size: snapshot.elements.len() as u64,
                     ..RunRecord::default()
                 };
-                let begin = pb::ReconcileBegin {
-                    run_id: run_id.to_string(),
-                    agreement: Some(reference.clone()),
-                    set: set_to_wire(set) as i32,
-                    set_size: 0,
+                let exchanged = match opened {
+                    Ok(run) => {
+                        run.exchange(
+                            &snapshot.elements,
+                            |ours_only| snapshot.describe(ours_only),
+                            |step| progress(RunProgress::Exchange { set, progress: step }),
+                        )
+                        .await
+                    }
+                    Err(source) => Err(source),
                 };
-                let exchanged = initiate(
-                    &mut client,
-                    begin,
-                    &snapshot.elements,
-                    |ours_only| snapshot.describe(ours_only),
-                    |step| progress(RunProgress::Exchange { set, progress: step }),
-                )
-                .await;
                 let exchanged = match exchanged {
                     Ok(exchanged) => exchanged,
                     Err(source) => {

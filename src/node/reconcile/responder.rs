@@ -14,6 +14,7 @@ use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
 use crate::domain::reconcile::DifferenceDetail;
+use crate::domain::reconcile::pacing::MAX_SET_SIZE;
 use crate::domain::riblt::Element;
 use crate::exchange::reconcile::{Responded, ResponderSession, set_from_wire};
 use crate::exchange::status::{code_name, internal, status_of};
@@ -21,10 +22,6 @@ use crate::node::Node;
 use crate::proto::exchange as pb;
 use crate::store::audit::AuditEntry;
 use crate::store::reconcile::{ReconcileLock, RunRecord};
-
-/// The largest set a caller may announce: ten times the largest county registry foreseen
-/// (10⁶), so that a hostile announcement cannot size our decoding limits.
-const MAX_SET_SIZE: u64 = 10_000_000;
 
 /// A run a peer started, on our side.
 pub struct NodeSession {
@@ -168,6 +165,7 @@ impl NodeSession {
             fell_back: responded.fell_back,
             bytes_sent: responded.bytes_sent,
             bytes_received: responded.bytes_received,
+            peer_size: responded.caller_set_size,
             differences: responded.ours_only.len() as u64 + responded.theirs_only_count,
             ..self.record.clone()
         }
