@@ -13,7 +13,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 use super::credentials::{NodeIdentity, TrustAnchors};
 use super::identity::County;
-use super::verify::{CountyClientVerifier, CountyServerVerifier};
+use super::verify::{CountyServerVerifier, IdentityClientVerifier};
 
 /// The only protocol a peer connection may speak, advertised by ALPN: gRPC runs on HTTP/2.
 const ALPN_H2: &[u8] = b"h2";
@@ -45,7 +45,7 @@ pub fn server_config(
     let provider = provider();
     let webpki_verifier =
         WebPkiClientVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider)).build()?;
-    let client_verifier = Arc::new(CountyClientVerifier::new(webpki_verifier));
+    let client_verifier = Arc::new(IdentityClientVerifier::county(webpki_verifier));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(client_verifier)
@@ -93,9 +93,11 @@ pub fn operator_server_config(
     operator_anchors: &TrustAnchors,
 ) -> Result<Arc<ServerConfig>, ConfigError> {
     let provider = provider();
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(operator_anchors.roots(), Arc::clone(&provider))
-            .build()?;
+    let webpki = WebPkiClientVerifier::builder_with_provider(operator_anchors.roots(), Arc::clone(&provider))
+        .build()?;
+    // An operator certificate from the operator CA, and never a county node's certificate, even
+    // if the operator CA were (mis)configured to be the county CA.
+    let verifier = Arc::new(IdentityClientVerifier::operator(webpki));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)

@@ -19,10 +19,7 @@ use rcgen::{
 use super::credentials::{LoadError, NodeIdentity};
 use super::identity::{County, IdentityError};
 
-/// The URI SAN prefix of operator certificates (`urn:hancha:operator:<name>`), which the
-/// operator API will authenticate; distinct from county identities so that an operator
-/// certificate can never pass as a county node.
-pub const OPERATOR_URI_PREFIX: &str = "urn:hancha:operator:";
+pub use super::identity::OPERATOR_URI_PREFIX;
 
 /// Validity of development certificates: long enough that nobody regenerates them by surprise.
 const DEV_VALIDITY_DAYS: u64 = 3650;

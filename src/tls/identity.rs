@@ -15,6 +15,11 @@ use x509_parser::extensions::GeneralName;
 /// spelling the gateway accepts.
 pub const COUNTY_URI_PREFIX: &str = "urn:hancha:county:";
 
+/// The URI SAN prefix of operator certificates (`urn:hancha:operator:<name>`), which the
+/// operator API authenticates; distinct from county identities so that neither can pass as the
+/// other.
+pub const OPERATOR_URI_PREFIX: &str = "urn:hancha:operator:";
+
 /// A county code as a certificate states it: exactly six ASCII digits.
 ///
 /// This is a syntactic check only; what a code *means* (which county, whether it exists) is the
@@ -84,6 +89,10 @@ pub enum IdentityError {
         /// How many county URIs the certificate carries.
         count: usize,
     },
+    /// Not an operator certificate: no `urn:hancha:operator:` URI SAN, several, or a county SAN
+    /// as well (a county node's certificate never opens the operator API).
+    #[error("certificate is not an operator's (exactly one {OPERATOR_URI_PREFIX} URI SAN and no county)")]
+    NotAnOperator,
     /// A county URI whose code is not six ASCII digits.
     #[error("county code {0:?} is not six ASCII digits")]
     MalformedCounty(String),
@@ -121,6 +130,39 @@ pub fn county_from_certificate(der: &[u8]) -> Result<County, IdentityError> {
         [] => Err(IdentityError::NoCounty),
         [code] => County::parse(code),
         several => Err(IdentityError::SeveralCounties { count: several.len() }),
+    }
+}
+
+/// Reads the operator a verified DER certificate names in its single `urn:hancha:operator:`
+/// URI SAN; a certificate that also names a county is refused.
+pub fn operator_from_certificate(der: &[u8]) -> Result<String, IdentityError> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der)
+        .map_err(|error| IdentityError::Unparseable(error.to_string()))?;
+    let Some(alternative_names) = certificate
+        .subject_alternative_name()
+        .map_err(|error| IdentityError::Unparseable(error.to_string()))?
+    else {
+        return Err(IdentityError::NotAnOperator);
+    };
+    let uris: Vec<&str> = alternative_names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::URI(uri) => Some(*uri),
+            _ => None,
+        })
+        .collect();
+    if uris.iter().any(|uri| uri.starts_with(COUNTY_URI_PREFIX)) {
+        return Err(IdentityError::NotAnOperator);
+    }
+    let operators: Vec<&str> = uris
+        .iter()
+        .filter_map(|uri| uri.strip_prefix(OPERATOR_URI_PREFIX))
+        .collect();
+    match operators.as_slice() {
+        [name] if !name.is_empty() => Ok((*name).to_string()),
+        _ => Err(IdentityError::NotAnOperator),
     }
 }
 

@@ -16,7 +16,7 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore, SignatureScheme,
 };
 
-use super::identity::{County, IdentityError, county_from_certificate};
+use super::identity::{County, IdentityError, county_from_certificate, operator_from_certificate};
 
 /// Why a chain that verified is still refused: it names the wrong county.
 #[derive(Debug, thiserror::Error)]
@@ -34,24 +34,39 @@ fn identity_error(error: IdentityError) -> rustls::Error {
     certificate_error(error)
 }
 
-// === impl CountyClientVerifier ===
+// === impl IdentityClientVerifier ===
 
 /// Server side: a client must present a certificate chaining to our anchors (client-auth
-/// purpose) that names exactly one county. Refusing county-less certificates at the handshake
-/// means no request ever reaches a handler from a peer we could not name.
+/// purpose) that names the kind of holder the listener serves: exactly one county (the peer
+/// listener) or exactly one operator and no county (the operator API). Refusing at the
+/// handshake means no request ever reaches a handler from a client we could not name.
 #[derive(Debug)]
-pub(crate) struct CountyClientVerifier {
+pub(crate) struct IdentityClientVerifier {
     /// rustls' `WebPKI` client verifier, built with client authentication mandatory.
     webpki: Arc<dyn ClientCertVerifier>,
+    /// Whether the verified leaf names the right kind of holder.
+    identify: fn(&[u8]) -> Result<(), IdentityError>,
 }
 
-impl CountyClientVerifier {
-    pub(crate) fn new(webpki: Arc<dyn ClientCertVerifier>) -> Self {
-        Self { webpki }
+impl IdentityClientVerifier {
+    /// For the peer listener: the client is one county's node.
+    pub(crate) fn county(webpki: Arc<dyn ClientCertVerifier>) -> Self {
+        Self {
+            webpki,
+            identify: |der| county_from_certificate(der).map(|_| ()),
+        }
+    }
+
+    /// For the operator API: the client is an operator, never a county's node.
+    pub(crate) fn operator(webpki: Arc<dyn ClientCertVerifier>) -> Self {
+        Self {
+            webpki,
+            identify: |der| operator_from_certificate(der).map(|_| ()),
+        }
     }
 }
 
-impl ClientCertVerifier for CountyClientVerifier {
+impl ClientCertVerifier for IdentityClientVerifier {
     fn offer_client_auth(&self) -> bool {
         true
     }
@@ -71,7 +86,7 @@ impl ClientCertVerifier for CountyClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let verified = self.webpki.verify_client_cert(end_entity, intermediates, now)?;
-        county_from_certificate(end_entity).map_err(identity_error)?;
+        (self.identify)(end_entity).map_err(identity_error)?;
         Ok(verified)
     }
 
