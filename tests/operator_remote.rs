@@ -182,6 +182,32 @@ fn assert_refused(output: &std::process::Output, what: &str) {
     assert!(!stderr.trim().is_empty(), "{what}: the failure must say why");
 }
 
+/// Presenting `certificate`, the CLI gets nothing, and on the wire the node refuses the
+/// handshake with `alert`.
+async fn refused_at_handshake(
+    remote: &RemoteOperator,
+    certificate: &(PathBuf, PathBuf),
+    what: &str,
+    alert: rustls::AlertDescription,
+) {
+    let files = &remote.files;
+    let output = run(pending_over_tls(
+        remote.address,
+        certificate,
+        &files.node_ca,
+        DINGCHENG,
+    ))
+    .await;
+    assert_refused(&output, what);
+
+    let node_ca = std::fs::read_to_string(&files.node_ca).unwrap();
+    let cert = std::fs::read_to_string(&certificate.0).unwrap();
+    let key = std::fs::read_to_string(&certificate.1).unwrap();
+    let client = raw_tls_client(&node_ca, &[&rustls::version::TLS13], Some((&cert, &key)));
+    let (_, error) = raw_tls_attempt(remote.address, client).await;
+    assert_eq!(rustls_alert(&error), Some(alert), "{what}: {error}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_with_a_certificate_from_the_operator_ca_lists_what_is_pending() {
     let remote = remote_operator().await;
@@ -231,55 +257,26 @@ async fn operator_api_in_remote_mode_refuses_a_tls_client_without_a_certificate(
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_api_in_remote_mode_refuses_an_operator_certificate_from_another_ca() {
     let remote = remote_operator().await;
-    let files = &remote.files;
-    let output = run(pending_over_tls(
-        remote.address,
-        &files.foreign_operator,
-        &files.node_ca,
-        DINGCHENG,
-    ))
+    refused_at_handshake(
+        &remote,
+        &remote.files.foreign_operator,
+        "operator certificate from another CA",
+        rustls::AlertDescription::UnknownCA,
+    )
     .await;
-    assert_refused(&output, "operator certificate from another CA");
-
-    let node_ca = std::fs::read_to_string(&files.node_ca).unwrap();
-    let cert = std::fs::read_to_string(&files.foreign_operator.0).unwrap();
-    let key = std::fs::read_to_string(&files.foreign_operator.1).unwrap();
-    let client = raw_tls_client(&node_ca, &[&rustls::version::TLS13], Some((&cert, &key)));
-    let (_, error) = raw_tls_attempt(remote.address, client).await;
-    assert_eq!(
-        rustls_alert(&error),
-        Some(rustls::AlertDescription::UnknownCA),
-        "{error}"
-    );
 }
 
-/// The node tells operators from counties by CA alone: its verifier accepts any client
-/// certificate chaining to `operator.trust_anchors` and does not look at the operator URI SAN.
-/// A county node's certificate (from the county CA) is therefore refused as long as the operator
-/// CA is a separate CA, which is what this checks.
+/// A county node's own certificate, from the county CA the operator CA is not.
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_api_in_remote_mode_refuses_a_county_node_certificate() {
     let remote = remote_operator().await;
-    let files = &remote.files;
-    let output = run(pending_over_tls(
-        remote.address,
-        &files.county_node,
-        &files.node_ca,
-        DINGCHENG,
-    ))
+    refused_at_handshake(
+        &remote,
+        &remote.files.county_node,
+        "county node certificate",
+        rustls::AlertDescription::UnknownCA,
+    )
     .await;
-    assert_refused(&output, "county node certificate");
-
-    let node_ca = std::fs::read_to_string(&files.node_ca).unwrap();
-    let cert = std::fs::read_to_string(&files.county_node.0).unwrap();
-    let key = std::fs::read_to_string(&files.county_node.1).unwrap();
-    let client = raw_tls_client(&node_ca, &[&rustls::version::TLS13], Some((&cert, &key)));
-    let (_, error) = raw_tls_attempt(remote.address, client).await;
-    assert_eq!(
-        rustls_alert(&error),
-        Some(rustls::AlertDescription::UnknownCA),
-        "{error}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -303,26 +300,11 @@ async fn operator_client_refuses_a_node_that_proves_another_county() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_api_refuses_a_county_certificate_even_from_the_operator_ca() {
     let remote = remote_operator().await;
-    let files = &remote.files;
-    let output = run(pending_over_tls(
-        remote.address,
-        &files.county_from_operator_ca,
-        &files.node_ca,
-        DINGCHENG,
-    ))
+    refused_at_handshake(
+        &remote,
+        &remote.files.county_from_operator_ca,
+        "county certificate from the operator CA",
+        rustls::AlertDescription::CertificateUnknown,
+    )
     .await;
-    assert_refused(&output, "county certificate from the operator CA");
-
-    // The chain verifies; the certificate names a county, not an operator: refused at the
-    // handshake, before any request.
-    let node_ca = std::fs::read_to_string(&files.node_ca).unwrap();
-    let cert = std::fs::read_to_string(&files.county_from_operator_ca.0).unwrap();
-    let key = std::fs::read_to_string(&files.county_from_operator_ca.1).unwrap();
-    let client = raw_tls_client(&node_ca, &[&rustls::version::TLS13], Some((&cert, &key)));
-    let (_, error) = raw_tls_attempt(remote.address, client).await;
-    assert_eq!(
-        rustls_alert(&error),
-        Some(rustls::AlertDescription::CertificateUnknown),
-        "{error}"
-    );
 }
