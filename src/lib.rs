@@ -24,6 +24,7 @@
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod domain;
 pub mod exchange;
 pub mod node;
 pub mod operator;
+pub mod peer;
 pub mod proto;
 pub mod store;
 pub mod tls;

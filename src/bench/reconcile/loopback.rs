@@ -163,6 +163,13 @@ impl Exchange for InMemoryPeer {
         Err(only_reconciles())
     }
 
+    async fn acknowledge_confirmations(
+        &self,
+        _: Request<pb::ConfirmationAcks>,
+    ) -> Result<Response<pb::AckBatch>, Status> {
+        Err(only_reconciles())
+    }
+
     async fn deliver_notices(
         &self,
         _: Request<Streaming<pb::NoticeBatch>>,

@@ -114,7 +114,10 @@ impl Node {
             .key(agreement.id())
             .cloned()
             .ok_or_else(|| RunError::NoSecret(agreement.id().to_string()))?;
-        let mut client = self.peer_client(peer).ok_or(RunError::NoPeerAddress(peer))?;
+        let mut client = self
+            .peer_link(peer)
+            .and_then(|link| link.exchange_client())
+            .ok_or(RunError::NoPeerAddress(peer))?;
         let lock = self
             .store()
             .try_lock_reconcile(peer.as_str())
