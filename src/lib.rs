@@ -35,6 +35,7 @@ pub mod exchange;
 pub mod node;
 pub mod operator;
 pub mod peer;
+pub mod present;
 pub mod proto;
 pub mod store;
 pub mod tls;

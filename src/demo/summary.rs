@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
 use super::{COUNTIES, DINGCHENG, county_name, thousands};
-use crate::cli::display;
 use crate::domain::report::Indicator;
+use crate::present::display;
 use crate::proto::operator as pb;
 use crate::store::Store;
 

@@ -13,6 +13,7 @@ pub mod queries;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+pub mod probe;
 pub mod window;
 
 pub(crate) use audit::audit_batch_in;
