@@ -177,12 +177,12 @@ async fn measure(
 
     let reset = memory::reset_own_peak();
     let started = Instant::now();
-    let link = peer
+    let mut link = peer
         .client
         .open_reconcile(&run_begin())
         .await
         .context("the IBLT run")?;
-    let initiated = initiate(link, &sets.a, |_| DifferenceDetail::default(), |_| {})
+    let initiated = initiate(&mut link, &sets.a, |_| DifferenceDetail::default(), |_| {})
         .await
         .context("the IBLT run")?;
     let seconds = started.elapsed().as_secs_f64();

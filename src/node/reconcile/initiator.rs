@@ -189,9 +189,9 @@ impl Node {
                     ..RunRecord::default()
                 };
                 let exchanged = match opened {
-                    Ok(link) => {
+                    Ok(mut link) => {
                         initiate(
-                            link,
+                            &mut link,
                             &snapshot.elements,
                             |ours_only| snapshot.describe(ours_only),
                             |step| progress(RunProgress::Exchange { set, progress: step }),
