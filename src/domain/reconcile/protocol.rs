@@ -105,8 +105,8 @@ pub struct Responded {
     pub theirs_only_count: u64,
     /// What the caller holds of the difference.
     pub their_detail: DifferenceDetail,
-    /// Bytes received from the caller, gRPC framing included.
+    /// Bytes received from the caller, framing included.
     pub bytes_received: u64,
-    /// Bytes sent to the caller so far, gRPC framing included.
+    /// Bytes sent to the caller so far, framing included.
     pub bytes_sent: u64,
 }

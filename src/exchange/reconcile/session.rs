@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Responded, ResponderSession, set_from_wire};
 use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::pacing::MAX_SET_SIZE;
 use crate::domain::reconcile::protocol::RunBegin;
@@ -35,7 +36,8 @@ pub async fn open(
             id: agreement.id.clone(),
             hash: agreement.hash.clone(),
         });
-    let refused = match begin.and_then(|begin| begin_from_wire(&begin)) {
+    let read = begin.and_then(|begin| begin_from_wire(&begin).map_err(|rejection| status_of(&rejection)));
+    let refused = match read {
         Ok(begin) => {
             return node.open_reconcile(peer, begin).await.map_err(status_of_refusal);
         }
@@ -48,22 +50,22 @@ pub async fn open(
     Err(refused)
 }
 
-/// A `begin` as the node reads it; the first malformed field is named.
-fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Status> {
-    let run_id =
-        Uuid::from_str(&begin.run_id).map_err(|_| Status::invalid_argument("begin.run_id: not a UUID"))?;
+/// A `begin` as the node reads it; the refusal names the first malformed field.
+fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Rejection> {
+    let malformed = |reason: String| Rejection::new(RejectionCode::InvalidArgument, reason);
+    let run_id = Uuid::from_str(&begin.run_id).map_err(|_| malformed("begin.run_id: not a UUID".into()))?;
     if begin.set_size > MAX_SET_SIZE {
-        return Err(Status::invalid_argument(format!(
+        return Err(malformed(format!(
             "begin.set_size: {} exceeds the largest set a county holds ({MAX_SET_SIZE})",
             begin.set_size
         )));
     }
     let set = set_from_wire(begin.set)
-        .ok_or_else(|| Status::invalid_argument("begin.set: must be messages or shared_people"))?;
+        .ok_or_else(|| malformed("begin.set: must be messages or shared_people".into()))?;
     let agreement = begin
         .agreement
         .as_ref()
-        .ok_or_else(|| Status::invalid_argument("begin.agreement: required"))?;
+        .ok_or_else(|| malformed("begin.agreement: required".into()))?;
     Ok(RunBegin {
         run_id,
         agreement: AgreementRef {
