@@ -1,8 +1,8 @@
 //! The reconciliation protocol's messages in domain terms: what the node sends and receives
 //! during a run, whole (the edges split them into wire parts and put them back together).
 //!
-//! The order of the messages is in [`crate::exchange::reconcile`]; the caller's side of it runs
-//! in [`crate::node::reconcile`] over a [`crate::peer::reconcile::ReconcileLink`].
+//! The order of the messages is described with the wire protocol (`exchange::reconcile`); the
+//! node runs the caller's side over the peer client's link (`peer::reconcile`).
 
 use uuid::Uuid;
 

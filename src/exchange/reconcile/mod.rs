@@ -23,7 +23,7 @@
 //! Here: the called side of the protocol ([`respond`]), generic over where the set comes from so
 //! that `hancha bench reconcile` drives the same code over an in-memory set; our node's side of
 //! it ([`open`]); and the conversions both ends share. The calling side runs on the node
-//! ([`crate::node::reconcile::initiate`]) over the peer client ([`crate::peer::reconcile`]).
+//! (`node::reconcile::initiate`) over the peer client ([`crate::peer::reconcile`]).
 
 mod responder;
 mod session;
