@@ -35,7 +35,10 @@ struct ScriptedPeer {
 }
 
 impl PeerLink for ScriptedPeer {
-    fn submit_inquiries<'a>(&'a self, inquiries: &'a [Inquiry]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+    fn submit_inquiries<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
         Box::pin(async move {
             self.calls.lock().unwrap().push(inquiries.len());
             let reply = self.replies.lock().unwrap().remove(0);
@@ -47,15 +50,29 @@ impl PeerLink for ScriptedPeer {
         })
     }
 
-    fn deliver_confirmations<'a>(&'a self, _: &'a [Confirmation]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+    fn deliver_confirmations<'a>(
+        &'a self,
+        _: &'a [Confirmation],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
         Box::pin(async { Ok(Verdicts::new()) })
     }
 
-    fn submit_inquiry<'a>(&'a self, _: &'a Inquiry, _: Duration) -> BoxFuture<'a, Result<InlineReply, CallFailure>> {
-        Box::pin(async { Err(CallFailure::Unreachable("a scripted peer takes batches only".into())) })
+    fn submit_inquiry<'a>(
+        &'a self,
+        _: &'a Inquiry,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<InlineReply, CallFailure>> {
+        Box::pin(async {
+            Err(CallFailure::Unreachable(
+                "a scripted peer takes batches only".into(),
+            ))
+        })
     }
 
-    fn acknowledge_confirmations<'a>(&'a self, _: &'a [Uuid]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+    fn acknowledge_confirmations<'a>(
+        &'a self,
+        _: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
         Box::pin(async { Ok(Verdicts::new()) })
     }
 }
@@ -121,7 +138,11 @@ async fn each_verdict_leads_to_its_outcome() {
         refused(RejectionCode::FailedPrecondition),
         refused(RejectionCode::ResourceExhausted),
     ]));
-    let worker = DeliveryWorker::new(Arc::clone(&node), CountyCode::parse(XINHUA).unwrap(), peer.clone());
+    let worker = DeliveryWorker::new(
+        Arc::clone(&node),
+        CountyCode::parse(XINHUA).unwrap(),
+        peer.clone(),
+    );
 
     let report = worker.run_once().await.expect("one step");
 
@@ -135,14 +156,20 @@ async fn each_verdict_leads_to_its_outcome() {
         }
     );
     assert_eq!(*peer.calls.lock().unwrap(), vec![5]);
-    let pending = format!("SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'pending'", ids[0]);
+    let pending = format!(
+        "SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'pending'",
+        ids[0]
+    );
     assert_eq!(count(&node, &pending).await, 1, "accepted: pending at the peer");
     let rejected = format!(
         "SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'rejected' AND reject_reason LIKE 'PERMISSION_DENIED%'",
         ids[1]
     );
     assert_eq!(count(&node, &rejected).await, 1, "not allowed: refused for good");
-    for (id, error) in [(ids[2], "held: waiting for an agreement version"), (ids[3], "RESOURCE_EXHAUSTED")] {
+    for (id, error) in [
+        (ids[2], "held: waiting for an agreement version"),
+        (ids[3], "RESOURCE_EXHAUSTED"),
+    ] {
         assert_eq!(state_of(&node, id).await, 1, "{error}: still queued");
         let waiting = format!(
             "SELECT count(*) FROM outbox WHERE message_id = '{id}' AND last_error LIKE '{error}%' AND next_attempt_at > now()"
@@ -157,11 +184,14 @@ async fn each_verdict_leads_to_its_outcome() {
 async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
     let (node, ids) = node_with_queued_inquiries(3).await;
     let peer = Arc::new(ScriptedPeer::default());
-    peer.replies
-        .lock()
-        .unwrap()
-        .push(Err(CallFailure::Unreachable("UNAVAILABLE: connection refused".into())));
-    let worker = DeliveryWorker::new(Arc::clone(&node), CountyCode::parse(XINHUA).unwrap(), peer.clone());
+    peer.replies.lock().unwrap().push(Err(CallFailure::Unreachable(
+        "UNAVAILABLE: connection refused".into(),
+    )));
+    let worker = DeliveryWorker::new(
+        Arc::clone(&node),
+        CountyCode::parse(XINHUA).unwrap(),
+        peer.clone(),
+    );
 
     let report = worker.run_once().await.expect("one step");
 

@@ -46,7 +46,13 @@ const RULES: &[Rule] = &[
     Rule {
         place: "store",
         below_node: true,
-        forbidden: &["tonic", "crate::proto", "crate::node", "crate::exchange", "crate::peer"],
+        forbidden: &[
+            "tonic",
+            "crate::proto",
+            "crate::node",
+            "crate::exchange",
+            "crate::peer",
+        ],
     },
     Rule {
         place: "peer",
@@ -99,7 +105,13 @@ const RULES: &[Rule] = &[
     Rule {
         place: "operator",
         below_node: false,
-        forbidden: &["crate::workers", "crate::app", "crate::cli", "crate::demo", "crate::bench"],
+        forbidden: &[
+            "crate::workers",
+            "crate::app",
+            "crate::cli",
+            "crate::demo",
+            "crate::bench",
+        ],
     },
     Rule {
         place: "present",

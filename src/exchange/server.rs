@@ -185,7 +185,7 @@ impl Exchange for ExchangeService {
         let span = info_span!("reconcile", peer = %peer);
         tokio::spawn(
             reconcile::respond(incoming, sender, move |begin| async move {
-                node.open_reconcile(peer, begin).await
+                reconcile::open(&node, peer, begin).await
             })
             .instrument(span),
         );

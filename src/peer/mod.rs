@@ -3,6 +3,8 @@
 //! the wire, timeouts and status codes stay here. The clerk's path and the delivery worker
 //! both call a peer through [`PeerLink`], so a test can put a fake peer in its place.
 
+pub mod reconcile;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;

@@ -9,11 +9,11 @@ pub mod audit;
 pub mod inbound;
 pub mod notices;
 pub mod outbound;
+pub mod probe;
 pub mod queries;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
-pub mod probe;
 pub mod window;
 
 pub(crate) use audit::audit_batch_in;

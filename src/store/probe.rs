@@ -13,7 +13,9 @@ impl Store {
         let mut connection = self.pool().acquire().await?;
         let started = Instant::now();
         let mut tx = sqlx::Connection::begin(&mut *connection).await?;
-        sqlx::query("SELECT pg_current_xact_id()").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_current_xact_id()")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(started.elapsed())
     }
