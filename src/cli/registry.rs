@@ -28,6 +28,10 @@ const CHUNK_BYTES: usize = 3 * 1024 * 1024;
 /// Exit code for a file that cannot be imported at all (nothing was sent).
 const UNUSABLE_FILE: u8 = 2;
 
+/// Why an import that read a file twice may have missed rows.
+const CHANGED_WHILE_READ: &str =
+    "the file changed while it was imported: rows added or changed since it was checked may be missing";
+
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Import persons (流入/流出人口) into this county's registry from a CSV file.
@@ -79,6 +83,8 @@ struct Outcome {
     skipped: Vec<Skipped>,
     /// Why the import stopped before sending every row, and the first line not sent.
     stopped: Option<(u32, String)>,
+    /// The file's bytes differed between the reading that checked it and the one that sent it.
+    changed_while_read: bool,
 }
 
 pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
@@ -111,7 +117,7 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     skipped.sort_by_key(|row| row.line);
     outcome.skipped = skipped;
     print_summary(&outcome, args.json);
-    let complete = outcome.skipped.is_empty() && outcome.stopped.is_none();
+    let complete = outcome.skipped.is_empty() && outcome.stopped.is_none() && !outcome.changed_while_read;
     Ok(if complete {
         ExitCode::SUCCESS
     } else {
@@ -128,6 +134,8 @@ struct CheckedFile {
     decoded_as: Decoded,
     /// Which row of each resident ID number is sent.
     last_of_each_id: LastOfEachId,
+    /// The raw bytes' SHA-256: the second reading must find the same file.
+    digest: String,
 }
 
 impl CheckedFile {
@@ -170,6 +178,7 @@ fn check_file(args: &ImportArgs) -> Result<(CheckedFile, Vec<Skipped>), Vec<Stri
         headers,
         decoded_as: reader.decoded_as(),
         last_of_each_id,
+        digest: reader.digest().unwrap_or_default(),
     };
     Ok((checked, skipped))
 }
@@ -314,6 +323,9 @@ async fn send(args: &ImportArgs, checked: &CheckedFile) -> anyhow::Result<Outcom
         let line = error.line().unwrap_or(last_line_sent + 1);
         outcome.stopped = Some((line, format!("{:#}", csv_input::explain(&args.file, error))));
     }
+    // Rows added or changed after the first reading were checked against the wrong file.
+    outcome.changed_while_read =
+        outcome.stopped.is_none() && reader.digest().as_deref() != Some(checked.digest.as_str());
     progress.finish_and_clear();
     Ok(outcome)
 }
@@ -354,6 +366,9 @@ fn print_summary(outcome: &Outcome, as_json: bool) {
             summary["stopped_at_line"] = json!(line);
             summary["error"] = json!(error);
         }
+        if outcome.changed_while_read {
+            summary["error"] = json!(CHANGED_WHILE_READ);
+        }
         println!("{summary}");
         return;
     }
@@ -373,6 +388,9 @@ fn print_summary(outcome: &Outcome, as_json: bool) {
             "error: the import stopped at line {line}: {error}\n\
              rows from line {line} on were not imported; importing again is safe (rows replace, never duplicate)"
         );
+    }
+    if outcome.changed_while_read {
+        eprintln!("error: {CHANGED_WHILE_READ}; importing again is safe (rows replace, never duplicate)");
     }
 }
 
