@@ -102,13 +102,14 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             );
             progress.inc(sent);
         }
+        progress.finish_and_clear();
+        // The sweep key is the digest of the first reading: what was sent must be that file.
         if reader.digest().as_deref() != Some(file.digest.as_str()) {
             bail!(
                 "{} changed while the sweep read it; run the sweep again",
                 args.file.display()
             );
         }
-        progress.finish_and_clear();
         let status = wait_for_answers(&mut client, &sweep_key, args.wait).await?;
         if args.json {
             let rejected: Vec<_> = errors
@@ -153,10 +154,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Where a sweep file's columns are.
+/// Where a sweep file's columns are, found once from the header and used for every chunk.
 struct SweepColumns {
+    /// The person asked about: the one column a sweep file must have.
     resident_id: usize,
+    /// For certificate verification (查证验证); empty when the column is absent.
     certificate_number: Option<usize>,
+    /// Marks rows the peer should answer by the urgent deadline.
     urgent: Option<usize>,
 }
 
