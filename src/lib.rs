@@ -17,6 +17,8 @@
 //! - [`tls`]: identities from verified certificates, mutual-TLS configurations, development
 //!   certificates.
 //! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides.
+//! - [`csv_input`]: CSV files as county offices produce them (UTF-8 or GBK), read record by
+//!   record: for sweeps and registry imports, whoever sends the file.
 //! - [`cli`]: the `hancha` command line, one file per subcommand.
 //! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
 //! - [`bench`]: `hancha bench`, benchmarks that start the nodes and databases they measure.
@@ -29,6 +31,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod csv_input;
 pub mod demo;
 pub mod devdb;
 pub mod domain;
