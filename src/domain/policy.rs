@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::agreement::{Agreement, Direction};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
-use crate::domain::vocabulary::MessageKind;
+use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
 
 /// The gRPC-level class of a refusal; the edge maps each to its status code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,6 +77,60 @@ impl Rejection {
     pub fn audit_reason(&self) -> String {
         format!("{}: {}", self.code.as_str(), self.reason)
     }
+}
+
+/// An answer that carries fields its agreement does not let the asker see.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("fields not allowed by agreement {agreement}: {} (allowed: {})", names(.refused), names(.allowed))]
+pub struct FieldsNotAllowed {
+    /// The agreement that decides.
+    pub agreement: String,
+    /// The fields present that the agreement does not allow.
+    pub refused: Vec<StatusField>,
+    /// The fields the agreement allows, so that the refusal says what may be sent.
+    pub allowed: Vec<StatusField>,
+}
+
+impl FieldsNotAllowed {
+    /// The refusal a peer receives for it.
+    pub fn rejection(&self) -> Rejection {
+        Rejection::new(RejectionCode::PermissionDenied, self.to_string())
+    }
+}
+
+fn names(fields: &[StatusField]) -> String {
+    if fields.is_empty() {
+        return "none".into();
+    }
+    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Which fields may go back: an answer from `responder` to `asker` under `agreement` may carry
+/// only the fields the agreement lets `asker` see (none, when it has no direction from `asker`
+/// to `responder`). Both the answering side, before anything leaves, and the asking side, on
+/// receipt, decide with this.
+pub fn check_answer_fields(
+    agreement: &Agreement,
+    asker: CountyCode,
+    responder: CountyCode,
+    fields: &StatusValues,
+) -> Result<(), FieldsNotAllowed> {
+    let allowed = agreement
+        .direction(asker, responder)
+        .map(Direction::answer_fields);
+    let refused: Vec<StatusField> = fields
+        .present_fields()
+        .into_iter()
+        .filter(|field| !allowed.is_some_and(|allowed| allowed.contains(field)))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(FieldsNotAllowed {
+        agreement: agreement.id().to_string(),
+        refused,
+        allowed: allowed.into_iter().flatten().copied().collect(),
+    })
 }
 
 /// Every agreement version this node holds, indexed for the checks made on each message.
@@ -177,6 +231,36 @@ impl AgreementBook {
             .allows(self.me, peer, kind, at)
             .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
         Ok((agreement, direction))
+    }
+
+    /// Asker side: may `peer` (from its verified certificate) send us a confirmation answering
+    /// an inquiry we sent it under `reference`, carrying `fields`? It travels under the
+    /// inquiry's agreement, from the responder to us, and may carry only the fields that
+    /// agreement lets us see.
+    pub fn check_confirmation(
+        &self,
+        peer: CountyCode,
+        reference: &AgreementRef,
+        fields: &StatusValues,
+    ) -> Result<(), Rejection> {
+        let me = self.me;
+        let agreement = self.pinned(reference)?;
+        if !agreement.is_party(peer) {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("{peer} is not a party to agreement {}", agreement.id()),
+            ));
+        }
+        if agreement.direction(me, peer).is_none() {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} allows no inquiries from {me} to {peer}",
+                    agreement.id()
+                ),
+            ));
+        }
+        check_answer_fields(agreement, me, peer, fields).map_err(|refused| refused.rejection())
     }
 
     /// For answers and confirmations, which travel under the inquiry's agreement: the version

@@ -295,8 +295,9 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
             AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => {
                 Status::failed_precondition(error.to_string())
             }
-            AnswerError::FieldsNotAllowed { ref refused, .. } => {
-                let violations = refused
+            AnswerError::FieldsNotAllowed(ref refusal) => {
+                let violations = refusal
+                    .refused
                     .iter()
                     .map(|field| FieldViolation::new(format!("fields.{field}"), error.to_string()))
                     .collect();
