@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use tonic::transport::Channel;
 
 pub use answer::{AnswerError, ManualAnswer};
-pub use receive::Accepted;
+pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
 pub use serve::{RunningNode, serve, start, stored as stored_agreement};
 
