@@ -11,7 +11,8 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
 use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
 
-/// The gRPC-level class of a refusal; the edge maps each to its status code.
+/// The gRPC-level class of a refusal; the edges map each to its status code in one place
+/// (`crate::status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectionCode {
     /// Malformed message: field violations say which fields.
@@ -26,6 +27,12 @@ pub enum RejectionCode {
     AlreadyExists,
     /// It refers to something that does not exist (e.g. an unknown inquiry).
     NotFound,
+    /// It conflicts with work in progress (e.g. a reconciliation already running).
+    Aborted,
+    /// Something it needs is unreachable for now (e.g. the peer); retrying later may succeed.
+    Unavailable,
+    /// The caller's identity could not be established from its certificate.
+    Unauthenticated,
 }
 
 impl RejectionCode {
@@ -38,6 +45,9 @@ impl RejectionCode {
             RejectionCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             RejectionCode::AlreadyExists => "ALREADY_EXISTS",
             RejectionCode::NotFound => "NOT_FOUND",
+            RejectionCode::Aborted => "ABORTED",
+            RejectionCode::Unavailable => "UNAVAILABLE",
+            RejectionCode::Unauthenticated => "UNAUTHENTICATED",
         }
     }
 }
@@ -70,6 +80,16 @@ impl Rejection {
             code: RejectionCode::InvalidArgument,
             reason: format!("invalid fields: {}", fields.join(", ")),
             violations,
+        }
+    }
+
+    /// A malformed request with one field at fault; the reason names the field and says why.
+    pub fn invalid_field(field: &str, description: impl Into<String>) -> Rejection {
+        let description = description.into();
+        Rejection {
+            code: RejectionCode::InvalidArgument,
+            reason: format!("{field}: {description}"),
+            violations: vec![FieldViolation::new(field, description)],
         }
     }
 

@@ -15,13 +15,13 @@ use super::convert::{
     confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, timestamp_to_wire,
 };
 use super::reconcile;
-use super::status::{internal, rejected_of, status_of};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Confirmation, FieldViolation, Inquiry, Notice};
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::node::{Accepted, Incoming, Node};
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_server::Exchange;
+use crate::status::{internal, rejected_of, status_of};
 use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::tls::peer_county;
@@ -45,8 +45,12 @@ impl ExchangeService {
     /// The verified peer county, or `UNAUTHENTICATED`.
     fn peer<T>(&self, request: &Request<T>) -> Result<CountyCode, Status> {
         let county = peer_county(request)?;
-        CountyCode::parse(county.as_str())
-            .map_err(|_| Status::unauthenticated("client certificate names no known county"))
+        CountyCode::parse(county.as_str()).map_err(|_| {
+            status_of(&Rejection::new(
+                RejectionCode::Unauthenticated,
+                "client certificate names no known county",
+            ))
+        })
     }
 
     /// Refuses an oversized batch as a whole, with an audit record.

@@ -5,8 +5,10 @@ use tonic::Status;
 
 use super::internal;
 use crate::domain::agreement::Agreement;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
+use crate::status::status_of;
 use crate::store::agreements::StoredAgreement;
 
 pub(super) async fn apply(
@@ -18,17 +20,20 @@ pub(super) async fn apply(
             .iter()
             .map(|e| crate::domain::message::FieldViolation::new(format!("text.{}", e.path), e.to_string()))
             .collect();
-        let mut rejection = crate::domain::policy::Rejection::invalid(violations);
+        let mut rejection = Rejection::invalid(violations);
         rejection.reason = format!("not a valid agreement:\n{errors}");
-        crate::exchange::status::status_of(&rejection)
+        status_of(&rejection)
     })?;
     let me = node.county();
     let Some(peer) = agreement.peer_of(me) else {
-        return Err(Status::failed_precondition(format!(
-            "agreement {} is between {} and {}; this node is {me}",
-            agreement.id(),
-            agreement.parties()[0],
-            agreement.parties()[1]
+        return Err(status_of(&Rejection::new(
+            RejectionCode::FailedPrecondition,
+            format!(
+                "agreement {} is between {} and {}; this node is {me}",
+                agreement.id(),
+                agreement.parties()[0],
+                agreement.parties()[1]
+            ),
         )));
     };
     let store = node.store();
@@ -38,11 +43,14 @@ pub(super) async fn apply(
             && a.version == agreement.version() as i32
             && a.hash != agreement.canonical_hash().as_str()
     }) {
-        return Err(Status::failed_precondition(format!(
-            "agreement {} version {} is already installed with hash {}; an amendment needs a higher version",
-            clash.agreement_id,
-            clash.version,
-            &clash.hash[..12]
+        return Err(status_of(&Rejection::new(
+            RejectionCode::FailedPrecondition,
+            format!(
+                "agreement {} version {} is already installed with hash {}; an amendment needs a higher version",
+                clash.agreement_id,
+                clash.version,
+                &clash.hash[..12]
+            ),
         )));
     }
     let new_version = store
@@ -73,7 +81,12 @@ pub(super) async fn show(
     let stored = installed
         .iter()
         .find(|a| a.agreement_id == request.id || a.hash == request.id)
-        .ok_or_else(|| Status::not_found(format!("no agreement {}", request.id)))?;
+        .ok_or_else(|| {
+            status_of(&Rejection::new(
+                RejectionCode::NotFound,
+                format!("no agreement {}", request.id),
+            ))
+        })?;
     Ok(pb::ShowAgreementResponse {
         agreement: Some(info(node, stored)),
         text: stored.source_text.clone(),

@@ -1,5 +1,8 @@
-//! The one place where refusals become gRPC statuses and receipts. Database and internal causes
-//! go to the log; the peer sees only a generic `INTERNAL`.
+//! The one place where refusals become gRPC statuses and receipts, for every gRPC edge (the
+//! peer exchange and the operator API alike). Edges refuse with a typed [`Rejection`] and convert
+//! it here ([`status_of`], or `?` through `From<Rejection> for Status`), so the wording of every
+//! refusal passes one function. Database and internal causes go to the log; the caller sees
+//! only a generic `INTERNAL` ([`internal`]).
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -7,7 +10,6 @@ use tracing::error;
 
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::proto::exchange as pb;
-use crate::store::StoreError;
 
 /// The gRPC code for a refusal class.
 pub fn code_of(code: RejectionCode) -> Code {
@@ -18,6 +20,9 @@ pub fn code_of(code: RejectionCode) -> Code {
         RejectionCode::ResourceExhausted => Code::ResourceExhausted,
         RejectionCode::AlreadyExists => Code::AlreadyExists,
         RejectionCode::NotFound => Code::NotFound,
+        RejectionCode::Aborted => Code::Aborted,
+        RejectionCode::Unavailable => Code::Unavailable,
+        RejectionCode::Unauthenticated => Code::Unauthenticated,
     }
 }
 
@@ -61,6 +66,12 @@ pub fn status_of(rejection: &Rejection) -> Status {
     )
 }
 
+impl From<Rejection> for Status {
+    fn from(rejection: Rejection) -> Status {
+        status_of(&rejection)
+    }
+}
+
 /// A refusal as the `Rejected` part of a batch receipt.
 pub fn rejected_of(rejection: &Rejection) -> pb::Rejected {
     pb::Rejected {
@@ -77,8 +88,9 @@ pub fn rejected_of(rejection: &Rejection) -> pb::Rejected {
     }
 }
 
-/// A store failure: logged here in full, reported to the peer as `INTERNAL` without detail.
-pub fn internal(error: StoreError) -> Status {
-    error!(%error, "store failure while serving a peer");
-    Status::internal("internal error; the message was not stored, retry later")
+/// A failure of ours (the database, mostly), not a refusal: logged here in full, reported as
+/// `INTERNAL` without detail. Retrying later is safe: a failed call stored nothing.
+pub fn internal(error: impl std::fmt::Display) -> Status {
+    error!(%error, "internal failure while serving a call");
+    Status::internal("internal error; nothing was stored, retry later (the cause is in the node's log)")
 }
