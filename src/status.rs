@@ -94,3 +94,54 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
     error!(%error, "internal failure while serving a call");
     Status::internal("internal error; nothing was stored, retry later (the cause is in the node's log)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_its_code_and_reason() {
+        let status = status_of(&Rejection::new(RejectionCode::Aborted, "a run is in progress"));
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(status.message(), "a run is in progress");
+        let status: Status =
+            Rejection::new(RejectionCode::Unauthenticated, "no verified client certificate").into();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_refused_field_goes_back_as_a_bad_request_violation() {
+        let status = status_of(&Rejection::invalid_field("with_county", "must be 6 digits"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "with_county: must be 6 digits");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect("a bad request").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "with_county");
+        assert_eq!(violations[0].description, "must be 6 digits");
+    }
+
+    #[test]
+    fn an_internal_failure_tells_the_caller_nothing_of_its_cause() {
+        let status = internal("connection to 10.0.0.5 refused: password authentication failed");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("10.0.0.5"), "{}", status.message());
+    }
+
+    #[test]
+    fn every_refusal_class_is_named_as_its_status_code() {
+        for code in [
+            RejectionCode::InvalidArgument,
+            RejectionCode::PermissionDenied,
+            RejectionCode::FailedPrecondition,
+            RejectionCode::ResourceExhausted,
+            RejectionCode::AlreadyExists,
+            RejectionCode::NotFound,
+            RejectionCode::Aborted,
+            RejectionCode::Unavailable,
+            RejectionCode::Unauthenticated,
+        ] {
+            assert_eq!(code.as_str(), code_name(code_of(code)));
+        }
+    }
+}

@@ -323,6 +323,114 @@ impl AgreementBook {
 mod tests {
     use super::*;
 
+    const DINGCHENG: &str = "430703";
+    const XINHUA: &str = "431322";
+    const SHAODONG: &str = "430582";
+
+    fn example_agreement() -> Agreement {
+        Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
+            .expect("example parses")
+    }
+
+    fn county(code: &str) -> CountyCode {
+        CountyCode::parse(code).unwrap()
+    }
+
+    fn values(assignments: &[(StatusField, &str)]) -> StatusValues {
+        let mut values = StatusValues::default();
+        for &(field, value) in assignments {
+            values.set(field, value).unwrap();
+        }
+        values
+    }
+
+    #[test]
+    fn an_answer_may_carry_the_agreed_fields() {
+        let answer = values(&[
+            (StatusField::Pregnant, "no"),
+            (StatusField::Township, "431322001"),
+        ]);
+        assert_eq!(
+            check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_answer_with_a_field_outside_the_agreement_is_refused_naming_it_and_the_allowed_ones() {
+        let answer = values(&[
+            (StatusField::Pregnant, "no"),
+            (StatusField::Village, "430703001001"),
+        ]);
+        let refusal = check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer)
+            .expect_err("village is not agreed");
+        assert_eq!(refusal.refused, vec![StatusField::Village]);
+        let message = refusal.to_string();
+        assert!(
+            message.starts_with("fields not allowed by agreement ")
+                && message.contains(": village (allowed: marital_status, ")
+                && !message.contains("allowed: village"),
+            "{message}"
+        );
+        assert_eq!(refusal.rejection().code, RejectionCode::PermissionDenied);
+    }
+
+    #[test]
+    fn an_answer_between_counties_the_agreement_has_no_direction_for_may_carry_no_field() {
+        let answer = values(&[(StatusField::Pregnant, "no")]);
+        let refusal = check_answer_fields(&example_agreement(), county(SHAODONG), county(XINHUA), &answer)
+            .expect_err("no direction from 邵东市");
+        assert!(
+            refusal.to_string().ends_with("pregnant (allowed: none)"),
+            "{refusal}"
+        );
+        assert_eq!(
+            check_answer_fields(
+                &example_agreement(),
+                county(SHAODONG),
+                county(XINHUA),
+                &StatusValues::default()
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_confirmation_is_checked_for_its_sender_and_its_fields() {
+        let agreement = example_agreement();
+        let book = AgreementBook::new(county(DINGCHENG), [agreement.clone()]);
+        let reference = AgreementRef {
+            id: agreement.id().to_string(),
+            hash: agreement.canonical_hash().as_str().to_string(),
+        };
+        let agreed = values(&[(StatusField::Pregnant, "no")]);
+        assert_eq!(
+            book.check_confirmation(county(XINHUA), &reference, &agreed),
+            Ok(())
+        );
+
+        let outsider = book
+            .check_confirmation(county(SHAODONG), &reference, &agreed)
+            .expect_err("邵东市 is no party");
+        assert_eq!(outsider.code, RejectionCode::PermissionDenied);
+        assert!(
+            outsider.reason.contains("430582 is not a party"),
+            "{}",
+            outsider.reason
+        );
+
+        let too_much = values(&[(StatusField::Village, "430703001001")]);
+        let refused = book
+            .check_confirmation(county(XINHUA), &reference, &too_much)
+            .expect_err("village is not agreed");
+        assert_eq!(refused.code, RejectionCode::PermissionDenied);
+        assert!(
+            refused.reason.contains("fields not allowed"),
+            "{}",
+            refused.reason
+        );
+    }
+
     #[test]
     fn a_version_named_by_any_text_is_refused_without_panicking() {
         let agreement = Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
