@@ -3,9 +3,9 @@
 use chrono::Utc;
 use tonic::Status;
 
-use super::internal;
+use super::{failed_precondition, internal, not_found};
 use crate::domain::agreement::Agreement;
-use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::policy::Rejection;
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::status::status_of;
@@ -26,14 +26,11 @@ pub(super) async fn apply(
     })?;
     let me = node.county();
     let Some(peer) = agreement.peer_of(me) else {
-        return Err(status_of(&Rejection::new(
-            RejectionCode::FailedPrecondition,
-            format!(
-                "agreement {} is between {} and {}; this node is {me}",
-                agreement.id(),
-                agreement.parties()[0],
-                agreement.parties()[1]
-            ),
+        return Err(failed_precondition(format!(
+            "agreement {} is between {} and {}; this node is {me}",
+            agreement.id(),
+            agreement.parties()[0],
+            agreement.parties()[1]
         )));
     };
     let store = node.store();
@@ -43,14 +40,11 @@ pub(super) async fn apply(
             && a.version == agreement.version() as i32
             && a.hash != agreement.canonical_hash().as_str()
     }) {
-        return Err(status_of(&Rejection::new(
-            RejectionCode::FailedPrecondition,
-            format!(
-                "agreement {} version {} is already installed with hash {}; an amendment needs a higher version",
-                clash.agreement_id,
-                clash.version,
-                &clash.hash[..12]
-            ),
+        return Err(failed_precondition(format!(
+            "agreement {} version {} is already installed with hash {}; an amendment needs a higher version",
+            clash.agreement_id,
+            clash.version,
+            &clash.hash[..12]
         )));
     }
     let new_version = store
@@ -81,12 +75,7 @@ pub(super) async fn show(
     let stored = installed
         .iter()
         .find(|a| a.agreement_id == request.id || a.hash == request.id)
-        .ok_or_else(|| {
-            status_of(&Rejection::new(
-                RejectionCode::NotFound,
-                format!("no agreement {}", request.id),
-            ))
-        })?;
+        .ok_or_else(|| not_found(format!("no agreement {}", request.id)))?;
     Ok(pb::ShowAgreementResponse {
         agreement: Some(info(node, stored)),
         text: stored.source_text.clone(),

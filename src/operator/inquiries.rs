@@ -6,10 +6,10 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{internal, invalid};
+use super::{failed_precondition, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{FieldViolation, Subject};
-use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use crate::exchange::convert::timestamp_to_wire;
 use crate::node::{AnswerError, InquiryDraft, ManualAnswer, Node, SendError};
@@ -237,12 +237,11 @@ pub(super) async fn show(
 ) -> Result<pb::ShowInquiryResponse, Status> {
     let id = message_id(&request.message_id)?;
     let store = node.store();
-    let record = store.inquiry(id).await.map_err(internal)?.ok_or_else(|| {
-        status_of(&Rejection::new(
-            RejectionCode::NotFound,
-            format!("no inquiry {id}"),
-        ))
-    })?;
+    let record = store
+        .inquiry(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no inquiry {id}")))?;
     let subject = store
         .inquiry_subject(id)
         .await
@@ -292,13 +291,10 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
         .answer_by_hand(id, ManualAnswer { outcome, fields })
         .await
         .map_err(|error| match error {
-            AnswerError::UnknownInquiry(_) => {
-                status_of(&Rejection::new(RejectionCode::NotFound, error.to_string()))
+            AnswerError::UnknownInquiry(_) => not_found(error.to_string()),
+            AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => {
+                failed_precondition(error.to_string())
             }
-            AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => status_of(&Rejection::new(
-                RejectionCode::FailedPrecondition,
-                error.to_string(),
-            )),
             AnswerError::FieldsNotAllowed(ref refusal) => {
                 let violations = refusal
                     .refused

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::policy::Rejection;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
@@ -163,4 +163,14 @@ impl Operator for OperatorService {
 /// `INVALID_ARGUMENT` with one field violation.
 fn invalid(field: &str, description: impl Into<String>) -> Status {
     status_of(&Rejection::invalid_field(field, description))
+}
+
+/// `NOT_FOUND`: the request names something this node does not hold.
+fn not_found(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::NotFound, reason))
+}
+
+/// `FAILED_PRECONDITION`: the request cannot be carried out in the node's present state.
+fn failed_precondition(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::FailedPrecondition, reason))
 }
