@@ -16,7 +16,7 @@ use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
 use crate::domain::vocabulary::MessageKind;
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
-use crate::store::notices::InboundNotice;
+use crate::store::notices::{InboundNotice, NoticeReceipt};
 use crate::store::{Store, StoreError};
 
 /// The receipt for an accepted inquiry.
@@ -414,25 +414,25 @@ impl Inbound for Notice {
                 feedback_due_at: terms.feedback_due_at,
             })
             .collect();
-        let stored = store.accept_inbound_notices(peer.as_str(), &batch, now).await?;
-        Ok(batch
-            .iter()
-            .zip(stored)
-            .map(|(notice, received)| match received {
-                // The store answers `now` for a notice it stored in this call, and the first
-                // receipt's time for one it already held.
-                Some(received_at) => {
-                    let accepted = Accepted {
-                        received_at,
-                        due_at: notice.feedback_due_at,
-                    };
-                    if received_at == now {
-                        Stored::New(accepted)
-                    } else {
-                        Stored::Repeat(accepted)
-                    }
-                }
-                None => Stored::Refused(id_taken()),
+        let receipts = store.accept_inbound_notices(peer.as_str(), &batch, now).await?;
+        Ok(receipts
+            .into_iter()
+            .map(|receipt| match receipt {
+                NoticeReceipt::Accepted {
+                    received_at,
+                    feedback_due_at,
+                } => Stored::New(Accepted {
+                    received_at,
+                    due_at: feedback_due_at,
+                }),
+                NoticeReceipt::Duplicate {
+                    received_at,
+                    feedback_due_at,
+                } => Stored::Repeat(Accepted {
+                    received_at,
+                    due_at: feedback_due_at,
+                }),
+                NoticeReceipt::IdTaken => Stored::Refused(id_taken()),
             })
             .collect())
     }
