@@ -89,10 +89,10 @@ pub fn rejected_of(rejection: &Rejection) -> pb::Rejected {
 }
 
 /// A failure of ours (the database, mostly), not a refusal: logged here in full, reported as
-/// `INTERNAL` without detail. Retrying later is safe: a failed call stored nothing.
+/// `INTERNAL` without detail. Retrying is safe: every message is idempotent on its id.
 pub fn internal(error: impl std::fmt::Display) -> Status {
     error!(%error, "internal failure while serving a call");
-    Status::internal("internal error; nothing was stored, retry later (the cause is in the node's log)")
+    Status::internal("internal error; retry later (the cause is in the node's log)")
 }
 
 #[cfg(test)]
