@@ -264,15 +264,10 @@ fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Handsh
     Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
         // The TLS error names protocol problems only, never a person's data.
         let reason: String = error.to_string().chars().take(HANDSHAKE_REASON_CHARS).collect();
-        let entry = AuditEntry {
-            peer_county: None,
-            direction: "inbound".into(),
-            outcome: "rejected".into(),
-            reason: Some(format!(
-                "UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"
-            )),
-            ..AuditEntry::default()
-        };
+        let entry = AuditEntry::inbound_rejected(
+            None,
+            format!("UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"),
+        );
         match sender.try_send(entry) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 pub use agreements::{InstallError, agreements_in_store, stored_agreement};
 pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
-pub use receive::Accepted;
+pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
 
 use crate::config::Limits;

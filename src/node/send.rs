@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::Node;
 use super::deliver::Attempt;
-use super::receive::check_confirmation;
 use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
@@ -199,7 +198,11 @@ impl Node {
         };
         let answer = match reply.confirmation {
             Some(Ok(confirmation)) => {
-                match check_confirmation(&self.agreements(), self.me, peer, &confirmation) {
+                match self.agreements().check_confirmation(
+                    peer,
+                    &confirmation.agreement,
+                    &confirmation.fields,
+                ) {
                     Ok(()) => Some(confirmation),
                     Err(rejection) => {
                         self.store

@@ -26,6 +26,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tracing::{debug, warn};
 
 use super::identity::{County, county_from_certificate};
+use crate::domain::policy::{Rejection, RejectionCode};
 
 /// How long a client may take to complete the TLS handshake before we hang up. Long enough for
 /// a slow link between county data centres, short enough that idle sockets do not pile up.
@@ -237,15 +238,15 @@ fn is_abandoned(error: &io::Error) -> bool {
 /// without a TLS connection, or one from a test harness — is `UNAUTHENTICATED`. The leaf is
 /// re-parsed per call (a few microseconds); the handshake has already refused certificates that
 /// do not name one county, so the error branch is defence in depth.
-pub fn peer_county<T>(request: &tonic::Request<T>) -> Result<County, tonic::Status> {
+pub fn peer_county<T>(request: &tonic::Request<T>) -> Result<County, Rejection> {
+    let unauthenticated = |reason| Rejection::new(RejectionCode::Unauthenticated, reason);
     let chain = request
         .peer_certs()
-        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
+        .ok_or_else(|| unauthenticated("no verified client certificate"))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
-    county_from_certificate(leaf)
-        .map_err(|_| tonic::Status::unauthenticated("client certificate names no single county"))
+        .ok_or_else(|| unauthenticated("no verified client certificate"))?;
+    county_from_certificate(leaf).map_err(|_| unauthenticated("client certificate names no single county"))
 }
 
 // === client channels ===
