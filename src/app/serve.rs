@@ -103,7 +103,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<ExchangeServer<ExchangeService>>()
+        .set_serving::<ExchangeServer<ExchangeService<Node>>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)

@@ -3,10 +3,12 @@
 //! verified certificate, convert, call the [`Node`](crate::node::Node), convert back.
 
 pub mod convert;
+pub mod intake;
 pub mod reconcile;
 pub mod server;
 /// The status mapping lived here before it served the operator API too; reconciliation's wire
 /// code still names it by this path.
 pub use crate::status;
 
+pub use intake::{Intake, RunSession};
 pub use server::ExchangeService;

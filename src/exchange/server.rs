@@ -15,11 +15,12 @@ use uuid::Uuid;
 use super::convert::{
     confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, timestamp_to_wire,
 };
+use super::intake::Intake;
 use super::reconcile;
 use crate::domain::division::CountyCode;
+use crate::domain::message::{Accepted, Incoming};
 use crate::domain::message::{Confirmation, FieldViolation, Inquiry, Notice};
 use crate::domain::policy::{Rejection, RejectionCode};
-use crate::node::{Accepted, Incoming, Node};
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_server::Exchange;
 use crate::status::{internal, rejected_of, status_of};
@@ -28,15 +29,23 @@ use crate::store::audit::AuditEntry;
 use crate::tls::peer_county;
 
 /// Serves peers on behalf of one node.
-#[derive(Clone, Debug)]
-pub struct ExchangeService {
+#[derive(Debug)]
+pub struct ExchangeService<N> {
     /// The node that owns the messages.
-    node: Arc<Node>,
+    node: Arc<N>,
 }
 
-impl ExchangeService {
+impl<N> Clone for ExchangeService<N> {
+    fn clone(&self) -> Self {
+        ExchangeService {
+            node: Arc::clone(&self.node),
+        }
+    }
+}
+
+impl<N: Intake> ExchangeService<N> {
     /// A service for `node`.
-    pub fn new(node: Arc<Node>) -> ExchangeService {
+    pub fn new(node: Arc<N>) -> ExchangeService<N> {
         ExchangeService { node }
     }
 
@@ -59,7 +68,7 @@ impl ExchangeService {
             format!("batch of {size} messages exceeds the limit of {limit}"),
         );
         let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason()).kind(Some(kind));
-        if let Err(error) = self.node.store().append_audit(&entry).await {
+        if let Err(error) = self.node.audit_refusal(entry).await {
             return internal(error);
         }
         status_of(&rejection)
@@ -77,7 +86,7 @@ impl ExchangeService {
         // tonic's text names sizes only: "decoded message length too large: found …".
         let reason = format!("OUT_OF_RANGE: {}", status.message());
         let entry = AuditEntry::inbound_rejected(Some(peer), reason).kind(Some(kind));
-        if let Err(error) = self.node.store().append_audit(&entry).await {
+        if let Err(error) = self.node.audit_refusal(entry).await {
             return internal(error);
         }
         status
@@ -94,7 +103,7 @@ fn accepted_of(accepted: &Accepted) -> pb::Accepted {
 }
 
 #[tonic::async_trait]
-impl Exchange for ExchangeService {
+impl<N: Intake> Exchange for ExchangeService<N> {
     type SubmitInquiriesStream = BoxStream<pb::ReceiptBatch>;
     type DeliverConfirmationsStream = BoxStream<pb::AckBatch>;
     type DeliverNoticesStream = BoxStream<pb::AckBatch>;
@@ -232,7 +241,7 @@ trait InboundBatch: Send + 'static {
 
     /// Hands the converted batch to the node's intake for this type.
     fn receive(
-        node: &Node,
+        node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Self::Message>>,
     ) -> impl Future<Output = Result<Vec<Result<Self::Receipt, Rejection>>, StoreError>> + Send;
@@ -244,7 +253,7 @@ trait InboundBatch: Send + 'static {
     fn reply(receipts: Vec<pb::Receipt>) -> Self::Reply;
 }
 
-impl ExchangeService {
+impl<N: Intake> ExchangeService<N> {
     /// The one batch-stream handler. For each batch the peer sends: a stream that broke goes
     /// back as its status; an oversized batch is refused as a whole; otherwise every message is
     /// converted and handed to the node, and the reply carries one receipt per message, in
@@ -284,7 +293,7 @@ impl ExchangeService {
                                 .map_err(|violations| (B::message_id(wire).parse().ok(), violations))
                         })
                         .collect();
-                    let reply = match B::receive(&service.node, peer, converted).await {
+                    let reply = match B::receive(&*service.node, peer, converted).await {
                         Ok(results) => Ok(B::reply(
                             messages
                                 .iter()
@@ -338,7 +347,7 @@ impl InboundBatch for pb::InquiryBatch {
     }
 
     async fn receive(
-        node: &Node,
+        node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
@@ -376,7 +385,7 @@ impl InboundBatch for pb::ConfirmationBatch {
     }
 
     async fn receive(
-        node: &Node,
+        node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Confirmation>>,
     ) -> Result<Vec<Result<(), Rejection>>, StoreError> {
@@ -414,7 +423,7 @@ impl InboundBatch for pb::NoticeBatch {
     }
 
     async fn receive(
-        node: &Node,
+        node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Notice>>,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {

@@ -8,6 +8,7 @@
 mod agreements;
 mod answer;
 mod deliver;
+mod intake;
 mod receive;
 pub mod reconcile;
 mod send;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Node, china_date};
 use crate::domain::division::CountyCode;
-use crate::domain::message::{AgreementRef, Confirmation, FieldViolation, Inquiry, Notice};
+use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Notice};
 use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
 use crate::domain::vocabulary::MessageKind;
 use crate::store::audit::AuditEntry;
@@ -19,18 +19,7 @@ use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt}
 use crate::store::notices::{InboundNotice, NoticeReceipt};
 use crate::store::{Store, StoreError};
 
-/// The receipt for an accepted inquiry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Accepted {
-    /// When we accepted it (the first time, for a repeat).
-    pub received_at: DateTime<Utc>,
-    /// Reply deadline under the agreement.
-    pub due_at: Option<DateTime<Utc>>,
-}
-
-/// One message as it came off the wire: valid, or its field violations (with the message id
-/// when it could be read, for the audit record).
-pub type Incoming<T> = Result<T, (Option<uuid::Uuid>, Vec<FieldViolation>)>;
+pub use crate::domain::message::{Accepted, Incoming};
 
 /// What the store made of one message the checks let through.
 pub(super) enum Stored<R> {
