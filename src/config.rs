@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::domain::division::CountyCode;
+use crate::tls::ChannelTimings;
 
 /// Everything a node needs to run. See `examples/node-430703.toml` for a documented example.
 #[derive(Clone, Deserialize)]
@@ -41,6 +42,10 @@ pub struct NodeConfig {
     /// Reconciliation (对账): per agreement, the shared secret and the schedule.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// What loading found deprecated (old keys, old variables), each naming its replacement,
+    /// for `hancha serve` to log at start. Empty for a configuration built in code.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Reconciliation settings.
@@ -133,44 +138,228 @@ impl Default for OperatorListener {
     }
 }
 
-/// Tunables with production defaults.
+/// Tunables with production defaults. Durations are written the human way (`"500ms"`, `"5s"`,
+/// `"5m"`, `"1h 30m"`); the `*_ms` integer keys of earlier versions are still read, with a
+/// deprecation warning (see [`NodeConfig::warnings`]).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Upper bound on how long a single inquiry may wait for an inline answer (ms).
-    pub max_wait_ms: u64,
+    /// Upper bound on how long a single inquiry may wait for an inline answer.
+    #[serde(with = "human_duration")]
+    pub max_wait: Duration,
     /// Inquiries, confirmations or notices per batch sent to a peer.
     pub batch_size: usize,
     /// Largest batch accepted from a peer, in messages.
     pub max_batch_messages: usize,
     /// Largest gRPC message accepted from a peer, in bytes.
     pub max_message_bytes: usize,
-    /// First retry delay after a failed delivery (ms); doubles per attempt, with jitter.
-    pub retry_initial_ms: u64,
-    /// Longest retry delay (ms).
-    pub retry_max_ms: u64,
-    /// How often idle workers look for work even without a wake-up (ms).
-    pub poll_interval_ms: u64,
+    /// First retry delay after a failed delivery; doubles per attempt, with jitter.
+    #[serde(with = "human_duration")]
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    #[serde(with = "human_duration")]
+    pub retry_max: Duration,
+    /// How often idle workers look for work even without a wake-up.
+    #[serde(with = "human_duration")]
+    pub poll_interval: Duration,
+    /// How long an outbox entry being delivered stays invisible to other replicas (and to this
+    /// node after a restart) without being renewed. Short, so that the batch a crashed node was
+    /// sending is retried seconds after it comes back rather than a minute later.
+    #[serde(with = "human_duration")]
+    pub lease: Duration,
+    /// How often the lease on a batch still on the wire is renewed: well inside `lease`, so one
+    /// slow renewal does not let another replica send the batch a second time.
+    #[serde(with = "human_duration")]
+    pub lease_renewal: Duration,
+    /// How long one delivery batch may take on the wire before the attempt counts as failed.
+    #[serde(with = "human_duration")]
+    pub call_timeout: Duration,
+    /// Batches a delivery worker keeps on the wire at once, each its own call with its own
+    /// receipts, so that both databases commit several batches with one flush.
+    pub in_flight: usize,
+    /// How much longer than its wait a clerk's inline inquiry may take on the wire: the peer's
+    /// commit and the trip back, so a slow answer still arrives instead of timing out.
+    #[serde(with = "human_duration")]
+    pub call_margin: Duration,
+    /// How often the reconciliation scheduler looks at its schedules.
+    #[serde(with = "human_duration")]
+    pub reconcile_tick: Duration,
+    /// First retry after a reconciliation run broke off; doubles per failure.
+    #[serde(with = "human_duration")]
+    pub reconcile_first_retry: Duration,
+    /// Longest wait between reconciliation retries.
+    #[serde(with = "human_duration")]
+    pub reconcile_max_retry: Duration,
+    /// How often reply deadlines are checked; they are whole days, so a minute is plenty.
+    #[serde(with = "human_duration")]
+    pub deadline_check_interval: Duration,
+    /// How long a client may take to complete the TLS handshake before we hang up: long enough
+    /// for a slow link between county data centres, short enough that idle sockets do not pile up.
+    #[serde(with = "human_duration")]
+    pub handshake_timeout: Duration,
+    /// How long this node waits for TCP + TLS to a peer before giving up on this attempt.
+    #[serde(with = "human_duration")]
+    pub connect_timeout: Duration,
+    /// HTTP/2 keep-alive pings to peers, so a peer that vanished without closing is noticed.
+    #[serde(with = "human_duration")]
+    pub keep_alive_interval: Duration,
+    /// How long a keep-alive ping may go unanswered before the connection is dropped.
+    #[serde(with = "human_duration")]
+    pub keep_alive_timeout: Duration,
+    /// How long a task waits for a free database connection before it fails.
+    #[serde(with = "human_duration")]
+    pub database_acquire_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let channel = ChannelTimings::default();
         Limits {
-            max_wait_ms: 5_000,
+            max_wait: Duration::from_secs(5),
             batch_size: 500,
             max_batch_messages: 2_000,
             max_message_bytes: 4 * 1024 * 1024,
-            retry_initial_ms: 500,
-            retry_max_ms: 5 * 60 * 1000,
-            poll_interval_ms: 1_000,
+            retry_initial: Duration::from_millis(500),
+            retry_max: Duration::from_secs(5 * 60),
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(10),
+            lease_renewal: Duration::from_secs(3),
+            call_timeout: Duration::from_secs(60),
+            in_flight: 4,
+            call_margin: Duration::from_secs(5),
+            reconcile_tick: Duration::from_secs(30),
+            reconcile_first_retry: Duration::from_secs(60),
+            reconcile_max_retry: Duration::from_secs(60 * 60),
+            deadline_check_interval: Duration::from_secs(60),
+            handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+            connect_timeout: channel.connect_timeout,
+            keep_alive_interval: channel.keep_alive_interval,
+            keep_alive_timeout: channel.keep_alive_timeout,
+            database_acquire_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl Limits {
-    /// The wait cap as a duration.
+    /// The wait cap.
     pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.max_wait_ms)
+        self.max_wait
+    }
+
+    /// The timings of a channel to a peer.
+    pub fn channel_timings(&self) -> ChannelTimings {
+        ChannelTimings {
+            connect_timeout: self.connect_timeout,
+            keep_alive_interval: self.keep_alive_interval,
+            keep_alive_timeout: self.keep_alive_timeout,
+        }
+    }
+
+    /// Checks the limits against each other; the error names the key to fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.batch_size == 0 || self.batch_size > self.max_batch_messages {
+            bail!("limits.batch_size must be between 1 and limits.max_batch_messages");
+        }
+        for (key, count) in [
+            ("max_batch_messages", self.max_batch_messages),
+            ("max_message_bytes", self.max_message_bytes),
+            ("in_flight", self.in_flight),
+        ] {
+            if count == 0 {
+                bail!("limits.{key} must be at least 1");
+            }
+        }
+        for (key, duration) in [
+            ("retry_initial", self.retry_initial),
+            ("poll_interval", self.poll_interval),
+            ("lease", self.lease),
+            ("lease_renewal", self.lease_renewal),
+            ("call_timeout", self.call_timeout),
+            ("call_margin", self.call_margin),
+            ("reconcile_tick", self.reconcile_tick),
+            ("reconcile_first_retry", self.reconcile_first_retry),
+            ("deadline_check_interval", self.deadline_check_interval),
+            ("handshake_timeout", self.handshake_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("keep_alive_interval", self.keep_alive_interval),
+            ("keep_alive_timeout", self.keep_alive_timeout),
+            ("database_acquire_timeout", self.database_acquire_timeout),
+        ] {
+            if duration.is_zero() {
+                bail!("limits.{key} must be longer than zero");
+            }
+        }
+        if self.lease_renewal >= self.lease {
+            bail!(
+                "limits.lease_renewal ({}) must be shorter than limits.lease ({}), or another replica may send a batch still on the wire",
+                humantime::format_duration(self.lease_renewal),
+                humantime::format_duration(self.lease)
+            );
+        }
+        if self.retry_max < self.retry_initial {
+            bail!(
+                "limits.retry_max ({}) must not be shorter than limits.retry_initial ({})",
+                humantime::format_duration(self.retry_max),
+                humantime::format_duration(self.retry_initial)
+            );
+        }
+        if self.reconcile_max_retry < self.reconcile_first_retry {
+            bail!(
+                "limits.reconcile_max_retry ({}) must not be shorter than limits.reconcile_first_retry ({})",
+                humantime::format_duration(self.reconcile_max_retry),
+                humantime::format_duration(self.reconcile_first_retry)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The `[limits]` keys written as durations.
+const DURATION_KEYS: &[&str] = &[
+    "max_wait",
+    "retry_initial",
+    "retry_max",
+    "poll_interval",
+    "lease",
+    "lease_renewal",
+    "call_timeout",
+    "call_margin",
+    "reconcile_tick",
+    "reconcile_first_retry",
+    "reconcile_max_retry",
+    "deadline_check_interval",
+    "handshake_timeout",
+    "connect_timeout",
+    "keep_alive_interval",
+    "keep_alive_timeout",
+    "database_acquire_timeout",
+];
+
+/// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.
+const DEPRECATED_MILLISECOND_KEYS: &[(&str, &str)] = &[
+    ("max_wait_ms", "max_wait"),
+    ("retry_initial_ms", "retry_initial"),
+    ("retry_max_ms", "retry_max"),
+    ("poll_interval_ms", "poll_interval"),
+];
+
+/// Deprecated environment variables in milliseconds, with the variable that replaces each.
+const DEPRECATED_MILLISECOND_VARIABLES: &[(&str, &str)] = &[
+    ("HANCHA_MAX_WAIT_MS", "HANCHA_MAX_WAIT"),
+    ("HANCHA_RETRY_INITIAL_MS", "HANCHA_RETRY_INITIAL"),
+    ("HANCHA_RETRY_MAX_MS", "HANCHA_RETRY_MAX"),
+    ("HANCHA_POLL_INTERVAL_MS", "HANCHA_POLL_INTERVAL"),
+];
+
+/// Serde for a duration written the human way (`"500ms"`, `"5m"`).
+mod human_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -178,7 +367,8 @@ fn default_pool_size() -> u32 {
     10
 }
 
-/// The environment variables that override file settings, and the key each one sets.
+/// The environment variables that override file settings, and the key each one sets. Durations
+/// are written the human way (`HANCHA_MAX_WAIT=2s`).
 pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_COUNTY", "county"),
     ("HANCHA_LISTEN", "listen"),
@@ -190,10 +380,15 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_AGREEMENTS_DIR", "agreements_dir"),
     ("HANCHA_OPERATOR_LISTEN", "operator.listen"),
     ("HANCHA_OPERATOR_TRUST_ANCHORS", "operator.trust_anchors"),
-    ("HANCHA_MAX_WAIT_MS", "limits.max_wait_ms"),
+    ("HANCHA_MAX_WAIT", "limits.max_wait"),
     ("HANCHA_BATCH_SIZE", "limits.batch_size"),
-    ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial_ms"),
-    ("HANCHA_RETRY_MAX_MS", "limits.retry_max_ms"),
+    ("HANCHA_RETRY_INITIAL", "limits.retry_initial"),
+    ("HANCHA_RETRY_MAX", "limits.retry_max"),
+    ("HANCHA_POLL_INTERVAL", "limits.poll_interval"),
+    // Deprecated: whole milliseconds, read with a warning naming the variable above.
+    ("HANCHA_MAX_WAIT_MS", "limits.max_wait"),
+    ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial"),
+    ("HANCHA_RETRY_MAX_MS", "limits.retry_max"),
 ];
 
 impl NodeConfig {
@@ -214,13 +409,33 @@ impl NodeConfig {
         base: &Path,
     ) -> anyhow::Result<NodeConfig> {
         let mut document: toml::Table = text.parse().context("not valid TOML")?;
-        for (variable, value) in environment {
+        let mut warnings = Vec::new();
+        translate_deprecated_limits(&mut document, &mut warnings)?;
+        // Deprecated variables first, so that the variable replacing one wins when both are set.
+        let (deprecated, current): (Vec<_>, Vec<_>) = environment.iter().partition(|(variable, _)| {
+            DEPRECATED_MILLISECOND_VARIABLES
+                .iter()
+                .any(|(name, _)| name == variable)
+        });
+        for (variable, value) in deprecated.into_iter().chain(current) {
             if let Some(key) = ENVIRONMENT_OVERRIDES
                 .iter()
                 .find(|(name, _)| name == variable)
                 .map(|(_, key)| *key)
             {
-                set_dotted(&mut document, key, value);
+                match DEPRECATED_MILLISECOND_VARIABLES
+                    .iter()
+                    .find(|(name, _)| name == variable)
+                {
+                    Some((_, replacement)) => {
+                        let duration = parse_milliseconds(value).with_context(|| variable.clone())?;
+                        warnings.push(format!(
+                            "{variable} is deprecated: set {replacement}={duration} instead"
+                        ));
+                        set_dotted(&mut document, key, &duration);
+                    }
+                    None => set_dotted(&mut document, key, value),
+                }
             } else if let Some(county) = variable.strip_prefix("HANCHA_PEER_") {
                 set_dotted(&mut document, &format!("peers.{county}"), value);
             } else if let Some(agreement) = variable.strip_prefix("HANCHA_RECONCILE_SECRET_") {
@@ -232,6 +447,7 @@ impl NodeConfig {
                 );
             }
         }
+        check_durations(&document)?;
         let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
         if let Some(path) = config.operator.trust_anchors.as_mut().filter(|p| p.is_relative()) {
             *path = base.join(&*path);
@@ -266,9 +482,8 @@ impl NodeConfig {
             crate::domain::schedule::Schedule::parse(&settings.schedule)
                 .map_err(|error| anyhow::anyhow!("reconcile.agreements.{agreement}.schedule: {error}"))?;
         }
-        if config.limits.batch_size == 0 || config.limits.batch_size > config.limits.max_batch_messages {
-            bail!("limits.batch_size must be between 1 and limits.max_batch_messages");
-        }
+        config.limits.validate()?;
+        config.warnings = warnings;
         Ok(config)
     }
 
@@ -332,6 +547,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("peers", &self.peers)
             .field("limits", &self.limits)
             .field("reconcile", &self.reconcile)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -350,6 +566,67 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Rewrites the deprecated `[limits]` keys in milliseconds (`max_wait_ms = 5000`) as the
+/// duration keys that replace them (`max_wait = "5s"`), with a warning for each.
+fn translate_deprecated_limits(document: &mut toml::Table, warnings: &mut Vec<String>) -> anyhow::Result<()> {
+    let Some(limits) = document.get_mut("limits").and_then(toml::Value::as_table_mut) else {
+        return Ok(());
+    };
+    for (old, new) in DEPRECATED_MILLISECOND_KEYS {
+        let Some(value) = limits.remove(*old) else {
+            continue;
+        };
+        if limits.contains_key(*new) {
+            bail!("limits.{old} and limits.{new} are both set: keep only limits.{new}");
+        }
+        let milliseconds = value
+            .as_integer()
+            .and_then(|number| u64::try_from(number).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!("limits.{old}: expected a whole number of milliseconds, got {value}")
+            })?;
+        let duration = humantime::format_duration(Duration::from_millis(milliseconds)).to_string();
+        warnings.push(format!(
+            "limits.{old} is deprecated: write limits.{new} = \"{duration}\" instead"
+        ));
+        limits.insert(new.to_string(), toml::Value::String(duration));
+    }
+    Ok(())
+}
+
+/// A deprecated variable's whole milliseconds as a human duration (`1500` → `1s 500ms`).
+fn parse_milliseconds(value: &str) -> anyhow::Result<String> {
+    let milliseconds: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("expected a whole number of milliseconds, got {value:?}"))?;
+    Ok(humantime::format_duration(Duration::from_millis(milliseconds)).to_string())
+}
+
+/// Checks every duration in `[limits]` before deserializing, so that a bad one is reported with
+/// its key and an example of what is expected.
+fn check_durations(document: &toml::Table) -> anyhow::Result<()> {
+    let Some(limits) = document.get("limits").and_then(toml::Value::as_table) else {
+        return Ok(());
+    };
+    for key in DURATION_KEYS {
+        let Some(value) = limits.get(*key) else {
+            continue;
+        };
+        let Some(text) = value.as_str() else {
+            bail!(
+                "limits.{key}: expected a duration with its unit in quotes, such as \"500ms\", \"5s\" or \"5m\", got {value}"
+            );
+        };
+        if let Err(error) = humantime::parse_duration(text) {
+            bail!(
+                "limits.{key}: {text:?} is not a duration ({error}); write e.g. \"500ms\", \"5s\" or \"5m\""
+            );
+        }
+    }
+    Ok(())
+}
+
 fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
     let mut table = document;
     let mut parts: Vec<&str> = key.split('.').collect();
@@ -363,9 +640,12 @@ fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
         }
         table = entry.as_table_mut().expect("just made a table");
     }
-    // Numeric settings stay numbers so that `HANCHA_MAX_WAIT_MS=2000` fills an integer field;
-    // everything else (county codes included) stays a string.
-    let numeric = key.starts_with("limits.") || key == "database_pool_size";
+    // Numeric settings stay numbers so that `HANCHA_BATCH_SIZE=200` fills an integer field;
+    // everything else (durations and county codes included) stays a string.
+    let numeric = key == "database_pool_size"
+        || key
+            .strip_prefix("limits.")
+            .is_some_and(|limit| !DURATION_KEYS.contains(&limit));
     let typed = match value.parse::<i64>() {
         Ok(number) if numeric => toml::Value::Integer(number),
         _ => toml::Value::String(value.to_string()),
@@ -394,17 +674,172 @@ trust_anchors = "certs/ca.pem"
     fn environment_overrides_file_settings_and_adds_peers() {
         let environment = vec![
             ("HANCHA_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
-            ("HANCHA_MAX_WAIT_MS".to_string(), "1500".to_string()),
+            ("HANCHA_MAX_WAIT".to_string(), "1500ms".to_string()),
             ("HANCHA_PEER_430582".to_string(), "127.0.0.1:9001".to_string()),
         ];
         let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new("/etc/hancha")).unwrap();
         assert_eq!(config.listen.port(), 9000);
-        assert_eq!(config.limits.max_wait_ms, 1500);
+        assert_eq!(config.limits.max_wait, Duration::from_millis(1500));
         assert_eq!(
             config.peers.get("430582").map(String::as_str),
             Some("127.0.0.1:9001")
         );
         assert_eq!(config.tls.certificate, Path::new("/etc/hancha/certs/430703.pem"));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    fn with_limits(limits: &str) -> String {
+        format!("{EXAMPLE}\n[limits]\n{limits}\n")
+    }
+
+    fn error_of(text: &str, environment: &[(&str, &str)]) -> String {
+        let environment: Vec<(String, String)> = environment
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let error = NodeConfig::from_toml(text, &environment, Path::new(".")).unwrap_err();
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn limits_default_to_todays_timings() {
+        let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new(".")).unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.max_wait, Duration::from_secs(5));
+        assert_eq!(limits.retry_initial, Duration::from_millis(500));
+        assert_eq!(limits.retry_max, Duration::from_secs(300));
+        assert_eq!(limits.poll_interval, Duration::from_secs(1));
+        assert_eq!(limits.lease, Duration::from_secs(10));
+        assert_eq!(limits.lease_renewal, Duration::from_secs(3));
+        assert_eq!(limits.call_timeout, Duration::from_secs(60));
+        assert_eq!(limits.in_flight, 4);
+        assert_eq!(limits.reconcile_max_retry, Duration::from_secs(3600));
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn durations_are_written_the_human_way() {
+        let text = with_limits(
+            "max_wait = \"2s\"\nretry_initial = \"250ms\"\nretry_max = \"10m\"\n\
+             poll_interval = \"1s 500ms\"\nlease = \"1h\"\nlease_renewal = \"20m\"\n\
+             handshake_timeout = \"3s\"\ndatabase_acquire_timeout = \"45s\"",
+        );
+        let config = NodeConfig::from_toml(&text, &[], Path::new(".")).unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.max_wait, Duration::from_secs(2));
+        assert_eq!(limits.retry_initial, Duration::from_millis(250));
+        assert_eq!(limits.retry_max, Duration::from_secs(600));
+        assert_eq!(limits.poll_interval, Duration::from_millis(1500));
+        assert_eq!(limits.lease, Duration::from_secs(3600));
+        assert_eq!(limits.lease_renewal, Duration::from_secs(1200));
+        assert_eq!(limits.handshake_timeout, Duration::from_secs(3));
+        assert_eq!(limits.database_acquire_timeout, Duration::from_secs(45));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn a_bad_duration_is_refused_naming_its_key() {
+        let error = error_of(&with_limits("retry_max = \"5 parsecs\""), &[]);
+        assert!(error.contains("limits.retry_max"), "{error}");
+        assert!(error.contains("5 parsecs"), "{error}");
+        assert!(error.contains("\"5m\""), "{error}");
+
+        let error = error_of(&with_limits("lease = 10"), &[]);
+        assert!(error.contains("limits.lease"), "{error}");
+        assert!(error.contains("unit"), "{error}");
+
+        let error = error_of(EXAMPLE, &[("HANCHA_MAX_WAIT", "1500")]);
+        assert!(error.contains("limits.max_wait"), "{error}");
+    }
+
+    #[test]
+    fn deprecated_millisecond_keys_still_work_and_warn_naming_the_new_key() {
+        let text = with_limits(
+            "max_wait_ms = 1500\nretry_initial_ms = 100\nretry_max_ms = 60000\npoll_interval_ms = 250",
+        );
+        let config = NodeConfig::from_toml(&text, &[], Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_millis(1500));
+        assert_eq!(config.limits.retry_initial, Duration::from_millis(100));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(60));
+        assert_eq!(config.limits.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.warnings.len(), 4, "{:?}", config.warnings);
+        let first = &config.warnings[0];
+        assert!(first.contains("limits.max_wait_ms is deprecated"), "{first}");
+        assert!(first.contains("limits.max_wait = \"1s 500ms\""), "{first}");
+        assert!(format!("{config:?}").contains("deprecated"));
+
+        let both = with_limits("max_wait_ms = 1500\nmax_wait = \"2s\"");
+        let error = error_of(&both, &[]);
+        assert!(
+            error.contains("limits.max_wait_ms and limits.max_wait"),
+            "{error}"
+        );
+
+        let negative = error_of(&with_limits("retry_max_ms = -1"), &[]);
+        assert!(negative.contains("limits.retry_max_ms"), "{negative}");
+    }
+
+    #[test]
+    fn deprecated_millisecond_variables_still_work_and_warn_naming_the_new_variable() {
+        let environment = vec![
+            ("HANCHA_MAX_WAIT_MS".to_string(), "2500".to_string()),
+            ("HANCHA_RETRY_INITIAL_MS".to_string(), "50".to_string()),
+            ("HANCHA_RETRY_MAX_MS".to_string(), "30000".to_string()),
+        ];
+        let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_millis(2500));
+        assert_eq!(config.limits.retry_initial, Duration::from_millis(50));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(30));
+        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        assert!(
+            config
+                .warnings
+                .iter()
+                .any(|w| w.contains("HANCHA_MAX_WAIT_MS is deprecated")
+                    && w.contains("HANCHA_MAX_WAIT=2s 500ms")),
+            "{:?}",
+            config.warnings
+        );
+
+        let error = error_of(EXAMPLE, &[("HANCHA_RETRY_MAX_MS", "5m")]);
+        assert!(error.contains("HANCHA_RETRY_MAX_MS"), "{error}");
+        assert!(error.contains("milliseconds"), "{error}");
+    }
+
+    #[test]
+    fn new_variables_take_human_durations_and_win_over_deprecated_ones() {
+        let environment = vec![
+            ("HANCHA_MAX_WAIT".to_string(), "3s".to_string()),
+            ("HANCHA_MAX_WAIT_MS".to_string(), "1000".to_string()),
+            ("HANCHA_RETRY_INITIAL".to_string(), "1s".to_string()),
+            ("HANCHA_RETRY_MAX".to_string(), "2m".to_string()),
+            ("HANCHA_POLL_INTERVAL".to_string(), "200ms".to_string()),
+        ];
+        let text = with_limits("max_wait = \"4s\"\npoll_interval = \"5s\"");
+        let config = NodeConfig::from_toml(&text, &environment, Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_secs(3));
+        assert_eq!(config.limits.retry_initial, Duration::from_secs(1));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(120));
+        assert_eq!(config.limits.poll_interval, Duration::from_millis(200));
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn limits_that_contradict_each_other_are_refused() {
+        let error = error_of(&with_limits("lease = \"2s\"\nlease_renewal = \"2s\""), &[]);
+        assert!(
+            error.contains("limits.lease_renewal (2s) must be shorter than limits.lease (2s)"),
+            "{error}"
+        );
+        let error = error_of(&with_limits("call_timeout = \"0s\""), &[]);
+        assert!(
+            error.contains("limits.call_timeout must be longer than zero"),
+            "{error}"
+        );
+        let error = error_of(&with_limits("in_flight = 0"), &[]);
+        assert!(error.contains("limits.in_flight must be at least 1"), "{error}");
+        let error = error_of(&with_limits("retry_initial = \"1m\"\nretry_max = \"10s\""), &[]);
+        assert!(error.contains("limits.retry_max (10s)"), "{error}");
     }
 
     #[test]

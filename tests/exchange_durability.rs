@@ -608,9 +608,9 @@ async fn assert_outboxes_drain(stores: &[&Store]) {
 /// Fast retries, so a peer that comes back is reached within half a second.
 fn quick_retries() -> Limits {
     Limits {
-        retry_initial_ms: 50,
-        retry_max_ms: 500,
-        poll_interval_ms: 100,
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(100),
         ..Limits::default()
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use hancha::tls::dev::TestPki;
 use hancha::tls::{
-    County, IdentityError, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect, connect_lazy,
-    county_from_certificate, peer_county, server_config, tls_incoming,
+    ChannelTimings, County, IdentityError, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect,
+    connect_lazy, county_from_certificate, peer_county, server_config, tls_incoming,
 };
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -439,7 +439,7 @@ async fn lazy_channel_connects_once_the_peer_comes_up() {
     let address = listener.local_addr().unwrap();
     drop(listener);
     let config = client_config(&mesh.dingcheng, &mesh.anchors, County::parse(SHAODONG).unwrap()).unwrap();
-    let channel = connect_lazy(&address.to_string(), config).unwrap();
+    let channel = connect_lazy(&address.to_string(), config, ChannelTimings::default()).unwrap();
 
     let while_down = health_check(channel.clone()).await;
     assert!(

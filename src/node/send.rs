@@ -128,7 +128,7 @@ impl Node {
         let client = self.peer_client(peer);
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
-        let call_timeout = wait + Duration::from_secs(5);
+        let call_timeout = wait + self.limits().call_margin;
         let hold = if client.is_some() {
             call_timeout
         } else {

@@ -13,6 +13,7 @@ use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::Step;
+use crate::config::Limits;
 use crate::domain::division::CountyCode;
 use crate::exchange::convert::{confirmation_to_wire, inquiry_to_wire, timestamp_from_wire};
 use crate::node::Node;
@@ -20,25 +21,6 @@ use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_client::ExchangeClient;
 use crate::store::outbound::{InquiryVerdict, Lease, MessageType};
 use crate::store::{Store, StoreError};
-
-/// How long a leased entry stays invisible to other replicas (and to this node after a restart)
-/// without being renewed. Short, so that the batch a crashed node was sending is retried seconds
-/// after it comes back rather than a minute later; a send that takes longer keeps its lease by
-/// renewing it every [`LEASE_RENEWAL`].
-const LEASE: Duration = Duration::from_secs(10);
-
-/// How often the lease on a batch still on the wire is renewed: well inside [`LEASE`], so one
-/// slow renewal does not let another replica send the batch a second time.
-const LEASE_RENEWAL: Duration = Duration::from_secs(3);
-
-/// How long one batch may take on the wire before the attempt counts as failed.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Batches a worker keeps on the wire at once, each its own call with its own receipts. While
-/// the peer stores one batch, we record the receipts of another and the next is on its way, and
-/// both databases commit several batches with one flush (group commit). Each batch is leased,
-/// sent and recorded on its own, exactly as if it were the only one.
-pub const IN_FLIGHT: usize = 4;
 
 /// What one step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,7 +76,7 @@ impl DeliveryWorker {
         if report.delivered + report.refused > 0 {
             return Ok(Step::Worked);
         }
-        let poll = Duration::from_millis(self.node.limits().poll_interval_ms);
+        let poll = self.node.limits().poll_interval;
         let next = self.node.store().next_outbox_attempt(self.peer.as_str()).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -119,9 +101,9 @@ impl DeliveryWorker {
             inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
         };
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));
-        request.set_timeout(CALL_TIMEOUT);
+        request.set_timeout(self.node.limits().call_timeout);
         let mut client = self.client.clone();
-        let reply = renewing_lease(store, &ids, async move {
+        let reply = renewing_lease(store, self.node.limits(), &ids, async move {
             client
                 .submit_inquiries(request)
                 .await?
@@ -204,9 +186,9 @@ impl DeliveryWorker {
             confirmations: confirmations.iter().map(confirmation_to_wire).collect(),
         };
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));
-        request.set_timeout(CALL_TIMEOUT);
+        request.set_timeout(self.node.limits().call_timeout);
         let mut client = self.client.clone();
-        let reply = renewing_lease(store, &ids, async move {
+        let reply = renewing_lease(store, self.node.limits(), &ids, async move {
             client
                 .deliver_confirmations(request)
                 .await?
@@ -262,12 +244,12 @@ impl DeliveryWorker {
         Ok(report)
     }
 
-    /// Leases up to [`IN_FLIGHT`] batches' worth of due entries of one type.
+    /// Leases up to `limits.in_flight` batches' worth of due entries of one type.
     async fn lease(&self, message_type: MessageType) -> Result<Vec<Lease>, StoreError> {
-        let limit = (self.node.limits().batch_size * IN_FLIGHT) as i64;
+        let limit = (self.node.limits().batch_size * self.node.limits().in_flight) as i64;
         self.node
             .store()
-            .lease_outbox(self.peer.as_str(), message_type, limit, LEASE)
+            .lease_outbox(self.peer.as_str(), message_type, limit, self.node.limits().lease)
             .await
     }
 
@@ -284,7 +266,7 @@ impl DeliveryWorker {
                 .push(lease.message_id);
         }
         for (attempts, ids) in by_attempts {
-            let at = next_attempt(now, attempts, limits.retry_initial_ms, limits.retry_max_ms);
+            let at = next_attempt(now, attempts, limits.retry_initial, limits.retry_max);
             self.node.store().reschedule_outbox(&ids, error, at).await?;
         }
         Ok(DeliveryReport {
@@ -307,17 +289,18 @@ fn sum(reports: Vec<DeliveryReport>) -> DeliveryReport {
 
 /// Runs `call` (a batch on the wire) while renewing the lease on the batch's outbox entries, so
 /// that however long the peer takes, no other replica sends the batch meanwhile; if this node
-/// dies, renewals stop and the entries come back after one [`LEASE`]. A failed renewal is only
+/// dies, renewals stop and the entries come back after one `limits.lease`. A failed renewal is only
 /// logged: at worst another replica sends the batch too, which the peer answers as a duplicate.
-async fn renewing_lease<T>(store: &Store, ids: &[Uuid], call: impl Future<Output = T>) -> T {
-    let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEWAL, LEASE_RENEWAL);
+async fn renewing_lease<T>(store: &Store, limits: &Limits, ids: &[Uuid], call: impl Future<Output = T>) -> T {
+    let every = limits.lease_renewal;
+    let mut renewal = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut call = std::pin::pin!(call);
     loop {
         tokio::select! {
             result = &mut call => return result,
             _ = renewal.tick() => {
-                if let Err(error) = store.renew_outbox_lease(ids, LEASE).await {
+                if let Err(error) = store.renew_outbox_lease(ids, limits.lease).await {
                     warn!(%error, count = ids.len(), "renewing the delivery lease failed");
                 }
             }
@@ -327,8 +310,10 @@ async fn renewing_lease<T>(store: &Store, ids: &[Uuid], call: impl Future<Output
 
 /// Exponential backoff with jitter: the n-th failed attempt waits between half and all of
 /// `initial · 2^(n-1)`, capped at `max`.
-pub fn next_attempt(now: DateTime<Utc>, attempts: i32, initial_ms: u64, max_ms: u64) -> DateTime<Utc> {
+pub fn next_attempt(now: DateTime<Utc>, attempts: i32, initial: Duration, max: Duration) -> DateTime<Utc> {
     let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+    let initial_ms = u64::try_from(initial.as_millis()).unwrap_or(u64::MAX);
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
     let ceiling = initial_ms.saturating_mul(1u64 << exponent).min(max_ms).max(1);
     let delay = rand::rng().random_range(ceiling / 2..=ceiling);
     now + chrono::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX))
@@ -353,7 +338,9 @@ mod tests {
     fn backoff_grows_exponentially_with_jitter_and_is_capped() {
         let now = Utc::now();
         for attempts in 1..=12 {
-            let waited = (next_attempt(now, attempts, 500, 60_000) - now).num_milliseconds() as u64;
+            let waited = (next_attempt(now, attempts, Duration::from_millis(500), Duration::from_secs(60))
+                - now)
+                .num_milliseconds() as u64;
             let ceiling = (500u64 << (attempts - 1)).min(60_000);
             assert!(
                 waited >= ceiling / 2 && waited <= ceiling,

@@ -165,9 +165,9 @@ impl Cluster {
             counties,
             agreements,
             Limits {
-                retry_initial_ms: 50,
-                retry_max_ms: 500,
-                poll_interval_ms: 100,
+                retry_initial: Duration::from_millis(50),
+                retry_max: Duration::from_millis(500),
+                poll_interval: Duration::from_millis(100),
                 ..Limits::default()
             },
         )
@@ -236,6 +236,7 @@ impl Cluster {
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
+                warnings: Vec::new(),
             };
             let running = hancha::node::start(&config, listener).await.expect("node starts");
             members.insert(
@@ -480,27 +481,31 @@ impl NodeProcess {
         }
         let database_url = fresh_database().await;
         let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let duration = |duration: Duration| quoted(&humantime::format_duration(duration).to_string());
         let mut config = format!(
             "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
              agreements_dir = \"agreements\"\n\n\
              [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
              [operator]\nlisten = \"127.0.0.1:0\"\n\n\
-             [limits]\nbatch_size = {}\nretry_initial_ms = {}\nretry_max_ms = {}\npoll_interval_ms = {}\n\n\
+             [limits]\nbatch_size = {}\nretry_initial = {}\nretry_max = {}\npoll_interval = {}\n\
+             lease = {}\nlease_renewal = {}\n\n\
              [peers]\n",
             quoted(county),
             quoted(&address.to_string()),
             quoted(&database_url),
             limits.batch_size,
-            limits.retry_initial_ms,
-            limits.retry_max_ms,
-            limits.poll_interval_ms,
+            duration(limits.retry_initial),
+            duration(limits.retry_max),
+            duration(limits.poll_interval),
+            duration(limits.lease),
+            duration(limits.lease_renewal),
         );
         for (peer, peer_address) in peers {
             config.push_str(&format!("{peer} = {}\n", quoted(&peer_address.to_string())));
         }
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).unwrap();
-        let store = Store::connect(&database_url, 4)
+        let store = Store::connect(&database_url, 4, limits.database_acquire_timeout)
             .await
             .expect("connect to the node's database");
         store.migrate().await.expect("migrate the node's database");
