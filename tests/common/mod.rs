@@ -21,6 +21,8 @@ use hancha::proto::exchange::exchange_client::ExchangeClient;
 use hancha::store::Store;
 use hancha::tls::dev::TestPki;
 use hancha::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sqlx::Connection;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
@@ -627,7 +629,7 @@ pub fn raw_tls_client(
     certificate: Option<(&str, &str)>,
 ) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
-    for der in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for der in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(der.unwrap()).unwrap();
     }
     let builder =
@@ -638,12 +640,10 @@ pub fn raw_tls_client(
     let mut config = match certificate {
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
-            let chain = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-                .unwrap()
-                .expect("a private key");
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a private key");
             builder.with_client_auth_cert(chain, key).unwrap()
         }
     };
