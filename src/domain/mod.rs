@@ -11,4 +11,5 @@ pub mod report;
 pub mod resident_id;
 pub mod riblt;
 pub mod schedule;
+pub mod time;
 pub mod vocabulary;

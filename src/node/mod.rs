@@ -14,7 +14,6 @@ mod serve;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Notify;
 use tonic::transport::Channel;
 
@@ -27,6 +26,8 @@ use crate::config::Limits;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
+/// The calendar day in China, which daily caps and reports count in.
+pub use crate::domain::time::china_date;
 use crate::proto::exchange::exchange_client::ExchangeClient;
 use crate::store::Store;
 use reconcile::ReconcileSettings;
@@ -145,10 +146,4 @@ impl Node {
         let book = Arc::new(AgreementBook::new(self.me, agreements));
         *self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = book;
     }
-}
-
-/// The calendar day in China Standard Time (UTC+8), which daily caps and reports count in.
-pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&offset).date_naive()
 }
