@@ -17,7 +17,6 @@ mod window;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Notify;
 
 pub use agreements::{InstallError, agreements_in_store, stored_agreement};
@@ -30,6 +29,8 @@ use crate::config::Limits;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
+/// The calendar day in China, which daily caps and reports count in.
+pub use crate::domain::time::china_date;
 use crate::peer::PeerLink;
 use crate::store::Store;
 use reconcile::ReconcileSettings;
@@ -148,10 +149,4 @@ impl Node {
         let book = Arc::new(AgreementBook::new(self.me, agreements));
         *self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = book;
     }
-}
-
-/// The calendar day in China Standard Time (UTC+8), which daily caps and reports count in.
-pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&offset).date_naive()
 }

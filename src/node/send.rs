@@ -139,7 +139,7 @@ impl Node {
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
         let hold = match link {
-            Some(_) => wait + self.limits.sync_call_margin(),
+            Some(_) => wait + self.limits.call_margin,
             None => Duration::ZERO,
         };
         let (mut inquiries, _) = self.queue(peer, vec![draft], None, hold).await?;
@@ -275,7 +275,7 @@ impl Node {
             outcome,
         };
         let retry_at = Utc::now()
-            + chrono::Duration::milliseconds(i64::try_from(self.limits.retry_initial_ms).unwrap_or(i64::MAX));
+            + chrono::Duration::from_std(self.limits.retry_initial).unwrap_or(chrono::Duration::MAX);
         self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
             .await?;
         Ok(())

@@ -54,8 +54,7 @@ impl Node {
             daily_cap: terms.daily_cap,
         };
         let owed_until = Utc::now()
-            + chrono::Duration::from_std(self.limits().inline_answer_grace())
-                .unwrap_or(chrono::Duration::MAX);
+            + chrono::Duration::from_std(self.limits().inline_answer_grace).unwrap_or(chrono::Duration::MAX);
         let decide = self.registry_answerer(&book, today_in_china());
         let (receipt, confirmation) = self
             .store()
