@@ -21,6 +21,7 @@ pub fn code_of(code: RejectionCode) -> Code {
         RejectionCode::AlreadyExists => Code::AlreadyExists,
         RejectionCode::NotFound => Code::NotFound,
         RejectionCode::Aborted => Code::Aborted,
+        RejectionCode::Cancelled => Code::Cancelled,
         RejectionCode::Unavailable => Code::Unavailable,
         RejectionCode::Unauthenticated => Code::Unauthenticated,
     }

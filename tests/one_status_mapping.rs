@@ -5,19 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// Where building a status by hand is still allowed: the mapping itself; reconciliation's wire
-/// code, whose refusals are being moved to typed errors; the benchmark's in-memory peer, which
-/// answers only what it does not implement.
-const STATUS_EXEMPT: &[&str] = &[
-    "src/status.rs",
-    "src/exchange/reconcile/",
-    "src/node/reconcile/",
-    "src/bench/",
-];
+/// Where building a status by hand is still allowed: the mapping itself, and the benchmark's
+/// in-memory peer, which answers only what it does not implement.
+const STATUS_EXEMPT: &[&str] = &["src/status.rs", "src/bench/"];
 
-/// Where an inbound refusal record may be written out by hand: the builder itself, and
-/// reconciliation's responder until its wire half moves to the edge.
-const AUDIT_EXEMPT: &[&str] = &["src/store/audit.rs", "src/node/reconcile/"];
+/// Where an inbound refusal record may be written out by hand: the builder itself.
+const AUDIT_EXEMPT: &[&str] = &["src/store/audit.rs"];
 
 const STATUS_CONSTRUCTORS: &[&str] = &[
     "Status::new(",

@@ -106,7 +106,10 @@ impl Outcome {
                     | RejectionCode::NotFound,
                 ) => Outcome::Final(reason.clone()),
                 Some(
-                    RejectionCode::Aborted | RejectionCode::Unavailable | RejectionCode::Unauthenticated,
+                    RejectionCode::Aborted
+                    | RejectionCode::Cancelled
+                    | RejectionCode::Unavailable
+                    | RejectionCode::Unauthenticated,
                 )
                 | None => Outcome::Retry(reason.clone()),
             },

@@ -29,6 +29,8 @@ pub enum RejectionCode {
     NotFound,
     /// It conflicts with work in progress (e.g. a reconciliation already running).
     Aborted,
+    /// The caller went away before the call was done.
+    Cancelled,
     /// Something it needs is unreachable for now (e.g. the peer); retrying later may succeed.
     Unavailable,
     /// The caller's identity could not be established from its certificate.
@@ -46,6 +48,7 @@ impl RejectionCode {
             RejectionCode::AlreadyExists => "ALREADY_EXISTS",
             RejectionCode::NotFound => "NOT_FOUND",
             RejectionCode::Aborted => "ABORTED",
+            RejectionCode::Cancelled => "CANCELLED",
             RejectionCode::Unavailable => "UNAVAILABLE",
             RejectionCode::Unauthenticated => "UNAUTHENTICATED",
         }

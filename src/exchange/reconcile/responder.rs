@@ -8,13 +8,14 @@ use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
 use super::{Responded, add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::pacing::{FIRST_CHUNK, MAX_CHUNK, MAX_SET_SIZE, symbol_limit};
 use crate::domain::riblt::{CodedSymbol, Decoder, Element};
-use crate::exchange::status::code_name;
 use crate::proto::exchange as pb;
 use crate::proto::exchange::reconcile_request::Step as RequestStep;
 use crate::proto::exchange::reconcile_response::Step as ResponseStep;
+use crate::status::{code_name, internal, status_of};
 
 /// Elements of the caller's set per `decoded` part (one megabyte).
 const CALLER_ONLY_PER_PART: usize = 32_768;
@@ -55,9 +56,7 @@ pub async fn respond<S, Open, Opening>(
     // `open` sees a first message that is not `begin` too, so that it can audit the refusal.
     let begin = match link.next().await {
         Ok(RequestStep::Begin(begin)) => Ok(begin),
-        Ok(_) => Err(Status::invalid_argument(
-            "begin: the first message of a run must be begin",
-        )),
+        Ok(_) => Err(invalid("begin: the first message of a run must be begin")),
         Err(status) => Err(status),
     };
     link.responded.caller_set_size = begin.as_ref().map_or(0, |begin| begin.set_size);
@@ -100,11 +99,11 @@ impl Link<'_> {
             .requests
             .message()
             .await?
-            .ok_or_else(|| Status::cancelled("the caller closed the stream before the run completed"))?;
+            .ok_or_else(|| cancelled("the caller closed the stream before the run completed"))?;
         self.responded.bytes_received += wire_bytes(&request);
         request
             .step
-            .ok_or_else(|| Status::invalid_argument("step: a request without a step"))
+            .ok_or_else(|| invalid("step: a request without a step"))
     }
 
     async fn send(&mut self, step: ResponseStep) -> Result<(), Status> {
@@ -113,7 +112,7 @@ impl Link<'_> {
         self.responses
             .send(Ok(response))
             .await
-            .map_err(|_| Status::cancelled("the caller went away"))
+            .map_err(|_| cancelled("the caller went away"))
     }
 
     async fn fail(&mut self, status: Status) {
@@ -155,13 +154,12 @@ impl Link<'_> {
         loop {
             match self.next().await? {
                 RequestStep::Detail(part) => {
-                    let last = add_detail_part(&mut self.responded.their_detail, part)
-                        .map_err(Status::invalid_argument)?;
+                    let last = add_detail_part(&mut self.responded.their_detail, part).map_err(invalid)?;
                     if last {
                         return Ok(());
                     }
                 }
-                _ => return Err(Status::invalid_argument("step: expected detail after decoded")),
+                _ => return Err(invalid("step: expected detail after decoded")),
             }
         }
     }
@@ -171,7 +169,7 @@ impl Link<'_> {
     fn learn_set_size(&mut self, announced: u64) -> Result<(), Status> {
         if self.responded.caller_set_size == 0 {
             if announced > MAX_SET_SIZE {
-                return Err(Status::invalid_argument(format!(
+                return Err(invalid(format!(
                     "set_size: {announced} exceeds the largest set a county holds ({MAX_SET_SIZE})"
                 )));
             }
@@ -199,18 +197,18 @@ impl Link<'_> {
                 RequestStep::Symbols(chunk) => {
                     self.learn_set_size(chunk.set_size)?;
                     if chunk.first_index != self.responded.symbols {
-                        return Err(Status::invalid_argument(format!(
+                        return Err(invalid(format!(
                             "symbols.first_index: expected {}, found {}",
                             self.responded.symbols, chunk.first_index
                         )));
                     }
                     if chunk.count == 0 || chunk.count as usize > MAX_CHUNK {
-                        return Err(Status::invalid_argument(format!(
+                        return Err(invalid(format!(
                             "symbols.count: must be 1 to {MAX_CHUNK}, found {}",
                             chunk.count
                         )));
                     }
-                    let mut taken = decoder.take().ok_or_else(|| Status::internal("decoder lost"))?;
+                    let mut taken = decoder.take().ok_or_else(|| internal("decoder lost"))?;
                     let (taken, added) = blocking(move || {
                         let added = add_chunk(&mut taken, &chunk);
                         (taken, added)
@@ -225,7 +223,7 @@ impl Link<'_> {
                     let limit =
                         symbol_limit(usize::try_from(self.responded.caller_set_size).unwrap_or(usize::MAX));
                     if self.responded.symbols as usize > limit {
-                        return Err(Status::resource_exhausted(format!(
+                        return Err(exhausted(format!(
                             "symbols: more than {limit} symbols for a set of {}",
                             self.responded.caller_set_size
                         )));
@@ -239,12 +237,10 @@ impl Link<'_> {
                     self.learn_set_size(chunk.set_size)?;
                     self.responded.fell_back = true;
                     decoder = None;
-                    received.extend(
-                        elements_from_bytes(&chunk.elements, "elements.elements")
-                            .map_err(Status::invalid_argument)?,
-                    );
+                    received
+                        .extend(elements_from_bytes(&chunk.elements, "elements.elements").map_err(invalid)?);
                     if received.len() as u64 > self.responded.caller_set_size {
-                        return Err(Status::invalid_argument(
+                        return Err(invalid(
                             "elements: more elements than the caller's set_size announced",
                         ));
                     }
@@ -254,7 +250,7 @@ impl Link<'_> {
                         return blocking(move || difference(&theirs, &ours)).await;
                     }
                 }
-                _ => return Err(Status::invalid_argument("step: expected symbols or elements")),
+                _ => return Err(invalid("step: expected symbols or elements")),
             }
         }
     }
@@ -264,12 +260,12 @@ impl Link<'_> {
 fn add_chunk(decoder: &mut Decoder, chunk: &pb::SymbolChunk) -> Result<(u64, bool), Status> {
     let mut rest = chunk.symbols.as_slice();
     for added in 1..=u64::from(chunk.count) {
-        let (symbol, tail) = CodedSymbol::decode_prefix(rest)
-            .map_err(|error| Status::invalid_argument(format!("symbols.symbols: {error}")))?;
+        let (symbol, tail) =
+            CodedSymbol::decode_prefix(rest).map_err(|error| invalid(format!("symbols.symbols: {error}")))?;
         rest = tail;
         decoder
             .add_remote(symbol)
-            .map_err(|error| Status::invalid_argument(format!("symbols: {error}")))?;
+            .map_err(|error| invalid(format!("symbols: {error}")))?;
         if decoder.is_decoded() {
             return Ok((added, true));
         }
@@ -281,7 +277,7 @@ fn add_chunk(decoder: &mut Decoder, chunk: &pb::SymbolChunk) -> Result<(u64, boo
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|_| Status::internal("reconciliation coding failed"))
+        .map_err(|_| internal("reconciliation coding failed"))
 }
 
 /// (in `theirs` only, in `ours` only), each without duplicates.
@@ -301,4 +297,19 @@ fn difference(theirs: &[Element], ours: &[Element]) -> (Vec<Element>, Vec<Elemen
     theirs_only.sort_unstable();
     ours_only.sort_unstable();
     (theirs_only, ours_only)
+}
+
+/// A malformed step of the caller's stream.
+fn invalid(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::InvalidArgument, reason))
+}
+
+/// The caller went away mid-run.
+fn cancelled(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::Cancelled, reason))
+}
+
+/// The caller sent more than a run may take.
+fn exhausted(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::ResourceExhausted, reason))
 }

@@ -90,16 +90,10 @@ impl Node {
         claimed: Option<&AgreementRef>,
         reason: String,
     ) -> Result<(), StoreError> {
-        let entry = AuditEntry {
-            peer_county: Some(peer.to_string()),
-            direction: "inbound".into(),
-            kind: Some("reconcile".into()),
-            agreement_id: claimed.map(|agreement| agreement.id.clone()),
-            agreement_hash: claimed.map(|agreement| agreement.hash.clone()),
-            outcome: "rejected".into(),
-            reason: Some(reason),
-            ..AuditEntry::default()
-        };
+        let mut entry = AuditEntry::inbound_rejected(Some(peer), reason).kind(Some("reconcile"));
+        if let Some(agreement) = claimed {
+            entry = entry.under(agreement);
+        }
         self.store().append_audit(&entry).await
     }
 
