@@ -116,25 +116,15 @@ impl PeerLink for PeerClient {
             let batch = pb::InquiryBatch {
                 inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
             };
-            let mut request = tonic::Request::new(tokio_stream::iter([batch]));
-            request.set_timeout(self.timings.batch_call);
             let mut client = self.client.clone();
             let reply = async {
-                client
-                    .submit_inquiries(request)
+                let mut replies = client
+                    .submit_inquiries(self.batch_request(batch))
                     .await?
-                    .into_inner()
-                    .message()
-                    .await
-            }
-            .await;
-            match reply {
-                Ok(Some(batch)) => Ok(verdicts_of(batch.receipts)),
-                Ok(None) => Err(CallFailure::Failed(
-                    "peer closed the stream without receipts".into(),
-                )),
-                Err(status) => Err(failure_of(&status)),
-            }
+                    .into_inner();
+                Ok(replies.message().await?.map(|reply| reply.receipts))
+            };
+            batch_verdicts(reply.await)
         })
     }
 
@@ -146,25 +136,15 @@ impl PeerLink for PeerClient {
             let batch = pb::ConfirmationBatch {
                 confirmations: confirmations.iter().map(confirmation_to_wire).collect(),
             };
-            let mut request = tonic::Request::new(tokio_stream::iter([batch]));
-            request.set_timeout(self.timings.batch_call);
             let mut client = self.client.clone();
             let reply = async {
-                client
-                    .deliver_confirmations(request)
+                let mut replies = client
+                    .deliver_confirmations(self.batch_request(batch))
                     .await?
-                    .into_inner()
-                    .message()
-                    .await
-            }
-            .await;
-            match reply {
-                Ok(Some(batch)) => Ok(verdicts_of(batch.receipts)),
-                Ok(None) => Err(CallFailure::Failed(
-                    "peer closed the stream without receipts".into(),
-                )),
-                Err(status) => Err(failure_of(&status)),
-            }
+                    .into_inner();
+                Ok(replies.message().await?.map(|reply| reply.receipts))
+            };
+            batch_verdicts(reply.await)
         })
     }
 
@@ -227,6 +207,26 @@ impl PeerLink for PeerClient {
 
     fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
         Some(self.client.clone())
+    }
+}
+
+impl PeerClient {
+    /// One batch as a request stream, bounded by the batch call timeout.
+    fn batch_request<B>(&self, batch: B) -> tonic::Request<tokio_stream::Iter<std::array::IntoIter<B, 1>>> {
+        let mut request = tonic::Request::new(tokio_stream::iter([batch]));
+        request.set_timeout(self.timings.batch_call);
+        request
+    }
+}
+
+/// The verdicts of a batch call: the receipts of its one reply, or why there are none.
+fn batch_verdicts(reply: Result<Option<Vec<pb::Receipt>>, tonic::Status>) -> Result<Verdicts, CallFailure> {
+    match reply {
+        Ok(Some(receipts)) => Ok(verdicts_of(receipts)),
+        Ok(None) => Err(CallFailure::Failed(
+            "peer closed the stream without receipts".into(),
+        )),
+        Err(status) => Err(failure_of(&status)),
     }
 }
 

@@ -282,21 +282,26 @@ impl Store {
             .bind(ids)
             .execute(&mut *tx)
             .await?;
-        let audit: Vec<AuditEntry> = ids
-            .iter()
-            .map(|id| AuditEntry {
-                peer_county: Some(peer.to_string()),
-                direction: "outbound".into(),
-                message_id: Some(*id),
-                kind: Some("confirmation".into()),
-                outcome: "delivered".into(),
-                ..AuditEntry::default()
-            })
-            .collect();
-        audit_batch_in(&mut tx, &audit).await?;
+        audit_batch_in(&mut tx, &confirmations_delivered(peer, ids, None)).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The audit records of our confirmations the peer now holds; `how` says how we know, when it
+/// is not the ordinary receipt.
+pub(crate) fn confirmations_delivered(peer: &str, ids: &[Uuid], how: Option<&str>) -> Vec<AuditEntry> {
+    ids.iter()
+        .map(|id| AuditEntry {
+            peer_county: Some(peer.to_string()),
+            direction: "outbound".into(),
+            message_id: Some(*id),
+            kind: Some("confirmation".into()),
+            outcome: "delivered".into(),
+            reason: how.map(String::from),
+            ..AuditEntry::default()
+        })
+        .collect()
 }
 
 impl Store {

@@ -7,11 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::answers::{Answer, WaitingInquiry, auto_answer_in};
-use super::audit::AuditEntry;
 use super::inbound::{
     ConfirmationReceipt, InboundInquiry, InboundReceipt, accept_confirmations_in, accept_inquiries_in,
 };
-use super::outbound::{ConfirmationRow, InquiryVerdict, record_verdicts_in};
+use super::outbound::{ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in};
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
@@ -79,18 +78,11 @@ impl Store {
             .bind(&known)
             .execute(&mut *tx)
             .await?;
-        let audit: Vec<AuditEntry> = known
-            .iter()
-            .map(|id| AuditEntry {
-                peer_county: Some(peer.to_string()),
-                direction: "outbound".into(),
-                message_id: Some(*id),
-                kind: Some("confirmation".into()),
-                outcome: "delivered".into(),
-                reason: Some("acknowledged by the asker after the inline answer".into()),
-                ..AuditEntry::default()
-            })
-            .collect();
+        let audit = confirmations_delivered(
+            peer,
+            &known,
+            Some("acknowledged by the asker after the inline answer"),
+        );
         audit_batch_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(ids.iter().map(|id| known.contains(id)).collect())
