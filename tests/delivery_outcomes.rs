@@ -22,7 +22,7 @@ use hancha::store::Store;
 use hancha::workers::delivery::DeliveryWorker;
 use uuid::Uuid;
 
-use common::{DINGCHENG, XINHUA, count, fresh_database, open_agreement, synthetic_id};
+use common::{DINGCHENG, TestDatabase, XINHUA, count, fresh_database, open_agreement, synthetic_id};
 
 /// A peer that answers from a script: the n-th call to `submit_inquiries` gets the n-th reply;
 /// a verdict is given for every inquiry of the batch by its position.
@@ -77,8 +77,10 @@ impl PeerLink for ScriptedPeer {
     }
 }
 
-async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>) {
-    let store = Store::connect(&fresh_database().await, 4, Duration::from_secs(30))
+/// The node and its queued inquiries, and the node's database (dropped when the test drops it).
+async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>, TestDatabase) {
+    let database = fresh_database().await;
+    let store = Store::connect(database.url(), 4, Duration::from_secs(30))
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
@@ -109,7 +111,7 @@ async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>) {
         .expect("queued");
     let mut ids: Vec<Uuid> = inquiries.iter().map(|i| i.message_id).collect();
     ids.sort();
-    (node, ids)
+    (node, ids, database)
 }
 
 fn refused(code: RejectionCode) -> PeerVerdict {
@@ -129,7 +131,7 @@ async fn state_of(node: &Node, id: Uuid) -> i64 {
 
 #[tokio::test]
 async fn each_verdict_leads_to_its_outcome() {
-    let (node, ids) = node_with_queued_inquiries(5).await;
+    let (node, ids, _database) = node_with_queued_inquiries(5).await;
     let peer = Arc::new(ScriptedPeer::default());
     peer.replies.lock().unwrap().push(Ok(vec![
         PeerVerdict::Accepted {
@@ -184,7 +186,7 @@ async fn each_verdict_leads_to_its_outcome() {
 
 #[tokio::test]
 async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
-    let (node, ids) = node_with_queued_inquiries(3).await;
+    let (node, ids, _database) = node_with_queued_inquiries(3).await;
     let peer = Arc::new(ScriptedPeer::default());
     peer.replies.lock().unwrap().push(Err(CallFailure::Unreachable(
         "UNAVAILABLE: connection refused".into(),

@@ -1,0 +1,99 @@
+//! Test agreements: the TOML documents a test cluster installs, the terms each direction grants,
+//! and the reconciliation settings that go with them.
+
+/// Terms for one direction of a test agreement.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    pub inquiry_kinds: &'static [&'static str],
+    pub answer_fields: &'static [&'static str],
+    pub daily_cap: u32,
+    pub automatic_answers: bool,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Terms {
+            inquiry_kinds: &["certificate_verification", "outflow_status"],
+            answer_fields: &[
+                "certificate_valid_until",
+                "certificate_status",
+                "marital_status",
+                "children_count",
+            ],
+            daily_cap: 20_000,
+            automatic_answers: true,
+        }
+    }
+}
+
+/// An agreement document between `a` and `b` with the given terms each way.
+pub fn agreement_toml(
+    a: &str,
+    b: &str,
+    version: u32,
+    valid: (&str, &str),
+    a_to_b: &Terms,
+    b_to_a: &Terms,
+) -> String {
+    let direction = |from: &str, to: &str, terms: &Terms| {
+        let quote = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "[[direction]]\nfrom = \"{from}\"\nto = \"{to}\"\ninquiry_kinds = [{}]\nnotice_kinds = [\"birth\"]\n\
+             answer_fields = [{}]\nreply_days = {{ normal = 30, urgent = 15 }}\n\
+             notice_days = {{ receipt = 30, feedback = 30 }}\ndaily_cap = {}\nautomatic_answers = {}\n\n",
+            quote(terms.inquiry_kinds),
+            quote(terms.answer_fields),
+            terms.daily_cap,
+            terms.automatic_answers
+        )
+    };
+    format!(
+        "id = \"{a}-{b}\"\nversion = {version}\ntitle = \"test agreement\"\nparties = [\"{a}\", \"{b}\"]\n\
+         valid_from = {}\nvalid_until = {}\n\n{}{}",
+        valid.0,
+        valid.1,
+        direction(a, b, a_to_b),
+        direction(b, a, b_to_a)
+    )
+}
+
+/// The usual test agreement: valid 2026–2030, everything allowed both ways.
+pub fn open_agreement(a: &str, b: &str) -> String {
+    agreement_toml(
+        a,
+        b,
+        1,
+        ("2026-01-01", "2030-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    )
+}
+
+/// Most outflow inquiries a test node's reconciliation run opens: small, so the cap shows.
+pub const RECONCILE_CAP: usize = 3;
+
+/// Reconciliation for every agreement of a test cluster: a secret per agreement, and a schedule
+/// that never fires (February 31st), so that only the tests start runs.
+pub fn test_reconcile_config(agreements: &[String]) -> hancha::config::ReconcileConfig {
+    let mut config = hancha::config::ReconcileConfig {
+        max_inquiries_per_run: RECONCILE_CAP,
+        ..Default::default()
+    };
+    for text in agreements {
+        let agreement = hancha::domain::agreement::Agreement::parse(text).expect("test agreement parses");
+        config.agreements.insert(
+            agreement.id().to_string(),
+            hancha::config::AgreementReconcile {
+                secret: Some(format!("test reconciliation secret for {}", agreement.id())),
+                schedule: "0 0 31 2 *".into(),
+            },
+        );
+    }
+    config
+}

@@ -1,0 +1,223 @@
+//! In-process county nodes: a [`Cluster`] of real nodes on 127.0.0.1 port 0 with certificates
+//! minted for the test, each on its own [`TestDatabase`], dropped with the cluster.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Duration as TimeDelta, Utc};
+use hancha::app::RunningNode;
+use hancha::config::{Limits, NodeConfig, TlsFiles};
+use hancha::domain::division::CountyCode;
+use hancha::node::Node;
+use hancha::proto::exchange::exchange_client::ExchangeClient;
+use hancha::tls::dev::TestPki;
+use hancha::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+use super::{TestDatabase, fresh_database, test_reconcile_config};
+
+/// One county in the cluster.
+pub struct Member {
+    pub county: &'static str,
+    pub config: NodeConfig,
+    pub running: Option<RunningNode>,
+    /// The member's database (its `config.database_url`): dropped with the member, after the
+    /// node (fields drop in order).
+    pub database: TestDatabase,
+}
+
+/// Several county nodes talking to each other.
+pub struct Cluster {
+    pub pki: TestPki,
+    pub dir: tempfile::TempDir,
+    pub members: BTreeMap<&'static str, Member>,
+}
+
+impl Cluster {
+    /// Starts nodes for `counties` with `agreements` (TOML texts) installed on every node that
+    /// is a party to them.
+    pub async fn start(counties: &[&'static str], agreements: &[String]) -> Cluster {
+        Self::start_with(
+            counties,
+            agreements,
+            Limits {
+                retry_initial: Duration::from_millis(50),
+                retry_max: Duration::from_millis(500),
+                poll_interval: Duration::from_millis(100),
+                ..Limits::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Cluster::start`] with explicit limits.
+    pub async fn start_with(counties: &[&'static str], agreements: &[String], limits: Limits) -> Cluster {
+        Self::start_with_outside(counties, agreements, limits, &[]).await
+    }
+
+    /// [`Cluster::start_with`], where the nodes also know peers that run outside the cluster
+    /// (e.g. a [`NodeProcess`]) at the given addresses.
+    pub async fn start_with_outside(
+        counties: &[&'static str],
+        agreements: &[String],
+        limits: Limits,
+        outside: &[(&'static str, SocketAddr)],
+    ) -> Cluster {
+        let pki = TestPki::new().expect("test CA");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+        let mut listeners = BTreeMap::new();
+        for county in counties {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listeners.insert(*county, listener);
+        }
+        let addresses: BTreeMap<&str, SocketAddr> = listeners
+            .iter()
+            .map(|(c, l)| (*c, l.local_addr().unwrap()))
+            .collect();
+        let mut members = BTreeMap::new();
+        for (county, listener) in listeners {
+            let node_dir = dir.path().join(county);
+            std::fs::create_dir_all(node_dir.join("agreements")).unwrap();
+            let now = Utc::now();
+            let (cert, key) = pki
+                .issue_county(county, now - TimeDelta::hours(1), now + TimeDelta::days(2))
+                .expect("node certificate");
+            std::fs::write(node_dir.join("node.pem"), cert).unwrap();
+            std::fs::write(node_dir.join("node-key.pem"), key).unwrap();
+            for (index, text) in agreements.iter().enumerate() {
+                std::fs::write(node_dir.join("agreements").join(format!("{index}.toml")), text).unwrap();
+            }
+            let peers = addresses
+                .iter()
+                .chain(outside.iter().map(|(c, a)| (c, a)))
+                .filter(|(other, _)| **other != county)
+                .map(|(other, address)| (other.to_string(), address.to_string()))
+                .collect();
+            let database = fresh_database().await;
+            let config = NodeConfig {
+                county: CountyCode::parse(county).unwrap(),
+                listen: addresses[county],
+                database_url: database.url().to_string(),
+                database_pool_size: 8,
+                tls: TlsFiles {
+                    certificate: node_dir.join("node.pem"),
+                    private_key: node_dir.join("node-key.pem"),
+                    trust_anchors: dir.path().join("ca.pem"),
+                },
+                agreements_dir: node_dir.join("agreements"),
+                operator: hancha::config::OperatorListener {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    trust_anchors: None,
+                },
+                peers,
+                limits: limits.clone(),
+                reconcile: test_reconcile_config(agreements),
+                warnings: Vec::new(),
+            };
+            let running = hancha::app::start(&config, listener).await.expect("node starts");
+            members.insert(
+                county,
+                Member {
+                    county,
+                    config,
+                    running: Some(running),
+                    database,
+                },
+            );
+        }
+        Cluster { pki, dir, members }
+    }
+
+    /// The running node of `county`.
+    pub fn node(&self, county: &str) -> &Arc<Node> {
+        &self.members[county]
+            .running
+            .as_ref()
+            .expect("node is running")
+            .node
+    }
+
+    /// Where `county` listens.
+    pub fn address(&self, county: &str) -> SocketAddr {
+        self.members[county].config.listen
+    }
+
+    /// Stops `county` gracefully (it can be restarted on the same port and database).
+    pub async fn stop(&mut self, county: &str) {
+        let member = self.members.get_mut(county).unwrap();
+        if let Some(running) = member.running.take() {
+            running.stop().await;
+        }
+    }
+
+    /// Restarts a stopped `county` on its old port and database.
+    pub async fn restart(&mut self, county: &str) {
+        let member = self.members.get_mut(county).unwrap();
+        let listener = TcpListener::bind(member.config.listen)
+            .await
+            .expect("rebind the old port");
+        member.running = Some(
+            hancha::app::start(&member.config, listener)
+                .await
+                .expect("node restarts"),
+        );
+    }
+
+    /// A client that presents `as_county`'s certificate (issued by the cluster CA) and expects
+    /// the server to be `to_county`.
+    pub async fn client(&self, as_county: &str, to_county: &str) -> ExchangeClient<Channel> {
+        let identity = self.pki.county_identity(as_county).expect("identity");
+        self.client_with(identity, to_county).await
+    }
+
+    /// A client with any identity.
+    pub async fn client_with(&self, identity: NodeIdentity, to_county: &str) -> ExchangeClient<Channel> {
+        let anchors = TrustAnchors::from_pem(&self.pki.ca_pem()).unwrap();
+        let config = client_config(&identity, &anchors, County::parse(to_county).unwrap()).unwrap();
+        let channel = connect(&self.address(to_county).to_string(), config)
+            .await
+            .expect("connect");
+        ExchangeClient::new(channel)
+    }
+
+    /// Where `county`'s operator API listens (loopback, no certificates).
+    pub fn operator_address(&self, county: &str) -> SocketAddr {
+        self.members[county]
+            .running
+            .as_ref()
+            .expect("node is running")
+            .operator_addr
+    }
+
+    /// A client for `county`'s operator API.
+    pub async fn operator(
+        &self,
+        county: &str,
+    ) -> hancha::proto::operator::operator_client::OperatorClient<Channel> {
+        hancha::proto::operator::operator_client::OperatorClient::connect(format!(
+            "http://{}",
+            self.operator_address(county)
+        ))
+        .await
+        .expect("connect to the operator API")
+    }
+
+    /// The agreement hash `county` holds for agreement `id`.
+    pub fn agreement_hash(&self, county: &str, id: &str) -> String {
+        let book = self.node(county).agreements();
+        let agreement = book
+            .current_versions()
+            .find(|a| a.id() == id)
+            .expect("agreement held");
+        agreement.canonical_hash().as_str().to_string()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}

@@ -1,0 +1,85 @@
+//! Synthetic people: valid resident IDs, outflow and inflow persons, and registering the same
+//! persons on both sides of a pair.
+
+use hancha::domain::division::{CountyCode, TownshipCode};
+use hancha::domain::person::{Flow, Person};
+use hancha::domain::resident_id::{ResidentId, check_character};
+use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues};
+
+use chrono::NaiveDate;
+
+use super::Cluster;
+
+/// A valid resident ID from the 17 first digits.
+pub fn resident_id(first17: &str) -> ResidentId {
+    let digits: [u8; 17] = first17.as_bytes().try_into().expect("17 digits");
+    let check = check_character(&digits);
+    ResidentId::parse(&format!("{first17}{check}")).expect("valid id")
+}
+
+/// The `n`-th synthetic woman registered in `registered` (born 1990, sequence from `n`).
+pub fn synthetic_id(registered: &str, n: u32) -> ResidentId {
+    let day = 1 + (n / 500) % 28;
+    let month = 1 + (n / (500 * 28)) % 12;
+    let sequence = (n % 500) * 2; // even: female
+    resident_id(&format!("{registered}1990{month:02}{day:02}{sequence:03}"))
+}
+
+/// An outflow person registered in `origin`, living in `destination`, with a valid certificate.
+pub fn outflow_person(id: ResidentId, origin: &str, destination: &str) -> Person {
+    let township = hancha::domain::division::townships_of(CountyCode::parse(origin).unwrap())[0];
+    Person {
+        resident_id: id,
+        name: "测试人员".into(),
+        flow: Flow::Outflow,
+        registered_county: CountyCode::parse(origin).unwrap(),
+        residence_county: CountyCode::parse(destination).unwrap(),
+        status: StatusValues {
+            marital_status: Some(MaritalStatus::Married),
+            certificate_number: None,
+            certificate_valid_until: NaiveDate::from_ymd_opt(2028, 5, 31),
+            certificate_status: Some(CertificateStatus::Valid),
+            children_count: Some(1),
+            pregnant: Some(false),
+            township: Some(township),
+            ..StatusValues::default()
+        },
+    }
+}
+
+/// The same person seen from the destination (inflow), living in one of its townships.
+pub fn inflow_person(id: ResidentId, origin: &str, destination: &str) -> Person {
+    let township: TownshipCode =
+        hancha::domain::division::townships_of(CountyCode::parse(destination).unwrap())[0];
+    let mut person = outflow_person(id, origin, destination);
+    person.flow = Flow::Inflow;
+    person.status.township = Some(township);
+    person
+}
+
+/// Registers the same persons on both sides of a pair, alike: `origin`'s outflow persons living
+/// in `destination` are `destination`'s inflow persons registered in `origin` (the `n`-th
+/// synthetic person of `origin` for each `n` in `range`).
+pub async fn share_persons(cluster: &Cluster, origin: &str, destination: &str, range: std::ops::Range<u32>) {
+    let ids: Vec<ResidentId> = range.map(|n| synthetic_id(origin, n)).collect();
+    let outflow: Vec<Person> = ids
+        .iter()
+        .map(|id| outflow_person(id.clone(), origin, destination))
+        .collect();
+    let inflow: Vec<Person> = ids
+        .iter()
+        .map(|id| inflow_person(id.clone(), origin, destination))
+        .collect();
+    cluster
+        .node(origin)
+        .store()
+        .upsert_persons(&outflow)
+        .await
+        .unwrap();
+    cluster
+        .node(destination)
+        .store()
+        .upsert_persons(&inflow)
+        .await
+        .unwrap();
+}

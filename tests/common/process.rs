@@ -1,0 +1,210 @@
+//! Nodes as child processes: a [`NodeProcess`] runs the real `hancha serve` binary, so that a
+//! test can SIGKILL it, SIGTERM it and start it again on the same database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{Duration as TimeDelta, Utc};
+use hancha::config::Limits;
+use hancha::store::Store;
+
+use super::{Cluster, TestDatabase, eventually, fresh_database};
+
+/// A free loopback address for a node that binds later (a [`NodeProcess`]): bound to port 0 and
+/// released at once, so that in-process nodes can be told the address before it exists.
+pub fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local address")
+}
+
+/// A county node running as a real `hancha serve` child process, with its own certificate from
+/// the cluster CA, its own fresh database and a configuration file in the cluster's directory,
+/// so that a test can SIGKILL it, SIGTERM it, and start it again on the same database.
+///
+/// Dropping it kills the process and drops its database; if the test is failing, the node's log
+/// is printed first.
+pub struct NodeProcess {
+    pub county: &'static str,
+    /// Where the node listens (fixed across restarts).
+    pub address: SocketAddr,
+    /// The test's own connection to the node's database, for seeding and counting rows.
+    pub store: Store,
+    /// The node's `hancha serve --config` file.
+    pub config_path: PathBuf,
+    /// The node's stdout and stderr, every run appended.
+    pub log_path: PathBuf,
+    /// The running process, if any.
+    child: Option<std::process::Child>,
+    /// How many times it was started: the log holds one "node serving" line per start.
+    starts: usize,
+    /// The node's database: dropped after the process is killed and `store` is closed.
+    database: TestDatabase,
+}
+
+impl NodeProcess {
+    /// Writes the configuration, certificate, key and agreements of `county` under the cluster's
+    /// directory and creates and migrates its database, without starting the process.
+    pub async fn prepare(
+        cluster: &Cluster,
+        county: &'static str,
+        address: SocketAddr,
+        agreements: &[String],
+        peers: &[(&str, SocketAddr)],
+        limits: &Limits,
+    ) -> NodeProcess {
+        let dir = cluster.path().join(format!("{county}-process"));
+        std::fs::create_dir_all(dir.join("agreements")).unwrap();
+        let now = Utc::now();
+        let (cert, key) = cluster
+            .pki
+            .issue_county(county, now - TimeDelta::hours(1), now + TimeDelta::days(2))
+            .expect("node certificate");
+        std::fs::write(dir.join("node.pem"), cert).unwrap();
+        std::fs::write(dir.join("node-key.pem"), key).unwrap();
+        std::fs::write(dir.join("ca.pem"), cluster.pki.ca_pem()).unwrap();
+        for (index, text) in agreements.iter().enumerate() {
+            std::fs::write(dir.join("agreements").join(format!("{index}.toml")), text).unwrap();
+        }
+        let database = fresh_database().await;
+        let database_url = database.url().to_string();
+        let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let duration = |duration: Duration| quoted(&humantime::format_duration(duration).to_string());
+        let mut config = format!(
+            "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
+             agreements_dir = \"agreements\"\n\n\
+             [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
+             [operator]\nlisten = \"127.0.0.1:0\"\n\n\
+             [limits]\nbatch_size = {}\nretry_initial = {}\nretry_max = {}\npoll_interval = {}\n\
+             lease = {}\nlease_renewal = {}\n\n\
+             [peers]\n",
+            quoted(county),
+            quoted(&address.to_string()),
+            quoted(&database_url),
+            limits.batch_size,
+            duration(limits.retry_initial),
+            duration(limits.retry_max),
+            duration(limits.poll_interval),
+            duration(limits.lease),
+            duration(limits.lease_renewal),
+        );
+        for (peer, peer_address) in peers {
+            config.push_str(&format!("{peer} = {}\n", quoted(&peer_address.to_string())));
+        }
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let store = Store::connect(&database_url, 4, limits.database_acquire_timeout)
+            .await
+            .expect("connect to the node's database");
+        store.migrate().await.expect("migrate the node's database");
+        NodeProcess {
+            county,
+            address,
+            store,
+            config_path,
+            log_path: dir.join("node.log"),
+            child: None,
+            starts: 0,
+            database,
+        }
+    }
+
+    /// Starts `hancha serve` and waits until it serves.
+    pub async fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.county);
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the node log");
+        use std::io::Write;
+        writeln!(
+            log,
+            "=== test: starting {} (start {})",
+            self.county,
+            self.starts + 1
+        )
+        .unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hancha"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("HANCHA_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // The configuration file is the whole truth: no override from the test's environment.
+        for (variable, _) in hancha::config::ENVIRONMENT_OVERRIDES {
+            command.env_remove(variable);
+        }
+        self.child = Some(command.spawn().expect("spawn hancha serve"));
+        self.starts += 1;
+        let starts = self.starts;
+        eventually(&format!("{} serves (start {starts})", self.county), || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited at start with {status}", self.county);
+            }
+            let serving = self.log().matches("node serving").count() >= starts;
+            async move { serving.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Kills the process with SIGKILL (no chance to finish anything) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the node");
+            child.wait().expect("reap the node");
+        }
+    }
+
+    /// Asks the process to stop with SIGTERM and waits for it to exit; returns its exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the node is running");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        eventually(&format!("{} exits after SIGTERM", self.county), || {
+            let exited = child.try_wait().expect("poll the node");
+            async move { exited }
+        })
+        .await
+    }
+
+    /// The name of the node's database on the server.
+    pub fn database_name(&self) -> &str {
+        self.database.name()
+    }
+
+    /// Everything the node has logged so far, across starts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(300)..];
+            eprintln!(
+                "--- last {} lines of {} ({}) ---\n{}\n--- end of node log ---",
+                tail.len(),
+                self.county,
+                self.log_path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
