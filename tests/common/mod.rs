@@ -21,7 +21,6 @@ use hancha::proto::exchange::exchange_client::ExchangeClient;
 use hancha::store::Store;
 use hancha::tls::dev::TestPki;
 use hancha::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
-use sqlx::Connection;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
@@ -132,15 +131,10 @@ pub fn test_reconcile_config(agreements: &[String]) -> hancha::config::Reconcile
 /// A fresh, empty database on the server at `DATABASE_URL`; returns its URL.
 pub async fn fresh_database() -> String {
     let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL must be set (./scripts/test sets it)");
-    let name = format!("hancha_test_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&admin)
+    hancha::devdb::create_database(&admin, "hancha_test")
         .await
-        .expect("connect to DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut connection)
-        .await
-        .expect("create database");
-    hancha::devdb::with_database(&admin, &name)
+        .expect("create database")
+        .url
 }
 
 /// One county in the cluster.
