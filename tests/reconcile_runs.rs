@@ -112,7 +112,7 @@ async fn an_interrupted_run_changes_nothing_and_is_retried_at_the_next_schedule(
     // The peer stops: the scheduled run breaks off, changes nothing, and is retried.
     let origin = cluster.node(DINGCHENG).clone();
     sqlx::query("DELETE FROM confirmations WHERE message_id = (SELECT message_id FROM confirmations ORDER BY message_id LIMIT 1)")
-        .execute(origin.store().pool())
+        .execute(&common::database(origin.store()).await)
         .await
         .unwrap();
     cluster.stop(SHAODONG).await;

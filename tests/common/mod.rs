@@ -411,17 +411,27 @@ where
     }
 }
 
+/// The database behind `store`, through a pool of our own: the node's pool is the store's, and
+/// a test that counts or changes rows behind the node's back does it over its own connections.
+pub async fn database(store: &Store) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(store.connect_options())
+        .await
+        .expect("connect to the node's database")
+}
+
 /// Count of rows in a node's database matching `sql` (a `SELECT count(*) ...`).
 pub async fn count(node: &Node, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(node.store().pool())
-        .await
-        .expect(sql)
+    count_in(node.store(), sql).await
 }
 
 /// Count of rows in a database we hold a [`Store`] for (e.g. a [`NodeProcess`]'s).
 pub async fn count_in(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.expect(sql)
+    let database = database(store).await;
+    let count = sqlx::query_scalar(sql).fetch_one(&database).await.expect(sql);
+    database.close().await;
+    count
 }
 
 /// A free loopback address for a node that binds later (a [`NodeProcess`]): bound to port 0 and
