@@ -169,7 +169,7 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
     let taken_by_another_replica = asker
         .store()
         .lease_outbox(
-            XINHUA,
+            county(XINHUA),
             hancha::store::outbound::MessageType::Inquiry,
             500,
             Duration::from_secs(10),

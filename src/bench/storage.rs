@@ -173,7 +173,7 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
         &mut tx,
         &batch.inquiries,
         MessageType::Inquiry,
-        peer,
+        terms.responder,
         Duration::ZERO,
     )
     .await?;
@@ -319,7 +319,7 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
         &mut tx,
         &batch.confirmations,
         MessageType::Confirmation,
-        peer,
+        terms.asker,
         Duration::ZERO,
     )
     .await?;

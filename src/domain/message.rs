@@ -336,6 +336,12 @@ impl std::str::FromStr for MessageType {
     }
 }
 
+impl std::fmt::Display for InquiryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for InquiryState {
     type Err = UnknownName;
 

@@ -104,7 +104,7 @@ impl Node {
             Vec::new()
         } else {
             self.store
-                .accept_inbound_inquiries(peer.as_str(), china_date(now), &to_store, now)
+                .accept_inbound_inquiries(peer, china_date(now), &to_store, now)
                 .await?
         };
         let mut accepted = 0usize;
@@ -191,7 +191,7 @@ impl Node {
             Vec::new()
         } else {
             self.store
-                .accept_inbound_confirmations(peer.as_str(), &confirmations)
+                .accept_inbound_confirmations(peer, &confirmations)
                 .await?
         };
         for ((index, _), receipt) in valid.iter().zip(receipts) {
@@ -325,9 +325,7 @@ impl Node {
         let stored = if notices.is_empty() {
             Vec::new()
         } else {
-            self.store
-                .accept_inbound_notices(peer.as_str(), &notices, now)
-                .await?
+            self.store.accept_inbound_notices(peer, &notices, now).await?
         };
         for ((index, notice), received) in valid.iter().zip(stored) {
             results[*index] = Some(match received {

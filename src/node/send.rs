@@ -109,7 +109,7 @@ impl Node {
         }
         let inserted = self
             .store
-            .queue_outbound_inquiries(peer.as_str(), &inquiries, sweep_key, hold)
+            .queue_outbound_inquiries(peer, &inquiries, sweep_key, hold)
             .await?;
         info!(new = inserted.len(), "inquiries queued");
         Ok((inquiries, inserted))
@@ -152,9 +152,7 @@ impl Node {
                             message_id: id,
                             reason,
                         };
-                        self.store
-                            .record_inquiry_verdicts(peer.as_str(), &[verdict])
-                            .await?;
+                        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
                     }
                     Err(status) => {
                         warn!(%status, "peer not reachable now; the inquiry waits in the outbox");
@@ -190,9 +188,7 @@ impl Node {
                 .unwrap_or_else(Utc::now),
             due_at: accepted.due_at.as_ref().and_then(timestamp_from_wire),
         };
-        self.store
-            .record_inquiry_verdicts(peer.as_str(), &[verdict])
-            .await?;
+        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
         if let Some(wire) = response.confirmation {
             let confirmation = confirmation_from_wire(&wire, "confirmation")
                 .map_err(|violations| (wire.message_id.parse().ok(), violations));

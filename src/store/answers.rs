@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::audit::AuditEntry;
 use super::outbound::{InquiryRow, MessageType};
 use super::registry::persons_matching_in;
-use super::{Store, StoreError, audit_batch_in};
-use crate::domain::message::{AgreementRef, Subject};
+use super::{Store, StoreError, audit_batch_in, parsed};
+use crate::domain::division::CountyCode;
+use crate::domain::message::{AgreementRef, InquiryState, Subject};
 use crate::domain::person::Person;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
 
@@ -19,7 +20,7 @@ pub struct WaitingInquiry {
     /// The inquiry's id.
     pub message_id: Uuid,
     /// Who asked.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
     /// Under which agreement version.
     pub agreement: AgreementRef,
     /// What was asked.
@@ -45,7 +46,7 @@ pub struct GivenAnswer {
     /// The confirmation written for it.
     pub confirmation_id: Uuid,
     /// To whom the confirmation goes.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
 }
 
 impl Store {
@@ -82,7 +83,7 @@ impl Store {
         }
         let mut waiting = Vec::with_capacity(rows.len());
         for row in rows {
-            let peer_county = row.peer_county.clone();
+            let peer_county = parsed(&row.peer_county)?;
             let inquiry = row.into_inquiry()?;
             waiting.push(WaitingInquiry {
                 message_id: inquiry.message_id,
@@ -118,7 +119,7 @@ impl Store {
                 let confirmation_id = Uuid::now_v7();
                 batch.push(
                     inquiry.message_id,
-                    &inquiry.peer_county,
+                    inquiry.peer_county,
                     &inquiry.agreement,
                     inquiry.kind.as_str(),
                     confirmation_id,
@@ -127,7 +128,7 @@ impl Store {
                 answered.push(GivenAnswer {
                     inquiry_id: inquiry.message_id,
                     confirmation_id,
-                    peer_county: inquiry.peer_county.clone(),
+                    peer_county: inquiry.peer_county,
                 });
             }
         }
@@ -169,9 +170,11 @@ impl Store {
         let Some((peer_county, agreement_id, hash, kind, state)) = row else {
             return Err(StoreError::NotFound);
         };
-        if state != "pending" {
+        let state: InquiryState = parsed(&state)?;
+        if state != InquiryState::Pending {
             return Err(StoreError::Conflict(format!("inquiry is {state}, not pending")));
         }
+        let peer_county: CountyCode = parsed(&peer_county)?;
         let confirmation_id = Uuid::now_v7();
         let mut batch = AnswerBatch::default();
         let agreement = AgreementRef {
@@ -180,7 +183,7 @@ impl Store {
         };
         batch.push(
             inquiry_id,
-            &peer_county,
+            peer_county,
             &agreement,
             &kind,
             confirmation_id,
@@ -213,7 +216,7 @@ impl AnswerBatch {
     fn push(
         &mut self,
         inquiry_id: Uuid,
-        peer_county: &str,
+        peer_county: CountyCode,
         agreement: &AgreementRef,
         kind: &str,
         confirmation_id: Uuid,
@@ -221,7 +224,7 @@ impl AnswerBatch {
     ) {
         self.confirmation_ids.push(confirmation_id);
         self.inquiry_ids.push(inquiry_id);
-        self.peers.push(peer_county.to_string());
+        self.peers.push(peer_county.as_str().to_string());
         self.agreement_ids.push(agreement.id.clone());
         self.agreement_hashes.push(agreement.hash.clone());
         self.outcomes.push(answer.outcome.as_str());

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::{Confirmation, Inquiry};
 
 /// An inquiry that passed validation and the agreement checks, ready to be stored.
@@ -69,7 +70,7 @@ impl Store {
     /// Time date the cap counts against.
     pub async fn accept_inbound_inquiries(
         &self,
-        peer: &str,
+        peer: CountyCode,
         day: NaiveDate,
         batch: &[InboundInquiry<'_>],
         now: DateTime<Utc>,
@@ -89,7 +90,7 @@ impl Store {
              ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries
              RETURNING inquiries::bigint",
         )
-        .bind(peer)
+        .bind(peer.as_str())
         .bind(day)
         .fetch_one(&mut *tx)
         .await?;
@@ -102,7 +103,11 @@ impl Store {
             let id = item.inquiry.message_id;
             if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id)
             {
-                let receipt = match (owner == peer && direction == "inbound", received_at, due_at) {
+                let receipt = match (
+                    owner == peer.as_str() && direction == "inbound",
+                    received_at,
+                    due_at,
+                ) {
                     (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
                         received_at: *received_at,
                         due_at: *due_at,
@@ -160,7 +165,7 @@ impl Store {
                       AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
             )
             .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(now)
             .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
             .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
@@ -172,7 +177,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
-                .bind(peer)
+                .bind(peer.as_str())
                 .bind(day)
                 .bind(i32::try_from(used).unwrap_or(i32::MAX))
                 .execute(&mut *tx)
@@ -194,7 +199,7 @@ impl Store {
     /// transaction commits, never as a second answer.
     pub async fn accept_inbound_confirmations(
         &self,
-        peer: &str,
+        peer: CountyCode,
         confirmations: &[Confirmation],
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -209,7 +214,7 @@ impl Store {
         .await?;
         let mut states: HashMap<Uuid, String> = states
             .into_iter()
-            .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer)
+            .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer.as_str())
             .map(|(id, state, _, _)| (id, state))
             .collect();
         let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
@@ -277,7 +282,7 @@ impl Store {
             )
             .bind(accepted.iter().map(|c| c.message_id).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(accepted.iter().map(|c| c.agreement.id.clone()).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.agreement.hash.clone()).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
@@ -308,7 +313,7 @@ impl Store {
     }
 }
 
-fn inquiry_audit(peer: &str, inquiry: &Inquiry, outcome: &str, reason: Option<String>) -> AuditEntry {
+fn inquiry_audit(peer: CountyCode, inquiry: &Inquiry, outcome: &str, reason: Option<String>) -> AuditEntry {
     AuditEntry {
         peer_county: Some(peer.to_string()),
         direction: "inbound".into(),
@@ -322,7 +327,7 @@ fn inquiry_audit(peer: &str, inquiry: &Inquiry, outcome: &str, reason: Option<St
 }
 
 fn confirmation_audit(
-    peer: &str,
+    peer: CountyCode,
     confirmation: &Confirmation,
     outcome: &str,
     reason: Option<String>,

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::Notice;
 
 /// A notice that passed the agreement checks, with its feedback deadline.
@@ -21,7 +22,7 @@ impl Store {
     /// was first received, or `None` when its id belongs to another message.
     pub async fn accept_inbound_notices(
         &self,
-        peer: &str,
+        peer: CountyCode,
         notices: &[InboundNotice<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
@@ -37,7 +38,7 @@ impl Store {
                  ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             )
             .bind(notice.message_id)
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(&notice.agreement.id)
             .bind(&notice.agreement.hash)
             .bind(notice.kind.as_str())
@@ -69,7 +70,9 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             results.push(match first {
-                Some((owner, direction, acknowledged_at)) if owner == peer && direction == "inbound" => {
+                Some((owner, direction, acknowledged_at))
+                    if owner == peer.as_str() && direction == "inbound" =>
+                {
                     Some(acknowledged_at.unwrap_or(now))
                 }
                 _ => None,

@@ -95,7 +95,7 @@ impl DeliveryWorker {
             return Ok(Step::Worked);
         }
         let poll = Duration::from_millis(self.node.limits().poll_interval_ms);
-        let next = self.node.store().next_outbox_attempt(self.peer.as_str()).await?;
+        let next = self.node.store().next_outbox_attempt(self.peer).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(poll)
@@ -166,9 +166,7 @@ impl DeliveryWorker {
                 None => missing.push(lease.clone()),
             }
         }
-        store
-            .record_inquiry_verdicts(self.peer.as_str(), &verdicts)
-            .await?;
+        store.record_inquiry_verdicts(self.peer, &verdicts).await?;
         let refused = verdicts
             .iter()
             .filter(|v| matches!(v, InquiryVerdict::Rejected { .. }))
@@ -243,10 +241,10 @@ impl DeliveryWorker {
             }
         }
         store
-            .record_confirmations_delivered(self.peer.as_str(), &delivered)
+            .record_confirmations_delivered(self.peer, &delivered)
             .await?;
         store
-            .record_refused_deliveries(self.peer.as_str(), "confirmation", &refused)
+            .record_refused_deliveries(self.peer, "confirmation", &refused)
             .await?;
         let mut report = DeliveryReport {
             delivered: delivered.len(),
@@ -267,7 +265,7 @@ impl DeliveryWorker {
         let limit = (self.node.limits().batch_size * IN_FLIGHT) as i64;
         self.node
             .store()
-            .lease_outbox(self.peer.as_str(), message_type, limit, LEASE)
+            .lease_outbox(self.peer, message_type, limit, LEASE)
             .await
     }
 

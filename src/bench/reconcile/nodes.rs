@@ -381,7 +381,7 @@ async fn anatomy(rig: &Rig, people: &SharedPeople) -> anyhow::Result<Anatomy> {
     let rows = rig
         .asker()
         .store()
-        .shared_person_digests(people.destination.as_str(), &fields_key(&fields), |person| {
+        .shared_person_digests(people.destination, &fields_key(&fields), |person| {
             person_digest(&person.resident_id, &person.status, &fields)
         })
         .await?;

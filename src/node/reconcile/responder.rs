@@ -123,7 +123,7 @@ impl Node {
             })?;
         let lock = self
             .store()
-            .try_lock_reconcile(peer.as_str())
+            .try_lock_reconcile(peer)
             .await
             .map_err(internal)?
             .ok_or_else(|| {
@@ -139,14 +139,14 @@ impl Node {
         let record = RunRecord {
             run_id,
             set_name: set.as_str(),
-            peer_county: peer.to_string(),
+            peer_county: peer,
             agreement_id: agreement.id().to_string(),
             agreement_hash: agreement.canonical_hash().as_str().to_string(),
             role: "responder",
             started_at,
             local_size: snapshot.elements.len() as u64,
             peer_size: begin.set_size,
-            ..RunRecord::default()
+            ..RunRecord::unfinished()
         };
         Ok(NodeSession {
             node: Arc::clone(self),
