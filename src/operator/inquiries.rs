@@ -243,6 +243,7 @@ pub(super) async fn show(
         .inquiry_subject(id)
         .await
         .map_err(internal)?
+        .map(|id| id.as_str().to_string())
         .unwrap_or_default();
     let confirmation = store.confirmation_for(id).await.map_err(internal)?;
     let (history, attempts, last_error) = store.inquiry_history(id).await.map_err(internal)?;

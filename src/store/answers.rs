@@ -201,7 +201,7 @@ impl Store {
 
 /// Answers collected for one transaction, written with a few array statements.
 #[derive(Default)]
-struct AnswerBatch {
+pub(crate) struct AnswerBatch {
     confirmation_ids: Vec<Uuid>,
     inquiry_ids: Vec<Uuid>,
     peers: Vec<String>,
@@ -213,7 +213,8 @@ struct AnswerBatch {
 }
 
 impl AnswerBatch {
-    fn push(
+    /// Adds the answer to one inbound inquiry, with its confirmation's id.
+    pub(crate) fn push(
         &mut self,
         inquiry_id: Uuid,
         peer_county: CountyCode,
@@ -247,7 +248,7 @@ impl AnswerBatch {
 
     /// Writes the answers; `mark_checked` also marks the inquiries as seen by the auto-answer
     /// worker, in the same row update.
-    async fn write(
+    pub(crate) async fn write(
         self,
         connection: &mut sqlx::PgConnection,
         answered_by: &str,

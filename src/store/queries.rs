@@ -8,6 +8,7 @@ use super::outbound::ConfirmationRow;
 use super::{Store, StoreError, parsed};
 use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::message::{AgreementRef, Confirmation, Direction, InquiryState};
+use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority};
 
 /// One inquiry as stored, in either direction.
@@ -172,13 +173,13 @@ impl Store {
     }
 
     /// The subject's full ID number, for this node's own operator.
-    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<String>, StoreError> {
-        Ok(
+    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<ResidentId>, StoreError> {
+        let subject: Option<String> =
             sqlx::query_scalar("SELECT subject_id FROM inquiries WHERE message_id = $1")
                 .bind(message_id)
                 .fetch_optional(self.pool())
-                .await?,
-        )
+                .await?;
+        subject.as_deref().map(parsed).transpose()
     }
 
     /// What happened to an inquiry and its answer, oldest first, and its delivery attempts so
