@@ -172,6 +172,37 @@ impl Limits {
     pub fn max_wait(&self) -> Duration {
         Duration::from_millis(self.max_wait_ms)
     }
+
+    /// How long one batch may take on the wire before the attempt counts as failed.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    /// How long a leased outbox entry stays invisible to other replicas without renewal.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    /// How often the lease on a batch still on the wire is renewed.
+    pub fn lease_renewal(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
+    /// Batches a delivery worker keeps on the wire at once.
+    pub fn in_flight(&self) -> usize {
+        4
+    }
+
+    /// Added to the clerk's wait for the whole call to the peer (connecting, both commits).
+    pub fn sync_call_margin(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    /// How long an answer given inline stays owed before it is sent in full, unless the asker
+    /// acknowledges it first.
+    pub fn inline_answer_grace(&self) -> Duration {
+        Duration::from_secs(30)
+    }
 }
 
 fn default_pool_size() -> u32 {

@@ -10,6 +10,7 @@
 //!   the wiring of a running node ([`node::serve`]).
 //! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, error mapping,
 //!   and the reconciliation protocol on the wire.
+//! - [`peer`]: the peer client, how the node reaches a peer county: domain in, domain out.
 //! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
 //!   schedule, each a `run_once` step.
 //! - [`store`]: every SQL statement the node runs, and the migrations applied at start-up.
@@ -24,6 +25,7 @@
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -33,6 +35,8 @@ pub mod domain;
 pub mod exchange;
 pub mod node;
 pub mod operator;
+pub mod peer;
+pub mod present;
 pub mod proto;
 pub mod store;
 pub mod tls;

@@ -306,7 +306,7 @@ async fn two_running_replicas_on_one_database_take_turns() {
     replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     replica_config.listen = listener.local_addr().unwrap();
-    let replica = hancha::node::start(&replica_config, listener)
+    let replica = hancha::app::start(&replica_config, listener)
         .await
         .expect("replica starts");
 

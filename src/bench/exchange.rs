@@ -85,6 +85,15 @@ pub struct ExchangeReport {
     pub sync_p99_ms: f64,
     /// Slowest (ms).
     pub sync_max_ms: f64,
+    /// The floor under a single inquiry: the flushed commits its path must make in sequence
+    /// (two at the asker: the inquiry before it leaves, receipt and answer after; one at the
+    /// responder: inquiry and answer), each timed on the same database as a bare flushed
+    /// commit, median of as many probes as single inquiries (ms).
+    pub sync_floor_ms: f64,
+    /// `sync_p50_ms / sync_floor_ms`.
+    pub sync_p50_ratio: f64,
+    /// `sync_p99_ms / sync_floor_ms`.
+    pub sync_p99_ratio: f64,
     /// Single inquiries whose answer came inline (the rest arrived later, deferred).
     pub sync_inline: usize,
     /// The larger of the two nodes' peaks (MiB).
@@ -199,6 +208,9 @@ async fn run_on(
         sync_p50_ms: sync.p50_ms,
         sync_p99_ms: sync.p99_ms,
         sync_max_ms: sync.max_ms,
+        sync_floor_ms: measured.sync_floor_ms,
+        sync_p50_ratio: sync.p50_ms / measured.sync_floor_ms,
+        sync_p99_ratio: sync.p99_ms / measured.sync_floor_ms,
         sync_inline: measured.sync_inline,
         peak_rss_mb: measured.rss_asker_mb.max(measured.rss_responder_mb),
         peak_rss_asker_mb: measured.rss_asker_mb,
@@ -220,6 +232,8 @@ struct Measured {
     sync: Vec<Duration>,
     /// How many single inquiries were answered inline.
     sync_inline: usize,
+    /// The flushed commits a single inquiry must make, in sequence (ms).
+    sync_floor_ms: f64,
     /// The sweep's number of do-nothing round trips, in all.
     transport: Duration,
     /// How many those were.
@@ -296,6 +310,15 @@ async fn measure(
         }
     }
 
+    say("sync floor: the same path's flushed commits, bare, on the same databases");
+    let mut floors = Vec::with_capacity(options.sync.max(1));
+    for _ in 0..options.sync.max(1) {
+        let asker = node.store().time_flushed_commit().await?;
+        let responder = rig.responder_store.time_flushed_commit().await?;
+        floors.push(asker * 2 + responder);
+    }
+    let sync_floor_ms = Latencies::of(&floors).p50_ms;
+
     let rss_asker_mb = memory::peak_rss_mb("self").unwrap_or(0.0);
     let rss_responder_mb = rig
         .responder_pid()
@@ -316,6 +339,7 @@ async fn measure(
         gateway,
         sync,
         sync_inline,
+        sync_floor_ms,
         transport,
         transport_round_trips,
         round_trips,

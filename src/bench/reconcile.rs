@@ -39,11 +39,13 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use self::loopback::{Loopback, begin, send_every_element};
+use self::loopback::{Loopback, run_begin, send_every_element};
 use super::{memory, merkle};
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::riblt::Element;
-use crate::exchange::reconcile::{self as protocol, Initiated, Responded};
+use crate::exchange::reconcile::Responded;
+use crate::node::reconcile::{Initiated, initiate};
+use crate::peer::reconcile::ReconcilePeer;
 use crate::tls::dev::TestPki;
 
 /// What to run.
@@ -175,15 +177,14 @@ async fn measure(
 
     let reset = memory::reset_own_peak();
     let started = Instant::now();
-    let initiated = protocol::initiate(
-        &mut peer.client,
-        begin(),
-        &sets.a,
-        |_| DifferenceDetail::default(),
-        |_| {},
-    )
-    .await
-    .context("the IBLT run")?;
+    let mut link = peer
+        .client
+        .open_reconcile(&run_begin())
+        .await
+        .context("the IBLT run")?;
+    let initiated = initiate(&mut link, &sets.a, |_| DifferenceDetail::default(), |_| {})
+        .await
+        .context("the IBLT run")?;
     let seconds = started.elapsed().as_secs_f64();
     let peak_rss_mb = memory::peak_rss_mb("self").unwrap_or(0.0);
     let responded = peer.committed().await?;

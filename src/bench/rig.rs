@@ -18,11 +18,12 @@ use chrono::{Days, Utc};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+use crate::app::RunningNode;
 use crate::config::{AgreementReconcile, Limits, NodeConfig, OperatorListener, ReconcileConfig, TlsFiles};
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::reconcile::ReconcileKey;
-use crate::node::{Node, RunningNode};
+use crate::node::Node;
 use crate::store::Store;
 use crate::tls::dev::TestPki;
 use crate::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
@@ -128,7 +129,7 @@ impl Rig {
                 ..ReconcileConfig::default()
             },
         };
-        let running = crate::node::start(&config, asker_listener)
+        let running = crate::app::start(&config, asker_listener)
             .await
             .context("starting the asking node")?;
         let asker_identity = NodeIdentity::from_pem_files(&config.tls.certificate, &config.tls.private_key)?;

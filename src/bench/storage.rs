@@ -36,7 +36,7 @@ use crate::store::inbound::{
     insert_inbound_inquiries_in, lock_daily_volume_in,
 };
 use crate::store::outbound::{
-    InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_inquiry_verdicts_in,
+    InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_in,
 };
 
 /// How long the responder gives itself to answer, as a normal agreement does.
@@ -184,7 +184,7 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
             due_at,
         })
         .collect();
-    record_inquiry_verdicts_in(&mut tx, peer, &verdicts).await?;
+    record_verdicts_in(&mut tx, peer, &verdicts).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
@@ -242,7 +242,7 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
             },
         );
     }
-    answers.write(&mut tx, "automatic", now, true).await?;
+    answers.write(&mut tx, "automatic", now, true, None).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;

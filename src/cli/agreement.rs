@@ -1,5 +1,6 @@
 //! `hancha agreement`: check a document locally; apply, list and show the versions a node holds.
 
+use crate::present::explain;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -7,9 +8,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
-use super::display;
+use super::client::{NodeArgs, runtime};
 use crate::domain::agreement::Agreement;
+use crate::present::display;
 use crate::proto::operator as pb;
 
 #[derive(Debug, Subcommand)]

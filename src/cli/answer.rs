@@ -1,13 +1,14 @@
 //! `hancha answer`: answers a pending inquiry by hand. Only the fields the agreement lets the
 //! asking county see are accepted; anything else is refused with the allowed list.
 
+use crate::present::explain;
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
 
-use super::client::{NodeArgs, explain, runtime};
+use super::client::{NodeArgs, runtime};
 use crate::proto::operator as pb;
 
 #[derive(Debug, Args)]

@@ -1,13 +1,14 @@
 //! `hancha ask`: one inquiry to another county, answered inline when its registry can, for a
 //! clerk with someone waiting at the window.
 
+use crate::present::explain;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
-use super::display;
+use super::client::{NodeArgs, runtime};
+use crate::present::display;
 use crate::proto::operator as pb;
 
 #[derive(Debug, Args)]

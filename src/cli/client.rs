@@ -63,18 +63,3 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
-
-/// A gRPC error as an operator reads it: the message, then each field violation on its own line.
-pub fn explain(status: tonic::Status) -> anyhow::Error {
-    use tonic_types::StatusExt;
-    let mut text = status.message().to_string();
-    if let Some(bad_request) = status.get_details_bad_request() {
-        for violation in bad_request.field_violations {
-            let line = format!("{}: {}", violation.field, violation.description);
-            if !text.contains(&line) {
-                text.push_str(&format!("\n  {line}"));
-            }
-        }
-    }
-    anyhow::anyhow!("{text}")
-}

@@ -145,7 +145,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         let inflow = persons.iter().filter(|p| p.flow == Flow::Inflow).count() as u64;
         println!(
             "  {}  peers at {}  operator API at {}  registry {} persons ({} inflow, {} outflow)",
-            crate::cli::display::county(county),
+            crate::present::display::county(county),
             stage.cluster.peer_address(county),
             stage.cluster.operator_address(county),
             thousands(persons.len() as u64),

@@ -1,13 +1,14 @@
 //! `hancha pending`: what waits for our answer, ordered by deadline with overdue first — or,
 //! with `--outbound`, what we wait for from other counties.
 
+use crate::present::explain;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
-use super::display;
+use super::client::{NodeArgs, runtime};
+use crate::present::display;
 use crate::proto::operator as pb;
 
 #[derive(Debug, Args)]
@@ -69,7 +70,10 @@ pub fn run(args: PendingArgs) -> anyhow::Result<ExitCode> {
                 }
             );
         } else {
-            println!("{}", table(&list.inquiries, args.outbound));
+            println!(
+                "{}",
+                crate::present::pending_table(&list.inquiries, args.outbound)
+            );
             let overdue = list.inquiries.iter().filter(|i| i.overdue).count();
             println!("\n{} inquiries, {overdue} overdue", list.inquiries.len());
         }
@@ -121,45 +125,4 @@ fn to_json(inquiry: &pb::InquirySummary) -> serde_json::Value {
         "due_at": display::rfc3339(inquiry.due_at.as_ref()),
         "overdue": inquiry.overdue,
     })
-}
-
-/// The pending list as a table, as `hancha pending` prints it (the demo shows it too).
-pub(crate) fn table(inquiries: &[pb::InquirySummary], outbound: bool) -> String {
-    let peer_header = if outbound { "asked" } else { "from" };
-    let rows: Vec<Vec<String>> = inquiries
-        .iter()
-        .map(|i| {
-            vec![
-                if i.overdue {
-                    "OVERDUE".into()
-                } else {
-                    String::new()
-                },
-                display::date(i.due_at.as_ref()),
-                display::county(&i.peer_county),
-                display::kind(&i.kind),
-                if i.priority == "urgent" {
-                    "urgent 紧急".into()
-                } else {
-                    "normal".into()
-                },
-                i.subject_masked.clone(),
-                display::township(&i.township),
-                i.message_id.clone(),
-            ]
-        })
-        .collect();
-    display::table(
-        &[
-            "",
-            "due",
-            peer_header,
-            "kind",
-            "priority",
-            "subject",
-            "township",
-            "message",
-        ],
-        &rows,
-    )
 }

@@ -1,13 +1,14 @@
 //! `hancha reconcile`: reconcile with a peer county now (对账), list past runs, and export the
 //! person-level differences for the township offices.
 
+use crate::present::explain;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::client::{NodeArgs, explain, runtime};
-use super::display;
+use super::client::{NodeArgs, runtime};
+use crate::present::display;
 use crate::proto::operator as pb;
 use crate::proto::operator::reconcile_progress::Step;
 

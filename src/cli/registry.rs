@@ -2,6 +2,7 @@
 //! townships and the county's own systems export it. Each bad row is reported with its line and
 //! reason and skipped; good rows are kept; a row is never half-written.
 
+use crate::present::explain;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prost::Message;
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
+use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding};
 use crate::domain::person_row::{check_header, resident_id_key, superseded_reason};
 use crate::proto::operator as pb;

@@ -1,6 +1,7 @@
 //! `hancha report`: the four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and
 //! for the county, as a table for people, CSV for a spreadsheet, or JSON for a program.
 
+use crate::present::explain;
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -8,7 +9,7 @@ use chrono_tz::Asia::Shanghai;
 use clap::Args;
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
+use super::client::{NodeArgs, runtime};
 use crate::domain::division::CountyCode;
 use crate::domain::report::{Indicator, ReportPeriod};
 use crate::proto::operator as pb;

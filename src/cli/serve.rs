@@ -27,6 +27,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing();
     eprintln!("{}", config.describe());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(crate::node::serve(config))?;
+    runtime.block_on(crate::app::serve(config))?;
     Ok(ExitCode::SUCCESS)
 }

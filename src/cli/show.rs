@@ -1,12 +1,13 @@
 //! `hancha show`: one inquiry with its history (received, answered, delivered, retries).
 
+use crate::present::explain;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
-use super::display;
+use super::client::{NodeArgs, runtime};
+use crate::present::display;
 use crate::proto::operator as pb;
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! one county. Running it again with the same file adds nothing: the file's digest is the sweep
 //! key, and subjects already asked under it are skipped.
 
+use crate::present::explain;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,9 +12,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use super::client::{NodeArgs, explain, runtime};
+use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding};
-use super::display;
+use crate::present::display;
 use crate::proto::operator as pb;
 
 /// Items per Sweep call.

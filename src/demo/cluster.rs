@@ -13,10 +13,11 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 use super::files::Scratch;
+use crate::app::RunningNode;
 use crate::config::{AgreementReconcile, Limits, NodeConfig, OperatorListener, ReconcileConfig, TlsFiles};
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
-use crate::node::{Node, RunningNode};
+use crate::node::Node;
 use crate::proto::operator::operator_client::OperatorClient;
 
 /// One county's node: its configuration (kept to restart it on the same port and database)
@@ -141,7 +142,7 @@ impl Cluster {
                 reconcile,
             };
             let listener = listeners.remove(*county).expect("a listener per county");
-            let running = crate::node::start(&config, listener)
+            let running = crate::app::start(&config, listener)
                 .await
                 .with_context(|| format!("starting the node of {county}"))?;
             config.operator.listen = running.operator_addr;
@@ -196,7 +197,7 @@ impl Cluster {
         let listener = TcpListener::bind(member.config.listen)
             .await
             .with_context(|| format!("binding {} again", member.config.listen))?;
-        let running = crate::node::start(&member.config, listener)
+        let running = crate::app::start(&member.config, listener)
             .await
             .with_context(|| format!("restarting the node of {county}"))?;
         member.running = Some(running);

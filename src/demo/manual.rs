@@ -10,10 +10,10 @@ use super::cluster::Cluster;
 use super::population::Population;
 use super::story::{outcome_label, sweep_status};
 use super::{DINGCHENG, SHAODONG, field_value};
-use crate::cli::client::explain;
 use crate::domain::person::Flow;
 use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::StatusField;
+use crate::present::explain;
 use crate::proto::operator as pb;
 
 /// How many of its people 邵东市 asks about, and how many of those 鼎城区 has not registered.
@@ -98,7 +98,7 @@ pub async fn answer_by_hand(cluster: &Cluster, population: &Population) -> anyho
         "  鼎城区's pending list (`hancha pending`), first {SHOWN} of {}:",
         pending.len()
     );
-    for line in crate::cli::pending_table(&pending[..SHOWN.min(pending.len())], false).lines() {
+    for line in crate::present::pending_table(&pending[..SHOWN.min(pending.len())], false).lines() {
         println!("    {line}");
     }
 

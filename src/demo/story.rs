@@ -63,7 +63,7 @@ pub async fn verify_at_the_window(
     let answer = dingcheng
         .ask(request)
         .await
-        .map_err(crate::cli::client::explain)
+        .map_err(crate::present::explain)
         .context("asking 新化县")?
         .into_inner();
     let latency = started.elapsed().as_secs_f64() * 1000.0;
@@ -133,7 +133,7 @@ pub async fn sweep_with_maintenance(cluster: &mut Cluster, population: &Populati
         let response = xinhua
             .sweep(request)
             .await
-            .map_err(crate::cli::client::explain)
+            .map_err(crate::present::explain)
             .context("submitting the sweep")?
             .into_inner();
         accepted += response.accepted;
@@ -280,7 +280,7 @@ pub async fn sweep_status(
     Ok(client
         .sweep_status(request)
         .await
-        .map_err(crate::cli::client::explain)?
+        .map_err(crate::present::explain)?
         .into_inner())
 }
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
 use super::{COUNTIES, DINGCHENG, county_name, thousands};
-use crate::cli::display;
 use crate::domain::division::CountyCode;
 use crate::domain::message::Direction;
 use crate::domain::report::Indicator;
+use crate::present::display;
 use crate::proto::operator as pb;
 use crate::store::Store;
 

@@ -1,6 +1,7 @@
 //! The domain: validated types and pure rules. Nothing here performs I/O.
 
 pub mod agreement;
+pub mod delivery;
 pub mod division;
 pub mod message;
 pub mod person;

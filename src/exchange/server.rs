@@ -9,20 +9,19 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span, warn};
+use uuid::Uuid;
 
 use super::convert::{confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, timestamp_to_wire};
 use super::reconcile;
 use super::status::{internal, rejected_of, status_of};
 use crate::domain::division::CountyCode;
+use crate::domain::message::FieldViolation;
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::node::{Accepted, Node};
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_server::Exchange;
 use crate::store::audit::AuditEntry;
 use crate::tls::peer_county;
-
-/// How often the synchronous path looks for an answer another worker may have written.
-const ANSWER_POLL: Duration = Duration::from_millis(5);
 
 /// Serves peers on behalf of one node.
 #[derive(Clone, Debug)]
@@ -186,7 +185,7 @@ impl Exchange for ExchangeService {
         let span = info_span!("reconcile", peer = %peer);
         tokio::spawn(
             reconcile::respond(incoming, sender, move |begin| async move {
-                node.open_reconcile(peer, begin).await
+                reconcile::open(&node, peer, begin).await
             })
             .instrument(span),
         );
@@ -198,53 +197,61 @@ impl Exchange for ExchangeService {
         request: Request<pb::SubmitInquiryRequest>,
     ) -> Result<Response<pb::SubmitInquiryResponse>, Status> {
         let peer = self.peer(&request)?;
-        let started = tokio::time::Instant::now();
         let request = request.into_inner();
         let wait = Duration::from_millis(u64::from(request.wait_ms)).min(self.node.limits().max_wait());
         let wire = request.inquiry.unwrap_or_default();
         let converted = inquiry_from_wire(&wire, "inquiry").map_err(|v| (wire.message_id.parse().ok(), v));
-        let inquiry_id = converted.as_ref().ok().map(|inquiry| inquiry.message_id);
-        let mut results = self
+        let (accepted, confirmation) = self
             .node
-            .receive_inquiries_waking(peer, vec![converted], wait.is_zero())
+            .receive_window_inquiry(peer, converted, wait)
             .await
-            .map_err(internal)?;
-        let accepted = results
-            .pop()
-            .expect("one result per inquiry")
-            .map_err(|r| status_of(&r))?;
-        let inquiry_id = inquiry_id.expect("an accepted inquiry parsed");
-        let mut confirmation = None;
-        if !wait.is_zero() {
-            // Answer this one now rather than waiting for the worker's next step; the worker was
-            // not woken for it, so unless this step settles it (answered, or left for an
-            // operator), wake it now.
-            let settled = self.node.auto_answer_step(1, Some(inquiry_id)).await;
-            if !matches!(&settled, Ok(answered) if !answered.is_empty()) {
-                self.node.auto_answer_wake.notify_one();
-            }
-            settled.map_err(internal)?;
-            loop {
-                if let Some(found) = self
-                    .node
-                    .store()
-                    .confirmation_for(inquiry_id)
-                    .await
-                    .map_err(internal)?
-                {
-                    confirmation = Some(confirmation_to_wire(&found));
-                    break;
-                }
-                if started.elapsed() + ANSWER_POLL >= wait {
-                    break;
-                }
-                tokio::time::sleep(ANSWER_POLL).await;
-            }
-        }
+            .map_err(internal)?
+            .map_err(|rejection| status_of(&rejection))?;
         Ok(Response::new(pb::SubmitInquiryResponse {
             accepted: Some(accepted_of(&accepted)),
-            confirmation,
+            confirmation: confirmation.as_ref().map(confirmation_to_wire),
         }))
+    }
+
+    async fn acknowledge_confirmations(
+        &self,
+        request: Request<pb::ConfirmationAcks>,
+    ) -> Result<Response<pb::AckBatch>, Status> {
+        let peer = self.peer(&request)?;
+        let ids = request.into_inner().message_ids;
+        if ids.len() > self.node.limits().max_batch_messages {
+            return Err(self.refuse_batch(peer, "confirmation_acks", ids.len()).await);
+        }
+        let parsed: Vec<Option<Uuid>> = ids.iter().map(|id| Uuid::parse_str(id).ok()).collect();
+        let known: Vec<Uuid> = parsed.iter().flatten().copied().collect();
+        let mut results = self
+            .node
+            .acknowledge_inline_answers(peer, &known)
+            .await
+            .map_err(internal)?
+            .into_iter();
+        let receipts = ids
+            .into_iter()
+            .zip(parsed)
+            .enumerate()
+            .map(|(index, (id, parsed))| {
+                let result = match parsed {
+                    Some(_) => results.next().unwrap_or(Ok(())),
+                    None => Err(Rejection::invalid(vec![FieldViolation::new(
+                        format!("message_ids[{index}]"),
+                        "must be a UUID",
+                    )])),
+                };
+                pb::Receipt {
+                    message_id: if parsed.is_some() { id } else { String::new() },
+                    result: Some(match result {
+                        Ok(()) => pb::receipt::Result::Accepted(pb::Accepted::default()),
+                        Err(rejection) => pb::receipt::Result::Rejected(rejected_of(&rejection)),
+                    }),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::AckBatch { receipts }))
     }
 
     async fn deliver_confirmations(

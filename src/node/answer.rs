@@ -4,17 +4,18 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
 use super::Node;
 use crate::domain::message::{Direction, InquiryState};
-use crate::domain::person::answer_from_registry;
+use crate::domain::person::{Person, answer_from_registry};
+use crate::domain::policy::AgreementBook;
 use crate::domain::resident_id::today_in_china;
 use crate::domain::vocabulary::{AnswerOutcome, StatusField, StatusValues};
 use crate::store::StoreError;
-use crate::store::answers::{Answer, GivenAnswer};
+use crate::store::answers::{Answer, GivenAnswer, WaitingInquiry};
 
 /// An operator's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,36 +71,44 @@ impl Node {
         only: Option<Uuid>,
     ) -> Result<Vec<GivenAnswer>, StoreError> {
         let book = self.agreements();
-        let me = self.me;
-        let today = today_in_china();
-        let answered = self
-            .store
-            .auto_answer(limit, only, Utc::now(), |inquiry, candidates| {
-                let agreement = book.by_ref(&inquiry.agreement)?;
-                let asker = inquiry.peer_county;
-                let direction = agreement.direction(asker, me)?;
-                if !direction.automatic_answers() {
-                    return None;
-                }
-                let answer = answer_from_registry(
-                    inquiry.kind,
-                    asker,
-                    &inquiry.subject,
-                    candidates,
-                    direction.answer_fields(),
-                    today,
-                );
-                Some(Answer {
-                    outcome: answer.outcome,
-                    fields: answer.fields,
-                })
-            })
-            .await?;
+        let decide = self.registry_answerer(&book, today_in_china());
+        let answered = self.store.auto_answer(limit, only, Utc::now(), decide).await?;
         if !answered.is_empty() {
             info!(answered = answered.len(), "inquiries answered automatically");
             self.wake_delivery();
         }
         Ok(answered)
+    }
+
+    /// How the registry answers an inquiry on `today`: `Some(answer)` when the agreement allows
+    /// automatic answers in that direction (only its fields go back), `None` to leave it for an
+    /// operator. The same decision for the auto-answer worker and the clerk's path.
+    pub(super) fn registry_answerer<'a>(
+        &self,
+        book: &'a AgreementBook,
+        today: NaiveDate,
+    ) -> impl Fn(&WaitingInquiry, &[Person]) -> Option<Answer> + 'a {
+        let me = self.me;
+        move |inquiry, candidates| {
+            let agreement = book.by_ref(&inquiry.agreement)?;
+            let asker = inquiry.peer_county;
+            let direction = agreement.direction(asker, me)?;
+            if !direction.automatic_answers() {
+                return None;
+            }
+            let answer = answer_from_registry(
+                inquiry.kind,
+                asker,
+                &inquiry.subject,
+                candidates,
+                direction.answer_fields(),
+                today,
+            );
+            Some(Answer {
+                outcome: answer.outcome,
+                fields: answer.fields,
+            })
+        }
     }
 
     /// Answers a pending inquiry by hand (the operator API and tests call this). Refuses fields

@@ -5,29 +5,31 @@
 //! queueing our own inquiries, answering automatically or by hand, reconciling with a peer
 //! ([`reconcile`]). [`serve`] wires a node to its listener and workers.
 
+mod agreements;
 mod answer;
+mod deliver;
 mod receive;
 pub mod reconcile;
 mod send;
-mod serve;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 
+pub use agreements::{InstallError, agreements_in_store, stored_agreement};
 pub use answer::{AnswerError, ManualAnswer};
+pub use deliver::{Attempt, DeliveryReport, next_attempt};
 pub use receive::Accepted;
 pub use send::{AskOutcome, InquiryDraft, SendError};
-pub use serve::{RunningNode, serve, start, stored as stored_agreement};
 
 use crate::config::Limits;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
-use crate::proto::exchange::exchange_client::ExchangeClient;
+use crate::peer::PeerLink;
 use crate::store::Store;
 use reconcile::ReconcileSettings;
 
@@ -47,9 +49,9 @@ pub struct Node {
     /// One wake-up per delivery worker, rung when something is queued for a peer. `notify_one`
     /// stores a permit, so a wake-up that arrives while a worker is busy is not lost.
     delivery_wakers: std::sync::Mutex<Vec<Arc<Notify>>>,
-    /// Clients for the peers, for calls made while someone waits (the synchronous path) and
-    /// for reconciliation runs.
-    peer_clients: RwLock<HashMap<CountyCode, ExchangeClient<Channel>>>,
+    /// The peers, for calls made while someone waits (the synchronous path) and for
+    /// reconciliation runs; the delivery workers hold the same links.
+    peer_links: RwLock<HashMap<CountyCode, Arc<dyn PeerLink>>>,
     /// Reconciliation secrets, schedules and the per-run inquiry cap.
     reconcile: ReconcileSettings,
 }
@@ -65,7 +67,7 @@ impl Node {
             limits,
             auto_answer_wake: Notify::new(),
             delivery_wakers: std::sync::Mutex::new(Vec::new()),
-            peer_clients: RwLock::new(HashMap::new()),
+            peer_links: RwLock::new(HashMap::new()),
             reconcile: ReconcileSettings::default(),
         }
     }
@@ -96,17 +98,17 @@ impl Node {
         &self.limits
     }
 
-    /// Registers the client used to reach `peer` directly.
-    pub(crate) fn set_peer_client(&self, peer: CountyCode, client: ExchangeClient<Channel>) {
-        self.peer_clients
+    /// Registers the link used to reach `peer`.
+    pub fn set_peer_link(&self, peer: CountyCode, link: Arc<dyn PeerLink>) {
+        self.peer_links
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, client);
+            .insert(peer, link);
     }
 
-    /// The client for `peer`, if one is configured.
-    pub(crate) fn peer_client(&self, peer: CountyCode) -> Option<ExchangeClient<Channel>> {
-        self.peer_clients
+    /// The link to `peer`, if one is configured.
+    pub fn peer_link(&self, peer: CountyCode) -> Option<Arc<dyn PeerLink>> {
+        self.peer_links
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&peer)
@@ -114,7 +116,7 @@ impl Node {
     }
 
     /// Registers a delivery worker's wake-up.
-    pub(crate) fn delivery_waker(&self) -> Arc<Notify> {
+    pub fn delivery_waker(&self) -> Arc<Notify> {
         let waker = Arc::new(Notify::new());
         self.delivery_wakers
             .lock()

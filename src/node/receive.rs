@@ -109,27 +109,10 @@ impl Node {
         };
         let mut accepted = 0usize;
         for ((index, _), receipt) in candidates.iter().zip(receipts) {
-            results[*index] = Some(match receipt {
-                InboundReceipt::Accepted { received_at, due_at } => {
-                    accepted += 1;
-                    Ok(Accepted {
-                        received_at,
-                        due_at: Some(due_at),
-                    })
-                }
-                InboundReceipt::Duplicate { received_at, due_at } => Ok(Accepted {
-                    received_at,
-                    due_at: Some(due_at),
-                }),
-                InboundReceipt::OverDailyCap { cap } => Err(Rejection::new(
-                    RejectionCode::ResourceExhausted,
-                    format!("daily cap of {cap} inquiries under the agreement is reached"),
-                )),
-                InboundReceipt::IdTaken => Err(Rejection::new(
-                    RejectionCode::AlreadyExists,
-                    "message id already used by another message",
-                )),
-            });
+            if matches!(receipt, InboundReceipt::Accepted { .. }) {
+                accepted += 1;
+            }
+            results[*index] = Some(receipt_of_inquiry(receipt));
         }
         if accepted > 0 {
             info!(accepted, "inquiries accepted");
@@ -214,15 +197,34 @@ impl Node {
     }
 }
 
+/// The receipt for an inquiry as the store took it.
+pub(super) fn receipt_of_inquiry(receipt: InboundReceipt) -> Result<Accepted, Rejection> {
+    match receipt {
+        InboundReceipt::Accepted { received_at, due_at }
+        | InboundReceipt::Duplicate { received_at, due_at } => Ok(Accepted {
+            received_at,
+            due_at: Some(due_at),
+        }),
+        InboundReceipt::OverDailyCap { cap } => Err(Rejection::new(
+            RejectionCode::ResourceExhausted,
+            format!("daily cap of {cap} inquiries under the agreement is reached"),
+        )),
+        InboundReceipt::IdTaken => Err(Rejection::new(
+            RejectionCode::AlreadyExists,
+            "message id already used by another message",
+        )),
+    }
+}
+
 /// Now, at the precision PostgreSQL keeps (microseconds): a repeated message gets its first
 /// receipt read back from the database, which must equal the one sent the first time.
-fn now_as_stored() -> DateTime<Utc> {
+pub(super) fn now_as_stored() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
 /// A confirmation travels under the inquiry's agreement, from the responder (`peer`) to us, and
 /// may carry only the fields that agreement lets us see.
-fn check_confirmation(
+pub(super) fn check_confirmation(
     book: &crate::domain::policy::AgreementBook,
     me: CountyCode,
     peer: CountyCode,

@@ -4,20 +4,22 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-use tracing::{info, instrument, warn};
+use chrono::{DateTime, Utc};
+use tracing::{debug, info, instrument};
 use uuid::Uuid;
 
 use super::Node;
+use super::deliver::Attempt;
+use super::receive::check_confirmation;
+use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
-use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
+use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
-use crate::exchange::convert::{confirmation_from_wire, inquiry_to_wire, timestamp_from_wire};
-use crate::proto::exchange as pb;
+use crate::peer::InlineConfirmation;
 use crate::store::StoreError;
+use crate::store::inbound::ConfirmationReceipt;
 use crate::store::outbound::InquiryVerdict;
-use crate::store::queries::InquiryRecord;
 
 /// An inquiry before it is given an id and an agreement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,10 +49,17 @@ pub enum SendError {
 /// What became of an inquiry sent while the caller waited.
 #[derive(Clone, Debug)]
 pub struct AskOutcome {
-    /// The inquiry as stored now (state `answered`, `pending`, `queued` or `rejected`).
-    pub inquiry: InquiryRecord,
+    /// The inquiry's id.
+    pub message_id: Uuid,
+    /// Where it stands now: `Answered`, `Pending` (the peer holds it), `Queued` (it waits in
+    /// our outbox: peer unreachable, or held) or `Rejected`.
+    pub state: InquiryState,
+    /// The peer's reply deadline, once the peer accepted it.
+    pub due_at: Option<DateTime<Utc>>,
     /// The answer, when it arrived within the wait.
     pub confirmation: Option<Confirmation>,
+    /// Why the peer refused it, or why it still waits in the outbox.
+    pub note: Option<String>,
 }
 
 impl Node {
@@ -117,7 +126,9 @@ impl Node {
 
     /// Sends one inquiry now and waits up to `wait` for the answer (a clerk at a window). The
     /// inquiry is stored with its outbox entry first, so if the peer cannot be reached it is
-    /// delivered later by the worker; nothing is lost either way.
+    /// delivered later by the worker; nothing is lost either way. After the call, the receipt
+    /// and the inline answer are stored in one commit, and the peer is told (off the clerk's
+    /// path) that the answer need not come again.
     #[instrument(skip_all, fields(peer = %peer))]
     pub async fn ask(
         &self,
@@ -125,92 +136,148 @@ impl Node {
         draft: InquiryDraft,
         wait: Duration,
     ) -> Result<AskOutcome, SendError> {
-        let client = self.peer_client(peer);
+        let link = self.peer_link(peer);
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
-        let call_timeout = wait + Duration::from_secs(5);
-        let hold = if client.is_some() {
-            call_timeout
-        } else {
-            Duration::ZERO
+        let hold = match link {
+            Some(_) => wait + self.limits.sync_call_margin(),
+            None => Duration::ZERO,
         };
         let (mut inquiries, _) = self.queue(peer, vec![draft], None, hold).await?;
-        let inquiry = inquiries.pop().expect("one inquiry queued");
+        let inquiry = inquiries
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("the inquiry just queued is missing".into()))?;
         let id = inquiry.message_id;
-        match client {
-            Some(mut client) => {
-                let mut request = tonic::Request::new(pb::SubmitInquiryRequest {
-                    inquiry: Some(inquiry_to_wire(&inquiry)),
-                    wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
-                });
-                request.set_timeout(call_timeout);
-                match client.submit_inquiry(request).await {
-                    Ok(response) => self.record_inline(peer, id, response.into_inner()).await?,
-                    Err(status) if is_permanent(&status) => {
-                        let reason = format!("{}: {}", status.code().description(), status.message());
-                        let verdict = InquiryVerdict::Rejected {
-                            message_id: id,
-                            reason,
-                        };
-                        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
+        let queued = |note: Option<String>| AskOutcome {
+            message_id: id,
+            state: InquiryState::Queued,
+            due_at: None,
+            confirmation: None,
+            note,
+        };
+        let Some(link) = link else {
+            self.wake_delivery();
+            return Ok(queued(Some(format!(
+                "no address is configured for {peer}; delivered when it is"
+            ))));
+        };
+        let reply = match link.submit_inquiry(&inquiry, wait).await {
+            Ok(reply) => reply,
+            Err(failure) => {
+                let outcome = Outcome::of_failure(&failure);
+                self.record_one(peer, id, outcome).await?;
+                self.wake_delivery();
+                return Ok(queued(Some(failure.describe().to_string())));
+            }
+        };
+        let (received_at, due_at) = match Outcome::of_verdict(&reply.verdict) {
+            Outcome::Delivered { received_at, due_at } => (received_at.unwrap_or_else(Utc::now), due_at),
+            outcome => {
+                let state = match &outcome {
+                    Outcome::Final(_) => InquiryState::Rejected,
+                    _ => InquiryState::Queued,
+                };
+                let note = match &outcome {
+                    Outcome::Final(reason) | Outcome::Retry(reason) | Outcome::PeerUnreachable(reason) => {
+                        reason.clone()
                     }
-                    Err(status) => {
-                        warn!(%status, "peer not reachable now; the inquiry waits in the outbox");
-                        let reason = format!("{}: {}", status.code().description(), status.message());
-                        self.store.reschedule_outbox(&[id], &reason, Utc::now()).await?;
-                        self.wake_delivery();
+                    Outcome::Held { waiting_for } => format!("held: waiting for {waiting_for}"),
+                    Outcome::Delivered { .. } => String::new(),
+                };
+                self.record_one(peer, id, outcome).await?;
+                return Ok(AskOutcome {
+                    state,
+                    note: Some(note),
+                    ..queued(None)
+                });
+            }
+        };
+        let verdict = InquiryVerdict::Accepted {
+            message_id: id,
+            received_at,
+            due_at,
+        };
+        let answer = match reply.confirmation {
+            Some(Ok(confirmation)) => {
+                match check_confirmation(&self.agreements(), self.me, peer, &confirmation) {
+                    Ok(()) => Some(confirmation),
+                    Err(rejection) => {
+                        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
+                        self.refuse_inline(peer, Ok(confirmation)).await?;
+                        debug!(reason = %rejection.reason, "inline answer refused; the peer will deliver it again");
+                        return Ok(AskOutcome {
+                            state: InquiryState::Pending,
+                            due_at,
+                            ..queued(None)
+                        });
                     }
                 }
             }
-            None => self.wake_delivery(),
+            Some(Err(invalid)) => {
+                self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
+                self.refuse_inline(peer, Err(invalid)).await?;
+                return Ok(AskOutcome {
+                    state: InquiryState::Pending,
+                    due_at,
+                    ..queued(None)
+                });
+            }
+            None => None,
+        };
+        let receipt = self
+            .store
+            .record_inline_answer(peer, &verdict, answer.as_ref())
+            .await?;
+        let Some(confirmation) = answer else {
+            return Ok(AskOutcome {
+                state: InquiryState::Pending,
+                due_at,
+                ..queued(None)
+            });
+        };
+        if matches!(
+            receipt,
+            Some(ConfirmationReceipt::Accepted | ConfirmationReceipt::Duplicate)
+        ) {
+            // Off the clerk's path: if this is lost, the peer sends the answer again after its
+            // grace period and our intake takes it as a duplicate.
+            let ack = confirmation.message_id;
+            tokio::spawn(async move {
+                if let Err(failure) = link.acknowledge_confirmations(&[ack]).await {
+                    debug!(
+                        error = failure.describe(),
+                        "acknowledging an inline answer failed; the peer will send it again"
+                    );
+                }
+            });
         }
-        let record = self.store.inquiry(id).await?.ok_or(StoreError::NotFound)?;
-        let confirmation = self.store.confirmation_for(id).await?;
         Ok(AskOutcome {
-            inquiry: record,
-            confirmation,
+            message_id: id,
+            state: InquiryState::Answered,
+            due_at,
+            confirmation: Some(confirmation),
+            note: None,
         })
     }
 
-    async fn record_inline(
-        &self,
-        peer: CountyCode,
-        id: Uuid,
-        response: pb::SubmitInquiryResponse,
-    ) -> Result<(), SendError> {
-        let accepted = response.accepted.unwrap_or_default();
-        let verdict = InquiryVerdict::Accepted {
+    /// Records the outcome of the one inquiry the clerk's path sent.
+    async fn record_one(&self, peer: CountyCode, id: Uuid, outcome: Outcome) -> Result<(), StoreError> {
+        let attempt = Attempt {
             message_id: id,
-            received_at: accepted
-                .received_at
-                .as_ref()
-                .and_then(timestamp_from_wire)
-                .unwrap_or_else(Utc::now),
-            due_at: accepted.due_at.as_ref().and_then(timestamp_from_wire),
+            attempts: 1,
+            outcome,
         };
-        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
-        if let Some(wire) = response.confirmation {
-            let confirmation = confirmation_from_wire(&wire, "confirmation")
-                .map_err(|violations| (wire.message_id.parse().ok(), violations));
-            let results = self.receive_confirmations(peer, vec![confirmation]).await?;
-            if let Some(Err(rejection)) = results.first() {
-                warn!(reason = %rejection.reason, "inline answer refused; the peer will deliver it again");
-            }
-        }
+        let retry_at = Utc::now()
+            + chrono::Duration::milliseconds(i64::try_from(self.limits.retry_initial_ms).unwrap_or(i64::MAX));
+        self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
+            .await?;
         Ok(())
     }
-}
 
-/// Whether a refusal from the peer is final (retrying the same message cannot help).
-fn is_permanent(status: &tonic::Status) -> bool {
-    use tonic::Code;
-    matches!(
-        status.code(),
-        Code::InvalidArgument
-            | Code::PermissionDenied
-            | Code::FailedPrecondition
-            | Code::ResourceExhausted
-            | Code::AlreadyExists
-            | Code::NotFound
-    )
+    /// An inline answer that failed our checks goes through the ordinary intake, which refuses
+    /// and audits it; the peer delivers it again later.
+    async fn refuse_inline(&self, peer: CountyCode, answer: InlineConfirmation) -> Result<(), StoreError> {
+        self.receive_confirmations(peer, vec![answer]).await?;
+        Ok(())
+    }
 }

@@ -5,7 +5,7 @@ use tonic::Status;
 
 use super::internal;
 use crate::domain::agreement::Agreement;
-use crate::node::Node;
+use crate::node::{InstallError, Node};
 use crate::proto::operator as pb;
 use crate::store::agreements::StoredAgreement;
 
@@ -22,35 +22,19 @@ pub(super) async fn apply(
         rejection.reason = format!("not a valid agreement:\n{errors}");
         crate::exchange::status::status_of(&rejection)
     })?;
-    let me = node.county();
-    let Some(peer) = agreement.peer_of(me) else {
-        return Err(Status::failed_precondition(format!(
-            "agreement {} is between {} and {}; this node is {me}",
-            agreement.id(),
-            agreement.parties()[0],
-            agreement.parties()[1]
-        )));
-    };
-    let store = node.store();
-    let installed = store.agreements().await.map_err(internal)?;
-    if let Some(clash) = installed.iter().find(|a| {
-        a.agreement_id == agreement.id()
-            && a.version == agreement.version() as i32
-            && a.hash != agreement.canonical_hash().as_str()
-    }) {
-        return Err(Status::failed_precondition(format!(
-            "agreement {} version {} is already installed with hash {}; an amendment needs a higher version",
-            clash.agreement_id,
-            clash.version,
-            &clash.hash[..12]
-        )));
-    }
-    let new_version = store
-        .install_agreement(&crate::node::stored_agreement(&agreement, peer))
+    let (stored, new_version) = node
+        .install_agreement(&agreement)
         .await
-        .map_err(internal)?;
-    reload(node).await?;
-    let info = info(node, &crate::node::stored_agreement(&agreement, peer));
+        .map_err(|error| match error {
+            InstallError::Store(store) => internal(store),
+            refusal @ (InstallError::NotAParty { .. } | InstallError::VersionClash { .. }) => {
+                crate::exchange::status::status_of(&crate::domain::policy::Rejection::new(
+                    crate::domain::policy::RejectionCode::FailedPrecondition,
+                    refusal.to_string(),
+                ))
+            }
+        })?;
+    let info = info(node, &stored);
     Ok(pb::ApplyAgreementResponse {
         agreement: Some(info),
         new_version,
@@ -78,18 +62,6 @@ pub(super) async fn show(
         agreement: Some(info(node, stored)),
         text: stored.source_text.clone(),
     })
-}
-
-/// Puts the store's agreements in force on the node.
-async fn reload(node: &Node) -> Result<(), Status> {
-    let mut agreements = Vec::new();
-    for stored in node.store().agreements().await.map_err(internal)? {
-        if let Ok(agreement) = Agreement::parse(&stored.source_text) {
-            agreements.push(agreement);
-        }
-    }
-    node.replace_agreements(agreements);
-    Ok(())
 }
 
 fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {

@@ -37,17 +37,20 @@ pub(super) async fn ask(node: &Node, request: pb::AskRequest) -> Result<pb::AskR
     };
     let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
     let outcome = node.ask(peer, draft, wait).await.map_err(send_error)?;
-    let inquiry = outcome.inquiry;
     Ok(pb::AskResponse {
-        message_id: inquiry.message_id.to_string(),
-        state: inquiry.state.to_string(),
-        due_at: inquiry.due_at.map(timestamp_to_wire),
-        outcome: inquiry.outcome.map(|o| o.to_string()).unwrap_or_default(),
+        message_id: outcome.message_id.to_string(),
+        state: outcome.state.as_str().to_string(),
+        due_at: outcome.due_at.map(timestamp_to_wire),
+        outcome: outcome
+            .confirmation
+            .as_ref()
+            .map(|c| c.outcome.as_str().to_string())
+            .unwrap_or_default(),
         fields: outcome
             .confirmation
             .map(|c| fields_to_map(&c.fields))
             .unwrap_or_default(),
-        reject_reason: inquiry.reject_reason.unwrap_or_default(),
+        reject_reason: outcome.note.unwrap_or_default(),
     })
 }
 

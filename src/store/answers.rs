@@ -65,7 +65,27 @@ impl Store {
         F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
     {
         let mut tx = self.pool().begin().await?;
-        let rows: Vec<InquiryRow> = sqlx::query_as(
+        let answered = auto_answer_in(&mut tx, limit, only, now, None, decide).await?;
+        tx.commit().await?;
+        Ok(answered)
+    }
+}
+
+/// [`Store::auto_answer`] inside the caller's transaction. The answers' outbox entries come due
+/// at `deliver_after` when given (an answer given inline stays owed until the asker says it
+/// stored it), otherwise at once.
+pub(crate) async fn auto_answer_in<F>(
+    tx: &mut sqlx::PgConnection,
+    limit: i64,
+    only: Option<Uuid>,
+    now: DateTime<Utc>,
+    deliver_after: Option<DateTime<Utc>>,
+    decide: F,
+) -> Result<Vec<GivenAnswer>, StoreError>
+where
+    F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
+{
+    let rows: Vec<InquiryRow> = sqlx::query_as(
             "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
              FROM inquiries
              WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked
@@ -78,79 +98,81 @@ impl Store {
         .bind(only)
         .fetch_all(&mut *tx)
         .await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut waiting = Vec::with_capacity(rows.len());
-        for row in rows {
-            let peer_county = parsed(&row.peer_county)?;
-            let inquiry = row.into_inquiry()?;
-            waiting.push(WaitingInquiry {
-                message_id: inquiry.message_id,
-                peer_county,
-                agreement: inquiry.agreement,
-                kind: inquiry.kind,
-                subject: inquiry.subject,
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut waiting = Vec::with_capacity(rows.len());
+    for row in rows {
+        let peer_county = parsed(&row.peer_county)?;
+        let inquiry = row.into_inquiry()?;
+        waiting.push(WaitingInquiry {
+            message_id: inquiry.message_id,
+            peer_county,
+            agreement: inquiry.agreement,
+            kind: inquiry.kind,
+            subject: inquiry.subject,
+        });
+    }
+    let ids: Vec<String> = waiting
+        .iter()
+        .map(|w| w.subject.resident_id.as_str().to_string())
+        .collect();
+    let certificates: Vec<String> = waiting
+        .iter()
+        .filter_map(|w| w.subject.certificate_number.clone())
+        .collect();
+    let candidates = persons_matching_in(&mut *tx, &ids, &certificates).await?;
+
+    let mut answered = Vec::new();
+    let mut batch = AnswerBatch::default();
+    for inquiry in &waiting {
+        let relevant: Vec<Person> = candidates
+            .iter()
+            .filter(|p| {
+                p.resident_id == inquiry.subject.resident_id
+                    || (inquiry.subject.certificate_number.is_some()
+                        && p.status.certificate_number == inquiry.subject.certificate_number)
+            })
+            .cloned()
+            .collect();
+        if let Some(answer) = decide(inquiry, &relevant) {
+            let confirmation_id = Uuid::now_v7();
+            batch.push(
+                inquiry.message_id,
+                inquiry.peer_county,
+                &inquiry.agreement,
+                inquiry.kind.as_str(),
+                confirmation_id,
+                answer,
+            );
+            answered.push(GivenAnswer {
+                inquiry_id: inquiry.message_id,
+                confirmation_id,
+                peer_county: inquiry.peer_county,
             });
         }
-        let ids: Vec<String> = waiting
-            .iter()
-            .map(|w| w.subject.resident_id.as_str().to_string())
-            .collect();
-        let certificates: Vec<String> = waiting
-            .iter()
-            .filter_map(|w| w.subject.certificate_number.clone())
-            .collect();
-        let candidates = persons_matching_in(&mut tx, &ids, &certificates).await?;
-
-        let mut answered = Vec::new();
-        let mut batch = AnswerBatch::default();
-        for inquiry in &waiting {
-            let relevant: Vec<Person> = candidates
-                .iter()
-                .filter(|p| {
-                    p.resident_id == inquiry.subject.resident_id
-                        || (inquiry.subject.certificate_number.is_some()
-                            && p.status.certificate_number == inquiry.subject.certificate_number)
-                })
-                .cloned()
-                .collect();
-            if let Some(answer) = decide(inquiry, &relevant) {
-                let confirmation_id = Uuid::now_v7();
-                batch.push(
-                    inquiry.message_id,
-                    inquiry.peer_county,
-                    &inquiry.agreement,
-                    inquiry.kind.as_str(),
-                    confirmation_id,
-                    answer,
-                );
-                answered.push(GivenAnswer {
-                    inquiry_id: inquiry.message_id,
-                    confirmation_id,
-                    peer_county: inquiry.peer_county,
-                });
-            }
-        }
-        batch.write(&mut tx, "automatic", now, true).await?;
-        // The answered ones were marked checked as they were answered (one row version each,
-        // not two); the rest stay pending for an operator.
-        let answered_ids: std::collections::HashSet<Uuid> = answered.iter().map(|a| a.inquiry_id).collect();
-        let left_pending: Vec<Uuid> = waiting
-            .iter()
-            .map(|w| w.message_id)
-            .filter(|id| !answered_ids.contains(id))
-            .collect();
-        if !left_pending.is_empty() {
-            sqlx::query("UPDATE inquiries SET auto_checked = true WHERE message_id = ANY($1)")
-                .bind(&left_pending)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(answered)
     }
+    batch
+        .write(&mut *tx, "automatic", now, true, deliver_after)
+        .await?;
+    // The answered ones were marked checked as they were answered (one row version each,
+    // not two); the rest stay pending for an operator.
+    let answered_ids: std::collections::HashSet<Uuid> = answered.iter().map(|a| a.inquiry_id).collect();
+    let left_pending: Vec<Uuid> = waiting
+        .iter()
+        .map(|w| w.message_id)
+        .filter(|id| !answered_ids.contains(id))
+        .collect();
+    if !left_pending.is_empty() {
+        sqlx::query("UPDATE inquiries SET auto_checked = true WHERE message_id = ANY($1)")
+            .bind(&left_pending)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(answered)
+}
 
+impl Store {
     /// Answers one inbound inquiry by hand. Fails with [`StoreError::NotFound`] for an unknown
     /// inquiry and [`StoreError::Conflict`] for one already answered.
     pub async fn answer_by_operator(
@@ -189,7 +211,7 @@ impl Store {
             confirmation_id,
             answer,
         );
-        batch.write(&mut tx, "operator", now, false).await?;
+        batch.write(&mut tx, "operator", now, false, None).await?;
         tx.commit().await?;
         Ok(GivenAnswer {
             inquiry_id,
@@ -254,6 +276,7 @@ impl AnswerBatch {
         answered_by: &str,
         now: DateTime<Utc>,
         mark_checked: bool,
+        deliver_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         if self.confirmation_ids.is_empty() {
             return Ok(());
@@ -288,12 +311,13 @@ impl AnswerBatch {
         .execute(&mut *connection)
         .await?;
         sqlx::query(
-            "INSERT INTO outbox (message_id, message_type, peer_county)
-             SELECT id, $3, peer FROM UNNEST($1::uuid[], $2::text[]) AS t(id, peer)",
+            "INSERT INTO outbox (message_id, message_type, peer_county, next_attempt_at)
+             SELECT id, $3, peer, coalesce($4, now()) FROM UNNEST($1::uuid[], $2::text[]) AS t(id, peer)",
         )
         .bind(&self.confirmation_ids)
         .bind(&self.peers)
         .bind(MessageType::Confirmation.as_str())
+        .bind(deliver_after)
         .execute(&mut *connection)
         .await?;
         audit_batch_in(connection, &self.audit).await

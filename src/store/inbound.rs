@@ -76,80 +76,93 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<InboundReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
-        let existing: Vec<ExistingInquiry> = sqlx::query_as(
+        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+}
+
+/// [`Store::accept_inbound_inquiries`] inside the caller's transaction.
+pub(crate) async fn accept_inquiries_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    day: NaiveDate,
+    batch: &[InboundInquiry<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<InboundReceipt>, StoreError> {
+    let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
+    let existing: Vec<ExistingInquiry> = sqlx::query_as(
             "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
         )
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-        let mut used = lock_daily_volume_in(&mut tx, peer, day).await?;
+    let mut used = lock_daily_volume_in(&mut *tx, peer, day).await?;
 
-        let mut receipts = Vec::with_capacity(batch.len());
-        let mut new_rows: Vec<&InboundInquiry<'_>> = Vec::new();
-        let mut audit = Vec::new();
-        let mut seen_in_batch = std::collections::HashSet::new();
-        for item in batch {
-            let id = item.inquiry.message_id;
-            if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id)
-            {
-                let receipt = match (
-                    owner == peer.as_str() && direction == "inbound",
-                    received_at,
-                    due_at,
-                ) {
-                    (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
-                        received_at: *received_at,
-                        due_at: *due_at,
-                    },
-                    _ => InboundReceipt::IdTaken,
-                };
-                if receipt == InboundReceipt::IdTaken {
-                    audit.push(inquiry_audit(
-                        peer,
-                        item.inquiry,
-                        "rejected",
-                        Some("ALREADY_EXISTS: message id already used by another message".into()),
-                    ));
-                }
-                receipts.push(receipt);
-                continue;
-            }
-            if !seen_in_batch.insert(id) {
-                receipts.push(InboundReceipt::Duplicate {
-                    received_at: now,
-                    due_at: item.due_at,
-                });
-                continue;
-            }
-            if used >= i64::from(item.daily_cap) {
-                receipts.push(InboundReceipt::OverDailyCap { cap: item.daily_cap });
+    let mut receipts = Vec::with_capacity(batch.len());
+    let mut new_rows: Vec<&InboundInquiry<'_>> = Vec::new();
+    let mut audit = Vec::new();
+    let mut seen_in_batch = std::collections::HashSet::new();
+    for item in batch {
+        let id = item.inquiry.message_id;
+        if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id) {
+            let receipt = match (
+                owner == peer.as_str() && direction == "inbound",
+                received_at,
+                due_at,
+            ) {
+                (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
+                    received_at: *received_at,
+                    due_at: *due_at,
+                },
+                _ => InboundReceipt::IdTaken,
+            };
+            if receipt == InboundReceipt::IdTaken {
                 audit.push(inquiry_audit(
                     peer,
                     item.inquiry,
                     "rejected",
-                    Some(format!(
-                        "RESOURCE_EXHAUSTED: daily cap of {} inquiries reached",
-                        item.daily_cap
-                    )),
+                    Some("ALREADY_EXISTS: message id already used by another message".into()),
                 ));
-                continue;
             }
-            used += 1;
-            receipts.push(InboundReceipt::Accepted {
+            receipts.push(receipt);
+            continue;
+        }
+        if !seen_in_batch.insert(id) {
+            receipts.push(InboundReceipt::Duplicate {
                 received_at: now,
                 due_at: item.due_at,
             });
-            audit.push(inquiry_audit(peer, item.inquiry, "accepted", None));
-            new_rows.push(item);
+            continue;
         }
-
-        insert_inbound_inquiries_in(&mut tx, peer, day, used, &new_rows, now).await?;
-        audit_batch_in(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(receipts)
+        if used >= i64::from(item.daily_cap) {
+            receipts.push(InboundReceipt::OverDailyCap { cap: item.daily_cap });
+            audit.push(inquiry_audit(
+                peer,
+                item.inquiry,
+                "rejected",
+                Some(format!(
+                    "RESOURCE_EXHAUSTED: daily cap of {} inquiries reached",
+                    item.daily_cap
+                )),
+            ));
+            continue;
+        }
+        used += 1;
+        receipts.push(InboundReceipt::Accepted {
+            received_at: now,
+            due_at: item.due_at,
+        });
+        audit.push(inquiry_audit(peer, item.inquiry, "accepted", None));
+        new_rows.push(item);
     }
 
+    insert_inbound_inquiries_in(&mut *tx, peer, day, used, &new_rows, now).await?;
+    audit_batch_in(&mut *tx, &audit).await?;
+    Ok(receipts)
+}
+
+impl Store {
     /// Stores confirmations `peer` sent for inquiries we asked it, marking those inquiries
     /// answered. Idempotent on the confirmation's message id; the first answer always stands.
     ///
@@ -165,78 +178,88 @@ impl Store {
         confirmations: &[Confirmation],
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
-        // Only the primary key in the condition: given `direction` and `peer_county` too, a
-        // generic plan may walk every outbound inquiry of the peer filtering on the id array.
-        let states: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        let receipts = accept_confirmations_in(&mut tx, peer, confirmations).await?;
+        tx.commit().await?;
+        Ok(receipts)
+    }
+}
+
+/// [`Store::accept_inbound_confirmations`] inside the caller's transaction.
+pub(crate) async fn accept_confirmations_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    confirmations: &[Confirmation],
+) -> Result<Vec<ConfirmationReceipt>, StoreError> {
+    let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
+    // Only the primary key in the condition: given `direction` and `peer_county` too, a
+    // generic plan may walk every outbound inquiry of the peer filtering on the id array.
+    let states: Vec<(Uuid, String, String, String)> = sqlx::query_as(
             "SELECT message_id, state, direction, peer_county FROM inquiries WHERE message_id = ANY($1) FOR UPDATE",
         )
         .bind(&inquiry_ids)
         .fetch_all(&mut *tx)
         .await?;
-        let mut states: HashMap<Uuid, String> = states
+    let mut states: HashMap<Uuid, String> = states
+        .into_iter()
+        .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer.as_str())
+        .map(|(id, state, _, _)| (id, state))
+        .collect();
+    let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
+    let existing: Vec<Uuid> =
+        sqlx::query_scalar("SELECT message_id FROM confirmations WHERE message_id = ANY($1)")
+            .bind(&message_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut stored: HashSet<Uuid> = existing.into_iter().collect();
+    // An inquiry marked answered whose confirmation is gone (restored from a backup, lost
+    // by hand) takes its answer again: reconciliation re-delivers exactly that.
+    let mut answered_with: HashSet<Uuid> =
+        sqlx::query_scalar::<_, Uuid>("SELECT inquiry_id FROM confirmations WHERE inquiry_id = ANY($1)")
+            .bind(&inquiry_ids)
+            .fetch_all(&mut *tx)
+            .await?
             .into_iter()
-            .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer.as_str())
-            .map(|(id, state, _, _)| (id, state))
             .collect();
-        let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
-        let existing: Vec<Uuid> =
-            sqlx::query_scalar("SELECT message_id FROM confirmations WHERE message_id = ANY($1)")
-                .bind(&message_ids)
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut stored: HashSet<Uuid> = existing.into_iter().collect();
-        // An inquiry marked answered whose confirmation is gone (restored from a backup, lost
-        // by hand) takes its answer again: reconciliation re-delivers exactly that.
-        let mut answered_with: HashSet<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("SELECT inquiry_id FROM confirmations WHERE inquiry_id = ANY($1)")
-                .bind(&inquiry_ids)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
 
-        let mut receipts = Vec::with_capacity(confirmations.len());
-        let mut audit = Vec::new();
-        let mut accepted: Vec<&Confirmation> = Vec::new();
-        for confirmation in confirmations {
-            if stored.contains(&confirmation.message_id) {
-                receipts.push(ConfirmationReceipt::Duplicate);
-                continue;
-            }
-            let Some(state) = states.get_mut(&confirmation.inquiry_id) else {
-                receipts.push(ConfirmationReceipt::UnknownInquiry);
-                audit.push(confirmation_audit(
-                    peer,
-                    confirmation,
-                    "rejected",
-                    Some("NOT_FOUND: no such inquiry".into()),
-                ));
-                continue;
-            };
-            if state == "answered" && answered_with.contains(&confirmation.inquiry_id) {
-                receipts.push(ConfirmationReceipt::AlreadyAnswered);
-                audit.push(confirmation_audit(
-                    peer,
-                    confirmation,
-                    "rejected",
-                    Some("ALREADY_EXISTS: inquiry already answered".into()),
-                ));
-                continue;
-            }
-            *state = "answered".into();
-            answered_with.insert(confirmation.inquiry_id);
-            stored.insert(confirmation.message_id);
-            accepted.push(confirmation);
-            receipts.push(ConfirmationReceipt::Accepted);
-            audit.push(confirmation_audit(peer, confirmation, "accepted", None));
+    let mut receipts = Vec::with_capacity(confirmations.len());
+    let mut audit = Vec::new();
+    let mut accepted: Vec<&Confirmation> = Vec::new();
+    for confirmation in confirmations {
+        if stored.contains(&confirmation.message_id) {
+            receipts.push(ConfirmationReceipt::Duplicate);
+            continue;
         }
-
-        insert_inbound_confirmations_in(&mut tx, peer, &accepted).await?;
-        audit_batch_in(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(receipts)
+        let Some(state) = states.get_mut(&confirmation.inquiry_id) else {
+            receipts.push(ConfirmationReceipt::UnknownInquiry);
+            audit.push(confirmation_audit(
+                peer,
+                confirmation,
+                "rejected",
+                Some("NOT_FOUND: no such inquiry".into()),
+            ));
+            continue;
+        };
+        if state == "answered" && answered_with.contains(&confirmation.inquiry_id) {
+            receipts.push(ConfirmationReceipt::AlreadyAnswered);
+            audit.push(confirmation_audit(
+                peer,
+                confirmation,
+                "rejected",
+                Some("ALREADY_EXISTS: inquiry already answered".into()),
+            ));
+            continue;
+        }
+        *state = "answered".into();
+        answered_with.insert(confirmation.inquiry_id);
+        stored.insert(confirmation.message_id);
+        accepted.push(confirmation);
+        receipts.push(ConfirmationReceipt::Accepted);
+        audit.push(confirmation_audit(peer, confirmation, "accepted", None));
     }
+
+    insert_inbound_confirmations_in(&mut *tx, peer, &accepted).await?;
+    audit_batch_in(&mut *tx, &audit).await?;
+    Ok(receipts)
 }
 
 /// Creates the day's row of `peer`'s volume if needed and locks it, in one statement, and
@@ -272,26 +295,26 @@ pub(crate) async fn insert_inbound_inquiries_in(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                subject_id, subject_certificate, state, created_at, received_at, due_at)
-         SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
-                'pending', $3, $3, due_at
-         FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::timestamptz[])
-              AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
-    )
-    .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
-    .bind(peer.as_str())
-    .bind(now)
-    .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.inquiry.kind.as_str()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.inquiry.priority.as_str()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
-    .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
-    .execute(&mut *connection)
-    .await?;
+                "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                        subject_id, subject_certificate, state, created_at, received_at, due_at)
+                 SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
+                        'pending', $3, $3, due_at
+                 FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::timestamptz[])
+                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
+            )
+            .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
+            .bind(peer.as_str())
+            .bind(now)
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.kind.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.priority.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .execute(&mut *connection)
+            .await?;
     sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
         .bind(peer.as_str())
         .bind(day)
@@ -312,34 +335,34 @@ pub(crate) async fn insert_inbound_confirmations_in(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
-                                    outcome, fields, answered_by, created_at)
-         SELECT id, inquiry_id, 'inbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic',
-                answered_at
-         FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-                     $8::timestamptz[])
-              AS t(id, inquiry_id, agreement_id, agreement_hash, outcome, fields, answered_at)",
-    )
-    .bind(accepted.iter().map(|c| c.message_id).collect::<Vec<_>>())
-    .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
-    .bind(peer.as_str())
-    .bind(accepted.iter().map(|c| c.agreement.id.clone()).collect::<Vec<_>>())
-    .bind(accepted.iter().map(|c| c.agreement.hash.clone()).collect::<Vec<_>>())
-    .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
-    .bind(
-        accepted
-            .iter()
-            .map(|c| sqlx::types::Json(&c.fields))
-            .collect::<Vec<_>>(),
-    )
-    .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
-    .execute(&mut *connection)
-    .await?;
+                "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
+                                            outcome, fields, answered_by, created_at)
+                 SELECT id, inquiry_id, 'inbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic',
+                        answered_at
+                 FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
+                             $8::timestamptz[])
+                      AS t(id, inquiry_id, agreement_id, agreement_hash, outcome, fields, answered_at)",
+            )
+            .bind(accepted.iter().map(|c| c.message_id).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
+            .bind(peer.as_str())
+            .bind(accepted.iter().map(|c| c.agreement.id.clone()).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.agreement.hash.clone()).collect::<Vec<_>>())
+            .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
+            .bind(
+                accepted
+                    .iter()
+                    .map(|c| sqlx::types::Json(&c.fields))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
+            .execute(&mut *connection)
+            .await?;
     sqlx::query(
         "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = t.answered_at,
-                received_at = coalesce(i.received_at, t.answered_at)
-         FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS t(id, outcome, answered_at)
-         WHERE i.message_id = t.id",
+                        received_at = coalesce(i.received_at, t.answered_at)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS t(id, outcome, answered_at)
+                 WHERE i.message_id = t.id",
     )
     .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
     .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())

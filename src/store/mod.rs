@@ -10,10 +10,12 @@ pub mod inbound;
 pub mod inspect;
 pub mod notices;
 pub mod outbound;
+pub mod probe;
 pub mod queries;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+pub mod window;
 
 pub(crate) use audit::audit_batch_in;
 

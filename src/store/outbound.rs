@@ -193,11 +193,74 @@ impl Store {
         verdicts: &[InquiryVerdict],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        record_inquiry_verdicts_in(&mut tx, peer, verdicts).await?;
+        record_verdicts_in(&mut tx, peer, verdicts).await?;
         tx.commit().await?;
         Ok(())
     }
+}
 
+/// [`Store::record_inquiry_verdicts`] inside the caller's transaction.
+pub(crate) async fn record_verdicts_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    verdicts: &[InquiryVerdict],
+) -> Result<(), StoreError> {
+    let mut audit = Vec::new();
+    let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    let mut done_ids = Vec::new();
+    for verdict in verdicts {
+        match verdict {
+            InquiryVerdict::Accepted {
+                message_id,
+                received_at,
+                due_at,
+            } => {
+                accepted_ids.push(*message_id);
+                received.push(*received_at);
+                due.push(*due_at);
+                done_ids.push(*message_id);
+            }
+            InquiryVerdict::Rejected { message_id, reason } => {
+                sqlx::query(
+                    "UPDATE inquiries SET state = 'rejected', reject_reason = $2
+                         WHERE message_id = $1 AND state = 'queued'",
+                )
+                .bind(message_id)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+                done_ids.push(*message_id);
+                audit.push(AuditEntry {
+                    peer_county: Some(peer.to_string()),
+                    direction: "outbound".into(),
+                    message_id: Some(*message_id),
+                    outcome: "rejected_by_peer".into(),
+                    reason: Some(reason.clone()),
+                    ..AuditEntry::default()
+                });
+            }
+        }
+    }
+    sqlx::query(
+            "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
+                    received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
+             WHERE i.message_id = t.id",
+        )
+        .bind(&accepted_ids)
+        .bind(&received)
+        .bind(&due)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+        .bind(&done_ids)
+        .execute(&mut *tx)
+        .await?;
+    audit_batch_in(&mut *tx, &audit).await?;
+    Ok(())
+}
+
+impl Store {
     /// Loads our confirmations for sending.
     pub async fn outbound_confirmations(&self, ids: &[Uuid]) -> Result<Vec<Confirmation>, StoreError> {
         let rows: Vec<ConfirmationRow> = sqlx::query_as(
@@ -256,67 +319,6 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// [`Store::record_inquiry_verdicts`] inside the caller's transaction.
-pub(crate) async fn record_inquiry_verdicts_in(
-    connection: &mut sqlx::PgConnection,
-    peer: CountyCode,
-    verdicts: &[InquiryVerdict],
-) -> Result<(), StoreError> {
-    let mut audit = Vec::new();
-    let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
-    let mut done_ids = Vec::new();
-    for verdict in verdicts {
-        match verdict {
-            InquiryVerdict::Accepted {
-                message_id,
-                received_at,
-                due_at,
-            } => {
-                accepted_ids.push(*message_id);
-                received.push(*received_at);
-                due.push(*due_at);
-                done_ids.push(*message_id);
-            }
-            InquiryVerdict::Rejected { message_id, reason } => {
-                sqlx::query(
-                    "UPDATE inquiries SET state = 'rejected', reject_reason = $2
-                     WHERE message_id = $1 AND state = 'queued'",
-                )
-                .bind(message_id)
-                .bind(reason)
-                .execute(&mut *connection)
-                .await?;
-                done_ids.push(*message_id);
-                audit.push(AuditEntry {
-                    peer_county: Some(peer.to_string()),
-                    direction: "outbound".into(),
-                    message_id: Some(*message_id),
-                    outcome: "rejected_by_peer".into(),
-                    reason: Some(reason.clone()),
-                    ..AuditEntry::default()
-                });
-            }
-        }
-    }
-    sqlx::query(
-        "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
-                received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
-         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
-         WHERE i.message_id = t.id",
-    )
-    .bind(&accepted_ids)
-    .bind(&received)
-    .bind(&due)
-    .execute(&mut *connection)
-    .await?;
-    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
-        .bind(&done_ids)
-        .execute(&mut *connection)
-        .await?;
-    audit_batch_in(connection, &audit).await?;
-    Ok(())
 }
 
 /// [`Store::record_confirmations_delivered`] inside the caller's transaction.

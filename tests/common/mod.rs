@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Duration as TimeDelta, NaiveDate, Utc};
+use hancha::app::RunningNode;
 use hancha::config::{Limits, NodeConfig, TlsFiles};
 use hancha::domain::division::{CountyCode, TownshipCode};
 use hancha::domain::person::{Flow, Person};
 use hancha::domain::resident_id::ResidentId;
 use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues};
-use hancha::node::{Node, RunningNode};
+use hancha::node::Node;
 use hancha::proto::exchange::exchange_client::ExchangeClient;
 use hancha::store::Store;
 use hancha::tls::dev::TestPki;
@@ -231,7 +232,7 @@ impl Cluster {
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
             };
-            let running = hancha::node::start(&config, listener).await.expect("node starts");
+            let running = hancha::app::start(&config, listener).await.expect("node starts");
             members.insert(
                 county,
                 Member {
@@ -273,7 +274,7 @@ impl Cluster {
             .await
             .expect("rebind the old port");
         member.running = Some(
-            hancha::node::start(&member.config, listener)
+            hancha::app::start(&member.config, listener)
                 .await
                 .expect("node restarts"),
         );

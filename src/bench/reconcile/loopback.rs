@@ -16,8 +16,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::bench::exchange::{ASKER, RESPONDER};
 use crate::config::Limits;
-use crate::domain::reconcile::DifferenceDetail;
+use crate::domain::message::AgreementRef;
 use crate::domain::reconcile::pacing::ELEMENTS_PER_CHUNK;
+use crate::domain::reconcile::protocol::RunBegin;
+use crate::domain::reconcile::{DifferenceDetail, ReconcileSet};
 use crate::domain::riblt::Element;
 use crate::exchange::reconcile::{self as protocol, Responded, ResponderSession};
 use crate::proto::exchange as pb;
@@ -31,8 +33,22 @@ use crate::tls::{County, TrustAnchors, client_config, connect, server_config, tl
 /// How long the peer may take to report its commit after the caller saw `committed`.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
 
-/// A run's `begin`: the in-memory peer ignores the agreement, the set is nominal.
-pub fn begin() -> pb::ReconcileBegin {
+/// A run's `begin` as the node's side of the protocol sends it: the in-memory peer ignores the
+/// agreement, the set is nominal.
+pub fn run_begin() -> RunBegin {
+    RunBegin {
+        run_id: uuid::Uuid::new_v4(),
+        agreement: AgreementRef {
+            id: String::new(),
+            hash: String::new(),
+        },
+        set: ReconcileSet::Messages,
+        set_size: 0,
+    }
+}
+
+/// A run's `begin` on the wire, for the naive exchange.
+fn begin() -> pb::ReconcileBegin {
     pb::ReconcileBegin {
         run_id: uuid::Uuid::new_v4().to_string(),
         agreement: None,
@@ -160,6 +176,13 @@ impl Exchange for InMemoryPeer {
         &self,
         _: Request<Streaming<pb::ConfirmationBatch>>,
     ) -> Result<Response<Self::DeliverConfirmationsStream>, Status> {
+        Err(only_reconciles())
+    }
+
+    async fn acknowledge_confirmations(
+        &self,
+        _: Request<pb::ConfirmationAcks>,
+    ) -> Result<Response<pb::AckBatch>, Status> {
         Err(only_reconciles())
     }
 

@@ -36,8 +36,7 @@ use crate::domain::division::CountyCode;
 use crate::domain::reconcile::ReconcileSet;
 use crate::domain::reconcile::people::{compared_fields, fields_key, person_digest};
 use crate::domain::riblt::Element;
-use crate::exchange::reconcile::Progress;
-use crate::node::reconcile::{RunProgress, SetSummary};
+use crate::node::reconcile::{Progress, RunProgress, SetSummary};
 use crate::store::Store;
 use crate::store::reconcile::PersonDigest;
 

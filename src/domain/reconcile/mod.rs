@@ -1,6 +1,6 @@
 //! Reconciliation (对账): what the two counties of an agreement compare each night, and what
 //! they do about the differences. Pure rules; the wire protocol lives in
-//! `exchange::reconcile`, the run in `node::reconcile`.
+//! `exchange::reconcile` and `peer::reconcile`, the run in `node::reconcile`.
 //!
 //! Two sets per agreement are compared with rateless IBLTs ([`crate::domain::riblt`]):
 //!
@@ -19,11 +19,13 @@
 //! - [`pacing`]: how many coded symbols to send next, and when sending every element is cheaper.
 //! - [`people`]: the fields compared for a shared person and the person digest.
 //! - [`plan`]: from the decoded difference to repairs and reports.
+//! - [`protocol`]: the protocol's messages, as the node sends and receives them.
 
 pub mod key;
 pub mod pacing;
 pub mod people;
 pub mod plan;
+pub mod protocol;
 
 #[cfg(test)]
 mod tests;

@@ -20,18 +20,22 @@
 //! an interrupted run leaves no partial repair on either side (at most the peer's whole part, if
 //! the stream breaks between the two commits), and the next run starts again from the sets.
 //!
-//! Both ends are generic over where the set comes from, so that `hancha bench reconcile`
-//! drives the same code over in-memory sets.
+//! Here: the called side of the protocol ([`respond`]), generic over where the set comes from so
+//! that `hancha bench reconcile` drives the same code over an in-memory set; our node's side of
+//! it ([`open`]); and the conversions both ends share. The calling side runs on the node
+//! (`node::reconcile::initiate`) over the peer client ([`crate::peer::reconcile`]).
 
-mod initiator;
 mod responder;
+mod session;
 
 use std::str::FromStr;
 
 use uuid::Uuid;
 
-pub use initiator::{Initiated, OpenRun, Progress, initiate, open};
-pub use responder::{Responded, ResponderSession, respond};
+pub use responder::{ResponderSession, respond};
+pub use session::open;
+
+pub use crate::domain::reconcile::protocol::Responded;
 
 use crate::domain::division::CountyCode;
 use crate::domain::reconcile::{DifferenceDetail, MessageRef, MessageType, ReconcileSet};
@@ -43,23 +47,6 @@ const REFS_PER_PART: usize = 12_000;
 
 /// Elements or tags per part (32 bytes each: one megabyte).
 const ELEMENTS_PER_PART: usize = 32_768;
-
-/// Why a run broke off. Nothing was committed on this side.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The peer refused or failed (its status, which names no person).
-    #[error("peer answered {}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
-    /// The peer's messages broke the protocol.
-    #[error("peer broke the reconciliation protocol: {0}")]
-    Protocol(String),
-    /// The stream ended before the run completed.
-    #[error("the peer closed the stream before the run completed")]
-    Closed,
-    /// This side failed (a bug, logged).
-    #[error("internal error: {0}")]
-    Internal(&'static str),
-}
 
 /// Bytes a message takes on the wire: its encoding plus gRPC's 5-byte frame header.
 pub(crate) fn wire_bytes(message: &impl prost::Message) -> u64 {

@@ -7,7 +7,7 @@ use std::future::Future;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
-use super::{add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
+use super::{Responded, add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, wire_bytes};
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::pacing::{FIRST_CHUNK, MAX_CHUNK, MAX_SET_SIZE, symbol_limit};
 use crate::domain::riblt::{CodedSymbol, Decoder, Element};
@@ -18,27 +18,6 @@ use crate::proto::exchange::reconcile_response::Step as ResponseStep;
 
 /// Elements of the caller's set per `decoded` part (one megabyte).
 const CALLER_ONLY_PER_PART: usize = 32_768;
-
-/// What the called side knows once the caller has named its part of the difference.
-#[derive(Debug, Default)]
-pub struct Responded {
-    /// Elements in the caller's set, as it announced.
-    pub caller_set_size: u64,
-    /// Coded symbols received (0 when the caller sent every element).
-    pub symbols: u64,
-    /// Whether the caller sent every element instead of symbols.
-    pub fell_back: bool,
-    /// Elements only we hold.
-    pub ours_only: Vec<Element>,
-    /// Elements only the caller holds.
-    pub theirs_only_count: u64,
-    /// What the caller holds of the difference.
-    pub their_detail: DifferenceDetail,
-    /// Bytes received from the caller, gRPC framing included.
-    pub bytes_received: u64,
-    /// Bytes sent to the caller so far, gRPC framing included.
-    pub bytes_sent: u64,
-}
 
 /// One run's set on the called side, and what it does at the end.
 #[tonic::async_trait]

@@ -7,14 +7,15 @@ use chrono::Utc;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::caller::{Progress, initiate};
 use super::snapshot::Snapshot;
+use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
-use crate::domain::reconcile::ReconcileSet;
-use crate::exchange::convert::agreement_to_wire;
-use crate::exchange::reconcile::{Progress, ReconcileError, open, set_to_wire};
+use crate::domain::reconcile::protocol::RunBegin;
+use crate::domain::reconcile::{ReconcileKey, ReconcileSet};
 use crate::node::Node;
-use crate::proto::exchange as pb;
+use crate::peer::reconcile::{LinkError, ReconcilePeer};
 use crate::store::StoreError;
 use crate::store::reconcile::{Committed, RunRecord};
 
@@ -83,7 +84,7 @@ pub enum RunError {
         /// Which set.
         set: ReconcileSet,
         /// What happened.
-        source: ReconcileError,
+        source: LinkError,
     },
     /// The database failed.
     #[error(transparent)]
@@ -98,8 +99,31 @@ impl Node {
     pub async fn reconcile_with(
         self: &Arc<Self>,
         peer: CountyCode,
-        mut progress: impl FnMut(RunProgress),
+        progress: impl FnMut(RunProgress),
     ) -> Result<Vec<SetSummary>, RunError> {
+        let (agreement, key) = self.reconcile_terms(peer)?;
+        let client = self
+            .peer_link(peer)
+            .and_then(|link| link.exchange_client())
+            .ok_or(RunError::NoPeerAddress(peer))?;
+        self.reconcile_sets(peer, agreement, key, client, progress).await
+    }
+
+    /// [`reconcile_with`](Node::reconcile_with), through `client` instead of the client
+    /// configured for `peer`.
+    #[instrument(skip_all, fields(peer = %peer))]
+    pub async fn reconcile_through(
+        self: &Arc<Self>,
+        peer: CountyCode,
+        client: impl ReconcilePeer,
+        progress: impl FnMut(RunProgress),
+    ) -> Result<Vec<SetSummary>, RunError> {
+        let (agreement, key) = self.reconcile_terms(peer)?;
+        self.reconcile_sets(peer, agreement, key, client, progress).await
+    }
+
+    /// The agreement in force with `peer` and its key, or why there is none to run under.
+    fn reconcile_terms(&self, peer: CountyCode) -> Result<(Arc<Agreement>, ReconcileKey), RunError> {
         let me = self.county();
         let book = self.agreements();
         let agreement = Arc::clone(
@@ -114,17 +138,29 @@ impl Node {
             .key(agreement.id())
             .cloned()
             .ok_or_else(|| RunError::NoSecret(agreement.id().to_string()))?;
-        let mut client = self.peer_client(peer).ok_or(RunError::NoPeerAddress(peer))?;
+        Ok((agreement, key))
+    }
+
+    /// Both sets, one after the other, under the per-peer lock.
+    async fn reconcile_sets(
+        self: &Arc<Self>,
+        peer: CountyCode,
+        agreement: Arc<Agreement>,
+        key: ReconcileKey,
+        mut client: impl ReconcilePeer,
+        mut progress: impl FnMut(RunProgress),
+    ) -> Result<Vec<SetSummary>, RunError> {
+        let me = self.county();
         let lock = self
             .store()
             .try_lock_reconcile(peer)
             .await?
             .ok_or(RunError::AlreadyRunning(peer))?;
         let run_id = Uuid::now_v7();
-        let reference = agreement_to_wire(&AgreementRef {
+        let reference = AgreementRef {
             id: agreement.id().to_string(),
             hash: agreement.canonical_hash().as_str().to_string(),
-        });
+        };
         let mut summaries = Vec::new();
         let result: Result<(), RunError> = async {
             for set in ReconcileSet::ALL {
@@ -132,13 +168,13 @@ impl Node {
                 let started_at = Utc::now();
                 // `begin` goes first, with our set's size to follow in the chunks: the peer reads
                 // its set while we read ours.
-                let begin = pb::ReconcileBegin {
-                    run_id: run_id.to_string(),
-                    agreement: Some(reference.clone()),
-                    set: set_to_wire(set) as i32,
+                let begin = RunBegin {
+                    run_id,
+                    agreement: reference.clone(),
+                    set,
                     set_size: 0,
                 };
-                let opened = open(&mut client, begin).await;
+                let opened = client.open_reconcile(&begin).await;
                 let snapshot = Snapshot::load(self.store(), me, peer, &agreement, &key, set).await?;
                 progress(RunProgress::Loaded {
                     set,
@@ -156,8 +192,9 @@ impl Node {
                     ..RunRecord::unfinished()
                 };
                 let exchanged = match opened {
-                    Ok(run) => {
-                        run.exchange(
+                    Ok(mut link) => {
+                        initiate(
+                            &mut link,
                             &snapshot.elements,
                             |ours_only| snapshot.describe(ours_only),
                             |step| progress(RunProgress::Exchange { set, progress: step }),

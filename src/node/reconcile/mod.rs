@@ -1,8 +1,12 @@
 //! Reconciliation (对账) on a node: the sets read from the store, the run this node starts
 //! ([`Node::reconcile_with`](crate::node::Node::reconcile_with)), the runs a peer starts
 //! ([`Node::open_reconcile`](crate::node::Node::open_reconcile)), and the commit both share.
-//! The protocol is in [`crate::exchange::reconcile`], the rules in [`crate::domain::reconcile`].
+//! Domain types only: the caller's side of the protocol ([`initiate`]) runs over the peer client
+//! ([`crate::peer::reconcile`]), the called side is driven by the exchange server's edge, which
+//! converts the wire and maps [`ReconcileError`] to statuses; the rules are in
+//! [`crate::domain::reconcile`].
 
+mod caller;
 mod commit;
 mod initiator;
 mod responder;
@@ -10,8 +14,9 @@ mod snapshot;
 
 use std::collections::HashMap;
 
+pub use caller::{Initiated, Progress, initiate};
 pub use initiator::{RunError, RunProgress, SetSummary};
-pub use responder::NodeSession;
+pub use responder::{NodeSession, ReconcileError};
 
 use crate::config::ReconcileConfig;
 use crate::domain::reconcile::ReconcileKey;

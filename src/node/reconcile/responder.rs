@@ -1,27 +1,56 @@
 //! Runs a peer starts: check the agreement and the lock, load our set, and commit our part
 //! once the difference is known.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tonic::Status;
 use tracing::{info, warn};
-use uuid::Uuid;
 
 use super::snapshot::Snapshot;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::reconcile::DifferenceDetail;
-use crate::domain::reconcile::pacing::MAX_SET_SIZE;
+use crate::domain::reconcile::protocol::{PeerCommitted, Responded, RunBegin};
 use crate::domain::riblt::Element;
-use crate::exchange::reconcile::{Responded, ResponderSession, set_from_wire};
-use crate::exchange::status::{code_name, internal, status_of};
 use crate::node::Node;
-use crate::proto::exchange as pb;
+use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::store::reconcile::{ReconcileLock, RunRecord};
+
+/// Why our side of a run a peer started did not open. The edge tells the peer (see
+/// [`ReconcileError::audit_reason`] for what the audit log keeps of it).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The run is refused: the agreement it names (not held, another version, not between the
+    /// two counties, not in force) or our configuration (no secret for the agreement).
+    #[error("{}", .0.reason)]
+    Refused(Rejection),
+    /// Another run between the two counties holds the lock, here or on another replica.
+    #[error("a reconciliation between {me} and {peer} is already running; retry later")]
+    AlreadyRunning {
+        /// This county.
+        me: CountyCode,
+        /// The caller.
+        peer: CountyCode,
+    },
+    /// The database failed: logged, and the peer is told only that we failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ReconcileError {
+    /// `CODE: reason`, as the audit log records the refusal: what the peer is told, after its
+    /// status code (a database failure is not described).
+    pub fn audit_reason(&self) -> String {
+        match self {
+            ReconcileError::Refused(rejection) => rejection.audit_reason(),
+            ReconcileError::AlreadyRunning { .. } => format!("ABORTED: {self}"),
+            ReconcileError::Store(_) => "INTERNAL: the database failed; nothing was changed".into(),
+        }
+    }
+}
 
 /// A run a peer started, on our side.
 pub struct NodeSession {
@@ -40,104 +69,95 @@ impl Node {
     pub async fn open_reconcile(
         self: &Arc<Self>,
         peer: CountyCode,
-        begin: Result<pb::ReconcileBegin, Status>,
-    ) -> Result<NodeSession, Status> {
-        let checked = match &begin {
-            Ok(begin) => self.check_begin(peer, begin).await,
-            Err(status) => Err(status.clone()),
-        };
-        let begin = begin.unwrap_or_default();
-        match checked {
+        begin: RunBegin,
+    ) -> Result<NodeSession, ReconcileError> {
+        match self.check_begin(peer, &begin).await {
             Ok(session) => Ok(session),
-            Err(status) => {
-                let entry = AuditEntry {
-                    peer_county: Some(peer.to_string()),
-                    direction: "inbound".into(),
-                    kind: Some("reconcile".into()),
-                    agreement_id: begin.agreement.as_ref().map(|a| a.id.clone()),
-                    agreement_hash: begin.agreement.as_ref().map(|a| a.hash.clone()),
-                    outcome: "rejected".into(),
-                    reason: Some(format!("{}: {}", code_name(status.code()), status.message())),
-                    ..AuditEntry::default()
-                };
-                if let Err(error) = self.store().append_audit(&entry).await {
-                    return Err(internal(error));
-                }
-                Err(status)
+            Err(refused) => {
+                self.audit_refused_reconcile(peer, Some(&begin.agreement), refused.audit_reason())
+                    .await?;
+                Err(refused)
             }
         }
+    }
+
+    /// Audits a run refused before its `begin` could be read (the edge refused the first
+    /// message); `claimed` is the agreement it named, if any, `reason` is `CODE: reason` as the
+    /// peer was told.
+    pub async fn audit_refused_reconcile(
+        &self,
+        peer: CountyCode,
+        claimed: Option<&AgreementRef>,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        let entry = AuditEntry {
+            peer_county: Some(peer.to_string()),
+            direction: "inbound".into(),
+            kind: Some("reconcile".into()),
+            agreement_id: claimed.map(|agreement| agreement.id.clone()),
+            agreement_hash: claimed.map(|agreement| agreement.hash.clone()),
+            outcome: "rejected".into(),
+            reason: Some(reason),
+            ..AuditEntry::default()
+        };
+        self.store().append_audit(&entry).await
     }
 
     async fn check_begin(
         self: &Arc<Self>,
         peer: CountyCode,
-        begin: &pb::ReconcileBegin,
-    ) -> Result<NodeSession, Status> {
+        begin: &RunBegin,
+    ) -> Result<NodeSession, ReconcileError> {
         let started_at: DateTime<Utc> = Utc::now();
-        let run_id = Uuid::from_str(&begin.run_id)
-            .map_err(|_| Status::invalid_argument("begin.run_id: not a UUID"))?;
-        if begin.set_size > MAX_SET_SIZE {
-            return Err(Status::invalid_argument(format!(
-                "begin.set_size: {} exceeds the largest set a county holds ({MAX_SET_SIZE})",
-                begin.set_size
-            )));
-        }
-        let set = set_from_wire(begin.set)
-            .ok_or_else(|| Status::invalid_argument("begin.set: must be messages or shared_people"))?;
-        let wire = begin
-            .agreement
-            .as_ref()
-            .ok_or_else(|| Status::invalid_argument("begin.agreement: required"))?;
-        let reference = AgreementRef {
-            id: wire.id.clone(),
-            hash: wire.hash.clone(),
-        };
+        let refused = |code, reason: String| ReconcileError::Refused(Rejection::new(code, reason));
         let book = self.agreements();
-        let agreement = Arc::clone(
-            book.pinned(&reference)
-                .map_err(|rejection| status_of(&rejection))?,
-        );
+        let agreement = Arc::clone(book.pinned(&begin.agreement).map_err(ReconcileError::Refused)?);
         if agreement
             .peer_of(self.county())
             .is_none_or(|party| party.current() != peer.current())
         {
-            return Err(Status::permission_denied(format!(
-                "agreement {} is not between {} and {peer}",
-                agreement.id(),
-                self.county()
-            )));
+            return Err(refused(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} is not between {} and {peer}",
+                    agreement.id(),
+                    self.county()
+                ),
+            ));
         }
-        agreement
-            .in_force(Utc::now())
-            .map_err(|denial| Status::permission_denied(format!("agreement {}: {denial}", agreement.id())))?;
+        agreement.in_force(Utc::now()).map_err(|denial| {
+            refused(
+                RejectionCode::PermissionDenied,
+                format!("agreement {}: {denial}", agreement.id()),
+            )
+        })?;
         let key = self
             .reconcile_settings()
             .key(agreement.id())
             .cloned()
             .ok_or_else(|| {
-                Status::failed_precondition(format!(
-                    "{} has no reconciliation secret configured for agreement {}",
-                    self.county(),
-                    agreement.id()
-                ))
+                refused(
+                    RejectionCode::FailedPrecondition,
+                    format!(
+                        "{} has no reconciliation secret configured for agreement {}",
+                        self.county(),
+                        agreement.id()
+                    ),
+                )
             })?;
         let lock = self
             .store()
             .try_lock_reconcile(peer)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                Status::aborted(format!(
-                    "a reconciliation between {} and {peer} is already running; retry later",
-                    self.county()
-                ))
+            .await?
+            .ok_or(ReconcileError::AlreadyRunning {
+                me: self.county(),
+                peer,
             })?;
-        let snapshot = Snapshot::load(self.store(), self.county(), peer, &agreement, &key, set)
-            .await
-            .map_err(internal)?;
-        info!(peer = %peer, set = %set, run = %run_id, size = snapshot.elements.len(), "reconciliation requested");
+        let set = begin.set;
+        let snapshot = Snapshot::load(self.store(), self.county(), peer, &agreement, &key, set).await?;
+        info!(peer = %peer, set = %set, run = %begin.run_id, size = snapshot.elements.len(), "reconciliation requested");
         let record = RunRecord {
-            run_id,
+            run_id: begin.run_id,
             set_name: set.as_str(),
             peer_county: peer,
             agreement_id: agreement.id().to_string(),
@@ -159,30 +179,19 @@ impl Node {
 }
 
 impl NodeSession {
-    fn record_of(&self, responded: &Responded) -> RunRecord {
-        RunRecord {
-            symbols: responded.symbols,
-            fell_back: responded.fell_back,
-            bytes_sent: responded.bytes_sent,
-            bytes_received: responded.bytes_received,
-            peer_size: responded.caller_set_size,
-            differences: responded.ours_only.len() as u64 + responded.theirs_only_count,
-            ..self.record.clone()
-        }
-    }
-}
-
-#[tonic::async_trait]
-impl ResponderSession for NodeSession {
-    fn elements(&self) -> &[Element] {
+    /// The elements of our set.
+    pub fn elements(&self) -> &[Element] {
         &self.snapshot.elements
     }
 
-    fn describe(&self, ours_only: &[Element]) -> DifferenceDetail {
+    /// Names the elements only we hold, for the caller.
+    pub fn describe(&self, ours_only: &[Element]) -> DifferenceDetail {
         self.snapshot.describe(ours_only)
     }
 
-    async fn commit(self, responded: Responded) -> Result<pb::ReconcileCommitted, Status> {
+    /// Commits our part of the repairs and the run record, once the whole difference is known
+    /// on both sides; returns what the caller is told we did.
+    pub async fn commit(self, responded: Responded) -> Result<PeerCommitted, StoreError> {
         let record = self.record_of(&responded);
         let result = self
             .node
@@ -195,24 +204,38 @@ impl ResponderSession for NodeSession {
             )
             .await;
         self.lock.release().await;
-        let (record, committed) = result.map_err(internal)?;
+        let (record, committed) = result?;
         info!(
             peer = %record.peer_county, set = record.set_name, run = %record.run_id,
             differences = record.differences, repaired = committed.repaired, reported = committed.reported,
             "reconciliation committed"
         );
-        Ok(pb::ReconcileCommitted {
+        Ok(PeerCommitted {
             repaired: committed.repaired + committed.inquiries_opened,
             reported: committed.reported,
         })
     }
 
-    async fn abandon(self, responded: Responded, reason: String) {
+    /// The run broke off before commit (`reason` names no person): records it, changes
+    /// nothing.
+    pub async fn abandon(self, responded: Responded, reason: String) {
         let record = self.record_of(&responded);
         warn!(peer = %record.peer_county, set = record.set_name, run = %record.run_id, %reason, "reconciliation interrupted");
         if let Err(error) = self.node.store().record_interrupted_run(&record, &reason).await {
             warn!(%error, "could not record the interrupted run");
         }
         self.lock.release().await;
+    }
+
+    fn record_of(&self, responded: &Responded) -> RunRecord {
+        RunRecord {
+            symbols: responded.symbols,
+            fell_back: responded.fell_back,
+            bytes_sent: responded.bytes_sent,
+            bytes_received: responded.bytes_received,
+            peer_size: responded.caller_set_size,
+            differences: responded.ours_only.len() as u64 + responded.theirs_only_count,
+            ..self.record.clone()
+        }
     }
 }

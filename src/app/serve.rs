@@ -12,17 +12,18 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use super::Node;
-use super::reconcile::ReconcileSettings;
 use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::exchange::ExchangeService;
+use crate::node::Node;
+use crate::node::reconcile::ReconcileSettings;
+use crate::node::{agreements_in_store, stored_agreement};
 use crate::operator::OperatorService;
+use crate::peer::{CallTimings, PeerClient, PeerLink};
 use crate::proto::exchange::exchange_server::ExchangeServer;
 use crate::proto::operator::operator_server::OperatorServer;
 use crate::store::Store;
-use crate::store::agreements::StoredAgreement;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
@@ -146,12 +147,14 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         let county = County::parse(peer.as_str()).context("peer county")?;
         let channel = connect_lazy(&endpoint, client_config(&identity, &anchors, county)?)
             .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
-        node.set_peer_client(
-            peer,
-            crate::proto::exchange::exchange_client::ExchangeClient::new(channel.clone())
-                .max_decoding_message_size(config.limits.max_message_bytes),
-        );
-        let worker = DeliveryWorker::new(Arc::clone(&node), peer, channel);
+        let timings = CallTimings {
+            batch_call: config.limits.call_timeout(),
+            sync_margin: config.limits.sync_call_margin(),
+        };
+        let link: Arc<dyn PeerLink> =
+            Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
+        node.set_peer_link(peer, Arc::clone(&link));
+        let worker = DeliveryWorker::new(Arc::clone(&node), peer, link);
         let wake = node.delivery_waker();
         spawn_delivery(&mut tasks, worker, wake, shutdown_rx.clone());
     }
@@ -289,11 +292,7 @@ fn spawn_delivery(
 ) {
     tasks.spawn(async move {
         let retry = Duration::from_secs(1);
-        let worker = tokio::sync::Mutex::new(worker);
-        run_loop("delivery", shutdown, &wake, retry, || async {
-            worker.lock().await.step().await
-        })
-        .await;
+        run_loop("delivery", shutdown, &wake, retry, || worker.step()).await;
     });
 }
 
@@ -320,27 +319,9 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
             warn!(path = %path.display(), "agreement does not involve this county; ignored");
             continue;
         };
-        store.install_agreement(&stored(&agreement, peer)).await?;
+        store
+            .install_agreement(&stored_agreement(&agreement, peer))
+            .await?;
     }
-    let mut agreements = Vec::new();
-    for stored in store.agreements().await? {
-        match Agreement::parse(&stored.source_text) {
-            Ok(agreement) => agreements.push(agreement),
-            Err(_) => warn!(agreement = %stored.agreement_id, "stored agreement no longer parses; ignored"),
-        }
-    }
-    Ok(agreements)
-}
-
-/// The stored form of an agreement.
-pub fn stored(agreement: &Agreement, peer: CountyCode) -> StoredAgreement {
-    StoredAgreement {
-        agreement_id: agreement.id().to_string(),
-        version: i32::try_from(agreement.version()).unwrap_or(i32::MAX),
-        hash: agreement.canonical_hash().as_str().to_string(),
-        peer_county: peer,
-        valid_from: agreement.valid_from(),
-        valid_until: agreement.valid_until(),
-        source_text: agreement.source_text().to_string(),
-    }
+    Ok(agreements_in_store(store).await?)
 }

@@ -1,0 +1,8 @@
+//! The application's wiring (`hancha serve`): configuration in, a running node out — its
+//! database, agreements, listeners (peer exchange, operator API), peer links and supervised
+//! workers, and graceful shutdown. Everything below it (node, workers, edges) is wired here and
+//! nowhere else.
+
+mod serve;
+
+pub use serve::{RunningNode, load_agreements, serve, start};

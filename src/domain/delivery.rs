@@ -1,0 +1,173 @@
+//! What became of a message we sent a peer: the one outcome set the clerk's path and the
+//! delivery worker share, and the one rule that decides whether a peer's refusal is final.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::policy::RejectionCode;
+
+/// The peer's verdict on one message it received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerVerdict {
+    /// Stored by the peer (now, or the first time for a repeat).
+    Accepted {
+        /// When the peer accepted it; absent when the peer did not say.
+        received_at: Option<DateTime<Utc>>,
+        /// The peer's reply deadline under the agreement, for inquiries and notices.
+        due_at: Option<DateTime<Utc>>,
+    },
+    /// Refused by the peer, with its reason (which never carries a person's data).
+    Refused {
+        /// The refusal class, when it is one of ours; `None` for any other status the peer
+        /// returned for the message.
+        code: Option<RejectionCode>,
+        /// `CODE: reason` as the peer gave it.
+        reason: String,
+    },
+}
+
+/// Why a call to a peer produced no verdicts at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The peer could not be reached, or did not answer in time: a condition of the peer,
+    /// not of any message.
+    Unreachable(String),
+    /// The peer was reached but the call failed (an internal error there, a broken stream, a
+    /// reply without the receipts): worth trying again.
+    Failed(String),
+}
+
+impl CallFailure {
+    /// The failure as one line for the outbox's last error and the log.
+    pub fn describe(&self) -> &str {
+        match self {
+            CallFailure::Unreachable(text) | CallFailure::Failed(text) => text,
+        }
+    }
+}
+
+/// What becomes of one message after a delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The peer holds it.
+    Delivered {
+        /// When the peer accepted it.
+        received_at: Option<DateTime<Utc>>,
+        /// The peer's deadline for it.
+        due_at: Option<DateTime<Utc>>,
+    },
+    /// The peer could not be reached: every message for that peer waits, with one backoff for
+    /// the peer rather than one per message.
+    PeerUnreachable(String),
+    /// This message could not be delivered this time; it is tried again after its own backoff.
+    Retry(String),
+    /// The message waits on something named (an agreement version both sides hold) and goes
+    /// out once that is settled; retrying sooner cannot help.
+    Held {
+        /// What the message waits for, and the peer's words.
+        waiting_for: String,
+    },
+    /// The peer refused it for good: retrying the same message cannot help.
+    Final(String),
+}
+
+impl Outcome {
+    /// The outcome of a call that produced no verdict for this message.
+    pub fn of_failure(failure: &CallFailure) -> Outcome {
+        match failure {
+            CallFailure::Unreachable(text) => Outcome::PeerUnreachable(text.clone()),
+            CallFailure::Failed(text) => Outcome::Retry(text.clone()),
+        }
+    }
+
+    /// The outcome of the peer's verdict on a message: the one place that decides whether a
+    /// refusal is final.
+    ///
+    /// - `FAILED_PRECONDITION` means the two sides hold different versions of the agreement:
+    ///   the message is held until they agree, never refused for good.
+    /// - `RESOURCE_EXHAUSTED` is the peer's daily cap (or a size limit that a later, smaller
+    ///   batch may pass): tried again later.
+    /// - Malformed, not allowed, an id taken, an unknown inquiry: final.
+    /// - Anything else the peer said about the message: tried again.
+    pub fn of_verdict(verdict: &PeerVerdict) -> Outcome {
+        match verdict {
+            PeerVerdict::Accepted { received_at, due_at } => Outcome::Delivered {
+                received_at: *received_at,
+                due_at: *due_at,
+            },
+            PeerVerdict::Refused { code, reason } => match code {
+                Some(RejectionCode::FailedPrecondition) => Outcome::Held {
+                    waiting_for: format!("an agreement version both sides hold ({reason})"),
+                },
+                Some(RejectionCode::ResourceExhausted) => Outcome::Retry(reason.clone()),
+                Some(
+                    RejectionCode::InvalidArgument
+                    | RejectionCode::PermissionDenied
+                    | RejectionCode::AlreadyExists
+                    | RejectionCode::NotFound,
+                ) => Outcome::Final(reason.clone()),
+                None => Outcome::Retry(reason.clone()),
+            },
+        }
+    }
+
+    /// Whether the message is settled for good (delivered or refused).
+    pub fn is_settled(&self) -> bool {
+        matches!(self, Outcome::Delivered { .. } | Outcome::Final(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: Option<RejectionCode>) -> Outcome {
+        Outcome::of_verdict(&PeerVerdict::Refused {
+            code,
+            reason: "WHY: because".into(),
+        })
+    }
+
+    #[test]
+    fn only_refusals_no_retry_can_change_are_final() {
+        for code in [
+            RejectionCode::InvalidArgument,
+            RejectionCode::PermissionDenied,
+            RejectionCode::AlreadyExists,
+            RejectionCode::NotFound,
+        ] {
+            assert_eq!(
+                refused(Some(code)),
+                Outcome::Final("WHY: because".into()),
+                "{code:?}"
+            );
+        }
+        assert_eq!(
+            refused(Some(RejectionCode::ResourceExhausted)),
+            Outcome::Retry("WHY: because".into())
+        );
+        assert_eq!(refused(None), Outcome::Retry("WHY: because".into()));
+    }
+
+    #[test]
+    fn a_version_mismatch_holds_the_message_instead_of_refusing_it() {
+        let outcome = refused(Some(RejectionCode::FailedPrecondition));
+        assert!(
+            matches!(&outcome, Outcome::Held { waiting_for } if waiting_for.contains("agreement version"))
+        );
+        assert!(!outcome.is_settled());
+    }
+
+    #[test]
+    fn call_failures_are_a_peer_condition_or_a_retry_never_final() {
+        assert_eq!(
+            Outcome::of_failure(&CallFailure::Unreachable(
+                "UNAVAILABLE: connection refused".into()
+            )),
+            Outcome::PeerUnreachable("UNAVAILABLE: connection refused".into())
+        );
+        assert_eq!(
+            Outcome::of_failure(&CallFailure::Failed("INTERNAL: stored nothing".into())),
+            Outcome::Retry("INTERNAL: stored nothing".into())
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! Recording what became of messages we sent: the one place where a delivery
+//! [`Outcome`] turns into stored state, for the clerk's path and the delivery worker alike.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use super::Node;
+use crate::domain::delivery::Outcome;
+use crate::domain::division::CountyCode;
+use crate::domain::message::MessageType;
+use crate::store::StoreError;
+use crate::store::outbound::InquiryVerdict;
+
+/// One message sent and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The message.
+    pub message_id: Uuid,
+    /// Attempts so far, this one included; drives the message's own backoff.
+    pub attempts: i32,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// What a round of deliveries did, by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The peer holds them.
+    pub delivered: usize,
+    /// Refused by the peer for good.
+    pub refused: usize,
+    /// To be tried again (the peer unreachable, or this attempt failed).
+    pub deferred: usize,
+    /// Waiting on something named (an agreement version both sides hold).
+    pub held: usize,
+}
+
+impl DeliveryReport {
+    /// Two reports added up.
+    pub fn plus(self, other: DeliveryReport) -> DeliveryReport {
+        DeliveryReport {
+            delivered: self.delivered + other.delivered,
+            refused: self.refused + other.refused,
+            deferred: self.deferred + other.deferred,
+            held: self.held + other.held,
+        }
+    }
+
+    /// Whether anything was settled for good.
+    pub fn settled_any(&self) -> bool {
+        self.delivered + self.refused > 0
+    }
+}
+
+impl Node {
+    /// Records the outcomes of messages of one type sent to `peer`. Messages the peer could not
+    /// be reached for are tried again at `peer_retry_at` (one backoff for the peer); a failed
+    /// attempt after the message's own backoff; a held message after the longest retry delay.
+    pub async fn record_attempts(
+        &self,
+        peer: CountyCode,
+        message_type: MessageType,
+        attempts: &[Attempt],
+        peer_retry_at: DateTime<Utc>,
+    ) -> Result<DeliveryReport, StoreError> {
+        let now = Utc::now();
+        let limits = self.limits();
+        let mut report = DeliveryReport::default();
+        let mut verdicts = Vec::new();
+        let mut delivered = Vec::new();
+        let mut refused = Vec::new();
+        let mut later: HashMap<(DateTime<Utc>, String), Vec<Uuid>> = HashMap::new();
+        for attempt in attempts {
+            let id = attempt.message_id;
+            match &attempt.outcome {
+                Outcome::Delivered { received_at, due_at } => {
+                    report.delivered += 1;
+                    verdicts.push(InquiryVerdict::Accepted {
+                        message_id: id,
+                        received_at: received_at.unwrap_or(now),
+                        due_at: *due_at,
+                    });
+                    delivered.push(id);
+                }
+                Outcome::Final(reason) => {
+                    report.refused += 1;
+                    verdicts.push(InquiryVerdict::Rejected {
+                        message_id: id,
+                        reason: reason.clone(),
+                    });
+                    refused.push((id, reason.clone()));
+                }
+                Outcome::PeerUnreachable(error) => {
+                    report.deferred += 1;
+                    later.entry((peer_retry_at, error.clone())).or_default().push(id);
+                }
+                Outcome::Retry(error) => {
+                    report.deferred += 1;
+                    let at = next_attempt(
+                        now,
+                        attempt.attempts,
+                        limits.retry_initial_ms,
+                        limits.retry_max_ms,
+                    );
+                    later.entry((at, error.clone())).or_default().push(id);
+                }
+                Outcome::Held { waiting_for } => {
+                    report.held += 1;
+                    let at = now
+                        + chrono::Duration::milliseconds(
+                            i64::try_from(limits.retry_max_ms).unwrap_or(i64::MAX),
+                        );
+                    later
+                        .entry((at, format!("held: waiting for {waiting_for}")))
+                        .or_default()
+                        .push(id);
+                }
+            }
+        }
+        match message_type {
+            MessageType::Inquiry => {
+                if !verdicts.is_empty() {
+                    self.store.record_inquiry_verdicts(peer, &verdicts).await?;
+                }
+            }
+            MessageType::Confirmation => {
+                if !delivered.is_empty() {
+                    self.store
+                        .record_confirmations_delivered(peer, &delivered)
+                        .await?;
+                }
+                self.store
+                    .record_refused_deliveries(peer, message_type.as_str(), &refused)
+                    .await?;
+            }
+            MessageType::Notice => {
+                self.store
+                    .record_refused_deliveries(peer, message_type.as_str(), &refused)
+                    .await?;
+            }
+        }
+        for ((at, error), ids) in later {
+            warn!(peer = %peer, count = ids.len(), error, "delivery not done, will retry");
+            self.store.reschedule_outbox(&ids, &error, at).await?;
+        }
+        debug!(?report, "deliveries recorded");
+        Ok(report)
+    }
+}
+
+/// Exponential backoff with jitter: the n-th failed attempt waits between half and all of
+/// `initial · 2^(n-1)`, capped at `max`.
+pub fn next_attempt(now: DateTime<Utc>, attempts: i32, initial_ms: u64, max_ms: u64) -> DateTime<Utc> {
+    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+    let ceiling = initial_ms.saturating_mul(1u64 << exponent).min(max_ms).max(1);
+    let delay = rand::rng().random_range(ceiling / 2..=ceiling);
+    now + chrono::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_is_capped() {
+        let now = Utc::now();
+        for attempts in 1..=12 {
+            let waited = (next_attempt(now, attempts, 500, 60_000) - now).num_milliseconds() as u64;
+            let ceiling = (500u64 << (attempts - 1)).min(60_000);
+            assert!(
+                waited >= ceiling / 2 && waited <= ceiling,
+                "attempt {attempts}: {waited} ms"
+            );
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The peer client: the one seam through which this node calls a peer county. Domain messages
+//! go in, the peer's verdicts come back as domain values ([`PeerVerdict`], [`CallFailure`]);
+//! the wire, timeouts and status codes stay here. The clerk's path and the delivery worker
+//! both call a peer through [`PeerLink`], so a test can put a fake peer in its place.
+
+pub mod reconcile;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::domain::delivery::{CallFailure, PeerVerdict};
+use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
+use crate::domain::policy::RejectionCode;
+use crate::exchange::convert::{
+    confirmation_from_wire, confirmation_to_wire, inquiry_to_wire, timestamp_from_wire,
+};
+use crate::proto::exchange as pb;
+use crate::proto::exchange::exchange_client::ExchangeClient;
+
+/// An answer that came back inline with an inquiry: valid, or its field violations (with the
+/// confirmation's id when it could be read), for the receiving intake to audit.
+pub type InlineConfirmation = Result<Confirmation, (Option<Uuid>, Vec<FieldViolation>)>;
+
+/// The peer's reply to one inquiry sent while a clerk waits.
+#[derive(Clone, Debug)]
+pub struct InlineReply {
+    /// Accepted (with the peer's deadline) or refused.
+    pub verdict: PeerVerdict,
+    /// The answer, when the peer answered within the wait.
+    pub confirmation: Option<InlineConfirmation>,
+}
+
+/// Verdicts keyed by message id; a message the peer said nothing about is absent.
+pub type Verdicts = HashMap<Uuid, PeerVerdict>;
+
+/// A connection to one peer county, as the node uses it.
+pub trait PeerLink: Send + Sync + fmt::Debug {
+    /// Sends a batch of inquiries (one call of a sweep's stream); one verdict per inquiry.
+    fn submit_inquiries<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// Sends a batch of our answers to the peer's inquiries.
+    fn deliver_confirmations<'a>(
+        &'a self,
+        confirmations: &'a [Confirmation],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// Sends one inquiry and lets the peer answer it within `wait`.
+    fn submit_inquiry<'a>(
+        &'a self,
+        inquiry: &'a Inquiry,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<InlineReply, CallFailure>>;
+
+    /// Tells the peer we stored the answers it gave inline, so it need not send them again.
+    fn acknowledge_confirmations<'a>(
+        &'a self,
+        ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// The gRPC client underneath, for reconciliation's stream; `None` for a fake peer.
+    fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
+        None
+    }
+}
+
+/// Timings of calls to a peer.
+#[derive(Clone, Copy, Debug)]
+pub struct CallTimings {
+    /// How long one batch may take on the wire.
+    pub batch_call: Duration,
+    /// Added to the clerk's wait for the whole call (connecting, both commits).
+    pub sync_margin: Duration,
+}
+
+/// A peer reached over a mutual-TLS gRPC channel that checks the server is that county.
+#[derive(Clone)]
+pub struct PeerClient {
+    /// The generated client over the shared channel; cheap to clone per call.
+    client: ExchangeClient<Channel>,
+    /// Timeouts for each kind of call.
+    timings: CallTimings,
+}
+
+impl fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerClient")
+            .field("timings", &self.timings)
+            .finish()
+    }
+}
+
+impl PeerClient {
+    /// A client over `channel`, refusing messages larger than `max_message_bytes` either way.
+    pub fn new(channel: Channel, max_message_bytes: usize, timings: CallTimings) -> PeerClient {
+        let client = ExchangeClient::new(channel)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes);
+        PeerClient { client, timings }
+    }
+}
+
+impl PeerLink for PeerClient {
+    fn submit_inquiries<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            let batch = pb::InquiryBatch {
+                inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
+            };
+            let mut request = tonic::Request::new(tokio_stream::iter([batch]));
+            request.set_timeout(self.timings.batch_call);
+            let mut client = self.client.clone();
+            let reply = async {
+                client
+                    .submit_inquiries(request)
+                    .await?
+                    .into_inner()
+                    .message()
+                    .await
+            }
+            .await;
+            match reply {
+                Ok(Some(batch)) => Ok(verdicts_of(batch.receipts)),
+                Ok(None) => Err(CallFailure::Failed(
+                    "peer closed the stream without receipts".into(),
+                )),
+                Err(status) => Err(failure_of(&status)),
+            }
+        })
+    }
+
+    fn deliver_confirmations<'a>(
+        &'a self,
+        confirmations: &'a [Confirmation],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            let batch = pb::ConfirmationBatch {
+                confirmations: confirmations.iter().map(confirmation_to_wire).collect(),
+            };
+            let mut request = tonic::Request::new(tokio_stream::iter([batch]));
+            request.set_timeout(self.timings.batch_call);
+            let mut client = self.client.clone();
+            let reply = async {
+                client
+                    .deliver_confirmations(request)
+                    .await?
+                    .into_inner()
+                    .message()
+                    .await
+            }
+            .await;
+            match reply {
+                Ok(Some(batch)) => Ok(verdicts_of(batch.receipts)),
+                Ok(None) => Err(CallFailure::Failed(
+                    "peer closed the stream without receipts".into(),
+                )),
+                Err(status) => Err(failure_of(&status)),
+            }
+        })
+    }
+
+    fn submit_inquiry<'a>(
+        &'a self,
+        inquiry: &'a Inquiry,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<InlineReply, CallFailure>> {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(pb::SubmitInquiryRequest {
+                inquiry: Some(inquiry_to_wire(inquiry)),
+                wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
+            });
+            request.set_timeout(wait + self.timings.sync_margin);
+            let mut client = self.client.clone();
+            match client.submit_inquiry(request).await {
+                Ok(response) => {
+                    let response = response.into_inner();
+                    let accepted = response.accepted.unwrap_or_default();
+                    Ok(InlineReply {
+                        verdict: accepted_of(&accepted),
+                        confirmation: response.confirmation.map(|wire| {
+                            confirmation_from_wire(&wire, "confirmation")
+                                .map_err(|violations| (wire.message_id.parse().ok(), violations))
+                        }),
+                    })
+                }
+                // For a single message the status is the peer's verdict on it, when it is one
+                // of the refusal classes; anything else says nothing about the message.
+                Err(status) => match refusal_code(status.code()) {
+                    Some(code) => Ok(InlineReply {
+                        verdict: PeerVerdict::Refused {
+                            code: Some(code),
+                            reason: describe(&status),
+                        },
+                        confirmation: None,
+                    }),
+                    None => Err(failure_of(&status)),
+                },
+            }
+        })
+    }
+
+    fn acknowledge_confirmations<'a>(
+        &'a self,
+        ids: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(pb::ConfirmationAcks {
+                message_ids: ids.iter().map(Uuid::to_string).collect(),
+            });
+            request.set_timeout(self.timings.batch_call);
+            let mut client = self.client.clone();
+            match client.acknowledge_confirmations(request).await {
+                Ok(reply) => Ok(verdicts_of(reply.into_inner().receipts)),
+                Err(status) => Err(failure_of(&status)),
+            }
+        })
+    }
+
+    fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
+        Some(self.client.clone())
+    }
+}
+
+/// The receipts of a reply, keyed by message id; receipts with an unreadable id or no result
+/// are left out (their messages count as unanswered).
+fn verdicts_of(receipts: Vec<pb::Receipt>) -> Verdicts {
+    receipts
+        .into_iter()
+        .filter_map(|receipt| {
+            let id = Uuid::parse_str(&receipt.message_id).ok()?;
+            let verdict = match receipt.result? {
+                pb::receipt::Result::Accepted(accepted) => accepted_of(&accepted),
+                pb::receipt::Result::Rejected(rejected) => {
+                    let code = tonic::Code::from(rejected.code);
+                    PeerVerdict::Refused {
+                        code: refusal_code(code),
+                        reason: format!(
+                            "{}: {}",
+                            crate::exchange::status::code_name(code),
+                            rejected.reason
+                        ),
+                    }
+                }
+            };
+            Some((id, verdict))
+        })
+        .collect()
+}
+
+fn accepted_of(accepted: &pb::Accepted) -> PeerVerdict {
+    PeerVerdict::Accepted {
+        received_at: accepted.received_at.as_ref().and_then(timestamp_from_wire),
+        due_at: accepted.due_at.as_ref().and_then(timestamp_from_wire),
+    }
+}
+
+/// The refusal class of a status code, when it is one.
+fn refusal_code(code: tonic::Code) -> Option<RejectionCode> {
+    use tonic::Code;
+    Some(match code {
+        Code::InvalidArgument => RejectionCode::InvalidArgument,
+        Code::PermissionDenied => RejectionCode::PermissionDenied,
+        Code::FailedPrecondition => RejectionCode::FailedPrecondition,
+        Code::ResourceExhausted => RejectionCode::ResourceExhausted,
+        Code::AlreadyExists => RejectionCode::AlreadyExists,
+        Code::NotFound => RejectionCode::NotFound,
+        _ => return None,
+    })
+}
+
+/// A failed call: a peer that cannot be reached or did not answer in time is a condition of
+/// the peer; anything else is a failure of this call.
+fn failure_of(status: &tonic::Status) -> CallFailure {
+    use tonic::Code;
+    let text = describe(status);
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => CallFailure::Unreachable(text),
+        Code::Unknown if std::error::Error::source(status).is_some() => CallFailure::Unreachable(text),
+        _ => CallFailure::Failed(text),
+    }
+}
+
+/// `CODE: message: cause: cause…`, for the outbox's last error and the log.
+fn describe(status: &tonic::Status) -> String {
+    use std::error::Error;
+    let mut text = format!(
+        "{}: {}",
+        crate::exchange::status::code_name(status.code()),
+        status.message()
+    );
+    let mut source = status.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,65 @@
+//! Presentation shared by the CLI and the demo: how hancha shows things to people (times in
+//! China, counties and townships with their names, tables) and how an operator reads a refusal.
+//! Below both, so neither imports the other.
+
+pub mod display;
+
+use display::table;
+
+use crate::proto::operator as pb;
+
+/// A gRPC error as an operator reads it: the message, then each field violation on its own line.
+pub fn explain(status: tonic::Status) -> anyhow::Error {
+    use tonic_types::StatusExt;
+    let mut text = status.message().to_string();
+    if let Some(bad_request) = status.get_details_bad_request() {
+        for violation in bad_request.field_violations {
+            let line = format!("{}: {}", violation.field, violation.description);
+            if !text.contains(&line) {
+                text.push_str(&format!("\n  {line}"));
+            }
+        }
+    }
+    anyhow::anyhow!("{text}")
+}
+
+/// The pending list as a table, as `hancha pending` prints it (the demo shows it too).
+pub fn pending_table(inquiries: &[pb::InquirySummary], outbound: bool) -> String {
+    let peer_header = if outbound { "asked" } else { "from" };
+    let rows: Vec<Vec<String>> = inquiries
+        .iter()
+        .map(|i| {
+            vec![
+                if i.overdue {
+                    "OVERDUE".into()
+                } else {
+                    String::new()
+                },
+                display::date(i.due_at.as_ref()),
+                display::county(&i.peer_county),
+                display::kind(&i.kind),
+                if i.priority == "urgent" {
+                    "urgent 紧急".into()
+                } else {
+                    "normal".into()
+                },
+                i.subject_masked.clone(),
+                display::township(&i.township),
+                i.message_id.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "",
+            "due",
+            peer_header,
+            "kind",
+            "priority",
+            "subject",
+            "township",
+            "message",
+        ],
+        &rows,
+    )
+}

@@ -1,0 +1,218 @@
+//! The delivery worker through `run_once` with a fake peer: each verdict a peer can give, and a
+//! peer that cannot be reached, lead to the one outcome the rule names, recorded on a real
+//! database.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use hancha::config::Limits;
+use hancha::domain::agreement::Agreement;
+use hancha::domain::delivery::{CallFailure, PeerVerdict};
+use hancha::domain::division::CountyCode;
+use hancha::domain::message::{Confirmation, Inquiry, Subject};
+use hancha::domain::policy::RejectionCode;
+use hancha::domain::vocabulary::{InquiryKind, Priority};
+use hancha::node::{DeliveryReport, InquiryDraft, Node};
+use hancha::peer::{InlineReply, PeerLink, Verdicts};
+use hancha::store::Store;
+use hancha::workers::delivery::DeliveryWorker;
+use uuid::Uuid;
+
+use common::{DINGCHENG, XINHUA, count, fresh_database, open_agreement, synthetic_id};
+
+/// A peer that answers from a script: the n-th call to `submit_inquiries` gets the n-th reply;
+/// a verdict is given for every inquiry of the batch by its position.
+#[derive(Debug, Default)]
+struct ScriptedPeer {
+    /// Per call: a failure, or one verdict per inquiry position (by id order of the batch).
+    replies: Mutex<Vec<Result<Vec<PeerVerdict>, CallFailure>>>,
+    /// How many inquiries each call carried.
+    calls: Mutex<Vec<usize>>,
+}
+
+impl PeerLink for ScriptedPeer {
+    fn submit_inquiries<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push(inquiries.len());
+            let reply = self.replies.lock().unwrap().remove(0);
+            reply.map(|verdicts| {
+                let mut ids: Vec<Uuid> = inquiries.iter().map(|i| i.message_id).collect();
+                ids.sort();
+                ids.into_iter().zip(verdicts).collect::<HashMap<_, _>>()
+            })
+        })
+    }
+
+    fn deliver_confirmations<'a>(
+        &'a self,
+        _: &'a [Confirmation],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async { Ok(Verdicts::new()) })
+    }
+
+    fn submit_inquiry<'a>(
+        &'a self,
+        _: &'a Inquiry,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<InlineReply, CallFailure>> {
+        Box::pin(async {
+            Err(CallFailure::Unreachable(
+                "a scripted peer takes batches only".into(),
+            ))
+        })
+    }
+
+    fn acknowledge_confirmations<'a>(
+        &'a self,
+        _: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async { Ok(Verdicts::new()) })
+    }
+}
+
+async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>) {
+    let store = Store::connect(&fresh_database().await, 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let limits = Limits {
+        retry_initial_ms: 60_000,
+        retry_max_ms: 600_000,
+        ..Limits::default()
+    };
+    let me = CountyCode::parse(DINGCHENG).unwrap();
+    let node = Arc::new(Node::new(me, store, Vec::new(), limits));
+    node.install_agreement(&Agreement::parse(&open_agreement(DINGCHENG, XINHUA)).expect("agreement parses"))
+        .await
+        .expect("agreement installed");
+    let drafts = (0..count)
+        .map(|n| InquiryDraft {
+            kind: InquiryKind::OutflowStatus,
+            priority: Priority::Normal,
+            subject: Subject {
+                resident_id: synthetic_id(XINHUA, n),
+                certificate_number: None,
+            },
+            message_id: None,
+        })
+        .collect();
+    let (inquiries, _) = node
+        .send_inquiries(CountyCode::parse(XINHUA).unwrap(), drafts)
+        .await
+        .expect("queued");
+    let mut ids: Vec<Uuid> = inquiries.iter().map(|i| i.message_id).collect();
+    ids.sort();
+    (node, ids)
+}
+
+fn refused(code: RejectionCode) -> PeerVerdict {
+    PeerVerdict::Refused {
+        code: Some(code),
+        reason: format!("{}: scripted", code.as_str()),
+    }
+}
+
+async fn state_of(node: &Node, id: Uuid) -> i64 {
+    count(
+        node,
+        &format!("SELECT count(*) FROM inquiries WHERE message_id = '{id}' AND state = 'queued'"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_verdict_leads_to_its_outcome() {
+    let (node, ids) = node_with_queued_inquiries(5).await;
+    let peer = Arc::new(ScriptedPeer::default());
+    peer.replies.lock().unwrap().push(Ok(vec![
+        PeerVerdict::Accepted {
+            received_at: None,
+            due_at: None,
+        },
+        refused(RejectionCode::PermissionDenied),
+        refused(RejectionCode::FailedPrecondition),
+        refused(RejectionCode::ResourceExhausted),
+    ]));
+    let worker = DeliveryWorker::new(
+        Arc::clone(&node),
+        CountyCode::parse(XINHUA).unwrap(),
+        peer.clone(),
+    );
+
+    let report = worker.run_once().await.expect("one step");
+
+    assert_eq!(
+        report,
+        DeliveryReport {
+            delivered: 1,
+            refused: 1,
+            deferred: 2, // the daily cap, and the fifth inquiry the peer said nothing about
+            held: 1,
+        }
+    );
+    assert_eq!(*peer.calls.lock().unwrap(), vec![5]);
+    let pending = format!(
+        "SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'pending'",
+        ids[0]
+    );
+    assert_eq!(count(&node, &pending).await, 1, "accepted: pending at the peer");
+    let rejected = format!(
+        "SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'rejected' AND reject_reason LIKE 'PERMISSION_DENIED%'",
+        ids[1]
+    );
+    assert_eq!(count(&node, &rejected).await, 1, "not allowed: refused for good");
+    for (id, error) in [
+        (ids[2], "held: waiting for an agreement version"),
+        (ids[3], "RESOURCE_EXHAUSTED"),
+    ] {
+        assert_eq!(state_of(&node, id).await, 1, "{error}: still queued");
+        let waiting = format!(
+            "SELECT count(*) FROM outbox WHERE message_id = '{id}' AND last_error LIKE '{error}%' AND next_attempt_at > now()"
+        );
+        assert_eq!(count(&node, &waiting).await, 1, "{error}: waits in the outbox");
+    }
+    let left = count(&node, "SELECT count(*) FROM outbox").await;
+    assert_eq!(left, 3, "held, over the cap, and unanswered stay in the outbox");
+}
+
+#[tokio::test]
+async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
+    let (node, ids) = node_with_queued_inquiries(3).await;
+    let peer = Arc::new(ScriptedPeer::default());
+    peer.replies.lock().unwrap().push(Err(CallFailure::Unreachable(
+        "UNAVAILABLE: connection refused".into(),
+    )));
+    let worker = DeliveryWorker::new(
+        Arc::clone(&node),
+        CountyCode::parse(XINHUA).unwrap(),
+        peer.clone(),
+    );
+
+    let report = worker.run_once().await.expect("one step");
+
+    assert_eq!(
+        report,
+        DeliveryReport {
+            deferred: 3,
+            ..DeliveryReport::default()
+        }
+    );
+    for id in &ids {
+        assert_eq!(state_of(&node, *id).await, 1, "still queued");
+    }
+    let backed_off = count(
+        &node,
+        "SELECT count(*) FROM outbox WHERE last_error LIKE 'UNAVAILABLE%' AND next_attempt_at > now() + interval '20 seconds'",
+    )
+    .await;
+    assert_eq!(backed_off, 3, "every message waits for the peer's backoff");
+    // Nothing is due now, so the next step sends nothing.
+    let report = worker.run_once().await.expect("second step");
+    assert_eq!(report, DeliveryReport::default());
+    assert_eq!(*peer.calls.lock().unwrap(), vec![3]);
+}
