@@ -5,12 +5,19 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::domain::division::CountyCode;
+
+mod limits;
+
+pub use limits::Limits;
+use limits::{
+    DEPRECATED_MILLISECOND_VARIABLES, DURATION_KEYS, check_durations, parse_milliseconds,
+    translate_deprecated_limits,
+};
 
 /// Everything a node needs to run. See `examples/node-430703.toml` for a documented example.
 #[derive(Clone, Deserialize)]
@@ -41,6 +48,10 @@ pub struct NodeConfig {
     /// Reconciliation (对账): per agreement, the shared secret and the schedule.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// What loading found deprecated (old keys, old variables), each naming its replacement,
+    /// for `hancha serve` to log at start. Empty for a configuration built in code.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Reconciliation settings.
@@ -133,83 +144,12 @@ impl Default for OperatorListener {
     }
 }
 
-/// Tunables with production defaults.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Upper bound on how long a single inquiry may wait for an inline answer (ms).
-    pub max_wait_ms: u64,
-    /// Inquiries, confirmations or notices per batch sent to a peer.
-    pub batch_size: usize,
-    /// Largest batch accepted from a peer, in messages.
-    pub max_batch_messages: usize,
-    /// Largest gRPC message accepted from a peer, in bytes.
-    pub max_message_bytes: usize,
-    /// First retry delay after a failed delivery (ms); doubles per attempt, with jitter.
-    pub retry_initial_ms: u64,
-    /// Longest retry delay (ms).
-    pub retry_max_ms: u64,
-    /// How often idle workers look for work even without a wake-up (ms).
-    pub poll_interval_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_wait_ms: 5_000,
-            batch_size: 500,
-            max_batch_messages: 2_000,
-            max_message_bytes: 4 * 1024 * 1024,
-            retry_initial_ms: 500,
-            retry_max_ms: 5 * 60 * 1000,
-            poll_interval_ms: 1_000,
-        }
-    }
-}
-
-impl Limits {
-    /// The wait cap as a duration.
-    pub fn max_wait(&self) -> Duration {
-        Duration::from_millis(self.max_wait_ms)
-    }
-
-    /// How long one batch may take on the wire before the attempt counts as failed.
-    pub fn call_timeout(&self) -> Duration {
-        Duration::from_secs(60)
-    }
-
-    /// How long a leased outbox entry stays invisible to other replicas without renewal.
-    pub fn lease(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-
-    /// How often the lease on a batch still on the wire is renewed.
-    pub fn lease_renewal(&self) -> Duration {
-        Duration::from_secs(3)
-    }
-
-    /// Batches a delivery worker keeps on the wire at once.
-    pub fn in_flight(&self) -> usize {
-        4
-    }
-
-    /// Added to the clerk's wait for the whole call to the peer (connecting, both commits).
-    pub fn sync_call_margin(&self) -> Duration {
-        Duration::from_secs(5)
-    }
-
-    /// How long an answer given inline stays owed before it is sent in full, unless the asker
-    /// acknowledges it first.
-    pub fn inline_answer_grace(&self) -> Duration {
-        Duration::from_secs(30)
-    }
-}
-
 fn default_pool_size() -> u32 {
     10
 }
 
-/// The environment variables that override file settings, and the key each one sets.
+/// The environment variables that override file settings, and the key each one sets. Durations
+/// are written the human way (`HANCHA_MAX_WAIT=2s`).
 pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_COUNTY", "county"),
     ("HANCHA_LISTEN", "listen"),
@@ -221,10 +161,15 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_AGREEMENTS_DIR", "agreements_dir"),
     ("HANCHA_OPERATOR_LISTEN", "operator.listen"),
     ("HANCHA_OPERATOR_TRUST_ANCHORS", "operator.trust_anchors"),
-    ("HANCHA_MAX_WAIT_MS", "limits.max_wait_ms"),
+    ("HANCHA_MAX_WAIT", "limits.max_wait"),
     ("HANCHA_BATCH_SIZE", "limits.batch_size"),
-    ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial_ms"),
-    ("HANCHA_RETRY_MAX_MS", "limits.retry_max_ms"),
+    ("HANCHA_RETRY_INITIAL", "limits.retry_initial"),
+    ("HANCHA_RETRY_MAX", "limits.retry_max"),
+    ("HANCHA_POLL_INTERVAL", "limits.poll_interval"),
+    // Deprecated: whole milliseconds, read with a warning naming the variable above.
+    ("HANCHA_MAX_WAIT_MS", "limits.max_wait"),
+    ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial"),
+    ("HANCHA_RETRY_MAX_MS", "limits.retry_max"),
 ];
 
 impl NodeConfig {
@@ -245,13 +190,33 @@ impl NodeConfig {
         base: &Path,
     ) -> anyhow::Result<NodeConfig> {
         let mut document: toml::Table = text.parse().context("not valid TOML")?;
-        for (variable, value) in environment {
+        let mut warnings = Vec::new();
+        translate_deprecated_limits(&mut document, &mut warnings)?;
+        // Deprecated variables first, so that the variable replacing one wins when both are set.
+        let (deprecated, current): (Vec<_>, Vec<_>) = environment.iter().partition(|(variable, _)| {
+            DEPRECATED_MILLISECOND_VARIABLES
+                .iter()
+                .any(|(name, _)| name == variable)
+        });
+        for (variable, value) in deprecated.into_iter().chain(current) {
             if let Some(key) = ENVIRONMENT_OVERRIDES
                 .iter()
                 .find(|(name, _)| name == variable)
                 .map(|(_, key)| *key)
             {
-                set_dotted(&mut document, key, value);
+                match DEPRECATED_MILLISECOND_VARIABLES
+                    .iter()
+                    .find(|(name, _)| name == variable)
+                {
+                    Some((_, replacement)) => {
+                        let duration = parse_milliseconds(value).with_context(|| variable.clone())?;
+                        warnings.push(format!(
+                            "{variable} is deprecated: set {replacement}=\"{duration}\" instead"
+                        ));
+                        set_dotted(&mut document, key, &duration);
+                    }
+                    None => set_dotted(&mut document, key, value),
+                }
             } else if let Some(county) = variable.strip_prefix("HANCHA_PEER_") {
                 set_dotted(&mut document, &format!("peers.{county}"), value);
             } else if let Some(agreement) = variable.strip_prefix("HANCHA_RECONCILE_SECRET_") {
@@ -263,6 +228,7 @@ impl NodeConfig {
                 );
             }
         }
+        check_durations(&document)?;
         let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
         if let Some(path) = config.operator.trust_anchors.as_mut().filter(|p| p.is_relative()) {
             *path = base.join(&*path);
@@ -297,9 +263,8 @@ impl NodeConfig {
             crate::domain::schedule::Schedule::parse(&settings.schedule)
                 .map_err(|error| anyhow::anyhow!("reconcile.agreements.{agreement}.schedule: {error}"))?;
         }
-        if config.limits.batch_size == 0 || config.limits.batch_size > config.limits.max_batch_messages {
-            bail!("limits.batch_size must be between 1 and limits.max_batch_messages");
-        }
+        config.limits.validate()?;
+        config.warnings = warnings;
         Ok(config)
     }
 
@@ -363,6 +328,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("peers", &self.peers)
             .field("limits", &self.limits)
             .field("reconcile", &self.reconcile)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -394,9 +360,12 @@ fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
         }
         table = entry.as_table_mut().expect("just made a table");
     }
-    // Numeric settings stay numbers so that `HANCHA_MAX_WAIT_MS=2000` fills an integer field;
-    // everything else (county codes included) stays a string.
-    let numeric = key.starts_with("limits.") || key == "database_pool_size";
+    // Numeric settings stay numbers so that `HANCHA_BATCH_SIZE=200` fills an integer field;
+    // everything else (durations and county codes included) stays a string.
+    let numeric = key == "database_pool_size"
+        || key
+            .strip_prefix("limits.")
+            .is_some_and(|limit| !DURATION_KEYS.contains(&limit));
     let typed = match value.parse::<i64>() {
         Ok(number) if numeric => toml::Value::Integer(number),
         _ => toml::Value::String(value.to_string()),
@@ -406,6 +375,8 @@ fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const EXAMPLE: &str = r#"
@@ -425,17 +396,172 @@ trust_anchors = "certs/ca.pem"
     fn environment_overrides_file_settings_and_adds_peers() {
         let environment = vec![
             ("HANCHA_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
-            ("HANCHA_MAX_WAIT_MS".to_string(), "1500".to_string()),
+            ("HANCHA_MAX_WAIT".to_string(), "1500ms".to_string()),
             ("HANCHA_PEER_430582".to_string(), "127.0.0.1:9001".to_string()),
         ];
         let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new("/etc/hancha")).unwrap();
         assert_eq!(config.listen.port(), 9000);
-        assert_eq!(config.limits.max_wait_ms, 1500);
+        assert_eq!(config.limits.max_wait, Duration::from_millis(1500));
         assert_eq!(
             config.peers.get("430582").map(String::as_str),
             Some("127.0.0.1:9001")
         );
         assert_eq!(config.tls.certificate, Path::new("/etc/hancha/certs/430703.pem"));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    fn with_limits(limits: &str) -> String {
+        format!("{EXAMPLE}\n[limits]\n{limits}\n")
+    }
+
+    fn error_of(text: &str, environment: &[(&str, &str)]) -> String {
+        let environment: Vec<(String, String)> = environment
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let error = NodeConfig::from_toml(text, &environment, Path::new(".")).unwrap_err();
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn limits_default_to_todays_timings() {
+        let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new(".")).unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.max_wait, Duration::from_secs(5));
+        assert_eq!(limits.retry_initial, Duration::from_millis(500));
+        assert_eq!(limits.retry_max, Duration::from_secs(300));
+        assert_eq!(limits.poll_interval, Duration::from_secs(1));
+        assert_eq!(limits.lease, Duration::from_secs(10));
+        assert_eq!(limits.lease_renewal, Duration::from_secs(3));
+        assert_eq!(limits.call_timeout, Duration::from_secs(60));
+        assert_eq!(limits.in_flight, 4);
+        assert_eq!(limits.reconcile_max_retry, Duration::from_secs(3600));
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn durations_are_written_the_human_way() {
+        let text = with_limits(
+            "max_wait = \"2s\"\nretry_initial = \"250ms\"\nretry_max = \"10m\"\n\
+             poll_interval = \"1s 500ms\"\nlease = \"1h\"\nlease_renewal = \"20m\"\n\
+             handshake_timeout = \"3s\"\ndatabase_acquire_timeout = \"45s\"",
+        );
+        let config = NodeConfig::from_toml(&text, &[], Path::new(".")).unwrap();
+        let limits = &config.limits;
+        assert_eq!(limits.max_wait, Duration::from_secs(2));
+        assert_eq!(limits.retry_initial, Duration::from_millis(250));
+        assert_eq!(limits.retry_max, Duration::from_secs(600));
+        assert_eq!(limits.poll_interval, Duration::from_millis(1500));
+        assert_eq!(limits.lease, Duration::from_secs(3600));
+        assert_eq!(limits.lease_renewal, Duration::from_secs(1200));
+        assert_eq!(limits.handshake_timeout, Duration::from_secs(3));
+        assert_eq!(limits.database_acquire_timeout, Duration::from_secs(45));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn a_bad_duration_is_refused_naming_its_key() {
+        let error = error_of(&with_limits("retry_max = \"5 parsecs\""), &[]);
+        assert!(error.contains("limits.retry_max"), "{error}");
+        assert!(error.contains("5 parsecs"), "{error}");
+        assert!(error.contains("\"5m\""), "{error}");
+
+        let error = error_of(&with_limits("lease = 10"), &[]);
+        assert!(error.contains("limits.lease"), "{error}");
+        assert!(error.contains("unit"), "{error}");
+
+        let error = error_of(EXAMPLE, &[("HANCHA_MAX_WAIT", "1500")]);
+        assert!(error.contains("limits.max_wait"), "{error}");
+    }
+
+    #[test]
+    fn deprecated_millisecond_keys_still_work_and_warn_naming_the_new_key() {
+        let text = with_limits(
+            "max_wait_ms = 1500\nretry_initial_ms = 100\nretry_max_ms = 60000\npoll_interval_ms = 250",
+        );
+        let config = NodeConfig::from_toml(&text, &[], Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_millis(1500));
+        assert_eq!(config.limits.retry_initial, Duration::from_millis(100));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(60));
+        assert_eq!(config.limits.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.warnings.len(), 4, "{:?}", config.warnings);
+        let first = &config.warnings[0];
+        assert!(first.contains("limits.max_wait_ms is deprecated"), "{first}");
+        assert!(first.contains("limits.max_wait = \"1s 500ms\""), "{first}");
+        assert!(format!("{config:?}").contains("deprecated"));
+
+        let both = with_limits("max_wait_ms = 1500\nmax_wait = \"2s\"");
+        let error = error_of(&both, &[]);
+        assert!(
+            error.contains("limits.max_wait_ms and limits.max_wait"),
+            "{error}"
+        );
+
+        let negative = error_of(&with_limits("retry_max_ms = -1"), &[]);
+        assert!(negative.contains("limits.retry_max_ms"), "{negative}");
+    }
+
+    #[test]
+    fn deprecated_millisecond_variables_still_work_and_warn_naming_the_new_variable() {
+        let environment = vec![
+            ("HANCHA_MAX_WAIT_MS".to_string(), "2500".to_string()),
+            ("HANCHA_RETRY_INITIAL_MS".to_string(), "50".to_string()),
+            ("HANCHA_RETRY_MAX_MS".to_string(), "30000".to_string()),
+        ];
+        let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_millis(2500));
+        assert_eq!(config.limits.retry_initial, Duration::from_millis(50));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(30));
+        assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+        assert!(
+            config
+                .warnings
+                .iter()
+                .any(|w| w.contains("HANCHA_MAX_WAIT_MS is deprecated")
+                    && w.contains("HANCHA_MAX_WAIT=\"2s 500ms\"")),
+            "{:?}",
+            config.warnings
+        );
+
+        let error = error_of(EXAMPLE, &[("HANCHA_RETRY_MAX_MS", "5m")]);
+        assert!(error.contains("HANCHA_RETRY_MAX_MS"), "{error}");
+        assert!(error.contains("milliseconds"), "{error}");
+    }
+
+    #[test]
+    fn new_variables_take_human_durations_and_win_over_deprecated_ones() {
+        let environment = vec![
+            ("HANCHA_MAX_WAIT".to_string(), "3s".to_string()),
+            ("HANCHA_MAX_WAIT_MS".to_string(), "1000".to_string()),
+            ("HANCHA_RETRY_INITIAL".to_string(), "1s".to_string()),
+            ("HANCHA_RETRY_MAX".to_string(), "2m".to_string()),
+            ("HANCHA_POLL_INTERVAL".to_string(), "200ms".to_string()),
+        ];
+        let text = with_limits("max_wait = \"4s\"\npoll_interval = \"5s\"");
+        let config = NodeConfig::from_toml(&text, &environment, Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_wait, Duration::from_secs(3));
+        assert_eq!(config.limits.retry_initial, Duration::from_secs(1));
+        assert_eq!(config.limits.retry_max, Duration::from_secs(120));
+        assert_eq!(config.limits.poll_interval, Duration::from_millis(200));
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn limits_that_contradict_each_other_are_refused() {
+        let error = error_of(&with_limits("lease = \"2s\"\nlease_renewal = \"2s\""), &[]);
+        assert!(
+            error.contains("limits.lease_renewal (2s) must be shorter than limits.lease (2s)"),
+            "{error}"
+        );
+        let error = error_of(&with_limits("call_timeout = \"0s\""), &[]);
+        assert!(
+            error.contains("limits.call_timeout must be longer than zero"),
+            "{error}"
+        );
+        let error = error_of(&with_limits("in_flight = 0"), &[]);
+        assert!(error.contains("limits.in_flight must be at least 1"), "{error}");
+        let error = error_of(&with_limits("retry_initial = \"1m\"\nretry_max = \"10s\""), &[]);
+        assert!(error.contains("limits.retry_max (10s)"), "{error}");
     }
 
     #[test]

@@ -298,3 +298,39 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
     assert_eq!(versions[0]["in_force"], true);
     assert_eq!(versions[1]["in_force"], false);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_larger_than_one_call_sends_every_row_with_its_line() {
+    let cluster = two_counties().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sweep.csv");
+    let mut csv = String::from("resident_id\n");
+    for n in 0..2_500 {
+        csv.push_str(&format!("{}\n", synthetic_id(XINHUA, n).as_str()));
+    }
+    csv.push_str("\n,\n110105194912310021\n"); // blank rows, then line 2,504: bad check character
+    std::fs::write(&file, csv).unwrap();
+    let mut sweep = hancha(&cluster, DINGCHENG);
+    sweep.args(["sweep", "--to", XINHUA, "--wait", "0", "--json", "--file"]);
+    sweep.arg(&file);
+    let summary = tokio::task::spawn_blocking(move || {
+        let output = sweep.assert().code(1).get_output().stdout.clone();
+        let last = String::from_utf8(output)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        serde_json::from_str::<serde_json::Value>(&last).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(summary["file_rows"], 2_501);
+    assert_eq!(summary["accepted"], 2_500);
+    assert_eq!(summary["rejected"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["rejected"][0]["line"], 2_504);
+    assert_eq!(
+        count(cluster.node(DINGCHENG), "SELECT count(*) FROM inquiries").await,
+        2_500
+    );
+}

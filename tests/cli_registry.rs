@@ -415,3 +415,95 @@ async fn the_node_refuses_oversized_requests_and_unknown_columns_without_writing
     assert_eq!(response.imported, 20_000);
     assert!(response.errors.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_several_chunks_is_imported_whole_with_duplicates_settled_across_chunks() {
+    let cluster = dingcheng().await;
+    let mut text = String::from("resident_id,name,flow,registered_county\n");
+    for n in 1..=12_000 {
+        text.push_str(&format!("{},刘芳,inflow,{XINHUA}\n", from_xinhua(n)));
+    }
+    // Line 12,002 repeats line 2's person (in the first chunk), line 12,003 has a cell too many.
+    text.push_str(&format!("{},王丽,inflow,{XINHUA}\n", from_xinhua(1)));
+    text.push_str(&format!("{},王丽,inflow,{XINHUA},x\n", from_xinhua(12_001)));
+    let file = write_csv(&cluster, "persons.csv", &text);
+
+    let assert = import(&cluster, DINGCHENG, &file, &["--json"]).await.code(1);
+
+    let summary: serde_json::Value = serde_json::from_str(stdout_of(&assert).trim()).unwrap();
+    assert_eq!(summary["imported"], 12_000);
+    assert_eq!(summary["skipped"], 2);
+    assert_eq!(summary["errors"][0]["line"], 2);
+    assert_eq!(
+        summary["errors"][0]["reason"],
+        "superseded by line 12002, which has the same resident_id"
+    );
+    assert_eq!(summary["errors"][1]["line"], 12_003);
+    assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 12_000);
+    let person = cluster
+        .node(DINGCHENG)
+        .store()
+        .person(&from_xinhua(1))
+        .await
+        .unwrap();
+    assert_eq!(person.expect("imported").name, "王丽", "the later row won");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gbk_name_far_into_a_file_that_starts_as_utf8_is_refused_with_its_line() {
+    let cluster = dingcheng().await;
+    let mut text = String::from("resident_id,name,flow,registered_county\n");
+    let mut rows = 0;
+    while text.len() <= hancha::csv_input::DETECTION_PREFIX {
+        rows += 1;
+        text.push_str(&format!("{},Liu Fang,inflow,{XINHUA}\n", from_xinhua(rows)));
+    }
+    text.push_str(&format!("{},王丽,inflow,{XINHUA}\n", from_xinhua(rows + 1)));
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    let file = write_bytes(&cluster, "late-gbk.csv", &gbk);
+
+    import(&cluster, DINGCHENG, &file, &[])
+        .await
+        .code(2)
+        .stderr(predicate::str::contains("nothing was imported"))
+        .stderr(predicate::str::contains(format!(
+            "not valid UTF-8 (line {})",
+            rows + 2
+        )))
+        .stderr(predicate::str::contains("try --encoding gbk"));
+    assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 0);
+
+    import(&cluster, DINGCHENG, &file, &["--encoding", "gbk"])
+        .await
+        .success()
+        .stdout(format!("imported {} persons\n", rows + 1));
+    let person = cluster
+        .node(DINGCHENG)
+        .store()
+        .person(&from_xinhua(rows + 1))
+        .await
+        .unwrap();
+    assert_eq!(person.expect("imported").name, "王丽");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unclosed_quote_swallowing_the_file_is_refused_with_its_line() {
+    let cluster = dingcheng().await;
+    let mut text = format!(
+        "resident_id,name,flow,registered_county\n{},刘芳,inflow,{XINHUA}\n{},\"王丽,inflow,{XINHUA}\n",
+        from_xinhua(1),
+        from_xinhua(2)
+    );
+    for n in 3..40_000 {
+        text.push_str(&format!("{},李娜,inflow,{XINHUA}\n", from_xinhua(n)));
+    }
+    assert!(text.len() > hancha::csv_input::MAX_RECORD_BYTES);
+    let file = write_csv(&cluster, "persons.csv", &text);
+
+    import(&cluster, DINGCHENG, &file, &[])
+        .await
+        .code(2)
+        .stderr(predicate::str::contains("nothing was imported"))
+        .stderr(predicate::str::contains("line 3: a record longer than"));
+    assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 0);
+}

@@ -78,11 +78,13 @@ impl PeerLink for ScriptedPeer {
 }
 
 async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>) {
-    let store = Store::connect(&fresh_database().await, 4).await.expect("connect");
+    let store = Store::connect(&fresh_database().await, 4, Duration::from_secs(30))
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
     let limits = Limits {
-        retry_initial_ms: 60_000,
-        retry_max_ms: 600_000,
+        retry_initial: Duration::from_secs(60),
+        retry_max: Duration::from_secs(600),
         ..Limits::default()
     };
     let me = CountyCode::parse(DINGCHENG).unwrap();

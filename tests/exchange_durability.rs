@@ -23,8 +23,12 @@ use hancha::node::{InquiryDraft, Node};
 use hancha::store::Store;
 use uuid::Uuid;
 
-/// The sweep a node is killed in the middle of: 20 batches of the default 500.
+/// The sweep a node is killed in the middle of: 100 batches of [`SWEEP_BATCH`].
 const SWEEP: u32 = 10_000;
+
+/// Messages per batch in the interrupted sweeps: small, so that a sweep passes in many steps
+/// and stopping it after a given number of accepted inquiries lands in its middle.
+const SWEEP_BATCH: usize = 100;
 
 /// The sweep a node is stopped gracefully in the middle of.
 const SMALL_SWEEP: u32 = 2_000;
@@ -129,10 +133,21 @@ async fn deliveries_queue_while_a_peer_is_down_and_arrive_exactly_once_after_it_
 /// A peer that takes longer than the delivery lease to answer a batch: the sender keeps the
 /// batch leased the whole time (another replica would find nothing to send), and the batch
 /// arrives once when the peer gets going again. The peer is held up by a lock on its daily-cap
-/// row, which every inquiry batch from that county must take.
+/// row, which every inquiry batch from that county must take. The lease is two seconds, so the
+/// batch outlives it (renewed every 250 ms) in a moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_once() {
-    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let limits = Limits {
+        lease: Duration::from_secs(2),
+        lease_renewal: Duration::from_millis(250),
+        ..quick_retries()
+    };
+    let cluster = Cluster::start_with(
+        &[DINGCHENG, XINHUA],
+        &[open_agreement(DINGCHENG, XINHUA)],
+        limits.clone(),
+    )
+    .await;
     let asker = cluster.node(DINGCHENG).clone();
     let responder = cluster.node(XINHUA).clone();
     let mut hold = common::database(responder.store()).await.begin().await.unwrap();
@@ -155,24 +170,36 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
         .send_inquiries(county(XINHUA), sweep(XINHUA, 0..10))
         .await
         .unwrap();
-    eventually("the batch is on the wire", || async {
-        let leased = count(
-            &asker,
-            "SELECT count(*) FROM outbox WHERE attempts = 1 AND next_attempt_at > now()",
+    let first_lease_ends: chrono::DateTime<chrono::Utc> = eventually("the batch is on the wire", || async {
+        let (leased, ends): (i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+            "SELECT count(*), max(next_attempt_at) FROM outbox WHERE attempts = 1 AND next_attempt_at > now()",
         )
-        .await;
-        (leased == 10).then_some(())
+        .fetch_one(&common::database(asker.store()).await)
+        .await
+        .unwrap();
+        (leased == 10).then_some(ends).flatten()
     })
     .await;
-    // Longer than one lease: without renewal the entries would be due again by now.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Past the first lease, every entry is still leased: without renewal they would be due again.
+    eventually("the batch outlives its first lease, still leased", || async {
+        let (past_first_lease, still_leased): (bool, i64) = sqlx::query_as(
+            "SELECT now() > $1, count(*) FILTER (WHERE next_attempt_at > now()) FROM outbox WHERE attempts = 1",
+        )
+        .bind(first_lease_ends)
+        .fetch_one(&common::database(asker.store()).await)
+        .await
+        .unwrap();
+        assert_eq!(still_leased, 10, "the lease on a batch still on the wire lapsed");
+        past_first_lease.then_some(())
+    })
+    .await;
     let taken_by_another_replica = asker
         .store()
         .lease_outbox(
             county(XINHUA),
             hancha::store::outbound::MessageType::Inquiry,
             500,
-            Duration::from_secs(10),
+            limits.lease,
         )
         .await
         .unwrap();
@@ -332,7 +359,7 @@ enum Moment {
 /// exactly once.
 async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
     let agreement = open_agreement(DINGCHENG, XINHUA);
-    let limits = quick_retries();
+    let limits = sweep_limits();
     let (in_process, as_process) = match interrupted {
         Role::Asker => (XINHUA, DINGCHENG),
         Role::Responder => (DINGCHENG, XINHUA),
@@ -402,12 +429,12 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
         let hidden_longer_than = match how {
             Interruption::Kill => {
                 process.kill();
-                "15 seconds"
+                format!("{} seconds", (limits.lease + Duration::from_secs(5)).as_secs())
             }
             Interruption::Terminate => {
                 let status = process.terminate().await;
                 assert!(status.success(), "a graceful stop exits cleanly: {status}");
-                "2 seconds"
+                "2 seconds".to_string()
             }
         };
         let hidden = count_in(
@@ -450,7 +477,8 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
 }
 
 /// Waits for `moment` and returns (inquiries accepted by the responder, answers at the asker).
-/// Answers count as arriving once more than `answered_before` are in, so that a node restarted
+/// Inquiries count as arriving once a whole batch is in (so the interruption finds the next
+/// ones on the wire); answers once more than `answered_before` are in, so that a node restarted
 /// before is interrupted again only once it is at work. Polls fast: a batch passes in a moment.
 async fn reached(
     moment: Moment,
@@ -469,7 +497,7 @@ async fn reached(
         .await;
         let answered = answered(asker).await;
         let (progress, enough) = match moment {
-            Moment::InquiriesArriving => (accepted, 1),
+            Moment::InquiriesArriving => (accepted, SWEEP_BATCH as i64),
             Moment::AnswersArriving => (answered, answered_before + 1),
         };
         assert!(
@@ -608,10 +636,22 @@ async fn assert_outboxes_drain(stores: &[&Store]) {
 /// Fast retries, so a peer that comes back is reached within half a second.
 fn quick_retries() -> Limits {
     Limits {
-        retry_initial_ms: 50,
-        retry_max_ms: 500,
-        poll_interval_ms: 100,
+        retry_initial: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        poll_interval: Duration::from_millis(100),
         ..Limits::default()
+    }
+}
+
+/// Limits for an interrupted sweep: fast retries, small batches (see [`SWEEP_BATCH`]), and a
+/// two-second lease, so that what a killed node was sending is due again two seconds after it
+/// went rather than ten.
+fn sweep_limits() -> Limits {
+    Limits {
+        batch_size: SWEEP_BATCH,
+        lease: Duration::from_secs(2),
+        lease_renewal: Duration::from_millis(500),
+        ..quick_retries()
     }
 }
 

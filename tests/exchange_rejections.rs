@@ -569,9 +569,9 @@ fn small_limits() -> Limits {
         max_batch_messages: 10,
         batch_size: 10,
         max_message_bytes: 64 * 1024,
-        retry_initial_ms: 50,
-        retry_max_ms: 500,
-        poll_interval_ms: 100,
+        retry_initial: std::time::Duration::from_millis(50),
+        retry_max: std::time::Duration::from_millis(500),
+        poll_interval: std::time::Duration::from_millis(100),
         ..Limits::default()
     }
 }

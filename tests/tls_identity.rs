@@ -13,10 +13,11 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use hancha::tls::dev::TestPki;
 use hancha::tls::{
-    County, IdentityError, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect, connect_lazy,
-    county_from_certificate, peer_county, server_config, tls_incoming,
+    ChannelTimings, County, IdentityError, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect,
+    connect_lazy, county_from_certificate, peer_county, server_config, tls_incoming,
 };
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -162,7 +163,7 @@ fn raw_client_builder(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let mut roots = rustls::RootCertStore::empty();
-    for certificate in rustls_pemfile::certs(&mut anchors_pem.as_bytes()) {
+    for certificate in CertificateDer::pem_slice_iter(anchors_pem.as_bytes()) {
         roots.add(certificate.unwrap()).unwrap();
     }
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -179,11 +180,7 @@ fn rustls_alert(error: &std::io::Error) -> Option<rustls::AlertDescription> {
 }
 
 fn first_certificate_der(pem: &str) -> Vec<u8> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
+    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
 }
 
 struct Mesh {
@@ -330,9 +327,7 @@ async fn server_refuses_client_certificate_that_names_no_county() {
         .issue_node_with_uris(&["urn:hancha:operator:dev"], now, now + chrono::Days::new(1))
         .unwrap();
     // `NodeIdentity` will not even load such a certificate, so build the client by hand.
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let chain = vec![first_certificate_der(&cert_pem).into()];
     let config = raw_client_builder(&mesh.pki.ca_pem(), &[&rustls::version::TLS13])
         .with_client_auth_cert(chain, key)
@@ -380,9 +375,7 @@ async fn server_refuses_tls12_client() {
         .pki
         .issue_county(DINGCHENG, Utc::now(), Utc::now() + chrono::Days::new(1))
         .unwrap();
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let config = raw_client_builder(&mesh.pki.ca_pem(), &[&rustls::version::TLS12])
         .with_client_auth_cert(vec![first_certificate_der(&cert_pem).into()], key)
         .unwrap();
@@ -439,7 +432,7 @@ async fn lazy_channel_connects_once_the_peer_comes_up() {
     let address = listener.local_addr().unwrap();
     drop(listener);
     let config = client_config(&mesh.dingcheng, &mesh.anchors, County::parse(SHAODONG).unwrap()).unwrap();
-    let channel = connect_lazy(&address.to_string(), config).unwrap();
+    let channel = connect_lazy(&address.to_string(), config, ChannelTimings::default()).unwrap();
 
     let while_down = health_check(channel.clone()).await;
     assert!(

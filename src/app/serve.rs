@@ -27,8 +27,8 @@ use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
-    County, DEFAULT_HANDSHAKE_TIMEOUT, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect_lazy,
-    operator_server_config, server_config, tls_incoming,
+    County, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect_lazy, operator_server_config,
+    server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::{self, run_loop};
@@ -87,9 +87,13 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     }
     let anchors =
         TrustAnchors::from_pem_file(&config.tls.trust_anchors).context("loading the trust anchors")?;
-    let store = Store::connect(&config.database_url, config.database_pool_size)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let store = Store::connect(
+        &config.database_url,
+        config.database_pool_size,
+        config.limits.database_acquire_timeout,
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
     let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
@@ -103,7 +107,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<ExchangeServer<ExchangeService>>()
+        .set_serving::<ExchangeServer<ExchangeService<Node>>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -116,7 +120,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let incoming = TlsIncoming::with_failure_hook(
         listener,
         server_config(&identity, &anchors)?,
-        DEFAULT_HANDSHAKE_TIMEOUT,
+        config.limits.handshake_timeout,
         audit_handshake_failures(&node, &mut tasks),
     );
     let mut server_shutdown = shutdown_rx.clone();
@@ -145,24 +149,29 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
 
     for (peer, endpoint) in config.peer_endpoints() {
         let county = County::parse(peer.as_str()).context("peer county")?;
-        let channel = connect_lazy(&endpoint, client_config(&identity, &anchors, county)?)
-            .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
+        let channel = connect_lazy(
+            &endpoint,
+            client_config(&identity, &anchors, county)?,
+            config.limits.channel_timings(),
+        )
+        .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
         let timings = CallTimings {
-            batch_call: config.limits.call_timeout(),
-            sync_margin: config.limits.sync_call_margin(),
+            batch_call: config.limits.call_timeout,
+            sync_margin: config.limits.call_margin,
         };
         let link: Arc<dyn PeerLink> =
             Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
         node.set_peer_link(peer, Arc::clone(&link));
         let worker = DeliveryWorker::new(Arc::clone(&node), peer, link);
         let wake = node.delivery_waker();
-        spawn_delivery(&mut tasks, worker, wake, shutdown_rx.clone());
+        let retry = node.limits().poll_interval;
+        spawn_delivery(&mut tasks, worker, wake, retry, shutdown_rx.clone());
     }
     {
         let node = Arc::clone(&node);
         let shutdown = shutdown_rx.clone();
         tasks.spawn(async move {
-            let retry = Duration::from_millis(node.limits().poll_interval_ms);
+            let retry = node.limits().poll_interval;
             run_loop("auto_answer", shutdown, &node.auto_answer_wake, retry, || {
                 workers::auto_answer::run_once(&node)
             })
@@ -180,7 +189,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
                 "deadlines",
                 shutdown_rx,
                 &never,
-                workers::deadlines::INTERVAL,
+                node.limits().deadline_check_interval,
                 || workers::deadlines::run_once(&node),
             )
             .await;
@@ -228,7 +237,11 @@ async fn spawn_operator_api(
         }
         Some(path) => {
             let anchors = TrustAnchors::from_pem_file(path).context("loading the operator trust anchors")?;
-            let incoming = tls_incoming(listener, operator_server_config(identity, &anchors)?);
+            let incoming = TlsIncoming::new(
+                listener,
+                operator_server_config(identity, &anchors)?,
+                config.limits.handshake_timeout,
+            );
             tasks.spawn(async move {
                 let server = tonic::transport::Server::builder().add_service(service);
                 if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
@@ -264,15 +277,10 @@ fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Handsh
     Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
         // The TLS error names protocol problems only, never a person's data.
         let reason: String = error.to_string().chars().take(HANDSHAKE_REASON_CHARS).collect();
-        let entry = AuditEntry {
-            peer_county: None,
-            direction: "inbound".into(),
-            outcome: "rejected".into(),
-            reason: Some(format!(
-                "UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"
-            )),
-            ..AuditEntry::default()
-        };
+        let entry = AuditEntry::inbound_rejected(
+            None,
+            format!("UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"),
+        );
         match sender.try_send(entry) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -288,10 +296,10 @@ fn spawn_delivery(
     tasks: &mut JoinSet<()>,
     worker: DeliveryWorker,
     wake: Arc<Notify>,
+    retry: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     tasks.spawn(async move {
-        let retry = Duration::from_secs(1);
         run_loop("delivery", shutdown, &wake, retry, || worker.step()).await;
     });
 }

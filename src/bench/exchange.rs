@@ -172,7 +172,7 @@ async fn run_on(
 
     say("storage limit: PostgreSQL alone writing the same rows");
     for url in [&storage_databases.0, &storage_databases.1] {
-        let store = Store::connect(url, 1).await?;
+        let store = Store::connect(url, 1, limits.database_acquire_timeout).await?;
         store.migrate().await?;
         store.close().await;
     }

@@ -128,13 +128,14 @@ impl Rig {
                 .into(),
                 ..ReconcileConfig::default()
             },
+            warnings: Vec::new(),
         };
         let running = crate::app::start(&config, asker_listener)
             .await
             .context("starting the asking node")?;
         let asker_identity = NodeIdentity::from_pem_files(&config.tls.certificate, &config.tls.private_key)?;
         let anchors = TrustAnchors::from_pem(&pki.ca_pem())?;
-        let responder_store = Store::connect(databases.1, 4)
+        let responder_store = Store::connect(databases.1, 4, limits.database_acquire_timeout)
             .await
             .context("connecting to the answering node's database")?;
         let mut rig = Rig {

@@ -3,6 +3,7 @@
 //! reason and skipped; good rows are kept; a row is never half-written.
 
 use crate::present::explain;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding};
+use crate::csv_input::{CsvError, Decoded, Record};
 use crate::domain::person_row::{check_header, resident_id_key, superseded_reason};
 use crate::proto::operator as pb;
 
@@ -26,6 +28,10 @@ const CHUNK_BYTES: usize = 3 * 1024 * 1024;
 
 /// Exit code for a file that cannot be imported at all (nothing was sent).
 const UNUSABLE_FILE: u8 = 2;
+
+/// Why an import that read a file twice may have missed rows.
+const CHANGED_WHILE_READ: &str =
+    "the file changed while it was imported: rows added or changed since it was checked may be missing";
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -78,11 +84,13 @@ struct Outcome {
     skipped: Vec<Skipped>,
     /// Why the import stopped before sending every row, and the first line not sent.
     stopped: Option<(u32, String)>,
+    /// The file's bytes differed between the reading that checked it and the one that sent it.
+    changed_while_read: bool,
 }
 
 pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     let RegistryCommand::Import(args) = command;
-    let (rows, mut skipped) = match read_rows(&args) {
+    let (checked, mut skipped) = match check_file(&args) {
         Ok(read) => read,
         Err(problems) => {
             eprintln!(
@@ -101,16 +109,16 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(UNUSABLE_FILE));
         }
     };
-    let mut outcome = if rows.is_empty() {
+    let mut outcome = if checked.last_of_each_id.kept() == 0 {
         Outcome::default()
     } else {
-        runtime()?.block_on(send(&args.node, rows))?
+        runtime()?.block_on(send(&args, &checked))?
     };
     skipped.append(&mut outcome.skipped);
     skipped.sort_by_key(|row| row.line);
     outcome.skipped = skipped;
     print_summary(&outcome, args.json);
-    let complete = outcome.skipped.is_empty() && outcome.stopped.is_none();
+    let complete = outcome.skipped.is_empty() && outcome.stopped.is_none() && !outcome.changed_while_read;
     Ok(if complete {
         ExitCode::SUCCESS
     } else {
@@ -118,80 +126,148 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Reads, decodes and checks the file: the rows to send, and the rows already refused here (a
-/// wrong number of cells, or superseded by a later row with the same ID number). Problems that
-/// make the whole file unusable come back as `Err`.
-fn read_rows(args: &ImportArgs) -> Result<(Vec<pb::PersonRow>, Vec<Skipped>), Vec<String>> {
+/// What a first reading of the file found: what the second reading sends.
+#[derive(Debug)]
+struct CheckedFile {
+    /// The header's names, checked: every row is read against them.
+    headers: Vec<String>,
+    /// What the file was decoded as, so that the second reading decodes it the same way.
+    decoded_as: Decoded,
+    /// Which row of each resident ID number is sent.
+    last_of_each_id: LastOfEachId,
+    /// The raw bytes' SHA-256: the second reading must find the same file.
+    digest: String,
+}
+
+impl CheckedFile {
+    /// The row to send for `record`, or `None` for a row refused here.
+    fn row_to_send(&self, record: Record) -> Option<pb::PersonRow> {
+        person_row(&self.headers, record)
+            .ok()
+            .filter(|row| self.last_of_each_id.keeps(row))
+    }
+}
+
+/// Reads, decodes and checks the whole file before anything is sent: what to send, and the rows
+/// already refused here (a wrong number of cells, or superseded by a later row with the same ID
+/// number). Problems that make the whole file unusable come back as `Err`.
+fn check_file(args: &ImportArgs) -> Result<(CheckedFile, Vec<Skipped>), Vec<String>> {
     let path = args.file.display();
-    let file =
-        csv_input::read(&args.file, args.encoding).map_err(|error| vec![format!("{path}: {error:#}")])?;
-    if args.encoding == Encoding::Auto && file.decoded_as != csv_input::UTF_8 {
+    let file_problem = |error: CsvError| vec![format!("{path}: {:#}", csv_input::explain(&args.file, error))];
+    let mut reader =
+        csv_input::open(&args.file, args.encoding).map_err(|error| vec![format!("{path}: {error:#}")])?;
+    if args.encoding == Encoding::Auto && reader.decoded_as() != Decoded::Utf8 {
         eprintln!(
             "note: {path} is not UTF-8; read it as {} (choose with --encoding)",
-            file.decoded_as
+            reader.decoded_as()
         );
     }
-    let (headers, records) = (file.headers, file.records);
+    let headers = reader.headers().to_vec();
     check_header(headers.iter().map(String::as_str))
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
 
-    let mut rows = Vec::with_capacity(records.len());
     let mut skipped = Vec::new();
-    for (line, cells) in records {
-        if cells.len() != headers.len() {
-            skipped.push(Skipped {
-                line,
-                reason: format!(
-                    "has {} cells, the header has {} columns (a comma inside a value must be quoted)",
-                    cells.len(),
-                    headers.len()
-                ),
-            });
-            continue;
+    let mut last_of_each_id = LastOfEachId::default();
+    for record in reader.by_ref() {
+        match person_row(&headers, record.map_err(file_problem)?) {
+            Ok(row) => last_of_each_id.note(&row),
+            Err(skip) => skipped.push(skip),
         }
-        let columns = headers
-            .iter()
-            .zip(cells)
-            .filter(|(_, cell)| !cell.is_empty())
-            .map(|(name, cell)| (name.clone(), cell))
-            .collect();
-        rows.push(pb::PersonRow { line, columns });
     }
-    Ok((keep_last_of_each_id(rows, &mut skipped), skipped))
+    skipped.extend(last_of_each_id.superseded());
+    let checked = CheckedFile {
+        headers,
+        decoded_as: reader.decoded_as(),
+        last_of_each_id,
+        digest: reader.digest().unwrap_or_default(),
+    };
+    Ok((checked, skipped))
 }
 
-/// Keeps, of rows with the same resident ID number, only the last; the earlier ones are skipped
-/// as superseded. Done over the whole file, because the node only sees one chunk at a time.
-fn keep_last_of_each_id(rows: Vec<pb::PersonRow>, skipped: &mut Vec<Skipped>) -> Vec<pb::PersonRow> {
-    let mut last_line_of_id = std::collections::HashMap::new();
-    for row in &rows {
-        if let Some(key) = resident_id_key(&row.columns) {
-            last_line_of_id.insert(key, row.line);
+/// The row `record` describes, or why it is refused here.
+fn person_row(headers: &[String], record: Record) -> Result<pb::PersonRow, Skipped> {
+    let Record { line, cells } = record;
+    if cells.len() != headers.len() {
+        return Err(Skipped {
+            line,
+            reason: format!(
+                "has {} cells, the header has {} columns (a comma inside a value must be quoted)",
+                cells.len(),
+                headers.len()
+            ),
+        });
+    }
+    let columns = headers
+        .iter()
+        .zip(cells)
+        .filter(|(_, cell)| !cell.is_empty())
+        .map(|(name, cell)| (name.clone(), cell))
+        .collect();
+    Ok(pb::PersonRow { line, columns })
+}
+
+/// A resident ID number's key, shortened to a digest: what is remembered per person while a file
+/// is checked, so that memory grows by a few dozen bytes per person whatever the rows hold.
+type IdDigest = [u8; 16];
+
+fn id_digest(key: &str) -> IdDigest {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
+    let mut short = [0; 16];
+    short.copy_from_slice(&digest[..16]);
+    short
+}
+
+/// Of rows with the same resident ID number only the last is kept; the earlier ones are skipped
+/// as superseded. Decided over the whole file, because the node only sees one chunk at a time.
+#[derive(Debug, Default)]
+struct LastOfEachId {
+    /// The last line seen with each ID number.
+    last_line: HashMap<IdDigest, u32>,
+    /// Earlier lines with an ID number seen again, and that number: the superseded rows.
+    earlier: Vec<(u32, IdDigest)>,
+    /// Rows with no ID number: sent, for the node to refuse with its reason.
+    without_id: u64,
+}
+
+impl LastOfEachId {
+    fn note(&mut self, row: &pb::PersonRow) {
+        let Some(key) = resident_id_key(&row.columns) else {
+            self.without_id += 1;
+            return;
+        };
+        let digest = id_digest(&key);
+        if let Some(earlier) = self.last_line.insert(digest, row.line) {
+            self.earlier.push((earlier, digest));
         }
     }
-    rows.into_iter()
-        .filter(|row| {
-            let Some(last) = resident_id_key(&row.columns).map(|key| last_line_of_id[&key]) else {
-                return true;
-            };
-            if last == row.line {
-                return true;
-            }
-            skipped.push(Skipped {
-                line: row.line,
-                reason: superseded_reason(last),
-            });
-            false
+
+    /// Whether `row` is sent: it has no ID number or is the last row with its ID number.
+    fn keeps(&self, row: &pb::PersonRow) -> bool {
+        resident_id_key(&row.columns)
+            .is_none_or(|key| self.last_line.get(&id_digest(&key)) == Some(&row.line))
+    }
+
+    /// How many rows are sent.
+    fn kept(&self) -> u64 {
+        self.last_line.len() as u64 + self.without_id
+    }
+
+    /// The rows skipped as superseded, with the line that supersedes each.
+    fn superseded(&self) -> impl Iterator<Item = Skipped> + '_ {
+        self.earlier.iter().map(|(line, digest)| Skipped {
+            line: *line,
+            reason: superseded_reason(self.last_line.get(digest).copied().unwrap_or_default()),
         })
-        .collect()
+    }
 }
 
-/// Sends the rows in chunks, with a progress bar on a terminal. A failed call stops the import;
-/// chunks already sent stay imported.
-async fn send(node: &NodeArgs, rows: Vec<pb::PersonRow>) -> anyhow::Result<Outcome> {
-    let mut client = node.connect().await?;
+/// Reads the file again and sends its rows in chunks, with a progress bar on a terminal. A failed
+/// call stops the import; chunks already sent stay imported.
+async fn send(args: &ImportArgs, checked: &CheckedFile) -> anyhow::Result<Outcome> {
+    let mut client = args.node.connect().await?;
+    let mut reader = csv_input::open(&args.file, checked.decoded_as)?;
     let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(rows.len() as u64)
+        ProgressBar::new(checked.last_of_each_id.kept())
     } else {
         ProgressBar::hidden()
     };
@@ -200,8 +276,27 @@ async fn send(node: &NodeArgs, rows: Vec<pb::PersonRow>) -> anyhow::Result<Outco
             .expect("a valid template"),
     );
     let mut outcome = Outcome::default();
+    // The file was read whole once already, so this only fails if it changed since.
+    let mut unreadable = None;
+    let rows = std::iter::from_fn(|| {
+        loop {
+            match reader.next()? {
+                Ok(record) => {
+                    if let Some(row) = checked.row_to_send(record) {
+                        return Some(row);
+                    }
+                }
+                Err(error) => {
+                    unreadable = Some(error);
+                    return None;
+                }
+            }
+        }
+    });
+    let mut last_line_sent = 1;
     for chunk in chunks(rows) {
         let first_line = chunk.first().map_or(0, |row| row.line);
+        let last_line = chunk.last().map_or(0, |row| row.line);
         let sent = chunk.len() as u64;
         let request = pb::ImportPersonsRequest { rows: chunk };
         match client.import_persons(request).await {
@@ -215,6 +310,7 @@ async fn send(node: &NodeArgs, rows: Vec<pb::PersonRow>) -> anyhow::Result<Outco
                         reason: error.reason,
                     }));
                 progress.inc(sent);
+                last_line_sent = last_line;
             }
             Err(status) => {
                 progress.abandon();
@@ -223,29 +319,36 @@ async fn send(node: &NodeArgs, rows: Vec<pb::PersonRow>) -> anyhow::Result<Outco
             }
         }
     }
+    if let Some(error) = unreadable.filter(|_| outcome.stopped.is_none()) {
+        progress.abandon();
+        let line = error.line().unwrap_or(last_line_sent + 1);
+        outcome.stopped = Some((line, format!("{:#}", csv_input::explain(&args.file, error))));
+    }
+    // Rows added or changed after the first reading were checked against the wrong file.
+    outcome.changed_while_read =
+        outcome.stopped.is_none() && reader.digest().as_deref() != Some(checked.digest.as_str());
     progress.finish_and_clear();
     Ok(outcome)
 }
 
-/// Cuts the rows into calls of at most [`CHUNK_ROWS`] rows and [`CHUNK_BYTES`] bytes.
-fn chunks(rows: Vec<pb::PersonRow>) -> Vec<Vec<pb::PersonRow>> {
-    let mut chunks = Vec::new();
-    let mut current = Vec::new();
-    let mut current_bytes = 0;
-    for row in rows {
-        // The row's length-delimited field in the request: tag, length prefix, body.
-        let bytes = row.encoded_len() + 8;
-        if !current.is_empty() && (current.len() == CHUNK_ROWS || current_bytes + bytes > CHUNK_BYTES) {
-            chunks.push(std::mem::take(&mut current));
-            current_bytes = 0;
+/// Cuts the rows into calls of at most [`CHUNK_ROWS`] rows and [`CHUNK_BYTES`] bytes, reading
+/// only as many rows as the next call holds.
+fn chunks(rows: impl Iterator<Item = pb::PersonRow>) -> impl Iterator<Item = Vec<pb::PersonRow>> {
+    let mut rows = rows.peekable();
+    std::iter::from_fn(move || {
+        let mut chunk = Vec::new();
+        let mut chunk_bytes = 0;
+        while let Some(row) = rows.peek() {
+            // The row's length-delimited field in the request: tag, length prefix, body.
+            let bytes = row.encoded_len() + 8;
+            if !chunk.is_empty() && (chunk.len() == CHUNK_ROWS || chunk_bytes + bytes > CHUNK_BYTES) {
+                break;
+            }
+            chunk_bytes += bytes;
+            chunk.extend(rows.next());
         }
-        current_bytes += bytes;
-        current.push(row);
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }
 
 fn print_summary(outcome: &Outcome, as_json: bool) {
@@ -263,6 +366,9 @@ fn print_summary(outcome: &Outcome, as_json: bool) {
         if let Some((line, error)) = &outcome.stopped {
             summary["stopped_at_line"] = json!(line);
             summary["error"] = json!(error);
+        }
+        if outcome.changed_while_read {
+            summary["error"] = json!(CHANGED_WHILE_READ);
         }
         println!("{summary}");
         return;
@@ -284,6 +390,9 @@ fn print_summary(outcome: &Outcome, as_json: bool) {
              rows from line {line} on were not imported; importing again is safe (rows replace, never duplicate)"
         );
     }
+    if outcome.changed_while_read {
+        eprintln!("error: {CHANGED_WHILE_READ}; importing again is safe (rows replace, never duplicate)");
+    }
 }
 
 fn plural(count: u64, one: &str, many: &str) -> String {
@@ -292,7 +401,6 @@ fn plural(count: u64, one: &str, many: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::csv_input::{GBK, UTF_8, UTF_8_BOM, decode, parse_csv};
     use super::*;
 
     fn row(line: u32, id: &str) -> pb::PersonRow {
@@ -304,92 +412,62 @@ mod tests {
 
     #[test]
     fn chunks_hold_at_most_5000_rows() {
-        let rows: Vec<_> = (0..12_001).map(|line| row(line, "x")).collect();
-        let sizes: Vec<usize> = chunks(rows).iter().map(Vec::len).collect();
+        let rows = (0..12_001).map(|line| row(line, "x"));
+        let sizes: Vec<usize> = chunks(rows).map(|chunk| chunk.len()).collect();
         assert_eq!(sizes, [5_000, 5_000, 2_001]);
     }
 
     #[test]
     fn chunks_stay_under_the_message_limit() {
         let big = "长".repeat(100_000);
-        let rows: Vec<_> = (0..40).map(|line| row(line, &big)).collect();
+        let rows = (0..40).map(|line| row(line, &big));
+        let mut sent = 0;
         for chunk in chunks(rows) {
+            sent += chunk.len();
             let request = pb::ImportPersonsRequest { rows: chunk };
             assert!(request.encoded_len() <= CHUNK_BYTES, "{}", request.encoded_len());
         }
-    }
-
-    fn lines_of(text: &str) -> Vec<u32> {
-        parse_csv(text).unwrap().1.iter().map(|record| record.0).collect()
+        assert_eq!(sent, 40);
     }
 
     #[test]
-    fn records_carry_the_line_a_person_sees() {
-        assert_eq!(lines_of("a,b\n1,2\n3,4\n"), [2, 3]);
-        assert_eq!(lines_of("a,b\r\n\r\n1,2\r\n\r\n\r\n3,4\r\n"), [3, 6]);
-        assert_eq!(lines_of("a,b\n\"multi\nline\",2\n3,4\n"), [2, 4]);
-        assert_eq!(
-            lines_of("a,b\n1,2\n,\n \t, \n5,6"),
-            [2, 5],
-            "empty rows are left out"
-        );
-    }
-
-    #[test]
-    fn headers_are_trimmed_and_lower_cased() {
-        let (headers, _) = parse_csv(" Resident_ID ,NAME\n").unwrap();
-        assert_eq!(headers, ["resident_id", "name"]);
-    }
-
-    #[test]
-    fn encodings_are_detected_or_refused_with_a_hint() {
-        let (gbk, _, _) = encoding_rs::GBK.encode("name\n张三\n");
-        let with_bom = [UTF_8_BOM, "name\n张三\n".as_bytes()].concat();
-        assert_eq!(
-            decode(&gbk, Encoding::Auto).unwrap(),
-            ("name\n张三\n".to_owned(), GBK)
-        );
-        assert_eq!(decode(&gbk, Encoding::Gbk).unwrap().1, GBK);
-        assert_eq!(
-            decode(&with_bom, Encoding::Auto).unwrap(),
-            ("name\n张三\n".to_owned(), UTF_8)
-        );
-        assert_eq!(decode(&with_bom, Encoding::Utf8).unwrap().1, UTF_8);
-        let error = decode(&gbk, Encoding::Utf8).unwrap_err();
-        assert!(error.starts_with("not valid UTF-8 (line 2)"), "{error}");
+    fn a_row_with_the_wrong_number_of_cells_is_skipped_with_its_line() {
+        let headers = ["resident_id".to_owned(), "name".to_owned()];
+        let record = |cells: &[&str]| Record {
+            line: 7,
+            cells: cells.iter().map(|cell| cell.to_string()).collect(),
+        };
+        let skipped = person_row(&headers, record(&["1", "2", "3"])).unwrap_err();
+        assert_eq!(skipped.line, 7);
         assert!(
-            decode(&with_bom, Encoding::Gbk)
-                .unwrap_err()
-                .contains("byte-order mark")
+            skipped
+                .reason
+                .starts_with("has 3 cells, the header has 2 columns")
         );
-        let broken_after_bom = [UTF_8_BOM, b"name\n\xD5\xC5\n"].concat();
-        assert!(
-            decode(&broken_after_bom, Encoding::Auto)
-                .unwrap_err()
-                .starts_with("not valid UTF-8")
-        );
-        assert!(
-            decode(b"name\n\x81\n", Encoding::Auto)
-                .unwrap_err()
-                .starts_with("neither UTF-8 nor GBK")
-        );
+        let row = person_row(&headers, record(&["1", ""])).unwrap();
+        assert_eq!(row.columns, [("resident_id".to_owned(), "1".to_owned())].into());
     }
 
     #[test]
     fn the_last_row_of_an_id_wins_whatever_its_case() {
-        let mut skipped = Vec::new();
-        let kept = keep_last_of_each_id(
-            vec![
-                row(2, "43070319900506028x"),
-                row(3, "other"),
-                row(4, "43070319900506028X "),
-            ],
-            &mut skipped,
-        );
-        let kept_lines: Vec<u32> = kept.iter().map(|row| row.line).collect();
+        let rows = [
+            row(2, "43070319900506028x"),
+            row(3, "other"),
+            row(4, "43070319900506028X "),
+        ];
+        let mut last_of_each_id = LastOfEachId::default();
+        for row in &rows {
+            last_of_each_id.note(row);
+        }
+        let kept_lines: Vec<u32> = rows
+            .iter()
+            .filter(|row| last_of_each_id.keeps(row))
+            .map(|row| row.line)
+            .collect();
         assert_eq!(kept_lines, [3, 4]);
+        assert_eq!(last_of_each_id.kept(), 2);
         assert_eq!(
-            skipped,
+            last_of_each_id.superseded().collect::<Vec<_>>(),
             [Skipped {
                 line: 2,
                 reason: superseded_reason(4)

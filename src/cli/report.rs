@@ -5,13 +5,13 @@ use crate::present::explain;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use chrono_tz::Asia::Shanghai;
 use clap::Args;
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use crate::domain::division::CountyCode;
 use crate::domain::report::{Indicator, ReportPeriod};
+use crate::domain::time::china_time;
 use crate::proto::operator as pb;
 
 /// The indicators, each with its Chinese name, the column prefix used in CSV and JSON, and what
@@ -109,7 +109,7 @@ fn county_name(code: &str) -> &'static str {
 // === table ===
 
 fn text(report: &pb::ReportResponse) -> String {
-    let now = Utc::now().with_timezone(&Shanghai);
+    let now = china_time(Utc::now());
     let mut out = vec![
         format!(
             "{} {} — report {}",
@@ -289,7 +289,7 @@ fn to_json(report: &pb::ReportResponse) -> serde_json::Value {
         "period_start": report.period_start,
         "period_end": report.period_end,
         "time_zone": "Asia/Shanghai",
-        "generated_at": Utc::now().with_timezone(&Shanghai).to_rfc3339(),
+        "generated_at": china_time(Utc::now()).to_rfc3339(),
         "townships": townships,
         "county_total": county_total,
     })

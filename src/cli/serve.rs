@@ -22,10 +22,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(&args.config)?;
     if args.check {
         println!("{}", config.describe());
+        for warning in &config.warnings {
+            eprintln!("warning: {warning}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     super::init_tracing();
     eprintln!("{}", config.describe());
+    for warning in &config.warnings {
+        tracing::warn!(%warning, "deprecated configuration");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(crate::app::serve(config))?;
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding};
+use crate::csv_input::{CsvError, Decoded, Record};
 use crate::present::display;
 use crate::proto::operator as pb;
 
@@ -45,40 +46,27 @@ pub struct SweepArgs {
 }
 
 pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let file = csv_input::read(&args.file, args.encoding)?;
-    let column = |name: &str| file.headers.iter().position(|h| h == name);
-    let Some(id_column) = column("resident_id") else {
-        bail!(
+    // A first reading checks the whole file and takes its digest, the sweep key, before anything
+    // is sent; the second sends it a chunk at a time.
+    let reader = csv_input::open(&args.file, args.encoding)?;
+    let columns = SweepColumns::of(reader.headers()).ok_or_else(|| {
+        anyhow::anyhow!(
             "{}: no resident_id column (columns: {})",
             args.file.display(),
-            file.headers.join(", ")
-        );
-    };
-    let certificate_column = column("certificate_number");
-    let urgent_column = column("urgent");
-    let items: Vec<pb::SweepItem> = file
-        .records
-        .iter()
-        .map(|(line, cells)| {
-            let cell = |index: Option<usize>| index.and_then(|i| cells.get(i)).cloned().unwrap_or_default();
-            pb::SweepItem {
-                line: *line,
-                resident_id: cell(Some(id_column)),
-                certificate_number: cell(certificate_column),
-                urgent: matches!(
-                    cell(urgent_column).to_lowercase().as_str(),
-                    "true" | "1" | "yes" | "是"
-                ),
-            }
-        })
-        .collect();
-    if file.decoded_as != "UTF-8" && !args.json {
-        eprintln!("{}: read as {}", args.file.display(), file.decoded_as);
+            reader.headers().join(", ")
+        )
+    })?;
+    let decoded_as = reader.decoded_as();
+    let file = reader
+        .summarize()
+        .map_err(|error| csv_input::explain(&args.file, error))?;
+    if decoded_as != Decoded::Utf8 && !args.json {
+        eprintln!("{}: read as {decoded_as}", args.file.display());
     }
     let sweep_key = format!("{}:{}:{}", args.to, args.kind, file.digest);
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
-        let progress = ProgressBar::with_draw_target(Some(items.len() as u64), ProgressDrawTarget::stderr());
+        let progress = ProgressBar::with_draw_target(Some(file.records), ProgressDrawTarget::stderr());
         progress.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} inquiries submitted ({eta} left)")
                 .expect("a valid template"),
@@ -86,14 +74,22 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             progress.set_draw_target(ProgressDrawTarget::hidden());
         }
+        let mut reader = csv_input::open(&args.file, decoded_as)?;
         let (mut accepted, mut duplicates) = (0u32, 0u32);
         let mut errors: Vec<(u32, String)> = Vec::new();
-        for chunk in items.chunks(CHUNK) {
+        loop {
+            let chunk = columns
+                .items(reader.by_ref().take(CHUNK))
+                .map_err(|error| csv_input::explain(&args.file, error))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let sent = chunk.len() as u64;
             let request = pb::SweepRequest {
                 to_county: args.to.clone(),
                 kind: args.kind.clone(),
                 sweep_key: sweep_key.clone(),
-                items: chunk.to_vec(),
+                items: chunk,
             };
             let response = client.sweep(request).await.map_err(explain)?.into_inner();
             accepted += response.accepted;
@@ -105,9 +101,16 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                     .filter(|r| !r.error.is_empty())
                     .map(|r| (r.line, r.error)),
             );
-            progress.inc(chunk.len() as u64);
+            progress.inc(sent);
         }
         progress.finish_and_clear();
+        // The sweep key is the digest of the first reading: what was sent must be that file.
+        if reader.digest().as_deref() != Some(file.digest.as_str()) {
+            bail!(
+                "{} changed while the sweep read it; run the sweep again",
+                args.file.display()
+            );
+        }
         let status = wait_for_answers(&mut client, &sweep_key, args.wait).await?;
         if args.json {
             let rejected: Vec<_> = errors
@@ -117,7 +120,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "{}",
                 json!({
-                    "file_rows": items.len(), "accepted": accepted, "already_submitted": duplicates,
+                    "file_rows": file.records, "accepted": accepted, "already_submitted": duplicates,
                     "rejected": rejected, "answered": status.answered, "found": status.found,
                     "not_found": status.not_found, "pending": status.pending, "queued": status.queued,
                     "refused_by_peer": status.rejected, "sweep_key": sweep_key,
@@ -128,7 +131,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 "sweep of {} to {}: {} rows",
                 args.file.display(),
                 display::county(&args.to),
-                items.len()
+                file.records
             );
             println!("  accepted now         {accepted}");
             println!("  already submitted    {duplicates} (an earlier run of this file)");
@@ -150,6 +153,51 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         })
     })
+}
+
+/// Where a sweep file's columns are, found once from the header and used for every chunk.
+struct SweepColumns {
+    /// The person asked about: the one column a sweep file must have.
+    resident_id: usize,
+    /// For certificate verification (查证验证); empty when the column is absent.
+    certificate_number: Option<usize>,
+    /// Marks rows the peer should answer by the urgent deadline.
+    urgent: Option<usize>,
+}
+
+impl SweepColumns {
+    /// The columns in `headers`; `None` without a `resident_id` column.
+    fn of(headers: &[String]) -> Option<Self> {
+        let column = |name: &str| headers.iter().position(|header| header == name);
+        Some(Self {
+            resident_id: column("resident_id")?,
+            certificate_number: column("certificate_number"),
+            urgent: column("urgent"),
+        })
+    }
+
+    /// The sweep items for `records`.
+    fn items(
+        &self,
+        records: impl Iterator<Item = Result<Record, CsvError>>,
+    ) -> Result<Vec<pb::SweepItem>, CsvError> {
+        records
+            .map(|record| {
+                let Record { line, cells } = record?;
+                let cell =
+                    |index: Option<usize>| index.and_then(|i| cells.get(i)).cloned().unwrap_or_default();
+                Ok(pb::SweepItem {
+                    line,
+                    resident_id: cell(Some(self.resident_id)),
+                    certificate_number: cell(self.certificate_number),
+                    urgent: matches!(
+                        cell(self.urgent).to_lowercase().as_str(),
+                        "true" | "1" | "yes" | "是"
+                    ),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Polls the sweep's state until nothing is queued any more or `wait` has passed.

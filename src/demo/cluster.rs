@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -52,9 +53,9 @@ const NEVER: &str = "0 0 31 2 *";
 pub fn demo_limits(sweep_size: usize) -> Limits {
     Limits {
         batch_size: (sweep_size / 25).clamp(10, 500),
-        retry_initial_ms: 100,
-        retry_max_ms: 1_000,
-        poll_interval_ms: 200,
+        retry_initial: Duration::from_millis(100),
+        retry_max: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(200),
         ..Limits::default()
     }
 }
@@ -140,6 +141,7 @@ impl Cluster {
                 peers,
                 limits: limits.clone(),
                 reconcile,
+                warnings: Vec::new(),
             };
             let listener = listeners.remove(*county).expect("a listener per county");
             let running = crate::app::start(&config, listener)

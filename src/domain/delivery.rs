@@ -105,7 +105,10 @@ impl Outcome {
                     | RejectionCode::AlreadyExists
                     | RejectionCode::NotFound,
                 ) => Outcome::Final(reason.clone()),
-                None => Outcome::Retry(reason.clone()),
+                Some(
+                    RejectionCode::Aborted | RejectionCode::Unavailable | RejectionCode::Unauthenticated,
+                )
+                | None => Outcome::Retry(reason.clone()),
             },
         }
     }

@@ -139,6 +139,19 @@ impl Subject {
     }
 }
 
+/// The receipt for an accepted inquiry or notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// When we accepted it (the first time, for a repeat).
+    pub received_at: DateTime<Utc>,
+    /// Reply deadline under the agreement.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// One message as it came off the wire: valid, or its field violations (with the message id
+/// when it could be read, for the audit record).
+pub type Incoming<T> = Result<T, (Option<uuid::Uuid>, Vec<FieldViolation>)>;
+
 /// An inquiry as its author wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inquiry {

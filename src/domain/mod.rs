@@ -12,4 +12,5 @@ pub mod report;
 pub mod resident_id;
 pub mod riblt;
 pub mod schedule;
+pub mod time;
 pub mod vocabulary;

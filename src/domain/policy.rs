@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::agreement::{Agreement, Direction};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
-use crate::domain::vocabulary::MessageKind;
+use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
 
-/// The gRPC-level class of a refusal; the edge maps each to its status code.
+/// The gRPC-level class of a refusal; the edges map each to its status code in one place
+/// (`crate::status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectionCode {
     /// Malformed message: field violations say which fields.
@@ -26,6 +27,12 @@ pub enum RejectionCode {
     AlreadyExists,
     /// It refers to something that does not exist (e.g. an unknown inquiry).
     NotFound,
+    /// It conflicts with work in progress (e.g. a reconciliation already running).
+    Aborted,
+    /// Something it needs is unreachable for now (e.g. the peer); retrying later may succeed.
+    Unavailable,
+    /// The caller's identity could not be established from its certificate.
+    Unauthenticated,
 }
 
 impl RejectionCode {
@@ -38,6 +45,9 @@ impl RejectionCode {
             RejectionCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             RejectionCode::AlreadyExists => "ALREADY_EXISTS",
             RejectionCode::NotFound => "NOT_FOUND",
+            RejectionCode::Aborted => "ABORTED",
+            RejectionCode::Unavailable => "UNAVAILABLE",
+            RejectionCode::Unauthenticated => "UNAUTHENTICATED",
         }
     }
 }
@@ -73,10 +83,74 @@ impl Rejection {
         }
     }
 
+    /// A malformed request with one field at fault; the reason names the field and says why.
+    pub fn invalid_field(field: &str, description: impl Into<String>) -> Rejection {
+        let description = description.into();
+        Rejection {
+            code: RejectionCode::InvalidArgument,
+            reason: format!("{field}: {description}"),
+            violations: vec![FieldViolation::new(field, description)],
+        }
+    }
+
     /// `CODE: reason`, as the audit log records it.
     pub fn audit_reason(&self) -> String {
         format!("{}: {}", self.code.as_str(), self.reason)
     }
+}
+
+/// An answer that carries fields its agreement does not let the asker see.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("fields not allowed by agreement {agreement}: {} (allowed: {})", names(.refused), names(.allowed))]
+pub struct FieldsNotAllowed {
+    /// The agreement that decides.
+    pub agreement: String,
+    /// The fields present that the agreement does not allow.
+    pub refused: Vec<StatusField>,
+    /// The fields the agreement allows, so that the refusal says what may be sent.
+    pub allowed: Vec<StatusField>,
+}
+
+impl FieldsNotAllowed {
+    /// The refusal a peer receives for it.
+    pub fn rejection(&self) -> Rejection {
+        Rejection::new(RejectionCode::PermissionDenied, self.to_string())
+    }
+}
+
+fn names(fields: &[StatusField]) -> String {
+    if fields.is_empty() {
+        return "none".into();
+    }
+    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Which fields may go back: an answer from `responder` to `asker` under `agreement` may carry
+/// only the fields the agreement lets `asker` see (none, when it has no direction from `asker`
+/// to `responder`). Both the answering side, before anything leaves, and the asking side, on
+/// receipt, decide with this.
+pub fn check_answer_fields(
+    agreement: &Agreement,
+    asker: CountyCode,
+    responder: CountyCode,
+    fields: &StatusValues,
+) -> Result<(), FieldsNotAllowed> {
+    let allowed = agreement
+        .direction(asker, responder)
+        .map(Direction::answer_fields);
+    let refused: Vec<StatusField> = fields
+        .present_fields()
+        .into_iter()
+        .filter(|field| !allowed.is_some_and(|allowed| allowed.contains(field)))
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(FieldsNotAllowed {
+        agreement: agreement.id().to_string(),
+        refused,
+        allowed: allowed.into_iter().flatten().copied().collect(),
+    })
 }
 
 /// Every agreement version this node holds, indexed for the checks made on each message.
@@ -179,6 +253,36 @@ impl AgreementBook {
         Ok((agreement, direction))
     }
 
+    /// Asker side: may `peer` (from its verified certificate) send us a confirmation answering
+    /// an inquiry we sent it under `reference`, carrying `fields`? It travels under the
+    /// inquiry's agreement, from the responder to us, and may carry only the fields that
+    /// agreement lets us see.
+    pub fn check_confirmation(
+        &self,
+        peer: CountyCode,
+        reference: &AgreementRef,
+        fields: &StatusValues,
+    ) -> Result<(), Rejection> {
+        let me = self.me;
+        let agreement = self.pinned(reference)?;
+        if !agreement.is_party(peer) {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("{peer} is not a party to agreement {}", agreement.id()),
+            ));
+        }
+        if agreement.direction(me, peer).is_none() {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} allows no inquiries from {me} to {peer}",
+                    agreement.id()
+                ),
+            ));
+        }
+        check_answer_fields(agreement, me, peer, fields).map_err(|refused| refused.rejection())
+    }
+
     /// For answers and confirmations, which travel under the inquiry's agreement: the version
     /// named, if it is the one we hold now.
     pub fn pinned(&self, reference: &AgreementRef) -> Result<&Arc<Agreement>, Rejection> {
@@ -218,6 +322,114 @@ impl AgreementBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DINGCHENG: &str = "430703";
+    const XINHUA: &str = "431322";
+    const SHAODONG: &str = "430582";
+
+    fn example_agreement() -> Agreement {
+        Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
+            .expect("example parses")
+    }
+
+    fn county(code: &str) -> CountyCode {
+        CountyCode::parse(code).unwrap()
+    }
+
+    fn values(assignments: &[(StatusField, &str)]) -> StatusValues {
+        let mut values = StatusValues::default();
+        for &(field, value) in assignments {
+            values.set(field, value).unwrap();
+        }
+        values
+    }
+
+    #[test]
+    fn an_answer_may_carry_the_agreed_fields() {
+        let answer = values(&[
+            (StatusField::Pregnant, "no"),
+            (StatusField::Township, "431322001"),
+        ]);
+        assert_eq!(
+            check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_answer_with_a_field_outside_the_agreement_is_refused_naming_it_and_the_allowed_ones() {
+        let answer = values(&[
+            (StatusField::Pregnant, "no"),
+            (StatusField::Village, "430703001001"),
+        ]);
+        let refusal = check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer)
+            .expect_err("village is not agreed");
+        assert_eq!(refusal.refused, vec![StatusField::Village]);
+        let message = refusal.to_string();
+        assert!(
+            message.starts_with("fields not allowed by agreement ")
+                && message.contains(": village (allowed: marital_status, ")
+                && !message.contains("allowed: village"),
+            "{message}"
+        );
+        assert_eq!(refusal.rejection().code, RejectionCode::PermissionDenied);
+    }
+
+    #[test]
+    fn an_answer_between_counties_the_agreement_has_no_direction_for_may_carry_no_field() {
+        let answer = values(&[(StatusField::Pregnant, "no")]);
+        let refusal = check_answer_fields(&example_agreement(), county(SHAODONG), county(XINHUA), &answer)
+            .expect_err("no direction from 邵东市");
+        assert!(
+            refusal.to_string().ends_with("pregnant (allowed: none)"),
+            "{refusal}"
+        );
+        assert_eq!(
+            check_answer_fields(
+                &example_agreement(),
+                county(SHAODONG),
+                county(XINHUA),
+                &StatusValues::default()
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_confirmation_is_checked_for_its_sender_and_its_fields() {
+        let agreement = example_agreement();
+        let book = AgreementBook::new(county(DINGCHENG), [agreement.clone()]);
+        let reference = AgreementRef {
+            id: agreement.id().to_string(),
+            hash: agreement.canonical_hash().as_str().to_string(),
+        };
+        let agreed = values(&[(StatusField::Pregnant, "no")]);
+        assert_eq!(
+            book.check_confirmation(county(XINHUA), &reference, &agreed),
+            Ok(())
+        );
+
+        let outsider = book
+            .check_confirmation(county(SHAODONG), &reference, &agreed)
+            .expect_err("邵东市 is no party");
+        assert_eq!(outsider.code, RejectionCode::PermissionDenied);
+        assert!(
+            outsider.reason.contains("430582 is not a party"),
+            "{}",
+            outsider.reason
+        );
+
+        let too_much = values(&[(StatusField::Village, "430703001001")]);
+        let refused = book
+            .check_confirmation(county(XINHUA), &reference, &too_much)
+            .expect_err("village is not agreed");
+        assert_eq!(refused.code, RejectionCode::PermissionDenied);
+        assert!(
+            refused.reason.contains("fields not allowed"),
+            "{}",
+            refused.reason
+        );
+    }
 
     #[test]
     fn a_version_named_by_any_text_is_refused_without_panicking() {

@@ -8,8 +8,9 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+
+use crate::domain::time::china_midnight;
 
 /// The ages (in completed years, on the period's last day) of a woman who must hold a
 /// marriage-and-childbearing certificate.
@@ -116,13 +117,13 @@ impl ReportPeriod {
 
     /// The instant the period begins: its first day at 00:00 in Asia/Shanghai.
     pub fn start_instant(&self) -> DateTime<Utc> {
-        midnight_in_china(self.start())
+        china_midnight(self.start())
     }
 
     /// The instant just after the period: the day after its last day at 00:00 in Asia/Shanghai
     /// (exclusive bound).
     pub fn end_instant(&self) -> DateTime<Utc> {
-        midnight_in_china(self.end() + Days::new(1))
+        china_midnight(self.end() + Days::new(1))
     }
 
     /// The birth dates of the people of childbearing age ([`CHILDBEARING_AGES`]) on the period's
@@ -136,16 +137,6 @@ impl fmt::Display for ReportPeriod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.label())
     }
-}
-
-/// Midnight starting `day` in China, as an instant. China has kept UTC+8 without daylight saving
-/// since 1991; the zone database is used anyway so that no offset is written down twice.
-fn midnight_in_china(day: NaiveDate) -> DateTime<Utc> {
-    Shanghai
-        .from_local_datetime(&day.and_time(NaiveTime::MIN))
-        .earliest()
-        .expect("midnight exists in Asia/Shanghai")
-        .with_timezone(&Utc)
 }
 
 /// The birth dates of everyone whose age on `on` lies in `ages`, with the rule of
@@ -283,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_period_runs_from_midnight_to_midnight_in_china() {
+    fn a_period_runs_from_midnight_to_china_midnight() {
         let period = ReportPeriod::parse("2026Q4").unwrap();
         assert_eq!(period.start_instant().to_rfc3339(), "2026-09-30T16:00:00+00:00");
         assert_eq!(period.end_instant().to_rfc3339(), "2026-12-31T16:00:00+00:00");

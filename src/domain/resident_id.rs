@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::domain::division::{self, CountyCode};
@@ -43,12 +43,9 @@ pub fn check_character(first17: &[u8; 17]) -> char {
     CHECK_CHARACTERS[(sum % 11) as usize]
 }
 
-/// Today's date in China (UTC+8, no daylight saving), whatever time zone the node runs in: a
-/// birth date is "in the future" relative to the calendar of the office that issued the number.
-pub fn today_in_china() -> NaiveDate {
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    Utc::now().with_timezone(&china).date_naive()
-}
+/// Today's date in China, whatever time zone the node runs in: a birth date is "in the future"
+/// relative to the calendar of the office that issued the number.
+pub use super::time::today_in_china;
 
 /// Why an ID number was refused. Messages name only the offending part, never the whole number,
 /// because they may be returned to a peer county.

@@ -11,6 +11,9 @@
 //! `@midnight`), `@weekly`, `@monthly` and `@yearly` (or `@annually`) stand for the usual
 //! expressions.
 //!
+//! Each field is checked here, so that a refusal names the field and what is wrong with it; the
+//! `croner` crate then finds the times.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use hancha::domain::schedule::Schedule;
@@ -26,12 +29,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
-    TimeZone, Timelike, Utc,
-};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Days, FixedOffset, Offset, TimeDelta, TimeZone, Timelike, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::time::{CHINA, china_time};
 
 /// How far ahead [`Schedule::next_after`] looks before concluding that nothing matches. Eight
 /// years, not five, so that `0 0 29 2 *` finds 29 February across 2100, which is no leap year.
@@ -106,6 +109,10 @@ pub enum ScheduleError {
     /// One field is malformed: which, and how.
     #[error("{field}: {problem}")]
     Field { field: Field, problem: FieldProblem },
+    /// An expression our checks accept but the cron evaluator refused; not expected, since it
+    /// is handed plain lists of numbers.
+    #[error("schedule `{text}` could not be evaluated: {reason}")]
+    Evaluator { text: String, reason: String },
 }
 
 /// What is wrong within one field.
@@ -135,24 +142,18 @@ pub enum FieldProblem {
     },
 }
 
-/// A validated cron expression on China Standard Time. Each field is kept as a bit set, bit `v`
-/// set when value `v` matches.
+/// A validated cron expression on China Standard Time. The fields are checked here, so that a
+/// refusal names the field and what is wrong with it; the `croner` crate finds the times.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Schedule {
     /// The expression as parsed (whitespace collapsed, names upper-case, shorthands lower-case),
     /// so that logs and `config show` print what the operator wrote.
     text: String,
-    minutes: u64,
-    hours: u64,
-    /// Bits 1–31.
-    days_of_month: u64,
-    /// Bits 1–12.
-    months: u64,
-    /// Bits 0–6, Sunday being 0 (a 7 in the expression sets bit 0).
-    days_of_week: u64,
-    /// Both day fields restricted: a day matches when either does (crontab(5)).
-    days_either: bool,
+    /// The same schedule for the evaluator: every field written out as the list of values it
+    /// stands for, and the day fields combined as crontab(5) has it for the text (see
+    /// [`Schedule::from_fields`]), so that no difference between cron dialects can creep in.
+    cron: Cron,
 }
 
 impl Schedule {
@@ -181,25 +182,38 @@ impl Schedule {
     }
 
     fn from_fields(fields: &[&str]) -> Result<Schedule, ScheduleError> {
-        let mut sets = [0u64; 5];
-        for ((set, field), text) in sets.iter_mut().zip(Field::ALL).zip(fields) {
-            *set = parse_field(field, text).map_err(|problem| ScheduleError::Field { field, problem })?;
+        let mut lists = Vec::with_capacity(5);
+        for (field, text) in Field::ALL.into_iter().zip(fields) {
+            let values =
+                parse_field(field, text).map_err(|problem| ScheduleError::Field { field, problem })?;
+            lists.push(values);
         }
-        let [minutes, hours, days_of_month, months, mut days_of_week] = sets;
-        if days_of_week & (1 << 7) != 0 {
-            days_of_week = (days_of_week & !(1 << 7)) | 1;
-        }
+        let text = fields
+            .iter()
+            .map(|f| f.to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(" ");
+        // As in crontab(5), a day field containing `*` (even `*/2`) does not restrict the day;
+        // when both do, a day matches when either does. Crons differ on `*/2` (croner reads only
+        // a bare `*` as unrestricted), so the rule is decided here and the evaluator told.
         let restricted = |text: &str| !text.contains('*');
-        let text: Vec<String> = fields.iter().map(|f| f.to_ascii_uppercase()).collect();
-        Ok(Schedule {
-            text: text.join(" "),
-            minutes,
-            hours,
-            days_of_month,
-            months,
-            days_of_week,
-            days_either: restricted(fields[2]) && restricted(fields[4]),
-        })
+        let days_either = restricted(fields[2]) && restricted(fields[4]);
+        let evaluated = lists
+            .iter()
+            .map(|values| list(values))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .dom_and_dow(!days_either)
+            .build()
+            .parse(&evaluated)
+            .map_err(|error| ScheduleError::Evaluator {
+                text: text.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(Schedule { text, cron })
     }
 
     /// The first instant strictly after `after` at which the Shanghai wall clock shows a
@@ -207,23 +221,22 @@ impl Schedule {
     ///
     /// China has kept UTC+8 since 1991; in the summer-time years before, a minute in the hour
     /// skipped each April never fires and one in the hour repeated each September fires twice.
+    /// The evaluator is asked on the offset in force, and asked again from the change if the
+    /// offset changed before its answer.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        // `from` is inclusive from here on: the first instant that may be the answer.
-        let mut from = after.checked_add_signed(TimeDelta::nanoseconds(1))?;
-        let until = from
-            .with_timezone(&Shanghai)
-            .date_naive()
-            .checked_add_days(HORIZON)?;
+        // `from` is inclusive from here on: the first whole second that may be the answer.
+        let mut from = ceil_to_second(after.checked_add_signed(TimeDelta::nanoseconds(1))?)?;
+        let horizon = from.checked_add_days(HORIZON)?;
         loop {
             let offset = offset_at(from);
-            let local = ceil_to_minute(from.with_timezone(&offset).naive_local())?;
-            let candidate_local = self.next_local_match(local, until)?;
-            let candidate = offset
-                .from_local_datetime(&candidate_local)
-                .single()?
+            let candidate = self
+                .cron
+                .find_next_occurrence(&from.with_timezone(&offset), true)
+                .ok()?
                 .with_timezone(&Utc);
-            // The candidate assumed the offset at `from`; if it changed on the way, start over
-            // from the change with the new one.
+            if candidate > horizon {
+                return None;
+            }
             match first_offset_change(from, candidate, offset) {
                 None => return Some(candidate),
                 Some(change) => from = change,
@@ -233,61 +246,20 @@ impl Schedule {
 
     /// Whether the schedule fires in the minute that contains `at`.
     pub fn matches(&self, at: DateTime<Utc>) -> bool {
-        let local = at.with_timezone(&Shanghai).naive_local();
-        has(self.months, local.month())
-            && self.day_matches(local.date())
-            && has(self.hours, local.hour())
-            && has(self.minutes, local.minute())
-    }
-
-    fn day_matches(&self, date: NaiveDate) -> bool {
-        let by_date = has(self.days_of_month, date.day());
-        let by_weekday = has(self.days_of_week, date.weekday().num_days_from_sunday());
-        if self.days_either {
-            by_date || by_weekday
-        } else {
-            by_date && by_weekday
-        }
-    }
-
-    /// The first matching wall-clock minute at or after `from` (a whole minute), on or before
-    /// `until`: skips whole months and days that cannot match, then finds the hour and minute
-    /// from the bit sets, so it costs at most a few thousand steps whatever the expression.
-    fn next_local_match(&self, from: NaiveDateTime, until: NaiveDate) -> Option<NaiveDateTime> {
-        let mut date = from.date();
-        let (mut hour, mut minute) = (from.hour(), from.minute());
-        while date <= until {
-            if !has(self.months, date.month()) {
-                date = date.with_day(1)?.checked_add_months(Months::new(1))?;
-            } else {
-                if self.day_matches(date) {
-                    if let Some(time) = self.first_time_from(hour, minute) {
-                        return Some(date.and_time(time));
-                    }
-                }
-                date = date.succ_opt()?;
-            }
-            (hour, minute) = (0, 0);
-        }
-        None
-    }
-
-    /// The first matching time of day at or after `hour:minute`.
-    fn first_time_from(&self, hour: u32, minute: u32) -> Option<NaiveTime> {
-        let first_hour = next_bit(self.hours, hour)?;
-        let minute_from = if first_hour == hour { minute } else { 0 };
-        if let Some(minute) = next_bit(self.minutes, minute_from) {
-            return NaiveTime::from_hms_opt(first_hour, minute, 0);
-        }
-        let later_hour = next_bit(self.hours, first_hour + 1)?;
-        NaiveTime::from_hms_opt(later_hour, next_bit(self.minutes, 0)?, 0)
+        let minute = china_time(at).with_second(0).and_then(|t| t.with_nanosecond(0));
+        minute.is_some_and(|minute| self.cron.is_time_matching(&minute).unwrap_or(false))
     }
 }
 
-/// The value set of one field, or what is wrong with it.
-fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
+/// The values of one field as a cron list (`0,15,30,45`).
+fn list(values: &[u32]) -> String {
+    values.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The values one field stands for, in order (a weekday 7 as Sunday, 0), or what is wrong with it.
+fn parse_field(field: Field, text: &str) -> Result<Vec<u32>, FieldProblem> {
     let (_, min, max, _, _) = field.spec();
-    let mut set = 0u64;
+    let mut set = std::collections::BTreeSet::new();
     for element in text.split(',') {
         if element.is_empty() {
             return Err(FieldProblem::EmptyElement {
@@ -329,10 +301,10 @@ fn parse_field(field: Field, text: &str) -> Result<u64, FieldProblem> {
                 })?,
         };
         for v in (first..=last).step_by(step) {
-            set |= 1 << v;
+            set.insert(if field == Field::DayOfWeek { v % 7 } else { v });
         }
     }
-    Ok(set)
+    Ok(set.into_iter().collect())
 }
 
 /// One number or name of `field`; `element` is quoted instead when `text` is empty (`-5`).
@@ -362,26 +334,16 @@ fn digits(text: &str) -> Option<&str> {
     (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }
 
-fn has(set: u64, value: u32) -> bool {
-    set & (1 << value) != 0
-}
-
-/// The smallest value at or above `from` in `set`.
-fn next_bit(set: u64, from: u32) -> Option<u32> {
-    let rest = set.checked_shr(from)?.checked_shl(from)?;
-    (rest != 0).then(|| rest.trailing_zeros())
-}
-
 fn offset_at(instant: DateTime<Utc>) -> FixedOffset {
-    Shanghai.offset_from_utc_datetime(&instant.naive_utc()).fix()
+    CHINA.offset_from_utc_datetime(&instant.naive_utc()).fix()
 }
 
-fn ceil_to_minute(local: NaiveDateTime) -> Option<NaiveDateTime> {
-    let floor = local.with_second(0)?.with_nanosecond(0)?;
-    if floor == local {
+fn ceil_to_second(instant: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let floor = instant.with_nanosecond(0)?;
+    if floor == instant {
         Some(floor)
     } else {
-        floor.checked_add_signed(TimeDelta::minutes(1))
+        floor.checked_add_signed(TimeDelta::seconds(1))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `Exchange` gRPC service.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,36 +12,52 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
-use super::convert::{confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, timestamp_to_wire};
+use super::convert::{
+    confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, timestamp_to_wire,
+};
+use super::intake::Intake;
 use super::reconcile;
-use super::status::{internal, rejected_of, status_of};
 use crate::domain::division::CountyCode;
-use crate::domain::message::FieldViolation;
+use crate::domain::message::{Accepted, Incoming};
+use crate::domain::message::{Confirmation, FieldViolation, Inquiry, Notice};
 use crate::domain::policy::{Rejection, RejectionCode};
-use crate::node::{Accepted, Node};
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_server::Exchange;
+use crate::status::{internal, rejected_of, status_of};
+use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::tls::peer_county;
 
 /// Serves peers on behalf of one node.
-#[derive(Clone, Debug)]
-pub struct ExchangeService {
+#[derive(Debug)]
+pub struct ExchangeService<N> {
     /// The node that owns the messages.
-    node: Arc<Node>,
+    node: Arc<N>,
 }
 
-impl ExchangeService {
+impl<N> Clone for ExchangeService<N> {
+    fn clone(&self) -> Self {
+        ExchangeService {
+            node: Arc::clone(&self.node),
+        }
+    }
+}
+
+impl<N: Intake> ExchangeService<N> {
     /// A service for `node`.
-    pub fn new(node: Arc<Node>) -> ExchangeService {
+    pub fn new(node: Arc<N>) -> ExchangeService<N> {
         ExchangeService { node }
     }
 
     /// The verified peer county, or `UNAUTHENTICATED`.
     fn peer<T>(&self, request: &Request<T>) -> Result<CountyCode, Status> {
         let county = peer_county(request)?;
-        CountyCode::parse(county.as_str())
-            .map_err(|_| Status::unauthenticated("client certificate names no known county"))
+        CountyCode::parse(county.as_str()).map_err(|_| {
+            status_of(&Rejection::new(
+                RejectionCode::Unauthenticated,
+                "client certificate names no known county",
+            ))
+        })
     }
 
     /// Refuses an oversized batch as a whole, with an audit record.
@@ -50,15 +67,8 @@ impl ExchangeService {
             RejectionCode::ResourceExhausted,
             format!("batch of {size} messages exceeds the limit of {limit}"),
         );
-        let entry = AuditEntry {
-            peer_county: Some(peer.to_string()),
-            direction: "inbound".into(),
-            kind: Some(kind.into()),
-            outcome: "rejected".into(),
-            reason: Some(rejection.audit_reason()),
-            ..AuditEntry::default()
-        };
-        if let Err(error) = self.node.store().append_audit(&entry).await {
+        let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason()).kind(Some(kind));
+        if let Err(error) = self.node.audit_refusal(entry).await {
             return internal(error);
         }
         status_of(&rejection)
@@ -73,16 +83,10 @@ impl ExchangeService {
         if status.code() != Code::OutOfRange {
             return status;
         }
-        let entry = AuditEntry {
-            peer_county: Some(peer.to_string()),
-            direction: "inbound".into(),
-            kind: Some(kind.into()),
-            outcome: "rejected".into(),
-            // tonic's text names sizes only: "decoded message length too large: found …".
-            reason: Some(format!("OUT_OF_RANGE: {}", status.message())),
-            ..AuditEntry::default()
-        };
-        if let Err(error) = self.node.store().append_audit(&entry).await {
+        // tonic's text names sizes only: "decoded message length too large: found …".
+        let reason = format!("OUT_OF_RANGE: {}", status.message());
+        let entry = AuditEntry::inbound_rejected(Some(peer), reason).kind(Some(kind));
+        if let Err(error) = self.node.audit_refusal(entry).await {
             return internal(error);
         }
         status
@@ -90,16 +94,6 @@ impl ExchangeService {
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-fn receipt_of(message_id: String, result: &Result<Accepted, Rejection>) -> pb::Receipt {
-    pb::Receipt {
-        message_id,
-        result: Some(match result {
-            Ok(accepted) => pb::receipt::Result::Accepted(accepted_of(accepted)),
-            Err(rejection) => pb::receipt::Result::Rejected(rejected_of(rejection)),
-        }),
-    }
-}
 
 fn accepted_of(accepted: &Accepted) -> pb::Accepted {
     pb::Accepted {
@@ -109,7 +103,7 @@ fn accepted_of(accepted: &Accepted) -> pb::Accepted {
 }
 
 #[tonic::async_trait]
-impl Exchange for ExchangeService {
+impl<N: Intake> Exchange for ExchangeService<N> {
     type SubmitInquiriesStream = BoxStream<pb::ReceiptBatch>;
     type DeliverConfirmationsStream = BoxStream<pb::AckBatch>;
     type DeliverNoticesStream = BoxStream<pb::AckBatch>;
@@ -119,59 +113,7 @@ impl Exchange for ExchangeService {
         &self,
         request: Request<Streaming<pb::InquiryBatch>>,
     ) -> Result<Response<Self::SubmitInquiriesStream>, Status> {
-        let peer = self.peer(&request)?;
-        let mut incoming = request.into_inner();
-        let (sender, receiver) = mpsc::channel(4);
-        let service = self.clone();
-        let span = info_span!("submit_inquiries", peer = %peer);
-        tokio::spawn(
-            async move {
-                loop {
-                    let batch = match incoming.message().await {
-                        Ok(Some(batch)) => batch,
-                        Ok(None) => break,
-                        Err(status) => {
-                            let status = service.broken_stream(peer, "inquiry_batch", status).await;
-                            let _ = sender.send(Err(status)).await;
-                            break;
-                        }
-                    };
-                    if batch.inquiries.len() > service.node.limits().max_batch_messages {
-                        let status = service
-                            .refuse_batch(peer, "inquiry_batch", batch.inquiries.len())
-                            .await;
-                        let _ = sender.send(Err(status)).await;
-                        break;
-                    }
-                    let converted = batch
-                        .inquiries
-                        .iter()
-                        .enumerate()
-                        .map(|(index, wire)| {
-                            inquiry_from_wire(wire, &format!("inquiries[{index}]"))
-                                .map_err(|violations| (wire.message_id.parse().ok(), violations))
-                        })
-                        .collect();
-                    let reply = match service.node.receive_inquiries(peer, converted).await {
-                        Ok(results) => Ok(pb::ReceiptBatch {
-                            receipts: batch
-                                .inquiries
-                                .iter()
-                                .zip(&results)
-                                .map(|(wire, result)| receipt_of(wire.message_id.clone(), result))
-                                .collect(),
-                        }),
-                        Err(error) => Err(internal(error)),
-                    };
-                    let failed = reply.is_err();
-                    if sender.send(reply).await.is_err() || failed {
-                        break;
-                    }
-                }
-            }
-            .instrument(span),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        self.serve_batches(request)
     }
 
     async fn reconcile(
@@ -258,11 +200,73 @@ impl Exchange for ExchangeService {
         &self,
         request: Request<Streaming<pb::ConfirmationBatch>>,
     ) -> Result<Response<Self::DeliverConfirmationsStream>, Status> {
+        self.serve_batches(request)
+    }
+
+    async fn deliver_notices(
+        &self,
+        request: Request<Streaming<pb::NoticeBatch>>,
+    ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
+        self.serve_batches(request)
+    }
+}
+
+// === the one batch-stream handler ===
+
+/// A batch a peer streams to us: its messages on the wire, how each one converts, which of the
+/// node's intakes takes them, and the reply that carries their receipts.
+trait InboundBatch: Send + 'static {
+    /// One message on the wire.
+    type Wire: Send + Sync;
+    /// The message in domain terms.
+    type Message: Send;
+    /// What the node returns for an accepted message.
+    type Receipt: Send;
+    /// The reply to one batch.
+    type Reply: Send + 'static;
+
+    /// How the audit names a refused batch of this type.
+    const KIND: &'static str;
+    /// The batch's repeated field, as field violations name it (`inquiries[3].subject`).
+    const FIELD: &'static str;
+
+    /// The messages in the batch.
+    fn messages(&self) -> &[Self::Wire];
+
+    /// The id the peer gave a message, echoed in its receipt whatever it is.
+    fn message_id(wire: &Self::Wire) -> &str;
+
+    /// Wire → domain, with field violations named under `path`.
+    fn from_wire(wire: &Self::Wire, path: &str) -> Result<Self::Message, Vec<FieldViolation>>;
+
+    /// Hands the converted batch to the node's intake for this type.
+    fn receive(
+        node: &impl Intake,
+        peer: CountyCode,
+        batch: Vec<Incoming<Self::Message>>,
+    ) -> impl Future<Output = Result<Vec<Result<Self::Receipt, Rejection>>, StoreError>> + Send;
+
+    /// The `Accepted` part of an accepted message's receipt.
+    fn accepted(receipt: &Self::Receipt) -> pb::Accepted;
+
+    /// The reply carrying one receipt per message, in order.
+    fn reply(receipts: Vec<pb::Receipt>) -> Self::Reply;
+}
+
+impl<N: Intake> ExchangeService<N> {
+    /// The one batch-stream handler. For each batch the peer sends: a stream that broke goes
+    /// back as its status; an oversized batch is refused as a whole; otherwise every message is
+    /// converted and handed to the node, and the reply carries one receipt per message, in
+    /// order. The stream ends at the first status sent back.
+    fn serve_batches<B: InboundBatch>(
+        &self,
+        request: Request<Streaming<B>>,
+    ) -> Result<Response<BoxStream<B::Reply>>, Status> {
         let peer = self.peer(&request)?;
         let mut incoming = request.into_inner();
         let (sender, receiver) = mpsc::channel(4);
         let service = self.clone();
-        let span = info_span!("deliver_confirmations", peer = %peer);
+        let span = info_span!("receive_batches", peer = %peer, kind = B::KIND);
         tokio::spawn(
             async move {
                 loop {
@@ -270,44 +274,33 @@ impl Exchange for ExchangeService {
                         Ok(Some(batch)) => batch,
                         Ok(None) => break,
                         Err(status) => {
-                            let status = service.broken_stream(peer, "confirmation_batch", status).await;
+                            let status = service.broken_stream(peer, B::KIND, status).await;
                             let _ = sender.send(Err(status)).await;
                             break;
                         }
                     };
-                    if batch.confirmations.len() > service.node.limits().max_batch_messages {
-                        let status = service
-                            .refuse_batch(peer, "confirmation_batch", batch.confirmations.len())
-                            .await;
+                    let messages = batch.messages();
+                    if messages.len() > service.node.limits().max_batch_messages {
+                        let status = service.refuse_batch(peer, B::KIND, messages.len()).await;
                         let _ = sender.send(Err(status)).await;
                         break;
                     }
-                    let converted = batch
-                        .confirmations
+                    let converted = messages
                         .iter()
                         .enumerate()
                         .map(|(index, wire)| {
-                            confirmation_from_wire(wire, &format!("confirmations[{index}]"))
-                                .map_err(|violations| (wire.message_id.parse().ok(), violations))
+                            B::from_wire(wire, &format!("{}[{index}]", B::FIELD))
+                                .map_err(|violations| (B::message_id(wire).parse().ok(), violations))
                         })
                         .collect();
-                    let reply = match service.node.receive_confirmations(peer, converted).await {
-                        Ok(results) => Ok(pb::AckBatch {
-                            receipts: batch
-                                .confirmations
+                    let reply = match B::receive(&*service.node, peer, converted).await {
+                        Ok(results) => Ok(B::reply(
+                            messages
                                 .iter()
                                 .zip(&results)
-                                .map(|(wire, result)| pb::Receipt {
-                                    message_id: wire.message_id.clone(),
-                                    result: Some(match result {
-                                        Ok(()) => pb::receipt::Result::Accepted(pb::Accepted::default()),
-                                        Err(rejection) => {
-                                            pb::receipt::Result::Rejected(rejected_of(rejection))
-                                        }
-                                    }),
-                                })
+                                .map(|(wire, result)| receipt_of::<B>(B::message_id(wire), result))
                                 .collect(),
-                        }),
+                        )),
                         Err(error) => Err(internal(error)),
                     };
                     let failed = reply.is_err();
@@ -320,59 +313,128 @@ impl Exchange for ExchangeService {
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+}
 
-    async fn deliver_notices(
-        &self,
-        request: Request<Streaming<pb::NoticeBatch>>,
-    ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
-        let peer = self.peer(&request)?;
-        let mut incoming = request.into_inner();
-        let (sender, receiver) = mpsc::channel(4);
-        let service = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let batch = match incoming.message().await {
-                    Ok(Some(batch)) => batch,
-                    Ok(None) => break,
-                    Err(status) => {
-                        let status = service.broken_stream(peer, "notice_batch", status).await;
-                        let _ = sender.send(Err(status)).await;
-                        break;
-                    }
-                };
-                if batch.notices.len() > service.node.limits().max_batch_messages {
-                    let status = service
-                        .refuse_batch(peer, "notice_batch", batch.notices.len())
-                        .await;
-                    let _ = sender.send(Err(status)).await;
-                    break;
-                }
-                let converted = batch
-                    .notices
-                    .iter()
-                    .enumerate()
-                    .map(|(index, wire)| {
-                        super::convert::notice_from_wire(wire, &format!("notices[{index}]"))
-                            .map_err(|violations| (wire.message_id.parse().ok(), violations))
-                    })
-                    .collect();
-                let reply = match service.node.receive_notices(peer, converted).await {
-                    Ok(results) => Ok(pb::AckBatch {
-                        receipts: batch
-                            .notices
-                            .iter()
-                            .zip(&results)
-                            .map(|(wire, result)| receipt_of(wire.message_id.clone(), result))
-                            .collect(),
-                    }),
-                    Err(error) => Err(internal(error)),
-                };
-                let failed = reply.is_err();
-                if sender.send(reply).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+fn receipt_of<B: InboundBatch>(message_id: &str, result: &Result<B::Receipt, Rejection>) -> pb::Receipt {
+    pb::Receipt {
+        message_id: message_id.to_string(),
+        result: Some(match result {
+            Ok(receipt) => pb::receipt::Result::Accepted(B::accepted(receipt)),
+            Err(rejection) => pb::receipt::Result::Rejected(rejected_of(rejection)),
+        }),
+    }
+}
+
+impl InboundBatch for pb::InquiryBatch {
+    type Wire = pb::Inquiry;
+    type Message = Inquiry;
+    type Receipt = Accepted;
+    type Reply = pb::ReceiptBatch;
+
+    const KIND: &'static str = "inquiry_batch";
+    const FIELD: &'static str = "inquiries";
+
+    fn messages(&self) -> &[pb::Inquiry] {
+        &self.inquiries
+    }
+
+    fn message_id(wire: &pb::Inquiry) -> &str {
+        &wire.message_id
+    }
+
+    fn from_wire(wire: &pb::Inquiry, path: &str) -> Result<Inquiry, Vec<FieldViolation>> {
+        inquiry_from_wire(wire, path)
+    }
+
+    async fn receive(
+        node: &impl Intake,
+        peer: CountyCode,
+        batch: Vec<Incoming<Inquiry>>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
+        node.receive_inquiries(peer, batch).await
+    }
+
+    fn accepted(receipt: &Accepted) -> pb::Accepted {
+        accepted_of(receipt)
+    }
+
+    fn reply(receipts: Vec<pb::Receipt>) -> pb::ReceiptBatch {
+        pb::ReceiptBatch { receipts }
+    }
+}
+
+impl InboundBatch for pb::ConfirmationBatch {
+    type Wire = pb::StatusConfirmation;
+    type Message = Confirmation;
+    type Receipt = ();
+    type Reply = pb::AckBatch;
+
+    const KIND: &'static str = "confirmation_batch";
+    const FIELD: &'static str = "confirmations";
+
+    fn messages(&self) -> &[pb::StatusConfirmation] {
+        &self.confirmations
+    }
+
+    fn message_id(wire: &pb::StatusConfirmation) -> &str {
+        &wire.message_id
+    }
+
+    fn from_wire(wire: &pb::StatusConfirmation, path: &str) -> Result<Confirmation, Vec<FieldViolation>> {
+        confirmation_from_wire(wire, path)
+    }
+
+    async fn receive(
+        node: &impl Intake,
+        peer: CountyCode,
+        batch: Vec<Incoming<Confirmation>>,
+    ) -> Result<Vec<Result<(), Rejection>>, StoreError> {
+        node.receive_confirmations(peer, batch).await
+    }
+
+    fn accepted((): &()) -> pb::Accepted {
+        pb::Accepted::default()
+    }
+
+    fn reply(receipts: Vec<pb::Receipt>) -> pb::AckBatch {
+        pb::AckBatch { receipts }
+    }
+}
+
+impl InboundBatch for pb::NoticeBatch {
+    type Wire = pb::Notice;
+    type Message = Notice;
+    type Receipt = Accepted;
+    type Reply = pb::AckBatch;
+
+    const KIND: &'static str = "notice_batch";
+    const FIELD: &'static str = "notices";
+
+    fn messages(&self) -> &[pb::Notice] {
+        &self.notices
+    }
+
+    fn message_id(wire: &pb::Notice) -> &str {
+        &wire.message_id
+    }
+
+    fn from_wire(wire: &pb::Notice, path: &str) -> Result<Notice, Vec<FieldViolation>> {
+        notice_from_wire(wire, path)
+    }
+
+    async fn receive(
+        node: &impl Intake,
+        peer: CountyCode,
+        batch: Vec<Incoming<Notice>>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
+        node.receive_notices(peer, batch).await
+    }
+
+    fn accepted(receipt: &Accepted) -> pb::Accepted {
+        accepted_of(receipt)
+    }
+
+    fn reply(receipts: Vec<pb::Receipt>) -> pb::AckBatch {
+        pb::AckBatch { receipts }
     }
 }

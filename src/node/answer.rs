@@ -2,18 +2,17 @@
 //! and the registry settles it, or by an operator. Either way only the fields the agreement lets
 //! the asker see leave this node.
 
-use std::collections::BTreeSet;
-
 use chrono::{NaiveDate, Utc};
+
 use tracing::{info, instrument};
 use uuid::Uuid;
 
 use super::Node;
 use crate::domain::message::{Direction, InquiryState};
 use crate::domain::person::{Person, answer_from_registry};
-use crate::domain::policy::AgreementBook;
+use crate::domain::policy::{AgreementBook, FieldsNotAllowed, check_answer_fields};
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::{AnswerOutcome, StatusField, StatusValues};
+use crate::domain::vocabulary::{AnswerOutcome, StatusValues};
 use crate::store::StoreError;
 use crate::store::answers::{Answer, GivenAnswer, WaitingInquiry};
 
@@ -36,28 +35,14 @@ pub enum AnswerError {
     #[error("{0}")]
     NotPending(String),
     /// The answer carries fields the agreement does not let the asker see.
-    #[error("fields not allowed by agreement {agreement}: {} (allowed: {})", names(.refused), names(.allowed))]
-    FieldsNotAllowed {
-        /// The agreement that decides.
-        agreement: String,
-        /// What the operator tried to send.
-        refused: Vec<StatusField>,
-        /// What may be sent.
-        allowed: Vec<StatusField>,
-    },
+    #[error(transparent)]
+    FieldsNotAllowed(FieldsNotAllowed),
     /// The agreement the inquiry came under is no longer held.
     #[error("agreement {0} is no longer held by this node")]
     AgreementGone(String),
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
-}
-
-fn names(fields: &[StatusField]) -> String {
-    if fields.is_empty() {
-        return "none".into();
-    }
-    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 impl Node {
@@ -137,23 +122,8 @@ impl Node {
             .by_ref(&inquiry.agreement())
             .ok_or_else(|| AnswerError::AgreementGone(inquiry.agreement_id.clone()))?;
         let asker = inquiry.peer_county;
-        let allowed: BTreeSet<StatusField> = agreement
-            .direction(asker, self.me)
-            .map(|d| d.answer_fields().clone())
-            .unwrap_or_default();
-        let refused: Vec<StatusField> = answer
-            .fields
-            .present_fields()
-            .into_iter()
-            .filter(|f| !allowed.contains(f))
-            .collect();
-        if !refused.is_empty() {
-            return Err(AnswerError::FieldsNotAllowed {
-                agreement: agreement.id().to_string(),
-                refused,
-                allowed: allowed.into_iter().collect(),
-            });
-        }
+        check_answer_fields(agreement, asker, self.me, &answer.fields)
+            .map_err(AnswerError::FieldsNotAllowed)?;
         let given = self
             .store
             .answer_by_operator(

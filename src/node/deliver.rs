@@ -2,6 +2,7 @@
 //! [`Outcome`] turns into stored state, for the clerk's path and the delivery worker alike.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -100,20 +101,13 @@ impl Node {
                 }
                 Outcome::Retry(error) => {
                     report.deferred += 1;
-                    let at = next_attempt(
-                        now,
-                        attempt.attempts,
-                        limits.retry_initial_ms,
-                        limits.retry_max_ms,
-                    );
+                    let at = next_attempt(now, attempt.attempts, limits.retry_initial, limits.retry_max);
                     later.entry((at, error.clone())).or_default().push(id);
                 }
                 Outcome::Held { waiting_for } => {
                     report.held += 1;
-                    let at = now
-                        + chrono::Duration::milliseconds(
-                            i64::try_from(limits.retry_max_ms).unwrap_or(i64::MAX),
-                        );
+                    let at =
+                        now + chrono::Duration::from_std(limits.retry_max).unwrap_or(chrono::Duration::MAX);
                     later
                         .entry((at, format!("held: waiting for {waiting_for}")))
                         .or_default()
@@ -154,11 +148,16 @@ impl Node {
 
 /// Exponential backoff with jitter: the n-th failed attempt waits between half and all of
 /// `initial · 2^(n-1)`, capped at `max`.
-pub fn next_attempt(now: DateTime<Utc>, attempts: i32, initial_ms: u64, max_ms: u64) -> DateTime<Utc> {
+pub fn next_attempt(now: DateTime<Utc>, attempts: i32, initial: Duration, max: Duration) -> DateTime<Utc> {
+    let (initial_ms, max_ms) = (millis(initial), millis(max));
     let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
     let ceiling = initial_ms.saturating_mul(1u64 << exponent).min(max_ms).max(1);
     let delay = rand::rng().random_range(ceiling / 2..=ceiling);
     now + chrono::Duration::milliseconds(i64::try_from(delay).unwrap_or(i64::MAX))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -169,7 +168,9 @@ mod tests {
     fn backoff_grows_exponentially_with_jitter_and_is_capped() {
         let now = Utc::now();
         for attempts in 1..=12 {
-            let waited = (next_attempt(now, attempts, 500, 60_000) - now).num_milliseconds() as u64;
+            let waited = (next_attempt(now, attempts, Duration::from_millis(500), Duration::from_secs(60))
+                - now)
+                .num_milliseconds() as u64;
             let ceiling = (500u64 << (attempts - 1)).min(60_000);
             assert!(
                 waited >= ceiling / 2 && waited <= ceiling,

@@ -8,6 +8,7 @@
 mod agreements;
 mod answer;
 mod deliver;
+mod intake;
 mod receive;
 pub mod reconcile;
 mod send;
@@ -16,19 +17,20 @@ mod window;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Notify;
 
 pub use agreements::{InstallError, agreements_in_store, stored_agreement};
 pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
-pub use receive::Accepted;
+pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
 
 use crate::config::Limits;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
+/// The calendar day in China, which daily caps and reports count in.
+pub use crate::domain::time::china_date;
 use crate::peer::PeerLink;
 use crate::store::Store;
 use reconcile::ReconcileSettings;
@@ -147,10 +149,4 @@ impl Node {
         let book = Arc::new(AgreementBook::new(self.me, agreements));
         *self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = book;
     }
-}
-
-/// The calendar day in China Standard Time (UTC+8), which daily caps and reports count in.
-pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
-    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&offset).date_naive()
 }

@@ -1,31 +1,92 @@
 //! Receiving from a peer whose county was read from its verified certificate: every message is
 //! checked against the agreement it names, stored (idempotently) with its audit record, and only
-//! then acknowledged.
+//! then acknowledged. One intake does this for every message type; each type says only how it
+//! is checked and how it is stored ([`Inbound`]).
+
+use std::future::Future;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tracing::{info, instrument};
+use uuid::Uuid;
 
 use super::{Node, china_date};
 use crate::domain::division::CountyCode;
-use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
-use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Notice};
+use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
 use crate::domain::vocabulary::MessageKind;
-use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
+use crate::store::notices::{InboundNotice, NoticeReceipt};
+use crate::store::{Store, StoreError};
 
-/// The receipt for an accepted inquiry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Accepted {
-    /// When we accepted it (the first time, for a repeat).
-    pub received_at: DateTime<Utc>,
-    /// Reply deadline under the agreement.
-    pub due_at: Option<DateTime<Utc>>,
+pub use crate::domain::message::{Accepted, Incoming};
+
+/// What the store made of one message the checks let through.
+pub(super) enum Stored<R> {
+    /// Stored now.
+    New(R),
+    /// Stored before: the first receipt again, nothing changed.
+    Repeat(R),
+    /// Refused by what the store knows (a daily cap reached, an id taken, an unknown inquiry).
+    Refused(Rejection),
 }
 
-/// One message as it came off the wire: valid, or its field violations (with the message id
-/// when it could be read, for the audit record).
-pub type Incoming<T> = Result<T, (Option<uuid::Uuid>, Vec<FieldViolation>)>;
+impl<R> Stored<R> {
+    /// The receipt for the peer, new or repeated alike.
+    pub(super) fn into_result(self) -> Result<R, Rejection> {
+        match self {
+            Stored::New(receipt) | Stored::Repeat(receipt) => Ok(receipt),
+            Stored::Refused(rejection) => Err(rejection),
+        }
+    }
+}
+
+/// A message type a peer sends us: how the intake checks it against the agreements and how it
+/// stores the ones that pass. Everything else (auditing refusals, one receipt per message in
+/// order) is the intake's, the same for every type.
+pub(super) trait Inbound: Sized + Send + Sync {
+    /// What the check decided for a message that passed it (e.g. its reply deadline), which
+    /// the store records with it.
+    type Terms: Send + Sync;
+    /// What the peer gets back for an accepted message.
+    type Receipt: Send;
+
+    /// How the audit names a message of this type that could not even be read.
+    const UNREADABLE_KIND: Option<&'static str>;
+
+    /// The message's id, for its audit record.
+    fn message_id(&self) -> Uuid;
+
+    /// The message's kind as the audit names it.
+    fn audit_kind(&self) -> &'static str;
+
+    /// The agreement version the message names.
+    fn agreement(&self) -> &AgreementRef;
+
+    /// The access policy's decision on this message from `peer` at `now`.
+    fn check(
+        &self,
+        book: &AgreementBook,
+        peer: CountyCode,
+        now: DateTime<Utc>,
+    ) -> Result<Self::Terms, Rejection>;
+
+    /// Stores the checked messages in one transaction: one result per message, in order.
+    fn store(
+        store: &Store,
+        peer: CountyCode,
+        checked: &[(&Self, Self::Terms)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Stored<Self::Receipt>>, StoreError>> + Send;
+}
+
+/// What one batch came to.
+struct Received<R> {
+    /// One result per message, in the batch's order.
+    results: Vec<Result<R, Rejection>>,
+    /// How many were stored now (not repeats), to wake what works on them.
+    new: usize,
+}
 
 impl Node {
     /// Receives a batch of inquiries from `peer`: one receipt per inquiry, in order. Wakes the
@@ -48,82 +109,14 @@ impl Node {
         batch: Vec<Incoming<Inquiry>>,
         wake: bool,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        let now = now_as_stored();
-        let book = self.agreements();
-        let mut results: Vec<Option<Result<Accepted, Rejection>>> = vec![None; batch.len()];
-        let mut candidates = Vec::new();
-        let mut audit = Vec::new();
-        for (index, item) in batch.iter().enumerate() {
-            let outcome = match item {
-                Err((message_id, violations)) => {
-                    Err((*message_id, None, None, Rejection::invalid(violations.clone())))
-                }
-                Ok(inquiry) => {
-                    match book.check_inbound(
-                        peer,
-                        &inquiry.agreement,
-                        MessageKind::Inquiry(inquiry.kind),
-                        now,
-                    ) {
-                        Ok((_, direction)) => Ok(InboundInquiry {
-                            inquiry,
-                            due_at: direction.deadline(now, inquiry.priority),
-                            daily_cap: direction.daily_cap(),
-                        }),
-                        Err(rejection) => Err((
-                            Some(inquiry.message_id),
-                            Some(inquiry.kind.as_str()),
-                            Some(&inquiry.agreement),
-                            rejection,
-                        )),
-                    }
-                }
-            };
-            match outcome {
-                Ok(candidate) => candidates.push((index, candidate)),
-                Err((message_id, kind, agreement, rejection)) => {
-                    audit.push(AuditEntry {
-                        peer_county: Some(peer.to_string()),
-                        direction: "inbound".into(),
-                        message_id,
-                        kind: kind.map(String::from),
-                        agreement_id: agreement.map(|a| a.id.clone()),
-                        agreement_hash: agreement.map(|a| a.hash.clone()),
-                        outcome: "rejected".into(),
-                        reason: Some(rejection.audit_reason()),
-                    });
-                    results[index] = Some(Err(rejection));
-                }
-            }
-        }
-        if !audit.is_empty() {
-            self.store.append_audit_batch(&audit).await?;
-        }
-        let to_store: Vec<InboundInquiry<'_>> = candidates.iter().map(|(_, c)| c.clone()).collect();
-        let receipts = if to_store.is_empty() {
-            Vec::new()
-        } else {
-            self.store
-                .accept_inbound_inquiries(peer, china_date(now), &to_store, now)
-                .await?
-        };
-        let mut accepted = 0usize;
-        for ((index, _), receipt) in candidates.iter().zip(receipts) {
-            if matches!(receipt, InboundReceipt::Accepted { .. }) {
-                accepted += 1;
-            }
-            results[*index] = Some(receipt_of_inquiry(receipt));
-        }
-        if accepted > 0 {
-            info!(accepted, "inquiries accepted");
+        let received = self.intake(peer, batch).await?;
+        if received.new > 0 {
+            info!(accepted = received.new, "inquiries accepted");
             if wake {
                 self.auto_answer_wake.notify_one();
             }
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every inquiry has a result"))
-            .collect())
+        Ok(received.results)
     }
 
     /// Receives confirmations `peer` sends for inquiries we asked it.
@@ -133,86 +126,88 @@ impl Node {
         peer: CountyCode,
         batch: Vec<Incoming<Confirmation>>,
     ) -> Result<Vec<Result<(), Rejection>>, StoreError> {
+        Ok(self.intake(peer, batch).await?.results)
+    }
+
+    /// Receives notices (信息通报) from `peer`; the receipt carries the feedback deadline for
+    /// kinds that need feedback.
+    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
+    pub async fn receive_notices(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Notice>>,
+    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
+        Ok(self.intake(peer, batch).await?.results)
+    }
+
+    /// The one intake: checks every message, audits the refusals, stores the valid ones, and
+    /// returns one result per message in order.
+    async fn intake<M: Inbound>(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<M>>,
+    ) -> Result<Received<M::Receipt>, StoreError> {
+        let now = now_as_stored();
         let book = self.agreements();
-        let mut results: Vec<Option<Result<(), Rejection>>> = vec![None; batch.len()];
-        let mut valid = Vec::new();
+        let mut results: Vec<Option<Result<M::Receipt, Rejection>>> = batch.iter().map(|_| None).collect();
+        let mut checked = Vec::new();
+        let mut checked_at = Vec::new();
         let mut audit = Vec::new();
-        for (index, item) in batch.into_iter().enumerate() {
-            let checked = match item {
-                Err((message_id, violations)) => Err((message_id, None, Rejection::invalid(violations))),
-                Ok(confirmation) => match check_confirmation(&book, self.me, peer, &confirmation) {
-                    Ok(()) => Ok(confirmation),
-                    Err(rejection) => Err((
-                        Some(confirmation.message_id),
-                        Some(confirmation.agreement),
-                        rejection,
-                    )),
+        for (index, item) in batch.iter().enumerate() {
+            let (entry, rejection) = match item {
+                Err((message_id, violations)) => {
+                    let rejection = Rejection::invalid(violations.clone());
+                    let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason())
+                        .message(*message_id)
+                        .kind(M::UNREADABLE_KIND);
+                    (entry, rejection)
+                }
+                Ok(message) => match message.check(&book, peer, now) {
+                    Ok(terms) => {
+                        checked.push((message, terms));
+                        checked_at.push(index);
+                        continue;
+                    }
+                    Err(rejection) => {
+                        let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason())
+                            .message(Some(message.message_id()))
+                            .kind(Some(message.audit_kind()))
+                            .under(message.agreement());
+                        (entry, rejection)
+                    }
                 },
             };
-            match checked {
-                Ok(confirmation) => valid.push((index, confirmation)),
-                Err((message_id, agreement, rejection)) => {
-                    audit.push(AuditEntry {
-                        peer_county: Some(peer.to_string()),
-                        direction: "inbound".into(),
-                        message_id,
-                        kind: Some("confirmation".into()),
-                        agreement_id: agreement.as_ref().map(|a| a.id.clone()),
-                        agreement_hash: agreement.as_ref().map(|a| a.hash.clone()),
-                        outcome: "rejected".into(),
-                        reason: Some(rejection.audit_reason()),
-                    });
-                    results[index] = Some(Err(rejection));
-                }
-            }
+            audit.push(entry);
+            results[index] = Some(Err(rejection));
         }
         if !audit.is_empty() {
             self.store.append_audit_batch(&audit).await?;
         }
-        let confirmations: Vec<Confirmation> = valid.iter().map(|(_, c)| c.clone()).collect();
-        let receipts = if confirmations.is_empty() {
+        let stored = if checked.is_empty() {
             Vec::new()
         } else {
-            self.store
-                .accept_inbound_confirmations(peer, &confirmations)
-                .await?
+            M::store(&self.store, peer, &checked, now).await?
         };
-        for ((index, _), receipt) in valid.iter().zip(receipts) {
-            results[*index] = Some(match receipt {
-                ConfirmationReceipt::Accepted | ConfirmationReceipt::Duplicate => Ok(()),
-                ConfirmationReceipt::UnknownInquiry => Err(Rejection::new(
-                    RejectionCode::NotFound,
-                    "no inquiry with this id was sent to you",
-                )),
-                ConfirmationReceipt::AlreadyAnswered => Err(Rejection::new(
-                    RejectionCode::AlreadyExists,
-                    "the inquiry already has an answer",
-                )),
+        let mut new = 0usize;
+        for (index, outcome) in checked_at.into_iter().zip(stored) {
+            results[index] = Some(match outcome {
+                Stored::New(receipt) => {
+                    new += 1;
+                    Ok(receipt)
+                }
+                Stored::Repeat(receipt) => Ok(receipt),
+                Stored::Refused(rejection) => Err(rejection),
             });
         }
-        Ok(results
+        let results = results
             .into_iter()
-            .map(|r| r.expect("every confirmation has a result"))
-            .collect())
-    }
-}
-
-/// The receipt for an inquiry as the store took it.
-pub(super) fn receipt_of_inquiry(receipt: InboundReceipt) -> Result<Accepted, Rejection> {
-    match receipt {
-        InboundReceipt::Accepted { received_at, due_at }
-        | InboundReceipt::Duplicate { received_at, due_at } => Ok(Accepted {
-            received_at,
-            due_at: Some(due_at),
-        }),
-        InboundReceipt::OverDailyCap { cap } => Err(Rejection::new(
-            RejectionCode::ResourceExhausted,
-            format!("daily cap of {cap} inquiries under the agreement is reached"),
-        )),
-        InboundReceipt::IdTaken => Err(Rejection::new(
-            RejectionCode::AlreadyExists,
-            "message id already used by another message",
-        )),
+            .map(|result| {
+                result.ok_or_else(|| {
+                    StoreError::Corrupt("the store returned fewer receipts than messages".into())
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Received { results, new })
     }
 }
 
@@ -222,128 +217,222 @@ pub(super) fn now_as_stored() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A confirmation travels under the inquiry's agreement, from the responder (`peer`) to us, and
-/// may carry only the fields that agreement lets us see.
-pub(super) fn check_confirmation(
-    book: &crate::domain::policy::AgreementBook,
-    me: CountyCode,
-    peer: CountyCode,
-    confirmation: &Confirmation,
-) -> Result<(), Rejection> {
-    let agreement = book.pinned(&confirmation.agreement)?;
-    if !agreement.is_party(peer) {
-        return Err(Rejection::new(
-            RejectionCode::PermissionDenied,
-            format!("{peer} is not a party to agreement {}", agreement.id()),
-        ));
-    }
-    let Some(direction) = agreement.direction(me, peer) else {
-        return Err(Rejection::new(
-            RejectionCode::PermissionDenied,
-            format!(
-                "agreement {} allows no inquiries from {me} to {peer}",
-                agreement.id()
-            ),
-        ));
-    };
-    let extra: Vec<&str> = confirmation
-        .fields
-        .present_fields()
-        .into_iter()
-        .filter(|field| !direction.answer_fields().contains(field))
-        .map(|field| field.as_str())
-        .collect();
-    if !extra.is_empty() {
-        return Err(Rejection::new(
-            RejectionCode::PermissionDenied,
-            format!(
-                "fields not allowed by agreement {}: {}",
-                agreement.id(),
-                extra.join(", ")
-            ),
-        ));
-    }
-    Ok(())
+/// The store's refusal of a message id that belongs to another message.
+fn id_taken() -> Rejection {
+    Rejection::new(
+        RejectionCode::AlreadyExists,
+        "message id already used by another message",
+    )
 }
 
-impl Node {
-    /// Receives notices (信息通报) from `peer`; the receipt carries the feedback deadline for
-    /// kinds that need feedback.
-    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
-    pub async fn receive_notices(
+// === impl Inbound for Inquiry ===
+
+/// What the agreement sets for an inquiry it lets in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct InquiryTerms {
+    /// Reply deadline.
+    pub(super) due_at: DateTime<Utc>,
+    /// The direction's daily cap, which the store enforces.
+    pub(super) daily_cap: u32,
+}
+
+impl Inbound for Inquiry {
+    type Terms = InquiryTerms;
+    type Receipt = Accepted;
+
+    const UNREADABLE_KIND: Option<&'static str> = None;
+
+    fn message_id(&self) -> Uuid {
+        self.message_id
+    }
+
+    fn audit_kind(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    fn agreement(&self) -> &AgreementRef {
+        &self.agreement
+    }
+
+    fn check(
         &self,
+        book: &AgreementBook,
         peer: CountyCode,
-        batch: Vec<Incoming<crate::domain::message::Notice>>,
-    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        let now = now_as_stored();
-        let book = self.agreements();
-        let mut results: Vec<Option<Result<Accepted, Rejection>>> = vec![None; batch.len()];
-        let mut valid = Vec::new();
-        let mut audit = Vec::new();
-        for (index, item) in batch.iter().enumerate() {
-            let checked = match item {
-                Err((message_id, violations)) => {
-                    Err((*message_id, None, None, Rejection::invalid(violations.clone())))
-                }
-                Ok(notice) => {
-                    match book.check_inbound(peer, &notice.agreement, MessageKind::Notice(notice.kind), now) {
-                        Ok((_, direction)) => Ok(crate::store::notices::InboundNotice {
-                            notice,
-                            feedback_due_at: direction
-                                .notice_deadlines(notice.kind, now)
-                                .and_then(|d| d.feedback),
-                        }),
-                        Err(rejection) => Err((
-                            Some(notice.message_id),
-                            Some(notice.kind.as_str()),
-                            Some(&notice.agreement),
-                            rejection,
-                        )),
-                    }
-                }
-            };
-            match checked {
-                Ok(notice) => valid.push((index, notice)),
-                Err((message_id, kind, agreement, rejection)) => {
-                    audit.push(AuditEntry {
-                        peer_county: Some(peer.to_string()),
-                        direction: "inbound".into(),
-                        message_id,
-                        kind: kind.map(String::from),
-                        agreement_id: agreement.map(|a| a.id.clone()),
-                        agreement_hash: agreement.map(|a| a.hash.clone()),
-                        outcome: "rejected".into(),
-                        reason: Some(rejection.audit_reason()),
-                    });
-                    results[index] = Some(Err(rejection));
-                }
-            }
-        }
-        if !audit.is_empty() {
-            self.store.append_audit_batch(&audit).await?;
-        }
-        let notices: Vec<crate::store::notices::InboundNotice<'_>> =
-            valid.iter().map(|(_, n)| n.clone()).collect();
-        let stored = if notices.is_empty() {
-            Vec::new()
-        } else {
-            self.store.accept_inbound_notices(peer, &notices, now).await?
-        };
-        for ((index, notice), received) in valid.iter().zip(stored) {
-            results[*index] = Some(match received {
-                Some(received_at) => Ok(Accepted {
-                    received_at,
-                    due_at: notice.feedback_due_at,
-                }),
-                None => Err(Rejection::new(
-                    RejectionCode::AlreadyExists,
-                    "message id already used by another message",
-                )),
-            });
-        }
-        Ok(results
+        now: DateTime<Utc>,
+    ) -> Result<InquiryTerms, Rejection> {
+        let (_, direction) =
+            book.check_inbound(peer, &self.agreement, MessageKind::Inquiry(self.kind), now)?;
+        Ok(InquiryTerms {
+            due_at: direction.deadline(now, self.priority),
+            daily_cap: direction.daily_cap(),
+        })
+    }
+
+    async fn store(
+        store: &Store,
+        peer: CountyCode,
+        checked: &[(&Inquiry, InquiryTerms)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Stored<Accepted>>, StoreError> {
+        let batch: Vec<InboundInquiry<'_>> = checked
+            .iter()
+            .map(|&(inquiry, terms)| InboundInquiry {
+                inquiry,
+                due_at: terms.due_at,
+                daily_cap: terms.daily_cap,
+            })
+            .collect();
+        let receipts = store
+            .accept_inbound_inquiries(peer, china_date(now), &batch, now)
+            .await?;
+        Ok(receipts.into_iter().map(stored_inquiry).collect())
+    }
+}
+
+/// What the store's receipt for an inquiry means for the peer.
+pub(super) fn stored_inquiry(receipt: InboundReceipt) -> Stored<Accepted> {
+    match receipt {
+        InboundReceipt::Accepted { received_at, due_at } => Stored::New(Accepted {
+            received_at,
+            due_at: Some(due_at),
+        }),
+        InboundReceipt::Duplicate { received_at, due_at } => Stored::Repeat(Accepted {
+            received_at,
+            due_at: Some(due_at),
+        }),
+        InboundReceipt::OverDailyCap { cap } => Stored::Refused(Rejection::new(
+            RejectionCode::ResourceExhausted,
+            format!("daily cap of {cap} inquiries under the agreement is reached"),
+        )),
+        InboundReceipt::IdTaken => Stored::Refused(id_taken()),
+    }
+}
+
+// === impl Inbound for Confirmation ===
+
+impl Inbound for Confirmation {
+    type Terms = ();
+    type Receipt = ();
+
+    const UNREADABLE_KIND: Option<&'static str> = Some("confirmation");
+
+    fn message_id(&self) -> Uuid {
+        self.message_id
+    }
+
+    fn audit_kind(&self) -> &'static str {
+        "confirmation"
+    }
+
+    fn agreement(&self) -> &AgreementRef {
+        &self.agreement
+    }
+
+    fn check(&self, book: &AgreementBook, peer: CountyCode, _now: DateTime<Utc>) -> Result<(), Rejection> {
+        book.check_confirmation(peer, &self.agreement, &self.fields)
+    }
+
+    async fn store(
+        store: &Store,
+        peer: CountyCode,
+        checked: &[(&Confirmation, ())],
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Stored<()>>, StoreError> {
+        let confirmations: Vec<Confirmation> = checked.iter().map(|&(c, ())| c.clone()).collect();
+        let receipts = store.accept_inbound_confirmations(peer, &confirmations).await?;
+        Ok(receipts
             .into_iter()
-            .map(|r| r.expect("every notice has a result"))
+            .map(|receipt| match receipt {
+                ConfirmationReceipt::Accepted => Stored::New(()),
+                ConfirmationReceipt::Duplicate => Stored::Repeat(()),
+                ConfirmationReceipt::UnknownInquiry => Stored::Refused(Rejection::new(
+                    RejectionCode::NotFound,
+                    "no inquiry with this id was sent to you",
+                )),
+                ConfirmationReceipt::AlreadyAnswered => Stored::Refused(Rejection::new(
+                    RejectionCode::AlreadyExists,
+                    "the inquiry already has an answer",
+                )),
+            })
+            .collect())
+    }
+}
+
+// === impl Inbound for Notice ===
+
+/// What the agreement sets for a notice it lets in.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct NoticeTerms {
+    /// When feedback is due, for kinds that need it.
+    feedback_due_at: Option<DateTime<Utc>>,
+}
+
+impl Inbound for Notice {
+    type Terms = NoticeTerms;
+    type Receipt = Accepted;
+
+    const UNREADABLE_KIND: Option<&'static str> = None;
+
+    fn message_id(&self) -> Uuid {
+        self.message_id
+    }
+
+    fn audit_kind(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    fn agreement(&self) -> &AgreementRef {
+        &self.agreement
+    }
+
+    fn check(
+        &self,
+        book: &AgreementBook,
+        peer: CountyCode,
+        now: DateTime<Utc>,
+    ) -> Result<NoticeTerms, Rejection> {
+        let (_, direction) =
+            book.check_inbound(peer, &self.agreement, MessageKind::Notice(self.kind), now)?;
+        Ok(NoticeTerms {
+            feedback_due_at: direction
+                .notice_deadlines(self.kind, now)
+                .and_then(|deadlines| deadlines.feedback),
+        })
+    }
+
+    async fn store(
+        store: &Store,
+        peer: CountyCode,
+        checked: &[(&Notice, NoticeTerms)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Stored<Accepted>>, StoreError> {
+        let batch: Vec<InboundNotice<'_>> = checked
+            .iter()
+            .map(|&(notice, terms)| InboundNotice {
+                notice,
+                feedback_due_at: terms.feedback_due_at,
+            })
+            .collect();
+        let receipts = store.accept_inbound_notices(peer, &batch, now).await?;
+        Ok(receipts
+            .into_iter()
+            .map(|receipt| match receipt {
+                NoticeReceipt::Accepted {
+                    received_at,
+                    feedback_due_at,
+                } => Stored::New(Accepted {
+                    received_at,
+                    due_at: feedback_due_at,
+                }),
+                NoticeReceipt::Duplicate {
+                    received_at,
+                    feedback_due_at,
+                } => Stored::Repeat(Accepted {
+                    received_at,
+                    due_at: feedback_due_at,
+                }),
+                NoticeReceipt::IdTaken => Stored::Refused(id_taken()),
+            })
             .collect())
     }
 }

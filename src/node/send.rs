@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::Node;
 use super::deliver::Attempt;
-use super::receive::check_confirmation;
 use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
@@ -140,7 +139,7 @@ impl Node {
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
         let hold = match link {
-            Some(_) => wait + self.limits.sync_call_margin(),
+            Some(_) => wait + self.limits.call_margin,
             None => Duration::ZERO,
         };
         let (mut inquiries, _) = self.queue(peer, vec![draft], None, hold).await?;
@@ -199,7 +198,11 @@ impl Node {
         };
         let answer = match reply.confirmation {
             Some(Ok(confirmation)) => {
-                match check_confirmation(&self.agreements(), self.me, peer, &confirmation) {
+                match self.agreements().check_confirmation(
+                    peer,
+                    &confirmation.agreement,
+                    &confirmation.fields,
+                ) {
                     Ok(()) => Some(confirmation),
                     Err(rejection) => {
                         self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
@@ -268,7 +271,7 @@ impl Node {
             outcome,
         };
         let retry_at = Utc::now()
-            + chrono::Duration::milliseconds(i64::try_from(self.limits.retry_initial_ms).unwrap_or(i64::MAX));
+            + chrono::Duration::from_std(self.limits.retry_initial).unwrap_or(chrono::Duration::MAX);
         self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
             .await?;
         Ok(())

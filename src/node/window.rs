@@ -9,12 +9,11 @@ use chrono::Utc;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::receive::{Incoming, now_as_stored, receipt_of_inquiry};
+use super::receive::{Inbound, Incoming, now_as_stored, stored_inquiry};
 use super::{Accepted, Node, china_date};
 use crate::domain::message::{Confirmation, Inquiry};
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::MessageKind;
 use crate::store::StoreError;
 use crate::store::inbound::InboundInquiry;
 
@@ -36,13 +35,10 @@ impl Node {
         let now = now_as_stored();
         let book = self.agreements();
         let checked = match &incoming {
-            Ok(inquiry) if !wait.is_zero() => book
-                .check_inbound(peer, &inquiry.agreement, MessageKind::Inquiry(inquiry.kind), now)
-                .ok()
-                .map(|(_, direction)| (direction.deadline(now, inquiry.priority), direction.daily_cap())),
+            Ok(inquiry) if !wait.is_zero() => inquiry.check(&book, peer, now).ok(),
             _ => None,
         };
-        let (Ok(inquiry), Some((due_at, daily_cap))) = (&incoming, checked) else {
+        let (Ok(inquiry), Some(terms)) = (&incoming, checked) else {
             // Refusals (audited there) and inquiries nobody waits for take the ordinary intake.
             let mut results = self
                 .receive_inquiries_waking(peer, vec![incoming], wait.is_zero())
@@ -54,18 +50,19 @@ impl Node {
         };
         let item = InboundInquiry {
             inquiry,
-            due_at,
-            daily_cap,
+            due_at: terms.due_at,
+            daily_cap: terms.daily_cap,
         };
         let owed_until = Utc::now()
-            + chrono::Duration::from_std(self.limits().inline_answer_grace())
-                .unwrap_or(chrono::Duration::MAX);
+            + chrono::Duration::from_std(self.limits().inline_answer_grace).unwrap_or(chrono::Duration::MAX);
         let decide = self.registry_answerer(&book, today_in_china());
         let (receipt, confirmation) = self
             .store()
             .accept_and_answer_inquiry(peer, china_date(now), &item, now, owed_until, decide)
             .await?;
-        Ok(receipt_of_inquiry(receipt).map(|accepted| (accepted, confirmation)))
+        Ok(stored_inquiry(receipt)
+            .into_result()
+            .map(|accepted| (accepted, confirmation)))
     }
 
     /// The asker stored these answers, which it received inline: they need not be sent again.

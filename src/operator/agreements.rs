@@ -3,10 +3,12 @@
 use chrono::Utc;
 use tonic::Status;
 
-use super::internal;
+use super::{failed_precondition, internal, not_found};
 use crate::domain::agreement::Agreement;
+use crate::domain::policy::Rejection;
 use crate::node::{InstallError, Node};
 use crate::proto::operator as pb;
+use crate::status::status_of;
 use crate::store::agreements::StoredAgreement;
 
 pub(super) async fn apply(
@@ -18,9 +20,9 @@ pub(super) async fn apply(
             .iter()
             .map(|e| crate::domain::message::FieldViolation::new(format!("text.{}", e.path), e.to_string()))
             .collect();
-        let mut rejection = crate::domain::policy::Rejection::invalid(violations);
+        let mut rejection = Rejection::invalid(violations);
         rejection.reason = format!("not a valid agreement:\n{errors}");
-        crate::exchange::status::status_of(&rejection)
+        status_of(&rejection)
     })?;
     let (stored, new_version) = node
         .install_agreement(&agreement)
@@ -28,10 +30,7 @@ pub(super) async fn apply(
         .map_err(|error| match error {
             InstallError::Store(store) => internal(store),
             refusal @ (InstallError::NotAParty { .. } | InstallError::VersionClash { .. }) => {
-                crate::exchange::status::status_of(&crate::domain::policy::Rejection::new(
-                    crate::domain::policy::RejectionCode::FailedPrecondition,
-                    refusal.to_string(),
-                ))
+                failed_precondition(refusal.to_string())
             }
         })?;
     let info = info(node, &stored);
@@ -57,7 +56,7 @@ pub(super) async fn show(
     let stored = installed
         .iter()
         .find(|a| a.agreement_id == request.id || a.hash == request.id)
-        .ok_or_else(|| Status::not_found(format!("no agreement {}", request.id)))?;
+        .ok_or_else(|| not_found(format!("no agreement {}", request.id)))?;
     Ok(pb::ShowAgreementResponse {
         agreement: Some(info(node, stored)),
         text: stored.source_text.clone(),

@@ -6,13 +6,15 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{internal, invalid};
+use super::{failed_precondition, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{FieldViolation, InquiryState, Subject};
+use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use crate::exchange::convert::timestamp_to_wire;
 use crate::node::{AnswerError, InquiryDraft, ManualAnswer, Node, SendError};
 use crate::proto::operator as pb;
+use crate::status::status_of;
 use crate::store::queries::{InquiryRecord, PendingFilter};
 use tonic::Status;
 
@@ -241,7 +243,7 @@ pub(super) async fn show(
         .inquiry(id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| Status::not_found(format!("no inquiry {id}")))?;
+        .ok_or_else(|| not_found(format!("no inquiry {id}")))?;
     let subject = store
         .inquiry_subject(id)
         .await
@@ -286,26 +288,25 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
         }
     }
     if !violations.is_empty() {
-        return Err(crate::exchange::status::status_of(
-            &crate::domain::policy::Rejection::invalid(violations),
-        ));
+        return Err(status_of(&Rejection::invalid(violations)));
     }
     let given = node
         .answer_by_hand(id, ManualAnswer { outcome, fields })
         .await
         .map_err(|error| match error {
-            AnswerError::UnknownInquiry(_) => Status::not_found(error.to_string()),
+            AnswerError::UnknownInquiry(_) => not_found(error.to_string()),
             AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => {
-                Status::failed_precondition(error.to_string())
+                failed_precondition(error.to_string())
             }
-            AnswerError::FieldsNotAllowed { ref refused, .. } => {
-                let violations = refused
+            AnswerError::FieldsNotAllowed(ref refusal) => {
+                let violations = refusal
+                    .refused
                     .iter()
                     .map(|field| FieldViolation::new(format!("fields.{field}"), error.to_string()))
                     .collect();
-                let mut rejection = crate::domain::policy::Rejection::invalid(violations);
+                let mut rejection = Rejection::invalid(violations);
                 rejection.reason = error.to_string();
-                crate::exchange::status::status_of(&rejection)
+                status_of(&rejection)
             }
             AnswerError::Store(store) => internal(store),
         })?;
@@ -360,15 +361,13 @@ fn subject(resident_id: &str, certificate: &str, prefix: &str) -> Result<Subject
     let prefix = if prefix.is_empty() { "subject" } else { prefix };
     match Subject::parse(resident_id, certificate, prefix, &mut violations) {
         Some(subject) => Ok(subject),
-        None => Err(crate::exchange::status::status_of(
-            &crate::domain::policy::Rejection::invalid(violations),
-        )),
+        None => Err(status_of(&Rejection::invalid(violations))),
     }
 }
 
 fn send_error(error: SendError) -> Status {
     match error {
-        SendError::Refused(rejection) => crate::exchange::status::status_of(&rejection),
+        SendError::Refused(rejection) => status_of(&rejection),
         SendError::Store(store) => internal(store),
     }
 }

@@ -1,6 +1,7 @@
 //! The operator edge (`hancha.operator.v1`): what the CLI, township systems and the county's
 //! other systems call. Handlers convert, call the [`Node`], and convert back; each area lives in
-//! its own file.
+//! its own file. Refusals are [`Rejection`]s, turned into statuses by [`crate::status`] like the
+//! exchange's.
 
 mod agreements;
 mod import;
@@ -12,9 +13,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
+use crate::status::{internal, status_of};
 
 pub use report::{Indicators, ReportPeriod};
 
@@ -157,18 +160,17 @@ impl Operator for OperatorService {
     }
 }
 
-/// A store failure: logged in full, reported as `INTERNAL` without detail.
-fn internal(error: impl std::fmt::Display) -> Status {
-    tracing::error!(%error, "store failure while serving an operator");
-    Status::internal("internal error; see the node's log")
-}
-
 /// `INVALID_ARGUMENT` with one field violation.
 fn invalid(field: &str, description: impl Into<String>) -> Status {
-    let description = description.into();
-    <Status as tonic_types::StatusExt>::with_error_details(
-        tonic::Code::InvalidArgument,
-        format!("{field}: {description}"),
-        tonic_types::ErrorDetails::with_bad_request_violation(field, description),
-    )
+    status_of(&Rejection::invalid_field(field, description))
+}
+
+/// `NOT_FOUND`: the request names something this node does not hold.
+fn not_found(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::NotFound, reason))
+}
+
+/// `FAILED_PRECONDITION`: the request cannot be carried out in the node's present state.
+fn failed_precondition(reason: impl Into<String>) -> Status {
+    status_of(&Rejection::new(RejectionCode::FailedPrecondition, reason))
 }

@@ -8,11 +8,13 @@ use tonic::Status;
 
 use super::{internal, invalid};
 use crate::domain::division::CountyCode;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::exchange::convert::timestamp_to_wire;
 use crate::node::Node;
 use crate::node::reconcile::{Progress, RunError, RunProgress, SetSummary};
 use crate::proto::operator as pb;
 use crate::proto::operator::reconcile_progress::Step;
+use crate::status::status_of;
 use crate::store::reconcile::{PersonDifferenceRow, RunRow};
 
 /// Runs both sets with the peer in a task of its own; progress and the summaries go to the
@@ -69,14 +71,14 @@ fn progress_of(step: RunProgress) -> pb::ReconcileProgress {
 }
 
 fn status_of_run_error(error: &RunError) -> Status {
-    let message = error.to_string();
-    match error {
-        RunError::NoAgreement { .. } | RunError::NotInForce(_) => Status::failed_precondition(message),
-        RunError::NoSecret(_) | RunError::NoPeerAddress(_) => Status::failed_precondition(message),
-        RunError::AlreadyRunning(_) => Status::aborted(message),
-        RunError::Exchange { .. } => Status::unavailable(message),
-        RunError::Store(error) => internal(error),
-    }
+    let code = match error {
+        RunError::NoAgreement { .. } | RunError::NotInForce(_) => RejectionCode::FailedPrecondition,
+        RunError::NoSecret(_) | RunError::NoPeerAddress(_) => RejectionCode::FailedPrecondition,
+        RunError::AlreadyRunning(_) => RejectionCode::Aborted,
+        RunError::Exchange { .. } => RejectionCode::Unavailable,
+        RunError::Store(error) => return internal(error),
+    };
+    status_of(&Rejection::new(code, error.to_string()))
 }
 
 fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {

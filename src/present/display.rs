@@ -2,9 +2,9 @@
 //! their names, vocabulary with its Chinese terms, and plain aligned tables.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Asia::Shanghai;
 
 use crate::domain::division::{CountyCode, TownshipCode};
+use crate::domain::time::china_time;
 
 /// A protobuf timestamp as local time in China, minutes precision; empty when absent.
 pub fn time(at: Option<&prost_types::Timestamp>) -> String {
@@ -28,7 +28,7 @@ pub fn rfc3339(at: Option<&prost_types::Timestamp>) -> String {
 }
 
 fn local(at: DateTime<Utc>) -> DateTime<chrono_tz::Tz> {
-    at.with_timezone(&Shanghai)
+    china_time(at)
 }
 
 /// `431322 新化县`, or the bare code when unknown.

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
+use crate::domain::division::CountyCode;
+use crate::domain::message::AgreementRef;
 
 /// One audit record as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +38,44 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
     /// What was written.
     pub entry: AuditEntry,
+}
+
+impl AuditEntry {
+    /// Something a peer sent refused on receipt: a message, a whole batch, a stream or a
+    /// connection. `peer` is `None` when no certificate identified it; `reason` is the refusal
+    /// as `CODE: why`, never a person's data. Name what was refused with [`AuditEntry::message`],
+    /// [`AuditEntry::kind`] and [`AuditEntry::under`].
+    pub fn inbound_rejected(peer: Option<CountyCode>, reason: impl Into<String>) -> AuditEntry {
+        AuditEntry {
+            peer_county: peer.map(|county| county.to_string()),
+            direction: "inbound".into(),
+            outcome: "rejected".into(),
+            reason: Some(reason.into()),
+            ..AuditEntry::default()
+        }
+    }
+
+    /// The message concerned, when its id could be read.
+    pub fn message(self, message_id: Option<Uuid>) -> AuditEntry {
+        AuditEntry { message_id, ..self }
+    }
+
+    /// What was refused: a message kind as named on the wire, or a batch (`inquiry_batch`).
+    pub fn kind(self, kind: Option<&str>) -> AuditEntry {
+        AuditEntry {
+            kind: kind.map(String::from),
+            ..self
+        }
+    }
+
+    /// The agreement version the refused message named.
+    pub fn under(self, agreement: &AgreementRef) -> AuditEntry {
+        AuditEntry {
+            agreement_id: Some(agreement.id.clone()),
+            agreement_hash: Some(agreement.hash.clone()),
+            ..self
+        }
+    }
 }
 
 impl Store {

@@ -68,12 +68,17 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` with a pool of at most `max_connections`.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+    /// Connects to `url` with a pool of at most `max_connections`; a task waits at most
+    /// `acquire_timeout` for a free connection.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Store { pool })

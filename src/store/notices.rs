@@ -17,15 +17,35 @@ pub struct InboundNotice<'a> {
     pub feedback_due_at: Option<DateTime<Utc>>,
 }
 
+/// What became of one inbound notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeReceipt {
+    /// Stored now.
+    Accepted {
+        /// When we received it.
+        received_at: DateTime<Utc>,
+        /// When feedback is due, for kinds that need it.
+        feedback_due_at: Option<DateTime<Utc>>,
+    },
+    /// Stored before: the first receipt again, nothing changed.
+    Duplicate {
+        /// When we first received it.
+        received_at: DateTime<Utc>,
+        /// The feedback deadline set then.
+        feedback_due_at: Option<DateTime<Utc>>,
+    },
+    /// The id belongs to another message.
+    IdTaken,
+}
+
 impl Store {
-    /// Stores notices from `peer`; a repeated id changes nothing. Returns, per notice, when it
-    /// was first received, or `None` when its id belongs to another message.
+    /// Stores notices from `peer`; a repeated id changes nothing and gets its first receipt.
     pub async fn accept_inbound_notices(
         &self,
         peer: CountyCode,
         notices: &[InboundNotice<'_>],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Option<DateTime<Utc>>>, StoreError> {
+    ) -> Result<Vec<NoticeReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let mut results = Vec::with_capacity(notices.len());
         let mut audit = Vec::new();
@@ -60,26 +80,43 @@ impl Store {
                     outcome: "accepted".into(),
                     reason: None,
                 });
-                results.push(Some(now));
+                results.push(NoticeReceipt::Accepted {
+                    received_at: now,
+                    feedback_due_at: item.feedback_due_at,
+                });
                 continue;
             }
-            let first: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "SELECT peer_county, direction, acknowledged_at FROM notices WHERE message_id = $1",
+            let first: Option<FirstNotice> = sqlx::query_as(
+                "SELECT peer_county, direction, acknowledged_at, feedback_due_at FROM notices WHERE message_id = $1",
             )
             .bind(notice.message_id)
             .fetch_optional(&mut *tx)
             .await?;
             results.push(match first {
-                Some((owner, direction, acknowledged_at))
-                    if owner == peer.as_str() && direction == "inbound" =>
-                {
-                    Some(acknowledged_at.unwrap_or(now))
+                Some(first) if first.peer_county == peer.as_str() && first.direction == "inbound" => {
+                    NoticeReceipt::Duplicate {
+                        received_at: first.acknowledged_at.unwrap_or(now),
+                        feedback_due_at: first.feedback_due_at,
+                    }
                 }
-                _ => None,
+                _ => NoticeReceipt::IdTaken,
             });
         }
         audit_batch_in(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(results)
     }
+}
+
+/// The notice already stored under a repeated id: whose it is, and its first receipt.
+#[derive(sqlx::FromRow)]
+struct FirstNotice {
+    /// The county that sent it (or that we sent it to).
+    peer_county: String,
+    /// `inbound` or `outbound`: only an inbound notice from the same peer is a repeat.
+    direction: String,
+    /// When we first received it.
+    acknowledged_at: Option<DateTime<Utc>>,
+    /// The feedback deadline set then.
+    feedback_due_at: Option<DateTime<Utc>>,
 }

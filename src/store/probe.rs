@@ -6,14 +6,16 @@ use std::time::{Duration, Instant};
 use super::{Store, StoreError};
 
 impl Store {
-    /// Times one flushed commit with nothing else in it: a transaction that takes a transaction
-    /// id writes a commit record, which PostgreSQL flushes before `COMMIT` returns (with
-    /// `synchronous_commit` on). The least any durable write on this database can cost.
+    /// Times one flushed commit with next to nothing in it: a transaction that writes one tiny
+    /// transactional WAL record (a logical message no table keeps), so that its commit is
+    /// flushed before `COMMIT` returns, as every commit that wrote a row is (with
+    /// `synchronous_commit` on). A transaction that only takes an id is not flushed, so it
+    /// would not do. The least any durable write on this database can cost.
     pub async fn time_flushed_commit(&self) -> Result<Duration, StoreError> {
         let mut connection = self.pool().acquire().await?;
         let started = Instant::now();
         let mut tx = sqlx::Connection::begin(&mut *connection).await?;
-        sqlx::query("SELECT pg_current_xact_id()")
+        sqlx::query("SELECT pg_logical_emit_message(true, 'hancha', 'commit probe')")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

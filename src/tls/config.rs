@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -140,13 +142,11 @@ pub fn operator_client_config(
         path: path.display().to_string(),
         reason: reason.to_string(),
     };
-    let chain: Vec<_> = rustls_pemfile::certs(&mut read(certificate)?.as_slice())
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&read(certificate)?)
         .collect::<Result<_, _>>()
         .map_err(|_| bad(certificate, "not a PEM certificate"))?;
-    let key = rustls_pemfile::private_key(&mut read(private_key)?.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| bad(private_key, "no PEM private key"))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(private_key)?)
+        .map_err(|_| bad(private_key, "no PEM private key"))?;
     let anchors = TrustAnchors::from_pem(&String::from_utf8_lossy(&read(node_ca)?))
         .map_err(|e| bad(node_ca, &e.to_string()))?;
     let provider = provider();

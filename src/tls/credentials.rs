@@ -5,11 +5,11 @@
 //! county, the key fits the certificate — so that a misconfigured node fails at start-up.
 
 use std::fmt;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::identity::{County, IdentityError, county_from_certificate};
@@ -33,7 +33,7 @@ pub enum LoadError {
         origin: String,
         /// The parser's complaint.
         #[source]
-        source: std::io::Error,
+        source: pem::Error,
     },
     /// No `CERTIFICATE` block where at least one was expected.
     #[error("no certificate in {origin}")]
@@ -104,13 +104,15 @@ impl NodeIdentity {
         key_origin: &str,
     ) -> Result<Self, LoadError> {
         let cert_chain = parse_certificates(cert_pem, cert_origin)?;
-        let private_key = rustls_pemfile::private_key(&mut BufReader::new(key_pem.as_bytes()))
-            .map_err(|source| LoadError::Pem {
-                origin: key_origin.to_owned(),
-                source,
-            })?
-            .ok_or_else(|| LoadError::NoPrivateKey {
-                origin: key_origin.to_owned(),
+        let private_key =
+            PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|source| match source {
+                pem::Error::NoItemsFound => LoadError::NoPrivateKey {
+                    origin: key_origin.to_owned(),
+                },
+                source => LoadError::Pem {
+                    origin: key_origin.to_owned(),
+                    source,
+                },
             })?;
         let county = county_from_certificate(&cert_chain[0])?;
         let provider = rustls::crypto::ring::default_provider();
@@ -216,7 +218,7 @@ fn read_file(path: &Path) -> Result<String, LoadError> {
 }
 
 fn parse_certificates(pem: &str, origin: &str) -> Result<Vec<CertificateDer<'static>>, LoadError> {
-    let certificates = rustls_pemfile::certs(&mut BufReader::new(pem.as_bytes()))
+    let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| LoadError::Pem {
             origin: origin.to_owned(),

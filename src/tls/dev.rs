@@ -278,6 +278,8 @@ fn set_validity(
 mod tests {
     use super::*;
     use crate::tls::{TrustAnchors, county_from_certificate};
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
 
     #[test]
     fn generates_loadable_development_certificates() {
@@ -297,10 +299,7 @@ mod tests {
         );
 
         let operator_pem = fs::read_to_string(dir.path().join("operator.pem")).unwrap();
-        let operator_der = rustls_pemfile::certs(&mut operator_pem.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
+        let operator_der = CertificateDer::from_pem_slice(operator_pem.as_bytes()).unwrap();
         assert_eq!(
             county_from_certificate(&operator_der),
             Err(IdentityError::NoCounty),

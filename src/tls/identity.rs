@@ -169,6 +169,8 @@ pub fn operator_from_certificate(der: &[u8]) -> Result<String, IdentityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
 
     #[test]
     fn county_accepts_six_ascii_digits_only() {
@@ -204,9 +206,7 @@ mod tests {
         let (cert_pem, _key_pem) = pki
             .issue_node_with_uris(uris, now, now + chrono::Duration::days(1))
             .unwrap();
-        rustls_pemfile::certs(&mut cert_pem.as_bytes())
-            .next()
-            .unwrap()
+        CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .unwrap()
             .to_vec()
     }

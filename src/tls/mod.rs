@@ -27,5 +27,6 @@ pub use config::{
 pub use credentials::{LoadError, NodeIdentity, TrustAnchors};
 pub use identity::{COUNTY_URI_PREFIX, County, IdentityError, county_from_certificate};
 pub use transport::{
-    ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, TlsIncoming, connect, connect_lazy, peer_county, tls_incoming,
+    ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, TlsIncoming, connect, connect_lazy, peer_county,
+    tls_incoming,
 };

@@ -26,9 +26,11 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tracing::{debug, warn};
 
 use super::identity::{County, county_from_certificate};
+use crate::domain::policy::{Rejection, RejectionCode};
 
-/// How long a client may take to complete the TLS handshake before we hang up. Long enough for
-/// a slow link between county data centres, short enough that idle sockets do not pile up.
+/// How long a client may take to complete the TLS handshake before we hang up, unless the node's
+/// `[limits]` say otherwise. Long enough for a slow link between county data centres, short
+/// enough that idle sockets do not pile up.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handshakes in flight at once; beyond this the accept loop waits, leaving further connections
@@ -44,12 +46,26 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// Placeholder server name for rustls: our verifier ignores names and SNI is disabled.
 const PLACEHOLDER_SERVER_NAME: &str = "peer.hancha.invalid";
 
-/// How long a client waits for TCP + TLS to a peer before giving up on this attempt.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The timings of a channel to a peer (a node takes them from its `[limits]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelTimings {
+    /// How long a client waits for TCP + TLS to a peer before giving up on this attempt.
+    pub connect_timeout: Duration,
+    /// HTTP/2 keep-alive pings, so a peer that vanished without closing is noticed.
+    pub keep_alive_interval: Duration,
+    /// How long a keep-alive ping may go unanswered before the connection is dropped.
+    pub keep_alive_timeout: Duration,
+}
 
-/// HTTP/2 keep-alive pings, so a peer that vanished without closing is noticed.
-const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+impl Default for ChannelTimings {
+    fn default() -> Self {
+        ChannelTimings {
+            connect_timeout: Duration::from_secs(10),
+            keep_alive_interval: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 // === impl TlsIncoming ===
 
@@ -237,15 +253,15 @@ fn is_abandoned(error: &io::Error) -> bool {
 /// without a TLS connection, or one from a test harness — is `UNAUTHENTICATED`. The leaf is
 /// re-parsed per call (a few microseconds); the handshake has already refused certificates that
 /// do not name one county, so the error branch is defence in depth.
-pub fn peer_county<T>(request: &tonic::Request<T>) -> Result<County, tonic::Status> {
+pub fn peer_county<T>(request: &tonic::Request<T>) -> Result<County, Rejection> {
+    let unauthenticated = |reason| Rejection::new(RejectionCode::Unauthenticated, reason);
     let chain = request
         .peer_certs()
-        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
+        .ok_or_else(|| unauthenticated("no verified client certificate"))?;
     let leaf = chain
         .first()
-        .ok_or_else(|| tonic::Status::unauthenticated("no verified client certificate"))?;
-    county_from_certificate(leaf)
-        .map_err(|_| tonic::Status::unauthenticated("client certificate names no single county"))
+        .ok_or_else(|| unauthenticated("no verified client certificate"))?;
+    county_from_certificate(leaf).map_err(|_| unauthenticated("client certificate names no single county"))
 }
 
 // === client channels ===
@@ -280,7 +296,7 @@ pub enum ConnectError {
 /// side of the handshake has finished, so a rejection of our certificate surfaces on the first
 /// call, not here.
 pub async fn connect(peer_address: &str, config: Arc<ClientConfig>) -> Result<Channel, ConnectError> {
-    let endpoint = endpoint(peer_address)?;
+    let endpoint = endpoint(peer_address, ChannelTimings::default())?;
     endpoint
         .connect_with_connector(tls_connector(peer_address, config))
         .await
@@ -291,13 +307,17 @@ pub async fn connect(peer_address: &str, config: Arc<ClientConfig>) -> Result<Ch
 }
 
 /// Like [`connect`], but connects on first use and reconnects as needed, so a node can start
-/// while a peer is down. Fails only on an invalid address.
-pub fn connect_lazy(peer_address: &str, config: Arc<ClientConfig>) -> Result<Channel, ConnectError> {
-    let endpoint = endpoint(peer_address)?;
+/// while a peer is down, with the node's `timings`. Fails only on an invalid address.
+pub fn connect_lazy(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    timings: ChannelTimings,
+) -> Result<Channel, ConnectError> {
+    let endpoint = endpoint(peer_address, timings)?;
     Ok(endpoint.connect_with_connector_lazy(tls_connector(peer_address, config)))
 }
 
-fn endpoint(peer_address: &str) -> Result<Endpoint, ConnectError> {
+fn endpoint(peer_address: &str, timings: ChannelTimings) -> Result<Endpoint, ConnectError> {
     // The scheme is only for tonic's bookkeeping: the connector below does TLS itself.
     let endpoint = Endpoint::from_shared(format!("http://{peer_address}")).map_err(|source| {
         ConnectError::InvalidAddress {
@@ -306,9 +326,9 @@ fn endpoint(peer_address: &str) -> Result<Endpoint, ConnectError> {
         }
     })?;
     Ok(endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
-        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT))
+        .connect_timeout(timings.connect_timeout)
+        .http2_keep_alive_interval(timings.keep_alive_interval)
+        .keep_alive_timeout(timings.keep_alive_timeout))
 }
 
 /// A tower service that dials `peer_address` and runs the TLS handshake, for tonic's

@@ -2,7 +2,6 @@
 //! allows it. Safe to run in several replicas (rows are claimed with `SKIP LOCKED`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::Step;
 use crate::node::Node;
@@ -15,7 +14,7 @@ pub const BATCH: i64 = 500;
 pub async fn run_once(node: &Arc<Node>) -> Result<Step, StoreError> {
     let answered = node.auto_answer_step(BATCH, None).await?;
     Ok(if answered.is_empty() {
-        Step::Idle(Duration::from_millis(node.limits().poll_interval_ms))
+        Step::Idle(node.limits().poll_interval)
     } else {
         Step::Worked
     })

@@ -2,7 +2,6 @@
 //! to answer, and theirs), once each, with an audit record.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 
@@ -10,11 +9,9 @@ use super::Step;
 use crate::node::Node;
 use crate::store::StoreError;
 
-/// How often deadlines are checked; they are whole days, so a minute is plenty.
-pub const INTERVAL: Duration = Duration::from_secs(60);
-
-/// One step: flags what became overdue since the last step.
+/// One step: flags what became overdue since the last step, then idles for
+/// `limits.deadline_check_interval`.
 pub async fn run_once(node: &Arc<Node>) -> Result<Step, StoreError> {
     node.store().flag_overdue(Utc::now()).await?;
-    Ok(Step::Idle(INTERVAL))
+    Ok(Step::Idle(node.limits().deadline_check_interval))
 }

@@ -65,7 +65,7 @@ impl DeliveryWorker {
         if report.settled_any() {
             return Ok(Step::Worked);
         }
-        let poll = Duration::from_millis(self.node.limits().poll_interval_ms);
+        let poll = self.node.limits().poll_interval;
         let next = self.node.store().next_outbox_attempt(self.peer).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -77,11 +77,11 @@ impl DeliveryWorker {
     /// Leases the due entries of one type and sends them in batches at once.
     async fn deliver(&self, message_type: MessageType) -> Result<DeliveryReport, StoreError> {
         let limits = self.node.limits();
-        let limit = (limits.batch_size * limits.in_flight()) as i64;
+        let limit = (limits.batch_size * limits.in_flight) as i64;
         let leases = self
             .node
             .store()
-            .lease_outbox(self.peer, message_type, limit, limits.lease())
+            .lease_outbox(self.peer, message_type, limit, limits.lease)
             .await?;
         let batches = leases
             .chunks(limits.batch_size)
@@ -100,8 +100,8 @@ impl DeliveryWorker {
     ) -> Result<DeliveryReport, StoreError> {
         let store = self.node.store();
         let ids: Vec<Uuid> = leases.iter().map(|l| l.message_id).collect();
-        let lease = self.node.limits().lease();
-        let renewal = self.node.limits().lease_renewal();
+        let lease = self.node.limits().lease;
+        let renewal = self.node.limits().lease_renewal;
         let reply = match message_type {
             MessageType::Inquiry => {
                 let inquiries = store.outbound_inquiries(&ids).await?;
@@ -135,12 +135,7 @@ impl DeliveryWorker {
         }
         let limits = self.node.limits();
         let streak = i32::try_from(self.unreachable_streak.load(Ordering::Relaxed)).unwrap_or(i32::MAX);
-        let peer_retry_at = next_attempt(
-            Utc::now(),
-            streak.max(1),
-            limits.retry_initial_ms,
-            limits.retry_max_ms,
-        );
+        let peer_retry_at = next_attempt(Utc::now(), streak.max(1), limits.retry_initial, limits.retry_max);
         self.node
             .record_attempts(self.peer, message_type, &attempts, peer_retry_at)
             .await

@@ -16,19 +16,11 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use super::Step;
+use crate::config::Limits;
 use crate::domain::schedule::Schedule;
 use crate::node::Node;
 use crate::node::reconcile::RunError;
 use crate::store::StoreError;
-
-/// Longest idle sleep: schedules are per minute.
-const TICK: Duration = Duration::from_secs(30);
-
-/// First retry after a run broke off; doubles per failure up to [`MAX_RETRY`].
-const FIRST_RETRY: Duration = Duration::from_secs(60);
-
-/// Longest wait between retries of one slot.
-const MAX_RETRY: Duration = Duration::from_secs(3600);
 
 /// One agreement's place in its schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +130,7 @@ impl ReconcileScheduler {
                     failures: 0,
                 }),
                 (SlotOutcome::Retry, Some(fire_at)) => {
-                    let retry_at = now + retry_delay(slot.failures);
+                    let retry_at = now + retry_delay(self.node.limits(), slot.failures);
                     Some(Slot {
                         fire_at: slot.fire_at,
                         since: slot.since,
@@ -166,8 +158,8 @@ impl ReconcileScheduler {
             .values()
             .map(|slot| (slot.attempt_at - now).to_std().unwrap_or(Duration::ZERO))
             .min()
-            .unwrap_or(TICK)
-            .min(TICK);
+            .unwrap_or(self.node.limits().reconcile_tick)
+            .min(self.node.limits().reconcile_tick);
         Ok((ran, Step::Idle(sleep)))
     }
 
@@ -214,10 +206,14 @@ enum SlotOutcome {
     Retry,
 }
 
-/// The wait before retry number `failures + 1`: doubling from a minute, at most an hour, with
-/// up to a quarter of jitter so that two counties retrying each other do not collide again.
-fn retry_delay(failures: u32) -> chrono::Duration {
-    let base = FIRST_RETRY.saturating_mul(1 << failures.min(6)).min(MAX_RETRY);
+/// The wait before retry number `failures + 1`: doubling from `limits.reconcile_first_retry`
+/// (a minute), at most `limits.reconcile_max_retry` (an hour), with up to a quarter of jitter so
+/// that two counties retrying each other do not collide again.
+fn retry_delay(limits: &Limits, failures: u32) -> chrono::Duration {
+    let base = limits
+        .reconcile_first_retry
+        .saturating_mul(1 << failures.min(6))
+        .min(limits.reconcile_max_retry);
     let jitter = rand::rng().random_range(0..=base.as_millis() as u64 / 4);
     chrono::Duration::from_std(base + Duration::from_millis(jitter)).unwrap_or(chrono::Duration::hours(1))
 }
@@ -225,6 +221,7 @@ fn retry_delay(failures: u32) -> chrono::Duration {
 /// The scheduler's loop: one step at a time until shutdown. A run in progress at shutdown is
 /// dropped: nothing of it was committed, and the lock goes with its connection.
 pub async fn run(node: Arc<Node>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let tick = node.limits().reconcile_tick;
     let mut scheduler = ReconcileScheduler::new(node, Utc::now());
     while !*shutdown.borrow() {
         let pause = tokio::select! {
@@ -233,7 +230,7 @@ pub async fn run(node: Arc<Node>, mut shutdown: tokio::sync::watch::Receiver<boo
                 Ok((_, Step::Worked)) => Duration::ZERO,
                 Err(error) => {
                     warn!(worker = "reconcile", %error, "worker step failed");
-                    TICK
+                    tick
                 }
             },
             _ = shutdown.changed() => break,

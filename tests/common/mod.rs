@@ -22,6 +22,8 @@ use hancha::proto::exchange::exchange_client::ExchangeClient;
 use hancha::store::Store;
 use hancha::tls::dev::TestPki;
 use hancha::tls::{County, NodeIdentity, TrustAnchors, client_config, connect};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
@@ -160,9 +162,9 @@ impl Cluster {
             counties,
             agreements,
             Limits {
-                retry_initial_ms: 50,
-                retry_max_ms: 500,
-                poll_interval_ms: 100,
+                retry_initial: Duration::from_millis(50),
+                retry_max: Duration::from_millis(500),
+                poll_interval: Duration::from_millis(100),
                 ..Limits::default()
             },
         )
@@ -231,6 +233,7 @@ impl Cluster {
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
+                warnings: Vec::new(),
             };
             let running = hancha::app::start(&config, listener).await.expect("node starts");
             members.insert(
@@ -489,27 +492,31 @@ impl NodeProcess {
         }
         let database_url = fresh_database().await;
         let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let duration = |duration: Duration| quoted(&humantime::format_duration(duration).to_string());
         let mut config = format!(
             "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
              agreements_dir = \"agreements\"\n\n\
              [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
              [operator]\nlisten = \"127.0.0.1:0\"\n\n\
-             [limits]\nbatch_size = {}\nretry_initial_ms = {}\nretry_max_ms = {}\npoll_interval_ms = {}\n\n\
+             [limits]\nbatch_size = {}\nretry_initial = {}\nretry_max = {}\npoll_interval = {}\n\
+             lease = {}\nlease_renewal = {}\n\n\
              [peers]\n",
             quoted(county),
             quoted(&address.to_string()),
             quoted(&database_url),
             limits.batch_size,
-            limits.retry_initial_ms,
-            limits.retry_max_ms,
-            limits.poll_interval_ms,
+            duration(limits.retry_initial),
+            duration(limits.retry_max),
+            duration(limits.poll_interval),
+            duration(limits.lease),
+            duration(limits.lease_renewal),
         );
         for (peer, peer_address) in peers {
             config.push_str(&format!("{peer} = {}\n", quoted(&peer_address.to_string())));
         }
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).unwrap();
-        let store = Store::connect(&database_url, 4)
+        let store = Store::connect(&database_url, 4, limits.database_acquire_timeout)
             .await
             .expect("connect to the node's database");
         store.migrate().await.expect("migrate the node's database");
@@ -631,7 +638,7 @@ pub fn raw_tls_client(
     certificate: Option<(&str, &str)>,
 ) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
-    for der in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+    for der in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(der.unwrap()).unwrap();
     }
     let builder =
@@ -642,12 +649,10 @@ pub fn raw_tls_client(
     let mut config = match certificate {
         None => builder.with_no_client_auth(),
         Some((cert_pem, key_pem)) => {
-            let chain = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-                .unwrap()
-                .expect("a private key");
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("a private key");
             builder.with_client_auth_cert(chain, key).unwrap()
         }
     };

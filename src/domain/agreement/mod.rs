@@ -53,19 +53,17 @@ mod parse;
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use direction::names;
 
 use crate::domain::division::CountyCode;
+use crate::domain::time::china_date;
 use crate::domain::vocabulary::MessageKind;
 
 pub use canonical::{AgreementHash, AgreementHashError};
 pub use direction::{Direction, NoticeDays, NoticeDeadlines, ReplyDays};
 pub use error::{AgreementError, AgreementErrors, Problem};
-
-/// China Standard Time (UTC+8, no daylight saving): the zone in which validity dates are read.
-const CHINA_STANDARD_TIME_SECONDS_EAST: i32 = 8 * 3600;
 
 /// A checked bilateral agreement: parsed, every rule of the format satisfied, hash computed.
 ///
@@ -135,15 +133,6 @@ pub enum Denial {
         /// What the direction does allow, so the sender can see its mistake.
         allowed: Vec<MessageKind>,
     },
-}
-
-/// The calendar day in China Standard Time at instant `at`.
-fn china_date(at: DateTime<Utc>) -> NaiveDate {
-    match FixedOffset::east_opt(CHINA_STANDARD_TIME_SECONDS_EAST) {
-        Some(offset) => at.with_timezone(&offset).date_naive(),
-        // Unreachable (the offset is well within ±24 h); UTC is the harmless fallback.
-        None => at.date_naive(),
-    }
 }
 
 // === impl Agreement ===

@@ -1,3 +1,4 @@
+use chrono::{Datelike, NaiveDateTime};
 use proptest::prelude::*;
 
 use super::*;
@@ -413,7 +414,7 @@ proptest! {
         prop_assert!(next > after);
         prop_assert_eq!(next.timestamp() % 60, 0);
         prop_assert_eq!(next.timestamp_subsec_nanos(), 0);
-        let local = |t: DateTime<Utc>| t.with_timezone(&Shanghai).naive_local();
+        let local = |t: DateTime<Utc>| china_time(t).naive_local();
         prop_assert!(reference_matches(&fields, local(next)), "{text} at {}", local(next));
         prop_assert!(schedule(&text).matches(next));
         let first_minute = DateTime::from_timestamp(seconds - seconds.rem_euclid(60) + 60, 0)

@@ -15,19 +15,18 @@ use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::pacing::MAX_SET_SIZE;
 use crate::domain::reconcile::protocol::RunBegin;
 use crate::domain::riblt::Element;
+use crate::exchange::intake::{Intake, RunSession};
 use crate::exchange::status::{code_name, internal, status_of};
-use crate::node::Node;
-use crate::node::reconcile::{NodeSession, ReconcileError};
 use crate::proto::exchange as pb;
 
 /// Opens our side of the run `begin` starts (or the refusal the stream's first message already
 /// is): a `begin` that cannot be read is refused here, the rest is the node's to check. Every
 /// refusal is audited on the node.
-pub async fn open(
-    node: &Arc<Node>,
+pub async fn open<N: Intake>(
+    node: &Arc<N>,
     peer: CountyCode,
     begin: Result<pb::ReconcileBegin, Status>,
-) -> Result<NodeSession, Status> {
+) -> Result<Session<N::Session>, Status> {
     let claimed = begin
         .as_ref()
         .ok()
@@ -39,7 +38,10 @@ pub async fn open(
     let read = begin.and_then(|begin| begin_from_wire(&begin).map_err(|rejection| status_of(&rejection)));
     let refused = match read {
         Ok(begin) => {
-            return node.open_reconcile(peer, begin).await.map_err(status_of_refusal);
+            return match node.open_reconcile(peer, begin).await.map_err(internal)? {
+                Ok(session) => Ok(Session(session)),
+                Err(rejection) => Err(status_of(&rejection)),
+            };
         }
         Err(status) => status,
     };
@@ -77,29 +79,23 @@ fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Rejection> {
     })
 }
 
-/// What the peer is told when the node refuses its run.
-fn status_of_refusal(error: ReconcileError) -> Status {
-    match error {
-        ReconcileError::Refused(rejection) => status_of(&rejection),
-        ReconcileError::AlreadyRunning { .. } => Status::aborted(error.to_string()),
-        ReconcileError::Store(error) => internal(error),
-    }
-}
+/// The node's side of a run, as the protocol drives it.
+pub struct Session<S>(S);
 
-// === impl ResponderSession for NodeSession ===
+// === impl ResponderSession for Session ===
 
 #[tonic::async_trait]
-impl ResponderSession for NodeSession {
+impl<S: RunSession> ResponderSession for Session<S> {
     fn elements(&self) -> &[Element] {
-        NodeSession::elements(self)
+        self.0.elements()
     }
 
     fn describe(&self, ours_only: &[Element]) -> DifferenceDetail {
-        NodeSession::describe(self, ours_only)
+        self.0.describe(ours_only)
     }
 
     async fn commit(self, responded: Responded) -> Result<pb::ReconcileCommitted, Status> {
-        let committed = NodeSession::commit(self, responded).await.map_err(internal)?;
+        let committed = self.0.commit(responded).await.map_err(internal)?;
         Ok(pb::ReconcileCommitted {
             repaired: committed.repaired,
             reported: committed.reported,
@@ -107,6 +103,6 @@ impl ResponderSession for NodeSession {
     }
 
     async fn abandon(self, responded: Responded, reason: String) {
-        NodeSession::abandon(self, responded, reason).await;
+        self.0.abandon(responded, reason).await;
     }
 }

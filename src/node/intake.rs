@@ -1,0 +1,103 @@
+//! The node behind the exchange edge: [`Intake`] implemented by delegating to the node's own
+//! operations, so the edge reaches the node without naming it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::Node;
+use super::reconcile::{NodeSession, ReconcileError};
+use crate::config::Limits;
+use crate::domain::division::CountyCode;
+use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, Notice};
+use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::reconcile::DifferenceDetail;
+use crate::domain::reconcile::protocol::{PeerCommitted, Responded, RunBegin};
+use crate::domain::riblt::Element;
+use crate::exchange::intake::{Intake, Results, RunSession};
+use crate::store::StoreError;
+use crate::store::audit::AuditEntry;
+
+impl Intake for Node {
+    type Session = NodeSession;
+
+    fn limits(&self) -> &Limits {
+        Node::limits(self)
+    }
+
+    async fn receive_inquiries(&self, peer: CountyCode, batch: Vec<Incoming<Inquiry>>) -> Results<Accepted> {
+        Node::receive_inquiries(self, peer, batch).await
+    }
+
+    async fn receive_confirmations(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Confirmation>>,
+    ) -> Results<()> {
+        Node::receive_confirmations(self, peer, batch).await
+    }
+
+    async fn receive_notices(&self, peer: CountyCode, batch: Vec<Incoming<Notice>>) -> Results<Accepted> {
+        Node::receive_notices(self, peer, batch).await
+    }
+
+    async fn receive_window_inquiry(
+        &self,
+        peer: CountyCode,
+        incoming: Incoming<Inquiry>,
+        wait: Duration,
+    ) -> Result<Result<(Accepted, Option<Confirmation>), Rejection>, StoreError> {
+        Node::receive_window_inquiry(self, peer, incoming, wait).await
+    }
+
+    async fn acknowledge_inline_answers(&self, peer: CountyCode, ids: &[Uuid]) -> Results<()> {
+        Node::acknowledge_inline_answers(self, peer, ids).await
+    }
+
+    async fn audit_refusal(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.store().append_audit(&entry).await
+    }
+
+    async fn open_reconcile(
+        self: &Arc<Self>,
+        peer: CountyCode,
+        begin: RunBegin,
+    ) -> Result<Result<NodeSession, Rejection>, StoreError> {
+        match Node::open_reconcile(self, peer, begin).await {
+            Ok(session) => Ok(Ok(session)),
+            Err(ReconcileError::Refused(rejection)) => Ok(Err(rejection)),
+            Err(busy @ ReconcileError::AlreadyRunning { .. }) => {
+                Ok(Err(Rejection::new(RejectionCode::Aborted, busy.to_string())))
+            }
+            Err(ReconcileError::Store(error)) => Err(error),
+        }
+    }
+
+    async fn audit_refused_reconcile(
+        &self,
+        peer: CountyCode,
+        claimed: Option<&AgreementRef>,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        Node::audit_refused_reconcile(self, peer, claimed, reason).await
+    }
+}
+
+impl RunSession for NodeSession {
+    fn elements(&self) -> &[Element] {
+        NodeSession::elements(self)
+    }
+
+    fn describe(&self, ours_only: &[Element]) -> DifferenceDetail {
+        NodeSession::describe(self, ours_only)
+    }
+
+    async fn commit(self, responded: Responded) -> Result<PeerCommitted, StoreError> {
+        NodeSession::commit(self, responded).await
+    }
+
+    async fn abandon(self, responded: Responded, reason: String) {
+        NodeSession::abandon(self, responded, reason).await
+    }
+}

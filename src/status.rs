@@ -1,0 +1,147 @@
+//! The one place where refusals become gRPC statuses and receipts, for every gRPC edge (the
+//! peer exchange and the operator API alike). Edges refuse with a typed [`Rejection`] and convert
+//! it here ([`status_of`], or `?` through `From<Rejection> for Status`), so the wording of every
+//! refusal passes one function. Database and internal causes go to the log; the caller sees
+//! only a generic `INTERNAL` ([`internal`]).
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tracing::error;
+
+use crate::domain::policy::{Rejection, RejectionCode};
+use crate::proto::exchange as pb;
+
+/// The gRPC code for a refusal class.
+pub fn code_of(code: RejectionCode) -> Code {
+    match code {
+        RejectionCode::InvalidArgument => Code::InvalidArgument,
+        RejectionCode::PermissionDenied => Code::PermissionDenied,
+        RejectionCode::FailedPrecondition => Code::FailedPrecondition,
+        RejectionCode::ResourceExhausted => Code::ResourceExhausted,
+        RejectionCode::AlreadyExists => Code::AlreadyExists,
+        RejectionCode::NotFound => Code::NotFound,
+        RejectionCode::Aborted => Code::Aborted,
+        RejectionCode::Unavailable => Code::Unavailable,
+        RejectionCode::Unauthenticated => Code::Unauthenticated,
+    }
+}
+
+/// The canonical name of a gRPC code (`PERMISSION_DENIED`), as audit reasons spell it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A refusal as a gRPC status, with google.rpc.BadRequest field violations when it has them.
+pub fn status_of(rejection: &Rejection) -> Status {
+    if rejection.violations.is_empty() {
+        return Status::new(code_of(rejection.code), rejection.reason.clone());
+    }
+    let violations: Vec<tonic_types::FieldViolation> = rejection
+        .violations
+        .iter()
+        .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
+        .collect();
+    Status::with_error_details(
+        code_of(rejection.code),
+        rejection.reason.clone(),
+        ErrorDetails::with_bad_request(violations),
+    )
+}
+
+impl From<Rejection> for Status {
+    fn from(rejection: Rejection) -> Status {
+        status_of(&rejection)
+    }
+}
+
+/// A refusal as the `Rejected` part of a batch receipt.
+pub fn rejected_of(rejection: &Rejection) -> pb::Rejected {
+    pb::Rejected {
+        code: code_of(rejection.code) as i32,
+        reason: rejection.reason.clone(),
+        field_violations: rejection
+            .violations
+            .iter()
+            .map(|v| pb::FieldViolation {
+                field: v.field.clone(),
+                description: v.description.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A failure of ours (the database, mostly), not a refusal: logged here in full, reported as
+/// `INTERNAL` without detail. Retrying is safe: every message is idempotent on its id.
+pub fn internal(error: impl std::fmt::Display) -> Status {
+    error!(%error, "internal failure while serving a call");
+    Status::internal("internal error; retry later (the cause is in the node's log)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_its_code_and_reason() {
+        let status = status_of(&Rejection::new(RejectionCode::Aborted, "a run is in progress"));
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(status.message(), "a run is in progress");
+        let status: Status =
+            Rejection::new(RejectionCode::Unauthenticated, "no verified client certificate").into();
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_refused_field_goes_back_as_a_bad_request_violation() {
+        let status = status_of(&Rejection::invalid_field("with_county", "must be 6 digits"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "with_county: must be 6 digits");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect("a bad request").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "with_county");
+        assert_eq!(violations[0].description, "must be 6 digits");
+    }
+
+    #[test]
+    fn an_internal_failure_tells_the_caller_nothing_of_its_cause() {
+        let status = internal("connection to 10.0.0.5 refused: password authentication failed");
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("10.0.0.5"), "{}", status.message());
+    }
+
+    #[test]
+    fn every_refusal_class_is_named_as_its_status_code() {
+        for code in [
+            RejectionCode::InvalidArgument,
+            RejectionCode::PermissionDenied,
+            RejectionCode::FailedPrecondition,
+            RejectionCode::ResourceExhausted,
+            RejectionCode::AlreadyExists,
+            RejectionCode::NotFound,
+            RejectionCode::Aborted,
+            RejectionCode::Unavailable,
+            RejectionCode::Unauthenticated,
+        ] {
+            assert_eq!(code.as_str(), code_name(code_of(code)));
+        }
+    }
+}
