@@ -91,8 +91,17 @@ fn render(to: &str, answer: &pb::AskResponse) -> String {
             display::date(answer.due_at.as_ref()),
             answer.message_id
         ),
+        "queued" if answer.reject_reason.starts_with("held:") => format!(
+            "held: the inquiry waits until {peer} and this county hold the same agreement version, then goes out ({}) (message {})\n",
+            answer.reject_reason, answer.message_id
+        ),
         "queued" => format!(
-            "deferred: {peer} cannot be reached now; the inquiry is queued and will be delivered (message {})\n",
+            "deferred: {peer} cannot be reached now; the inquiry is queued and will be delivered{} (message {})\n",
+            if answer.reject_reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", answer.reject_reason)
+            },
             answer.message_id
         ),
         _ => format!(
