@@ -236,6 +236,50 @@ pub fn with_database(admin_url: &str, name: &str) -> String {
     }
 }
 
+/// A database made by [`create_database`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreshDatabase {
+    /// Its name, for [`drop_database`] and for telling the user.
+    pub name: String,
+    /// Its connection URL: the admin URL's server and credentials, this database.
+    pub url: String,
+}
+
+/// Creates a fresh, empty database named `{prefix}_` and a random suffix on the server at
+/// `admin_url` (any database there the role may connect to; the role needs CREATEDB): what the
+/// tests, the demo and the benchmarks each start a node on.
+pub async fn create_database(admin_url: &str, prefix: &str) -> anyhow::Result<FreshDatabase> {
+    use sqlx::Connection;
+    let name = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let mut connection = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .with_context(|| format!("creating database {name} (the role needs CREATEDB)"))?;
+    let _ = connection.close().await;
+    Ok(FreshDatabase {
+        url: with_database(admin_url, &name),
+        name,
+    })
+}
+
+/// Drops the database `name` on the server at `admin_url`, even if a stopped node's pool still
+/// holds an idle connection to it; a database that is already gone is not an error.
+pub async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut connection)
+        .await
+        .with_context(|| format!("dropping database {name}"))?;
+    let _ = connection.close().await;
+    Ok(())
+}
+
 /// Whether a PostgreSQL server answers at `url` within five seconds.
 pub async fn reachable(url: &str) -> bool {
     use sqlx::Connection;

@@ -6,6 +6,8 @@ mod common;
 use assert_cmd::Command;
 use common::*;
 use hancha::domain::division::CountyCode;
+use hancha::domain::message::InquiryState;
+use hancha::domain::vocabulary::AnswerOutcome;
 use predicates::prelude::*;
 
 fn hancha(cluster: &Cluster, county: &str) -> Command {
@@ -165,10 +167,10 @@ async fn pending_show_and_answer_work_through_an_inquiry_by_hand() {
             .inquiry(queued[0].message_id)
             .await
             .unwrap()
-            .filter(|i| i.state == "answered")
+            .filter(|i| i.state == InquiryState::Answered)
     })
     .await;
-    assert_eq!(answered.outcome.as_deref(), Some("not_found"));
+    assert_eq!(answered.outcome, Some(AnswerOutcome::NotFound));
 }
 
 #[tokio::test(flavor = "multi_thread")]

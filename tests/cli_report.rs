@@ -302,7 +302,7 @@ impl Fixture {
                     .bind(direction)
                     .bind(kind)
                     .bind(id)
-                    .execute(node.store().pool())
+                    .execute(&common::database(node.store()).await)
                     .await
                     .unwrap();
                 assert_eq!(result.rows_affected(), 1, "{sql}");

@@ -79,7 +79,7 @@ async fn deliveries_queue_while_a_peer_is_down_and_arrive_exactly_once_after_it_
         let rows: Vec<(i32, Option<String>)> = sqlx::query_as(
             "SELECT attempts, last_error FROM outbox WHERE peer_county = '431322' AND message_type = 'inquiry'",
         )
-        .fetch_all(asker.store().pool())
+        .fetch_all(&common::database(asker.store()).await)
         .await
         .unwrap();
         rows.iter()
@@ -150,7 +150,7 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
     .await;
     let asker = cluster.node(DINGCHENG).clone();
     let responder = cluster.node(XINHUA).clone();
-    let mut hold = responder.store().pool().begin().await.unwrap();
+    let mut hold = common::database(responder.store()).await.begin().await.unwrap();
     let today = hancha::node::china_date(chrono::Utc::now());
     sqlx::query(
         "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ('430703', $1, 0)
@@ -174,7 +174,7 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
         let (leased, ends): (i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
             "SELECT count(*), max(next_attempt_at) FROM outbox WHERE attempts = 1 AND next_attempt_at > now()",
         )
-        .fetch_one(asker.store().pool())
+        .fetch_one(&common::database(asker.store()).await)
         .await
         .unwrap();
         (leased == 10).then_some(ends).flatten()
@@ -186,7 +186,7 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
             "SELECT now() > $1, count(*) FILTER (WHERE next_attempt_at > now()) FROM outbox WHERE attempts = 1",
         )
         .bind(first_lease_ends)
-        .fetch_one(asker.store().pool())
+        .fetch_one(&common::database(asker.store()).await)
         .await
         .unwrap();
         assert_eq!(still_leased, 10, "the lease on a batch still on the wire lapsed");
@@ -196,7 +196,7 @@ async fn a_batch_held_up_by_a_slow_peer_stays_leased_to_its_sender_and_arrives_o
     let taken_by_another_replica = asker
         .store()
         .lease_outbox(
-            XINHUA,
+            county(XINHUA),
             hancha::store::outbound::MessageType::Inquiry,
             500,
             limits.lease,
@@ -253,7 +253,7 @@ async fn the_same_confirmation_arriving_twice_at_once_is_acknowledged_twice_and_
 
     // Hold the inquiry row so that both copies are in the receiving transaction, past the
     // "seen this confirmation before?" check, before either commits.
-    let mut hold = asker.store().pool().begin().await.unwrap();
+    let mut hold = common::database(asker.store()).await.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM inquiries WHERE message_id = $1 FOR UPDATE")
         .bind(confirmation.inquiry_id)
         .execute(&mut *hold)
@@ -535,14 +535,14 @@ async fn assert_exactly_once(asker: &Store, responder: &Store, responder_county:
     let asked: Vec<Uuid> = sqlx::query_scalar(&peer(
         "SELECT message_id FROM inquiries WHERE direction = 'outbound' AND peer_county = $peer ORDER BY message_id",
     ))
-    .fetch_all(asker.pool())
+    .fetch_all(&common::database(asker).await)
     .await
     .unwrap();
     assert_eq!(asked, sent, "the asker holds exactly the inquiries it sent");
     let received: Vec<Uuid> = sqlx::query_scalar(
         "SELECT message_id FROM inquiries WHERE direction = 'inbound' ORDER BY message_id",
     )
-    .fetch_all(responder.pool())
+    .fetch_all(&common::database(responder).await)
     .await
     .unwrap();
     assert_eq!(received, sent, "the responder received each inquiry exactly once");
@@ -569,11 +569,11 @@ async fn assert_exactly_once(asker: &Store, responder: &Store, responder_county:
         )
     };
     let written: Vec<(Uuid, Uuid)> = sqlx::query_as(&confirmations("outbound", DINGCHENG))
-        .fetch_all(responder.pool())
+        .fetch_all(&common::database(responder).await)
         .await
         .unwrap();
     let stored: Vec<(Uuid, Uuid)> = sqlx::query_as(&confirmations("inbound", responder_county))
-        .fetch_all(asker.pool())
+        .fetch_all(&common::database(asker).await)
         .await
         .unwrap();
     assert_eq!(

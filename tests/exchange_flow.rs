@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hancha::domain::message::Subject;
+use hancha::domain::message::{InquiryState, Subject};
 use hancha::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use hancha::node::{InquiryDraft, ManualAnswer};
 use hancha::proto::exchange as pb;
@@ -120,7 +120,7 @@ async fn unsettled_inquiry_waits_pending_and_a_manual_answer_reaches_the_asker()
             .inquiry(inquiry_id)
             .await
             .unwrap()
-            .filter(|i| i.state == "pending")
+            .filter(|i| i.state == InquiryState::Pending)
     })
     .await;
     let received = pending.received_at.unwrap();
@@ -135,7 +135,7 @@ async fn unsettled_inquiry_waits_pending_and_a_manual_answer_reaches_the_asker()
             .inquiry(inquiry_id)
             .await
             .unwrap()
-            .filter(|i| i.state == "pending")
+            .filter(|i| i.state == InquiryState::Pending)
     })
     .await;
     assert_eq!(
@@ -162,10 +162,10 @@ async fn unsettled_inquiry_waits_pending_and_a_manual_answer_reaches_the_asker()
             .inquiry(inquiry_id)
             .await
             .unwrap()
-            .filter(|i| i.state == "answered")
+            .filter(|i| i.state == InquiryState::Answered)
     })
     .await;
-    assert_eq!(answered.outcome.as_deref(), Some("found"));
+    assert_eq!(answered.outcome, Some(AnswerOutcome::Found));
     let confirmation = asker
         .store()
         .confirmation_for(inquiry_id)
@@ -234,7 +234,7 @@ async fn manual_answer_with_a_field_outside_the_agreement_is_refused_naming_the_
     );
     assert_eq!(
         responder.store().inquiry(id).await.unwrap().unwrap().state,
-        "pending",
+        InquiryState::Pending,
         "nothing written"
     );
 }

@@ -35,7 +35,7 @@ async fn identical_sets_report_nothing() {
     // when it began) and recorded both sizes.
     let sizes: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT set_name, local_size, peer_size FROM reconcile_runs ORDER BY set_name")
-            .fetch_all(cluster.node(SHAODONG).store().pool())
+            .fetch_all(&common::database(cluster.node(SHAODONG).store()).await)
             .await
             .unwrap();
     assert_eq!(
@@ -63,19 +63,19 @@ async fn a_confirmation_lost_by_the_asker_is_delivered_again() {
     let asker = cluster.node(DINGCHENG);
     let lost: uuid::Uuid =
         sqlx::query_scalar("SELECT inquiry_id FROM confirmations ORDER BY message_id LIMIT 1")
-            .fetch_one(asker.store().pool())
+            .fetch_one(&common::database(asker.store()).await)
             .await
             .unwrap();
     sqlx::query("DELETE FROM confirmations WHERE inquiry_id = $1")
         .bind(lost)
-        .execute(asker.store().pool())
+        .execute(&common::database(asker.store()).await)
         .await
         .unwrap();
     sqlx::query(
         "UPDATE inquiries SET state = 'pending', answered_at = NULL, outcome = NULL WHERE message_id = $1",
     )
     .bind(lost)
-    .execute(asker.store().pool())
+    .execute(&common::database(asker.store()).await)
     .await
     .unwrap();
 
@@ -95,7 +95,7 @@ async fn a_confirmation_lost_by_the_asker_is_delivered_again() {
     eventually("the lost confirmation is back", || async {
         let state: String = sqlx::query_scalar("SELECT state FROM inquiries WHERE message_id = $1")
             .bind(lost)
-            .fetch_one(asker.store().pool())
+            .fetch_one(&common::database(asker.store()).await)
             .await
             .unwrap();
         (state == "answered").then_some(())
@@ -144,7 +144,7 @@ async fn a_status_changed_on_one_side_is_reported_and_asked_about() {
     let subject: String = sqlx::query_scalar(
         "SELECT subject_id FROM inquiries WHERE direction = 'outbound' AND kind = 'outflow_status'",
     )
-    .fetch_one(origin.store().pool())
+    .fetch_one(&common::database(origin.store()).await)
     .await
     .unwrap();
     assert_eq!(subject, changed.resident_id.as_str());
@@ -152,7 +152,7 @@ async fn a_status_changed_on_one_side_is_reported_and_asked_about() {
     let (difference, action, resident): (String, String, String) = sqlx::query_as(
         "SELECT difference, action, resident_id FROM reconcile_differences WHERE set_name = 'shared_people'",
     )
-    .fetch_one(destination.store().pool())
+    .fetch_one(&common::database(destination.store()).await)
     .await
     .unwrap();
     assert_eq!((difference.as_str(), action.as_str()), ("differs", "reported"));
@@ -199,7 +199,7 @@ async fn persons_known_to_one_side_are_reported_and_asked_about_within_the_cap()
         "SELECT difference, action, count(*) FROM reconcile_differences
           WHERE set_name = 'shared_people' GROUP BY 1, 2 ORDER BY 1, 2",
     )
-    .fetch_all(origin.store().pool())
+    .fetch_all(&common::database(origin.store()).await)
     .await
     .unwrap();
     assert_eq!(
@@ -263,7 +263,7 @@ async fn digests_are_recomputed_only_for_persons_whose_compared_status_changed()
     origin.store().upsert_persons(&persons).await.unwrap();
     let cleared: Vec<String> =
         sqlx::query_scalar("SELECT resident_id FROM persons WHERE shared_digest IS NULL")
-            .fetch_all(origin.store().pool())
+            .fetch_all(&common::database(origin.store()).await)
             .await
             .unwrap();
     assert_eq!(

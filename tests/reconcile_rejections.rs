@@ -201,11 +201,11 @@ async fn assert_nothing_recorded(node: &Node, before: &Footprint) {
 /// No ID number in any audit reason, nor in any recorded run's error.
 async fn assert_names_nobody(node: &Node, ids: &[ResidentId]) {
     let reasons: Vec<Option<String>> = sqlx::query_scalar("SELECT reason FROM audit_log")
-        .fetch_all(node.store().pool())
+        .fetch_all(&common::database(node.store()).await)
         .await
         .unwrap();
     let errors: Vec<Option<String>> = sqlx::query_scalar("SELECT error FROM reconcile_runs")
-        .fetch_all(node.store().pool())
+        .fetch_all(&common::database(node.store()).await)
         .await
         .unwrap();
     for text in reasons.iter().chain(&errors).flatten() {
@@ -222,7 +222,7 @@ async fn interrupted_run_error(node: &Node, run_id: &str) -> String {
     eventually("the responder records the interrupted run", || async {
         sqlx::query_scalar("SELECT error FROM reconcile_runs WHERE run_id = $1 AND outcome = 'interrupted'")
             .bind(run_id)
-            .fetch_optional(node.store().pool())
+            .fetch_optional(&common::database(node.store()).await)
             .await
             .unwrap()
             .flatten()

@@ -112,7 +112,7 @@ async fn an_interrupted_run_changes_nothing_and_is_retried_at_the_next_schedule(
     // The peer stops: the scheduled run breaks off, changes nothing, and is retried.
     let origin = cluster.node(DINGCHENG).clone();
     sqlx::query("DELETE FROM confirmations WHERE message_id = (SELECT message_id FROM confirmations ORDER BY message_id LIMIT 1)")
-        .execute(origin.store().pool())
+        .execute(&common::database(origin.store()).await)
         .await
         .unwrap();
     cluster.stop(SHAODONG).await;
@@ -181,7 +181,7 @@ async fn two_replicas_never_run_the_same_pair_at_once() {
     // Another replica on the same database holds the pair's lock: this one does not start.
     let other_replica = node.store().clone();
     let held = other_replica
-        .try_lock_reconcile(SHAODONG)
+        .try_lock_reconcile(SHAODONG.parse().unwrap())
         .await
         .unwrap()
         .expect("lock free");
@@ -191,7 +191,7 @@ async fn two_replicas_never_run_the_same_pair_at_once() {
     let peer_lock = cluster
         .node(SHAODONG)
         .store()
-        .try_lock_reconcile(DINGCHENG)
+        .try_lock_reconcile(DINGCHENG.parse().unwrap())
         .await
         .unwrap()
         .expect("lock free");
@@ -205,7 +205,10 @@ async fn two_replicas_never_run_the_same_pair_at_once() {
     eventually("the dead replica's lock is gone", || {
         let peer_store = peer_store.clone();
         async move {
-            let lock = peer_store.try_lock_reconcile(DINGCHENG).await.unwrap()?;
+            let lock = peer_store
+                .try_lock_reconcile(DINGCHENG.parse().unwrap())
+                .await
+                .unwrap()?;
             lock.release().await;
             Some(())
         }

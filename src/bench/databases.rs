@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::Connection;
 
 use crate::devdb::{Durability, ThrowawayPostgres};
-use crate::devdb::{reachable, with_database};
+use crate::devdb::{create_database, drop_database, reachable};
 
 /// Where the databases live.
 #[derive(Debug)]
@@ -89,22 +89,9 @@ impl Databases {
 
     /// Creates a fresh database named after `purpose` and returns its URL.
     pub async fn create(&mut self, purpose: &str) -> anyhow::Result<String> {
-        let name = format!(
-            "hancha_bench_{purpose}_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let mut connection = sqlx::PgConnection::connect(self.admin_url())
-            .await
-            .context("connecting to PostgreSQL")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut connection)
-            .await
-            .with_context(|| format!("creating database {name} (the role needs CREATEDB)"))?;
-        self.created.push(name.clone());
-        Ok(match &self.server {
-            Server::External { admin_url } => with_database(admin_url, &name),
-            Server::Throwaway(cluster) => cluster.url_for(&name),
-        })
+        let database = create_database(self.admin_url(), &format!("hancha_bench_{purpose}")).await?;
+        self.created.push(database.name);
+        Ok(database.url)
     }
 
     /// Drops the databases we created on someone else's server, or stops and deletes the
@@ -112,15 +99,9 @@ impl Databases {
     pub async fn remove(self) {
         match self.server {
             Server::External { admin_url } => {
-                let Ok(mut connection) = sqlx::PgConnection::connect(&admin_url).await else {
-                    eprintln!("bench: cannot reach PostgreSQL to drop the benchmark databases");
-                    return;
-                };
                 for name in &self.created {
-                    // FORCE: a pool of a stopped node may still hold an idle connection.
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(error) = sqlx::query(&drop).execute(&mut connection).await {
-                        eprintln!("bench: could not drop database {name}: {error}");
+                    if let Err(error) = drop_database(&admin_url, name).await {
+                        eprintln!("bench: could not drop database {name}: {error:#}");
                     }
                 }
             }

@@ -174,7 +174,7 @@ async fn run_on(
     for url in [&storage_databases.0, &storage_databases.1] {
         let store = Store::connect(url, 1, limits.database_acquire_timeout).await?;
         store.migrate().await?;
-        store.pool().close().await;
+        store.close().await;
     }
     let agreement = crate::domain::agreement::Agreement::parse(&measured.agreement_text)
         .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
@@ -284,7 +284,7 @@ async fn measure(
     }
     let patience = Duration::from_secs(120) + Duration::from_millis(10) * options.inquiries as u32;
     loop {
-        if ledger::asker_settled(node.store().pool()).await? {
+        if node.store().asker_settled().await? {
             break;
         }
         if started.elapsed() > patience {
@@ -355,8 +355,8 @@ async fn settle_and_check(rig: &Rig, population: &Population) -> anyhow::Result<
     let expected = population.expected();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let asker = ledger::asker_counts(rig.asker().store().pool()).await?;
-        let responder = ledger::responder_counts(rig.responder_store.pool()).await?;
+        let asker = rig.asker().store().asker_counts().await?;
+        let responder = rig.responder_store.responder_counts().await?;
         match ledger::check(expected, &asker, &responder) {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() > deadline => return Err(error),

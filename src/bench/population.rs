@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::domain::division::{CountyCode, townships_of};
 use crate::domain::message::Subject;
 use crate::domain::person::{Flow, Person};
-use crate::domain::resident_id::{ResidentId, check_character};
+use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{CertificateStatus, InquiryKind, MaritalStatus, Priority, StatusValues};
 use crate::node::InquiryDraft;
 
@@ -141,14 +141,14 @@ fn draft(resident_id: ResidentId) -> InquiryDraft {
 /// The `index`-th synthetic resident ID registered in `county`: born between 1975 and about
 /// 2005, a thousand a day, so that ten million indexes give distinct valid numbers.
 pub fn synthetic_id(county: CountyCode, index: u64) -> ResidentId {
-    let sequence = index % 1_000;
     let day = 1 + (index / 1_000) % 28;
     let month = 1 + (index / 28_000) % 12;
     let year = 1975 + index / 336_000;
-    let first17 = format!("{}{year:04}{month:02}{day:02}{sequence:03}", county.as_str());
-    let digits: [u8; 17] = first17.as_bytes().try_into().expect("17 digits");
-    let check = check_character(&digits);
-    ResidentId::parse(&format!("{first17}{check}")).expect("synthetic IDs are valid")
+    let birth = i32::try_from(year)
+        .ok()
+        .and_then(|year| NaiveDate::from_ymd_opt(year, month as u32, day as u32))
+        .expect("days 1 to 28 exist in every month");
+    ResidentId::synthetic(county, birth, (index % 1_000) as u32).expect("synthetic IDs are valid")
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl Rig {
                 let _ = self.responder.kill().await;
             }
         }
-        self.responder_store.pool().close().await;
+        self.responder_store.close().await;
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 

@@ -1,7 +1,6 @@
 //! The storage limit: PostgreSQL alone writing the rows a sweep writes on both sides — inquiry,
 //! confirmation, outbox and audit rows — into freshly migrated databases (the same schema and
-//! indexes), in batches, with the same kind of `INSERT … SELECT FROM UNNEST` statements, with no
-//! gRPC, no TLS and no node in between.
+//! indexes), in batches, with no gRPC, no TLS and no node in between.
 //!
 //! Each side commits three times per batch, as the protocol requires of the nodes (a message is
 //! durable before it is acknowledged): the asker queues its inquiries with their outbox entries,
@@ -9,41 +8,46 @@
 //! stores the inquiries under the daily cap, answers them with their confirmations' outbox
 //! entries, then records the deliveries and deletes the entries. The two sides run at once, one
 //! connection each, as two nodes on one server do. What the nodes do besides writing — leasing
-//! outbox entries, reading the registry, the wire — is what the ratio to this limit measures.
+//! outbox entries, checking for duplicates, reading the registry, the wire — is what the ratio to
+//! this limit measures.
 //!
-//! The SQL lives here rather than in the store on purpose: it is the yardstick the store is
-//! measured against, not a path the node takes.
+//! The writing is the store's own: each transaction here calls the statements the store runs
+//! inside its transactions (`*_in`), so the yardstick changes whenever the store does and can
+//! never drift from it.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::population::Population;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
-use crate::domain::message::Subject;
+use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::person::answer_from_registry;
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::InquiryKind;
-use crate::store::audit::AuditEntry;
+use crate::domain::vocabulary::{InquiryKind, Priority};
+use crate::store::answers::{Answer, AnswerBatch};
 use crate::store::audit_batch_in;
-use crate::store::outbound::{MessageType, enqueue_in};
+use crate::store::inbound::{
+    InboundInquiry, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
+    insert_inbound_inquiries_in, lock_daily_volume_in,
+};
+use crate::store::outbound::{
+    InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_in,
+};
+
+/// How long the responder gives itself to answer, as a normal agreement does.
+const REPLY_DAYS: i64 = 30;
 
 /// One batch as both sides write it.
 struct Batch {
-    /// The inquiries' ids.
-    inquiries: Vec<Uuid>,
-    /// Their subjects' ID numbers.
-    subjects: Vec<String>,
-    /// The confirmations' ids, one per inquiry.
-    confirmations: Vec<Uuid>,
-    /// Each answer's outcome.
-    outcomes: Vec<&'static str>,
-    /// Each answer's fields, as stored (JSON).
-    fields: Vec<serde_json::Value>,
+    /// The inquiries, as the asker writes them and the responder receives them.
+    inquiries: Vec<Inquiry>,
+    /// One confirmation per inquiry, as the responder writes it and the asker receives it.
+    confirmations: Vec<Confirmation>,
 }
 
 /// Everything both sides write the same way.
@@ -110,6 +114,10 @@ fn build_batches(
         .agreement
         .direction(terms.asker, terms.responder)
         .context("the agreement has no direction for the sweep")?;
+    let agreement = AgreementRef {
+        id: terms.agreement.id().to_string(),
+        hash: terms.agreement.canonical_hash().as_str().to_string(),
+    };
     let today = today_in_china();
     let mut batches = Vec::new();
     let mut start = 0;
@@ -117,10 +125,7 @@ fn build_batches(
         let end = (start + batch_size).min(sweep);
         let mut batch = Batch {
             inquiries: Vec::with_capacity(end - start),
-            subjects: Vec::with_capacity(end - start),
             confirmations: Vec::with_capacity(end - start),
-            outcomes: Vec::with_capacity(end - start),
-            fields: Vec::with_capacity(end - start),
         };
         for index in start..end {
             let subject = Subject {
@@ -136,11 +141,22 @@ fn build_batches(
                 direction.answer_fields(),
                 today,
             );
-            batch.inquiries.push(Uuid::now_v7());
-            batch.subjects.push(subject.resident_id.as_str().to_string());
-            batch.confirmations.push(Uuid::now_v7());
-            batch.outcomes.push(answer.outcome.as_str());
-            batch.fields.push(serde_json::to_value(&answer.fields)?);
+            let inquiry = Inquiry {
+                message_id: Uuid::now_v7(),
+                agreement: agreement.clone(),
+                kind: InquiryKind::CertificateVerification,
+                priority: Priority::Normal,
+                subject,
+            };
+            batch.confirmations.push(Confirmation {
+                message_id: Uuid::now_v7(),
+                inquiry_id: inquiry.message_id,
+                agreement: agreement.clone(),
+                outcome: answer.outcome,
+                fields: answer.fields,
+                answered_at: Utc::now(),
+            });
+            batch.inquiries.push(inquiry);
         }
         batches.push(batch);
         start = end;
@@ -150,96 +166,34 @@ fn build_batches(
 
 /// The asker's three transactions for one batch.
 async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> anyhow::Result<()> {
-    let peer = terms.responder.as_str();
-    let (agreement_id, hash) = agreement_columns(terms, batch.inquiries.len());
+    let peer = terms.responder;
     let now = Utc::now();
 
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                subject_id, subject_certificate, state)
-         SELECT id, 'outbound', $2, agreement_id, agreement_hash, 'certificate_verification', 'normal',
-                subject_id, NULL, 'queued'
-         FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[]) AS t(id, agreement_id, agreement_hash, subject_id)",
-    )
-    .bind(&batch.inquiries)
-    .bind(peer)
-    .bind(&agreement_id)
-    .bind(&hash)
-    .bind(&batch.subjects)
-    .execute(&mut *tx)
-    .await?;
-    enqueue_in(
-        &mut tx,
-        &batch.inquiries,
-        MessageType::Inquiry,
-        peer,
-        Duration::ZERO,
-    )
-    .await?;
-    let queued = audit(
-        terms,
-        peer,
-        "outbound",
-        &batch.inquiries,
-        "certificate_verification",
-        "queued",
-    );
-    audit_batch_in(&mut tx, &queued).await?;
+    queue_inquiries_in(&mut tx, peer, &batch.inquiries, None, Duration::ZERO).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
-    let due: Vec<DateTime<Utc>> = vec![now + chrono::Duration::days(30); batch.inquiries.len()];
-    sqlx::query(
-        "UPDATE inquiries i SET state = 'pending', received_at = $2, due_at = t.due_at
-         FROM UNNEST($1::uuid[], $3::timestamptz[]) AS t(id, due_at) WHERE i.message_id = t.id",
-    )
-    .bind(&batch.inquiries)
-    .bind(now)
-    .bind(&due)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
-        .bind(&batch.inquiries)
-        .execute(&mut *tx)
-        .await?;
+    let due_at = Some(now + chrono::Duration::days(REPLY_DAYS));
+    let verdicts: Vec<InquiryVerdict> = batch
+        .inquiries
+        .iter()
+        .map(|inquiry| InquiryVerdict::Accepted {
+            message_id: inquiry.message_id,
+            received_at: now,
+            due_at,
+        })
+        .collect();
+    record_verdicts_in(&mut tx, peer, &verdicts).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
-                                    outcome, fields, answered_by, created_at)
-         SELECT id, inquiry_id, 'inbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic', $8
-         FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
-              AS t(id, inquiry_id, agreement_id, agreement_hash, outcome, fields)",
-    )
-    .bind(&batch.confirmations)
-    .bind(&batch.inquiries)
-    .bind(peer)
-    .bind(&agreement_id)
-    .bind(&hash)
-    .bind(&batch.outcomes)
-    .bind(&batch.fields)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3
-         FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
-    )
-    .bind(&batch.inquiries)
-    .bind(&batch.outcomes)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let accepted = audit(
-        terms,
-        peer,
-        "inbound",
-        &batch.confirmations,
-        "confirmation",
-        "accepted",
-    );
+    let confirmations: Vec<&Confirmation> = batch.confirmations.iter().collect();
+    insert_inbound_confirmations_in(&mut tx, peer, &confirmations).await?;
+    let accepted: Vec<_> = confirmations
+        .iter()
+        .map(|confirmation| confirmation_audit(peer, confirmation, "accepted", None))
+        .collect();
     audit_batch_in(&mut tx, &accepted).await?;
     tx.commit().await?;
     Ok(())
@@ -247,142 +201,53 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
 
 /// The responder's three transactions for one batch.
 async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> anyhow::Result<()> {
-    let peer = terms.asker.as_str();
-    let (agreement_id, hash) = agreement_columns(terms, batch.inquiries.len());
+    let peer = terms.asker;
     let now = Utc::now();
-    let count = i32::try_from(batch.inquiries.len())?;
+    let day = today_in_china();
 
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, $3)
-         ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries + excluded.inquiries",
-    )
-    .bind(peer)
-    .bind(now.date_naive())
-    .bind(count)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                subject_id, subject_certificate, state, created_at, received_at, due_at)
-         SELECT id, 'inbound', $2, agreement_id, agreement_hash, 'certificate_verification', 'normal', subject_id,
-                NULL, 'pending', $3, $3, $3 + interval '30 days'
-         FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[]) AS t(id, agreement_id, agreement_hash, subject_id)",
-    )
-    .bind(&batch.inquiries)
-    .bind(peer)
-    .bind(now)
-    .bind(&agreement_id)
-    .bind(&hash)
-    .bind(&batch.subjects)
-    .execute(&mut *tx)
-    .await?;
-    let accepted = audit(
-        terms,
-        peer,
-        "inbound",
-        &batch.inquiries,
-        "certificate_verification",
-        "accepted",
-    );
+    let inbound: Vec<InboundInquiry<'_>> = batch
+        .inquiries
+        .iter()
+        .map(|inquiry| InboundInquiry {
+            inquiry,
+            due_at: now + chrono::Duration::days(REPLY_DAYS),
+            daily_cap: u32::MAX,
+        })
+        .collect();
+    let rows: Vec<&InboundInquiry<'_>> = inbound.iter().collect();
+    let used = lock_daily_volume_in(&mut tx, peer, day).await?;
+    let count = i64::try_from(rows.len())?;
+    insert_inbound_inquiries_in(&mut tx, peer, day, used + count, &rows, now).await?;
+    let accepted: Vec<_> = batch
+        .inquiries
+        .iter()
+        .map(|inquiry| inquiry_audit(peer, inquiry, "accepted", None))
+        .collect();
     audit_batch_in(&mut tx, &accepted).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
-                                    outcome, fields, answered_by, created_at)
-         SELECT id, inquiry_id, 'outbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic', $8
-         FROM UNNEST($1::uuid[], $2::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
-              AS t(id, inquiry_id, agreement_id, agreement_hash, outcome, fields)",
-    )
-    .bind(&batch.confirmations)
-    .bind(&batch.inquiries)
-    .bind(peer)
-    .bind(&agreement_id)
-    .bind(&hash)
-    .bind(&batch.outcomes)
-    .bind(&batch.fields)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3, auto_checked = true
-         FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
-    )
-    .bind(&batch.inquiries)
-    .bind(&batch.outcomes)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    enqueue_in(
-        &mut tx,
-        &batch.confirmations,
-        MessageType::Confirmation,
-        peer,
-        Duration::ZERO,
-    )
-    .await?;
-    let answered = audit(
-        terms,
-        peer,
-        "outbound",
-        &batch.inquiries,
-        "certificate_verification",
-        "answered",
-    );
-    audit_batch_in(&mut tx, &answered).await?;
+    let mut answers = AnswerBatch::default();
+    for (inquiry, confirmation) in batch.inquiries.iter().zip(&batch.confirmations) {
+        answers.push(
+            inquiry.message_id,
+            peer,
+            &inquiry.agreement,
+            inquiry.kind.as_str(),
+            confirmation.message_id,
+            Answer {
+                outcome: confirmation.outcome,
+                fields: confirmation.fields.clone(),
+            },
+        );
+    }
+    answers.write(&mut tx, "automatic", now, true, None).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE confirmations SET delivered_at = now() WHERE message_id = ANY($1)")
-        .bind(&batch.confirmations)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
-        .bind(&batch.confirmations)
-        .execute(&mut *tx)
-        .await?;
-    let delivered = audit(
-        terms,
-        peer,
-        "outbound",
-        &batch.confirmations,
-        "confirmation",
-        "delivered",
-    );
-    audit_batch_in(&mut tx, &delivered).await?;
+    let delivered: Vec<Uuid> = batch.confirmations.iter().map(|c| c.message_id).collect();
+    record_confirmations_delivered_in(&mut tx, peer, &delivered).await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// The agreement id and hash columns for `rows` rows.
-fn agreement_columns(terms: &Terms<'_>, rows: usize) -> (Vec<String>, Vec<String>) {
-    (
-        vec![terms.agreement.id().to_string(); rows],
-        vec![terms.agreement.canonical_hash().as_str().to_string(); rows],
-    )
-}
-
-/// One audit record per message, as the nodes write them.
-fn audit(
-    terms: &Terms<'_>,
-    peer: &str,
-    direction: &str,
-    ids: &[Uuid],
-    kind: &str,
-    outcome: &str,
-) -> Vec<AuditEntry> {
-    ids.iter()
-        .map(|id| AuditEntry {
-            peer_county: Some(peer.to_string()),
-            direction: direction.into(),
-            message_id: Some(*id),
-            kind: Some(kind.into()),
-            agreement_id: Some(terms.agreement.id().to_string()),
-            agreement_hash: Some(terms.agreement.canonical_hash().as_str().to_string()),
-            outcome: outcome.into(),
-            reason: None,
-        })
-        .collect()
 }

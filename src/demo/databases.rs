@@ -3,10 +3,9 @@
 //! demo (the same mechanism as the tests), removed whole at the end.
 
 use anyhow::Context;
-use sqlx::Connection;
 
 use crate::devdb::{Durability, ThrowawayPostgres};
-use crate::devdb::{reachable, with_database};
+use crate::devdb::{create_database, drop_database, reachable};
 
 /// Where the databases live and how to get rid of them.
 #[derive(Debug)]
@@ -67,23 +66,9 @@ impl Databases {
 
     /// Creates a fresh database for `county` and returns its URL.
     pub async fn create(&mut self, county: &str) -> anyhow::Result<String> {
-        let name = format!(
-            "hancha_demo_{county}_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let mut connection = sqlx::PgConnection::connect(self.admin_url())
-            .await
-            .context("connecting to PostgreSQL")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut connection)
-            .await
-            .with_context(|| format!("creating database {name} (the role needs CREATEDB)"))?;
-        let url = match &self.server {
-            Server::External { admin_url } => with_database(admin_url, &name),
-            Server::Throwaway(cluster) => cluster.url_for(&name),
-        };
-        self.created.push(name);
-        Ok(url)
+        let database = create_database(self.admin_url(), &format!("hancha_demo_{county}")).await?;
+        self.created.push(database.name);
+        Ok(database.url)
     }
 
     /// The names of the databases created, for telling the user.
@@ -97,16 +82,9 @@ impl Databases {
         let names = self.created.join(", ");
         match self.server {
             Server::External { admin_url } => {
-                let connection = sqlx::PgConnection::connect(&admin_url).await;
-                let Ok(mut connection) = connection else {
-                    eprintln!("demo: cannot reach PostgreSQL to drop the demo databases");
-                    return;
-                };
                 for name in &self.created {
-                    // FORCE: a pool of a stopped node may still hold an idle connection.
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(error) = sqlx::query(&drop).execute(&mut connection).await {
-                        eprintln!("demo: could not drop database {name}: {error}");
+                    if let Err(error) = drop_database(&admin_url, name).await {
+                        eprintln!("demo: could not drop database {name}: {error:#}");
                     }
                 }
                 eprintln!("demo: dropped the demo databases ({names})");

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use super::{DINGCHENG, SHAODONG, XINHUA};
 use crate::domain::division::{CountyCode, TownshipCode, VillageCode, townships_of, villages_of};
 use crate::domain::person::{Flow, Person};
-use crate::domain::resident_id::{ResidentId, check_character, today_in_china};
+use crate::domain::resident_id::{ResidentId, today_in_china};
 use crate::domain::vocabulary::{CertificateStatus, ContraceptionStatus, MaritalStatus, StatusValues};
 
 const SURNAMES: &[&str] = &[
@@ -285,11 +285,9 @@ impl Generator {
     fn resident_id(&mut self, origin: CountyCode, birth: NaiveDate, female: bool) -> ResidentId {
         loop {
             let sequence = self.rng.random_range(0..500) * 2 + u32::from(!female);
-            let first17 = format!("{}{}{sequence:03}", origin.as_str(), birth.format("%Y%m%d"));
-            let digits: &[u8; 17] = first17.as_bytes().try_into().expect("17 digits");
-            let id = format!("{first17}{}", check_character(digits));
-            if self.used.insert(id.clone()) {
-                return ResidentId::parse(&id).expect("a synthetic ID is valid");
+            let id = ResidentId::synthetic(origin, birth, sequence).expect("a synthetic ID is valid");
+            if self.used.insert(id.as_str().to_string()) {
+                return id;
             }
         }
     }

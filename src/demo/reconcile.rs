@@ -15,6 +15,7 @@ use super::cluster::Cluster;
 use super::population::{Migrant, Population};
 use super::story::outcome_label;
 use super::{DINGCHENG, XINHUA, county_name, field_value, thousands};
+use crate::domain::division::CountyCode;
 use crate::domain::resident_id::Sex;
 use crate::domain::vocabulary::{MaritalStatus, StatusField};
 use crate::present::explain;
@@ -38,7 +39,9 @@ pub async fn reconcile_overnight(cluster: &Cluster, population: &Population) -> 
         "⑥ 对账 nightly reconciliation: 新化县 and 鼎城区 compare what they exchanged and whom they share"
     );
     let xinhua_store = cluster.node(XINHUA).store();
-    let lost = fault::lose_answers(xinhua_store, DINGCHENG, LOST).await?;
+    let lost = xinhua_store
+        .lose_answers_from(CountyCode::parse(DINGCHENG)?, LOST)
+        .await?;
     println!(
         "  In the evening 新化县 restores last night's backup after a disk fault: the last {} answers 鼎城区 sent are",
         lost.len()
@@ -213,7 +216,7 @@ async fn wait_for_answers(
 ) -> anyhow::Result<bool> {
     let expected = lost.len() as u64;
     loop {
-        let held = fault::answered(store, lost).await?;
+        let held = store.answers_held_for(lost).await?;
         if held >= expected {
             println!(
                 "  The lost answers: 鼎城区, which wrote them, delivered them again; 新化县 holds {held} of the {expected} again, {} ms after the run.",
@@ -450,40 +453,5 @@ fn bytes(count: u64) -> String {
         0..1_024 => format!("{count} B"),
         1_024..1_048_576 => format!("{:.1} kB", count as f64 / 1024.0),
         _ => format!("{:.1} MB", count as f64 / 1_048_576.0),
-    }
-}
-
-/// The demo's fault injection, and the count that checks its repair. The node's own SQL lives
-/// in `src/store`; this is the one place the demo writes to a node's database behind its back,
-/// to break it the way a restored backup would.
-mod fault {
-    use uuid::Uuid;
-
-    use crate::store::Store;
-
-    /// FAULT INJECTION: deletes the last `count` answers that `peer` sent for this county's
-    /// inquiries, and leaves the inquiries marked answered, as a database restored from a
-    /// backup taken before the answers arrived would hold them (a node accepts an answer again
-    /// for an inquiry whose confirmation is gone). Returns the inquiries whose answers were lost.
-    pub(super) async fn lose_answers(store: &Store, peer: &str, count: u32) -> anyhow::Result<Vec<Uuid>> {
-        Ok(sqlx::query_scalar(
-            "DELETE FROM confirmations WHERE message_id IN (
-                 SELECT message_id FROM confirmations WHERE direction = 'inbound' AND peer_county = $1
-                  ORDER BY created_at DESC, message_id LIMIT $2)
-             RETURNING inquiry_id",
-        )
-        .bind(peer)
-        .bind(i64::from(count))
-        .fetch_all(store.pool())
-        .await?)
-    }
-
-    /// How many of `inquiries` have an answer stored (read-only).
-    pub(super) async fn answered(store: &Store, inquiries: &[Uuid]) -> anyhow::Result<u64> {
-        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM confirmations WHERE inquiry_id = ANY($1)")
-            .bind(inquiries)
-            .fetch_one(store.pool())
-            .await?;
-        Ok(held.unsigned_abs())
     }
 }

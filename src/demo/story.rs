@@ -264,7 +264,7 @@ async fn outbox_for(store: &crate::store::Store, peer: &str) -> anyhow::Result<u
     let depth = store.outbox_depth().await?;
     Ok(depth
         .into_iter()
-        .find(|(p, _)| p == peer)
+        .find(|(p, _)| p.as_str() == peer)
         .map(|(_, count)| count.unsigned_abs())
         .unwrap_or(0))
 }

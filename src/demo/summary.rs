@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
 use super::{COUNTIES, DINGCHENG, county_name, thousands};
+use crate::domain::division::CountyCode;
+use crate::domain::message::Direction;
 use crate::domain::report::Indicator;
 use crate::present::display;
 use crate::proto::operator as pb;
@@ -103,45 +105,29 @@ impl Confirmations {
 }
 
 impl Tally {
-    // Read-only counts for the demo's closing proof; the node's own SQL lives in `src/store`.
+    // Read-only counts for the demo's closing proof, from the store's inspection queries.
     async fn read(store: &Store) -> anyhow::Result<Tally> {
-        let pool = store.pool();
+        let read = store.exchange_tally().await?;
         let mut tally = Tally::default();
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT peer_county, direction, count(*), count(*) FILTER (WHERE state = 'answered')
-             FROM inquiries GROUP BY peer_county, direction",
-        )
-        .fetch_all(pool)
-        .await?;
-        for (peer, direction, total, answered) in rows {
+        let key = |peer: CountyCode, direction: Direction| {
+            (peer.as_str().to_string(), direction.as_str().to_string())
+        };
+        for row in read.inquiries {
             tally
                 .inquiries
-                .insert((peer, direction), (total.unsigned_abs(), answered.unsigned_abs()));
+                .insert(key(row.peer, row.direction), (row.total, row.answered));
         }
-        let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT peer_county, direction,
-                    count(*) FILTER (WHERE answered_by = 'automatic'),
-                    count(*) FILTER (WHERE answered_by = 'operator'),
-                    count(DISTINCT inquiry_id), count(delivered_at)
-             FROM confirmations GROUP BY peer_county, direction",
-        )
-        .fetch_all(pool)
-        .await?;
-        for (peer, direction, automatic, by_hand, inquiries, delivered) in rows {
+        for row in read.confirmations {
             let counts = Confirmations {
-                automatic: automatic.unsigned_abs(),
-                by_hand: by_hand.unsigned_abs(),
-                inquiries: inquiries.unsigned_abs(),
-                delivered: delivered.unsigned_abs(),
+                automatic: row.automatic,
+                by_hand: row.by_hand,
+                inquiries: row.inquiries,
+                delivered: row.delivered,
             };
-            tally.confirmations.insert((peer, direction), counts);
+            tally.confirmations.insert(key(row.peer, row.direction), counts);
         }
-        let (outbox, audit): (i64, i64) =
-            sqlx::query_as("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)")
-                .fetch_one(pool)
-                .await?;
-        tally.outbox = outbox.unsigned_abs();
-        tally.audit = audit.unsigned_abs();
+        tally.outbox = read.outbox;
+        tally.audit = read.audit;
         Ok(tally)
     }
 

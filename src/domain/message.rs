@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::domain::resident_id::ResidentId;
-use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusValues};
+use crate::domain::vocabulary::{
+    AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusValues, UnknownName,
+};
 
 /// Longest certificate number accepted; real ones are about 20 characters.
 pub const MAX_CERTIFICATE_NUMBER_CHARS: usize = 64;
@@ -331,6 +333,78 @@ impl MessageType {
             "confirmation" => Some(MessageType::Confirmation),
             "notice" => Some(MessageType::Notice),
             _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for MessageType {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        MessageType::parse(name).ok_or_else(|| UnknownName {
+            what: "message type",
+            given: name.to_owned(),
+            allowed: &["inquiry", "confirmation", "notice"],
+        })
+    }
+}
+
+impl std::fmt::Display for InquiryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for InquiryState {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        InquiryState::parse(name).ok_or_else(|| UnknownName {
+            what: "inquiry state",
+            given: name.to_owned(),
+            allowed: &["queued", "pending", "answered", "rejected"],
+        })
+    }
+}
+
+/// Which way a message travels, seen from this node: the store keeps both directions in one
+/// table, and most questions are about one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// A peer sent it to us.
+    Inbound,
+    /// We sent (or are sending) it to a peer.
+    Outbound,
+}
+
+impl Direction {
+    /// The name stored in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Direction {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "inbound" => Ok(Direction::Inbound),
+            "outbound" => Ok(Direction::Outbound),
+            _ => Err(UnknownName {
+                what: "direction",
+                given: name.to_owned(),
+                allowed: &["inbound", "outbound"],
+            }),
         }
     }
 }

@@ -38,6 +38,23 @@ impl Flow {
     }
 }
 
+impl std::str::FromStr for Flow {
+    type Err = crate::domain::vocabulary::UnknownName;
+
+    /// Parses a stored name.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "inflow" => Ok(Flow::Inflow),
+            "outflow" => Ok(Flow::Outflow),
+            _ => Err(crate::domain::vocabulary::UnknownName {
+                what: "flow",
+                given: name.to_owned(),
+                allowed: &["inflow", "outflow"],
+            }),
+        }
+    }
+}
+
 /// One person the county knows about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Person {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::division;
+use crate::domain::division::{self, CountyCode};
 
 /// ISO 7064 MOD 11-2 weights of the first 17 characters (2^(18-i) mod 11).
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -252,6 +252,41 @@ impl ResidentId {
         converted.extend(first17.iter().map(|&byte| char::from(byte)));
         converted.push(check_character(&first17));
         ResidentId::parse_on(&converted, today)
+    }
+
+    /// Completes 17 digits with their check character and validates the result like
+    /// [`ResidentId::parse`]: how test fixtures write a number by its meaningful parts.
+    pub fn with_check_character(first17: &str) -> Result<ResidentId, ResidentIdError> {
+        let Ok(digits) = <&[u8; 17]>::try_from(first17.as_bytes()) else {
+            return Err(ResidentIdError::WrongLength {
+                got: first17.chars().count() + 1,
+            });
+        };
+        if let Some((index, found)) = first17.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+            return Err(ResidentIdError::UnexpectedCharacter {
+                position: index + 1,
+                found,
+                expected: "a digit",
+            });
+        }
+        ResidentId::parse(&format!("{first17}{}", check_character(digits)))
+    }
+
+    /// A made-up but valid number for the demo, the benchmarks and the tests: issued in
+    /// `address`, born on `birth`, with the order code `sequence % 1000` (odd for men, even for
+    /// women) and its check character. Fails only for a birth date before 1900 or after today.
+    pub fn synthetic(
+        address: CountyCode,
+        birth: NaiveDate,
+        sequence: u32,
+    ) -> Result<ResidentId, ResidentIdError> {
+        let first17 = format!(
+            "{}{}{:03}",
+            address.as_str(),
+            birth.format("%Y%m%d"),
+            sequence % 1_000
+        );
+        ResidentId::with_check_character(&first17)
     }
 
     /// The full number, for storage and wire messages. Never log it; log [`ResidentId::masked`].

@@ -99,7 +99,7 @@ pub fn stored_agreement(agreement: &Agreement, peer: CountyCode) -> StoredAgreem
         agreement_id: agreement.id().to_string(),
         version: i32::try_from(agreement.version()).unwrap_or(i32::MAX),
         hash: agreement.canonical_hash().as_str().to_string(),
-        peer_county: peer.to_string(),
+        peer_county: peer,
         valid_from: agreement.valid_from(),
         valid_until: agreement.valid_until(),
         source_text: agreement.source_text().to_string(),

@@ -8,7 +8,7 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use super::Node;
-use crate::domain::division::CountyCode;
+use crate::domain::message::{Direction, InquiryState};
 use crate::domain::person::{Person, answer_from_registry};
 use crate::domain::policy::{AgreementBook, FieldsNotAllowed, check_answer_fields};
 use crate::domain::resident_id::today_in_china;
@@ -76,7 +76,7 @@ impl Node {
         let me = self.me;
         move |inquiry, candidates| {
             let agreement = book.by_ref(&inquiry.agreement)?;
-            let asker = CountyCode::parse(&inquiry.peer_county).ok()?;
+            let asker = inquiry.peer_county;
             let direction = agreement.direction(asker, me)?;
             if !direction.automatic_answers() {
                 return None;
@@ -109,9 +109,9 @@ impl Node {
             .inquiry(inquiry_id)
             .await
             .map_err(AnswerError::Store)?
-            .filter(|inquiry| inquiry.direction == "inbound")
+            .filter(|inquiry| inquiry.direction == Direction::Inbound)
             .ok_or(AnswerError::UnknownInquiry(inquiry_id))?;
-        if inquiry.state != "pending" {
+        if inquiry.state != InquiryState::Pending {
             return Err(AnswerError::NotPending(format!(
                 "inquiry {inquiry_id} is {}, not pending",
                 inquiry.state
@@ -121,8 +121,7 @@ impl Node {
         let agreement = book
             .by_ref(&inquiry.agreement())
             .ok_or_else(|| AnswerError::AgreementGone(inquiry.agreement_id.clone()))?;
-        let asker = CountyCode::parse(&inquiry.peer_county)
-            .map_err(|e| AnswerError::Store(StoreError::Corrupt(e.to_string())))?;
+        let asker = inquiry.peer_county;
         check_answer_fields(agreement, asker, self.me, &answer.fields)
             .map_err(AnswerError::FieldsNotAllowed)?;
         let given = self

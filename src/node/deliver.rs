@@ -118,24 +118,22 @@ impl Node {
         match message_type {
             MessageType::Inquiry => {
                 if !verdicts.is_empty() {
-                    self.store
-                        .record_inquiry_verdicts(peer.as_str(), &verdicts)
-                        .await?;
+                    self.store.record_inquiry_verdicts(peer, &verdicts).await?;
                 }
             }
             MessageType::Confirmation => {
                 if !delivered.is_empty() {
                     self.store
-                        .record_confirmations_delivered(peer.as_str(), &delivered)
+                        .record_confirmations_delivered(peer, &delivered)
                         .await?;
                 }
                 self.store
-                    .record_refused_deliveries(peer.as_str(), message_type.as_str(), &refused)
+                    .record_refused_deliveries(peer, message_type.as_str(), &refused)
                     .await?;
             }
             MessageType::Notice => {
                 self.store
-                    .record_refused_deliveries(peer.as_str(), message_type.as_str(), &refused)
+                    .record_refused_deliveries(peer, message_type.as_str(), &refused)
                     .await?;
             }
         }

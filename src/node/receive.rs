@@ -283,7 +283,7 @@ impl Inbound for Inquiry {
             })
             .collect();
         let receipts = store
-            .accept_inbound_inquiries(peer.as_str(), china_date(now), &batch, now)
+            .accept_inbound_inquiries(peer, china_date(now), &batch, now)
             .await?;
         Ok(receipts.into_iter().map(stored_inquiry).collect())
     }
@@ -339,9 +339,7 @@ impl Inbound for Confirmation {
         _now: DateTime<Utc>,
     ) -> Result<Vec<Stored<()>>, StoreError> {
         let confirmations: Vec<Confirmation> = checked.iter().map(|&(c, ())| c.clone()).collect();
-        let receipts = store
-            .accept_inbound_confirmations(peer.as_str(), &confirmations)
-            .await?;
+        let receipts = store.accept_inbound_confirmations(peer, &confirmations).await?;
         Ok(receipts
             .into_iter()
             .map(|receipt| match receipt {
@@ -415,7 +413,7 @@ impl Inbound for Notice {
                 feedback_due_at: terms.feedback_due_at,
             })
             .collect();
-        let receipts = store.accept_inbound_notices(peer.as_str(), &batch, now).await?;
+        let receipts = store.accept_inbound_notices(peer, &batch, now).await?;
         Ok(receipts
             .into_iter()
             .map(|receipt| match receipt {

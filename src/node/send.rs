@@ -117,7 +117,7 @@ impl Node {
         }
         let inserted = self
             .store
-            .queue_outbound_inquiries(peer.as_str(), &inquiries, sweep_key, hold)
+            .queue_outbound_inquiries(peer, &inquiries, sweep_key, hold)
             .await?;
         info!(new = inserted.len(), "inquiries queued");
         Ok((inquiries, inserted))
@@ -205,9 +205,7 @@ impl Node {
                 ) {
                     Ok(()) => Some(confirmation),
                     Err(rejection) => {
-                        self.store
-                            .record_inquiry_verdicts(peer.as_str(), &[verdict])
-                            .await?;
+                        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
                         self.refuse_inline(peer, Ok(confirmation)).await?;
                         debug!(reason = %rejection.reason, "inline answer refused; the peer will deliver it again");
                         return Ok(AskOutcome {
@@ -219,9 +217,7 @@ impl Node {
                 }
             }
             Some(Err(invalid)) => {
-                self.store
-                    .record_inquiry_verdicts(peer.as_str(), &[verdict])
-                    .await?;
+                self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
                 self.refuse_inline(peer, Err(invalid)).await?;
                 return Ok(AskOutcome {
                     state: InquiryState::Pending,
@@ -233,7 +229,7 @@ impl Node {
         };
         let receipt = self
             .store
-            .record_inline_answer(peer.as_str(), &verdict, answer.as_ref())
+            .record_inline_answer(peer, &verdict, answer.as_ref())
             .await?;
         let Some(confirmation) = answer else {
             return Ok(AskOutcome {

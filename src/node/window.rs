@@ -58,7 +58,7 @@ impl Node {
         let decide = self.registry_answerer(&book, today_in_china());
         let (receipt, confirmation) = self
             .store()
-            .accept_and_answer_inquiry(peer.as_str(), china_date(now), &item, now, owed_until, decide)
+            .accept_and_answer_inquiry(peer, china_date(now), &item, now, owed_until, decide)
             .await?;
         Ok(stored_inquiry(receipt)
             .into_result()
@@ -73,10 +73,7 @@ impl Node {
         peer: crate::domain::division::CountyCode,
         ids: &[Uuid],
     ) -> Result<Vec<Result<(), Rejection>>, StoreError> {
-        let known = self
-            .store()
-            .acknowledge_inline_answers(peer.as_str(), ids)
-            .await?;
+        let known = self.store().acknowledge_inline_answers(peer, ids).await?;
         Ok(known
             .into_iter()
             .map(|known| {

@@ -75,7 +75,7 @@ fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {
         id: stored.agreement_id.clone(),
         version: u32::try_from(stored.version).unwrap_or(0),
         hash: stored.hash.clone(),
-        peer_county: stored.peer_county.clone(),
+        peer_county: stored.peer_county.to_string(),
         valid_from: stored.valid_from.to_string(),
         valid_until: stored.valid_until.to_string(),
         in_force,

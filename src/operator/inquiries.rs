@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{failed_precondition, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
-use crate::domain::message::{FieldViolation, Subject};
+use crate::domain::message::{FieldViolation, InquiryState, Subject};
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use crate::exchange::convert::timestamp_to_wire;
@@ -64,7 +64,7 @@ pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::
     }
     let already = node
         .store()
-        .sweep_inquiries(&request.sweep_key, peer.as_str(), kind.as_str())
+        .sweep_inquiries(&request.sweep_key, peer, kind)
         .await
         .map_err(internal)?;
     let mut results = Vec::with_capacity(request.items.len());
@@ -140,7 +140,7 @@ pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::
     if inserted.len() < draft_lines.len() {
         let now_known = node
             .store()
-            .sweep_inquiries(&request.sweep_key, peer.as_str(), kind.as_str())
+            .sweep_inquiries(&request.sweep_key, peer, kind)
             .await
             .map_err(internal)?;
         let inserted: std::collections::HashSet<String> = inserted.iter().map(Uuid::to_string).collect();
@@ -181,18 +181,18 @@ pub(super) async fn sweep_status(
     let mut status = pb::SweepStatusResponse::default();
     for (state, outcome, count) in counts {
         let count = u32::try_from(count).unwrap_or(u32::MAX);
-        match state.as_str() {
-            "queued" => status.queued += count,
-            "pending" => status.pending += count,
-            "answered" => status.answered += count,
-            _ => status.rejected += count,
+        match state {
+            InquiryState::Queued => status.queued += count,
+            InquiryState::Pending => status.pending += count,
+            InquiryState::Answered => status.answered += count,
+            InquiryState::Rejected => status.rejected += count,
         }
-        match outcome.as_deref() {
-            Some("found") => status.found += count,
-            Some("not_found") => status.not_found += count,
-            Some("ambiguous") => status.ambiguous += count,
-            Some("refused") => status.refused += count,
-            _ => {}
+        match outcome {
+            Some(AnswerOutcome::Found) => status.found += count,
+            Some(AnswerOutcome::NotFound) => status.not_found += count,
+            Some(AnswerOutcome::Ambiguous) => status.ambiguous += count,
+            Some(AnswerOutcome::Refused) => status.refused += count,
+            None => {}
         }
     }
     Ok(status)
@@ -205,12 +205,11 @@ pub(super) async fn list_pending(
     let township = (!request.township.is_empty())
         .then(|| {
             crate::domain::division::TownshipCode::parse(&request.township)
-                .map(|t| t.as_str().to_string())
                 .map_err(|e| invalid("township", e.to_string()))
         })
         .transpose()?;
     let kind = (!request.kind.is_empty())
-        .then(|| inquiry_kind(&request.kind).map(|k| k.as_str().to_string()))
+        .then(|| inquiry_kind(&request.kind))
         .transpose()?;
     let limit = match request.limit {
         0 => DEFAULT_LIMIT,
@@ -249,6 +248,7 @@ pub(super) async fn show(
         .inquiry_subject(id)
         .await
         .map_err(internal)?
+        .map(|id| id.as_str().to_string())
         .unwrap_or_default();
     let confirmation = store.confirmation_for(id).await.map_err(internal)?;
     let (history, attempts, last_error) = store.inquiry_history(id).await.map_err(internal)?;
@@ -319,17 +319,17 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
 pub(super) fn summary(record: &InquiryRecord, now: chrono::DateTime<Utc>) -> pb::InquirySummary {
     pb::InquirySummary {
         message_id: record.message_id.to_string(),
-        direction: record.direction.clone(),
-        peer_county: record.peer_county.clone(),
-        kind: record.kind.clone(),
-        priority: record.priority.clone(),
-        state: record.state.clone(),
+        direction: record.direction.to_string(),
+        peer_county: record.peer_county.to_string(),
+        kind: record.kind.to_string(),
+        priority: record.priority.to_string(),
+        state: record.state.to_string(),
         subject_masked: record.subject_masked.clone(),
-        township: record.township.clone().unwrap_or_default(),
+        township: record.township.map(|t| t.to_string()).unwrap_or_default(),
         received_at: record.received_at.map(timestamp_to_wire),
         due_at: record.due_at.map(timestamp_to_wire),
-        overdue: record.state == "pending" && record.due_at.is_some_and(|due| due < now),
-        outcome: record.outcome.clone().unwrap_or_default(),
+        overdue: record.state == InquiryState::Pending && record.due_at.is_some_and(|due| due < now),
+        outcome: record.outcome.map(|o| o.to_string()).unwrap_or_default(),
         agreement_id: record.agreement_id.clone(),
     }
 }

@@ -86,7 +86,7 @@ fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {
     pb::ReconcileRun {
         run_id: record.run_id.to_string(),
         set: record.set_name.to_string(),
-        peer_county: record.peer_county.clone(),
+        peer_county: record.peer_county.to_string(),
         agreement_id: record.agreement_id.clone(),
         role: record.role.to_string(),
         started_at: Some(timestamp_to_wire(record.started_at)),
@@ -113,8 +113,8 @@ fn run_of_row(row: RunRow) -> pb::ReconcileRun {
     pb::ReconcileRun {
         run_id: row.run_id.to_string(),
         seconds: (row.finished_at - row.started_at).num_milliseconds() as f64 / 1000.0,
-        set: row.set_name,
-        peer_county: row.peer_county,
+        set: row.set_name.as_str().to_string(),
+        peer_county: row.peer_county.to_string(),
         agreement_id: row.agreement_id,
         role: row.role,
         started_at: Some(timestamp_to_wire(row.started_at)),
@@ -155,11 +155,7 @@ pub(super) async fn list_runs(
     } else {
         i64::from(request.limit)
     };
-    let rows = node
-        .store()
-        .reconcile_runs(peer.as_ref().map(CountyCode::as_str), limit)
-        .await
-        .map_err(internal)?;
+    let rows = node.store().reconcile_runs(peer, limit).await.map_err(internal)?;
     Ok(pb::ListReconcileRunsResponse {
         runs: rows.into_iter().map(run_of_row).collect(),
     })
@@ -170,11 +166,7 @@ pub(super) async fn list_differences(
     request: pb::ListReconcileDifferencesRequest,
 ) -> Result<pb::ListReconcileDifferencesResponse, Status> {
     let peer = peer_filter(&request.with_county)?;
-    let rows = node
-        .store()
-        .person_differences(peer.as_ref().map(CountyCode::as_str))
-        .await
-        .map_err(internal)?;
+    let rows = node.store().person_differences(peer).await.map_err(internal)?;
     Ok(pb::ListReconcileDifferencesResponse {
         differences: rows.into_iter().map(difference_of_row).collect(),
     })
@@ -184,12 +176,15 @@ fn difference_of_row(row: PersonDifferenceRow) -> pb::PersonDifference {
     pb::PersonDifference {
         run_id: row.run_id.to_string(),
         found_at: Some(timestamp_to_wire(row.finished_at)),
-        peer_county: row.peer_county,
-        township: row.township.unwrap_or_default(),
-        resident_id: row.resident_id.unwrap_or_default(),
-        flow: row.flow.unwrap_or_default(),
-        difference: row.difference,
-        action: row.action,
+        peer_county: row.peer_county.to_string(),
+        township: row.township.map(|t| t.to_string()).unwrap_or_default(),
+        resident_id: row
+            .resident_id
+            .map(|id| id.as_str().to_string())
+            .unwrap_or_default(),
+        flow: row.flow.map(|f| f.as_str().to_string()).unwrap_or_default(),
+        difference: row.difference.as_str().to_string(),
+        action: row.action.as_str().to_string(),
         inquiry_id: row.inquiry_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }

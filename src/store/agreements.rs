@@ -2,7 +2,8 @@
 
 use chrono::NaiveDate;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, parsed};
+use crate::domain::division::CountyCode;
 
 /// One installed agreement version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,7 +15,7 @@ pub struct StoredAgreement {
     /// Canonical SHA-256, hex.
     pub hash: String,
     /// The other party.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
     /// First day of validity.
     pub valid_from: NaiveDate,
     /// Last day of validity.
@@ -34,7 +35,7 @@ impl Store {
         .bind(&agreement.agreement_id)
         .bind(agreement.version)
         .bind(&agreement.hash)
-        .bind(&agreement.peer_county)
+        .bind(agreement.peer_county.as_str())
         .bind(agreement.valid_from)
         .bind(agreement.valid_until)
         .bind(&agreement.source_text)
@@ -51,21 +52,20 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(
                 |(agreement_id, version, hash, peer_county, valid_from, valid_until, source_text)| {
-                    StoredAgreement {
+                    Ok(StoredAgreement {
                         agreement_id,
                         version,
                         hash,
-                        peer_county,
+                        peer_county: parsed(&peer_county)?,
                         valid_from,
                         valid_until,
                         source_text,
-                    }
+                    })
                 },
             )
-            .collect())
+            .collect()
     }
 }

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::audit::AuditEntry;
 use super::outbound::{InquiryRow, MessageType};
 use super::registry::persons_matching_in;
-use super::{Store, StoreError, audit_batch_in};
-use crate::domain::message::{AgreementRef, Subject};
+use super::{Store, StoreError, audit_batch_in, parsed};
+use crate::domain::division::CountyCode;
+use crate::domain::message::{AgreementRef, InquiryState, Subject};
 use crate::domain::person::Person;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
 
@@ -19,7 +20,7 @@ pub struct WaitingInquiry {
     /// The inquiry's id.
     pub message_id: Uuid,
     /// Who asked.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
     /// Under which agreement version.
     pub agreement: AgreementRef,
     /// What was asked.
@@ -45,7 +46,7 @@ pub struct GivenAnswer {
     /// The confirmation written for it.
     pub confirmation_id: Uuid,
     /// To whom the confirmation goes.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
 }
 
 impl Store {
@@ -102,7 +103,7 @@ where
     }
     let mut waiting = Vec::with_capacity(rows.len());
     for row in rows {
-        let peer_county = row.peer_county.clone();
+        let peer_county = parsed(&row.peer_county)?;
         let inquiry = row.into_inquiry()?;
         waiting.push(WaitingInquiry {
             message_id: inquiry.message_id,
@@ -138,7 +139,7 @@ where
             let confirmation_id = Uuid::now_v7();
             batch.push(
                 inquiry.message_id,
-                &inquiry.peer_county,
+                inquiry.peer_county,
                 &inquiry.agreement,
                 inquiry.kind.as_str(),
                 confirmation_id,
@@ -147,7 +148,7 @@ where
             answered.push(GivenAnswer {
                 inquiry_id: inquiry.message_id,
                 confirmation_id,
-                peer_county: inquiry.peer_county.clone(),
+                peer_county: inquiry.peer_county,
             });
         }
     }
@@ -191,9 +192,11 @@ impl Store {
         let Some((peer_county, agreement_id, hash, kind, state)) = row else {
             return Err(StoreError::NotFound);
         };
-        if state != "pending" {
+        let state: InquiryState = parsed(&state)?;
+        if state != InquiryState::Pending {
             return Err(StoreError::Conflict(format!("inquiry is {state}, not pending")));
         }
+        let peer_county: CountyCode = parsed(&peer_county)?;
         let confirmation_id = Uuid::now_v7();
         let mut batch = AnswerBatch::default();
         let agreement = AgreementRef {
@@ -202,7 +205,7 @@ impl Store {
         };
         batch.push(
             inquiry_id,
-            &peer_county,
+            peer_county,
             &agreement,
             &kind,
             confirmation_id,
@@ -220,7 +223,7 @@ impl Store {
 
 /// Answers collected for one transaction, written with a few array statements.
 #[derive(Default)]
-struct AnswerBatch {
+pub(crate) struct AnswerBatch {
     confirmation_ids: Vec<Uuid>,
     inquiry_ids: Vec<Uuid>,
     peers: Vec<String>,
@@ -232,10 +235,11 @@ struct AnswerBatch {
 }
 
 impl AnswerBatch {
-    fn push(
+    /// Adds the answer to one inbound inquiry, with its confirmation's id.
+    pub(crate) fn push(
         &mut self,
         inquiry_id: Uuid,
-        peer_county: &str,
+        peer_county: CountyCode,
         agreement: &AgreementRef,
         kind: &str,
         confirmation_id: Uuid,
@@ -243,7 +247,7 @@ impl AnswerBatch {
     ) {
         self.confirmation_ids.push(confirmation_id);
         self.inquiry_ids.push(inquiry_id);
-        self.peers.push(peer_county.to_string());
+        self.peers.push(peer_county.as_str().to_string());
         self.agreement_ids.push(agreement.id.clone());
         self.agreement_hashes.push(agreement.hash.clone());
         self.outcomes.push(answer.outcome.as_str());
@@ -266,7 +270,7 @@ impl AnswerBatch {
 
     /// Writes the answers; `mark_checked` also marks the inquiries as seen by the auto-answer
     /// worker, in the same row update.
-    async fn write(
+    pub(crate) async fn write(
         self,
         connection: &mut sqlx::PgConnection,
         answered_by: &str,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::{Confirmation, Inquiry};
 
 /// An inquiry that passed validation and the agreement checks, ready to be stored.
@@ -69,7 +70,7 @@ impl Store {
     /// Time date the cap counts against.
     pub async fn accept_inbound_inquiries(
         &self,
-        peer: &str,
+        peer: CountyCode,
         day: NaiveDate,
         batch: &[InboundInquiry<'_>],
         now: DateTime<Utc>,
@@ -84,7 +85,7 @@ impl Store {
 /// [`Store::accept_inbound_inquiries`] inside the caller's transaction.
 pub(crate) async fn accept_inquiries_in(
     tx: &mut sqlx::PgConnection,
-    peer: &str,
+    peer: CountyCode,
     day: NaiveDate,
     batch: &[InboundInquiry<'_>],
     now: DateTime<Utc>,
@@ -96,17 +97,7 @@ pub(crate) async fn accept_inquiries_in(
         .bind(&ids)
         .fetch_all(&mut *tx)
         .await?;
-    // Creates the day's row if needed and locks it, in one statement: batches from this peer
-    // take turns from here to their commit, so the cap is never overrun.
-    let mut used: i64 = sqlx::query_scalar(
-        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
-             ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries
-             RETURNING inquiries::bigint",
-    )
-    .bind(peer)
-    .bind(day)
-    .fetch_one(&mut *tx)
-    .await?;
+    let mut used = lock_daily_volume_in(&mut *tx, peer, day).await?;
 
     let mut receipts = Vec::with_capacity(batch.len());
     let mut new_rows: Vec<&InboundInquiry<'_>> = Vec::new();
@@ -115,7 +106,11 @@ pub(crate) async fn accept_inquiries_in(
     for item in batch {
         let id = item.inquiry.message_id;
         if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id) {
-            let receipt = match (owner == peer && direction == "inbound", received_at, due_at) {
+            let receipt = match (
+                owner == peer.as_str() && direction == "inbound",
+                received_at,
+                due_at,
+            ) {
                 (true, Some(received_at), Some(due_at)) => InboundReceipt::Duplicate {
                     received_at: *received_at,
                     due_at: *due_at,
@@ -162,35 +157,7 @@ pub(crate) async fn accept_inquiries_in(
         new_rows.push(item);
     }
 
-    if !new_rows.is_empty() {
-        sqlx::query(
-                "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                        subject_id, subject_certificate, state, created_at, received_at, due_at)
-                 SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
-                        'pending', $3, $3, due_at
-                 FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                             $10::timestamptz[])
-                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
-            )
-            .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
-            .bind(peer)
-            .bind(now)
-            .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.inquiry.kind.as_str()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.inquiry.priority.as_str()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
-            .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
-            .bind(peer)
-            .bind(day)
-            .bind(i32::try_from(used).unwrap_or(i32::MAX))
-            .execute(&mut *tx)
-            .await?;
-    }
+    insert_inbound_inquiries_in(&mut *tx, peer, day, used, &new_rows, now).await?;
     audit_batch_in(&mut *tx, &audit).await?;
     Ok(receipts)
 }
@@ -207,7 +174,7 @@ impl Store {
     /// transaction commits, never as a second answer.
     pub async fn accept_inbound_confirmations(
         &self,
-        peer: &str,
+        peer: CountyCode,
         confirmations: &[Confirmation],
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -220,7 +187,7 @@ impl Store {
 /// [`Store::accept_inbound_confirmations`] inside the caller's transaction.
 pub(crate) async fn accept_confirmations_in(
     tx: &mut sqlx::PgConnection,
-    peer: &str,
+    peer: CountyCode,
     confirmations: &[Confirmation],
 ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
     let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
@@ -234,7 +201,7 @@ pub(crate) async fn accept_confirmations_in(
         .await?;
     let mut states: HashMap<Uuid, String> = states
         .into_iter()
-        .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer)
+        .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer.as_str())
         .map(|(id, state, _, _)| (id, state))
         .collect();
     let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
@@ -290,8 +257,84 @@ pub(crate) async fn accept_confirmations_in(
         audit.push(confirmation_audit(peer, confirmation, "accepted", None));
     }
 
-    if !accepted.is_empty() {
-        sqlx::query(
+    insert_inbound_confirmations_in(&mut *tx, peer, &accepted).await?;
+    audit_batch_in(&mut *tx, &audit).await?;
+    Ok(receipts)
+}
+
+/// Creates the day's row of `peer`'s volume if needed and locks it, in one statement, and
+/// returns the inquiries counted so far: batches from one peer take turns from here to their
+/// commit, so the daily cap is never overrun.
+pub(crate) async fn lock_daily_volume_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    day: NaiveDate,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
+         ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries
+         RETURNING inquiries::bigint",
+    )
+    .bind(peer.as_str())
+    .bind(day)
+    .fetch_one(connection)
+    .await?)
+}
+
+/// Writes inquiries from `peer` that were accepted (pending, due at their deadline) and sets the
+/// day's volume, locked by [`lock_daily_volume_in`], to `used`. Nothing when `new_rows` is empty.
+pub(crate) async fn insert_inbound_inquiries_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    day: NaiveDate,
+    used: i64,
+    new_rows: &[&InboundInquiry<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if new_rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+                "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                        subject_id, subject_certificate, state, created_at, received_at, due_at)
+                 SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
+                        'pending', $3, $3, due_at
+                 FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                             $10::timestamptz[])
+                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
+            )
+            .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
+            .bind(peer.as_str())
+            .bind(now)
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.id.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.agreement.hash.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.kind.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.priority.as_str()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
+            .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .execute(&mut *connection)
+            .await?;
+    sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
+        .bind(peer.as_str())
+        .bind(day)
+        .bind(i32::try_from(used).unwrap_or(i32::MAX))
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// Writes confirmations from `peer` that were accepted and marks their inquiries answered.
+/// Nothing when `accepted` is empty.
+pub(crate) async fn insert_inbound_confirmations_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    accepted: &[&Confirmation],
+) -> Result<(), StoreError> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
                 "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
                                             outcome, fields, answered_by, created_at)
                  SELECT id, inquiry_id, 'inbound', $3, agreement_id, agreement_hash, outcome, fields, 'automatic',
@@ -302,7 +345,7 @@ pub(crate) async fn accept_confirmations_in(
             )
             .bind(accepted.iter().map(|c| c.message_id).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(accepted.iter().map(|c| c.agreement.id.clone()).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.agreement.hash.clone()).collect::<Vec<_>>())
             .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
@@ -313,25 +356,28 @@ pub(crate) async fn accept_confirmations_in(
                     .collect::<Vec<_>>(),
             )
             .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
-            .execute(&mut *tx)
+            .execute(&mut *connection)
             .await?;
-        sqlx::query(
-            "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = t.answered_at,
+    sqlx::query(
+        "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = t.answered_at,
                         received_at = coalesce(i.received_at, t.answered_at)
                  FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS t(id, outcome, answered_at)
                  WHERE i.message_id = t.id",
-        )
-        .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
-        .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
-        .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
-    audit_batch_in(&mut *tx, &audit).await?;
-    Ok(receipts)
+    )
+    .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
+    .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
+    .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
-fn inquiry_audit(peer: &str, inquiry: &Inquiry, outcome: &str, reason: Option<String>) -> AuditEntry {
+pub(crate) fn inquiry_audit(
+    peer: CountyCode,
+    inquiry: &Inquiry,
+    outcome: &str,
+    reason: Option<String>,
+) -> AuditEntry {
     AuditEntry {
         peer_county: Some(peer.to_string()),
         direction: "inbound".into(),
@@ -344,8 +390,8 @@ fn inquiry_audit(peer: &str, inquiry: &Inquiry, outcome: &str, reason: Option<St
     }
 }
 
-fn confirmation_audit(
-    peer: &str,
+pub(crate) fn confirmation_audit(
+    peer: CountyCode,
     confirmation: &Confirmation,
     outcome: &str,
     reason: Option<String>,

@@ -7,6 +7,7 @@ pub mod agreements;
 pub mod answers;
 pub mod audit;
 pub mod inbound;
+pub mod inspect;
 pub mod notices;
 pub mod outbound;
 pub mod probe;
@@ -94,8 +95,33 @@ impl Store {
         Ok(())
     }
 
-    /// The underlying pool, for the store's own submodules.
-    pub fn pool(&self) -> &PgPool {
+    /// The underlying pool, for the store's own submodules: everything else goes through the
+    /// store's methods, so every statement the node runs is here.
+    pub(in crate::store) fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// How this store connects, for a check that opens its own connection to the same database
+    /// (an integration test counting rows) without sharing the node's pool.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        (*self.pool.connect_options()).clone()
+    }
+
+    /// Closes every connection, waiting for those in use to be returned: before a benchmark
+    /// drops the database under a stopped node.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Parses a stored name or code into its domain type; a value that does not parse means the
+/// database was changed outside the node.
+pub(crate) fn parsed<T>(stored: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    stored
+        .parse()
+        .map_err(|error: T::Err| StoreError::Corrupt(error.to_string()))
 }

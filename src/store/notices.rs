@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::Notice;
 
 /// A notice that passed the agreement checks, with its feedback deadline.
@@ -41,7 +42,7 @@ impl Store {
     /// Stores notices from `peer`; a repeated id changes nothing and gets its first receipt.
     pub async fn accept_inbound_notices(
         &self,
-        peer: &str,
+        peer: CountyCode,
         notices: &[InboundNotice<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<NoticeReceipt>, StoreError> {
@@ -57,7 +58,7 @@ impl Store {
                  ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             )
             .bind(notice.message_id)
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(&notice.agreement.id)
             .bind(&notice.agreement.hash)
             .bind(notice.kind.as_str())
@@ -92,7 +93,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             results.push(match first {
-                Some(first) if first.peer_county == peer && first.direction == "inbound" => {
+                Some(first) if first.peer_county == peer.as_str() && first.direction == "inbound" => {
                     NoticeReceipt::Duplicate {
                         received_at: first.acknowledged_at.unwrap_or(now),
                         feedback_due_at: first.feedback_due_at,

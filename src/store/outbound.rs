@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::resident_id::ResidentId;
+use crate::domain::vocabulary::InquiryKind;
 
 /// Kinds of message the outbox carries; each goes through its own RPC.
 pub use crate::domain::message::MessageType;
@@ -62,7 +64,7 @@ impl Store {
     /// cannot; should the node die meanwhile, the worker sends it once the hold has passed.
     pub async fn queue_outbound_inquiries(
         &self,
-        peer: &str,
+        peer: CountyCode,
         inquiries: &[Inquiry],
         sweep_key: Option<&str>,
         hold: Duration,
@@ -77,16 +79,16 @@ impl Store {
     pub async fn sweep_inquiries(
         &self,
         sweep_key: &str,
-        peer: &str,
-        kind: &str,
+        peer: CountyCode,
+        kind: InquiryKind,
     ) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
         let rows: Vec<(String, Uuid)> = sqlx::query_as(
             "SELECT subject_id, message_id FROM inquiries
              WHERE sweep_key = $1 AND peer_county = $2 AND kind = $3 AND direction = 'outbound'",
         )
         .bind(sweep_key)
-        .bind(peer)
-        .bind(kind)
+        .bind(peer.as_str())
+        .bind(kind.as_str())
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().collect())
@@ -100,7 +102,7 @@ impl Store {
     /// a message sent twice is answered as a duplicate. Not waiting saves a disk flush per step.
     pub async fn lease_outbox(
         &self,
-        peer: &str,
+        peer: CountyCode,
         message_type: MessageType,
         limit: i64,
         lease: Duration,
@@ -119,7 +121,7 @@ impl Store {
                  FOR UPDATE SKIP LOCKED)
              RETURNING message_id, attempts",
         )
-        .bind(peer)
+        .bind(peer.as_str())
         .bind(message_type.as_str())
         .bind(limit)
         .bind(lease.as_millis() as f64)
@@ -146,10 +148,10 @@ impl Store {
     }
 
     /// The earliest next attempt among `peer`'s outbox entries, to know how long to sleep.
-    pub async fn next_outbox_attempt(&self, peer: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn next_outbox_attempt(&self, peer: CountyCode) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT min(next_attempt_at) FROM outbox WHERE peer_county = $1")
-                .bind(peer)
+                .bind(peer.as_str())
                 .fetch_one(self.pool())
                 .await?,
         )
@@ -187,7 +189,7 @@ impl Store {
     /// still-queued inquiry changes state: an answer that overtook its receipt stands.
     pub async fn record_inquiry_verdicts(
         &self,
-        peer: &str,
+        peer: CountyCode,
         verdicts: &[InquiryVerdict],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -200,7 +202,7 @@ impl Store {
 /// [`Store::record_inquiry_verdicts`] inside the caller's transaction.
 pub(crate) async fn record_verdicts_in(
     tx: &mut sqlx::PgConnection,
-    peer: &str,
+    peer: CountyCode,
     verdicts: &[InquiryVerdict],
 ) -> Result<(), StoreError> {
     let mut audit = Vec::new();
@@ -272,17 +274,13 @@ impl Store {
     }
 
     /// Marks confirmations the peer acknowledged as delivered and removes them from the outbox.
-    pub async fn record_confirmations_delivered(&self, peer: &str, ids: &[Uuid]) -> Result<(), StoreError> {
+    pub async fn record_confirmations_delivered(
+        &self,
+        peer: CountyCode,
+        ids: &[Uuid],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE confirmations SET delivered_at = now() WHERE message_id = ANY($1) AND delivered_at IS NULL")
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
-        audit_batch_in(&mut tx, &confirmations_delivered(peer, ids, None)).await?;
+        record_confirmations_delivered_in(&mut tx, peer, ids).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -290,7 +288,7 @@ impl Store {
 
 /// The audit records of our confirmations the peer now holds; `how` says how we know, when it
 /// is not the ordinary receipt.
-pub(crate) fn confirmations_delivered(peer: &str, ids: &[Uuid], how: Option<&str>) -> Vec<AuditEntry> {
+pub(crate) fn confirmations_delivered(peer: CountyCode, ids: &[Uuid], how: Option<&str>) -> Vec<AuditEntry> {
     ids.iter()
         .map(|id| AuditEntry {
             peer_county: Some(peer.to_string()),
@@ -309,7 +307,7 @@ impl Store {
     /// so they stop being retried; the refusal stays visible in the audit log.
     pub async fn record_refused_deliveries(
         &self,
-        peer: &str,
+        peer: CountyCode,
         kind: &str,
         refused: &[(Uuid, String)],
     ) -> Result<(), StoreError> {
@@ -339,10 +337,31 @@ impl Store {
     }
 }
 
+/// [`Store::record_confirmations_delivered`] inside the caller's transaction.
+pub(crate) async fn record_confirmations_delivered_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    ids: &[Uuid],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE confirmations SET delivered_at = now() WHERE message_id = ANY($1) AND delivered_at IS NULL",
+    )
+    .bind(ids)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *connection)
+        .await?;
+    let audit = confirmations_delivered(peer, ids, None);
+    audit_batch_in(connection, &audit).await?;
+    Ok(())
+}
+
 /// [`Store::queue_outbound_inquiries`] inside the caller's transaction; returns the new ids.
 pub(crate) async fn queue_inquiries_in(
     connection: &mut sqlx::PgConnection,
-    peer: &str,
+    peer: CountyCode,
     inquiries: &[Inquiry],
     sweep_key: Option<&str>,
     hold: Duration,
@@ -361,7 +380,7 @@ pub(crate) async fn queue_inquiries_in(
              RETURNING message_id",
         )
         .bind(inquiries.iter().map(|i| i.message_id).collect::<Vec<_>>())
-        .bind(peer)
+        .bind(peer.as_str())
         .bind(inquiries.iter().map(|i| i.agreement.id.clone()).collect::<Vec<_>>())
         .bind(inquiries.iter().map(|i| i.agreement.hash.clone()).collect::<Vec<_>>())
         .bind(inquiries.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
@@ -396,7 +415,7 @@ pub(crate) async fn enqueue_in(
     connection: &mut sqlx::PgConnection,
     ids: &[Uuid],
     message_type: MessageType,
-    peer: &str,
+    peer: CountyCode,
     hold: Duration,
 ) -> Result<u64, StoreError> {
     if ids.is_empty() {
@@ -409,7 +428,7 @@ pub(crate) async fn enqueue_in(
     )
     .bind(ids)
     .bind(message_type.as_str())
-    .bind(peer)
+    .bind(peer.as_str())
     .bind(hold.as_millis() as f64)
     .execute(connection)
     .await?;

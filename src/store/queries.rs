@@ -5,28 +5,31 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::outbound::ConfirmationRow;
-use super::{Store, StoreError};
-use crate::domain::message::{AgreementRef, Confirmation};
+use super::{Store, StoreError, parsed};
+use crate::domain::division::{CountyCode, TownshipCode};
+use crate::domain::message::{AgreementRef, Confirmation, Direction, InquiryState};
+use crate::domain::resident_id::ResidentId;
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority};
 
 /// One inquiry as stored, in either direction.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InquiryRecord {
     /// Author-chosen id.
     pub message_id: Uuid,
-    /// `outbound` (we asked) or `inbound` (we were asked).
-    pub direction: String,
+    /// Outbound (we asked) or inbound (we were asked).
+    pub direction: Direction,
     /// The other county.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
     /// Agreement id.
     pub agreement_id: String,
     /// Agreement hash.
     pub agreement_hash: String,
     /// Inquiry kind.
-    pub kind: String,
+    pub kind: InquiryKind,
     /// Priority.
-    pub priority: String,
-    /// `queued`, `pending`, `answered` or `rejected`.
-    pub state: String,
+    pub priority: Priority,
+    /// Queued, pending, answered or rejected.
+    pub state: InquiryState,
     /// When it was written here.
     pub created_at: DateTime<Utc>,
     /// When the responder accepted it.
@@ -36,7 +39,7 @@ pub struct InquiryRecord {
     /// When it was answered.
     pub answered_at: Option<DateTime<Utc>>,
     /// The answer's outcome.
-    pub outcome: Option<String>,
+    pub outcome: Option<AnswerOutcome>,
     /// Why the responder refused it.
     pub reject_reason: Option<String>,
     /// When it was first seen past due.
@@ -44,7 +47,55 @@ pub struct InquiryRecord {
     /// The subject's ID number with its middle masked, safe to show in lists and logs.
     pub subject_masked: String,
     /// The township responsible for the subject, from our registry, if we know the person.
-    pub township: Option<String>,
+    pub township: Option<TownshipCode>,
+}
+
+/// [`InquiryRecord`] as the database returns it, before its names and codes are parsed.
+#[derive(sqlx::FromRow)]
+struct InquiryRecordRow {
+    message_id: Uuid,
+    direction: String,
+    peer_county: String,
+    agreement_id: String,
+    agreement_hash: String,
+    kind: String,
+    priority: String,
+    state: String,
+    created_at: DateTime<Utc>,
+    received_at: Option<DateTime<Utc>>,
+    due_at: Option<DateTime<Utc>>,
+    answered_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+    reject_reason: Option<String>,
+    overdue_at: Option<DateTime<Utc>>,
+    subject_masked: String,
+    township: Option<String>,
+}
+
+impl TryFrom<InquiryRecordRow> for InquiryRecord {
+    type Error = StoreError;
+
+    fn try_from(row: InquiryRecordRow) -> Result<Self, Self::Error> {
+        Ok(InquiryRecord {
+            message_id: row.message_id,
+            direction: parsed(&row.direction)?,
+            peer_county: parsed(&row.peer_county)?,
+            agreement_id: row.agreement_id,
+            agreement_hash: row.agreement_hash,
+            kind: parsed(&row.kind)?,
+            priority: parsed(&row.priority)?,
+            state: parsed(&row.state)?,
+            created_at: row.created_at,
+            received_at: row.received_at,
+            due_at: row.due_at,
+            answered_at: row.answered_at,
+            outcome: row.outcome.as_deref().map(parsed).transpose()?,
+            reject_reason: row.reject_reason,
+            overdue_at: row.overdue_at,
+            subject_masked: row.subject_masked,
+            township: row.township.as_deref().map(parsed).transpose()?,
+        })
+    }
 }
 
 impl InquiryRecord {
@@ -72,9 +123,9 @@ pub struct PendingFilter {
     /// Only those past their deadline.
     pub overdue_only: bool,
     /// Only subjects of this township (from our registry).
-    pub township: Option<String>,
+    pub township: Option<TownshipCode>,
     /// Only this inquiry kind.
-    pub kind: Option<String>,
+    pub kind: Option<InquiryKind>,
     /// At most this many.
     pub limit: i64,
 }
@@ -100,7 +151,7 @@ impl Store {
         filter: &PendingFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<InquiryRecord>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        let rows: Vec<InquiryRecordRow> = sqlx::query_as(&format!(
             "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
              WHERE ((NOT $1 AND i.direction = 'inbound' AND i.state = 'pending')
                  OR ($1 AND i.direction = 'outbound' AND i.state IN ('queued', 'pending')))
@@ -112,22 +163,23 @@ impl Store {
         ))
         .bind(filter.outbound)
         .bind(filter.overdue_only)
-        .bind(&filter.township)
-        .bind(&filter.kind)
+        .bind(filter.township.as_ref().map(TownshipCode::as_str))
+        .bind(filter.kind.map(InquiryKind::as_str))
         .bind(filter.limit)
         .bind(now)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter().map(InquiryRecord::try_from).collect()
     }
 
     /// The subject's full ID number, for this node's own operator.
-    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<String>, StoreError> {
-        Ok(
+    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<ResidentId>, StoreError> {
+        let subject: Option<String> =
             sqlx::query_scalar("SELECT subject_id FROM inquiries WHERE message_id = $1")
                 .bind(message_id)
                 .fetch_optional(self.pool())
-                .await?,
-        )
+                .await?;
+        subject.as_deref().map(parsed).transpose()
     }
 
     /// What happened to an inquiry and its answer, oldest first, and its delivery attempts so
@@ -171,13 +223,14 @@ impl Store {
 
     /// One inquiry by id.
     pub async fn inquiry(&self, message_id: Uuid) -> Result<Option<InquiryRecord>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        let row: Option<InquiryRecordRow> = sqlx::query_as(&format!(
             "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
              WHERE i.message_id = $1"
         ))
         .bind(message_id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(InquiryRecord::try_from).transpose()
     }
 
     /// The confirmation for an inquiry, in either direction.
@@ -193,34 +246,49 @@ impl Store {
     }
 
     /// Counts of inquiries by direction and state, for summaries and tests.
-    pub async fn inquiry_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+    pub async fn inquiry_counts(&self) -> Result<Vec<(Direction, InquiryState, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT direction, state, count(*) FROM inquiries GROUP BY direction, state ORDER BY direction, state",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(direction, state, count)| Ok((parsed(&direction)?, parsed(&state)?, count)))
+            .collect()
     }
 
     /// A sweep's inquiries counted by state and by outcome.
     pub async fn sweep_counts(
         &self,
         sweep_key: &str,
-    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+    ) -> Result<Vec<(InquiryState, Option<AnswerOutcome>, i64)>, StoreError> {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
             "SELECT state, outcome, count(*) FROM inquiries WHERE sweep_key = $1 GROUP BY state, outcome",
         )
         .bind(sweep_key)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(state, outcome, count)| {
+                Ok((
+                    parsed(&state)?,
+                    outcome.as_deref().map(parsed).transpose()?,
+                    count,
+                ))
+            })
+            .collect()
     }
 
     /// Outbox entries still waiting, per peer.
-    pub async fn outbox_depth(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+    pub async fn outbox_depth(&self) -> Result<Vec<(CountyCode, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT peer_county, count(*) FROM outbox GROUP BY peer_county ORDER BY peer_county",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(peer, count)| Ok((parsed(&peer)?, count)))
+            .collect()
     }
 
     /// Marks pending inquiries past their deadline as overdue (once), with an audit record

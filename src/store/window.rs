@@ -12,6 +12,7 @@ use super::inbound::{
 };
 use super::outbound::{ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in};
 use super::{Store, StoreError, audit_batch_in};
+use crate::domain::division::CountyCode;
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
 
@@ -22,7 +23,7 @@ impl Store {
     /// then. A repeated inquiry returns its first receipt and the answer it got, if any.
     pub async fn accept_and_answer_inquiry<F>(
         &self,
-        peer: &str,
+        peer: CountyCode,
         day: NaiveDate,
         inquiry: &InboundInquiry<'_>,
         now: DateTime<Utc>,
@@ -61,7 +62,7 @@ impl Store {
     /// it was one.
     pub async fn acknowledge_inline_answers(
         &self,
-        peer: &str,
+        peer: CountyCode,
         ids: &[Uuid],
     ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -71,7 +72,7 @@ impl Store {
              RETURNING message_id",
         )
         .bind(ids)
-        .bind(peer)
+        .bind(peer.as_str())
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1) AND message_type = 'confirmation'")
@@ -92,7 +93,7 @@ impl Store {
     /// the answer, in one transaction.
     pub async fn record_inline_answer(
         &self,
-        peer: &str,
+        peer: CountyCode,
         verdict: &InquiryVerdict,
         confirmation: Option<&Confirmation>,
     ) -> Result<Option<ConfirmationReceipt>, StoreError> {
@@ -113,14 +114,14 @@ impl Store {
 async fn confirmation_in(
     tx: &mut sqlx::PgConnection,
     inquiry_id: Uuid,
-    peer: &str,
+    peer: CountyCode,
 ) -> Result<Option<Confirmation>, StoreError> {
     let row: Option<ConfirmationRow> = sqlx::query_as(
         "SELECT message_id, inquiry_id, agreement_id, agreement_hash, outcome, fields, created_at
          FROM confirmations WHERE inquiry_id = $1 AND direction = 'outbound' AND peer_county = $2",
     )
     .bind(inquiry_id)
-    .bind(peer)
+    .bind(peer.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     row.map(ConfirmationRow::into_domain).transpose()

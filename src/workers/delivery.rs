@@ -66,7 +66,7 @@ impl DeliveryWorker {
             return Ok(Step::Worked);
         }
         let poll = self.node.limits().poll_interval;
-        let next = self.node.store().next_outbox_attempt(self.peer.as_str()).await?;
+        let next = self.node.store().next_outbox_attempt(self.peer).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(poll)
@@ -81,7 +81,7 @@ impl DeliveryWorker {
         let leases = self
             .node
             .store()
-            .lease_outbox(self.peer.as_str(), message_type, limit, limits.lease)
+            .lease_outbox(self.peer, message_type, limit, limits.lease)
             .await?;
         let batches = leases
             .chunks(limits.batch_size)

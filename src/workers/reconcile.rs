@@ -178,7 +178,7 @@ impl ReconcileScheduler {
         let Some(peer) = agreement.peer_of(self.node.county()) else {
             return Ok(SlotOutcome::Skipped);
         };
-        if let Some(finished) = self.node.store().last_completed_reconcile(peer.as_str()).await? {
+        if let Some(finished) = self.node.store().last_completed_reconcile(peer).await? {
             if finished >= slot.since {
                 info!(peer = %peer, "reconciliation already done since the previous slot");
                 return Ok(SlotOutcome::Skipped);

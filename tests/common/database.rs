@@ -6,7 +6,7 @@ use hancha::store::Store;
 use sqlx::Connection;
 
 /// What the name of every database a test creates starts with.
-pub const TEST_DATABASE_PREFIX: &str = "hancha_test_";
+pub const TEST_DATABASE_PREFIX: &str = "hancha_test";
 
 /// A fresh, empty database on the server at `DATABASE_URL`, created for one test and dropped
 /// when this guard is dropped, so that a developer's own server does not fill with
@@ -16,7 +16,7 @@ pub struct TestDatabase {
     /// Connection URL of the server's maintenance database, from `DATABASE_URL`: the database
     /// is created and dropped from there.
     admin_url: String,
-    /// The database's name: [`TEST_DATABASE_PREFIX`] and a UUID.
+    /// The database's name: [`TEST_DATABASE_PREFIX`] and a random suffix.
     name: String,
     /// Connection URL of the database itself.
     url: String,
@@ -50,16 +50,14 @@ impl Drop for TestDatabase {
 /// A fresh, empty database on the server at `DATABASE_URL`, dropped with the returned guard.
 pub async fn fresh_database() -> TestDatabase {
     let admin_url = admin_url();
-    let name = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("connect to DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut connection)
+    let fresh = hancha::devdb::create_database(&admin_url, TEST_DATABASE_PREFIX)
         .await
         .expect("create database");
-    let url = hancha::devdb::with_database(&admin_url, &name);
-    TestDatabase { admin_url, name, url }
+    TestDatabase {
+        admin_url,
+        name: fresh.name,
+        url: fresh.url,
+    }
 }
 
 /// Whether the server at `DATABASE_URL` holds a database called `name`.
@@ -85,25 +83,28 @@ fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let mut connection = sqlx::PgConnection::connect(admin_url).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut connection)
-            .await?;
-        connection.close().await?;
-        Ok(())
-    })
+    runtime.block_on(hancha::devdb::drop_database(admin_url, name))
+}
+
+/// The database behind `store`, through a pool of our own: the node's pool is the store's, and
+/// a test that counts or changes rows behind the node's back does it over its own connections.
+pub async fn database(store: &Store) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(store.connect_options())
+        .await
+        .expect("connect to the node's database")
 }
 
 /// Count of rows in a node's database matching `sql` (a `SELECT count(*) ...`).
 pub async fn count(node: &Node, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(node.store().pool())
-        .await
-        .expect(sql)
+    count_in(node.store(), sql).await
 }
 
 /// Count of rows in a database we hold a [`Store`] for (e.g. a [`NodeProcess`]'s).
 pub async fn count_in(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.expect(sql)
+    let database = database(store).await;
+    let count = sqlx::query_scalar(sql).fetch_one(&database).await.expect(sql);
+    database.close().await;
+    count
 }

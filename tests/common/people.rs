@@ -3,7 +3,7 @@
 
 use hancha::domain::division::{CountyCode, TownshipCode};
 use hancha::domain::person::{Flow, Person};
-use hancha::domain::resident_id::{ResidentId, check_character};
+use hancha::domain::resident_id::ResidentId;
 use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues};
 
 use chrono::NaiveDate;
@@ -12,9 +12,7 @@ use super::Cluster;
 
 /// A valid resident ID from the 17 first digits.
 pub fn resident_id(first17: &str) -> ResidentId {
-    let digits: [u8; 17] = first17.as_bytes().try_into().expect("17 digits");
-    let check = check_character(&digits);
-    ResidentId::parse(&format!("{first17}{check}")).expect("valid id")
+    ResidentId::with_check_character(first17).expect("valid id")
 }
 
 /// The `n`-th synthetic woman registered in `registered` (born 1990, sequence from `n`).
@@ -22,7 +20,13 @@ pub fn synthetic_id(registered: &str, n: u32) -> ResidentId {
     let day = 1 + (n / 500) % 28;
     let month = 1 + (n / (500 * 28)) % 12;
     let sequence = (n % 500) * 2; // even: female
-    resident_id(&format!("{registered}1990{month:02}{day:02}{sequence:03}"))
+    let birth = NaiveDate::from_ymd_opt(1990, month, day).expect("a day of 1990");
+    ResidentId::synthetic(
+        CountyCode::parse(registered).expect("a county code"),
+        birth,
+        sequence,
+    )
+    .expect("valid id")
 }
 
 /// An outflow person registered in `origin`, living in `destination`, with a valid certificate.

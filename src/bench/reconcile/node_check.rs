@@ -9,6 +9,7 @@ use anyhow::{Context, ensure};
 use super::people::{SharedPeople, Side};
 use crate::bench::rig::Rig;
 use crate::domain::division::CountyCode;
+use crate::domain::reconcile::{PersonAction, PersonDifference};
 use crate::node::reconcile::SetSummary;
 use crate::store::Store;
 
@@ -47,11 +48,13 @@ pub async fn check(
     );
     let responder_runs = rig
         .responder_store
-        .reconcile_runs(Some(people.origin.as_str()), 10)
+        .reconcile_runs(Some(people.origin), 10)
         .await?;
     let responder_record = responder_runs
         .iter()
-        .find(|run| run.run_id == record.run_id && run.set_name == record.set_name && run.role == "responder")
+        .find(|run| {
+            run.run_id == record.run_id && run.set_name.as_str() == record.set_name && run.role == "responder"
+        })
         .context("431322 recorded no run for the shared-people set")?;
     ensure!(
         responder_record.outcome == "completed" && responder_record.differences as usize == people.d,
@@ -110,18 +113,21 @@ async fn check_persons(
     side: Side,
 ) -> anyhow::Result<BTreeSet<String>> {
     let rows: Vec<_> = store
-        .person_differences(Some(peer.as_str()))
+        .person_differences(Some(peer))
         .await?
         .into_iter()
         .filter(|row| row.run_id == run_id)
         .collect();
-    let named = |difference: &str| -> BTreeSet<String> {
+    let named = |difference: PersonDifference| -> BTreeSet<String> {
         rows.iter()
             .filter(|row| row.difference == difference)
-            .filter_map(|row| row.resident_id.clone())
+            .filter_map(|row| row.resident_id.as_ref().map(|id| id.as_str().to_string()))
             .collect()
     };
-    let unknown_here = rows.iter().filter(|row| row.difference == "unknown_here").count();
+    let unknown_here = rows
+        .iter()
+        .filter(|row| row.difference == PersonDifference::UnknownHere)
+        .count();
     let other = match side {
         Side::Origin => Side::Destination,
         Side::Destination => Side::Origin,
@@ -131,14 +137,14 @@ async fn check_persons(
         Side::Destination => people.destination,
     };
     ensure!(
-        named("differs") == people.changed_ids()
-            && named("unknown_to_peer") == people.only_ids(side)
+        named(PersonDifference::Differs) == people.changed_ids()
+            && named(PersonDifference::UnknownToPeer) == people.only_ids(side)
             && unknown_here == people.only_count(other)
             && rows.len() == people.changed + people.origin_only + people.destination_only,
         "{me} recorded {} persons known differently, {} unknown to {peer} and {unknown_here} unknown here \
          ({} rows); {}, {} and {} were injected (or not the same persons)",
-        named("differs").len(),
-        named("unknown_to_peer").len(),
+        named(PersonDifference::Differs).len(),
+        named(PersonDifference::UnknownToPeer).len(),
         rows.len(),
         people.changed,
         people.only_count(side),
@@ -146,7 +152,7 @@ async fn check_persons(
     );
     Ok(rows
         .iter()
-        .filter(|row| row.action == "inquiry_opened")
-        .filter_map(|row| row.resident_id.clone())
+        .filter(|row| row.action == PersonAction::InquiryOpened)
+        .filter_map(|row| row.resident_id.as_ref().map(|id| id.as_str().to_string()))
         .collect())
 }

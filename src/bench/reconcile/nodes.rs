@@ -182,23 +182,14 @@ async fn import(store: Store, people: SharedPeople, side: Side) -> anyhow::Resul
 /// and the night, so that each run starts from the same state whatever autovacuum is up to.
 async fn vacuum(asker: &Store, responder: &Store) -> anyhow::Result<()> {
     for store in [asker, responder] {
-        sqlx::query("VACUUM (ANALYZE) persons")
-            .execute(store.pool())
-            .await
-            .context("vacuuming persons")?;
+        store.vacuum_persons().await.context("vacuuming persons")?;
     }
     Ok(())
 }
 
 /// Persons whose digest is missing or made for other fields: what the next run computes.
 async fn digests_to_compute(store: &Store, fields: &str) -> anyhow::Result<u64> {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM persons WHERE shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $1",
-    )
-    .bind(fields)
-    .fetch_one(store.pool())
-    .await?;
-    Ok(count as u64)
+    Ok(store.persons_without_digest_for(fields).await?)
 }
 
 /// Resets the peak resident set of process `pid` (a child of ours), as
@@ -389,7 +380,7 @@ async fn anatomy(rig: &Rig, people: &SharedPeople) -> anyhow::Result<Anatomy> {
     let rows = rig
         .asker()
         .store()
-        .shared_person_digests(people.destination.as_str(), &fields_key(&fields), |person| {
+        .shared_person_digests(people.destination, &fields_key(&fields), |person| {
             person_digest(&person.resident_id, &person.status, &fields)
         })
         .await?;

@@ -77,6 +77,23 @@ impl ReconcileSet {
     }
 }
 
+impl std::str::FromStr for ReconcileSet {
+    type Err = crate::domain::vocabulary::UnknownName;
+
+    /// Parses a stored name.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "messages" => Ok(ReconcileSet::Messages),
+            "shared_people" => Ok(ReconcileSet::SharedPeople),
+            _ => Err(crate::domain::vocabulary::UnknownName {
+                what: "reconciliation set",
+                given: name.to_owned(),
+                allowed: &["messages", "shared_people"],
+            }),
+        }
+    }
+}
+
 impl std::fmt::Display for ReconcileSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

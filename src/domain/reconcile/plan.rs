@@ -157,6 +157,24 @@ impl PersonDifference {
     }
 }
 
+impl std::str::FromStr for PersonDifference {
+    type Err = crate::domain::vocabulary::UnknownName;
+
+    /// Parses a stored name.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "unknown_to_peer" => Ok(PersonDifference::UnknownToPeer),
+            "differs" => Ok(PersonDifference::Differs),
+            "unknown_here" => Ok(PersonDifference::UnknownHere),
+            _ => Err(crate::domain::vocabulary::UnknownName {
+                what: "person difference",
+                given: name.to_owned(),
+                allowed: &["unknown_to_peer", "differs", "unknown_here"],
+            }),
+        }
+    }
+}
+
 /// What this side does about one person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PersonAction {
@@ -178,6 +196,25 @@ impl PersonAction {
             PersonAction::OverCap => "over_cap",
             PersonAction::AlreadyAsked => "already_asked",
             PersonAction::Reported => "reported",
+        }
+    }
+}
+
+impl std::str::FromStr for PersonAction {
+    type Err = crate::domain::vocabulary::UnknownName;
+
+    /// Parses a stored name.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "inquiry_opened" => Ok(PersonAction::InquiryOpened),
+            "over_cap" => Ok(PersonAction::OverCap),
+            "already_asked" => Ok(PersonAction::AlreadyAsked),
+            "reported" => Ok(PersonAction::Reported),
+            _ => Err(crate::domain::vocabulary::UnknownName {
+                what: "person action",
+                given: name.to_owned(),
+                allowed: &["inquiry_opened", "over_cap", "already_asked", "reported"],
+            }),
         }
     }
 }

@@ -17,9 +17,7 @@ fn county(code: &str) -> CountyCode {
 
 /// A valid ID number from its first 17 digits (the check character is computed).
 fn id(text: &str) -> ResidentId {
-    let first17: [u8; 17] = text.as_bytes()[..17].try_into().unwrap();
-    let check = crate::domain::resident_id::check_character(&first17);
-    ResidentId::parse(&format!("{}{check}", &text[..17])).unwrap()
+    ResidentId::with_check_character(&text[..17]).unwrap()
 }
 
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";

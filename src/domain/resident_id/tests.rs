@@ -349,3 +349,26 @@ proptest! {
         prop_assert_eq!(converted.as_str(), input.as_str());
     }
 }
+
+#[test]
+fn synthetic_ids_are_valid_and_say_what_they_were_made_from() {
+    let county = crate::domain::division::CountyCode::parse("430703").unwrap();
+    let id = ResidentId::synthetic(county, date(1990, 3, 9), 1_042).unwrap();
+    assert_eq!(&id.as_str()[..17], "43070319900309042");
+    assert_eq!(ResidentId::parse(id.as_str()), Ok(id.clone()));
+    assert_eq!(id.sex(), Sex::Female);
+    assert_eq!(id.birth_date(), date(1990, 3, 9));
+    assert!(ResidentId::synthetic(county, date(1899, 12, 31), 1).is_err());
+}
+
+#[test]
+fn a_check_character_completes_seventeen_digits() {
+    assert_eq!(
+        ResidentId::with_check_character("11010519491231002")
+            .unwrap()
+            .as_str(),
+        "11010519491231002X"
+    );
+    assert!(ResidentId::with_check_character("1101051949123100").is_err());
+    assert!(ResidentId::with_check_character("1101051949123100a").is_err());
+}

@@ -45,7 +45,7 @@ impl Node {
                 let asked = match terms {
                     Some(direction) => {
                         let since = now - chrono::Duration::days(i64::from(direction.reply_days().normal));
-                        self.store().asked_before(peer.as_str(), since).await?
+                        self.store().asked_before(peer, since).await?
                     }
                     None => AskedBefore::default(),
                 };

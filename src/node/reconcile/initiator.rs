@@ -153,7 +153,7 @@ impl Node {
         let me = self.county();
         let lock = self
             .store()
-            .try_lock_reconcile(peer.as_str())
+            .try_lock_reconcile(peer)
             .await?
             .ok_or(RunError::AlreadyRunning(peer))?;
         let run_id = Uuid::now_v7();
@@ -183,13 +183,13 @@ impl Node {
                 let mut record = RunRecord {
                     run_id,
                     set_name: set.as_str(),
-                    peer_county: peer.to_string(),
+                    peer_county: peer,
                     agreement_id: agreement.id().to_string(),
                     agreement_hash: agreement.canonical_hash().as_str().to_string(),
                     role: "initiator",
                     started_at,
                     local_size: snapshot.elements.len() as u64,
-                    ..RunRecord::default()
+                    ..RunRecord::unfinished()
                 };
                 let exchanged = match opened {
                     Ok(mut link) => {

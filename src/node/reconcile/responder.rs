@@ -139,28 +139,28 @@ impl Node {
                     ),
                 )
             })?;
-        let lock =
-            self.store()
-                .try_lock_reconcile(peer.as_str())
-                .await?
-                .ok_or(ReconcileError::AlreadyRunning {
-                    me: self.county(),
-                    peer,
-                })?;
+        let lock = self
+            .store()
+            .try_lock_reconcile(peer)
+            .await?
+            .ok_or(ReconcileError::AlreadyRunning {
+                me: self.county(),
+                peer,
+            })?;
         let set = begin.set;
         let snapshot = Snapshot::load(self.store(), self.county(), peer, &agreement, &key, set).await?;
         info!(peer = %peer, set = %set, run = %begin.run_id, size = snapshot.elements.len(), "reconciliation requested");
         let record = RunRecord {
             run_id: begin.run_id,
             set_name: set.as_str(),
-            peer_county: peer.to_string(),
+            peer_county: peer,
             agreement_id: agreement.id().to_string(),
             agreement_hash: agreement.canonical_hash().as_str().to_string(),
             role: "responder",
             started_at,
             local_size: snapshot.elements.len() as u64,
             peer_size: begin.set_size,
-            ..RunRecord::default()
+            ..RunRecord::unfinished()
         };
         Ok(NodeSession {
             node: Arc::clone(self),

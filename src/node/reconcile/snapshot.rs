@@ -56,7 +56,7 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut keyed: Vec<(Element, Item)> = match set {
             ReconcileSet::Messages => store
-                .message_digests(peer.as_str(), agreement.id())
+                .message_digests(peer, agreement.id())
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -71,7 +71,7 @@ impl Snapshot {
             ReconcileSet::SharedPeople => {
                 let fields = compared_fields(agreement);
                 store
-                    .shared_person_digests(peer.as_str(), &fields_key(&fields), |person| {
+                    .shared_person_digests(peer, &fields_key(&fields), |person| {
                         person_digest(&person.resident_id, &person.status, &fields)
                     })
                     .await?

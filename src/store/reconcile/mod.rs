@@ -12,6 +12,7 @@ pub use runs::{Committed, PersonDifferenceRow, RunRecord, RunRow};
 pub use sets::{MessageDigest, PersonDigest};
 
 use super::{Store, StoreError};
+use crate::domain::division::CountyCode;
 
 /// Holds the per-peer reconciliation lock (a PostgreSQL advisory lock on a connection of its
 /// own), so that several replicas of a node never run the same pair at once. Released by
@@ -47,7 +48,7 @@ impl Drop for ReconcileLock {
 }
 
 /// The advisory lock key of a peer: a stable 64-bit value from the peer's code.
-pub fn reconcile_lock_key(peer: &str) -> i64 {
+pub fn reconcile_lock_key(peer: CountyCode) -> i64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("hancha/reconcile/{peer}").as_bytes());
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
@@ -56,7 +57,7 @@ pub fn reconcile_lock_key(peer: &str) -> i64 {
 impl Store {
     /// Takes the reconciliation lock for `peer`, or `None` if another run (on this replica or
     /// another one sharing the database) holds it.
-    pub async fn try_lock_reconcile(&self, peer: &str) -> Result<Option<ReconcileLock>, StoreError> {
+    pub async fn try_lock_reconcile(&self, peer: CountyCode) -> Result<Option<ReconcileLock>, StoreError> {
         let mut connection = self.pool().acquire().await?;
         let key = reconcile_lock_key(peer);
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")

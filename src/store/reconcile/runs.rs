@@ -6,21 +6,26 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::division::CountyCode;
+use crate::domain::division::TownshipCode;
 use crate::domain::message::Inquiry;
+use crate::domain::person::Flow;
 use crate::domain::reconcile::{MessagePlan, MessageRepair, MessageType, PersonAction, PersonPlan};
+use crate::domain::reconcile::{PersonDifference, ReconcileSet};
+use crate::domain::resident_id::ResidentId;
 use crate::store::audit::AuditEntry;
 use crate::store::outbound::{enqueue_in, queue_inquiries_in};
-use crate::store::{Store, StoreError, audit_batch_in};
+use crate::store::{Store, StoreError, audit_batch_in, parsed};
 
 /// A run's record on this side.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RunRecord {
     /// Chosen by the caller; the same on both sides.
     pub run_id: Uuid,
     /// Which set.
     pub set_name: &'static str,
     /// The peer.
-    pub peer_county: String,
+    pub peer_county: CountyCode,
     /// The agreement and its version.
     pub agreement_id: String,
     /// Its canonical hash.
@@ -45,6 +50,29 @@ pub struct RunRecord {
     pub bytes_received: u64,
 }
 
+impl RunRecord {
+    /// The counters of a run that has exchanged nothing yet, for `..RunRecord::unfinished()`
+    /// after the fields that name the run.
+    pub fn unfinished() -> RunRecord {
+        RunRecord {
+            run_id: Uuid::nil(),
+            set_name: "",
+            peer_county: CountyCode::parse("110101").expect("110101 is in the embedded county list"),
+            agreement_id: String::new(),
+            agreement_hash: String::new(),
+            role: "",
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            local_size: 0,
+            peer_size: 0,
+            differences: 0,
+            symbols: 0,
+            fell_back: false,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
 /// What a committed run did on this side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Committed {
@@ -57,41 +85,153 @@ pub struct Committed {
 }
 
 /// One past run, for `hancha reconcile reports`.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct RunRow {
+    /// Chosen by the initiator; the same on both sides.
     pub run_id: Uuid,
-    pub set_name: String,
-    pub peer_county: String,
+    /// Which set.
+    pub set_name: ReconcileSet,
+    /// The peer.
+    pub peer_county: CountyCode,
+    /// The agreement compared under.
     pub agreement_id: String,
+    /// `initiator` or `responder`.
     pub role: String,
+    /// When the run began.
     pub started_at: DateTime<Utc>,
+    /// When it ended.
     pub finished_at: DateTime<Utc>,
+    /// `completed` or `interrupted`.
     pub outcome: String,
+    /// Why an interrupted run broke off.
     pub error: Option<String>,
+    /// Elements on this side.
     pub local_size: i64,
+    /// Elements on the peer's side.
     pub peer_size: i64,
+    /// Elements in the symmetric difference.
     pub differences: i32,
+    /// Messages queued for re-delivery.
     pub repaired: i32,
+    /// Differences reported for an operator.
     pub reported: i32,
+    /// Outflow inquiries opened.
     pub inquiries_opened: i32,
+    /// Coded symbols exchanged.
     pub symbols: i64,
+    /// Whether every element was sent instead.
     pub fell_back: bool,
+    /// Bytes this side sent.
     pub bytes_sent: i64,
+    /// Bytes this side received.
     pub bytes_received: i64,
 }
 
+/// [`RunRow`] as the database returns it, before its names and codes are parsed.
+#[derive(sqlx::FromRow)]
+struct StoredRun {
+    run_id: Uuid,
+    set_name: String,
+    peer_county: String,
+    agreement_id: String,
+    role: String,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    outcome: String,
+    error: Option<String>,
+    local_size: i64,
+    peer_size: i64,
+    differences: i32,
+    repaired: i32,
+    reported: i32,
+    inquiries_opened: i32,
+    symbols: i64,
+    fell_back: bool,
+    bytes_sent: i64,
+    bytes_received: i64,
+}
+
+impl TryFrom<StoredRun> for RunRow {
+    type Error = StoreError;
+
+    fn try_from(row: StoredRun) -> Result<Self, Self::Error> {
+        Ok(RunRow {
+            run_id: row.run_id,
+            set_name: parsed(&row.set_name)?,
+            peer_county: parsed(&row.peer_county)?,
+            agreement_id: row.agreement_id,
+            role: row.role,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            outcome: row.outcome,
+            error: row.error,
+            local_size: row.local_size,
+            peer_size: row.peer_size,
+            differences: row.differences,
+            repaired: row.repaired,
+            reported: row.reported,
+            inquiries_opened: row.inquiries_opened,
+            symbols: row.symbols,
+            fell_back: row.fell_back,
+            bytes_sent: row.bytes_sent,
+            bytes_received: row.bytes_received,
+        })
+    }
+}
+
 /// One person-level difference, for the township offices' CSV.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct PersonDifferenceRow {
+    /// The run that found it.
     pub run_id: Uuid,
+    /// When that run ended.
     pub finished_at: DateTime<Utc>,
-    pub peer_county: String,
-    pub township: Option<String>,
-    pub resident_id: Option<String>,
-    pub flow: Option<String>,
-    pub difference: String,
-    pub action: String,
+    /// The peer compared with.
+    pub peer_county: CountyCode,
+    /// The township responsible for the person, when we know the person.
+    pub township: Option<TownshipCode>,
+    /// The person, when we know them (a person only the peer knows is a tag to us).
+    pub resident_id: Option<ResidentId>,
+    /// Inflow or outflow, when we know the person.
+    pub flow: Option<Flow>,
+    /// How the two sides differ.
+    pub difference: PersonDifference,
+    /// What this side did about it.
+    pub action: PersonAction,
+    /// The outflow inquiry opened, if one was.
     pub inquiry_id: Option<Uuid>,
+}
+
+/// [`PersonDifferenceRow`] as the database returns it, before its names and codes are parsed.
+#[derive(sqlx::FromRow)]
+struct StoredPersonDifference {
+    run_id: Uuid,
+    finished_at: DateTime<Utc>,
+    peer_county: String,
+    township: Option<String>,
+    resident_id: Option<String>,
+    flow: Option<String>,
+    difference: String,
+    action: String,
+    inquiry_id: Option<Uuid>,
+}
+
+impl TryFrom<StoredPersonDifference> for PersonDifferenceRow {
+    type Error = StoreError;
+
+    fn try_from(row: StoredPersonDifference) -> Result<Self, Self::Error> {
+        Ok(PersonDifferenceRow {
+            run_id: row.run_id,
+            finished_at: row.finished_at,
+            peer_county: parsed(&row.peer_county)?,
+            township: row.township.as_deref().map(parsed).transpose()?,
+            resident_id: row.resident_id.as_deref().map(parsed).transpose()?,
+            flow: row.flow.as_deref().map(parsed).transpose()?,
+            difference: parsed(&row.difference)?,
+            action: parsed(&row.action)?,
+            inquiry_id: row.inquiry_id,
+        })
+    }
 }
 
 impl Store {
@@ -120,11 +260,10 @@ impl Store {
                 .map(|plan| plan.message.message_id)
                 .collect();
             // A message still waiting in the outbox (in flight) is not counted as repaired.
-            let queued = enqueue_in(&mut tx, &ids, message_type, &record.peer_county, Duration::ZERO).await?;
+            let queued = enqueue_in(&mut tx, &ids, message_type, record.peer_county, Duration::ZERO).await?;
             committed.repaired += queued as u32;
         }
-        let opened =
-            queue_inquiries_in(&mut tx, &record.peer_county, inquiries, None, Duration::ZERO).await?;
+        let opened = queue_inquiries_in(&mut tx, record.peer_county, inquiries, None, Duration::ZERO).await?;
         committed.inquiries_opened = opened.len() as u32;
         committed.reported = messages
             .iter()
@@ -169,8 +308,12 @@ impl Store {
     }
 
     /// Past runs, newest first, optionally with one peer only.
-    pub async fn reconcile_runs(&self, peer: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        Ok(sqlx::query_as(
+    pub async fn reconcile_runs(
+        &self,
+        peer: Option<CountyCode>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let rows: Vec<StoredRun> = sqlx::query_as(
             "SELECT run_id, set_name, peer_county, agreement_id, role, started_at, finished_at, outcome, error,
                     local_size, peer_size, differences, repaired, reported, inquiries_opened, symbols, fell_back,
                     bytes_sent, bytes_received
@@ -179,14 +322,18 @@ impl Store {
               ORDER BY started_at DESC, set_name
               LIMIT $2",
         )
-        .bind(peer)
+        .bind(peer.as_ref().map(CountyCode::as_str))
         .bind(limit)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter().map(RunRow::try_from).collect()
     }
 
     /// When the last run with `peer` (either role) that completed both sets finished.
-    pub async fn last_completed_reconcile(&self, peer: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn last_completed_reconcile(
+        &self,
+        peer: CountyCode,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT max(finished_at) FROM (
                  SELECT max(finished_at) AS finished_at FROM reconcile_runs
@@ -194,7 +341,7 @@ impl Store {
                   GROUP BY run_id, role HAVING count(*) = 2
              ) AS both_sets",
         )
-        .bind(peer)
+        .bind(peer.as_str())
         .fetch_one(self.pool())
         .await?)
     }
@@ -202,9 +349,9 @@ impl Store {
     /// Person-level differences of completed runs, newest run first, for the township offices.
     pub async fn person_differences(
         &self,
-        peer: Option<&str>,
+        peer: Option<CountyCode>,
     ) -> Result<Vec<PersonDifferenceRow>, StoreError> {
-        Ok(sqlx::query_as(
+        let rows: Vec<StoredPersonDifference> = sqlx::query_as(
             "SELECT d.run_id, r.finished_at, r.peer_county, d.township, d.resident_id, d.flow, d.difference, d.action,
                     d.inquiry_id
                FROM reconcile_differences d
@@ -212,16 +359,17 @@ impl Store {
               WHERE d.set_name = 'shared_people' AND ($1::text IS NULL OR r.peer_county = $1)
               ORDER BY r.finished_at DESC, d.township NULLS LAST, d.resident_id NULLS LAST",
         )
-        .bind(peer)
+        .bind(peer.as_ref().map(CountyCode::as_str))
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter().map(PersonDifferenceRow::try_from).collect()
     }
 }
 
 /// The audit entry of a run's end on this side (`reason` names no person).
 fn run_audit(record: &RunRecord, outcome: &str, reason: &str) -> AuditEntry {
     AuditEntry {
-        peer_county: Some(record.peer_county.clone()),
+        peer_county: Some(record.peer_county.to_string()),
         direction: "local".into(),
         kind: Some(format!("reconcile_{}", record.set_name)),
         agreement_id: Some(record.agreement_id.clone()),
@@ -247,7 +395,7 @@ async fn insert_run_in(
     )
     .bind(record.run_id)
     .bind(record.set_name)
-    .bind(&record.peer_county)
+    .bind(record.peer_county.as_str())
     .bind(&record.agreement_id)
     .bind(&record.agreement_hash)
     .bind(record.role)

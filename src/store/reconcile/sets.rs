@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use uuid::Uuid;
 
+use crate::domain::division::CountyCode;
 use crate::domain::division::TownshipCode;
 use crate::domain::person::{Flow, Person};
 use crate::domain::reconcile::{AskedBefore, MessageType};
@@ -49,7 +50,7 @@ impl Store {
     /// (inquiries the peer refused never reached it and are left out).
     pub async fn message_digests(
         &self,
-        peer: &str,
+        peer: CountyCode,
         agreement_id: &str,
     ) -> Result<Vec<MessageDigest>, StoreError> {
         let rows: Vec<(String, Uuid, bool, Vec<u8>)> = sqlx::query_as(
@@ -62,7 +63,7 @@ impl Store {
              SELECT 'notice', message_id, direction = 'outbound', content_digest FROM notices
               WHERE peer_county = $1 AND agreement_id = $2",
         )
-        .bind(peer)
+        .bind(peer.as_str())
         .bind(agreement_id)
         .fetch_all(self.pool())
         .await?;
@@ -87,7 +88,7 @@ impl Store {
     /// what changed.
     pub async fn shared_person_digests(
         &self,
-        peer: &str,
+        peer: CountyCode,
         fields_key: &str,
         digest: impl Fn(&Person) -> [u8; 32],
     ) -> Result<Vec<PersonDigest>, StoreError> {
@@ -103,7 +104,7 @@ impl Store {
                     AND resident_id > $3
                   ORDER BY resident_id LIMIT {REFRESH_CHUNK}"
             ))
-            .bind(peer)
+            .bind(peer.as_str())
             .bind(fields_key)
             .bind(&after)
             .fetch_all(self.pool())
@@ -140,7 +141,7 @@ impl Store {
         let every_digest =
             format!("SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}");
         let mut rows = sqlx::query_as::<_, SharedPersonRow>(&every_digest)
-            .bind(peer)
+            .bind(peer.as_str())
             .fetch(self.pool());
         let mut shared = Vec::new();
         while let Some((resident_id, flow, township, digest)) = rows.try_next().await? {
@@ -165,7 +166,11 @@ impl Store {
     /// The outflow inquiries to `peer` that make asking about a person again pointless: those
     /// waiting for an answer, and those since `since` that a reconciliation run opened or that
     /// the peer answered `not_found`.
-    pub async fn asked_before(&self, peer: &str, since: DateTime<Utc>) -> Result<AskedBefore, StoreError> {
+    pub async fn asked_before(
+        &self,
+        peer: CountyCode,
+        since: DateTime<Utc>,
+    ) -> Result<AskedBefore, StoreError> {
         let rows: Vec<(String, bool, bool)> = sqlx::query_as(
             "SELECT i.subject_id,
                     i.state IN ('queued', 'pending')
@@ -175,7 +180,7 @@ impl Store {
               WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
                 AND (i.state IN ('queued', 'pending') OR i.created_at >= $2)",
         )
-        .bind(peer)
+        .bind(peer.as_str())
         .bind(since)
         .fetch_all(self.pool())
         .await?;

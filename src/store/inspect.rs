@@ -1,0 +1,251 @@
+//! Read-only counts that check the store from outside: the benchmark's bookkeeping after a run
+//! and the demo's closing proof, each asking whether every message was handled exactly once.
+//! The node itself never reads these; the one write here is the demo's fault injection, named as
+//! such.
+
+use uuid::Uuid;
+
+use super::{Store, StoreError, parsed};
+use crate::domain::division::CountyCode;
+use crate::domain::message::Direction;
+
+/// What an asking county's database holds after a sweep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct AskerCounts {
+    /// Our inquiries.
+    pub inquiries: i64,
+    /// Of which answered.
+    pub answered: i64,
+    /// Of which answered `found`.
+    pub found: i64,
+    /// Of which answered `not_found`.
+    pub not_found: i64,
+    /// Confirmations received.
+    pub confirmations: i64,
+    /// Inquiries with no confirmation stored.
+    pub unconfirmed: i64,
+    /// Outbox entries left.
+    pub outbox: i64,
+    /// Audit records of confirmations accepted (one per first delivery; repeats add none).
+    pub confirmations_audited: i64,
+}
+
+/// What an answering county's database holds after a sweep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResponderCounts {
+    /// Inquiries received.
+    pub inquiries: i64,
+    /// Of which answered.
+    pub answered: i64,
+    /// Of which answered `found`.
+    pub found: i64,
+    /// Of which answered `not_found`.
+    pub not_found: i64,
+    /// Confirmations written.
+    pub confirmations: i64,
+    /// Of which acknowledged by the asker.
+    pub delivered: i64,
+    /// Outbox entries left.
+    pub outbox: i64,
+    /// Audit records of inquiries accepted (one per first delivery; repeats add none).
+    pub inquiries_audited: i64,
+    /// Inquiries counted against the daily cap.
+    pub daily_volume: i64,
+}
+
+/// Inquiries between this county and one peer, one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InquiryTally {
+    /// The other county.
+    pub peer: CountyCode,
+    /// Asked by us (outbound) or of us (inbound).
+    pub direction: Direction,
+    /// How many.
+    pub total: u64,
+    /// Of which answered.
+    pub answered: u64,
+}
+
+/// Confirmations between this county and one peer, one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfirmationTally {
+    /// The other county.
+    pub peer: CountyCode,
+    /// Written by us (outbound) or received (inbound).
+    pub direction: Direction,
+    /// Answered automatically from the registry.
+    pub automatic: u64,
+    /// Answered by an operator.
+    pub by_hand: u64,
+    /// Distinct inquiries answered: equal to the total when none was answered twice.
+    pub inquiries: u64,
+    /// Of which acknowledged by the asker.
+    pub delivered: u64,
+}
+
+/// What one county's database holds about its exchanges, per peer and direction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExchangeTally {
+    /// Inquiries per peer and direction.
+    pub inquiries: Vec<InquiryTally>,
+    /// Confirmations per peer and direction.
+    pub confirmations: Vec<ConfirmationTally>,
+    /// Messages still waiting for delivery.
+    pub outbox: u64,
+    /// Audit records.
+    pub audit: u64,
+}
+
+impl Store {
+    /// Whether an asking node has nothing left to wait for: no outbox entry, and no inquiry of
+    /// ours accepted but unanswered. (An inquiry not yet accepted keeps its outbox entry.) Both
+    /// through an index, so that asking often costs the nodes' database next to nothing.
+    pub async fn asker_settled(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM inquiries WHERE state = 'pending' AND direction = 'outbound')
+                AND NOT EXISTS (SELECT 1 FROM outbox WHERE peer_county > '' AND next_attempt_at > '-infinity')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Counts what an asking county's database holds.
+    pub async fn asker_counts(&self) -> Result<AskerCounts, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT
+               (SELECT count(*) FROM inquiries WHERE direction = 'outbound') AS inquiries,
+               (SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'answered') AS answered,
+               (SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND outcome = 'found') AS found,
+               (SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND outcome = 'not_found') AS not_found,
+               (SELECT count(*) FROM confirmations WHERE direction = 'inbound') AS confirmations,
+               (SELECT count(*) FROM inquiries i WHERE i.direction = 'outbound'
+                   AND NOT EXISTS (SELECT 1 FROM confirmations c WHERE c.inquiry_id = i.message_id)) AS unconfirmed,
+               (SELECT count(*) FROM outbox) AS outbox,
+               (SELECT count(*) FROM audit_log
+                   WHERE direction = 'inbound' AND kind = 'confirmation' AND outcome = 'accepted')
+                   AS confirmations_audited",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Counts what an answering county's database holds.
+    pub async fn responder_counts(&self) -> Result<ResponderCounts, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT
+               (SELECT count(*) FROM inquiries WHERE direction = 'inbound') AS inquiries,
+               (SELECT count(*) FROM inquiries WHERE direction = 'inbound' AND state = 'answered') AS answered,
+               (SELECT count(*) FROM inquiries WHERE direction = 'inbound' AND outcome = 'found') AS found,
+               (SELECT count(*) FROM inquiries WHERE direction = 'inbound' AND outcome = 'not_found') AS not_found,
+               (SELECT count(*) FROM confirmations WHERE direction = 'outbound') AS confirmations,
+               (SELECT count(*) FROM confirmations WHERE direction = 'outbound' AND delivered_at IS NOT NULL)
+                   AS delivered,
+               (SELECT count(*) FROM outbox) AS outbox,
+               (SELECT count(*) FROM audit_log
+                   WHERE direction = 'inbound' AND kind <> 'confirmation' AND outcome = 'accepted')
+                   AS inquiries_audited,
+               (SELECT coalesce(sum(inquiries), 0)::bigint FROM daily_volume) AS daily_volume",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Inquiries and confirmations per peer and direction, outbox entries and audit records.
+    pub async fn exchange_tally(&self) -> Result<ExchangeTally, StoreError> {
+        let inquiries: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT peer_county, direction, count(*), count(*) FILTER (WHERE state = 'answered')
+             FROM inquiries GROUP BY peer_county, direction",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let confirmations: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT peer_county, direction,
+                    count(*) FILTER (WHERE answered_by = 'automatic'),
+                    count(*) FILTER (WHERE answered_by = 'operator'),
+                    count(DISTINCT inquiry_id), count(delivered_at)
+             FROM confirmations GROUP BY peer_county, direction",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let (outbox, audit): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(ExchangeTally {
+            inquiries: inquiries
+                .into_iter()
+                .map(|(peer, direction, total, answered)| {
+                    Ok(InquiryTally {
+                        peer: parsed(&peer)?,
+                        direction: parsed(&direction)?,
+                        total: total.unsigned_abs(),
+                        answered: answered.unsigned_abs(),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            confirmations: confirmations
+                .into_iter()
+                .map(|(peer, direction, automatic, by_hand, inquiries, delivered)| {
+                    Ok(ConfirmationTally {
+                        peer: parsed(&peer)?,
+                        direction: parsed(&direction)?,
+                        automatic: automatic.unsigned_abs(),
+                        by_hand: by_hand.unsigned_abs(),
+                        inquiries: inquiries.unsigned_abs(),
+                        delivered: delivered.unsigned_abs(),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            outbox: outbox.unsigned_abs(),
+            audit: audit.unsigned_abs(),
+        })
+    }
+
+    /// How many of `inquiries` have an answer stored.
+    pub async fn answers_held_for(&self, inquiries: &[Uuid]) -> Result<u64, StoreError> {
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM confirmations WHERE inquiry_id = ANY($1)")
+            .bind(inquiries)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(held.unsigned_abs())
+    }
+
+    /// FAULT INJECTION, for the demo: deletes the last `count` answers that `peer` sent for this
+    /// county's inquiries, and leaves the inquiries marked answered, as a database restored from
+    /// a backup taken before the answers arrived would hold them (a node accepts an answer again
+    /// for an inquiry whose confirmation is gone). Returns the inquiries whose answers were lost.
+    pub async fn lose_answers_from(&self, peer: CountyCode, count: u32) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM confirmations WHERE message_id IN (
+                 SELECT message_id FROM confirmations WHERE direction = 'inbound' AND peer_county = $1
+                  ORDER BY created_at DESC, message_id LIMIT $2)
+             RETURNING inquiry_id",
+        )
+        .bind(peer.as_str())
+        .bind(i64::from(count))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Persons whose digest is missing or was made for other fields than `fields`: what the
+    /// next reconciliation computes.
+    pub async fn persons_without_digest_for(&self, fields: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM persons
+             WHERE shared_digest IS NULL OR shared_digest_fields IS DISTINCT FROM $1",
+        )
+        .bind(fields)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    /// `VACUUM (ANALYZE) persons`: what autovacuum would do after a large import, done now so
+    /// that a benchmark run starts from the same state whatever autovacuum is up to.
+    pub async fn vacuum_persons(&self) -> Result<(), StoreError> {
+        sqlx::query("VACUUM (ANALYZE) persons")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
