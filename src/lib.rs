@@ -3,28 +3,39 @@
 //!
 //! # Layout
 //!
+//! Dependencies point down only — domain ← store ← (peer client, exchange server) ← node ←
+//! (workers, operator) ← app wiring ← cli — and `tests/layering.rs` fails when a module names a
+//! layer above it.
+//!
 //! - [`domain`]: pure rules and validated types (resident ID numbers, division codes, the message
-//!   vocabulary, agreements and the access policy; reconciliation's rules, its rateless IBLT
-//!   coding and schedules). No I/O, no gRPC, no SQL.
-//! - [`node`]: what a county's gateway does with messages (receive, send, answer, reconcile), and
-//!   the wiring of a running node ([`node::serve`]).
-//! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, and the
-//!   reconciliation protocol on the wire.
-//! - [`peer`]: the peer client, how the node reaches a peer county: domain in, domain out.
+//!   vocabulary, agreements and the one access policy, delivery outcomes, China time;
+//!   reconciliation's rules, its rateless IBLT coding and schedules). No I/O, no gRPC, no SQL.
+//! - [`store`]: every SQL statement the node runs, rows as domain types, and the migrations
+//!   applied at start-up.
+//! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, one batch
+//!   handler, and the reconciliation protocol on the wire. It reaches the node through
+//!   [`exchange::Intake`], which the node implements.
+//! - [`peer`]: the peer client, the one seam through which the node calls a peer county
+//!   ([`peer::PeerLink`]): domain in, domain verdicts out.
+//! - [`status`]: the one mapping of refusals to gRPC statuses, for both edges.
+//! - [`node`]: what a county's gateway does with messages (receive through one intake, send,
+//!   answer, reconcile), in domain types only.
 //! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
 //!   schedule, each a `run_once` step.
-//! - [`store`]: every SQL statement the node runs, and the migrations applied at start-up.
+//! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`).
+//! - [`app`]: the wiring of a running node (`hancha serve`): listeners, peer links, workers.
 //! - [`tls`]: identities from verified certificates, mutual-TLS configurations, development
 //!   certificates.
-//! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides.
+//! - [`config`]: the node's TOML configuration with `HANCHA_…` overrides; every timing in
+//!   `[limits]`.
 //! - [`csv_input`]: CSV files as county offices produce them (UTF-8 or GBK), read record by
 //!   record: for sweeps and registry imports, whoever sends the file.
+//! - [`present`]: how the CLI and the demo show things to people.
 //! - [`cli`]: the `hancha` command line, one file per subcommand.
-//! - [`devdb`]: the throwaway PostgreSQL that tests, the demo and benchmarks start for themselves.
+//! - [`devdb`]: the throwaway PostgreSQL (and fresh databases) that tests, the demo and
+//!   benchmarks start for themselves.
 //! - [`bench`]: `hancha bench`, benchmarks that start the nodes and databases they measure.
 //! - [`demo`]: `hancha demo`, three county nodes in one process playing the domain's story.
-//! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`).
-//! - [`status`]: the one mapping of refusals to gRPC statuses, for both edges.
 //! - [`proto`]: the generated gRPC code; nothing outside the edges uses it.
 #![forbid(unsafe_code)]
 

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::databases::{Databases, ServerFacts};
 use super::population::Population;
 use super::rig::Rig;
 use super::{Latencies, ledger, memory, storage, transport};
 use crate::config::Limits;
+use crate::devdb::{Databases, ServerFacts};
 use crate::domain::division::CountyCode;
 use crate::store::Store;
 
@@ -121,7 +121,7 @@ pub async fn run(options: ExchangeOptions, say: &(dyn Fn(&str) + Sync)) -> anyho
     if options.inquiries == 0 || options.batch == 0 {
         bail!("--inquiries and --batch must be at least 1");
     }
-    let mut databases = Databases::provision().await?;
+    let mut databases = Databases::provision("bench").await?;
     let outcome = run_on(&mut databases, options, say).await;
     say("removing the benchmark databases");
     databases.remove().await;
@@ -209,8 +209,8 @@ async fn run_on(
         sync_p99_ms: sync.p99_ms,
         sync_max_ms: sync.max_ms,
         sync_floor_ms: measured.sync_floor_ms,
-        sync_p50_ratio: sync.p50_ms / measured.sync_floor_ms,
-        sync_p99_ratio: sync.p99_ms / measured.sync_floor_ms,
+        sync_p50_ratio: ratio(sync.p50_ms, measured.sync_floor_ms),
+        sync_p99_ratio: ratio(sync.p99_ms, measured.sync_floor_ms),
         sync_inline: measured.sync_inline,
         peak_rss_mb: measured.rss_asker_mb.max(measured.rss_responder_mb),
         peak_rss_asker_mb: measured.rss_asker_mb,
@@ -222,6 +222,11 @@ async fn run_on(
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         memory_mb: machine_memory_mb(),
     })
+}
+
+/// `part / whole`, or 0 when nothing was measured.
+fn ratio(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { part / whole } else { 0.0 }
 }
 
 /// What the nodes did.
@@ -295,8 +300,12 @@ async fn measure(
     let gateway = started.elapsed();
     say(&format!("sweep: {:.2} s", gateway.as_secs_f64()));
 
-    say(&format!("sync: {} single inquiries, one at a time", options.sync));
+    say(&format!(
+        "sync: {} single inquiries, one at a time, each followed by its floor (the same path's flushed commits, bare, on the same databases)",
+        options.sync
+    ));
     let mut sync = Vec::with_capacity(options.sync);
+    let mut floors = Vec::with_capacity(options.sync.max(1));
     let mut sync_inline = 0;
     for index in 0..options.sync {
         let started = Instant::now();
@@ -308,14 +317,10 @@ async fn measure(
         if outcome.confirmation.is_some() {
             sync_inline += 1;
         }
-    }
-
-    say("sync floor: the same path's flushed commits, bare, on the same databases");
-    let mut floors = Vec::with_capacity(options.sync.max(1));
-    for _ in 0..options.sync.max(1) {
-        let asker = node.store().time_flushed_commit().await?;
-        let responder = rig.responder_store.time_flushed_commit().await?;
-        floors.push(asker * 2 + responder);
+        // Measured right after, under the same load: two commits at the asker, one at the
+        // responder, in sequence as on the path.
+        let asker = node.store().time_flushed_commit().await? * 2;
+        floors.push(asker + rig.responder_store.time_flushed_commit().await?);
     }
     let sync_floor_ms = Latencies::of(&floors).p50_ms;
 

@@ -18,7 +18,6 @@
 //! A benchmark that ran into a bookkeeping error fails: its figures would not describe the
 //! exchange the nodes are meant to do.
 
-mod databases;
 pub mod exchange;
 mod ledger;
 mod memory;

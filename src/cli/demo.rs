@@ -14,8 +14,9 @@ use futures::FutureExt;
 
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
-use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, databases::Databases, thousands};
+use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, thousands};
 use crate::demo::{manual, reconcile, story, summary};
+use crate::devdb::Databases;
 use crate::domain::person::Flow;
 
 /// The demo's options. The subcommand's one-line description is in `src/cli/mod.rs`; what
@@ -118,7 +119,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         "demo: development certificates and agreements written to {}",
         scratch.root().display()
     );
-    let databases = stage.databases.insert(Databases::provision().await?);
+    let databases = stage.databases.insert(Databases::provision("demo").await?);
     let mut urls = Vec::new();
     for county in COUNTIES {
         urls.push((county, databases.create(county).await?));

@@ -9,7 +9,6 @@
 //! the steps themselves live in [`story`], [`manual`], [`summary`] and [`reconcile`].
 
 pub mod cluster;
-pub mod databases;
 pub mod files;
 pub mod manual;
 pub mod population;
@@ -37,7 +36,7 @@ pub struct Stage {
     /// The certificates and agreements written for the nodes.
     pub scratch: Option<files::Scratch>,
     /// The three databases and the server they live on.
-    pub databases: Option<databases::Databases>,
+    pub databases: Option<crate::devdb::Databases>,
     /// The running nodes.
     pub cluster: cluster::Cluster,
 }

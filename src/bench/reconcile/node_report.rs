@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::nodes::Anatomy;
 use super::people::SharedPeople;
-use crate::bench::databases::ServerFacts;
+use crate::devdb::ServerFacts;
 
 /// The shared-people set of one run, seen from 430703 (the caller).
 #[derive(Clone, Debug, Serialize)]

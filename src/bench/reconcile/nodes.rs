@@ -27,11 +27,11 @@ use super::node_check::check;
 pub use super::node_report::NodesReport;
 use super::node_report::{NodeRun, PeopleRun};
 use super::people::{SharedPeople, Side};
-use crate::bench::databases::{Databases, ServerFacts};
 use crate::bench::exchange::{ASKER, RESPONDER};
 use crate::bench::memory;
 use crate::bench::rig::Rig;
 use crate::config::Limits;
+use crate::devdb::{Databases, ServerFacts};
 use crate::domain::division::CountyCode;
 use crate::domain::reconcile::ReconcileSet;
 use crate::domain::reconcile::people::{compared_fields, fields_key, person_digest};
@@ -67,7 +67,7 @@ pub async fn run(options: NodesOptions, say: &(dyn Fn(&str) + Sync)) -> anyhow::
         options.n,
         options.d,
     )?;
-    let mut databases = Databases::provision().await?;
+    let mut databases = Databases::provision("bench").await?;
     let outcome = run_on(&mut databases, &people, say).await;
     say("removing the benchmark databases");
     databases.remove().await;

@@ -6,6 +6,10 @@
 //! directory when the [`ThrowawayPostgres`] is dropped. `initdb` refuses to run as root, so when
 //! we are root the cluster is created and run as the `postgres` system user.
 
+mod databases;
+
+pub use databases::{Databases, ServerFacts};
+
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
