@@ -116,6 +116,18 @@ impl Outcome {
         }
     }
 
+    /// Why the message is not (yet) with the peer, for whoever waits on it; `None` once
+    /// delivered.
+    pub fn why_not_delivered(&self) -> Option<String> {
+        match self {
+            Outcome::Delivered { .. } => None,
+            Outcome::PeerUnreachable(reason) | Outcome::Retry(reason) | Outcome::Final(reason) => {
+                Some(reason.clone())
+            }
+            Outcome::Held { waiting_for } => Some(format!("held: waiting for {waiting_for}")),
+        }
+    }
+
     /// Whether the message is settled for good (delivered or refused).
     pub fn is_settled(&self) -> bool {
         matches!(self, Outcome::Delivered { .. } | Outcome::Final(_))

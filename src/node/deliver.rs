@@ -104,12 +104,12 @@ impl Node {
                     let at = next_attempt(now, attempt.attempts, limits.retry_initial, limits.retry_max);
                     later.entry((at, error.clone())).or_default().push(id);
                 }
-                Outcome::Held { waiting_for } => {
+                Outcome::Held { .. } => {
                     report.held += 1;
                     let at =
                         now + chrono::Duration::from_std(limits.retry_max).unwrap_or(chrono::Duration::MAX);
                     later
-                        .entry((at, format!("held: waiting for {waiting_for}")))
+                        .entry((at, attempt.outcome.why_not_delivered().unwrap_or_default()))
                         .or_default()
                         .push(id);
                 }

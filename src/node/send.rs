@@ -15,7 +15,6 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
-use crate::peer::InlineConfirmation;
 use crate::store::StoreError;
 use crate::store::inbound::ConfirmationReceipt;
 use crate::store::outbound::InquiryVerdict;
@@ -172,22 +171,15 @@ impl Node {
         let (received_at, due_at) = match Outcome::of_verdict(&reply.verdict) {
             Outcome::Delivered { received_at, due_at } => (received_at.unwrap_or_else(Utc::now), due_at),
             outcome => {
-                let state = match &outcome {
+                let state = match outcome {
                     Outcome::Final(_) => InquiryState::Rejected,
                     _ => InquiryState::Queued,
                 };
-                let note = match &outcome {
-                    Outcome::Final(reason) | Outcome::Retry(reason) | Outcome::PeerUnreachable(reason) => {
-                        reason.clone()
-                    }
-                    Outcome::Held { waiting_for } => format!("held: waiting for {waiting_for}"),
-                    Outcome::Delivered { .. } => String::new(),
-                };
+                let note = outcome.why_not_delivered();
                 self.record_one(peer, id, outcome).await?;
                 return Ok(AskOutcome {
                     state,
-                    note: Some(note),
-                    ..queued(None)
+                    ..queued(note)
                 });
             }
         };
@@ -196,47 +188,36 @@ impl Node {
             received_at,
             due_at,
         };
+        let pending = AskOutcome {
+            state: InquiryState::Pending,
+            due_at,
+            ..queued(None)
+        };
         let answer = match reply.confirmation {
-            Some(Ok(confirmation)) => {
-                match self.agreements().check_confirmation(
-                    peer,
-                    &confirmation.agreement,
-                    &confirmation.fields,
-                ) {
-                    Ok(()) => Some(confirmation),
-                    Err(rejection) => {
-                        self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
-                        self.refuse_inline(peer, Ok(confirmation)).await?;
-                        debug!(reason = %rejection.reason, "inline answer refused; the peer will deliver it again");
-                        return Ok(AskOutcome {
-                            state: InquiryState::Pending,
-                            due_at,
-                            ..queued(None)
-                        });
-                    }
-                }
-            }
-            Some(Err(invalid)) => {
-                self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
-                self.refuse_inline(peer, Err(invalid)).await?;
-                return Ok(AskOutcome {
-                    state: InquiryState::Pending,
-                    due_at,
-                    ..queued(None)
-                });
-            }
             None => None,
+            Some(Ok(confirmation))
+                if self
+                    .agreements()
+                    .check_confirmation(peer, &confirmation.agreement, &confirmation.fields)
+                    .is_ok() =>
+            {
+                Some(confirmation)
+            }
+            Some(refused) => {
+                // The receipt stands; the answer goes through the ordinary intake, which refuses
+                // and audits it (unacknowledged, the peer sends it again after its grace period).
+                self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
+                self.receive_confirmations(peer, vec![refused]).await?;
+                debug!("inline answer refused; the inquiry stays pending");
+                return Ok(pending);
+            }
         };
         let receipt = self
             .store
             .record_inline_answer(peer, &verdict, answer.as_ref())
             .await?;
         let Some(confirmation) = answer else {
-            return Ok(AskOutcome {
-                state: InquiryState::Pending,
-                due_at,
-                ..queued(None)
-            });
+            return Ok(pending);
         };
         if matches!(
             receipt,
@@ -255,11 +236,9 @@ impl Node {
             });
         }
         Ok(AskOutcome {
-            message_id: id,
             state: InquiryState::Answered,
-            due_at,
             confirmation: Some(confirmation),
-            note: None,
+            ..pending
         })
     }
 
@@ -274,13 +253,6 @@ impl Node {
             + chrono::Duration::from_std(self.limits.retry_initial).unwrap_or(chrono::Duration::MAX);
         self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
             .await?;
-        Ok(())
-    }
-
-    /// An inline answer that failed our checks goes through the ordinary intake, which refuses
-    /// and audits it; the peer delivers it again later.
-    async fn refuse_inline(&self, peer: CountyCode, answer: InlineConfirmation) -> Result<(), StoreError> {
-        self.receive_confirmations(peer, vec![answer]).await?;
         Ok(())
     }
 }
