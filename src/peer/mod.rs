@@ -243,11 +243,7 @@ fn verdicts_of(receipts: Vec<pb::Receipt>) -> Verdicts {
                     let code = tonic::Code::from(rejected.code);
                     PeerVerdict::Refused {
                         code: refusal_code(code),
-                        reason: format!(
-                            "{}: {}",
-                            crate::exchange::status::code_name(code),
-                            rejected.reason
-                        ),
+                        reason: format!("{}: {}", crate::status::code_name(code), rejected.reason),
                     }
                 }
             };
@@ -294,7 +290,7 @@ fn describe(status: &tonic::Status) -> String {
     use std::error::Error;
     let mut text = format!(
         "{}: {}",
-        crate::exchange::status::code_name(status.code()),
+        crate::status::code_name(status.code()),
         status.message()
     );
     let mut source = status.source();

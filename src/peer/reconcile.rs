@@ -15,11 +15,11 @@ use crate::exchange::convert::agreement_to_wire;
 use crate::exchange::reconcile::{
     add_detail_part, detail_parts, elements_from_bytes, elements_to_bytes, set_to_wire, wire_bytes,
 };
-use crate::exchange::status::code_name;
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_client::ExchangeClient;
 use crate::proto::exchange::reconcile_request::Step as RequestStep;
 use crate::proto::exchange::reconcile_response::Step as ResponseStep;
+use crate::status::code_name;
 
 /// Why a run's exchange with the peer broke off. Nothing was committed on this side.
 #[derive(Debug, thiserror::Error)]

@@ -16,8 +16,8 @@ use crate::domain::reconcile::pacing::MAX_SET_SIZE;
 use crate::domain::reconcile::protocol::RunBegin;
 use crate::domain::riblt::Element;
 use crate::exchange::intake::{Intake, RunSession};
-use crate::exchange::status::{code_name, internal, status_of};
 use crate::proto::exchange as pb;
+use crate::status::{code_name, internal, status_of};
 
 /// Opens our side of the run `begin` starts (or the refusal the stream's first message already
 /// is): a `begin` that cannot be read is refused here, the rest is the node's to check. Every
