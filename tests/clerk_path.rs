@@ -165,3 +165,42 @@ async fn an_answer_the_asker_never_acknowledged_is_delivered_in_full_after_the_g
     })
     .await;
 }
+
+#[tokio::test]
+async fn asking_again_with_the_same_id_sends_nothing_and_shows_the_stored_answer() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let woman = registered_woman(&cluster).await;
+    let asker = cluster.node(DINGCHENG);
+    let xinhua = hancha::domain::division::CountyCode::parse(XINHUA).unwrap();
+    let chosen = InquiryDraft {
+        message_id: Some(uuid::Uuid::now_v7()),
+        ..draft(&woman)
+    };
+
+    let first = asker
+        .ask(xinhua, chosen.clone(), Duration::from_secs(2))
+        .await
+        .expect("asked");
+    let again = asker
+        .ask(xinhua, chosen, Duration::from_secs(2))
+        .await
+        .expect("asked again");
+
+    assert_eq!(first.state, InquiryState::Answered, "{first:?}");
+    assert_eq!(again.state, InquiryState::Answered, "{again:?}");
+    assert_eq!(again.message_id, first.message_id);
+    assert_eq!(
+        again.confirmation.map(|c| c.message_id),
+        first.confirmation.map(|c| c.message_id),
+        "the stored answer, not a second one"
+    );
+    let received = format!(
+        "SELECT count(*) FROM audit_log WHERE message_id = '{}' AND outcome = 'accepted'",
+        first.message_id
+    );
+    assert_eq!(
+        count(cluster.node(XINHUA), &received).await,
+        1,
+        "the peer received the inquiry once"
+    );
+}

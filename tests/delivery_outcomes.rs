@@ -78,7 +78,7 @@ impl PeerLink for ScriptedPeer {
 }
 
 /// The node and its queued inquiries, and the node's database (dropped when the test drops it).
-async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>, TestDatabase) {
+async fn node_with_queued_inquiries(count: u32, batch_size: usize) -> (Arc<Node>, Vec<Uuid>, TestDatabase) {
     let database = fresh_database().await;
     let store = Store::connect(database.url(), 4, Duration::from_secs(30))
         .await
@@ -87,6 +87,8 @@ async fn node_with_queued_inquiries(count: u32) -> (Arc<Node>, Vec<Uuid>, TestDa
     let limits = Limits {
         retry_initial: Duration::from_secs(60),
         retry_max: Duration::from_secs(600),
+        batch_size,
+        in_flight: 1,
         ..Limits::default()
     };
     let me = CountyCode::parse(DINGCHENG).unwrap();
@@ -131,7 +133,7 @@ async fn state_of(node: &Node, id: Uuid) -> i64 {
 
 #[tokio::test]
 async fn each_verdict_leads_to_its_outcome() {
-    let (node, ids, _database) = node_with_queued_inquiries(5).await;
+    let (node, ids, _database) = node_with_queued_inquiries(5, 500).await;
     let peer = Arc::new(ScriptedPeer::default());
     peer.replies.lock().unwrap().push(Ok(vec![
         PeerVerdict::Accepted {
@@ -156,6 +158,7 @@ async fn each_verdict_leads_to_its_outcome() {
             delivered: 1,
             refused: 1,
             deferred: 2, // the daily cap, and the fifth inquiry the peer said nothing about
+            unreachable: 0,
             held: 1,
         }
     );
@@ -186,7 +189,9 @@ async fn each_verdict_leads_to_its_outcome() {
 
 #[tokio::test]
 async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
-    let (node, ids, _database) = node_with_queued_inquiries(3).await;
+    // One inquiry per batch and one batch on the wire: the first call carries one inquiry, yet
+    // all three must wait for the peer's backoff.
+    let (node, ids, _database) = node_with_queued_inquiries(3, 1).await;
     let peer = Arc::new(ScriptedPeer::default());
     peer.replies.lock().unwrap().push(Err(CallFailure::Unreachable(
         "UNAVAILABLE: connection refused".into(),
@@ -202,7 +207,7 @@ async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
     assert_eq!(
         report,
         DeliveryReport {
-            deferred: 3,
+            unreachable: 1,
             ..DeliveryReport::default()
         }
     );
@@ -218,5 +223,9 @@ async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
     // Nothing is due now, so the next step sends nothing.
     let report = worker.run_once().await.expect("second step");
     assert_eq!(report, DeliveryReport::default());
-    assert_eq!(*peer.calls.lock().unwrap(), vec![3]);
+    assert_eq!(
+        *peer.calls.lock().unwrap(),
+        vec![1],
+        "the dead peer was tried once"
+    );
 }

@@ -34,8 +34,10 @@ pub struct DeliveryReport {
     pub delivered: usize,
     /// Refused by the peer for good.
     pub refused: usize,
-    /// To be tried again (the peer unreachable, or this attempt failed).
+    /// To be tried again after their own backoff (this attempt failed).
     pub deferred: usize,
+    /// Waiting for the peer, which could not be reached (with every other message due for it).
+    pub unreachable: usize,
     /// Waiting on something named (an agreement version both sides hold).
     pub held: usize,
 }
@@ -47,8 +49,14 @@ impl DeliveryReport {
             delivered: self.delivered + other.delivered,
             refused: self.refused + other.refused,
             deferred: self.deferred + other.deferred,
+            unreachable: self.unreachable + other.unreachable,
             held: self.held + other.held,
         }
+    }
+
+    /// Whether the peer could not be reached.
+    pub fn found_peer_unreachable(&self) -> bool {
+        self.unreachable > 0
     }
 
     /// Whether anything was settled for good.
@@ -58,9 +66,10 @@ impl DeliveryReport {
 }
 
 impl Node {
-    /// Records the outcomes of messages of one type sent to `peer`. Messages the peer could not
-    /// be reached for are tried again at `peer_retry_at` (one backoff for the peer); a failed
-    /// attempt after the message's own backoff; a held message after the longest retry delay.
+    /// Records the outcomes of messages of one type sent to `peer`. When the peer could not be
+    /// reached, every message due for it waits until `peer_retry_at` (one backoff for the peer,
+    /// not one per message); a failed attempt is tried again after the message's own backoff; a
+    /// held message after the longest retry delay.
     pub async fn record_attempts(
         &self,
         peer: CountyCode,
@@ -75,6 +84,7 @@ impl Node {
         let mut delivered = Vec::new();
         let mut refused = Vec::new();
         let mut later: HashMap<(DateTime<Utc>, String), Vec<Uuid>> = HashMap::new();
+        let mut unreachable: Option<String> = None;
         for attempt in attempts {
             let id = attempt.message_id;
             match &attempt.outcome {
@@ -96,8 +106,11 @@ impl Node {
                     refused.push((id, reason.clone()));
                 }
                 Outcome::PeerUnreachable(error) => {
-                    report.deferred += 1;
+                    // These were leased (due only when their lease runs out): put them back at
+                    // the peer's backoff; everything else due for the peer follows below.
+                    report.unreachable += 1;
                     later.entry((peer_retry_at, error.clone())).or_default().push(id);
+                    unreachable.get_or_insert_with(|| error.clone());
                 }
                 Outcome::Retry(error) => {
                     report.deferred += 1;
@@ -140,6 +153,10 @@ impl Node {
         for ((at, error), ids) in later {
             warn!(peer = %peer, count = ids.len(), error, "delivery not done, will retry");
             self.store.reschedule_outbox(&ids, &error, at).await?;
+        }
+        if let Some(error) = unreachable {
+            let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
+            warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
         }
         debug!(?report, "deliveries recorded");
         Ok(report)

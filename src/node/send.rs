@@ -137,15 +137,22 @@ impl Node {
         let link = self.peer_link(peer);
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
+        // The hold outlasts the call's own timeout (the same wait and margin, started a little
+        // later) by one more margin.
         let hold = match link {
-            Some(_) => wait + self.limits.call_margin,
+            Some(_) => wait + self.limits.call_margin * 2,
             None => Duration::ZERO,
         };
-        let (mut inquiries, _) = self.queue(peer, vec![draft], None, hold).await?;
+        let (mut inquiries, new) = self.queue(peer, vec![draft], None, hold).await?;
         let inquiry = inquiries
             .pop()
             .ok_or_else(|| StoreError::Corrupt("the inquiry just queued is missing".into()))?;
         let id = inquiry.message_id;
+        if !new.contains(&id) {
+            // A caller-chosen id already stored: this is a repeat (or a clash), never sent a
+            // second time from here; the inquiry as stored says where it stands.
+            return self.stored_outcome(id).await;
+        }
         let queued = |note: Option<String>| AskOutcome {
             message_id: id,
             state: InquiryState::Queued,
@@ -219,26 +226,42 @@ impl Node {
         let Some(confirmation) = answer else {
             return Ok(pending);
         };
-        if matches!(
+        if !matches!(
             receipt,
             Some(ConfirmationReceipt::Accepted | ConfirmationReceipt::Duplicate)
         ) {
-            // Off the clerk's path: if this is lost, the peer sends the answer again after its
-            // grace period and our intake takes it as a duplicate.
-            let ack = confirmation.message_id;
-            tokio::spawn(async move {
-                if let Err(failure) = link.acknowledge_confirmations(&[ack]).await {
-                    debug!(
-                        error = failure.describe(),
-                        "acknowledging an inline answer failed; the peer will send it again"
-                    );
-                }
-            });
+            // Our intake did not take the answer (already answered otherwise, or not ours):
+            // the clerk sees what is stored, and the peer is not told it was.
+            return self.stored_outcome(id).await;
         }
+        // Off the clerk's path: if this is lost, the peer sends the answer again after its
+        // grace period and our intake takes it as a duplicate.
+        let ack = confirmation.message_id;
+        tokio::spawn(async move {
+            if let Err(failure) = link.acknowledge_confirmations(&[ack]).await {
+                debug!(
+                    error = failure.describe(),
+                    "acknowledging an inline answer failed; the peer will send it again"
+                );
+            }
+        });
         Ok(AskOutcome {
             state: InquiryState::Answered,
             confirmation: Some(confirmation),
             ..pending
+        })
+    }
+
+    /// Where an inquiry we sent stands, as stored, with its answer if it has one.
+    async fn stored_outcome(&self, id: Uuid) -> Result<AskOutcome, SendError> {
+        let record = self.store.inquiry(id).await?.ok_or(StoreError::NotFound)?;
+        let confirmation = self.store.confirmation_for(id).await?;
+        Ok(AskOutcome {
+            message_id: id,
+            state: record.state,
+            due_at: record.due_at,
+            confirmation,
+            note: record.reject_reason,
         })
     }
 

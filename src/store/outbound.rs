@@ -173,6 +173,26 @@ impl Store {
         Ok(())
     }
 
+    /// A peer that cannot be reached: every entry for it due before `next_attempt_at` waits
+    /// until then, so the worker does not try the dead peer once per batch of its backlog.
+    /// Returns how many entries were put back.
+    pub async fn defer_peer_outbox(
+        &self,
+        peer: CountyCode,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let deferred = sqlx::query(
+            "UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE peer_county = $1 AND next_attempt_at < $3",
+        )
+        .bind(peer.as_str())
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(self.pool())
+        .await?;
+        Ok(deferred.rows_affected())
+    }
+
     /// Loads our queued inquiries for sending.
     pub async fn outbound_inquiries(&self, ids: &[Uuid]) -> Result<Vec<Inquiry>, StoreError> {
         let rows: Vec<InquiryRow> = sqlx::query_as(
@@ -223,10 +243,11 @@ pub(crate) async fn record_verdicts_in(
             InquiryVerdict::Rejected { message_id, reason } => {
                 sqlx::query(
                     "UPDATE inquiries SET state = 'rejected', reject_reason = $2
-                         WHERE message_id = $1 AND state = 'queued'",
+                         WHERE message_id = $1 AND state = 'queued' AND direction = 'outbound' AND peer_county = $3",
                 )
                 .bind(message_id)
                 .bind(reason)
+                .bind(peer.as_str())
                 .execute(&mut *tx)
                 .await?;
                 done_ids.push(*message_id);
@@ -245,15 +266,17 @@ pub(crate) async fn record_verdicts_in(
             "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
                     received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
              FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
-             WHERE i.message_id = t.id",
+             WHERE i.message_id = t.id AND i.direction = 'outbound' AND i.peer_county = $4",
         )
         .bind(&accepted_ids)
         .bind(&received)
         .bind(&due)
+        .bind(peer.as_str())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
+    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1) AND peer_county = $2")
         .bind(&done_ids)
+        .bind(peer.as_str())
         .execute(&mut *tx)
         .await?;
     audit_batch_in(&mut *tx, &audit).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ pub struct DeliveryWorker {
     peer: CountyCode,
     /// How the peer is reached (the same link the clerk's path uses).
     link: Arc<dyn PeerLink>,
-    /// Calls in a row that found the peer unreachable: the peer's own backoff.
+    /// Rounds in a row that found the peer unreachable: the peer's own backoff.
     unreachable_streak: AtomicU32,
 }
 
@@ -54,6 +54,11 @@ impl DeliveryWorker {
     #[instrument(skip_all, fields(peer = %self.peer))]
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let inquiries = self.deliver(MessageType::Inquiry).await?;
+        if inquiries.found_peer_unreachable() {
+            // Everything for the peer waits for its backoff now; trying the confirmations too
+            // would only wait for the same connection to fail again.
+            return Ok(inquiries);
+        }
         let confirmations = self.deliver(MessageType::Confirmation).await?;
         Ok(inquiries.plus(confirmations))
     }
@@ -83,13 +88,28 @@ impl DeliveryWorker {
             .store()
             .lease_outbox(self.peer, message_type, limit, limits.lease)
             .await?;
+        // Should the peer be unreachable, everything for it waits this long: the peer's own
+        // backoff, growing with each round that found it unreachable.
+        let streak = self.unreachable_streak.load(Ordering::Relaxed).saturating_add(1);
+        let peer_retry_at = next_attempt(
+            Utc::now(),
+            i32::try_from(streak).unwrap_or(i32::MAX),
+            limits.retry_initial,
+            limits.retry_max,
+        );
         let batches = leases
             .chunks(limits.batch_size)
-            .map(|batch| self.deliver_batch(message_type, batch));
-        let reports = futures::future::try_join_all(batches).await?;
-        Ok(reports
+            .map(|batch| self.deliver_batch(message_type, batch, peer_retry_at));
+        let report = futures::future::try_join_all(batches)
+            .await?
             .into_iter()
-            .fold(DeliveryReport::default(), DeliveryReport::plus))
+            .fold(DeliveryReport::default(), DeliveryReport::plus);
+        if report.found_peer_unreachable() {
+            self.unreachable_streak.store(streak, Ordering::Relaxed);
+        } else if !leases.is_empty() {
+            self.unreachable_streak.store(0, Ordering::Relaxed);
+        }
+        Ok(report)
     }
 
     /// Sends one batch, keeping its lease while it is on the wire, and records the outcomes.
@@ -97,6 +117,7 @@ impl DeliveryWorker {
         &self,
         message_type: MessageType,
         leases: &[Lease],
+        peer_retry_at: DateTime<Utc>,
     ) -> Result<DeliveryReport, StoreError> {
         let store = self.node.store();
         let ids: Vec<Uuid> = leases.iter().map(|l| l.message_id).collect();
@@ -128,14 +149,6 @@ impl DeliveryWorker {
             MessageType::Notice => Err(CallFailure::Failed("notices are not sent by this node".into())),
         };
         let attempts = outcomes(leases, &reply);
-        if matches!(reply, Err(CallFailure::Unreachable(_))) {
-            self.unreachable_streak.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.unreachable_streak.store(0, Ordering::Relaxed);
-        }
-        let limits = self.node.limits();
-        let streak = i32::try_from(self.unreachable_streak.load(Ordering::Relaxed)).unwrap_or(i32::MAX);
-        let peer_retry_at = next_attempt(Utc::now(), streak.max(1), limits.retry_initial, limits.retry_max);
         self.node
             .record_attempts(self.peer, message_type, &attempts, peer_retry_at)
             .await
