@@ -204,3 +204,85 @@ async fn asking_again_with_the_same_id_sends_nothing_and_shows_the_stored_answer
         "the peer received the inquiry once"
     );
 }
+
+#[tokio::test]
+async fn only_the_asker_can_acknowledge_its_answer() {
+    let cluster = Cluster::start(
+        &[DINGCHENG, XINHUA, SHAODONG],
+        &[
+            open_agreement(DINGCHENG, XINHUA),
+            open_agreement(SHAODONG, XINHUA),
+        ],
+    )
+    .await;
+    let woman = registered_woman(&cluster).await;
+    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
+    let inquiry = Inquiry {
+        message_id: uuid::Uuid::now_v7(),
+        agreement: AgreementRef {
+            hash: cluster.agreement_hash(DINGCHENG, &agreement_id),
+            id: agreement_id,
+        },
+        kind: InquiryKind::CertificateVerification,
+        priority: Priority::Normal,
+        subject: Subject {
+            resident_id: woman,
+            certificate_number: None,
+        },
+    };
+    let answer = cluster
+        .client(DINGCHENG, XINHUA)
+        .await
+        .submit_inquiry(pb::SubmitInquiryRequest {
+            inquiry: Some(inquiry_to_wire(&inquiry)),
+            wait_ms: 2_000,
+        })
+        .await
+        .expect("accepted")
+        .into_inner()
+        .confirmation
+        .expect("answered inline");
+    let acks = pb::ConfirmationAcks {
+        message_ids: vec![answer.message_id.clone()],
+    };
+    let delivered = format!(
+        "SELECT count(*) FROM confirmations WHERE message_id = '{}' AND delivered_at IS NOT NULL",
+        answer.message_id
+    );
+
+    let by_another = cluster
+        .client(SHAODONG, XINHUA)
+        .await
+        .acknowledge_confirmations(acks.clone())
+        .await
+        .expect("a reply")
+        .into_inner();
+    assert!(
+        matches!(
+            &by_another.receipts[0].result,
+            Some(pb::receipt::Result::Rejected(rejected)) if rejected.code == tonic::Code::NotFound as i32
+        ),
+        "{by_another:?}"
+    );
+    assert_eq!(
+        count(cluster.node(XINHUA), &delivered).await,
+        0,
+        "still owed to 鼎城区"
+    );
+
+    let by_the_asker = cluster
+        .client(DINGCHENG, XINHUA)
+        .await
+        .acknowledge_confirmations(acks)
+        .await
+        .expect("a reply")
+        .into_inner();
+    assert!(
+        matches!(
+            &by_the_asker.receipts[0].result,
+            Some(pb::receipt::Result::Accepted(_))
+        ),
+        "{by_the_asker:?}"
+    );
+    assert_eq!(count(cluster.node(XINHUA), &delivered).await, 1);
+}

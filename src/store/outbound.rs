@@ -266,17 +266,18 @@ pub(crate) async fn record_verdicts_in(
             "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
                     received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
              FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
-             WHERE i.message_id = t.id AND i.direction = 'outbound' AND i.peer_county = $4",
+             WHERE i.message_id = t.id",
         )
         .bind(&accepted_ids)
         .bind(&received)
         .bind(&due)
-        .bind(peer.as_str())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1) AND peer_county = $2")
+    // The ids are ours to `peer` (leased from its outbox, or just queued for it): only the
+    // primary key in the condition, since given the peer too a generic plan may walk every
+    // outbound inquiry (or outbox entry) of the peer, filtering on the id array.
+    sqlx::query("DELETE FROM outbox WHERE message_id = ANY($1)")
         .bind(&done_ids)
-        .bind(peer.as_str())
         .execute(&mut *tx)
         .await?;
     audit_batch_in(&mut *tx, &audit).await?;

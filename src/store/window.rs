@@ -67,9 +67,15 @@ impl Store {
     ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let known: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE confirmations SET delivered_at = coalesce(delivered_at, now())
-             WHERE message_id = ANY($1) AND direction = 'outbound' AND peer_county = $2
-             RETURNING message_id",
+            // The ids are looked up by primary key alone (materialized, so that the peer's
+            // condition cannot lead a generic plan through every confirmation to the peer).
+            "WITH asked AS MATERIALIZED (
+                 SELECT message_id, direction, peer_county FROM confirmations WHERE message_id = ANY($1)
+             )
+             UPDATE confirmations c SET delivered_at = coalesce(c.delivered_at, now())
+             FROM asked
+             WHERE c.message_id = asked.message_id AND asked.direction = 'outbound' AND asked.peer_county = $2
+             RETURNING c.message_id",
         )
         .bind(ids)
         .bind(peer.as_str())
