@@ -37,6 +37,41 @@ async fn registered_woman(cluster: &Cluster) -> hancha::domain::resident_id::Res
     woman
 }
 
+/// An inquiry from 鼎城区 to 新化县 about `subject`, as 鼎城区's node would write it.
+fn inquiry_from_dingcheng(cluster: &Cluster, subject: &hancha::domain::resident_id::ResidentId) -> Inquiry {
+    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
+    Inquiry {
+        message_id: uuid::Uuid::now_v7(),
+        agreement: AgreementRef {
+            hash: cluster.agreement_hash(DINGCHENG, &agreement_id),
+            id: agreement_id,
+        },
+        kind: InquiryKind::CertificateVerification,
+        priority: Priority::Normal,
+        subject: Subject {
+            resident_id: subject.clone(),
+            certificate_number: None,
+        },
+    }
+}
+
+/// Sends `inquiry` to 新化县 as 鼎城区 on the wire, waiting for the inline answer, and never
+/// acknowledges it (an asker that went away after the call).
+async fn answer_without_acknowledging(cluster: &Cluster, inquiry: &Inquiry) -> pb::StatusConfirmation {
+    cluster
+        .client(DINGCHENG, XINHUA)
+        .await
+        .submit_inquiry(pb::SubmitInquiryRequest {
+            inquiry: Some(inquiry_to_wire(inquiry)),
+            wait_ms: 2_000,
+        })
+        .await
+        .expect("accepted")
+        .into_inner()
+        .confirmation
+        .expect("answered inline")
+}
+
 #[tokio::test]
 async fn an_inline_answer_is_stored_once_on_each_side_and_never_sent_again() {
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
@@ -100,20 +135,7 @@ async fn an_answer_the_asker_never_acknowledged_is_delivered_in_full_after_the_g
         Cluster::start_with(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)], limits).await;
     let woman = registered_woman(&cluster).await;
     let asker = cluster.node(DINGCHENG);
-    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
-    let inquiry = Inquiry {
-        message_id: uuid::Uuid::now_v7(),
-        agreement: AgreementRef {
-            hash: cluster.agreement_hash(DINGCHENG, &agreement_id),
-            id: agreement_id,
-        },
-        kind: InquiryKind::CertificateVerification,
-        priority: Priority::Normal,
-        subject: Subject {
-            resident_id: woman.clone(),
-            certificate_number: None,
-        },
-    };
+    let inquiry = inquiry_from_dingcheng(&cluster, &woman);
     // The asker wrote the inquiry (its worker leaves it alone for an hour), then went away
     // after sending it: the answer came back inline but was never stored or acknowledged.
     asker
@@ -126,17 +148,7 @@ async fn an_answer_the_asker_never_acknowledged_is_delivered_in_full_after_the_g
         )
         .await
         .expect("queued");
-    let response = cluster
-        .client(DINGCHENG, XINHUA)
-        .await
-        .submit_inquiry(pb::SubmitInquiryRequest {
-            inquiry: Some(inquiry_to_wire(&inquiry)),
-            wait_ms: 2_000,
-        })
-        .await
-        .expect("accepted")
-        .into_inner();
-    let inline = response.confirmation.expect("answered inline");
+    let inline = answer_without_acknowledging(&cluster, &inquiry).await;
 
     let stored = format!(
         "SELECT count(*) FROM confirmations WHERE message_id = '{}' AND direction = 'inbound'",
@@ -216,32 +228,8 @@ async fn only_the_asker_can_acknowledge_its_answer() {
     )
     .await;
     let woman = registered_woman(&cluster).await;
-    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
-    let inquiry = Inquiry {
-        message_id: uuid::Uuid::now_v7(),
-        agreement: AgreementRef {
-            hash: cluster.agreement_hash(DINGCHENG, &agreement_id),
-            id: agreement_id,
-        },
-        kind: InquiryKind::CertificateVerification,
-        priority: Priority::Normal,
-        subject: Subject {
-            resident_id: woman,
-            certificate_number: None,
-        },
-    };
-    let answer = cluster
-        .client(DINGCHENG, XINHUA)
-        .await
-        .submit_inquiry(pb::SubmitInquiryRequest {
-            inquiry: Some(inquiry_to_wire(&inquiry)),
-            wait_ms: 2_000,
-        })
-        .await
-        .expect("accepted")
-        .into_inner()
-        .confirmation
-        .expect("answered inline");
+    let inquiry = inquiry_from_dingcheng(&cluster, &woman);
+    let answer = answer_without_acknowledging(&cluster, &inquiry).await;
     let acks = pb::ConfirmationAcks {
         message_ids: vec![answer.message_id.clone()],
     };

@@ -116,6 +116,15 @@ async fn node_with_queued_inquiries(count: u32, batch_size: usize) -> (Arc<Node>
     (node, ids, database)
 }
 
+/// 鼎城区's delivery worker for 新化县, reaching it through `peer`.
+fn worker_to_xinhua(node: &Arc<Node>, peer: &Arc<ScriptedPeer>) -> DeliveryWorker {
+    DeliveryWorker::new(
+        Arc::clone(node),
+        CountyCode::parse(XINHUA).expect("a county code"),
+        Arc::clone(peer) as Arc<dyn PeerLink>,
+    )
+}
+
 fn refused(code: RejectionCode) -> PeerVerdict {
     PeerVerdict::Refused {
         code: Some(code),
@@ -144,11 +153,7 @@ async fn each_verdict_leads_to_its_outcome() {
         refused(RejectionCode::FailedPrecondition),
         refused(RejectionCode::ResourceExhausted),
     ]));
-    let worker = DeliveryWorker::new(
-        Arc::clone(&node),
-        CountyCode::parse(XINHUA).unwrap(),
-        peer.clone(),
-    );
+    let worker = worker_to_xinhua(&node, &peer);
 
     let report = worker.run_once().await.expect("one step");
 
@@ -196,11 +201,7 @@ async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
     peer.replies.lock().unwrap().push(Err(CallFailure::Unreachable(
         "UNAVAILABLE: connection refused".into(),
     )));
-    let worker = DeliveryWorker::new(
-        Arc::clone(&node),
-        CountyCode::parse(XINHUA).unwrap(),
-        peer.clone(),
-    );
+    let worker = worker_to_xinhua(&node, &peer);
 
     let report = worker.run_once().await.expect("one step");
 

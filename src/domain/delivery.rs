@@ -127,11 +127,6 @@ impl Outcome {
             Outcome::Held { waiting_for } => Some(format!("held: waiting for {waiting_for}")),
         }
     }
-
-    /// Whether the message is settled for good (delivered or refused).
-    pub fn is_settled(&self) -> bool {
-        matches!(self, Outcome::Delivered { .. } | Outcome::Final(_))
-    }
 }
 
 #[cfg(test)]
@@ -172,7 +167,10 @@ mod tests {
         assert!(
             matches!(&outcome, Outcome::Held { waiting_for } if waiting_for.contains("agreement version"))
         );
-        assert!(!outcome.is_settled());
+        assert!(
+            !matches!(outcome, Outcome::Final(_) | Outcome::Delivered { .. }),
+            "not settled for good"
+        );
     }
 
     #[test]
