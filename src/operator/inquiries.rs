@@ -311,7 +311,7 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
             AnswerError::Store(store) => internal(store),
         })?;
     Ok(pb::AnswerResponse {
-        confirmation_id: given.confirmation_id.to_string(),
+        confirmation_id: given.confirmation.message_id.to_string(),
     })
 }
 

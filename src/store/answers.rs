@@ -10,7 +10,7 @@ use super::outbound::{InquiryRow, MessageType};
 use super::registry::persons_matching_in;
 use super::{Store, StoreError, audit_batch_in, parsed};
 use crate::domain::division::CountyCode;
-use crate::domain::message::{AgreementRef, InquiryState, Subject};
+use crate::domain::message::{AgreementRef, Confirmation, InquiryState, Subject};
 use crate::domain::person::Person;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
 
@@ -41,12 +41,28 @@ pub struct Answer {
 /// An answer that was committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GivenAnswer {
-    /// The inquiry answered.
-    pub inquiry_id: Uuid,
-    /// The confirmation written for it.
-    pub confirmation_id: Uuid,
     /// To whom the confirmation goes.
     pub peer_county: CountyCode,
+    /// The confirmation written: its id, the inquiry it answers, what it says, and when.
+    pub confirmation: Confirmation,
+}
+
+/// The confirmation an answer writes, as [`AnswerBatch::write`] stores it at `now`.
+fn confirmation_of(
+    inquiry_id: Uuid,
+    confirmation_id: Uuid,
+    agreement: &AgreementRef,
+    answer: &Answer,
+    now: DateTime<Utc>,
+) -> Confirmation {
+    Confirmation {
+        message_id: confirmation_id,
+        inquiry_id,
+        agreement: agreement.clone(),
+        outcome: answer.outcome,
+        fields: answer.fields.clone(),
+        answered_at: now,
+    }
 }
 
 impl Store {
@@ -137,6 +153,13 @@ where
             .collect();
         if let Some(answer) = decide(inquiry, &relevant) {
             let confirmation_id = Uuid::now_v7();
+            let confirmation = confirmation_of(
+                inquiry.message_id,
+                confirmation_id,
+                &inquiry.agreement,
+                &answer,
+                now,
+            );
             batch.push(
                 inquiry.message_id,
                 inquiry.peer_county,
@@ -146,9 +169,8 @@ where
                 answer,
             );
             answered.push(GivenAnswer {
-                inquiry_id: inquiry.message_id,
-                confirmation_id,
                 peer_county: inquiry.peer_county,
+                confirmation,
             });
         }
     }
@@ -157,7 +179,8 @@ where
         .await?;
     // The answered ones were marked checked as they were answered (one row version each,
     // not two); the rest stay pending for an operator.
-    let answered_ids: std::collections::HashSet<Uuid> = answered.iter().map(|a| a.inquiry_id).collect();
+    let answered_ids: std::collections::HashSet<Uuid> =
+        answered.iter().map(|a| a.confirmation.inquiry_id).collect();
     let left_pending: Vec<Uuid> = waiting
         .iter()
         .map(|w| w.message_id)
@@ -203,6 +226,7 @@ impl Store {
             id: agreement_id,
             hash,
         };
+        let confirmation = confirmation_of(inquiry_id, confirmation_id, &agreement, &answer, now);
         batch.push(
             inquiry_id,
             peer_county,
@@ -214,9 +238,8 @@ impl Store {
         batch.write(&mut tx, "operator", now, false, None).await?;
         tx.commit().await?;
         Ok(GivenAnswer {
-            inquiry_id,
-            confirmation_id,
             peer_county,
+            confirmation,
         })
     }
 }

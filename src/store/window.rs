@@ -39,19 +39,16 @@ impl Store {
             .await?
             .pop()
             .ok_or_else(|| StoreError::Corrupt("no receipt for the inquiry just stored".into()))?;
-        let answered = match receipt {
+        let confirmation = match receipt {
+            // The answer just written goes back as written; nothing is read back.
             InboundReceipt::Accepted { .. } => {
-                !auto_answer_in(&mut tx, 1, Some(id), now, Some(owed_until), decide)
+                auto_answer_in(&mut tx, 1, Some(id), now, Some(owed_until), decide)
                     .await?
-                    .is_empty()
+                    .pop()
+                    .map(|given| given.confirmation)
             }
-            InboundReceipt::Duplicate { .. } => true,
-            InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => false,
-        };
-        let confirmation = if answered {
-            confirmation_in(&mut tx, id, peer).await?
-        } else {
-            None
+            InboundReceipt::Duplicate { .. } => confirmation_in(&mut tx, id, peer).await?,
+            InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => None,
         };
         tx.commit().await?;
         Ok((receipt, confirmation))
