@@ -132,12 +132,12 @@ fn build_batches(
                 resident_id: population.sweep_subject(index),
                 certificate_number: None,
             };
-            let candidates: Vec<_> = population.sweep_person(index).into_iter().collect();
+            let registered = population.sweep_person(index);
             let answer = answer_from_registry(
                 InquiryKind::CertificateVerification,
                 terms.asker,
                 &subject,
-                &candidates,
+                registered.as_ref(),
                 direction.answer_fields(),
                 today,
             );

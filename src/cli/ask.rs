@@ -78,6 +78,13 @@ fn render(to: &str, answer: &pb::AskResponse) -> String {
     match answer.state.as_str() {
         "answered" => {
             let mut text = format!("{peer} answered: {}\n", answer.outcome);
+            if let Some(line) = answer
+                .fields
+                .get("certificate_presented")
+                .and_then(|value| display::certificate_presented(value))
+            {
+                text.push_str(&format!("  {line}\n"));
+            }
             let mut fields: Vec<_> = answer.fields.iter().collect();
             fields.sort();
             for (name, value) in fields {

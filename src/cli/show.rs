@@ -46,6 +46,8 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
                     "state": inquiry.state,
                     "outcome": inquiry.outcome,
                     "resident_id": shown.subject_resident_id,
+                    "certificate_number": shown.subject_certificate_number,
+                    "certificate_presented": shown.certificate_presented,
                     "township": inquiry.township,
                     "received_at": display::rfc3339(inquiry.received_at.as_ref()),
                     "due_at": display::rfc3339(inquiry.due_at.as_ref()),
@@ -71,6 +73,19 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
             inquiry.priority
         );
         println!("  subject    {}", shown.subject_resident_id);
+        if !shown.subject_certificate_number.is_empty() || !shown.certificate_presented.is_empty() {
+            let verdict = display::certificate_presented(&shown.certificate_presented).unwrap_or(
+                if inquiry.direction == "inbound" {
+                    "the registry does not hold this person: nothing to compare"
+                } else {
+                    ""
+                },
+            );
+            println!("  certificate shown  {}", shown.subject_certificate_number);
+            if !verdict.is_empty() {
+                println!("             {verdict}");
+            }
+        }
         if !inquiry.township.is_empty() {
             println!("  township   {}", display::township(&inquiry.township));
         }

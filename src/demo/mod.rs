@@ -17,7 +17,9 @@ pub mod story;
 pub mod summary;
 
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{CertificateStatus, ContraceptionStatus, MaritalStatus, StatusField};
+use crate::domain::vocabulary::{
+    CertificatePresented, CertificateStatus, ContraceptionStatus, MaritalStatus, StatusField,
+};
 
 /// 鼎城区 (Changde): the district the project was first described for.
 pub const DINGCHENG: &str = "430703";
@@ -82,6 +84,7 @@ pub fn field_value(field: StatusField, value: &str) -> String {
         StatusField::MaritalStatus => value.parse::<MaritalStatus>().ok().map(|v| v.label_zh()),
         StatusField::CertificateStatus => value.parse::<CertificateStatus>().ok().map(|v| v.label_zh()),
         StatusField::ContraceptionStatus => value.parse::<ContraceptionStatus>().ok().map(|v| v.label_zh()),
+        StatusField::CertificatePresented => value.parse::<CertificatePresented>().ok().map(|v| v.label_zh()),
         StatusField::Pregnant => match value {
             "true" => Some("是"),
             "false" => Some("否"),

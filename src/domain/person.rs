@@ -8,7 +8,9 @@ use chrono::NaiveDate;
 use crate::domain::division::CountyCode;
 use crate::domain::message::Subject;
 use crate::domain::resident_id::ResidentId;
-use crate::domain::vocabulary::{AnswerOutcome, CertificateStatus, InquiryKind, StatusField, StatusValues};
+use crate::domain::vocabulary::{
+    AnswerOutcome, CertificatePresented, CertificateStatus, InquiryKind, StatusField, StatusValues,
+};
 
 /// Whether a registry entry is someone living here (inflow) or registered here (outflow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,25 +78,31 @@ pub struct Person {
 /// filtered to what the agreement allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistryAnswer {
-    /// Found, not found or ambiguous (automatic answers never refuse).
+    /// Found or not found (automatic answers never refuse; an ID names at most one person).
     pub outcome: AnswerOutcome,
     /// The agreed fields of the one matching person; empty otherwise.
     pub fields: StatusValues,
 }
 
-/// Answers an inquiry from the candidates the registry returned for its subject (those with the
-/// subject's ID number or certificate number).
+/// Answers an inquiry from the registry entry of the person its resident ID names (`registered`,
+/// looked up by ID alone; `None` when the registry has no such ID).
+///
+/// An inquiry is about the person its ID names, and only that person. A certificate number in
+/// the inquiry never finds anyone: it is *compared* with the certificate this person holds, and
+/// the answer says whether the number shown is hers ([`StatusField::CertificatePresented`]:
+/// `matches`, `does_not_match`, `not_shown`) wherever the agreement lets answers carry
+/// certificate fields. So a borrowed certificate is caught at the window, and a guessed number
+/// teaches the asker nothing about its holder.
 ///
 /// Who can answer what: a certificate verification is answered by the origin, about a person
 /// registered here (outflow); an outflow status inquiry is answered by the destination, about a
-/// person living here (inflow) and registered with the asker. Exactly one match is `found`; none
-/// is `not_found`; several different people (the ID names one, the certificate another) are
-/// `ambiguous`, since an automatic answer must never guess.
+/// person living here (inflow) and registered with the asker. A person of the other flow, or
+/// registered elsewhere, is `not_found`: the asker learns nothing it was not entitled to ask.
 pub fn answer_from_registry(
     kind: InquiryKind,
     asker: CountyCode,
     subject: &Subject,
-    candidates: &[Person],
+    registered: Option<&Person>,
     allowed_fields: &BTreeSet<StatusField>,
     today: NaiveDate,
 ) -> RegistryAnswer {
@@ -102,39 +110,45 @@ pub fn answer_from_registry(
         InquiryKind::CertificateVerification => Flow::Outflow,
         InquiryKind::OutflowStatus => Flow::Inflow,
     };
-    let matching: Vec<&Person> = candidates
-        .iter()
+    let person = registered
+        .filter(|person| person.resident_id == subject.resident_id)
         .filter(|person| person.flow == wanted_flow)
         .filter(|person| {
             kind != InquiryKind::OutflowStatus || person.registered_county.current() == asker.current()
-        })
-        .filter(|person| {
-            person.resident_id == subject.resident_id
-                || (subject.certificate_number.is_some()
-                    && person.status.certificate_number == subject.certificate_number)
-        })
-        .collect();
-    match matching.as_slice() {
-        [] => RegistryAnswer {
+        });
+    let Some(person) = person else {
+        return RegistryAnswer {
             outcome: AnswerOutcome::NotFound,
             fields: StatusValues::default(),
-        },
-        [person] => {
-            let mut status = person.status.clone();
-            if status.certificate_status == Some(CertificateStatus::Valid)
-                && status.certificate_valid_until.is_some_and(|until| until < today)
-            {
-                status.certificate_status = Some(CertificateStatus::Expired);
-            }
-            RegistryAnswer {
-                outcome: AnswerOutcome::Found,
-                fields: status.filtered(allowed_fields),
-            }
-        }
-        _ => RegistryAnswer {
-            outcome: AnswerOutcome::Ambiguous,
-            fields: StatusValues::default(),
-        },
+        };
+    };
+    let mut status = person.status.clone();
+    if status.certificate_status == Some(CertificateStatus::Valid)
+        && status.certificate_valid_until.is_some_and(|until| until < today)
+    {
+        status.certificate_status = Some(CertificateStatus::Expired);
+    }
+    status.certificate_presented = Some(certificate_presented(
+        subject.certificate_number.as_deref(),
+        person.status.certificate_number.as_deref(),
+    ));
+    RegistryAnswer {
+        outcome: AnswerOutcome::Found,
+        fields: status.filtered(allowed_fields),
+    }
+}
+
+/// Whether the certificate number `shown` at the window is `issued`, the number the registry
+/// (or the operator answering) holds for the person the ID names. Numbers are compared as
+/// written, ignoring case and surrounding spaces (a clerk types what is printed); a number shown
+/// for a person who holds none does not match.
+pub fn certificate_presented(shown: Option<&str>, issued: Option<&str>) -> CertificatePresented {
+    let Some(shown) = shown.map(str::trim).filter(|shown| !shown.is_empty()) else {
+        return CertificatePresented::NotShown;
+    };
+    match issued {
+        Some(issued) if issued.trim().eq_ignore_ascii_case(shown) => CertificatePresented::Matches,
+        _ => CertificatePresented::DoesNotMatch,
     }
 }
 
@@ -185,7 +199,7 @@ mod tests {
             InquiryKind::CertificateVerification,
             county("430703"),
             &subject(ID, None),
-            &[person(ID, Flow::Outflow, "C1")],
+            Some(&person(ID, Flow::Outflow, "C1")),
             &allowed,
             today(),
         );
@@ -199,7 +213,7 @@ mod tests {
             InquiryKind::CertificateVerification,
             county("430703"),
             &subject(ID, None),
-            &[person(ID, Flow::Inflow, "C1")],
+            Some(&person(ID, Flow::Inflow, "C1")),
             &BTreeSet::new(),
             today(),
         );
@@ -208,21 +222,104 @@ mod tests {
     }
 
     #[test]
-    fn id_and_certificate_naming_different_people_is_ambiguous() {
-        let other = "110105194912310038";
+    fn a_certificate_number_never_finds_a_person() {
+        // the ID is not registered; the number shown is a registered woman's: nobody is found,
+        // and nothing of hers goes back
+        let unregistered = "110105194912310038";
+        let answer = answer_from_registry(
+            InquiryKind::CertificateVerification,
+            county("430703"),
+            &subject(unregistered, Some("C1")),
+            None,
+            &StatusField::ALL.iter().copied().collect(),
+            today(),
+        );
+        assert_eq!(answer.outcome, AnswerOutcome::NotFound);
+        assert_eq!(answer.fields, StatusValues::default());
+    }
+
+    #[test]
+    fn the_registry_entry_of_another_id_is_never_the_answer() {
+        let other = person("110105194912310038", Flow::Outflow, "C2");
         let answer = answer_from_registry(
             InquiryKind::CertificateVerification,
             county("430703"),
             &subject(ID, Some("C2")),
-            &[
-                person(ID, Flow::Outflow, "C1"),
-                person(other, Flow::Outflow, "C2"),
-            ],
-            &BTreeSet::from([StatusField::CertificateStatus]),
+            Some(&other),
+            &StatusField::ALL.iter().copied().collect(),
             today(),
         );
-        assert_eq!(answer.outcome, AnswerOutcome::Ambiguous);
-        assert!(answer.fields.present_fields().is_empty());
+        assert_eq!(answer.outcome, AnswerOutcome::NotFound);
+        assert_eq!(answer.fields, StatusValues::default());
+    }
+
+    #[test]
+    fn a_borrowed_certificate_is_found_not_to_match() {
+        // the ID names her; the number shown is not the one issued to her
+        let allowed = BTreeSet::from([StatusField::CertificateStatus, StatusField::CertificatePresented]);
+        let answer = answer_from_registry(
+            InquiryKind::CertificateVerification,
+            county("430703"),
+            &subject(ID, Some("C2")),
+            Some(&person(ID, Flow::Outflow, "C1")),
+            &allowed,
+            today(),
+        );
+        assert_eq!(answer.outcome, AnswerOutcome::Found);
+        assert_eq!(
+            answer.fields.certificate_presented,
+            Some(CertificatePresented::DoesNotMatch)
+        );
+        assert_eq!(answer.fields.certificate_status, Some(CertificateStatus::Valid));
+    }
+
+    #[test]
+    fn the_certificate_shown_is_compared_with_the_one_issued() {
+        let allowed = BTreeSet::from([StatusField::CertificatePresented]);
+        let her = person(ID, Flow::Outflow, "HN-2025-0001");
+        let presented = |shown: Option<&str>| {
+            answer_from_registry(
+                InquiryKind::CertificateVerification,
+                county("430703"),
+                &subject(ID, shown),
+                Some(&her),
+                &allowed,
+                today(),
+            )
+            .fields
+            .certificate_presented
+        };
+        assert_eq!(
+            presented(Some("HN-2025-0001")),
+            Some(CertificatePresented::Matches)
+        );
+        assert_eq!(
+            presented(Some("hn-2025-0001")),
+            Some(CertificatePresented::Matches)
+        );
+        assert_eq!(
+            presented(Some("HN-2025-0002")),
+            Some(CertificatePresented::DoesNotMatch)
+        );
+        assert_eq!(presented(None), Some(CertificatePresented::NotShown));
+        assert_eq!(
+            certificate_presented(Some("HN-1"), None),
+            CertificatePresented::DoesNotMatch,
+            "a number shown for someone who holds none is not hers"
+        );
+    }
+
+    #[test]
+    fn certificate_presented_goes_only_where_the_agreement_lets_it() {
+        let answer = answer_from_registry(
+            InquiryKind::CertificateVerification,
+            county("430703"),
+            &subject(ID, Some("C2")),
+            Some(&person(ID, Flow::Outflow, "C1")),
+            &BTreeSet::from([StatusField::MaritalStatus]),
+            today(),
+        );
+        assert_eq!(answer.fields.certificate_presented, None);
     }
 
     #[test]
@@ -233,7 +330,7 @@ mod tests {
             InquiryKind::CertificateVerification,
             county("430703"),
             &subject(ID, None),
-            &[record],
+            Some(&record),
             &BTreeSet::from([StatusField::CertificateStatus]),
             today(),
         );
@@ -248,7 +345,7 @@ mod tests {
             kind,
             county("431322"),
             &subject(ID, None),
-            std::slice::from_ref(&record),
+            Some(&record),
             &BTreeSet::new(),
             today(),
         );
@@ -256,7 +353,7 @@ mod tests {
             kind,
             county("430582"),
             &subject(ID, None),
-            &[record],
+            Some(&record),
             &BTreeSet::new(),
             today(),
         );

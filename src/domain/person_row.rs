@@ -41,7 +41,8 @@ use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{StatusField, StatusValues, UnknownName};
 
 /// Every column an import file may have: the person's identity columns, then the status fields
-/// by their [`StatusField`] names (a unit test keeps the two lists in step).
+/// by their [`StatusField`] names except those that describe an inquiry (a unit test keeps the
+/// two lists in step).
 pub const COLUMNS: &[&str] = &[
     "resident_id",
     "name",
@@ -214,7 +215,7 @@ pub fn person_from_columns(columns: &HashMap<String, String>, me: CountyCode) ->
 
     let mut status = StatusValues::default();
     for &field in StatusField::ALL {
-        if matches!(field, StatusField::Township | StatusField::Village) {
+        if matches!(field, StatusField::Township | StatusField::Village) || field.describes_an_inquiry() {
             continue;
         }
         if let Some(text) = cell(field.as_str())

@@ -204,6 +204,24 @@ vocabulary_enum! {
         Township => "township", "乡镇（街道）";
         /// The village or community (12-digit code) responsible for the person.
         Village => "village", "村（社区）";
+        /// Whether the certificate number shown at the asker's window is the one issued to the
+        /// person the ID names. It describes the inquiry, not the person: every direction that
+        /// may carry a certificate field may carry it, and reconciliation never compares it.
+        CertificatePresented => "certificate_presented", "所示证明是否本人";
+    }
+}
+
+vocabulary_enum! {
+    /// Values of [`StatusField::CertificatePresented`]: the certificate number shown at the
+    /// window, compared with the one the registry holds for the person the ID names. A number
+    /// never finds a person; it is only compared.
+    pub enum CertificatePresented ("certificate presented") {
+        /// The number shown is the one issued to this person.
+        Matches => "matches", "与本人证明相符";
+        /// The number shown was NOT issued to this person (another person's, or none known).
+        DoesNotMatch => "does_not_match", "非本人证明";
+        /// No number was shown (the inquiry named only the ID).
+        NotShown => "not_shown", "未出示证明";
     }
 }
 

@@ -8,11 +8,11 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use super::Node;
-use crate::domain::message::{Direction, InquiryState};
-use crate::domain::person::{Person, answer_from_registry};
+use crate::domain::message::{Direction, InquiryState, Subject};
+use crate::domain::person::{Person, answer_from_registry, certificate_presented};
 use crate::domain::policy::{AgreementBook, FieldsNotAllowed, check_answer_fields};
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::{AnswerOutcome, StatusValues};
+use crate::domain::vocabulary::{AnswerOutcome, CertificatePresented, StatusField, StatusValues};
 use crate::store::StoreError;
 use crate::store::answers::{Answer, GivenAnswer, WaitingInquiry};
 
@@ -72,9 +72,9 @@ impl Node {
         &self,
         book: &'a AgreementBook,
         today: NaiveDate,
-    ) -> impl Fn(&WaitingInquiry, &[Person]) -> Option<Answer> + 'a {
+    ) -> impl Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer> + 'a {
         let me = self.me;
-        move |inquiry, candidates| {
+        move |inquiry, registered| {
             let agreement = book.by_ref(&inquiry.agreement)?;
             let asker = inquiry.peer_county;
             let direction = agreement.direction(asker, me)?;
@@ -85,7 +85,7 @@ impl Node {
                 inquiry.kind,
                 asker,
                 &inquiry.subject,
-                candidates,
+                registered,
                 direction.answer_fields(),
                 today,
             );
@@ -96,8 +96,27 @@ impl Node {
         }
     }
 
+    /// Whether the certificate number `subject` shows is the one our registry holds for the
+    /// person its ID names; `None` when the registry does not hold that person. What an operator
+    /// answering by hand is shown, and what the answer says when the operator does not.
+    pub async fn certificate_presented_here(
+        &self,
+        subject: &Subject,
+    ) -> Result<Option<CertificatePresented>, StoreError> {
+        let registered = self.store.person(&subject.resident_id).await?;
+        Ok(registered.map(|person| {
+            certificate_presented(
+                subject.certificate_number.as_deref(),
+                person.status.certificate_number.as_deref(),
+            )
+        }))
+    }
+
     /// Answers a pending inquiry by hand (the operator API and tests call this). Refuses fields
-    /// outside the agreement, naming the allowed ones.
+    /// outside the agreement, naming the allowed ones. A `found` answer says whether the
+    /// certificate shown is this person's wherever the agreement lets it: as the operator set
+    /// it, or else compared with the certificate number the operator gives, or else with the
+    /// registry's.
     #[instrument(skip_all, fields(inquiry = %inquiry_id))]
     pub async fn answer_by_hand(
         &self,
@@ -124,13 +143,40 @@ impl Node {
         let asker = inquiry.peer_county;
         check_answer_fields(agreement, asker, self.me, &answer.fields)
             .map_err(AnswerError::FieldsNotAllowed)?;
+        let mut fields = answer.fields;
+        let may_say_presented = agreement.direction(asker, self.me).is_some_and(|direction| {
+            direction
+                .answer_fields()
+                .contains(&StatusField::CertificatePresented)
+        });
+        if answer.outcome == AnswerOutcome::Found
+            && may_say_presented
+            && fields.certificate_presented.is_none()
+        {
+            let subject = self
+                .store
+                .inquiry_subject(inquiry_id)
+                .await
+                .map_err(AnswerError::Store)?
+                .ok_or(AnswerError::UnknownInquiry(inquiry_id))?;
+            fields.certificate_presented = match &fields.certificate_number {
+                Some(issued) => Some(certificate_presented(
+                    subject.certificate_number.as_deref(),
+                    Some(issued),
+                )),
+                None => self
+                    .certificate_presented_here(&subject)
+                    .await
+                    .map_err(AnswerError::Store)?,
+            };
+        }
         let given = self
             .store
             .answer_by_operator(
                 inquiry_id,
                 Answer {
                     outcome: answer.outcome,
-                    fields: answer.fields,
+                    fields,
                 },
                 Utc::now(),
             )

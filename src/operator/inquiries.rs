@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{failed_precondition, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
-use crate::domain::message::{FieldViolation, InquiryState, Subject};
+use crate::domain::message::{Direction, FieldViolation, InquiryState, Subject};
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use crate::exchange::convert::timestamp_to_wire;
@@ -244,17 +244,23 @@ pub(super) async fn show(
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(format!("no inquiry {id}")))?;
-    let subject = store
-        .inquiry_subject(id)
-        .await
-        .map_err(internal)?
-        .map(|id| id.as_str().to_string())
-        .unwrap_or_default();
+    let subject = store.inquiry_subject(id).await.map_err(internal)?;
     let confirmation = store.confirmation_for(id).await.map_err(internal)?;
+    let presented = match (&record.direction, &subject) {
+        (Direction::Inbound, Some(subject)) => {
+            node.certificate_presented_here(subject).await.map_err(internal)?
+        }
+        _ => confirmation.as_ref().and_then(|c| c.fields.certificate_presented),
+    };
     let (history, attempts, last_error) = store.inquiry_history(id).await.map_err(internal)?;
     Ok(pb::ShowInquiryResponse {
         inquiry: Some(summary(&record, Utc::now())),
-        subject_resident_id: subject,
+        subject_resident_id: subject
+            .as_ref()
+            .map(|s| s.resident_id.as_str().to_owned())
+            .unwrap_or_default(),
+        subject_certificate_number: subject.and_then(|s| s.certificate_number).unwrap_or_default(),
+        certificate_presented: presented.map(|p| p.as_str().to_owned()).unwrap_or_default(),
         answer_fields: confirmation.map(|c| fields_to_map(&c.fields)).unwrap_or_default(),
         history: history
             .into_iter()

@@ -31,6 +31,24 @@ fn local(at: DateTime<Utc>) -> DateTime<chrono_tz::Tz> {
     china_time(at)
 }
 
+/// What an answer's `certificate_presented` means, in Chinese and English, as one line a
+/// clerk reads at a glance: a certificate that is not the holder's is shouted. `None` for a
+/// value this version does not know.
+pub fn certificate_presented(value: &str) -> Option<&'static str> {
+    use crate::domain::vocabulary::CertificatePresented;
+    Some(match value.parse::<CertificatePresented>().ok()? {
+        CertificatePresented::DoesNotMatch => {
+            "!! 所出示的婚育证明不是此人的 — the certificate shown was NOT issued to this person"
+        }
+        CertificatePresented::Matches => {
+            "所出示的婚育证明与此人相符 — the certificate shown was issued to this person"
+        }
+        CertificatePresented::NotShown => {
+            "未出示婚育证明编号 — no certificate number was given; only the ID was checked"
+        }
+    })
+}
+
 /// `431322 新化县`, or the bare code when unknown.
 pub fn county(code: &str) -> String {
     match CountyCode::parse(code) {

@@ -2,16 +2,19 @@
 //! answer writes the confirmation, its outbox entry, the inquiry's new state and an audit record
 //! in one transaction, and an answered inquiry can never be answered again.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::outbound::{InquiryRow, MessageType};
-use super::registry::persons_matching_in;
+use super::registry::persons_by_id_in;
 use super::{Store, StoreError, audit_batch_in, parsed};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, InquiryState, Subject};
 use crate::domain::person::Person;
+use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, StatusValues};
 
 /// An inbound inquiry waiting for the auto-answer worker.
@@ -78,7 +81,7 @@ impl Store {
         decide: F,
     ) -> Result<Vec<GivenAnswer>, StoreError>
     where
-        F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
+        F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
         let mut tx = self.pool().begin().await?;
         let answered = auto_answer_in(&mut tx, limit, only, now, None, decide).await?;
@@ -99,7 +102,7 @@ pub(crate) async fn auto_answer_in<F>(
     decide: F,
 ) -> Result<Vec<GivenAnswer>, StoreError>
 where
-    F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
+    F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
 {
     let rows: Vec<InquiryRow> = sqlx::query_as(
             "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
@@ -133,25 +136,16 @@ where
         .iter()
         .map(|w| w.subject.resident_id.as_str().to_string())
         .collect();
-    let certificates: Vec<String> = waiting
-        .iter()
-        .filter_map(|w| w.subject.certificate_number.clone())
+    let registered: HashMap<ResidentId, Person> = persons_by_id_in(&mut *tx, &ids)
+        .await?
+        .into_iter()
+        .map(|person| (person.resident_id.clone(), person))
         .collect();
-    let candidates = persons_matching_in(&mut *tx, &ids, &certificates).await?;
 
     let mut answered = Vec::new();
     let mut batch = AnswerBatch::default();
     for inquiry in &waiting {
-        let relevant: Vec<Person> = candidates
-            .iter()
-            .filter(|p| {
-                p.resident_id == inquiry.subject.resident_id
-                    || (inquiry.subject.certificate_number.is_some()
-                        && p.status.certificate_number == inquiry.subject.certificate_number)
-            })
-            .cloned()
-            .collect();
-        if let Some(answer) = decide(inquiry, &relevant) {
+        if let Some(answer) = decide(inquiry, registered.get(&inquiry.subject.resident_id)) {
             let confirmation_id = Uuid::now_v7();
             let confirmation = confirmation_of(
                 inquiry.message_id,

@@ -7,8 +7,7 @@ use uuid::Uuid;
 use super::outbound::ConfirmationRow;
 use super::{Store, StoreError, parsed};
 use crate::domain::division::{CountyCode, TownshipCode};
-use crate::domain::message::{AgreementRef, Confirmation, Direction, InquiryState};
-use crate::domain::resident_id::ResidentId;
+use crate::domain::message::{AgreementRef, Confirmation, Direction, InquiryState, Subject};
 use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority};
 
 /// One inquiry as stored, in either direction.
@@ -172,14 +171,22 @@ impl Store {
         rows.into_iter().map(InquiryRecord::try_from).collect()
     }
 
-    /// The subject's full ID number, for this node's own operator.
-    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<ResidentId>, StoreError> {
-        let subject: Option<String> =
-            sqlx::query_scalar("SELECT subject_id FROM inquiries WHERE message_id = $1")
+    /// The subject as the inquiry names it (the full ID number and the certificate number
+    /// shown, if any), for this node's own operator.
+    pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<Subject>, StoreError> {
+        let subject: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT subject_id, subject_certificate FROM inquiries WHERE message_id = $1")
                 .bind(message_id)
                 .fetch_optional(self.pool())
                 .await?;
-        subject.as_deref().map(parsed).transpose()
+        subject
+            .map(|(id, certificate_number)| {
+                Ok(Subject {
+                    resident_id: parsed(&id)?,
+                    certificate_number,
+                })
+            })
+            .transpose()
     }
 
     /// What happened to an inquiry and its answer, oldest first, and its delivery attempts so

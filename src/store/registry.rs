@@ -86,19 +86,17 @@ impl Store {
     }
 }
 
-/// Persons whose ID number or certificate number is among those given, read inside the caller's
-/// transaction.
-pub(crate) async fn persons_matching_in(
+/// The persons with the given ID numbers, read inside the caller's transaction. A registry is
+/// only ever looked up by ID: a certificate number finds no one (see
+/// [`answer_from_registry`](crate::domain::person::answer_from_registry)).
+pub(crate) async fn persons_by_id_in(
     connection: &mut sqlx::PgConnection,
     resident_ids: &[String],
-    certificate_numbers: &[String],
 ) -> Result<Vec<Person>, StoreError> {
     let rows: Vec<PersonRow> = sqlx::query_as(&format!(
-        "SELECT {PERSON_COLUMNS} FROM persons
-         WHERE resident_id = ANY($1) OR (certificate_number IS NOT NULL AND certificate_number = ANY($2))"
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE resident_id = ANY($1)"
     ))
     .bind(resident_ids)
-    .bind(certificate_numbers)
     .fetch_all(connection)
     .await?;
     rows.into_iter().map(PersonRow::into_domain).collect()
@@ -162,6 +160,8 @@ impl PersonRow {
                 registered_since: self.registered_since,
                 township: self.township.map(|t| t.parse()).transpose().map_err(corrupt)?,
                 village: self.village.map(|v| v.parse()).transpose().map_err(corrupt)?,
+                // describes an inquiry, never stored with the person
+                certificate_presented: None,
             },
         })
     }

@@ -31,7 +31,7 @@ impl Store {
         decide: F,
     ) -> Result<(InboundReceipt, Option<Confirmation>), StoreError>
     where
-        F: Fn(&WaitingInquiry, &[Person]) -> Option<Answer>,
+        F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
         let id = inquiry.inquiry.message_id;
         let mut tx = self.pool().begin().await?;

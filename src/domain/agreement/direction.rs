@@ -19,8 +19,11 @@ pub struct Direction {
     pub(super) inquiry_kinds: BTreeSet<InquiryKind>,
     /// The notices `from` may send.
     pub(super) notice_kinds: BTreeSet<NoticeKind>,
-    /// The fields `to` may disclose in answers to `from` (data minimisation).
+    /// The fields `to` may disclose in answers to `from` (data minimisation), as the agreement
+    /// lists them: what its canonical form and summary show.
     pub(super) answer_fields: BTreeSet<StatusField>,
+    /// `answer_fields` with what they imply ([`implied_fields`]): what answers may carry.
+    pub(super) allowed_fields: BTreeSet<StatusField>,
     /// Days `to` has to answer an inquiry.
     pub(super) reply_days: ReplyDays,
     /// Days `to` has to acknowledge a notice and to feed back; `None` when no notices are allowed.
@@ -66,6 +69,26 @@ pub struct NoticeDeadlines {
     pub receipt: DateTime<Utc>,
     /// When the feedback is due; `None` for kinds that need no feedback.
     pub feedback: Option<DateTime<Utc>>,
+}
+
+/// The fields an answer may carry under a direction that lists `listed`: the listed ones, and
+/// [`StatusField::CertificatePresented`] wherever any certificate field is listed. That field
+/// describes the inquiry (was the number shown this person's?), never discloses more than the
+/// certificate fields already do, and is how a window learns that a borrowed certificate is not
+/// the holder's, so every agreement that speaks of certificates carries it.
+pub(super) fn implied_fields(listed: &BTreeSet<StatusField>) -> BTreeSet<StatusField> {
+    let mut allowed = listed.clone();
+    let speaks_of_certificates = [
+        StatusField::CertificateNumber,
+        StatusField::CertificateValidUntil,
+        StatusField::CertificateStatus,
+    ]
+    .iter()
+    .any(|field| listed.contains(field));
+    if speaks_of_certificates {
+        allowed.insert(StatusField::CertificatePresented);
+    }
+    allowed
 }
 
 /// Joins kinds for a message; "none" for an empty list.
@@ -126,9 +149,10 @@ impl Direction {
 
     /// The fields `to` may disclose in answers to `from`: pass to
     /// [`StatusValues::filtered`](crate::domain::vocabulary::StatusValues::filtered) before
-    /// sending.
+    /// sending. Besides the listed fields, this includes what they imply
+    /// ([`StatusField::CertificatePresented`] wherever a certificate field is listed).
     pub fn answer_fields(&self) -> &BTreeSet<StatusField> {
-        &self.answer_fields
+        &self.allowed_fields
     }
 
     /// The reply deadlines in days.

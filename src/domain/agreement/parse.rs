@@ -392,6 +392,7 @@ fn check_direction(
         to: to?,
         inquiry_kinds: inquiry_kinds?,
         notice_kinds: notice_kinds?,
+        allowed_fields: answer_fields.as_ref().map(super::direction::implied_fields)?,
         answer_fields: answer_fields?,
         reply_days: reply_days?,
         notice_days: notice_days?,

@@ -4,7 +4,8 @@
 //! destination the contraception checks), so comparing everything would report every person
 //! every night. What is compared is what both sides may see under the agreement: the fields
 //! answers may carry in *both* directions. The township and village are never compared: each
-//! side records its own office (registration on one side, residence on the other).
+//! side records its own office (registration on one side, residence on the other). Nor is
+//! `certificate_presented`, which describes one inquiry, not the person.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +27,7 @@ pub fn compared_fields(agreement: &Agreement) -> BTreeSet<StatusField> {
     }
     fields.remove(&StatusField::Township);
     fields.remove(&StatusField::Village);
+    fields.retain(|field| !field.describes_an_inquiry());
     fields
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{CertificateStatus, ContraceptionStatus, MaritalStatus, StatusField, UnknownName};
+use super::{
+    CertificatePresented, CertificateStatus, ContraceptionStatus, MaritalStatus, StatusField, UnknownName,
+};
 use crate::domain::division::{TownshipCode, VillageCode};
 
 // === impl StatusValues ===
@@ -55,6 +57,11 @@ pub struct StatusValues {
     /// [`StatusField::Village`]: the village or community responsible for the person.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub village: Option<VillageCode>,
+    /// [`StatusField::CertificatePresented`]: whether the certificate shown at the asker's
+    /// window belongs to the person the ID names. Set by the responder for each inquiry; a
+    /// registry never stores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_presented: Option<CertificatePresented>,
 }
 
 /// An operator's value for a status field that does not fit the field's format.
@@ -83,12 +90,20 @@ pub enum AssignmentError {
 }
 
 impl StatusField {
+    /// Whether the field describes one inquiry rather than the person
+    /// ([`StatusField::CertificatePresented`]): a registry never holds it, an import file has
+    /// no column for it, and reconciliation never compares it.
+    pub const fn describes_an_inquiry(self) -> bool {
+        matches!(self, Self::CertificatePresented)
+    }
+
     /// How a value of this field is written in operator input and shown by
     /// [`StatusValues::get_string`]: for help texts and error messages.
     pub fn value_format(self) -> String {
         match self {
             Self::MaritalStatus => one_of(MaritalStatus::NAMES),
             Self::CertificateStatus => one_of(CertificateStatus::NAMES),
+            Self::CertificatePresented => one_of(CertificatePresented::NAMES),
             Self::ContraceptionStatus => one_of(ContraceptionStatus::NAMES),
             Self::CertificateNumber => {
                 format!("1 to {MAX_CERTIFICATE_NUMBER_CHARS} characters without spaces")
@@ -154,6 +169,7 @@ impl StatusValues {
             StatusField::RegisteredSince => self.registered_since.is_some(),
             StatusField::Township => self.township.is_some(),
             StatusField::Village => self.village.is_some(),
+            StatusField::CertificatePresented => self.certificate_presented.is_some(),
         }
     }
 
@@ -171,6 +187,7 @@ impl StatusValues {
             StatusField::RegisteredSince => self.registered_since = None,
             StatusField::Township => self.township = None,
             StatusField::Village => self.village = None,
+            StatusField::CertificatePresented => self.certificate_presented = None,
         }
     }
 
@@ -216,6 +233,9 @@ impl StatusValues {
             StatusField::Village => {
                 self.village = Some(VillageCode::parse(value).map_err(|_| invalid)?);
             }
+            StatusField::CertificatePresented => {
+                self.certificate_presented = Some(value.parse().map_err(|_| invalid)?);
+            }
         }
         Ok(())
     }
@@ -244,6 +264,7 @@ impl StatusValues {
             StatusField::RegisteredSince => self.registered_since.map(format_date),
             StatusField::Township => self.township.map(|v| v.as_str().to_owned()),
             StatusField::Village => self.village.map(|v| v.as_str().to_owned()),
+            StatusField::CertificatePresented => self.certificate_presented.map(|v| v.as_str().to_owned()),
         }
     }
 }

@@ -114,6 +114,7 @@ fn sample_values() -> StatusValues {
         (StatusField::RegisteredSince, "2024-03-15"),
         (StatusField::Township, "430703001"),
         (StatusField::Village, "430703001001"),
+        (StatusField::CertificatePresented, "does_not_match"),
     ] {
         values.set(field, text).unwrap();
     }
