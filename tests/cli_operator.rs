@@ -52,6 +52,8 @@ async fn ask_prints_the_answer_inline() {
         "certificate_verification",
         "--id",
         woman.as_str(),
+        "--certificate",
+        "HN-SOMEONE-ELSES",
         "--wait",
         "2s",
     ]);
@@ -59,6 +61,9 @@ async fn ask_prints_the_answer_inline() {
         ask.assert()
             .success()
             .stdout(predicate::str::contains("431322 新化县 answered: found"))
+            .stdout(predicate::str::contains(
+                "!! 所出示的婚育证明不是此人的 — the certificate shown was NOT issued to this person",
+            ))
             .stdout(predicate::str::contains("certificate_valid_until"))
             .stdout(predicate::str::contains("2028-05-31"));
     })

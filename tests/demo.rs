@@ -71,6 +71,8 @@ fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconcile
     for expected in [
         "新化县 answered inline in",
         "found 查到",
+        "the certificate shown was issued to this person",
+        "the certificate shown was NOT issued to this person",
         "stopping 新化县's node for maintenance",
         "新化县 restarted on the same port and database",
         "sweep answered 200/200",

@@ -51,14 +51,48 @@ pub async fn verify_at_the_window(
     );
     println!("  who shows her 婚育证明 No. {certificate}. 鼎城区's node asks 新化县's (wait 2 s):");
     let mut dingcheng = cluster.operator(DINGCHENG).await?;
-    let request = pb::AskRequest {
+    let request_template = pb::AskRequest {
         to_county: XINHUA.into(),
         kind: "certificate_verification".into(),
         resident_id: woman.resident_id.as_str().to_string(),
-        certificate_number: certificate,
+        certificate_number: certificate.clone(),
         urgent: false,
         wait_ms: 2_000,
     };
+    let request = request_template.clone();
+    let answer = ask_and_show(&mut dingcheng, request).await?;
+
+    // The next woman in line shows the same certificate: a borrowed one is called out.
+    let next_in_line = population
+        .xinhua_in_dingcheng
+        .iter()
+        .skip(1)
+        .find(|migrant| migrant.resident_id.sex() == crate::domain::resident_id::Sex::Female);
+    if let Some(next) = next_in_line {
+        println!(
+            "  Next in line, {} (ID {}) shows the same certificate No. {certificate}:",
+            next.name,
+            next.resident_id.masked()
+        );
+        let borrowed = pb::AskRequest {
+            resident_id: next.resident_id.as_str().to_string(),
+            certificate_number: certificate.clone(),
+            ..request_template.clone()
+        };
+        ask_and_show(&mut dingcheng, borrowed).await?;
+    }
+    println!();
+    Ok(WindowOutcome {
+        message_id: answer.message_id,
+    })
+}
+
+/// Asks 新化县 on the clerk's behalf and prints the answer as the window sees it: whether the
+/// certificate shown is the person's first, then the fields.
+async fn ask_and_show(
+    dingcheng: &mut crate::proto::operator::operator_client::OperatorClient<tonic::transport::Channel>,
+    request: pb::AskRequest,
+) -> anyhow::Result<pb::AskResponse> {
     let started = Instant::now();
     let answer = dingcheng
         .ask(request)
@@ -72,6 +106,13 @@ pub async fn verify_at_the_window(
             "  新化县 answered inline in {latency:.1} ms (mutual TLS 1.3, agreement 430703-431322): {}",
             outcome_label(&answer.outcome)
         );
+        if let Some(line) = answer
+            .fields
+            .get(StatusField::CertificatePresented.as_str())
+            .and_then(|value| crate::present::display::certificate_presented(value))
+        {
+            println!("    {line}");
+        }
         for field in StatusField::ALL {
             if let Some(value) = answer.fields.get(field.as_str()) {
                 println!(
@@ -93,10 +134,7 @@ pub async fn verify_at_the_window(
             }
         );
     }
-    println!();
-    Ok(WindowOutcome {
-        message_id: answer.message_id,
-    })
+    Ok(answer)
 }
 
 /// ② 新化县 sweeps its outflow persons living in 鼎城区, stopping and restarting its node once
