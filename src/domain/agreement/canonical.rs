@@ -94,7 +94,7 @@ pub(super) fn canonical_form(
         .map(|direction| {
             let ReplyDays { normal, urgent } = direction.reply_days;
             CanonicalDirection {
-                answer_fields: sorted_names(direction.answer_fields.iter().map(|f| f.as_str())),
+                answer_fields: sorted_names(direction.listed_fields.iter().map(|f| f.as_str())),
                 automatic_answers: direction.automatic_answers,
                 daily_cap: direction.daily_cap,
                 from: direction.from.as_str(),

@@ -21,9 +21,9 @@ pub struct Direction {
     pub(super) notice_kinds: BTreeSet<NoticeKind>,
     /// The fields `to` may disclose in answers to `from` (data minimisation), as the agreement
     /// lists them: what its canonical form and summary show.
+    pub(super) listed_fields: BTreeSet<StatusField>,
+    /// `listed_fields` with what they imply ([`implied_fields`]): what answers may carry.
     pub(super) answer_fields: BTreeSet<StatusField>,
-    /// `answer_fields` with what they imply ([`implied_fields`]): what answers may carry.
-    pub(super) allowed_fields: BTreeSet<StatusField>,
     /// Days `to` has to answer an inquiry.
     pub(super) reply_days: ReplyDays,
     /// Days `to` has to acknowledge a notice and to feed back; `None` when no notices are allowed.
@@ -152,7 +152,7 @@ impl Direction {
     /// sending. Besides the listed fields, this includes what they imply
     /// ([`StatusField::CertificatePresented`] wherever a certificate field is listed).
     pub fn answer_fields(&self) -> &BTreeSet<StatusField> {
-        &self.allowed_fields
+        &self.answer_fields
     }
 
     /// The reply deadlines in days.
@@ -199,7 +199,7 @@ impl Direction {
     /// One line describing the direction, for [`Agreement::summary`](super::Agreement::summary).
     pub fn summary(&self) -> String {
         let kinds = names(&self.message_kinds());
-        let fields: Vec<&str> = self.answer_fields.iter().map(|field| field.as_str()).collect();
+        let fields: Vec<&str> = self.listed_fields.iter().map(|field| field.as_str()).collect();
         let ReplyDays { normal, urgent } = self.reply_days;
         let answering = if self.automatic_answers {
             "automatic"
