@@ -16,6 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(protos, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("hancha_descriptor.bin"), descriptors.encode_to_vec())?;
+    // One set per listener, so that reflection shows each only what it serves.
+    for (proto, name) in [
+        (protos[0], "exchange_descriptor.bin"),
+        (protos[1], "operator_descriptor.bin"),
+    ] {
+        let set = protox::compile([proto], ["proto"])?;
+        std::fs::write(out_dir.join(name), set.encode_to_vec())?;
+    }
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

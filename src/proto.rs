@@ -13,5 +13,11 @@ pub mod operator {
     tonic::include_proto!("hancha.operator.v1");
 }
 
-/// The encoded file descriptor set, for gRPC server reflection.
+/// The encoded file descriptor set of every hancha API (tests walk it to reach every RPC).
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("hancha_descriptor");
+
+/// The descriptors of the peer exchange alone: what reflection on the peer listener shows.
+pub const EXCHANGE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("exchange_descriptor");
+
+/// The descriptors of the operator API alone: what reflection on the operator listener shows.
+pub const OPERATOR_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("operator_descriptor");

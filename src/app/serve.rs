@@ -109,11 +109,10 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     health_reporter
         .set_serving::<ExchangeServer<ExchangeService<Node>>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the reflection service")?;
+    let reflection = reflection_of(&[
+        crate::proto::EXCHANGE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ])?;
     let exchange = ExchangeServer::new(ExchangeService::new(Arc::clone(&node)))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .max_encoding_message_size(config.limits.max_message_bytes);
@@ -219,6 +218,7 @@ async fn spawn_operator_api(
         .with_context(|| format!("binding the operator listener on {listen}"))?;
     let address = listener.local_addr()?;
     let service = OperatorServer::new(OperatorService::new(node));
+    let reflection = reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?;
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -229,7 +229,9 @@ async fn spawn_operator_api(
             }
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             tasks.spawn(async move {
-                let server = tonic::transport::Server::builder().add_service(service);
+                let server = tonic::transport::Server::builder()
+                    .add_service(reflection)
+                    .add_service(service);
                 if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
                     warn!(%error, "operator listener stopped with an error");
                 }
@@ -243,7 +245,9 @@ async fn spawn_operator_api(
                 config.limits.handshake_timeout,
             );
             tasks.spawn(async move {
-                let server = tonic::transport::Server::builder().add_service(service);
+                let server = tonic::transport::Server::builder()
+                    .add_service(reflection)
+                    .add_service(service);
                 if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
                     warn!(%error, "operator listener stopped with an error");
                 }
@@ -251,6 +255,21 @@ async fn spawn_operator_api(
         }
     }
     Ok(address)
+}
+
+/// The gRPC reflection service (v1) for one listener: it describes exactly the descriptor sets
+/// given, so a peer never learns the shape of the operator API, nor an operator tool the
+/// exchange's. The reflection service itself is always listed.
+fn reflection_of(
+    sets: &[&[u8]],
+) -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+> {
+    let mut builder = tonic_reflection::server::Builder::configure();
+    for set in sets {
+        builder = builder.register_encoded_file_descriptor_set(set);
+    }
+    builder.build_v1().context("building the reflection service")
 }
 
 /// Failed handshakes waiting for their audit record; beyond this (a flood of bad connections

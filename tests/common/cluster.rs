@@ -177,12 +177,21 @@ impl Cluster {
 
     /// A client with any identity.
     pub async fn client_with(&self, identity: NodeIdentity, to_county: &str) -> ExchangeClient<Channel> {
+        ExchangeClient::new(self.channel_with(identity, to_county).await)
+    }
+
+    /// A mutual-TLS channel to `to_county`'s peer listener as `as_county`, for any service.
+    pub async fn channel(&self, as_county: &str, to_county: &str) -> Channel {
+        let identity = self.pki.county_identity(as_county).expect("identity");
+        self.channel_with(identity, to_county).await
+    }
+
+    async fn channel_with(&self, identity: NodeIdentity, to_county: &str) -> Channel {
         let anchors = TrustAnchors::from_pem(&self.pki.ca_pem()).unwrap();
         let config = client_config(&identity, &anchors, County::parse(to_county).unwrap()).unwrap();
-        let channel = connect(&self.address(to_county).to_string(), config)
+        connect(&self.address(to_county).to_string(), config)
             .await
-            .expect("connect");
-        ExchangeClient::new(channel)
+            .expect("connect")
     }
 
     /// Where `county`'s operator API listens (loopback, no certificates).
