@@ -9,6 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tracing::error;
 
 use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::privacy::without_id_numbers;
 use crate::proto::exchange as pb;
 
 /// The gRPC code for a refusal class.
@@ -51,20 +52,29 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// A refusal as a gRPC status, with google.rpc.BadRequest field violations when it has them.
+/// Every text passes the no-echo rule ([`without_id_numbers`]): the typed errors never quote a
+/// value that failed validation, and whatever slipped through looking like an ID number is
+/// withheld here, the one place every refusal leaves by.
 pub fn status_of(rejection: &Rejection) -> Status {
+    let reason = said(&rejection.reason);
     if rejection.violations.is_empty() {
-        return Status::new(code_of(rejection.code), rejection.reason.clone());
+        return Status::new(code_of(rejection.code), reason);
     }
     let violations: Vec<tonic_types::FieldViolation> = rejection
         .violations
         .iter()
-        .map(|v| tonic_types::FieldViolation::new(v.field.clone(), v.description.clone()))
+        .map(|v| tonic_types::FieldViolation::new(said(&v.field), said(&v.description)))
         .collect();
     Status::with_error_details(
         code_of(rejection.code),
-        rejection.reason.clone(),
+        reason,
         ErrorDetails::with_bad_request(violations),
     )
+}
+
+/// A text as it may leave: anything that looks like an ID number withheld.
+fn said(text: &str) -> String {
+    without_id_numbers(text).into_owned()
 }
 
 impl From<Rejection> for Status {
@@ -77,13 +87,13 @@ impl From<Rejection> for Status {
 pub fn rejected_of(rejection: &Rejection) -> pb::Rejected {
     pb::Rejected {
         code: code_of(rejection.code) as i32,
-        reason: rejection.reason.clone(),
+        reason: said(&rejection.reason),
         field_violations: rejection
             .violations
             .iter()
             .map(|v| pb::FieldViolation {
-                field: v.field.clone(),
-                description: v.description.clone(),
+                field: said(&v.field),
+                description: said(&v.description),
             })
             .collect(),
     }
@@ -120,6 +130,21 @@ mod tests {
         assert_eq!(violations.len(), 1);
         assert_eq!(violations[0].field, "with_county");
         assert_eq!(violations[0].description, "must be 6 digits");
+    }
+
+    #[test]
+    fn a_value_that_slipped_into_a_refusal_looking_like_an_id_number_is_withheld() {
+        let mut rejection =
+            Rejection::invalid_field("fields.43132219890230004X", "unknown 43132219890230004X");
+        rejection.reason = "no agreement 43132219890230004X is held".into();
+        let status = status_of(&rejection);
+        assert_eq!(status.message(), "no agreement [withheld] is held");
+        let details = status.get_error_details();
+        let violation = &details.bad_request().expect("a bad request").field_violations[0];
+        assert_eq!(violation.field, "fields.[withheld]");
+        assert_eq!(violation.description, "unknown [withheld]");
+        let rejected = rejected_of(&rejection);
+        assert!(!format!("{rejected:?}").contains("43132219890230004X"));
     }
 
     #[test]

@@ -32,11 +32,17 @@ fn a_lowercase_x_is_the_same_id() {
 #[test]
 fn each_kind_of_invalid_id_gets_its_own_reason_and_exit_code_1() {
     let cases = [
-        ("110105194912310021", "check character is 1, expected X"),
-        ("11010519490231002X", "19490231 is not a calendar date"),
+        (
+            "110105194912310021",
+            "the check character (character 18) does not match the first 17: a typo somewhere (it is 1, the first 17 call for X)",
+        ),
+        ("11010519490231002X", "is not a calendar date (read 19490231)"),
         ("1101051949123100", "must be 18 characters, got 16"),
-        ("1101051949123100a2", "character 17 is 'a', expected a digit"),
-        ("99010519491231002X", "province code 99 does not exist"),
+        ("1101051949123100a2", "character 17 is not a digit"),
+        (
+            "99010519491231002X",
+            "the province code (characters 1–2) does not exist",
+        ),
         ("110105194912310", "legacy 15-digit format"),
     ];
     for (input, reason) in cases {
@@ -85,7 +91,10 @@ fn json_output_has_one_object_per_id_with_the_documented_fields() {
     assert_eq!(lines[0]["sex"], "female");
     assert_eq!(lines[0]["address_code"], "110105");
     assert_eq!(lines[1]["valid"], false);
-    assert_eq!(lines[1]["error"], "check character is 1, expected X");
+    assert_eq!(
+        lines[1]["error"],
+        "the check character (character 18) does not match the first 17: a typo somewhere"
+    );
 }
 
 #[test]

@@ -77,9 +77,9 @@ async fn ask_with_a_malformed_id_is_refused_with_the_reason() {
     let mut ask = hancha(&cluster, DINGCHENG);
     ask.args(["ask", "--to", XINHUA, "--id", "110105194912310021"]);
     tokio::task::spawn_blocking(move || {
-        ask.assert()
-            .failure()
-            .stderr(predicate::str::contains("expected X"));
+        ask.assert().failure().stderr(predicate::str::contains(
+            "check character (character 18) does not match",
+        ));
     })
     .await
     .unwrap();
@@ -232,7 +232,7 @@ async fn a_sweep_rerun_with_the_same_file_adds_nothing() {
         first["rejected"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("expected X")
+            .contains("check character (character 18) does not match")
     );
     assert_eq!(
         first["answered"], 30,

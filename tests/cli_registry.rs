@@ -103,7 +103,7 @@ async fn good_rows_are_imported_and_each_bad_line_is_named_and_skipped() {
         "{stdout}"
     );
     let expected_lines = [
-        "line 3: resident_id: check character is ",
+        "line 3: resident_id: the check character (character 18) does not match",
         // line 5 is blank: line numbers are the file's physical lines.
         "line 6: children_count: expected a whole number from 0 to 255",
         "line 7: registered_county: an outflow person is registered in this county (430703), not in 431322",
@@ -277,7 +277,7 @@ async fn an_unknown_column_refuses_the_whole_file_with_exit_code_2() {
         .stdout("")
         .stderr(predicate::str::contains("nothing was imported"))
         .stderr(predicate::str::contains(
-            "unknown column \"shoe_size\" (allowed: resident_id, name, flow, registered_county",
+            "unknown column (allowed: resident_id, name, flow, registered_county",
         ));
 
     assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 0);
@@ -398,7 +398,7 @@ async fn the_node_refuses_oversized_requests_and_unknown_columns_without_writing
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(
-        status.message().contains("unknown column \"shoe_size\""),
+        status.message().contains("unknown column"),
         "{}",
         status.message()
     );

@@ -66,11 +66,13 @@ async fn certificate_verification_is_answered_inline_with_exactly_the_agreed_fie
     assert_eq!(confirmation.outcome, pb::Outcome::Found as i32);
     let mut fields: Vec<&str> = confirmation.fields.keys().map(String::as_str).collect();
     fields.sort();
-    // The agreement allows these four; the registry also holds contraception status and
-    // township, which must not leave the node.
+    // The agreement allows these four (and, as it speaks of certificates, whether the one
+    // shown is the holder's); the registry also holds contraception status and township,
+    // which must not leave the node.
     assert_eq!(
         fields,
         [
+            "certificate_presented",
             "certificate_status",
             "certificate_valid_until",
             "children_count",

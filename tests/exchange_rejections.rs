@@ -321,7 +321,7 @@ async fn rejects_peer_without_agreement() {
     assert_eq!(receipts[0].message_id, sent.message_id);
     let refusal = rejected(&receipts[0]);
     assert_eq!(refusal.code, Code::PermissionDenied as i32, "{refusal:?}");
-    assert_eq!(refusal.reason, "no agreement 430582-431322 is held by 431322");
+    assert_eq!(refusal.reason, "the agreement named is not held by 431322");
     let entry = the_audited_rejection(responder).await;
     assert_eq!(entry.peer_county.as_deref(), Some(SHAODONG));
     assert_eq!(entry.message_id, Some(sent.message_id.parse().unwrap()));
@@ -330,7 +330,7 @@ async fn rejects_peer_without_agreement() {
             .reason
             .as_deref()
             .unwrap()
-            .starts_with("PERMISSION_DENIED: no agreement"),
+            .starts_with("PERMISSION_DENIED: the agreement named is not held"),
         "{entry:?}"
     );
     assert_eq!(stored_inquiries(responder).await, 0);
@@ -520,7 +520,16 @@ async fn rejects_malformed_resident_id_without_echoing_it() {
     assert_eq!(bad_request.field_violations.len(), 1, "{bad_request:?}");
     let violation = &bad_request.field_violations[0];
     assert_eq!(violation.field, "inquiry.subject.resident_id");
-    assert!(violation.description.contains("expected X"), "{violation:?}");
+    assert!(
+        violation
+            .description
+            .contains("check character (character 18) does not match"),
+        "{violation:?}"
+    );
+    assert!(
+        !violation.description.contains('X'),
+        "not even the check character the number calls for: {violation:?}"
+    );
     assert!(!status.message().contains(BAD_ID), "{status:?}");
     assert!(
         !String::from_utf8_lossy(status.details()).contains(&BAD_ID[..17]),

@@ -102,3 +102,40 @@ async fn registry_refuses_a_malformed_resident_id_at_the_database_too(pool: PgPo
     .expect_err("a five-character ID must not be stored");
     assert!(error.to_string().contains("persons_resident_id_check"), "{error}");
 }
+
+#[sqlx::test(migrator = "hancha::store::MIGRATOR")]
+async fn every_column_is_classified_personal_or_not_in_the_one_list(pool: PgPool) {
+    use hancha::store::personal::{PERSONAL_COLUMNS, is_not_personal, is_personal};
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let unclassified: Vec<String> = columns
+        .iter()
+        .filter(|(table, column)| !is_personal(table, column) && !is_not_personal(table, column))
+        .map(|(table, column)| format!("{table}.{column}"))
+        .collect();
+    assert!(
+        unclassified.is_empty(),
+        "list these in store/personal.rs, as personal or not: {unclassified:?}"
+    );
+    let both: Vec<String> = columns
+        .iter()
+        .filter(|(table, column)| is_personal(table, column) && is_not_personal(table, column))
+        .map(|(table, column)| format!("{table}.{column}"))
+        .collect();
+    assert!(both.is_empty(), "listed as both: {both:?}");
+    for listed in PERSONAL_COLUMNS {
+        assert!(
+            columns
+                .iter()
+                .any(|(table, column)| table == listed.table && column == listed.column),
+            "{}.{} is listed as personal but is not in the schema",
+            listed.table,
+            listed.column
+        );
+    }
+}

@@ -76,8 +76,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         Err(errors) => {
             eprintln!("{}: not a valid agreement", args.file.display());
+            // The file is the operator's own: show the line at fault under each error, with a
+            // caret at its column (errors themselves never quote values; see domain::privacy).
+            let lines: Vec<&str> = text.lines().collect();
             for error in errors.iter() {
                 eprintln!("  {error}");
+                if let Some(source) = error.line.checked_sub(1).and_then(|index| lines.get(index)) {
+                    eprintln!("    | {source}");
+                    let caret = source.chars().take(error.column.saturating_sub(1)).count();
+                    eprintln!("    | {}^", " ".repeat(caret));
+                }
             }
             Ok(ExitCode::FAILURE)
         }

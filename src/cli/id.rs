@@ -76,6 +76,9 @@ fn render(
             id.address_name()
                 .unwrap_or_else(|| "(not in today's division list)".to_string()),
         ),
-        (Err(error), false) => format!("{input}  invalid  {error}"),
+        (Err(error), false) => match error.detail_for_the_typist() {
+            Some(detail) => format!("{input}  invalid  {error} ({detail})"),
+            None => format!("{input}  invalid  {error}"),
+        },
     }
 }

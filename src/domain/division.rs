@@ -45,7 +45,9 @@ impl fmt::Display for DivisionLevel {
     }
 }
 
-/// Why a division code was refused. Codes name places, not people, so messages may quote them.
+/// Why a division code was refused. Codes name places, not people, so messages quote codes that
+/// are in the national list; a value that is not one is described, never quoted (it may be
+/// anything a caller put in the field, an ID number included).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DivisionError {
     /// The input has the wrong number of characters for its tier.
@@ -59,7 +61,7 @@ pub enum DivisionError {
         got: usize,
     },
     /// A character is not an ASCII digit (full-width digits included).
-    #[error("{level} code must be digits only, character {position} is {found:?}")]
+    #[error("{level} code must be digits only, character {position} is not a digit")]
     NotDigit {
         /// The tier the caller asked for.
         level: DivisionLevel,
@@ -69,7 +71,7 @@ pub enum DivisionError {
         found: char,
     },
     /// Well-formed, but no division of that tier has this code.
-    #[error("{code} is not a {level}-level division code")]
+    #[error("not a {level}-level division code in the national list")]
     Unknown {
         /// The tier the caller asked for.
         level: DivisionLevel,

@@ -265,11 +265,18 @@ mod tests {
         assert!(subject.is_none());
         assert_eq!(violations[0].field, "inquiry.subject.resident_id");
         assert!(
-            violations[0].description.contains("expected X"),
+            violations[0]
+                .description
+                .contains("check character (character 18) does not match"),
             "{:?}",
             violations[0]
         );
         assert!(!violations[0].description.contains("110105194912310021"));
+        assert!(
+            !violations[0].description.contains('X'),
+            "not even the check character the number calls for: {:?}",
+            violations[0]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod message;
 pub mod person;
 pub mod person_row;
 pub mod policy;
+pub mod privacy;
 pub mod reconcile;
 pub mod report;
 pub mod resident_id;

@@ -72,9 +72,15 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// What is wrong with a file's header row; any of these refuses the whole file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    /// A column that is not in [`COLUMNS`]; the message lists the allowed ones.
-    #[error(transparent)]
-    Unknown(#[from] UnknownName),
+    /// A column that is not in [`COLUMNS`], by its position in the header (1-based); the
+    /// message lists the allowed ones and never quotes the name (it could be anything).
+    #[error("header column {position}: {error}")]
+    Unknown {
+        /// Where in the header, counted from 1.
+        position: usize,
+        /// The name and what was allowed.
+        error: UnknownName,
+    },
     /// The same column twice: which of the two cells counts would be a guess.
     #[error("column {0} appears more than once")]
     Duplicate(String),
@@ -100,9 +106,12 @@ pub fn check_column(name: &str) -> Result<(), UnknownName> {
 pub fn check_header<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), Vec<HeaderError>> {
     let mut errors = Vec::new();
     let mut seen = BTreeSet::new();
-    for name in names {
-        if let Err(unknown) = check_column(name) {
-            errors.push(HeaderError::Unknown(unknown));
+    for (index, name) in names.into_iter().enumerate() {
+        if let Err(error) = check_column(name) {
+            errors.push(HeaderError::Unknown {
+                position: index + 1,
+                error,
+            });
         } else if !seen.insert(name) {
             errors.push(HeaderError::Duplicate(name.to_owned()));
         }

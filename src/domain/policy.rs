@@ -292,7 +292,8 @@ impl AgreementBook {
         let Some(list) = self.versions.get(&reference.id) else {
             return Err(Rejection::new(
                 RejectionCode::PermissionDenied,
-                format!("no agreement {} is held by {}", reference.id, self.me),
+                // the id named is not one we hold, so it is not quoted: it may be anything
+                format!("the agreement named is not held by {}", self.me),
             ));
         };
         let newest = &list[0];

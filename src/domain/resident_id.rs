@@ -47,8 +47,10 @@ pub fn check_character(first17: &[u8; 17]) -> char {
 /// relative to the calendar of the office that issued the number.
 pub use super::time::today_in_china;
 
-/// Why an ID number was refused. Messages name only the offending part, never the whole number,
-/// because they may be returned to a peer county.
+/// Why an ID number was refused. Messages describe the offending part by its position and never
+/// quote any of the number (not even a fragment: a birth date or the expected check character
+/// is personal too), because they may be returned to a peer county. The variants keep the
+/// values for callers that show them to the person who typed the number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResidentIdError {
     /// Leading or trailing whitespace. Refused rather than trimmed: it usually means a field was
@@ -74,7 +76,7 @@ pub enum ResidentIdError {
         got: usize,
     },
     /// A character other than a digit (or, last, `X`).
-    #[error("character {position} is {found:?}, expected {expected}")]
+    #[error("character {position} is not {expected}")]
     UnexpectedCharacter {
         /// 1-based, as a person counts.
         position: usize,
@@ -84,37 +86,55 @@ pub enum ResidentIdError {
         expected: &'static str,
     },
     /// Digits 1–2 are not a province that issues ID numbers.
-    #[error("province code {code:02} does not exist")]
+    #[error("the province code (characters 1–2) does not exist")]
     UnknownProvince {
         /// Digits 1–2 as a number.
         code: u8,
     },
     /// Digits 7–14 are not a date (e.g. 19490231).
-    #[error("birth date {digits} is not a calendar date")]
+    #[error("the birth date (characters 7–14) is not a calendar date")]
     ImpossibleBirthDate {
         /// Digits 7–14 as given.
         digits: String,
     },
     /// The birth date is after today (in China).
-    #[error("birth date {date} is in the future")]
+    #[error("the birth date (characters 7–14) is in the future")]
     FutureBirthDate {
         /// The date digits 7–14 spell.
         date: NaiveDate,
     },
     /// The birth date is before 1900-01-01.
-    #[error("birth date {date} is before 1900-01-01")]
+    #[error("the birth date (characters 7–14) is before 1900-01-01")]
     BirthDateTooEarly {
         /// The date digits 7–14 spell.
         date: NaiveDate,
     },
     /// The 18th character does not match the other 17: a typo somewhere.
-    #[error("check character is {found}, expected {expected}")]
+    #[error("the check character (character 18) does not match the first 17: a typo somewhere")]
     WrongCheckCharacter {
         /// The character given (upper-cased).
         found: char,
         /// The character the first 17 call for.
         expected: char,
     },
+}
+
+impl ResidentIdError {
+    /// What exactly was wrong, quoting the offending part: only for the person who typed the
+    /// number (`hancha id check`), never for a peer, an audit record or a log, which get the
+    /// message alone.
+    pub fn detail_for_the_typist(&self) -> Option<String> {
+        match self {
+            Self::UnexpectedCharacter { found, .. } => Some(format!("found {found:?}")),
+            Self::UnknownProvince { code } => Some(format!("province {code:02}")),
+            Self::ImpossibleBirthDate { digits } => Some(format!("read {digits}")),
+            Self::FutureBirthDate { date } | Self::BirthDateTooEarly { date } => Some(format!("read {date}")),
+            Self::WrongCheckCharacter { found, expected } => {
+                Some(format!("it is {found}, the first 17 call for {expected}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Sex as encoded by the sequence code (digit 17): odd for men, even for women.

@@ -18,27 +18,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A name that is not part of the vocabulary it was parsed as.
 ///
 /// It names the vocabulary and lists every allowed name, so an operator or agreement author can
-/// correct the input without reading the source. The rejected text is echoed (escaped and
-/// shortened), which is safe: vocabulary names are never personal data.
+/// correct the input without reading the source. The rejected text is never echoed: whatever a
+/// caller put in the field (an ID number included) failed to validate, so the message describes
+/// it and the field path or line number says where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} \"{}\" (allowed: {})", shorten(given), allowed.join(", "))]
+#[error("unknown {what} (allowed: {})", allowed.join(", "))]
 pub struct UnknownName {
     /// Which vocabulary was expected ("inquiry kind", "status field", …), for the message.
     pub what: &'static str,
-    /// The text that was given, so the message can show what was wrong.
+    /// The text that was given, for callers that show it back to whoever typed it.
     pub given: String,
     /// Every name the vocabulary accepts, so the message can show what would be right.
     pub allowed: &'static [&'static str],
-}
-
-/// Escapes control characters and cuts long input, so an error message stays one short line.
-fn shorten(given: &str) -> String {
-    const MAX_CHARS: usize = 40;
-    let mut shown: String = given.chars().take(MAX_CHARS).collect();
-    if given.chars().count() > MAX_CHARS {
-        shown.push('…');
-    }
-    shown.escape_debug().to_string()
 }
 
 /// Declares a vocabulary enum: the variants with their wire name and Chinese label, plus

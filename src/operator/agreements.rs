@@ -56,7 +56,7 @@ pub(super) async fn show(
     let stored = installed
         .iter()
         .find(|a| a.agreement_id == request.id || a.hash == request.id)
-        .ok_or_else(|| not_found(format!("no agreement {}", request.id)))?;
+        .ok_or_else(|| not_found("no agreement with that id or hash is installed"))?;
     Ok(pb::ShowAgreementResponse {
         agreement: Some(info(node, stored)),
         text: stored.source_text.clone(),

@@ -290,7 +290,8 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
                     violations.push(FieldViolation::new(format!("fields.{name}"), error.to_string()));
                 }
             }
-            Err(error) => violations.push(FieldViolation::new(format!("fields.{name}"), error.to_string())),
+            // a name that is not a field is not quoted, not even in the path (no-echo rule)
+            Err(error) => violations.push(FieldViolation::new("fields", error.to_string())),
         }
     }
     if !violations.is_empty() {

@@ -1,7 +1,8 @@
 //! The append-only audit log: who sent what under which agreement, and what became of it.
 //!
-//! Records name messages by id; they never carry a resident ID number. The table refuses
-//! UPDATE, DELETE and TRUNCATE (see the migration).
+//! Records name messages by id; they never carry a resident ID number: every write passes the
+//! no-echo rule of [`crate::domain::privacy`] (names that look like one are dropped, reasons
+//! have them withheld). The table refuses UPDATE, DELETE and TRUNCATE (see the migration).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use super::{Store, StoreError};
 use crate::domain::division::CountyCode;
 use crate::domain::message::AgreementRef;
+use crate::domain::privacy::{holds_id_number, without_id_numbers};
 
 /// One audit record as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,6 +106,20 @@ impl Store {
     }
 }
 
+/// A name a record quotes from a message (kind, agreement id, hash), or nothing when it looks
+/// like an ID number: a refused message may have put anything there (the no-echo rule,
+/// [`crate::domain::privacy`]).
+fn named(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|value| !holds_id_number(value))
+}
+
+/// A reason as recorded: anything that looks like an ID number withheld.
+fn said(reason: &Option<String>) -> Option<String> {
+    reason
+        .as_deref()
+        .map(|reason| without_id_numbers(reason).into_owned())
+}
+
 /// Appends one record inside the caller's transaction, so it commits with what it describes.
 pub async fn append_audit_in(
     connection: &mut sqlx::PgConnection,
@@ -116,11 +132,11 @@ pub async fn append_audit_in(
     .bind(&entry.peer_county)
     .bind(&entry.direction)
     .bind(entry.message_id)
-    .bind(&entry.kind)
-    .bind(&entry.agreement_id)
-    .bind(&entry.agreement_hash)
+    .bind(named(&entry.kind))
+    .bind(named(&entry.agreement_id))
+    .bind(named(&entry.agreement_hash))
     .bind(&entry.outcome)
-    .bind(&entry.reason)
+    .bind(said(&entry.reason))
     .execute(connection)
     .await?;
     Ok(())
@@ -173,11 +189,11 @@ pub async fn audit_batch_in(
     .bind(column(|e| e.peer_county.clone()))
     .bind(entries.iter().map(|e| e.direction.clone()).collect::<Vec<_>>())
     .bind(entries.iter().map(|e| e.message_id).collect::<Vec<_>>())
-    .bind(column(|e| e.kind.clone()))
-    .bind(column(|e| e.agreement_id.clone()))
-    .bind(column(|e| e.agreement_hash.clone()))
+    .bind(column(|e| named(&e.kind)))
+    .bind(column(|e| named(&e.agreement_id)))
+    .bind(column(|e| named(&e.agreement_hash)))
     .bind(entries.iter().map(|e| e.outcome.clone()).collect::<Vec<_>>())
-    .bind(column(|e| e.reason.clone()))
+    .bind(column(|e| said(&e.reason)))
     .execute(connection)
     .await?;
     Ok(())

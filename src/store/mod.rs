@@ -10,6 +10,7 @@ pub mod inbound;
 pub mod inspect;
 pub mod notices;
 pub mod outbound;
+pub mod personal;
 pub mod probe;
 pub mod queries;
 pub mod reconcile;

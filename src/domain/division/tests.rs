@@ -70,7 +70,7 @@ fn every_rename_leads_from_an_abolished_code_to_a_current_one() {
 fn city_level_code_is_not_a_county() {
     assert_eq!(
         error_message(CountyCode::parse("430700")),
-        "430700 is not a county-level division code"
+        "not a county-level division code in the national list"
     );
 }
 
@@ -78,7 +78,7 @@ fn city_level_code_is_not_a_county() {
 fn unknown_county_code_is_rejected() {
     assert_eq!(
         error_message(CountyCode::parse("430799")),
-        "430799 is not a county-level division code"
+        "not a county-level division code in the national list"
     );
 }
 
@@ -106,12 +106,12 @@ fn county_code_of_wrong_length_is_rejected_with_the_count() {
 fn county_code_with_a_non_digit_is_rejected_at_its_position() {
     assert_eq!(
         error_message(CountyCode::parse("43a703")),
-        "county code must be digits only, character 3 is 'a'"
+        "county code must be digits only, character 3 is not a digit"
     );
     // Full-width digits look right but are not ASCII digits.
     assert_eq!(
         error_message(CountyCode::parse("４30703")),
-        "county code must be digits only, character 1 is '４'"
+        "county code must be digits only, character 1 is not a digit"
     );
 }
 
@@ -152,7 +152,7 @@ fn deserializing_an_invalid_county_code_fails() {
     assert!(
         error
             .to_string()
-            .contains("430700 is not a county-level division code")
+            .contains("not a county-level division code in the national list")
     );
 }
 
@@ -195,11 +195,11 @@ fn township_code_of_wrong_length_or_unknown_is_rejected() {
     );
     assert_eq!(
         error_message(TownshipCode::parse("4307030x1")),
-        "township code must be digits only, character 8 is 'x'"
+        "township code must be digits only, character 8 is not a digit"
     );
     assert_eq!(
         error_message(TownshipCode::parse("430703999")),
-        "430703999 is not a township-level division code"
+        "not a township-level division code in the national list"
     );
 }
 
@@ -250,7 +250,7 @@ fn villages_of_a_dingcheng_township_are_listed_in_code_order() {
 fn unknown_hunan_village_is_rejected() {
     assert_eq!(
         error_message(VillageCode::parse("430703101999")),
-        "430703101999 is not a village-level division code"
+        "not a village-level division code in the national list"
     );
 }
 

@@ -117,7 +117,9 @@ fn a_bad_id_number_is_explained_without_repeating_it() {
     let found = reasons(&inflow(&[("resident_id", wrong_check)]));
     assert_eq!(found.len(), 1);
     assert!(
-        found[0].starts_with("resident_id: check character is 5, expected 6"),
+        found[0].starts_with(
+            "resident_id: the check character (character 18) does not match the first 17: a typo somewhere"
+        ),
         "{found:?}"
     );
     assert!(!found[0].contains(wrong_check));
@@ -264,7 +266,7 @@ fn an_unknown_column_in_a_row_refuses_the_row() {
     let found = reasons(&inflow(&[("shoe_size", "38")]));
     assert_eq!(found.len(), 1);
     assert!(
-        found[0].starts_with("unknown column \"shoe_size\" (allowed: resident_id, name"),
+        found[0].starts_with("unknown column (allowed: resident_id, name"),
         "{found:?}"
     );
 }
@@ -275,7 +277,7 @@ fn a_header_is_checked_for_unknown_duplicate_and_missing_columns() {
     let errors = check_header(["resident_id", "name", "shoe_size", "name"]).unwrap_err();
     let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(messages.len(), 3, "{messages:?}");
-    assert!(messages[0].starts_with("unknown column \"shoe_size\" (allowed: resident_id, name, flow,"));
+    assert!(messages[0].starts_with("header column 3: unknown column (allowed: resident_id, name, flow,"));
     assert!(messages[0].ends_with("township, village)"));
     assert_eq!(messages[1], "column name appears more than once");
     assert_eq!(messages[2], "required column flow is missing");

@@ -53,14 +53,13 @@ fn unknown_name_lists_the_allowed_names() {
     let error = "foo".parse::<InquiryKind>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        "unknown inquiry kind \"foo\" (allowed: certificate_verification, outflow_status)"
+        "unknown inquiry kind (allowed: certificate_verification, outflow_status)"
     );
-    let error = "a\nvery long name that goes on and on and on and on and on"
-        .parse::<Priority>()
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("a\\nvery long"), "{error}");
-    assert!(error.contains('…') && !error.contains("on and on and on and on and on"));
+    let error = "431322199002300042".parse::<Priority>().unwrap_err().to_string();
+    assert_eq!(
+        error, "unknown priority (allowed: normal, urgent)",
+        "the value given is never echoed"
+    );
 }
 
 #[test]
@@ -184,7 +183,7 @@ fn assignments_name_the_field_and_accept_chinese_yes_no() {
         Err(AssignmentError::MissingEquals)
     );
     let error = values.set_assignment("shoe_size=42").unwrap_err().to_string();
-    assert!(error.starts_with("unknown status field \"shoe_size\""), "{error}");
+    assert!(error.starts_with("unknown status field"), "{error}");
     let error = values
         .set_assignment("children_count=many")
         .unwrap_err()

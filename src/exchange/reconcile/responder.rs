@@ -170,7 +170,7 @@ impl Link<'_> {
         if self.responded.caller_set_size == 0 {
             if announced > MAX_SET_SIZE {
                 return Err(invalid(format!(
-                    "set_size: {announced} exceeds the largest set a county holds ({MAX_SET_SIZE})"
+                    "set_size: exceeds the largest set a county holds ({MAX_SET_SIZE})"
                 )));
             }
             self.responded.caller_set_size = announced;

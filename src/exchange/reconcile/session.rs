@@ -58,8 +58,7 @@ fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Rejection> {
     let run_id = Uuid::from_str(&begin.run_id).map_err(|_| malformed("begin.run_id: not a UUID".into()))?;
     if begin.set_size > MAX_SET_SIZE {
         return Err(malformed(format!(
-            "begin.set_size: {} exceeds the largest set a county holds ({MAX_SET_SIZE})",
-            begin.set_size
+            "begin.set_size: exceeds the largest set a county holds ({MAX_SET_SIZE})"
         )));
     }
     let set = set_from_wire(begin.set)
