@@ -315,9 +315,17 @@ impl<N: Intake> ExchangeService<N> {
     }
 }
 
+/// The receipt for one message of a batch, in the batch's order. It names the message by its id
+/// only when that id is a UUID: an id that failed validation is not echoed (it could be anything,
+/// a person's ID number included), and the receipt's position says which message it answers.
 fn receipt_of<B: InboundBatch>(message_id: &str, result: &Result<B::Receipt, Rejection>) -> pb::Receipt {
+    let named = uuid::Uuid::parse_str(message_id).is_ok();
     pb::Receipt {
-        message_id: message_id.to_string(),
+        message_id: if named {
+            message_id.to_string()
+        } else {
+            String::new()
+        },
         result: Some(match result {
             Ok(receipt) => pb::receipt::Result::Accepted(B::accepted(receipt)),
             Err(rejection) => pb::receipt::Result::Rejected(rejected_of(rejection)),
