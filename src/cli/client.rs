@@ -13,8 +13,23 @@ use tonic::transport::Channel;
 use crate::proto::operator::operator_client::OperatorClient;
 use crate::tls::{Refusal, RefusalWatch};
 
-/// The watch on this process's connection to the node (a command makes one).
-static REFUSAL_WATCH: OnceLock<RefusalWatch> = OnceLock::new();
+/// This process's connection to the node over mutual TLS (a command makes one), watched for a
+/// refusal of its certificate.
+static WATCHED: OnceLock<WatchedConnection> = OnceLock::new();
+
+/// What [`handshake_refusal`] needs to say why the node refused us.
+#[derive(Debug)]
+struct WatchedConnection {
+    /// Told what ended the connection, if the node hung up before sending anything.
+    watch: RefusalWatch,
+    /// The node's operator API.
+    address: String,
+    /// The TLS configuration the connection used, to ask the node once more.
+    config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+/// How long the CLI waits for the node's verdict when it asks once more after a failure.
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Where the node's operator API is and how to authenticate to it.
 #[derive(Clone, Debug, Args)]
@@ -48,8 +63,12 @@ impl NodeArgs {
             (Some(cert), Some(key), Some(ca), Some(county)) => {
                 let county = crate::tls::County::parse(county).context("--node-county")?;
                 let config = crate::tls::operator_client_config(cert, key, ca, county)?;
-                let (channel, watch) = crate::tls::connect_watched(&self.address, config).await?;
-                let _ = REFUSAL_WATCH.set(watch);
+                let (channel, watch) = crate::tls::connect_watched(&self.address, config.clone()).await?;
+                let _ = WATCHED.set(WatchedConnection {
+                    watch,
+                    address: self.address.clone(),
+                    config,
+                });
                 channel
             }
             _ => tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
@@ -69,8 +88,23 @@ impl NodeArgs {
 /// Why the node refused this process's operator certificate during the TLS handshake, in one
 /// line, if it did: TLS 1.3 lets the node judge the client certificate last and say so with an
 /// alert, which the failed call does not carry.
+/// When the connection was seen closed without an alert, the node is asked once more (see
+/// [`crate::tls::probe_refusal`]).
 pub fn handshake_refusal() -> Option<String> {
-    let refusal = REFUSAL_WATCH.get()?.refusal()?;
+    let watched = WATCHED.get()?;
+    let refusal = match watched.watch.refusal()? {
+        Refusal::ClosedBeforeAnyData => runtime()
+            .ok()
+            .and_then(|runtime| {
+                runtime.block_on(crate::tls::probe_refusal(
+                    &watched.address,
+                    watched.config.clone(),
+                    PROBE_PATIENCE,
+                ))
+            })
+            .unwrap_or(Refusal::ClosedBeforeAnyData),
+        alert => alert,
+    };
     Some(describe_refusal(refusal))
 }
 

@@ -34,5 +34,5 @@ pub use identity::{
 };
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
-    connect_lazy, connect_watched, peer_county, tls_incoming,
+    connect_lazy, connect_watched, peer_county, probe_refusal, tls_incoming,
 };

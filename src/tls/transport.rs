@@ -326,6 +326,31 @@ pub async fn connect_watched(
     Ok((channel, watch))
 }
 
+/// Asks the server at `peer_address` once more for its verdict on our certificate: completes
+/// the client side of the handshake, sends nothing, and waits at most `patience` for an alert.
+/// For after a call failed with the connection closed but no alert read: the server's reset
+/// (it closes with our request unread) can make the kernel drop the alert that came before it,
+/// which a connection that sent nothing never has to fear. `None` when the server kept the
+/// connection open (it accepted us) or could not be reached.
+pub async fn probe_refusal(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    patience: Duration,
+) -> Option<Refusal> {
+    use tokio::io::AsyncReadExt;
+    let attempt = async {
+        let tcp = TcpStream::connect(peer_address).await.ok()?;
+        let server_name = ServerName::try_from(PLACEHOLDER_SERVER_NAME).ok()?;
+        let mut tls = TlsConnector::from(config).connect(server_name, tcp).await.ok()?;
+        let mut byte = [0_u8; 1];
+        match tls.read(&mut byte).await {
+            Ok(read) => refusal_of(Ok(read > 0)),
+            Err(error) => refusal_of(Err(&error)),
+        }
+    };
+    tokio::time::timeout(patience, attempt).await.ok().flatten()
+}
+
 /// Like [`connect`], but connects on first use and reconnects as needed, so a node can start
 /// while a peer is down, with the node's `timings`. Fails only on an invalid address.
 pub fn connect_lazy(
@@ -423,9 +448,15 @@ impl RefusalWatch {
         *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Keeps the first alert; a connection seen closed (a write that failed first, say) only
+    /// until the alert that explains it is read.
     fn record(&self, refusal: Refusal) {
         let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.get_or_insert(refusal);
+        match (*slot, refusal) {
+            (Some(Refusal::Alert(_)), _) => {}
+            (Some(Refusal::ClosedBeforeAnyData), Refusal::ClosedBeforeAnyData) => {}
+            _ => *slot = Some(refusal),
+        }
     }
 }
 
@@ -442,22 +473,36 @@ pub struct Watched<S> {
 }
 
 impl<S> Watched<S> {
+    /// Takes note of a read or write: data from the server ends the watch, a refusal before any
+    /// data is recorded.
     fn observe(&mut self, outcome: Result<bool, &io::Error>) {
-        let Some(watch) = self.watch.as_ref().filter(|_| !self.received_any) else {
+        if self.received_any {
             return;
-        };
-        match outcome {
-            Ok(true) => self.received_any = true,
-            Ok(false) => watch.record(Refusal::ClosedBeforeAnyData),
-            Err(error) => match error
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                Some(rustls::Error::AlertReceived(alert)) => watch.record(Refusal::Alert(*alert)),
-                _ if is_abandoned(error) => watch.record(Refusal::ClosedBeforeAnyData),
-                _ => {}
-            },
         }
+        if matches!(outcome, Ok(true)) {
+            self.received_any = true;
+            return;
+        }
+        if let (Some(watch), Some(refusal)) = (&self.watch, refusal_of(outcome)) {
+            watch.record(refusal);
+        }
+    }
+}
+
+/// What the outcome of a read (`Ok(true)`: data came) or of a failed write says about a server
+/// that has sent nothing yet.
+fn refusal_of(outcome: Result<bool, &io::Error>) -> Option<Refusal> {
+    match outcome {
+        Ok(true) => None,
+        Ok(false) => Some(Refusal::ClosedBeforeAnyData),
+        Err(error) => match error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::AlertReceived(alert)) => Some(Refusal::Alert(*alert)),
+            _ if is_abandoned(error) => Some(Refusal::ClosedBeforeAnyData),
+            _ => None,
+        },
     }
 }
 
