@@ -8,7 +8,8 @@
 //! layer above it.
 //!
 //! - [`domain`]: pure rules and validated types (resident ID numbers, division codes, the message
-//!   vocabulary, agreements and the one access policy, delivery outcomes, China time;
+//!   vocabulary, agreements and the one access policy — for peers, and for operator principals
+//!   with their township scope — delivery outcomes, China time;
 //!   reconciliation's rules, its rateless IBLT coding and schedules). No I/O, no gRPC, no SQL.
 //! - [`store`]: every SQL statement the node runs, rows as domain types, and the migrations
 //!   applied at start-up.
@@ -22,7 +23,9 @@
 //!   answer, reconcile), in domain types only.
 //! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
 //!   schedule, each a `run_once` step.
-//! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`).
+//! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`): every call admitted
+//!   through one gate (principal from the certificate, `authorize`, the lookup limit, the audit
+//!   of refusals and reads).
 //! - [`app`]: the wiring of a running node (`hancha serve`): listeners, peer links, workers.
 //! - [`tls`]: identities from verified certificates, mutual-TLS configurations, development
 //!   certificates.

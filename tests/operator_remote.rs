@@ -1,7 +1,10 @@
 //! The operator API in remote mode: when `operator.trust_anchors` is set, the node serves the
-//! operator API over mutual TLS 1.3 with its own certificate, and only clients holding a
-//! certificate from the operator CA get in. Driven through the `hancha` binary as a remote
-//! operator runs it (`--operator-cert --operator-key --node-ca --node-county`).
+//! operator API over mutual TLS 1.3 with its own certificate, and only clients holding an
+//! operator certificate from the operator CA get in. Driven through the `hancha` binary as a
+//! remote operator runs it (`--operator-cert --operator-key --node-ca --node-county`); every
+//! refusal says why in one line: the TLS alert of a handshake the node refused (expired, unknown
+//! CA), or the status of a call the node refused after it (not an operator certificate, a
+//! township of another county).
 //!
 //! Remote mode is chosen by `operator.trust_anchors` being set, not by the listen address
 //! (`spawn_operator_api`); a non-loopback address without trust anchors is refused at start. So
@@ -44,6 +47,10 @@ struct Files {
     /// A county certificate issued by the operator CA itself: what a misconfigured or
     /// compromised operator CA could hand out.
     county_from_operator_ca: (PathBuf, PathBuf),
+    /// An operator certificate from the right CA that expired yesterday.
+    expired_operator: (PathBuf, PathBuf),
+    /// An operator certificate from the right CA for a township office of 新化县.
+    foreign_township_operator: (PathBuf, PathBuf),
 }
 
 async fn remote_operator() -> RemoteOperator {
@@ -82,6 +89,22 @@ async fn remote_operator() -> RemoteOperator {
         write("county-from-operator-ca.pem", &cert),
         write("county-from-operator-ca-key.pem", &key),
     );
+    let (cert, key) = operator_ca
+        .issue_operator("clerk", now - TimeDelta::days(30), now - TimeDelta::days(1))
+        .unwrap();
+    let expired_operator = (
+        write("expired-operator.pem", &cert),
+        write("expired-operator-key.pem", &key),
+    );
+    let xinhua_township =
+        hancha::domain::division::townships_of(CountyCode::parse(XINHUA).unwrap())[0].to_string();
+    let (cert, key) = operator_ca
+        .issue_township_operator("clerk", &[&xinhua_township], from, until)
+        .unwrap();
+    let foreign_township_operator = (
+        write("foreign-township-operator.pem", &cert),
+        write("foreign-township-operator-key.pem", &key),
+    );
     let operator_anchors = write("operator-ca.pem", &operator_ca.ca_pem());
     let files = Files {
         node_ca: dir.join("ca.pem"),
@@ -92,6 +115,8 @@ async fn remote_operator() -> RemoteOperator {
             dir.join(XINHUA).join("node-key.pem"),
         ),
         county_from_operator_ca,
+        expired_operator,
+        foreign_township_operator,
     };
 
     // 鼎城区 restarts with its operator API in remote mode, on the same database.
@@ -168,8 +193,8 @@ async fn run(mut command: Command) -> std::process::Output {
         .unwrap()
 }
 
-fn assert_refused(output: &std::process::Output, what: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
+fn assert_refused(output: &std::process::Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
         !output.status.success(),
         "{what}: expected a failure, got {output:?}"
@@ -180,15 +205,15 @@ fn assert_refused(output: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&output.stdout)
     );
     assert!(!stderr.trim().is_empty(), "{what}: the failure must say why");
+    stderr
 }
 
-/// Presenting `certificate`, the CLI gets nothing, and on the wire the node refuses the
-/// handshake with `alert`.
-async fn refused_at_handshake(
+/// Presenting `certificate`, the CLI gets nothing and prints one line saying `why`.
+async fn cli_refused_saying(
     remote: &RemoteOperator,
     certificate: &(PathBuf, PathBuf),
     what: &str,
-    alert: rustls::AlertDescription,
+    why: &str,
 ) {
     let files = &remote.files;
     let output = run(pending_over_tls(
@@ -198,7 +223,27 @@ async fn refused_at_handshake(
         DINGCHENG,
     ))
     .await;
-    assert_refused(&output, what);
+    let stderr = assert_refused(&output, what);
+    assert!(stderr.contains(why), "{what}: expected {why:?} in {stderr:?}");
+    assert!(!stderr.contains("operation was canceled"), "{what}: {stderr:?}");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "{what}: one line, got {stderr:?}"
+    );
+}
+
+/// Presenting `certificate`, the CLI gets nothing and says `why`, and on the wire the node
+/// refuses the handshake with `alert`.
+async fn refused_at_handshake(
+    remote: &RemoteOperator,
+    certificate: &(PathBuf, PathBuf),
+    what: &str,
+    alert: rustls::AlertDescription,
+    why: &str,
+) {
+    let files = &remote.files;
+    cli_refused_saying(remote, certificate, what, why).await;
 
     let node_ca = std::fs::read_to_string(&files.node_ca).unwrap();
     let cert = std::fs::read_to_string(&certificate.0).unwrap();
@@ -262,6 +307,7 @@ async fn operator_api_in_remote_mode_refuses_an_operator_certificate_from_anothe
         &remote.files.foreign_operator,
         "operator certificate from another CA",
         rustls::AlertDescription::UnknownCA,
+        "the node refused this operator certificate during the TLS handshake: it is not signed by a CA the node trusts",
     )
     .await;
 }
@@ -275,6 +321,7 @@ async fn operator_api_in_remote_mode_refuses_a_county_node_certificate() {
         &remote.files.county_node,
         "county node certificate",
         rustls::AlertDescription::UnknownCA,
+        "is not signed by a CA the node trusts",
     )
     .await;
 }
@@ -298,13 +345,40 @@ async fn operator_client_refuses_a_node_that_proves_another_county() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn operator_api_refuses_a_county_certificate_even_from_the_operator_ca() {
+async fn operator_api_refuses_an_expired_operator_certificate_and_the_cli_says_it_expired() {
     let remote = remote_operator().await;
     refused_at_handshake(
         &remote,
+        &remote.files.expired_operator,
+        "expired operator certificate",
+        rustls::AlertDescription::CertificateExpired,
+        "the node refused this operator certificate during the TLS handshake: it has expired",
+    )
+    .await;
+}
+
+/// A valid certificate from the operator CA that names a county, not an operator: the handshake
+/// completes and every call is refused, saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_api_refuses_a_county_certificate_even_from_the_operator_ca_saying_why() {
+    let remote = remote_operator().await;
+    cli_refused_saying(
+        &remote,
         &remote.files.county_from_operator_ca,
         "county certificate from the operator CA",
-        rustls::AlertDescription::CertificateUnknown,
+        "error: the client certificate is not an operator certificate",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_api_refuses_a_township_office_of_another_county_saying_why() {
+    let remote = remote_operator().await;
+    cli_refused_saying(
+        &remote,
+        &remote.files.foreign_township_operator,
+        "township of another county",
+        "error: the operator certificate names a township of another county: this node serves 430703",
     )
     .await;
 }

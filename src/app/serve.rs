@@ -19,7 +19,7 @@ use crate::exchange::ExchangeService;
 use crate::node::Node;
 use crate::node::reconcile::ReconcileSettings;
 use crate::node::{agreements_in_store, stored_agreement};
-use crate::operator::OperatorService;
+use crate::operator::{Listener, OperatorService};
 use crate::peer::{CallTimings, PeerClient, PeerLink};
 use crate::proto::exchange::exchange_server::ExchangeServer;
 use crate::proto::operator::operator_server::OperatorServer;
@@ -203,8 +203,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     })
 }
 
-/// Binds and serves the operator API: plaintext on loopback, otherwise mutual TLS with operator
-/// certificates only.
+/// Binds and serves the operator API: plaintext on loopback (county-wide), otherwise mutual TLS
+/// with operator certificates, each caller scoped by its certificate.
 async fn spawn_operator_api(
     config: &NodeConfig,
     identity: &NodeIdentity,
@@ -217,7 +217,7 @@ async fn spawn_operator_api(
         .await
         .with_context(|| format!("binding the operator listener on {listen}"))?;
     let address = listener.local_addr()?;
-    let service = OperatorServer::new(OperatorService::new(node));
+    let service = |listener| OperatorServer::new(OperatorService::new(node, listener));
     let reflection = reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?;
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -228,6 +228,7 @@ async fn spawn_operator_api(
                 bail!("operator.listen {listen} is not loopback: operator.trust_anchors is required");
             }
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let service = service(Listener::Loopback);
             tasks.spawn(async move {
                 let server = tonic::transport::Server::builder()
                     .add_service(reflection)
@@ -244,6 +245,7 @@ async fn spawn_operator_api(
                 operator_server_config(identity, &anchors)?,
                 config.limits.handshake_timeout,
             );
+            let service = service(Listener::OperatorCertificates);
             tasks.spawn(async move {
                 let server = tonic::transport::Server::builder()
                     .add_service(reflection)

@@ -96,7 +96,12 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A certificate refused in the handshake fails the call with a bare "operation was
+            // canceled"; the alert the node sent says why.
+            match client::handshake_refusal() {
+                Some(refusal) => eprintln!("error: {refusal}"),
+                None => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

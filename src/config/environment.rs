@@ -24,6 +24,8 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_RETRY_INITIAL", "limits.retry_initial"),
     ("HANCHA_RETRY_MAX", "limits.retry_max"),
     ("HANCHA_POLL_INTERVAL", "limits.poll_interval"),
+    ("HANCHA_LOOKUPS_PER_PRINCIPAL", "limits.lookups_per_principal"),
+    ("HANCHA_LOOKUP_WINDOW", "limits.lookup_window"),
     // Deprecated: whole milliseconds, read with a warning naming the variable above.
     ("HANCHA_MAX_WAIT_MS", "limits.max_wait"),
     ("HANCHA_RETRY_INITIAL_MS", "limits.retry_initial"),

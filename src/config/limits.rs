@@ -85,6 +85,13 @@ pub struct Limits {
     /// How long a task waits for a free database connection before it fails.
     #[serde(with = "human_duration")]
     pub database_acquire_timeout: Duration,
+    /// Person lookups (ask, show an inquiry, the differences export) one operator principal may
+    /// make per `lookup_window`; beyond that it is refused with `RESOURCE_EXHAUSTED` and audited,
+    /// so that nobody walks the registry one lookup at a time.
+    pub lookups_per_principal: u32,
+    /// The window `lookups_per_principal` counts over (lookups come back evenly across it).
+    #[serde(with = "human_duration")]
+    pub lookup_window: Duration,
 }
 
 impl Default for Limits {
@@ -113,6 +120,8 @@ impl Default for Limits {
             keep_alive_interval: channel.keep_alive_interval,
             keep_alive_timeout: channel.keep_alive_timeout,
             database_acquire_timeout: Duration::from_secs(30),
+            lookups_per_principal: 120,
+            lookup_window: Duration::from_secs(60),
         }
     }
 }
@@ -141,6 +150,7 @@ impl Limits {
             ("max_batch_messages", self.max_batch_messages),
             ("max_message_bytes", self.max_message_bytes),
             ("in_flight", self.in_flight),
+            ("lookups_per_principal", self.lookups_per_principal as usize),
         ] {
             if count == 0 {
                 bail!("limits.{key} must be at least 1");
@@ -162,6 +172,7 @@ impl Limits {
             ("keep_alive_interval", self.keep_alive_interval),
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("database_acquire_timeout", self.database_acquire_timeout),
+            ("lookup_window", self.lookup_window),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -211,6 +222,7 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "keep_alive_interval",
     "keep_alive_timeout",
     "database_acquire_timeout",
+    "lookup_window",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

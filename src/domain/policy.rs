@@ -1,5 +1,9 @@
 //! The access policy: the agreements this node holds, and the decisions made with them on every
-//! message, in both directions. Pure: the caller supplies the verified peer and the time.
+//! message, in both directions; and who may do what on the operator API ([`authorize`], for
+//! every operator entry point). Pure: the caller supplies the verified peer or principal and the
+//! time.
+
+mod principal;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +14,8 @@ use crate::domain::agreement::{Agreement, Direction};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
 use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
+
+pub use principal::{OperatorAction, Principal, Role, Scope};
 
 /// The gRPC-level class of a refusal; the edges map each to its status code in one place
 /// (`crate::status`).
@@ -154,6 +160,30 @@ pub fn check_answer_fields(
         refused,
         allowed: allowed.into_iter().flatten().copied().collect(),
     })
+}
+
+/// The one decision on operator access: may `principal` do `action`, and within which scope?
+///
+/// Every operator entry point calls this before doing anything (gRPC today; a console or HTTP
+/// API maps its logins to a [`Principal`] and calls it too). A county principal may do
+/// everything, county-wide. A township principal may ask (a clerk at the township window
+/// verifies certificates), list, show and answer inquiries, read indicators, agreements and
+/// reconciliation differences, all narrowed to its township by the caller through the
+/// returned [`Scope`]; county-wide work (sweeps, the registry import, agreements, starting
+/// reconciliation) is `PERMISSION_DENIED`.
+pub fn authorize(principal: &Principal, action: OperatorAction) -> Result<Scope, Rejection> {
+    let scope = principal.scope();
+    if let (Scope::Township(township), Some(work)) = (scope, action.county_wide_work()) {
+        return Err(Rejection::new(
+            RejectionCode::PermissionDenied,
+            format!(
+                "{work} is county-wide work, done by the county office; operator {} works for township {township} {}",
+                principal.name(),
+                township.name()
+            ),
+        ));
+    }
+    Ok(scope)
 }
 
 /// Every agreement version this node holds, indexed for the checks made on each message.
@@ -324,135 +354,4 @@ impl AgreementBook {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DINGCHENG: &str = "430703";
-    const XINHUA: &str = "431322";
-    const SHAODONG: &str = "430582";
-
-    fn example_agreement() -> Agreement {
-        Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
-            .expect("example parses")
-    }
-
-    fn county(code: &str) -> CountyCode {
-        CountyCode::parse(code).unwrap()
-    }
-
-    fn values(assignments: &[(StatusField, &str)]) -> StatusValues {
-        let mut values = StatusValues::default();
-        for &(field, value) in assignments {
-            values.set(field, value).unwrap();
-        }
-        values
-    }
-
-    #[test]
-    fn an_answer_may_carry_the_agreed_fields() {
-        let answer = values(&[
-            (StatusField::Pregnant, "no"),
-            (StatusField::Township, "431322001"),
-        ]);
-        assert_eq!(
-            check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn an_answer_with_a_field_outside_the_agreement_is_refused_naming_it_and_the_allowed_ones() {
-        let answer = values(&[
-            (StatusField::Pregnant, "no"),
-            (StatusField::Village, "430703001001"),
-        ]);
-        let refusal = check_answer_fields(&example_agreement(), county(DINGCHENG), county(XINHUA), &answer)
-            .expect_err("village is not agreed");
-        assert_eq!(refusal.refused, vec![StatusField::Village]);
-        let message = refusal.to_string();
-        assert!(
-            message.starts_with("fields not allowed by agreement ")
-                && message.contains(": village (allowed: marital_status, ")
-                && !message.contains("allowed: village"),
-            "{message}"
-        );
-        assert_eq!(refusal.rejection().code, RejectionCode::PermissionDenied);
-    }
-
-    #[test]
-    fn an_answer_between_counties_the_agreement_has_no_direction_for_may_carry_no_field() {
-        let answer = values(&[(StatusField::Pregnant, "no")]);
-        let refusal = check_answer_fields(&example_agreement(), county(SHAODONG), county(XINHUA), &answer)
-            .expect_err("no direction from 邵东市");
-        assert!(
-            refusal.to_string().ends_with("pregnant (allowed: none)"),
-            "{refusal}"
-        );
-        assert_eq!(
-            check_answer_fields(
-                &example_agreement(),
-                county(SHAODONG),
-                county(XINHUA),
-                &StatusValues::default()
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn a_confirmation_is_checked_for_its_sender_and_its_fields() {
-        let agreement = example_agreement();
-        let book = AgreementBook::new(county(DINGCHENG), [agreement.clone()]);
-        let reference = AgreementRef {
-            id: agreement.id().to_string(),
-            hash: agreement.canonical_hash().as_str().to_string(),
-        };
-        let agreed = values(&[(StatusField::Pregnant, "no")]);
-        assert_eq!(
-            book.check_confirmation(county(XINHUA), &reference, &agreed),
-            Ok(())
-        );
-
-        let outsider = book
-            .check_confirmation(county(SHAODONG), &reference, &agreed)
-            .expect_err("邵东市 is no party");
-        assert_eq!(outsider.code, RejectionCode::PermissionDenied);
-        assert!(
-            outsider.reason.contains("430582 is not a party"),
-            "{}",
-            outsider.reason
-        );
-
-        let too_much = values(&[(StatusField::Village, "430703001001")]);
-        let refused = book
-            .check_confirmation(county(XINHUA), &reference, &too_much)
-            .expect_err("village is not agreed");
-        assert_eq!(refused.code, RejectionCode::PermissionDenied);
-        assert!(
-            refused.reason.contains("fields not allowed"),
-            "{}",
-            refused.reason
-        );
-    }
-
-    #[test]
-    fn a_version_named_by_any_text_is_refused_without_panicking() {
-        let agreement = Agreement::parse(include_str!("../../examples/agreements/430703-431322.toml"))
-            .expect("example parses");
-        let me = CountyCode::parse("430703").unwrap();
-        let book = AgreementBook::new(me, [agreement.clone()]);
-        let reference = AgreementRef {
-            id: agreement.id().to_string(),
-            hash: "版本不明版本不明版本不明版本不明".into(),
-        };
-        let rejection = book.pinned(&reference).expect_err("an unknown version");
-        assert_eq!(rejection.code, RejectionCode::FailedPrecondition);
-        assert!(
-            rejection
-                .reason
-                .contains("an unknown version (版本不明版本不明版本不明)"),
-            "{}",
-            rejection.reason
-        );
-    }
-}
+mod tests;

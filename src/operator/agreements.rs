@@ -3,6 +3,7 @@
 use chrono::Utc;
 use tonic::Status;
 
+use super::access::Caller;
 use super::{failed_precondition, internal, not_found};
 use crate::domain::agreement::Agreement;
 use crate::domain::policy::Rejection;
@@ -13,6 +14,7 @@ use crate::store::agreements::StoredAgreement;
 
 pub(super) async fn apply(
     node: &Node,
+    caller: &Caller,
     request: pb::ApplyAgreementRequest,
 ) -> Result<pb::ApplyAgreementResponse, Status> {
     let agreement = Agreement::parse(&request.text).map_err(|errors| {
@@ -34,6 +36,17 @@ pub(super) async fn apply(
             }
         })?;
     let info = info(node, &stored);
+    let access = crate::store::audit::OperatorAccess {
+        peer_county: Some(stored.peer_county.to_string()),
+        reason: Some(format!(
+            "agreement {} version {}{}",
+            stored.agreement_id,
+            stored.version,
+            if new_version { "" } else { " (already installed)" }
+        )),
+        ..caller.access("applied")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::ApplyAgreementResponse {
         agreement: Some(info),
         new_version,

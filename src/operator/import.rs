@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use tonic::Status;
 use tracing::{info, instrument};
 
+use super::access::Caller;
 use super::{internal, invalid};
 use crate::domain::person::Person;
 use crate::domain::person_row::{check_column, person_from_columns, resident_id_key, superseded_reason};
@@ -28,6 +29,7 @@ pub const MAX_ROWS_PER_REQUEST: usize = 20_000;
 #[instrument(skip_all, fields(county = %node.county(), rows = request.rows.len()))]
 pub(super) async fn import_persons(
     node: &Node,
+    caller: &Caller,
     request: pb::ImportPersonsRequest,
 ) -> Result<pb::ImportPersonsResponse, Status> {
     let rows = request.rows;
@@ -82,6 +84,14 @@ pub(super) async fn import_persons(
     };
     errors.sort_by_key(|error| error.line);
     info!(imported, skipped = errors.len(), "registry rows imported");
+    let access = crate::store::audit::OperatorAccess {
+        reason: Some(format!(
+            "{imported} persons imported, {} rows skipped",
+            errors.len()
+        )),
+        ..caller.access("imported")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::ImportPersonsResponse {
         imported: u32::try_from(imported).expect("at most MAX_ROWS_PER_REQUEST rows are written"),
         errors,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::access::{Caller, no_inquiry};
 use super::{failed_precondition, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Direction, FieldViolation, InquiryState, Subject};
@@ -22,10 +23,16 @@ use tonic::Status;
 const DEFAULT_LIMIT: i64 = 1_000;
 const MAX_LIMIT: i64 = 100_000;
 
-pub(super) async fn ask(node: &Node, request: pb::AskRequest) -> Result<pb::AskResponse, Status> {
+/// Asks, and audits who asked (the inquiry by id) before the answer reaches the caller.
+pub(super) async fn ask(
+    node: &Node,
+    caller: &Caller,
+    request: pb::AskRequest,
+) -> Result<pb::AskResponse, Status> {
     let peer = county(&request.to_county, "to_county")?;
     let kind = inquiry_kind(&request.kind)?;
     let subject = subject(&request.resident_id, &request.certificate_number, "")?;
+    let kind_name = kind.as_str().to_string();
     let priority = if request.urgent {
         Priority::Urgent
     } else {
@@ -39,6 +46,13 @@ pub(super) async fn ask(node: &Node, request: pb::AskRequest) -> Result<pb::AskR
     };
     let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
     let outcome = node.ask(peer, draft, wait).await.map_err(send_error)?;
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(outcome.message_id),
+        peer_county: Some(peer.to_string()),
+        kind: Some(kind_name),
+        ..caller.access("asked")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::AskResponse {
         message_id: outcome.message_id.to_string(),
         state: outcome.state.as_str().to_string(),
@@ -56,7 +70,11 @@ pub(super) async fn ask(node: &Node, request: pb::AskRequest) -> Result<pb::AskR
     })
 }
 
-pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::SweepResponse, Status> {
+pub(super) async fn sweep(
+    node: &Node,
+    caller: &Caller,
+    request: pb::SweepRequest,
+) -> Result<pb::SweepResponse, Status> {
     let peer = county(&request.to_county, "to_county")?;
     let kind = inquiry_kind(&request.kind)?;
     if request.sweep_key.is_empty() || request.sweep_key.len() > 128 {
@@ -161,6 +179,15 @@ pub(super) async fn sweep(node: &Node, request: pb::SweepRequest) -> Result<pb::
         .count() as u32;
     let duplicates = results.iter().filter(|r| r.duplicate).count() as u32;
     let rejected = results.iter().filter(|r| !r.error.is_empty()).count() as u32;
+    let access = crate::store::audit::OperatorAccess {
+        peer_county: Some(peer.to_string()),
+        kind: Some(kind.as_str().to_string()),
+        reason: Some(format!(
+            "{accepted} inquiries queued, {duplicates} already sent, {rejected} rows refused"
+        )),
+        ..caller.access("swept")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::SweepResponse {
         results,
         accepted,
@@ -198,16 +225,23 @@ pub(super) async fn sweep_status(
     Ok(status)
 }
 
+/// The pending list, narrowed to the caller's township; audited with its count (the entries
+/// carry masked ID numbers only).
 pub(super) async fn list_pending(
     node: &Node,
+    caller: &Caller,
     request: pb::ListPendingRequest,
 ) -> Result<pb::ListPendingResponse, Status> {
-    let township = (!request.township.is_empty())
+    let requested = (!request.township.is_empty())
         .then(|| {
             crate::domain::division::TownshipCode::parse(&request.township)
                 .map_err(|e| invalid("township", e.to_string()))
         })
         .transpose()?;
+    let township = match caller.scope.narrow(requested) {
+        Ok(township) => township,
+        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
+    };
     let kind = (!request.kind.is_empty())
         .then(|| inquiry_kind(&request.kind))
         .transpose()?;
@@ -228,13 +262,25 @@ pub(super) async fn list_pending(
         .pending_inquiries(&filter, now)
         .await
         .map_err(internal)?;
+    let access = crate::store::audit::OperatorAccess {
+        reason: Some(format!(
+            "{} {} inquiries listed",
+            records.len(),
+            if filter.outbound { "outbound" } else { "inbound" }
+        )),
+        ..caller.access("listed")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::ListPendingResponse {
         inquiries: records.iter().map(|r| summary(r, now)).collect(),
     })
 }
 
+/// One inquiry with its subject's ID number and answer: only within the caller's scope (another
+/// township's inquiry is "not found"), and audited before anything is returned.
 pub(super) async fn show(
     node: &Node,
+    caller: &Caller,
     request: pb::ShowInquiryRequest,
 ) -> Result<pb::ShowInquiryResponse, Status> {
     let id = message_id(&request.message_id)?;
@@ -243,7 +289,17 @@ pub(super) async fn show(
         .inquiry(id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no inquiry {id}")))?;
+        .ok_or_else(|| not_found(no_inquiry(id)))?;
+    if !caller.scope.covers(record.township) {
+        return Err(caller.not_yours(node, id).await);
+    }
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(id),
+        peer_county: Some(record.peer_county.to_string()),
+        kind: Some(record.kind.as_str().to_string()),
+        ..caller.access("read")
+    };
+    caller.audit(node, access).await?;
     let subject = store.inquiry_subject(id).await.map_err(internal)?;
     let confirmation = store.confirmation_for(id).await.map_err(internal)?;
     let presented = match (&record.direction, &subject) {
@@ -275,8 +331,19 @@ pub(super) async fn show(
     })
 }
 
-pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb::AnswerResponse, Status> {
+/// Answers by hand an inquiry within the caller's scope (another township's is "not found"),
+/// audited with the inquiry's and the confirmation's ids.
+pub(super) async fn answer(
+    node: &Node,
+    caller: &Caller,
+    request: pb::AnswerRequest,
+) -> Result<pb::AnswerResponse, Status> {
     let id = message_id(&request.message_id)?;
+    if let Some(record) = node.store().inquiry(id).await.map_err(internal)?
+        && !caller.scope.covers(record.township)
+    {
+        return Err(caller.not_yours(node, id).await);
+    }
     let outcome: AnswerOutcome = request
         .outcome
         .parse()
@@ -317,6 +384,16 @@ pub(super) async fn answer(node: &Node, request: pb::AnswerRequest) -> Result<pb
             }
             AnswerError::Store(store) => internal(store),
         })?;
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(id),
+        reason: Some(format!(
+            "{} with confirmation {}",
+            outcome.as_str(),
+            given.confirmation.message_id
+        )),
+        ..caller.access("answered")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::AnswerResponse {
         confirmation_id: given.confirmation.message_id.to_string(),
     })

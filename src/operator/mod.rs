@@ -1,11 +1,17 @@
 //! The operator edge (`hancha.operator.v1`): what the CLI, township systems and the county's
-//! other systems call. Handlers convert, call the [`Node`], and convert back; each area lives in
-//! its own file. Refusals are [`Rejection`]s, turned into statuses by [`crate::status`] like the
-//! exchange's.
+//! other systems call. Every call first passes the gate ([`access`]): who the caller is (a
+//! [`Principal`](crate::domain::policy::Principal) from its operator certificate, or the
+//! loopback principal), the one access decision
+//! ([`authorize`](crate::domain::policy::authorize)), the limit on person lookups; refusals and
+//! reads of a person's data are audited. Handlers then convert, call the [`Node`] within the
+//! caller's scope, and convert back; each area lives in its own file. Refusals are
+//! [`Rejection`]s, turned into statuses by [`crate::status`] like the exchange's.
 
+mod access;
 mod agreements;
 mod import;
 mod inquiries;
+mod limiter;
 mod reconcile;
 mod report;
 
@@ -13,38 +19,52 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::policy::{Rejection, RejectionCode};
+use crate::domain::policy::{OperatorAction, Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 use crate::status::{internal, status_of};
 
+pub use access::Listener;
 pub use report::{Indicators, ReportPeriod};
+
+use access::{Caller, Gate};
 
 /// Serves the operator API on behalf of one node.
 #[derive(Clone, Debug)]
 pub struct OperatorService {
     /// The node operated.
     node: Arc<Node>,
+    /// Who may call, and how often they may look a person up.
+    gate: Arc<Gate>,
 }
 
 impl OperatorService {
-    /// A service for `node`.
-    pub fn new(node: Arc<Node>) -> OperatorService {
-        OperatorService { node }
+    /// A service for `node` behind `listener`: on [`Listener::Loopback`] a caller without a
+    /// certificate is the county-wide loopback principal; on
+    /// [`Listener::OperatorCertificates`] every caller is who its certificate names.
+    pub fn new(node: Arc<Node>, listener: Listener) -> OperatorService {
+        let gate = Arc::new(Gate::new(listener, &node));
+        OperatorService { node, gate }
+    }
+
+    async fn admit<T>(&self, request: &Request<T>, action: OperatorAction) -> Result<Caller, Status> {
+        self.gate.admit(&self.node, request, action).await
     }
 }
 
 #[tonic::async_trait]
 impl Operator for OperatorService {
     async fn ask(&self, request: Request<pb::AskRequest>) -> Result<Response<pb::AskResponse>, Status> {
-        inquiries::ask(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::Ask).await?;
+        inquiries::ask(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn sweep(&self, request: Request<pb::SweepRequest>) -> Result<Response<pb::SweepResponse>, Status> {
-        inquiries::sweep(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::Sweep).await?;
+        inquiries::sweep(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -53,6 +73,7 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::SweepStatusRequest>,
     ) -> Result<Response<pb::SweepStatusResponse>, Status> {
+        let _caller = self.admit(&request, OperatorAction::SweepStatus).await?;
         inquiries::sweep_status(&self.node, request.into_inner())
             .await
             .map(Response::new)
@@ -62,7 +83,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ListPendingRequest>,
     ) -> Result<Response<pb::ListPendingResponse>, Status> {
-        inquiries::list_pending(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::ListPending).await?;
+        inquiries::list_pending(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -71,7 +93,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ShowInquiryRequest>,
     ) -> Result<Response<pb::ShowInquiryResponse>, Status> {
-        inquiries::show(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::ShowInquiry).await?;
+        inquiries::show(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -80,7 +103,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::AnswerRequest>,
     ) -> Result<Response<pb::AnswerResponse>, Status> {
-        inquiries::answer(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::Answer).await?;
+        inquiries::answer(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -89,7 +113,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ImportPersonsRequest>,
     ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
-        import::import_persons(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::ImportPersons).await?;
+        import::import_persons(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -98,15 +123,17 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ApplyAgreementRequest>,
     ) -> Result<Response<pb::ApplyAgreementResponse>, Status> {
-        agreements::apply(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::ApplyAgreement).await?;
+        agreements::apply(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn list_agreements(
         &self,
-        _request: Request<pb::ListAgreementsRequest>,
+        request: Request<pb::ListAgreementsRequest>,
     ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
+        let _caller = self.admit(&request, OperatorAction::ListAgreements).await?;
         agreements::list(&self.node).await.map(Response::new)
     }
 
@@ -114,6 +141,7 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ShowAgreementRequest>,
     ) -> Result<Response<pb::ShowAgreementResponse>, Status> {
+        let _caller = self.admit(&request, OperatorAction::ShowAgreement).await?;
         agreements::show(&self.node, request.into_inner())
             .await
             .map(Response::new)
@@ -123,7 +151,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
-        report::report(&self.node, request.into_inner())
+        let caller = self.admit(&request, OperatorAction::Report).await?;
+        report::report(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -135,7 +164,8 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ReconcileRequest>,
     ) -> Result<Response<Self::ReconcileStream>, Status> {
-        let receiver = reconcile::reconcile(&self.node, request.into_inner())?;
+        let caller = self.admit(&request, OperatorAction::Reconcile).await?;
+        let receiver = reconcile::reconcile(&self.node, &caller, request.into_inner()).await?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(receiver),
         )))
@@ -145,6 +175,7 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ListReconcileRunsRequest>,
     ) -> Result<Response<pb::ListReconcileRunsResponse>, Status> {
+        let _caller = self.admit(&request, OperatorAction::ListReconcileRuns).await?;
         reconcile::list_runs(&self.node, request.into_inner())
             .await
             .map(Response::new)
@@ -154,7 +185,10 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ListReconcileDifferencesRequest>,
     ) -> Result<Response<pb::ListReconcileDifferencesResponse>, Status> {
-        reconcile::list_differences(&self.node, request.into_inner())
+        let caller = self
+            .admit(&request, OperatorAction::ListReconcileDifferences)
+            .await?;
+        reconcile::list_differences(&self.node, &caller, request.into_inner())
             .await
             .map(Response::new)
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::access::Caller;
 use super::{internal, invalid};
 use crate::domain::division::CountyCode;
 use crate::domain::policy::{Rejection, RejectionCode};
@@ -18,13 +19,19 @@ use crate::status::status_of;
 use crate::store::reconcile::{PersonDifferenceRow, RunRow};
 
 /// Runs both sets with the peer in a task of its own; progress and the summaries go to the
-/// returned channel, an error as the stream's final status.
-pub(super) fn reconcile(
+/// returned channel, an error as the stream's final status. Audited when it starts.
+pub(super) async fn reconcile(
     node: &Arc<Node>,
+    caller: &Caller,
     request: pb::ReconcileRequest,
 ) -> Result<mpsc::UnboundedReceiver<Result<pb::ReconcileProgress, Status>>, Status> {
     let peer =
         CountyCode::parse(&request.with_county).map_err(|error| invalid("with_county", error.to_string()))?;
+    let access = crate::store::audit::OperatorAccess {
+        peer_county: Some(peer.to_string()),
+        ..caller.access("started")
+    };
+    caller.audit(node, access).await?;
     let (sender, receiver) = mpsc::unbounded_channel();
     let node = Arc::clone(node);
     tokio::spawn(async move {
@@ -161,12 +168,29 @@ pub(super) async fn list_runs(
     })
 }
 
+/// The person-level differences (with ID numbers, for the township offices that follow them
+/// up): a township office gets its own township's only; audited with the count before anything
+/// is returned.
 pub(super) async fn list_differences(
     node: &Node,
+    caller: &Caller,
     request: pb::ListReconcileDifferencesRequest,
 ) -> Result<pb::ListReconcileDifferencesResponse, Status> {
     let peer = peer_filter(&request.with_county)?;
-    let rows = node.store().person_differences(peer).await.map_err(internal)?;
+    let rows: Vec<PersonDifferenceRow> = node
+        .store()
+        .person_differences(peer)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|row| caller.scope.covers(row.township))
+        .collect();
+    let access = crate::store::audit::OperatorAccess {
+        peer_county: peer.map(|county| county.to_string()),
+        reason: Some(format!("{} person differences listed", rows.len())),
+        ..caller.access("listed")
+    };
+    caller.audit(node, access).await?;
     Ok(pb::ListReconcileDifferencesResponse {
         differences: rows.into_iter().map(difference_of_row).collect(),
     })

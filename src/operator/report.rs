@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use tonic::Status;
 
+use super::access::Caller;
 use super::{internal, invalid};
 use crate::domain::division::{TownshipCode, townships_of};
 use crate::domain::resident_id::today_in_china;
@@ -15,18 +16,27 @@ pub use crate::domain::report::{Indicator, Indicators, ReportPeriod};
 
 /// Every township of the county (those with nobody counted too, so that a township whose data
 /// is missing shows up as `— (0/0)` rather than not at all), then the county total with an
-/// empty township. With `township`, that township's row only.
-pub(super) async fn report(node: &Node, request: pb::ReportRequest) -> Result<pb::ReportResponse, Status> {
+/// empty township. With `township`, that township's row only; a township office always gets
+/// its own township's row only (asking for another is refused).
+pub(super) async fn report(
+    node: &Node,
+    caller: &Caller,
+    request: pb::ReportRequest,
+) -> Result<pb::ReportResponse, Status> {
     let period = match request.period.as_str() {
         "" => ReportPeriod::current_quarter(today_in_china()),
         text => ReportPeriod::parse(text).map_err(|reason| invalid("period", reason))?,
     };
-    let only_township = match request.township.as_str() {
+    let requested = match request.township.as_str() {
         "" => None,
         text => Some(
             TownshipCode::parse_within(text, node.county())
                 .map_err(|error| invalid("township", error.to_string()))?,
         ),
+    };
+    let only_township = match caller.scope.narrow(requested) {
+        Ok(township) => township,
+        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
     };
     let counts = node.store().indicator_counts(&period).await.map_err(internal)?;
 

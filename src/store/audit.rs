@@ -3,6 +3,9 @@
 //! Records name messages by id; they never carry a resident ID number: every write passes the
 //! no-echo rule of [`crate::domain::privacy`] (names that look like one are dropped, reasons
 //! have them withheld). The table refuses UPDATE, DELETE and TRUNCATE (see the migration).
+//! Operator actions are records too ([`OperatorAccess`]): who (the principal and its scope) did
+//! what (the action, the message by id, or counts) and how it ended — again never a resident ID
+//! number.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -80,7 +83,83 @@ impl AuditEntry {
     }
 }
 
+/// One operator action on the audit log: who did what, and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorAccess {
+    /// The principal's name: the operator's from its certificate, or `loopback`.
+    pub principal: String,
+    /// Its scope: `county:<code>` or `township:<code>`.
+    pub scope: String,
+    /// The operator action (`show_inquiry`, `answer`, ...).
+    pub action: String,
+    /// The message concerned, if any.
+    pub message_id: Option<Uuid>,
+    /// The other county concerned, if any (the county asked, the county that asked).
+    pub peer_county: Option<String>,
+    /// Inquiry kind, for inquiries.
+    pub kind: Option<String>,
+    /// What happened: `read`, `listed`, `asked`, `answered`, `imported`, `refused`, ...
+    pub outcome: String,
+    /// Counts, or the refusal as `CODE: why`; never a person's data.
+    pub reason: Option<String>,
+}
+
+/// An operator access record as read back, with its time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorAccessRecord {
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// What was written.
+    pub access: OperatorAccess,
+}
+
 impl Store {
+    /// Appends one operator access record.
+    pub async fn append_operator_access(&self, access: &OperatorAccess) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (direction, principal, principal_scope, action, message_id, peer_county, kind, outcome, reason)
+             VALUES ('local', $1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&access.principal)
+        .bind(&access.scope)
+        .bind(&access.action)
+        .bind(access.message_id)
+        .bind(&access.peer_county)
+        .bind(named(&access.kind))
+        .bind(&access.outcome)
+        .bind(said(&access.reason))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The most recent operator access records, newest first.
+    pub async fn recent_operator_access(&self, limit: i64) -> Result<Vec<OperatorAccessRecord>, StoreError> {
+        let rows: Vec<OperatorAccessRow> = sqlx::query_as(
+            "SELECT at, principal, principal_scope, action, message_id, peer_county, kind, outcome, reason
+             FROM audit_log WHERE principal IS NOT NULL ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| OperatorAccessRecord {
+                at: row.at,
+                access: OperatorAccess {
+                    principal: row.principal,
+                    scope: row.principal_scope,
+                    action: row.action.unwrap_or_default(),
+                    message_id: row.message_id,
+                    peer_county: row.peer_county,
+                    kind: row.kind,
+                    outcome: row.outcome,
+                    reason: row.reason,
+                },
+            })
+            .collect())
+    }
+
     /// Appends one record, on its own.
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let mut connection = self.pool().acquire().await?;
@@ -140,6 +219,19 @@ pub async fn append_audit_in(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct OperatorAccessRow {
+    at: DateTime<Utc>,
+    principal: String,
+    principal_scope: String,
+    action: Option<String>,
+    message_id: Option<Uuid>,
+    peer_county: Option<String>,
+    kind: Option<String>,
+    outcome: String,
+    reason: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]

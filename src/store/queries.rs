@@ -189,7 +189,8 @@ impl Store {
             .transpose()
     }
 
-    /// What happened to an inquiry and its answer, oldest first, and its delivery attempts so
+    /// What happened to an inquiry and its answer (not who looked at it: operator access
+    /// records are left out), oldest first, and its delivery attempts so
     /// far with the last error (inquiry or answer still in the outbox).
     pub async fn inquiry_history(
         &self,
@@ -197,8 +198,9 @@ impl Store {
     ) -> Result<(Vec<HistoryEntry>, i32, Option<String>), StoreError> {
         let rows: Vec<AuditLine> = sqlx::query_as(
             "SELECT a.at, a.outcome, a.reason, a.direction FROM audit_log a
-             WHERE a.message_id = $1
-                OR a.message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1)
+             WHERE (a.message_id = $1
+                    OR a.message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1))
+               AND a.principal IS NULL
              ORDER BY a.id",
         )
         .bind(message_id)

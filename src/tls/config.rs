@@ -89,7 +89,10 @@ pub fn client_config(
 
 /// The operator API's listener when it is exposed beyond loopback: TLS 1.3, the node's own
 /// certificate as server certificate, and a client certificate required from the *operator* CA
-/// (`operator_anchors`), which issues only operator certificates — never a county's.
+/// (`operator_anchors`). An expired certificate or one from another CA fails the handshake; a
+/// valid one that is not an operator's (a county certificate, two townships, a township of
+/// another county) completes it and every call is refused with a status saying why, so the
+/// operator learns what is wrong with it (the service reads the identity, `crate::operator`).
 pub fn operator_server_config(
     identity: &NodeIdentity,
     operator_anchors: &TrustAnchors,
@@ -97,12 +100,9 @@ pub fn operator_server_config(
     let provider = provider();
     let webpki = WebPkiClientVerifier::builder_with_provider(operator_anchors.roots(), Arc::clone(&provider))
         .build()?;
-    // An operator certificate from the operator CA, and never a county node's certificate, even
-    // if the operator CA were (mis)configured to be the county CA.
-    let verifier = Arc::new(IdentityClientVerifier::operator(webpki));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(webpki)
         .with_single_cert(identity.cert_chain().to_vec(), identity.private_key())?;
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))

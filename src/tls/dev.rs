@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Days, Duration, Utc};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, KeyPair, KeyUsagePurpose, SanType,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SigningKey,
 };
 
 use super::credentials::{LoadError, NodeIdentity};
 use super::identity::{County, IdentityError};
 
-pub use super::identity::OPERATOR_URI_PREFIX;
+pub use super::identity::{OPERATOR_URI_PREFIX, TOWNSHIP_URI_PREFIX};
 
 /// Validity of development certificates: long enough that nobody regenerates them by surprise.
 const DEV_VALIDITY_DAYS: u64 = 3650;
@@ -48,6 +48,56 @@ pub enum DevCertError {
     /// A freshly minted certificate did not load back (a bug in this module).
     #[error("minted certificate does not load")]
     Load(#[from] LoadError),
+    /// The development operator CA could not be read (run `hancha certs dev counties` first).
+    #[error("cannot read the development operator CA {path} (generate it with `hancha certs dev counties`)")]
+    Read {
+        /// The file we tried to read.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Issues a development operator certificate `operator-<name>.pem` / `operator-<name>-key.pem`
+/// in `dir`, signed by the development operator CA already there (`operator-ca.pem`,
+/// `operator-ca-key.pem`), with URI SAN `urn:hancha:operator:<name>` and, for a township office,
+/// `urn:hancha:township:<township>`. Valid for ten years; returns the two files written. The
+/// caller checks the name and township (the node checks them again on every call).
+pub fn issue_dev_operator(
+    dir: &Path,
+    name: &str,
+    township: Option<&str>,
+) -> Result<(PathBuf, PathBuf), DevCertError> {
+    let read = |file: &str| {
+        let path = dir.join(file);
+        fs::read_to_string(&path).map_err(|source| DevCertError::Read { path, source })
+    };
+    let key = KeyPair::from_pem(&read("operator-ca-key.pem")?)?;
+    let issuer = Issuer::from_ca_cert_pem(&read("operator-ca.pem")?, key)?;
+    let townships: Vec<&str> = township.into_iter().collect();
+    let (cert_pem, key_pem) = issue_operator_leaf(
+        &issuer,
+        name,
+        &townships,
+        Utc::now() - Days::new(1),
+        Utc::now() + Days::new(DEV_VALIDITY_DAYS),
+    )?;
+    let mut written = Vec::new();
+    for (file, contents) in [
+        (format!("operator-{name}.pem"), cert_pem),
+        (format!("operator-{name}-key.pem"), key_pem),
+    ] {
+        let path = dir.join(file);
+        fs::write(&path, contents).map_err(|source| DevCertError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    let key = written.pop().expect("two files written");
+    let cert = written.pop().expect("two files written");
+    Ok((cert, key))
 }
 
 /// Writes a development PKI into `dir` (created if missing) and returns the files written.
@@ -209,14 +259,20 @@ impl TestPki {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<(String, String), DevCertError> {
-        let uri = format!("{OPERATOR_URI_PREFIX}{name}");
-        self.issue(
-            &format!("hancha operator {name}"),
-            vec![SanType::URI(uri.try_into()?)],
-            vec![ExtendedKeyUsagePurpose::ClientAuth],
-            not_before,
-            not_after,
-        )
+        issue_operator_leaf(&*self.ca, name, &[], not_before, not_after)
+    }
+
+    /// An operator certificate of a township office: [`TestPki::issue_operator`] plus one
+    /// `urn:hancha:township:<code>` URI SAN per entry of `townships` (tests pass two, or a
+    /// township of another county, to see them refused).
+    pub fn issue_township_operator(
+        &self,
+        name: &str,
+        townships: &[&str],
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Result<(String, String), DevCertError> {
+        issue_operator_leaf(&*self.ca, name, townships, not_before, not_after)
     }
 
     /// A ready-to-use identity for `code`, valid from an hour ago for a day: the common case in
@@ -236,18 +292,70 @@ impl TestPki {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<(String, String), DevCertError> {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = distinguished_name(common_name);
-        params.subject_alt_names = subject_alt_names;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = extended_key_usages;
-        params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, not_before, not_after)?;
-        let key = KeyPair::generate()?;
-        let certificate = params.signed_by(&key, &self.ca)?;
-        Ok((certificate.pem(), key.serialize_pem()))
+        issue_leaf(
+            &*self.ca,
+            common_name,
+            subject_alt_names,
+            extended_key_usages,
+            not_before,
+            not_after,
+        )
     }
+}
+
+/// An operator client certificate from `issuer`: `urn:hancha:operator:<name>`, one
+/// `urn:hancha:township:` SAN per entry of `townships`, client authentication only.
+fn issue_operator_leaf(
+    issuer: &Issuer<'_, impl SigningKey>,
+    name: &str,
+    townships: &[&str],
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(String, String), DevCertError> {
+    let mut uris = vec![format!("{OPERATOR_URI_PREFIX}{name}")];
+    uris.extend(
+        townships
+            .iter()
+            .map(|code| format!("{TOWNSHIP_URI_PREFIX}{code}")),
+    );
+    let alternative_names = uris
+        .into_iter()
+        .map(|uri| Ok(SanType::URI(uri.try_into()?)))
+        .collect::<Result<Vec<_>, rcgen::Error>>()?;
+    let common_name = match townships {
+        [] => format!("hancha operator {name}"),
+        [township, ..] => format!("hancha operator {name} (township {township})"),
+    };
+    issue_leaf(
+        issuer,
+        &common_name,
+        alternative_names,
+        vec![ExtendedKeyUsagePurpose::ClientAuth],
+        not_before,
+        not_after,
+    )
+}
+
+/// A leaf certificate `(cert_pem, key_pem)` signed by `issuer`, with a fresh P-256 key.
+fn issue_leaf(
+    issuer: &Issuer<'_, impl SigningKey>,
+    common_name: &str,
+    subject_alt_names: Vec<SanType>,
+    extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(String, String), DevCertError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(common_name);
+    params.subject_alt_names = subject_alt_names;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = extended_key_usages;
+    params.use_authority_key_identifier_extension = true;
+    set_validity(&mut params, not_before, not_after)?;
+    let key = KeyPair::generate()?;
+    let certificate = params.signed_by(&key, issuer)?;
+    Ok((certificate.pem(), key.serialize_pem()))
 }
 
 fn distinguished_name(common_name: &str) -> DistinguishedName {
@@ -304,6 +412,24 @@ mod tests {
             county_from_certificate(&operator_der),
             Err(IdentityError::NoCounty),
             "an operator certificate must never pass as a county"
+        );
+    }
+
+    #[test]
+    fn issues_a_township_operator_from_the_development_operator_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        generate_dev_certs(dir.path(), &["430703"]).unwrap();
+        let (cert, key) = issue_dev_operator(dir.path(), "yuxia", Some("430703101")).unwrap();
+        assert_eq!(cert, dir.path().join("operator-yuxia.pem"));
+        assert_eq!(key, dir.path().join("operator-yuxia-key.pem"));
+        let pem = fs::read_to_string(&cert).unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let identity = crate::tls::operator_from_certificate(&der).unwrap();
+        assert_eq!(identity.name, "yuxia");
+        assert_eq!(identity.township.as_deref(), Some("430703101"));
+        assert!(
+            NodeIdentity::from_pem_files(&cert, &key).is_err(),
+            "names no county"
         );
     }
 

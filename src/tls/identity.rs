@@ -1,5 +1,6 @@
 //! Who a certificate says its holder is: the county named in its single
-//! `urn:hancha:county:` URI SAN.
+//! `urn:hancha:county:` URI SAN, or the operator named in its `urn:hancha:operator:` URI SAN
+//! with the township office an `urn:hancha:township:` URI SAN may add.
 //!
 //! A peer's county is only ever read from a certificate the TLS layer has already verified;
 //! nothing a peer *says* (metadata, message fields) can change who it is.
@@ -19,6 +20,21 @@ pub const COUNTY_URI_PREFIX: &str = "urn:hancha:county:";
 /// operator API authenticates; distinct from county identities so that neither can pass as the
 /// other.
 pub const OPERATOR_URI_PREFIX: &str = "urn:hancha:operator:";
+
+/// The URI SAN prefix an operator certificate of a township office carries, at most once:
+/// `urn:hancha:township:<9 digits>`. What the code means (a township of the node's county) is
+/// the domain's business (`crate::domain::policy::Principal::operator`).
+pub const TOWNSHIP_URI_PREFIX: &str = "urn:hancha:township:";
+
+/// What an operator certificate says about its holder, as written in it; checked against the
+/// node's county by the domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorIdentity {
+    /// The name after `urn:hancha:operator:`.
+    pub name: String,
+    /// The text after `urn:hancha:township:`, when the certificate is a township office's.
+    pub township: Option<String>,
+}
 
 /// A county code as a certificate states it: exactly six ASCII digits.
 ///
@@ -91,8 +107,18 @@ pub enum IdentityError {
     },
     /// Not an operator certificate: no `urn:hancha:operator:` URI SAN, several, or a county SAN
     /// as well (a county node's certificate never opens the operator API).
-    #[error("certificate is not an operator's (exactly one {OPERATOR_URI_PREFIX} URI SAN and no county)")]
+    #[error(
+        "the client certificate is not an operator certificate: it needs exactly one {OPERATOR_URI_PREFIX}<name> URI SAN and no {COUNTY_URI_PREFIX} SAN"
+    )]
     NotAnOperator,
+    /// An operator certificate with more than one township: an office works for one township.
+    #[error(
+        "the operator certificate names {count} townships: a township office's certificate names exactly one"
+    )]
+    SeveralTownships {
+        /// How many township URIs the certificate carries.
+        count: usize,
+    },
     /// A county URI whose code is not six ASCII digits.
     #[error("county code {0:?} is not six ASCII digits")]
     MalformedCounty(String),
@@ -134,8 +160,10 @@ pub fn county_from_certificate(der: &[u8]) -> Result<County, IdentityError> {
 }
 
 /// Reads the operator a verified DER certificate names in its single `urn:hancha:operator:`
-/// URI SAN; a certificate that also names a county is refused.
-pub fn operator_from_certificate(der: &[u8]) -> Result<String, IdentityError> {
+/// URI SAN, and the township of its `urn:hancha:township:` SAN if it has one. A certificate that
+/// also names a county is refused (a county node's certificate never opens the operator API), and
+/// so is one naming several townships.
+pub fn operator_from_certificate(der: &[u8]) -> Result<OperatorIdentity, IdentityError> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der)
         .map_err(|error| IdentityError::Unparseable(error.to_string()))?;
     let Some(alternative_names) = certificate
@@ -160,10 +188,20 @@ pub fn operator_from_certificate(der: &[u8]) -> Result<String, IdentityError> {
         .iter()
         .filter_map(|uri| uri.strip_prefix(OPERATOR_URI_PREFIX))
         .collect();
-    match operators.as_slice() {
-        [name] if !name.is_empty() => Ok((*name).to_string()),
-        _ => Err(IdentityError::NotAnOperator),
-    }
+    let name = match operators.as_slice() {
+        [name] if !name.is_empty() => (*name).to_string(),
+        _ => return Err(IdentityError::NotAnOperator),
+    };
+    let townships: Vec<&str> = uris
+        .iter()
+        .filter_map(|uri| uri.strip_prefix(TOWNSHIP_URI_PREFIX))
+        .collect();
+    let township = match townships.as_slice() {
+        [] => None,
+        [township] => Some((*township).to_string()),
+        several => return Err(IdentityError::SeveralTownships { count: several.len() }),
+    };
+    Ok(OperatorIdentity { name, township })
 }
 
 #[cfg(test)]
@@ -230,6 +268,40 @@ mod tests {
             county_from_certificate(&der),
             Err(IdentityError::MalformedCounty("43070X".to_owned()))
         );
+    }
+
+    #[test]
+    fn reads_an_operator_with_or_without_one_township() {
+        let der = leaf_der(&["urn:hancha:operator:clerk"]);
+        assert_eq!(
+            operator_from_certificate(&der),
+            Ok(OperatorIdentity {
+                name: "clerk".into(),
+                township: None
+            })
+        );
+        let der = leaf_der(&["urn:hancha:operator:clerk", "urn:hancha:township:430703101"]);
+        assert_eq!(
+            operator_from_certificate(&der).unwrap().township.as_deref(),
+            Some("430703101")
+        );
+    }
+
+    #[test]
+    fn an_operator_certificate_with_two_townships_or_a_county_is_refused() {
+        let der = leaf_der(&[
+            "urn:hancha:operator:clerk",
+            "urn:hancha:township:430703101",
+            "urn:hancha:township:430703102",
+        ]);
+        assert_eq!(
+            operator_from_certificate(&der),
+            Err(IdentityError::SeveralTownships { count: 2 })
+        );
+        let der = leaf_der(&["urn:hancha:operator:clerk", "urn:hancha:county:430703"]);
+        assert_eq!(operator_from_certificate(&der), Err(IdentityError::NotAnOperator));
+        let der = leaf_der(&["urn:hancha:county:430703"]);
+        assert_eq!(operator_from_certificate(&der), Err(IdentityError::NotAnOperator));
     }
 
     #[test]

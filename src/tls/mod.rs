@@ -3,14 +3,17 @@
 //!
 //! # Layout
 //!
-//! - [`identity`]: the county a certificate names ([`county_from_certificate`], [`County`]).
+//! - [`identity`]: the county a certificate names ([`county_from_certificate`], [`County`]), and
+//!   the operator (with its township, if any) an operator certificate names
+//!   ([`operator_from_certificate`]).
 //! - [`credentials`]: this node's certificate and key ([`NodeIdentity`]) and the CAs it trusts
 //!   ([`TrustAnchors`]), loaded from PEM.
 //! - [`config`]: [`server_config`] and [`client_config`] — TLS 1.3 only, client certificates
 //!   required, the server's county checked by the client.
 //! - `verify` (private): the rustls verifiers behind those configurations.
 //! - [`transport`]: [`tls_incoming`] for `Server::serve_with_incoming_shutdown`, [`connect`] /
-//!   [`connect_lazy`] for client channels, [`peer_county`] for handlers.
+//!   [`connect_lazy`] for client channels ([`connect_watched`] also learns why a server refused
+//!   our certificate), [`peer_county`] for handlers.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
 pub mod config;
@@ -25,8 +28,11 @@ pub use config::{
     server_config,
 };
 pub use credentials::{LoadError, NodeIdentity, TrustAnchors};
-pub use identity::{COUNTY_URI_PREFIX, County, IdentityError, county_from_certificate};
+pub use identity::{
+    COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, county_from_certificate,
+    operator_from_certificate,
+};
 pub use transport::{
-    ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, TlsIncoming, connect, connect_lazy, peer_county,
-    tls_incoming,
+    ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
+    connect_lazy, connect_watched, peer_county, probe_refusal, tls_incoming,
 };

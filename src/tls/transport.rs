@@ -306,6 +306,51 @@ pub async fn connect(peer_address: &str, config: Arc<ClientConfig>) -> Result<Ch
         })
 }
 
+/// Like [`connect`], and also returns a [`RefusalWatch`] that learns why the server hung up if it
+/// refuses our certificate after the handshake, for a client that wants to tell its user (the
+/// `hancha` command line; the call itself only fails with "operation was canceled").
+pub async fn connect_watched(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+) -> Result<(Channel, RefusalWatch), ConnectError> {
+    let endpoint = endpoint(peer_address, ChannelTimings::default())?;
+    let watch = RefusalWatch::default();
+    let connector = tls_connector_watched(peer_address, config, Some(watch.clone()));
+    let channel = endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|source| ConnectError::Transport {
+            address: peer_address.to_owned(),
+            source,
+        })?;
+    Ok((channel, watch))
+}
+
+/// Asks the server at `peer_address` once more for its verdict on our certificate: completes
+/// the client side of the handshake, sends nothing, and waits at most `patience` for an alert.
+/// For after a call failed with the connection closed but no alert read: the server's reset
+/// (it closes with our request unread) can make the kernel drop the alert that came before it,
+/// which a connection that sent nothing never has to fear. `None` when the server kept the
+/// connection open (it accepted us) or could not be reached.
+pub async fn probe_refusal(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    patience: Duration,
+) -> Option<Refusal> {
+    use tokio::io::AsyncReadExt;
+    let attempt = async {
+        let tcp = TcpStream::connect(peer_address).await.ok()?;
+        let server_name = ServerName::try_from(PLACEHOLDER_SERVER_NAME).ok()?;
+        let mut tls = TlsConnector::from(config).connect(server_name, tcp).await.ok()?;
+        let mut byte = [0_u8; 1];
+        match tls.read(&mut byte).await {
+            Ok(read) => refusal_of(Ok(read > 0)),
+            Err(error) => refusal_of(Err(&error)),
+        }
+    };
+    tokio::time::timeout(patience, attempt).await.ok().flatten()
+}
+
 /// Like [`connect`], but connects on first use and reconnects as needed, so a node can start
 /// while a peer is down, with the node's `timings`. Fails only on an invalid address.
 pub fn connect_lazy(
@@ -338,7 +383,22 @@ fn tls_connector(
     config: Arc<ClientConfig>,
 ) -> impl tower::Service<
     Uri,
-    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TcpStream>>>,
+    Error = io::Error,
+    Future: Send,
+> + Send
++ 'static {
+    tls_connector_watched(peer_address, config, None)
+}
+
+/// [`tls_connector`], telling `watch` (if any) how the server refused us.
+fn tls_connector_watched(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    watch: Option<RefusalWatch>,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TcpStream>>>,
     Error = io::Error,
     Future: Send,
 > + Send
@@ -348,13 +408,154 @@ fn tls_connector(
     tower::service_fn(move |_uri: Uri| {
         let peer_address = Arc::clone(&peer_address);
         let connector = connector.clone();
+        let watch = watch.clone();
         async move {
             let tcp = TcpStream::connect(&*peer_address).await?;
             tcp.set_nodelay(true)?;
             let server_name = ServerName::try_from(PLACEHOLDER_SERVER_NAME)
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
             let tls = connector.connect(server_name, tcp).await?;
-            Ok(TokioIo::new(tls))
+            Ok(TokioIo::new(Watched {
+                inner: tls,
+                watch,
+                received_any: false,
+            }))
         }
     })
+}
+
+// === impl RefusalWatch ===
+
+/// How a server refused our certificate after the client's side of the TLS 1.3 handshake had
+/// finished (the server judges the client certificate last, and says so with an alert on the
+/// client's first read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server sent this TLS alert before any data: `certificate_expired`, `unknown_ca`, ...
+    Alert(rustls::AlertDescription),
+    /// The server closed or reset the connection before sending any data, without an alert.
+    ClosedBeforeAnyData,
+}
+
+/// Filled in by a channel from [`connect_watched`] when the server hangs up on it right after
+/// the handshake; read it after a call failed.
+#[derive(Clone, Debug, Default)]
+pub struct RefusalWatch(Arc<std::sync::Mutex<Option<Refusal>>>);
+
+impl RefusalWatch {
+    /// How the server refused us, if it did.
+    pub fn refusal(&self) -> Option<Refusal> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the first alert; a connection seen closed (a write that failed first, say) only
+    /// until the alert that explains it is read.
+    fn record(&self, refusal: Refusal) {
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (*slot, refusal) {
+            (Some(Refusal::Alert(_)), _) => {}
+            (Some(Refusal::ClosedBeforeAnyData), Refusal::ClosedBeforeAnyData) => {}
+            _ => *slot = Some(refusal),
+        }
+    }
+}
+
+/// A client TLS stream that tells its [`RefusalWatch`] what ended it, if the server hung up
+/// before sending anything.
+#[derive(Debug)]
+pub struct Watched<S> {
+    /// The TLS stream.
+    inner: S,
+    /// Where a refusal is recorded; `None` for channels nobody watches.
+    watch: Option<RefusalWatch>,
+    /// Whether the server has sent any data: after that, a closed connection is no refusal.
+    received_any: bool,
+}
+
+impl<S> Watched<S> {
+    /// Takes note of a read or write: data from the server ends the watch, a refusal before any
+    /// data is recorded.
+    fn observe(&mut self, outcome: Result<bool, &io::Error>) {
+        if self.received_any {
+            return;
+        }
+        if matches!(outcome, Ok(true)) {
+            self.received_any = true;
+            return;
+        }
+        if let (Some(watch), Some(refusal)) = (&self.watch, refusal_of(outcome)) {
+            watch.record(refusal);
+        }
+    }
+}
+
+/// What the outcome of a read (`Ok(true)`: data came) or of a failed write says about a server
+/// that has sent nothing yet.
+fn refusal_of(outcome: Result<bool, &io::Error>) -> Option<Refusal> {
+    match outcome {
+        Ok(true) => None,
+        Ok(false) => Some(Refusal::ClosedBeforeAnyData),
+        Err(error) => match error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(rustls::Error::AlertReceived(alert)) => Some(Refusal::Alert(*alert)),
+            _ if is_abandoned(error) => Some(Refusal::ClosedBeforeAnyData),
+            _ => None,
+        },
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &result {
+            Poll::Ready(Ok(())) => this.observe(Ok(buf.filled().len() > before)),
+            Poll::Ready(Err(error)) => this.observe(Err(error)),
+            Poll::Pending => {}
+        }
+        result
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Err(error)) = &result {
+            this.observe(Err(error));
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Err(error)) = &result {
+            this.observe(Err(error));
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }

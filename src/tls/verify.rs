@@ -16,7 +16,7 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore, SignatureScheme,
 };
 
-use super::identity::{County, IdentityError, county_from_certificate, operator_from_certificate};
+use super::identity::{County, IdentityError, county_from_certificate};
 
 /// Why a chain that verified is still refused: it names the wrong county.
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +36,11 @@ fn identity_error(error: IdentityError) -> rustls::Error {
 
 // === impl IdentityClientVerifier ===
 
-/// Server side: a client must present a certificate chaining to our anchors (client-auth
-/// purpose) that names the kind of holder the listener serves: exactly one county (the peer
-/// listener) or exactly one operator and no county (the operator API). Refusing at the
-/// handshake means no request ever reaches a handler from a client we could not name.
+/// Server side of the peer listener: a client must present a certificate chaining to our
+/// anchors (client-auth purpose) that names exactly one county. Refusing at the handshake means
+/// no request ever reaches a handler from a peer we could not name. (The operator API checks
+/// its client's identity after the handshake instead, so that a refused operator learns why
+/// from a gRPC status: see `crate::operator`.)
 #[derive(Debug)]
 pub(crate) struct IdentityClientVerifier {
     /// rustls' `WebPKI` client verifier, built with client authentication mandatory.
@@ -54,14 +55,6 @@ impl IdentityClientVerifier {
         Self {
             webpki,
             identify: |der| county_from_certificate(der).map(|_| ()),
-        }
-    }
-
-    /// For the operator API: the client is an operator, never a county's node.
-    pub(crate) fn operator(webpki: Arc<dyn ClientCertVerifier>) -> Self {
-        Self {
-            webpki,
-            identify: |der| operator_from_certificate(der).map(|_| ()),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`cluster`]: in-process nodes;
 //! - [`process`]: nodes as `hancha serve` child processes;
 //! - [`tls`]: raw TLS and plaintext attempts;
+//! - [`operators`]: 鼎城区's operator API over mutual TLS with township offices' certificates;
 //! - [`pair`]: the two-county pair of the reconciliation tests.
 //!
 //! Everything is re-exported here, so a test file says `use common::*;`.
@@ -19,6 +20,7 @@
 pub mod agreements;
 pub mod cluster;
 pub mod database;
+pub mod operators;
 pub mod pair;
 pub mod people;
 pub mod process;
@@ -29,6 +31,7 @@ use std::time::Duration;
 pub use agreements::*;
 pub use cluster::*;
 pub use database::*;
+pub use operators::*;
 pub use people::*;
 pub use process::*;
 pub use tls::*;

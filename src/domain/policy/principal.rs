@@ -1,0 +1,289 @@
+//! Who calls the operator API, and the actions it may ask for: one [`Principal`] for every
+//! operator entry point. The gRPC edge builds it from the verified client certificate (or from
+//! the loopback listener); a web console or HTTP API would map its logins to the same type, so
+//! the decision in [`authorize`](super::authorize) holds for all of them.
+
+use std::fmt;
+
+use crate::domain::division::{CountyCode, TownshipCode};
+
+use super::{Rejection, RejectionCode};
+
+/// Longest operator name accepted from a certificate: names go into every audit record.
+const MAX_NAME_CHARS: usize = 64;
+
+/// A run of this many ASCII digits could be a resident ID number (18 characters, or 15 for the
+/// old numbers), which no audit record may ever hold.
+const ID_LIKE_DIGITS: usize = 15;
+
+/// How the principal reached the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Someone on the node's own machine, over the loopback listener without a certificate:
+    /// the county's own systems and its IT office, who hold the database anyway.
+    Loopback,
+    /// A person holding an operator certificate from the operator CA.
+    Operator,
+}
+
+impl Role {
+    /// The name audit records and logs use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Loopback => "loopback",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// What a principal's work covers: the whole county, or one township office's area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The county office: every township, every county-wide task.
+    County(CountyCode),
+    /// A township office (乡镇计生办): the persons and inquiries of this township only.
+    Township(TownshipCode),
+}
+
+impl Scope {
+    /// Whether something that belongs to `township` (`None`: to no township we know, which is the
+    /// county office's to sort out) lies within this scope.
+    pub fn covers(self, township: Option<TownshipCode>) -> bool {
+        match self {
+            Scope::County(_) => true,
+            Scope::Township(own) => township == Some(own),
+        }
+    }
+
+    /// The township a listing is narrowed to, given the one the caller asked for: a county
+    /// principal gets what it asked; a township principal gets its own township, and asking
+    /// for another is refused (a silently empty list would look like "nothing to do there").
+    pub fn narrow(self, requested: Option<TownshipCode>) -> Result<Option<TownshipCode>, Rejection> {
+        match (self, requested) {
+            (Scope::County(_), requested) => Ok(requested),
+            (Scope::Township(own), None) => Ok(Some(own)),
+            (Scope::Township(own), Some(asked)) if asked == own => Ok(Some(own)),
+            (Scope::Township(own), Some(_)) => Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("a township office sees its own township only (this certificate is for {own})"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    /// `county:430703` or `township:430703101`, as the audit log records it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::County(county) => write!(f, "county:{county}"),
+            Scope::Township(township) => write!(f, "township:{township}"),
+        }
+    }
+}
+
+/// Who is calling: a name for the audit log, the county whose node is called, the township
+/// office the caller works for (if any), and how it reached the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The operator's name from the certificate (`urn:hancha:operator:<name>`), or `loopback`.
+    name: String,
+    /// The county of the node called: a principal never acts for another county.
+    county: CountyCode,
+    /// The township office, from the certificate's `urn:hancha:township:` SAN.
+    township: Option<TownshipCode>,
+    /// How it reached the node.
+    role: Role,
+}
+
+impl Principal {
+    /// Whoever uses the loopback listener without a certificate: county-wide.
+    pub fn loopback(county: CountyCode) -> Principal {
+        Principal {
+            name: "loopback".into(),
+            county,
+            township: None,
+            role: Role::Loopback,
+        }
+    }
+
+    /// An operator named by a verified certificate for the node of `county`, with the township
+    /// the certificate names, if any. Refusals never quote what was refused: a name that could
+    /// be a resident ID number would otherwise end up in the audit log.
+    pub fn operator(name: &str, county: CountyCode, township: Option<&str>) -> Result<Principal, Rejection> {
+        check_name(name)?;
+        let township = township
+            .map(|text| {
+                let township = TownshipCode::parse(text).map_err(|_| {
+                    Rejection::new(
+                        RejectionCode::Unauthenticated,
+                        "the operator certificate's township is not a known 9-digit township code",
+                    )
+                })?;
+                if township.county() != county.current() {
+                    return Err(Rejection::new(
+                        RejectionCode::PermissionDenied,
+                        format!(
+                            "the operator certificate names a township of another county: this node serves {county} {}",
+                            county.name()
+                        ),
+                    ));
+                }
+                Ok(township)
+            })
+            .transpose()?;
+        Ok(Principal {
+            name: name.to_string(),
+            county,
+            township,
+            role: Role::Operator,
+        })
+    }
+
+    /// The name the audit log records.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The county of the node called.
+    pub fn county(&self) -> CountyCode {
+        self.county
+    }
+
+    /// The township office, if the principal works for one.
+    pub fn township(&self) -> Option<TownshipCode> {
+        self.township
+    }
+
+    /// How it reached the node.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// What its work covers.
+    pub fn scope(&self) -> Scope {
+        match self.township {
+            Some(township) => Scope::Township(township),
+            None => Scope::County(self.county),
+        }
+    }
+}
+
+/// A name fit for the audit log and a file name: 1 to 64 letters, digits, `.`, `-`, `_` or `@`,
+/// and nothing that could be a resident ID number (some offices name staff accounts by them).
+fn check_name(name: &str) -> Result<(), Rejection> {
+    let unauthenticated = |why: &str| {
+        Rejection::new(
+            RejectionCode::Unauthenticated,
+            format!("the operator certificate's name {why}"),
+        )
+    };
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(unauthenticated(&format!(
+            "must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+    {
+        return Err(unauthenticated(
+            "may hold letters, digits, '.', '-', '_' and '@' only",
+        ));
+    }
+    let mut digits = 0;
+    for c in name.chars() {
+        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+        if digits >= ID_LIKE_DIGITS {
+            return Err(unauthenticated(
+                "looks like a resident ID number, which the audit log never holds: name operators otherwise",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything an operator can ask a node to do, one per operator RPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OperatorAction {
+    /// Ask another county about one person (the window check, 查证验证).
+    Ask,
+    /// Send a sweep (清查) of many inquiries.
+    Sweep,
+    /// Follow a sweep's progress.
+    SweepStatus,
+    /// List inquiries waiting for an answer.
+    ListPending,
+    /// Show one inquiry with the subject's ID number and the answer.
+    ShowInquiry,
+    /// Answer a pending inquiry by hand.
+    Answer,
+    /// Import persons into the county's registry.
+    ImportPersons,
+    /// Install a new agreement version.
+    ApplyAgreement,
+    /// List the agreements held.
+    ListAgreements,
+    /// Show one agreement.
+    ShowAgreement,
+    /// The four indicators.
+    Report,
+    /// Start a reconciliation run with a peer.
+    Reconcile,
+    /// List past reconciliation runs (counts only).
+    ListReconcileRuns,
+    /// The person-level differences of reconciliation runs (the indicators' drill-down).
+    ListReconcileDifferences,
+}
+
+impl OperatorAction {
+    /// The RPC's name in snake case, as the audit log records it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OperatorAction::Ask => "ask",
+            OperatorAction::Sweep => "sweep",
+            OperatorAction::SweepStatus => "sweep_status",
+            OperatorAction::ListPending => "list_pending",
+            OperatorAction::ShowInquiry => "show_inquiry",
+            OperatorAction::Answer => "answer",
+            OperatorAction::ImportPersons => "import_persons",
+            OperatorAction::ApplyAgreement => "apply_agreement",
+            OperatorAction::ListAgreements => "list_agreements",
+            OperatorAction::ShowAgreement => "show_agreement",
+            OperatorAction::Report => "report",
+            OperatorAction::Reconcile => "reconcile",
+            OperatorAction::ListReconcileRuns => "list_reconcile_runs",
+            OperatorAction::ListReconcileDifferences => "list_reconcile_differences",
+        }
+    }
+
+    /// Work that concerns the whole county, which a township office does not do: sweeps
+    /// (the county's quarterly campaign), the registry import, agreements and reconciliation
+    /// runs. What it refuses, in words a township clerk understands.
+    pub const fn county_wide_work(self) -> Option<&'static str> {
+        match self {
+            OperatorAction::Sweep | OperatorAction::SweepStatus => Some("sweeps (清查)"),
+            OperatorAction::ImportPersons => Some("importing the registry"),
+            OperatorAction::ApplyAgreement => Some("applying agreements"),
+            OperatorAction::Reconcile => Some("starting reconciliation"),
+            _ => None,
+        }
+    }
+
+    /// Whether the action reads one person's data by naming them or their inquiry: what the
+    /// per-principal rate limit counts, so that nobody can walk the registry one lookup at a
+    /// time. Listings show masked ID numbers and are not counted; the differences export is
+    /// counted once per call.
+    pub const fn is_person_lookup(self) -> bool {
+        matches!(
+            self,
+            OperatorAction::Ask | OperatorAction::ShowInquiry | OperatorAction::ListReconcileDifferences
+        )
+    }
+}
+
+impl fmt::Display for OperatorAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
