@@ -18,18 +18,7 @@ fn hancha(cluster: &Cluster, county: &str) -> Command {
 
 /// 鼎城区 asks, 新化县 answers automatically; 新化县 asks, 鼎城区 answers by hand.
 async fn two_counties() -> Cluster {
-    let by_hand = Terms {
-        automatic_answers: false,
-        ..Terms::default()
-    };
-    let agreement = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2026-01-01", "2030-12-31"),
-        &Terms::default(),
-        &by_hand,
-    );
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, DINGCHENG);
     Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await
 }
 

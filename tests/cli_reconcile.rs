@@ -235,7 +235,10 @@ async fn reconcile_with_an_invalid_county_code_names_the_field() {
     let output = reconcile_on(&cluster, DINGCHENG, &["--with", "999999"]).await;
 
     let said = assert_failure(&output);
-    assert!(said.contains("--with 999999: not a county-level division code"), "{said}");
+    assert!(
+        said.contains("--with 999999: not a county-level division code"),
+        "{said}"
+    );
     assert!(
         !stdout(&output).contains("reconciling"),
         "refused before anything starts"

@@ -84,18 +84,7 @@ async fn certificate_verification_is_answered_inline_with_exactly_the_agreed_fie
 
 #[tokio::test]
 async fn unsettled_inquiry_waits_pending_and_a_manual_answer_reaches_the_asker() {
-    let manual = Terms {
-        automatic_answers: false,
-        ..Terms::default()
-    };
-    let agreement = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2026-01-01", "2030-12-31"),
-        &manual,
-        &Terms::default(),
-    );
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, XINHUA);
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await;
     let asker = cluster.node(DINGCHENG);
     let responder = cluster.node(XINHUA);
@@ -182,18 +171,7 @@ async fn unsettled_inquiry_waits_pending_and_a_manual_answer_reaches_the_asker()
 
 #[tokio::test]
 async fn manual_answer_with_a_field_outside_the_agreement_is_refused_naming_the_allowed_ones() {
-    let manual = Terms {
-        automatic_answers: false,
-        ..Terms::default()
-    };
-    let agreement = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2026-01-01", "2030-12-31"),
-        &manual,
-        &Terms::default(),
-    );
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, XINHUA);
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await;
     let subject = Subject {
         resident_id: synthetic_id(XINHUA, 8),

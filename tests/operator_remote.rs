@@ -54,18 +54,7 @@ struct Files {
 }
 
 async fn remote_operator() -> RemoteOperator {
-    let by_hand = Terms {
-        automatic_answers: false,
-        ..Terms::default()
-    };
-    let agreement = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2026-01-01", "2030-12-31"),
-        &Terms::default(),
-        &by_hand,
-    );
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, DINGCHENG);
     let mut cluster = Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await;
     let dir = cluster.path().to_path_buf();
     let write = |name: &str, text: &str| {

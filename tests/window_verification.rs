@@ -114,18 +114,7 @@ async fn a_certificate_number_never_finds_a_person_and_a_borrowed_one_is_called_
 
 #[tokio::test]
 async fn an_operator_answering_by_hand_is_told_and_the_answer_says_whether_the_certificate_is_hers() {
-    let by_hand = Terms {
-        automatic_answers: false,
-        ..Terms::default()
-    };
-    let agreement = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2026-01-01", "2030-12-31"),
-        &by_hand,
-        &by_hand,
-    );
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, XINHUA);
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[agreement]).await;
     let people = registry(&cluster).await;
     let responder = cluster.node(XINHUA);

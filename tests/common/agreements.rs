@@ -75,6 +75,22 @@ pub fn open_agreement(a: &str, b: &str) -> String {
     )
 }
 
+/// The usual test agreement between `a` and `b`, except that `by_hand` (`a` or `b`) answers
+/// the other's inquiries by hand: the registry never answers them, they wait for an operator.
+pub fn answered_by_hand(a: &str, b: &str, by_hand: &str) -> String {
+    let manual = Terms {
+        automatic_answers: false,
+        ..Terms::default()
+    };
+    let automatic = Terms::default();
+    let (a_to_b, b_to_a) = if by_hand == b {
+        (&manual, &automatic)
+    } else {
+        (&automatic, &manual)
+    };
+    agreement_toml(a, b, 1, ("2026-01-01", "2030-12-31"), a_to_b, b_to_a)
+}
+
 /// Most outflow inquiries a test node's reconciliation run opens: small, so the cap shows.
 pub const RECONCILE_CAP: usize = 3;
 

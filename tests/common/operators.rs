@@ -54,18 +54,7 @@ impl TownshipOffices {
 
     /// Starts the cluster with `limits` on every node.
     pub async fn start_with(limits: Limits) -> TownshipOffices {
-        let by_hand = Terms {
-            automatic_answers: false,
-            ..Terms::default()
-        };
-        let agreement = agreement_toml(
-            DINGCHENG,
-            XINHUA,
-            1,
-            ("2026-01-01", "2030-12-31"),
-            &Terms::default(),
-            &by_hand,
-        );
+        let agreement = answered_by_hand(DINGCHENG, XINHUA, DINGCHENG);
         let mut cluster = Cluster::start_with(&[DINGCHENG, XINHUA], &[agreement], limits).await;
         let operator_ca = TestPki::with_common_name("hancha test operator CA").unwrap();
         let anchors = cluster.path().join("operator-ca.pem");
