@@ -109,15 +109,9 @@ async fn remote_operator() -> RemoteOperator {
     };
 
     // 鼎城区 restarts with its operator API in remote mode, on the same database.
-    cluster.stop(DINGCHENG).await;
     cluster
-        .members
-        .get_mut(DINGCHENG)
-        .unwrap()
-        .config
-        .operator
-        .trust_anchors = Some(operator_anchors);
-    cluster.restart(DINGCHENG).await;
+        .restart_with_operator_anchors(DINGCHENG, operator_anchors)
+        .await;
     let address = cluster.operator_address(DINGCHENG);
 
     let subject = hancha::domain::message::Subject {

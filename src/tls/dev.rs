@@ -83,21 +83,18 @@ pub fn issue_dev_operator(
         Utc::now() - Days::new(1),
         Utc::now() + Days::new(DEV_VALIDITY_DAYS),
     )?;
-    let mut written = Vec::new();
-    for (file, contents) in [
-        (format!("operator-{name}.pem"), cert_pem),
-        (format!("operator-{name}-key.pem"), key_pem),
-    ] {
-        let path = dir.join(file);
-        fs::write(&path, contents).map_err(|source| DevCertError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
-    }
-    let key = written.pop().expect("two files written");
-    let cert = written.pop().expect("two files written");
+    let cert = write_file(&dir.join(format!("operator-{name}.pem")), &cert_pem)?;
+    let key = write_file(&dir.join(format!("operator-{name}-key.pem")), &key_pem)?;
     Ok((cert, key))
+}
+
+/// Writes one file, naming it in the error.
+fn write_file(path: &Path, contents: &str) -> Result<PathBuf, DevCertError> {
+    fs::write(path, contents).map_err(|source| DevCertError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(path.to_owned())
 }
 
 /// Writes a development PKI into `dir` (created if missing) and returns the files written.
@@ -121,12 +118,7 @@ pub fn generate_dev_certs(dir: &Path, counties: &[&str]) -> Result<Vec<PathBuf>,
     let not_after = Utc::now() + Days::new(DEV_VALIDITY_DAYS);
     let mut written = Vec::new();
     let mut write = |name: String, contents: &str| -> Result<(), DevCertError> {
-        let path = dir.join(name);
-        fs::write(&path, contents).map_err(|source| DevCertError::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
+        written.push(write_file(&dir.join(name), contents)?);
         Ok(())
     };
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,6 +166,19 @@ impl Cluster {
                 .await
                 .expect("node restarts"),
         );
+    }
+
+    /// Restarts `county` on the same port and database with its operator API in remote mode:
+    /// mutual TLS with the operator CA in `anchors`.
+    pub async fn restart_with_operator_anchors(&mut self, county: &str, anchors: PathBuf) {
+        self.stop(county).await;
+        self.members
+            .get_mut(county)
+            .unwrap()
+            .config
+            .operator
+            .trust_anchors = Some(anchors);
+        self.restart(county).await;
     }
 
     /// A client that presents `as_county`'s certificate (issued by the cluster CA) and expects

@@ -59,15 +59,7 @@ impl TownshipOffices {
         let operator_ca = TestPki::with_common_name("hancha test operator CA").unwrap();
         let anchors = cluster.path().join("operator-ca.pem");
         std::fs::write(&anchors, operator_ca.ca_pem()).unwrap();
-        cluster.stop(DINGCHENG).await;
-        cluster
-            .members
-            .get_mut(DINGCHENG)
-            .unwrap()
-            .config
-            .operator
-            .trust_anchors = Some(anchors);
-        cluster.restart(DINGCHENG).await;
+        cluster.restart_with_operator_anchors(DINGCHENG, anchors).await;
         let address = cluster.operator_address(DINGCHENG);
 
         let townships = townships_of(CountyCode::parse(DINGCHENG).unwrap());
