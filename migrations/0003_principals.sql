@@ -12,7 +12,7 @@ ALTER TABLE audit_log
     ADD COLUMN action          text;  -- the operator action: show_inquiry, answer, ask, ...
 
 ALTER TABLE audit_log
-    ADD CONSTRAINT audit_log_principal_is_no_id_number CHECK (principal !~ '[0-9]{15}'),
+    ADD CONSTRAINT audit_log_principal_is_no_id_number CHECK (principal !~ '[0-9]{14}'),
     ADD CONSTRAINT audit_log_principal_has_scope CHECK ((principal IS NULL) = (principal_scope IS NULL));
 
 -- "What did this operator read last week?"

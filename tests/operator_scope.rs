@@ -217,11 +217,15 @@ async fn a_county_operator_may_call_every_rpc_county_wide_and_its_reads_are_audi
     assert_eq!(outcome_of("sweep"), ["swept"]);
     assert_eq!(outcome_of("list_pending"), ["listed", "listed"]);
     assert_eq!(outcome_of("show_inquiry"), ["read"]);
-    assert_eq!(outcome_of("answer"), ["answered"]);
-    assert_eq!(outcome_of("import_persons"), ["imported"]);
+    assert_eq!(
+        outcome_of("answer"),
+        ["requested", "answered"],
+        "recorded before and after"
+    );
+    assert_eq!(outcome_of("import_persons"), ["requested", "imported"]);
     assert_eq!(outcome_of("reconcile"), ["started"]);
     assert_eq!(outcome_of("list_reconcile_differences"), ["listed"]);
-    assert_eq!(outcome_of("apply_agreement"), ["applied"]);
+    assert_eq!(outcome_of("apply_agreement"), ["requested", "applied"]);
     let read = log.iter().find(|r| r.action == "show_inquiry").unwrap();
     assert_eq!(
         read.message_id,
@@ -289,6 +293,17 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
         .await
         .expect_err("another township's inquiry");
     assert_eq!(not_answered.code(), Code::NotFound);
+    let answered_unknown = client
+        .answer(answer_request(unknown_id))
+        .await
+        .expect_err("no such inquiry");
+    assert_eq!(
+        not_answered
+            .message()
+            .replace(&offices.inquiry_b.to_string(), "ID"),
+        answered_unknown.message().replace(&unknown_id.to_string(), "ID"),
+        "answering does not tell that another township's inquiry exists either"
+    );
     client
         .answer(answer_request(offices.inquiry_a))
         .await
@@ -411,6 +426,8 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
         [
             "list_pending",
             "show_inquiry",
+            "show_inquiry",
+            "answer",
             "answer",
             "report",
             "sweep",
@@ -443,6 +460,9 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
         [
             "list_pending",
             "show_inquiry",
+            // requested and answered for its own inquiry; requested for the unknown one
+            "answer",
+            "answer",
             "answer",
             "ask",
             "list_reconcile_differences"
@@ -596,7 +616,7 @@ async fn loopback_without_a_certificate_stays_county_wide_and_is_audited_as_loop
         .into_iter()
         .map(|r| r.access)
         .collect();
-    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(log.len(), 4, "{log:#?}");
     assert!(
         log.iter()
             .all(|r| r.principal == "loopback" && r.scope == "county:431322"),

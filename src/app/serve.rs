@@ -297,7 +297,11 @@ fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Handsh
     });
     Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
         // The TLS error names protocol problems only, never a person's data.
-        let reason: String = error.to_string().chars().take(HANDSHAKE_REASON_CHARS).collect();
+        // withheld before it is cut, so that no cut-off ID number slips past the audit's rule
+        let reason: String = crate::domain::privacy::without_id_numbers(&error.to_string())
+            .chars()
+            .take(HANDSHAKE_REASON_CHARS)
+            .collect();
         let entry = AuditEntry::inbound_rejected(
             None,
             format!("UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"),

@@ -93,16 +93,15 @@ impl NodeArgs {
 pub fn handshake_refusal() -> Option<String> {
     let watched = WATCHED.get()?;
     let refusal = match watched.watch.refusal()? {
-        Refusal::ClosedBeforeAnyData => runtime()
-            .ok()
-            .and_then(|runtime| {
-                runtime.block_on(crate::tls::probe_refusal(
-                    &watched.address,
-                    watched.config.clone(),
-                    PROBE_PATIENCE,
-                ))
-            })
-            .unwrap_or(Refusal::ClosedBeforeAnyData),
+        // the node kept the second connection open (it accepts us) or could not be reached:
+        // not a refusal of the certificate, so the call's own error says what happened
+        Refusal::ClosedBeforeAnyData => runtime().ok().and_then(|runtime| {
+            runtime.block_on(crate::tls::probe_refusal(
+                &watched.address,
+                watched.config.clone(),
+                PROBE_PATIENCE,
+            ))
+        })?,
         alert => alert,
     };
     Some(describe_refusal(refusal))

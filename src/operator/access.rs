@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::limiter::LookupLimiter;
 use crate::domain::policy::{OperatorAction, Principal, Rejection, RejectionCode, Scope, authorize};
+use crate::domain::privacy::without_id_numbers;
 use crate::node::Node;
-use crate::status::{internal, status_of};
+use crate::status::{code_name, internal, status_of};
 use crate::store::audit::OperatorAccess;
 use crate::tls::operator_from_certificate;
 
@@ -163,7 +164,29 @@ impl Caller {
             reason: Some(rejection.audit_reason()),
             ..self.access("refused")
         };
-        refuse(node, access, &rejection).await
+        audited(refuse(node, access, &rejection).await)
+    }
+
+    /// The end of every admitted call: a refusal the handler returned is audited here, unless
+    /// the handler already audited it with more to say ([`Caller::refuse`],
+    /// [`Caller::not_yours`]). So every refused operator call is a record, whichever check
+    /// refused it. A failure of ours (`INTERNAL`) is not a refusal: it is logged where it
+    /// happened.
+    pub(super) async fn settle<R>(&self, node: &Node, result: Result<R, Status>) -> Result<R, Status> {
+        let Err(mut status) = result else {
+            return result;
+        };
+        if status.metadata_mut().remove(AUDITED).is_some() || status.code() == tonic::Code::Internal {
+            return Err(status);
+        }
+        let access = OperatorAccess {
+            reason: Some(format!("{}: {}", code_name(status.code()), status.message())),
+            ..self.access("refused")
+        };
+        if let Err(failure) = node.store().append_operator_access(&access).await {
+            error!(%failure, "cannot audit a refused operator call");
+        }
+        Err(status)
     }
 
     /// `NOT_FOUND` for an inquiry outside this caller's township, worded exactly like the one
@@ -179,8 +202,19 @@ impl Caller {
             ..self.access("refused")
         };
         let rejection = Rejection::new(RejectionCode::NotFound, no_inquiry(message_id));
-        refuse(node, access, &rejection).await
+        audited(refuse(node, access, &rejection).await)
     }
+}
+
+/// Marks a status whose refusal is already audited, for [`Caller::settle`] (which removes the
+/// mark before the status leaves).
+const AUDITED: &str = "x-hancha-audited";
+
+fn audited(mut status: Status) -> Status {
+    status
+        .metadata_mut()
+        .insert(AUDITED, tonic::metadata::MetadataValue::from_static("1"));
+    status
 }
 
 /// What a caller is told about an inquiry it cannot see: the one wording for "no such inquiry".
@@ -195,7 +229,7 @@ async fn refuse(node: &Node, access: OperatorAccess, rejection: &Rejection) -> S
         principal = %access.principal,
         scope = %access.scope,
         action = %access.action,
-        reason = %rejection.reason,
+        reason = %without_id_numbers(&rejection.reason),
         "operator call refused"
     );
     if let Err(failure) = node.store().append_operator_access(&access).await {

@@ -26,6 +26,16 @@ pub(super) async fn apply(
         rejection.reason = format!("not a valid agreement:\n{errors}");
         status_of(&rejection)
     })?;
+    // recorded before the agreement is installed: no change without its record
+    let requested = crate::store::audit::OperatorAccess {
+        reason: Some(format!(
+            "agreement {} version {} to install",
+            agreement.id(),
+            agreement.version()
+        )),
+        ..caller.access("requested")
+    };
+    caller.audit(node, requested).await?;
     let (stored, new_version) = node
         .install_agreement(&agreement)
         .await

@@ -77,6 +77,12 @@ pub(super) async fn import_persons(
         }
     }
 
+    // recorded before the registry is written: no change without its record
+    let requested = crate::store::audit::OperatorAccess {
+        reason: Some(format!("{} persons to import", persons.len())),
+        ..caller.access("requested")
+    };
+    caller.audit(node, requested).await?;
     let imported = if persons.is_empty() {
         0
     } else {

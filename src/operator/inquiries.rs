@@ -364,11 +364,20 @@ pub(super) async fn answer(
     if !violations.is_empty() {
         return Err(status_of(&Rejection::invalid(violations)));
     }
+    // recorded before the answer is written: no change without its record, even if the
+    // record of its outcome below cannot be written
+    let requested = crate::store::audit::OperatorAccess {
+        message_id: Some(id),
+        reason: Some(format!("answer {} requested", outcome.as_str())),
+        ..caller.access("requested")
+    };
+    caller.audit(node, requested).await?;
     let given = node
         .answer_by_hand(id, ManualAnswer { outcome, fields })
         .await
         .map_err(|error| match error {
-            AnswerError::UnknownInquiry(_) => not_found(error.to_string()),
+            // worded exactly like an inquiry of another township (see `not_yours`)
+            AnswerError::UnknownInquiry(_) => not_found(no_inquiry(id)),
             AnswerError::NotPending(_) | AnswerError::AgreementGone(_) => {
                 failed_precondition(error.to_string())
             }

@@ -57,26 +57,23 @@ impl OperatorService {
 impl Operator for OperatorService {
     async fn ask(&self, request: Request<pb::AskRequest>) -> Result<Response<pb::AskResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Ask).await?;
-        inquiries::ask(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = inquiries::ask(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn sweep(&self, request: Request<pb::SweepRequest>) -> Result<Response<pb::SweepResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Sweep).await?;
-        inquiries::sweep(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = inquiries::sweep(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn sweep_status(
         &self,
         request: Request<pb::SweepStatusRequest>,
     ) -> Result<Response<pb::SweepStatusResponse>, Status> {
-        let _caller = self.admit(&request, OperatorAction::SweepStatus).await?;
-        inquiries::sweep_status(&self.node, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = self.admit(&request, OperatorAction::SweepStatus).await?;
+        let result = inquiries::sweep_status(&self.node, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn list_pending(
@@ -84,9 +81,8 @@ impl Operator for OperatorService {
         request: Request<pb::ListPendingRequest>,
     ) -> Result<Response<pb::ListPendingResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ListPending).await?;
-        inquiries::list_pending(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = inquiries::list_pending(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn show_inquiry(
@@ -94,9 +90,8 @@ impl Operator for OperatorService {
         request: Request<pb::ShowInquiryRequest>,
     ) -> Result<Response<pb::ShowInquiryResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ShowInquiry).await?;
-        inquiries::show(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = inquiries::show(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn answer(
@@ -104,9 +99,8 @@ impl Operator for OperatorService {
         request: Request<pb::AnswerRequest>,
     ) -> Result<Response<pb::AnswerResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Answer).await?;
-        inquiries::answer(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = inquiries::answer(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn import_persons(
@@ -114,9 +108,8 @@ impl Operator for OperatorService {
         request: Request<pb::ImportPersonsRequest>,
     ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ImportPersons).await?;
-        import::import_persons(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = import::import_persons(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn apply_agreement(
@@ -124,27 +117,26 @@ impl Operator for OperatorService {
         request: Request<pb::ApplyAgreementRequest>,
     ) -> Result<Response<pb::ApplyAgreementResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ApplyAgreement).await?;
-        agreements::apply(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = agreements::apply(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn list_agreements(
         &self,
         request: Request<pb::ListAgreementsRequest>,
     ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
-        let _caller = self.admit(&request, OperatorAction::ListAgreements).await?;
-        agreements::list(&self.node).await.map(Response::new)
+        let caller = self.admit(&request, OperatorAction::ListAgreements).await?;
+        let result = agreements::list(&self.node).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn show_agreement(
         &self,
         request: Request<pb::ShowAgreementRequest>,
     ) -> Result<Response<pb::ShowAgreementResponse>, Status> {
-        let _caller = self.admit(&request, OperatorAction::ShowAgreement).await?;
-        agreements::show(&self.node, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = self.admit(&request, OperatorAction::ShowAgreement).await?;
+        let result = agreements::show(&self.node, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn report(
@@ -152,9 +144,8 @@ impl Operator for OperatorService {
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Report).await?;
-        report::report(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = report::report(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     type ReconcileStream =
@@ -165,7 +156,8 @@ impl Operator for OperatorService {
         request: Request<pb::ReconcileRequest>,
     ) -> Result<Response<Self::ReconcileStream>, Status> {
         let caller = self.admit(&request, OperatorAction::Reconcile).await?;
-        let receiver = reconcile::reconcile(&self.node, &caller, request.into_inner()).await?;
+        let result = reconcile::reconcile(&self.node, &caller, request.into_inner()).await;
+        let receiver = caller.settle(&self.node, result).await?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(receiver),
         )))
@@ -175,10 +167,9 @@ impl Operator for OperatorService {
         &self,
         request: Request<pb::ListReconcileRunsRequest>,
     ) -> Result<Response<pb::ListReconcileRunsResponse>, Status> {
-        let _caller = self.admit(&request, OperatorAction::ListReconcileRuns).await?;
-        reconcile::list_runs(&self.node, request.into_inner())
-            .await
-            .map(Response::new)
+        let caller = self.admit(&request, OperatorAction::ListReconcileRuns).await?;
+        let result = reconcile::list_runs(&self.node, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 
     async fn list_reconcile_differences(
@@ -188,9 +179,8 @@ impl Operator for OperatorService {
         let caller = self
             .admit(&request, OperatorAction::ListReconcileDifferences)
             .await?;
-        reconcile::list_differences(&self.node, &caller, request.into_inner())
-            .await
-            .map(Response::new)
+        let result = reconcile::list_differences(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
     }
 }
 

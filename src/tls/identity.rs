@@ -120,7 +120,7 @@ pub enum IdentityError {
         count: usize,
     },
     /// A county URI whose code is not six ASCII digits.
-    #[error("county code {0:?} is not six ASCII digits")]
+    #[error("the county code of a urn:hancha:county: URI SAN is not six ASCII digits")]
     MalformedCounty(String),
 }
 

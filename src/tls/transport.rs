@@ -208,7 +208,8 @@ async fn handshake(
             if is_abandoned(&error) {
                 debug!(%peer, %error, "tls handshake abandoned");
             } else {
-                warn!(%peer, %error, "tls handshake failed");
+                let said = crate::domain::privacy::without_id_numbers(&error.to_string()).into_owned();
+                warn!(%peer, error = %said, "tls handshake failed");
                 if let Some(on_failure) = &on_failure {
                     on_failure(peer, &error);
                 }

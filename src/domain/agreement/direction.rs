@@ -73,9 +73,11 @@ pub struct NoticeDeadlines {
 
 /// The fields an answer may carry under a direction that lists `listed`: the listed ones, and
 /// [`StatusField::CertificatePresented`] wherever any certificate field is listed. That field
-/// describes the inquiry (was the number shown this person's?), never discloses more than the
-/// certificate fields already do, and is how a window learns that a borrowed certificate is not
-/// the holder's, so every agreement that speaks of certificates carries it.
+/// describes the inquiry (was the number shown this person's?) and is how a window learns that
+/// a borrowed certificate is not the holder's, so every agreement that speaks of certificates
+/// carries it. It discloses one thing only: whether the number shown is hers. A peer could test
+/// a guessed number with it, one inquiry per guess, within the direction's daily cap and in
+/// its audit log; it never names another person.
 pub(super) fn implied_fields(listed: &BTreeSet<StatusField>) -> BTreeSet<StatusField> {
     let mut allowed = listed.clone();
     let speaks_of_certificates = [

@@ -12,10 +12,6 @@ use super::{Rejection, RejectionCode};
 /// Longest operator name accepted from a certificate: names go into every audit record.
 const MAX_NAME_CHARS: usize = 64;
 
-/// A run of this many ASCII digits could be a resident ID number (18 characters, or 15 for the
-/// old numbers), which no audit record may ever hold.
-const ID_LIKE_DIGITS: usize = 15;
-
 /// How the principal reached the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -191,14 +187,11 @@ fn check_name(name: &str) -> Result<(), Rejection> {
             "may hold letters, digits, '.', '-', '_' and '@' only",
         ));
     }
-    let mut digits = 0;
-    for c in name.chars() {
-        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
-        if digits >= ID_LIKE_DIGITS {
-            return Err(unauthenticated(
-                "looks like a resident ID number, which the audit log never holds: name operators otherwise",
-            ));
-        }
+    // the one test of what looks like an ID number, the same that withholds it everywhere
+    if crate::domain::privacy::holds_id_number(name) {
+        return Err(unauthenticated(
+            "looks like a resident ID number, which the audit log never holds: name operators otherwise",
+        ));
     }
     Ok(())
 }
