@@ -492,3 +492,32 @@ proptest! {
         }
     }
 }
+
+// === inputs the fuzzers found (fuzz/, FUZZING.md), fed as they were found ===
+
+/// `registry_row` (first byte: encoding auto, whole-record limit, reads of 1 byte): a lone
+/// carriage return in a row (`…,431322,\r430703001,…`) ends a record for the CSV parser, but only
+/// line feeds count as lines, so the next record starts on the same line. Records still come in
+/// line order, and the same whether the file arrives whole or a byte at a time.
+#[test]
+fn fuzz_registry_row_lone_carriage_return() {
+    let input = include_bytes!("fuzz_regressions/registry_row-lone-carriage-return");
+    let bytes = &input[1..];
+    let whole = read_csv(bytes, Encoding::Auto);
+    let trickled = read_csv(Trickle { bytes, step: 1 }, Encoding::Auto);
+    assert_eq!(format!("{whole:?}"), format!("{trickled:?}"));
+    let (_, records) = whole.unwrap();
+    let lines: Vec<u32> = records.iter().map(|record| record.line).collect();
+    assert_eq!(records.len(), 3);
+    assert!(lines.windows(2).all(|pair| pair[0] <= pair[1]), "lines {lines:?}");
+    for record in &records {
+        let _ = person_from_columns(
+            &COLUMNS
+                .iter()
+                .map(|c| c.to_string())
+                .zip(record.cells.clone())
+                .collect(),
+            county(DINGCHENG),
+        );
+    }
+}
