@@ -33,7 +33,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 pub use responder::{ResponderSession, respond};
-pub use session::open;
+pub use session::{begin_from_wire, open};
 
 pub use crate::domain::reconcile::protocol::Responded;
 
@@ -76,7 +76,7 @@ pub(crate) fn elements_to_bytes(elements: &[Element]) -> Vec<u8> {
 }
 
 /// Splits concatenated 32-byte elements.
-pub(crate) fn elements_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<Element>, String> {
+pub fn elements_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<Element>, String> {
     if bytes.len() % 32 != 0 {
         return Err(format!(
             "{what}: {} bytes is not a whole number of 32-byte elements",
@@ -112,10 +112,7 @@ pub(crate) fn detail_parts(detail: &DifferenceDetail) -> Vec<pb::DifferenceDetai
 }
 
 /// Adds one wire part to a detail; returns whether it was the last.
-pub(crate) fn add_detail_part(
-    detail: &mut DifferenceDetail,
-    part: pb::DifferenceDetail,
-) -> Result<bool, String> {
+pub fn add_detail_part(detail: &mut DifferenceDetail, part: pb::DifferenceDetail) -> Result<bool, String> {
     for (index, wire) in part.messages.iter().enumerate() {
         detail.messages.push(
             message_ref_from_wire(wire).map_err(|problem| format!("detail.messages[{index}]: {problem}"))?,

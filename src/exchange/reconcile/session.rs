@@ -53,7 +53,7 @@ pub async fn open<N: Intake>(
 }
 
 /// A `begin` as the node reads it; the refusal names the first malformed field.
-fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Rejection> {
+pub fn begin_from_wire(begin: &pb::ReconcileBegin) -> Result<RunBegin, Rejection> {
     let malformed = |reason: String| Rejection::new(RejectionCode::InvalidArgument, reason);
     let run_id = Uuid::from_str(&begin.run_id).map_err(|_| malformed("begin.run_id: not a UUID".into()))?;
     if begin.set_size > MAX_SET_SIZE {
