@@ -28,7 +28,10 @@ use tonic::{Request, Status};
 
 /// ID-shaped values that fail validation: a birth date of 30 February, and a wrong check
 /// character; and one that passes, which must not be echoed either where it does not belong.
-const VALUES: [&str; 3] = ["431322198902300042", "11010519491231002X", "110105194912310021"];
+const VALUES: [&str; 3] = ["431322198902300042", VALID_ID, "110105194912310021"];
+
+/// The one of [`VALUES`] that is a valid ID number.
+const VALID_ID: &str = "11010519491231002X";
 
 /// How deep nested messages are filled (the exchange's deepest request is three levels).
 const MAX_DEPTH: usize = 5;
@@ -152,14 +155,20 @@ fn string_paths(descriptors: &Descriptors, message: &str, depth: usize) -> Vec<V
     paths
 }
 
-/// The protobuf encoding of `message` with `value` in every string field whose path `chosen`
-/// accepts (the path so far is `at`); `None` when nothing in it was chosen.
+/// What goes into one string field: `fill(path, parent field name, field name)`, `None` to
+/// leave it out. An enum field is filled with its first named value when `fill` gives it
+/// anything (a valid request names its kind, its outcome, its set).
+type Fill<'a> = dyn Fn(&[i32], &str, &str) -> Option<String> + 'a;
+
+/// The protobuf encoding of `message` with every string field `fill` gives a value (the path
+/// so far is `at`, reached through the field named `parent`); `None` when nothing in it was
+/// filled.
 fn encode(
     descriptors: &Descriptors,
     message: &str,
     at: &[i32],
-    chosen: &dyn Fn(&[i32]) -> bool,
-    value: &str,
+    parent: &str,
+    fill: &Fill<'_>,
     depth: usize,
 ) -> Option<Vec<u8>> {
     if depth > MAX_DEPTH {
@@ -169,11 +178,30 @@ fn encode(
     for field in &descriptors.messages[message].field {
         let path: Vec<i32> = at.iter().copied().chain([field.number()]).collect();
         let body = match field.r#type() {
-            Type::String if chosen(&path) => value.as_bytes().to_vec(),
-            Type::Message => match encode(descriptors, field.type_name(), &path, chosen, value, depth + 1) {
+            Type::String => match fill(&path, parent, field.name()) {
+                Some(text) => text.into_bytes(),
+                None => continue,
+            },
+            Type::Message => match encode(
+                descriptors,
+                field.type_name(),
+                &path,
+                field.name(),
+                fill,
+                depth + 1,
+            ) {
                 Some(inner) => inner,
                 None => continue,
             },
+            Type::Enum if fill(&path, parent, ENUM).is_some() => {
+                prost::encoding::encode_key(
+                    u32::try_from(field.number()).unwrap(),
+                    prost::encoding::WireType::Varint,
+                    &mut out,
+                );
+                prost::encoding::encode_varint(1, &mut out);
+                continue;
+            }
             _ => continue,
         };
         // one element of a repeated field is enough; a map entry is a message of key and value
@@ -186,6 +214,57 @@ fn encode(
         out.extend_from_slice(&body);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// The name [`encode`] asks `fill` about for an enum field.
+const ENUM: &str = "<enum>";
+
+/// Valid values for the string fields of the requests, by field name (and the name of the
+/// field holding it), so that a request with one field overwritten gets past every other check
+/// and reaches the one validating that field.
+struct Valid {
+    /// An agreement both test nodes hold, and its hash.
+    agreement: (String, String),
+    /// An inquiry waiting at 新化县 for an operator's answer.
+    pending: String,
+    /// A valid ID number that is none of [`VALUES`].
+    resident_id: String,
+    /// A township of 新化县.
+    township: String,
+    /// The agreement's text.
+    text: String,
+}
+
+impl Valid {
+    fn value(&self, parent: &str, name: &str) -> Option<String> {
+        let fresh = || uuid::Uuid::now_v7().to_string();
+        Some(match (parent, name) {
+            ("agreement", "id") => self.agreement.0.clone(),
+            ("agreement", "hash") => self.agreement.1.clone(),
+            ("fields", "key") => "marital_status".into(),
+            ("fields", "value") => "married".into(),
+            ("columns", "key") => "name".into(),
+            ("columns", "value") => "测试".into(),
+            // a certificate number is free text: a value there is valid, and stored
+            (_, "certificate_number") => return None,
+            (_, "to_county" | "with_county") => DINGCHENG.into(),
+            (_, "peer_county" | "author_county") => DINGCHENG.into(),
+            (_, "kind") => "certificate_verification".into(),
+            (_, "resident_id") => self.resident_id.clone(),
+            (_, "township") => self.township.clone(),
+            (_, "period") => "2026Q4".into(),
+            (_, "outcome") => "found".into(),
+            (_, "sweep_key") => "no-echo-sweep".into(),
+            (_, "text") => self.text.clone(),
+            (_, "occurred_on") => "2026-11-01".into(),
+            (_, "id") => self.agreement.0.clone(),
+            // the operator API's message ids name an inquiry held here; the exchange's are new
+            (_, ENUM) => "1".into(),
+            ("", "message_id") => self.pending.clone(),
+            (_, "message_id" | "inquiry_id" | "run_id" | "message_ids") => fresh(),
+            _ => return None,
+        })
+    }
 }
 
 // --- what came back ---
@@ -260,8 +339,40 @@ fn capture_the_log() -> Captured {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_value_is_echoed_by_any_rpc_in_any_string_field() {
     let log = capture_the_log();
-    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let agreement = answered_by_hand(DINGCHENG, XINHUA, XINHUA);
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&agreement)).await;
     let descriptors = descriptors();
+    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
+    let asked = cluster
+        .node(DINGCHENG)
+        .ask(
+            hancha::domain::division::CountyCode::parse(XINHUA).unwrap(),
+            hancha::node::InquiryDraft {
+                kind: hancha::domain::vocabulary::InquiryKind::CertificateVerification,
+                priority: hancha::domain::vocabulary::Priority::Normal,
+                subject: hancha::domain::message::Subject {
+                    resident_id: synthetic_id(XINHUA, 5),
+                    certificate_number: None,
+                },
+                message_id: None,
+            },
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("asked");
+    let valid = Valid {
+        agreement: (
+            agreement_id.clone(),
+            cluster.agreement_hash(DINGCHENG, &agreement_id),
+        ),
+        pending: asked.message_id.to_string(),
+        resident_id: synthetic_id(XINHUA, 6).as_str().to_owned(),
+        township: hancha::domain::division::townships_of(
+            hancha::domain::division::CountyCode::parse(XINHUA).unwrap(),
+        )[0]
+        .to_string(),
+        text: agreement.clone(),
+    };
     assert!(
         descriptors.rpcs.iter().filter(|rpc| rpc.exchange).count() >= 5
             && descriptors.rpcs.iter().filter(|rpc| !rpc.exchange).count() >= 10,
@@ -274,22 +385,25 @@ async fn no_request_value_is_echoed_by_any_rpc_in_any_string_field() {
         let paths = string_paths(&descriptors, &rpc.input, 0);
         fields += paths.len();
         for value in VALUES {
-            let mut requests: Vec<Vec<u8>> = paths
-                .iter()
-                .filter_map(|path| {
-                    encode(
-                        &descriptors,
-                        &rpc.input,
-                        &[],
-                        &|at| at == path.as_slice(),
-                        value,
-                        0,
-                    )
-                })
-                .collect();
-            if let Some(all) = encode(&descriptors, &rpc.input, &[], &|_| true, value, 0) {
-                requests.push(all);
+            let mut requests: Vec<Vec<u8>> = Vec::new();
+            for path in &paths {
+                let alone = |at: &[i32], _: &str, _: &str| (at == path.as_slice()).then(|| value.to_owned());
+                requests.extend(encode(&descriptors, &rpc.input, &[], "", &alone, 0));
+                // a valid value where it is valid is stored: only refused values are checked
+                if value != VALID_ID {
+                    let in_a_valid_request = |at: &[i32], parent: &str, name: &str| {
+                        // in a free-text field the value is valid, and kept
+                        if at == path.as_slice() && name != "certificate_number" {
+                            Some(value.to_owned())
+                        } else {
+                            valid.value(parent, name)
+                        }
+                    };
+                    requests.extend(encode(&descriptors, &rpc.input, &[], "", &in_a_valid_request, 0));
+                }
             }
+            let everywhere = |_: &[i32], _: &str, _: &str| Some(value.to_owned());
+            requests.extend(encode(&descriptors, &rpc.input, &[], "", &everywhere, 0));
             for request in requests {
                 let channel = if rpc.exchange {
                     cluster.channel(DINGCHENG, XINHUA).await

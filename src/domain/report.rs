@@ -30,9 +30,8 @@ pub enum ReportPeriod {
 impl ReportPeriod {
     /// Parses `2026` (a year), `2026Q4` (a quarter; `q` accepted) or `2026-11` (a month).
     pub fn parse(input: &str) -> Result<ReportPeriod, String> {
-        let wrong = || {
-            format!("{input:?} is not a period: write a year (2026), a quarter (2026Q4) or a month (2026-11)")
-        };
+        let wrong =
+            || "not a period: write a year (2026), a quarter (2026Q4) or a month (2026-11)".to_string();
         let year = |digits: &str| -> Result<i32, String> {
             if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(wrong());
