@@ -144,6 +144,7 @@ async fn an_answer_the_asker_never_acknowledged_is_delivered_in_full_after_the_g
             XINHUA.parse().unwrap(),
             std::slice::from_ref(&inquiry),
             None,
+            None,
             Duration::from_secs(3600),
         )
         .await

@@ -309,8 +309,18 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
         .await
         .expect("answer its own");
 
-    // The window check is a township's work.
-    client.ask(ask_request(5)).await.expect("ask at the window");
+    // The window check is a township's work, and the office finds its own asks again.
+    let asked = client
+        .ask(ask_request(5))
+        .await
+        .expect("ask at the window")
+        .into_inner();
+    client
+        .show_inquiry(pb::ShowInquiryRequest {
+            message_id: asked.message_id.clone(),
+        })
+        .await
+        .expect("its own ask, whether or not our registry holds the person");
 
     // Indicators: its own township's row, never the county's or another township's.
     let report = client
@@ -465,10 +475,24 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
             "answer",
             "answer",
             "ask",
+            // its own ask, found again
+            "show_inquiry",
             "list_reconcile_differences"
         ]
     );
     assert_no_id_in_audit(&offices).await;
+
+    // Another township's office does not see that ask.
+    let other = offices.township_operator("other-clerk", &[&offices.township_b.to_string()]);
+    let hidden = offices
+        .client(&other)
+        .await
+        .show_inquiry(pb::ShowInquiryRequest {
+            message_id: asked.message_id,
+        })
+        .await
+        .expect_err("another office's ask");
+    assert_eq!(hidden.code(), Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -170,7 +170,7 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
     let now = Utc::now();
 
     let mut tx = db.begin().await?;
-    queue_inquiries_in(&mut tx, peer, &batch.inquiries, None, Duration::ZERO).await?;
+    queue_inquiries_in(&mut tx, peer, &batch.inquiries, None, None, Duration::ZERO).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Node;
 use super::deliver::Attempt;
 use crate::domain::delivery::Outcome;
-use crate::domain::division::CountyCode;
+use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
@@ -70,7 +70,7 @@ impl Node {
         peer: CountyCode,
         drafts: Vec<InquiryDraft>,
     ) -> Result<(Vec<Inquiry>, u64), SendError> {
-        let (inquiries, inserted) = self.queue(peer, drafts, None, Duration::ZERO).await?;
+        let (inquiries, inserted) = self.queue(peer, drafts, None, None, Duration::ZERO).await?;
         self.wake_delivery();
         Ok((inquiries, inserted.len() as u64))
     }
@@ -84,7 +84,9 @@ impl Node {
         drafts: Vec<InquiryDraft>,
         sweep_key: &str,
     ) -> Result<(Vec<Inquiry>, Vec<Uuid>), SendError> {
-        let queued = self.queue(peer, drafts, Some(sweep_key), Duration::ZERO).await?;
+        let queued = self
+            .queue(peer, drafts, Some(sweep_key), None, Duration::ZERO)
+            .await?;
         self.wake_delivery();
         Ok(queued)
     }
@@ -94,6 +96,7 @@ impl Node {
         peer: CountyCode,
         drafts: Vec<InquiryDraft>,
         sweep_key: Option<&str>,
+        office: Option<TownshipCode>,
         hold: Duration,
     ) -> Result<(Vec<Inquiry>, Vec<Uuid>), SendError> {
         let now = Utc::now();
@@ -116,7 +119,7 @@ impl Node {
         }
         let inserted = self
             .store
-            .queue_outbound_inquiries(peer, &inquiries, sweep_key, hold)
+            .queue_outbound_inquiries(peer, &inquiries, sweep_key, office, hold)
             .await?;
         info!(new = inserted.len(), "inquiries queued");
         Ok((inquiries, inserted))
@@ -134,6 +137,18 @@ impl Node {
         draft: InquiryDraft,
         wait: Duration,
     ) -> Result<AskOutcome, SendError> {
+        self.ask_for(peer, draft, wait, None).await
+    }
+
+    /// [`Node::ask`] on behalf of the township office `office` (a clerk at its window), which
+    /// the inquiry then belongs to: that office finds it again, other offices do not.
+    pub async fn ask_for(
+        &self,
+        peer: CountyCode,
+        draft: InquiryDraft,
+        wait: Duration,
+        office: Option<TownshipCode>,
+    ) -> Result<AskOutcome, SendError> {
         let link = self.peer_link(peer);
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
@@ -143,7 +158,7 @@ impl Node {
             Some(_) => wait + self.limits.call_margin * 2,
             None => Duration::ZERO,
         };
-        let (mut inquiries, new) = self.queue(peer, vec![draft], None, hold).await?;
+        let (mut inquiries, new) = self.queue(peer, vec![draft], None, office, hold).await?;
         let inquiry = inquiries
             .pop()
             .ok_or_else(|| StoreError::Corrupt("the inquiry just queued is missing".into()))?;

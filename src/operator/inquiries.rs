@@ -45,7 +45,10 @@ pub(super) async fn ask(
         message_id: None,
     };
     let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
-    let outcome = node.ask(peer, draft, wait).await.map_err(send_error)?;
+    let outcome = node
+        .ask_for(peer, draft, wait, caller.principal.township())
+        .await
+        .map_err(send_error)?;
     let access = crate::store::audit::OperatorAccess {
         message_id: Some(outcome.message_id),
         peer_county: Some(peer.to_string()),

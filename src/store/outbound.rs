@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
-use crate::domain::division::CountyCode;
+use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::InquiryKind;
@@ -67,10 +67,11 @@ impl Store {
         peer: CountyCode,
         inquiries: &[Inquiry],
         sweep_key: Option<&str>,
+        office: Option<TownshipCode>,
         hold: Duration,
     ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let inserted = queue_inquiries_in(&mut tx, peer, inquiries, sweep_key, hold).await?;
+        let inserted = queue_inquiries_in(&mut tx, peer, inquiries, sweep_key, office, hold).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -383,11 +384,14 @@ pub(crate) async fn record_confirmations_delivered_in(
 }
 
 /// [`Store::queue_outbound_inquiries`] inside the caller's transaction; returns the new ids.
+/// `office` is the township office that asked, for its own inquiries at its window; `None`
+/// for county-wide work.
 pub(crate) async fn queue_inquiries_in(
     connection: &mut sqlx::PgConnection,
     peer: CountyCode,
     inquiries: &[Inquiry],
     sweep_key: Option<&str>,
+    office: Option<TownshipCode>,
     hold: Duration,
 ) -> Result<Vec<Uuid>, StoreError> {
     if inquiries.is_empty() {
@@ -395,9 +399,9 @@ pub(crate) async fn queue_inquiries_in(
     }
     let inserted: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                    subject_id, subject_certificate, state, sweep_key)
+                                    subject_id, subject_certificate, state, sweep_key, asked_by_township)
              SELECT id, 'outbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate, 'queued',
-                    $9
+                    $9, $10
              FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
                   AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate)
              ON CONFLICT DO NOTHING
@@ -412,6 +416,7 @@ pub(crate) async fn queue_inquiries_in(
         .bind(inquiries.iter().map(|i| i.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
         .bind(inquiries.iter().map(|i| i.subject.certificate_number.clone()).collect::<Vec<_>>())
         .bind(sweep_key)
+        .bind(office.as_ref().map(TownshipCode::as_str))
         .fetch_all(&mut *connection)
         .await?;
     enqueue_in(connection, &inserted, MessageType::Inquiry, peer, hold).await?;

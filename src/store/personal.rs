@@ -115,6 +115,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
             "auto_checked",
             "overdue_at",
             "sweep_key",
+            "asked_by_township",
         ],
     ),
     (

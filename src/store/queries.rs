@@ -45,7 +45,8 @@ pub struct InquiryRecord {
     pub overdue_at: Option<DateTime<Utc>>,
     /// The subject's ID number with its middle masked, safe to show in lists and logs.
     pub subject_masked: String,
-    /// The township responsible for the subject, from our registry, if we know the person.
+    /// The township office the inquiry belongs to: the one that asked it at its window, or else
+    /// the township responsible for the subject in our registry, if we know the person.
     pub township: Option<TownshipCode>,
 }
 
@@ -112,7 +113,7 @@ const INQUIRY_COLUMNS: &str =
     "i.message_id, i.direction, i.peer_county, i.agreement_id, i.agreement_hash, i.kind,
     i.priority, i.state, i.created_at, i.received_at, i.due_at, i.answered_at, i.outcome, i.reject_reason,
     i.overdue_at, left(i.subject_id, 4) || '**********' || right(i.subject_id, 4) AS subject_masked,
-    p.township";
+    COALESCE(i.asked_by_township, p.township) AS township";
 
 /// Which inquiries a pending list shows.
 #[derive(Clone, Debug, Default)]
@@ -155,7 +156,7 @@ impl Store {
              WHERE ((NOT $1 AND i.direction = 'inbound' AND i.state = 'pending')
                  OR ($1 AND i.direction = 'outbound' AND i.state IN ('queued', 'pending')))
                AND (NOT $2 OR i.due_at < $6)
-               AND ($3::text IS NULL OR p.township = $3)
+               AND ($3::text IS NULL OR COALESCE(i.asked_by_township, p.township) = $3)
                AND ($4::text IS NULL OR i.kind = $4)
              ORDER BY (i.due_at < $6) DESC NULLS LAST, i.due_at ASC NULLS LAST, i.created_at
              LIMIT $5"

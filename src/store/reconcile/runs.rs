@@ -263,7 +263,8 @@ impl Store {
             let queued = enqueue_in(&mut tx, &ids, message_type, record.peer_county, Duration::ZERO).await?;
             committed.repaired += queued as u32;
         }
-        let opened = queue_inquiries_in(&mut tx, record.peer_county, inquiries, None, Duration::ZERO).await?;
+        let opened =
+            queue_inquiries_in(&mut tx, record.peer_county, inquiries, None, None, Duration::ZERO).await?;
         committed.inquiries_opened = opened.len() as u32;
         committed.reported = messages
             .iter()
