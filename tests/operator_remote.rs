@@ -26,7 +26,7 @@ use hancha::tls::dev::TestPki;
 /// 鼎城区 for an answer by hand, and the certificates an operator might hold lie in `files`.
 struct RemoteOperator {
     /// Held so the nodes keep running for the whole test.
-    _cluster: Cluster,
+    cluster: Cluster,
     /// 鼎城区's operator API address (TLS).
     address: SocketAddr,
     /// The message id of the inquiry pending at 鼎城区.
@@ -136,7 +136,7 @@ async fn remote_operator() -> RemoteOperator {
     })
     .await;
     RemoteOperator {
-        _cluster: cluster,
+        cluster,
         address,
         pending_id: message_id.to_string(),
         files,
@@ -337,6 +337,12 @@ async fn operator_api_refuses_an_expired_operator_certificate_and_the_cli_says_i
         rustls::AlertDescription::CertificateExpired,
         "the node refused this operator certificate during the TLS handshake: it has expired",
     )
+    .await;
+    let audited = "SELECT count(*) FROM audit_log \
+                   WHERE reason LIKE 'UNAUTHENTICATED: operator listener: tls handshake failed from %'";
+    eventually("the refused handshake is audited", || async {
+        (count(remote.cluster.node(DINGCHENG), audited).await >= 1).then_some(())
+    })
     .await;
 }
 

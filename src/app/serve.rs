@@ -120,7 +120,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         listener,
         server_config(&identity, &anchors)?,
         config.limits.handshake_timeout,
-        audit_handshake_failures(&node, &mut tasks),
+        audit_handshake_failures(&node, &mut tasks, ""),
     );
     let mut server_shutdown = shutdown_rx.clone();
     tasks.spawn(async move {
@@ -217,6 +217,7 @@ async fn spawn_operator_api(
         .await
         .with_context(|| format!("binding the operator listener on {listen}"))?;
     let address = listener.local_addr()?;
+    let handshakes = Arc::clone(&node);
     let service = |listener| OperatorServer::new(OperatorService::new(node, listener));
     let reflection = reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?;
     let stop = async move {
@@ -240,10 +241,11 @@ async fn spawn_operator_api(
         }
         Some(path) => {
             let anchors = TrustAnchors::from_pem_file(path).context("loading the operator trust anchors")?;
-            let incoming = TlsIncoming::new(
+            let incoming = TlsIncoming::with_failure_hook(
                 listener,
                 operator_server_config(identity, &anchors)?,
                 config.limits.handshake_timeout,
+                audit_handshake_failures(&handshakes, tasks, "operator listener: "),
             );
             let service = service(Listener::OperatorCertificates);
             tasks.spawn(async move {
@@ -285,7 +287,11 @@ const HANDSHAKE_REASON_CHARS: usize = 200;
 /// reach a handler, but each refusal must still leave a record. The hook only queues; a task in
 /// `tasks` writes the records, so the accept loop never waits on the database. The task ends
 /// once the listener (and with it the hook) is dropped and the queue is drained.
-fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> HandshakeFailureHook {
+fn audit_handshake_failures(
+    node: &Arc<Node>,
+    tasks: &mut JoinSet<()>,
+    listener: &'static str,
+) -> HandshakeFailureHook {
     let (sender, mut receiver) = mpsc::channel::<AuditEntry>(HANDSHAKE_AUDIT_QUEUE);
     let node = Arc::clone(node);
     tasks.spawn(async move {
@@ -304,7 +310,7 @@ fn audit_handshake_failures(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Handsh
             .collect();
         let entry = AuditEntry::inbound_rejected(
             None,
-            format!("UNAUTHENTICATED: tls handshake failed from {peer}: {reason}"),
+            format!("UNAUTHENTICATED: {listener}tls handshake failed from {peer}: {reason}"),
         );
         match sender.try_send(entry) {
             Ok(()) => {}
