@@ -4,10 +4,14 @@
 //! Invariants: nothing panics; an accepted number is 18 characters that `as_str` gives back
 //! (upper-cased `x`), whose check character matches the other 17, whose birth date is the
 //! calendar date digits 7–14 spell (1900-01-01 to today), and whose sex follows digit 17; it
-//! parses again to itself; `Debug` masks it. A refusal never quotes the whole input when the
-//! input could be an ID number (13 or more digits): the messages quote at most a fragment
-//! (a character, the birth date digits), which the no-echo rule may tighten later.
+//! parses again to itself; `Debug` masks it. A refusal quotes none of the input: its message,
+//! digit runs as `N`, is one of the `ResidentIdError` messages built with stand-in values (so
+//! it shows no character found, birth date or check character), and every number in it is a
+//! position (1 to 18), 1900-01-01 (the earliest birth date) or the input's length.
 #![no_main]
+
+#[path = "common/no_echo.rs"]
+mod no_echo;
 
 use hancha::domain::resident_id::{ResidentId, Sex, check_character, today_in_china};
 use libfuzzer_sys::fuzz_target;
@@ -59,12 +63,23 @@ fn check_accepted(input: &str, id: &ResidentId) {
 }
 
 fn check_refused(input: &str, message: &str) {
-    if input.bytes().filter(u8::is_ascii_digit).count() >= 13 {
+    let length = input.chars().count().to_string();
+    for run in message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| !run.is_empty())
+    {
+        let position = run.parse::<u8>().is_ok_and(|n| (1..=18).contains(&n)) && !run.starts_with('0');
         assert!(
-            !message.contains(input),
-            "the refusal quotes the input: {message}"
+            position || matches!(run, "1900" | "01") || run == length,
+            "the refusal states a number that is not its own, {run}: {message}"
         );
     }
+    static SHAPES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let shapes = SHAPES.get_or_init(no_echo::resident_id_shapes);
+    assert!(
+        shapes.contains(&no_echo::shape(message)),
+        "the refusal is not one of the fixed messages: {message}"
+    );
 }
 
 fn chrono_date(year: i32, month: u32, day: u32) -> chrono::NaiveDate {
