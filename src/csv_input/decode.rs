@@ -49,6 +49,8 @@ pub struct DecodingSource<R> {
     /// Line feeds among the raw bytes decoded so far, to name the line of a decoding error. A
     /// line feed byte is a line feed in UTF-8 and in GBK alike (never part of a wider character).
     raw_line_feeds: u32,
+    /// Counts the line ends in the raw bytes, across reads.
+    raw_line_ends: LineEnds,
     /// Every raw byte read, byte-order mark included: identifies the file.
     hasher: Sha256,
 }
@@ -103,6 +105,7 @@ impl<R: Read> DecodingSource<R> {
             decoded_start: 0,
             decoded_end: 0,
             raw_line_feeds: 0,
+            raw_line_ends: LineEnds::default(),
             hasher,
         })
     }
@@ -172,9 +175,10 @@ impl<R: Read> DecodingSource<R> {
             // The malformed sequence ends `after` bytes before what was read; a sequence begun in
             // an earlier chunk has its line feeds (none: they end a sequence) counted already.
             let before_bad = read.saturating_sub(usize::from(bad) + usize::from(after));
+            let mut ends = self.raw_line_ends;
             let line = self
                 .raw_line_feeds
-                .saturating_add(count_line_feeds(&input[..before_bad]))
+                .saturating_add(ends.count(&input[..before_bad]))
                 .saturating_add(1);
             return Err(match self.refusal {
                 Refusal::NotUtf8 => CsvError::NotUtf8 { line },
@@ -184,7 +188,7 @@ impl<R: Read> DecodingSource<R> {
         }
         self.raw_line_feeds = self
             .raw_line_feeds
-            .saturating_add(count_line_feeds(&input[..read]));
+            .saturating_add(self.raw_line_ends.count(&input[..read]));
         self.raw_start += read;
         self.decoded_start = 0;
         self.decoded_end = written;
@@ -204,8 +208,32 @@ fn looks_like_utf8(prefix: &[u8], whole_file: bool) -> bool {
     }
 }
 
-/// Line feeds in `bytes`, as a line count (saturating: a line number past `u32::MAX` is not
-/// something a person looks up).
-pub fn count_line_feeds(bytes: &[u8]) -> u32 {
-    u32::try_from(bytes.iter().filter(|&&byte| byte == b'\n').count()).unwrap_or(u32::MAX)
+/// Counts line ends as a person sees them in an editor: `\n`, `\r\n` and a lone `\r` (files saved
+/// with old Mac line endings) each end one line, as each ends a record for the CSV parser. It
+/// remembers whether the last byte counted was a `\r`, so a `\r\n` split between two reads
+/// counts once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineEnds {
+    /// The last byte counted was a `\r`.
+    after_cr: bool,
+}
+
+impl LineEnds {
+    /// The line ends in `bytes`, which follow the bytes counted so far (saturating: a line
+    /// number past `u32::MAX` is not something a person looks up).
+    pub fn count(&mut self, bytes: &[u8]) -> u32 {
+        let mut lines: u64 = 0;
+        for &byte in bytes {
+            match byte {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\n' => lines += 1,
+                b'\r' => {
+                    lines += 1;
+                    self.after_cr = true;
+                }
+                _ => self.after_cr = false,
+            }
+        }
+        u32::try_from(lines).unwrap_or(u32::MAX)
+    }
 }

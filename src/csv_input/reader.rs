@@ -6,7 +6,7 @@ use std::path::Path;
 
 use csv_core::ReadRecordResult;
 
-use super::decode::{DecodingSource, count_line_feeds};
+use super::decode::{DecodingSource, LineEnds};
 use super::{CsvError, Decoded, Encoding, MAX_RECORD_BYTES, Record};
 
 /// Opens `path` and reads its header; the records follow from [`CsvReader::next_record`].
@@ -33,6 +33,8 @@ pub struct CsvReader<R> {
     parser: csv_core::Reader,
     /// The physical line of the next byte the parser will see.
     next_line: u32,
+    /// Counts the line ends the parser consumes (`\n`, `\r\n`, a lone `\r`), across reads.
+    line_ends: LineEnds,
     headers: Vec<String>,
     /// The current record's unquoted cell bytes, and where each cell ends in them; reused from
     /// record to record, grown up to the record limit.
@@ -60,6 +62,7 @@ impl<R: Read> CsvReader<R> {
             source: DecodingSource::new(source, encoding)?,
             parser: csv_core::Reader::new(),
             next_line: 1,
+            line_ends: LineEnds::default(),
             headers: Vec::new(),
             cell_bytes: vec![0; 4 * 1024],
             cell_ends: vec![0; 64],
@@ -128,7 +131,9 @@ impl<R: Read> CsvReader<R> {
                 .take_while(|&&byte| byte == b'\n' || byte == b'\r')
                 .count();
             let any_left = blank < input.len();
-            self.next_line = self.next_line.saturating_add(count_line_feeds(&input[..blank]));
+            self.next_line = self
+                .next_line
+                .saturating_add(self.line_ends.count(&input[..blank]));
             self.source.consume(blank);
             if any_left {
                 break;
@@ -143,7 +148,9 @@ impl<R: Read> CsvReader<R> {
                 &mut self.cell_bytes[bytes_written..],
                 &mut self.cell_ends[cells_ended..],
             );
-            self.next_line = self.next_line.saturating_add(count_line_feeds(&input[..read]));
+            self.next_line = self
+                .next_line
+                .saturating_add(self.line_ends.count(&input[..read]));
             self.source.consume(read);
             bytes_read += read;
             bytes_written += written;

@@ -66,6 +66,14 @@ fn records_carry_the_line_a_person_sees() {
 }
 
 #[test]
+fn old_mac_line_endings_end_lines_too() {
+    // a lone carriage return ends a record and a line (the trickled read also splits every
+    // \r\n in two, which still counts once)
+    assert_eq!(lines_of("a,b\r1,2\r3,4\r"), [2, 3]);
+    assert_eq!(lines_of("a,b\r\n1,2\r3,4\r\n\r5,6"), [2, 3, 5]);
+}
+
+#[test]
 fn a_quoted_cell_over_several_lines_is_numbered_by_its_first_line() {
     assert_eq!(lines_of("a,b\n\"multi\nline\",2\n3,4\n"), [2, 4]);
     assert_eq!(lines_of("a,b\r\n1,\"x\r\n\r\ny\"\r\n5,6\r\n"), [2, 5]);
