@@ -223,6 +223,8 @@ const ENUM: &str = "<enum>";
 /// field holding it), so that a request with one field overwritten gets past every other check
 /// and reaches the one validating that field.
 struct Valid {
+    /// The peer county the requests name.
+    peer: &'static str,
     /// An agreement both test nodes hold, and its hash.
     agreement: (String, String),
     /// An inquiry waiting at 新化县 for an operator's answer.
@@ -247,8 +249,8 @@ impl Valid {
             ("columns", "value") => "测试".into(),
             // a certificate number is free text: a value there is valid, and stored
             (_, "certificate_number") => return None,
-            (_, "to_county" | "with_county") => DINGCHENG.into(),
-            (_, "peer_county" | "author_county") => DINGCHENG.into(),
+            (_, "to_county" | "with_county") => self.peer.into(),
+            (_, "peer_county" | "author_county") => self.peer.into(),
             (_, "kind") => "certificate_verification".into(),
             (_, "resident_id") => self.resident_id.clone(),
             (_, "township") => self.township.clone(),
@@ -325,20 +327,114 @@ impl Write for Captured {
     }
 }
 
-fn capture_the_log() -> Captured {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
-    captured
+/// The process's log at debug level, captured once for every test of this file.
+fn capture_the_log() -> &'static Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        captured
+    })
+}
+
+/// Sends every RPC of `rpcs` every [`VALUES`] value in every string field — alone, in an
+/// otherwise valid request, and everywhere at once — over a channel from `connect` (given
+/// whether the RPC is the exchange's), and asserts that nothing the caller sees holds it.
+/// Returns the calls made and the string fields found.
+async fn send_everywhere<F, Fut>(
+    descriptors: &Descriptors,
+    rpcs: &[&Rpc],
+    valid: &Valid,
+    connect: F,
+) -> (usize, usize)
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Channel>,
+{
+    let mut calls = 0;
+    let mut fields = 0;
+    for rpc in rpcs {
+        let paths = string_paths(descriptors, &rpc.input, 0);
+        fields += paths.len();
+        for value in VALUES {
+            let mut requests: Vec<Vec<u8>> = Vec::new();
+            for path in &paths {
+                let alone = |at: &[i32], _: &str, _: &str| (at == path.as_slice()).then(|| value.to_owned());
+                requests.extend(encode(descriptors, &rpc.input, &[], "", &alone, 0));
+                // a valid value where it is valid is stored: only refused values are checked
+                if value != VALID_ID {
+                    let in_a_valid_request = |at: &[i32], parent: &str, name: &str| {
+                        // in a free-text field the value is valid, and kept
+                        if at == path.as_slice() && name != "certificate_number" {
+                            Some(value.to_owned())
+                        } else {
+                            valid.value(parent, name)
+                        }
+                    };
+                    requests.extend(encode(descriptors, &rpc.input, &[], "", &in_a_valid_request, 0));
+                }
+            }
+            let everywhere = |_: &[i32], _: &str, _: &str| Some(value.to_owned());
+            requests.extend(encode(descriptors, &rpc.input, &[], "", &everywhere, 0));
+            for request in requests {
+                let seen = call(connect(rpc.exchange).await, &rpc.path, request).await;
+                calls += 1;
+                assert!(
+                    !String::from_utf8_lossy(&seen).contains(value),
+                    "{} echoed a request value: {}",
+                    rpc.path,
+                    String::from_utf8_lossy(&seen)
+                );
+            }
+        }
+    }
+    (calls, fields)
+}
+
+/// Asserts that no audit row, no personal column of `store`'s database and no log line holds
+/// any of [`VALUES`].
+async fn assert_nothing_kept(store: &hancha::store::Store) {
+    let database = common::database(store).await;
+    for value in VALUES {
+        let pattern = format!("%{value}%");
+        let in_audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log a WHERE a::text LIKE $1")
+            .bind(&pattern)
+            .fetch_one(&database)
+            .await
+            .unwrap();
+        assert_eq!(in_audit, 0, "an audit row holds {value}");
+        for listed in hancha::store::personal::PERSONAL_COLUMNS {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE {}::text LIKE $1",
+                listed.table, listed.column
+            );
+            let stored: i64 = sqlx::query_scalar(&sql)
+                .bind(&pattern)
+                .fetch_one(&database)
+                .await
+                .unwrap();
+            assert_eq!(stored, 0, "{}.{} holds {value}", listed.table, listed.column);
+        }
+    }
+    let logged = String::from_utf8_lossy(&capture_the_log().0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("DEBUG") || logged.contains("INFO"),
+        "the log was captured"
+    );
+    for value in VALUES {
+        let line = logged.lines().find(|line| line.contains(value));
+        assert!(line.is_none(), "a log line holds {value}: {line:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_value_is_echoed_by_any_rpc_in_any_string_field() {
-    let log = capture_the_log();
+    capture_the_log();
     let agreement = answered_by_hand(DINGCHENG, XINHUA, XINHUA);
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&agreement)).await;
     let descriptors = descriptors();
@@ -361,6 +457,7 @@ async fn no_request_value_is_echoed_by_any_rpc_in_any_string_field() {
         .await
         .expect("asked");
     let valid = Valid {
+        peer: DINGCHENG,
         agreement: (
             agreement_id.clone(),
             cluster.agreement_hash(DINGCHENG, &agreement_id),
@@ -378,88 +475,52 @@ async fn no_request_value_is_echoed_by_any_rpc_in_any_string_field() {
             && descriptors.rpcs.iter().filter(|rpc| !rpc.exchange).count() >= 10,
         "the descriptors list the exchange and the operator API"
     );
-
-    let mut calls = 0;
-    let mut fields = 0;
-    for rpc in &descriptors.rpcs {
-        let paths = string_paths(&descriptors, &rpc.input, 0);
-        fields += paths.len();
-        for value in VALUES {
-            let mut requests: Vec<Vec<u8>> = Vec::new();
-            for path in &paths {
-                let alone = |at: &[i32], _: &str, _: &str| (at == path.as_slice()).then(|| value.to_owned());
-                requests.extend(encode(&descriptors, &rpc.input, &[], "", &alone, 0));
-                // a valid value where it is valid is stored: only refused values are checked
-                if value != VALID_ID {
-                    let in_a_valid_request = |at: &[i32], parent: &str, name: &str| {
-                        // in a free-text field the value is valid, and kept
-                        if at == path.as_slice() && name != "certificate_number" {
-                            Some(value.to_owned())
-                        } else {
-                            valid.value(parent, name)
-                        }
-                    };
-                    requests.extend(encode(&descriptors, &rpc.input, &[], "", &in_a_valid_request, 0));
-                }
-            }
-            let everywhere = |_: &[i32], _: &str, _: &str| Some(value.to_owned());
-            requests.extend(encode(&descriptors, &rpc.input, &[], "", &everywhere, 0));
-            for request in requests {
-                let channel = if rpc.exchange {
-                    cluster.channel(DINGCHENG, XINHUA).await
-                } else {
-                    Channel::from_shared(format!("http://{}", cluster.operator_address(XINHUA)))
-                        .unwrap()
-                        .connect()
-                        .await
-                        .expect("connect to the operator API")
-                };
-                let seen = call(channel, &rpc.path, request).await;
-                calls += 1;
-                assert!(
-                    !String::from_utf8_lossy(&seen).contains(value),
-                    "{} echoed a request value: {}",
-                    rpc.path,
-                    String::from_utf8_lossy(&seen)
-                );
+    let every_rpc: Vec<&Rpc> = descriptors.rpcs.iter().collect();
+    let (calls, fields) = send_everywhere(&descriptors, &every_rpc, &valid, |exchange| {
+        let cluster = &cluster;
+        async move {
+            if exchange {
+                cluster.channel(DINGCHENG, XINHUA).await
+            } else {
+                Channel::from_shared(format!("http://{}", cluster.operator_address(XINHUA)))
+                    .unwrap()
+                    .connect()
+                    .await
+                    .expect("connect to the operator API")
             }
         }
-    }
+    })
+    .await;
     assert!(fields >= 30, "only {fields} string fields found");
     eprintln!(
         "{calls} calls over {} RPCs and {fields} string fields",
         descriptors.rpcs.len()
     );
+    assert_nothing_kept(cluster.node(XINHUA).store()).await;
+}
 
-    let responder = common::database(cluster.node(XINHUA).store()).await;
-    for value in VALUES {
-        let pattern = format!("%{value}%");
-        let in_audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log a WHERE a::text LIKE $1")
-            .bind(&pattern)
-            .fetch_one(&responder)
-            .await
-            .unwrap();
-        assert_eq!(in_audit, 0, "an audit row holds {value}");
-        for listed in hancha::store::personal::PERSONAL_COLUMNS {
-            let sql = format!(
-                "SELECT count(*) FROM {} WHERE {}::text LIKE $1",
-                listed.table, listed.column
-            );
-            let stored: i64 = sqlx::query_scalar(&sql)
-                .bind(&pattern)
-                .fetch_one(&responder)
-                .await
-                .unwrap();
-            assert_eq!(stored, 0, "{}.{} holds {value}", listed.table, listed.column);
-        }
-    }
-    let logged = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
-    assert!(
-        logged.contains("DEBUG") || logged.contains("INFO"),
-        "the log was captured"
-    );
-    for value in VALUES {
-        let line = logged.lines().find(|line| line.contains(value));
-        assert!(line.is_none(), "a log line holds {value}: {line:?}");
-    }
+/// The same for a township office's clerk over the operator API's mutual TLS: the refusals of
+/// its scope (county-wide work, another township) echo nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_office_is_refused_without_any_echo_too() {
+    capture_the_log();
+    let offices = TownshipOffices::start().await;
+    let descriptors = descriptors();
+    let agreement_id = format!("{DINGCHENG}-{XINHUA}");
+    let valid = Valid {
+        peer: XINHUA,
+        agreement: (
+            agreement_id.clone(),
+            offices.cluster.agreement_hash(DINGCHENG, &agreement_id),
+        ),
+        pending: offices.inquiry_a.to_string(),
+        resident_id: synthetic_id(XINHUA, 6).as_str().to_owned(),
+        township: offices.township_a.to_string(),
+        text: answered_by_hand(DINGCHENG, XINHUA, DINGCHENG),
+    };
+    let clerk = offices.township_operator("no-echo-clerk", &[&offices.township_a.to_string()]);
+    let operator_rpcs: Vec<&Rpc> = descriptors.rpcs.iter().filter(|rpc| !rpc.exchange).collect();
+    let (calls, _) = send_everywhere(&descriptors, &operator_rpcs, &valid, |_| offices.channel(&clerk)).await;
+    eprintln!("{calls} calls as a township office");
+    assert_nothing_kept(offices.cluster.node(DINGCHENG).store()).await;
 }

@@ -153,6 +153,11 @@ impl TownshipOffices {
 
     /// An operator client over mutual TLS presenting `certificate`.
     pub async fn client(&self, certificate: &CertificateFiles) -> OperatorClient<Channel> {
+        OperatorClient::new(self.channel(certificate).await)
+    }
+
+    /// A mutual-TLS channel to the operator API presenting `certificate`, for any client.
+    pub async fn channel(&self, certificate: &CertificateFiles) -> Channel {
         let config = hancha::tls::operator_client_config(
             &certificate.0,
             &certificate.1,
@@ -160,10 +165,9 @@ impl TownshipOffices {
             County::parse(DINGCHENG).unwrap(),
         )
         .unwrap();
-        let channel = hancha::tls::connect(&self.address.to_string(), config)
+        hancha::tls::connect(&self.address.to_string(), config)
             .await
-            .expect("connect to the operator API");
-        OperatorClient::new(channel)
+            .expect("connect to the operator API")
     }
 
     /// The operator access records of 鼎城区, oldest first.
