@@ -316,8 +316,14 @@ impl AgreementBook {
         check_answer_fields(agreement, me, peer, fields).map_err(|refused| refused.rejection())
     }
 
-    /// For answers and confirmations, which travel under the inquiry's agreement: the version
-    /// named, if it is the one we hold now.
+    /// The version a message names, if this node holds it — the newest or any older one it
+    /// still holds. A receiver honours every version it holds, so an amendment applied on one
+    /// side first never refuses what the other side still sends under the version both hold,
+    /// and answers to inquiries asked before an amendment are taken under the inquiry's
+    /// version. Whether that version allows the message at the time of receipt is the caller's
+    /// check ([`Agreement::allows`] with the receipt time; never a time the sender claims). A
+    /// version this node does not hold is refused with `FAILED_PRECONDITION` naming the one it
+    /// holds: not final, the sender holds the message until the two sides agree.
     pub fn pinned(&self, reference: &AgreementRef) -> Result<&Arc<Agreement>, Rejection> {
         let Some(list) = self.versions.get(&reference.id) else {
             return Err(Rejection::new(
@@ -326,26 +332,20 @@ impl AgreementBook {
                 format!("the agreement named is not held by {}", self.me),
             ));
         };
-        let newest = &list[0];
-        if newest.canonical_hash().as_str() == reference.hash {
-            return Ok(newest);
-        }
-        let sent = match list
+        if let Some(held) = list
             .iter()
-            .find(|a| a.canonical_hash().as_str() == reference.hash)
+            .find(|agreement| agreement.canonical_hash().as_str() == reference.hash)
         {
-            Some(older) => format!("version {} ({})", older.version(), older.canonical_hash().short()),
-            // The peer's text, cut by characters: it may be anything, not only hex.
-            None => format!(
-                "an unknown version ({})",
-                reference.hash.chars().take(12).collect::<String>()
-            ),
-        };
+            return Ok(held);
+        }
+        let newest = &list[0];
         Err(Rejection::new(
             RejectionCode::FailedPrecondition,
             format!(
-                "agreement {}: the message names {sent}, this node holds version {} ({})",
+                "agreement {}: the message names an unknown version ({}), this node holds version {} ({})",
                 reference.id,
+                // the peer's text, cut by characters: it may be anything, not only hex
+                reference.hash.chars().take(12).collect::<String>(),
                 newest.version(),
                 newest.canonical_hash().short()
             ),

@@ -110,6 +110,47 @@ fn a_confirmation_is_checked_for_its_sender_and_its_fields() {
 }
 
 #[test]
+fn every_version_held_is_honoured_so_an_amendment_on_one_side_refuses_nothing() {
+    let text = include_str!("../../../examples/agreements/430703-431322.toml");
+    let v1 = example_agreement();
+    let v2 = Agreement::parse(&text.replacen("version = 1", "version = 2", 1)).expect("v2 parses");
+    assert_ne!(v1.canonical_hash(), v2.canonical_hash());
+    // 新化县 applied the amendment first; 鼎城区 still sends under version 1
+    let book = AgreementBook::new(county(XINHUA), [v1.clone(), v2.clone()]);
+    let reference = |agreement: &Agreement| AgreementRef {
+        id: agreement.id().to_string(),
+        hash: agreement.canonical_hash().as_str().to_string(),
+    };
+    let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 2, 0, 0).unwrap();
+    for held in [&v1, &v2] {
+        assert_eq!(
+            book.pinned(&reference(held)).expect("held").version(),
+            held.version()
+        );
+        let (agreement, _) = book
+            .check_inbound(
+                county(DINGCHENG),
+                &reference(held),
+                MessageKind::Inquiry(crate::domain::vocabulary::InquiryKind::CertificateVerification),
+                at,
+            )
+            .expect("an inquiry under any version held is taken");
+        assert_eq!(agreement.version(), held.version());
+    }
+    // a version this node does not hold: not final, it names the one held
+    let only_v1 = AgreementBook::new(county(DINGCHENG), [v1]);
+    let refusal = only_v1
+        .pinned(&reference(&v2))
+        .expect_err("version 2 is not held");
+    assert_eq!(refusal.code, RejectionCode::FailedPrecondition);
+    assert!(
+        refusal.reason.contains("this node holds version 1"),
+        "{}",
+        refusal.reason
+    );
+}
+
+#[test]
 fn a_version_named_by_any_text_is_refused_without_panicking() {
     let agreement = Agreement::parse(include_str!("../../../examples/agreements/430703-431322.toml"))
         .expect("example parses");
