@@ -59,8 +59,8 @@ async fn an_amendment_applied_on_one_side_first_refuses_nothing_for_good() {
     let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
 
     // 新化县 applies version 2 first.
-    let (_, new) = xinhua.install_agreement(&version(2)).await.expect("installed");
-    assert!(new);
+    let installed = xinhua.install_agreement(&version(2)).await.expect("installed");
+    assert!(installed.new_version && installed.warnings.is_empty());
 
     // 鼎城区, still on version 1, asks: 新化县 honours version 1, which it still holds.
     dingcheng
@@ -116,4 +116,51 @@ async fn an_amendment_applied_on_one_side_first_refuses_nothing_for_good() {
             "each inquiry stored once on each side"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_starts_with_its_agreement_history_in_order_and_leaves_an_expired_version_out() {
+    // the directory keeps the history out of order, and an expired "version 3" lingers in it
+    let expired = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        3,
+        ("2024-01-01", "2025-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let files = [
+        version(2).source_text().to_string(),
+        version(1).source_text().to_string(),
+        expired,
+    ];
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &files).await;
+    for county in [DINGCHENG, XINHUA] {
+        let node = cluster.node(county);
+        assert_eq!(
+            count(node, "SELECT count(*) FROM agreements WHERE version IN (1, 2)").await,
+            2,
+            "the history is installed in version order"
+        );
+        assert_eq!(
+            count(node, "SELECT count(*) FROM agreements WHERE version = 3").await,
+            0,
+            "an expired version is never put in force"
+        );
+    }
+    // and the exchange goes on under version 2
+    let outcome = cluster
+        .node(DINGCHENG)
+        .ask(
+            XINHUA.parse().unwrap(),
+            drafts(InquiryKind::CertificateVerification, XINHUA, 300).remove(0),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("asked");
+    assert_eq!(
+        outcome.state,
+        hancha::domain::message::InquiryState::Answered,
+        "{outcome:?}"
+    );
 }

@@ -294,6 +294,65 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn agreement_check_and_apply_refuse_an_expired_or_older_version_and_warn_of_a_future_one() {
+    let cluster = two_counties().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, version: u32, valid: (&str, &str)| {
+        let path = dir.path().join(name);
+        let text = agreement_toml(
+            DINGCHENG,
+            XINHUA,
+            version,
+            valid,
+            &Terms::default(),
+            &Terms::default(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let expired = write("expired.toml", 2, ("2024-01-01", "2025-12-31"));
+    let future = write("future.toml", 3, ("2099-01-01", "2099-12-31"));
+    let older = write("older.toml", 2, ("2026-01-01", "2031-12-31"));
+    let run = |args: Vec<String>| {
+        let mut command = hancha(&cluster, DINGCHENG);
+        command.args(args);
+        command
+    };
+    let check_expired = run(vec!["agreement".into(), "check".into(), expired.clone()]);
+    let apply_expired = run(vec!["agreement".into(), "apply".into(), expired]);
+    let mut check_future = run(vec!["agreement".into(), "check".into(), future.clone()]);
+    let mut apply_future = run(vec!["agreement".into(), "apply".into(), future]);
+    let mut apply_older = run(vec!["agreement".into(), "apply".into(), older]);
+    tokio::task::spawn_blocking(move || {
+        for mut expired in [check_expired, apply_expired] {
+            expired
+                .assert()
+                .code(1)
+                .stderr(predicate::str::contains("version 2 expired on 2025-12-31"));
+        }
+        check_future.assert().success().stderr(predicate::str::contains(
+            "warning: agreement 430703-431322 version 3 is not valid yet",
+        ));
+        apply_future
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("installed: 430703-431322 version 3"))
+            .stderr(predicate::str::contains("comes into force on 2099-01-01"));
+        apply_older
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("is older than version 3"));
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count(cluster.node(DINGCHENG), "SELECT count(*) FROM agreements").await,
+        2,
+        "version 1 and the future version 3; nothing expired or older"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sweep_larger_than_one_call_sends_every_row_with_its_line() {
     let cluster = two_counties().await;
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::NodeConfig;
-use crate::domain::agreement::Agreement;
+use crate::domain::agreement::{Admission, Agreement, admit};
 use crate::domain::division::CountyCode;
 use crate::exchange::ExchangeService;
 use crate::node::Node;
@@ -335,8 +335,11 @@ fn spawn_delivery(
     });
 }
 
-/// Reads every `*.toml` agreement in `dir`, installs new versions in the store, and returns
-/// every version the store holds (older ones too, so a peer on an old version is told which).
+/// Reads every `*.toml` agreement in `dir`, installs the new versions [`admit`] lets in (in
+/// version order, so a directory that keeps an agreement's history installs it as it was
+/// signed), and returns every version the store holds (older ones too: a receiver honours
+/// every version it holds). A version refused (expired, older than one installed, another
+/// version's number) is left out with a warning; the node still starts.
 pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyhow::Result<Vec<Agreement>> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the agreements directory {}", dir.display()))?
@@ -344,6 +347,7 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     paths.sort();
+    let mut found = Vec::new();
     for path in paths {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let agreement = Agreement::parse(&text).map_err(|errors| {
@@ -358,6 +362,24 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
             warn!(path = %path.display(), "agreement does not involve this county; ignored");
             continue;
         };
+        found.push((path, agreement, peer));
+    }
+    found.sort_by_key(|(_, agreement, _)| (agreement.id().to_string(), agreement.version()));
+    let today = crate::domain::time::china_date(chrono::Utc::now());
+    for (path, agreement, peer) in found {
+        let installed = store.installed_versions(agreement.id()).await?;
+        match admit(&agreement, &installed, today) {
+            Err(refusal) => {
+                warn!(path = %path.display(), %refusal, "agreement version not installed");
+                continue;
+            }
+            Ok(Admission::New { warnings }) => {
+                for warning in warnings {
+                    warn!(path = %path.display(), "{warning}");
+                }
+            }
+            Ok(Admission::AlreadyInstalled) => {}
+        }
         store
             .install_agreement(&stored_agreement(&agreement, peer))
             .await?;

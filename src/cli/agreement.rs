@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
-use crate::domain::agreement::Agreement;
+use crate::domain::agreement::{Admission, Agreement, admit};
+use crate::domain::time::china_date;
 use crate::present::display;
 use crate::proto::operator as pb;
 
@@ -71,8 +72,23 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let text = read(&args.file)?;
     match Agreement::parse(&text) {
         Ok(agreement) => {
-            println!("{}", agreement.summary());
-            Ok(ExitCode::SUCCESS)
+            // what a node would say on `apply`, as far as it can be known without one: an
+            // expired version is refused, one not valid yet is installed with a warning
+            match admit(&agreement, &[], china_date(chrono::Utc::now())) {
+                Err(refusal) => {
+                    eprintln!("{}: {refusal}", args.file.display());
+                    Ok(ExitCode::FAILURE)
+                }
+                Ok(admission) => {
+                    println!("{}", agreement.summary());
+                    if let Admission::New { warnings } = admission {
+                        for warning in warnings {
+                            eprintln!("warning: {warning}");
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
         Err(errors) => {
             eprintln!("{}: not a valid agreement", args.file.display());
@@ -112,6 +128,9 @@ fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             info.id, info.version, info.hash
         );
         println!("{}", info.summary);
+        for warning in &applied.warnings {
+            eprintln!("warning: {warning}");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -4,8 +4,9 @@
 use tracing::warn;
 
 use super::Node;
-use crate::domain::agreement::Agreement;
+use crate::domain::agreement::{Admission, Agreement, NotAdmitted, admit};
 use crate::domain::division::CountyCode;
+use crate::domain::time::china_date;
 use crate::store::agreements::StoredAgreement;
 use crate::store::{Store, StoreError};
 
@@ -24,30 +25,32 @@ pub enum InstallError {
         /// This node's county.
         me: CountyCode,
     },
-    /// The same version number is installed with other content.
-    #[error(
-        "agreement {id} version {version} is already installed with hash {hash_prefix}; an amendment needs a higher version"
-    )]
-    VersionClash {
-        /// The agreement's id.
-        id: String,
-        /// The version number both carry.
-        version: i32,
-        /// The start of the installed version's hash.
-        hash_prefix: String,
-    },
+    /// The version may not be installed: expired, older than one installed, or another
+    /// version's number.
+    #[error(transparent)]
+    NotAdmitted(#[from] NotAdmitted),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// A version installed (or found installed already).
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// The version as stored.
+    pub stored: StoredAgreement,
+    /// Whether it was new.
+    pub new_version: bool,
+    /// What the operator should know (a version not valid yet), one line each.
+    pub warnings: Vec<String>,
+}
+
 impl Node {
     /// Installs a version of an agreement this county is party to and puts the stored
-    /// agreements in force. Returns whether the version was new.
-    pub async fn install_agreement(
-        &self,
-        agreement: &Agreement,
-    ) -> Result<(StoredAgreement, bool), InstallError> {
+    /// agreements in force, if [`admit`] lets it: never one already expired, one older than a
+    /// version installed, or another version's number; re-applying an installed version
+    /// changes nothing.
+    pub async fn install_agreement(&self, agreement: &Agreement) -> Result<Installed, InstallError> {
         let me = self.county();
         let Some(peer) = agreement.peer_of(me) else {
             let [a, b] = agreement.parties();
@@ -59,18 +62,18 @@ impl Node {
             });
         };
         let stored = stored_agreement(agreement, peer);
-        if let Some(clash) = self.store().agreements().await?.into_iter().find(|a| {
-            a.agreement_id == stored.agreement_id && a.version == stored.version && a.hash != stored.hash
-        }) {
-            return Err(InstallError::VersionClash {
-                id: clash.agreement_id,
-                version: clash.version,
-                hash_prefix: clash.hash.chars().take(12).collect(),
-            });
-        }
+        let installed = self.store().installed_versions(&stored.agreement_id).await?;
+        let warnings = match admit(agreement, &installed, china_date(chrono::Utc::now()))? {
+            Admission::AlreadyInstalled => Vec::new(),
+            Admission::New { warnings } => warnings,
+        };
         let new_version = self.store().install_agreement(&stored).await?;
         self.reload_agreements().await?;
-        Ok((stored, new_version))
+        Ok(Installed {
+            stored,
+            new_version,
+            warnings,
+        })
     }
 
     /// Puts every agreement version the store holds in force.

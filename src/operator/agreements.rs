@@ -36,15 +36,16 @@ pub(super) async fn apply(
         ..caller.access("requested")
     };
     caller.audit(node, requested).await?;
-    let (stored, new_version) = node
+    let installed = node
         .install_agreement(&agreement)
         .await
         .map_err(|error| match error {
             InstallError::Store(store) => internal(store),
-            refusal @ (InstallError::NotAParty { .. } | InstallError::VersionClash { .. }) => {
+            refusal @ (InstallError::NotAParty { .. } | InstallError::NotAdmitted(_)) => {
                 failed_precondition(refusal.to_string())
             }
         })?;
+    let (stored, new_version) = (installed.stored, installed.new_version);
     let info = info(node, &stored);
     let access = crate::store::audit::OperatorAccess {
         peer_county: Some(stored.peer_county.to_string()),
@@ -60,6 +61,7 @@ pub(super) async fn apply(
     Ok(pb::ApplyAgreementResponse {
         agreement: Some(info),
         new_version,
+        warnings: installed.warnings,
     })
 }
 

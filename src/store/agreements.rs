@@ -25,6 +25,26 @@ pub struct StoredAgreement {
 }
 
 impl Store {
+    /// The versions installed of agreement `id`, by number and hash: what
+    /// [`admit`](crate::domain::agreement::admit) weighs a new version against.
+    pub async fn installed_versions(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::domain::agreement::InstalledVersion>, StoreError> {
+        let rows: Vec<(i32, String)> =
+            sqlx::query_as("SELECT version, hash FROM agreements WHERE agreement_id = $1")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, hash)| crate::domain::agreement::InstalledVersion {
+                version: u32::try_from(version).unwrap_or(0),
+                hash,
+            })
+            .collect())
+    }
+
     /// Records an agreement version; installing the same version (same hash) again changes
     /// nothing. Returns whether it was new.
     pub async fn install_agreement(&self, agreement: &StoredAgreement) -> Result<bool, StoreError> {

@@ -46,6 +46,7 @@
 #![doc = include_str!("../../../examples/agreements/430703-431322.toml")]
 //! ```
 
+mod admission;
 mod canonical;
 mod direction;
 mod error;
@@ -61,6 +62,7 @@ use crate::domain::division::CountyCode;
 use crate::domain::time::china_date;
 use crate::domain::vocabulary::MessageKind;
 
+pub use admission::{Admission, InstalledVersion, NotAdmitted, admit};
 pub use canonical::{AgreementHash, AgreementHashError};
 pub use direction::{Direction, NoticeDays, NoticeDeadlines, ReplyDays};
 pub use error::{AgreementError, AgreementErrors, Problem};
