@@ -55,6 +55,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
                     "answer_fields": shown.answer_fields,
                     "delivery_attempts": shown.delivery_attempts,
                     "last_delivery_error": shown.last_delivery_error,
+                    "next_attempt_at": display::rfc3339(shown.next_attempt_at.as_ref()),
                     "history": history,
                 })
             );
@@ -110,6 +111,9 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
                 "  delivery   {} attempts, last error: {}",
                 shown.delivery_attempts, shown.last_delivery_error
             );
+        }
+        if shown.next_attempt_at.is_some() {
+            println!("  next try   {}", display::time(shown.next_attempt_at.as_ref()));
         }
         println!("history");
         for entry in &shown.history {

@@ -14,7 +14,7 @@ use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
 use crate::domain::message::MessageType;
 use crate::store::StoreError;
-use crate::store::outbound::InquiryVerdict;
+use crate::store::outbound::{Failed, InquiryVerdict};
 
 /// One message sent and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl Node {
         let mut verdicts = Vec::new();
         let mut delivered = Vec::new();
         let mut refused = Vec::new();
-        let mut later: HashMap<(DateTime<Utc>, String), Vec<Uuid>> = HashMap::new();
+        let mut later: HashMap<(DateTime<Utc>, String, Failed), Vec<Uuid>> = HashMap::new();
         let mut unreachable: Option<String> = None;
         for attempt in attempts {
             let id = attempt.message_id;
@@ -109,20 +109,30 @@ impl Node {
                     // These were leased (due only when their lease runs out): put them back at
                     // the peer's backoff; everything else due for the peer follows below.
                     report.unreachable += 1;
-                    later.entry((peer_retry_at, error.clone())).or_default().push(id);
+                    later
+                        .entry((peer_retry_at, error.clone(), Failed::Attempt))
+                        .or_default()
+                        .push(id);
                     unreachable.get_or_insert_with(|| error.clone());
                 }
                 Outcome::Retry(error) => {
                     report.deferred += 1;
                     let at = next_attempt(now, attempt.attempts, limits.retry_initial, limits.retry_max);
-                    later.entry((at, error.clone())).or_default().push(id);
+                    later
+                        .entry((at, error.clone(), Failed::Attempt))
+                        .or_default()
+                        .push(id);
                 }
                 Outcome::Held { .. } => {
                     report.held += 1;
                     let at =
                         now + chrono::Duration::from_std(limits.retry_max).unwrap_or(chrono::Duration::MAX);
                     later
-                        .entry((at, attempt.outcome.why_not_delivered().unwrap_or_default()))
+                        .entry((
+                            at,
+                            attempt.outcome.why_not_delivered().unwrap_or_default(),
+                            Failed::Held,
+                        ))
                         .or_default()
                         .push(id);
                 }
@@ -150,9 +160,11 @@ impl Node {
                     .await?;
             }
         }
-        for ((at, error), ids) in later {
+        for ((at, error, failed), ids) in later {
             warn!(peer = %peer, count = ids.len(), error, "delivery not done, will retry");
-            self.store.reschedule_outbox(&ids, &error, at).await?;
+            self.store
+                .reschedule_outbox(peer, failed, &ids, &error, at)
+                .await?;
         }
         if let Some(error) = unreachable {
             let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;

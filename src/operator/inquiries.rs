@@ -311,7 +311,7 @@ pub(super) async fn show(
         }
         _ => confirmation.as_ref().and_then(|c| c.fields.certificate_presented),
     };
-    let (history, attempts, last_error) = store.inquiry_history(id).await.map_err(internal)?;
+    let deliveries = store.inquiry_history(id).await.map_err(internal)?;
     Ok(pb::ShowInquiryResponse {
         inquiry: Some(summary(&record, Utc::now())),
         subject_resident_id: subject
@@ -321,7 +321,8 @@ pub(super) async fn show(
         subject_certificate_number: subject.and_then(|s| s.certificate_number).unwrap_or_default(),
         certificate_presented: presented.map(|p| p.as_str().to_owned()).unwrap_or_default(),
         answer_fields: confirmation.map(|c| fields_to_map(&c.fields)).unwrap_or_default(),
-        history: history
+        history: deliveries
+            .history
             .into_iter()
             .map(|h| pb::HistoryEntry {
                 at: Some(timestamp_to_wire(h.at)),
@@ -329,8 +330,9 @@ pub(super) async fn show(
                 detail: h.detail,
             })
             .collect(),
-        delivery_attempts: u32::try_from(attempts).unwrap_or(0),
-        last_delivery_error: last_error.unwrap_or_default(),
+        delivery_attempts: u32::try_from(deliveries.attempts).unwrap_or(0),
+        last_delivery_error: deliveries.last_error.unwrap_or_default(),
+        next_attempt_at: deliveries.next_attempt_at.map(timestamp_to_wire),
     })
 }
 

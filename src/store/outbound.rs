@@ -161,16 +161,34 @@ impl Store {
     /// Puts leased entries back with the error that stopped them and when to try again.
     pub async fn reschedule_outbox(
         &self,
+        peer: CountyCode,
+        failed: Failed,
         ids: &[Uuid],
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE message_id = ANY($1)")
             .bind(ids)
             .bind(error)
             .bind(next_attempt_at)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        // one record per message and failed attempt (never per success): what `hancha show`
+        // lists as the message's attempts
+        let entries: Vec<AuditEntry> = ids
+            .iter()
+            .map(|&id| AuditEntry {
+                peer_county: Some(peer.to_string()),
+                direction: "outbound".into(),
+                message_id: Some(id),
+                outcome: failed.as_str().into(),
+                reason: Some(error.to_string()),
+                ..AuditEntry::default()
+            })
+            .collect();
+        audit_batch_in(&mut tx, &entries).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -381,6 +399,25 @@ pub(crate) async fn record_confirmations_delivered_in(
     let audit = confirmations_delivered(peer, ids, None);
     audit_batch_in(connection, &audit).await?;
     Ok(())
+}
+
+/// How a delivery attempt failed, as its audit record names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Failed {
+    /// Not delivered: the peer could not be reached or asked us to retry.
+    Attempt,
+    /// Held until the two sides hold the same agreement version.
+    Held,
+}
+
+impl Failed {
+    /// The audit outcome.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Failed::Attempt => "attempt_failed",
+            Failed::Held => "held",
+        }
+    }
 }
 
 /// [`Store::queue_outbound_inquiries`] inside the caller's transaction; returns the new ids.

@@ -115,6 +115,19 @@ const INQUIRY_COLUMNS: &str =
     i.overdue_at, left(i.subject_id, 4) || '**********' || right(i.subject_id, 4) AS subject_masked,
     COALESCE(i.asked_by_township, p.township) AS township";
 
+/// What happened to an inquiry and its answer, and where its delivery stands.
+#[derive(Clone, Debug)]
+pub struct InquiryHistory {
+    /// Every record, oldest first: received, answered, delivered, each failed attempt.
+    pub history: Vec<HistoryEntry>,
+    /// Delivery attempts so far of what is still owed (inquiry or answer).
+    pub attempts: i32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the next attempt is due, while something is still owed.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
 /// Which inquiries a pending list shows.
 #[derive(Clone, Debug, Default)]
 pub struct PendingFilter {
@@ -193,10 +206,7 @@ impl Store {
     /// What happened to an inquiry and its answer (not who looked at it: operator access
     /// records are left out), oldest first, and its delivery attempts so
     /// far with the last error (inquiry or answer still in the outbox).
-    pub async fn inquiry_history(
-        &self,
-        message_id: Uuid,
-    ) -> Result<(Vec<HistoryEntry>, i32, Option<String>), StoreError> {
+    pub async fn inquiry_history(&self, message_id: Uuid) -> Result<InquiryHistory, StoreError> {
         let rows: Vec<AuditLine> = sqlx::query_as(
             "SELECT a.at, a.outcome, a.reason, a.direction FROM audit_log a
              WHERE (a.message_id = $1
@@ -219,16 +229,28 @@ impl Store {
                     .join(": "),
             })
             .collect();
-        let outbox: Option<(i32, Option<String>)> = sqlx::query_as(
-            "SELECT attempts, last_error FROM outbox
+        let outbox: Option<(i32, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT attempts, last_error, next_attempt_at FROM outbox
              WHERE message_id = $1 OR message_id IN (SELECT message_id FROM confirmations WHERE inquiry_id = $1)
              LIMIT 1",
         )
         .bind(message_id)
         .fetch_optional(self.pool())
         .await?;
-        let (attempts, last_error) = outbox.unwrap_or((0, None));
-        Ok((history, attempts, last_error))
+        Ok(match outbox {
+            Some((attempts, last_error, next_attempt_at)) => InquiryHistory {
+                history,
+                attempts,
+                last_error,
+                next_attempt_at: Some(next_attempt_at),
+            },
+            None => InquiryHistory {
+                history,
+                attempts: 0,
+                last_error: None,
+                next_attempt_at: None,
+            },
+        })
     }
 
     /// One inquiry by id.
