@@ -146,7 +146,10 @@ async fn reconcile_that_finds_differences_says_what_it_did_about_them() {
     );
     let people = summary_line(&printed, "shared people");
     assert!(
-        people.contains("7 here, 5 at the peer: 2 differences; here 0 re-delivered, 2 inquiries opened"),
+        people.contains(
+            "7 here, 5 at the peer: 2 differences; here: re-delivered 0, inquiries opened 2, reported 0; \
+             at the peer: re-delivered 0, inquiries opened 0, reported 2"
+        ),
         "{people}"
     );
 }

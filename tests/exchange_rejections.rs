@@ -346,7 +346,8 @@ async fn rejects_inquiry_under_an_expired_agreement() {
         &Terms::default(),
         &Terms::default(),
     );
-    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[expired]).await;
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&expired)).await;
+    cluster.install_as_once_valid(&expired).await;
     let responder = cluster.node(XINHUA);
     let mut client = cluster.client(DINGCHENG, XINHUA).await;
 

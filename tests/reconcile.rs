@@ -120,6 +120,26 @@ async fn a_confirmation_lost_by_the_asker_is_delivered_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_by_the_destination_says_the_peer_opened_an_inquiry_not_that_it_repaired() {
+    let cluster = pair().await;
+    shared_persons(&cluster, 0..10).await;
+    let mut changed = inflow_person(synthetic_id(DINGCHENG, 4), DINGCHENG, SHAODONG);
+    changed.status.children_count = Some(2);
+    let destination = cluster.node(SHAODONG);
+    destination.store().upsert_persons(&[changed]).await.unwrap();
+
+    let summaries = reconcile(destination, DINGCHENG).await;
+    let people = set(&summaries, "shared_people");
+    assert_eq!(people.record.differences, 2);
+    assert_eq!(people.peer_inquiries_opened, 1, "the origin asks, on its side");
+    assert_eq!(people.peer_repaired, 0, "and re-delivers nothing");
+    assert_eq!(
+        people.committed.inquiries_opened, 0,
+        "the destination asks nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_changed_on_one_side_is_reported_and_asked_about() {
     let cluster = pair().await;
     shared_persons(&cluster, 0..10).await;

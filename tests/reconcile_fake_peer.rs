@@ -77,6 +77,7 @@ impl ReconcileLink for EmptyLink {
                 PeerStep::Committed(PeerCommitted {
                     repaired: 0,
                     reported: 3,
+                    inquiries_opened: 0,
                 })
             }
         };

@@ -416,7 +416,8 @@ async fn refuses_a_run_under_an_agreement_no_longer_in_force_on_both_sides() {
         &Terms::default(),
         &Terms::default(),
     );
-    let cluster = Cluster::start(&[CALLER, RESPONDER], &[expired]).await;
+    let cluster = Cluster::start(&[CALLER, RESPONDER], std::slice::from_ref(&expired)).await;
+    cluster.install_as_once_valid(&expired).await;
     let responder = cluster.node(RESPONDER);
     let before = footprint(responder).await;
 

@@ -126,8 +126,8 @@ fn run_now(node: &NodeArgs, with: String) -> anyhow::Result<ExitCode> {
 
 fn summary_line(run: &pb::ReconcileRun) -> String {
     format!(
-        "✓ {:<13} {} here, {} at the peer: {} differences; here {} re-delivered, {} inquiries opened, {} \
-         reported; the peer {} repaired, {} reported; {} in {:.2} s",
+        "✓ {:<13} {} here, {} at the peer: {} differences; here: re-delivered {}, inquiries opened {}, \
+         reported {}; at the peer: re-delivered {}, inquiries opened {}, reported {}; {} in {:.2} s",
         run.set.replace('_', " "),
         run.local_size,
         run.peer_size,
@@ -136,6 +136,7 @@ fn summary_line(run: &pb::ReconcileRun) -> String {
         run.inquiries_opened,
         run.reported,
         run.peer_repaired,
+        run.peer_inquiries_opened,
         run.peer_reported,
         bytes(run.bytes_sent + run.bytes_received),
         run.seconds

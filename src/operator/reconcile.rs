@@ -113,6 +113,7 @@ fn run_of_summary(summary: &SetSummary) -> pb::ReconcileRun {
         seconds: summary.seconds,
         peer_repaired: summary.peer_repaired,
         peer_reported: summary.peer_reported,
+        peer_inquiries_opened: summary.peer_inquiries_opened,
     }
 }
 
@@ -140,6 +141,7 @@ fn run_of_row(row: RunRow) -> pb::ReconcileRun {
         bytes_received: row.bytes_received as u64,
         peer_repaired: 0,
         peer_reported: 0,
+        peer_inquiries_opened: 0,
     }
 }
 

@@ -207,6 +207,7 @@ impl ReconcileLink for GrpcLink {
             ResponseStep::Committed(committed) => PeerStep::Committed(PeerCommitted {
                 repaired: committed.repaired,
                 reported: committed.reported,
+                inquiries_opened: committed.inquiries_opened,
             }),
         })
     }

@@ -229,6 +229,26 @@ impl Cluster {
         .expect("connect to the operator API")
     }
 
+    /// Installs the agreement `text` on every running node straight into its store and puts it
+    /// in force, as a version installed while it was valid and expired since: start-up and
+    /// `agreement apply` refuse a version already expired, so a test of what happens after an
+    /// agreement ends goes round them this way.
+    pub async fn install_as_once_valid(&self, text: &str) {
+        let agreement = hancha::domain::agreement::Agreement::parse(text).expect("the agreement parses");
+        for member in self.members.values() {
+            let Some(running) = &member.running else {
+                continue;
+            };
+            let node = &running.node;
+            let peer = agreement.peer_of(node.county()).expect("a party");
+            node.store()
+                .install_agreement(&hancha::node::stored_agreement(&agreement, peer))
+                .await
+                .expect("installed");
+            node.reload_agreements().await.expect("in force");
+        }
+    }
+
     /// The agreement hash `county` holds for agreement `id`.
     pub fn agreement_hash(&self, county: &str, id: &str) -> String {
         let book = self.node(county).agreements();

@@ -84,10 +84,12 @@ pub struct Decoded {
 /// What the peer did on its side at commit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerCommitted {
-    /// Re-deliveries queued and inquiries opened.
+    /// Messages queued for re-delivery.
     pub repaired: u32,
     /// Differences reported for an operator.
     pub reported: u32,
+    /// Outflow inquiries opened about persons.
+    pub inquiries_opened: u32,
 }
 
 /// What the called side knows once the caller has named its part of the difference.

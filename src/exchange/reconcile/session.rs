@@ -98,6 +98,7 @@ impl<S: RunSession> ResponderSession for Session<S> {
         Ok(pb::ReconcileCommitted {
             repaired: committed.repaired,
             reported: committed.reported,
+            inquiries_opened: committed.inquiries_opened,
         })
     }
 

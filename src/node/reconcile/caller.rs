@@ -250,6 +250,7 @@ mod tests {
                     PeerStep::Committed(PeerCommitted {
                         repaired: 1,
                         reported: 2,
+                        inquiries_opened: 3,
                     })
                 }
             };
@@ -336,7 +337,8 @@ mod tests {
             run.peer_committed,
             PeerCommitted {
                 repaired: 1,
-                reported: 2
+                reported: 2,
+                inquiries_opened: 3,
             }
         );
         assert!(!run.fell_back);

@@ -45,10 +45,12 @@ pub struct SetSummary {
     pub record: RunRecord,
     /// What this side did.
     pub committed: Committed,
-    /// What the peer did on its side (re-deliveries and inquiries, reports).
+    /// Messages the peer queued for re-delivery on its side.
     pub peer_repaired: u32,
     /// Differences the peer reported.
     pub peer_reported: u32,
+    /// Outflow inquiries the peer opened about persons.
+    pub peer_inquiries_opened: u32,
     /// Wall time.
     pub seconds: f64,
 }
@@ -234,6 +236,7 @@ impl Node {
                     committed,
                     peer_repaired: exchanged.peer_committed.repaired,
                     peer_reported: exchanged.peer_committed.reported,
+                    peer_inquiries_opened: exchanged.peer_committed.inquiries_opened,
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }

@@ -205,8 +205,9 @@ impl NodeSession {
             "reconciliation committed"
         );
         Ok(PeerCommitted {
-            repaired: committed.repaired + committed.inquiries_opened,
+            repaired: committed.repaired,
             reported: committed.reported,
+            inquiries_opened: committed.inquiries_opened,
         })
     }
 
