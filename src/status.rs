@@ -28,6 +28,22 @@ pub fn code_of(code: RejectionCode) -> Code {
     }
 }
 
+/// What a peer's status means for a message we sent, read back by the peer client: the
+/// refusal classes a receiver refuses a message with ([`code_of`] of them), or `None` for a
+/// status that is no refusal of the message (the peer unavailable, the call cancelled or
+/// aborted, an internal failure): those are tried again.
+pub fn refusal_of(code: Code) -> Option<RejectionCode> {
+    Some(match code {
+        Code::InvalidArgument => RejectionCode::InvalidArgument,
+        Code::PermissionDenied => RejectionCode::PermissionDenied,
+        Code::FailedPrecondition => RejectionCode::FailedPrecondition,
+        Code::ResourceExhausted => RejectionCode::ResourceExhausted,
+        Code::AlreadyExists => RejectionCode::AlreadyExists,
+        Code::NotFound => RejectionCode::NotFound,
+        _ => return None,
+    })
+}
+
 /// The canonical name of a gRPC code (`PERMISSION_DENIED`), as audit reasons spell it.
 pub fn code_name(code: Code) -> &'static str {
     match code {
@@ -152,6 +168,23 @@ mod tests {
         let status = internal("connection to 10.0.0.5 refused: password authentication failed");
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("10.0.0.5"), "{}", status.message());
+    }
+
+    #[test]
+    fn a_refusal_read_back_is_the_class_it_was_sent_as() {
+        for code in [
+            RejectionCode::InvalidArgument,
+            RejectionCode::PermissionDenied,
+            RejectionCode::FailedPrecondition,
+            RejectionCode::ResourceExhausted,
+            RejectionCode::AlreadyExists,
+            RejectionCode::NotFound,
+        ] {
+            assert_eq!(refusal_of(code_of(code)), Some(code));
+        }
+        for retried in [Code::Unavailable, Code::Cancelled, Code::Aborted, Code::Internal] {
+            assert_eq!(refusal_of(retried), None);
+        }
     }
 
     #[test]

@@ -13,12 +13,12 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::NodeConfig;
-use crate::domain::agreement::{Admission, Agreement, admit};
+use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
 use crate::exchange::ExchangeService;
 use crate::node::Node;
 use crate::node::reconcile::ReconcileSettings;
-use crate::node::{agreements_in_store, stored_agreement};
+use crate::node::{InstallError, agreements_in_store, install_admitted};
 use crate::operator::{Listener, OperatorService};
 use crate::peer::{CallTimings, PeerClient, PeerLink};
 use crate::proto::exchange::exchange_server::ExchangeServer;
@@ -217,27 +217,24 @@ async fn spawn_operator_api(
         .await
         .with_context(|| format!("binding the operator listener on {listen}"))?;
     let address = listener.local_addr()?;
+    let kind = match &config.operator.trust_anchors {
+        None if !listen.ip().is_loopback() => {
+            bail!("operator.listen {listen} is not loopback: operator.trust_anchors is required")
+        }
+        None => Listener::Loopback,
+        Some(_) => Listener::OperatorCertificates,
+    };
     let handshakes = Arc::clone(&node);
-    let service = |listener| OperatorServer::new(OperatorService::new(node, listener));
-    let reflection = reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?;
+    let router = tonic::transport::Server::builder()
+        .add_service(reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?)
+        .add_service(OperatorServer::new(OperatorService::new(node, kind)));
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
     match &config.operator.trust_anchors {
         None => {
-            if !listen.ip().is_loopback() {
-                bail!("operator.listen {listen} is not loopback: operator.trust_anchors is required");
-            }
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let service = service(Listener::Loopback);
-            tasks.spawn(async move {
-                let server = tonic::transport::Server::builder()
-                    .add_service(reflection)
-                    .add_service(service);
-                if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
-                    warn!(%error, "operator listener stopped with an error");
-                }
-            });
+            tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
         }
         Some(path) => {
             let anchors = TrustAnchors::from_pem_file(path).context("loading the operator trust anchors")?;
@@ -247,18 +244,17 @@ async fn spawn_operator_api(
                 config.limits.handshake_timeout,
                 audit_handshake_failures(&handshakes, tasks, "operator listener: "),
             );
-            let service = service(Listener::OperatorCertificates);
-            tasks.spawn(async move {
-                let server = tonic::transport::Server::builder()
-                    .add_service(reflection)
-                    .add_service(service);
-                if let Err(error) = server.serve_with_incoming_shutdown(incoming, stop).await {
-                    warn!(%error, "operator listener stopped with an error");
-                }
-            });
+            tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
         }
     }
     Ok(address)
+}
+
+/// Serves the operator API until it stops, logging an error it stops with.
+async fn log_stop(server: impl std::future::Future<Output = Result<(), tonic::transport::Error>>) {
+    if let Err(error) = server.await {
+        warn!(%error, "operator listener stopped with an error");
+    }
 }
 
 /// The gRPC reflection service (v1) for one listener: it describes exactly the descriptor sets
@@ -365,24 +361,18 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
         found.push((path, agreement, peer));
     }
     found.sort_by_key(|(_, agreement, _)| (agreement.id().to_string(), agreement.version()));
-    let today = crate::domain::time::china_date(chrono::Utc::now());
     for (path, agreement, peer) in found {
-        let installed = store.installed_versions(agreement.id()).await?;
-        match admit(&agreement, &installed, today) {
-            Err(refusal) => {
-                warn!(path = %path.display(), %refusal, "agreement version not installed");
-                continue;
-            }
-            Ok(Admission::New { warnings }) => {
-                for warning in warnings {
+        match install_admitted(store, &agreement, peer).await {
+            Ok(installed) => {
+                for warning in installed.warnings {
                     warn!(path = %path.display(), "{warning}");
                 }
             }
-            Ok(Admission::AlreadyInstalled) => {}
+            Err(InstallError::NotAdmitted(refusal)) => {
+                warn!(path = %path.display(), %refusal, "agreement version not installed");
+            }
+            Err(other) => return Err(other.into()),
         }
-        store
-            .install_agreement(&stored_agreement(&agreement, peer))
-            .await?;
     }
     Ok(agreements_in_store(store).await?)
 }

@@ -61,19 +61,9 @@ impl Node {
                 me,
             });
         };
-        let stored = stored_agreement(agreement, peer);
-        let installed = self.store().installed_versions(&stored.agreement_id).await?;
-        let warnings = match admit(agreement, &installed, china_date(chrono::Utc::now()))? {
-            Admission::AlreadyInstalled => Vec::new(),
-            Admission::New { warnings } => warnings,
-        };
-        let new_version = self.store().install_agreement(&stored).await?;
+        let installed = install_admitted(self.store(), agreement, peer).await?;
         self.reload_agreements().await?;
-        Ok(Installed {
-            stored,
-            new_version,
-            warnings,
-        })
+        Ok(installed)
     }
 
     /// Puts every agreement version the store holds in force.
@@ -81,6 +71,29 @@ impl Node {
         self.replace_agreements(agreements_in_store(self.store()).await?);
         Ok(())
     }
+}
+
+/// Installs `agreement` (whose other party is `peer`) in `store` if [`admit`] lets it: the one
+/// rule for `agreement apply` and for the agreements directory read at start-up. Re-applying an
+/// installed version changes nothing. Does not put it in force (see
+/// [`Node::reload_agreements`]).
+pub async fn install_admitted(
+    store: &Store,
+    agreement: &Agreement,
+    peer: CountyCode,
+) -> Result<Installed, InstallError> {
+    let stored = stored_agreement(agreement, peer);
+    let installed = store.installed_versions(&stored.agreement_id).await?;
+    let warnings = match admit(agreement, &installed, china_date(chrono::Utc::now()))? {
+        Admission::AlreadyInstalled => Vec::new(),
+        Admission::New { warnings } => warnings,
+    };
+    let new_version = store.install_agreement(&stored).await?;
+    Ok(Installed {
+        stored,
+        new_version,
+        warnings,
+    })
 }
 
 /// Every agreement version the store holds (older ones too, so a peer on an old version is told

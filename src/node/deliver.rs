@@ -85,6 +85,9 @@ impl Node {
         let mut refused = Vec::new();
         let mut later: HashMap<(DateTime<Utc>, String, Failed), Vec<Uuid>> = HashMap::new();
         let mut unreachable: Option<String> = None;
+        // One (jittered) time per attempt count, so that a batch retried for one reason is
+        // rescheduled in one statement, not one per message.
+        let mut retry_at: HashMap<i32, DateTime<Utc>> = HashMap::new();
         for attempt in attempts {
             let id = attempt.message_id;
             match &attempt.outcome {
@@ -117,7 +120,9 @@ impl Node {
                 }
                 Outcome::Retry(error) => {
                     report.deferred += 1;
-                    let at = next_attempt(now, attempt.attempts, limits.retry_initial, limits.retry_max);
+                    let at = *retry_at.entry(attempt.attempts).or_insert_with(|| {
+                        next_attempt(now, attempt.attempts, limits.retry_initial, limits.retry_max)
+                    });
                     later
                         .entry((at, error.clone(), Failed::Attempt))
                         .or_default()

@@ -19,7 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-pub use agreements::{InstallError, Installed, agreements_in_store, stored_agreement};
+pub use agreements::{InstallError, Installed, agreements_in_store, install_admitted, stored_agreement};
 pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
 pub use receive::{Accepted, Incoming};

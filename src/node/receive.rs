@@ -91,30 +91,16 @@ struct Received<R> {
 impl Node {
     /// Receives a batch of inquiries from `peer`: one receipt per inquiry, in order. Wakes the
     /// auto-answer worker when any is new.
+    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
     pub async fn receive_inquiries(
         &self,
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
     ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        self.receive_inquiries_waking(peer, batch, true).await
-    }
-
-    /// [`Node::receive_inquiries`], waking the auto-answer worker only if `wake`: the synchronous
-    /// path answers its inquiry itself, and a worker woken at the same moment would only race it
-    /// for the row.
-    #[instrument(skip_all, fields(peer = %peer, count = batch.len()))]
-    pub(crate) async fn receive_inquiries_waking(
-        &self,
-        peer: CountyCode,
-        batch: Vec<Incoming<Inquiry>>,
-        wake: bool,
-    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
         let received = self.intake(peer, batch).await?;
         if received.new > 0 {
             info!(accepted = received.new, "inquiries accepted");
-            if wake {
-                self.auto_answer_wake.notify_one();
-            }
+            self.auto_answer_wake.notify_one();
         }
         Ok(received.results)
     }

@@ -13,7 +13,6 @@ use super::receive::{Inbound, Incoming, now_as_stored, stored_inquiry};
 use super::{Accepted, Node, china_date};
 use crate::domain::message::{Confirmation, Inquiry};
 use crate::domain::policy::{Rejection, RejectionCode};
-use crate::domain::resident_id::today_in_china;
 use crate::store::StoreError;
 use crate::store::inbound::InboundInquiry;
 
@@ -40,9 +39,7 @@ impl Node {
         };
         let (Ok(inquiry), Some(terms)) = (&incoming, checked) else {
             // Refusals (audited there) and inquiries nobody waits for take the ordinary intake.
-            let mut results = self
-                .receive_inquiries_waking(peer, vec![incoming], wait.is_zero())
-                .await?;
+            let mut results = self.receive_inquiries(peer, vec![incoming]).await?;
             let result = results
                 .pop()
                 .ok_or_else(|| StoreError::Corrupt("no receipt for the inquiry".into()))?;
@@ -55,7 +52,7 @@ impl Node {
         };
         let owed_until = Utc::now()
             + chrono::Duration::from_std(self.limits().inline_answer_grace).unwrap_or(chrono::Duration::MAX);
-        let decide = self.registry_answerer(&book, today_in_china());
+        let decide = self.registry_answerer(&book, china_date(now));
         let (receipt, confirmation) = self
             .store()
             .accept_and_answer_inquiry(peer, china_date(now), &item, now, owed_until, decide)

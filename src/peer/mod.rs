@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use crate::domain::delivery::{CallFailure, PeerVerdict};
 use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
-use crate::domain::policy::RejectionCode;
 use crate::exchange::convert::{
     confirmation_from_wire, confirmation_to_wire, inquiry_to_wire, timestamp_from_wire,
 };
@@ -174,7 +173,7 @@ impl PeerLink for PeerClient {
                 }
                 // For a single message the status is the peer's verdict on it, when it is one
                 // of the refusal classes; anything else says nothing about the message.
-                Err(status) => match refusal_code(status.code()) {
+                Err(status) => match crate::status::refusal_of(status.code()) {
                     Some(code) => Ok(InlineReply {
                         verdict: PeerVerdict::Refused {
                             code: Some(code),
@@ -242,7 +241,7 @@ fn verdicts_of(receipts: Vec<pb::Receipt>) -> Verdicts {
                 pb::receipt::Result::Rejected(rejected) => {
                     let code = tonic::Code::from(rejected.code);
                     PeerVerdict::Refused {
-                        code: refusal_code(code),
+                        code: crate::status::refusal_of(code),
                         reason: format!("{}: {}", crate::status::code_name(code), rejected.reason),
                     }
                 }
@@ -257,20 +256,6 @@ fn accepted_of(accepted: &pb::Accepted) -> PeerVerdict {
         received_at: accepted.received_at.as_ref().and_then(timestamp_from_wire),
         due_at: accepted.due_at.as_ref().and_then(timestamp_from_wire),
     }
-}
-
-/// The refusal class of a status code, when it is one.
-fn refusal_code(code: tonic::Code) -> Option<RejectionCode> {
-    use tonic::Code;
-    Some(match code {
-        Code::InvalidArgument => RejectionCode::InvalidArgument,
-        Code::PermissionDenied => RejectionCode::PermissionDenied,
-        Code::FailedPrecondition => RejectionCode::FailedPrecondition,
-        Code::ResourceExhausted => RejectionCode::ResourceExhausted,
-        Code::AlreadyExists => RejectionCode::AlreadyExists,
-        Code::NotFound => RejectionCode::NotFound,
-        _ => return None,
-    })
 }
 
 /// A failed call: a peer that cannot be reached or did not answer in time is a condition of
