@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use hancha::config::Limits;
 use hancha::domain::message::{AgreementRef, Inquiry, InquiryState, Subject};
-use hancha::domain::vocabulary::{InquiryKind, Priority};
+use hancha::domain::vocabulary::{AnswerOutcome, CertificateStatus, InquiryKind, Priority};
 use hancha::exchange::convert::inquiry_to_wire;
 use hancha::node::InquiryDraft;
 use hancha::proto::exchange as pb;
@@ -90,6 +90,13 @@ async fn an_inline_answer_is_stored_once_on_each_side_and_never_sent_again() {
 
     assert_eq!(outcome.state, InquiryState::Answered, "{outcome:?}");
     let answer = outcome.confirmation.expect("answered inline");
+    assert_eq!(answer.outcome, AnswerOutcome::Found, "{answer:?}");
+    assert_eq!(
+        answer.fields.certificate_status,
+        Some(CertificateStatus::Valid),
+        "what the registry holds of her: {answer:?}"
+    );
+    assert_eq!(answer.fields.children_count, Some(1), "{answer:?}");
     let acknowledged = format!(
         "SELECT count(*) FROM confirmations WHERE message_id = '{}' AND delivered_at IS NOT NULL",
         answer.message_id
@@ -181,9 +188,9 @@ async fn an_answer_the_asker_never_acknowledged_is_delivered_in_full_after_the_g
 
 #[tokio::test]
 async fn asking_again_with_the_same_id_sends_nothing_and_shows_the_stored_answer() {
-    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let mut cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
     let woman = registered_woman(&cluster).await;
-    let asker = cluster.node(DINGCHENG);
+    let asker = std::sync::Arc::clone(cluster.node(DINGCHENG));
     let xinhua = hancha::domain::division::CountyCode::parse(XINHUA).unwrap();
     let chosen = InquiryDraft {
         message_id: Some(uuid::Uuid::now_v7()),
@@ -194,10 +201,13 @@ async fn asking_again_with_the_same_id_sends_nothing_and_shows_the_stored_answer
         .ask(xinhua, chosen.clone(), Duration::from_secs(2))
         .await
         .expect("asked");
+    // the peer is down: asking again can only show what is stored, it cannot send
+    cluster.stop(XINHUA).await;
     let again = asker
         .ask(xinhua, chosen, Duration::from_secs(2))
         .await
         .expect("asked again");
+    cluster.restart(XINHUA).await;
 
     assert_eq!(first.state, InquiryState::Answered, "{first:?}");
     assert_eq!(again.state, InquiryState::Answered, "{again:?}");

@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use hancha::node::Node;
 use hancha::proto::exchange as pb;
-use hancha::store::audit::AuditEntry;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -50,35 +49,6 @@ async fn deliver(
         receipts.extend(batch.receipts);
     }
     receipts
-}
-
-fn accepted(receipt: &pb::Receipt) -> &pb::Accepted {
-    match &receipt.result {
-        Some(pb::receipt::Result::Accepted(accepted)) => accepted,
-        other => panic!("expected acceptance, got {other:?}"),
-    }
-}
-
-fn rejected(receipt: &pb::Receipt) -> &pb::Rejected {
-    match &receipt.result {
-        Some(pb::receipt::Result::Rejected(rejected)) => rejected,
-        other => panic!("expected a rejection, got {other:?}"),
-    }
-}
-
-/// Every `rejected` audit record on `node`, oldest first.
-async fn audited_rejections(node: &Node) -> Vec<AuditEntry> {
-    let mut records: Vec<AuditEntry> = node
-        .store()
-        .recent_audit(1_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|record| record.entry)
-        .filter(|entry| entry.outcome == "rejected")
-        .collect();
-    records.reverse();
-    records
 }
 
 async fn stored_notices(node: &Node) -> i64 {

@@ -73,37 +73,6 @@ async fn submit_one(
         .map(tonic::Response::into_inner)
 }
 
-/// The `Rejected` part of a receipt, or a panic naming what came instead.
-fn rejected(receipt: &pb::Receipt) -> &pb::Rejected {
-    match &receipt.result {
-        Some(pb::receipt::Result::Rejected(rejected)) => rejected,
-        other => panic!("expected a rejection, got {other:?}"),
-    }
-}
-
-/// The `Accepted` part of a receipt, or a panic naming what came instead.
-fn accepted(receipt: &pb::Receipt) -> &pb::Accepted {
-    match &receipt.result {
-        Some(pb::receipt::Result::Accepted(accepted)) => accepted,
-        other => panic!("expected acceptance, got {other:?}"),
-    }
-}
-
-/// Every `rejected` audit record on `node`, oldest first.
-async fn audited_rejections(node: &Node) -> Vec<AuditEntry> {
-    let mut records: Vec<AuditEntry> = node
-        .store()
-        .recent_audit(1_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|record| record.entry)
-        .filter(|entry| entry.outcome == "rejected")
-        .collect();
-    records.reverse();
-    records
-}
-
 /// The only rejection audited on `node`.
 async fn the_audited_rejection(node: &Node) -> AuditEntry {
     let mut rejections = audited_rejections(node).await;

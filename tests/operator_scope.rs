@@ -355,14 +355,54 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
         .list_reconcile_runs(pb::ListReconcileRunsRequest::default())
         .await
         .expect("runs");
+    // a night's run reported one person in each township
+    let database = common::database(offices.cluster.node(DINGCHENG).store()).await;
+    let run = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO reconcile_runs (run_id, set_name, peer_county, agreement_id, agreement_hash, role,
+                                     started_at, outcome, differences, reported)
+         VALUES ($1, 'shared_people', $2, $3, $4, 'initiator', now(), 'completed', 2, 2)",
+    )
+    .bind(run)
+    .bind(XINHUA)
+    .bind(format!("{DINGCHENG}-{XINHUA}"))
+    .bind(
+        offices
+            .cluster
+            .agreement_hash(DINGCHENG, &format!("{DINGCHENG}-{XINHUA}")),
+    )
+    .execute(&database)
+    .await
+    .unwrap();
+    for (person, township) in [
+        (&offices.person_a, offices.township_a),
+        (&offices.person_b, offices.township_b),
+    ] {
+        sqlx::query(
+            "INSERT INTO reconcile_differences (run_id, set_name, role, difference, action, resident_id, flow, township)
+             VALUES ($1, 'shared_people', 'initiator', 'differs', 'reported', $2, 'inflow', $3)",
+        )
+        .bind(run)
+        .bind(person.as_str())
+        .bind(township.as_str())
+        .execute(&database)
+        .await
+        .unwrap();
+    }
     let differences = client
         .list_reconcile_differences(pb::ListReconcileDifferencesRequest::default())
         .await
         .expect("differences")
         .into_inner();
-    assert!(
-        differences.differences.iter().all(|d| d.township == township_a),
-        "{differences:?}"
+    let townships: Vec<&str> = differences
+        .differences
+        .iter()
+        .map(|d| d.township.as_str())
+        .collect();
+    assert_eq!(
+        townships,
+        [township_a.as_str()],
+        "its township's person only: {differences:?}"
     );
 
     // County-wide work is refused, each time with the reason.

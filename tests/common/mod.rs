@@ -11,7 +11,8 @@
 //! - [`process`]: nodes as `hancha serve` child processes;
 //! - [`tls`]: raw TLS and plaintext attempts;
 //! - [`operators`]: 鼎城区's operator API over mutual TLS with township offices' certificates;
-//! - [`pair`]: the two-county pair of the reconciliation tests.
+//! - [`pair`]: the two-county pair of the reconciliation tests;
+//! - [`receipts`]: what receipts and the audit log say of refused messages.
 //!
 //! Everything is re-exported here, so a test file says `use common::*;`.
 // Each test binary compiles the whole harness and uses a part of it.
@@ -24,6 +25,7 @@ pub mod operators;
 pub mod pair;
 pub mod people;
 pub mod process;
+pub mod receipts;
 pub mod tls;
 
 use std::time::Duration;
@@ -34,6 +36,7 @@ pub use database::*;
 pub use operators::*;
 pub use people::*;
 pub use process::*;
+pub use receipts::*;
 pub use tls::*;
 
 pub const DINGCHENG: &str = "430703"; // 鼎城区
