@@ -1,10 +1,12 @@
-//! An amendment applied on one side first stops nothing: the side that applied it still takes
-//! what its peer sends under the version both hold, and what it sends under the new version is
-//! held (never refused for good) until the peer applies it too. Every inquiry is answered
-//! exactly once.
+//! An amendment applied on one side first stops nothing: the two nodes tell each other which
+//! versions they hold (PeerStatus), each sends under the newest version both hold, a receiver
+//! takes what comes under any version it holds, and a message the peer refused for a version
+//! mismatch is held (never refused for good) and goes out as soon as the peer holds its
+//! version. Every inquiry is answered exactly once.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -12,7 +14,10 @@ use hancha::config::Limits;
 use hancha::domain::agreement::Agreement;
 use hancha::domain::message::Subject;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::InquiryDraft;
+use hancha::node::{InquiryDraft, Node};
+use hancha::proto::exchange as xpb;
+use hancha::proto::operator as pb;
+use tonic_types::StatusExt;
 
 const EACH_WAY: u32 = 12;
 
@@ -46,76 +51,367 @@ const ANSWERED_ONCE: &str =
     "SELECT count(*) FROM inquiries i WHERE i.direction = 'outbound' AND i.state = 'answered'
      AND (SELECT count(*) FROM confirmations c WHERE c.inquiry_id = i.message_id) = 1";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_amendment_applied_on_one_side_first_refuses_nothing_for_good() {
-    let limits = Limits {
+/// Short retries, so that anything held or retried would show within the test.
+fn quick() -> Limits {
+    Limits {
         retry_initial: Duration::from_millis(50),
         retry_max: Duration::from_millis(300),
         poll_interval: Duration::from_millis(100),
         ..Limits::default()
-    };
+    }
+}
+
+/// Waits until `node` knows its peer holds `held` versions of the agreement.
+async fn peer_known_to_hold(node: &Node, held: i64) {
+    eventually("the peer's status recorded", || async {
+        (count(node, "SELECT count(*) FROM agreements WHERE held_by_peer").await == held).then_some(())
+    })
+    .await;
+}
+
+const ROUNDS: u32 = 8;
+
+/// A sweep that goes on throughout: a batch of [`EACH_WAY`] inquiries every 150 ms.
+fn sweep_throughout(
+    node: Arc<Node>,
+    peer: &str,
+    kind: InquiryKind,
+    registered: &'static str,
+    base: u32,
+) -> tokio::task::JoinHandle<()> {
+    let peer = peer.parse().unwrap();
+    tokio::spawn(async move {
+        for round in 0..ROUNDS {
+            node.send_inquiries(peer, drafts(kind, registered, base + round * EACH_WAY))
+                .await
+                .expect("queued");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amendment_applied_on_one_side_then_the_other_during_a_sweep_stops_nothing() {
     let v1 = version(1);
-    let cluster = Cluster::start_with(&[DINGCHENG, XINHUA], &[v1.source_text().to_string()], limits).await;
+    let cluster = Cluster::start_with(&[DINGCHENG, XINHUA], &[v1.source_text().to_string()], quick()).await;
     let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    peer_known_to_hold(dingcheng, 1).await;
+    peer_known_to_hold(xinhua, 1).await;
 
-    // 新化县 applies version 2 first.
-    let installed = xinhua.install_agreement(&version(2)).await.expect("installed");
-    assert!(installed.new_version && installed.warnings.is_empty());
+    // both sides sweep throughout
+    let sweeps = [
+        sweep_throughout(
+            Arc::clone(dingcheng),
+            XINHUA,
+            InquiryKind::CertificateVerification,
+            XINHUA,
+            1_000,
+        ),
+        sweep_throughout(
+            Arc::clone(xinhua),
+            DINGCHENG,
+            InquiryKind::OutflowStatus,
+            XINHUA,
+            5_000,
+        ),
+    ];
 
-    // 鼎城区, still on version 1, asks: 新化县 honours version 1, which it still holds.
+    // 新化县 applies version 2 first: it keeps sending under version 1, which both hold
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    xinhua.install_agreement(&version(2)).await.expect("installed");
+    let v2 = version(2).canonical_hash().as_str().to_string();
+    eventually("新化县 learns 鼎城区 does not hold version 2", || async {
+        let sql = format!("SELECT count(*) FROM agreements WHERE hash = '{v2}' AND held_by_peer = false");
+        (count(xinhua, &sql).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        xinhua
+            .agreements()
+            .sending_with(DINGCHENG.parse().unwrap(), chrono::Utc::now())
+            .map(|a| a.version()),
+        Some(1),
+        "sent under the newest version both hold"
+    );
+
+    // then 鼎城区 applies it: both send under version 2 from then on
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dingcheng.install_agreement(&version(2)).await.expect("installed");
+    for (node, peer) in [(dingcheng, XINHUA), (xinhua, DINGCHENG)] {
+        eventually("both send under version 2", || async {
+            let sending = node
+                .agreements()
+                .sending_with(peer.parse().unwrap(), chrono::Utc::now())
+                .map(|a| a.version());
+            (sending == Some(2)).then_some(())
+        })
+        .await;
+    }
+    for sweep in sweeps {
+        sweep.await.expect("the sweep ran");
+    }
+    // one more batch each, after both hold version 2
     dingcheng
         .send_inquiries(
             XINHUA.parse().unwrap(),
-            drafts(InquiryKind::CertificateVerification, XINHUA, 100),
+            drafts(InquiryKind::CertificateVerification, XINHUA, 9_000),
         )
         .await
         .expect("queued");
-    eventually("鼎城区's inquiries under version 1 answered", || async {
-        (count(dingcheng, ANSWERED_ONCE).await == i64::from(EACH_WAY)).then_some(())
-    })
-    .await;
-
-    // 新化县 asks under version 2, which 鼎城区 does not hold yet: held, not refused.
     xinhua
         .send_inquiries(
             DINGCHENG.parse().unwrap(),
-            drafts(InquiryKind::OutflowStatus, XINHUA, 200),
+            drafts(InquiryKind::OutflowStatus, XINHUA, 9_500),
         )
         .await
         .expect("queued");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        count(xinhua, "SELECT count(*) FROM inquiries WHERE state = 'rejected'").await,
-        0,
-        "nothing refused for good"
-    );
-    assert_eq!(
-        count(
-            xinhua,
-            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'queued'"
-        )
-        .await,
-        i64::from(EACH_WAY),
-        "held until the versions agree"
-    );
 
-    // 鼎城区 applies version 2 too: what was held goes out and is answered, once.
-    dingcheng.install_agreement(&version(2)).await.expect("installed");
-    eventually("新化县's held inquiries answered", || async {
-        (count(xinhua, ANSWERED_ONCE).await == i64::from(EACH_WAY)).then_some(())
-    })
-    .await;
+    let asked = i64::from((ROUNDS + 1) * EACH_WAY);
     for node in [dingcheng, xinhua] {
+        eventually_within(
+            "every inquiry answered exactly once",
+            Duration::from_secs(60),
+            || async { (count(node, ANSWERED_ONCE).await == asked).then_some(()) },
+        )
+        .await;
         assert_eq!(
             count(node, "SELECT count(*) FROM inquiries WHERE state = 'rejected'").await,
             0
         );
         assert_eq!(
             count(node, "SELECT count(*) FROM inquiries").await,
-            i64::from(2 * EACH_WAY),
-            "each inquiry stored once on each side"
+            2 * asked,
+            "each stored once"
+        );
+        assert_eq!(
+            count(node, "SELECT count(*) FROM audit_log WHERE outcome = 'held'").await,
+            0,
+            "nothing was sent under a version the peer did not hold"
+        );
+        let under_v2 = format!(
+            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND agreement_hash = '{v2}'"
+        );
+        assert!(
+            count(node, &under_v2).await >= i64::from(EACH_WAY),
+            "the last batch went under version 2"
+        );
+        let under_v1 = format!(
+            "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND agreement_hash <> '{v2}'"
+        );
+        assert!(
+            count(node, &under_v1).await >= i64::from(EACH_WAY),
+            "the first ones went under version 1"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_held_for_a_version_goes_out_as_soon_as_the_peer_holds_it() {
+    // retries so slow that only the release can deliver a held message within the test
+    let limits = Limits {
+        retry_max: Duration::from_secs(600),
+        ..quick()
+    };
+    let cluster = Cluster::start_with(
+        &[DINGCHENG, XINHUA],
+        &[version(1).source_text().to_string()],
+        limits,
+    )
+    .await;
+    let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    peer_known_to_hold(xinhua, 1).await;
+
+    // 新化县 applies version 2 and retires version 1: it may send only under version 2, which
+    // 鼎城区 does not hold yet
+    xinhua.install_agreement(&version(2)).await.expect("installed");
+    let mut operator = cluster.operator(XINHUA).await;
+    let retired = operator
+        .retire_agreement(pb::RetireAgreementRequest {
+            id: version(1).id().to_string(),
+            version: 1,
+        })
+        .await
+        .expect("retired")
+        .into_inner();
+    assert!(retired.newly_retired);
+    assert_eq!(retired.agreement.as_ref().unwrap().stage, "retired");
+    assert!(
+        retired.warnings.is_empty(),
+        "version 2 is still valid: {:?}",
+        retired.warnings
+    );
+    assert_eq!(
+        count(
+            xinhua,
+            "SELECT count(*) FROM audit_log WHERE action = 'retire_agreement' AND outcome = 'retired'"
+        )
+        .await,
+        1,
+        "the retirement is on the audit log"
+    );
+    let again = operator
+        .retire_agreement(pb::RetireAgreementRequest {
+            id: version(1).id().to_string(),
+            version: 1,
+        })
+        .await
+        .expect("retired again")
+        .into_inner();
+    assert!(!again.newly_retired, "retiring twice changes nothing");
+    let unknown = operator
+        .retire_agreement(pb::RetireAgreementRequest {
+            id: version(1).id().to_string(),
+            version: 7,
+        })
+        .await
+        .expect_err("no version 7");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    xinhua
+        .send_inquiries(
+            DINGCHENG.parse().unwrap(),
+            drafts(InquiryKind::OutflowStatus, XINHUA, 700),
+        )
+        .await
+        .expect("queued");
+    eventually("held at 新化县, named after the version they wait for", || async {
+        let held = count(
+            xinhua,
+            "SELECT count(*) FROM outbox WHERE held AND last_error LIKE 'held: waiting for 430703 to hold agreement % version 2 %'",
+        )
+        .await;
+        (held == i64::from(EACH_WAY)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(xinhua, "SELECT count(*) FROM inquiries WHERE state = 'rejected'").await,
+        0
+    );
+
+    // 鼎城区 applies version 2: the held inquiries go out at once, not after the retry delay
+    dingcheng.install_agreement(&version(2)).await.expect("installed");
+    eventually("the held inquiries answered, once", || async {
+        (count(xinhua, ANSWERED_ONCE).await == i64::from(EACH_WAY)).then_some(())
+    })
+    .await;
+    assert_eq!(count(xinhua, "SELECT count(*) FROM outbox WHERE held").await, 0);
+
+    // 鼎城区 sends under version 2 now: 新化县 no longer holds version 1 for new messages
+    dingcheng
+        .send_inquiries(
+            XINHUA.parse().unwrap(),
+            drafts(InquiryKind::CertificateVerification, XINHUA, 800),
+        )
+        .await
+        .expect("queued");
+    eventually("鼎城区's inquiries answered under version 2", || async {
+        (count(dingcheng, ANSWERED_ONCE).await == i64::from(EACH_WAY)).then_some(())
+    })
+    .await;
+
+    // the list says where each version stands, here and at the peer
+    let list = operator
+        .list_agreements(pb::ListAgreementsRequest {})
+        .await
+        .expect("listed")
+        .into_inner();
+    let stage = |n: u32| {
+        let info = list.agreements.iter().find(|a| a.version == n).expect("listed");
+        (info.stage.as_str(), info.held_by_peer.as_str(), info.sending)
+    };
+    assert_eq!(stage(1), ("retired", "yes", false));
+    assert_eq!(stage(2), ("in_force", "yes", true));
+    let peer = list
+        .peers
+        .iter()
+        .find(|p| p.peer_county == DINGCHENG)
+        .expect("the peer's status");
+    assert_eq!(peer.software_version, hancha::node::SOFTWARE_VERSION);
+    assert!(
+        !peer.clock_skewed && peer.clock_offset_ms.abs() < 2_000,
+        "{peer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_status_with_a_skewed_clock_is_recorded_and_flagged_and_a_malformed_one_refused() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[version(1).source_text().to_string()]).await;
+    let dingcheng = cluster.node(DINGCHENG);
+    peer_known_to_hold(dingcheng, 1).await;
+    let v1 = version(1);
+
+    // 新化县's identity, its clock 30 s ahead, holding version 1
+    let mut as_xinhua = cluster.client(XINHUA, DINGCHENG).await;
+    let status = |clock: chrono::DateTime<chrono::Utc>, hash: &str| xpb::PeerStatusRequest {
+        status: Some(xpb::NodeStatus {
+            agreement_versions: vec![xpb::HeldVersion {
+                agreement_id: v1.id().to_string(),
+                version: 1,
+                hash: hash.to_string(),
+            }],
+            software_version: "hancha 9.9.9-test".into(),
+            clock: Some(prost_types::Timestamp {
+                seconds: clock.timestamp(),
+                nanos: 0,
+            }),
+        }),
+    };
+    let ahead = chrono::Utc::now() + chrono::Duration::seconds(30);
+    let ours = as_xinhua
+        .peer_status(status(ahead, v1.canonical_hash().as_str()))
+        .await
+        .expect("status exchanged")
+        .into_inner()
+        .status
+        .expect("our status");
+    assert_eq!(ours.agreement_versions.len(), 1);
+    assert_eq!(ours.agreement_versions[0].hash, v1.canonical_hash().as_str());
+    assert_eq!(ours.software_version, hancha::node::SOFTWARE_VERSION);
+
+    let list = cluster
+        .operator(DINGCHENG)
+        .await
+        .list_agreements(pb::ListAgreementsRequest {})
+        .await
+        .expect("listed")
+        .into_inner();
+    let peer = list
+        .peers
+        .iter()
+        .find(|p| p.peer_county == XINHUA)
+        .expect("the peer's status");
+    assert!(peer.clock_skewed, "{peer:?}");
+    assert!((28_000..=32_000).contains(&peer.clock_offset_ms), "{peer:?}");
+    assert_eq!(peer.software_version, "hancha 9.9.9-test");
+
+    // a malformed status: a precise refusal, audited, nothing recorded
+    let refusal = as_xinhua
+        .peer_status(status(chrono::Utc::now(), "not-a-hash"))
+        .await
+        .expect_err("refused");
+    assert_eq!(refusal.code(), tonic::Code::InvalidArgument);
+    let bad_request = refusal.get_details_bad_request().expect("BadRequest details");
+    assert_eq!(
+        bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect::<Vec<_>>(),
+        ["status.agreement_versions[0].hash"]
+    );
+    assert_eq!(
+        count(
+            dingcheng,
+            "SELECT count(*) FROM audit_log WHERE kind = 'peer_status' AND outcome = 'rejected'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(dingcheng, "SELECT count(*) FROM agreements WHERE held_by_peer").await,
+        1,
+        "the refused status changed nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use hancha::domain::agreement::Agreement;
 use hancha::domain::delivery::{CallFailure, PeerVerdict};
 use hancha::domain::division::CountyCode;
 use hancha::domain::message::{Confirmation, Inquiry, Subject};
+use hancha::domain::peer_status::NodeStatus;
 use hancha::domain::policy::RejectionCode;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::node::{DeliveryReport, InquiryDraft, Node};
@@ -74,6 +75,14 @@ impl PeerLink for ScriptedPeer {
         _: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
         Box::pin(async { Ok(Verdicts::new()) })
+    }
+
+    fn peer_status<'a>(&'a self, _: &'a NodeStatus) -> BoxFuture<'a, Result<NodeStatus, CallFailure>> {
+        Box::pin(async {
+            Err(CallFailure::Unreachable(
+                "a scripted peer takes batches only".into(),
+            ))
+        })
     }
 }
 

@@ -31,6 +31,7 @@ use crate::tls::{
     server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
+use crate::workers::peer_status::PeerStatusWorker;
 use crate::workers::{self, run_loop};
 
 /// A node serving on its listener with its workers running.
@@ -100,6 +101,9 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let node = Arc::new(
         Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
     );
+    node.refresh_agreement_states()
+        .await
+        .context("reading what is known of each agreement version")?;
 
     let local_addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -161,9 +165,15 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         let link: Arc<dyn PeerLink> =
             Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
         node.set_peer_link(peer, Arc::clone(&link));
+        let retry = node.limits().poll_interval;
+        let status = PeerStatusWorker::new(Arc::clone(&node), peer, Arc::clone(&link));
+        let wake = node.status_waker();
+        let shutdown = shutdown_rx.clone();
+        tasks.spawn(async move {
+            run_loop("peer_status", shutdown, &wake, retry, || status.step()).await;
+        });
         let worker = DeliveryWorker::new(Arc::clone(&node), peer, link);
         let wake = node.delivery_waker();
-        let retry = node.limits().poll_interval;
         spawn_delivery(&mut tasks, worker, wake, retry, shutdown_rx.clone());
     }
     {

@@ -1,4 +1,5 @@
-//! `hancha agreement`: check a document locally; apply, list and show the versions a node holds.
+//! `hancha agreement`: check a document locally; apply, retire, list and show the versions a
+//! node holds.
 
 use crate::present::explain;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use crate::domain::agreement::{Admission, Agreement, admit};
+use crate::domain::peer_status::describe_offset;
 use crate::domain::time::china_date;
 use crate::present::display;
 use crate::proto::operator as pb;
@@ -22,8 +24,14 @@ pub enum AgreementCommand {
     /// Install a new agreement version on the node (validated and hashed there) and put it in
     /// force. An amendment must raise `version`.
     Apply(ApplyArgs),
-    /// List the agreement versions the node holds, with validity and hash.
+    /// List the agreement versions the node holds: validity, where each stands here (in force,
+    /// waiting for the peer, not yet valid, expired, retired), whether the peer holds it, which
+    /// one messages go out under now; then each peer's last status (software, clock offset).
     List(ListArgs),
+    /// Take a version out of force here, with an audit record: nothing new is sent or taken
+    /// under it (answers to inquiries asked under it still are), and the peer hears of it at
+    /// once. Messages then go under the newest other version both sides hold.
+    Retire(RetireArgs),
     /// Show one agreement (newest version, or the one with this hash) with its full text.
     Show(ShowArgs),
 }
@@ -52,6 +60,16 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetireArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Agreement id, e.g. 430703-431322.
+    id: String,
+    /// The version to retire.
+    version: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
     #[command(flatten)]
     node: NodeArgs,
@@ -64,6 +82,7 @@ pub fn run(command: AgreementCommand) -> anyhow::Result<ExitCode> {
         AgreementCommand::Check(args) => check(args),
         AgreementCommand::Apply(args) => apply(args),
         AgreementCommand::List(args) => list(args),
+        AgreementCommand::Retire(args) => retire(args),
         AgreementCommand::Show(args) => show(args),
     }
 }
@@ -139,12 +158,18 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
         let list = client.list_agreements(pb::ListAgreementsRequest {}).await.map_err(explain)?.into_inner();
+        let peer_of = |code: &str| list.peers.iter().find(|peer| peer.peer_county == code);
         if args.json {
             for a in &list.agreements {
+                let peer = peer_of(&a.peer_county);
                 println!(
                     "{}",
                     json!({ "id": a.id, "version": a.version, "hash": a.hash, "peer_county": a.peer_county,
-                            "valid_from": a.valid_from, "valid_until": a.valid_until, "in_force": a.in_force })
+                            "valid_from": a.valid_from, "valid_until": a.valid_until, "in_force": a.in_force,
+                            "stage": a.stage, "held_by_peer": a.held_by_peer, "sending": a.sending,
+                            "retired_at": a.retired_at.as_ref().map(|at| display::rfc3339(Some(at))),
+                            "peer_clock_offset_ms": peer.map(|p| p.clock_offset_ms),
+                            "peer_status_at": peer.map(|p| display::rfc3339(p.checked_at.as_ref())) })
                 );
             }
             return Ok(ExitCode::SUCCESS);
@@ -158,12 +183,81 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                     a.version.to_string(),
                     display::county(&a.peer_county),
                     format!("{} … {}", a.valid_from, a.valid_until),
-                    if a.in_force { "in force".into() } else { String::new() },
+                    stage_words(&a.stage).to_string(),
+                    a.held_by_peer.clone(),
+                    if a.sending { "← sending".into() } else { String::new() },
                     a.hash[..12.min(a.hash.len())].to_string(),
                 ]
             })
             .collect();
-        println!("{}", display::table(&["agreement", "version", "peer", "valid", "", "hash"], &rows));
+        println!(
+            "{}",
+            display::table(
+                &["agreement", "version", "peer", "valid", "here", "peer holds", "", "hash"],
+                &rows
+            )
+        );
+        for peer in &list.peers {
+            let offset = peer.clock_offset_ms;
+            println!(
+                "peer {}: last status {}, hancha {}, clock {}{}",
+                display::county(&peer.peer_county),
+                display::time(peer.checked_at.as_ref()),
+                if peer.software_version.is_empty() { "?" } else { &peer.software_version },
+                if offset >= 0 { "+" } else { "-" },
+                describe_offset(offset.unsigned_abs()),
+            );
+            if peer.clock_skewed {
+                println!(
+                    "!! the clock of {} differs from ours by {}: deadlines, validity periods and message order \
+                     depend on both clocks; check time synchronisation (NTP) on both nodes",
+                    peer.peer_county,
+                    describe_offset(offset.unsigned_abs())
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Where a version stands, in the list's words.
+fn stage_words(stage: &str) -> &str {
+    match stage {
+        "in_force" => "in force",
+        "waiting_for_peer" => "waiting for peer",
+        "not_yet_valid" => "not yet valid",
+        other => other,
+    }
+}
+
+fn retire(args: RetireArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let mut client = args.node.connect().await?;
+        let retired = client
+            .retire_agreement(pb::RetireAgreementRequest {
+                id: args.id.clone(),
+                version: args.version,
+            })
+            .await
+            .map_err(explain)?
+            .into_inner();
+        let info = retired.agreement.unwrap_or_default();
+        if retired.newly_retired {
+            println!(
+                "retired: {} version {}; nothing new is sent or taken under it",
+                info.id, info.version
+            );
+        } else {
+            println!(
+                "already retired: {} version {} (on {})",
+                info.id,
+                info.version,
+                display::time(info.retired_at.as_ref())
+            );
+        }
+        for warning in &retired.warnings {
+            eprintln!("warning: {warning}");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -178,7 +272,16 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         let shown = shown.into_inner();
         let info = shown.agreement.unwrap_or_default();
         println!("{}", info.summary);
-        println!("{}\n", if info.in_force { "in force" } else { "not in force" });
+        println!(
+            "{}; the peer holds it: {}{}\n",
+            stage_words(&info.stage),
+            info.held_by_peer,
+            if info.sending {
+                "; messages go out under it now"
+            } else {
+                ""
+            }
+        );
         print!("{}", shown.text);
         Ok(ExitCode::SUCCESS)
     })

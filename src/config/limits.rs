@@ -92,6 +92,14 @@ pub struct Limits {
     /// The window `lookups_per_principal` counts over (lookups come back evenly across it).
     #[serde(with = "human_duration")]
     pub lookup_window: Duration,
+    /// How often this node tells each peer which agreement versions it holds and learns theirs
+    /// (also at once after an operator applies or retires a version).
+    #[serde(with = "human_duration")]
+    pub peer_status_interval: Duration,
+    /// How far a peer's clock may differ from ours before the node warns: deadlines, validity
+    /// periods and message-id ordering all depend on the two clocks agreeing.
+    #[serde(with = "human_duration")]
+    pub clock_skew_warning: Duration,
 }
 
 impl Default for Limits {
@@ -122,6 +130,8 @@ impl Default for Limits {
             database_acquire_timeout: Duration::from_secs(30),
             lookups_per_principal: 120,
             lookup_window: Duration::from_secs(60),
+            peer_status_interval: Duration::from_secs(60),
+            clock_skew_warning: Duration::from_secs(5),
         }
     }
 }
@@ -173,6 +183,8 @@ impl Limits {
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("database_acquire_timeout", self.database_acquire_timeout),
             ("lookup_window", self.lookup_window),
+            ("peer_status_interval", self.peer_status_interval),
+            ("clock_skew_warning", self.clock_skew_warning),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -223,6 +235,8 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "keep_alive_timeout",
     "database_acquire_timeout",
     "lookup_window",
+    "peer_status_interval",
+    "clock_skew_warning",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

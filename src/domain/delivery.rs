@@ -63,8 +63,10 @@ pub enum Outcome {
     /// The message waits on something named (an agreement version both sides hold) and goes
     /// out once that is settled; retrying sooner cannot help.
     Held {
-        /// What the message waits for, and the peer's words.
+        /// What the message waits for: the peer to hold the version it names.
         waiting_for: String,
+        /// The peer's words.
+        peer_said: String,
     },
     /// The peer refused it for good: retrying the same message cannot help.
     Final(String),
@@ -96,7 +98,8 @@ impl Outcome {
             },
             PeerVerdict::Refused { code, reason } => match code {
                 Some(RejectionCode::FailedPrecondition) => Outcome::Held {
-                    waiting_for: format!("an agreement version both sides hold ({reason})"),
+                    waiting_for: "an agreement version both sides hold".into(),
+                    peer_said: reason.clone(),
                 },
                 Some(RejectionCode::ResourceExhausted) => Outcome::Retry(reason.clone()),
                 Some(
@@ -116,6 +119,18 @@ impl Outcome {
         }
     }
 
+    /// A held message, named after what it waits for (`waiting_for` in place of the general
+    /// words); any other outcome unchanged.
+    pub fn held_for(self, waiting_for: String) -> Outcome {
+        match self {
+            Outcome::Held { peer_said, .. } => Outcome::Held {
+                waiting_for,
+                peer_said,
+            },
+            other => other,
+        }
+    }
+
     /// Why the message is not (yet) with the peer, for whoever waits on it; `None` once
     /// delivered.
     pub fn why_not_delivered(&self) -> Option<String> {
@@ -124,7 +139,10 @@ impl Outcome {
             Outcome::PeerUnreachable(reason) | Outcome::Retry(reason) | Outcome::Final(reason) => {
                 Some(reason.clone())
             }
-            Outcome::Held { waiting_for } => Some(format!("held: waiting for {waiting_for}")),
+            Outcome::Held {
+                waiting_for,
+                peer_said,
+            } => Some(format!("held: waiting for {waiting_for} ({peer_said})")),
         }
     }
 }
@@ -165,7 +183,7 @@ mod tests {
     fn a_version_mismatch_holds_the_message_instead_of_refusing_it() {
         let outcome = refused(Some(RejectionCode::FailedPrecondition));
         assert!(
-            matches!(&outcome, Outcome::Held { waiting_for } if waiting_for.contains("agreement version"))
+            matches!(&outcome, Outcome::Held { waiting_for, peer_said } if waiting_for.contains("agreement version") && peer_said == "WHY: because")
         );
         assert!(
             !matches!(outcome, Outcome::Final(_) | Outcome::Delivered { .. }),

@@ -4,6 +4,7 @@ pub mod agreement;
 pub mod delivery;
 pub mod division;
 pub mod message;
+pub mod peer_status;
 pub mod person;
 pub mod person_row;
 pub mod policy;

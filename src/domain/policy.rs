@@ -5,14 +5,15 @@
 
 mod principal;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::agreement::{Agreement, Direction};
+use crate::domain::agreement::{Agreement, Direction, VersionState, sending_version};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
+use crate::domain::time::china_date;
 use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
 
 pub use principal::{OperatorAction, Principal, Role, Scope};
@@ -193,6 +194,9 @@ pub struct AgreementBook {
     me: CountyCode,
     /// Agreement id → its versions, newest (highest version) first.
     versions: BTreeMap<String, Vec<Arc<Agreement>>>,
+    /// Canonical hash → what this node knows of the version beyond its terms (retired here,
+    /// held by the peer); a version absent here is neither retired nor known to the peer.
+    states: HashMap<String, VersionState>,
 }
 
 impl AgreementBook {
@@ -211,7 +215,45 @@ impl AgreementBook {
         for list in versions.values_mut() {
             list.sort_by_key(|agreement| std::cmp::Reverse(agreement.version()));
         }
-        AgreementBook { me, versions }
+        AgreementBook {
+            me,
+            versions,
+            states: HashMap::new(),
+        }
+    }
+
+    /// The same book, knowing `states` (canonical hash → state) of the versions it holds.
+    pub fn with_states(mut self, states: HashMap<String, VersionState>) -> AgreementBook {
+        self.states = states;
+        self
+    }
+
+    /// What this node knows of each version, by canonical hash.
+    pub fn states(&self) -> &HashMap<String, VersionState> {
+        &self.states
+    }
+
+    /// What this node knows of the version with `hash`.
+    pub fn state_of(&self, hash: &str) -> VersionState {
+        self.states.get(hash).copied().unwrap_or_default()
+    }
+
+    /// Every version (newest first within each agreement) of our agreements with `peer`.
+    pub fn with_peer(&self, peer: CountyCode) -> impl Iterator<Item = &Arc<Agreement>> {
+        let me = self.me;
+        self.versions.values().flatten().filter(move |agreement| {
+            agreement
+                .peer_of(me)
+                .is_some_and(|p| p.current() == peer.current())
+        })
+    }
+
+    /// The versions this node holds and has not retired, which it tells peers it holds.
+    pub fn held_versions(&self) -> impl Iterator<Item = &Arc<Agreement>> {
+        self.versions
+            .values()
+            .flatten()
+            .filter(|agreement| !self.state_of(agreement.canonical_hash().as_str()).retired)
     }
 
     /// The county this book decides for.
@@ -224,22 +266,27 @@ impl AgreementBook {
         self.versions.values().filter_map(|list| list.first())
     }
 
-    /// The newest version of the agreement with `peer` that is valid at `at` (or, if none is
-    /// valid, the newest one at all, so that the refusal can say why).
+    /// The version of the agreement with `peer` that messages (and reconciliation runs) go under
+    /// at `at` ([`sending_version`]: the newest valid one both sides hold, not retired); `None`
+    /// when none may be sent under.
+    pub fn sending_with(&self, peer: CountyCode, at: DateTime<Utc>) -> Option<&Arc<Agreement>> {
+        let today = china_date(at);
+        let mut ids: Vec<&str> = self.with_peer(peer).map(|agreement| agreement.id()).collect();
+        ids.dedup();
+        ids.into_iter().find_map(|id| {
+            let list = self.versions.get(id)?;
+            let states = list
+                .iter()
+                .map(|agreement| (agreement, self.state_of(agreement.canonical_hash().as_str())));
+            sending_version(states, today)
+        })
+    }
+
+    /// [`sending_with`](Self::sending_with), or if no version may be sent under, the newest one
+    /// at all, so that the refusal can say why.
     pub fn current_with(&self, peer: CountyCode, at: DateTime<Utc>) -> Option<&Arc<Agreement>> {
-        let with_peer: Vec<&Arc<Agreement>> = self
-            .current_versions()
-            .filter(|agreement| {
-                agreement
-                    .peer_of(self.me)
-                    .is_some_and(|p| p.current() == peer.current())
-            })
-            .collect();
-        with_peer
-            .iter()
-            .find(|agreement| agreement.is_valid_at(at))
-            .or_else(|| with_peer.first())
-            .copied()
+        self.sending_with(peer, at)
+            .or_else(|| self.with_peer(peer).next())
     }
 
     /// The version a message names, if this node holds exactly that one.
@@ -259,7 +306,7 @@ impl AgreementBook {
         kind: MessageKind,
         at: DateTime<Utc>,
     ) -> Result<(&Arc<Agreement>, &Direction), Rejection> {
-        let agreement = self.pinned(reference)?;
+        let agreement = self.pinned_not_retired(reference)?;
         let direction = agreement
             .allows(peer, self.me, kind, at)
             .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
@@ -280,6 +327,16 @@ impl AgreementBook {
                 format!("no agreement between {} and {peer}", self.me),
             )
         })?;
+        if self.state_of(agreement.canonical_hash().as_str()).retired {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} version {} is retired here and no other version with {peer} is in force",
+                    agreement.id(),
+                    agreement.version()
+                ),
+            ));
+        }
         let direction = agreement
             .allows(self.me, peer, kind, at)
             .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
@@ -348,6 +405,35 @@ impl AgreementBook {
                 reference.hash.chars().take(12).collect::<String>(),
                 newest.version(),
                 newest.canonical_hash().short()
+            ),
+        ))
+    }
+
+    /// [`pinned`](Self::pinned), for a new exchange (an inquiry, a notice, a reconciliation
+    /// run): a version retired here is refused too, with `FAILED_PRECONDITION` naming the
+    /// newest version this node holds, so the sender holds the message until the two sides
+    /// share a version. (Answers to inquiries asked under a retired version are still taken.)
+    pub fn pinned_not_retired(&self, reference: &AgreementRef) -> Result<&Arc<Agreement>, Rejection> {
+        let agreement = self.pinned(reference)?;
+        if !self.state_of(agreement.canonical_hash().as_str()).retired {
+            return Ok(agreement);
+        }
+        let newest = self
+            .versions
+            .get(agreement.id())
+            .and_then(|list| {
+                list.iter()
+                    .find(|held| !self.state_of(held.canonical_hash().as_str()).retired)
+            })
+            .map(|held| format!("version {} ({})", held.version(), held.canonical_hash().short()))
+            .unwrap_or_else(|| "no other version".into());
+        Err(Rejection::new(
+            RejectionCode::FailedPrecondition,
+            format!(
+                "agreement {}: version {} is retired by {}, which holds {newest}",
+                agreement.id(),
+                agreement.version(),
+                self.me
             ),
         ))
     }

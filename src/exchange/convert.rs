@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::message::{
     AgreementRef, Confirmation, FieldViolation, Inquiry, Notice, Subject, parse_message_id,
 };
+use crate::domain::peer_status::{HeldVersion, NodeStatus};
 use crate::domain::vocabulary::{
     AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusField, StatusValues,
 };
@@ -280,4 +281,112 @@ pub fn timestamp_to_wire(at: DateTime<Utc>) -> prost_types::Timestamp {
 /// An instant from a protobuf timestamp, if it is in range.
 pub fn timestamp_from_wire(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
+}
+
+/// The most agreement versions a peer's status may list: far more than two counties ever sign.
+pub const MAX_STATUS_VERSIONS: usize = 1_000;
+
+/// A node's status for the wire.
+pub fn status_to_wire(status: &NodeStatus) -> pb::NodeStatus {
+    pb::NodeStatus {
+        agreement_versions: status
+            .versions
+            .iter()
+            .map(|held| pb::HeldVersion {
+                agreement_id: held.agreement_id.clone(),
+                version: held.version,
+                hash: held.hash.clone(),
+            })
+            .collect(),
+        software_version: status.software_version.clone(),
+        clock: Some(timestamp_to_wire(status.clock)),
+    }
+}
+
+/// A peer's status from the wire, every violation named under `path`. Ids and hashes are
+/// checked for shape only: which of them name our agreements is the node's business.
+pub fn status_from_wire(
+    wire: Option<&pb::NodeStatus>,
+    path: &str,
+) -> Result<NodeStatus, Vec<FieldViolation>> {
+    let Some(wire) = wire else {
+        return Err(vec![FieldViolation::new(path, "is required")]);
+    };
+    let mut violations = Vec::new();
+    if wire.agreement_versions.len() > MAX_STATUS_VERSIONS {
+        violations.push(FieldViolation::new(
+            format!("{path}.agreement_versions"),
+            format!(
+                "lists {} versions; at most {MAX_STATUS_VERSIONS}",
+                wire.agreement_versions.len()
+            ),
+        ));
+    }
+    let mut versions = Vec::new();
+    for (index, held) in wire
+        .agreement_versions
+        .iter()
+        .enumerate()
+        .take(MAX_STATUS_VERSIONS)
+    {
+        let at = format!("{path}.agreement_versions[{index}]");
+        let id_ok = (1..=64).contains(&held.agreement_id.len())
+            && held
+                .agreement_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let hash_ok = held.hash.len() == 64
+            && held
+                .hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !id_ok {
+            violations.push(FieldViolation::new(
+                format!("{at}.agreement_id"),
+                "must be 1–64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        if !hash_ok {
+            violations.push(FieldViolation::new(
+                format!("{at}.hash"),
+                "must be 64 lowercase hex characters",
+            ));
+        }
+        if held.version == 0 {
+            violations.push(FieldViolation::new(format!("{at}.version"), "must be at least 1"));
+        }
+        if id_ok && hash_ok && held.version > 0 {
+            versions.push(HeldVersion {
+                agreement_id: held.agreement_id.clone(),
+                version: held.version,
+                hash: held.hash.clone(),
+            });
+        }
+    }
+    let software_ok = wire.software_version.len() <= 64
+        && wire
+            .software_version
+            .chars()
+            .all(|c| c.is_ascii_graphic() || c == ' ');
+    if !software_ok {
+        violations.push(FieldViolation::new(
+            format!("{path}.software_version"),
+            "must be at most 64 printable ASCII characters",
+        ));
+    }
+    let clock = wire.clock.as_ref().and_then(timestamp_from_wire);
+    if clock.is_none() {
+        violations.push(FieldViolation::new(
+            format!("{path}.clock"),
+            "is required, a valid timestamp",
+        ));
+    }
+    match clock {
+        Some(clock) if violations.is_empty() => Ok(NodeStatus {
+            versions,
+            software_version: wire.software_version.clone(),
+            clock,
+        }),
+        _ => Err(violations),
+    }
 }

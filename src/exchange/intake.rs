@@ -5,11 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::config::Limits;
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, Notice};
+use crate::domain::peer_status::NodeStatus;
 use crate::domain::policy::Rejection;
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::protocol::{PeerCommitted, Responded, RunBegin};
@@ -64,6 +66,14 @@ pub trait Intake: Send + Sync + 'static {
         peer: CountyCode,
         ids: &[Uuid],
     ) -> impl Future<Output = Results<()>> + Send;
+
+    /// `peer` told us its status, which arrived at `received`: recorded, and ours returned.
+    fn exchange_status(
+        &self,
+        peer: CountyCode,
+        theirs: NodeStatus,
+        received: DateTime<Utc>,
+    ) -> impl Future<Output = Result<NodeStatus, StoreError>> + Send;
 
     /// Records a refusal of a whole call (an oversized batch, a stream over the size limit).
     fn audit_refusal(&self, entry: AuditEntry) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -13,7 +13,8 @@ use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
 use super::convert::{
-    confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, timestamp_to_wire,
+    confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, status_from_wire,
+    status_to_wire, timestamp_to_wire,
 };
 use super::intake::Intake;
 use super::reconcile;
@@ -208,6 +209,32 @@ impl<N: Intake> Exchange for ExchangeService<N> {
         request: Request<Streaming<pb::NoticeBatch>>,
     ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
         self.serve_batches(request)
+    }
+
+    async fn peer_status(
+        &self,
+        request: Request<pb::PeerStatusRequest>,
+    ) -> Result<Response<pb::PeerStatusResponse>, Status> {
+        let peer = self.peer(&request)?;
+        let received = chrono::Utc::now();
+        let theirs = match status_from_wire(request.get_ref().status.as_ref(), "status") {
+            Ok(theirs) => theirs,
+            Err(violations) => {
+                let rejection = Rejection::invalid(violations);
+                let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason())
+                    .kind(Some("peer_status"));
+                self.node.audit_refusal(entry).await.map_err(internal)?;
+                return Err(status_of(&rejection));
+            }
+        };
+        let ours = self
+            .node
+            .exchange_status(peer, theirs, received)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::PeerStatusResponse {
+            status: Some(status_to_wire(&ours)),
+        }))
     }
 }
 

@@ -6,8 +6,10 @@ use tracing::warn;
 use super::Node;
 use crate::domain::agreement::{Admission, Agreement, NotAdmitted, admit};
 use crate::domain::division::CountyCode;
+use crate::domain::policy::AgreementBook;
 use crate::domain::time::china_date;
-use crate::store::agreements::StoredAgreement;
+use crate::store::agreements::{Retired, StoredAgreement};
+use crate::store::audit::OperatorAccess;
 use crate::store::{Store, StoreError};
 
 /// Why an agreement version was not installed.
@@ -66,9 +68,31 @@ impl Node {
         Ok(installed)
     }
 
-    /// Puts every agreement version the store holds in force.
+    /// Retires version `version` of agreement `id` (recorded with `audit` in the same
+    /// transaction), puts the rest in force and tells the peer. `None` when no such version is
+    /// installed.
+    pub async fn retire_agreement(
+        &self,
+        id: &str,
+        version: u32,
+        audit: &OperatorAccess,
+    ) -> Result<Option<Retired>, StoreError> {
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        let retired = self.store().retire_agreement(id, version, audit).await?;
+        if retired.is_some() {
+            self.reload_agreements().await?;
+        }
+        Ok(retired)
+    }
+
+    /// Puts every agreement version the store holds in force, with what the store knows of
+    /// each (retired, held by the peer), and tells the peers.
     pub async fn reload_agreements(&self) -> Result<(), StoreError> {
-        self.replace_agreements(agreements_in_store(self.store()).await?);
+        let agreements = agreements_in_store(self.store()).await?;
+        let states = self.store().agreement_states().await?;
+        let me = self.county();
+        self.update_book(|_| AgreementBook::new(me, agreements).with_states(states));
+        self.wake_status();
         Ok(())
     }
 }
@@ -119,5 +143,7 @@ pub fn stored_agreement(agreement: &Agreement, peer: CountyCode) -> StoredAgreem
         valid_from: agreement.valid_from(),
         valid_until: agreement.valid_until(),
         source_text: agreement.source_text().to_string(),
+        held_by_peer: None,
+        retired_at: None,
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Node;
@@ -11,6 +12,7 @@ use super::reconcile::{NodeSession, ReconcileError};
 use crate::config::Limits;
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, Notice};
+use crate::domain::peer_status::{ClockReading, NodeStatus};
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::reconcile::DifferenceDetail;
 use crate::domain::reconcile::protocol::{PeerCommitted, Responded, RunBegin};
@@ -53,6 +55,17 @@ impl Intake for Node {
 
     async fn acknowledge_inline_answers(&self, peer: CountyCode, ids: &[Uuid]) -> Results<()> {
         Node::acknowledge_inline_answers(self, peer, ids).await
+    }
+
+    async fn exchange_status(
+        &self,
+        peer: CountyCode,
+        theirs: NodeStatus,
+        received: DateTime<Utc>,
+    ) -> Result<NodeStatus, StoreError> {
+        let clock = ClockReading::one_way(received, theirs.clock);
+        self.record_peer_status(peer, &theirs, clock).await?;
+        Ok(self.status_for(peer))
     }
 
     async fn audit_refusal(&self, entry: AuditEntry) -> Result<(), StoreError> {

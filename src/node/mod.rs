@@ -12,6 +12,7 @@ mod intake;
 mod receive;
 pub mod reconcile;
 mod send;
+mod status;
 mod window;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
 pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
+pub use status::SOFTWARE_VERSION;
 
 use crate::config::Limits;
 use crate::domain::agreement::Agreement;
@@ -48,9 +50,11 @@ pub struct Node {
     limits: Limits,
     /// Wakes the auto-answer worker when inquiries arrive.
     pub(crate) auto_answer_wake: Notify,
-    /// One wake-up per delivery worker, rung when something is queued for a peer. `notify_one`
-    /// stores a permit, so a wake-up that arrives while a worker is busy is not lost.
-    delivery_wakers: std::sync::Mutex<Vec<Arc<Notify>>>,
+    /// One wake-up per delivery worker, rung when something is queued for a peer.
+    delivery_wakers: Wakers,
+    /// One wake-up per peer-status worker, rung when the versions we hold change (or a peer
+    /// held a message for a version mismatch), so the peer hears of it at once.
+    status_wakers: Wakers,
     /// The peers, for calls made while someone waits (the synchronous path) and for
     /// reconciliation runs; the delivery workers hold the same links.
     peer_links: RwLock<HashMap<CountyCode, Arc<dyn PeerLink>>>,
@@ -68,7 +72,8 @@ impl Node {
             book: RwLock::new(Arc::new(AgreementBook::new(me, agreements))),
             limits,
             auto_answer_wake: Notify::new(),
-            delivery_wakers: std::sync::Mutex::new(Vec::new()),
+            delivery_wakers: Wakers::default(),
+            status_wakers: Wakers::default(),
             peer_links: RwLock::new(HashMap::new()),
             reconcile: ReconcileSettings::default(),
         }
@@ -119,24 +124,22 @@ impl Node {
 
     /// Registers a delivery worker's wake-up.
     pub fn delivery_waker(&self) -> Arc<Notify> {
-        let waker = Arc::new(Notify::new());
-        self.delivery_wakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::clone(&waker));
-        waker
+        self.delivery_wakers.register()
     }
 
     /// Wakes every delivery worker: something was queued.
     pub(crate) fn wake_delivery(&self) {
-        for waker in self
-            .delivery_wakers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            waker.notify_one();
-        }
+        self.delivery_wakers.wake_all();
+    }
+
+    /// Registers a peer-status worker's wake-up.
+    pub fn status_waker(&self) -> Arc<Notify> {
+        self.status_wakers.register()
+    }
+
+    /// Wakes every peer-status worker: the versions we hold changed, or a peer held a message.
+    pub(crate) fn wake_status(&self) {
+        self.status_wakers.wake_all();
     }
 
     /// The agreements in force now.
@@ -144,9 +147,41 @@ impl Node {
         Arc::clone(&self.book.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    /// Replaces the agreements in force.
+    /// Replaces the agreements in force (what the store knows of their states is read by
+    /// [`refresh_agreement_states`](Self::refresh_agreement_states)).
     pub fn replace_agreements(&self, agreements: Vec<Agreement>) {
-        let book = Arc::new(AgreementBook::new(self.me, agreements));
-        *self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = book;
+        self.update_book(|book| {
+            let states = book.states().clone();
+            AgreementBook::new(self.me, agreements).with_states(states)
+        });
+    }
+
+    /// Replaces the book with `change` of it, under the lock, so that two changes never lose
+    /// one another.
+    fn update_book(&self, change: impl FnOnce(&AgreementBook) -> AgreementBook) {
+        let mut book = self.book.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *book = Arc::new(change(&book));
+    }
+}
+
+/// Wake-ups of one kind of worker, one per worker. `notify_one` stores a permit, so a wake-up
+/// that arrives while a worker is busy is not lost.
+#[derive(Debug, Default)]
+struct Wakers(std::sync::Mutex<Vec<Arc<Notify>>>);
+
+impl Wakers {
+    fn register(&self) -> Arc<Notify> {
+        let waker = Arc::new(Notify::new());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&waker));
+        waker
+    }
+
+    fn wake_all(&self) {
+        for waker in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            waker.notify_one();
+        }
     }
 }

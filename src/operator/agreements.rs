@@ -1,12 +1,15 @@
-//! Operator calls about agreements: install a new version, list them, show one.
+//! Operator calls about agreements: install a new version, retire one, list them (with where
+//! each stands here and at the peer), show one.
 
 use chrono::Utc;
 use tonic::Status;
 
 use super::access::Caller;
 use super::{failed_precondition, internal, not_found};
-use crate::domain::agreement::Agreement;
+use crate::domain::agreement::{Agreement, Stage};
 use crate::domain::policy::Rejection;
+use crate::domain::time::china_date;
+use crate::exchange::convert::timestamp_to_wire;
 use crate::node::{InstallError, Node};
 use crate::proto::operator as pb;
 use crate::status::status_of;
@@ -67,8 +70,64 @@ pub(super) async fn apply(
 
 pub(super) async fn list(node: &Node) -> Result<pb::ListAgreementsResponse, Status> {
     let installed = node.store().agreements().await.map_err(internal)?;
+    let peers = node.store().peer_statuses().await.map_err(internal)?;
+    let skew_limit = i64::try_from(node.limits().clock_skew_warning.as_millis()).unwrap_or(i64::MAX);
     Ok(pb::ListAgreementsResponse {
         agreements: installed.iter().map(|a| info(node, a)).collect(),
+        peers: peers
+            .into_iter()
+            .map(|peer| pb::PeerStatusInfo {
+                peer_county: peer.peer_county.to_string(),
+                checked_at: Some(timestamp_to_wire(peer.checked_at)),
+                software_version: peer.software_version,
+                clock_offset_ms: peer.clock_offset_ms,
+                clock_skewed: peer.clock_offset_ms.abs() > skew_limit,
+            })
+            .collect(),
+    })
+}
+
+/// Takes a version out of force, audited with the change; the peer hears of it at once.
+pub(super) async fn retire(
+    node: &Node,
+    caller: &Caller,
+    request: pb::RetireAgreementRequest,
+) -> Result<pb::RetireAgreementResponse, Status> {
+    let access = crate::store::audit::OperatorAccess {
+        reason: Some(format!("agreement {} version {}", request.id, request.version)),
+        ..caller.access("retired")
+    };
+    let retired = node
+        .retire_agreement(&request.id, request.version, &access)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            not_found(format!(
+                "no version {} of an agreement with that id is installed",
+                request.version
+            ))
+        })?;
+    let installed = node.store().agreements().await.map_err(internal)?;
+    let stored = installed
+        .iter()
+        .find(|a| a.agreement_id == request.id && a.version == i32::try_from(request.version).unwrap_or(-1))
+        .ok_or_else(|| internal("the retired version is no longer stored"))?;
+    let mut warnings = Vec::new();
+    if node
+        .agreements()
+        .sending_with(retired.peer_county, Utc::now())
+        .is_none()
+    {
+        warnings.push(format!(
+            "no version of an agreement with {} is in force any more: nothing new can be sent to it or \
+             taken from it until a new version is applied",
+            retired.peer_county
+        ));
+    }
+    Ok(pb::RetireAgreementResponse {
+        agreement: Some(info(node, stored)),
+        newly_retired: retired.newly,
+        warnings,
     })
 }
 
@@ -89,13 +148,15 @@ pub(super) async fn show(
 }
 
 fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {
-    let book = node.agreements();
-    let in_force = book
-        .current_versions()
-        .any(|a| a.canonical_hash().as_str() == stored.hash && a.is_valid_at(Utc::now()));
-    let summary = Agreement::parse(&stored.source_text)
-        .map(|a| a.summary())
-        .unwrap_or_default();
+    let now = Utc::now();
+    let parsed = Agreement::parse(&stored.source_text).ok();
+    let stage = parsed
+        .as_ref()
+        .map(|agreement| Stage::of(agreement, stored.state(), china_date(now)));
+    let sending = node
+        .agreements()
+        .sending_with(stored.peer_county, now)
+        .is_some_and(|agreement| agreement.canonical_hash().as_str() == stored.hash);
     pb::AgreementInfo {
         id: stored.agreement_id.clone(),
         version: u32::try_from(stored.version).unwrap_or(0),
@@ -103,7 +164,16 @@ fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {
         peer_county: stored.peer_county.to_string(),
         valid_from: stored.valid_from.to_string(),
         valid_until: stored.valid_until.to_string(),
-        in_force,
-        summary,
+        in_force: stage == Some(Stage::InForce),
+        summary: parsed.map(|a| a.summary()).unwrap_or_default(),
+        stage: stage.map(Stage::as_str).unwrap_or("unreadable").to_string(),
+        held_by_peer: match stored.held_by_peer {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        }
+        .to_string(),
+        sending,
+        retired_at: stored.retired_at.map(timestamp_to_wire),
     }
 }

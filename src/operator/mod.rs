@@ -121,6 +121,15 @@ impl Operator for OperatorService {
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
+    async fn retire_agreement(
+        &self,
+        request: Request<pb::RetireAgreementRequest>,
+    ) -> Result<Response<pb::RetireAgreementResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::RetireAgreement).await?;
+        let result = agreements::retire(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
     async fn list_agreements(
         &self,
         request: Request<pb::ListAgreementsRequest>,

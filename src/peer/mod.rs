@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use crate::domain::delivery::{CallFailure, PeerVerdict};
 use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
+use crate::domain::peer_status::NodeStatus;
 use crate::exchange::convert::{
-    confirmation_from_wire, confirmation_to_wire, inquiry_to_wire, timestamp_from_wire,
+    confirmation_from_wire, confirmation_to_wire, inquiry_to_wire, status_from_wire, status_to_wire,
+    timestamp_from_wire,
 };
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_client::ExchangeClient;
@@ -63,6 +65,9 @@ pub trait PeerLink: Send + Sync + fmt::Debug {
         &'a self,
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// Tells the peer our status and returns its own.
+    fn peer_status<'a>(&'a self, ours: &'a NodeStatus) -> BoxFuture<'a, Result<NodeStatus, CallFailure>>;
 
     /// The gRPC client underneath, for reconciliation's stream; `None` for a fake peer.
     fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
@@ -201,6 +206,28 @@ impl PeerLink for PeerClient {
                 Ok(reply) => Ok(verdicts_of(reply.into_inner().receipts)),
                 Err(status) => Err(failure_of(&status)),
             }
+        })
+    }
+
+    fn peer_status<'a>(&'a self, ours: &'a NodeStatus) -> BoxFuture<'a, Result<NodeStatus, CallFailure>> {
+        Box::pin(async move {
+            let mut request = tonic::Request::new(pb::PeerStatusRequest {
+                status: Some(status_to_wire(ours)),
+            });
+            request.set_timeout(self.timings.batch_call);
+            let mut client = self.client.clone();
+            let reply = client
+                .peer_status(request)
+                .await
+                .map_err(|status| failure_of(&status))?
+                .into_inner();
+            status_from_wire(reply.status.as_ref(), "status").map_err(|violations| {
+                let named: Vec<String> = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect();
+                CallFailure::Failed(format!("the peer's status is malformed: {}", named.join("; ")))
+            })
         })
     }
 

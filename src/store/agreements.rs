@@ -1,9 +1,16 @@
-//! Agreement versions as installed on this node: each version's canonical hash and original text.
+//! Agreement versions as installed on this node (each version's canonical hash and original
+//! text, whether the peer holds it, whether it was retired) and what each peer last said about
+//! itself.
 
-use chrono::NaiveDate;
+use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::audit::{OperatorAccess, append_operator_access_in};
 use super::{Store, StoreError, parsed};
+use crate::domain::agreement::VersionState;
 use crate::domain::division::CountyCode;
+use crate::domain::peer_status::ClockReading;
 
 /// One installed agreement version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +29,21 @@ pub struct StoredAgreement {
     pub valid_until: NaiveDate,
     /// The document as signed.
     pub source_text: String,
+    /// Whether the peer holds it, from its last status; `None` until it has said (or for a
+    /// version not installed yet).
+    pub held_by_peer: Option<bool>,
+    /// When an operator retired it here.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl StoredAgreement {
+    /// What this node knows of the version besides its terms.
+    pub fn state(&self) -> VersionState {
+        VersionState {
+            retired: self.retired_at.is_some(),
+            held_by_peer: self.held_by_peer,
+        }
+    }
 }
 
 impl Store {
@@ -66,26 +88,221 @@ impl Store {
 
     /// Every installed version, newest first within each agreement.
     pub async fn agreements(&self) -> Result<Vec<StoredAgreement>, StoreError> {
-        let rows: Vec<(String, i32, String, String, NaiveDate, NaiveDate, String)> = sqlx::query_as(
-            "SELECT agreement_id, version, hash, peer_county, valid_from, valid_until, source_text
+        let rows: Vec<AgreementRow> = sqlx::query_as(
+            "SELECT agreement_id, version, hash, peer_county, valid_from, valid_until, source_text,
+                    held_by_peer, retired_at
              FROM agreements ORDER BY agreement_id, version DESC",
         )
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(
-                |(agreement_id, version, hash, peer_county, valid_from, valid_until, source_text)| {
-                    Ok(StoredAgreement {
-                        agreement_id,
-                        version,
-                        hash,
-                        peer_county: parsed(&peer_county)?,
-                        valid_from,
-                        valid_until,
-                        source_text,
-                    })
-                },
-            )
+            .map(|row| {
+                Ok(StoredAgreement {
+                    agreement_id: row.agreement_id,
+                    version: row.version,
+                    hash: row.hash,
+                    peer_county: parsed(&row.peer_county)?,
+                    valid_from: row.valid_from,
+                    valid_until: row.valid_until,
+                    source_text: row.source_text,
+                    held_by_peer: row.held_by_peer,
+                    retired_at: row.retired_at,
+                })
+            })
             .collect()
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct AgreementRow {
+    agreement_id: String,
+    version: i32,
+    hash: String,
+    peer_county: String,
+    valid_from: NaiveDate,
+    valid_until: NaiveDate,
+    source_text: String,
+    held_by_peer: Option<bool>,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// What a peer last said about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatusRow {
+    /// The peer.
+    pub peer_county: CountyCode,
+    /// When we last heard its status.
+    pub checked_at: DateTime<Utc>,
+    /// Its software version.
+    pub software_version: String,
+    /// Its clock minus ours, in milliseconds.
+    pub clock_offset_ms: i64,
+    /// The round trip that measured it, when we made the call.
+    pub round_trip_ms: Option<i64>,
+}
+
+/// A version an operator retired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retired {
+    /// The other party.
+    pub peer_county: CountyCode,
+    /// When it was retired (the first time, for a version retired before).
+    pub retired_at: DateTime<Utc>,
+    /// Whether this call retired it (false: it was retired already).
+    pub newly: bool,
+}
+
+impl Store {
+    /// What this node knows of each installed version besides its terms, by canonical hash.
+    pub async fn agreement_states(&self) -> Result<HashMap<String, VersionState>, StoreError> {
+        let rows: Vec<(String, bool, Option<bool>)> =
+            sqlx::query_as("SELECT hash, retired_at IS NOT NULL, held_by_peer FROM agreements")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(hash, retired, held_by_peer)| {
+                (
+                    hash,
+                    VersionState {
+                        retired,
+                        held_by_peer,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Records `peer`'s status: which of our versions with it the peer holds (`held`, by hash),
+    /// its software and its clock. When the peer now holds a version it was not known to hold,
+    /// every message held for a version mismatch with it is released at once (due now), in the
+    /// same transaction. Returns how many messages were released.
+    pub async fn record_peer_status(
+        &self,
+        peer: CountyCode,
+        held: &[String],
+        software_version: &str,
+        clock: ClockReading,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let newly_held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM agreements
+             WHERE peer_county = $1 AND hash = ANY($2) AND held_by_peer IS DISTINCT FROM true",
+        )
+        .bind(peer.as_str())
+        .bind(held)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE agreements SET held_by_peer = (hash = ANY($2))
+             WHERE peer_county = $1 AND held_by_peer IS DISTINCT FROM (hash = ANY($2))",
+        )
+        .bind(peer.as_str())
+        .bind(held)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO peer_status (peer_county, checked_at, software_version, clock_offset_ms, round_trip_ms)
+             VALUES ($1, now(), $2, $3, $4)
+             ON CONFLICT (peer_county) DO UPDATE SET checked_at = now(), software_version = $2,
+                 clock_offset_ms = $3, round_trip_ms = $4",
+        )
+        .bind(peer.as_str())
+        .bind(software_version)
+        .bind(clock.offset_ms)
+        .bind(clock.round_trip_ms)
+        .execute(&mut *tx)
+        .await?;
+        let released = if newly_held > 0 {
+            sqlx::query(
+                "UPDATE outbox SET held = false, next_attempt_at = now() WHERE peer_county = $1 AND held",
+            )
+            .bind(peer.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        } else {
+            0
+        };
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// The last status of every peer that has told us one.
+    pub async fn peer_statuses(&self) -> Result<Vec<PeerStatusRow>, StoreError> {
+        let rows: Vec<PeerStatusSql> = sqlx::query_as(
+            "SELECT peer_county, checked_at, software_version, clock_offset_ms, round_trip_ms
+             FROM peer_status ORDER BY peer_county",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(PeerStatusRow {
+                    peer_county: parsed(&row.peer_county)?,
+                    checked_at: row.checked_at,
+                    software_version: row.software_version,
+                    clock_offset_ms: row.clock_offset_ms,
+                    round_trip_ms: row.round_trip_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes version `version` of agreement `id` out of force, recording who did it (`audit`,
+    /// whose principal is kept with the version too) in the same transaction; retiring a retired version changes nothing. `None`
+    /// when no such version is installed.
+    pub async fn retire_agreement(
+        &self,
+        id: &str,
+        version: i32,
+        audit: &OperatorAccess,
+    ) -> Result<Option<Retired>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT peer_county, retired_at FROM agreements WHERE agreement_id = $1 AND version = $2 FOR UPDATE",
+        )
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((peer_county, retired_at)) = row else {
+            return Ok(None);
+        };
+        let retired = match retired_at {
+            Some(retired_at) => Retired {
+                peer_county: parsed(&peer_county)?,
+                retired_at,
+                newly: false,
+            },
+            None => {
+                let retired_at: DateTime<Utc> = sqlx::query_scalar(
+                    "UPDATE agreements SET retired_at = now(), retired_by = $3
+                     WHERE agreement_id = $1 AND version = $2 RETURNING retired_at",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&audit.principal)
+                .fetch_one(&mut *tx)
+                .await?;
+                append_operator_access_in(&mut tx, audit).await?;
+                Retired {
+                    peer_county: parsed(&peer_county)?,
+                    retired_at,
+                    newly: true,
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(Some(retired))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PeerStatusSql {
+    peer_county: String,
+    checked_at: DateTime<Utc>,
+    software_version: String,
+    clock_offset_ms: i64,
+    round_trip_ms: Option<i64>,
 }

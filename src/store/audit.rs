@@ -116,21 +116,8 @@ pub struct OperatorAccessRecord {
 impl Store {
     /// Appends one operator access record.
     pub async fn append_operator_access(&self, access: &OperatorAccess) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (direction, principal, principal_scope, action, message_id, peer_county, kind, outcome, reason)
-             VALUES ('local', $1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&access.principal)
-        .bind(&access.scope)
-        .bind(&access.action)
-        .bind(access.message_id)
-        .bind(&access.peer_county)
-        .bind(named(&access.kind))
-        .bind(&access.outcome)
-        .bind(said(&access.reason))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut connection = self.pool().acquire().await?;
+        append_operator_access_in(&mut connection, access).await
     }
 
     /// The most recent operator access records, newest first.
@@ -197,6 +184,29 @@ fn said(reason: &Option<String>) -> Option<String> {
     reason
         .as_deref()
         .map(|reason| without_id_numbers(reason).into_owned())
+}
+
+/// Appends one operator access record inside the caller's transaction, so it commits with the
+/// change it describes.
+pub async fn append_operator_access_in(
+    connection: &mut sqlx::PgConnection,
+    access: &OperatorAccess,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (direction, principal, principal_scope, action, message_id, peer_county, kind, outcome, reason)
+         VALUES ('local', $1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&access.principal)
+    .bind(&access.scope)
+    .bind(&access.action)
+    .bind(access.message_id)
+    .bind(&access.peer_county)
+    .bind(named(&access.kind))
+    .bind(&access.outcome)
+    .bind(said(&access.reason))
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Appends one record inside the caller's transaction, so it commits with what it describes.

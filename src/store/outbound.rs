@@ -158,7 +158,9 @@ impl Store {
         )
     }
 
-    /// Puts leased entries back with the error that stopped them and when to try again.
+    /// Puts leased entries back with the error that stopped them and when to try again; a
+    /// [`Failed::Held`] entry is marked held, to be released as soon as the peer's status shows
+    /// it holds a version it did not ([`Store::record_peer_status`]).
     pub async fn reschedule_outbox(
         &self,
         peer: CountyCode,
@@ -168,12 +170,15 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE message_id = ANY($1)")
-            .bind(ids)
-            .bind(error)
-            .bind(next_attempt_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET last_error = $2, next_attempt_at = $3, held = $4 WHERE message_id = ANY($1)",
+        )
+        .bind(ids)
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(failed == Failed::Held)
+        .execute(&mut *tx)
+        .await?;
         // one record per message and failed attempt (never per success): what `hancha show`
         // lists as the message's attempts
         let entries: Vec<AuditEntry> = ids

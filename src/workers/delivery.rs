@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::Step;
 use crate::domain::delivery::{CallFailure, Outcome, PeerVerdict};
 use crate::domain::division::CountyCode;
-use crate::domain::message::MessageType;
+use crate::domain::message::{AgreementRef, MessageType};
 use crate::node::{Attempt, DeliveryReport, Node, next_attempt};
 use crate::peer::PeerLink;
 use crate::store::outbound::Lease;
@@ -123,9 +123,11 @@ impl DeliveryWorker {
         let ids: Vec<Uuid> = leases.iter().map(|l| l.message_id).collect();
         let lease = self.node.limits().lease;
         let renewal = self.node.limits().lease_renewal;
+        let mut named: HashMap<Uuid, AgreementRef> = HashMap::new();
         let reply = match message_type {
             MessageType::Inquiry => {
                 let inquiries = store.outbound_inquiries(&ids).await?;
+                named.extend(inquiries.iter().map(|i| (i.message_id, i.agreement.clone())));
                 renewing_lease(
                     store,
                     &ids,
@@ -137,6 +139,7 @@ impl DeliveryWorker {
             }
             MessageType::Confirmation => {
                 let confirmations = store.outbound_confirmations(&ids).await?;
+                named.extend(confirmations.iter().map(|c| (c.message_id, c.agreement.clone())));
                 renewing_lease(
                     store,
                     &ids,
@@ -148,10 +151,37 @@ impl DeliveryWorker {
             }
             MessageType::Notice => Err(CallFailure::Failed("notices are not sent by this node".into())),
         };
-        let attempts = outcomes(leases, &reply);
+        let mut attempts = outcomes(leases, &reply);
+        let mut held_any = false;
+        for attempt in &mut attempts {
+            if let Outcome::Held { .. } = attempt.outcome {
+                held_any = true;
+                if let Some(waiting_for) = self.waiting_for(named.get(&attempt.message_id)) {
+                    attempt.outcome = attempt.outcome.clone().held_for(waiting_for);
+                }
+            }
+        }
+        if held_any {
+            // what we knew the peer holds is out of date: ask it now
+            self.node.wake_status();
+        }
         self.node
             .record_attempts(self.peer, message_type, &attempts, peer_retry_at)
             .await
+    }
+
+    /// What a message held for a version mismatch waits for: the peer to hold the version it
+    /// names.
+    fn waiting_for(&self, reference: Option<&AgreementRef>) -> Option<String> {
+        let book = self.node.agreements();
+        let agreement = book.by_ref(reference?)?;
+        Some(format!(
+            "{} to hold agreement {} version {} ({})",
+            self.peer,
+            agreement.id(),
+            agreement.version(),
+            agreement.canonical_hash().short()
+        ))
     }
 }
 

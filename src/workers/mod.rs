@@ -5,6 +5,7 @@
 pub mod auto_answer;
 pub mod deadlines;
 pub mod delivery;
+pub mod peer_status;
 pub mod reconcile;
 
 use std::future::Future;

@@ -192,6 +192,13 @@ impl Exchange for InMemoryPeer {
     ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
         Err(only_reconciles())
     }
+
+    async fn peer_status(
+        &self,
+        _: Request<pb::PeerStatusRequest>,
+    ) -> Result<Response<pb::PeerStatusResponse>, Status> {
+        Err(only_reconciles())
+    }
 }
 
 fn only_reconciles() -> Status {

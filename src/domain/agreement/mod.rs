@@ -14,6 +14,8 @@
 //!   [`Denial`]s;
 //! - `direction`: one [`Direction`] and the deadlines that follow from its terms;
 //! - `parse`: TOML → `Agreement`, collecting every error with its line and key path;
+//! - `lifecycle`: where an installed version stands ([`Stage`]) and which one a message is sent
+//!   under ([`sending_version`]);
 //! - `canonical`: the canonical form and the [`AgreementHash`] that pins a version;
 //! - `error`: [`AgreementError`] and its [`Problem`]s.
 //!
@@ -50,6 +52,7 @@ mod admission;
 mod canonical;
 mod direction;
 mod error;
+mod lifecycle;
 mod parse;
 
 use std::fmt::Write as _;
@@ -66,6 +69,7 @@ pub use admission::{Admission, InstalledVersion, NotAdmitted, admit};
 pub use canonical::{AgreementHash, AgreementHashError};
 pub use direction::{Direction, NoticeDays, NoticeDeadlines, ReplyDays};
 pub use error::{AgreementError, AgreementErrors, Problem};
+pub use lifecycle::{Stage, VersionState, sending_version};
 
 /// A checked bilateral agreement: parsed, every rule of the format satisfied, hash computed.
 ///
@@ -138,6 +142,12 @@ pub enum Denial {
 }
 
 // === impl Agreement ===
+
+impl AsRef<Agreement> for Agreement {
+    fn as_ref(&self) -> &Agreement {
+        self
+    }
+}
 
 impl Agreement {
     /// Parses and checks an agreement document (format in the module documentation).

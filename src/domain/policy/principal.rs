@@ -215,6 +215,8 @@ pub enum OperatorAction {
     ImportPersons,
     /// Install a new agreement version.
     ApplyAgreement,
+    /// Take an agreement version out of force.
+    RetireAgreement,
     /// List the agreements held.
     ListAgreements,
     /// Show one agreement.
@@ -241,6 +243,7 @@ impl OperatorAction {
             OperatorAction::Answer => "answer",
             OperatorAction::ImportPersons => "import_persons",
             OperatorAction::ApplyAgreement => "apply_agreement",
+            OperatorAction::RetireAgreement => "retire_agreement",
             OperatorAction::ListAgreements => "list_agreements",
             OperatorAction::ShowAgreement => "show_agreement",
             OperatorAction::Report => "report",
@@ -258,6 +261,7 @@ impl OperatorAction {
             OperatorAction::Sweep | OperatorAction::SweepStatus => Some("sweeps (清查)"),
             OperatorAction::ImportPersons => Some("importing the registry"),
             OperatorAction::ApplyAgreement => Some("applying agreements"),
+            OperatorAction::RetireAgreement => Some("retiring agreement versions"),
             OperatorAction::Reconcile => Some("starting reconciliation"),
             _ => None,
         }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 14] = [
+const EVERY_ACTION: [OperatorAction; 15] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -192,6 +192,7 @@ const EVERY_ACTION: [OperatorAction; 14] = [
     OperatorAction::Answer,
     OperatorAction::ImportPersons,
     OperatorAction::ApplyAgreement,
+    OperatorAction::RetireAgreement,
     OperatorAction::ListAgreements,
     OperatorAction::ShowAgreement,
     OperatorAction::Report,
@@ -225,6 +226,7 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::SweepStatus
             | OperatorAction::ImportPersons
             | OperatorAction::ApplyAgreement
+            | OperatorAction::RetireAgreement
             | OperatorAction::Reconcile => {
                 let refusal = decision.expect_err(action.as_str());
                 assert_eq!(refusal.code, RejectionCode::PermissionDenied);

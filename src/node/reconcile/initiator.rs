@@ -135,6 +135,13 @@ impl Node {
         agreement
             .in_force(Utc::now())
             .map_err(|denial| RunError::NotInForce(format!("agreement {}: {denial}", agreement.id())))?;
+        if book.state_of(agreement.canonical_hash().as_str()).retired {
+            return Err(RunError::NotInForce(format!(
+                "agreement {} version {} is retired here and no other version with {peer} is in force",
+                agreement.id(),
+                agreement.version()
+            )));
+        }
         let key = self
             .reconcile_settings()
             .key(agreement.id())

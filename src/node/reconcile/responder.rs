@@ -105,7 +105,10 @@ impl Node {
         let started_at: DateTime<Utc> = Utc::now();
         let refused = |code, reason: String| ReconcileError::Refused(Rejection::new(code, reason));
         let book = self.agreements();
-        let agreement = Arc::clone(book.pinned(&begin.agreement).map_err(ReconcileError::Refused)?);
+        let agreement = Arc::clone(
+            book.pinned_not_retired(&begin.agreement)
+                .map_err(ReconcileError::Refused)?,
+        );
         if agreement
             .peer_of(self.county())
             .is_none_or(|party| party.current() != peer.current())
