@@ -288,6 +288,20 @@ async fn a_message_held_for_a_version_goes_out_as_soon_as_the_peer_holds_it() {
         0
     );
 
+    // 鼎城区, holding only version 1, which 新化县 retired, asks too: held as well
+    dingcheng
+        .send_inquiries(
+            XINHUA.parse().unwrap(),
+            drafts(InquiryKind::CertificateVerification, XINHUA, 800),
+        )
+        .await
+        .expect("queued");
+    eventually("held at 鼎城区", || async {
+        (count(dingcheng, "SELECT count(*) FROM outbox WHERE held").await == i64::from(EACH_WAY))
+            .then_some(())
+    })
+    .await;
+
     // 鼎城区 applies version 2: the held inquiries go out at once, not after the retry delay
     dingcheng.install_agreement(&version(2)).await.expect("installed");
     eventually("the held inquiries answered, once", || async {
@@ -296,18 +310,24 @@ async fn a_message_held_for_a_version_goes_out_as_soon_as_the_peer_holds_it() {
     .await;
     assert_eq!(count(xinhua, "SELECT count(*) FROM outbox WHERE held").await, 0);
 
-    // 鼎城区 sends under version 2 now: 新化县 no longer holds version 1 for new messages
-    dingcheng
-        .send_inquiries(
-            XINHUA.parse().unwrap(),
-            drafts(InquiryKind::CertificateVerification, XINHUA, 800),
-        )
-        .await
-        .expect("queued");
+    // what 鼎城区 asked under version 1 meanwhile moved to version 2 and went out too
     eventually("鼎城区's inquiries answered under version 2", || async {
         (count(dingcheng, ANSWERED_ONCE).await == i64::from(EACH_WAY)).then_some(())
     })
     .await;
+    let v2 = version(2).canonical_hash().as_str().to_string();
+    let under_v2 =
+        format!("SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND agreement_hash = '{v2}'");
+    assert_eq!(count(dingcheng, &under_v2).await, i64::from(EACH_WAY));
+    assert_eq!(
+        count(
+            dingcheng,
+            "SELECT count(*) FROM audit_log WHERE outcome = 'moved_to_version'"
+        )
+        .await,
+        i64::from(EACH_WAY),
+        "each move is on the audit log"
+    );
 
     // the list says where each version stands, here and at the peer
     let list = operator

@@ -66,7 +66,8 @@ pub struct RetireArgs {
     /// Agreement id, e.g. 430703-431322.
     id: String,
     /// The version to retire.
-    version: u32,
+    #[arg(value_name = "VERSION", id = "agreement_version")]
+    number: u32,
 }
 
 #[derive(Debug, Args)]
@@ -236,7 +237,7 @@ fn retire(args: RetireArgs) -> anyhow::Result<ExitCode> {
         let retired = client
             .retire_agreement(pb::RetireAgreementRequest {
                 id: args.id.clone(),
-                version: args.version,
+                version: args.number,
             })
             .await
             .map_err(explain)?

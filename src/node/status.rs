@@ -2,13 +2,16 @@
 //! agreement versions each holds, so that messages go under a version both hold and messages
 //! held for a mismatch go out as soon as the versions agree; and each side's clock.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tracing::{info, warn};
+use uuid::Uuid;
 
 use super::Node;
 use crate::domain::division::CountyCode;
+use crate::domain::message::{AgreementRef, Inquiry};
 use crate::domain::peer_status::{ClockReading, HeldVersion, NodeStatus};
+use crate::domain::vocabulary::MessageKind;
 use crate::store::StoreError;
 
 /// This node's software version, as told to peers.
@@ -78,5 +81,51 @@ impl Node {
         let states = self.store().agreement_states().await?;
         self.update_book(|book| book.clone().with_states(states));
         Ok(())
+    }
+}
+
+impl Node {
+    /// Our inquiries about to go to `peer` (again), under the version both sides hold now. An
+    /// inquiry pinned to a version retired here, or one the peer is known not to hold, moves to
+    /// the version messages of its kind go under now, if the peer holds that one; the move is
+    /// stored, with an audit record per inquiry. It never reached the peer (a peer refuses a
+    /// version it does not hold without storing anything, and a repeat of one it did store is
+    /// recognised by its id whatever version it names), so this is as if it were queued now.
+    /// An inquiry no version both hold allows stays as it is, and stays held.
+    pub async fn under_shared_version(
+        &self,
+        peer: CountyCode,
+        mut inquiries: Vec<Inquiry>,
+    ) -> Result<Vec<Inquiry>, StoreError> {
+        let book = self.agreements();
+        let now = chrono::Utc::now();
+        let mut moves: HashMap<AgreementRef, Vec<Uuid>> = HashMap::new();
+        for inquiry in &mut inquiries {
+            let state = book.state_of(&inquiry.agreement.hash);
+            if !state.retired && state.held_by_peer != Some(false) {
+                continue;
+            }
+            let Ok((agreement, _)) = book.check_outbound(peer, MessageKind::Inquiry(inquiry.kind), now)
+            else {
+                continue;
+            };
+            let hash = agreement.canonical_hash().as_str();
+            if hash == inquiry.agreement.hash || book.state_of(hash).held_by_peer != Some(true) {
+                continue;
+            }
+            inquiry.agreement = AgreementRef {
+                id: agreement.id().to_string(),
+                hash: hash.to_string(),
+            };
+            moves
+                .entry(inquiry.agreement.clone())
+                .or_default()
+                .push(inquiry.message_id);
+        }
+        for (reference, ids) in moves {
+            info!(peer = %peer, count = ids.len(), agreement = %reference.id, "inquiries not yet delivered move to the version both hold");
+            self.store().move_to_version(peer, &ids, &reference).await?;
+        }
+        Ok(inquiries)
     }
 }

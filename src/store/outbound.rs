@@ -217,6 +217,44 @@ impl Store {
         Ok(deferred.rows_affected())
     }
 
+    /// Moves our queued inquiries `ids` to `peer` to another version of their agreement
+    /// (`reference`), with an audit record per inquiry, in one transaction; an inquiry the peer
+    /// already accepted is left alone.
+    pub async fn move_to_version(
+        &self,
+        peer: CountyCode,
+        ids: &[Uuid],
+        reference: &AgreementRef,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let moved: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE inquiries SET agreement_hash = $3
+             WHERE message_id = ANY($1) AND direction = 'outbound' AND state = 'queued' AND agreement_id = $2
+             RETURNING message_id",
+        )
+        .bind(ids)
+        .bind(&reference.id)
+        .bind(&reference.hash)
+        .fetch_all(&mut *tx)
+        .await?;
+        let entries: Vec<AuditEntry> = moved
+            .iter()
+            .map(|&id| AuditEntry {
+                peer_county: Some(peer.to_string()),
+                direction: "outbound".into(),
+                message_id: Some(id),
+                agreement_id: Some(reference.id.clone()),
+                agreement_hash: Some(reference.hash.clone()),
+                outcome: "moved_to_version".into(),
+                reason: Some("not yet delivered; sent under the version both sides hold now".into()),
+                ..AuditEntry::default()
+            })
+            .collect();
+        audit_batch_in(&mut tx, &entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Loads our queued inquiries for sending.
     pub async fn outbound_inquiries(&self, ids: &[Uuid]) -> Result<Vec<Inquiry>, StoreError> {
         let rows: Vec<InquiryRow> = sqlx::query_as(

@@ -127,6 +127,7 @@ impl DeliveryWorker {
         let reply = match message_type {
             MessageType::Inquiry => {
                 let inquiries = store.outbound_inquiries(&ids).await?;
+                let inquiries = self.node.under_shared_version(self.peer, inquiries).await?;
                 named.extend(inquiries.iter().map(|i| (i.message_id, i.agreement.clone())));
                 renewing_lease(
                     store,
