@@ -269,7 +269,7 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
     apply_clash.args(["agreement", "apply", clash.to_str().unwrap()]);
     let mut list = hancha(&cluster, DINGCHENG);
     list.args(["agreement", "list", "--json"]);
-    let listed = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         apply
             .assert()
             .success()
@@ -278,19 +278,81 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
             .assert()
             .failure()
             .stderr(predicate::str::contains("higher version"));
-        list.assert().success().get_output().stdout.clone()
     })
     .await
     .unwrap();
+    // the apply woke the status exchange with the peer: wait until it said what it holds
+    eventually("the peer's status after the apply", || async {
+        let known = count(
+            cluster.node(DINGCHENG),
+            "SELECT count(*) FROM agreements WHERE held_by_peer IS NOT NULL",
+        )
+        .await;
+        (known == 2).then_some(())
+    })
+    .await;
+    let listed = tokio::task::spawn_blocking(move || list.assert().success().get_output().stdout.clone())
+        .await
+        .unwrap();
     let versions: Vec<serde_json::Value> = String::from_utf8(listed)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(versions.len(), 2);
+    // the peer has not applied version 2: messages still go out under version 1, both hold
     assert_eq!(versions[0]["version"], 2);
-    assert_eq!(versions[0]["in_force"], true);
-    assert_eq!(versions[1]["in_force"], false);
+    assert_eq!(versions[0]["stage"], "waiting_for_peer");
+    assert_eq!(versions[0]["held_by_peer"], "no");
+    assert_eq!(versions[0]["sending"], false);
+    assert_eq!(versions[1]["stage"], "in_force");
+    assert_eq!(versions[1]["held_by_peer"], "yes");
+    assert_eq!(versions[1]["sending"], true);
+    assert!(versions[1]["peer_clock_offset_ms"].is_i64(), "{:?}", versions[1]);
+
+    // the table says the same in words, and retiring version 1 leaves version 2 to send under
+    let mut table = hancha(&cluster, DINGCHENG);
+    table.args(["agreement", "list"]);
+    let mut retire = hancha(&cluster, DINGCHENG);
+    retire.args(["agreement", "retire", "430703-431322", "1"]);
+    let mut retire_unknown = hancha(&cluster, DINGCHENG);
+    retire_unknown.args(["agreement", "retire", "430703-431322", "9"]);
+    tokio::task::spawn_blocking(move || {
+        table
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("waiting for peer"))
+            .stdout(predicate::str::contains("← sending"))
+            .stdout(predicate::str::contains("peer 431322 新化县: last status"));
+        retire
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("retired: 430703-431322 version 1"));
+        retire_unknown
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("no version 9"));
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        count(
+            cluster.node(DINGCHENG),
+            "SELECT count(*) FROM audit_log WHERE action = 'retire_agreement' AND outcome = 'retired'"
+        )
+        .await,
+        1
+    );
+    let sending = cluster
+        .node(DINGCHENG)
+        .agreements()
+        .sending_with(XINHUA.parse().unwrap(), chrono::Utc::now())
+        .map(|a| a.version());
+    assert_eq!(
+        sending,
+        Some(2),
+        "the newest version not retired, which the peer will hold messages for"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -188,7 +188,10 @@ async fn each_verdict_leads_to_its_outcome() {
     );
     assert_eq!(count(&node, &rejected).await, 1, "not allowed: refused for good");
     for (id, error) in [
-        (ids[2], "held: waiting for an agreement version"),
+        (
+            ids[2],
+            "held: waiting for 431322 to hold agreement 430703-431322 version 1",
+        ),
         (ids[3], "RESOURCE_EXHAUSTED"),
     ] {
         assert_eq!(state_of(&node, id).await, 1, "{error}: still queued");

@@ -85,6 +85,12 @@ fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconcile
         "recorded differently (2 versions, so 2 differences)",
         "found 查到, 子女数 2",
         "hancha reconcile --with 430703 --node 127.0.0.1:",
+        "⑦ 协议修订 an amendment applied one county at a time",
+        "新化县: version 2  waiting for peer  鼎城区 holds it: no",
+        "新化县: version 1  in force          鼎城区 holds it: yes ← messages go out under it",
+        "answered (found 查到) under version 1",
+        "鼎城区: version 2  in force          新化县 holds it: yes ← messages go out under it",
+        "answered (found 查到) under version 2",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }

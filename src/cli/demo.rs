@@ -15,7 +15,7 @@ use futures::FutureExt;
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
 use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, thousands};
-use crate::demo::{manual, reconcile, story, summary};
+use crate::demo::{amendment, manual, reconcile, story, summary};
 use crate::devdb::Databases;
 use crate::domain::person::Flow;
 
@@ -42,14 +42,16 @@ and restarted; 邵东市's inquiries wait in 鼎城区's pending list until an o
 four indicators (四率); a count on both sides that every inquiry was answered exactly once; and
 the night's reconciliation (对账) of 新化县 with 鼎城区, after 新化县 restored a backup that lost
 answers and 鼎城区 registered a birth 新化县 was not told of: the lost answers are delivered again,
-and the people the registries disagree on are reported and asked about.
+and the people the registries disagree on are reported and asked about; then an amendment of the
+鼎城区–新化县 agreement applied by one county a day before the other, the window asking throughout.
 
 Databases: the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
 dropped at the end; the role needs CREATEDB), otherwise a throwaway PostgreSQL started for the demo
 and removed at the end (its server binaries must be installed: apt-get install postgresql).
 The story goes to stdout; what was started and removed, and the nodes' errors, to stderr
-(RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once
-and the reconciliation brought the lost answers back, 1 otherwise or on error, 130 when interrupted.";
+(RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once,
+the reconciliation brought the lost answers back and the amendment refused nothing, 1 otherwise or
+on error, 130 when interrupted.";
 
 /// What the story leaves for the commands printed with `--keep-running`.
 struct Played {
@@ -57,6 +59,8 @@ struct Played {
     exactly_once: bool,
     /// Whether the night's reconciliation brought back every answer 新化县 lost.
     restored: bool,
+    /// Whether the amendment, applied one side at a time, refused nothing.
+    amended: bool,
     /// The window inquiry's id at 鼎城区.
     window_message: String,
     /// A 新化县 woman living in 鼎城区, to ask about.
@@ -103,7 +107,7 @@ async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow:
 }
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
-    Ok(if played.exactly_once && played.restored {
+    Ok(if played.exactly_once && played.restored && played.amended {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -168,6 +172,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     let exactly_once = summary::summary(&stage.cluster).await?;
     // After the count: the step breaks 新化县's database on purpose, then repairs it.
     let restored = reconcile::reconcile_overnight(&stage.cluster, &population).await?;
+    let amended = amendment::amend_one_side_at_a_time(&stage.cluster, &population).await?;
     summary::elapsed(started, setup);
     let someone_to_ask = population
         .xinhua_in_dingcheng
@@ -186,6 +191,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     Ok(Played {
         exactly_once,
         restored,
+        amended,
         window_message: window.message_id,
         someone_to_ask,
         arrivals,

@@ -2,12 +2,14 @@
 //! its own PostgreSQL database, playing the exchange described in the project's domain notes:
 //! a certificate checked at a township window, a quarterly sweep that survives a node's
 //! maintenance stop, inquiries answered by hand, the indicators, a count on both sides that
-//! every inquiry was answered exactly once, and the night's reconciliation repairing what a
-//! restored backup lost.
+//! every inquiry was answered exactly once, the night's reconciliation repairing what a
+//! restored backup lost, and an agreement amendment applied one county at a time.
 //!
 //! The command (`src/cli/demo.rs`) provisions a [`Stage`] step by step and always tears it down;
-//! the steps themselves live in [`story`], [`manual`], [`summary`] and [`reconcile`].
+//! the steps themselves live in [`story`], [`manual`], [`summary`], [`reconcile`] and
+//! [`amendment`].
 
+pub mod amendment;
 pub mod cluster;
 pub mod files;
 pub mod manual;

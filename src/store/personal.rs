@@ -92,6 +92,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("agreements", &[]),
     ("daily_volume", &[]),
     ("outbox", &[]),
+    ("peer_status", &[]),
     ("audit_log", &[]),
     ("reconcile_runs", &[]),
     ("_sqlx_migrations", &[]),
