@@ -504,6 +504,8 @@ async fn an_unclosed_quote_swallowing_the_file_is_refused_with_its_line() {
         .await
         .code(2)
         .stderr(predicate::str::contains("nothing was imported"))
-        .stderr(predicate::str::contains("line 3: a record longer than"));
+        .stderr(predicate::str::contains(
+            "line 3, column 2: a cell longer than 4096 bytes",
+        ));
     assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 0);
 }

@@ -42,7 +42,11 @@ pub fn explain(path: &Path, error: CsvError) -> anyhow::Error {
         CsvError::Io(_) => return anyhow::anyhow!("reading {}: {error}", path.display()),
         CsvError::NotUtf8 { .. } => ": try --encoding gbk",
         CsvError::ByteOrderMarkButGbk => ": drop --encoding gbk",
-        CsvError::NotGbk { .. } | CsvError::NeitherUtf8NorGbk { .. } | CsvError::RecordTooLong { .. } => "",
+        CsvError::NotGbk { .. }
+        | CsvError::NeitherUtf8NorGbk { .. }
+        | CsvError::RecordTooLong { .. }
+        | CsvError::CellTooLong { .. }
+        | CsvError::TooManyCells { .. } => "",
     };
     anyhow::anyhow!("{error}{advice}")
 }
