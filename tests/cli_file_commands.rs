@@ -67,6 +67,7 @@ fn write_big_file(path: &Path, head: &[u8], unit: &[u8], size: usize) {
 fn measured(mut command: std::process::Command) -> (Output, Duration, u64) {
     use std::os::unix::process::ExitStatusExt;
     let started = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which also measures it
     let child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -307,6 +307,11 @@ async fn json_output_is_one_object_with_counts_and_errors() {
                 "line": 3,
                 "reason": "registered_county: required for an inflow person (the county of registration)",
             }],
+            "refusals": [{
+                "reason": "registered_county: required for an inflow person (the county of registration)",
+                "rows": 1,
+                "lines": [3],
+            }],
         })
     );
 }
