@@ -307,6 +307,11 @@ async fn json_output_is_one_object_with_counts_and_errors() {
                 "line": 3,
                 "reason": "registered_county: required for an inflow person (the county of registration)",
             }],
+            "refusals": [{
+                "reason": "registered_county: required for an inflow person (the county of registration)",
+                "rows": 1,
+                "lines": [3],
+            }],
         })
     );
 }
@@ -504,6 +509,8 @@ async fn an_unclosed_quote_swallowing_the_file_is_refused_with_its_line() {
         .await
         .code(2)
         .stderr(predicate::str::contains("nothing was imported"))
-        .stderr(predicate::str::contains("line 3: a record longer than"));
+        .stderr(predicate::str::contains(
+            "line 3, column 2: a cell longer than 4096 bytes",
+        ));
     assert_eq!(count(cluster.node(DINGCHENG), PERSONS).await, 0);
 }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use tonic::transport::Channel;
 
+use super::exit::NodeUnavailable;
 use crate::proto::operator::operator_client::OperatorClient;
 use crate::tls::{Refusal, RefusalWatch};
 
@@ -26,6 +27,15 @@ struct WatchedConnection {
     address: String,
     /// The TLS configuration the connection used, to ask the node once more.
     config: std::sync::Arc<rustls::ClientConfig>,
+}
+
+/// The node's operator API this process talks to, once it has connected: named when the node
+/// goes away during a call.
+static NODE_ADDRESS: OnceLock<String> = OnceLock::new();
+
+/// The address of the node this process connected to, if it did.
+pub fn node_address() -> Option<&'static str> {
+    NODE_ADDRESS.get().map(String::as_str)
 }
 
 /// How long the CLI waits for the node's verdict when it asks once more after a failure.
@@ -57,9 +67,16 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
-    /// Connects to the operator API.
+    /// Connects to the operator API. A node that cannot be reached is a [`NodeUnavailable`]
+    /// error (exit code 3), saying where the command looked.
     pub async fn connect(&self) -> anyhow::Result<OperatorClient<Channel>> {
-        let channel = match (&self.operator_cert, &self.operator_key, &self.node_ca, &self.node_county) {
+        let _ = NODE_ADDRESS.set(self.address.clone());
+        let channel = match (
+            &self.operator_cert,
+            &self.operator_key,
+            &self.node_ca,
+            &self.node_county,
+        ) {
             (Some(cert), Some(key), Some(ca), Some(county)) => {
                 let county = crate::tls::County::parse(county).context("--node-county")?;
                 let config = crate::tls::operator_client_config(cert, key, ca, county)?;
@@ -74,11 +91,13 @@ impl NodeArgs {
             _ => tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))?
                 .connect()
                 .await
-                .with_context(|| {
-                    format!(
-                        "cannot reach the node's operator API at {} (is `hancha serve` running? set --node or HANCHA_NODE)",
-                        self.address
-                    )
+                .map_err(|error| {
+                    NodeUnavailable(format!(
+                        "cannot reach the node's operator API at {} ({}): is `hancha serve` running? \
+                         set --node or HANCHA_NODE",
+                        self.address,
+                        root_cause(&error)
+                    ))
                 })?,
         };
         Ok(OperatorClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
@@ -140,4 +159,14 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+/// The innermost error under `error`: what the operating system said ("Connection refused (os
+/// error 111)"), without the layers that wrapped it.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
 }

@@ -13,6 +13,7 @@ pub mod client;
 mod csv_input;
 mod demo;
 mod dev;
+pub mod exit;
 mod id;
 mod pending;
 mod reconcile;
@@ -25,7 +26,7 @@ mod sweep;
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
 /// status confirmations (反馈) about people registered in one county and living in another.
 #[derive(Debug, Parser)]
-#[command(name = "hancha", version, propagate_version = true)]
+#[command(name = "hancha", version, propagate_version = true, after_help = exit::TABLE)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,6 +42,20 @@ enum Command {
     /// Ask another county about one person and wait briefly for the answer (a clerk's window).
     Ask(ask::AskArgs),
     /// Send a sweep (清查): inquiries about every person in a CSV file to one county.
+    ///
+    /// The file is read whole first (nothing is sent from a file that cannot be used), then sent a
+    /// thousand rows at a time. Running the same command again with the same file adds nothing: the
+    /// file's digest is the sweep key, and persons already asked under it are skipped, so a sweep the
+    /// node broke off is finished by running it again.
+    ///
+    /// A person on more than one row is asked about once, for the first row; the others are refused
+    /// by line. Each distinct reason a row is refused is printed once, with how many rows and the
+    /// first lines.
+    ///
+    /// Exit codes: 0 every row sent, 1 some rows refused (named by line), 2 the file cannot be used
+    /// (unreadable, undecodable, no resident_id column, a cell over 4 KiB, a record over 1 MiB or of
+    /// more than 256 cells): nothing sent, 3 the node could not be reached or went away: run the same
+    /// command again to send the rest.
     Sweep(sweep::SweepArgs),
     /// List inquiries waiting for our answer (or, with --outbound, for others'), by deadline.
     Pending(pending::PendingArgs),
@@ -73,7 +88,8 @@ enum Command {
 
 /// Parses the command line, runs the command and returns the process exit code.
 ///
-/// Exit codes: 0 success, 1 the command ran and found something invalid or failed, 2 usage error.
+/// Exit codes ([`exit`]): 0 done, 1 something refused or invalid, 2 an unusable file (nothing
+/// sent) or a usage error, 3 the node could not be reached or went away.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -98,13 +114,28 @@ pub fn main() -> ExitCode {
         Err(error) => {
             // A certificate refused in the handshake fails the call with a bare "operation was
             // canceled"; the alert the node sent says why.
+            let code = exit::of_error(&error);
             match client::handshake_refusal() {
                 Some(refusal) => eprintln!("error: {refusal}"),
-                None => eprintln!("error: {error:#}"),
+                None => match error.downcast_ref::<crate::present::NodeWentAway>() {
+                    Some(gone) => eprintln!("error: {}", went_away_during_call(gone)),
+                    None => eprintln!("error: {error:#}"),
+                },
             }
-            ExitCode::FAILURE
+            code.into()
         }
     }
+}
+
+/// What a command that is not a file command says when the node went away during its call:
+/// whether the call took effect is not known here, so the operator looks before repeating it.
+fn went_away_during_call(gone: &crate::present::NodeWentAway) -> String {
+    let node = client::node_address().unwrap_or("the node's operator API");
+    format!(
+        "the node at {node} went away before it answered ({}); once it serves again, run the command again \
+         (after a change such as ask or answer, look first with `hancha pending` or `hancha show`)",
+        gone.cause
+    )
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `RUST_LOG_FORMAT=json` switches to JSON.

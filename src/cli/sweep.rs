@@ -2,7 +2,6 @@
 //! one county. Running it again with the same file adds nothing: the file's digest is the sweep
 //! key, and subjects already asked under it are skipped.
 
-use crate::present::explain;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,13 +12,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
-use super::csv_input::{self, Encoding};
-use crate::csv_input::{CsvError, Decoded, Record};
-use crate::present::display;
+use super::csv_input::{self, Encoding, LinesOfEachId, Refusals};
+use super::exit::{self, Exit, NodeUnavailable, UnusableFile};
+use crate::csv_input::{Decoded, Record};
+use crate::domain::person_row::repeated_reason;
+use crate::present::{self as explain, display};
 use crate::proto::operator as pb;
 
 /// Items per Sweep call.
 const CHUNK: usize = 1_000;
+
+/// Encoded bytes per Sweep call, under the operator API's 4 MiB message limit whatever the rows
+/// hold.
+const CHUNK_BYTES: usize = 3 * 1024 * 1024;
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
@@ -45,28 +50,60 @@ pub struct SweepArgs {
     json: bool,
 }
 
-pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    // A first reading checks the whole file and takes its digest, the sweep key, before anything
-    // is sent; the second sends it a chunk at a time.
-    let reader = csv_input::open(&args.file, args.encoding)?;
+/// What a first reading of the whole file found, before anything is sent.
+struct CheckedFile {
+    columns: SweepColumns,
+    decoded_as: Decoded,
+    /// Rows that are not all empty.
+    rows: u64,
+    /// The first line of each person: later rows naming the same person are refused here.
+    lines_of_each_id: LinesOfEachId,
+    /// The raw bytes' SHA-256: the sweep key, and what the second reading must find again.
+    digest: String,
+}
+
+/// Reads the whole file: its columns, rows, repeated persons and digest. Any problem refuses the
+/// file before anything is sent.
+fn check_file(args: &SweepArgs) -> Result<CheckedFile, UnusableFile> {
+    let mut reader = csv_input::open(&args.file, args.encoding)?;
     let columns = SweepColumns::of(reader.headers()).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}: no resident_id column (columns: {})",
+        let columns: Vec<String> = reader
+            .headers()
+            .iter()
+            .map(|name| name.chars().take(40).collect())
+            .collect();
+        UnusableFile(format!(
+            "{}: no resident_id column (the header has {} columns: {})",
             args.file.display(),
-            reader.headers().join(", ")
-        )
+            columns.len(),
+            csv_input::first_of(&columns, 8)
+        ))
     })?;
-    let decoded_as = reader.decoded_as();
-    let file = reader
-        .summarize()
-        .map_err(|error| csv_input::explain(&args.file, error))?;
-    if decoded_as != Decoded::Utf8 && !args.json {
-        eprintln!("{}: read as {decoded_as}", args.file.display());
+    let mut lines_of_each_id = LinesOfEachId::default();
+    let mut rows = 0;
+    for record in reader.by_ref() {
+        let record = record.map_err(|error| csv_input::explain(&args.file, error))?;
+        rows += 1;
+        lines_of_each_id.note(columns.resident_id_of(&record), record.line);
+    }
+    Ok(CheckedFile {
+        columns,
+        decoded_as: reader.decoded_as(),
+        rows,
+        lines_of_each_id,
+        digest: reader.digest().unwrap_or_default(),
+    })
+}
+
+pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let file = check_file(&args)?;
+    if file.decoded_as != Decoded::Utf8 && !args.json {
+        eprintln!("{}: read as {}", args.file.display(), file.decoded_as);
     }
     let sweep_key = format!("{}:{}:{}", args.to, args.kind, file.digest);
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
-        let progress = ProgressBar::with_draw_target(Some(file.records), ProgressDrawTarget::stderr());
+        let progress = ProgressBar::with_draw_target(Some(file.rows), ProgressDrawTarget::stderr());
         progress.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} inquiries submitted ({eta} left)")
                 .expect("a valid template"),
@@ -74,16 +111,30 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             progress.set_draw_target(ProgressDrawTarget::hidden());
         }
-        let mut reader = csv_input::open(&args.file, decoded_as)?;
-        let (mut accepted, mut duplicates) = (0u32, 0u32);
-        let mut errors: Vec<(u32, String)> = Vec::new();
-        loop {
-            let chunk = columns
-                .items(reader.by_ref().take(CHUNK))
-                .map_err(|error| csv_input::explain(&args.file, error))?;
-            if chunk.is_empty() {
-                break;
+        let mut refusals = Refusals::default();
+        let mut reader = csv_input::open(&args.file, file.decoded_as)?;
+        // The file was read whole once already, so this only fails if it changed since.
+        let mut unreadable = None;
+        let items = std::iter::from_fn(|| {
+            loop {
+                match reader.next()? {
+                    Ok(record) => {
+                        let resident_id = file.columns.resident_id_of(&record);
+                        match file.lines_of_each_id.first_other_than(resident_id, record.line) {
+                            Some(first) => refusals.add(record.line, &repeated_reason(first)),
+                            None => return Some(file.columns.item(record)),
+                        }
+                    }
+                    Err(error) => {
+                        unreadable = Some(error);
+                        return None;
+                    }
+                }
             }
+        });
+        let (mut taken, mut accepted, mut duplicates) = (0u64, 0u32, 0u32);
+        let mut refused_by_node = Vec::new();
+        for chunk in csv_input::chunks(items, CHUNK, CHUNK_BYTES) {
             let sent = chunk.len() as u64;
             let request = pb::SweepRequest {
                 to_county: args.to.clone(),
@@ -91,37 +142,45 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 sweep_key: sweep_key.clone(),
                 items: chunk,
             };
-            let response = client.sweep(request).await.map_err(explain)?.into_inner();
+            let response = match client.sweep(request).await {
+                Ok(response) => response.into_inner(),
+                Err(status) => {
+                    progress.abandon();
+                    return Err(stopped(&args, &file, taken, status));
+                }
+            };
+            taken += sent;
             accepted += response.accepted;
             duplicates += response.duplicates;
-            errors.extend(
+            refused_by_node.extend(
                 response
                     .results
                     .into_iter()
-                    .filter(|r| !r.error.is_empty())
-                    .map(|r| (r.line, r.error)),
+                    .filter(|result| !result.error.is_empty())
+                    .map(|result| (result.line, result.error)),
             );
             progress.inc(sent);
         }
+        for (line, reason) in refused_by_node {
+            refusals.add(line, &reason);
+        }
         progress.finish_and_clear();
         // The sweep key is the digest of the first reading: what was sent must be that file.
-        if reader.digest().as_deref() != Some(file.digest.as_str()) {
+        if unreadable.is_some() || reader.digest().as_deref() != Some(file.digest.as_str()) {
             bail!(
-                "{} changed while the sweep read it; run the sweep again",
+                "{} changed while the sweep read it; run the sweep again (what was sent is not sent twice)",
                 args.file.display()
             );
         }
         let status = wait_for_answers(&mut client, &sweep_key, args.wait).await?;
         if args.json {
-            let rejected: Vec<_> = errors
-                .iter()
-                .map(|(line, reason)| json!({ "line": line, "reason": reason }))
-                .collect();
+            let (rejected, refusals_json) = refusals.to_json();
             println!(
                 "{}",
                 json!({
-                    "file_rows": file.records, "accepted": accepted, "already_submitted": duplicates,
-                    "rejected": rejected, "answered": status.answered, "found": status.found,
+                    "file_rows": file.rows, "accepted": accepted, "already_submitted": duplicates,
+                    "rejected": rejected, "rejected_rows": refusals.rows(), "refusals": refusals_json,
+                    "answered": status.answered, "found": status.found,
                     "not_found": status.not_found, "pending": status.pending, "queued": status.queued,
                     "refused_by_peer": status.rejected, "sweep_key": sweep_key,
                 })
@@ -131,7 +190,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 "sweep of {} to {}: {} rows",
                 args.file.display(),
                 display::county(&args.to),
-                file.records
+                file.rows
             );
             println!("  accepted now         {accepted}");
             println!("  already submitted    {duplicates} (an earlier run of this file)");
@@ -142,17 +201,40 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
             println!("  pending at the peer  {}", status.pending);
             println!("  not yet delivered    {}", status.queued);
             println!("  refused by the peer  {}", status.rejected);
-            println!("  rejected here        {}", errors.len());
-            for (line, reason) in &errors {
-                println!("    line {line}: {reason}");
+            println!("  rejected here        {}", refusals.rows());
+            for line in refusals.lines() {
+                println!("    {line}");
             }
         }
-        Ok(if errors.is_empty() {
-            ExitCode::SUCCESS
+        Ok(if refusals.rows() == 0 {
+            Exit::Done
         } else {
-            ExitCode::FAILURE
-        })
+            Exit::Refused
+        }
+        .into())
     })
+}
+
+/// Why the sweep stopped part-way, in one line, with how to go on: `taken` rows were taken by the
+/// node before the call that failed.
+fn stopped(args: &SweepArgs, file: &CheckedFile, taken: u64, status: tonic::Status) -> anyhow::Error {
+    let node = &args.node.address;
+    let progress = format!(
+        "after {} of {} rows were accepted",
+        exit::count(taken),
+        exit::count(file.rows)
+    );
+    let rerun = "run the same command again to send the rest — nothing is sent twice";
+    match explain::went_away(&status) {
+        Some(gone) => anyhow::Error::new(NodeUnavailable(format!(
+            "the node at {node} went away {progress} ({}); {rerun}",
+            gone.cause
+        ))),
+        None => anyhow::anyhow!(
+            "the node at {node} refused the sweep {progress}: {:#}; {rerun}",
+            explain::explain(status)
+        ),
+    }
 }
 
 /// Where a sweep file's columns are, found once from the header and used for every chunk.
@@ -176,27 +258,24 @@ impl SweepColumns {
         })
     }
 
-    /// The sweep items for `records`.
-    fn items(
-        &self,
-        records: impl Iterator<Item = Result<Record, CsvError>>,
-    ) -> Result<Vec<pb::SweepItem>, CsvError> {
-        records
-            .map(|record| {
-                let Record { line, cells } = record?;
-                let cell =
-                    |index: Option<usize>| index.and_then(|i| cells.get(i)).cloned().unwrap_or_default();
-                Ok(pb::SweepItem {
-                    line,
-                    resident_id: cell(Some(self.resident_id)),
-                    certificate_number: cell(self.certificate_number),
-                    urgent: matches!(
-                        cell(self.urgent).to_lowercase().as_str(),
-                        "true" | "1" | "yes" | "是"
-                    ),
-                })
-            })
-            .collect()
+    /// The row's resident ID number, as written.
+    fn resident_id_of<'a>(&self, record: &'a Record) -> &'a str {
+        record.cells.get(self.resident_id).map_or("", String::as_str)
+    }
+
+    /// The sweep item for `record`.
+    fn item(&self, record: Record) -> pb::SweepItem {
+        let Record { line, cells } = record;
+        let cell = |index: Option<usize>| index.and_then(|i| cells.get(i)).cloned().unwrap_or_default();
+        pb::SweepItem {
+            line,
+            resident_id: cell(Some(self.resident_id)),
+            certificate_number: cell(self.certificate_number),
+            urgent: matches!(
+                cell(self.urgent).to_lowercase().as_str(),
+                "true" | "1" | "yes" | "是"
+            ),
+        }
     }
 }
 
@@ -211,7 +290,11 @@ async fn wait_for_answers(
         let request = pb::SweepStatusRequest {
             sweep_key: sweep_key.to_string(),
         };
-        let status = client.sweep_status(request).await.map_err(explain)?.into_inner();
+        let status = client
+            .sweep_status(request)
+            .await
+            .map_err(explain::explain)?
+            .into_inner();
         let settled = status.queued == 0 && status.pending == 0;
         if settled || tokio::time::Instant::now() >= deadline {
             return Ok(status);

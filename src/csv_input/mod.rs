@@ -5,7 +5,10 @@
 //! `--encoding` flag to [`Encoding`]).
 //!
 //! Memory stays bounded whatever the file's size: raw and decoded bytes pass through fixed
-//! buffers, and a record longer than [`MAX_RECORD_BYTES`] is refused with its line.
+//! buffers, and a record longer than [`MAX_RECORD_BYTES`], a cell longer than
+//! [`MAX_CELL_BYTES`] or a record of more than [`MAX_CELLS`] cells is refused with its line, as
+//! soon as the reader gets there: such a file cannot be one of ours, and reading on would only
+//! cost time.
 
 mod decode;
 mod reader;
@@ -63,6 +66,15 @@ impl From<Decoded> for Encoding {
 /// swallowing the rest of it), refused before it fills memory.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
+/// The longest cell accepted, in decoded bytes: a county's longest value (a name, a certificate
+/// number) is under 200 bytes, so a longer cell is a broken file (an unclosed quote, a binary
+/// file), and it keeps every row small enough to travel to the node in one call.
+pub const MAX_CELL_BYTES: usize = 4 * 1024;
+
+/// The most cells a record may have: our files have a handful of columns (a registry file 16 at
+/// most, a sweep file a few more that it ignores), so a line of more is not a CSV of ours.
+pub const MAX_CELLS: usize = 256;
+
 /// One record: the line it starts on and its cells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -90,6 +102,10 @@ pub enum CsvError {
     ByteOrderMarkButGbk,
     #[error("line {line}: a record longer than {limit} bytes (an unclosed quote?)")]
     RecordTooLong { line: u32, limit: usize },
+    #[error("line {line}, column {column}: a cell longer than {limit} bytes (an unclosed quote?)")]
+    CellTooLong { line: u32, column: usize, limit: usize },
+    #[error("line {line}: more than {limit} cells (not a CSV file of ours?)")]
+    TooManyCells { line: u32, limit: usize },
 }
 
 impl CsvError {
@@ -99,7 +115,9 @@ impl CsvError {
             Self::NotUtf8 { line }
             | Self::NotGbk { line }
             | Self::NeitherUtf8NorGbk { line }
-            | Self::RecordTooLong { line, .. } => Some(*line),
+            | Self::RecordTooLong { line, .. }
+            | Self::CellTooLong { line, .. }
+            | Self::TooManyCells { line, .. } => Some(*line),
             Self::Io(_) | Self::ByteOrderMarkButGbk => None,
         }
     }

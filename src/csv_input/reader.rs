@@ -7,7 +7,7 @@ use std::path::Path;
 use csv_core::ReadRecordResult;
 
 use super::decode::{DecodingSource, LineEnds};
-use super::{CsvError, Decoded, Encoding, MAX_RECORD_BYTES, Record};
+use super::{CsvError, Decoded, Encoding, MAX_CELL_BYTES, MAX_CELLS, MAX_RECORD_BYTES, Record};
 
 /// Opens `path` and reads its header; the records follow from [`CsvReader::next_record`].
 pub fn open(path: &Path, encoding: Encoding) -> Result<CsvReader<File>, CsvError> {
@@ -42,6 +42,9 @@ pub struct CsvReader<R> {
     cell_ends: Vec<usize>,
     /// Decoded bytes beyond which a record is refused.
     max_record_bytes: usize,
+    /// Decoded bytes beyond which a cell is refused: [`MAX_CELL_BYTES`], or less under a
+    /// smaller record limit.
+    max_cell_bytes: usize,
     /// An error was returned: the iterator ends rather than resuming mid-record.
     failed: bool,
 }
@@ -52,7 +55,8 @@ impl<R: Read> CsvReader<R> {
         Self::with_max_record_bytes(source, encoding, MAX_RECORD_BYTES)
     }
 
-    /// As [`new`](Self::new), refusing records longer than `max_record_bytes` decoded bytes.
+    /// As [`new`](Self::new), refusing records longer than `max_record_bytes` decoded bytes (and
+    /// cells longer than that or [`MAX_CELL_BYTES`], whichever is less).
     pub fn with_max_record_bytes(
         source: R,
         encoding: Encoding,
@@ -67,6 +71,7 @@ impl<R: Read> CsvReader<R> {
             cell_bytes: vec![0; 4 * 1024],
             cell_ends: vec![0; 64],
             max_record_bytes,
+            max_cell_bytes: max_record_bytes.min(MAX_CELL_BYTES),
             failed: false,
         };
         if let Some(header) = reader.read_record()? {
@@ -155,12 +160,7 @@ impl<R: Read> CsvReader<R> {
             bytes_read += read;
             bytes_written += written;
             cells_ended += ended;
-            if bytes_read > self.max_record_bytes {
-                return Err(CsvError::RecordTooLong {
-                    line,
-                    limit: self.max_record_bytes,
-                });
-            }
+            self.check_bounds(line, bytes_read, bytes_written, cells_ended)?;
             match result {
                 ReadRecordResult::InputEmpty => {}
                 ReadRecordResult::OutputFull => self.cell_bytes.resize(self.cell_bytes.len() * 2, 0),
@@ -175,6 +175,45 @@ impl<R: Read> CsvReader<R> {
                 ReadRecordResult::End => return Ok(None),
             }
         }
+    }
+
+    /// Refuses the record being read as soon as it is too long, has a cell too long, or has too
+    /// many cells: checked after every step of the parser, so a file of one endless line or
+    /// cell stops within the first megabyte.
+    fn check_bounds(
+        &self,
+        line: u32,
+        bytes_read: usize,
+        bytes_written: usize,
+        cells_ended: usize,
+    ) -> Result<(), CsvError> {
+        if bytes_read > self.max_record_bytes {
+            return Err(CsvError::RecordTooLong {
+                line,
+                limit: self.max_record_bytes,
+            });
+        }
+        if cells_ended > MAX_CELLS {
+            return Err(CsvError::TooManyCells {
+                line,
+                limit: MAX_CELLS,
+            });
+        }
+        // Every cell but the one being read has ended; each is measured once it ends, the open
+        // one as it grows.
+        let mut start = 0;
+        let ends = self.cell_ends[..cells_ended].iter().copied();
+        for (index, end) in ends.chain(std::iter::once(bytes_written)).enumerate() {
+            if end.saturating_sub(start) > self.max_cell_bytes {
+                return Err(CsvError::CellTooLong {
+                    line,
+                    column: index + 1,
+                    limit: self.max_cell_bytes,
+                });
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     fn cells(&self, bytes_written: usize, cells_ended: usize) -> Vec<String> {

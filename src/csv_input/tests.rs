@@ -1,6 +1,6 @@
 use std::io::Read;
 
-use super::super::{CsvError, DETECTION_PREFIX, Decoded, Encoding, Record};
+use super::super::{CsvError, DETECTION_PREFIX, Decoded, Encoding, MAX_CELL_BYTES, MAX_CELLS, Record};
 use super::CsvReader;
 
 const UTF_8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -245,15 +245,68 @@ fn a_record_longer_than_the_limit_is_refused_with_its_line() {
 }
 
 #[test]
-fn the_default_limit_allows_a_generous_record() {
-    let text = format!("a,b\n1,\"{}\"\n", "长".repeat(300_000));
+fn the_default_limits_allow_a_generous_record() {
+    let cells = vec!["长".repeat(1_300); 200];
+    let text = format!("a\n{}\n", cells.join(","));
+    assert!(text.len() > 750_000);
     let mut reader = CsvReader::new(text.as_bytes(), Encoding::Auto).unwrap();
     let record = reader.next_record().unwrap().unwrap();
-    assert_eq!(record.cells[1].chars().count(), 300_000);
-    let too_long = format!("a,b\n1,\"{}\"\n", "长".repeat(400_000));
-    let mut reader = CsvReader::new(too_long.as_bytes(), Encoding::Auto).unwrap();
-    assert!(matches!(
-        reader.next_record(),
-        Err(CsvError::RecordTooLong { line: 2, .. })
-    ));
+    assert_eq!(record.cells.len(), 200);
+    assert_eq!(record.cells[199].chars().count(), 1_300);
+}
+
+#[test]
+fn a_cell_longer_than_the_limit_is_refused_with_its_line_and_column() {
+    let fits = format!("a,b\n1,{}\n", "x".repeat(MAX_CELL_BYTES));
+    let mut reader = CsvReader::new(fits.as_bytes(), Encoding::Auto).unwrap();
+    assert!(
+        reader.next_record().unwrap().is_some(),
+        "a cell of exactly the limit"
+    );
+    // an endless cell stops the reader within its first kilobytes, whatever follows
+    let endless = format!("a,b\n1,2\n3,\"{}", "x".repeat(10 * 1024 * 1024));
+    let mut reader = CsvReader::new(endless.as_bytes(), Encoding::Auto).unwrap();
+    assert_eq!(reader.next().unwrap().unwrap().line, 2);
+    let error = reader.next().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CsvError::CellTooLong {
+                line: 3,
+                column: 2,
+                limit: MAX_CELL_BYTES
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 3, column 2: a cell longer than 4096 bytes")
+    );
+    assert!(reader.next().is_none(), "nothing after an error");
+}
+
+#[test]
+fn a_record_of_too_many_cells_is_refused_with_its_line() {
+    let fits = format!("{}\n", vec!["a"; MAX_CELLS].join(","));
+    let reader = CsvReader::new(fits.as_bytes(), Encoding::Auto).unwrap();
+    assert_eq!(reader.headers().len(), MAX_CELLS);
+    // a header of endless short cells: the reader gives up at the first cell past the limit
+    let endless = "resident_id,".repeat(1_000_000);
+    let error = CsvReader::new(endless.as_bytes(), Encoding::Auto).err().unwrap();
+    assert!(
+        matches!(
+            error,
+            CsvError::TooManyCells {
+                line: 1,
+                limit: MAX_CELLS
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "line 1: more than 256 cells (not a CSV file of ours?)"
+    );
 }

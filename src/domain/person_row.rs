@@ -136,6 +136,12 @@ pub fn superseded_reason(later_line: u32) -> String {
     format!("superseded by line {later_line}, which has the same resident_id")
 }
 
+/// The reason given for a sweep row that names a person an earlier row of the file names: the
+/// first row is the one asked about.
+pub fn repeated_reason(first_line: u32) -> String {
+    format!("the same person is already on line {first_line}")
+}
+
 /// Checks one row (column name → cell) and builds the person it describes, as seen by the node
 /// of county `me`; on failure returns every reason, each starting with the column it is about.
 pub fn person_from_columns(columns: &HashMap<String, String>, me: CountyCode) -> Result<Person, Vec<String>> {

@@ -124,7 +124,7 @@ pub(super) async fn sweep(
                 } else if let Some(first_line) = seen_in_request.get(&id) {
                     pb::SweepItemResult {
                         line: item.line,
-                        error: format!("the same person is already on line {first_line}"),
+                        error: crate::domain::person_row::repeated_reason(*first_line),
                         ..Default::default()
                     }
                 } else {

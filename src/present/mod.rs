@@ -8,9 +8,37 @@ use display::table;
 
 use crate::proto::operator as pb;
 
-/// A gRPC error as an operator reads it: the message, then each field violation on its own line.
+/// A call that failed because the node went away (its connection broke, or could not be made
+/// again), not because the node refused it: whoever called can run it again once the node serves.
+#[derive(Debug, thiserror::Error)]
+#[error("the node went away before it answered ({cause})")]
+pub struct NodeWentAway {
+    /// What the connection said, at its root (e.g. "Connection refused (os error 111)").
+    pub cause: String,
+}
+
+/// Whether `status` says the node went away rather than refusing: `UNAVAILABLE`, or any status
+/// the client made itself from a broken connection (tonic's "transport error").
+pub fn went_away(status: &tonic::Status) -> Option<NodeWentAway> {
+    use std::error::Error;
+    let mut source: Option<&(dyn Error + 'static)> = status.source();
+    let mut from_connection = false;
+    let mut cause = status.message().to_string();
+    while let Some(error) = source {
+        from_connection |= error.is::<tonic::transport::Error>() || error.is::<std::io::Error>();
+        cause = error.to_string();
+        source = error.source();
+    }
+    (status.code() == tonic::Code::Unavailable || from_connection).then_some(NodeWentAway { cause })
+}
+
+/// A gRPC error as an operator reads it: the message, then each field violation on its own line;
+/// a node that went away becomes [`NodeWentAway`].
 pub fn explain(status: tonic::Status) -> anyhow::Error {
     use tonic_types::StatusExt;
+    if let Some(gone) = went_away(&status) {
+        return anyhow::Error::new(gone);
+    }
     let mut text = status.message().to_string();
     if let Some(bad_request) = status.get_details_bad_request() {
         for violation in bad_request.field_violations {

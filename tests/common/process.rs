@@ -109,6 +109,21 @@ impl NodeProcess {
         }
     }
 
+    /// Has the node serve its operator API at `address` from its next start on (port 0 by
+    /// default), so that a command can reach it again at the same address after a restart.
+    pub fn set_operator_listen(&mut self, address: SocketAddr) {
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let config = config.replace(
+            "[operator]\nlisten = \"127.0.0.1:0\"",
+            &format!("[operator]\nlisten = \"{address}\""),
+        );
+        assert!(
+            config.contains(&address.to_string()),
+            "the operator listener is configured"
+        );
+        std::fs::write(&self.config_path, config).unwrap();
+    }
+
     /// Starts `hancha serve` and waits until it serves.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "{} is already running", self.county);
