@@ -101,14 +101,14 @@ impl Tally {
             rows => {
                 let more = rows.saturating_sub(self.lines.len() as u64);
                 let more = if more > 0 {
-                    format!(" and {} more", super::exit::count(more))
+                    format!(" and {} more", crate::present::display::thousands(more))
                 } else {
                     String::new()
                 };
                 format!(
                     "lines {}{more} ({} rows): {}",
                     lines.join(", "),
-                    super::exit::count(rows),
+                    crate::present::display::thousands(rows),
                     self.reason
                 )
             }
@@ -263,7 +263,7 @@ pub fn first_of(items: &[String], shown: usize) -> String {
     if items.len() > shown {
         text.push_str(&format!(
             " and {} more",
-            super::exit::count((items.len() - shown) as u64)
+            crate::present::display::thousands((items.len() - shown) as u64)
         ));
     }
     text

@@ -57,31 +57,9 @@ pub fn of_error(error: &anyhow::Error) -> Exit {
     Exit::Refused
 }
 
-/// A count as people read it: 20,000.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut text = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1_000), "1,000");
-        assert_eq!(count(20_000), "20,000");
-        assert_eq!(count(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn the_code_follows_the_cause() {

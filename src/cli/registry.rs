@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding, LinesOfEachId, Refusals};
-use super::exit::{self, Exit};
+use super::exit::Exit;
 use crate::csv_input::{Decoded, Record};
 use crate::domain::person_row::{HeaderError, check_header, superseded_reason};
 use crate::present;
@@ -222,7 +222,7 @@ fn header_problems(errors: &[HeaderError]) -> Vec<String> {
             n => format!(
                 "header columns {} ({} columns)",
                 csv_input::first_of(&unknown_positions, 10),
-                exit::count(n as u64)
+                crate::present::display::thousands(n as u64)
             ),
         };
         problems.insert(0, format!("{columns}: {reason}"));
@@ -342,8 +342,8 @@ fn stop(args: &ImportArgs, checked: &CheckedFile, sent: u64, status: tonic::Stat
     let node = &args.node.address;
     let progress = format!(
         "after {} of {} rows were imported",
-        exit::count(sent),
-        exit::count(checked.rows_to_send)
+        crate::present::display::thousands(sent),
+        crate::present::display::thousands(checked.rows_to_send)
     );
     let rerun = "run the same command again to import the rest — rows replace, never duplicate";
     match present::went_away(&status) {

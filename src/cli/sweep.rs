@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding, LinesOfEachId, Refusals};
-use super::exit::{self, Exit, NodeUnavailable, UnusableFile};
+use super::exit::{Exit, NodeUnavailable, UnusableFile};
 use crate::csv_input::{Decoded, Record};
 use crate::domain::person_row::repeated_reason;
 use crate::present::{self as explain, display};
@@ -221,8 +221,8 @@ fn stopped(args: &SweepArgs, file: &CheckedFile, taken: u64, status: tonic::Stat
     let node = &args.node.address;
     let progress = format!(
         "after {} of {} rows were accepted",
-        exit::count(taken),
-        exit::count(file.rows)
+        crate::present::display::thousands(taken),
+        crate::present::display::thousands(file.rows)
     );
     let rerun = "run the same command again to send the rest — nothing is sent twice";
     match explain::went_away(&status) {

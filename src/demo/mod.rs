@@ -66,18 +66,8 @@ pub fn county_name(code: &str) -> &'static str {
     CountyCode::parse(code).map(|c| c.name()).unwrap_or("?")
 }
 
-/// `5,000`.
-pub fn thousands(n: impl Into<u64>) -> String {
-    let digits = n.into().to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
+/// `5,000` (the one formatting of counts, shared with the CLI).
+pub use crate::present::display::thousands;
 
 /// An answer field's value as an operator reads it: the value, then its Chinese term where
 /// there is one (`valid 有效`, `430703101 玉霞街道`).

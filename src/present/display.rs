@@ -170,3 +170,16 @@ mod tests {
         assert_eq!(county("999999"), "999999");
     }
 }
+
+/// A count as people read it: `5,000`.
+pub fn thousands(n: impl Into<u64>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
