@@ -141,7 +141,7 @@ fn agreement_check_names_the_line_of_each_error() {
     hancha()
         .args(["agreement", "check", path.to_str().unwrap()])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(format!("line {line}")))
         .stderr(predicate::str::contains("certificate_verificatoin"))
         .stderr(predicate::str::contains(

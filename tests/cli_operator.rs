@@ -276,7 +276,7 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
             .stdout(predicate::str::contains("installed: 430703-431322 version 2"));
         apply_clash
             .assert()
-            .failure()
+            .code(2)
             .stderr(predicate::str::contains("higher version"));
     })
     .await
@@ -389,7 +389,7 @@ async fn agreement_check_and_apply_refuse_an_expired_or_older_version_and_warn_o
         for mut expired in [check_expired, apply_expired] {
             expired
                 .assert()
-                .code(1)
+                .code(2)
                 .stderr(predicate::str::contains("version 2 expired on 2025-12-31"));
         }
         check_future.assert().success().stderr(predicate::str::contains(
@@ -402,7 +402,7 @@ async fn agreement_check_and_apply_refuse_an_expired_or_older_version_and_warn_o
             .stderr(predicate::str::contains("comes into force on 2099-01-01"));
         apply_older
             .assert()
-            .code(1)
+            .code(2)
             .stderr(predicate::str::contains("is older than version 3"));
     })
     .await

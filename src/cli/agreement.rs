@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
+use super::exit::{Exit, UnusableFile};
 use crate::domain::agreement::{Admission, Agreement, admit};
 use crate::domain::peer_status::describe_offset;
 use crate::domain::time::china_date;
@@ -19,10 +20,13 @@ use crate::proto::operator as pb;
 #[derive(Debug, Subcommand)]
 pub enum AgreementCommand {
     /// Validate an agreement (TOML): print its canonical hash and a summary, or every error with
-    /// its line. Exits 0 when valid, 1 otherwise. Needs no node.
+    /// its line. Exits 0 when valid, 2 when the file cannot be used (invalid, or a version
+    /// already expired). Needs no node.
     Check(CheckArgs),
-    /// Install a new agreement version on the node (validated and hashed there) and put it in
-    /// force. An amendment must raise `version`.
+    /// Install a new agreement version on the node (checked here first, then validated and
+    /// hashed there). An amendment must raise `version`; it is sent under once the peer holds it
+    /// too. Exits 2 when the file cannot be used (invalid, expired, older than or clashing with
+    /// a version the node holds) and nothing was written.
     Apply(ApplyArgs),
     /// List the agreement versions the node holds: validity, where each stands here (in force,
     /// waiting for the peer, not yet valid, expired, retired), whether the peer holds it, which
@@ -89,29 +93,33 @@ pub fn run(command: AgreementCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let text = read(&args.file)?;
+    let Some((agreement, warnings)) = checked(&args.file)? else {
+        return Ok(Exit::Unusable.into());
+    };
+    println!("{}", agreement.summary());
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The agreement in `path`, checked as far as it can be without a node: parsed, and admitted
+/// as a node would admit it on `apply` (an expired version is refused; one not valid yet is
+/// installed with a warning, returned). `None` after printing why the file cannot be used:
+/// each error with its line, the line itself and a caret at its column.
+fn checked(path: &PathBuf) -> anyhow::Result<Option<(Agreement, Vec<String>)>> {
+    let text = read(path)?;
     match Agreement::parse(&text) {
-        Ok(agreement) => {
-            // what a node would say on `apply`, as far as it can be known without one: an
-            // expired version is refused, one not valid yet is installed with a warning
-            match admit(&agreement, &[], china_date(chrono::Utc::now())) {
-                Err(refusal) => {
-                    eprintln!("{}: {refusal}", args.file.display());
-                    Ok(ExitCode::FAILURE)
-                }
-                Ok(admission) => {
-                    println!("{}", agreement.summary());
-                    if let Admission::New { warnings } = admission {
-                        for warning in warnings {
-                            eprintln!("warning: {warning}");
-                        }
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
+        Ok(agreement) => match admit(&agreement, &[], china_date(chrono::Utc::now())) {
+            Err(refusal) => {
+                eprintln!("{}: {refusal}", path.display());
+                Ok(None)
             }
-        }
+            Ok(Admission::New { warnings }) => Ok(Some((agreement, warnings))),
+            Ok(Admission::AlreadyInstalled) => Ok(Some((agreement, Vec::new()))),
+        },
         Err(errors) => {
-            eprintln!("{}: not a valid agreement", args.file.display());
+            eprintln!("{}: not a valid agreement", path.display());
             // The file is the operator's own: show the line at fault under each error, with a
             // caret at its column (errors themselves never quote values; see domain::privacy).
             let lines: Vec<&str> = text.lines().collect();
@@ -123,19 +131,31 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     eprintln!("    | {}^", " ".repeat(caret));
                 }
             }
-            Ok(ExitCode::FAILURE)
+            Ok(None)
         }
     }
 }
 
 fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let text = read(&args.file)?;
+    // checked here first, so that a file no node would take is named with its lines, and
+    // nothing is sent
+    let Some((agreement, _)) = checked(&args.file)? else {
+        return Ok(Exit::Unusable.into());
+    };
+    let text = agreement.source_text().to_string();
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
         let applied = client
             .apply_agreement(pb::ApplyAgreementRequest { text })
             .await
-            .map_err(explain)?
+            .map_err(|status| match status.code() {
+                // the node refused this version (older than one it holds, another version's
+                // number, not a party): the file cannot be used there, and nothing was written
+                tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => anyhow::Error::new(
+                    UnusableFile(format!("{}: {}", args.file.display(), explain(status))),
+                ),
+                _ => explain(status),
+            })?
             .into_inner();
         let info = applied.agreement.unwrap_or_default();
         let what = if applied.new_version {
