@@ -3,6 +3,8 @@
 //! workers, and graceful shutdown. Everything below it (node, workers, edges) is wired here and
 //! nowhere else.
 
+pub mod health;
 mod serve;
+pub mod supervise;
 
 pub use serve::{RunningNode, load_agreements, serve, start};

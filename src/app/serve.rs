@@ -4,14 +4,16 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
+use tonic::server::NamedService;
 use tracing::{info, warn};
 
+use super::health::{self, Health, Reported};
+use super::supervise::{Workers, supervise};
 use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -43,6 +45,10 @@ pub struct RunningNode {
     pub local_addr: SocketAddr,
     /// Where the operator API listens.
     pub operator_addr: SocketAddr,
+    /// Whether the node is ready, as its health services report it.
+    pub health: Arc<Health>,
+    /// The supervised workers' states.
+    pub workers: Arc<Workers>,
     /// Flipped to `true` to stop serving and stop the workers.
     shutdown: watch::Sender<bool>,
     /// The server and worker tasks.
@@ -53,6 +59,8 @@ impl RunningNode {
     /// Stops gracefully: the listener stops accepting, in-flight requests finish, workers stop
     /// at their next step boundary.
     pub async fn stop(mut self) {
+        // not ready from the first moment, so that probes and load balancers turn away at once
+        self.health.stopping().await;
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
@@ -141,7 +149,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         }
     });
 
-    let operator_addr = spawn_operator_api(
+    let (operator_addr, operator_health) = spawn_operator_api(
         config,
         &identity,
         Arc::clone(&node),
@@ -150,6 +158,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     )
     .await?;
 
+    let workers = Workers::new();
     for (peer, endpoint) in config.peer_endpoints() {
         let county = County::parse(peer.as_str()).context("peer county")?;
         let channel = connect_lazy(
@@ -166,48 +175,104 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
         node.set_peer_link(peer, Arc::clone(&link));
         let retry = node.limits().poll_interval;
-        let status = PeerStatusWorker::new(Arc::clone(&node), peer, Arc::clone(&link));
+        let status = Arc::new(PeerStatusWorker::new(Arc::clone(&node), peer, Arc::clone(&link)));
         let wake = node.status_waker();
-        let shutdown = shutdown_rx.clone();
-        tasks.spawn(async move {
-            run_loop("peer_status", shutdown, &wake, retry, || status.step()).await;
-        });
-        let worker = DeliveryWorker::new(Arc::clone(&node), peer, link);
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            format!("peer_status:{peer}"),
+            shutdown_rx.clone(),
+            move || {
+                let (status, wake, stop) = (Arc::clone(&status), Arc::clone(&wake), stop.clone());
+                async move { run_loop("peer_status", stop, &wake, retry, || status.step()).await }
+            },
+        );
+        let delivery = Arc::new(DeliveryWorker::new(Arc::clone(&node), peer, link));
         let wake = node.delivery_waker();
-        spawn_delivery(&mut tasks, worker, wake, retry, shutdown_rx.clone());
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            format!("delivery:{peer}"),
+            shutdown_rx.clone(),
+            move || {
+                let (delivery, wake, stop) = (Arc::clone(&delivery), Arc::clone(&wake), stop.clone());
+                async move { run_loop("delivery", stop, &wake, retry, || delivery.step()).await }
+            },
+        );
     }
     {
         let node = Arc::clone(&node);
-        let shutdown = shutdown_rx.clone();
-        tasks.spawn(async move {
-            let retry = node.limits().poll_interval;
-            run_loop("auto_answer", shutdown, &node.auto_answer_wake, retry, || {
-                workers::auto_answer::run_once(&node)
-            })
-            .await;
-        });
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            "auto_answer",
+            shutdown_rx.clone(),
+            move || {
+                let (node, stop) = (Arc::clone(&node), stop.clone());
+                async move {
+                    let retry = node.limits().poll_interval;
+                    run_loop("auto_answer", stop, &node.auto_answer_wake, retry, || {
+                        workers::auto_answer::run_once(&node)
+                    })
+                    .await;
+                }
+            },
+        );
     }
     if node.reconcile_settings().schedules().next().is_some() {
-        tasks.spawn(workers::reconcile::run(Arc::clone(&node), shutdown_rx.clone()));
+        let node = Arc::clone(&node);
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            "reconcile",
+            shutdown_rx.clone(),
+            move || workers::reconcile::run(Arc::clone(&node), stop.clone()),
+        );
     }
     {
         let node = Arc::clone(&node);
-        tasks.spawn(async move {
-            let never = Notify::new();
-            run_loop(
-                "deadlines",
-                shutdown_rx,
-                &never,
-                node.limits().deadline_check_interval,
-                || workers::deadlines::run_once(&node),
-            )
-            .await;
-        });
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            "deadlines",
+            shutdown_rx.clone(),
+            move || {
+                let (node, stop) = (Arc::clone(&node), stop.clone());
+                async move {
+                    let never = Notify::new();
+                    let interval = node.limits().deadline_check_interval;
+                    run_loop("deadlines", stop, &never, interval, || {
+                        workers::deadlines::run_once(&node)
+                    })
+                    .await;
+                }
+            },
+        );
     }
+    let health = Health::new(vec![
+        Reported {
+            reporter: health_reporter,
+            services: vec![<ExchangeServer<ExchangeService<Node>> as NamedService>::NAME],
+        },
+        operator_health,
+    ]);
+    tasks.spawn(health::watch(
+        Arc::clone(&health),
+        Arc::clone(&node),
+        Arc::clone(&workers),
+        shutdown_rx,
+    ));
     Ok(RunningNode {
         node,
         local_addr,
         operator_addr,
+        health,
+        workers,
         shutdown,
         tasks,
     })
@@ -221,7 +286,7 @@ async fn spawn_operator_api(
     node: Arc<Node>,
     tasks: &mut JoinSet<()>,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<(SocketAddr, Reported)> {
     let listen = config.operator.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -235,8 +300,18 @@ async fn spawn_operator_api(
         Some(_) => Listener::OperatorCertificates,
     };
     let handshakes = Arc::clone(&node);
+    // the operator port has its own health service, so that a probe needs no county certificate
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let operator_name = <OperatorServer<OperatorService> as NamedService>::NAME;
+    reporter
+        .set_service_status(operator_name, tonic_health::ServingStatus::Serving)
+        .await;
     let router = tonic::transport::Server::builder()
-        .add_service(reflection_of(&[crate::proto::OPERATOR_DESCRIPTOR_SET])?)
+        .add_service(health_service)
+        .add_service(reflection_of(&[
+            crate::proto::OPERATOR_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ])?)
         .add_service(OperatorServer::new(OperatorService::new(node, kind)));
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -257,7 +332,11 @@ async fn spawn_operator_api(
             tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
         }
     }
-    Ok(address)
+    let reported = Reported {
+        reporter,
+        services: vec![operator_name],
+    };
+    Ok((address, reported))
 }
 
 /// Serves the operator API until it stops, logging an error it stops with.
@@ -327,18 +406,6 @@ fn audit_handshake_failures(
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     })
-}
-
-fn spawn_delivery(
-    tasks: &mut JoinSet<()>,
-    worker: DeliveryWorker,
-    wake: Arc<Notify>,
-    retry: Duration,
-    shutdown: watch::Receiver<bool>,
-) {
-    tasks.spawn(async move {
-        run_loop("delivery", shutdown, &wake, retry, || worker.step()).await;
-    });
 }
 
 /// Reads every `*.toml` agreement in `dir`, installs the new versions [`admit`] lets in (in

@@ -100,6 +100,13 @@ pub struct Limits {
     /// periods and message-id ordering all depend on the two clocks agreeing.
     #[serde(with = "human_duration")]
     pub clock_skew_warning: Duration,
+    /// How often readiness is checked (the database answers, workers are well).
+    #[serde(with = "human_duration")]
+    pub health_check_interval: Duration,
+    /// How long a worker may keep failing (restarted by its supervisor and failing again)
+    /// before the node reports itself not ready.
+    #[serde(with = "human_duration")]
+    pub worker_down_limit: Duration,
 }
 
 impl Default for Limits {
@@ -132,6 +139,8 @@ impl Default for Limits {
             lookup_window: Duration::from_secs(60),
             peer_status_interval: Duration::from_secs(60),
             clock_skew_warning: Duration::from_secs(5),
+            health_check_interval: Duration::from_secs(1),
+            worker_down_limit: Duration::from_secs(60),
         }
     }
 }
@@ -185,6 +194,8 @@ impl Limits {
             ("lookup_window", self.lookup_window),
             ("peer_status_interval", self.peer_status_interval),
             ("clock_skew_warning", self.clock_skew_warning),
+            ("health_check_interval", self.health_check_interval),
+            ("worker_down_limit", self.worker_down_limit),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -237,6 +248,8 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "lookup_window",
     "peer_status_interval",
     "clock_skew_warning",
+    "health_check_interval",
+    "worker_down_limit",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

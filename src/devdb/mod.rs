@@ -86,6 +86,22 @@ impl ThrowawayPostgres {
         )
     }
 
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`): for tests of
+    /// what a node does when its database goes away.
+    pub fn stop_now(&self) -> anyhow::Result<()> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "-w", "stop"]))
+        .context("stopping PostgreSQL")
+    }
+
+    /// Starts the server again after [`stop_now`](Self::stop_now).
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        self.start_server()
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }

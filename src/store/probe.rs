@@ -1,11 +1,17 @@
-//! Measuring the database itself, for benchmarks that compare hancha with the limit it works
-//! against: the cost of one flushed commit.
+//! Measuring the database itself: whether it answers at all (readiness), and for benchmarks that
+//! compare hancha with the limit it works against, the cost of one flushed commit.
 
 use std::time::{Duration, Instant};
 
 use super::{Store, StoreError};
 
 impl Store {
+    /// Whether the database answers a trivial query: what readiness asks of it.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
     /// Times one flushed commit with next to nothing in it: a transaction that writes one tiny
     /// transactional WAL record (a logical message no table keeps), so that its commit is
     /// flushed before `COMMIT` returns, as every commit that wrote a row is (with
