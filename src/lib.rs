@@ -50,6 +50,7 @@ pub mod csv_input;
 pub mod demo;
 pub mod devdb;
 pub mod domain;
+pub mod metrics;
 pub mod exchange;
 pub mod node;
 pub mod operator;

@@ -27,8 +27,8 @@ use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
-    County, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect_lazy, operator_server_config,
-    server_config,
+    County, NodeIdentity, TlsIncoming, TrustAnchors, certificate_not_after, client_config, connect_lazy,
+    operator_server_config, server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::peer_status::PeerStatusWorker;
@@ -43,6 +43,8 @@ pub struct RunningNode {
     pub local_addr: SocketAddr,
     /// Where the operator API listens.
     pub operator_addr: SocketAddr,
+    /// Where `/metrics` is served (plain HTTP).
+    pub metrics_addr: SocketAddr,
     /// Flipped to `true` to stop serving and stop the workers.
     shutdown: watch::Sender<bool>,
     /// The server and worker tasks.
@@ -149,8 +151,19 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         shutdown_rx.clone(),
     )
     .await?;
+    let metrics_addr = super::http::spawn(
+        config.metrics.listen,
+        Arc::clone(&node),
+        &mut tasks,
+        shutdown_rx.clone(),
+    )
+    .await?;
+    if let Some(not_after) = identity.cert_chain().first().and_then(|c| certificate_not_after(c)) {
+        node.metrics().certificate_expiry("own", config.county.as_str(), not_after);
+    }
 
     for (peer, endpoint) in config.peer_endpoints() {
+        node.metrics().register_peer(peer);
         let county = County::parse(peer.as_str()).context("peer county")?;
         let channel = connect_lazy(
             &endpoint,
@@ -204,10 +217,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             .await;
         });
     }
+    node.metrics().set_ready(true);
     Ok(RunningNode {
         node,
         local_addr,
         operator_addr,
+        metrics_addr,
         shutdown,
         tasks,
     })
@@ -298,6 +313,8 @@ fn audit_handshake_failures(
     tasks: &mut JoinSet<()>,
     listener: &'static str,
 ) -> HandshakeFailureHook {
+    let metrics = Arc::clone(node.metrics());
+    let metrics_listener = if listener.is_empty() { "peer" } else { "operator" };
     let (sender, mut receiver) = mpsc::channel::<AuditEntry>(HANDSHAKE_AUDIT_QUEUE);
     let node = Arc::clone(node);
     tasks.spawn(async move {
@@ -308,6 +325,7 @@ fn audit_handshake_failures(
         }
     });
     Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
+        metrics.tls_handshake_refused(metrics_listener, crate::metrics::handshake_refusal_reason(error));
         // The TLS error names protocol problems only, never a person's data.
         // withheld before it is cut, so that no cut-off ID number slips past the audit's rule
         let reason: String = crate::domain::privacy::without_id_numbers(&error.to_string())

@@ -138,6 +138,9 @@ impl Cluster {
                     listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                     trust_anchors: None,
                 },
+                metrics: crate::config::MetricsListener {
+                    listen: "127.0.0.1:0".parse().expect("an address"),
+                },
                 peers,
                 limits: limits.clone(),
                 reconcile,

@@ -114,6 +114,9 @@ impl Cluster {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     trust_anchors: None,
                 },
+                metrics: hancha::config::MetricsListener {
+                    listen: "127.0.0.1:0".parse().expect("an address"),
+                },
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
