@@ -158,8 +158,13 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         shutdown_rx.clone(),
     )
     .await?;
-    if let Some(not_after) = identity.cert_chain().first().and_then(|c| certificate_not_after(c)) {
-        node.metrics().certificate_expiry("own", config.county.as_str(), not_after);
+    if let Some(not_after) = identity
+        .cert_chain()
+        .first()
+        .and_then(|c| certificate_not_after(c))
+    {
+        node.metrics()
+            .certificate_expiry("own", config.county.as_str(), not_after);
     }
 
     for (peer, endpoint) in config.peer_endpoints() {

@@ -9,6 +9,8 @@
 //! Peer labels are county codes: bounded by the agreements a county signs. Latency histograms
 //! carry no peer label, to keep the series few.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{
@@ -33,6 +35,19 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Seconds, for one reconciliation set: from a small county's to a big one's first night.
 const RECONCILE_BUCKETS: &[f64] = &[0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0];
+
+/// The workers a node runs, whose restart counters start at 0.
+const WORKERS: &[&str] = &["delivery", "peer_status", "auto_answer", "deadlines", "reconcile"];
+
+/// The refusals whose series start at 0 for every peer: those the delivery rule names.
+const WATCHED_REFUSALS: &[RejectionCode] = &[
+    RejectionCode::InvalidArgument,
+    RejectionCode::PermissionDenied,
+    RejectionCode::FailedPrecondition,
+    RejectionCode::ResourceExhausted,
+    RejectionCode::AlreadyExists,
+    RejectionCode::NotFound,
+];
 
 /// The outcome labels of `hancha_deliveries_total`, one per [`Outcome`].
 const DELIVERY_OUTCOMES: &[&str] = &["delivered", "refused", "retry", "unreachable", "held"];
@@ -93,6 +108,8 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
     /// Connections this process may open.
     pool_max: IntGauge,
+    /// The configured peers, whose outbox gauges read 0 rather than vanish when it is empty.
+    peers: Mutex<BTreeSet<String>>,
 }
 
 impl Metrics {
@@ -148,7 +165,9 @@ impl Metrics {
                     "Inquiries answered automatically from the registry.",
                 )
                 .expect("valid metric");
-                registry.register(Box::new(counter.clone())).expect("registered once");
+                registry
+                    .register(Box::new(counter.clone()))
+                    .expect("registered once");
                 counter
             },
             reconcile_runs: counter_vec(
@@ -193,7 +212,11 @@ impl Metrics {
                 "Workers restarted by their supervisor.",
                 &["worker"],
             ),
-            ready: int_gauge(&registry, "hancha_ready", "1 while the node is ready for work, else 0."),
+            ready: int_gauge(
+                &registry,
+                "hancha_ready",
+                "1 while the node is ready for work, else 0.",
+            ),
             outbox_messages: int_gauge_vec(
                 &registry,
                 "hancha_outbox_messages",
@@ -241,6 +264,7 @@ impl Metrics {
                 "hancha_database_pool_max_connections",
                 "Database connections this process may open.",
             ),
+            peers: Mutex::default(),
             registry,
         };
         let build_info = int_gauge_vec(
@@ -253,6 +277,9 @@ impl Metrics {
         for direction in ["inbound", "outbound"] {
             metrics.inquiries_overdue.with_label_values(&[direction]).set(0);
         }
+        for worker in WORKERS {
+            metrics.worker_restarts.with_label_values(&[worker]);
+        }
         metrics
     }
 
@@ -260,10 +287,17 @@ impl Metrics {
     /// from the start rather than from its first event.
     pub fn register_peer(&self, peer: CountyCode) {
         let peer = peer.as_str();
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(peer.to_string());
         for outcome in DELIVERY_OUTCOMES {
             self.deliveries.with_label_values(&[peer, outcome]);
         }
         self.delivery_retries.with_label_values(&[peer]);
+        for code in WATCHED_REFUSALS {
+            self.peer_refusals.with_label_values(&[peer, code.as_str()]);
+        }
     }
 
     /// What became of messages sent to `peer`, one outcome per message.
@@ -324,8 +358,12 @@ impl Metrics {
     ) {
         let peer = peer.as_str();
         self.reconcile_runs.with_label_values(&[peer, "completed"]).inc();
-        self.reconcile_differences.with_label_values(&[peer]).inc_by(differences);
-        self.reconcile_bytes.with_label_values(&[peer, "sent"]).inc_by(bytes_sent);
+        self.reconcile_differences
+            .with_label_values(&[peer])
+            .inc_by(differences);
+        self.reconcile_bytes
+            .with_label_values(&[peer, "sent"])
+            .inc_by(bytes_sent);
         self.reconcile_bytes
             .with_label_values(&[peer, "received"])
             .inc_by(bytes_received);
@@ -380,6 +418,15 @@ impl Metrics {
     pub fn observe_database(&self, figures: &DatabaseFigures) {
         self.outbox_messages.reset();
         self.outbox_oldest_age.reset();
+        for peer in self
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            self.outbox_messages.with_label_values(&[peer]).set(0);
+            self.outbox_oldest_age.with_label_values(&[peer]).set(0.0);
+        }
         for outbox in &figures.outbox {
             self.outbox_messages
                 .with_label_values(&[&outbox.peer])
@@ -405,7 +452,9 @@ impl Metrics {
                 .iter()
                 .find(|(d, _)| d == direction)
                 .map_or(0, |(_, count)| *count);
-            self.inquiries_overdue.with_label_values(&[direction]).set(overdue);
+            self.inquiries_overdue
+                .with_label_values(&[direction])
+                .set(overdue);
         }
         self.reconcile_last_completed.reset();
         for (peer, at) in &figures.reconcile_last_completed {
@@ -474,32 +523,42 @@ const GRPC_CODES: &[&str] = &[
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("registered once");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
     metric
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("registered once");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
     metric
 }
 
 fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("registered once");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
     metric
 }
 
 fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let metric = IntGauge::new(name, help).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("registered once");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
     metric
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
     let metric =
         Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric");
-    registry.register(Box::new(metric.clone())).expect("registered once");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
     metric
 }
 

@@ -9,7 +9,10 @@ fn a_fresh_registry_exposes_build_info_and_the_peer_series_at_zero() {
     let metrics = Metrics::new();
     metrics.register_peer(peer());
     let text = metrics.render();
-    assert!(text.contains(&format!("hancha_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
+    assert!(text.contains(&format!(
+        "hancha_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    )));
     assert!(text.contains("hancha_deliveries_total{outcome=\"delivered\",peer=\"431322\"} 0"));
     assert!(text.contains("hancha_ready 0"));
 }
@@ -22,7 +25,10 @@ fn refusals_are_counted_by_the_code_the_peer_gave_and_failed_calls_are_not_refus
         Outcome::Retry("RESOURCE_EXHAUSTED: over the daily cap".into()),
         Outcome::Retry("connection reset".into()),
         Outcome::PeerUnreachable("connection refused".into()),
-        Outcome::Delivered { received_at: None, due_at: None },
+        Outcome::Delivered {
+            received_at: None,
+            due_at: None,
+        },
     ];
     metrics.deliveries(peer(), &outcomes);
     let text = metrics.render();
@@ -39,7 +45,10 @@ fn handshake_refusals_name_a_bounded_reason() {
     assert_eq!(reason("invalid peer certificate: Expired"), "certificate_expired");
     assert_eq!(reason("invalid peer certificate: UnknownIssuer"), "unknown_ca");
     assert_eq!(reason("peer sent no certificates"), "no_certificate");
-    assert_eq!(reason("received corrupt message of type InvalidContentType"), "not_tls");
+    assert_eq!(
+        reason("received corrupt message of type InvalidContentType"),
+        "not_tls"
+    );
     assert_eq!(reason("something else entirely"), "other");
 }
 

@@ -29,7 +29,11 @@ impl Intake for Node {
     }
 
     async fn receive_inquiries(&self, peer: CountyCode, batch: Vec<Incoming<Inquiry>>) -> Results<Accepted> {
-        counted(self, MessageType::Inquiry, Node::receive_inquiries(self, peer, batch).await)
+        counted(
+            self,
+            MessageType::Inquiry,
+            Node::receive_inquiries(self, peer, batch).await,
+        )
     }
 
     async fn receive_confirmations(
@@ -45,7 +49,11 @@ impl Intake for Node {
     }
 
     async fn receive_notices(&self, peer: CountyCode, batch: Vec<Incoming<Notice>>) -> Results<Accepted> {
-        counted(self, MessageType::Notice, Node::receive_notices(self, peer, batch).await)
+        counted(
+            self,
+            MessageType::Notice,
+            Node::receive_notices(self, peer, batch).await,
+        )
     }
 
     async fn receive_window_inquiry(
@@ -57,7 +65,10 @@ impl Intake for Node {
         let reply = Node::receive_window_inquiry(self, peer, incoming, wait).await;
         if let Ok(verdict) = &reply {
             let metrics = self.metrics();
-            metrics.inbound(MessageType::Inquiry, verdict.as_ref().map(|_| ()).map_err(|r| r.code));
+            metrics.inbound(
+                MessageType::Inquiry,
+                verdict.as_ref().map(|_| ()).map_err(|r| r.code),
+            );
             if let Ok((_, Some(_answered_inline))) = verdict {
                 metrics.auto_answered(1);
             }

@@ -145,6 +145,12 @@ impl Cluster {
             .node
     }
 
+    /// Where `county` serves its metrics.
+    pub fn metrics_url(&self, county: &str) -> String {
+        let running = self.members[county].running.as_ref().expect("node is running");
+        format!("http://{}/metrics", running.metrics_addr)
+    }
+
     /// Where `county` listens.
     pub fn address(&self, county: &str) -> SocketAddr {
         self.members[county].config.listen
