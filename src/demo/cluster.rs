@@ -151,6 +151,7 @@ impl Cluster {
                 .await
                 .with_context(|| format!("starting the node of {county}"))?;
             config.operator.listen = running.operator_addr;
+            config.metrics.listen = running.metrics_addr;
             self.members.insert(
                 county.to_string(),
                 Member {
@@ -175,6 +176,11 @@ impl Cluster {
     /// Where `county`'s operator API listens (loopback, no certificates).
     pub fn operator_address(&self, county: &str) -> SocketAddr {
         self.members[county].config.operator.listen
+    }
+
+    /// Where Prometheus scrapes `county` (plain HTTP on loopback).
+    pub fn metrics_url(&self, county: &str) -> String {
+        format!("http://{}/metrics", self.members[county].config.metrics.listen)
     }
 
     /// A client of `county`'s operator API, as the `hancha` command line would connect.
