@@ -39,6 +39,9 @@ pub struct NodeConfig {
     /// The operator API listener (CLI, township systems).
     #[serde(default)]
     pub operator: OperatorListener,
+    /// The metrics listener (Prometheus, plain HTTP).
+    #[serde(default)]
+    pub metrics: MetricsListener,
     /// Peer county code → `host:port` of its exchange listener.
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
@@ -144,6 +147,23 @@ impl Default for OperatorListener {
     }
 }
 
+/// Where `/metrics` is served: plain HTTP on its own listener, never on the peer port.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsListener {
+    /// Loopback by default (`127.0.0.1:7540`): a Prometheus on the same machine, or one that
+    /// reaches it through the operator's own tunnel or proxy. Port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsListener {
+    fn default() -> Self {
+        MetricsListener {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7540)),
+        }
+    }
+}
+
 fn default_pool_size() -> u32 {
     10
 }
@@ -173,6 +193,12 @@ impl NodeConfig {
         let mut config: NodeConfig = document.try_into().context("invalid node configuration")?;
         if let Some(path) = config.operator.trust_anchors.as_mut().filter(|p| p.is_relative()) {
             *path = base.join(&*path);
+        }
+        if config.metrics.listen == config.listen {
+            bail!(
+                "metrics.listen {} is the peer listener's address: metrics are served on their own port",
+                config.metrics.listen
+            );
         }
         if !config.operator.listen.ip().is_loopback() && config.operator.trust_anchors.is_none() {
             bail!(
@@ -238,6 +264,7 @@ impl NodeConfig {
                     None => " (loopback, no certificates)".to_string(),
                 }
             ),
+            format!("metrics           http://{}/metrics", self.metrics.listen),
         ];
         for (county, endpoint) in &self.peers {
             lines.push(format!("peer              {county} at {endpoint}"));
@@ -266,6 +293,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("tls", &self.tls)
             .field("agreements_dir", &self.agreements_dir)
             .field("operator", &self.operator)
+            .field("metrics", &self.metrics)
             .field("peers", &self.peers)
             .field("limits", &self.limits)
             .field("reconcile", &self.reconcile)

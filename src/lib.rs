@@ -21,6 +21,9 @@
 //! - [`status`]: the one mapping of refusals to gRPC statuses, for both edges.
 //! - [`node`]: what a county's gateway does with messages (receive through one intake, send,
 //!   answer, reconcile), in domain types only.
+//! - [`metrics`]: every metric's name, labels and help in one place, one recording function per
+//!   event (the node, workers and wiring call them; the domain never does), and the
+//!   database-derived gauges filled at scrape time.
 //! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
 //!   schedule, each a `run_once` step.
 //! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`): every call admitted
@@ -51,6 +54,7 @@ pub mod demo;
 pub mod devdb;
 pub mod domain;
 pub mod exchange;
+pub mod metrics;
 pub mod node;
 pub mod operator;
 pub mod peer;

@@ -41,6 +41,8 @@ const RULES: &[Rule] = &[
             "crate::proto",
             "crate::tls",
             "crate::config",
+            "crate::metrics",
+            "prometheus",
         ],
     },
     Rule {
@@ -73,6 +75,17 @@ const RULES: &[Rule] = &[
         place: "config.rs",
         below_node: true,
         forbidden: &["crate::node", "crate::store", "crate::exchange", "crate::peer"],
+    },
+    Rule {
+        place: "metrics",
+        below_node: true,
+        forbidden: &[
+            "tonic",
+            "crate::proto",
+            "crate::exchange",
+            "crate::peer",
+            "crate::tls",
+        ],
     },
     Rule {
         place: "node",

@@ -15,6 +15,7 @@ use tonic_health::server::HealthReporter;
 use tracing::{info, warn};
 
 use super::supervise::Workers;
+use crate::metrics::Metrics;
 use crate::node::Node;
 
 /// How long the database may take to answer the readiness check.
@@ -40,17 +41,21 @@ pub struct Health {
     stopping: AtomicBool,
     /// Why not ready, for logs and probes.
     why_not: Mutex<Option<String>>,
+    /// Where `hancha_ready` is reported.
+    metrics: Arc<Metrics>,
 }
 
 impl Health {
     /// Health reported on `listeners`, ready to begin with (the node has just reached its
     /// database and started its workers).
-    pub fn new(listeners: Vec<Reported>) -> Arc<Health> {
+    pub fn new(listeners: Vec<Reported>, metrics: Arc<Metrics>) -> Arc<Health> {
+        metrics.set_ready(true);
         Arc::new(Health {
             listeners,
             ready: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
             why_not: Mutex::new(None),
+            metrics,
         })
     }
 
@@ -95,6 +100,7 @@ impl Health {
         if was == ready && !changed {
             return;
         }
+        self.metrics.set_ready(ready);
         match &why {
             None => info!("ready: serving again"),
             Some(why) => warn!(why = %why, "not ready"),

@@ -1,9 +1,10 @@
 //! The application's wiring (`hancha serve`): configuration in, a running node out — its
-//! database, agreements, listeners (peer exchange, operator API), peer links and supervised
+//! database, agreements, listeners (peer exchange, operator API, metrics over HTTP), peer links and supervised
 //! workers, and graceful shutdown. Everything below it (node, workers, edges) is wired here and
 //! nowhere else.
 
 pub mod health;
+pub mod http;
 mod serve;
 pub mod supervise;
 

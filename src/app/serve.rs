@@ -29,8 +29,8 @@ use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
-    County, NodeIdentity, TlsIncoming, TrustAnchors, client_config, connect_lazy, operator_server_config,
-    server_config,
+    County, NodeIdentity, TlsIncoming, TrustAnchors, certificate_not_after, client_config, connect_lazy,
+    operator_server_config, server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::peer_status::PeerStatusWorker;
@@ -45,6 +45,8 @@ pub struct RunningNode {
     pub local_addr: SocketAddr,
     /// Where the operator API listens.
     pub operator_addr: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP).
+    pub metrics_addr: SocketAddr,
     /// Whether the node is ready, as its health services report it.
     pub health: Arc<Health>,
     /// The supervised workers' states.
@@ -157,9 +159,37 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         shutdown_rx.clone(),
     )
     .await?;
+    let health = Health::new(
+        vec![
+            Reported {
+                reporter: health_reporter.clone(),
+                services: vec![<ExchangeServer<ExchangeService<Node>> as NamedService>::NAME],
+            },
+            operator_health,
+        ],
+        Arc::clone(node.metrics()),
+    );
+    let metrics_addr = super::http::spawn(
+        config.metrics.listen,
+        Arc::clone(&node),
+        Arc::clone(&health),
+        &mut tasks,
+        shutdown_rx.clone(),
+    )
+    .await?;
+    if let Some(not_after) = identity
+        .cert_chain()
+        .first()
+        .and_then(|c| certificate_not_after(c))
+    {
+        node.metrics()
+            .certificate_expiry("own", config.county.as_str(), not_after);
+    }
 
     let workers = Workers::new();
+    let metrics = Arc::clone(node.metrics());
     for (peer, endpoint) in config.peer_endpoints() {
+        node.metrics().register_peer(peer);
         let county = County::parse(peer.as_str()).context("peer county")?;
         let channel = connect_lazy(
             &endpoint,
@@ -181,6 +211,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervise(
             &mut tasks,
             &workers,
+            &metrics,
             format!("peer_status:{peer}"),
             shutdown_rx.clone(),
             move || {
@@ -194,6 +225,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervise(
             &mut tasks,
             &workers,
+            &metrics,
             format!("delivery:{peer}"),
             shutdown_rx.clone(),
             move || {
@@ -208,6 +240,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervise(
             &mut tasks,
             &workers,
+            &metrics,
             "auto_answer",
             shutdown_rx.clone(),
             move || {
@@ -228,6 +261,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervise(
             &mut tasks,
             &workers,
+            &metrics,
             "reconcile",
             shutdown_rx.clone(),
             move || workers::reconcile::run(Arc::clone(&node), stop.clone()),
@@ -239,6 +273,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervise(
             &mut tasks,
             &workers,
+            &metrics,
             "deadlines",
             shutdown_rx.clone(),
             move || {
@@ -254,13 +289,6 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             },
         );
     }
-    let health = Health::new(vec![
-        Reported {
-            reporter: health_reporter,
-            services: vec![<ExchangeServer<ExchangeService<Node>> as NamedService>::NAME],
-        },
-        operator_health,
-    ]);
     tasks.spawn(health::watch(
         Arc::clone(&health),
         Arc::clone(&node),
@@ -271,6 +299,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         node,
         local_addr,
         operator_addr,
+        metrics_addr,
         health,
         workers,
         shutdown,
@@ -377,6 +406,8 @@ fn audit_handshake_failures(
     tasks: &mut JoinSet<()>,
     listener: &'static str,
 ) -> HandshakeFailureHook {
+    let metrics = Arc::clone(node.metrics());
+    let metrics_listener = if listener.is_empty() { "peer" } else { "operator" };
     let (sender, mut receiver) = mpsc::channel::<AuditEntry>(HANDSHAKE_AUDIT_QUEUE);
     let node = Arc::clone(node);
     tasks.spawn(async move {
@@ -387,6 +418,7 @@ fn audit_handshake_failures(
         }
     });
     Arc::new(move |peer: SocketAddr, error: &std::io::Error| {
+        metrics.tls_handshake_refused(metrics_listener, crate::metrics::handshake_refusal_reason(error));
         // The TLS error names protocol problems only, never a person's data.
         // withheld before it is cut, so that no cut-off ID number slips past the audit's rule
         let reason: String = crate::domain::privacy::without_id_numbers(&error.to_string())

@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info};
 
+use crate::metrics::Metrics;
+
 /// First wait before restarting a worker that failed; doubles per failure in a row.
 const FIRST_RESTART: Duration = Duration::from_secs(1);
 /// Longest wait between restarts.
@@ -117,6 +119,7 @@ impl Workers {
 pub fn supervise<F, Fut>(
     tasks: &mut JoinSet<()>,
     workers: &Arc<Workers>,
+    metrics: &Arc<Metrics>,
     name: impl Into<String>,
     mut shutdown: watch::Receiver<bool>,
     start: F,
@@ -126,6 +129,9 @@ pub fn supervise<F, Fut>(
 {
     let name = name.into();
     let workers = Arc::clone(workers);
+    let metrics = Arc::clone(metrics);
+    // the kind of worker (`delivery`, not `delivery:431322`): a bounded label
+    let kind = name.split(':').next().unwrap_or_default().to_string();
     tasks.spawn(async move {
         let mut in_a_row: u32 = 0;
         loop {
@@ -149,6 +155,7 @@ pub fn supervise<F, Fut>(
             let wait = FIRST_RESTART
                 .saturating_mul(1 << in_a_row.saturating_sub(1).min(5))
                 .min(MAX_RESTART);
+            metrics.worker_restarted(&kind);
             error!(worker = %name, cause = %why, restart_in = ?wait, "worker failed; restarting it");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

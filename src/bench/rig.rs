@@ -115,6 +115,9 @@ impl Rig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 trust_anchors: None,
             },
+            metrics: crate::config::MetricsListener {
+                listen: "127.0.0.1:0".parse().expect("an address"),
+            },
             peers: [(responder.to_string(), responder_address.to_string())].into(),
             limits: limits.clone(),
             reconcile: ReconcileConfig {

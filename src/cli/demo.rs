@@ -275,6 +275,14 @@ fn print_commands(stage: &Stage, played: &Played) {
     println!("  # the agreements 新化县 holds; the one under which 鼎城区 answers 邵东市 by hand");
     println!("  {hancha} agreement list --node {xinhua}");
     println!("  {hancha} agreement show --node {shaodong} 430703-430582");
+    println!("  # each node's metrics for Prometheus (alert rules and a Grafana dashboard in deploy/)");
+    for county in [DINGCHENG, XINHUA, SHAODONG] {
+        println!(
+            "  curl -s {}   # {}",
+            stage.cluster.metrics_url(county),
+            crate::present::display::county(county)
+        );
+    }
 }
 
 /// How to run this binary from the current directory: `target/release/hancha` after

@@ -19,6 +19,7 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_AGREEMENTS_DIR", "agreements_dir"),
     ("HANCHA_OPERATOR_LISTEN", "operator.listen"),
     ("HANCHA_OPERATOR_TRUST_ANCHORS", "operator.trust_anchors"),
+    ("HANCHA_METRICS_LISTEN", "metrics.listen"),
     ("HANCHA_MAX_WAIT", "limits.max_wait"),
     ("HANCHA_BATCH_SIZE", "limits.batch_size"),
     ("HANCHA_RETRY_INITIAL", "limits.retry_initial"),

@@ -231,3 +231,14 @@ fn rejects_unknown_settings_and_bad_peer_codes() {
     let error = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap_err();
     assert!(format!("{error:#}").contains("999999"), "{error:#}");
 }
+
+#[test]
+fn metrics_listen_on_loopback_by_default_and_never_on_the_peer_port() {
+    let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new(".")).unwrap();
+    assert_eq!(config.metrics.listen, SocketAddr::from(([127, 0, 0, 1], 7540)));
+    let environment = vec![("HANCHA_METRICS_LISTEN".to_string(), "127.0.0.1:9100".to_string())];
+    let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap();
+    assert_eq!(config.metrics.listen.port(), 9100);
+    let error = error_of(EXAMPLE, &[("HANCHA_METRICS_LISTEN", "127.0.0.1:7443")]);
+    assert!(error.contains("metrics.listen"), "{error}");
+}

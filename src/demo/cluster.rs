@@ -138,6 +138,9 @@ impl Cluster {
                     listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                     trust_anchors: None,
                 },
+                metrics: crate::config::MetricsListener {
+                    listen: "127.0.0.1:0".parse().expect("an address"),
+                },
                 peers,
                 limits: limits.clone(),
                 reconcile,
@@ -148,6 +151,7 @@ impl Cluster {
                 .await
                 .with_context(|| format!("starting the node of {county}"))?;
             config.operator.listen = running.operator_addr;
+            config.metrics.listen = running.metrics_addr;
             self.members.insert(
                 county.to_string(),
                 Member {
@@ -172,6 +176,11 @@ impl Cluster {
     /// Where `county`'s operator API listens (loopback, no certificates).
     pub fn operator_address(&self, county: &str) -> SocketAddr {
         self.members[county].config.operator.listen
+    }
+
+    /// Where Prometheus scrapes `county` (plain HTTP on loopback).
+    pub fn metrics_url(&self, county: &str) -> String {
+        format!("http://{}/metrics", self.members[county].config.metrics.listen)
     }
 
     /// A client of `county`'s operator API, as the `hancha` command line would connect.

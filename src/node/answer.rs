@@ -60,6 +60,7 @@ impl Node {
         let answered = self.store.auto_answer(limit, only, Utc::now(), decide).await?;
         if !answered.is_empty() {
             info!(answered = answered.len(), "inquiries answered automatically");
+            self.metrics.auto_answered(answered.len());
             self.wake_delivery();
         }
         Ok(answered)

@@ -77,6 +77,8 @@ impl Node {
         attempts: &[Attempt],
         peer_retry_at: DateTime<Utc>,
     ) -> Result<DeliveryReport, StoreError> {
+        self.metrics
+            .deliveries(peer, attempts.iter().map(|attempt| &attempt.outcome));
         let now = Utc::now();
         let limits = self.limits();
         let mut report = DeliveryReport::default();

@@ -11,7 +11,7 @@ use super::Node;
 use super::reconcile::{NodeSession, ReconcileError};
 use crate::config::Limits;
 use crate::domain::division::CountyCode;
-use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, Notice};
+use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, MessageType, Notice};
 use crate::domain::peer_status::{ClockReading, NodeStatus};
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::reconcile::DifferenceDetail;
@@ -29,7 +29,11 @@ impl Intake for Node {
     }
 
     async fn receive_inquiries(&self, peer: CountyCode, batch: Vec<Incoming<Inquiry>>) -> Results<Accepted> {
-        Node::receive_inquiries(self, peer, batch).await
+        counted(
+            self,
+            MessageType::Inquiry,
+            Node::receive_inquiries(self, peer, batch).await,
+        )
     }
 
     async fn receive_confirmations(
@@ -37,11 +41,19 @@ impl Intake for Node {
         peer: CountyCode,
         batch: Vec<Incoming<Confirmation>>,
     ) -> Results<()> {
-        Node::receive_confirmations(self, peer, batch).await
+        counted(
+            self,
+            MessageType::Confirmation,
+            Node::receive_confirmations(self, peer, batch).await,
+        )
     }
 
     async fn receive_notices(&self, peer: CountyCode, batch: Vec<Incoming<Notice>>) -> Results<Accepted> {
-        Node::receive_notices(self, peer, batch).await
+        counted(
+            self,
+            MessageType::Notice,
+            Node::receive_notices(self, peer, batch).await,
+        )
     }
 
     async fn receive_window_inquiry(
@@ -50,7 +62,18 @@ impl Intake for Node {
         incoming: Incoming<Inquiry>,
         wait: Duration,
     ) -> Result<Result<(Accepted, Option<Confirmation>), Rejection>, StoreError> {
-        Node::receive_window_inquiry(self, peer, incoming, wait).await
+        let reply = Node::receive_window_inquiry(self, peer, incoming, wait).await;
+        if let Ok(verdict) = &reply {
+            let metrics = self.metrics();
+            metrics.inbound(
+                MessageType::Inquiry,
+                verdict.as_ref().map(|_| ()).map_err(|r| r.code),
+            );
+            if let Ok((_, Some(_answered_inline))) = verdict {
+                metrics.auto_answered(1);
+            }
+        }
+        reply
     }
 
     async fn acknowledge_inline_answers(&self, peer: CountyCode, ids: &[Uuid]) -> Results<()> {
@@ -95,6 +118,17 @@ impl Intake for Node {
     ) -> Result<(), StoreError> {
         Node::audit_refused_reconcile(self, peer, claimed, reason).await
     }
+}
+
+/// Counts each message of a batch from a peer as accepted or refused, and passes the results on.
+fn counted<R>(node: &Node, kind: MessageType, results: Results<R>) -> Results<R> {
+    if let Ok(verdicts) = &results {
+        for verdict in verdicts {
+            node.metrics()
+                .inbound(kind, verdict.as_ref().map(|_| ()).map_err(|r| r.code));
+        }
+    }
+    results
 }
 
 impl RunSession for NodeSession {

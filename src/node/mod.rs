@@ -33,6 +33,7 @@ use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
 /// The calendar day in China, which daily caps and reports count in.
 pub use crate::domain::time::china_date;
+use crate::metrics::Metrics;
 use crate::peer::PeerLink;
 use crate::store::Store;
 use reconcile::ReconcileSettings;
@@ -60,6 +61,8 @@ pub struct Node {
     peer_links: RwLock<HashMap<CountyCode, Arc<dyn PeerLink>>>,
     /// Reconciliation secrets, schedules and the per-run inquiry cap.
     reconcile: ReconcileSettings,
+    /// This node's metrics (its own registry: the demo runs several nodes in one process).
+    metrics: Arc<Metrics>,
 }
 
 impl Node {
@@ -76,7 +79,13 @@ impl Node {
             status_wakers: Wakers::default(),
             peer_links: RwLock::new(HashMap::new()),
             reconcile: ReconcileSettings::default(),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// This node's metrics, for the scrape and for the places that record events.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The same node, reconciling as `settings` say.

@@ -2,7 +2,7 @@
 //! locally what the agreement does not allow), then written with their outbox entries in one
 //! transaction for the delivery worker — or, for a clerk waiting at a window, sent at once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tracing::{debug, info, instrument};
@@ -149,6 +149,20 @@ impl Node {
         wait: Duration,
         office: Option<TownshipCode>,
     ) -> Result<AskOutcome, SendError> {
+        let started = Instant::now();
+        let outcome = self.ask_at_window(peer, draft, wait, office).await;
+        self.metrics.clerk_ask(started.elapsed());
+        outcome
+    }
+
+    /// [`Node::ask_for`], untimed.
+    async fn ask_at_window(
+        &self,
+        peer: CountyCode,
+        draft: InquiryDraft,
+        wait: Duration,
+        office: Option<TownshipCode>,
+    ) -> Result<AskOutcome, SendError> {
         let link = self.peer_link(peer);
         // While we send it ourselves, the delivery worker leaves the inquiry alone (sending it
         // twice at once only makes the peer answer a duplicate).
@@ -181,7 +195,10 @@ impl Node {
                 "no address is configured for {peer}; delivered when it is"
             ))));
         };
-        let reply = match link.submit_inquiry(&inquiry, wait).await {
+        let on_the_wire = Instant::now();
+        let reply = link.submit_inquiry(&inquiry, wait).await;
+        self.metrics.peer_round_trip(on_the_wire.elapsed());
+        let reply = match reply {
             Ok(reply) => reply,
             Err(failure) => {
                 let outcome = Outcome::of_failure(&failure);
@@ -191,7 +208,10 @@ impl Node {
             }
         };
         let (received_at, due_at) = match Outcome::of_verdict(&reply.verdict) {
-            Outcome::Delivered { received_at, due_at } => (received_at.unwrap_or_else(Utc::now), due_at),
+            delivered @ Outcome::Delivered { received_at, due_at } => {
+                self.metrics.deliveries(peer, [&delivered]);
+                (received_at.unwrap_or_else(Utc::now), due_at)
+            }
             outcome => {
                 let state = match outcome {
                     Outcome::Final(_) => InquiryState::Rejected,

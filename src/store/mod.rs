@@ -8,6 +8,7 @@ pub mod answers;
 pub mod audit;
 pub mod inbound;
 pub mod inspect;
+pub mod monitoring;
 pub mod notices;
 pub mod outbound;
 pub mod personal;

@@ -204,6 +204,13 @@ pub fn operator_from_certificate(der: &[u8]) -> Result<OperatorIdentity, Identit
     Ok(OperatorIdentity { name, township })
 }
 
+/// When a DER certificate stops being valid (`notAfter`), in Unix seconds; `None` for bytes
+/// that are not a certificate. For monitoring, which alerts well before the handshake fails.
+pub fn certificate_not_after(der: &[u8]) -> Option<i64> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(certificate.validity().not_after.timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

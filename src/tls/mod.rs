@@ -29,8 +29,8 @@ pub use config::{
 };
 pub use credentials::{LoadError, NodeIdentity, TrustAnchors};
 pub use identity::{
-    COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, county_from_certificate,
-    operator_from_certificate,
+    COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, certificate_not_after,
+    county_from_certificate, operator_from_certificate,
 };
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,

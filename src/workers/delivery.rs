@@ -16,6 +16,7 @@ use super::Step;
 use crate::domain::delivery::{CallFailure, Outcome, PeerVerdict};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, MessageType};
+use crate::metrics::Metrics;
 use crate::node::{Attempt, DeliveryReport, Node, next_attempt};
 use crate::peer::PeerLink;
 use crate::store::outbound::Lease;
@@ -131,6 +132,7 @@ impl DeliveryWorker {
                 named.extend(inquiries.iter().map(|i| (i.message_id, i.agreement.clone())));
                 renewing_lease(
                     store,
+                    self.node.metrics(),
                     &ids,
                     lease,
                     renewal,
@@ -143,6 +145,7 @@ impl DeliveryWorker {
                 named.extend(confirmations.iter().map(|c| (c.message_id, c.agreement.clone())));
                 renewing_lease(
                     store,
+                    self.node.metrics(),
                     &ids,
                     lease,
                     renewal,
@@ -213,8 +216,10 @@ fn outcomes(leases: &[Lease], reply: &Result<HashMap<Uuid, PeerVerdict>, CallFai
 /// that however long the peer takes, no other replica sends the batch meanwhile; if this node
 /// dies, renewals stop and the entries come back after one lease. A failed renewal is only
 /// logged: at worst another replica sends the batch too, which the peer answers as a duplicate.
+/// The call's round trip goes to `metrics`.
 async fn renewing_lease<T>(
     store: &Store,
+    metrics: &Metrics,
     ids: &[Uuid],
     lease: Duration,
     renewal: Duration,
@@ -223,9 +228,13 @@ async fn renewing_lease<T>(
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + renewal, renewal);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut call = std::pin::pin!(call);
+    let started = std::time::Instant::now();
     loop {
         tokio::select! {
-            result = &mut call => return result,
+            result = &mut call => {
+                metrics.peer_round_trip(started.elapsed());
+                return result;
+            }
             _ = ticks.tick() => {
                 if let Err(error) = store.renew_outbox_lease(ids, lease).await {
                     warn!(%error, count = ids.len(), "renewing the delivery lease failed");

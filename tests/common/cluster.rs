@@ -114,6 +114,9 @@ impl Cluster {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     trust_anchors: None,
                 },
+                metrics: hancha::config::MetricsListener {
+                    listen: "127.0.0.1:0".parse().expect("an address"),
+                },
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
@@ -140,6 +143,12 @@ impl Cluster {
             .as_ref()
             .expect("node is running")
             .node
+    }
+
+    /// Where `county` serves its metrics.
+    pub fn metrics_url(&self, county: &str) -> String {
+        let running = self.members[county].running.as_ref().expect("node is running");
+        format!("http://{}/metrics", running.metrics_addr)
     }
 
     /// Where `county` listens.

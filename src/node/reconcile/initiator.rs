@@ -218,6 +218,7 @@ impl Node {
                         let reason = source.to_string();
                         warn!(%set, run = %run_id, %reason, "reconciliation interrupted");
                         self.store().record_interrupted_run(&record, &reason).await?;
+                        self.metrics().reconcile_interrupted(peer);
                         return Err(RunError::Exchange { set, source });
                     }
                 };
@@ -236,6 +237,13 @@ impl Node {
                         &exchanged.their_detail,
                     )
                     .await?;
+                self.metrics().reconcile_completed(
+                    peer,
+                    record.differences,
+                    record.bytes_sent,
+                    record.bytes_received,
+                    started.elapsed(),
+                );
                 info!(%set, run = %run_id, differences = record.differences, repaired = committed.repaired,
                       reported = committed.reported, "reconciliation committed");
                 summaries.push(SetSummary {

@@ -1,0 +1,102 @@
+//! The figures monitoring reads from the database at scrape time: one cheap query each, so that
+//! every replica of a county's node (one database) reports the same values.
+
+use super::{Store, StoreError};
+
+/// What the database says at one moment, for the metrics that are really database state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DatabaseFigures {
+    /// Per peer with anything in the outbox.
+    pub outbox: Vec<OutboxFigures>,
+    /// Inquiries not yet answered, by direction and state.
+    pub open_inquiries: Vec<OpenInquiries>,
+    /// Pending inquiries past their deadline, by direction (`inbound`: we owe the answer).
+    pub overdue: Vec<(String, i64)>,
+    /// Per peer: when a reconciliation with it last completed (either side starting it), in
+    /// Unix seconds.
+    pub reconcile_last_completed: Vec<(String, f64)>,
+    /// Per peer: its clock minus ours at the last status exchange, in milliseconds.
+    pub peer_clock_offsets_ms: Vec<(String, i64)>,
+}
+
+/// The outbox towards one peer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxFigures {
+    /// The peer's county code.
+    pub peer: String,
+    /// Messages waiting (queued, retried, held, or leased while on the wire).
+    pub messages: i64,
+    /// Age of the oldest of them.
+    pub oldest_age_seconds: f64,
+}
+
+/// Open inquiries of one direction in one state.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct OpenInquiries {
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// `queued` or `pending`.
+    pub state: String,
+    /// How many.
+    pub count: i64,
+}
+
+impl Store {
+    /// The database-derived figures for a scrape.
+    pub async fn monitoring_figures(&self) -> Result<DatabaseFigures, StoreError> {
+        let outbox: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT peer_county, count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
+             FROM outbox GROUP BY peer_county ORDER BY peer_county",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let open_inquiries: Vec<OpenInquiries> = sqlx::query_as(
+            "SELECT direction, state, count(*) AS count FROM inquiries
+             WHERE state IN ('queued', 'pending') GROUP BY direction, state",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let overdue: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT direction, count(*) FROM inquiries
+             WHERE state = 'pending' AND due_at < now() GROUP BY direction",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let reconcile_last_completed: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT peer_county, EXTRACT(EPOCH FROM max(finished_at))::float8 FROM reconcile_runs
+             WHERE outcome = 'completed' GROUP BY peer_county",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let peer_clock_offsets_ms = self
+            .peer_statuses()
+            .await?
+            .into_iter()
+            .map(|status| (status.peer_county.to_string(), status.clock_offset_ms))
+            .collect();
+        Ok(DatabaseFigures {
+            outbox: outbox
+                .into_iter()
+                .map(|(peer, messages, oldest_age_seconds)| OutboxFigures {
+                    peer,
+                    messages,
+                    oldest_age_seconds,
+                })
+                .collect(),
+            open_inquiries,
+            overdue,
+            reconcile_last_completed,
+            peer_clock_offsets_ms,
+        })
+    }
+
+    /// This process's connection pool: connections open, idle among them.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// The most connections this process's pool may open.
+    pub fn pool_max(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+}
