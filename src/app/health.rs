@@ -103,6 +103,7 @@ impl Health {
         self.metrics.set_ready(ready);
         match &why {
             None => info!("ready: serving again"),
+            Some(why) if self.stopping.load(Ordering::SeqCst) => info!(why = %why, "not ready"),
             Some(why) => warn!(why = %why, "not ready"),
         }
         let status = if ready {
