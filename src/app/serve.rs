@@ -111,7 +111,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let node = Arc::new(
         Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
     );
-    node.refresh_agreement_states()
+    node.refresh_agreements()
         .await
         .context("reading what is known of each agreement version")?;
 
@@ -251,6 +251,25 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
                         workers::auto_answer::run_once(&node)
                     })
                     .await;
+                }
+            },
+        );
+    }
+    {
+        let node = Arc::clone(&node);
+        let stop = shutdown_rx.clone();
+        supervise(
+            &mut tasks,
+            &workers,
+            &metrics,
+            "changes",
+            shutdown_rx.clone(),
+            move || {
+                let (node, stop) = (Arc::clone(&node), stop.clone());
+                async move {
+                    if let Err(error) = workers::changes::run(node, stop).await {
+                        warn!(%error, "following the agreements' changes failed");
+                    }
                 }
             },
         );

@@ -107,6 +107,10 @@ pub struct Limits {
     /// before the node reports itself not ready.
     #[serde(with = "human_duration")]
     pub worker_down_limit: Duration,
+    /// How often a replica checks whether another replica changed the agreements, besides
+    /// being told at once (`NOTIFY`), in case an announcement was missed.
+    #[serde(with = "human_duration")]
+    pub change_check_interval: Duration,
 }
 
 impl Default for Limits {
@@ -141,6 +145,7 @@ impl Default for Limits {
             clock_skew_warning: Duration::from_secs(5),
             health_check_interval: Duration::from_secs(1),
             worker_down_limit: Duration::from_secs(60),
+            change_check_interval: Duration::from_secs(10),
         }
     }
 }
@@ -196,6 +201,7 @@ impl Limits {
             ("clock_skew_warning", self.clock_skew_warning),
             ("health_check_interval", self.health_check_interval),
             ("worker_down_limit", self.worker_down_limit),
+            ("change_check_interval", self.change_check_interval),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -250,6 +256,7 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "clock_skew_warning",
     "health_check_interval",
     "worker_down_limit",
+    "change_check_interval",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

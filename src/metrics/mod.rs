@@ -37,7 +37,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 const RECONCILE_BUCKETS: &[f64] = &[0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0];
 
 /// The workers a node runs, whose restart counters start at 0.
-const WORKERS: &[&str] = &["delivery", "peer_status", "auto_answer", "deadlines", "reconcile"];
+const WORKERS: &[&str] = &[
+    "delivery",
+    "peer_status",
+    "auto_answer",
+    "deadlines",
+    "reconcile",
+    "changes",
+];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
 const WATCHED_REFUSALS: &[RejectionCode] = &[

@@ -88,11 +88,21 @@ impl Node {
     /// Puts every agreement version the store holds in force, with what the store knows of
     /// each (retired, held by the peer), and tells the peers.
     pub async fn reload_agreements(&self) -> Result<(), StoreError> {
+        self.refresh_agreements().await?;
+        self.wake_status();
+        Ok(())
+    }
+
+    /// Reads every agreement version the store holds, and what is known of each, into the
+    /// agreements in force: after this node changed them, after a peer's status, and when
+    /// another replica on the database announced a change. One read at a time, so that an
+    /// older read never replaces a newer one.
+    pub async fn refresh_agreements(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let agreements = agreements_in_store(self.store()).await?;
         let states = self.store().agreement_states().await?;
         let me = self.county();
         self.update_book(|_| AgreementBook::new(me, agreements).with_states(states));
-        self.wake_status();
         Ok(())
     }
 }

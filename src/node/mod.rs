@@ -63,6 +63,9 @@ pub struct Node {
     reconcile: ReconcileSettings,
     /// This node's metrics (its own registry: the demo runs several nodes in one process).
     metrics: Arc<Metrics>,
+    /// Held while the agreements are read from the store and put in force, so that an older
+    /// read never replaces a newer one.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -80,6 +83,7 @@ impl Node {
             peer_links: RwLock::new(HashMap::new()),
             reconcile: ReconcileSettings::default(),
             metrics: Arc::new(Metrics::new()),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -154,15 +158,6 @@ impl Node {
     /// The agreements in force now.
     pub fn agreements(&self) -> Arc<AgreementBook> {
         Arc::clone(&self.book.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
-    }
-
-    /// Replaces the agreements in force (what the store knows of their states is read by
-    /// [`refresh_agreement_states`](Self::refresh_agreement_states)).
-    pub fn replace_agreements(&self, agreements: Vec<Agreement>) {
-        self.update_book(|book| {
-            let states = book.states().clone();
-            AgreementBook::new(self.me, agreements).with_states(states)
-        });
     }
 
     /// Replaces the book with `change` of it, under the lock, so that two changes never lose

@@ -2,7 +2,7 @@
 //! agreement versions each holds, so that messages go under a version both hold and messages
 //! held for a mismatch go out as soon as the versions agree; and each side's clock.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -49,37 +49,27 @@ impl Node {
         theirs: &NodeStatus,
         clock: ClockReading,
     ) -> Result<(), StoreError> {
-        let book = self.agreements();
-        let ours: HashSet<&str> = book
-            .with_peer(peer)
-            .map(|agreement| agreement.canonical_hash().as_str())
-            .collect();
+        // the store matches them against our versions with this peer; any other hash matches
+        // nothing
         let held: Vec<String> = theirs
             .versions
             .iter()
-            .filter(|version| ours.contains(version.hash.as_str()))
             .map(|version| version.hash.clone())
             .collect();
-        let released = self
+        let changed = self
             .store()
             .record_peer_status(peer, &held, &theirs.software_version, clock)
             .await?;
         if let Some(warning) = clock.skew_warning(self.limits().clock_skew_warning) {
             warn!(peer = %peer, offset_ms = clock.offset_ms, "{warning}");
         }
-        self.refresh_agreement_states().await?;
-        if released > 0 {
-            info!(peer = %peer, released, "the peer holds a version it did not: held messages go out now");
-            self.wake_delivery();
+        if let Some(released) = changed {
+            self.refresh_agreements().await?;
+            if released > 0 {
+                info!(peer = %peer, released, "what the peer holds changed: held messages go out now");
+                self.wake_delivery();
+            }
         }
-        Ok(())
-    }
-
-    /// Reads what the store knows of each version (retired, held by the peer) into the
-    /// agreements in force, so that every replica follows a retirement or a peer's status.
-    pub async fn refresh_agreement_states(&self) -> Result<(), StoreError> {
-        let states = self.store().agreement_states().await?;
-        self.update_book(|book| book.clone().with_states(states));
         Ok(())
     }
 }

@@ -46,6 +46,9 @@ impl StoredAgreement {
     }
 }
 
+/// The `NOTIFY` channel on which a replica announces that the agreements changed.
+pub const AGREEMENTS_CHANGED: &str = "hancha_agreements";
+
 impl Store {
     /// The versions installed of agreement `id`, by number and hash: what
     /// [`admit`](crate::domain::agreement::admit) weighs a new version against.
@@ -83,7 +86,35 @@ impl Store {
         .bind(&agreement.source_text)
         .execute(self.pool())
         .await?;
-        Ok(result.rows_affected() == 1)
+        let new = result.rows_affected() == 1;
+        if new {
+            self.announce_agreements_changed().await?;
+        }
+        Ok(new)
+    }
+
+    /// Tells every replica on this database that the agreements changed (a version installed
+    /// or retired, what the peer holds), through `NOTIFY` on [`AGREEMENTS_CHANGED`].
+    async fn announce_agreements_changed(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(AGREEMENTS_CHANGED)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A digest of every installed version and what is known of it: when it differs from the
+    /// last one a replica saw, another replica changed the agreements (the periodic check
+    /// behind `NOTIFY`, which a dropped connection can miss).
+    pub async fn agreements_fingerprint(&self) -> Result<String, StoreError> {
+        let fingerprint: Option<String> = sqlx::query_scalar(
+            "SELECT md5(string_agg(hash || ':' || coalesce(held_by_peer::text, '?') || ':' ||
+                                   coalesce(retired_at::text, '-'), ',' ORDER BY hash))
+             FROM agreements",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(fingerprint.unwrap_or_default())
     }
 
     /// Every installed version, newest first within each agreement.
@@ -173,34 +204,29 @@ impl Store {
             .collect())
     }
 
-    /// Records `peer`'s status: which of our versions with it the peer holds (`held`, by hash),
-    /// its software and its clock. When the peer now holds a version it was not known to hold,
-    /// every message held for a version mismatch with it is released at once (due now), in the
-    /// same transaction. Returns how many messages were released.
+    /// Records `peer`'s status: which of our versions with it the peer holds (`held`, by hash:
+    /// anything else it names matches no row), its software and its clock. When what the peer
+    /// holds changed, every message held for a version mismatch with it is released at once
+    /// (due now: it goes out under a version both hold, or is held again) and the other
+    /// replicas are told, in the same transaction. Returns `None` when nothing changed,
+    /// otherwise how many messages were released.
     pub async fn record_peer_status(
         &self,
         peer: CountyCode,
         held: &[String],
         software_version: &str,
         clock: ClockReading,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let newly_held: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM agreements
-             WHERE peer_county = $1 AND hash = ANY($2) AND held_by_peer IS DISTINCT FROM true",
-        )
-        .bind(peer.as_str())
-        .bind(held)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE agreements SET held_by_peer = (hash = ANY($2))
              WHERE peer_county = $1 AND held_by_peer IS DISTINCT FROM (hash = ANY($2))",
         )
         .bind(peer.as_str())
         .bind(held)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         sqlx::query(
             "INSERT INTO peer_status (peer_county, checked_at, software_version, clock_offset_ms, round_trip_ms)
              VALUES ($1, now(), $2, $3, $4)
@@ -213,7 +239,11 @@ impl Store {
         .bind(clock.round_trip_ms)
         .execute(&mut *tx)
         .await?;
-        let released = if newly_held > 0 {
+        let released = if changed > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(AGREEMENTS_CHANGED)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "UPDATE outbox SET held = false, next_attempt_at = now() WHERE peer_county = $1 AND held",
             )
@@ -225,7 +255,7 @@ impl Store {
             0
         };
         tx.commit().await?;
-        Ok(released)
+        Ok((changed > 0).then_some(released))
     }
 
     /// The last status of every peer that has told us one.
@@ -286,6 +316,10 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 append_operator_access_in(&mut tx, audit).await?;
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(AGREEMENTS_CHANGED)
+                    .execute(&mut *tx)
+                    .await?;
                 Retired {
                     peer_county: parsed(&peer_county)?,
                     retired_at,
@@ -305,4 +339,14 @@ struct PeerStatusSql {
     software_version: String,
     clock_offset_ms: i64,
     round_trip_ms: Option<i64>,
+}
+
+impl Store {
+    /// A connection listening on [`AGREEMENTS_CHANGED`]: every replica's announcement that the
+    /// agreements changed arrives on it.
+    pub async fn agreement_changes(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(self.pool()).await?;
+        listener.listen(AGREEMENTS_CHANGED).await?;
+        Ok(listener)
+    }
 }

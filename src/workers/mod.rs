@@ -3,6 +3,7 @@
 //! and the reconciliation scheduler.
 
 pub mod auto_answer;
+pub mod changes;
 pub mod deadlines;
 pub mod delivery;
 pub mod peer_status;
