@@ -358,6 +358,17 @@ async fn a_peer_status_with_a_skewed_clock_is_recorded_and_flagged_and_a_malform
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[version(1).source_text().to_string()]).await;
     let dingcheng = cluster.node(DINGCHENG);
     peer_known_to_hold(dingcheng, 1).await;
+    // 鼎城区's own first exchange (measured over a round trip) has been recorded: nothing else
+    // writes 新化县's status there until the next interval
+    eventually("鼎城区's own exchange with 新化县", || async {
+        let own = count(
+            dingcheng,
+            "SELECT count(*) FROM peer_status WHERE round_trip_ms IS NOT NULL",
+        )
+        .await;
+        (own == 1).then_some(())
+    })
+    .await;
     let v1 = version(1);
 
     // 新化县's identity, its clock 30 s ahead, holding version 1

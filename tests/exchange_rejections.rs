@@ -73,9 +73,14 @@ async fn submit_one(
         .map(tonic::Response::into_inner)
 }
 
-/// The only rejection audited on `node`.
+/// The only rejection of a message audited on `node` (a status exchange the nodes themselves
+/// refused while one side held no agreement yet is not one).
 async fn the_audited_rejection(node: &Node) -> AuditEntry {
-    let mut rejections = audited_rejections(node).await;
+    let mut rejections: Vec<AuditEntry> = audited_rejections(node)
+        .await
+        .into_iter()
+        .filter(|entry| entry.kind.as_deref() != Some("peer_status"))
+        .collect();
     assert_eq!(rejections.len(), 1, "{rejections:#?}");
     rejections.remove(0)
 }
@@ -341,6 +346,86 @@ async fn rejects_inquiry_under_an_expired_agreement() {
         "{entry:?}"
     );
     assert_eq!(stored_inquiries(responder).await, 0);
+}
+
+#[tokio::test]
+async fn an_expired_version_while_a_newer_one_is_in_force_is_a_version_mismatch_not_a_refusal() {
+    let expired = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        1,
+        ("2024-01-01", "2025-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let current = agreement_toml(
+        DINGCHENG,
+        XINHUA,
+        2,
+        ("2026-01-01", "2030-12-31"),
+        &Terms::default(),
+        &Terms::default(),
+    );
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&current)).await;
+    cluster.install_as_once_valid(&expired).await;
+    let responder = cluster.node(XINHUA);
+    let mut client = cluster.client(DINGCHENG, XINHUA).await;
+    let old = hancha::domain::agreement::Agreement::parse(&expired).unwrap();
+    let id = agreement_id(DINGCHENG, XINHUA);
+
+    let status = submit_one(
+        &mut client,
+        inquiry_under((&id, old.canonical_hash().as_str()), &synthetic_id(XINHUA, 4)),
+    )
+    .await
+    .unwrap_err();
+
+    // the sender holds the message and sends it again under version 2: never refused for good
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("version 1: the agreement expired after 2025-12-31")
+            && status.message().contains("holds version 2"),
+        "{status:?}"
+    );
+    assert_eq!(stored_inquiries(responder).await, 0);
+}
+
+#[tokio::test]
+async fn a_county_without_an_agreement_learns_nothing_from_peer_status() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let mut stranger = cluster.client(SHAODONG, XINHUA).await;
+    let status = stranger
+        .peer_status(pb::PeerStatusRequest {
+            status: Some(pb::NodeStatus {
+                agreement_versions: vec![],
+                software_version: "hancha 0.1.0".into(),
+                clock: Some(prost_types::Timestamp {
+                    seconds: Utc::now().timestamp(),
+                    nanos: 0,
+                }),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let refused: Vec<AuditEntry> = audited_rejections(cluster.node(XINHUA))
+        .await
+        .into_iter()
+        .filter(|entry| entry.peer_county.as_deref() == Some(SHAODONG))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].kind.as_deref(), Some("peer_status"));
+    assert_eq!(
+        count(
+            cluster.node(XINHUA),
+            &format!("SELECT count(*) FROM peer_status WHERE peer_county = '{SHAODONG}'")
+        )
+        .await,
+        0,
+        "nothing recorded"
+    );
 }
 
 #[tokio::test]

@@ -204,7 +204,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                     a.version.to_string(),
                     display::county(&a.peer_county),
                     format!("{} … {}", a.valid_from, a.valid_until),
-                    stage_words(&a.stage).to_string(),
+                    display::stage(&a.stage).to_string(),
                     a.held_by_peer.clone(),
                     if a.sending { "← sending".into() } else { String::new() },
                     a.hash[..12.min(a.hash.len())].to_string(),
@@ -239,16 +239,6 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Where a version stands, in the list's words.
-fn stage_words(stage: &str) -> &str {
-    match stage {
-        "in_force" => "in force",
-        "waiting_for_peer" => "waiting for peer",
-        "not_yet_valid" => "not yet valid",
-        other => other,
-    }
 }
 
 fn retire(args: RetireArgs) -> anyhow::Result<ExitCode> {
@@ -295,7 +285,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         println!("{}", info.summary);
         println!(
             "{}; the peer holds it: {}{}\n",
-            stage_words(&info.stage),
+            display::stage(&info.stage),
             info.held_by_peer,
             if info.sending {
                 "; messages go out under it now"

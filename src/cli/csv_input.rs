@@ -188,6 +188,11 @@ fn id_digest(resident_id: &str) -> Option<IdDigest> {
     Some(short)
 }
 
+/// The most distinct persons one file may name: what bounds the memory a file command needs to
+/// name every repeat by line (about 55 bytes a person, so about 110 MB at most). A larger file
+/// is refused before anything is sent; split it (re-running a part sends nothing twice).
+pub const MAX_PERSONS_PER_FILE: usize = 2_000_000;
+
 /// The lines on which each person of a file appears, first and last, over the whole file: a
 /// command sends a file in chunks, so only a reading of the whole file names every repeat by
 /// line wherever it falls. A sweep asks about a person's first row, an import keeps the last.
@@ -200,11 +205,20 @@ pub struct LinesOfEachId {
 }
 
 impl LinesOfEachId {
-    /// Notes that `resident_id` is on `line` (an empty cell is not noted).
-    pub fn note(&mut self, resident_id: &str, line: u32) {
+    /// Notes that `resident_id` is on `line` (an empty cell is not noted); a file of more
+    /// than [`MAX_PERSONS_PER_FILE`] persons cannot be used.
+    pub fn note(&mut self, path: &Path, resident_id: &str, line: u32) -> Result<(), UnusableFile> {
         let Some(digest) = id_digest(resident_id) else {
-            return;
+            return Ok(());
         };
+        if self.lines.len() >= MAX_PERSONS_PER_FILE && !self.lines.contains_key(&digest) {
+            return Err(UnusableFile(format!(
+                "{}: line {line}: more than {} persons in one file; split it into smaller files \
+                 (running a part again sends nothing twice)",
+                path.display(),
+                crate::present::display::thousands(MAX_PERSONS_PER_FILE as u64)
+            )));
+        }
         self.lines
             .entry(digest)
             .and_modify(|(_, last)| {
@@ -212,6 +226,7 @@ impl LinesOfEachId {
                 self.repeats += 1;
             })
             .or_insert((line, line));
+        Ok(())
     }
 
     /// The first line with `resident_id`, if that is not `line`: the row on `line` repeats it.
@@ -310,10 +325,11 @@ mod tests {
     #[test]
     fn repeats_are_found_wherever_they_fall_and_whatever_the_case() {
         let mut ids = LinesOfEachId::default();
-        ids.note("43070319900506028x", 2);
-        ids.note("other", 3);
-        ids.note("", 4);
-        ids.note(" 43070319900506028X", 20_002);
+        ids.note(Path::new("f.csv"), "43070319900506028x", 2).unwrap();
+        ids.note(Path::new("f.csv"), "other", 3).unwrap();
+        ids.note(Path::new("f.csv"), "", 4).unwrap();
+        ids.note(Path::new("f.csv"), " 43070319900506028X", 20_002)
+            .unwrap();
         assert_eq!(ids.repeats(), 1);
         assert_eq!(ids.first_other_than("43070319900506028X", 20_002), Some(2));
         assert_eq!(ids.first_other_than("43070319900506028X", 2), None);
@@ -326,5 +342,25 @@ mod tests {
         let items: Vec<String> = (1..=5).map(|n| n.to_string()).collect();
         assert_eq!(first_of(&items, 3), "1, 2, 3 and 2 more");
         assert_eq!(first_of(&items, 5), "1, 2, 3, 4, 5");
+    }
+
+    #[test]
+    fn a_file_of_more_persons_than_the_limit_cannot_be_used() {
+        let mut ids = LinesOfEachId::default();
+        for n in 0..MAX_PERSONS_PER_FILE {
+            ids.note(Path::new("big.csv"), &format!("{n:018}"), 2).unwrap();
+        }
+        // a repeat of someone already there is still fine; a new person is one too many
+        ids.note(Path::new("big.csv"), &format!("{:018}", 7), 9).unwrap();
+        let refused = ids
+            .note(Path::new("big.csv"), "430703199005060281", 2_000_002)
+            .unwrap_err();
+        assert!(
+            refused
+                .0
+                .contains("big.csv: line 2000002: more than 2,000,000 persons"),
+            "{}",
+            refused.0
+        );
     }
 }

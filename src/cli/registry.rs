@@ -188,7 +188,9 @@ fn check_file(args: &ImportArgs) -> Result<CheckedFile, Vec<String>> {
         let record = record.map_err(|error| vec![csv_input::explain(&args.file, error).0])?;
         if let Ok(row) = person_row(&headers, record) {
             well_formed += 1;
-            lines_of_each_id.note(resident_id_of(&row), row.line);
+            lines_of_each_id
+                .note(&args.file, resident_id_of(&row), row.line)
+                .map_err(|unusable| vec![unusable.0])?;
         }
     }
     let checked = CheckedFile {

@@ -84,7 +84,7 @@ fn check_file(args: &SweepArgs) -> Result<CheckedFile, UnusableFile> {
     for record in reader.by_ref() {
         let record = record.map_err(|error| csv_input::explain(&args.file, error))?;
         rows += 1;
-        lines_of_each_id.note(columns.resident_id_of(&record), record.line);
+        lines_of_each_id.note(&args.file, columns.resident_id_of(&record), record.line)?;
     }
     Ok(CheckedFile {
         columns,

@@ -47,16 +47,16 @@ pub async fn amend_one_side_at_a_time(cluster: &Cluster, population: &Population
     let Some((first, second)) = people.first().zip(people.get(1)) else {
         bail!("the population has too few 新化县 people in 鼎城区");
     };
-    let before = ask(&mut dingcheng, first).await?;
-    println!("  meanwhile a 鼎城区 window asks 新化县 about a woman: {before} under version 1");
+    let before = ask(cluster, &mut dingcheng, first).await?;
+    println!("  meanwhile a 鼎城区 window asks 新化县 about a woman: {before}");
 
     println!("  鼎城区 applies version 2 the next morning:");
     apply(&mut dingcheng, &version_2).await?;
     let list = settled(&mut dingcheng, |v2| v2.sending).await?;
     settled(&mut xinhua, |v2| v2.sending).await?;
     print_versions("鼎城区", "新化县", &list);
-    let after = ask(&mut dingcheng, second).await?;
-    println!("  the window asks about another woman: {after} under version 2");
+    let after = ask(cluster, &mut dingcheng, second).await?;
+    println!("  the window asks about another woman: {after}");
     if let Some(peer) = list.peers.iter().find(|peer| peer.peer_county == XINHUA) {
         println!(
             "  the nodes exchange their status on connect, every minute and after each apply: \
@@ -71,7 +71,10 @@ pub async fn amend_one_side_at_a_time(cluster: &Cluster, population: &Population
         );
     }
     println!();
-    Ok(before.starts_with("answered") && after.starts_with("answered"))
+    Ok(before.starts_with("answered")
+        && before.ends_with("under version 1")
+        && after.starts_with("answered")
+        && after.ends_with("under version 2"))
 }
 
 async fn apply(client: &mut OperatorClient<Channel>, text: &str) -> anyhow::Result<()> {
@@ -117,11 +120,7 @@ fn print_versions(who: &str, peer: &str, list: &pb::ListAgreementsResponse) {
         let line = format!(
             "    {who}: version {}  {:<17} {peer} holds it: {:<4}{}",
             info.version,
-            match info.stage.as_str() {
-                "in_force" => "in force",
-                "waiting_for_peer" => "waiting for peer",
-                other => other,
-            },
+            crate::present::display::stage(&info.stage),
             info.held_by_peer,
             if info.sending {
                 "← messages go out under it"
@@ -133,8 +132,13 @@ fn print_versions(who: &str, peer: &str, list: &pb::ListAgreementsResponse) {
     }
 }
 
-/// Asks 新化县 about `resident_id` as the window does; what became of it, in a few words.
-async fn ask(dingcheng: &mut OperatorClient<Channel>, resident_id: &str) -> anyhow::Result<String> {
+/// Asks 新化县 about `resident_id` as the window does; what became of it and the agreement
+/// version it went under (as 鼎城区 stored it), in a few words.
+async fn ask(
+    cluster: &Cluster,
+    dingcheng: &mut OperatorClient<Channel>,
+    resident_id: &str,
+) -> anyhow::Result<String> {
     let answer = dingcheng
         .ask(pb::AskRequest {
             to_county: XINHUA.into(),
@@ -147,8 +151,19 @@ async fn ask(dingcheng: &mut OperatorClient<Channel>, resident_id: &str) -> anyh
         .map_err(explain)
         .context("asking 新化县")?
         .into_inner();
-    Ok(match answer.state.as_str() {
+    let what = match answer.state.as_str() {
         "answered" => format!("answered ({})", outcome_label(&answer.outcome)),
         other => format!("{other}: {}", answer.reject_reason),
-    })
+    };
+    let id = answer.message_id.parse().context("the inquiry's id")?;
+    let store = cluster.node(DINGCHENG).store();
+    let inquiry = store.inquiry(id).await?.context("the inquiry is stored")?;
+    let version = store
+        .agreements()
+        .await?
+        .into_iter()
+        .find(|stored| stored.hash == inquiry.agreement_hash)
+        .map(|stored| stored.version.to_string())
+        .unwrap_or_else(|| "?".into());
+    Ok(format!("{what} under version {version}"))
 }

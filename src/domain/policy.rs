@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::agreement::{Agreement, Direction, VersionState, sending_version};
+use crate::domain::agreement::{Agreement, Denial, Direction, VersionState, sending_version};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, FieldViolation};
 use crate::domain::time::china_date;
@@ -248,14 +248,6 @@ impl AgreementBook {
         })
     }
 
-    /// The versions this node holds and has not retired, which it tells peers it holds.
-    pub fn held_versions(&self) -> impl Iterator<Item = &Arc<Agreement>> {
-        self.versions
-            .values()
-            .flatten()
-            .filter(|agreement| !self.state_of(agreement.canonical_hash().as_str()).retired)
-    }
-
     /// The county this book decides for.
     pub fn me(&self) -> CountyCode {
         self.me
@@ -307,9 +299,28 @@ impl AgreementBook {
         at: DateTime<Utc>,
     ) -> Result<(&Arc<Agreement>, &Direction), Rejection> {
         let agreement = self.pinned_not_retired(reference)?;
-        let direction = agreement
-            .allows(peer, self.me, kind, at)
-            .map_err(|denial| Rejection::new(RejectionCode::PermissionDenied, denial.to_string()))?;
+        let direction = agreement.allows(peer, self.me, kind, at).map_err(|denial| {
+            // a version out of its validity while another version of the same agreement is in
+            // force here: the two sides disagree on the version, which the sender can mend (it
+            // holds the message and sends it again under the version in force), not a refusal
+            // for good
+            let in_force = self
+                .sending_with(peer, at)
+                .filter(|current| current.id() == agreement.id());
+            match (&denial, in_force) {
+                (Denial::Expired { .. } | Denial::NotYetValid { .. }, Some(current)) => Rejection::new(
+                    RejectionCode::FailedPrecondition,
+                    format!(
+                        "agreement {} version {}: {denial}; this node holds version {} ({}) in force",
+                        agreement.id(),
+                        agreement.version(),
+                        current.version(),
+                        current.canonical_hash().short()
+                    ),
+                ),
+                _ => Rejection::new(RejectionCode::PermissionDenied, denial.to_string()),
+            }
+        })?;
         Ok((agreement, direction))
     }
 
@@ -330,11 +341,7 @@ impl AgreementBook {
         if self.state_of(agreement.canonical_hash().as_str()).retired {
             return Err(Rejection::new(
                 RejectionCode::PermissionDenied,
-                format!(
-                    "agreement {} version {} is retired here and no other version with {peer} is in force",
-                    agreement.id(),
-                    agreement.version()
-                ),
+                retired_and_nothing_else(agreement, peer),
             ));
         }
         let direction = agreement
@@ -437,6 +444,15 @@ impl AgreementBook {
             ),
         ))
     }
+}
+
+/// Why nothing can be sent to `peer`: the only version that could be is retired here.
+pub fn retired_and_nothing_else(agreement: &Agreement, peer: CountyCode) -> String {
+    format!(
+        "agreement {} version {} is retired here and no other version with {peer} is in force",
+        agreement.id(),
+        agreement.version()
+    )
 }
 
 #[cfg(test)]

@@ -67,13 +67,14 @@ pub trait Intake: Send + Sync + 'static {
         ids: &[Uuid],
     ) -> impl Future<Output = Results<()>> + Send;
 
-    /// `peer` told us its status, which arrived at `received`: recorded, and ours returned.
+    /// `peer` told us its status, which arrived at `received`: recorded, and ours returned; or
+    /// refused (a county we hold no agreement with).
     fn exchange_status(
         &self,
         peer: CountyCode,
         theirs: NodeStatus,
         received: DateTime<Utc>,
-    ) -> impl Future<Output = Result<NodeStatus, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Result<NodeStatus, Rejection>, StoreError>> + Send;
 
     /// Records a refusal of a whole call (an oversized batch, a stream over the size limit).
     fn audit_refusal(&self, entry: AuditEntry) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -217,24 +217,25 @@ impl<N: Intake> Exchange for ExchangeService<N> {
     ) -> Result<Response<pb::PeerStatusResponse>, Status> {
         let peer = self.peer(&request)?;
         let received = chrono::Utc::now();
-        let theirs = match status_from_wire(request.get_ref().status.as_ref(), "status") {
-            Ok(theirs) => theirs,
-            Err(violations) => {
-                let rejection = Rejection::invalid(violations);
+        let exchanged = match status_from_wire(request.get_ref().status.as_ref(), "status") {
+            Ok(theirs) => self
+                .node
+                .exchange_status(peer, theirs, received)
+                .await
+                .map_err(internal)?,
+            Err(violations) => Err(Rejection::invalid(violations)),
+        };
+        match exchanged {
+            Ok(ours) => Ok(Response::new(pb::PeerStatusResponse {
+                status: Some(status_to_wire(&ours)),
+            })),
+            Err(rejection) => {
                 let entry = AuditEntry::inbound_rejected(Some(peer), rejection.audit_reason())
                     .kind(Some("peer_status"));
                 self.node.audit_refusal(entry).await.map_err(internal)?;
-                return Err(status_of(&rejection));
+                Err(status_of(&rejection))
             }
-        };
-        let ours = self
-            .node
-            .exchange_status(peer, theirs, received)
-            .await
-            .map_err(internal)?;
-        Ok(Response::new(pb::PeerStatusResponse {
-            status: Some(status_to_wire(&ours)),
-        }))
+        }
     }
 }
 

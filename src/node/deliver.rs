@@ -177,6 +177,11 @@ impl Node {
             let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
             warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
         }
+        if report.held > 0 {
+            // what we knew the peer holds is out of date: ask it now (after the messages are
+            // marked held, so that a release the answer brings finds them)
+            self.wake_status();
+        }
         debug!(?report, "deliveries recorded");
         Ok(report)
     }

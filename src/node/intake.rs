@@ -85,10 +85,17 @@ impl Intake for Node {
         peer: CountyCode,
         theirs: NodeStatus,
         received: DateTime<Utc>,
-    ) -> Result<NodeStatus, StoreError> {
+    ) -> Result<Result<NodeStatus, Rejection>, StoreError> {
+        if self.agreements().with_peer(peer).next().is_none() {
+            // a county we hold no agreement with learns nothing about us and changes nothing
+            return Ok(Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!("no agreement between {} and {peer}", self.county()),
+            )));
+        }
         let clock = ClockReading::one_way(received, theirs.clock);
         self.record_peer_status(peer, &theirs, clock).await?;
-        Ok(self.status_for(peer))
+        Ok(Ok(self.status_for(peer)))
     }
 
     async fn audit_refusal(&self, entry: AuditEntry) -> Result<(), StoreError> {

@@ -76,12 +76,14 @@ impl Node {
 
 impl Node {
     /// Our inquiries about to go to `peer` (again), under the version both sides hold now. An
-    /// inquiry pinned to a version retired here, or one the peer is known not to hold, moves to
-    /// the version messages of its kind go under now, if the peer holds that one; the move is
-    /// stored, with an audit record per inquiry. It never reached the peer (a peer refuses a
-    /// version it does not hold without storing anything, and a repeat of one it did store is
-    /// recognised by its id whatever version it names), so this is as if it were queued now.
-    /// An inquiry no version both hold allows stays as it is, and stays held.
+    /// inquiry still queued whose version can no longer carry it — retired here, outside its
+    /// validity today, or one the peer is known not to hold — moves to the version of the same
+    /// agreement that messages of its kind go under now, if the peer holds that one; the move
+    /// is stored, with an audit record per inquiry. The peer refuses a version it does not
+    /// hold, or no longer has in force, without storing anything; should an earlier attempt
+    /// have reached it (its receipt lost), the peer recognises the repeat by its id and answers
+    /// under the version it stored. An inquiry that no version both hold allows stays as it
+    /// is, and stays held.
     pub async fn under_shared_version(
         &self,
         peer: CountyCode,
@@ -92,7 +94,12 @@ impl Node {
         let mut moves: HashMap<AgreementRef, Vec<Uuid>> = HashMap::new();
         for inquiry in &mut inquiries {
             let state = book.state_of(&inquiry.agreement.hash);
-            if !state.retired && state.held_by_peer != Some(false) {
+            let usable = book
+                .by_ref(&inquiry.agreement)
+                .is_some_and(|pinned| pinned.is_valid_at(now))
+                && !state.retired
+                && state.held_by_peer != Some(false);
+            if usable {
                 continue;
             }
             let Ok((agreement, _)) = book.check_outbound(peer, MessageKind::Inquiry(inquiry.kind), now)
@@ -100,7 +107,10 @@ impl Node {
                 continue;
             };
             let hash = agreement.canonical_hash().as_str();
-            if hash == inquiry.agreement.hash || book.state_of(hash).held_by_peer != Some(true) {
+            if agreement.id() != inquiry.agreement.id
+                || hash == inquiry.agreement.hash
+                || book.state_of(hash).held_by_peer != Some(true)
+            {
                 continue;
             }
             inquiry.agreement = AgreementRef {
@@ -113,7 +123,7 @@ impl Node {
                 .push(inquiry.message_id);
         }
         for (reference, ids) in moves {
-            info!(peer = %peer, count = ids.len(), agreement = %reference.id, "inquiries not yet delivered move to the version both hold");
+            info!(peer = %peer, count = ids.len(), agreement = %reference.id, "queued inquiries move to the version both hold");
             self.store().move_to_version(peer, &ids, &reference).await?;
         }
         Ok(inquiries)

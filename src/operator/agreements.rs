@@ -7,6 +7,7 @@ use tonic::Status;
 use super::access::Caller;
 use super::{failed_precondition, internal, not_found};
 use crate::domain::agreement::{Agreement, Stage};
+use crate::domain::peer_status::ClockReading;
 use crate::domain::policy::Rejection;
 use crate::domain::time::china_date;
 use crate::exchange::convert::timestamp_to_wire;
@@ -71,7 +72,6 @@ pub(super) async fn apply(
 pub(super) async fn list(node: &Node) -> Result<pb::ListAgreementsResponse, Status> {
     let installed = node.store().agreements().await.map_err(internal)?;
     let peers = node.store().peer_statuses().await.map_err(internal)?;
-    let skew_limit = i64::try_from(node.limits().clock_skew_warning.as_millis()).unwrap_or(i64::MAX);
     Ok(pb::ListAgreementsResponse {
         agreements: installed.iter().map(|a| info(node, a)).collect(),
         peers: peers
@@ -81,7 +81,12 @@ pub(super) async fn list(node: &Node) -> Result<pb::ListAgreementsResponse, Stat
                 checked_at: Some(timestamp_to_wire(peer.checked_at)),
                 software_version: peer.software_version,
                 clock_offset_ms: peer.clock_offset_ms,
-                clock_skewed: peer.clock_offset_ms.abs() > skew_limit,
+                clock_skewed: ClockReading {
+                    offset_ms: peer.clock_offset_ms,
+                    round_trip_ms: peer.round_trip_ms,
+                }
+                .skew_warning(node.limits().clock_skew_warning)
+                .is_some(),
             })
             .collect(),
     })

@@ -149,6 +149,16 @@ pub fn thousands(n: impl Into<u64>) -> String {
     out
 }
 
+/// Where an agreement version stands (`AgreementInfo.stage`), in the words lists use.
+pub fn stage(stage: &str) -> &str {
+    match stage {
+        "in_force" => "in force",
+        "waiting_for_peer" => "waiting for peer",
+        "not_yet_valid" => "not yet valid",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,10 @@ pub struct NodeWentAway {
     pub cause: String,
 }
 
-/// Whether `status` says the node went away rather than refusing: `UNAVAILABLE`, or any status
-/// the client made itself from a broken connection (tonic's "transport error").
+/// Whether `status` says the node went away rather than refusing: a status the client made
+/// itself from a broken or refused connection (tonic's "transport error"). An `UNAVAILABLE` the
+/// node itself sent is not one: it is the node saying something it needs (a peer county) cannot
+/// be reached, which the node's message names.
 pub fn went_away(status: &tonic::Status) -> Option<NodeWentAway> {
     use std::error::Error;
     let mut source: Option<&(dyn Error + 'static)> = status.source();
@@ -29,7 +31,7 @@ pub fn went_away(status: &tonic::Status) -> Option<NodeWentAway> {
         cause = error.to_string();
         source = error.source();
     }
-    (status.code() == tonic::Code::Unavailable || from_connection).then_some(NodeWentAway { cause })
+    from_connection.then_some(NodeWentAway { cause })
 }
 
 /// A gRPC error as an operator reads it: the message, then each field violation on its own line;

@@ -246,7 +246,7 @@ impl Store {
                 agreement_id: Some(reference.id.clone()),
                 agreement_hash: Some(reference.hash.clone()),
                 outcome: "moved_to_version".into(),
-                reason: Some("not yet delivered; sent under the version both sides hold now".into()),
+                reason: Some("still queued: sent under the version both sides hold now".into()),
                 ..AuditEntry::default()
             })
             .collect();

@@ -156,18 +156,12 @@ impl DeliveryWorker {
             MessageType::Notice => Err(CallFailure::Failed("notices are not sent by this node".into())),
         };
         let mut attempts = outcomes(leases, &reply);
-        let mut held_any = false;
         for attempt in &mut attempts {
-            if let Outcome::Held { .. } = attempt.outcome {
-                held_any = true;
-                if let Some(waiting_for) = self.waiting_for(named.get(&attempt.message_id)) {
-                    attempt.outcome = attempt.outcome.clone().held_for(waiting_for);
-                }
+            if let Outcome::Held { .. } = attempt.outcome
+                && let Some(waiting_for) = self.waiting_for(named.get(&attempt.message_id))
+            {
+                attempt.outcome = attempt.outcome.clone().held_for(waiting_for);
             }
-        }
-        if held_any {
-            // what we knew the peer holds is out of date: ask it now
-            self.node.wake_status();
         }
         self.node
             .record_attempts(self.peer, message_type, &attempts, peer_retry_at)

@@ -38,6 +38,13 @@ impl PeerStatusWorker {
     /// an error of this node; it is returned as the failure.
     #[instrument(skip_all, fields(peer = %self.peer))]
     pub async fn run_once(&self) -> Result<Result<ClockReading, CallFailure>, StoreError> {
+        if self.node.agreements().with_peer(self.peer).next().is_none() {
+            // nothing to tell a county we hold no agreement with, and it would refuse us
+            return Ok(Err(CallFailure::Failed(format!(
+                "no agreement with {}",
+                self.peer
+            ))));
+        }
         let ours = self.node.status_for(self.peer);
         let sent = Utc::now();
         let theirs = match self.link.peer_status(&ours).await {

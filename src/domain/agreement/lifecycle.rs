@@ -78,10 +78,7 @@ pub fn sending_version<'a, A: AsRef<Agreement>>(
 ) -> Option<&'a A> {
     let mut usable: Vec<(&A, VersionState)> = versions
         .into_iter()
-        .filter(|(agreement, state)| {
-            let agreement = (*agreement).as_ref();
-            !state.retired && agreement.valid_from() <= today && today <= agreement.valid_until()
-        })
+        .filter(|(agreement, state)| !state.retired && (*agreement).as_ref().is_valid_on(today))
         .collect();
     usable.sort_by_key(|(agreement, _)| std::cmp::Reverse((*agreement).as_ref().version()));
     usable

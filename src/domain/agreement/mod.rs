@@ -233,8 +233,12 @@ impl Agreement {
     /// Whether the agreement applies at instant `at`: its China Standard Time date lies within
     /// `valid_from..=valid_until`.
     pub fn is_valid_at(&self, at: DateTime<Utc>) -> bool {
-        let today = china_date(at);
-        self.valid_from <= today && today <= self.valid_until
+        self.is_valid_on(china_date(at))
+    }
+
+    /// Whether the agreement applies on `day` (China Standard Time): `valid_from..=valid_until`.
+    pub fn is_valid_on(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && day <= self.valid_until
     }
 
     /// The direction from `from` to `to` (renamed counties match their successors).

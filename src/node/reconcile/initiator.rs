@@ -136,11 +136,9 @@ impl Node {
             .in_force(Utc::now())
             .map_err(|denial| RunError::NotInForce(format!("agreement {}: {denial}", agreement.id())))?;
         if book.state_of(agreement.canonical_hash().as_str()).retired {
-            return Err(RunError::NotInForce(format!(
-                "agreement {} version {} is retired here and no other version with {peer} is in force",
-                agreement.id(),
-                agreement.version()
-            )));
+            return Err(RunError::NotInForce(
+                crate::domain::policy::retired_and_nothing_else(&agreement, peer),
+            ));
         }
         let key = self
             .reconcile_settings()
