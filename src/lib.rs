@@ -60,6 +60,7 @@ pub mod operator;
 pub mod peer;
 pub mod present;
 pub mod proto;
+pub mod rpc_trace;
 pub mod status;
 pub mod store;
 pub mod tls;

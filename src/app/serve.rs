@@ -25,6 +25,7 @@ use crate::operator::{Listener, OperatorService};
 use crate::peer::{CallTimings, PeerClient, PeerLink};
 use crate::proto::exchange::exchange_server::ExchangeServer;
 use crate::proto::operator::operator_server::OperatorServer;
+use crate::rpc_trace;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
@@ -98,10 +99,11 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     }
     let anchors =
         TrustAnchors::from_pem_file(&config.tls.trust_anchors).context("loading the trust anchors")?;
-    let store = Store::connect(
+    let store = Store::connect_with_timeouts(
         &config.database_url,
         config.database_pool_size,
         config.limits.database_acquire_timeout,
+        config.limits.statement_timeouts(),
     )
     .await
     .context("connecting to PostgreSQL")?;
@@ -137,8 +139,16 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         audit_handshake_failures(&node, &mut tasks, ""),
     );
     let mut server_shutdown = shutdown_rx.clone();
+    let (rpc_timeout, rpc_concurrency) = (
+        config.limits.rpc_timeout,
+        config.limits.rpc_concurrency_per_connection,
+    );
     tasks.spawn(async move {
         let result = tonic::transport::Server::builder()
+            .timeout(rpc_timeout)
+            .concurrency_limit_per_connection(rpc_concurrency)
+            .trace_fn(rpc_trace::span_of)
+            .layer(rpc_trace::RecordOutcome)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(exchange)
@@ -355,6 +365,10 @@ async fn spawn_operator_api(
         .set_service_status(operator_name, tonic_health::ServingStatus::Serving)
         .await;
     let router = tonic::transport::Server::builder()
+        .timeout(config.limits.rpc_timeout)
+        .concurrency_limit_per_connection(config.limits.rpc_concurrency_per_connection)
+        .trace_fn(rpc_trace::span_of)
+        .layer(rpc_trace::RecordOutcome)
         .add_service(health_service)
         .add_service(reflection_of(&[
             crate::proto::OPERATOR_DESCRIPTOR_SET,

@@ -145,10 +145,5 @@ fn print<R: serde::Serialize>(
 /// The node in this process logs warnings and errors only, unless `RUST_LOG` says otherwise:
 /// a log line per batch would be measured too.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::init_tracing_with("warn");
 }

@@ -315,12 +315,5 @@ async fn interrupted() -> &'static str {
 /// The nodes' logs go to stderr like every command's, but only errors unless `RUST_LOG` asks for
 /// more: the story on stdout is what a newcomer reads.
 fn init_logging() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        super::init_tracing();
-        return;
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
-        .with_writer(std::io::stderr)
-        .try_init();
+    super::init_tracing_with("error");
 }

@@ -140,10 +140,19 @@ fn went_away_during_call(gone: &crate::present::NodeWentAway) -> String {
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `RUST_LOG_FORMAT=json` switches to JSON.
 pub(crate) fn init_tracing() {
+    init_tracing_with("info");
+}
+
+/// [`init_tracing`] with another default level when `RUST_LOG` is not set. Colours only on a
+/// terminal (and never with `NO_COLOR`): a log file or the journal gets plain lines.
+pub(crate) fn init_tracing_with(default_level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let colours = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     let _ = if std::env::var("RUST_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()

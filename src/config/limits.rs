@@ -111,6 +111,24 @@ pub struct Limits {
     /// being told at once (`NOTIFY`), in case an announcement was missed.
     #[serde(with = "human_duration")]
     pub change_check_interval: Duration,
+    /// How long one database statement may run (PostgreSQL's `statement_timeout`), for work
+    /// not named below.
+    #[serde(with = "human_duration")]
+    pub statement_timeout: Duration,
+    /// The same on the clerk's path, where someone waits at a window: a stuck statement fails
+    /// fast rather than keep the clerk waiting.
+    #[serde(with = "human_duration")]
+    pub statement_timeout_clerk: Duration,
+    /// The same for bulk work: registry imports and reconciliation reads.
+    #[serde(with = "human_duration")]
+    pub statement_timeout_bulk: Duration,
+    /// How long one call on the peer or operator listener may take before the node answers
+    /// `CANCELLED` (a stream's messages are not limited by it, only its start).
+    #[serde(with = "human_duration")]
+    pub rpc_timeout: Duration,
+    /// Calls one connection may have in progress at once on the peer or operator listener;
+    /// more wait their turn.
+    pub rpc_concurrency_per_connection: usize,
 }
 
 impl Default for Limits {
@@ -146,11 +164,25 @@ impl Default for Limits {
             health_check_interval: Duration::from_secs(1),
             worker_down_limit: Duration::from_secs(60),
             change_check_interval: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(60),
+            statement_timeout_clerk: Duration::from_secs(5),
+            statement_timeout_bulk: Duration::from_secs(30 * 60),
+            rpc_timeout: Duration::from_secs(5 * 60),
+            rpc_concurrency_per_connection: 64,
         }
     }
 }
 
 impl Limits {
+    /// How long statements of each kind may run.
+    pub fn statement_timeouts(&self) -> crate::store::StatementTimeouts {
+        crate::store::StatementTimeouts {
+            ordinary: Some(self.statement_timeout),
+            clerk: Some(self.statement_timeout_clerk),
+            bulk: Some(self.statement_timeout_bulk),
+        }
+    }
+
     /// The wait cap.
     pub fn max_wait(&self) -> Duration {
         self.max_wait
@@ -175,6 +207,10 @@ impl Limits {
             ("max_message_bytes", self.max_message_bytes),
             ("in_flight", self.in_flight),
             ("lookups_per_principal", self.lookups_per_principal as usize),
+            (
+                "rpc_concurrency_per_connection",
+                self.rpc_concurrency_per_connection,
+            ),
         ] {
             if count == 0 {
                 bail!("limits.{key} must be at least 1");
@@ -202,6 +238,10 @@ impl Limits {
             ("health_check_interval", self.health_check_interval),
             ("worker_down_limit", self.worker_down_limit),
             ("change_check_interval", self.change_check_interval),
+            ("statement_timeout", self.statement_timeout),
+            ("statement_timeout_clerk", self.statement_timeout_clerk),
+            ("statement_timeout_bulk", self.statement_timeout_bulk),
+            ("rpc_timeout", self.rpc_timeout),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -257,6 +297,10 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "health_check_interval",
     "worker_down_limit",
     "change_check_interval",
+    "statement_timeout",
+    "statement_timeout_clerk",
+    "statement_timeout_bulk",
+    "rpc_timeout",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

@@ -143,6 +143,15 @@ impl<N: Intake> Exchange for ExchangeService<N> {
         let request = request.into_inner();
         let wait = Duration::from_millis(u64::from(request.wait_ms)).min(self.node.limits().max_wait());
         let wire = request.inquiry.unwrap_or_default();
+        if let Ok(id) = uuid::Uuid::parse_str(&wire.message_id) {
+            // only a well-formed id and an agreement id we hold are worth a log field
+            let agreement = wire
+                .agreement
+                .as_ref()
+                .map(|a| a.id.as_str())
+                .filter(|id| !crate::domain::privacy::holds_id_number(id));
+            crate::rpc_trace::record_message(&id, agreement);
+        }
         let converted = inquiry_from_wire(&wire, "inquiry").map_err(|v| (wire.message_id.parse().ok(), v));
         let (accepted, confirmation) = self
             .node

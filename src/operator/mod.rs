@@ -90,6 +90,9 @@ impl Operator for OperatorService {
         request: Request<pb::ShowInquiryRequest>,
     ) -> Result<Response<pb::ShowInquiryResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ShowInquiry).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
         let result = inquiries::show(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
@@ -99,6 +102,9 @@ impl Operator for OperatorService {
         request: Request<pb::AnswerRequest>,
     ) -> Result<Response<pb::AnswerResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Answer).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
         let result = inquiries::answer(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }

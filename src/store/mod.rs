@@ -67,6 +67,35 @@ impl StoreError {
 pub struct Store {
     /// Shared connection pool; cheap to clone.
     pool: PgPool,
+    /// How long statements of each kind may run.
+    timeouts: StatementTimeouts,
+}
+
+/// How long a statement may run, by kind of work: the database's `statement_timeout`, set for
+/// every connection (`ordinary`) and raised or lowered per transaction (`SET LOCAL`) where the
+/// work is known to be quick or long. `None` leaves the server's setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatementTimeouts {
+    /// Every statement not named below.
+    pub ordinary: Option<Duration>,
+    /// The clerk's path: someone waits at a window, so a stuck statement fails fast.
+    pub clerk: Option<Duration>,
+    /// Bulk work: registry imports and reconciliation reads.
+    pub bulk: Option<Duration>,
+}
+
+/// Which kind of work a transaction does, for its statement timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Work {
+    /// The clerk's path.
+    Clerk,
+    /// Registry imports, reconciliation reads.
+    Bulk,
+}
+
+/// A duration as PostgreSQL reads it: `1500ms`.
+fn millis(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis().max(1))
 }
 
 impl Store {
@@ -77,23 +106,72 @@ impl Store {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Store, StoreError> {
-        let options: PgConnectOptions = url.parse()?;
+        Self::connect_with_timeouts(
+            url,
+            max_connections,
+            acquire_timeout,
+            StatementTimeouts::default(),
+        )
+        .await
+    }
+
+    /// [`Store::connect`], with statements limited by `timeouts`.
+    pub async fn connect_with_timeouts(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+        timeouts: StatementTimeouts,
+    ) -> Result<Store, StoreError> {
+        let mut options: PgConnectOptions = url.parse()?;
+        if let Some(ordinary) = timeouts.ordinary {
+            options = options.options([("statement_timeout", millis(ordinary))]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store { pool, timeouts })
     }
 
     /// Wraps an existing pool (tests get theirs from `#[sqlx::test]`).
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            timeouts: StatementTimeouts::default(),
+        }
     }
 
-    /// Applies every migration not yet applied; a second run changes nothing.
+    /// Applies every migration not yet applied; a second run changes nothing. Migrations run
+    /// without a statement timeout: reshaping a large table may take long.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        let mut connection = self.pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *connection)
+            .await?;
+        MIGRATOR.run(&mut *connection).await?;
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the statement timeout for `work` in the transaction `tx` (`SET LOCAL`: it ends with
+    /// the transaction).
+    pub(in crate::store) async fn limit(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        work: Work,
+    ) -> Result<(), StoreError> {
+        let timeout = match work {
+            Work::Clerk => self.timeouts.clerk,
+            Work::Bulk => self.timeouts.bulk,
+        };
+        if let Some(timeout) = timeout {
+            sqlx::query(&format!("SET LOCAL statement_timeout = '{}'", millis(timeout)))
+                .execute(tx)
+                .await?;
+        }
         Ok(())
     }
 

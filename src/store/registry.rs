@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::outbound::corrupt;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Work};
 use crate::domain::division::CountyCode;
 use crate::domain::person::{Flow, Person};
 use crate::domain::resident_id::ResidentId;
@@ -14,6 +14,7 @@ impl Store {
     /// all. Returns how many rows were written.
     pub async fn upsert_persons(&self, persons: &[Person]) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Bulk).await?;
         let mut written = 0;
         for chunk in persons.chunks(5_000) {
             let text = |f: &dyn Fn(&Person) -> Option<String>| chunk.iter().map(f).collect::<Vec<_>>();

@@ -11,7 +11,7 @@ use super::inbound::{
     ConfirmationReceipt, InboundInquiry, InboundReceipt, accept_confirmations_in, accept_inquiries_in,
 };
 use super::outbound::{ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in};
-use super::{Store, StoreError, audit_batch_in};
+use super::{Store, StoreError, Work, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
@@ -35,6 +35,7 @@ impl Store {
     {
         let id = inquiry.inquiry.message_id;
         let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Clerk).await?;
         let receipt = accept_inquiries_in(&mut tx, peer, day, std::slice::from_ref(inquiry), now)
             .await?
             .pop()
@@ -101,6 +102,7 @@ impl Store {
         confirmation: Option<&Confirmation>,
     ) -> Result<Option<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Clerk).await?;
         record_verdicts_in(&mut tx, peer, std::slice::from_ref(verdict)).await?;
         let receipt = match confirmation {
             Some(confirmation) => accept_confirmations_in(&mut tx, peer, std::slice::from_ref(confirmation))

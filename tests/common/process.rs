@@ -75,6 +75,7 @@ impl NodeProcess {
              agreements_dir = \"agreements\"\n\n\
              [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
              [operator]\nlisten = \"127.0.0.1:0\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
              [limits]\nbatch_size = {}\nretry_initial = {}\nretry_max = {}\npoll_interval = {}\n\
              lease = {}\nlease_renewal = {}\n\n\
              [peers]\n",
@@ -146,8 +147,8 @@ impl NodeProcess {
             .arg("--config")
             .arg(&self.config_path)
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
             .env_remove("HANCHA_CONFIG")
+            .env_remove("NO_COLOR")
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);

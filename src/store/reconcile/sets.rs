@@ -11,7 +11,7 @@ use crate::domain::person::{Flow, Person};
 use crate::domain::reconcile::{AskedBefore, MessageType};
 use crate::store::outbound::corrupt;
 use crate::store::registry::{PERSON_COLUMNS, PersonRow};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Work};
 
 /// One exchanged message's digest, as this side holds it.
 #[derive(Clone, Debug)]
@@ -53,6 +53,8 @@ impl Store {
         peer: CountyCode,
         agreement_id: &str,
     ) -> Result<Vec<MessageDigest>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Bulk).await?;
         let rows: Vec<(String, Uuid, bool, Vec<u8>)> = sqlx::query_as(
             "SELECT 'inquiry', message_id, direction = 'outbound', content_digest FROM inquiries
               WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected'
@@ -65,8 +67,9 @@ impl Store {
         )
         .bind(peer.as_str())
         .bind(agreement_id)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         rows.into_iter()
             .map(|(message_type, message_id, ours, digest)| {
                 Ok(MessageDigest {
@@ -140,9 +143,11 @@ impl Store {
         // Then every digest, converted as the rows arrive rather than held as text.
         let every_digest =
             format!("SELECT resident_id, flow, township, shared_digest FROM persons WHERE {SHARED}");
+        let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Bulk).await?;
         let mut rows = sqlx::query_as::<_, SharedPersonRow>(&every_digest)
             .bind(peer.as_str())
-            .fetch(self.pool());
+            .fetch(&mut *tx);
         let mut shared = Vec::new();
         while let Some((resident_id, flow, township, digest)) = rows.try_next().await? {
             // A digest cleared by a write since the refresh above: left for the next run.
@@ -160,6 +165,8 @@ impl Store {
                     .map_err(|_| corrupt("digest length"))?,
             });
         }
+        drop(rows);
+        tx.commit().await?;
         Ok(shared)
     }
 
