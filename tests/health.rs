@@ -60,12 +60,30 @@ async fn losing_the_database_turns_both_ports_not_serving_and_nothing_is_lost() 
     cluster.restart(DINGCHENG).await;
     assert_eq!(both_ports(&cluster).await, [ServingStatus::Serving; 4]);
 
+    let probe = |path: &str| {
+        format!(
+            "http://{}/{path}",
+            cluster.members[DINGCHENG].running.as_ref().unwrap().metrics_addr
+        )
+    };
+    assert!(http_get(&probe("readyz")).await.0.contains("200"));
+
     private.stop_now().expect("PostgreSQL stopped");
     let stopped = Instant::now();
     let not_serving = eventually("both ports NOT_SERVING", || async {
         (both_ports(&cluster).await == [ServingStatus::NotServing; 4]).then(|| stopped.elapsed())
     })
     .await;
+    // the plain-HTTP probes say the same: not ready, but alive
+    let (status, body) = http_get(&probe("readyz")).await;
+    assert!(
+        status.contains("503") && body.contains("database"),
+        "{status} {body}"
+    );
+    assert!(
+        http_get(&probe("healthz")).await.0.contains("200"),
+        "alive while the database is down"
+    );
     assert!(
         not_serving <= Duration::from_secs(5),
         "NOT_SERVING after {not_serving:?}, more than 5 s"
@@ -101,6 +119,7 @@ async fn losing_the_database_turns_both_ports_not_serving_and_nothing_is_lost() 
         (both_ports(&cluster).await == [ServingStatus::Serving; 4]).then_some(())
     })
     .await;
+    assert!(http_get(&probe("readyz")).await.0.contains("200"));
     eventually("新化县's inquiries answered, once each", || async {
         let answered = count(
             cluster.node(XINHUA),

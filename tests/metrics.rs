@@ -23,26 +23,6 @@ fn county(code: &str) -> CountyCode {
     CountyCode::parse(code).expect("a county in the list")
 }
 
-/// `GET url` over plain HTTP/1.0: the status line and the body.
-async fn http_get(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (host, path) = rest.split_once('/').expect("a path");
-    let mut stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("metrics listener reachable");
-    stream
-        .write_all(format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await
-        .expect("request sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("response read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers and body");
-    (
-        head.lines().next().unwrap_or_default().to_string(),
-        body.to_string(),
-    )
-}
-
 async fn scrape(cluster: &Cluster, county: &str) -> String {
     let (status, body) = http_get(&cluster.metrics_url(county)).await;
     assert!(status.contains("200"), "scrape of {county}: {status}\n{body}");
@@ -274,6 +254,13 @@ async fn a_scrape_passes_promtool_and_shows_what_the_nodes_did() {
         expiry > now && expiry < now + 20.0 * 365.0 * 86400.0,
         "notAfter {expiry} is not a plausible future time (now {now})"
     );
+    // the peer's, as it presented it calling for the status exchange
+    let peer_expiry = sample(
+        &asker,
+        &format!("hancha_certificate_expiry_timestamp_seconds{{certificate=\"peer\",county=\"{XINHUA}\"}}"),
+    )
+    .expect("the peer's certificate expiry exposed");
+    assert!(peer_expiry > now, "{peer_expiry}");
 }
 
 #[test]

@@ -84,6 +84,7 @@ async fn each_listener_describes_exactly_the_services_it_serves() {
     assert_eq!(
         services(operator().await).await,
         [
+            "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
             "hancha.operator.v1.Operator"
         ]

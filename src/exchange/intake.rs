@@ -67,13 +67,15 @@ pub trait Intake: Send + Sync + 'static {
         ids: &[Uuid],
     ) -> impl Future<Output = Results<()>> + Send;
 
-    /// `peer` told us its status, which arrived at `received`: recorded, and ours returned; or
-    /// refused (a county we hold no agreement with).
+    /// `peer` told us its status, which arrived at `received` over a connection whose client
+    /// certificate is valid until `certificate_not_after` (Unix seconds, when it could be
+    /// read): recorded, and ours returned; or refused (a county we hold no agreement with).
     fn exchange_status(
         &self,
         peer: CountyCode,
         theirs: NodeStatus,
         received: DateTime<Utc>,
+        certificate_not_after: Option<i64>,
     ) -> impl Future<Output = Result<Result<NodeStatus, Rejection>, StoreError>> + Send;
 
     /// Records a refusal of a whole call (an oversized batch, a stream over the size limit).

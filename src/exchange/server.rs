@@ -27,7 +27,7 @@ use crate::proto::exchange::exchange_server::Exchange;
 use crate::status::{internal, rejected_of, status_of};
 use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
-use crate::tls::peer_county;
+use crate::tls::{certificate_not_after, peer_county};
 
 /// Serves peers on behalf of one node.
 #[derive(Debug)]
@@ -226,10 +226,13 @@ impl<N: Intake> Exchange for ExchangeService<N> {
     ) -> Result<Response<pb::PeerStatusResponse>, Status> {
         let peer = self.peer(&request)?;
         let received = chrono::Utc::now();
+        let not_after = request
+            .peer_certs()
+            .and_then(|chain| chain.first().and_then(|leaf| certificate_not_after(leaf)));
         let exchanged = match status_from_wire(request.get_ref().status.as_ref(), "status") {
             Ok(theirs) => self
                 .node
-                .exchange_status(peer, theirs, received)
+                .exchange_status(peer, theirs, received, not_after)
                 .await
                 .map_err(internal)?,
             Err(violations) => Err(Rejection::invalid(violations)),

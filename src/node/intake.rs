@@ -85,6 +85,7 @@ impl Intake for Node {
         peer: CountyCode,
         theirs: NodeStatus,
         received: DateTime<Utc>,
+        certificate_not_after: Option<i64>,
     ) -> Result<Result<NodeStatus, Rejection>, StoreError> {
         if self.agreements().with_peer(peer).next().is_none() {
             // a county we hold no agreement with learns nothing about us and changes nothing
@@ -92,6 +93,12 @@ impl Intake for Node {
                 RejectionCode::PermissionDenied,
                 format!("no agreement between {} and {peer}", self.county()),
             )));
+        }
+        if let Some(not_after) = certificate_not_after {
+            // every peer calls at least every status interval: its certificate's expiry stays
+            // current, for the expiry alert
+            self.metrics()
+                .certificate_expiry("peer", peer.as_str(), not_after);
         }
         let clock = ClockReading::one_way(received, theirs.clock);
         self.record_peer_status(peer, &theirs, clock).await?;
