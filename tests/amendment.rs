@@ -12,39 +12,21 @@ use std::time::Duration;
 use common::*;
 use hancha::config::Limits;
 use hancha::domain::agreement::Agreement;
-use hancha::domain::message::Subject;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::{InquiryDraft, Node};
+use hancha::domain::vocabulary::InquiryKind;
+use hancha::node::Node;
 use hancha::proto::exchange as xpb;
 use hancha::proto::operator as pb;
 use tonic_types::StatusExt;
 
 const EACH_WAY: u32 = 12;
 
-fn drafts(kind: InquiryKind, registered: &str, from: u32) -> Vec<InquiryDraft> {
-    (from..from + EACH_WAY)
-        .map(|n| InquiryDraft {
-            kind,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(registered, n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect()
+/// [`EACH_WAY`] inquiries about the synthetic persons from `from` on.
+fn drafts(kind: InquiryKind, registered: &str, from: u32) -> Vec<hancha::node::InquiryDraft> {
+    inquiry_drafts(kind, registered, from..from + EACH_WAY)
 }
 
 fn version(n: u32) -> Agreement {
-    let text = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        n,
-        ("2026-01-01", "2030-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
-    Agreement::parse(&text).expect("the test agreement parses")
+    agreement_version(n)
 }
 
 const ANSWERED_ONCE: &str =

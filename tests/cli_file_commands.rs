@@ -290,26 +290,7 @@ async fn a_node_killed_mid_sweep_is_said_in_one_line_and_the_same_command_finish
         poll_interval: Duration::from_millis(100),
         ..Limits::default()
     };
-    let agreement = open_agreement(DINGCHENG, XINHUA);
-    let process_address = free_address();
-    let cluster = Cluster::start_with_outside(
-        &[XINHUA],
-        std::slice::from_ref(&agreement),
-        limits.clone(),
-        &[(DINGCHENG, process_address)],
-    )
-    .await;
-    let mut dingcheng = NodeProcess::prepare(
-        &cluster,
-        DINGCHENG,
-        process_address,
-        std::slice::from_ref(&agreement),
-        &[(XINHUA, cluster.address(XINHUA))],
-        &limits,
-    )
-    .await;
-    let operator = free_address();
-    dingcheng.set_operator_listen(operator);
+    let (cluster, mut dingcheng, operator) = dingcheng_process_beside_xinhua(&limits).await;
     // Deterministically between two chunks: once the first 1,000 inquiries are in, the next
     // insert waits for a lock this test holds, and the node is killed while it waits.
     let database = database(&dingcheng.store).await;

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use hancha::devdb::{Durability, ThrowawayPostgres, create_database};
-use hancha::domain::message::Subject;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::InquiryDraft;
+use hancha::domain::vocabulary::InquiryKind;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -96,17 +94,7 @@ async fn losing_the_database_turns_both_ports_not_serving_and_nothing_is_lost() 
         .expect("the operator port answers while the database is down");
 
     // 新化县 asks meanwhile: its inquiries wait and arrive once the database is back
-    let drafts = (0..10)
-        .map(|n| InquiryDraft {
-            kind: InquiryKind::OutflowStatus,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(XINHUA, n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect();
+    let drafts = inquiry_drafts(InquiryKind::OutflowStatus, XINHUA, 0..10);
     cluster
         .node(XINHUA)
         .send_inquiries(DINGCHENG.parse().unwrap(), drafts)

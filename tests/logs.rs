@@ -13,26 +13,7 @@ use hancha::proto::operator as pb;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_are_plain_and_name_their_call() {
     let limits = Limits::default();
-    let agreement = open_agreement(DINGCHENG, XINHUA);
-    let process_address = free_address();
-    let cluster = Cluster::start_with_outside(
-        &[XINHUA],
-        std::slice::from_ref(&agreement),
-        limits.clone(),
-        &[(DINGCHENG, process_address)],
-    )
-    .await;
-    let mut dingcheng = NodeProcess::prepare(
-        &cluster,
-        DINGCHENG,
-        process_address,
-        std::slice::from_ref(&agreement),
-        &[(XINHUA, cluster.address(XINHUA))],
-        &limits,
-    )
-    .await;
-    let operator_address = free_address();
-    dingcheng.set_operator_listen(operator_address);
+    let (_cluster, mut dingcheng, operator_address) = dingcheng_process_beside_xinhua(&limits).await;
     dingcheng.start().await;
 
     // an operator asks about an inquiry this node does not hold: refused, NOT_FOUND

@@ -11,15 +11,7 @@ use hancha::domain::agreement::Agreement;
 use hancha::proto::operator as pb;
 
 fn version(n: u32) -> Agreement {
-    let text = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        n,
-        ("2026-01-01", "2030-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
-    Agreement::parse(&text).expect("the test agreement parses")
+    agreement_version(n)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,10 +14,10 @@ use hancha::config::Limits;
 use hancha::domain::agreement::Agreement;
 use hancha::domain::delivery::{CallFailure, PeerVerdict};
 use hancha::domain::division::CountyCode;
-use hancha::domain::message::{Confirmation, Inquiry, Subject};
+use hancha::domain::message::{Confirmation, Inquiry};
 use hancha::domain::peer_status::NodeStatus;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::{InquiryDraft, Node};
+use hancha::domain::vocabulary::InquiryKind;
+use hancha::node::Node;
 use hancha::peer::{InlineReply, PeerLink, Verdicts};
 use hancha::store::Store;
 use hancha::workers::delivery::DeliveryWorker;
@@ -26,7 +26,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use common::{DINGCHENG, XINHUA, count, eventually, fresh_database, open_agreement, synthetic_id};
+use common::{DINGCHENG, XINHUA, count, eventually, fresh_database, inquiry_drafts, open_agreement};
 
 /// A peer whose first `panics` calls crash the caller (a bug in the worker's path, as far as
 /// the worker can tell); afterwards it accepts everything and remembers what it received.
@@ -144,17 +144,7 @@ async fn a_worker_that_panics_is_restarted_and_the_node_keeps_delivering() {
         },
     );
 
-    let drafts = (0..30)
-        .map(|n| InquiryDraft {
-            kind: InquiryKind::OutflowStatus,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(XINHUA, n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect();
+    let drafts = inquiry_drafts(InquiryKind::OutflowStatus, XINHUA, 0..30);
     let (queued, _) = node
         .send_inquiries(CountyCode::parse(XINHUA).unwrap(), drafts)
         .await

@@ -87,3 +87,23 @@ pub async fn share_persons(cluster: &Cluster, origin: &str, destination: &str, r
         .await
         .unwrap();
 }
+
+/// Inquiries of `kind` about the synthetic persons `numbers` registered in `registered`, normal
+/// priority, with no certificate shown and ids the node assigns.
+pub fn inquiry_drafts(
+    kind: hancha::domain::vocabulary::InquiryKind,
+    registered: &str,
+    numbers: std::ops::Range<u32>,
+) -> Vec<hancha::node::InquiryDraft> {
+    numbers
+        .map(|n| hancha::node::InquiryDraft {
+            kind,
+            priority: hancha::domain::vocabulary::Priority::Normal,
+            subject: hancha::domain::message::Subject {
+                resident_id: synthetic_id(registered, n),
+                certificate_number: None,
+            },
+            message_id: None,
+        })
+        .collect()
+}

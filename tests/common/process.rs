@@ -9,7 +9,7 @@ use chrono::{Duration as TimeDelta, Utc};
 use hancha::config::Limits;
 use hancha::store::Store;
 
-use super::{Cluster, TestDatabase, eventually, fresh_database};
+use super::{Cluster, DINGCHENG, TestDatabase, XINHUA, eventually, fresh_database, open_agreement};
 
 /// A free loopback address for a node that binds later (a [`NodeProcess`]): bound to port 0 and
 /// released at once, so that in-process nodes can be told the address before it exists.
@@ -223,4 +223,31 @@ impl Drop for NodeProcess {
             );
         }
     }
+}
+
+/// 新化县 in this process and 鼎城区 as a `hancha serve` process (prepared, not started) beside
+/// it, both holding the open agreement, 鼎城区's operator API on a fixed free address (returned)
+/// so that a command reaches it again after a restart.
+pub async fn dingcheng_process_beside_xinhua(limits: &Limits) -> (Cluster, NodeProcess, SocketAddr) {
+    let agreement = open_agreement(DINGCHENG, XINHUA);
+    let process_address = free_address();
+    let cluster = Cluster::start_with_outside(
+        &[XINHUA],
+        std::slice::from_ref(&agreement),
+        limits.clone(),
+        &[(DINGCHENG, process_address)],
+    )
+    .await;
+    let mut dingcheng = NodeProcess::prepare(
+        &cluster,
+        DINGCHENG,
+        process_address,
+        std::slice::from_ref(&agreement),
+        &[(XINHUA, cluster.address(XINHUA))],
+        limits,
+    )
+    .await;
+    let operator = free_address();
+    dingcheng.set_operator_listen(operator);
+    (cluster, dingcheng, operator)
 }
