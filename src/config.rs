@@ -16,7 +16,7 @@ mod limits;
 
 pub use environment::ENVIRONMENT_OVERRIDES;
 use environment::apply_environment;
-pub use limits::Limits;
+pub use limits::{Limits, WORKER_FIRST_RESTART, WORKER_MAX_RESTART, WORKER_STABLE_AFTER};
 use limits::{check_durations, translate_deprecated_limits};
 
 /// Everything a node needs to run. See `examples/node-430703.toml` for a documented example.

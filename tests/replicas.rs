@@ -50,7 +50,8 @@ async fn an_agreement_applied_or_retired_on_one_replica_is_enforced_by_the_other
     })
     .await;
     assert!(
-        took < Duration::from_secs(3),
+        // the periodic check runs every 10 s: within 5 s, the announcement did it
+        took < Duration::from_secs(5),
         "{took:?}: told at once, not at the periodic check"
     );
 

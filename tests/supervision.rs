@@ -175,12 +175,6 @@ async fn a_worker_that_panics_is_restarted_and_the_node_keeps_delivering() {
         "a worker restarted by its supervisor does not make the node unready"
     );
     assert!(
-        workers
-            .failing_longer_than(Duration::ZERO)
-            .contains(&"delivery:431322".to_string()),
-        "it is failing, only not for long"
-    );
-    assert!(
         node.metrics()
             .render()
             .contains("hancha_worker_restarts_total{worker=\"delivery\"} 2"),

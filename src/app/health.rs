@@ -1,8 +1,9 @@
 //! Health that tells the truth, on the peer port and on the operator port: the gRPC health
 //! service (`""` and the listener's own service) turns NOT_SERVING within seconds when the
-//! database cannot be reached or a worker has been failing for longer than
-//! `limits.worker_down_limit`, at once from the first moment of a graceful stop, and SERVING
-//! again when the cause is gone. Liveness is separate: the process answers at all (a node whose
+//! database cannot be reached, at once from the first moment of a graceful stop, and SERVING
+//! again when the cause is gone. A worker failing for longer than `limits.worker_down_limit`
+//! makes the operator port (and `/readyz`) NOT_SERVING, not the peer port: the workers do this
+//! county's own work, and peers can still hand us theirs. Liveness is separate: the process answers at all (a node whose
 //! database is down stays alive, or a service manager would restart it in a loop).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,20 @@ pub struct Reported {
     pub reporter: HealthReporter,
     /// Its services besides `""`.
     pub services: Vec<&'static str>,
+    /// Whether it serves peers (the exchange), which a failing worker does not stop: the
+    /// workers do this county's own work (delivering what it asks and answers, deadlines), and
+    /// peers can still hand us theirs.
+    pub serves_peers: bool,
+}
+
+/// Why the node is not ready, and how much of it that stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NotReady {
+    /// For people.
+    why: String,
+    /// Whether nothing can work (the database, a stop), or only this county's own work (a
+    /// worker failing too long).
+    everything: bool,
 }
 
 /// Whether the node is ready, and why not, as every health surface reports it.
@@ -43,6 +58,11 @@ pub struct Health {
     why_not: Mutex<Option<String>>,
     /// Where `hancha_ready` is reported.
     metrics: Arc<Metrics>,
+    /// Held while a verdict is reported, so that two never interleave and none follows a stop.
+    reporting: tokio::sync::Mutex<()>,
+    /// Readiness checks in a row whose database ping timed out (rather than failed): one slow
+    /// ping under load does not make the node unready, two do.
+    slow_pings: std::sync::atomic::AtomicU32,
 }
 
 impl Health {
@@ -56,6 +76,8 @@ impl Health {
             stopping: AtomicBool::new(false),
             why_not: Mutex::new(None),
             metrics,
+            reporting: tokio::sync::Mutex::new(()),
+            slow_pings: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -72,7 +94,11 @@ impl Health {
     /// A graceful stop begins: NOT_SERVING everywhere at once, for good.
     pub async fn stopping(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.set(Err("the node is stopping".into())).await;
+        self.set(Err(NotReady {
+            why: "the node is stopping".into(),
+            everything: true,
+        }))
+        .await;
     }
 
     /// Checks once and reports the result where it changed.
@@ -80,17 +106,56 @@ impl Health {
         if self.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let verdict = readiness(node, workers).await;
-        if self.stopping.load(Ordering::SeqCst) {
-            return;
-        }
+        let verdict = self.readiness(node, workers).await;
         self.set(verdict).await;
     }
 
-    async fn set(&self, verdict: Result<(), String>) {
+    /// Whether the node can take work now: its database answers within a few seconds (two
+    /// timeouts in a row count, one does not), and no worker has been failing for longer than
+    /// the configured limit (which stops this county's own work, not the peers').
+    async fn readiness(&self, node: &Node, workers: &Workers) -> Result<(), NotReady> {
+        let everything = |why: String| NotReady {
+            why,
+            everything: true,
+        };
+        match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, node.store().ping()).await {
+            Err(_) => {
+                if self.slow_pings.fetch_add(1, Ordering::SeqCst) >= 1 {
+                    return Err(everything(format!(
+                        "the database did not answer within {DATABASE_CHECK_TIMEOUT:?}, twice in a row"
+                    )));
+                }
+            }
+            Ok(Err(error)) => {
+                self.slow_pings.store(0, Ordering::SeqCst);
+                return Err(everything(format!("the database cannot be reached: {error}")));
+            }
+            Ok(Ok(())) => self.slow_pings.store(0, Ordering::SeqCst),
+        }
+        let failing = workers.failing_longer_than(node.limits().worker_down_limit);
+        if !failing.is_empty() {
+            return Err(NotReady {
+                why: format!(
+                    "workers failing for longer than {:?}: {}",
+                    node.limits().worker_down_limit,
+                    failing.join(", ")
+                ),
+                everything: false,
+            });
+        }
+        Ok(())
+    }
+
+    async fn set(&self, verdict: Result<(), NotReady>) {
+        let _one_at_a_time = self.reporting.lock().await;
+        if verdict.is_ok() && self.stopping.load(Ordering::SeqCst) {
+            // a check that began before the stop: the stop has the last word
+            return;
+        }
         let ready = verdict.is_ok();
         let was = self.ready.swap(ready, Ordering::SeqCst);
-        let why = verdict.err();
+        let not_ready = verdict.err();
+        let why = not_ready.as_ref().map(|n| n.why.clone());
         let changed = {
             let mut why_not = self.why_not.lock().unwrap_or_else(|p| p.into_inner());
             let changed = *why_not != why;
@@ -106,41 +171,22 @@ impl Health {
             Some(why) if self.stopping.load(Ordering::SeqCst) => info!(why = %why, "not ready"),
             Some(why) => warn!(why = %why, "not ready"),
         }
-        let status = if ready {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
         for listener in &self.listeners {
+            let serving = match &not_ready {
+                None => true,
+                Some(not_ready) => !not_ready.everything && listener.serves_peers,
+            };
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
             listener.reporter.set_service_status("", status).await;
             for service in &listener.services {
                 listener.reporter.set_service_status(*service, status).await;
             }
         }
     }
-}
-
-/// Whether the node can take work now: its database answers within a few seconds, and no
-/// worker has been failing for longer than the configured limit.
-async fn readiness(node: &Node, workers: &Workers) -> Result<(), String> {
-    match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, node.store().ping()).await {
-        Err(_) => {
-            return Err(format!(
-                "the database did not answer within {DATABASE_CHECK_TIMEOUT:?}"
-            ));
-        }
-        Ok(Err(error)) => return Err(format!("the database cannot be reached: {error}")),
-        Ok(Ok(())) => {}
-    }
-    let failing = workers.failing_longer_than(node.limits().worker_down_limit);
-    if !failing.is_empty() {
-        return Err(format!(
-            "workers failing for longer than {:?}: {}",
-            node.limits().worker_down_limit,
-            failing.join(", ")
-        ));
-    }
-    Ok(())
 }
 
 /// Checks readiness every `limits.health_check_interval` until shutdown.
@@ -155,7 +201,11 @@ pub async fn watch(
         health.check(&node, &workers).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

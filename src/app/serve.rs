@@ -174,6 +174,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             Reported {
                 reporter: health_reporter.clone(),
                 services: vec![<ExchangeServer<ExchangeService<Node>> as NamedService>::NAME],
+                serves_peers: true,
             },
             operator_health,
         ],
@@ -274,14 +275,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             &metrics,
             "changes",
             shutdown_rx.clone(),
-            move || {
-                let (node, stop) = (Arc::clone(&node), stop.clone());
-                async move {
-                    if let Err(error) = workers::changes::run(node, stop).await {
-                        warn!(%error, "following the agreements' changes failed");
-                    }
-                }
-            },
+            move || workers::changes::run(Arc::clone(&node), stop.clone()),
         );
     }
     if node.reconcile_settings().schedules().next().is_some() {
@@ -397,6 +391,7 @@ async fn spawn_operator_api(
     let reported = Reported {
         reporter,
         services: vec![operator_name],
+        serves_peers: false,
     };
     Ok((address, reported))
 }

@@ -18,13 +18,8 @@ use tracing::{error, info};
 
 use crate::metrics::Metrics;
 
-/// First wait before restarting a worker that failed; doubles per failure in a row.
-const FIRST_RESTART: Duration = Duration::from_secs(1);
-/// Longest wait between restarts.
-const MAX_RESTART: Duration = Duration::from_secs(30);
-/// A worker that ran this long since its last restart is well again: its next failure starts
-/// a new streak.
-pub const STABLE_AFTER: Duration = Duration::from_secs(30);
+pub use crate::config::WORKER_STABLE_AFTER as STABLE_AFTER;
+use crate::config::{WORKER_FIRST_RESTART as FIRST_RESTART, WORKER_MAX_RESTART as MAX_RESTART};
 
 /// One worker's state.
 #[derive(Clone, Debug)]
@@ -137,14 +132,19 @@ pub fn supervise<F, Fut>(
         loop {
             workers.started(&name);
             let ran_from = Instant::now();
-            let outcome = tokio::spawn(start()).await;
+            // owned here: when the supervisor is dropped or aborted, so is its worker
+            let mut running = JoinSet::new();
+            running.spawn(start());
+            let outcome = running.join_next().await;
             if *shutdown.borrow() {
                 return;
             }
             let why = match outcome {
-                Ok(()) => "the worker stopped while the node runs".to_string(),
-                Err(join) if join.is_panic() => format!("panicked: {}", panic_message(join.into_panic())),
-                Err(join) => format!("was cancelled: {join}"),
+                None | Some(Ok(())) => "the worker stopped while the node runs".to_string(),
+                Some(Err(join)) if join.is_panic() => {
+                    format!("panicked: {}", panic_message(join.into_panic()))
+                }
+                Some(Err(join)) => format!("was cancelled: {join}"),
             };
             workers.failed(&name, &why);
             in_a_row = if ran_from.elapsed() >= STABLE_AFTER {
@@ -159,6 +159,7 @@ pub fn supervise<F, Fut>(
             error!(worker = %name, cause = %why, restart_in = ?wait, "worker failed; restarting it");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                // stopping, or the node that would say stop is gone
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
             info!(worker = %name, "worker restarted");

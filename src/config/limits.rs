@@ -9,6 +9,14 @@ use serde::Deserialize;
 
 use crate::tls::ChannelTimings;
 
+/// First wait before a supervisor restarts a worker that failed; doubles per failure in a row.
+pub const WORKER_FIRST_RESTART: Duration = Duration::from_secs(1);
+/// Longest wait between a worker's restarts.
+pub const WORKER_MAX_RESTART: Duration = Duration::from_secs(30);
+/// A worker that ran this long since its last restart is well again: its next failure starts a
+/// new streak.
+pub const WORKER_STABLE_AFTER: Duration = Duration::from_secs(30);
+
 /// Tunables with production defaults. Durations are written the human way (`"500ms"`, `"5s"`,
 /// `"5m"`, `"1h 30m"`); the `*_ms` integer keys of earlier versions are still read, with a
 /// deprecation warning (see [`NodeConfig::warnings`](super::NodeConfig::warnings)).
@@ -252,6 +260,15 @@ impl Limits {
                 "limits.lease_renewal ({}) must be shorter than limits.lease ({}), or another replica may send a batch still on the wire",
                 humantime::format_duration(self.lease_renewal),
                 humantime::format_duration(self.lease)
+            );
+        }
+        let restarted_and_stable = WORKER_STABLE_AFTER + WORKER_MAX_RESTART;
+        if self.worker_down_limit < restarted_and_stable {
+            bail!(
+                "limits.worker_down_limit ({}) must be at least {}: a worker the supervisor restarts once \
+                 must not make the node unready",
+                humantime::format_duration(self.worker_down_limit),
+                humantime::format_duration(restarted_and_stable)
             );
         }
         if self.retry_max < self.retry_initial {

@@ -51,8 +51,14 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let open_inquiries: Vec<OpenInquiries> = sqlx::query_as(
-            "SELECT direction, state, count(*) AS count FROM inquiries
-             WHERE state IN ('queued', 'pending') GROUP BY direction, state",
+            // queued inquiries are ours still in the outbox (small); pending ones are counted
+            // through the partial index on pending inquiries, so a scrape never reads every
+            // inquiry ever exchanged
+            "SELECT 'outbound' AS direction, 'queued' AS state, count(*) AS count FROM outbox
+              WHERE message_type = 'inquiry'
+             UNION ALL
+             SELECT direction, 'pending', count(*) FROM inquiries
+              WHERE state = 'pending' GROUP BY direction",
         )
         .fetch_all(self.pool())
         .await?;

@@ -49,7 +49,12 @@ pub async fn run_loop<F, Fut, E>(
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = wake.notified() => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                // the node that would say stop is gone: stop
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

@@ -237,7 +237,12 @@ pub async fn run(node: Arc<Node>, mut shutdown: tokio::sync::watch::Receiver<boo
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                // the node that would say stop is gone: stop
+                if changed.is_err() {
+                    break;
+                }
+            }
         }
     }
 }
