@@ -281,6 +281,26 @@ fn the_alert_rules_pass_promtool() {
     );
 }
 
+/// The rules' own unit tests with series data: an alert fires when it should, and not before
+/// (`deploy/prometheus/hancha-alerts.test.yml`).
+#[test]
+fn the_alert_rules_fire_when_they_should() {
+    let output = promtool()
+        .args(["test", "rules"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/prometheus/hancha-alerts.test.yml"
+        ))
+        .output()
+        .expect("promtool runs");
+    assert!(
+        output.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[tokio::test]
 async fn the_dashboard_and_the_alerts_name_only_metrics_a_node_exports() {
     let cluster = busy_pair().await;

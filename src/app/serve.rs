@@ -59,6 +59,12 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// Waits until one of the node's tasks (a listener, a worker's supervisor, the health
+    /// check) ends; `None` when there are none. None ends while the node runs, unless broken.
+    pub async fn task_ended(&mut self) -> Option<()> {
+        self.tasks.join_next().await.map(|_| ())
+    }
+
     /// Stops gracefully: the listener stops accepting, in-flight requests finish, workers stop
     /// at their next step boundary.
     pub async fn stop(mut self) {
@@ -74,14 +80,22 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding the peer listener on {}", config.listen))?;
-    let running = start(&config, listener).await?;
+    let mut running = start(&config, listener).await?;
     info!(county = %config.county, address = %running.local_addr, "node serving");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("interrupt: stopping"),
-        _ = terminate.recv() => info!("terminate: stopping"),
-    }
+    let broken = tokio::select! {
+        _ = tokio::signal::ctrl_c() => { info!("interrupt: stopping"); false }
+        _ = terminate.recv() => { info!("terminate: stopping"); false }
+        // a listener or a worker's supervisor never ends while the node runs: one that did
+        // leaves a node that cannot do its work, which the service manager should restart
+        Some(()) = running.task_ended() => true,
+    };
     running.stop().await;
+    if broken {
+        bail!(
+            "a listener or a worker's supervisor stopped while the node was running (its log says why); stopped the node so that its service manager starts it again"
+        );
+    }
     info!("node stopped");
     Ok(())
 }

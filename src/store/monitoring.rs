@@ -69,8 +69,15 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let reconcile_last_completed: Vec<(String, f64)> = sqlx::query_as(
-            "SELECT peer_county, EXTRACT(EPOCH FROM max(finished_at))::float8 FROM reconcile_runs
-             WHERE outcome = 'completed' GROUP BY peer_county",
+            // every peer with an agreement: its last completed run, or before the first one when
+            // the first agreement with it was installed (so that a pair that never reconciled
+            // is noticed too)
+            "SELECT a.peer_county,
+                    EXTRACT(EPOCH FROM COALESCE(
+                        (SELECT max(r.finished_at) FROM reconcile_runs r
+                          WHERE r.peer_county = a.peer_county AND r.outcome = 'completed'),
+                        min(a.installed_at)))::float8
+             FROM agreements a GROUP BY a.peer_county",
         )
         .fetch_all(self.pool())
         .await?;
