@@ -283,6 +283,37 @@ async fn a_person_repeated_in_another_chunk_of_a_sweep_is_named_by_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_row_does_not_make_a_later_good_row_of_the_same_person_a_repeat() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.operator_address(DINGCHENG).to_string();
+    let person = synthetic_id(XINHUA, 7);
+    // line 2 is refused for its certificate number; line 3, the same person written right, is
+    // the one asked
+    let csv = format!(
+        "resident_id,certificate_number\n{id},{long}\n{id},\n",
+        id = person.as_str(),
+        long = "9".repeat(200)
+    );
+    let file = cluster.path().join("sweep.csv");
+    std::fs::write(&file, csv).unwrap();
+
+    let output = run(hancha(&node, &sweep_args(XINHUA), &file)).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let summary = summary(&output);
+    assert_eq!(summary["accepted"], 1, "{summary}");
+    let rejected = summary["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{summary}");
+    assert_eq!(rejected[0]["line"], 2);
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("certificate_number"),
+        "refused for its own reason: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_sweep_is_said_in_one_line_and_the_same_command_finishes_it_exactly_once() {
     let limits = Limits {
         retry_initial: Duration::from_millis(50),

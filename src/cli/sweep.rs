@@ -15,6 +15,7 @@ use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding, LinesOfEachId, Refusals};
 use super::exit::{Exit, NodeUnavailable, UnusableFile};
 use crate::csv_input::{Decoded, Record};
+use crate::domain::message::Subject;
 use crate::domain::person_row::repeated_reason;
 use crate::present::{self as explain, display};
 use crate::proto::operator as pb;
@@ -84,7 +85,11 @@ fn check_file(args: &SweepArgs) -> Result<CheckedFile, UnusableFile> {
     for record in reader.by_ref() {
         let record = record.map_err(|error| csv_input::explain(&args.file, error))?;
         rows += 1;
-        lines_of_each_id.note(&args.file, columns.resident_id_of(&record), record.line)?;
+        // only a row the node would take counts as the person's first: a row refused for
+        // another cell does not make a later, good row of the same person a repeat
+        if columns.well_formed(&record) {
+            lines_of_each_id.note(&args.file, columns.resident_id_of(&record), record.line)?;
+        }
     }
     Ok(CheckedFile {
         columns,
@@ -120,7 +125,12 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
                 match reader.next()? {
                     Ok(record) => {
                         let resident_id = file.columns.resident_id_of(&record);
-                        match file.lines_of_each_id.first_other_than(resident_id, record.line) {
+                        let repeats = file
+                            .columns
+                            .well_formed(&record)
+                            .then(|| file.lines_of_each_id.first_other_than(resident_id, record.line))
+                            .flatten();
+                        match repeats {
                             Some(first) => refusals.add(record.line, &repeated_reason(first)),
                             None => return Some(file.columns.item(record)),
                         }
@@ -261,6 +271,21 @@ impl SweepColumns {
     /// The row's resident ID number, as written.
     fn resident_id_of<'a>(&self, record: &'a Record) -> &'a str {
         record.cells.get(self.resident_id).map_or("", String::as_str)
+    }
+
+    /// Whether the node would take `record`'s person as written (the one rule for a subject,
+    /// [`Subject::parse`]); a row it would refuse is sent all the same and refused with its
+    /// reason.
+    fn well_formed(&self, record: &Record) -> bool {
+        let cell = |index: Option<usize>| index.and_then(|i| record.cells.get(i)).map_or("", String::as_str);
+        let mut violations = Vec::new();
+        Subject::parse(
+            cell(Some(self.resident_id)),
+            cell(self.certificate_number),
+            "subject",
+            &mut violations,
+        )
+        .is_some()
     }
 
     /// The sweep item for `record`.
