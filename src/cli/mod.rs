@@ -22,6 +22,7 @@ mod report;
 mod serve;
 mod show;
 mod sweep;
+mod withdraw;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
 /// status confirmations (反馈) about people registered in one county and living in another.
@@ -63,6 +64,9 @@ enum Command {
     Show(show::ShowArgs),
     /// Answer a pending inquiry by hand.
     Answer(answer::AnswerArgs),
+    /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
+    /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.
+    Withdraw(withdraw::WithdrawArgs),
     /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
     Report(report::ReportArgs),
     Reconcile(reconcile::ReconcileArgs),
@@ -100,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Pending(args) => pending::run(args),
         Command::Show(args) => show::run(args),
         Command::Answer(args) => answer::run(args),
+        Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Registry(command) => registry::run(command),

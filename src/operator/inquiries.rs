@@ -450,6 +450,45 @@ fn inquiry_kind(input: &str) -> Result<InquiryKind, Status> {
         .map_err(|e: crate::domain::vocabulary::UnknownName| invalid("kind", e.to_string()))
 }
 
+/// Withdraws one of our inquiries the peer holds back for a version mismatch, audited with
+/// the change.
+pub(super) async fn withdraw(
+    node: &Node,
+    caller: &Caller,
+    request: pb::WithdrawRequest,
+) -> Result<pb::WithdrawResponse, Status> {
+    let id = message_id(&request.message_id)?;
+    let record = node.store().inquiry(id).await.map_err(internal)?;
+    let Some(record) = record.filter(|r| r.direction == Direction::Outbound) else {
+        return Err(not_found(no_inquiry(id)));
+    };
+    let reason = format!(
+        "withdrawn by {} while held for an agreement version",
+        caller.principal.name()
+    );
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(id),
+        peer_county: Some(record.peer_county.to_string()),
+        reason: Some(reason.clone()),
+        ..caller.access("withdrawn")
+    };
+    let withdrawn = node
+        .store()
+        .withdraw_held_inquiry(id, node.limits().lease, &reason, &access)
+        .await
+        .map_err(internal)?;
+    match withdrawn {
+        Some(_) => Ok(pb::WithdrawResponse {
+            message_id: id.to_string(),
+            reason,
+        }),
+        None => Err(failed_precondition(format!(
+            "inquiry {id} is {}, not held for an agreement version: only a held inquiry is withdrawn",
+            record.state.as_str()
+        ))),
+    }
+}
+
 fn message_id(input: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(input).map_err(|_| invalid("message_id", "must be a UUID"))
 }

@@ -97,6 +97,18 @@ impl Operator for OperatorService {
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
+    async fn withdraw(
+        &self,
+        request: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::WithdrawResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::Withdraw).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
+        let result = inquiries::withdraw(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
     async fn answer(
         &self,
         request: Request<pb::AnswerRequest>,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::audit::AuditEntry;
-use super::{Store, StoreError, audit_batch_in};
+use super::audit::{AuditEntry, OperatorAccess, append_operator_access_in};
+use super::{Store, StoreError, audit_batch_in, parsed};
 use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::resident_id::ResidentId;
@@ -215,6 +215,43 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(deferred.rows_affected())
+    }
+
+    /// Withdraws our inquiry `message_id` if the peer holds it back for a version mismatch:
+    /// its outbox entry is held and not on its way (a held entry waits `retry_max`; one on the
+    /// wire is due within `lease`). It is then never sent and stays `rejected` with `reason`,
+    /// recorded with `audit` in the same transaction. `None` when it is not such an inquiry.
+    pub async fn withdraw_held_inquiry(
+        &self,
+        message_id: Uuid,
+        lease: Duration,
+        reason: &str,
+        audit: &OperatorAccess,
+    ) -> Result<Option<CountyCode>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let removed: Option<String> = sqlx::query_scalar(
+            "DELETE FROM outbox WHERE message_id = $1 AND message_type = 'inquiry' AND held
+                AND next_attempt_at > now() + make_interval(secs => $2)
+             RETURNING peer_county",
+        )
+        .bind(message_id)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(peer) = removed else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE inquiries SET state = 'rejected', reject_reason = $2
+             WHERE message_id = $1 AND direction = 'outbound' AND state = 'queued'",
+        )
+        .bind(message_id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        append_operator_access_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(parsed(&peer)?))
     }
 
     /// Moves our queued inquiries `ids` to `peer` to another version of their agreement

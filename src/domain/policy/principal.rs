@@ -211,6 +211,8 @@ pub enum OperatorAction {
     ShowInquiry,
     /// Answer a pending inquiry by hand.
     Answer,
+    /// Withdraw one of our inquiries the peer holds for a version mismatch.
+    Withdraw,
     /// Import persons into the county's registry.
     ImportPersons,
     /// Install a new agreement version.
@@ -241,6 +243,7 @@ impl OperatorAction {
             OperatorAction::ListPending => "list_pending",
             OperatorAction::ShowInquiry => "show_inquiry",
             OperatorAction::Answer => "answer",
+            OperatorAction::Withdraw => "withdraw",
             OperatorAction::ImportPersons => "import_persons",
             OperatorAction::ApplyAgreement => "apply_agreement",
             OperatorAction::RetireAgreement => "retire_agreement",
@@ -262,6 +265,7 @@ impl OperatorAction {
             OperatorAction::ImportPersons => Some("importing the registry"),
             OperatorAction::ApplyAgreement => Some("applying agreements"),
             OperatorAction::RetireAgreement => Some("retiring agreement versions"),
+            OperatorAction::Withdraw => Some("withdrawing held inquiries"),
             OperatorAction::Reconcile => Some("starting reconciliation"),
             _ => None,
         }

@@ -183,13 +183,14 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 15] = [
+const EVERY_ACTION: [OperatorAction; 16] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
     OperatorAction::ListPending,
     OperatorAction::ShowInquiry,
     OperatorAction::Answer,
+    OperatorAction::Withdraw,
     OperatorAction::ImportPersons,
     OperatorAction::ApplyAgreement,
     OperatorAction::RetireAgreement,
@@ -227,6 +228,7 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::ImportPersons
             | OperatorAction::ApplyAgreement
             | OperatorAction::RetireAgreement
+            | OperatorAction::Withdraw
             | OperatorAction::Reconcile => {
                 let refusal = decision.expect_err(action.as_str());
                 assert_eq!(refusal.code, RejectionCode::PermissionDenied);
