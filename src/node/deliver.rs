@@ -69,7 +69,7 @@ impl Node {
     /// Records the outcomes of messages of one type sent to `peer`. When the peer could not be
     /// reached, every message due for it waits until `peer_retry_at` (one backoff for the peer,
     /// not one per message); a failed attempt is tried again after the message's own backoff; a
-    /// held message after the longest retry delay.
+    /// held message when the peer's status changes, or after a status interval at the latest.
     pub async fn record_attempts(
         &self,
         peer: CountyCode,
@@ -132,8 +132,11 @@ impl Node {
                 }
                 Outcome::Held { .. } => {
                     report.held += 1;
-                    let at =
-                        now + chrono::Duration::from_std(limits.retry_max).unwrap_or(chrono::Duration::MAX);
+                    // released at once when the peer's status changes; tried again after a
+                    // status interval at the latest, should the release have come just before
+                    // this refusal was recorded
+                    let wait = limits.retry_max.min(limits.peer_status_interval);
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                     later
                         .entry((
                             at,
