@@ -14,7 +14,8 @@ use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
 use crate::domain::message::MessageType;
 use crate::store::StoreError;
-use crate::store::outbound::{Failed, InquiryVerdict};
+use crate::store::outbound::InquiryVerdict;
+use crate::store::outbox::Failed;
 
 /// One message sent and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]

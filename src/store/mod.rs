@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod monitoring;
 pub mod notices;
 pub mod outbound;
+pub mod outbox;
 pub mod personal;
 pub mod probe;
 pub mod queries;

@@ -19,7 +19,7 @@ use crate::domain::message::{AgreementRef, MessageType};
 use crate::metrics::Metrics;
 use crate::node::{Attempt, DeliveryReport, Node, next_attempt};
 use crate::peer::PeerLink;
-use crate::store::outbound::Lease;
+use crate::store::outbox::Lease;
 use crate::store::{Store, StoreError};
 
 /// Delivers one node's outbox to one peer.

@@ -14,7 +14,8 @@ use crate::domain::reconcile::{MessagePlan, MessageRepair, MessageType, PersonAc
 use crate::domain::reconcile::{PersonDifference, ReconcileSet};
 use crate::domain::resident_id::ResidentId;
 use crate::store::audit::AuditEntry;
-use crate::store::outbound::{enqueue_in, queue_inquiries_in};
+use crate::store::outbound::queue_inquiries_in;
+use crate::store::outbox::enqueue_in;
 use crate::store::{Store, StoreError, audit_batch_in, parsed};
 
 /// A run's record on this side.
