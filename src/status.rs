@@ -172,14 +172,7 @@ mod tests {
 
     #[test]
     fn a_refusal_read_back_is_the_class_it_was_sent_as() {
-        for code in [
-            RejectionCode::InvalidArgument,
-            RejectionCode::PermissionDenied,
-            RejectionCode::FailedPrecondition,
-            RejectionCode::ResourceExhausted,
-            RejectionCode::AlreadyExists,
-            RejectionCode::NotFound,
-        ] {
+        for code in RejectionCode::MESSAGE_REFUSALS {
             assert_eq!(refusal_of(code_of(code)), Some(code));
         }
         for retried in [Code::Unavailable, Code::Cancelled, Code::Aborted, Code::Internal] {
@@ -189,17 +182,11 @@ mod tests {
 
     #[test]
     fn every_refusal_class_is_named_as_its_status_code() {
-        for code in [
-            RejectionCode::InvalidArgument,
-            RejectionCode::PermissionDenied,
-            RejectionCode::FailedPrecondition,
-            RejectionCode::ResourceExhausted,
-            RejectionCode::AlreadyExists,
-            RejectionCode::NotFound,
+        for code in RejectionCode::MESSAGE_REFUSALS.into_iter().chain([
             RejectionCode::Aborted,
             RejectionCode::Unavailable,
             RejectionCode::Unauthenticated,
-        ] {
+        ]) {
             assert_eq!(code.as_str(), code_name(code_of(code)));
         }
     }

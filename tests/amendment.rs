@@ -494,14 +494,7 @@ async fn a_peer_status_with_a_skewed_clock_is_recorded_and_flagged_and_a_malform
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_starts_with_its_agreement_history_in_order_and_leaves_an_expired_version_out() {
     // the directory keeps the history out of order, and an expired "version 3" lingers in it
-    let expired = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        3,
-        ("2024-01-01", "2025-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
+    let expired = open_agreement_version(3, ("2024-01-01", "2025-12-31"));
     let files = [
         version(2).source_text().to_string(),
         version(1).source_text().to_string(),

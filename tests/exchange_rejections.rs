@@ -312,14 +312,7 @@ async fn rejects_peer_without_agreement() {
 
 #[tokio::test]
 async fn rejects_inquiry_under_an_expired_agreement() {
-    let expired = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2024-01-01", "2025-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
+    let expired = open_agreement_version(1, ("2024-01-01", "2025-12-31"));
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&expired)).await;
     cluster.install_as_once_valid(&expired).await;
     let responder = cluster.node(XINHUA);
@@ -350,22 +343,8 @@ async fn rejects_inquiry_under_an_expired_agreement() {
 
 #[tokio::test]
 async fn an_expired_version_while_a_newer_one_is_in_force_is_a_version_mismatch_not_a_refusal() {
-    let expired = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        1,
-        ("2024-01-01", "2025-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
-    let current = agreement_toml(
-        DINGCHENG,
-        XINHUA,
-        2,
-        ("2026-01-01", "2030-12-31"),
-        &Terms::default(),
-        &Terms::default(),
-    );
+    let expired = open_agreement_version(1, ("2024-01-01", "2025-12-31"));
+    let current = open_agreement_version(2, ("2026-01-01", "2030-12-31"));
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], std::slice::from_ref(&current)).await;
     cluster.install_as_once_valid(&expired).await;
     let responder = cluster.node(XINHUA);

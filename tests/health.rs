@@ -14,7 +14,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// What `service` on `channel` reports now; an unreachable port counts as not serving.
+/// What `service` on `channel` reports now; `Unknown` when it did not answer (so that a port
+/// that went away never passes for one that says NOT_SERVING).
 async fn status(channel: Channel, service: &str) -> ServingStatus {
     let mut client = HealthClient::new(channel);
     let request = HealthCheckRequest {
@@ -22,7 +23,7 @@ async fn status(channel: Channel, service: &str) -> ServingStatus {
     };
     match tokio::time::timeout(Duration::from_secs(2), client.check(request)).await {
         Ok(Ok(response)) => response.into_inner().status(),
-        _ => ServingStatus::NotServing,
+        _ => ServingStatus::Unknown,
     }
 }
 

@@ -45,6 +45,18 @@ pub enum RejectionCode {
 }
 
 impl RejectionCode {
+    /// The classes a receiver's refusal of one message takes in its receipt: what the sender
+    /// reads back from a status (`crate::status::refusal_of`) and decides on
+    /// ([`crate::domain::delivery::Outcome::of_verdict`]).
+    pub const MESSAGE_REFUSALS: [RejectionCode; 6] = [
+        RejectionCode::InvalidArgument,
+        RejectionCode::PermissionDenied,
+        RejectionCode::FailedPrecondition,
+        RejectionCode::ResourceExhausted,
+        RejectionCode::AlreadyExists,
+        RejectionCode::NotFound,
+    ];
+
     /// The canonical gRPC name, used in audit reasons.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -47,14 +47,7 @@ const WORKERS: &[&str] = &[
 ];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
-const WATCHED_REFUSALS: &[RejectionCode] = &[
-    RejectionCode::InvalidArgument,
-    RejectionCode::PermissionDenied,
-    RejectionCode::FailedPrecondition,
-    RejectionCode::ResourceExhausted,
-    RejectionCode::AlreadyExists,
-    RejectionCode::NotFound,
-];
+const WATCHED_REFUSALS: &[RejectionCode] = &RejectionCode::MESSAGE_REFUSALS;
 
 /// The outcome labels of `hancha_deliveries_total`, one per [`Outcome`].
 const DELIVERY_OUTCOMES: &[&str] = &["delivered", "refused", "retry", "unreachable", "held"];

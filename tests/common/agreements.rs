@@ -114,16 +114,22 @@ pub fn test_reconcile_config(agreements: &[String]) -> hancha::config::Reconcile
     config
 }
 
-/// Version `n` of the open agreement between 鼎城区 and 新化县, valid 2026–2030: what tests of
-/// amendments and replicas apply.
-pub fn agreement_version(n: u32) -> hancha::domain::agreement::Agreement {
-    let text = agreement_toml(
+/// Version `n` of the open agreement between 鼎城区 and 新化县, valid `valid` (from, until):
+/// its text.
+pub fn open_agreement_version(n: u32, valid: (&str, &str)) -> String {
+    agreement_toml(
         super::DINGCHENG,
         super::XINHUA,
         n,
-        ("2026-01-01", "2030-12-31"),
+        valid,
         &Terms::default(),
         &Terms::default(),
-    );
-    hancha::domain::agreement::Agreement::parse(&text).expect("the test agreement parses")
+    )
+}
+
+/// Version `n` of the open agreement between 鼎城区 and 新化县, valid 2026–2030: what tests of
+/// amendments and replicas apply.
+pub fn agreement_version(n: u32) -> hancha::domain::agreement::Agreement {
+    hancha::domain::agreement::Agreement::parse(&open_agreement_version(n, ("2026-01-01", "2030-12-31")))
+        .expect("the test agreement parses")
 }
