@@ -13,7 +13,7 @@ use tonic::server::NamedService;
 use tracing::{info, warn};
 
 use super::health::{self, Health, Reported};
-use super::supervise::{Workers, supervise};
+use super::supervise::{Supervisor, Workers};
 use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -212,7 +212,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     }
 
     let workers = Workers::new();
-    let metrics = Arc::clone(node.metrics());
+    let supervisor = Supervisor {
+        workers: Arc::clone(&workers),
+        metrics: Arc::clone(node.metrics()),
+        shutdown: shutdown_rx.clone(),
+    };
+    let retry = node.limits().poll_interval;
     for (peer, endpoint) in config.peer_endpoints() {
         node.metrics().register_peer(peer);
         let county = County::parse(peer.as_str()).context("peer county")?;
@@ -229,103 +234,51 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         let link: Arc<dyn PeerLink> =
             Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
         node.set_peer_link(peer, Arc::clone(&link));
-        let retry = node.limits().poll_interval;
         let status = Arc::new(PeerStatusWorker::new(Arc::clone(&node), peer, Arc::clone(&link)));
         let wake = node.status_waker();
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            format!("peer_status:{peer}"),
-            shutdown_rx.clone(),
-            move || {
-                let (status, wake, stop) = (Arc::clone(&status), Arc::clone(&wake), stop.clone());
-                async move { run_loop("peer_status", stop, &wake, retry, || status.step()).await }
-            },
-        );
+        supervisor.run(&mut tasks, format!("peer_status:{peer}"), move |stop| {
+            let (status, wake) = (Arc::clone(&status), Arc::clone(&wake));
+            async move { run_loop("peer_status", stop, &wake, retry, || status.step()).await }
+        });
         let delivery = Arc::new(DeliveryWorker::new(Arc::clone(&node), peer, link));
         let wake = node.delivery_waker();
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            format!("delivery:{peer}"),
-            shutdown_rx.clone(),
-            move || {
-                let (delivery, wake, stop) = (Arc::clone(&delivery), Arc::clone(&wake), stop.clone());
-                async move { run_loop("delivery", stop, &wake, retry, || delivery.step()).await }
-            },
-        );
+        supervisor.run(&mut tasks, format!("delivery:{peer}"), move |stop| {
+            let (delivery, wake) = (Arc::clone(&delivery), Arc::clone(&wake));
+            async move { run_loop("delivery", stop, &wake, retry, || delivery.step()).await }
+        });
     }
-    {
-        let node = Arc::clone(&node);
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            "auto_answer",
-            shutdown_rx.clone(),
-            move || {
-                let (node, stop) = (Arc::clone(&node), stop.clone());
-                async move {
-                    let retry = node.limits().poll_interval;
-                    run_loop("auto_answer", stop, &node.auto_answer_wake, retry, || {
-                        workers::auto_answer::run_once(&node)
-                    })
-                    .await;
-                }
-            },
-        );
-    }
-    {
-        let node = Arc::clone(&node);
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            "changes",
-            shutdown_rx.clone(),
-            move || workers::changes::run(Arc::clone(&node), stop.clone()),
-        );
-    }
+    let auto_answer = Arc::clone(&node);
+    supervisor.run(&mut tasks, "auto_answer", move |stop| {
+        let node = Arc::clone(&auto_answer);
+        async move {
+            run_loop("auto_answer", stop, &node.auto_answer_wake, retry, || {
+                workers::auto_answer::run_once(&node)
+            })
+            .await;
+        }
+    });
+    let changes = Arc::clone(&node);
+    supervisor.run(&mut tasks, "changes", move |stop| {
+        workers::changes::run(Arc::clone(&changes), stop)
+    });
     if node.reconcile_settings().schedules().next().is_some() {
-        let node = Arc::clone(&node);
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            "reconcile",
-            shutdown_rx.clone(),
-            move || workers::reconcile::run(Arc::clone(&node), stop.clone()),
-        );
+        let reconcile = Arc::clone(&node);
+        supervisor.run(&mut tasks, "reconcile", move |stop| {
+            workers::reconcile::run(Arc::clone(&reconcile), stop)
+        });
     }
-    {
-        let node = Arc::clone(&node);
-        let stop = shutdown_rx.clone();
-        supervise(
-            &mut tasks,
-            &workers,
-            &metrics,
-            "deadlines",
-            shutdown_rx.clone(),
-            move || {
-                let (node, stop) = (Arc::clone(&node), stop.clone());
-                async move {
-                    let never = Notify::new();
-                    let interval = node.limits().deadline_check_interval;
-                    run_loop("deadlines", stop, &never, interval, || {
-                        workers::deadlines::run_once(&node)
-                    })
-                    .await;
-                }
-            },
-        );
-    }
+    let deadlines = Arc::clone(&node);
+    supervisor.run(&mut tasks, "deadlines", move |stop| {
+        let node = Arc::clone(&deadlines);
+        async move {
+            let never = Notify::new();
+            let interval = node.limits().deadline_check_interval;
+            run_loop("deadlines", stop, &never, interval, || {
+                workers::deadlines::run_once(&node)
+            })
+            .await;
+        }
+    });
     tasks.spawn(health::watch(
         Arc::clone(&health),
         Arc::clone(&node),

@@ -177,3 +177,34 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         "(no message)".to_string()
     }
 }
+
+/// What every supervised worker of one node shares: the board, the metrics and the shutdown
+/// signal, so that starting one names only the worker.
+#[derive(Debug)]
+pub struct Supervisor {
+    /// Where each worker's state is kept.
+    pub workers: Arc<Workers>,
+    /// Where restarts are counted.
+    pub metrics: Arc<Metrics>,
+    /// Turns true when the node stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Supervisor {
+    /// [`supervise`]s the worker `start` makes (given the shutdown signal), under `name`.
+    pub fn run<F, Fut>(&self, tasks: &mut JoinSet<()>, name: impl Into<String>, start: F)
+    where
+        F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.shutdown.clone();
+        supervise(
+            tasks,
+            &self.workers,
+            &self.metrics,
+            name,
+            self.shutdown.clone(),
+            move || start(stop.clone()),
+        );
+    }
+}
