@@ -124,21 +124,11 @@ async fn refused(cluster: &Cluster, as_county: &str, first: RequestStep) -> Stat
 
 /// Every refused reconciliation audited on `node`, oldest first.
 async fn audited_refusals(node: &Node) -> Vec<AuditEntry> {
-    let mut entries: Vec<AuditEntry> = node
-        .store()
-        .recent_audit(1_000)
+    audited_rejections(node)
         .await
-        .unwrap()
         .into_iter()
-        .map(|record| record.entry)
-        .filter(|entry| {
-            entry.direction == "inbound"
-                && entry.kind.as_deref() == Some("reconcile")
-                && entry.outcome == "rejected"
-        })
-        .collect();
-    entries.reverse();
-    entries
+        .filter(|entry| entry.direction == "inbound" && entry.kind.as_deref() == Some("reconcile"))
+        .collect()
 }
 
 /// The only refused reconciliation audited on `node`.
