@@ -14,12 +14,15 @@
 //! - [`transport`]: [`tls_incoming`] for `Server::serve_with_incoming_shutdown`, [`connect`] /
 //!   [`connect_lazy`] for client channels ([`connect_watched`] also learns why a server refused
 //!   our certificate), [`peer_county`] for handlers.
+//! - [`signing`]: signatures by a county's key over agreements and audit checkpoints
+//!   ([`signing::sign`], [`signing::verify`]), with a domain-separation prefix per purpose.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
 pub mod config;
 pub mod credentials;
 pub mod dev;
 pub mod identity;
+pub mod signing;
 pub mod transport;
 mod verify;
 
