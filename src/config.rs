@@ -36,6 +36,10 @@ pub struct NodeConfig {
     pub tls: TlsFiles,
     /// Directory of agreement documents (`*.toml`) this node holds.
     pub agreements_dir: PathBuf,
+    /// Whether an agreement version must be signed by every party (signatures verified against
+    /// `tls.trust_anchors`) to be applied, loaded and used. On unless turned off.
+    #[serde(default = "default_require_signatures")]
+    pub require_signatures: bool,
     /// The operator API listener (CLI, township systems).
     #[serde(default)]
     pub operator: OperatorListener,
@@ -108,6 +112,10 @@ impl std::fmt::Debug for ReconcileConfig {
             .field("agreements", &self.agreements)
             .finish()
     }
+}
+
+fn default_require_signatures() -> bool {
+    true
 }
 
 fn default_reconcile_schedule() -> String {
@@ -257,6 +265,14 @@ impl NodeConfig {
             format!("trust anchors     {}", self.tls.trust_anchors.display()),
             format!("agreements        {}", self.agreements_dir.display()),
             format!(
+                "signatures        {}",
+                if self.require_signatures {
+                    "every party's signature required"
+                } else {
+                    "NOT required (require_signatures = false)"
+                }
+            ),
+            format!(
                 "operator api      {}{}",
                 self.operator.listen,
                 match &self.operator.trust_anchors {
@@ -292,6 +308,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("database_url", &redact_url(&self.database_url))
             .field("tls", &self.tls)
             .field("agreements_dir", &self.agreements_dir)
+            .field("require_signatures", &self.require_signatures)
             .field("operator", &self.operator)
             .field("metrics", &self.metrics)
             .field("peers", &self.peers)

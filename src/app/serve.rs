@@ -20,7 +20,7 @@ use crate::domain::division::CountyCode;
 use crate::exchange::ExchangeService;
 use crate::node::Node;
 use crate::node::reconcile::ReconcileSettings;
-use crate::node::{InstallError, agreements_in_store, install_admitted};
+use crate::node::{AgreementSignatures, InstallError, agreements_in_store, install_admitted};
 use crate::operator::{Listener, OperatorService};
 use crate::peer::{CallTimings, PeerClient, PeerLink};
 use crate::proto::exchange::exchange_server::ExchangeServer;
@@ -122,10 +122,16 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     .await
     .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
-    let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
+    let signatures = AgreementSignatures {
+        required: config.require_signatures,
+        anchors: Some(anchors.clone()),
+    };
+    let agreements = load_agreements(&store, config.county, &config.agreements_dir, &signatures).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
     let node = Arc::new(
-        Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
+        Node::new(config.county, store, agreements, config.limits.clone())
+            .with_reconcile(reconcile)
+            .with_agreement_signatures(signatures),
     );
     node.refresh_agreements()
         .await
@@ -439,8 +445,14 @@ fn audit_handshake_failures(
 /// version order, so a directory that keeps an agreement's history installs it as it was
 /// signed), and returns every version the store holds (older ones too: a receiver honours
 /// every version it holds). A version refused (expired, older than one installed, another
-/// version's number) is left out with a warning; the node still starts.
-pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyhow::Result<Vec<Agreement>> {
+/// version's number, or — when signatures are required — not signed by every party) is left
+/// out with a warning; the node still starts.
+pub async fn load_agreements(
+    store: &Store,
+    me: CountyCode,
+    dir: &Path,
+    signatures: &AgreementSignatures,
+) -> anyhow::Result<Vec<Agreement>> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the agreements directory {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -466,7 +478,7 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
     }
     found.sort_by_key(|(_, agreement, _)| (agreement.id().to_string(), agreement.version()));
     for (path, agreement, peer) in found {
-        match install_admitted(store, &agreement, peer).await {
+        match install_admitted(store, &agreement, peer, signatures).await {
             Ok(installed) => {
                 for warning in installed.warnings {
                     warn!(path = %path.display(), "{warning}");
@@ -475,8 +487,11 @@ pub async fn load_agreements(store: &Store, me: CountyCode, dir: &Path) -> anyho
             Err(InstallError::NotAdmitted(refusal)) => {
                 warn!(path = %path.display(), %refusal, "agreement version not installed");
             }
+            Err(InstallError::Unsigned(refusal)) => {
+                warn!(path = %path.display(), %refusal, "agreement version not installed");
+            }
             Err(other) => return Err(other.into()),
         }
     }
-    Ok(agreements_in_store(store).await?)
+    Ok(agreements_in_store(store, signatures).await?)
 }

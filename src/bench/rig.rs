@@ -111,6 +111,7 @@ impl Rig {
             database_pool_size: 10,
             tls: asker_files,
             agreements_dir: scratch.join(asker.as_str()).join("agreements"),
+            require_signatures: true,
             operator: OperatorListener {
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 trust_anchors: None,

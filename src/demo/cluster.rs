@@ -134,6 +134,7 @@ impl Cluster {
                     trust_anchors: files.trust_anchors,
                 },
                 agreements_dir: files.agreements_dir,
+                require_signatures: true,
                 operator: OperatorListener {
                     listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                     trust_anchors: None,

@@ -350,10 +350,21 @@ impl AgreementBook {
                 format!("no agreement between {} and {peer}", self.me),
             )
         })?;
-        if self.state_of(agreement.canonical_hash().as_str()).retired {
+        let state = self.state_of(agreement.canonical_hash().as_str());
+        if state.retired {
             return Err(Rejection::new(
                 RejectionCode::PermissionDenied,
                 retired_and_nothing_else(agreement, peer),
+            ));
+        }
+        if state.unsigned {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} version {} is not signed by every party and no other version with {peer} is",
+                    agreement.id(),
+                    agreement.version()
+                ),
             ));
         }
         let direction = agreement
@@ -434,7 +445,19 @@ impl AgreementBook {
     /// share a version. (Answers to inquiries asked under a retired version are still taken.)
     pub fn pinned_not_retired(&self, reference: &AgreementRef) -> Result<&Arc<Agreement>, Rejection> {
         let agreement = self.pinned(reference)?;
-        if !self.state_of(agreement.canonical_hash().as_str()).retired {
+        let state = self.state_of(agreement.canonical_hash().as_str());
+        if state.unsigned {
+            return Err(Rejection::new(
+                RejectionCode::PermissionDenied,
+                format!(
+                    "agreement {} version {} is not signed by every party here, so {} takes nothing under it",
+                    agreement.id(),
+                    agreement.version(),
+                    self.me
+                ),
+            ));
+        }
+        if !state.retired {
             return Ok(agreement);
         }
         let newest = self

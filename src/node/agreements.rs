@@ -3,8 +3,10 @@
 
 use tracing::warn;
 
-use super::Node;
-use crate::domain::agreement::{Admission, Agreement, NotAdmitted, admit};
+use super::{AgreementSignatures, Node};
+use std::collections::HashMap;
+
+use crate::domain::agreement::{Admission, Agreement, NotAdmitted, Unsigned, VersionState, admit};
 use crate::domain::division::CountyCode;
 use crate::domain::policy::AgreementBook;
 use crate::domain::time::china_date;
@@ -31,6 +33,9 @@ pub enum InstallError {
     /// version's number.
     #[error(transparent)]
     NotAdmitted(#[from] NotAdmitted),
+    /// Not every party signed it (or a signature failed), and signatures are required.
+    #[error(transparent)]
+    Unsigned(#[from] Unsigned),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,7 +68,7 @@ impl Node {
                 me,
             });
         };
-        let installed = install_admitted(self.store(), agreement, peer).await?;
+        let installed = install_admitted(self.store(), agreement, peer, &self.signatures).await?;
         self.reload_agreements().await?;
         Ok(installed)
     }
@@ -93,36 +98,62 @@ impl Node {
         Ok(())
     }
 
+    /// What the store knows of each version beyond its terms, by canonical hash, with this
+    /// node's rule on signatures applied: a version not signed by every party counts as
+    /// unsigned only while signatures are required.
+    pub async fn version_states(&self) -> Result<HashMap<String, VersionState>, StoreError> {
+        let mut states = self.store().agreement_states().await?;
+        for state in states.values_mut() {
+            state.unsigned = state.unsigned && self.signatures.required;
+        }
+        Ok(states)
+    }
+
     /// Reads every agreement version the store holds, and what is known of each, into the
     /// agreements in force: after this node changed them, after a peer's status, and when
     /// another replica on the database announced a change. One read at a time, so that an
     /// older read never replaces a newer one.
     pub async fn refresh_agreements(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.reloading.lock().await;
-        let agreements = agreements_in_store(self.store()).await?;
-        let states = self.store().agreement_states().await?;
+        let agreements = agreements_in_store(self.store(), &self.signatures).await?;
+        let states = self.version_states().await?;
         let me = self.county();
         self.update_book(|_| AgreementBook::new(me, agreements).with_states(states));
         Ok(())
     }
 }
 
-/// Installs `agreement` (whose other party is `peer`) in `store` if [`admit`] lets it: the one
-/// rule for `agreement apply` and for the agreements directory read at start-up. Re-applying an
-/// installed version changes nothing. Does not put it in force (see
-/// [`Node::reload_agreements`]).
+/// Installs `agreement` (whose other party is `peer`) in `store` if its signatures and [`admit`]
+/// let it: the one rule for `agreement apply` and for the agreements directory read at
+/// start-up. Every signature is verified now and the outcome recorded with the version (so a
+/// certificate renewed later changes nothing); when `signatures.required`, a version not
+/// signed by every party, or with a signature that fails, is refused saying why. Re-applying an
+/// installed version changes nothing (except that a copy signed by every party completes one
+/// installed without). Does not put it in force (see [`Node::reload_agreements`]).
 pub async fn install_admitted(
     store: &Store,
     agreement: &Agreement,
     peer: CountyCode,
+    signatures: &AgreementSignatures,
 ) -> Result<Installed, InstallError> {
-    let stored = stored_agreement(agreement, peer);
+    let now = chrono::Utc::now();
+    let report = signatures.examine(agreement, now);
+    let signed_by_all = report.verdict.is_ok();
+    let mut warnings = Vec::new();
+    match report.verdict {
+        Err(unsigned) if signatures.required => return Err(unsigned.into()),
+        Err(unsigned) => warnings.push(format!(
+            "{unsigned} (installed because require_signatures is off)"
+        )),
+        Ok(()) => {}
+    }
+    let mut stored = stored_agreement(agreement, peer);
+    stored.signed_by_all = signed_by_all;
     let installed = store.installed_versions(&stored.agreement_id).await?;
-    let warnings = match admit(agreement, &installed, china_date(chrono::Utc::now()))? {
-        Admission::AlreadyInstalled => Vec::new(),
-        Admission::New { warnings } => warnings,
-    };
-    let new_version = store.install_agreement(&stored).await?;
+    if let Admission::New { warnings: admission } = admit(agreement, &installed, china_date(now))? {
+        warnings.extend(admission);
+    }
+    let new_version = store.install_agreement(&stored, &report.records).await?;
     Ok(Installed {
         stored,
         new_version,
@@ -131,10 +162,22 @@ pub async fn install_admitted(
 }
 
 /// Every agreement version the store holds (older ones too, so a peer on an old version is told
-/// which); a stored version that no longer parses is left out and logged.
-pub async fn agreements_in_store(store: &Store) -> Result<Vec<Agreement>, StoreError> {
+/// which); a stored version that no longer parses, or (when signatures are required) that was
+/// not signed by every party when applied, is left out and logged.
+pub async fn agreements_in_store(
+    store: &Store,
+    signatures: &AgreementSignatures,
+) -> Result<Vec<Agreement>, StoreError> {
     let mut agreements = Vec::new();
     for stored in store.agreements().await? {
+        if !signatures.usable(stored.signed_by_all) {
+            warn!(
+                agreement = %stored.agreement_id,
+                version = stored.version,
+                "stored agreement version is not signed by every party and signatures are required; ignored"
+            );
+            continue;
+        }
         match Agreement::parse(&stored.source_text) {
             Ok(agreement) => agreements.push(agreement),
             Err(_) => warn!(agreement = %stored.agreement_id, "stored agreement no longer parses; ignored"),
@@ -155,5 +198,6 @@ pub fn stored_agreement(agreement: &Agreement, peer: CountyCode) -> StoredAgreem
         source_text: agreement.source_text().to_string(),
         held_by_peer: None,
         retired_at: None,
+        signed_by_all: false,
     }
 }

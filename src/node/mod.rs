@@ -12,6 +12,7 @@ mod intake;
 mod receive;
 pub mod reconcile;
 mod send;
+mod signatures;
 mod status;
 mod window;
 
@@ -25,6 +26,9 @@ pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
 pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
+pub use signatures::{
+    AgreementSignatures, SignAgreementError, SignatureReport, sign_agreement, signature_table,
+};
 pub use status::SOFTWARE_VERSION;
 
 use crate::config::Limits;
@@ -66,6 +70,8 @@ pub struct Node {
     /// Held while the agreements are read from the store and put in force, so that an older
     /// read never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
+    /// Whether versions must be signed by every party, and the anchors signatures chain to.
+    signatures: AgreementSignatures,
 }
 
 impl Node {
@@ -84,6 +90,7 @@ impl Node {
             reconcile: ReconcileSettings::default(),
             metrics: Arc::new(Metrics::new()),
             reloading: tokio::sync::Mutex::new(()),
+            signatures: AgreementSignatures::default(),
         }
     }
 
@@ -96,6 +103,18 @@ impl Node {
     pub fn with_reconcile(mut self, settings: ReconcileSettings) -> Node {
         self.reconcile = settings;
         self
+    }
+
+    /// The same node, treating agreement signatures as `signatures` says (by default they are
+    /// required and, without anchors, nothing verifies).
+    pub fn with_agreement_signatures(mut self, signatures: AgreementSignatures) -> Node {
+        self.signatures = signatures;
+        self
+    }
+
+    /// How this node treats agreement signatures.
+    pub fn agreement_signatures(&self) -> &AgreementSignatures {
+        &self.signatures
     }
 
     /// Reconciliation settings in force.

@@ -92,7 +92,7 @@ impl Node {
         // what the store knows now of each version, not what this replica last read: a message
         // released by a peer's status may be due before the agreements in force are read again
         // (here or on another replica), and sent under a stale view it would be held again
-        let states = self.store().agreement_states().await?;
+        let states = self.version_states().await?;
         let book = self.agreements().as_ref().clone().with_states(states);
         let now = chrono::Utc::now();
         let mut moves: HashMap<AgreementRef, Vec<Uuid>> = HashMap::new();

@@ -45,9 +45,9 @@ pub(super) async fn apply(
         .await
         .map_err(|error| match error {
             InstallError::Store(store) => internal(store),
-            refusal @ (InstallError::NotAParty { .. } | InstallError::NotAdmitted(_)) => {
-                failed_precondition(refusal.to_string())
-            }
+            refusal @ (InstallError::NotAParty { .. }
+            | InstallError::NotAdmitted(_)
+            | InstallError::Unsigned(_)) => failed_precondition(refusal.to_string()),
         })?;
     let (stored, new_version) = (installed.stored, installed.new_version);
     let info = info(node, &stored);

@@ -155,6 +155,7 @@ pub fn stage(stage: &str) -> &str {
         "in_force" => "in force",
         "waiting_for_peer" => "waiting for peer",
         "not_yet_valid" => "not yet valid",
+        "unsigned" => "not signed by every party",
         other => other,
     }
 }

@@ -34,6 +34,33 @@ pub struct StoredAgreement {
     pub held_by_peer: Option<bool>,
     /// When an operator retired it here.
     pub retired_at: Option<DateTime<Utc>>,
+    /// Whether every party's signature verified when it was applied.
+    pub signed_by_all: bool,
+}
+
+/// One county's signature on an installed version, as verified when the version was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSignature {
+    /// The county the signature states.
+    pub signer_county: CountyCode,
+    /// SHA-256 of the signer's certificate (DER), hex; empty when it could not be read.
+    pub cert_fingerprint: String,
+    /// When it was signed, as signed.
+    pub signed_at: DateTime<Utc>,
+    /// When this node verified it.
+    pub verified_at: DateTime<Utc>,
+    /// [`SIGNATURE_VERIFIED`], or why the signature was refused.
+    pub outcome: String,
+}
+
+/// The outcome recorded for a signature that verified.
+pub const SIGNATURE_VERIFIED: &str = "verified";
+
+impl StoredSignature {
+    /// Whether it verified.
+    pub fn verified(&self) -> bool {
+        self.outcome == SIGNATURE_VERIFIED
+    }
 }
 
 impl StoredAgreement {
@@ -42,6 +69,7 @@ impl StoredAgreement {
         VersionState {
             retired: self.retired_at.is_some(),
             held_by_peer: self.held_by_peer,
+            unsigned: !self.signed_by_all,
         }
     }
 }
@@ -70,12 +98,20 @@ impl Store {
             .collect())
     }
 
-    /// Records an agreement version; installing the same version (same hash) again changes
-    /// nothing. Returns whether it was new.
-    pub async fn install_agreement(&self, agreement: &StoredAgreement) -> Result<bool, StoreError> {
+    /// Records an agreement version with its signatures as verified now, in one transaction;
+    /// installing the same version (same hash) again changes nothing, except that a version
+    /// installed without every party's signature takes the text and signatures of a copy that
+    /// has them. Returns whether the version was new.
+    pub async fn install_agreement(
+        &self,
+        agreement: &StoredAgreement,
+        signatures: &[StoredSignature],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query(
-            "INSERT INTO agreements (agreement_id, version, hash, peer_county, valid_from, valid_until, source_text)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agreement_id, hash) DO NOTHING",
+            "INSERT INTO agreements (agreement_id, version, hash, peer_county, valid_from, valid_until, source_text,
+                                     signed_by_all)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (agreement_id, hash) DO NOTHING",
         )
         .bind(&agreement.agreement_id)
         .bind(agreement.version)
@@ -84,23 +120,75 @@ impl Store {
         .bind(agreement.valid_from)
         .bind(agreement.valid_until)
         .bind(&agreement.source_text)
-        .execute(self.pool())
+        .bind(agreement.signed_by_all)
+        .execute(&mut *tx)
         .await?;
         let new = result.rows_affected() == 1;
-        if new {
-            self.announce_agreements_changed().await?;
+        let newly_signed = !new
+            && agreement.signed_by_all
+            && sqlx::query(
+                "UPDATE agreements SET signed_by_all = true, source_text = $3
+                 WHERE agreement_id = $1 AND hash = $2 AND NOT signed_by_all",
+            )
+            .bind(&agreement.agreement_id)
+            .bind(&agreement.hash)
+            .bind(&agreement.source_text)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        if new || newly_signed {
+            for signature in signatures {
+                sqlx::query(
+                    "INSERT INTO agreement_signatures (agreement_id, hash, signer_county, cert_fingerprint,
+                                                       signed_at, verified_at, outcome)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&agreement.agreement_id)
+                .bind(&agreement.hash)
+                .bind(signature.signer_county.as_str())
+                .bind(&signature.cert_fingerprint)
+                .bind(signature.signed_at)
+                .bind(signature.verified_at)
+                .bind(&signature.outcome)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(AGREEMENTS_CHANGED)
+                .execute(&mut *tx)
+                .await?;
         }
+        tx.commit().await?;
         Ok(new)
     }
 
-    /// Tells every replica on this database that the agreements changed (a version installed
-    /// or retired, what the peer holds), through `NOTIFY` on [`AGREEMENTS_CHANGED`].
-    async fn announce_agreements_changed(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(AGREEMENTS_CHANGED)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// The signatures recorded for the version `hash` of agreement `id`, oldest first.
+    pub async fn agreement_signatures(
+        &self,
+        id: &str,
+        hash: &str,
+    ) -> Result<Vec<StoredSignature>, StoreError> {
+        let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT signer_county, cert_fingerprint, signed_at, verified_at, outcome
+             FROM agreement_signatures WHERE agreement_id = $1 AND hash = $2
+             ORDER BY signed_at, signer_county",
+        )
+        .bind(id)
+        .bind(hash)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(signer, cert_fingerprint, signed_at, verified_at, outcome)| {
+                Ok(StoredSignature {
+                    signer_county: parsed(&signer)?,
+                    cert_fingerprint,
+                    signed_at,
+                    verified_at,
+                    outcome,
+                })
+            })
+            .collect()
     }
 
     /// A digest of every installed version and what is known of it: when it differs from the
@@ -109,7 +197,8 @@ impl Store {
     pub async fn agreements_fingerprint(&self) -> Result<String, StoreError> {
         let fingerprint: Option<String> = sqlx::query_scalar(
             "SELECT md5(string_agg(hash || ':' || coalesce(held_by_peer::text, '?') || ':' ||
-                                   coalesce(retired_at::text, '-'), ',' ORDER BY hash))
+                                   coalesce(retired_at::text, '-') || ':' || signed_by_all::text,
+                                   ',' ORDER BY hash))
              FROM agreements",
         )
         .fetch_one(self.pool())
@@ -121,7 +210,7 @@ impl Store {
     pub async fn agreements(&self) -> Result<Vec<StoredAgreement>, StoreError> {
         let rows: Vec<AgreementRow> = sqlx::query_as(
             "SELECT agreement_id, version, hash, peer_county, valid_from, valid_until, source_text,
-                    held_by_peer, retired_at
+                    held_by_peer, retired_at, signed_by_all
              FROM agreements ORDER BY agreement_id, version DESC",
         )
         .fetch_all(self.pool())
@@ -138,6 +227,7 @@ impl Store {
                     source_text: row.source_text,
                     held_by_peer: row.held_by_peer,
                     retired_at: row.retired_at,
+                    signed_by_all: row.signed_by_all,
                 })
             })
             .collect()
@@ -155,6 +245,7 @@ struct AgreementRow {
     source_text: String,
     held_by_peer: Option<bool>,
     retired_at: Option<DateTime<Utc>>,
+    signed_by_all: bool,
 }
 
 /// What a peer last said about itself.
@@ -184,20 +275,24 @@ pub struct Retired {
 }
 
 impl Store {
-    /// What this node knows of each installed version besides its terms, by canonical hash.
+    /// What this node knows of each installed version besides its terms, by canonical hash
+    /// (`unsigned` when not every party's signature verified: whether that matters is the
+    /// node's `require_signatures`).
     pub async fn agreement_states(&self) -> Result<HashMap<String, VersionState>, StoreError> {
-        let rows: Vec<(String, bool, Option<bool>)> =
-            sqlx::query_as("SELECT hash, retired_at IS NOT NULL, held_by_peer FROM agreements")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(String, bool, Option<bool>, bool)> = sqlx::query_as(
+            "SELECT hash, retired_at IS NOT NULL, held_by_peer, signed_by_all FROM agreements",
+        )
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(hash, retired, held_by_peer)| {
+            .map(|(hash, retired, held_by_peer, signed_by_all)| {
                 (
                     hash,
                     VersionState {
                         retired,
                         held_by_peer,
+                        unsigned: !signed_by_all,
                     },
                 )
             })

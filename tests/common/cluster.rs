@@ -110,6 +110,7 @@ impl Cluster {
                     trust_anchors: dir.path().join("ca.pem"),
                 },
                 agreements_dir: node_dir.join("agreements"),
+                require_signatures: true,
                 operator: hancha::config::OperatorListener {
                     listen: "127.0.0.1:0".parse().unwrap(),
                     trust_anchors: None,

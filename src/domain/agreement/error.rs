@@ -100,6 +100,9 @@ pub enum Problem {
     /// Time, so a time or offset would only mislead.
     #[error("expected a plain date like 2026-01-01 (no time, no offset)")]
     NotADate,
+    /// A signature's time must say which instant: date, time and offset.
+    #[error("expected a date-time with offset like 2025-06-20T08:00:00+08:00")]
+    NotAnInstant,
     /// A kind or field name outside the vocabulary.
     #[error(transparent)]
     UnknownName(UnknownName),

@@ -1,11 +1,15 @@
 //! Where an installed version of an agreement stands, beyond its terms: the version state
 //! machine.
 //!
-//! A version is **installed** (admitted by [`admit`](super::admit)), then **held by the peer**
+//! A version is **signed** by every party (each county's signature verified against this
+//! node's trust anchors when it is applied: [`assess_signatures`](super::assess_signatures)),
+//! **installed** (admitted by [`admit`](super::admit)), then **held by the peer**
 //! once the peer's status says it holds the same hash, and **in force** for sending from then
 //! until it expires or an operator **retires** it. Until the peer holds the newest version,
 //! both sides keep sending under the newest version they share; a receiver honours every
-//! version it holds that is not retired and is valid when the message arrives.
+//! version it holds that is not retired and is valid when the message arrives. A version that
+//! lacks a party's signature is refused when applied; one installed while signatures were not
+//! required ([`VersionState::unsigned`]) is never sent under nor honoured once they are.
 //! ([`Stage`] names where a version stands, for `hancha agreement list`.)
 
 use chrono::NaiveDate;
@@ -21,6 +25,9 @@ pub struct VersionState {
     /// Whether the peer holds it (not retired there), from the peer's last status; `None`
     /// until the peer has told us.
     pub held_by_peer: Option<bool>,
+    /// Signatures are required and not every party's verified when it was applied (it was
+    /// installed while they were not required): nothing is sent or taken under it.
+    pub unsigned: bool,
 }
 
 /// Where a version stands on one day, for people.
@@ -28,6 +35,8 @@ pub struct VersionState {
 pub enum Stage {
     /// Retired here by an operator.
     Retired,
+    /// Not signed by every party, while signatures are required.
+    Unsigned,
     /// Its validity ended.
     Expired,
     /// Its first day is still to come.
@@ -44,6 +53,8 @@ impl Stage {
     pub fn of(agreement: &Agreement, state: VersionState, today: NaiveDate) -> Stage {
         if state.retired {
             Stage::Retired
+        } else if state.unsigned {
+            Stage::Unsigned
         } else if today > agreement.valid_until() {
             Stage::Expired
         } else if today < agreement.valid_from() {
@@ -59,6 +70,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Retired => "retired",
+            Stage::Unsigned => "unsigned",
             Stage::Expired => "expired",
             Stage::NotYetValid => "not_yet_valid",
             Stage::WaitingForPeer => "waiting_for_peer",
@@ -68,7 +80,7 @@ impl Stage {
 }
 
 /// Of the versions of one agreement (any order) with their states, the one to send under on
-/// `today`: the newest that is valid, not retired and held by the peer; when the peer holds
+/// `today`: the newest that is signed, valid, not retired and held by the peer; when the peer holds
 /// none of them (or has not said yet), the newest valid one not retired, which the peer will
 /// hold the message for until it holds that version too. `None` when no version may be sent
 /// under.
@@ -78,7 +90,9 @@ pub fn sending_version<'a, A: AsRef<Agreement>>(
 ) -> Option<&'a A> {
     let mut usable: Vec<(&A, VersionState)> = versions
         .into_iter()
-        .filter(|(agreement, state)| !state.retired && (*agreement).as_ref().is_valid_on(today))
+        .filter(|(agreement, state)| {
+            !state.retired && !state.unsigned && (*agreement).as_ref().is_valid_on(today)
+        })
         .collect();
     usable.sort_by_key(|(agreement, _)| std::cmp::Reverse((*agreement).as_ref().version()));
     usable
@@ -118,6 +132,7 @@ mod tests {
         VersionState {
             retired,
             held_by_peer,
+            unsigned: false,
         }
     }
 
@@ -181,6 +196,22 @@ mod tests {
         assert_eq!(Stage::of(&old, versions[0].1, today()), Stage::Expired);
         assert_eq!(Stage::of(&retired, versions[1].1, today()), Stage::Retired);
         assert_eq!(Stage::of(&future, versions[2].1, today()), Stage::NotYetValid);
+    }
+
+    #[test]
+    fn an_unsigned_version_is_never_sent_under() {
+        let v1 = agreement(1, "2026-01-01", "2030-12-31");
+        let v2 = agreement(2, "2026-01-01", "2030-12-31");
+        let unsigned = VersionState {
+            unsigned: true,
+            ..state(false, Some(true))
+        };
+        assert_eq!(
+            chosen(&[(v1.clone(), state(false, Some(true))), (v2.clone(), unsigned)]),
+            Some(1)
+        );
+        assert_eq!(chosen(&[(v2.clone(), unsigned)]), None);
+        assert_eq!(Stage::of(&v2, unsigned, today()), Stage::Unsigned);
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! - `lifecycle`: where an installed version stands ([`Stage`]) and which one a message is sent
 //!   under ([`sending_version`]);
 //! - `canonical`: the canonical form and the [`AgreementHash`] that pins a version;
+//! - `signatures`: the counties' `[[signature]]` tables and whether they make a version signed
+//!   by every party ([`assess_signatures`]);
 //! - `error`: [`AgreementError`] and its [`Problem`]s.
 //!
 //! # The document
@@ -37,8 +39,9 @@
 //! | `notice_days` | `{ receipt = …, feedback = … }` days to acknowledge a notice and, for kinds that need it, feed back; required when `notice_kinds` is not empty |
 //! | `daily_cap` | the most messages `from` may send `to` per day, 1–10,000,000 |
 //! | `automatic_answers` | whether `to` may answer from its register without an operator |
+//! | `[[signature]]` | one per signing county, outside the canonical form; see `signatures` (`county`, `signed_at`, `algorithm`, `certificate`, `signature`) |
 //!
-//! Every key is required except `notice_days` (see above); unknown keys are errors. Each error
+//! Every key is required except `notice_days` (see above) and the signatures; unknown keys are errors. Each error
 //! names its line, column and key path, e.g. `line 11, column 46: direction[0].inquiry_kinds:
 //! unknown inquiry kind "foo" (allowed: certificate_verification, outflow_status)`.
 //!
@@ -54,6 +57,7 @@ mod direction;
 mod error;
 mod lifecycle;
 mod parse;
+mod signatures;
 
 use std::fmt::Write as _;
 
@@ -70,6 +74,7 @@ pub use canonical::{AgreementHash, AgreementHashError};
 pub use direction::{Direction, NoticeDays, NoticeDeadlines, ReplyDays};
 pub use error::{AgreementError, AgreementErrors, Problem};
 pub use lifecycle::{Stage, VersionState, sending_version};
+pub use signatures::{SignatureCheck, SignatureEntry, SignatureProblem, Unsigned, assess_signatures};
 
 /// A checked bilateral agreement: parsed, every rule of the format satisfied, hash computed.
 ///
@@ -90,6 +95,9 @@ pub struct Agreement {
     valid_until: NaiveDate,
     /// The allowed directions, sorted by (from, to), at most one per ordered pair.
     directions: Vec<Direction>,
+    /// The `[[signature]]` tables, outside the canonical form: who says they signed, to be
+    /// verified by the node.
+    signatures: Vec<SignatureEntry>,
     /// The document as written, which the store keeps so the signed text can be shown again.
     source_text: String,
     /// The canonical form the hash is taken over, kept for debugging hash mismatches.
@@ -193,6 +201,17 @@ impl Agreement {
     /// The directions, sorted by (from, to).
     pub fn directions(&self) -> &[Direction] {
         &self.directions
+    }
+
+    /// The `[[signature]]` tables as written (not verified: see [`assess_signatures`]).
+    pub fn signatures(&self) -> &[SignatureEntry] {
+        &self.signatures
+    }
+
+    /// The bytes each county signs (after the purpose and time, see `crate::tls::signing`):
+    /// the canonical hash as 64 hex digits.
+    pub fn signed_content(&self) -> &[u8] {
+        self.hash.as_str().as_bytes()
     }
 
     /// The document exactly as parsed, for the store to keep and show.

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 use toml::value::Datetime;
 
 use super::error::{AgreementErrors, Collector, Problem, path_at};
+use super::signatures::SignatureEntry;
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
 use crate::domain::division::CountyCode;
 use crate::domain::vocabulary::{InquiryKind, NoticeKind, StatusField, UnknownName};
@@ -36,6 +37,19 @@ struct RawAgreement {
     valid_from: Spanned<Datetime>,
     valid_until: Spanned<Datetime>,
     direction: Spanned<Vec<Spanned<RawDirection>>>,
+    /// The counties' signatures, outside the canonical form (see `signatures`).
+    signature: Option<Spanned<Vec<Spanned<RawSignature>>>>,
+}
+
+/// One `[[signature]]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignature {
+    county: Spanned<String>,
+    signed_at: Spanned<Datetime>,
+    algorithm: Spanned<String>,
+    certificate: Spanned<String>,
+    signature: Spanned<String>,
 }
 
 /// One `[[direction]]` table as written; fields as in the module documentation's table.
@@ -134,11 +148,13 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
         }
     }
     let directions = check_directions(&raw.direction, parties, errors);
+    let signatures = check_signatures(raw.signature.as_ref(), errors);
 
     let (Some(id), Some(version), Some(title), Some(parties)) = (id, version, title, parties) else {
         return None;
     };
-    let (Some(valid_from), Some(valid_until), Some(directions)) = (valid_from, valid_until, directions)
+    let (Some(valid_from), Some(valid_until), Some(directions), Some(signatures)) =
+        (valid_from, valid_until, directions, signatures)
     else {
         return None;
     };
@@ -164,8 +180,64 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
         valid_from,
         valid_until,
         directions,
+        signatures,
         source_text: text.to_owned(),
     })
+}
+
+/// The `[[signature]]` tables, checked for shape (a county code, a date-time with offset):
+/// whether they verify is the node's business.
+fn check_signatures(
+    raw: Option<&Spanned<Vec<Spanned<RawSignature>>>>,
+    errors: &mut Collector<'_>,
+) -> Option<Vec<SignatureEntry>> {
+    let Some(raw) = raw else {
+        return Some(Vec::new());
+    };
+    let mut entries = Vec::new();
+    let mut all_good = true;
+    for (index, table) in raw.get_ref().iter().enumerate() {
+        let at = |key: &str| format!("signature[{index}].{key}");
+        let line = errors.line(table.span().start);
+        let table = table.get_ref();
+        let county = check_county(&table.county, &at("county"), errors);
+        let signed_at = check_instant(&table.signed_at, &at("signed_at"), errors);
+        let text = |value: &Spanned<String>, key: &str, errors: &mut Collector<'_>| {
+            check_not_blank(value, &at(key), errors)
+        };
+        let algorithm = text(&table.algorithm, "algorithm", errors);
+        let certificate = text(&table.certificate, "certificate", errors);
+        let signature = text(&table.signature, "signature", errors);
+        match (county, signed_at, algorithm, certificate, signature) {
+            (Some(county), Some(signed_at), Some(algorithm), Some(certificate), Some(signature)) => {
+                entries.push(SignatureEntry {
+                    county,
+                    signed_at,
+                    algorithm,
+                    certificate,
+                    signature,
+                    line,
+                });
+            }
+            _ => all_good = false,
+        }
+    }
+    all_good.then_some(entries)
+}
+
+/// A TOML date-time with its offset, e.g. `2025-06-20T08:00:00+08:00`.
+fn check_instant(value: &Spanned<Datetime>, path: &str, errors: &mut Collector<'_>) -> Option<DateTime<Utc>> {
+    let datetime = value.get_ref();
+    let instant = match (datetime.date, datetime.time, datetime.offset) {
+        (Some(_), Some(_), Some(_)) => DateTime::parse_from_rfc3339(&datetime.to_string())
+            .ok()
+            .map(|instant| instant.with_timezone(&Utc)),
+        _ => None,
+    };
+    if instant.is_none() {
+        errors.push(value.span(), path, Problem::NotAnInstant);
+    }
+    instant
 }
 
 fn check_id(id: &Spanned<String>, errors: &mut Collector<'_>) -> Option<String> {
