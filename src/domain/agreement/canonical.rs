@@ -83,17 +83,30 @@ fn iso_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+/// An agreement's content: everything its canonical form covers.
+pub(super) struct Content<'a> {
+    pub id: &'a str,
+    pub version: u32,
+    pub title: &'a str,
+    pub parties: [CountyCode; 2],
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub retention_days: u16,
+    pub directions: &'a [Direction],
+}
+
 /// The canonical form (compact JSON) of an agreement's content.
-pub(super) fn canonical_form(
-    id: &str,
-    version: u32,
-    title: &str,
-    parties: [CountyCode; 2],
-    valid_from: NaiveDate,
-    valid_until: NaiveDate,
-    retention_days: u16,
-    directions: &[Direction],
-) -> String {
+pub(super) fn canonical_form(content: &Content<'_>) -> String {
+    let Content {
+        id,
+        version,
+        title,
+        parties,
+        valid_from,
+        valid_until,
+        retention_days,
+        directions,
+    } = *content;
     let mut parties = [parties[0].as_str(), parties[1].as_str()];
     parties.sort_unstable();
     let mut canonical_directions: Vec<CanonicalDirection<'_>> = directions

@@ -53,10 +53,13 @@ struct RawDirection {
     answer_fields: Spanned<Vec<Spanned<String>>>,
     reply_days: Spanned<RawReplyDays>,
     notice_days: Option<Spanned<RawNoticeDays>>,
-    notice_fields: Option<Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>>,
+    notice_fields: Option<Spanned<RawNoticeFields>>,
     daily_cap: Spanned<i64>,
     automatic_answers: Spanned<bool>,
 }
+
+/// `notice_fields = { birth = ["child_sex", …], … }` as written: kind → field names.
+type RawNoticeFields = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
 
 /// `reply_days = { normal = 30, urgent = 15 }` as written.
 #[derive(Deserialize)]
@@ -159,16 +162,16 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
     if !errors.is_empty() {
         return None;
     }
-    let canonical_form = canonical::canonical_form(
-        &id,
+    let canonical_form = canonical::canonical_form(&canonical::Content {
+        id: &id,
         version,
-        &title,
+        title: &title,
         parties,
         valid_from,
         valid_until,
         retention_days,
-        &directions,
-    );
+        directions: &directions,
+    });
     Some(Agreement {
         hash: canonical::AgreementHash::of(&canonical_form),
         canonical_form,
@@ -457,7 +460,7 @@ fn check_notice_days(
 /// `notice_fields = { birth = ["child_sex", …], … }`: each key a kind the direction allows, each
 /// field one of that kind's ([`NoticeField::kind`]), each listed once.
 fn check_notice_fields(
-    raw: &Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>,
+    raw: &Spanned<RawNoticeFields>,
     allowed_kinds: &BTreeSet<NoticeKind>,
     path: &str,
     errors: &mut Collector<'_>,
