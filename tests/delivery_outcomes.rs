@@ -23,7 +23,9 @@ use hancha::store::Store;
 use hancha::workers::delivery::DeliveryWorker;
 use uuid::Uuid;
 
-use common::{DINGCHENG, TestDatabase, XINHUA, count, fresh_database, open_agreement, synthetic_id};
+use common::{
+    DINGCHENG, TestDatabase, XINHUA, count, fresh_database, open_agreement, synthetic_id, test_signatures,
+};
 
 /// A peer that answers from a script: the n-th call to `submit_inquiries` gets the n-th reply;
 /// a verdict is given for every inquiry of the batch by its position.
@@ -101,7 +103,8 @@ async fn node_with_queued_inquiries(count: u32, batch_size: usize) -> (Arc<Node>
         ..Limits::default()
     };
     let me = CountyCode::parse(DINGCHENG).unwrap();
-    let node = Arc::new(Node::new(me, store, Vec::new(), limits));
+    let node =
+        Arc::new(Node::new(me, store, Vec::new(), limits).with_agreement_signatures(test_signatures()));
     node.install_agreement(&Agreement::parse(&open_agreement(DINGCHENG, XINHUA)).expect("agreement parses"))
         .await
         .expect("agreement installed");

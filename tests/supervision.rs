@@ -26,7 +26,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use common::{DINGCHENG, XINHUA, count, eventually, fresh_database, inquiry_drafts, open_agreement};
+use common::{
+    DINGCHENG, XINHUA, count, eventually, fresh_database, inquiry_drafts, open_agreement, test_signatures,
+};
 
 /// A peer whose first `panics` calls crash the caller (a bug in the worker's path, as far as
 /// the worker can tell); afterwards it accepts everything and remembers what it received.
@@ -108,7 +110,8 @@ async fn a_worker_that_panics_is_restarted_and_the_node_keeps_delivering() {
         ..Limits::default()
     };
     let me = CountyCode::parse(DINGCHENG).unwrap();
-    let node = Arc::new(Node::new(me, store, Vec::new(), limits));
+    let node =
+        Arc::new(Node::new(me, store, Vec::new(), limits).with_agreement_signatures(test_signatures()));
     node.install_agreement(&Agreement::parse(&open_agreement(DINGCHENG, XINHUA)).expect("agreement parses"))
         .await
         .expect("agreement installed");

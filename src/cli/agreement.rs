@@ -11,18 +11,29 @@ use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
 use super::exit::{Exit, UnusableFile};
+use crate::config::NodeConfig;
 use crate::domain::agreement::{Admission, Agreement, admit};
 use crate::domain::peer_status::describe_offset;
 use crate::domain::time::china_date;
+use crate::node::{AgreementSignatures, SignAgreementError, sign_agreement};
 use crate::present::display;
 use crate::proto::operator as pb;
+use crate::tls::{NodeIdentity, TrustAnchors};
 
 #[derive(Debug, Subcommand)]
 pub enum AgreementCommand {
-    /// Validate an agreement (TOML): print its canonical hash and a summary, or every error with
-    /// its line. Exits 0 when valid, 2 when the file cannot be used (invalid, or a version
-    /// already expired). Needs no node.
+    /// Validate an agreement (TOML): print its canonical hash, a summary and its signatures, or
+    /// every error with its line. With `--trust` (or `--config`, for the node's trust anchors)
+    /// each signature is verified as a node would on `apply`. Exits 0 when valid (and, when
+    /// checked, signed by every party), 2 when the file cannot be used (invalid, a version
+    /// already expired, a party's signature missing or failing). Needs no node.
     Check(CheckArgs),
+    /// Sign an agreement as one of its parties: append a `[[signature]]` table with this
+    /// county's signature over the canonical hash (prefixed "hancha agreement v1" and the
+    /// signing time, so it can never pass for anything else this key signs). The terms and the
+    /// hash are untouched, so the file goes on to the other county, which signs too; a node
+    /// applies a version only once every party has signed it.
+    Sign(SignArgs),
     /// Install a new agreement version on the node (checked here first, then validated and
     /// hashed there). An amendment must raise `version`; it is sent under once the peer holds it
     /// too. Exits 2 when the file cannot be used (invalid, expired, older than or clashing with
@@ -44,6 +55,28 @@ pub enum AgreementCommand {
 pub struct CheckArgs {
     /// The agreement document (TOML).
     file: PathBuf,
+    /// CA certificates (PEM) the signers' certificates must chain to: the node's trust anchors.
+    #[arg(long, value_name = "CA.pem", conflicts_with = "config")]
+    trust: Option<PathBuf>,
+    /// A node configuration whose `tls.trust_anchors` verify the signatures.
+    #[arg(long, value_name = "NODE.toml")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The agreement document (TOML); the signature is appended to it.
+    file: PathBuf,
+    /// This county's certificate (PEM): it must name one of the agreement's parties and is
+    /// copied into the signature so that the other county can check it.
+    #[arg(long, value_name = "CERT.pem")]
+    cert: PathBuf,
+    /// The certificate's private key (PEM). Read, never copied or printed.
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    /// Write the signed document here instead of replacing FILE.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +118,7 @@ pub struct ShowArgs {
 pub fn run(command: AgreementCommand) -> anyhow::Result<ExitCode> {
     match command {
         AgreementCommand::Check(args) => check(args),
+        AgreementCommand::Sign(args) => sign(args),
         AgreementCommand::Apply(args) => apply(args),
         AgreementCommand::List(args) => list(args),
         AgreementCommand::Retire(args) => retire(args),
@@ -99,6 +133,111 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     println!("{}", agreement.summary());
     for warning in warnings {
         eprintln!("warning: {warning}");
+    }
+    let anchors = match (&args.trust, &args.config) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(config)) => Some(NodeConfig::load(config)?.tls.trust_anchors),
+        (None, None) => None,
+    };
+    let Some(anchors) = anchors else {
+        for entry in agreement.signatures() {
+            println!(
+                "signature by {} {}, signed {} (not verified: give --trust or --config)",
+                entry.county,
+                entry.county.name(),
+                entry.signed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+        }
+        if agreement.signatures().is_empty() {
+            println!("no signatures");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let signatures = AgreementSignatures {
+        required: true,
+        anchors: Some(
+            TrustAnchors::from_pem_file(&anchors)
+                .with_context(|| format!("loading the trust anchors {}", anchors.display()))?,
+        ),
+    };
+    let report = signatures.examine(&agreement, chrono::Utc::now());
+    for (entry, check) in agreement.signatures().iter().zip(&report.checks) {
+        let record = report
+            .records
+            .iter()
+            .find(|record| record.signed_at == entry.signed_at && record.signer_county == entry.county);
+        println!(
+            "signature by {} {}, signed {}, certificate {}: {}",
+            entry.county,
+            entry.county.name(),
+            entry.signed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            record
+                .map(|record| &record.cert_fingerprint[..16.min(record.cert_fingerprint.len())])
+                .filter(|fingerprint| !fingerprint.is_empty())
+                .unwrap_or("unreadable"),
+            match &check.outcome {
+                Ok(_) => "verified".to_string(),
+                Err(reason) => format!("REFUSED: {reason}"),
+            }
+        );
+    }
+    match report.verdict {
+        Ok(()) => {
+            println!("signed by every party");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(unsigned) => {
+            eprintln!("{}: {unsigned}", args.file.display());
+            Ok(Exit::Unusable.into())
+        }
+    }
+}
+
+fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
+    let text = read(&args.file)?;
+    let identity = NodeIdentity::from_pem_files(&args.cert, &args.key)
+        .context("loading the signing certificate and key")?;
+    let signed = match sign_agreement(&text, &identity, chrono::Utc::now()) {
+        Ok(signed) => signed,
+        Err(error @ SignAgreementError::Sign(_)) => return Err(error.into()),
+        Err(refusal) => {
+            eprintln!("{}: {refusal}", args.file.display());
+            return Ok(Exit::Unusable.into());
+        }
+    };
+    let out = args.out.as_ref().unwrap_or(&args.file);
+    std::fs::write(out, &signed).with_context(|| format!("writing {}", out.display()))?;
+    let agreement = Agreement::parse(&signed).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let signers: Vec<String> = agreement
+        .signatures()
+        .iter()
+        .map(|entry| entry.county.to_string())
+        .collect();
+    println!(
+        "signed {} version {} (hash {}) as {}: {} now carries the signatures of {}",
+        agreement.id(),
+        agreement.version(),
+        agreement.canonical_hash(),
+        identity.county(),
+        out.display(),
+        signers.join(", ")
+    );
+    let missing: Vec<String> = agreement
+        .parties()
+        .iter()
+        .filter(|party| {
+            !agreement
+                .signatures()
+                .iter()
+                .any(|e| e.county.current() == party.current())
+        })
+        .map(|party| format!("{party} {}", party.name()))
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "still to sign: {} (send them this file; a node applies the version once every party has signed)",
+            missing.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -189,6 +328,11 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                             "valid_from": a.valid_from, "valid_until": a.valid_until, "in_force": a.in_force,
                             "stage": a.stage, "held_by_peer": a.held_by_peer, "sending": a.sending,
                             "retired_at": a.retired_at.as_ref().map(|at| display::rfc3339(Some(at))),
+                            "signatures": a.signatures.iter().map(|sig| json!({
+                                "county": sig.county, "signed_at": display::rfc3339(sig.signed_at.as_ref()),
+                                "cert_fingerprint": sig.cert_fingerprint,
+                                "verified_at": display::rfc3339(sig.verified_at.as_ref()), "outcome": sig.outcome,
+                            })).collect::<Vec<_>>(),
                             "peer_clock_offset_ms": peer.map(|p| p.clock_offset_ms),
                             "peer_status_at": peer.map(|p| display::rfc3339(p.checked_at.as_ref())) })
                 );
@@ -206,6 +350,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                     format!("{} … {}", a.valid_from, a.valid_until),
                     display::stage(&a.stage).to_string(),
                     a.held_by_peer.clone(),
+                    signed_by(&a.signatures),
                     if a.sending { "← sending".into() } else { String::new() },
                     a.hash[..12.min(a.hash.len())].to_string(),
                 ]
@@ -214,7 +359,7 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             display::table(
-                &["agreement", "version", "peer", "valid", "here", "peer holds", "", "hash"],
+                &["agreement", "version", "peer", "valid", "here", "peer holds", "signed by", "", "hash"],
                 &rows
             )
         );
@@ -293,9 +438,43 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
                 ""
             }
         );
+        if info.signatures.is_empty() {
+            println!("no signatures recorded\n");
+        }
+        for signature in &info.signatures {
+            println!(
+                "signature by {}, signed {}, certificate {}: {} (checked {})",
+                display::county(&signature.county),
+                display::time(signature.signed_at.as_ref()),
+                &signature.cert_fingerprint[..16.min(signature.cert_fingerprint.len())],
+                signature.outcome,
+                display::time(signature.verified_at.as_ref()),
+            );
+        }
+        if !info.signatures.is_empty() {
+            println!();
+        }
         print!("{}", shown.text);
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The counties whose signatures verified when the version was applied, with the day each
+/// signed, for the list; "nobody" when none did.
+fn signed_by(signatures: &[pb::AgreementSignatureInfo]) -> String {
+    let verified: Vec<String> = signatures
+        .iter()
+        .filter(|signature| signature.outcome == crate::store::agreements::SIGNATURE_VERIFIED)
+        .map(|signature| {
+            let day = display::rfc3339(signature.signed_at.as_ref());
+            format!("{} ({})", signature.county, day.get(..10).unwrap_or(&day))
+        })
+        .collect();
+    if verified.is_empty() {
+        "nobody".into()
+    } else {
+        verified.join(", ")
+    }
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<String> {

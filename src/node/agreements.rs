@@ -104,7 +104,7 @@ impl Node {
     pub async fn version_states(&self) -> Result<HashMap<String, VersionState>, StoreError> {
         let mut states = self.store().agreement_states().await?;
         for state in states.values_mut() {
-            state.unsigned = state.unsigned && self.signatures.required;
+            *state = self.signatures.applied(*state);
         }
         Ok(states)
     }
@@ -137,6 +137,21 @@ pub async fn install_admitted(
     signatures: &AgreementSignatures,
 ) -> Result<Installed, InstallError> {
     let now = chrono::Utc::now();
+    let mut stored = stored_agreement(agreement, peer);
+    // verified once, when first applied: a signer's certificate renewed (or expired) since
+    // changes nothing for a version installed signed
+    if store
+        .agreement_signed_by_all(&stored.agreement_id, &stored.hash)
+        .await?
+        == Some(true)
+    {
+        stored.signed_by_all = true;
+        return Ok(Installed {
+            stored,
+            new_version: false,
+            warnings: Vec::new(),
+        });
+    }
     let report = signatures.examine(agreement, now);
     let signed_by_all = report.verdict.is_ok();
     let mut warnings = Vec::new();
@@ -147,7 +162,6 @@ pub async fn install_admitted(
         )),
         Ok(()) => {}
     }
-    let mut stored = stored_agreement(agreement, peer);
     stored.signed_by_all = signed_by_all;
     let installed = store.installed_versions(&stored.agreement_id).await?;
     if let Admission::New { warnings: admission } = admit(agreement, &installed, china_date(now))? {

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::agreement::{Agreement, SignatureCheck, SignatureEntry, Unsigned, assess_signatures};
+use crate::domain::agreement::{
+    Agreement, SignatureCheck, SignatureEntry, Unsigned, VersionState, assess_signatures,
+};
 use crate::domain::division::CountyCode;
 use crate::store::agreements::{SIGNATURE_VERIFIED, StoredSignature};
 use crate::tls::TrustAnchors;
@@ -64,6 +66,15 @@ impl AgreementSignatures {
     /// Whether a version whose signatures were judged `signed_by_all` when applied may be used.
     pub fn usable(&self, signed_by_all: bool) -> bool {
         signed_by_all || !self.required
+    }
+
+    /// A version's state as recorded, with this rule applied: a version not signed by every
+    /// party counts as unsigned only while signatures are required.
+    pub fn applied(&self, state: VersionState) -> VersionState {
+        VersionState {
+            unsigned: !self.usable(!state.unsigned),
+            ..state
+        }
     }
 
     fn check_one(

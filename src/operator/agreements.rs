@@ -50,7 +50,7 @@ pub(super) async fn apply(
             | InstallError::Unsigned(_)) => failed_precondition(refusal.to_string()),
         })?;
     let (stored, new_version) = (installed.stored, installed.new_version);
-    let info = info(node, &stored);
+    let info = info(node, &stored).await?;
     let access = crate::store::audit::OperatorAccess {
         peer_county: Some(stored.peer_county.to_string()),
         reason: Some(format!(
@@ -73,7 +73,13 @@ pub(super) async fn list(node: &Node) -> Result<pb::ListAgreementsResponse, Stat
     let installed = node.store().agreements().await.map_err(internal)?;
     let peers = node.store().peer_statuses().await.map_err(internal)?;
     Ok(pb::ListAgreementsResponse {
-        agreements: installed.iter().map(|a| info(node, a)).collect(),
+        agreements: {
+            let mut infos = Vec::with_capacity(installed.len());
+            for stored in &installed {
+                infos.push(info(node, stored).await?);
+            }
+            infos
+        },
         peers: peers
             .into_iter()
             .map(|peer| pb::PeerStatusInfo {
@@ -130,7 +136,7 @@ pub(super) async fn retire(
         ));
     }
     Ok(pb::RetireAgreementResponse {
-        agreement: Some(info(node, stored)),
+        agreement: Some(info(node, stored).await?),
         newly_retired: retired.newly,
         warnings,
     })
@@ -147,22 +153,37 @@ pub(super) async fn show(
         .find(|a| a.agreement_id == request.id || a.hash == request.id)
         .ok_or_else(|| not_found("no agreement with that id or hash is installed"))?;
     Ok(pb::ShowAgreementResponse {
-        agreement: Some(info(node, stored)),
+        agreement: Some(info(node, stored).await?),
         text: stored.source_text.clone(),
     })
 }
 
-fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {
+async fn info(node: &Node, stored: &StoredAgreement) -> Result<pb::AgreementInfo, Status> {
     let now = Utc::now();
     let parsed = Agreement::parse(&stored.source_text).ok();
+    let state = node.agreement_signatures().applied(stored.state());
     let stage = parsed
         .as_ref()
-        .map(|agreement| Stage::of(agreement, stored.state(), china_date(now)));
+        .map(|agreement| Stage::of(agreement, state, china_date(now)));
+    let signatures = node
+        .store()
+        .agreement_signatures(&stored.agreement_id, &stored.hash)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|signature| pb::AgreementSignatureInfo {
+            county: signature.signer_county.to_string(),
+            signed_at: Some(timestamp_to_wire(signature.signed_at)),
+            cert_fingerprint: signature.cert_fingerprint,
+            verified_at: Some(timestamp_to_wire(signature.verified_at)),
+            outcome: signature.outcome,
+        })
+        .collect();
     let sending = node
         .agreements()
         .sending_with(stored.peer_county, now)
         .is_some_and(|agreement| agreement.canonical_hash().as_str() == stored.hash);
-    pb::AgreementInfo {
+    Ok(pb::AgreementInfo {
         id: stored.agreement_id.clone(),
         version: u32::try_from(stored.version).unwrap_or(0),
         hash: stored.hash.clone(),
@@ -180,5 +201,6 @@ fn info(node: &Node, stored: &StoredAgreement) -> pb::AgreementInfo {
         .to_string(),
         sending,
         retired_at: stored.retired_at.map(timestamp_to_wire),
-    }
+        signatures,
+    })
 }

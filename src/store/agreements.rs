@@ -163,6 +163,18 @@ impl Store {
         Ok(new)
     }
 
+    /// Whether the version `hash` of agreement `id` is installed signed by every party; `None`
+    /// when it is not installed.
+    pub async fn agreement_signed_by_all(&self, id: &str, hash: &str) -> Result<Option<bool>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT signed_by_all FROM agreements WHERE agreement_id = $1 AND hash = $2")
+                .bind(id)
+                .bind(hash)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
     /// The signatures recorded for the version `hash` of agreement `id`, oldest first.
     pub async fn agreement_signatures(
         &self,

@@ -1,5 +1,61 @@
 //! Test agreements: the TOML documents a test cluster installs, the terms each direction grants,
 //! and the reconciliation settings that go with them.
+//!
+//! Every test agreement is signed by both parties, as a node requires: with county certificates
+//! of one signing CA shared by the whole test process ([`signing_pki`]), which every test node
+//! trusts besides its own cluster CA ([`trust_anchors_pem`]). Tests about signatures build
+//! unsigned or wrongly signed texts with [`unsigned`] and [`sign_as`].
+
+use std::sync::OnceLock;
+
+use hancha::tls::NodeIdentity;
+use hancha::tls::dev::TestPki;
+
+/// The CA whose county certificates sign the test agreements.
+pub fn signing_pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::with_common_name("hancha test agreement signers").expect("signing CA"))
+}
+
+/// `county`'s signing identity from [`signing_pki`] (a fresh certificate each call).
+pub fn signer(county: &str) -> NodeIdentity {
+    signing_pki().county_identity(county).expect("signing identity")
+}
+
+/// The trust anchors a test node loads: `cluster_ca` (its TLS peers) and the signing CA.
+pub fn trust_anchors_pem(cluster_ca: &str) -> String {
+    format!("{cluster_ca}{}", signing_pki().ca_pem())
+}
+
+/// What a node built in a test (`Node::new`) checks agreement signatures with: required, the
+/// signing CA trusted.
+pub fn test_signatures() -> hancha::node::AgreementSignatures {
+    hancha::node::AgreementSignatures {
+        required: true,
+        anchors: Some(hancha::tls::TrustAnchors::from_pem(&signing_pki().ca_pem()).expect("anchors")),
+    }
+}
+
+/// `text` with `identity`'s signature appended.
+pub fn sign_as(text: &str, identity: &NodeIdentity) -> String {
+    hancha::node::sign_agreement(text, identity, chrono::Utc::now()).expect("the test agreement signs")
+}
+
+/// `text` signed by both its parties with the [`signing_pki`] keys.
+pub fn signed(text: &str) -> String {
+    let agreement = hancha::domain::agreement::Agreement::parse(text).expect("test agreement parses");
+    agreement.parties().iter().fold(text.to_string(), |text, party| {
+        sign_as(&text, &signer(party.as_str()))
+    })
+}
+
+/// `text` without its `[[signature]]` tables (and their comment lines).
+pub fn unsigned(text: &str) -> String {
+    match text.find("\n# 4") {
+        Some(start) if text[start..].contains("[[signature]]") => text[..=start].to_string(),
+        _ => text.to_string(),
+    }
+}
 
 /// Terms for one direction of a test agreement.
 #[derive(Clone, Debug)]
@@ -26,7 +82,7 @@ impl Default for Terms {
     }
 }
 
-/// An agreement document between `a` and `b` with the given terms each way.
+/// An agreement document between `a` and `b` with the given terms each way, signed by both.
 pub fn agreement_toml(
     a: &str,
     b: &str,
@@ -53,14 +109,14 @@ pub fn agreement_toml(
             terms.automatic_answers
         )
     };
-    format!(
+    signed(&format!(
         "id = \"{a}-{b}\"\nversion = {version}\ntitle = \"test agreement\"\nparties = [\"{a}\", \"{b}\"]\n\
          valid_from = {}\nvalid_until = {}\nretention_days = 1095\n\n{}{}",
         valid.0,
         valid.1,
         direction(a, b, a_to_b),
         direction(b, a, b_to_a)
-    )
+    ))
 }
 
 /// The usual test agreement: valid 2026–2030, everything allowed both ways.

@@ -69,7 +69,7 @@ impl Cluster {
     ) -> Cluster {
         let pki = TestPki::new().expect("test CA");
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("ca.pem"), pki.ca_pem()).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), super::trust_anchors_pem(&pki.ca_pem())).unwrap();
         let mut listeners = BTreeMap::new();
         for county in counties {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -251,8 +251,14 @@ impl Cluster {
             };
             let node = &running.node;
             let peer = agreement.peer_of(node.county()).expect("a party");
+            // its signatures checked as when it was applied, while it was valid
+            let mut stored = hancha::node::stored_agreement(&agreement, peer);
+            let report = node
+                .agreement_signatures()
+                .examine(&agreement, chrono::Utc::now());
+            stored.signed_by_all = report.verdict.is_ok();
             node.store()
-                .install_agreement(&hancha::node::stored_agreement(&agreement, peer))
+                .install_agreement(&stored, &report.records)
                 .await
                 .expect("installed");
             node.reload_agreements().await.expect("in force");

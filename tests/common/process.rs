@@ -62,7 +62,11 @@ impl NodeProcess {
             .expect("node certificate");
         std::fs::write(dir.join("node.pem"), cert).unwrap();
         std::fs::write(dir.join("node-key.pem"), key).unwrap();
-        std::fs::write(dir.join("ca.pem"), cluster.pki.ca_pem()).unwrap();
+        std::fs::write(
+            dir.join("ca.pem"),
+            super::trust_anchors_pem(&cluster.pki.ca_pem()),
+        )
+        .unwrap();
         for (index, text) in agreements.iter().enumerate() {
             std::fs::write(dir.join("agreements").join(format!("{index}.toml")), text).unwrap();
         }

@@ -88,7 +88,7 @@ pub enum SignatureProblem {
         /// The second party.
         b: CountyCode,
     },
-    /// A party has not signed.
+    /// A party has not signed (no signature names it).
     #[error("{county} {} has not signed it (`hancha agreement sign` with its certificate and key)", county.name())]
     Missing {
         /// The party whose signature is missing.
@@ -147,8 +147,10 @@ pub fn assess_signatures(agreement: &Agreement, checks: &[SignatureCheck]) -> Re
             Ok(county) => signed.push(county.current()),
         }
     }
+    // a party whose signature was refused is named by that refusal, not again as missing
+    let attempted: Vec<CountyCode> = checks.iter().map(|check| check.stated.current()).collect();
     for party in [a, b] {
-        if !signed.contains(&party.current()) {
+        if !signed.contains(&party.current()) && !attempted.contains(&party.current()) {
             problems.push(SignatureProblem::Missing { county: party });
         }
     }
@@ -219,6 +221,6 @@ mod tests {
             ..good("431322")
         };
         let unsigned = assess_signatures(&agreement(), &[good("430703"), failed]).unwrap_err();
-        assert_eq!(unsigned.problems.len(), 2, "refused, and so missing: {unsigned}");
+        assert_eq!(unsigned.problems.len(), 1, "named once, as refused: {unsigned}");
     }
 }
