@@ -30,6 +30,8 @@ pub async fn amend_one_side_at_a_time(cluster: &Cluster, population: &Population
     let version_2 = include_str!("../../examples/agreements/430703-431322.toml")
         .replacen("version = 1", "version = 2", 1)
         .replacen("valid_until = 2028-12-31", "valid_until = 2030-12-31", 1);
+    // both counties sign the amended terms (`hancha agreement sign`), with the development keys
+    let version_2 = super::files::signed_with_development_keys(&version_2, [DINGCHENG, XINHUA])?;
     println!("  Version 2 of {AGREEMENT} extends it to 2030-12-31. 新化县 applies it first:");
     let mut xinhua = cluster.operator(XINHUA).await?;
     let mut dingcheng = cluster.operator(DINGCHENG).await?;

@@ -44,6 +44,20 @@ const AGREEMENTS: [(&str, [&str; 2], &str); 2] = [
     ),
 ];
 
+/// `text` (an agreement between `parties`) with its signatures replaced by both parties'
+/// signatures with the development keys: what two counties do after amending an agreement.
+pub fn signed_with_development_keys(text: &str, parties: [&str; 2]) -> anyhow::Result<String> {
+    let mut signed = crate::node::strip_signatures(text);
+    for party in parties {
+        let Some((_, certificate, key)) = IDENTITIES.iter().find(|(county, _, _)| *county == party) else {
+            anyhow::bail!("no development key for {party}");
+        };
+        let identity = crate::tls::NodeIdentity::from_pem(certificate, key)?;
+        signed = crate::node::sign_agreement(&signed, &identity, chrono::Utc::now())?;
+    }
+    Ok(signed)
+}
+
 /// Where one county's files were written.
 #[derive(Clone, Debug)]
 pub struct NodeFiles {

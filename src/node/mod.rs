@@ -28,6 +28,7 @@ pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
 pub use signatures::{
     AgreementSignatures, SignAgreementError, SignatureReport, sign_agreement, signature_table,
+    strip_signatures,
 };
 pub use status::SOFTWARE_VERSION;
 

@@ -219,6 +219,30 @@ pub fn sign_agreement(
     Ok(signed)
 }
 
+/// `text` without its signatures: cut before the first `[[signature]]` table (and the comment
+/// lines just above it). The signatures come last in a file `hancha agreement sign` wrote; an
+/// amendment starts from the terms, and each county signs the new version again.
+pub fn strip_signatures(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with("[[signature]]") {
+            while kept
+                .last()
+                .is_some_and(|last| last.trim_start().starts_with('#') || last.trim().is_empty())
+            {
+                kept.pop();
+            }
+            let mut stripped: String = kept.concat();
+            if !stripped.ends_with('\n') && !stripped.is_empty() {
+                stripped.push('\n');
+            }
+            return stripped;
+        }
+        kept.push(line);
+    }
+    text.to_string()
+}
+
 /// A signature as a `[[signature]]` table (the format in `crate::domain::agreement`).
 pub fn signature_table(signature: &Signature) -> String {
     format!(
@@ -248,10 +272,13 @@ mod tests {
     const XINHUA: &str = include_str!("../../examples/agreements/430703-431322.toml");
 
     fn unsigned(text: &str) -> String {
-        match text.find("\n# 430") {
-            Some(start) if text[start..].contains("[[signature]]") => text[..start + 1].to_string(),
-            _ => text.to_string(),
-        }
+        let stripped = strip_signatures(text);
+        assert!(!stripped.contains("[[signature]]"));
+        assert_eq!(
+            Agreement::parse(&stripped).unwrap().canonical_hash(),
+            Agreement::parse(text).unwrap().canonical_hash()
+        );
+        stripped
     }
 
     #[test]

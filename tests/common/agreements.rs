@@ -51,10 +51,7 @@ pub fn signed(text: &str) -> String {
 
 /// `text` without its `[[signature]]` tables (and their comment lines).
 pub fn unsigned(text: &str) -> String {
-    match text.find("\n# 4") {
-        Some(start) if text[start..].contains("[[signature]]") => text[..=start].to_string(),
-        _ => text.to_string(),
-    }
+    hancha::node::strip_signatures(text)
 }
 
 /// Terms for one direction of a test agreement.
