@@ -148,3 +148,55 @@ fn agreement_check_names_the_line_of_each_error() {
             "allowed: certificate_verification, outflow_status",
         ));
 }
+
+#[test]
+fn agreement_sign_then_check_shows_each_signature_verified_by_the_trust_anchors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("amended.toml");
+    let terms = hancha::node::strip_signatures(
+        &std::fs::read_to_string("examples/agreements/430703-431322.toml").unwrap(),
+    )
+    .replacen("version = 1", "version = 2", 1);
+    std::fs::write(&path, terms).unwrap();
+    let file = path.to_str().unwrap();
+    let sign = |county: &str| {
+        hancha()
+            .args(["agreement", "sign", file])
+            .args(["--cert", &format!("certs-dev/{county}.pem")])
+            .args(["--key", &format!("certs-dev/{county}-key.pem")])
+            .assert()
+    };
+    sign("430703")
+        .success()
+        .stdout(predicate::str::contains("still to sign: 431322 新化县"));
+    // one party only: checked against the anchors, the file cannot be used
+    hancha()
+        .args(["agreement", "check", file, "--trust", "certs-dev/ca.pem"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("signature by 430703 鼎城区, signed "))
+        .stdout(predicate::str::contains(": verified"))
+        .stderr(predicate::str::contains("431322 新化县 has not signed it"));
+    // a county that is not a party cannot sign
+    sign("430582")
+        .code(2)
+        .stderr(predicate::str::contains("430582's, which is not a party"));
+    sign("431322").success();
+    hancha()
+        .args(["agreement", "check", file, "--trust", "certs-dev/ca.pem"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("signed by every party"));
+    // a term changed after signing: both signatures refused
+    let signed = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        signed.replacen("daily_cap = 20000", "daily_cap = 20001", 1),
+    )
+    .unwrap();
+    hancha()
+        .args(["agreement", "check", file, "--trust", "certs-dev/ca.pem"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("REFUSED: the signature does not match"));
+}

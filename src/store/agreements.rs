@@ -181,7 +181,7 @@ impl Store {
         id: &str,
         hash: &str,
     ) -> Result<Vec<StoredSignature>, StoreError> {
-        let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, String)> = sqlx::query_as(
+        let rows: Vec<SignatureRow> = sqlx::query_as(
             "SELECT signer_county, cert_fingerprint, signed_at, verified_at, outcome
              FROM agreement_signatures WHERE agreement_id = $1 AND hash = $2
              ORDER BY signed_at, signer_county",
@@ -191,13 +191,13 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(signer, cert_fingerprint, signed_at, verified_at, outcome)| {
+            .map(|row| {
                 Ok(StoredSignature {
-                    signer_county: parsed(&signer)?,
-                    cert_fingerprint,
-                    signed_at,
-                    verified_at,
-                    outcome,
+                    signer_county: parsed(&row.signer_county)?,
+                    cert_fingerprint: row.cert_fingerprint,
+                    signed_at: row.signed_at,
+                    verified_at: row.verified_at,
+                    outcome: row.outcome,
                 })
             })
             .collect()
@@ -244,6 +244,15 @@ impl Store {
             })
             .collect()
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct SignatureRow {
+    signer_county: String,
+    cert_fingerprint: String,
+    signed_at: DateTime<Utc>,
+    verified_at: DateTime<Utc>,
+    outcome: String,
 }
 
 #[derive(sqlx::FromRow)]
