@@ -90,6 +90,7 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
 /// person's data (see [`crate::domain::privacy`]).
 pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("agreements", &[]),
+    ("agreement_signatures", &[]),
     ("daily_volume", &[]),
     ("outbox", &[]),
     ("peer_status", &[]),
