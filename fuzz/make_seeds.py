@@ -154,7 +154,7 @@ def agreement_seeds() -> dict:
         seeds[path.stem] = path.read_bytes()
     seeds["minimal"] = (
         'id = "a"\nversion = 1\ntitle = "t"\nparties = ["430703", "431322"]\n'
-        "valid_from = 2026-01-01\nvalid_until = 2026-12-31\n\n[[direction]]\n"
+        "valid_from = 2026-01-01\nvalid_until = 2026-12-31\nretention_days = 365\n\n[[direction]]\n"
         'from = "431322"\nto = "430703"\ninquiry_kinds = ["outflow_status"]\nnotice_kinds = []\n'
         "answer_fields = []\nreply_days = { normal = 30, urgent = 15 }\ndaily_cap = 1\n"
         "automatic_answers = false\n"

@@ -474,7 +474,7 @@ proptest! {
         };
         let mut text = format!(
             "id = \"{id}\"\nversion = {version}\ntitle = \"{title}\"\nparties = [\"{XINHUA}\", \"{DINGCHENG}\"]\n\
-             valid_from = 2026-01-01\nvalid_until = 2028-12-31\n\n{}",
+             valid_from = 2026-01-01\nvalid_until = 2028-12-31\nretention_days = 1095\n\n{}",
             direction(XINHUA, DINGCHENG)
         );
         if both_ways {

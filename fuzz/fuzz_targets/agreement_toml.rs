@@ -62,7 +62,7 @@ fn check_accepted(text: &str, agreement: &Agreement) {
 
     let form = agreement.canonical_form();
     let json: serde_json::Value = serde_json::from_str(form).expect("the canonical form is JSON");
-    assert_eq!(json["format"], "hancha-agreement/1");
+    assert_eq!(json["format"], "hancha-agreement/2");
     assert_eq!(
         serde_json::to_string(&json).expect("JSON"),
         form,

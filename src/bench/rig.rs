@@ -356,7 +356,7 @@ fn agreement_toml(a: CountyCode, b: CountyCode, daily_cap: u32) -> String {
     };
     format!(
         "id = \"{a}-{b}\"\nversion = 1\ntitle = \"benchmark agreement\"\nparties = [\"{a}\", \"{b}\"]\n\
-         valid_from = {valid_from}\nvalid_until = {valid_until}\n\n{}{}",
+         valid_from = {valid_from}\nvalid_until = {valid_until}\nretention_days = 1095\n\n{}{}",
         direction(a, b),
         direction(b, a)
     )

@@ -144,6 +144,52 @@ impl NoticeKind {
 }
 
 vocabulary_enum! {
+    /// What a notice may tell besides its kind, its subject and the day it happened
+    /// (`occurred_on`: the birth, the check, the day the pregnancy was confirmed, the departure).
+    /// Each field belongs to one notice kind ([`NoticeField::kind`]); the agreement lists, per
+    /// direction and kind, which of them may travel (`notice_fields`), and a notice carrying any
+    /// other is refused.
+    pub enum NoticeField ("notice field") {
+        /// `birth`: the child's sex, `male` or `female`.
+        ChildSex => "child_sex", "婴儿性别";
+        /// `birth`: the mother's how-manieth child this is (1, 2, 3, …).
+        BirthOrder => "birth_order", "孩次";
+        /// `birth`: where the child was born: a hospital or the township, as text.
+        BirthPlace => "birth_place", "出生地点";
+        /// `pregnancy`: completed weeks of pregnancy when it was confirmed (1–45).
+        PregnancyWeeks => "pregnancy_weeks", "孕周";
+        /// `pregnancy`: the expected date of delivery, `YYYY-MM-DD`.
+        ExpectedDate => "expected_date", "预产期";
+        /// `contraception_check`: the result: `normal`, `pregnant`, `ring_missing`, `other`.
+        CheckResult => "check_result", "查环查孕结果";
+        /// `contraception_check`: the measure in use: `iud`, `implant`, `ligation`, `pill`, `condom`, `none`.
+        Measure => "measure", "避孕措施";
+        /// `moved_on`: the county she moved to, when known (a six-digit code).
+        NewCounty => "new_county", "迁往县";
+    }
+}
+
+impl NoticeField {
+    /// The notice kind the field belongs to.
+    pub const fn kind(self) -> NoticeKind {
+        match self {
+            Self::ChildSex | Self::BirthOrder | Self::BirthPlace => NoticeKind::Birth,
+            Self::PregnancyWeeks | Self::ExpectedDate => NoticeKind::Pregnancy,
+            Self::CheckResult | Self::Measure => NoticeKind::ContraceptionCheck,
+            Self::NewCounty => NoticeKind::MovedOn,
+        }
+    }
+
+    /// The fields of `kind`, in declaration order.
+    pub fn of(kind: NoticeKind) -> impl Iterator<Item = NoticeField> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(move |field| field.kind() == kind)
+    }
+}
+
+vocabulary_enum! {
     /// How soon an inquiry must be answered. The day counts belong to the agreement; "urgent" is
     /// for key subjects such as currently pregnant women.
     pub enum Priority ("priority") {

@@ -55,7 +55,7 @@ pub fn agreement_toml(
     };
     format!(
         "id = \"{a}-{b}\"\nversion = {version}\ntitle = \"test agreement\"\nparties = [\"{a}\", \"{b}\"]\n\
-         valid_from = {}\nvalid_until = {}\n\n{}{}",
+         valid_from = {}\nvalid_until = {}\nretention_days = 1095\n\n{}{}",
         valid.0,
         valid.1,
         direction(a, b, a_to_b),

@@ -6,9 +6,13 @@
 //! sorted by name, parties sorted, directions sorted by (from, to), dates as `YYYY-MM-DD`. Any
 //! change of meaning changes the form; nothing else does.
 //!
-//! The form starts with `"format":"hancha-agreement/1"`: if the form must ever change, the new
-//! one gets a new format name, so old and new hashes can never collide by accident.
+//! The form names its format, `"format":"hancha-agreement/2"`: when the form changes, the new
+//! one gets a new format name, so old and new hashes can never collide by accident. Format 2
+//! (this wave) added `retention_days` and the per-kind `notice_fields`; a format-1 document
+//! (without `retention_days`) no longer parses, and its counties sign the format-2 version once.
+//! Signatures are not part of the form: they sign its hash.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -21,7 +25,7 @@ use crate::domain::division::CountyCode;
 
 /// Names the canonical form, so a future change of the form cannot yield equal hashes for
 /// different meanings.
-const FORMAT: &str = "hancha-agreement/1";
+const FORMAT: &str = "hancha-agreement/2";
 
 /// The agreement in canonical form. Serde writes struct fields in declaration order, so the
 /// fields are declared alphabetically (and the result does not depend on `serde_json`'s map type).
@@ -31,6 +35,7 @@ struct CanonicalAgreement<'a> {
     format: &'static str,
     id: &'a str,
     parties: [&'a str; 2],
+    retention_days: u16,
     title: &'a str,
     valid_from: String,
     valid_until: String,
@@ -47,6 +52,7 @@ struct CanonicalDirection<'a> {
     inquiry_kinds: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notice_days: Option<CanonicalNoticeDays>,
+    notice_fields: BTreeMap<&'static str, Vec<&'static str>>,
     notice_kinds: Vec<&'static str>,
     reply_days: CanonicalReplyDays,
     to: &'a str,
@@ -85,6 +91,7 @@ pub(super) fn canonical_form(
     parties: [CountyCode; 2],
     valid_from: NaiveDate,
     valid_until: NaiveDate,
+    retention_days: u16,
     directions: &[Direction],
 ) -> String {
     let mut parties = [parties[0].as_str(), parties[1].as_str()];
@@ -102,6 +109,11 @@ pub(super) fn canonical_form(
                 notice_days: direction
                     .notice_days
                     .map(|NoticeDays { receipt, feedback }| CanonicalNoticeDays { feedback, receipt }),
+                notice_fields: direction
+                    .notice_fields
+                    .iter()
+                    .map(|(kind, fields)| (kind.as_str(), sorted_names(fields.iter().map(|f| f.as_str()))))
+                    .collect(),
                 notice_kinds: sorted_names(direction.notice_kinds.iter().map(|k| k.as_str())),
                 reply_days: CanonicalReplyDays { normal, urgent },
                 to: direction.to.as_str(),
@@ -114,6 +126,7 @@ pub(super) fn canonical_form(
         format: FORMAT,
         id,
         parties,
+        retention_days,
         title,
         valid_from: iso_date(valid_from),
         valid_until: iso_date(valid_until),

@@ -1,12 +1,12 @@
 //! One direction of an agreement: what one county may send the other, on what terms, and the
 //! deadlines that follow from them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeKind, Priority, StatusField};
+use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeField, NoticeKind, Priority, StatusField};
 
 /// What one county may send the other under an agreement, and on what terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct Direction {
     pub(super) listed_fields: BTreeSet<StatusField>,
     /// `listed_fields` with what they imply ([`implied_fields`]): what answers may carry.
     pub(super) answer_fields: BTreeSet<StatusField>,
+    /// Per notice kind, the fields a notice of that kind from `from` may carry (besides its
+    /// date); a kind allowed but not listed carries none.
+    pub(super) notice_fields: BTreeMap<NoticeKind, BTreeSet<NoticeField>>,
     /// Days `to` has to answer an inquiry.
     pub(super) reply_days: ReplyDays,
     /// Days `to` has to acknowledge a notice and to feed back; `None` when no notices are allowed.
@@ -132,6 +135,22 @@ impl Direction {
     /// The notices `from` may send.
     pub fn notice_kinds(&self) -> &BTreeSet<NoticeKind> {
         &self.notice_kinds
+    }
+
+    /// The fields a notice of `kind` may carry in this direction (empty when the kind is not
+    /// allowed or the agreement lists none for it).
+    pub fn notice_fields(&self, kind: NoticeKind) -> impl Iterator<Item = NoticeField> + '_ {
+        self.notice_fields.get(&kind).into_iter().flatten().copied()
+    }
+
+    /// Whether a notice in this direction may carry `field` (its kind allowed and the field
+    /// listed for it).
+    pub fn may_carry(&self, field: NoticeField) -> bool {
+        self.notice_kinds.contains(&field.kind())
+            && self
+                .notice_fields
+                .get(&field.kind())
+                .is_some_and(|fields| fields.contains(&field))
     }
 
     /// Every kind allowed, inquiries first: what a denial lists as allowed.

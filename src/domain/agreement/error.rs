@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use toml::de::{DeTable, DeValue};
 
 use crate::domain::division::{CountyCode, DivisionError};
-use crate::domain::vocabulary::UnknownName;
+use crate::domain::vocabulary::{NoticeField, NoticeKind, UnknownName};
 
 /// One thing wrong with an agreement document.
 ///
@@ -146,6 +146,20 @@ pub enum Problem {
     /// Notice kinds are allowed but nothing says how long a receipt may take.
     #[error("notice_days = {{ receipt = …, feedback = … }} is required when notice_kinds is not empty")]
     MissingNoticeDays,
+    /// `notice_fields` lists a field that belongs to another notice kind.
+    #[error("{field} is a field of {} notices, not of {kind}", field.kind())]
+    FieldOfOtherKind {
+        /// The field listed.
+        field: NoticeField,
+        /// The kind it was listed under.
+        kind: NoticeKind,
+    },
+    /// `notice_fields` names a kind that `notice_kinds` does not allow.
+    #[error("{kind} is not in this direction's notice_kinds")]
+    FieldsForKindNotAllowed {
+        /// The kind named.
+        kind: NoticeKind,
+    },
     /// An id that cannot serve as a stable key on the wire and in the database.
     #[error("must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'")]
     BadId,

@@ -28,17 +28,19 @@
 //! | `title` | the agreement's name, for people |
 //! | `parties` | the two county codes (current or historical; compared after renames) |
 //! | `valid_from`, `valid_until` | TOML dates; inclusive, by calendar day in China Standard Time |
+//! | `retention_days` | how many days personal data from exchanges under this agreement is kept, 1–3650 (PIPL Art. 19, 47) |
 //! | `[[direction]]` | one table per ordered pair, at least one; at most one per pair |
 //! | `from`, `to` | the asker (notice sender) and the responder (notice receiver), both parties |
 //! | `inquiry_kinds` | what `from` may ask: `certificate_verification`, `outflow_status` |
 //! | `notice_kinds` | what `from` may notify: `birth`, `pregnancy`, `contraception_check`, `moved_on` |
 //! | `answer_fields` | the status fields `to` may put into answers to `from`; all others are filtered out |
 //! | `reply_days` | `{ normal = …, urgent = … }` days to answer an inquiry, 1–365, urgent ≤ normal |
+//! | `notice_fields` | optional: per notice kind, which of its fields may travel, e.g. `{ birth = ["child_sex", "birth_order"] }`; a kind not listed carries only its date (fields in [`NoticeField`](crate::domain::vocabulary::NoticeField)) |
 //! | `notice_days` | `{ receipt = …, feedback = … }` days to acknowledge a notice and, for kinds that need it, feed back; required when `notice_kinds` is not empty |
 //! | `daily_cap` | the most messages `from` may send `to` per day, 1–10,000,000 |
 //! | `automatic_answers` | whether `to` may answer from its register without an operator |
 //!
-//! Every key is required except `notice_days` (see above); unknown keys are errors. Each error
+//! Every key is required except `notice_days` and `notice_fields` (see above); unknown keys are errors. Each error
 //! names its line, column and key path, e.g. `line 11, column 46: direction[0].inquiry_kinds:
 //! unknown inquiry kind "foo" (allowed: certificate_verification, outflow_status)`.
 //!
@@ -88,6 +90,8 @@ pub struct Agreement {
     valid_from: NaiveDate,
     /// Last day (China Standard Time) on which the agreement applies.
     valid_until: NaiveDate,
+    /// Days personal data from exchanges under this agreement is kept (PIPL Art. 19, 47).
+    retention_days: u16,
     /// The allowed directions, sorted by (from, to), at most one per ordered pair.
     directions: Vec<Direction>,
     /// The document as written, which the store keeps so the signed text can be shown again.
@@ -188,6 +192,12 @@ impl Agreement {
     /// The last day of validity (China Standard Time, inclusive).
     pub fn valid_until(&self) -> NaiveDate {
         self.valid_until
+    }
+
+    /// How many days personal data (resident IDs, answered fields) from exchanges under this
+    /// agreement is kept before it is erased.
+    pub fn retention_days(&self) -> u16 {
+        self.retention_days
     }
 
     /// The directions, sorted by (from, to).
@@ -298,7 +308,7 @@ impl Agreement {
     /// A few lines describing the agreement, for `hancha agreement check` and logs.
     pub fn summary(&self) -> String {
         let mut summary = format!(
-            "{} version {}: {}\nhash {}\nparties {} {} and {} {}, valid {} to {} (China Standard Time)",
+            "{} version {}: {}\nhash {}\nparties {} {} and {} {}, valid {} to {} (China Standard Time)\npersonal data kept {} days",
             self.id,
             self.version,
             self.title,
@@ -309,6 +319,7 @@ impl Agreement {
             self.parties[1].name(),
             self.valid_from,
             self.valid_until,
+            self.retention_days,
         );
         for direction in &self.directions {
             // Writing to a String cannot fail.

@@ -14,12 +14,15 @@ use toml::value::Datetime;
 use super::error::{AgreementErrors, Collector, Problem, path_at};
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, NoticeKind, StatusField, UnknownName};
+use crate::domain::vocabulary::{InquiryKind, NoticeField, NoticeKind, StatusField, UnknownName};
 
 /// The longest deadline accepted, in days: anything longer is a typo, not a policy.
 const MAX_DAYS: i64 = 365;
 /// The highest daily cap accepted: two orders of magnitude above the largest sweep.
 const MAX_DAILY_CAP: i64 = 10_000_000;
+/// The longest retention accepted, in days (ten years): the purpose of an exchange is long
+/// achieved by then (PIPL Art. 19 asks for the shortest time the purpose needs).
+const MAX_RETENTION_DAYS: i64 = 3650;
 /// The longest id accepted: ids are keys on the wire and in the database.
 const MAX_ID_CHARS: usize = 64;
 
@@ -35,6 +38,7 @@ struct RawAgreement {
     parties: Spanned<Vec<Spanned<String>>>,
     valid_from: Spanned<Datetime>,
     valid_until: Spanned<Datetime>,
+    retention_days: Spanned<i64>,
     direction: Spanned<Vec<Spanned<RawDirection>>>,
 }
 
@@ -49,6 +53,7 @@ struct RawDirection {
     answer_fields: Spanned<Vec<Spanned<String>>>,
     reply_days: Spanned<RawReplyDays>,
     notice_days: Option<Spanned<RawNoticeDays>>,
+    notice_fields: Option<Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>>,
     daily_cap: Spanned<i64>,
     automatic_answers: Spanned<bool>,
 }
@@ -133,12 +138,21 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
             errors.push(raw.valid_until.span(), "valid_until", problem);
         }
     }
+    let retention_days = check_range(
+        &raw.retention_days,
+        "retention_days",
+        1,
+        MAX_RETENTION_DAYS,
+        errors,
+    )
+    .and_then(|days| u16::try_from(days).ok());
     let directions = check_directions(&raw.direction, parties, errors);
 
     let (Some(id), Some(version), Some(title), Some(parties)) = (id, version, title, parties) else {
         return None;
     };
-    let (Some(valid_from), Some(valid_until), Some(directions)) = (valid_from, valid_until, directions)
+    let (Some(valid_from), Some(valid_until), Some(retention_days), Some(directions)) =
+        (valid_from, valid_until, retention_days, directions)
     else {
         return None;
     };
@@ -152,6 +166,7 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
         parties,
         valid_from,
         valid_until,
+        retention_days,
         &directions,
     );
     Some(Agreement {
@@ -163,6 +178,7 @@ fn check(raw: &RawAgreement, text: &str, errors: &mut Collector<'_>) -> Option<A
         parties,
         valid_from,
         valid_until,
+        retention_days,
         directions,
         source_text: text.to_owned(),
     })
@@ -384,6 +400,11 @@ fn check_direction(
             None
         }
     };
+    let notice_fields = match (&raw.notice_fields, &notice_kinds) {
+        (None, _) => Some(BTreeMap::new()),
+        (Some(fields), Some(kinds)) => check_notice_fields(fields, kinds, &at("notice_fields"), errors),
+        (Some(_), None) => None,
+    };
     let daily_cap = check_range(&raw.daily_cap, &at("daily_cap"), 1, MAX_DAILY_CAP, errors)
         .and_then(|cap| u32::try_from(cap).ok());
 
@@ -396,6 +417,7 @@ fn check_direction(
         listed_fields: answer_fields?,
         reply_days: reply_days?,
         notice_days: notice_days?,
+        notice_fields: notice_fields?,
         daily_cap: daily_cap?,
         automatic_answers: *raw.automatic_answers.get_ref(),
     })
@@ -430,4 +452,57 @@ fn check_notice_days(
         receipt: receipt?,
         feedback: feedback?,
     })
+}
+
+/// `notice_fields = { birth = ["child_sex", …], … }`: each key a kind the direction allows, each
+/// field one of that kind's ([`NoticeField::kind`]), each listed once.
+fn check_notice_fields(
+    raw: &Spanned<BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>,
+    allowed_kinds: &BTreeSet<NoticeKind>,
+    path: &str,
+    errors: &mut Collector<'_>,
+) -> Option<BTreeMap<NoticeKind, BTreeSet<NoticeField>>> {
+    let mut checked = BTreeMap::new();
+    let mut all_good = true;
+    for (kind_name, fields) in raw.get_ref() {
+        let kind_path = format!("{path}.{}", kind_name.get_ref());
+        let kind = match kind_name.get_ref().parse::<NoticeKind>() {
+            Ok(kind) if allowed_kinds.contains(&kind) => kind,
+            Ok(kind) => {
+                errors.push(
+                    kind_name.span(),
+                    &kind_path,
+                    Problem::FieldsForKindNotAllowed { kind },
+                );
+                all_good = false;
+                continue;
+            }
+            Err(unknown) => {
+                errors.push(kind_name.span(), &kind_path, Problem::UnknownName(unknown));
+                all_good = false;
+                continue;
+            }
+        };
+        let Some(names) = check_names::<NoticeField>(fields, &kind_path, errors) else {
+            all_good = false;
+            continue;
+        };
+        for field in &names {
+            if field.kind() != kind {
+                let span = fields
+                    .get_ref()
+                    .iter()
+                    .find(|name| name.get_ref() == field.as_str())
+                    .map_or_else(|| fields.span(), |name| name.span());
+                errors.push(
+                    span,
+                    &kind_path,
+                    Problem::FieldOfOtherKind { field: *field, kind },
+                );
+                all_good = false;
+            }
+        }
+        checked.insert(kind, names);
+    }
+    all_good.then_some(checked)
 }

@@ -364,3 +364,82 @@ fn all_errors_render_one_per_line_in_document_order() {
     assert!(lines[1].starts_with("line 11, "), "{rendered}");
     assert!(lines[2].starts_with("line 26, "), "{rendered}");
 }
+
+#[test]
+fn retention_is_required_and_bounded() {
+    let missing = errors_of(&base_with("retention_days = 1095\n", ""));
+    assert!(
+        missing[0].to_string().contains("missing field `retention_days`"),
+        "{missing:#?}"
+    );
+    let error = single_error(&base_with("retention_days = 1095", "retention_days = 0"));
+    assert_eq!(
+        (error.line, error.path.as_str(), &error.problem),
+        (
+            7,
+            "retention_days",
+            &Problem::OutOfRange {
+                min: 1,
+                max: 3650,
+                found: 0
+            }
+        )
+    );
+}
+
+/// The first direction allows `contraception_check` and `birth` notices; `notice_fields` goes
+/// after its last key (line 17).
+fn with_notice_fields(fields: &str) -> String {
+    base_with(
+        "automatic_answers = true",
+        &format!("automatic_answers = true\nnotice_fields = {fields}"),
+    )
+}
+
+#[test]
+fn notice_fields_say_what_each_allowed_kind_may_carry() {
+    let agreement = parsed(&with_notice_fields(
+        r#"{ birth = ["child_sex", "birth_order"], contraception_check = [] }"#,
+    ));
+    let direction = agreement.direction(county("430703"), county("431322")).unwrap();
+    assert!(direction.may_carry(NoticeField::ChildSex));
+    assert!(direction.may_carry(NoticeField::BirthOrder));
+    assert!(!direction.may_carry(NoticeField::BirthPlace));
+    assert!(!direction.may_carry(NoticeField::CheckResult));
+    assert_eq!(direction.notice_fields(NoticeKind::ContraceptionCheck).count(), 0);
+    let other = agreement.direction(county("431322"), county("430703")).unwrap();
+    assert!(!other.may_carry(NoticeField::ChildSex));
+}
+
+#[test]
+fn a_notice_field_of_another_kind_or_an_unallowed_kind_is_refused() {
+    let error = single_error(&with_notice_fields(r#"{ birth = ["child_sex", "measure"] }"#));
+    assert_eq!(
+        (error.line, error.path.as_str(), &error.problem),
+        (
+            18,
+            "direction[0].notice_fields.birth",
+            &Problem::FieldOfOtherKind {
+                field: NoticeField::Measure,
+                kind: NoticeKind::Birth
+            }
+        )
+    );
+    assert_eq!(
+        error.to_string(),
+        "line 18, column 41: direction[0].notice_fields.birth: measure is a field of \
+         contraception_check notices, not of birth"
+    );
+    let error = single_error(&with_notice_fields(r#"{ moved_on = ["new_county"] }"#));
+    assert_eq!(
+        (error.path.as_str(), &error.problem),
+        (
+            "direction[0].notice_fields.moved_on",
+            &Problem::FieldsForKindNotAllowed {
+                kind: NoticeKind::MovedOn
+            }
+        )
+    );
+    let error = single_error(&with_notice_fields(r#"{ birth = ["weight"] }"#));
+    assert!(error.to_string().contains("unknown notice field"), "{error}");
+}

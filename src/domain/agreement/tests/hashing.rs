@@ -13,6 +13,7 @@ parties = [ "431322",
             "430703" ]   # order does not matter
 valid_until = 2028-12-31
 valid_from  = 2026-01-01
+retention_days = 1095  # three years
 version = 1
 id = "430703-431322"
 
@@ -61,7 +62,7 @@ fn hash_of_base_is_pinned() {
     // `FORMAT` in canonical.rs and update the value here deliberately.
     assert_eq!(
         parsed(BASE).canonical_hash().as_str(),
-        "03011d9c7f88786950e35c5c6ed93272c763bf0c37665ca44e2971348ce9516d"
+        "4e696455319ddf365d49db1a2a1fa5f76aae39b91929e3e7fe0a7bf032e50303"
     );
 }
 
@@ -91,6 +92,11 @@ fn hash_changes_with_every_term() {
         ),
         ("daily_cap = 20000", "daily_cap = 20001"),
         ("automatic_answers = true", "automatic_answers = false"),
+        ("retention_days = 1095", "retention_days = 365"),
+        (
+            "automatic_answers = true",
+            "automatic_answers = true\nnotice_fields = { birth = [\"child_sex\"] }",
+        ),
     ];
     let mut hashes = BTreeSet::from([parsed(BASE).canonical_hash().clone()]);
     for (old, new) in changes {
@@ -154,7 +160,7 @@ fn render(
     };
     format!(
         "id = \"430703-431322\"\nversion = 1\ntitle = \"鼎城区—新化县 流动人口服务管理双向协议\"\n\
-         parties = [{}]\nvalid_from = 2026-01-01\nvalid_until = 2028-12-31\n\n{a}\n{b}",
+         parties = [{}]\nvalid_from = 2026-01-01\nvalid_until = 2028-12-31\nretention_days = 1095\n\n{a}\n{b}",
         quoted(parties),
     )
 }

@@ -8,7 +8,7 @@ mod policy;
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeKind, Priority, StatusField};
+use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeField, NoticeKind, Priority, StatusField};
 
 /// The agreement between 鼎城区 and 新化县 as shipped.
 const XINHUA: &str = include_str!("../../../../examples/agreements/430703-431322.toml");
@@ -16,7 +16,7 @@ const XINHUA: &str = include_str!("../../../../examples/agreements/430703-431322
 const SHAODONG: &str = include_str!("../../../../examples/agreements/430703-430582.toml");
 
 /// A small valid agreement whose line numbers the error tests refer to:
-/// 4 parties, 5–6 validity, 8 first `[[direction]]`, 11 its inquiry kinds, 14 its reply days,
+/// 4 parties, 5–6 validity, 7 retention, 8 first `[[direction]]`, 11 its inquiry kinds, 14 its reply days,
 /// 19 second `[[direction]]`.
 const BASE: &str = r#"id = "430703-431322"
 version = 1
@@ -24,7 +24,7 @@ title = "鼎城区—新化县 流动人口服务管理双向协议"
 parties = ["430703", "431322"]
 valid_from = 2026-01-01
 valid_until = 2028-12-31
-
+retention_days = 1095
 [[direction]]
 from = "430703"
 to = "431322"
