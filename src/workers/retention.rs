@@ -31,7 +31,7 @@ pub async fn run_once(node: &Arc<Node>, now: DateTime<Utc>) -> Result<Step, Stor
         let tag = key.map(|key| move |digest: &[u8; 32]| key.message_tag(digest));
         let rule = RetentionRule {
             agreement_id: agreement.id(),
-            retention_days: agreement.retention_days(),
+            retention_days: u32::from(agreement.retention_days()),
             tag: tag
                 .as_ref()
                 .map(|tag| tag as &(dyn Fn(&[u8; 32]) -> [u8; 32] + Sync)),
