@@ -68,13 +68,22 @@ async fn settled(cluster: &Cluster) {
 /// many messages it erased.
 async fn erase_after(node: &Arc<Node>, days: i64) -> i64 {
     let now = Utc::now() + chrono::Duration::days(days);
-    let before = count(node, "SELECT count(*) FROM erasures WHERE table_name <> 'reconcile_differences'").await;
+    let before = count(
+        node,
+        "SELECT count(*) FROM erasures WHERE table_name <> 'reconcile_differences'",
+    )
+    .await;
     while hancha::workers::retention::run_once(node, now)
         .await
         .expect("retention step")
         == Step::Worked
     {}
-    count(node, "SELECT count(*) FROM erasures WHERE table_name <> 'reconcile_differences'").await - before
+    count(
+        node,
+        "SELECT count(*) FROM erasures WHERE table_name <> 'reconcile_differences'",
+    )
+    .await
+        - before
 }
 
 /// What a person's data may be found as: the value itself, as text or bytes.
@@ -194,14 +203,20 @@ async fn notify(cluster: &Cluster, subject: &str) {
         fields: Default::default(),
     };
     let mut client = cluster.client(DINGCHENG, SHAODONG).await;
-    let request = tokio_stream::iter(vec![pb::NoticeBatch { notices: vec![notice] }]);
+    let request = tokio_stream::iter(vec![pb::NoticeBatch {
+        notices: vec![notice],
+    }]);
     let mut stream = client.deliver_notices(request).await.unwrap().into_inner();
     while stream.message().await.unwrap().is_some() {}
-    assert_eq!(count(cluster.node(SHAODONG), "SELECT count(*) FROM notices").await, 1);
+    assert_eq!(
+        count(cluster.node(SHAODONG), "SELECT count(*) FROM notices").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_remains_outside_the_registry() {
+async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_remains_outside_the_registry()
+{
     let cluster = one_day_pair().await;
     share_persons(&cluster, DINGCHENG, SHAODONG, 0..6).await;
     ask_and_wait(&cluster, 0..4).await;
@@ -224,7 +239,9 @@ async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_
         // The scan finds what is there: the subjects in the messages before erasure.
         let before = found_outside_the_registry(&pool, &needles).await;
         assert!(
-            before.iter().any(|place| place.contains("in inquiries.subject_id")),
+            before
+                .iter()
+                .any(|place| place.contains("in inquiries.subject_id")),
             "{county}: {before:?}"
         );
         scanned.push((county, pool, needles));
@@ -271,7 +288,11 @@ async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_
             0
         );
         assert_eq!(
-            count(node, "SELECT count(*) FROM erasures WHERE table_name = 'inquiries'").await,
+            count(
+                node,
+                "SELECT count(*) FROM erasures WHERE table_name = 'inquiries'"
+            )
+            .await,
             5
         );
         let audited = count(
@@ -296,7 +317,10 @@ async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_
         "the difference keeps its keyed tag"
     );
     // The registry itself is the county's own, not exchange data: it is kept.
-    assert_eq!(count(cluster.node(SHAODONG), "SELECT count(*) FROM persons").await, 5);
+    assert_eq!(
+        count(cluster.node(SHAODONG), "SELECT count(*) FROM persons").await,
+        5
+    );
 
     // A second pass finds nothing more.
     assert_eq!(erase_after(cluster.node(DINGCHENG), 2).await, 0);
@@ -338,10 +362,11 @@ async fn reconciliation_agrees_across_erasure_on_one_side_and_still_finds_lost_a
 
     // A message recorded differently before erasure is found (its tag is made from what each
     // side holds).
-    let inquiries: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT message_id FROM inquiries ORDER BY message_id")
-        .fetch_all(&responder_db)
-        .await
-        .unwrap();
+    let inquiries: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT message_id FROM inquiries ORDER BY message_id")
+            .fetch_all(&responder_db)
+            .await
+            .unwrap();
     let first = reconcile(asker, SHAODONG).await;
     assert_eq!(set(&first, "messages").record.differences, 0);
     sqlx::query("UPDATE inquiries SET subject_certificate = 'forged' WHERE message_id = $1")
@@ -391,7 +416,10 @@ async fn reconciliation_agrees_across_erasure_on_one_side_and_still_finds_lost_a
     let summaries = reconcile(asker, SHAODONG).await;
     let messages = set(&summaries, "messages");
     assert_eq!(messages.record.differences, 2);
-    assert_eq!(messages.committed.repaired, 0, "an erased message is not sent again");
+    assert_eq!(
+        messages.committed.repaired, 0,
+        "an erased message is not sent again"
+    );
     assert_eq!(messages.committed.reported, 2);
     assert_eq!(count(asker, "SELECT count(*) FROM outbox").await, 0);
     let reported: Vec<(String, String)> = sqlx::query_as(
@@ -425,8 +453,14 @@ async fn two_replicas_erase_each_row_once() {
         hancha::workers::retention::run_once(first, now),
         hancha::workers::retention::run_once(&replica.node, now),
     );
-    assert_eq!(one.unwrap(), Step::Idle(hancha::workers::retention::CHECK_INTERVAL));
-    assert_eq!(other.unwrap(), Step::Idle(hancha::workers::retention::CHECK_INTERVAL));
+    assert_eq!(
+        one.unwrap(),
+        Step::Idle(hancha::workers::retention::CHECK_INTERVAL)
+    );
+    assert_eq!(
+        other.unwrap(),
+        Step::Idle(hancha::workers::retention::CHECK_INTERVAL)
+    );
     assert_eq!(
         count(first, "SELECT count(*) FROM erasures").await,
         12,
@@ -439,7 +473,10 @@ async fn two_replicas_erase_each_row_once() {
     .fetch_one(&database(first.store()).await)
     .await
     .unwrap();
-    assert_eq!(counted, 6, "the audit records of both replicas add up to each inquiry once");
+    assert_eq!(
+        counted, 6,
+        "the audit records of both replicas add up to each inquiry once"
+    );
     assert_eq!(
         count(first, "SELECT count(*) FROM inquiries WHERE erased_at IS NULL").await,
         0

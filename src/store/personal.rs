@@ -278,6 +278,9 @@ mod tests {
             erased_columns("reconcile_differences"),
             ["resident_id", "township"]
         );
-        assert!(erasure_assignments("persons").is_empty(), "the registry is the county's own");
+        assert!(
+            erasure_assignments("persons").is_empty(),
+            "the registry is the county's own"
+        );
     }
 }

@@ -190,12 +190,13 @@ impl Store {
     /// shown, if any), for this node's own operator; `None` once erased at the end of the
     /// agreed retention period.
     pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<Subject>, StoreError> {
-        let subject: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT subject_id, subject_certificate FROM inquiries
-                 WHERE message_id = $1 AND subject_id IS NOT NULL")
-                .bind(message_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let subject: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT subject_id, subject_certificate FROM inquiries
+                 WHERE message_id = $1 AND subject_id IS NOT NULL",
+        )
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
         subject
             .map(|(id, certificate_number)| {
                 Ok(Subject {

@@ -58,8 +58,11 @@ pub struct RetentionRule<'a> {
     pub retention_days: u32,
     /// Its reconciliation key's message tag, when this node reconciles it: a message erased
     /// without a tag can no longer be compared with the peer.
-    pub tag: Option<&'a (dyn Fn(&[u8; 32]) -> [u8; 32] + Sync)>,
+    pub tag: Option<&'a MessageTagger<'a>>,
 }
+
+/// Makes a message's keyed tag from its content digest.
+pub type MessageTagger<'a> = dyn Fn(&[u8; 32]) -> [u8; 32] + Sync + 'a;
 
 /// `MESSAGE_TABLES[i]` by name.
 fn message_table(name: &str) -> MessageTable {

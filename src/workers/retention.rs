@@ -12,7 +12,7 @@ use super::Step;
 use crate::domain::reconcile::ReconcileKey;
 use crate::node::Node;
 use crate::store::StoreError;
-use crate::store::retention::{Erased, RetentionRule};
+use crate::store::retention::{Erased, MessageTagger, RetentionRule};
 
 /// Rows of each kind one step erases per agreement, at most: a transaction stays short.
 pub const BATCH: i64 = 500;
@@ -32,9 +32,7 @@ pub async fn run_once(node: &Arc<Node>, now: DateTime<Utc>) -> Result<Step, Stor
         let rule = RetentionRule {
             agreement_id: agreement.id(),
             retention_days: u32::from(agreement.retention_days()),
-            tag: tag
-                .as_ref()
-                .map(|tag| tag as &(dyn Fn(&[u8; 32]) -> [u8; 32] + Sync)),
+            tag: tag.as_ref().map(|tag| tag as &MessageTagger<'_>),
         };
         let erased = node.store().erase_expired(&rule, now, BATCH).await?;
         if erased.is_empty() {
