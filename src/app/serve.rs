@@ -285,6 +285,17 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             .await;
         }
     });
+    let retention = Arc::clone(&node);
+    supervisor.run(&mut tasks, "retention", move |stop| {
+        let node = Arc::clone(&retention);
+        async move {
+            let never = Notify::new();
+            run_loop("retention", stop, &never, retry, || {
+                workers::retention::run_once(&node, chrono::Utc::now())
+            })
+            .await;
+        }
+    });
     tasks.spawn(health::watch(
         Arc::clone(&health),
         Arc::clone(&node),

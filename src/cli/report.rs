@@ -40,6 +40,11 @@ const INDICATORS: [(&str, &str, &str); 4] = [
 ];
 
 /// What to report and how to print it. Rates are rounded down, so 100.0% means everyone.
+///
+/// Inquiries whose personal data was erased at the end of their agreement's retention period
+/// count for nobody: 登记率 and 流出人口函查率 are exact for periods that began less than
+/// `retention_days` ago, 持验证率 counts the verifications of the last `retention_days` (see
+/// "Retention" in the README).
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     #[command(flatten)]

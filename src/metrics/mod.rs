@@ -44,6 +44,7 @@ const WORKERS: &[&str] = &[
     "deadlines",
     "reconcile",
     "changes",
+    "retention",
 ];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
@@ -76,6 +77,8 @@ pub struct Metrics {
     inbound_refused: IntCounterVec,
     /// Inquiries answered automatically from the registry.
     auto_answers: IntCounter,
+    /// Messages whose personal data was erased at the end of the agreed retention period.
+    erased_messages: IntCounterVec,
     /// Reconciliation sets this node started, by peer and outcome.
     reconcile_runs: IntCounterVec,
     /// Differences those runs found.
@@ -170,6 +173,12 @@ impl Metrics {
                     .expect("registered once");
                 counter
             },
+            erased_messages: counter_vec(
+                &registry,
+                "hancha_erased_messages_total",
+                "Messages whose personal data was erased at the end of the agreed retention period, by type.",
+                &["type"],
+            ),
             reconcile_runs: counter_vec(
                 &registry,
                 "hancha_reconcile_runs_total",
@@ -280,6 +289,9 @@ impl Metrics {
         for worker in WORKERS {
             metrics.worker_restarts.with_label_values(&[worker]);
         }
+        for message_type in ["inquiry", "confirmation", "notice"] {
+            metrics.erased_messages.with_label_values(&[message_type]);
+        }
         metrics
     }
 
@@ -345,6 +357,19 @@ impl Metrics {
     /// `count` inquiries were answered automatically.
     pub fn auto_answered(&self, count: usize) {
         self.auto_answers.inc_by(count as u64);
+    }
+
+    /// The retention worker erased `erased`.
+    pub fn erased(&self, erased: &crate::store::retention::Erased) {
+        for (message_type, count) in [
+            ("inquiry", erased.inquiries),
+            ("confirmation", erased.confirmations),
+            ("notice", erased.notices),
+        ] {
+            self.erased_messages
+                .with_label_values(&[message_type])
+                .inc_by(count);
+        }
     }
 
     /// A reconciliation set this node started with `peer` completed.

@@ -18,6 +18,8 @@ pub mod queries;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+pub mod retention;
+pub mod tags;
 pub mod window;
 
 pub(crate) use audit::audit_batch_in;

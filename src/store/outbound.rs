@@ -72,7 +72,8 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, Uuid>, StoreError> {
         let rows: Vec<(String, Uuid)> = sqlx::query_as(
             "SELECT subject_id, message_id FROM inquiries
-             WHERE sweep_key = $1 AND peer_county = $2 AND kind = $3 AND direction = 'outbound'",
+             WHERE sweep_key = $1 AND peer_county = $2 AND kind = $3 AND direction = 'outbound'
+               AND subject_id IS NOT NULL",
         )
         .bind(sweep_key)
         .bind(peer.as_str())

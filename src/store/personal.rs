@@ -13,10 +13,60 @@ pub struct PersonalColumn {
     pub column: &'static str,
     /// What of a person it holds, for the operator documentation.
     pub holds: &'static str,
+    /// What the retention worker does to it once its row is past the agreed period.
+    pub at_retention: AtRetention,
+}
+
+/// What becomes of a personal column when its row is past the agreement's retention period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtRetention {
+    /// Kept: the county's own registry (not exchange data), or a keyed tag that names nothing
+    /// without the key.
+    Kept,
+    /// Set to NULL.
+    Cleared,
+    /// Replaced by an empty JSON object (the column may not be NULL).
+    Emptied,
+}
+
+impl AtRetention {
+    /// The SQL value erasure writes, if it writes one.
+    const fn erased_value(self) -> Option<&'static str> {
+        match self {
+            AtRetention::Kept => None,
+            AtRetention::Cleared => Some("NULL"),
+            AtRetention::Emptied => Some("'{}'::jsonb"),
+        }
+    }
 }
 
 const fn column(table: &'static str, column: &'static str, holds: &'static str) -> PersonalColumn {
-    PersonalColumn { table, column, holds }
+    PersonalColumn {
+        table,
+        column,
+        holds,
+        at_retention: AtRetention::Kept,
+    }
+}
+
+/// A column erased at retention: set to NULL.
+const fn cleared(table: &'static str, column: &'static str, holds: &'static str) -> PersonalColumn {
+    PersonalColumn {
+        table,
+        column,
+        holds,
+        at_retention: AtRetention::Cleared,
+    }
+}
+
+/// A JSON column erased at retention: emptied.
+const fn emptied(table: &'static str, column: &'static str, holds: &'static str) -> PersonalColumn {
+    PersonalColumn {
+        table,
+        column,
+        holds,
+        at_retention: AtRetention::Emptied,
+    }
 }
 
 /// Every column that holds a person's data. A column added to the schema must be listed here or
@@ -47,37 +97,37 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
         "which fields that digest covers",
     ),
     column("persons", "updated_at", "when her entry last changed"),
-    column("inquiries", "subject_id", "the ID number asked about"),
-    column("inquiries", "subject_certificate", "the certificate number shown"),
+    cleared("inquiries", "subject_id", "the ID number asked about"),
+    cleared("inquiries", "subject_certificate", "the certificate number shown"),
     column(
         "inquiries",
-        "content_digest",
-        "a digest of the inquiry, its subject included",
+        "content_tag",
+        "a tag of the inquiry keyed with the agreement's secret",
     ),
-    column("confirmations", "fields", "the status answered"),
+    emptied("confirmations", "fields", "the status answered"),
     column(
         "confirmations",
-        "content_digest",
-        "a digest of the answer, its status included",
+        "content_tag",
+        "a tag of the answer keyed with the agreement's secret",
     ),
-    column("notices", "subject_id", "the ID number notified about"),
-    column(
+    cleared("notices", "subject_id", "the ID number notified about"),
+    cleared(
         "notices",
         "occurred_on",
         "the date of the birth, pregnancy or move",
     ),
-    column("notices", "body", "the status notified"),
+    emptied("notices", "body", "the status notified"),
     column(
         "notices",
-        "content_digest",
-        "a digest of the notice, its subject included",
+        "content_tag",
+        "a tag of the notice keyed with the agreement's secret",
     ),
-    column(
+    cleared(
         "reconcile_differences",
         "resident_id",
         "the ID number of a person recorded differently",
     ),
-    column("reconcile_differences", "township", "her township"),
+    cleared("reconcile_differences", "township", "her township"),
     column(
         "reconcile_differences",
         "person_tag",
@@ -96,6 +146,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("peer_status", &[]),
     ("audit_log", &[]),
     ("reconcile_runs", &[]),
+    ("erasures", &[]),
     ("_sqlx_migrations", &[]),
     (
         "inquiries",
@@ -118,6 +169,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
             "overdue_at",
             "sweep_key",
             "asked_by_township",
+            "erased_at",
         ],
     ),
     (
@@ -133,6 +185,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
             "answered_by",
             "created_at",
             "delivered_at",
+            "erased_at",
         ],
     ),
     (
@@ -147,6 +200,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
             "created_at",
             "acknowledged_at",
             "feedback_due_at",
+            "erased_at",
         ],
     ),
     (
@@ -179,4 +233,55 @@ pub fn is_not_personal(table: &str, column: &str) -> bool {
     NOT_PERSONAL
         .iter()
         .any(|(listed, columns)| *listed == table && (columns.is_empty() || columns.contains(&column)))
+}
+
+/// The columns of `table` that erasure changes, in list order.
+pub fn erased_columns(table: &str) -> Vec<&'static str> {
+    PERSONAL_COLUMNS
+        .iter()
+        .filter(|listed| listed.table == table && listed.at_retention != AtRetention::Kept)
+        .map(|listed| listed.column)
+        .collect()
+}
+
+/// The `SET` list that erases `table`'s personal columns (`col = NULL, …`), walked from
+/// [`PERSONAL_COLUMNS`]; empty when the table has nothing to erase.
+pub fn erasure_assignments(table: &str) -> String {
+    PERSONAL_COLUMNS
+        .iter()
+        .filter(|listed| listed.table == table)
+        .filter_map(|listed| {
+            listed
+                .at_retention
+                .erased_value()
+                .map(|value| format!("{} = {value}", listed.column))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erasure_clears_the_subjects_and_empties_the_answers_and_keeps_the_tags() {
+        assert_eq!(
+            erasure_assignments("inquiries"),
+            "subject_id = NULL, subject_certificate = NULL"
+        );
+        assert_eq!(erasure_assignments("confirmations"), "fields = '{}'::jsonb");
+        assert_eq!(
+            erasure_assignments("notices"),
+            "subject_id = NULL, occurred_on = NULL, body = '{}'::jsonb"
+        );
+        assert_eq!(
+            erased_columns("reconcile_differences"),
+            ["resident_id", "township"]
+        );
+        assert!(
+            erasure_assignments("persons").is_empty(),
+            "the registry is the county's own"
+        );
+    }
 }

@@ -112,7 +112,8 @@ impl InquiryRecord {
 const INQUIRY_COLUMNS: &str =
     "i.message_id, i.direction, i.peer_county, i.agreement_id, i.agreement_hash, i.kind,
     i.priority, i.state, i.created_at, i.received_at, i.due_at, i.answered_at, i.outcome, i.reject_reason,
-    i.overdue_at, left(i.subject_id, 4) || '**********' || right(i.subject_id, 4) AS subject_masked,
+    i.overdue_at, coalesce(left(i.subject_id, 4) || '**********' || right(i.subject_id, 4), '[erased]')
+        AS subject_masked,
     COALESCE(i.asked_by_township, p.township) AS township";
 
 /// What happened to an inquiry and its answer, and where its delivery stands.
@@ -186,13 +187,16 @@ impl Store {
     }
 
     /// The subject as the inquiry names it (the full ID number and the certificate number
-    /// shown, if any), for this node's own operator.
+    /// shown, if any), for this node's own operator; `None` once erased at the end of the
+    /// agreed retention period.
     pub async fn inquiry_subject(&self, message_id: Uuid) -> Result<Option<Subject>, StoreError> {
-        let subject: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT subject_id, subject_certificate FROM inquiries WHERE message_id = $1")
-                .bind(message_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let subject: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT subject_id, subject_certificate FROM inquiries
+                 WHERE message_id = $1 AND subject_id IS NOT NULL",
+        )
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
         subject
             .map(|(id, certificate_number)| {
                 Ok(Subject {

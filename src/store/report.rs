@@ -18,6 +18,12 @@
 //!
 //! The registry holds people as they are now, so a past period is counted against today's
 //! registry; only the exchange records are dated.
+//!
+//! Inquiries erased at the end of their agreement's retention period (see
+//! [`crate::store::retention`]) no longer name their subject and count for nobody: a period is
+//! counted in full while its inquiries are kept, that is for 流出人口函查率 and 登记率 a period
+//! that began less than the retention period ago, and for 持验证率 only verifications answered
+//! within the retention period count.
 
 use std::collections::BTreeMap;
 
@@ -67,15 +73,15 @@ const INDICATORS_SQL: &str = "
 WITH verified AS (
     SELECT DISTINCT subject_id FROM inquiries
     WHERE direction = 'outbound' AND kind = 'certificate_verification'
-      AND state = 'answered' AND outcome = 'found' AND answered_at < $2
+      AND state = 'answered' AND outcome = 'found' AND answered_at < $2 AND subject_id IS NOT NULL
 ), inquired AS (
     SELECT DISTINCT subject_id FROM inquiries
     WHERE direction = 'outbound' AND kind = 'outflow_status'
-      AND state = 'answered' AND answered_at >= $1 AND answered_at < $2
+      AND state = 'answered' AND answered_at >= $1 AND answered_at < $2 AND subject_id IS NOT NULL
 ), unregistered AS (
     SELECT DISTINCT subject_id FROM inquiries i
     WHERE direction = 'inbound' AND kind = 'outflow_status'
-      AND received_at >= $1 AND received_at < $2
+      AND received_at >= $1 AND received_at < $2 AND subject_id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.resident_id = i.subject_id AND p.flow = 'inflow')
 ), people AS (
     SELECT township,

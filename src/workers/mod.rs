@@ -1,6 +1,6 @@
 //! Background workers. Each is one testable step (`run_once`) inside a trivial loop that sleeps,
 //! wakes on notify, and stops on shutdown at a step boundary: delivery, auto-answer, deadlines,
-//! and the reconciliation scheduler.
+//! the reconciliation scheduler, and retention.
 
 pub mod auto_answer;
 pub mod changes;
@@ -8,6 +8,7 @@ pub mod deadlines;
 pub mod delivery;
 pub mod peer_status;
 pub mod reconcile;
+pub mod retention;
 
 use std::future::Future;
 use std::time::Duration;

@@ -45,6 +45,16 @@ impl ReconcileKey {
         mac.finalize().into_bytes().into()
     }
 
+    /// The keyed tag of a message's content (from its content digest, see migration 0008): made
+    /// once while the content is there, kept when the message's personal data is erased, and
+    /// the same on both sides, so that it stands for the message in the messages set.
+    pub fn message_tag(&self, content_digest: &[u8; 32]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"hancha/reconcile/message-tag/v1");
+        mac.update(content_digest);
+        mac.finalize().into_bytes().into()
+    }
+
     /// The tag that names a person across the two sides without the ID number: equal tags on
     /// both sides mean the same person, known differently.
     pub fn person_tag(&self, resident_id: &ResidentId) -> [u8; 32] {

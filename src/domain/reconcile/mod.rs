@@ -4,8 +4,11 @@
 //!
 //! Two sets per agreement are compared with rateless IBLTs ([`crate::domain::riblt`]):
 //!
-//! - **messages**: every inquiry, confirmation and notice the pair exchanged, each as a digest
-//!   of its id and content ([`MessageRef`]); a difference is a lost or divergent message.
+//! - **messages**: every inquiry, confirmation and notice the pair exchanged, each as a keyed
+//!   tag of its id and content ([`ReconcileKey::message_tag`]), made once while the content is
+//!   there and kept when the message's personal data is erased at the end of the agreed
+//!   retention period, so that the set does not change when one side erases before the other;
+//!   a difference is a lost or divergent message ([`MessageRef`]).
 //! - **shared people**: the persons both counties should know, each as a digest of the ID
 //!   number and the status fields both sides may see ([`people`]); a difference is a person one
 //!   side does not know, or knows differently.
@@ -33,7 +36,7 @@ mod tests;
 pub use key::{ReconcileKey, SecretError};
 pub use plan::{
     AskedBefore, MessageDifference, MessagePlan, MessageRef, MessageRepair, MessageType, PersonAction,
-    PersonDifference, PersonPlan, PersonSide, plan_messages, plan_people,
+    PersonDifference, PersonPlan, PersonSide, plan_messages, plan_people, report_erased,
 };
 
 /// What one side holds of a decoded difference, named so the other side can act on it:
@@ -71,7 +74,7 @@ impl ReconcileSet {
     /// one set can never be taken for an element of the other.
     pub(crate) const fn label(self) -> &'static [u8] {
         match self {
-            ReconcileSet::Messages => b"hancha/reconcile/messages/v1",
+            ReconcileSet::Messages => b"hancha/reconcile/messages/v2",
             ReconcileSet::SharedPeople => b"hancha/reconcile/people/v1",
         }
     }

@@ -122,6 +122,16 @@ pub fn plan_messages(me: CountyCode, ours: &[MessageRef], theirs: &[MessageRef])
     plans
 }
 
+/// A message whose personal data we erased at the end of the agreed retention period cannot be
+/// delivered again: where the plan would re-deliver one of `erased`, it is reported instead.
+pub fn report_erased(plans: &mut [MessagePlan], erased: &[MessageRef]) {
+    for plan in plans.iter_mut() {
+        if plan.repair == MessageRepair::Redeliver && erased.contains(&plan.message) {
+            plan.repair = MessageRepair::Report;
+        }
+    }
+}
+
 /// A shared person as this side holds them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PersonSide {

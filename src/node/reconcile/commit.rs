@@ -8,7 +8,7 @@ use super::snapshot::Snapshot;
 use crate::domain::agreement::Agreement;
 use crate::domain::message::{AgreementRef, Inquiry, Subject};
 use crate::domain::reconcile::{
-    AskedBefore, DifferenceDetail, PersonAction, ReconcileSet, plan_messages, plan_people,
+    AskedBefore, DifferenceDetail, PersonAction, ReconcileSet, plan_messages, plan_people, report_erased,
 };
 use crate::domain::riblt::Element;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
@@ -29,11 +29,11 @@ impl Node {
         let me = self.county();
         let peer = agreement.peer_of(me).expect("a party to the agreement");
         let (messages, people, inquiries) = match snapshot.set {
-            ReconcileSet::Messages => (
-                plan_messages(me, &snapshot.messages(ours_only), &their_detail.messages),
-                Vec::new(),
-                Vec::new(),
-            ),
+            ReconcileSet::Messages => {
+                let mut plans = plan_messages(me, &snapshot.messages(ours_only), &their_detail.messages);
+                report_erased(&mut plans, &snapshot.erased_messages(ours_only));
+                (plans, Vec::new(), Vec::new())
+            }
             ReconcileSet::SharedPeople => {
                 let now = Utc::now();
                 let terms = agreement

@@ -14,7 +14,8 @@ use crate::store::{Store, StoreError};
 /// What an element stands for.
 #[derive(Clone, Debug)]
 enum Item {
-    Message(MessageRef),
+    /// A message, and whether its personal data was erased (it can no longer be re-delivered).
+    Message(MessageRef, bool),
     /// A shared person as read (the ID number is parsed, and its tag computed, only for the
     /// few persons in the difference).
     Person(SharedPerson),
@@ -56,7 +57,7 @@ impl Snapshot {
     ) -> Result<Snapshot, StoreError> {
         let mut keyed: Vec<(Element, Item)> = match set {
             ReconcileSet::Messages => store
-                .message_digests(peer, agreement.id())
+                .message_digests(peer, agreement.id(), &|digest| key.message_tag(digest))
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -65,7 +66,7 @@ impl Snapshot {
                         message_id: row.message_id,
                         author: if row.ours { me } else { peer },
                     };
-                    (key.element(set, &row.digest), Item::Message(message))
+                    (key.element(set, &row.digest), Item::Message(message, row.erased))
                 })
                 .collect(),
             ReconcileSet::SharedPeople => {
@@ -107,7 +108,18 @@ impl Snapshot {
         elements
             .iter()
             .filter_map(|element| match self.item(element) {
-                Some(Item::Message(message)) => Some(*message),
+                Some(Item::Message(message, _)) => Some(*message),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The messages among `elements` (ours) whose personal data was erased.
+    pub(crate) fn erased_messages(&self, elements: &[Element]) -> Vec<MessageRef> {
+        elements
+            .iter()
+            .filter_map(|element| match self.item(element) {
+                Some(Item::Message(message, true)) => Some(*message),
                 _ => None,
             })
             .collect()

@@ -1,5 +1,5 @@
-//! Reading the two sets: message digests (kept on the rows by triggers) and shared-person
-//! digests (computed where missing or made for other fields, then stored).
+//! Reading the two sets: message tags (keyed, kept on the rows, made where missing) and
+//! shared-person digests (computed where missing or made for other fields, then stored).
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -22,8 +22,11 @@ pub struct MessageDigest {
     pub message_id: Uuid,
     /// Whether we wrote it (we asked, answered or notified).
     pub ours: bool,
-    /// SHA-256 of its content (see migration 0002).
+    /// The keyed tag of its content (see migration 0008).
     pub digest: [u8; 32],
+    /// Whether its personal data was erased at the end of the retention period: it can be
+    /// compared but no longer delivered again.
+    pub erased: bool,
 }
 
 /// Stale person digests computed and written back per statement.
@@ -46,24 +49,31 @@ pub struct PersonDigest {
 type SharedPersonRow = (String, String, Option<String>, Option<Vec<u8>>);
 
 impl Store {
-    /// The digests of every message exchanged with `peer` under agreement `agreement_id`
-    /// (inquiries the peer refused never reached it and are left out).
+    /// The tags of every message exchanged with `peer` under agreement `agreement_id`
+    /// (inquiries the peer refused never reached it and are left out). Messages without a tag
+    /// are tagged first with `tag`; a message erased before it ever had one (its agreement was
+    /// not reconciled then) cannot be compared and is left out.
     pub async fn message_digests(
         &self,
         peer: CountyCode,
         agreement_id: &str,
+        tag: &(impl Fn(&[u8; 32]) -> [u8; 32] + ?Sized),
     ) -> Result<Vec<MessageDigest>, StoreError> {
+        self.tag_untagged_messages(peer, agreement_id, tag).await?;
         let mut tx = self.pool().begin().await?;
         self.limit(&mut tx, Work::Bulk).await?;
-        let rows: Vec<(String, Uuid, bool, Vec<u8>)> = sqlx::query_as(
-            "SELECT 'inquiry', message_id, direction = 'outbound', content_digest FROM inquiries
-              WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected'
+        let rows: Vec<(String, Uuid, bool, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT 'inquiry', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+               FROM inquiries
+              WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected' AND content_tag IS NOT NULL
              UNION ALL
-             SELECT 'confirmation', message_id, direction = 'outbound', content_digest FROM confirmations
-              WHERE peer_county = $1 AND agreement_id = $2
+             SELECT 'confirmation', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+               FROM confirmations
+              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL
              UNION ALL
-             SELECT 'notice', message_id, direction = 'outbound', content_digest FROM notices
-              WHERE peer_county = $1 AND agreement_id = $2",
+             SELECT 'notice', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+               FROM notices
+              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL",
         )
         .bind(peer.as_str())
         .bind(agreement_id)
@@ -71,7 +81,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.into_iter()
-            .map(|(message_type, message_id, ours, digest)| {
+            .map(|(message_type, message_id, ours, digest, erased)| {
                 Ok(MessageDigest {
                     message_type: MessageType::parse(&message_type).ok_or_else(|| corrupt(&message_type))?,
                     message_id,
@@ -80,6 +90,7 @@ impl Store {
                         .as_slice()
                         .try_into()
                         .map_err(|_| corrupt("digest length"))?,
+                    erased,
                 })
             })
             .collect()
@@ -185,6 +196,7 @@ impl Store {
                     i.state = 'answered' AND i.outcome = 'not_found'
                FROM inquiries i
               WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
+                AND i.erased_at IS NULL
                 AND (i.state IN ('queued', 'pending') OR i.created_at >= $2)",
         )
         .bind(peer.as_str())
