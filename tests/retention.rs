@@ -24,7 +24,8 @@ use sqlx::PgPool;
 fn one_day_agreement() -> String {
     let text = open_agreement(DINGCHENG, SHAODONG);
     assert!(text.contains("retention_days = 1095"), "{text}");
-    text.replace("retention_days = 1095", "retention_days = 1")
+    // other terms: signed again by both parties
+    signed(&unsigned(&text).replace("retention_days = 1095", "retention_days = 1"))
 }
 
 const AGREEMENT: &str = "430703-430582";
