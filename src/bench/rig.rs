@@ -77,7 +77,15 @@ impl Rig {
             uuid::Uuid::new_v4().simple()
         ));
         let pki = TestPki::new().context("minting the benchmark CA")?;
-        let agreement_text = agreement_toml(asker, responder, daily_cap);
+        // signed by both counties with the benchmark CA's keys, as a node requires
+        let mut agreement_text = agreement_toml(asker, responder, daily_cap);
+        for county in [asker, responder] {
+            let identity = pki
+                .county_identity(county.as_str())
+                .context("minting a signing certificate")?;
+            agreement_text = crate::node::sign_agreement(&agreement_text, &identity, chrono::Utc::now())
+                .context("signing the benchmark agreement")?;
+        }
         let agreement = Agreement::parse(&agreement_text)
             .map_err(|errors| anyhow::anyhow!("the benchmark agreement is invalid: {errors:?}"))?;
         let reconcile_secret = format!(

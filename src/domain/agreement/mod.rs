@@ -43,9 +43,9 @@
 //! | `automatic_answers` | whether `to` may answer from its register without an operator |
 //! | `[[signature]]` | one per signing county, outside the canonical form; see `signatures` (`county`, `signed_at`, `algorithm`, `certificate`, `signature`) |
 //!
-//! Every key is required except `notice_days`, `notice_fields` (see above) and the signatures;
-//! unknown keys are errors. Each error
-//! names its line, column and key path, e.g. `line 11, column 46: direction[0].inquiry_kinds:
+//! Every key is required except `notice_days`, `notice_fields` (see above) and the signatures
+//! (which a node requires to apply a version, not to parse it); unknown keys are errors. Each
+//! error names its line, column and key path, e.g. `line 11, column 46: direction[0].inquiry_kinds:
 //! unknown inquiry kind "foo" (allowed: certificate_verification, outflow_status)`.
 //!
 //! The agreement between 鼎城区 and 新化县 (`examples/agreements/430703-431322.toml`):
