@@ -628,6 +628,51 @@ mod tests {
     }
 
     #[test]
+    fn revoking_adds_to_the_issuing_cas_list_once_and_keeps_what_it_held() {
+        use x509_parser::revocation_list::CertificateRevocationList;
+        let dir = tempfile::tempdir().unwrap();
+        generate_dev_certs(dir.path(), &["430703", "431322"]).unwrap();
+        let serials = |file: &str| {
+            let pem = fs::read_to_string(dir.path().join(file)).unwrap();
+            let der =
+                <rustls::pki_types::CertificateRevocationListDer<'_> as PemObject>::from_pem_slice(pem.as_bytes())
+                    .unwrap();
+            let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
+            let number = crl.crl_number().map(ToString::to_string).unwrap_or_default();
+            let serials: Vec<String> = crl
+                .iter_revoked_certificates()
+                .map(|r| hex::encode(r.raw_serial()))
+                .collect();
+            (serials, number)
+        };
+        assert_eq!(serials(COUNTY_CRL), (vec![], "1".to_string()));
+        let first = revoke_dev(dir.path(), &[dir.path().join("431322.pem")], Duration::days(7)).unwrap();
+        assert_eq!(first.crls, vec![dir.path().join(COUNTY_CRL)]);
+        let serial_431322 = first.revoked[0].1.clone();
+        assert_eq!(serials(COUNTY_CRL), (vec![serial_431322.clone()], "2".to_string()));
+        let second = revoke_dev(
+            dir.path(),
+            &[dir.path().join("431322.pem"), dir.path().join("430703.pem"), dir.path().join("operator.pem")],
+            Duration::days(7),
+        )
+        .unwrap();
+        assert_eq!(second.crls.len(), 2);
+        let (county, number) = serials(COUNTY_CRL);
+        assert_eq!(number, "3");
+        assert_eq!(county.len(), 2, "431322 once, and 430703");
+        assert!(county.contains(&serial_431322));
+        assert_eq!(serials(OPERATOR_CRL).0.len(), 1);
+        let refused = revoke_dev(dir.path(), &[dir.path().join("ca.pem")], Duration::days(7));
+        assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");
+        let foreign = TestPki::new().unwrap();
+        let now = Utc::now();
+        let (cert, _) = foreign.issue_county("430703", now, now + Duration::days(1)).unwrap();
+        fs::write(dir.path().join("foreign.pem"), cert).unwrap();
+        let refused = revoke_dev(dir.path(), &[dir.path().join("foreign.pem")], Duration::days(7));
+        assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");
+    }
+
+    #[test]
     fn refuses_malformed_county_before_writing_anything() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("certs");
