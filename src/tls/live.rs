@@ -1110,7 +1110,8 @@ mod tests {
     #[test]
     fn a_ca_without_a_crl_is_not_checked_and_without_crls_nothing_is() {
         let pki = TestPki::new().unwrap();
-        let other_ca = TestPki::new().unwrap();
+        // (a CA of its own name: CRLs are matched to certificates by their issuer's name)
+        let other_ca = TestPki::with_common_name("another hancha test CA").unwrap();
         let (_, from_other_ca) = peer(&other_ca);
         let anchors = format!("{}{}", pki.ca_pem(), other_ca.ca_pem());
         let files_with = files(&pki, &anchors, Some(fresh(&pki, &[], 1).as_bytes()), Duration::ZERO);
@@ -1124,7 +1125,8 @@ mod tests {
     #[test]
     fn a_stale_crl_is_used_within_the_grace_and_refuses_its_cas_certificates_after() {
         let pki = TestPki::new().unwrap();
-        let other_ca = TestPki::new().unwrap();
+        // (a CA of its own name: CRLs are matched to certificates by their issuer's name)
+        let other_ca = TestPki::with_common_name("another hancha test CA").unwrap();
         let (_, certificate) = peer(&pki);
         let (_, from_other_ca) = peer(&other_ca);
         let now = Utc::now();
