@@ -294,7 +294,11 @@ impl NodeConfig {
                     "none (revocation not checked)".to_string()
                 } else {
                     let files: Vec<String> = self.tls.crls.iter().map(|p| p.display().to_string()).collect();
-                    format!("{} (grace {})", files.join(", "), humantime::format_duration(self.tls.crl_grace))
+                    format!(
+                        "{} (grace {})",
+                        files.join(", "),
+                        humantime::format_duration(self.tls.crl_grace)
+                    )
                 }
             ),
             format!(

@@ -68,8 +68,14 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
     .await;
     let now = Utc::now();
     let crl_path = xinhua.dir().join("crl.pem");
-    std::fs::write(&crl_path, cluster.pki.crl_pem(&[], now - TimeDelta::minutes(1), now + TimeDelta::days(1), 1).unwrap())
-        .unwrap();
+    std::fs::write(
+        &crl_path,
+        cluster
+            .pki
+            .crl_pem(&[], now - TimeDelta::minutes(1), now + TimeDelta::days(1), 1)
+            .unwrap(),
+    )
+    .unwrap();
     xinhua.add_tls_settings("crls = [\"crl.pem\"]\nwatch_interval = \"200ms\"");
     xinhua
         .store
@@ -88,7 +94,11 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
         .unwrap();
     assert_eq!(new, u64::from(SWEEP));
     let accepted = |store: Store| async move {
-        count_in(&store, "SELECT count(*) FROM inquiries WHERE direction = 'inbound'").await
+        count_in(
+            &store,
+            "SELECT count(*) FROM inquiries WHERE direction = 'inbound'",
+        )
+        .await
     };
     eventually_within("the sweep is under way", SWEEP_PATIENCE, || {
         let responder = responder.clone();
@@ -138,7 +148,12 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
         &crl_path,
         cluster
             .pki
-            .crl_pem(&[&old_dingcheng.0], now - TimeDelta::minutes(1), now + TimeDelta::days(1), 2)
+            .crl_pem(
+                &[&old_dingcheng.0],
+                now - TimeDelta::minutes(1),
+                now + TimeDelta::days(1),
+                2,
+            )
             .unwrap(),
     )
     .unwrap();
@@ -147,24 +162,46 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
         sqlx::query_as::<_, (Option<String>, String, String)>(
             "SELECT peer_county, direction, outcome FROM audit_log WHERE reason LIKE $1",
         )
-        .bind(format!("UNAUTHENTICATED: certificate revoked: open {listener} connection closed%"))
+        .bind(format!(
+            "UNAUTHENTICATED: certificate revoked: open {listener} connection closed%"
+        ))
         .fetch_all(&common::database(&store).await)
         .await
         .unwrap()
     };
-    let closed = eventually("新化县 closes 鼎城区's connection made with the revoked certificate", || {
-        let responder = responder.clone();
-        async move { closings(responder, "peer").await.pop() }
-    })
+    let closed = eventually(
+        "新化县 closes 鼎城区's connection made with the revoked certificate",
+        || {
+            let responder = responder.clone();
+            async move { closings(responder, "peer").await.pop() }
+        },
+    )
     .await;
-    assert_eq!(closed, (Some(DINGCHENG.to_string()), "inbound".to_string(), "rejected".to_string()));
+    assert_eq!(
+        closed,
+        (
+            Some(DINGCHENG.to_string()),
+            "inbound".to_string(),
+            "rejected".to_string()
+        )
+    );
     // 鼎城区 served with its old certificate too: 新化县's own connection to it is closed as well
-    let closed = eventually("新化县 closes its connection to 鼎城区's revoked server certificate", || {
-        let responder = responder.clone();
-        async move { closings(responder, "outbound").await.pop() }
-    })
+    let closed = eventually(
+        "新化县 closes its connection to 鼎城区's revoked server certificate",
+        || {
+            let responder = responder.clone();
+            async move { closings(responder, "outbound").await.pop() }
+        },
+    )
     .await;
-    assert_eq!(closed, (Some(DINGCHENG.to_string()), "outbound".to_string(), "rejected".to_string()));
+    assert_eq!(
+        closed,
+        (
+            Some(DINGCHENG.to_string()),
+            "outbound".to_string(),
+            "rejected".to_string()
+        )
+    );
     let at_revocation = accepted(responder.clone()).await;
     assert!(
         at_revocation < i64::from(SWEEP),
@@ -190,11 +227,12 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
     eprintln!("all answered at {:?}", started.elapsed());
     let mut sent: Vec<uuid::Uuid> = queued.iter().map(|i| i.message_id).collect();
     sent.sort();
-    let received: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT message_id FROM inquiries WHERE direction = 'inbound' ORDER BY message_id")
-            .fetch_all(&common::database(&responder).await)
-            .await
-            .unwrap();
+    let received: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT message_id FROM inquiries WHERE direction = 'inbound' ORDER BY message_id",
+    )
+    .fetch_all(&common::database(&responder).await)
+    .await
+    .unwrap();
     assert_eq!(received, sent, "新化县 received each inquiry exactly once");
     assert_eq!(
         count_in(
@@ -206,7 +244,11 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
         "one answer per inquiry"
     );
     assert_eq!(
-        count_in(&asker, "SELECT count(*) FROM confirmations WHERE direction = 'inbound'").await,
+        count_in(
+            &asker,
+            "SELECT count(*) FROM confirmations WHERE direction = 'inbound'"
+        )
+        .await,
         i64::from(SWEEP),
         "no answer twice"
     );
@@ -245,7 +287,11 @@ async fn a_certificate_rotated_and_the_old_one_revoked_mid_sweep_loses_nothing_a
         }
     })
     .await;
-    assert!(xinhua.log().contains("closed a live connection: its certificate is now revoked"));
+    assert!(
+        xinhua
+            .log()
+            .contains("closed a live connection: its certificate is now revoked")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -267,14 +313,22 @@ async fn a_revoked_peer_is_disconnected_at_once_then_refused_at_the_handshake_an
         .await
         .expect("邵东市 is served before the revocation");
 
-    write_crl(&cluster, &crl_path, &[&shaodong_cert], now + TimeDelta::days(1), 2);
+    write_crl(
+        &cluster,
+        &crl_path,
+        &[&shaodong_cert],
+        now + TimeDelta::days(1),
+        2,
+    );
     let outcome = running(&cluster, XINHUA).reload_tls(false).await;
     let ReloadOutcome::Reloaded { closed } = outcome else {
         panic!("the new CRL is loaded: {outcome:?}");
     };
     assert!(!closed.is_empty(), "邵东市's connections are closed");
     assert!(
-        closed.iter().all(|c| c.county == Some(County::parse(SHAODONG).unwrap())),
+        closed
+            .iter()
+            .all(|c| c.county == Some(County::parse(SHAODONG).unwrap())),
         "only 邵东市's: {closed:?}"
     );
 
@@ -303,10 +357,17 @@ async fn a_revoked_peer_is_disconnected_at_once_then_refused_at_the_handshake_an
         Some(rustls::AlertDescription::CertificateRevoked),
         "{error}"
     );
-    assert!(health_check(&cluster, address, &shaodong_cert, &shaodong_key).await.is_err());
+    assert!(
+        health_check(&cluster, address, &shaodong_cert, &shaodong_key)
+            .await
+            .is_err()
+    );
     // ... and both the closing and the refusal are audited; nobody else is affected.
     let refusal = cluster.handshake_audit(XINHUA, local).await;
-    assert!(refusal.reason.as_deref().unwrap().contains("Revoked"), "{refusal:?}");
+    assert!(
+        refusal.reason.as_deref().unwrap().contains("Revoked"),
+        "{refusal:?}"
+    );
     let audit = cluster.node(XINHUA).store().recent_audit(100).await.unwrap();
     let closing = audit
         .iter()
@@ -334,10 +395,15 @@ async fn a_revoked_peer_is_disconnected_at_once_then_refused_at_the_handshake_an
         "{metrics}"
     );
     assert!(
-        metrics.contains("hancha_tls_handshakes_refused_total{listener=\"peer\",reason=\"certificate_revoked\"} "),
+        metrics.contains(
+            "hancha_tls_handshakes_refused_total{listener=\"peer\",reason=\"certificate_revoked\"} "
+        ),
         "{metrics}"
     );
-    assert!(metrics.contains("hancha_tls_reloads_total{outcome=\"reloaded\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("hancha_tls_reloads_total{outcome=\"reloaded\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -358,12 +424,18 @@ async fn a_crl_past_its_next_update_refuses_that_cas_certificates_once_the_grace
     health_check(&cluster, address, &cert, &key)
         .await
         .expect("accepted within the grace");
-    let healthz = http_get(&cluster.metrics_url(XINHUA).replace("/metrics", "/healthz")).await.1;
+    let healthz = http_get(&cluster.metrics_url(XINHUA).replace("/metrics", "/healthz"))
+        .await
+        .1;
     assert!(!healthz.contains("warning: crl"), "{healthz}");
 
     // No grace (the default): the CA's certificates are refused at the handshake, saying why.
     restart_with_crls(&mut cluster, XINHUA, &crl_path, Duration::ZERO).await;
-    let config = raw_tls_client(&cluster.pki.ca_pem(), &[&rustls::version::TLS13], Some((&cert, &key)));
+    let config = raw_tls_client(
+        &cluster.pki.ca_pem(),
+        &[&rustls::version::TLS13],
+        Some((&cert, &key)),
+    );
     let (local, error) = raw_tls_attempt(address, config).await;
     assert_eq!(
         rustls_alert(&error),
@@ -389,8 +461,14 @@ async fn a_crl_past_its_next_update_refuses_that_cas_certificates_once_the_grace
     let _ = running(&cluster, XINHUA).reload_tls(false).await;
     let base = cluster.metrics_url(XINHUA).replace("/metrics", "");
     let (status, readyz) = http_get(&format!("{base}/readyz")).await;
-    assert!(status.contains("200"), "a stale CRL does not make the node unready: {status}");
-    assert!(readyz.contains("warning: crl: the CRL of hancha test CA is past its nextUpdate"), "{readyz}");
+    assert!(
+        status.contains("200"),
+        "a stale CRL does not make the node unready: {status}"
+    );
+    assert!(
+        readyz.contains("warning: crl: the CRL of hancha test CA is past its nextUpdate"),
+        "{readyz}"
+    );
 
     // A fresh CRL is picked up without a restart, and the CA's certificates are accepted again.
     write_crl(&cluster, &crl_path, &[], now + TimeDelta::days(1), 2);
@@ -419,7 +497,7 @@ async fn a_reload_that_fails_keeps_the_old_material_and_shows_on_metrics_and_hea
         .issue_county(DINGCHENG, now - TimeDelta::hours(1), now + TimeDelta::days(1))
         .unwrap();
 
-    let attempts: [(&str, Box<dyn Fn()>, &str); 4] = [
+    let attempts: [(&str, Spoil, &str); 4] = [
         (
             "a certificate file that is not PEM",
             Box::new(|| std::fs::write(dir.join("node.pem"), "not a certificate").unwrap()),
@@ -450,7 +528,13 @@ async fn a_reload_that_fails_keeps_the_old_material_and_shows_on_metrics_and_hea
         ),
         (
             "a CRL file that is no CRL",
-            Box::new(|| std::fs::write(&crl_path, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").unwrap()),
+            Box::new(|| {
+                std::fs::write(
+                    &crl_path,
+                    "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+                )
+                .unwrap()
+            }),
             "not a certificate revocation list",
         ),
     ];
@@ -469,19 +553,29 @@ async fn a_reload_that_fails_keeps_the_old_material_and_shows_on_metrics_and_hea
         assert!(!why.contains("PRIVATE KEY"), "never key material: {why}");
 
         let metrics = http_get(&format!("{base}/metrics")).await.1;
-        assert!(metrics.contains("hancha_tls_last_reload_success 0"), "{what}: {metrics}");
+        assert!(
+            metrics.contains("hancha_tls_last_reload_success 0"),
+            "{what}: {metrics}"
+        );
         assert!(
             metrics.contains(&format!("hancha_tls_reload_failures_total {}", index + 1)),
             "{what}: {metrics}"
         );
         let healthz = http_get(&format!("{base}/healthz")).await.1;
-        assert!(healthz.starts_with("ok\nwarning: tls: the reload at "), "{what}: {healthz}");
+        assert!(
+            healthz.starts_with("ok\nwarning: tls: the reload at "),
+            "{what}: {healthz}"
+        );
         assert!(healthz.contains(said), "{what}: {healthz}");
         let (status, readyz) = http_get(&format!("{base}/readyz")).await;
         assert!(status.contains("200"), "{what}: still ready: {status}");
         assert!(readyz.contains("warning: tls:"), "{what}: {readyz}");
         // the old material still serves
-        assert_eq!(server_certificate(address, &cluster).await, der_of(&serving), "{what}");
+        assert_eq!(
+            server_certificate(address, &cluster).await,
+            der_of(&serving),
+            "{what}"
+        );
         health_check(&cluster, address, &cert, &key)
             .await
             .unwrap_or_else(|error| panic!("{what}: still serving: {error}"));
@@ -505,7 +599,83 @@ async fn a_reload_that_fails_keeps_the_old_material_and_shows_on_metrics_and_hea
     assert!(matches!(outcome, ReloadOutcome::Unchanged), "{outcome:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_operator_certificate_is_disconnected_and_refused_on_the_operator_listener() {
+    let mut cluster = Cluster::start(&[XINHUA], &[]).await;
+    let operator_ca = hancha::tls::dev::TestPki::with_common_name("hancha test operator CA").unwrap();
+    let anchors = cluster.path().join("operator-ca.pem");
+    std::fs::write(&anchors, operator_ca.ca_pem()).unwrap();
+    let crl_path = cluster.path().join("operator-crl.pem");
+    let now = Utc::now();
+    let write = |revoked: &[&str], number| {
+        let crl = operator_ca
+            .crl_pem(
+                revoked,
+                now - TimeDelta::days(1),
+                now + TimeDelta::days(1),
+                number,
+            )
+            .unwrap();
+        std::fs::write(&crl_path, crl).unwrap();
+    };
+    write(&[], 1);
+    cluster.stop(XINHUA).await;
+    let config = &mut cluster.members.get_mut(XINHUA).unwrap().config;
+    config.operator.trust_anchors = Some(anchors);
+    config.tls.crls = vec![crl_path.clone()];
+    config.tls.watch_interval = Duration::ZERO;
+    cluster.restart(XINHUA).await;
+    let address = running(&cluster, XINHUA).operator_addr;
+    let (cert, key) = operator_ca
+        .issue_operator("wangfang", now - TimeDelta::hours(1), now + TimeDelta::days(1))
+        .unwrap();
+    let mut open = open_h2_connection(&cluster, address, &cert, &key).await;
+
+    write(&[&cert], 2);
+    let outcome = running(&cluster, XINHUA).reload_tls(false).await;
+    let ReloadOutcome::Reloaded { closed } = outcome else {
+        panic!("the new CRL is loaded: {outcome:?}");
+    };
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].role, hancha::tls::Role::OperatorClient);
+    let ended = tokio::time::timeout(PATIENCE, async {
+        let mut buffer = [0_u8; 1024];
+        while let Ok(read) = open.read(&mut buffer).await {
+            if read == 0 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the operator's open connection was closed");
+    let config = raw_tls_client(
+        &cluster.pki.ca_pem(),
+        &[&rustls::version::TLS13],
+        Some((&cert, &key)),
+    );
+    let (_, error) = raw_tls_attempt(address, config).await;
+    assert_eq!(
+        rustls_alert(&error),
+        Some(rustls::AlertDescription::CertificateRevoked),
+        "{error}"
+    );
+    let metrics = http_get(&cluster.metrics_url(XINHUA)).await.1;
+    assert!(
+        metrics.contains("hancha_tls_connections_closed_total{listener=\"operator\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "hancha_tls_handshakes_refused_total{listener=\"operator\",reason=\"certificate_revoked\"} 1"
+        ),
+        "{metrics}"
+    );
+}
+
 // === helpers ===
+
+/// Spoils one of a node's TLS files.
+type Spoil<'a> = Box<dyn Fn() + 'a>;
 
 fn running<'a>(cluster: &'a Cluster, county: &str) -> &'a hancha::app::RunningNode {
     cluster.members[county].running.as_ref().expect("running")
@@ -531,7 +701,14 @@ fn write_crl(
     number: u64,
 ) {
     let this_update = Utc::now() - TimeDelta::days(2);
-    std::fs::write(path, cluster.pki.crl_pem(revoked, this_update, next_update, number).unwrap()).unwrap();
+    std::fs::write(
+        path,
+        cluster
+            .pki
+            .crl_pem(revoked, this_update, next_update, number)
+            .unwrap(),
+    )
+    .unwrap();
 }
 
 fn der_of(pem: &str) -> Vec<u8> {
@@ -545,7 +722,11 @@ async fn server_certificate(address: SocketAddr, cluster: &Cluster) -> Vec<u8> {
         .pki
         .issue_county(SHAODONG, now - TimeDelta::hours(1), now + TimeDelta::days(1))
         .unwrap();
-    let config = raw_tls_client(&cluster.pki.ca_pem(), &[&rustls::version::TLS13], Some((&cert, &key)));
+    let config = raw_tls_client(
+        &cluster.pki.ca_pem(),
+        &[&rustls::version::TLS13],
+        Some((&cert, &key)),
+    );
     let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
@@ -562,7 +743,11 @@ async fn open_h2_connection(
     cert: &str,
     key: &str,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let config = raw_tls_client(&cluster.pki.ca_pem(), &[&rustls::version::TLS13], Some((cert, key)));
+    let config = raw_tls_client(
+        &cluster.pki.ca_pem(),
+        &[&rustls::version::TLS13],
+        Some((cert, key)),
+    );
     let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)

@@ -55,12 +55,17 @@ fn with_warnings(mut text: String, health: &Health) -> String {
 /// `GET /readyz`: 200 when the node is ready to take work, 503 with the reason when not.
 async fn readyz(State(probed): State<Probed>) -> Response {
     match probed.health.why_not() {
-        None if probed.health.is_ready() => {
-            (StatusCode::OK, with_warnings("ready\n".to_string(), &probed.health)).into_response()
-        }
+        None if probed.health.is_ready() => (
+            StatusCode::OK,
+            with_warnings("ready\n".to_string(), &probed.health),
+        )
+            .into_response(),
         why => (
             StatusCode::SERVICE_UNAVAILABLE,
-            with_warnings(format!("not ready: {}\n", why.unwrap_or_default()), &probed.health),
+            with_warnings(
+                format!("not ready: {}\n", why.unwrap_or_default()),
+                &probed.health,
+            ),
         )
             .into_response(),
     }

@@ -117,7 +117,8 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 /// Starts a node on an already bound `listener` (tests bind port 0 first).
 pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result<RunningNode> {
     let county = County::parse(config.county.as_str()).context("node county")?;
-    let tls = LiveTls::load(tls_sources(config), county).context("loading the tls certificate, key, trust anchors and CRLs")?;
+    let tls = LiveTls::load(tls_sources(config), county)
+        .context("loading the tls certificate, key, trust anchors and CRLs")?;
     let store = Store::connect_with_timeouts(
         &config.database_url,
         config.database_pool_size,
@@ -182,14 +183,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         }
     });
 
-    let (operator_addr, operator_health) = spawn_operator_api(
-        config,
-        &tls,
-        Arc::clone(&node),
-        &mut tasks,
-        shutdown_rx.clone(),
-    )
-    .await?;
+    let (operator_addr, operator_health) =
+        spawn_operator_api(config, &tls, Arc::clone(&node), &mut tasks, shutdown_rx.clone()).await?;
     let health = Health::new(
         vec![
             Reported {

@@ -110,7 +110,11 @@ impl TlsReloader {
             .tls()
             .loaded(material.loaded_at().timestamp(), &crls, reloaded);
         let identity = material.identity();
-        if let Some(not_after) = identity.cert_chain().first().and_then(|c| certificate_not_after(c)) {
+        if let Some(not_after) = identity
+            .cert_chain()
+            .first()
+            .and_then(|c| certificate_not_after(c))
+        {
             self.node
                 .metrics()
                 .certificate_expiry("own", identity.county().as_str(), not_after);

@@ -264,11 +264,18 @@ fn revocation_lists_and_the_tls_watch_are_read_with_their_defaults() {
     assert_eq!(config.tls.crl_grace, Duration::from_secs(86_400));
     assert!(config.tls.watch_interval.is_zero());
     let described = config.describe();
-    assert!(described.contains("revocation lists  /etc/hancha/certs/ca.crl, /srv/other.crl (grace 1day)"), "{described}");
+    assert!(
+        described.contains("revocation lists  /etc/hancha/certs/ca.crl, /srv/other.crl (grace 1day)"),
+        "{described}"
+    );
     assert!(described.contains("tls reload        on SIGHUP\n"), "{described}");
     let text = EXAMPLE.replace(
         "trust_anchors = \"certs/ca.pem\"\n",
         "trust_anchors = \"certs/ca.pem\"\ncrl_grace = \"soon\"\n",
     );
-    assert!(error_of(&text, &[]).contains("crl_grace"), "{}", error_of(&text, &[]));
+    assert!(
+        error_of(&text, &[]).contains("crl_grace"),
+        "{}",
+        error_of(&text, &[])
+    );
 }

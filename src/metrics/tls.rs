@@ -56,13 +56,17 @@ impl TlsMetrics {
             "TLS material reloads that failed (the previous material stays in force).",
         )
         .expect("valid metric");
-        registry.register(Box::new(failures.clone())).expect("registered once");
+        registry
+            .register(Box::new(failures.clone()))
+            .expect("registered once");
         let loaded_at = prometheus::Gauge::new(
             "hancha_tls_last_reload_success_timestamp_seconds",
             "When the TLS material in force was loaded, in Unix seconds.",
         )
         .expect("valid metric");
-        registry.register(Box::new(loaded_at.clone())).expect("registered once");
+        registry
+            .register(Box::new(loaded_at.clone()))
+            .expect("registered once");
         TlsMetrics {
             reloads: super::counter_vec(
                 registry,

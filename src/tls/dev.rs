@@ -181,12 +181,21 @@ pub struct Revoked {
 /// that CA, valid for `valid_for` from now, with the next CRL number. With no certificates the
 /// county CA's CRL is issued again (a fresh `nextUpdate`). A certificate already revoked stays
 /// revoked once.
-pub fn revoke_dev(dir: &Path, certificates: &[PathBuf], valid_for: Duration) -> Result<Revoked, DevCertError> {
-    let read = |file: &Path| fs::read_to_string(file).map_err(|source| DevCertError::Read {
-        path: file.to_owned(),
-        source,
-    });
-    let cas = [("ca.pem", "ca-key.pem", COUNTY_CRL), ("operator-ca.pem", "operator-ca-key.pem", OPERATOR_CRL)];
+pub fn revoke_dev(
+    dir: &Path,
+    certificates: &[PathBuf],
+    valid_for: Duration,
+) -> Result<Revoked, DevCertError> {
+    let read = |file: &Path| {
+        fs::read_to_string(file).map_err(|source| DevCertError::Read {
+            path: file.to_owned(),
+            source,
+        })
+    };
+    let cas = [
+        ("ca.pem", "ca-key.pem", COUNTY_CRL),
+        ("operator-ca.pem", "operator-ca-key.pem", OPERATOR_CRL),
+    ];
     // per CA: the issuer, the subject it signs as, and the serials to add
     let mut work: Vec<(usize, Vec<u8>)> = Vec::new();
     let mut revoked = Vec::new();
@@ -252,7 +261,13 @@ pub fn revoke_dev(dir: &Path, certificates: &[PathBuf], valid_for: Duration) -> 
                 entries.push((serial.clone(), now.timestamp()));
             }
         }
-        let pem = crl_of(&issuer, &entries, now - Duration::minutes(1), now + valid_for, number + 1)?;
+        let pem = crl_of(
+            &issuer,
+            &entries,
+            now - Duration::minutes(1),
+            now + valid_for,
+            number + 1,
+        )?;
         written.push(write_file(&crl_path, &pem)?);
     }
     Ok(Revoked {
@@ -378,14 +393,17 @@ impl TestPki {
         let mut entries = Vec::new();
         for pem in revoked {
             let der: rustls::pki_types::CertificateDer<'_> =
-                rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).map_err(|_| DevCertError::Revoke {
-                    path: PathBuf::from("PEM text"),
-                    reason: "not a PEM certificate".into(),
+                rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).map_err(|_| {
+                    DevCertError::Revoke {
+                        path: PathBuf::from("PEM text"),
+                        reason: "not a PEM certificate".into(),
+                    }
                 })?;
-            let (_, parsed) = x509_parser::parse_x509_certificate(&der).map_err(|_| DevCertError::Revoke {
-                path: PathBuf::from("PEM text"),
-                reason: "not a certificate".into(),
-            })?;
+            let (_, parsed) =
+                x509_parser::parse_x509_certificate(&der).map_err(|_| DevCertError::Revoke {
+                    path: PathBuf::from("PEM text"),
+                    reason: "not a certificate".into(),
+                })?;
             entries.push((parsed.raw_serial().to_vec(), this_update.timestamp()));
         }
         crl_of(&*self.ca, &entries, this_update, next_update, number)
@@ -634,9 +652,10 @@ mod tests {
         generate_dev_certs(dir.path(), &["430703", "431322"]).unwrap();
         let serials = |file: &str| {
             let pem = fs::read_to_string(dir.path().join(file)).unwrap();
-            let der =
-                <rustls::pki_types::CertificateRevocationListDer<'_> as PemObject>::from_pem_slice(pem.as_bytes())
-                    .unwrap();
+            let der = <rustls::pki_types::CertificateRevocationListDer<'_> as PemObject>::from_pem_slice(
+                pem.as_bytes(),
+            )
+            .unwrap();
             let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
             let number = crl.crl_number().map(ToString::to_string).unwrap_or_default();
             let serials: Vec<String> = crl
@@ -649,10 +668,17 @@ mod tests {
         let first = revoke_dev(dir.path(), &[dir.path().join("431322.pem")], Duration::days(7)).unwrap();
         assert_eq!(first.crls, vec![dir.path().join(COUNTY_CRL)]);
         let serial_431322 = first.revoked[0].1.clone();
-        assert_eq!(serials(COUNTY_CRL), (vec![serial_431322.clone()], "2".to_string()));
+        assert_eq!(
+            serials(COUNTY_CRL),
+            (vec![serial_431322.clone()], "2".to_string())
+        );
         let second = revoke_dev(
             dir.path(),
-            &[dir.path().join("431322.pem"), dir.path().join("430703.pem"), dir.path().join("operator.pem")],
+            &[
+                dir.path().join("431322.pem"),
+                dir.path().join("430703.pem"),
+                dir.path().join("operator.pem"),
+            ],
             Duration::days(7),
         )
         .unwrap();
@@ -666,7 +692,9 @@ mod tests {
         assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");
         let foreign = TestPki::new().unwrap();
         let now = Utc::now();
-        let (cert, _) = foreign.issue_county("430703", now, now + Duration::days(1)).unwrap();
+        let (cert, _) = foreign
+            .issue_county("430703", now, now + Duration::days(1))
+            .unwrap();
         fs::write(dir.path().join("foreign.pem"), cert).unwrap();
         let refused = revoke_dev(dir.path(), &[dir.path().join("foreign.pem")], Duration::days(7));
         assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");

@@ -220,7 +220,8 @@ impl TlsMaterial {
                 actual: identity.county(),
             });
         }
-        let anchors = TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?;
+        let anchors =
+            TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?;
         let mut crl_ders = Vec::new();
         for path in &sources.crls {
             crl_ders.extend(parse_crl_file(path, &next())?);
@@ -238,9 +239,11 @@ impl TlsMaterial {
             CertifiedKey::from_der(identity.cert_chain().to_vec(), identity.private_key(), &provider)
                 .map_err(LoadError::KeyMismatch)?,
         );
-        let verifier_error = |error: rustls::server::VerifierBuilderError| MaterialError::Verifier(error.to_string());
+        let verifier_error =
+            |error: rustls::server::VerifierBuilderError| MaterialError::Verifier(error.to_string());
         let client_verifier = |anchors: &TrustAnchors| {
-            let mut builder = WebPkiClientVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
+            let mut builder =
+                WebPkiClientVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
             if !crl_ders.is_empty() {
                 builder = builder
                     .with_crls(crl_ders.iter().cloned())
@@ -290,7 +293,10 @@ impl TlsMaterial {
         let grace = i64::try_from(self.crl_grace.as_secs()).unwrap_or(i64::MAX);
         self.crls
             .iter()
-            .filter(|crl| crl.next_update.is_some_and(|next| now > next.saturating_add(grace)))
+            .filter(|crl| {
+                crl.next_update
+                    .is_some_and(|next| now > next.saturating_add(grace))
+            })
             .collect()
     }
 
@@ -311,11 +317,19 @@ impl TlsMaterial {
             let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
                 continue;
             };
-            if let Some(crl) = stale.iter().find(|crl| crl.issuer_raw == parsed.issuer().as_raw()) {
-                let next_update = crl.next_update.and_then(|next| u64::try_from(next).ok()).unwrap_or(0);
+            if let Some(crl) = stale
+                .iter()
+                .find(|crl| crl.issuer_raw == parsed.issuer().as_raw())
+            {
+                let next_update = crl
+                    .next_update
+                    .and_then(|next| u64::try_from(next).ok())
+                    .unwrap_or(0);
                 return Err(rustls::Error::InvalidCertificate(
                     CertificateError::ExpiredRevocationListContext {
-                        time: UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(now).unwrap_or(0))),
+                        time: UnixTime::since_unix_epoch(Duration::from_secs(
+                            u64::try_from(now).unwrap_or(0),
+                        )),
                         next_update: UnixTime::since_unix_epoch(Duration::from_secs(next_update)),
                     },
                 ));
@@ -362,7 +376,10 @@ impl TlsMaterial {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let name = ServerName::try_from(PLACEHOLDER_SERVER_NAME)
             .map_err(|error| rustls::Error::General(error.to_string()))?;
-        match self.servers.verify_server_cert(end_entity, intermediates, &name, &[], now) {
+        match self
+            .servers
+            .verify_server_cert(end_entity, intermediates, &name, &[], now)
+        {
             // The name is checked last, after the chain and revocation, and peers are known by
             // the county their certificate names, not by a DNS name: a name mismatch is all
             // that may be passed over. (A test pins that a revoked certificate still fails.)
@@ -382,19 +399,22 @@ impl TlsMaterial {
 }
 
 /// Splits a CRL file into CRLs: PEM (`-----BEGIN X509 CRL-----` blocks) or a single DER CRL.
-fn parse_crl_file(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, MaterialError> {
+fn parse_crl_file(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, MaterialError> {
     let bad = |reason: String| MaterialError::Crl {
         path: path.to_owned(),
         reason,
     };
-    let ders: Vec<CertificateRevocationListDer<'static>> = if bytes.starts_with(b"-----") || bytes.windows(10).any(|w| w == b"-----BEGIN")
-    {
-        CertificateRevocationListDer::pem_slice_iter(bytes)
-            .collect::<Result<_, _>>()
-            .map_err(|error| bad(error.to_string()))?
-    } else {
-        vec![CertificateRevocationListDer::from(bytes.to_vec())]
-    };
+    let ders: Vec<CertificateRevocationListDer<'static>> =
+        if bytes.starts_with(b"-----") || bytes.windows(10).any(|w| w == b"-----BEGIN") {
+            CertificateRevocationListDer::pem_slice_iter(bytes)
+                .collect::<Result<_, _>>()
+                .map_err(|error| bad(error.to_string()))?
+        } else {
+            vec![CertificateRevocationListDer::from(bytes.to_vec())]
+        };
     if ders.is_empty() {
         return Err(bad("no X509 CRL block in the file".into()));
     }
@@ -516,7 +536,12 @@ impl LiveTls {
 
     /// The material in force.
     pub fn current(&self) -> Arc<TlsMaterial> {
-        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// The last reload that failed, while no later one succeeded.
@@ -542,7 +567,10 @@ impl LiveTls {
             Err(error) => {
                 let why = error.to_string();
                 let fingerprint = self.fingerprint_of_files();
-                let mut failure = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut failure = self
+                    .failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if !force
                     && let Some(previous) = failure.as_ref()
                     && previous.fingerprint.is_some()
@@ -562,8 +590,14 @@ impl LiveTls {
             return ReloadOutcome::Unchanged;
         }
         let material = Arc::new(material);
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&material);
-        *self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&material);
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let closed = self.connections.close_revoked(&material, UnixTime::now());
         ReloadOutcome::Reloaded { closed }
     }
@@ -592,7 +626,11 @@ impl LiveTls {
         self.listener_config(Role::OperatorClient, true)
     }
 
-    fn listener_config(self: &Arc<Self>, role: Role, tickets: bool) -> Result<Arc<ServerConfig>, ConfigError> {
+    fn listener_config(
+        self: &Arc<Self>,
+        role: Role,
+        tickets: bool,
+    ) -> Result<Arc<ServerConfig>, ConfigError> {
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(Arc::new(LiveClientVerifier {
@@ -639,7 +677,11 @@ impl ResolvesServerCert for LiveCertResolver {
 }
 
 impl ResolvesClientCert for LiveCertResolver {
-    fn resolve(&self, _root_hint_subjects: &[&[u8]], _sigschemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
         Some(Arc::clone(&self.0.current().certified_key))
     }
 
@@ -812,7 +854,10 @@ impl fmt::Debug for Connections {
 impl Connections {
     /// How many connections are tracked now.
     pub fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Whether none is.
@@ -833,27 +878,35 @@ impl Connections {
             .tracked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((id, Arc::downgrade(self)));
-        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(
-            id,
-            Tracked {
-                role,
-                chain,
-                remote: stream.inner.peer_addr().ok(),
-                switch: Arc::clone(&stream.switch),
-            },
-        );
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                id,
+                Tracked {
+                    role,
+                    chain,
+                    remote: stream.inner.peer_addr().ok(),
+                    switch: Arc::clone(&stream.switch),
+                },
+            );
     }
 
     /// Closes the connections whose certificates `material` now finds revoked.
     fn close_revoked(&self, material: &TlsMaterial, now: UnixTime) -> Vec<ClosedConnection> {
-        let live = self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut closed = Vec::new();
         for tracked in live.values() {
             let Some((leaf, intermediates)) = tracked.chain.split_first() else {
                 continue;
             };
             let verdict = match tracked.role {
-                Role::Server(county) => material.verify_server(county, leaf, intermediates, now).map(|_| ()),
+                Role::Server(county) => material
+                    .verify_server(county, leaf, intermediates, now)
+                    .map(|_| ()),
                 role => material.verify_client(role, leaf, intermediates, now).map(|_| ()),
             };
             if !matches!(
@@ -895,7 +948,12 @@ struct KillSwitch {
 impl KillSwitch {
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        for waker in self.wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+        for waker in self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
             waker.wake();
         }
     }
@@ -908,7 +966,10 @@ impl KillSwitch {
                 "connection closed: the certificate it was made with is revoked",
             ));
         }
-        let mut wakers = self.wakers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wakers = self
+            .wakers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
             if wakers.len() >= 4 {
                 wakers.remove(0);
@@ -935,7 +996,9 @@ pub struct TrackedTcp {
 
 impl fmt::Debug for TrackedTcp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TrackedTcp").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("TrackedTcp")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1088,8 +1151,13 @@ mod tests {
 
     fn fresh(pki: &TestPki, revoked: &[&str], number: u64) -> String {
         let now = Utc::now();
-        pki.crl_pem(revoked, now - TimeDelta::days(1), now + TimeDelta::days(1), number)
-            .unwrap()
+        pki.crl_pem(
+            revoked,
+            now - TimeDelta::days(1),
+            now + TimeDelta::days(1),
+            number,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1097,7 +1165,12 @@ mod tests {
         let pki = TestPki::new().unwrap();
         let (revoked_pem, revoked) = peer(&pki);
         let (_, other) = peer(&pki);
-        let files = files(&pki, &pki.ca_pem(), Some(fresh(&pki, &[&revoked_pem], 1).as_bytes()), Duration::ZERO);
+        let files = files(
+            &pki,
+            &pki.ca_pem(),
+            Some(fresh(&pki, &[&revoked_pem], 1).as_bytes()),
+            Duration::ZERO,
+        );
         let material = material(&files);
         let refused = Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         assert_eq!(as_client(&material, &revoked), refused);
@@ -1114,7 +1187,12 @@ mod tests {
         let other_ca = TestPki::with_common_name("another hancha test CA").unwrap();
         let (_, from_other_ca) = peer(&other_ca);
         let anchors = format!("{}{}", pki.ca_pem(), other_ca.ca_pem());
-        let files_with = files(&pki, &anchors, Some(fresh(&pki, &[], 1).as_bytes()), Duration::ZERO);
+        let files_with = files(
+            &pki,
+            &anchors,
+            Some(fresh(&pki, &[], 1).as_bytes()),
+            Duration::ZERO,
+        );
         assert_eq!(as_client(&material(&files_with), &from_other_ca), Ok(()));
         let (revoked_pem, revoked) = peer(&pki);
         let files_without = files(&pki, &pki.ca_pem(), None, Duration::ZERO);
@@ -1134,11 +1212,19 @@ mod tests {
             .crl_pem(&[], now - TimeDelta::days(2), now - TimeDelta::hours(1), 1)
             .unwrap();
         let anchors = format!("{}{}", pki.ca_pem(), other_ca.ca_pem());
-        let within = files(&pki, &anchors, Some(stale.as_bytes()), Duration::from_secs(2 * 3600));
+        let within = files(
+            &pki,
+            &anchors,
+            Some(stale.as_bytes()),
+            Duration::from_secs(2 * 3600),
+        );
         assert_eq!(as_client(&material(&within), &certificate), Ok(()));
         let past = files(&pki, &anchors, Some(stale.as_bytes()), Duration::from_secs(1800));
         let material = material(&past);
-        for verdict in [as_client(&material, &certificate), as_server(&material, &certificate)] {
+        for verdict in [
+            as_client(&material, &certificate),
+            as_server(&material, &certificate),
+        ] {
             assert!(
                 matches!(
                     verdict,
@@ -1166,7 +1252,12 @@ mod tests {
             .crl_pem(&[], now - TimeDelta::days(3), now + TimeDelta::days(1), 1)
             .unwrap();
         let newer = pki
-            .crl_pem(&[&revoked_pem], now - TimeDelta::days(1), now + TimeDelta::days(1), 2)
+            .crl_pem(
+                &[&revoked_pem],
+                now - TimeDelta::days(1),
+                now + TimeDelta::days(1),
+                2,
+            )
             .unwrap();
         let both = format!("{newer}{older}");
         let files = files(&pki, &pki.ca_pem(), Some(both.as_bytes()), Duration::ZERO);
@@ -1183,7 +1274,12 @@ mod tests {
     #[test]
     fn a_failed_reload_keeps_the_material_in_force_and_is_not_retried_by_the_watch() {
         let pki = TestPki::new().unwrap();
-        let files = files(&pki, &pki.ca_pem(), Some(fresh(&pki, &[], 1).as_bytes()), Duration::ZERO);
+        let files = files(
+            &pki,
+            &pki.ca_pem(),
+            Some(fresh(&pki, &[], 1).as_bytes()),
+            Duration::ZERO,
+        );
         let live = LiveTls::load(files.sources.clone(), County::parse("431322").unwrap()).unwrap();
         let before = live.current();
         assert!(matches!(live.reload(false), ReloadOutcome::Unchanged));

@@ -32,11 +32,11 @@ pub use config::{
     server_config,
 };
 pub use credentials::{LoadError, NodeIdentity, TrustAnchors};
-pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Role, TlsSources};
 pub use identity::{
     COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, certificate_not_after,
     county_from_certificate, operator_from_certificate,
 };
+pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Role, TlsSources};
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
     connect_lazy, connect_lazy_tracked, connect_watched, peer_county, probe_refusal, tls_incoming,

@@ -257,7 +257,11 @@ async fn handshake(
     debug!(%peer, county = ?county, "peer connected");
     if let Some((connections, role)) = &tracking {
         let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
-        connections.track(stream.get_ref().0, *role, chain.iter().map(|c| c.clone().into_owned()).collect());
+        connections.track(
+            stream.get_ref().0,
+            *role,
+            chain.iter().map(|c| c.clone().into_owned()).collect(),
+        );
     }
     // Err means the server stopped; the connection is simply dropped.
     let _ = ready.send(stream).await;
@@ -405,7 +409,12 @@ pub fn connect_lazy_tracked(
     county: County,
 ) -> Result<Channel, ConnectError> {
     let endpoint = endpoint(peer_address, timings)?;
-    let connector = tls_connector_tracked(peer_address, config, None, Some((connections, Role::Server(county))));
+    let connector = tls_connector_tracked(
+        peer_address,
+        config,
+        None,
+        Some((connections, Role::Server(county))),
+    );
     Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
@@ -481,7 +490,11 @@ fn tls_connector_tracked(
             let tls = connector.connect(server_name, TrackedTcp::new(tcp)).await?;
             if let Some((connections, role)) = &tracking {
                 let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
-                connections.track(tls.get_ref().0, *role, chain.iter().map(|c| c.clone().into_owned()).collect());
+                connections.track(
+                    tls.get_ref().0,
+                    *role,
+                    chain.iter().map(|c| c.clone().into_owned()).collect(),
+                );
             }
             Ok(TokioIo::new(Watched {
                 inner: tls,

@@ -131,7 +131,11 @@ impl NodeProcess {
         let config = std::fs::read_to_string(&self.config_path).unwrap();
         let anchors = "trust_anchors = \"ca.pem\"\n";
         assert!(config.contains(anchors), "the [tls] section is where it was");
-        std::fs::write(&self.config_path, config.replace(anchors, &format!("{anchors}{lines}\n"))).unwrap();
+        std::fs::write(
+            &self.config_path,
+            config.replace(anchors, &format!("{anchors}{lines}\n")),
+        )
+        .unwrap();
     }
 
     /// The directory of the node's configuration, certificate, key and CA files.
