@@ -22,8 +22,9 @@ pub enum CertsCommand {
 pub enum DevCommand {
     /// Generate a development county CA with a certificate per county (URI SAN
     /// urn:hancha:county:CODE), and an operator CA with one county-wide operator certificate
-    /// (urn:hancha:operator:dev). Makes new CAs and overwrites the files in the output
-    /// directory, so certificates from an earlier run stop verifying.
+    /// (urn:hancha:operator:dev), and an empty revocation list of each CA (crl.pem,
+    /// operator-crl.pem). Makes new CAs and overwrites the files in the output directory, so
+    /// certificates from an earlier run stop verifying.
     Counties(CountiesArgs),
     /// Issue an operator certificate from the development operator CA in the output directory
     /// (URI SAN urn:hancha:operator:NAME; with --township also urn:hancha:township:CODE, which

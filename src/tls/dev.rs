@@ -113,7 +113,9 @@ fn write_file(path: &Path, contents: &str) -> Result<PathBuf, DevCertError> {
 /// Files: `ca.pem` / `ca-key.pem` (the county CA), `<county>.pem` / `<county>-key.pem` per
 /// county (URI SAN `urn:hancha:county:<county>`, DNS `localhost`, IP `127.0.0.1`, server and
 /// client authentication), and `operator-ca.pem` / `operator-ca-key.pem` / `operator.pem` /
-/// `operator-key.pem` (a separate CA and one client certificate `urn:hancha:operator:dev`).
+/// `operator-key.pem` (a separate CA and one client certificate `urn:hancha:operator:dev`), and
+/// each CA's empty certificate revocation list, [`COUNTY_CRL`] and [`OPERATOR_CRL`] (see
+/// [`revoke_dev`]).
 /// Every run makes new CAs, so previously generated certificates stop verifying; all county codes
 /// are checked before anything is written. Valid for ten years from now.
 pub fn generate_dev_certs(dir: &Path, counties: &[&str]) -> Result<Vec<PathBuf>, DevCertError> {
