@@ -26,7 +26,7 @@ use crate::store::monitoring::DatabaseFigures;
 
 mod tls;
 
-pub use tls::handshake_refusal_reason;
+pub use tls::{TlsMetrics, handshake_refusal_reason};
 
 /// Seconds, for the latency histograms: from a loopback round trip to a peer's call timeout.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -91,6 +91,8 @@ pub struct Metrics {
     tls_refused: IntCounterVec,
     /// `notAfter` of our certificate and of each peer's last seen, in Unix seconds.
     certificate_expiry: GaugeVec,
+    /// TLS material reloads and the connections they close.
+    tls_material: tls::TlsMetrics,
     /// Workers restarted by their supervisor after a panic or an error it could not step over.
     worker_restarts: IntCounterVec,
     /// 1 while the node serves and is ready for work, 0 otherwise.
@@ -215,6 +217,7 @@ impl Metrics {
                 "notAfter of a certificate, in Unix seconds: this node's own and each peer's last seen.",
                 &["certificate", "county"],
             ),
+            tls_material: tls::TlsMetrics::register(&registry),
             worker_restarts: counter_vec(
                 &registry,
                 "hancha_worker_restarts_total",
@@ -414,6 +417,11 @@ impl Metrics {
         self.certificate_expiry
             .with_label_values(&[whose, county])
             .set(not_after as f64);
+    }
+
+    /// TLS material reloads and the connections they close.
+    pub fn tls(&self) -> &tls::TlsMetrics {
+        &self.tls_material
     }
 
     /// The supervisor restarted `worker` (`delivery`, `auto_answer`, `deadlines`, ...).

@@ -14,12 +14,16 @@
 //! - [`transport`]: [`tls_incoming`] for `Server::serve_with_incoming_shutdown`, [`connect`] /
 //!   [`connect_lazy`] for client channels ([`connect_watched`] also learns why a server refused
 //!   our certificate), [`peer_county`] for handlers.
+//! - [`live`]: the material in force ([`LiveTls`]): reloaded from its files while the node
+//!   runs, read by every handshake, with the live connections it closes when their certificate
+//!   is revoked, and the CRL policy.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
 pub mod config;
 pub mod credentials;
 pub mod dev;
 pub mod identity;
+pub mod live;
 pub mod transport;
 mod verify;
 
@@ -32,7 +36,8 @@ pub use identity::{
     COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, certificate_not_after,
     county_from_certificate, operator_from_certificate,
 };
+pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Role, TlsSources};
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
-    connect_lazy, connect_watched, peer_county, probe_refusal, tls_incoming,
+    connect_lazy, connect_lazy_tracked, connect_watched, peer_county, probe_refusal, tls_incoming,
 };
