@@ -34,6 +34,7 @@ use crate::tls::{
     operator_server_config, server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
+use crate::tls::audit_signing::CountySigner;
 use crate::workers::peer_status::PeerStatusWorker;
 use crate::workers::{self, run_loop};
 
@@ -125,7 +126,9 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
     let node = Arc::new(
-        Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
+        Node::new(config.county, store, agreements, config.limits.clone())
+            .with_reconcile(reconcile)
+            .with_audit_signer(CountySigner::new(&identity).context("the county key for audit checkpoints")?),
     );
     node.refresh_agreements()
         .await
@@ -267,6 +270,17 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             workers::reconcile::run(Arc::clone(&reconcile), stop)
         });
     }
+    let sealer = Arc::clone(&node);
+    supervisor.run(&mut tasks, "audit_sealer", move |stop| {
+        let node = Arc::clone(&sealer);
+        async move {
+            let never = Notify::new();
+            run_loop("audit_sealer", stop, &never, retry, || {
+                workers::audit_sealer::step(&node)
+            })
+            .await;
+        }
+    });
     let deadlines = Arc::clone(&node);
     supervisor.run(&mut tasks, "deadlines", move |stop| {
         let node = Arc::clone(&deadlines);

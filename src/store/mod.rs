@@ -6,6 +6,8 @@
 pub mod agreements;
 pub mod answers;
 pub mod audit;
+pub mod audit_chain;
+pub mod audit_witness;
 pub mod inbound;
 pub mod inspect;
 pub mod monitoring;
@@ -18,6 +20,7 @@ pub mod queries;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+pub mod sequencer;
 pub mod window;
 
 pub(crate) use audit::audit_batch_in;

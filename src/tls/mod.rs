@@ -14,8 +14,10 @@
 //! - [`transport`]: [`tls_incoming`] for `Server::serve_with_incoming_shutdown`, [`connect`] /
 //!   [`connect_lazy`] for client channels ([`connect_watched`] also learns why a server refused
 //!   our certificate), [`peer_county`] for handlers.
+//! - [`audit_signing`]: signing with the county key, and checking a county's signature.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
+pub mod audit_signing;
 pub mod config;
 pub mod credentials;
 pub mod dev;
