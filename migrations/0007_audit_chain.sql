@@ -18,7 +18,7 @@ ALTER TABLE audit_log ADD COLUMN written_by xid8 NOT NULL DEFAULT pg_current_xac
 CREATE INDEX audit_log_written_by ON audit_log (written_by, id);
 
 -- One cursor per sequenced table ("stream"): the next position to give and the last row given
--- one, in (written_by, id) order. Locked (FOR UPDATE) by whichever replica sequences next.
+-- one, in (written_by, id) order; whichever replica sequences next holds an advisory lock.
 CREATE TABLE sequencer_cursors (
     stream        text PRIMARY KEY,
     next_position bigint NOT NULL DEFAULT 1 CHECK (next_position > 0),

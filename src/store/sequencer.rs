@@ -10,8 +10,8 @@
 //! cursor: nothing committed is ever skipped, and positions never change. A long transaction
 //! holds sequencing back (not intake) until it ends.
 //!
-//! One replica sequences a stream at a time: the stream's cursor row is locked `FOR UPDATE SKIP
-//! LOCKED`, so a second replica finds it busy and does nothing. The caller stores what it
+//! One replica sequences a stream at a time: it holds a transaction-scoped advisory lock named
+//! after the stream, so a second replica finds it busy and does nothing. The caller stores what it
 //! derives from the positions (the audit chain's hashes) in the same transaction, so the
 //! cursor and the derived rows commit together.
 
@@ -52,16 +52,22 @@ pub async fn next_batch(
     stream: Stream,
     limit: i64,
 ) -> Result<Option<Vec<Sequenced>>, StoreError> {
-    let cursor: Option<(i64, String, i64)> = sqlx::query_as(
-        "SELECT next_position, last_xid::text, last_id FROM sequencer_cursors
-         WHERE stream = $1 FOR UPDATE SKIP LOCKED",
+    // one sequencer per stream at a time: a transaction-scoped advisory lock, taken or given
+    // up at once; the cursor is read after it, by a statement of its own, so it sees what the
+    // previous holder committed
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('hancha sequencer ' || $1))")
+        .bind(stream.name)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let (next_position, last_xid, last_id): (i64, String, i64) = sqlx::query_as(
+        "SELECT next_position, last_xid::text, last_id FROM sequencer_cursors WHERE stream = $1",
     )
     .bind(stream.name)
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let Some((next_position, last_xid, last_id)) = cursor else {
-        return Ok(None);
-    };
     // the visibility snapshot and the xmin come from the same statement
     let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
         "SELECT id, written_by::text FROM {table}
@@ -109,4 +115,15 @@ pub async fn cursor(connection: &mut PgConnection, stream: Stream) -> Result<(i6
     .fetch_one(connection)
     .await?;
     Ok((next_position - 1, last_xid, last_id))
+}
+
+/// Puts a stream's next position back in step with what its consumer stored, inside the
+/// caller's transaction (which holds the stream's lock).
+pub async fn set_next_position(tx: &mut PgConnection, stream: Stream, next_position: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sequencer_cursors SET next_position = $2 WHERE stream = $1")
+        .bind(stream.name)
+        .bind(next_position)
+        .execute(tx)
+        .await?;
+    Ok(())
 }

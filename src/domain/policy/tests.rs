@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 16] = [
+const EVERY_ACTION: [OperatorAction; 18] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -200,6 +200,8 @@ const EVERY_ACTION: [OperatorAction; 16] = [
     OperatorAction::Reconcile,
     OperatorAction::ListReconcileRuns,
     OperatorAction::ListReconcileDifferences,
+    OperatorAction::VerifyAudit,
+    OperatorAction::AuditPeers,
 ];
 
 #[test]
