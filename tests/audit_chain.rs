@@ -54,7 +54,11 @@ async fn seal_and_checkpoint(node: &Node) -> ChainPoint {
     })
     .await;
     node.checkpoint_audit(true).await.unwrap();
-    node.store().audit_chain_end().await.unwrap().expect("a sealed chain")
+    node.store()
+        .audit_chain_end()
+        .await
+        .unwrap()
+        .expect("a sealed chain")
 }
 
 /// Runs `hancha audit <args>`; its exit code and stdout.
@@ -78,12 +82,16 @@ fn hancha_audit(args: &[&str]) -> (i32, String) {
 fn verify_json(cluster: &Cluster, county: &str) -> (i32, Value) {
     let address = cluster.operator_address(county).to_string();
     let (code, stdout) = hancha_audit(&["verify", "--node", &address, "--json"]);
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("one JSON object: {stdout}"));
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("one JSON object: {stdout}"));
     (code, report)
 }
 
 async fn admin(pool: &PgPool, sql: &str) {
-    sqlx::query(sql).execute(pool).await.unwrap_or_else(|error| panic!("{sql}: {error}"));
+    sqlx::query(sql)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
 /// The position a record was sealed at.
@@ -126,14 +134,32 @@ async fn verify_names_an_updated_a_deleted_an_inserted_and_a_reordered_record() 
     assert_eq!(report["last_checkpoint"]["signature_valid"], true, "{report}");
 
     // what a database administrator can do: switch the append-only trigger off
-    admin(&pool, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete").await;
+    admin(
+        &pool,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+    )
+    .await;
 
     // update
     let changed = first[3];
-    admin(&pool, &format!("UPDATE audit_log SET outcome = 'rejected' WHERE id = {changed}")).await;
+    admin(
+        &pool,
+        &format!("UPDATE audit_log SET outcome = 'rejected' WHERE id = {changed}"),
+    )
+    .await;
     let (code, report) = verify_json(&cluster, DINGCHENG);
-    assert_broken_at(code, &report, Some(position_of(&pool, changed).await), changed, "changed");
-    admin(&pool, &format!("UPDATE audit_log SET outcome = 'first-batch' WHERE id = {changed}")).await;
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, changed).await),
+        changed,
+        "changed",
+    );
+    admin(
+        &pool,
+        &format!("UPDATE audit_log SET outcome = 'first-batch' WHERE id = {changed}"),
+    )
+    .await;
     assert_eq!(verify_json(&cluster, DINGCHENG).0, 0, "intact again once undone");
 
     // reorder: two records swap places (their times and contents)
@@ -147,7 +173,13 @@ async fn verify_names_an_updated_a_deleted_an_inserted_and_a_reordered_record() 
     )
     .await;
     let (code, report) = verify_json(&cluster, DINGCHENG);
-    assert_broken_at(code, &report, Some(position_of(&pool, earlier).await), earlier, "changed");
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, earlier).await),
+        earlier,
+        "changed",
+    );
     admin(
         &pool,
         &format!(
@@ -161,11 +193,25 @@ async fn verify_names_an_updated_a_deleted_an_inserted_and_a_reordered_record() 
     // delete
     let deleted = second[2];
     admin(&pool, "CREATE TABLE saved AS SELECT * FROM audit_log WHERE false").await;
-    admin(&pool, &format!("INSERT INTO saved SELECT * FROM audit_log WHERE id = {deleted}")).await;
+    admin(
+        &pool,
+        &format!("INSERT INTO saved SELECT * FROM audit_log WHERE id = {deleted}"),
+    )
+    .await;
     admin(&pool, &format!("DELETE FROM audit_log WHERE id = {deleted}")).await;
     let (code, report) = verify_json(&cluster, DINGCHENG);
-    assert_broken_at(code, &report, Some(position_of(&pool, deleted).await), deleted, "removed");
-    admin(&pool, "INSERT INTO audit_log OVERRIDING SYSTEM VALUE SELECT * FROM saved").await;
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, deleted).await),
+        deleted,
+        "removed",
+    );
+    admin(
+        &pool,
+        "INSERT INTO audit_log OVERRIDING SYSTEM VALUE SELECT * FROM saved",
+    )
+    .await;
     assert_eq!(verify_json(&cluster, DINGCHENG).0, 0, "intact again once undone");
 
     // insert: a record put among the sealed ones, in the gap the rolled-back ids left, as if
@@ -224,7 +270,12 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
     .await
     .unwrap();
     write_records(&second, 3, "fast").await;
-    let sealed_before = first.store().audit_chain_end().await.unwrap().map_or(0, |end| end.position);
+    let sealed_before = first
+        .store()
+        .audit_chain_end()
+        .await
+        .unwrap()
+        .map_or(0, |end| end.position);
     let _ = first.seal_audit().await.unwrap();
     let fast_sealed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
@@ -232,7 +283,10 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(fast_sealed, 0, "records committed after a still-open transaction's wait for it");
+    assert_eq!(
+        fast_sealed, 0,
+        "records committed after a still-open transaction's wait for it"
+    );
     slow.commit().await.unwrap();
 
     // both replicas write and seal at once
@@ -268,14 +322,21 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
 
     let report = verify_chain(first.store()).await.unwrap();
     assert!(report.intact, "{report:?}");
-    let records: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&pool).await.unwrap();
+    let records: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let chained: i64 = sqlx::query_scalar("SELECT count(DISTINCT audit_id) FROM audit_chain")
         .fetch_one(&pool)
         .await
         .unwrap();
     // the sealer may have run before the last few records of the cluster's own committed
     let pending = report.pending as i64;
-    assert_eq!(chained + pending, records, "every committed record sealed exactly once, or pending");
+    assert_eq!(
+        chained + pending,
+        records,
+        "every committed record sealed exactly once, or pending"
+    );
     assert_eq!(report.sealed_position as i64, chained);
     let slow_position: i64 = sqlx::query_scalar(
         "SELECT c.position FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'slow'",
@@ -289,7 +350,10 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert!(slow_position < fast_first, "the early transaction's record comes first");
+    assert!(
+        slow_position < fast_first,
+        "the early transaction's record comes first"
+    );
     assert!(slow_position as u64 > sealed_before);
     pool.close().await;
 }
@@ -319,8 +383,16 @@ async fn held_of(node: &Node, peer: &str) -> hancha::store::audit_witness::PeerW
 /// Recomputes the whole chain after `tampered` was edited, as someone who knows the encoding
 /// would, and drops the checkpoints that no longer match: the chain is consistent again.
 async fn rewrite_consistently(node: &Node, pool: &PgPool) {
-    admin(pool, "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_update_or_delete").await;
-    admin(pool, "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_or_delete").await;
+    admin(
+        pool,
+        "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_update_or_delete",
+    )
+    .await;
+    admin(
+        pool,
+        "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_or_delete",
+    )
+    .await;
     let entries = node.store().audit_chain_page(0, 1_000_000).await.unwrap();
     let mut head = ChainHash::GENESIS;
     for entry in entries {
@@ -346,33 +418,63 @@ async fn a_consistent_rewrite_is_caught_by_the_peer_holding_an_earlier_checkpoin
     exchange(&cluster, XINHUA, DINGCHENG).await;
     exchange(&cluster, XINHUA, DINGCHENG).await;
     let witness = held_of(xinhua, DINGCHENG).await;
-    assert_eq!(witness.held.as_ref().unwrap().body.point, shown, "新化 holds 鼎城's checkpoint");
-    assert_eq!(held_of(dingcheng, XINHUA).await.holds_ours, Some(shown), "鼎城 knows what 新化 holds");
+    assert_eq!(
+        witness.held.as_ref().unwrap().body.point,
+        shown,
+        "新化 holds 鼎城's checkpoint"
+    );
+    assert_eq!(
+        held_of(dingcheng, XINHUA).await.holds_ours,
+        Some(shown),
+        "鼎城 knows what 新化 holds"
+    );
     assert!(witness.fork.is_none());
 
     // 鼎城's database administrator edits a record and rewrites the chain to match
     let pool = database(dingcheng.store()).await;
-    admin(&pool, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete").await;
-    admin(&pool, &format!("UPDATE audit_log SET reason = 'nothing happened' WHERE id = {}", ids[4])).await;
+    admin(
+        &pool,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+    )
+    .await;
+    admin(
+        &pool,
+        &format!(
+            "UPDATE audit_log SET reason = 'nothing happened' WHERE id = {}",
+            ids[4]
+        ),
+    )
+    .await;
     rewrite_consistently(dingcheng, &pool).await;
     write_records(dingcheng, 5, "after").await;
     seal_and_checkpoint(dingcheng).await;
     let (code, report) = verify_json(&cluster, DINGCHENG);
-    assert_eq!((code, &report["intact"]), (0, &Value::Bool(true)), "locally consistent: {report}");
+    assert_eq!(
+        (code, &report["intact"]),
+        (0, &Value::Bool(true)),
+        "locally consistent: {report}"
+    );
 
     exchange(&cluster, XINHUA, DINGCHENG).await;
     let witness = held_of(xinhua, DINGCHENG).await;
     let (_, detail) = witness.fork.as_ref().expect("新化 saw the fork");
     assert!(detail.contains(&shown.position.to_string()), "{detail}");
-    assert_eq!(witness.held.unwrap().body.point, shown, "it keeps what it was shown before");
+    assert_eq!(
+        witness.held.unwrap().body.point,
+        shown,
+        "it keeps what it was shown before"
+    );
     assert!(
-        xinhua
-            .metrics()
-            .render()
-            .contains(&format!("hancha_audit_peer_forks_total{{peer=\"{DINGCHENG}\"}} 1")),
+        xinhua.metrics().render().contains(&format!(
+            "hancha_audit_peer_forks_total{{peer=\"{DINGCHENG}\"}} 1"
+        )),
         "counted"
     );
-    let forks = count(xinhua, "SELECT count(*) FROM audit_log WHERE outcome = 'audit_fork' AND peer_county = '430703'").await;
+    let forks = count(
+        xinhua,
+        "SELECT count(*) FROM audit_log WHERE outcome = 'audit_fork' AND peer_county = '430703'",
+    )
+    .await;
     assert_eq!(forks, 1, "audited once");
     let address = cluster.operator_address(XINHUA).to_string();
     let (code, text) = hancha_audit(&["peers", "--node", &address]);
@@ -410,24 +512,51 @@ async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind
     write_records(cluster.node(DINGCHENG), 10, "backed-up").await;
     let backup = seal_and_checkpoint(cluster.node(DINGCHENG)).await;
     let pool = database(cluster.node(DINGCHENG).store()).await;
-    let cursor: (i64, String, i64) =
-        sqlx::query_as("SELECT next_position, last_xid::text, last_id FROM sequencer_cursors WHERE stream = 'audit_log'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let cursor: (i64, String, i64) = sqlx::query_as(
+        "SELECT next_position, last_xid::text, last_id FROM sequencer_cursors WHERE stream = 'audit_log'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     write_records(cluster.node(DINGCHENG), 10, "lost").await;
     let latest = seal_and_checkpoint(cluster.node(DINGCHENG)).await;
     exchange(&cluster, XINHUA, DINGCHENG).await;
-    assert_eq!(held_of(cluster.node(XINHUA), DINGCHENG).await.held.unwrap().body.point, latest);
+    assert_eq!(
+        held_of(cluster.node(XINHUA), DINGCHENG)
+            .await
+            .held
+            .unwrap()
+            .body
+            .point,
+        latest
+    );
 
     // the disk fails; the database comes back from the backup taken at `backup`
     cluster.stop(DINGCHENG).await;
     for table in ["audit_log", "audit_chain", "audit_checkpoints"] {
         admin(&pool, &format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
     }
-    admin(&pool, &format!("DELETE FROM audit_log WHERE id NOT IN (SELECT audit_id FROM audit_chain WHERE position <= {})", backup.position)).await;
-    admin(&pool, &format!("DELETE FROM audit_chain WHERE position > {}", backup.position)).await;
-    admin(&pool, &format!("DELETE FROM audit_checkpoints WHERE position > {}", backup.position)).await;
+    admin(
+        &pool,
+        &format!(
+            "DELETE FROM audit_log WHERE id NOT IN (SELECT audit_id FROM audit_chain WHERE position <= {})",
+            backup.position
+        ),
+    )
+    .await;
+    admin(
+        &pool,
+        &format!("DELETE FROM audit_chain WHERE position > {}", backup.position),
+    )
+    .await;
+    admin(
+        &pool,
+        &format!(
+            "DELETE FROM audit_checkpoints WHERE position > {}",
+            backup.position
+        ),
+    )
+    .await;
     sqlx::query("UPDATE sequencer_cursors SET next_position = $1, last_xid = $2::xid8, last_id = $3 WHERE stream = 'audit_log'")
         .bind(cursor.0)
         .bind(&cursor.1)
@@ -467,8 +596,16 @@ async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind
     let witness = held_of(cluster.node(XINHUA), DINGCHENG).await;
     assert!(witness.fork.is_none(), "{:?}", witness.fork);
     assert!(witness.resumed_at.is_some());
-    assert_eq!(witness.held.unwrap().body.point, resumed, "新化 holds the resumed history");
-    let accepted = count(cluster.node(XINHUA), "SELECT count(*) FROM audit_log WHERE outcome = 'audit_resumed'").await;
+    assert_eq!(
+        witness.held.unwrap().body.point,
+        resumed,
+        "新化 holds the resumed history"
+    );
+    let accepted = count(
+        cluster.node(XINHUA),
+        "SELECT count(*) FROM audit_log WHERE outcome = 'audit_resumed'",
+    )
+    .await;
     assert_eq!(accepted, 1);
     let address = cluster.operator_address(XINHUA).to_string();
     let (code, text) = hancha_audit(&["peers", "--node", &address, "--json"]);

@@ -28,13 +28,13 @@ use crate::proto::operator::operator_server::OperatorServer;
 use crate::rpc_trace;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
+use crate::tls::audit_signing::CountySigner;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
     County, NodeIdentity, TlsIncoming, TrustAnchors, certificate_not_after, client_config, connect_lazy,
     operator_server_config, server_config,
 };
 use crate::workers::delivery::DeliveryWorker;
-use crate::tls::audit_signing::CountySigner;
 use crate::workers::peer_status::PeerStatusWorker;
 use crate::workers::{self, run_loop};
 

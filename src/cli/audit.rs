@@ -212,7 +212,9 @@ fn node(address: &str) -> anyhow::Result<NodeArgs> {
 
 async fn store(target: &Target) -> anyhow::Result<Store> {
     let Some(path) = &target.config else {
-        bail!("say where the chain is: --config FILE (the node's database) or --node HOST:PORT (a running node)");
+        bail!(
+            "say where the chain is: --config FILE (the node's database) or --node HOST:PORT (a running node)"
+        );
     };
     connect(&NodeConfig::load(path)?).await
 }
@@ -220,7 +222,9 @@ async fn store(target: &Target) -> anyhow::Result<Store> {
 async fn connect(config: &NodeConfig) -> anyhow::Result<Store> {
     Store::connect(&config.database_url, 2, Duration::from_secs(10))
         .await
-        .map_err(|error| super::exit::NodeUnavailable(format!("cannot reach the node's database: {error}")).into())
+        .map_err(|error| {
+            super::exit::NodeUnavailable(format!("cannot reach the node's database: {error}")).into()
+        })
 }
 
 fn report_json(report: &pb::VerifyAuditResponse) -> serde_json::Value {

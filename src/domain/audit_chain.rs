@@ -120,7 +120,10 @@ impl AuditFields {
         put(&mut out, Some(self.direction.as_bytes()));
         put(&mut out, Some(self.outcome.as_bytes()));
         put(&mut out, self.peer_county.as_deref().map(str::as_bytes));
-        put(&mut out, self.message_id.as_ref().map(|id| id.as_bytes().as_slice()));
+        put(
+            &mut out,
+            self.message_id.as_ref().map(|id| id.as_bytes().as_slice()),
+        );
         for text in [
             &self.kind,
             &self.agreement_id,
@@ -375,12 +378,10 @@ fn resumed_from(held: &Held, offer: &Offer) -> Option<Verdict> {
         && offered.position >= resume.from.position
         && extension.leaves.len() as u64 == offered.position - resume.from.position
         && extension.apply(resume.from.head) == offered.head;
-    (fresh && proven && resume.from.position <= held.checkpoint.point.position).then_some(
-        Verdict::Resumed {
-            from: resume.from,
-            signed_at: resume.signed_at,
-        },
-    )
+    (fresh && proven && resume.from.position <= held.checkpoint.point.position).then_some(Verdict::Resumed {
+        from: resume.from,
+        signed_at: resume.signed_at,
+    })
 }
 
 #[cfg(test)]
@@ -470,7 +471,10 @@ mod tests {
             checkpoint: checkpoint(4, heads[4], 100),
             resumed_at: None,
         };
-        let verdict = witness(Some(&held), &offer(checkpoint(10, heads[10], 200), Some(leaves(4, 10))));
+        let verdict = witness(
+            Some(&held),
+            &offer(checkpoint(10, heads[10], 200), Some(leaves(4, 10))),
+        );
         assert_eq!(verdict, Verdict::Extends);
     }
 
@@ -488,7 +492,10 @@ mod tests {
             let leaf = if id == 3 { leaf(99) } else { leaf(id) };
             rewritten.push(rewritten.last().unwrap().then(&leaf));
         }
-        let verdict = witness(Some(&held), &offer(checkpoint(10, rewritten[10], 200), Some(leaves(4, 10))));
+        let verdict = witness(
+            Some(&held),
+            &offer(checkpoint(10, rewritten[10], 200), Some(leaves(4, 10))),
+        );
         assert!(matches!(verdict, Verdict::Fork(_)), "{verdict:?}");
         let same_place = witness(Some(&held), &offer(checkpoint(4, rewritten[4], 200), None));
         assert!(matches!(same_place, Verdict::Fork(_)), "{same_place:?}");
@@ -545,6 +552,9 @@ mod tests {
         };
         let verdict = witness(Some(&held), &offer(checkpoint(10, heads[10], 200), None));
         assert!(matches!(verdict, Verdict::Unproven(_)));
-        assert_eq!(witness(None, &offer(checkpoint(10, heads[10], 200), None)), Verdict::First);
+        assert_eq!(
+            witness(None, &offer(checkpoint(10, heads[10], 200), None)),
+            Verdict::First
+        );
     }
 }

@@ -150,11 +150,21 @@ mod tests {
 
         let mut changed = entry(reached.head, 2, 11);
         changed.record.as_mut().unwrap().outcome = "accepted".into();
-        assert!(check_entry(reached, &changed).unwrap_err().problem.contains("changed"));
+        assert!(
+            check_entry(reached, &changed)
+                .unwrap_err()
+                .problem
+                .contains("changed")
+        );
 
         let mut removed = entry(reached.head, 2, 11);
         removed.record = None;
-        assert!(check_entry(reached, &removed).unwrap_err().problem.contains("removed"));
+        assert!(
+            check_entry(reached, &removed)
+                .unwrap_err()
+                .problem
+                .contains("removed")
+        );
 
         let skipped = entry(reached.head, 3, 11);
         assert_eq!(check_entry(reached, &skipped).unwrap_err().position, Some(2));
@@ -162,6 +172,9 @@ mod tests {
         let moved = entry(ChainHash([7; 32]), 2, 11);
         let broken = check_entry(reached, &moved).unwrap_err();
         assert!(broken.problem.contains("does not follow"), "{broken}");
-        assert_eq!(broken.to_string(), "position 2 (audit record 11): the chain hash does not follow from the one before");
+        assert_eq!(
+            broken.to_string(),
+            "position 2 (audit record 11): the chain hash does not follow from the one before"
+        );
     }
 }

@@ -83,9 +83,17 @@ pub fn audit_from_wire(
         let at = format!("{path}.checkpoint");
         let point = required(checkpoint.point.as_ref(), &format!("{at}.point"), violations)
             .and_then(|point| point_from_wire(point, &format!("{at}.point"), violations));
-        let signed_at = instant(checkpoint.signed_at.as_ref(), &format!("{at}.signed_at"), violations);
-        let signature = required(checkpoint.signature.as_ref(), &format!("{at}.signature"), violations)
-            .and_then(|signature| signature_from_wire(signature, &format!("{at}.signature"), violations));
+        let signed_at = instant(
+            checkpoint.signed_at.as_ref(),
+            &format!("{at}.signed_at"),
+            violations,
+        );
+        let signature = required(
+            checkpoint.signature.as_ref(),
+            &format!("{at}.signature"),
+            violations,
+        )
+        .and_then(|signature| signature_from_wire(signature, &format!("{at}.signature"), violations));
         Some(Signed {
             body: Checkpoint {
                 county: county(&checkpoint.county, &format!("{at}.county"), violations)?,
@@ -100,7 +108,10 @@ pub fn audit_from_wire(
         if extension.leaves.len() as u64 > MAX_EXTENSION_LEAVES {
             violations.push(FieldViolation::new(
                 at,
-                format!("carries {} leaves; at most {MAX_EXTENSION_LEAVES}", extension.leaves.len()),
+                format!(
+                    "carries {} leaves; at most {MAX_EXTENSION_LEAVES}",
+                    extension.leaves.len()
+                ),
             ));
             return None;
         }
@@ -181,13 +192,20 @@ fn county(code: &str, path: &str, violations: &mut Vec<FieldViolation>) -> Optio
     valid.then(|| code.to_string())
 }
 
-fn point_from_wire(point: &pb::AuditChainPoint, path: &str, violations: &mut Vec<FieldViolation>) -> Option<ChainPoint> {
+fn point_from_wire(
+    point: &pb::AuditChainPoint,
+    path: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<ChainPoint> {
     let head = ChainHash::from_slice(&point.head);
     if head.is_none() {
         violations.push(FieldViolation::new(format!("{path}.head"), "must be 32 bytes"));
     }
     if point.position == 0 || point.position > i64::MAX as u64 {
-        violations.push(FieldViolation::new(format!("{path}.position"), "must be at least 1"));
+        violations.push(FieldViolation::new(
+            format!("{path}.position"),
+            "must be at least 1",
+        ));
         return None;
     }
     Some(ChainPoint {
@@ -203,7 +221,10 @@ fn signature_from_wire(
 ) -> Option<Signature> {
     let mut ok = true;
     if signature.scheme.is_empty() || signature.scheme.len() > 64 || !signature.scheme.is_ascii() {
-        violations.push(FieldViolation::new(format!("{path}.scheme"), "must be 1–64 ASCII characters"));
+        violations.push(FieldViolation::new(
+            format!("{path}.scheme"),
+            "must be 1–64 ASCII characters",
+        ));
         ok = false;
     }
     if signature.signature.is_empty() || signature.signature.len() > MAX_SIGNATURE_BYTES {

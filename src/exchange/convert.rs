@@ -375,7 +375,8 @@ pub fn status_from_wire(
             "must be at most 64 printable ASCII characters",
         ));
     }
-    let audit = super::audit_wire::audit_from_wire(wire.audit.as_ref(), &format!("{path}.audit"), &mut violations);
+    let audit =
+        super::audit_wire::audit_from_wire(wire.audit.as_ref(), &format!("{path}.audit"), &mut violations);
     let clock = wire.clock.as_ref().and_then(timestamp_from_wire);
     if clock.is_none() {
         violations.push(FieldViolation::new(

@@ -280,7 +280,9 @@ impl Metrics {
                     "Age of the oldest committed audit record not yet sealed (0 when none).",
                 )
                 .expect("a valid metric");
-                registry.register(Box::new(gauge.clone())).expect("registered once");
+                registry
+                    .register(Box::new(gauge.clone()))
+                    .expect("registered once");
                 gauge
             },
             audit_peer_forked: int_gauge_vec(

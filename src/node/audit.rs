@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{SubsecRound, Utc};
 use tracing::{info, warn};
 
 use super::Node;
 use crate::domain::audit_chain::{
-    AuditStatus, CHECKPOINT_SIGNING_PREFIX, ChainHash, ChainPoint, Checkpoint, Extension, MAX_EXTENSION_LEAVES,
-    Offer, RESUME_SIGNING_PREFIX, ResumeStatement, Signed, Verdict, witness,
+    AuditStatus, CHECKPOINT_SIGNING_PREFIX, ChainHash, ChainPoint, Checkpoint, Extension,
+    MAX_EXTENSION_LEAVES, Offer, RESUME_SIGNING_PREFIX, ResumeStatement, Signed, Verdict, witness,
 };
 use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_entry};
 use crate::domain::division::CountyCode;
@@ -154,8 +154,12 @@ impl Node {
             return Ok(());
         };
         let checkpoint = &offer.checkpoint;
-        if let Err(error) = signed_by(peer, CHECKPOINT_SIGNING_PREFIX, &checkpoint.body.signed_bytes(), checkpoint)
-        {
+        if let Err(error) = signed_by(
+            peer,
+            CHECKPOINT_SIGNING_PREFIX,
+            &checkpoint.body.signed_bytes(),
+            checkpoint,
+        ) {
             warn!(peer = %peer, position = checkpoint.body.point.position, %error, "peer audit checkpoint refused: its signature does not hold");
             return Ok(());
         }
@@ -218,7 +222,12 @@ fn peer_audit_entry(peer: CountyCode, outcome: &str, reason: String) -> AuditEnt
 }
 
 /// Checks that `signed` (a body whose bytes are `bytes`) was signed by `peer`.
-fn signed_by<T>(peer: CountyCode, prefix: &[u8], bytes: &[u8], signed: &Signed<T>) -> Result<(), SigningError> {
+fn signed_by<T>(
+    peer: CountyCode,
+    prefix: &[u8],
+    bytes: &[u8],
+    signed: &Signed<T>,
+) -> Result<(), SigningError> {
     verify(prefix, bytes, &signed.signature, peer.as_str())
 }
 
@@ -322,7 +331,9 @@ pub async fn verify_chain(store: &Store) -> Result<VerifyReport, StoreError> {
         first_broken = Some(Break {
             position: Some(position),
             audit_id: None,
-            problem: "a signed checkpoint does not match the chain here: the chain was rewritten or cut short".into(),
+            problem:
+                "a signed checkpoint does not match the chain here: the chain was rewritten or cut short"
+                    .into(),
         });
     }
     if first_broken.is_none()
@@ -388,7 +399,9 @@ pub async fn resume_chain(
         .audit_checkpoint(from)
         .await?
         .filter(|checkpoint| from.is_none_or(|position| checkpoint.body.point.position == position))
-        .ok_or_else(|| ResumeError::NoCheckpoint(from.map_or("at all".into(), |p| format!("at position {p}"))))?;
+        .ok_or_else(|| {
+            ResumeError::NoCheckpoint(from.map_or("at all".into(), |p| format!("at position {p}")))
+        })?;
     let point = checkpoint.body.point;
     if store.audit_head_at(point.position).await? != Some(point.head) {
         return Err(ResumeError::OffChain(point.position));
@@ -406,9 +419,4 @@ pub async fn resume_chain(
     };
     store.add_audit_resume(&resume, principal).await?;
     Ok(resume)
-}
-
-/// When `at` was, for people.
-pub fn describe_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -64,7 +64,11 @@ pub fn peers_to_wire(peers: &[PeerWitness]) -> pb::AuditPeersResponse {
                 received_at: time(peer.received_at),
                 resumed_at: time(peer.resumed_at),
                 fork_at: time(peer.fork.as_ref().map(|(at, _)| *at)),
-                fork_detail: peer.fork.as_ref().map(|(_, detail)| detail.clone()).unwrap_or_default(),
+                fork_detail: peer
+                    .fork
+                    .as_ref()
+                    .map(|(_, detail)| detail.clone())
+                    .unwrap_or_default(),
                 holds_our_position: peer.holds_ours.map(|point| point.position),
             })
             .collect(),

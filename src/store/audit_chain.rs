@@ -1,6 +1,11 @@
 //! The audit chain as stored: sealing committed records (positions from the
 //! [`sequencer`](super::sequencer), hashes from [`crate::domain::audit_chain`]), checkpoints and
 //! resume statements, and reading it back to verify or to extend a peer's checkpoint.
+//!
+//! Sealing never binds a record twice: a record the sequencer offers that is already in the
+//! chain is left out with a warning and the cursor's position put back in step. This was seen
+//! once, with many test databases sealing at once on one server, and is not understood yet; the
+//! guard keeps the chain right while it is.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -60,14 +65,23 @@ impl Store {
         // (seen only under heavy parallel load on a shared server; see the module docs), it is
         // left out and the cursor's position put back in step with the chain
         let offered: Vec<i64> = batch.iter().map(|row| row.row_id).collect();
-        let chained: Vec<i64> = sqlx::query_scalar("SELECT audit_id FROM audit_chain WHERE audit_id = ANY($1)")
-            .bind(&offered)
-            .fetch_all(&mut *tx)
-            .await?;
+        let chained: Vec<i64> =
+            sqlx::query_scalar("SELECT audit_id FROM audit_chain WHERE audit_id = ANY($1)")
+                .bind(&offered)
+                .fetch_all(&mut *tx)
+                .await?;
         let ids: Vec<i64> = offered.into_iter().filter(|id| !chained.contains(id)).collect();
         if !chained.is_empty() {
-            tracing::warn!(repeated = chained.len(), "the sequencer offered audit records already sealed; left out");
-            sequencer::set_next_position(&mut tx, AUDIT_LOG, previous.position as i64 + 1 + ids.len() as i64).await?;
+            tracing::warn!(
+                repeated = chained.len(),
+                "the sequencer offered audit records already sealed; left out"
+            );
+            sequencer::set_next_position(
+                &mut tx,
+                AUDIT_LOG,
+                previous.position as i64 + 1 + ids.len() as i64,
+            )
+            .await?;
         }
         let batch: Vec<sequencer::Sequenced> = ids
             .iter()
@@ -79,22 +93,24 @@ impl Store {
             .collect();
         if batch.is_empty() {
             tx.commit().await?;
-            return Ok(Sealing::Sealed { records: 0, head: last });
+            return Ok(Sealing::Sealed {
+                records: 0,
+                head: last,
+            });
         }
-        let rows: Vec<FieldsRow> = sqlx::query_as(&format!(
-            "SELECT {FIELDS} FROM audit_log WHERE id = ANY($1)"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<FieldsRow> =
+            sqlx::query_as(&format!("SELECT {FIELDS} FROM audit_log WHERE id = ANY($1)"))
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
         let mut by_id: std::collections::HashMap<i64, AuditFields> =
             rows.into_iter().map(|row| (row.id, row.into())).collect();
         let (mut positions, mut leaves, mut heads) = (Vec::new(), Vec::new(), Vec::new());
         let mut head = previous.head;
         for row in &batch {
-            let fields = by_id
-                .remove(&row.row_id)
-                .ok_or_else(|| StoreError::Corrupt(format!("audit record {} vanished while sealing", row.row_id)))?;
+            let fields = by_id.remove(&row.row_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("audit record {} vanished while sealing", row.row_id))
+            })?;
             let leaf = fields.leaf_v1();
             head = head.then(&leaf);
             positions.push(row.position);
@@ -232,7 +248,10 @@ impl Store {
     }
 
     /// The newest checkpoint at a position of at most `at_most` (any, when `None`).
-    pub async fn audit_checkpoint(&self, at_most: Option<u64>) -> Result<Option<Signed<Checkpoint>>, StoreError> {
+    pub async fn audit_checkpoint(
+        &self,
+        at_most: Option<u64>,
+    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
         let row: Option<CheckpointRow> = sqlx::query_as(
             "SELECT position, head, signed_at, county, scheme, signature, certificate
              FROM audit_checkpoints WHERE position <= $1 ORDER BY position DESC LIMIT 1",
@@ -244,7 +263,10 @@ impl Store {
     }
 
     /// The oldest checkpoint after `position`.
-    pub async fn audit_checkpoint_after(&self, position: u64) -> Result<Option<Signed<Checkpoint>>, StoreError> {
+    pub async fn audit_checkpoint_after(
+        &self,
+        position: u64,
+    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
         let row: Option<CheckpointRow> = sqlx::query_as(
             "SELECT position, head, signed_at, county, scheme, signature, certificate
              FROM audit_checkpoints WHERE position > $1 ORDER BY position LIMIT 1",
@@ -256,7 +278,11 @@ impl Store {
     }
 
     /// Stores a signed resume statement with an audit record of it, in one transaction.
-    pub async fn add_audit_resume(&self, resume: &Signed<ResumeStatement>, principal: &str) -> Result<(), StoreError> {
+    pub async fn add_audit_resume(
+        &self,
+        resume: &Signed<ResumeStatement>,
+        principal: &str,
+    ) -> Result<(), StoreError> {
         let body = &resume.body;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -341,7 +367,8 @@ async fn last_point(connection: &mut sqlx::PgConnection) -> Result<Option<ChainP
 
 /// A stored hash; anything but 32 bytes means the database was changed outside the node.
 pub(crate) fn hash(bytes: &[u8]) -> Result<ChainHash, StoreError> {
-    ChainHash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt(format!("a stored hash of {} bytes", bytes.len())))
+    ChainHash::from_slice(bytes)
+        .ok_or_else(|| StoreError::Corrupt(format!("a stored hash of {} bytes", bytes.len())))
 }
 
 #[derive(sqlx::FromRow)]

@@ -28,12 +28,17 @@ pub struct PeerWitness {
 impl Store {
     /// What we hold of `peer`'s chain.
     pub async fn held_peer_checkpoint(&self, peer: CountyCode) -> Result<Option<Held>, StoreError> {
-        Ok(self.peer_witness(Some(peer)).await?.into_iter().next().and_then(|witness| {
-            witness.held.map(|held| Held {
-                checkpoint: held.body,
-                resumed_at: witness.resumed_at,
-            })
-        }))
+        Ok(self
+            .peer_witness(Some(peer))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|witness| {
+                witness.held.map(|held| Held {
+                    checkpoint: held.body,
+                    resumed_at: witness.resumed_at,
+                })
+            }))
     }
 
     /// Holds `checkpoint` of `peer` from now on (it was proven to extend the one held, or is
@@ -83,7 +88,11 @@ impl Store {
     }
 
     /// Records which checkpoint of ours `peer` holds.
-    pub async fn record_peer_holds_ours(&self, peer: CountyCode, point: ChainPoint) -> Result<(), StoreError> {
+    pub async fn record_peer_holds_ours(
+        &self,
+        peer: CountyCode,
+        point: ChainPoint,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO peer_audit_checkpoints (peer_county, holds_position, holds_head) VALUES ($1, $2, $3)
              ON CONFLICT (peer_county) DO UPDATE SET holds_position = $2, holds_head = $3",
@@ -129,8 +138,22 @@ struct WitnessRow {
 
 impl WitnessRow {
     fn witness(self) -> Result<PeerWitness, StoreError> {
-        let held = match (self.position, self.head, self.signed_at, self.scheme, self.signature, self.certificate) {
-            (Some(position), Some(head), Some(signed_at), Some(scheme), Some(signature), Some(certificate)) => Some(
+        let held = match (
+            self.position,
+            self.head,
+            self.signed_at,
+            self.scheme,
+            self.signature,
+            self.certificate,
+        ) {
+            (
+                Some(position),
+                Some(head),
+                Some(signed_at),
+                Some(scheme),
+                Some(signature),
+                Some(certificate),
+            ) => Some(
                 CheckpointRow {
                     position,
                     head,

@@ -96,10 +96,7 @@ impl Store {
             .into_iter()
             .map(|status| (status.peer_county.to_string(), status.clock_offset_ms))
             .collect();
-        let audit_sealed_position = self
-            .audit_chain_end()
-            .await?
-            .map_or(0, |end| end.position as i64);
+        let audit_sealed_position = self.audit_chain_end().await?.map_or(0, |end| end.position as i64);
         let (audit_unsealed, audit_unsealed_oldest_seconds) = self.audit_unsealed().await?;
         let audit_forked_peers = self
             .peer_witness(None)

@@ -55,10 +55,11 @@ pub async fn next_batch(
     // one sequencer per stream at a time: a transaction-scoped advisory lock, taken or given
     // up at once; the cursor is read after it, by a statement of its own, so it sees what the
     // previous holder committed
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('hancha sequencer ' || $1))")
-        .bind(stream.name)
-        .fetch_one(&mut *tx)
-        .await?;
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('hancha sequencer ' || $1))")
+            .bind(stream.name)
+            .fetch_one(&mut *tx)
+            .await?;
     if !locked {
         return Ok(None);
     }
@@ -119,7 +120,11 @@ pub async fn cursor(connection: &mut PgConnection, stream: Stream) -> Result<(i6
 
 /// Puts a stream's next position back in step with what its consumer stored, inside the
 /// caller's transaction (which holds the stream's lock).
-pub async fn set_next_position(tx: &mut PgConnection, stream: Stream, next_position: i64) -> Result<(), StoreError> {
+pub async fn set_next_position(
+    tx: &mut PgConnection,
+    stream: Stream,
+    next_position: i64,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE sequencer_cursors SET next_position = $2 WHERE stream = $1")
         .bind(stream.name)
         .bind(next_position)

@@ -110,7 +110,12 @@ impl CountySigner {
 
 /// Checks that `signature` over `prefix || message` was made by the key of a certificate
 /// naming `county`.
-pub fn verify(prefix: &[u8], message: &[u8], signature: &Signature, county: &str) -> Result<(), SigningError> {
+pub fn verify(
+    prefix: &[u8],
+    message: &[u8],
+    signature: &Signature,
+    county: &str,
+) -> Result<(), SigningError> {
     let named = county_from_certificate(&signature.certificate)
         .map_err(|error| SigningError::Certificate(error.to_string()))?;
     if named.as_str() != county {

@@ -21,7 +21,11 @@ pub const SEAL_INTERVAL: Duration = Duration::from_secs(1);
 pub async fn run_once(node: &Arc<Node>) -> Result<SealReport, StoreError> {
     let report = node.seal_audit().await?;
     if report.sealed > 0 {
-        debug!(sealed = report.sealed, position = report.head.map(|head| head.position), "audit records sealed");
+        debug!(
+            sealed = report.sealed,
+            position = report.head.map(|head| head.position),
+            "audit records sealed"
+        );
     }
     Ok(report)
 }

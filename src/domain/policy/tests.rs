@@ -231,7 +231,9 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::ApplyAgreement
             | OperatorAction::RetireAgreement
             | OperatorAction::Withdraw
-            | OperatorAction::Reconcile => {
+            | OperatorAction::Reconcile
+            | OperatorAction::VerifyAudit
+            | OperatorAction::AuditPeers => {
                 let refusal = decision.expect_err(action.as_str());
                 assert_eq!(refusal.code, RejectionCode::PermissionDenied);
                 assert!(
