@@ -612,3 +612,43 @@ async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind
     assert_eq!(code, 0, "{text}");
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencer_orders_by_transaction_id_as_a_number_not_as_text() {
+    let fresh = fresh_database().await;
+    let store = Store::connect(fresh.url(), 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let pool = database(&store).await;
+    // identity values follow allocation: transaction 10's record got the lower id; as text "10"
+    // sorts before "3", as a number after
+    sqlx::query(
+        "INSERT INTO audit_log (direction, outcome, written_by)
+         VALUES ('local', 'second', '10'), ('local', 'first', '3')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let batch = hancha::store::sequencer::next_batch(&mut tx, hancha::store::sequencer::AUDIT_LOG, 10)
+        .await
+        .unwrap()
+        .expect("the sequencer is free");
+    tx.commit().await.unwrap();
+    let mut outcomes = Vec::new();
+    for sequenced in &batch {
+        let outcome: String = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE id = $1")
+            .bind(sequenced.row_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        outcomes.push((sequenced.position, outcome));
+    }
+    assert_eq!(
+        outcomes,
+        vec![(1, "first".to_string()), (2, "second".to_string())]
+    );
+    pool.close().await;
+    store.close().await;
+}

@@ -1,11 +1,6 @@
 //! The audit chain as stored: sealing committed records (positions from the
 //! [`sequencer`](super::sequencer), hashes from [`crate::domain::audit_chain`]), checkpoints and
 //! resume statements, and reading it back to verify or to extend a peer's checkpoint.
-//!
-//! Sealing never binds a record twice: a record the sequencer offers that is already in the
-//! chain is left out with a warning and the cursor's position put back in step. This was seen
-//! once, with many test databases sealing at once on one server, and is not understood yet; the
-//! guard keeps the chain right while it is.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -61,43 +56,7 @@ impl Store {
                 first.position, previous.position
             )));
         }
-        // a record is sealed once: should the sequencer ever hand out one already in the chain
-        // (seen only under heavy parallel load on a shared server; see the module docs), it is
-        // left out and the cursor's position put back in step with the chain
-        let offered: Vec<i64> = batch.iter().map(|row| row.row_id).collect();
-        let chained: Vec<i64> =
-            sqlx::query_scalar("SELECT audit_id FROM audit_chain WHERE audit_id = ANY($1)")
-                .bind(&offered)
-                .fetch_all(&mut *tx)
-                .await?;
-        let ids: Vec<i64> = offered.into_iter().filter(|id| !chained.contains(id)).collect();
-        if !chained.is_empty() {
-            tracing::warn!(
-                repeated = chained.len(),
-                "the sequencer offered audit records already sealed; left out"
-            );
-            sequencer::set_next_position(
-                &mut tx,
-                AUDIT_LOG,
-                previous.position as i64 + 1 + ids.len() as i64,
-            )
-            .await?;
-        }
-        let batch: Vec<sequencer::Sequenced> = ids
-            .iter()
-            .zip(previous.position as i64 + 1..)
-            .map(|(row_id, position)| sequencer::Sequenced {
-                position,
-                row_id: *row_id,
-            })
-            .collect();
-        if batch.is_empty() {
-            tx.commit().await?;
-            return Ok(Sealing::Sealed {
-                records: 0,
-                head: last,
-            });
-        }
+        let ids: Vec<i64> = batch.iter().map(|row| row.row_id).collect();
         let rows: Vec<FieldsRow> =
             sqlx::query_as(&format!("SELECT {FIELDS} FROM audit_log WHERE id = ANY($1)"))
                 .bind(&ids)

@@ -69,9 +69,10 @@ pub async fn next_batch(
     .bind(stream.name)
     .fetch_one(&mut *tx)
     .await?;
-    // the visibility snapshot and the xmin come from the same statement
+    // the visibility snapshot and the xmin come from the same statement; the transaction id
+    // is read as text under another name, so that ORDER BY sorts by the id, not by its text
     let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "SELECT id, written_by::text FROM {table}
+        "SELECT id, written_by::text AS written_by_text FROM {table}
          WHERE written_by < pg_snapshot_xmin(pg_current_snapshot())
            AND (written_by, id) > ($1::xid8, $2)
          ORDER BY written_by, id LIMIT $3",
@@ -116,19 +117,4 @@ pub async fn cursor(connection: &mut PgConnection, stream: Stream) -> Result<(i6
     .fetch_one(connection)
     .await?;
     Ok((next_position - 1, last_xid, last_id))
-}
-
-/// Puts a stream's next position back in step with what its consumer stored, inside the
-/// caller's transaction (which holds the stream's lock).
-pub async fn set_next_position(
-    tx: &mut PgConnection,
-    stream: Stream,
-    next_position: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sequencer_cursors SET next_position = $2 WHERE stream = $1")
-        .bind(stream.name)
-        .bind(next_position)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
