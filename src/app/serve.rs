@@ -29,6 +29,7 @@ use crate::proto::operator::operator_server::OperatorServer;
 use crate::rpc_trace;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
+use crate::tls::audit_signing::CountySigner;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{County, LiveTls, Role, TlsIncoming, TlsSources, connect_lazy_tracked};
 use crate::workers::delivery::DeliveryWorker;
@@ -131,7 +132,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let agreements = load_agreements(&store, config.county, &config.agreements_dir).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
     let node = Arc::new(
-        Node::new(config.county, store, agreements, config.limits.clone()).with_reconcile(reconcile),
+        Node::new(config.county, store, agreements, config.limits.clone())
+            .with_reconcile(reconcile)
+            .with_audit_signer(
+                CountySigner::new(tls.current().identity())
+                    .context("the county key for audit checkpoints")?,
+            ),
     );
     node.refresh_agreements()
         .await
@@ -265,6 +271,17 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             workers::reconcile::run(Arc::clone(&reconcile), stop)
         });
     }
+    let sealer = Arc::clone(&node);
+    supervisor.run(&mut tasks, "audit_sealer", move |stop| {
+        let node = Arc::clone(&sealer);
+        async move {
+            let never = Notify::new();
+            run_loop("audit_sealer", stop, &never, retry, || {
+                workers::audit_sealer::step(&node)
+            })
+            .await;
+        }
+    });
     let deadlines = Arc::clone(&node);
     supervisor.run(&mut tasks, "deadlines", move |stop| {
         let node = Arc::clone(&deadlines);

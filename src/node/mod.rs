@@ -7,6 +7,7 @@
 
 mod agreements;
 mod answer;
+pub mod audit;
 mod deliver;
 mod intake;
 mod receive;
@@ -66,6 +67,9 @@ pub struct Node {
     /// Held while the agreements are read from the store and put in force, so that an older
     /// read never replaces a newer one.
     reloading: tokio::sync::Mutex<()>,
+    /// Signs audit checkpoints with the county key; `None` in nodes built without one (the
+    /// chain is still sealed, but not checkpointed).
+    audit_signer: Option<Arc<crate::tls::audit_signing::CountySigner>>,
 }
 
 impl Node {
@@ -84,6 +88,7 @@ impl Node {
             reconcile: ReconcileSettings::default(),
             metrics: Arc::new(Metrics::new()),
             reloading: tokio::sync::Mutex::new(()),
+            audit_signer: None,
         }
     }
 
@@ -95,6 +100,12 @@ impl Node {
     /// The same node, reconciling as `settings` say.
     pub fn with_reconcile(mut self, settings: ReconcileSettings) -> Node {
         self.reconcile = settings;
+        self
+    }
+
+    /// The same node, signing audit checkpoints with `signer`.
+    pub fn with_audit_signer(mut self, signer: crate::tls::audit_signing::CountySigner) -> Node {
+        self.audit_signer = Some(Arc::new(signer));
         self
     }
 

@@ -17,8 +17,10 @@
 //! - [`live`]: the material in force ([`LiveTls`]): reloaded from its files while the node
 //!   runs, read by every handshake, with the live connections it closes when their certificate
 //!   is revoked, and the CRL policy.
+//! - [`audit_signing`]: signing with the county key, and checking a county's signature.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
+pub mod audit_signing;
 pub mod config;
 pub mod credentials;
 pub mod dev;
