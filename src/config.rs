@@ -132,6 +132,36 @@ pub struct TlsFiles {
     pub private_key: PathBuf,
     /// CA certificates that peers' certificates must chain to.
     pub trust_anchors: PathBuf,
+    /// Certificate revocation lists (PEM or DER files) checked for peers' and operators'
+    /// certificates; empty: no revocation checking. The policy is in `crate::tls::live`.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// How long after its `nextUpdate` a CRL is still used; past it, certificates of that CA are
+    /// refused until a fresh CRL is loaded. `0s` (the default): from `nextUpdate` on.
+    #[serde(default, with = "limits::human_duration")]
+    pub crl_grace: std::time::Duration,
+    /// How often the files above are read to see whether they changed (content, not mtime);
+    /// a change is loaded as on SIGHUP. `0s` turns the watch off (SIGHUP only).
+    #[serde(default = "default_tls_watch_interval", with = "limits::human_duration")]
+    pub watch_interval: std::time::Duration,
+}
+
+fn default_tls_watch_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
+
+impl TlsFiles {
+    /// The three files, with no CRLs and the default watch.
+    pub fn new(certificate: PathBuf, private_key: PathBuf, trust_anchors: PathBuf) -> TlsFiles {
+        TlsFiles {
+            certificate,
+            private_key,
+            trust_anchors,
+            crls: Vec::new(),
+            crl_grace: std::time::Duration::ZERO,
+            watch_interval: default_tls_watch_interval(),
+        }
+    }
 }
 
 /// Where the operator API listens and who may use it.
@@ -219,7 +249,10 @@ impl NodeConfig {
             &mut config.tls.private_key,
             &mut config.tls.trust_anchors,
             &mut config.agreements_dir,
-        ] {
+        ]
+        .into_iter()
+        .chain(config.tls.crls.iter_mut())
+        {
             if path.is_relative() {
                 *path = base.join(&*path);
             }
@@ -263,6 +296,30 @@ impl NodeConfig {
                 self.tls.private_key.display()
             ),
             format!("trust anchors     {}", self.tls.trust_anchors.display()),
+            format!(
+                "revocation lists  {}",
+                if self.tls.crls.is_empty() {
+                    "none (revocation not checked)".to_string()
+                } else {
+                    let files: Vec<String> = self.tls.crls.iter().map(|p| p.display().to_string()).collect();
+                    format!(
+                        "{} (grace {})",
+                        files.join(", "),
+                        humantime::format_duration(self.tls.crl_grace)
+                    )
+                }
+            ),
+            format!(
+                "tls reload        on SIGHUP{}",
+                if self.tls.watch_interval.is_zero() {
+                    String::new()
+                } else {
+                    format!(
+                        " and when the files change (checked every {})",
+                        humantime::format_duration(self.tls.watch_interval)
+                    )
+                }
+            ),
             format!("agreements        {}", self.agreements_dir.display()),
             format!(
                 "signatures        {}",

@@ -427,6 +427,7 @@ async fn a_peer_status_with_a_skewed_clock_is_recorded_and_flagged_and_a_malform
                 seconds: clock.timestamp(),
                 nanos: 0,
             }),
+            audit: None,
         }),
     };
     let ahead = chrono::Utc::now() + chrono::Duration::seconds(30);

@@ -384,6 +384,7 @@ async fn a_county_without_an_agreement_learns_nothing_from_peer_status() {
                     seconds: Utc::now().timestamp(),
                     nanos: 0,
                 }),
+                audit: None,
             }),
         })
         .await

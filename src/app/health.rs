@@ -63,6 +63,9 @@ pub struct Health {
     /// Readiness checks in a row whose database ping timed out (rather than failed): one slow
     /// ping under load does not make the node unready, two do.
     slow_pings: std::sync::atomic::AtomicU32,
+    /// Things an operator should see that do not make the node unready (a TLS reload that
+    /// failed while the previous material still works), by topic.
+    warnings: Mutex<std::collections::BTreeMap<&'static str, String>>,
 }
 
 impl Health {
@@ -78,7 +81,28 @@ impl Health {
             metrics,
             reporting: tokio::sync::Mutex::new(()),
             slow_pings: std::sync::atomic::AtomicU32::new(0),
+            warnings: Mutex::new(std::collections::BTreeMap::new()),
         })
+    }
+
+    /// Sets (or with `None` clears) the warning on `topic`, shown by `/healthz` and `/readyz`
+    /// without changing readiness.
+    pub fn warn(&self, topic: &'static str, warning: Option<String>) {
+        let mut warnings = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        match warning {
+            Some(warning) => warnings.insert(topic, warning),
+            None => warnings.remove(topic),
+        };
+    }
+
+    /// The warnings in force, one line each (`topic: text`).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(topic, text)| format!("{topic}: {text}"))
+            .collect()
     }
 
     /// Whether the node is ready to take work.

@@ -39,18 +39,33 @@ pub fn router(node: Arc<Node>, health: Arc<Health>) -> Router {
         .with_state(Probed { node, health })
 }
 
-/// `GET /healthz`: the process is alive and answering.
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `GET /healthz`: the process is alive and answering (200 `ok`), followed by a `warning:` line
+/// for each thing an operator should see that does not stop the node (a TLS reload that failed).
+async fn healthz(State(probed): State<Probed>) -> String {
+    with_warnings("ok\n".to_string(), &probed.health)
+}
+
+fn with_warnings(mut text: String, health: &Health) -> String {
+    for warning in health.warnings() {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    text
 }
 
 /// `GET /readyz`: 200 when the node is ready to take work, 503 with the reason when not.
 async fn readyz(State(probed): State<Probed>) -> Response {
     match probed.health.why_not() {
-        None if probed.health.is_ready() => (StatusCode::OK, "ready\n").into_response(),
+        None if probed.health.is_ready() => (
+            StatusCode::OK,
+            with_warnings("ready\n".to_string(), &probed.health),
+        )
+            .into_response(),
         why => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {}\n", why.unwrap_or_default()),
+            with_warnings(
+                format!("not ready: {}\n", why.unwrap_or_default()),
+                &probed.health,
+            ),
         )
             .into_response(),
     }

@@ -7,5 +7,6 @@ pub mod health;
 pub mod http;
 mod serve;
 pub mod supervise;
+mod tls_reload;
 
 pub use serve::{RunningNode, load_agreements, serve, start};

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::health::{self, Health, Reported};
 use super::supervise::{Supervisor, Workers};
+use super::tls_reload::TlsReloader;
 use crate::config::NodeConfig;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -28,11 +29,9 @@ use crate::proto::operator::operator_server::OperatorServer;
 use crate::rpc_trace;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
+use crate::tls::audit_signing::CountySigner;
 use crate::tls::transport::HandshakeFailureHook;
-use crate::tls::{
-    County, NodeIdentity, TlsIncoming, TrustAnchors, certificate_not_after, client_config, connect_lazy,
-    operator_server_config, server_config,
-};
+use crate::tls::{County, LiveTls, Role, TlsIncoming, TlsSources, TrustAnchors, connect_lazy_tracked};
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::peer_status::PeerStatusWorker;
 use crate::workers::{self, run_loop};
@@ -52,6 +51,8 @@ pub struct RunningNode {
     pub health: Arc<Health>,
     /// The supervised workers' states.
     pub workers: Arc<Workers>,
+    /// Reloads the TLS material (SIGHUP, file watch).
+    tls: Arc<TlsReloader>,
     /// Flipped to `true` to stop serving and stop the workers.
     shutdown: watch::Sender<bool>,
     /// The server and worker tasks.
@@ -63,6 +64,12 @@ impl RunningNode {
     /// check) ends; `None` when there are none. None ends while the node runs, unless broken.
     pub async fn task_ended(&mut self) -> Option<()> {
         self.tasks.join_next().await.map(|_| ())
+    }
+
+    /// Reads the TLS material's files again and puts them in force if they changed (or, with
+    /// `force`, as SIGHUP does, even if not); see `crate::tls::live`.
+    pub async fn reload_tls(&self, force: bool) -> crate::tls::ReloadOutcome {
+        self.tls.reload(force).await
     }
 
     /// Stops gracefully: the listener stops accepting, in-flight requests finish, workers stop
@@ -83,12 +90,20 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let mut running = start(&config, listener).await?;
     info!(county = %config.county, address = %running.local_addr, "node serving");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let broken = tokio::select! {
-        _ = tokio::signal::ctrl_c() => { info!("interrupt: stopping"); false }
-        _ = terminate.recv() => { info!("terminate: stopping"); false }
-        // a listener or a worker's supervisor never ends while the node runs: one that did
-        // leaves a node that cannot do its work, which the service manager should restart
-        Some(()) = running.task_ended() => true,
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let broken = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { info!("interrupt: stopping"); break false }
+            _ = terminate.recv() => { info!("terminate: stopping"); break false }
+            // SIGHUP: read the certificate, key, trust anchors and CRLs again
+            _ = hangup.recv() => {
+                info!("hangup: reloading the tls material");
+                running.reload_tls(true).await;
+            }
+            // a listener or a worker's supervisor never ends while the node runs: one that did
+            // leaves a node that cannot do its work, which the service manager should restart
+            Some(()) = running.task_ended() => break true,
+        }
     };
     running.stop().await;
     if broken {
@@ -102,17 +117,9 @@ pub async fn serve(config: NodeConfig) -> anyhow::Result<()> {
 
 /// Starts a node on an already bound `listener` (tests bind port 0 first).
 pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result<RunningNode> {
-    let identity = NodeIdentity::from_pem_files(&config.tls.certificate, &config.tls.private_key)
-        .context("loading the node certificate and key")?;
-    if identity.county().as_str() != config.county.as_str() {
-        bail!(
-            "the certificate names county {} but the configuration says {}",
-            identity.county(),
-            config.county
-        );
-    }
-    let anchors =
-        TrustAnchors::from_pem_file(&config.tls.trust_anchors).context("loading the trust anchors")?;
+    let county = County::parse(config.county.as_str()).context("node county")?;
+    let tls = LiveTls::load(tls_sources(config), county)
+        .context("loading the tls certificate, key, trust anchors and CRLs")?;
     let store = Store::connect_with_timeouts(
         &config.database_url,
         config.database_pool_size,
@@ -122,16 +129,25 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     .await
     .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
+    // the anchors agreement signatures chain to, as the node starts (a reload of the TLS
+    // material while it runs does not change them)
     let signatures = AgreementSignatures {
         required: config.require_signatures,
-        anchors: Some(anchors.clone()),
+        anchors: Some(
+            TrustAnchors::from_pem_file(&config.tls.trust_anchors)
+                .context("loading the trust anchors for agreement signatures")?,
+        ),
     };
     let agreements = load_agreements(&store, config.county, &config.agreements_dir, &signatures).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
     let node = Arc::new(
         Node::new(config.county, store, agreements, config.limits.clone())
             .with_reconcile(reconcile)
-            .with_agreement_signatures(signatures),
+            .with_agreement_signatures(signatures)
+            .with_audit_signer(
+                CountySigner::new(tls.current().identity())
+                    .context("the county key for audit checkpoints")?,
+            ),
     );
     node.refresh_agreements()
         .await
@@ -152,11 +168,13 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let exchange = ExchangeServer::new(ExchangeService::new(Arc::clone(&node)))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .max_encoding_message_size(config.limits.max_message_bytes);
-    let incoming = TlsIncoming::with_failure_hook(
+    let incoming = TlsIncoming::tracked(
         listener,
-        server_config(&identity, &anchors)?,
+        tls.server_config()?,
         config.limits.handshake_timeout,
         audit_handshake_failures(&node, &mut tasks, ""),
+        Arc::clone(tls.connections()),
+        Role::PeerClient,
     );
     let mut server_shutdown = shutdown_rx.clone();
     let (rpc_timeout, rpc_concurrency) = (
@@ -181,14 +199,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         }
     });
 
-    let (operator_addr, operator_health) = spawn_operator_api(
-        config,
-        &identity,
-        Arc::clone(&node),
-        &mut tasks,
-        shutdown_rx.clone(),
-    )
-    .await?;
+    let (operator_addr, operator_health) =
+        spawn_operator_api(config, &tls, Arc::clone(&node), &mut tasks, shutdown_rx.clone()).await?;
     let health = Health::new(
         vec![
             Reported {
@@ -208,14 +220,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         shutdown_rx.clone(),
     )
     .await?;
-    if let Some(not_after) = identity
-        .cert_chain()
-        .first()
-        .and_then(|c| certificate_not_after(c))
-    {
-        node.metrics()
-            .certificate_expiry("own", config.county.as_str(), not_after);
-    }
+    let reloader = TlsReloader::new(Arc::clone(&tls), Arc::clone(&node), Arc::clone(&health));
+    tasks.spawn(Arc::clone(&reloader).watch(config.tls.watch_interval, shutdown_rx.clone()));
 
     let workers = Workers::new();
     let supervisor = Supervisor {
@@ -227,10 +233,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     for (peer, endpoint) in config.peer_endpoints() {
         node.metrics().register_peer(peer);
         let county = County::parse(peer.as_str()).context("peer county")?;
-        let channel = connect_lazy(
+        let channel = connect_lazy_tracked(
             &endpoint,
-            client_config(&identity, &anchors, county)?,
+            tls.client_config(county)?,
             config.limits.channel_timings(),
+            Arc::clone(tls.connections()),
+            county,
         )
         .with_context(|| format!("peer {peer} endpoint {endpoint}"))?;
         let timings = CallTimings {
@@ -273,6 +281,17 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             workers::reconcile::run(Arc::clone(&reconcile), stop)
         });
     }
+    let sealer = Arc::clone(&node);
+    supervisor.run(&mut tasks, "audit_sealer", move |stop| {
+        let node = Arc::clone(&sealer);
+        async move {
+            let never = Notify::new();
+            run_loop("audit_sealer", stop, &never, retry, || {
+                workers::audit_sealer::step(&node)
+            })
+            .await;
+        }
+    });
     let deadlines = Arc::clone(&node);
     supervisor.run(&mut tasks, "deadlines", move |stop| {
         let node = Arc::clone(&deadlines);
@@ -309,16 +328,29 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         metrics_addr,
         health,
         workers,
+        tls: reloader,
         shutdown,
         tasks,
     })
+}
+
+/// The files of the node's TLS material, from its configuration.
+fn tls_sources(config: &NodeConfig) -> TlsSources {
+    TlsSources {
+        certificate: config.tls.certificate.clone(),
+        private_key: config.tls.private_key.clone(),
+        trust_anchors: config.tls.trust_anchors.clone(),
+        crls: config.tls.crls.clone(),
+        operator_trust_anchors: config.operator.trust_anchors.clone(),
+        crl_grace: config.tls.crl_grace,
+    }
 }
 
 /// Binds and serves the operator API: plaintext on loopback (county-wide), otherwise mutual TLS
 /// with operator certificates, each caller scoped by its certificate.
 async fn spawn_operator_api(
     config: &NodeConfig,
-    identity: &NodeIdentity,
+    tls: &Arc<LiveTls>,
     node: Arc<Node>,
     tasks: &mut JoinSet<()>,
     mut shutdown: watch::Receiver<bool>,
@@ -361,13 +393,15 @@ async fn spawn_operator_api(
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
         }
-        Some(path) => {
-            let anchors = TrustAnchors::from_pem_file(path).context("loading the operator trust anchors")?;
-            let incoming = TlsIncoming::with_failure_hook(
+        Some(_) => {
+            // the operator CA was loaded with the rest of the material (and is reloaded with it)
+            let incoming = TlsIncoming::tracked(
                 listener,
-                operator_server_config(identity, &anchors)?,
+                tls.operator_server_config()?,
                 config.limits.handshake_timeout,
                 audit_handshake_failures(&handshakes, tasks, "operator listener: "),
+                Arc::clone(tls.connections()),
+                Role::OperatorClient,
             );
             tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
         }

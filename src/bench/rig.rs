@@ -265,11 +265,7 @@ fn write_node_files(
         now - chrono::Duration::hours(1),
         now + chrono::Duration::days(2),
     )?;
-    let files = TlsFiles {
-        certificate: dir.join("node.pem"),
-        private_key: dir.join("node-key.pem"),
-        trust_anchors: dir.join("ca.pem"),
-    };
+    let files = TlsFiles::new(dir.join("node.pem"), dir.join("node-key.pem"), dir.join("ca.pem"));
     std::fs::write(&files.certificate, certificate)?;
     std::fs::write(&files.private_key, key)?;
     std::fs::write(&files.trust_anchors, pki.ca_pem())?;

@@ -1,7 +1,7 @@
 //! `hancha certs dev`: development certificates — a county CA with one certificate per county
 //! and an operator CA with its first operator certificate (`counties`), and further operator
-//! certificates, county-wide or for one township office (`operator`). For development and tests
-//! only: the CA keys are not protected.
+//! certificates, county-wide or for one township office (`operator`), and revocation lists
+//! (`revoke`). For development and tests only: the CA keys are not protected.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,14 +22,39 @@ pub enum CertsCommand {
 pub enum DevCommand {
     /// Generate a development county CA with a certificate per county (URI SAN
     /// urn:hancha:county:CODE), and an operator CA with one county-wide operator certificate
-    /// (urn:hancha:operator:dev). Makes new CAs and overwrites the files in the output
-    /// directory, so certificates from an earlier run stop verifying.
+    /// (urn:hancha:operator:dev), and an empty revocation list of each CA (crl.pem,
+    /// operator-crl.pem). Makes new CAs and overwrites the files in the output directory, so
+    /// certificates from an earlier run stop verifying.
     Counties(CountiesArgs),
     /// Issue an operator certificate from the development operator CA in the output directory
     /// (URI SAN urn:hancha:operator:NAME; with --township also urn:hancha:township:CODE, which
     /// limits its holder to that township office's inquiries and indicators). Writes
     /// operator-NAME.pem and operator-NAME-key.pem.
     Operator(OperatorArgs),
+    /// Revoke development certificates: add each --cert to the certificate revocation list of
+    /// the development CA in the output directory that issued it (crl.pem for the county CA,
+    /// operator-crl.pem for the operator CA), keeping what the list already revoked, and write
+    /// it again signed by that CA with a fresh nextUpdate and the next CRL number. Without
+    /// --cert, the county CA's list is only issued again. A node that lists the file in
+    /// tls.crls picks it up within tls.watch_interval (or at once on SIGHUP), refuses the
+    /// revoked certificates at the handshake, and closes their open connections.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The directory holding the development CAs (ca.pem, ca-key.pem, operator-ca.pem,
+    /// operator-ca-key.pem), where the CRLs are written too.
+    #[arg(long, default_value = "certs-dev")]
+    out: PathBuf,
+    /// A certificate (PEM) to revoke; repeat for several.
+    #[arg(long = "cert", value_name = "FILE")]
+    certs: Vec<PathBuf>,
+    /// How long the new list is valid (its nextUpdate, from now), e.g. 7d, 12h, 10m. After
+    /// that a node refuses the CA's certificates unless tls.crl_grace allows more, so a
+    /// production CA issues its list again well before.
+    #[arg(long, value_name = "DURATION", default_value = "3650d", value_parser = humantime::parse_duration)]
+    valid_for: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -63,7 +88,28 @@ pub fn run(command: CertsCommand) -> anyhow::Result<ExitCode> {
     match command {
         DevCommand::Counties(args) => counties(args),
         DevCommand::Operator(args) => operator(args),
+        DevCommand::Revoke(args) => revoke(args),
     }
+}
+
+fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
+    let valid_for = chrono::Duration::from_std(args.valid_for)
+        .map_err(|_| anyhow::anyhow!("--valid-for {:?} is too long", args.valid_for))?;
+    if valid_for <= chrono::Duration::zero() {
+        anyhow::bail!("--valid-for must be longer than zero");
+    }
+    let done = crate::tls::dev::revoke_dev(&args.out, &args.certs, valid_for)?;
+    for (path, serial) in &done.revoked {
+        println!("revoked {} (serial {serial})", path.display());
+    }
+    for crl in &done.crls {
+        println!(
+            "wrote {} (next update {}; development only)",
+            crl.display(),
+            (chrono::Utc::now() + valid_for).format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn counties(args: CountiesArgs) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod agreement;
 mod answer;
 mod ask;
+mod audit;
 mod bench;
 mod certs;
 pub mod client;
@@ -70,6 +71,10 @@ enum Command {
     /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
     Report(report::ReportArgs),
     Reconcile(reconcile::ReconcileArgs),
+    /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after
+    /// a restore.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// The county's registry of persons: import from CSV.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
@@ -107,6 +112,7 @@ pub fn main() -> ExitCode {
         Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Audit(command) => audit::run(command),
         Command::Registry(command) => registry::run(command),
         Command::Id(command) => id::run(command),
         Command::Agreement(command) => agreement::run(command),

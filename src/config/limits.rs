@@ -337,7 +337,7 @@ pub(super) const DEPRECATED_MILLISECOND_VARIABLES: &[(&str, &str)] = &[
 ];
 
 /// Serde for a duration written the human way (`"500ms"`, `"5m"`).
-mod human_duration {
+pub(super) mod human_duration {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};

@@ -242,3 +242,40 @@ fn metrics_listen_on_loopback_by_default_and_never_on_the_peer_port() {
     let error = error_of(EXAMPLE, &[("HANCHA_METRICS_LISTEN", "127.0.0.1:7443")]);
     assert!(error.contains("metrics.listen"), "{error}");
 }
+
+#[test]
+fn revocation_lists_and_the_tls_watch_are_read_with_their_defaults() {
+    let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new("/etc/hancha")).unwrap();
+    assert!(config.tls.crls.is_empty());
+    assert_eq!(config.tls.crl_grace, Duration::ZERO);
+    assert_eq!(config.tls.watch_interval, Duration::from_secs(5));
+    let text = EXAMPLE.replace(
+        "trust_anchors = \"certs/ca.pem\"\n",
+        "trust_anchors = \"certs/ca.pem\"\ncrls = [\"certs/ca.crl\", \"/srv/other.crl\"]\ncrl_grace = \"1d\"\nwatch_interval = \"0s\"\n",
+    );
+    let config = NodeConfig::from_toml(&text, &[], Path::new("/etc/hancha")).unwrap();
+    assert_eq!(
+        config.tls.crls,
+        vec![
+            Path::new("/etc/hancha/certs/ca.crl").to_path_buf(),
+            Path::new("/srv/other.crl").to_path_buf()
+        ]
+    );
+    assert_eq!(config.tls.crl_grace, Duration::from_secs(86_400));
+    assert!(config.tls.watch_interval.is_zero());
+    let described = config.describe();
+    assert!(
+        described.contains("revocation lists  /etc/hancha/certs/ca.crl, /srv/other.crl (grace 1day)"),
+        "{described}"
+    );
+    assert!(described.contains("tls reload        on SIGHUP\n"), "{described}");
+    let text = EXAMPLE.replace(
+        "trust_anchors = \"certs/ca.pem\"\n",
+        "trust_anchors = \"certs/ca.pem\"\ncrl_grace = \"soon\"\n",
+    );
+    assert!(
+        error_of(&text, &[]).contains("crl_grace"),
+        "{}",
+        error_of(&text, &[])
+    );
+}

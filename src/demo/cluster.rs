@@ -128,11 +128,7 @@ impl Cluster {
                 listen: addresses[*county],
                 database_url: database_url.clone(),
                 database_pool_size: 10,
-                tls: TlsFiles {
-                    certificate: files.certificate,
-                    private_key: files.private_key,
-                    trust_anchors: files.trust_anchors,
-                },
+                tls: TlsFiles::new(files.certificate, files.private_key, files.trust_anchors),
                 agreements_dir: files.agreements_dir,
                 require_signatures: true,
                 operator: OperatorListener {

@@ -1,6 +1,8 @@
 //! The domain: validated types and pure rules. Nothing here performs I/O.
 
 pub mod agreement;
+pub mod audit_chain;
+pub mod audit_verify;
 pub mod delivery;
 pub mod division;
 pub mod message;

@@ -17,6 +17,8 @@ pub struct NodeStatus {
     pub software_version: String,
     /// The node's clock when it sent the status.
     pub clock: DateTime<Utc>,
+    /// Its audit chain: the checkpoint it shows the peer, and which of the peer's it holds.
+    pub audit: crate::domain::audit_chain::AuditStatus,
 }
 
 /// One agreement version a node holds.

@@ -300,6 +300,7 @@ pub fn status_to_wire(status: &NodeStatus) -> pb::NodeStatus {
             .collect(),
         software_version: status.software_version.clone(),
         clock: Some(timestamp_to_wire(status.clock)),
+        audit: Some(super::audit_wire::audit_to_wire(&status.audit)),
     }
 }
 
@@ -374,6 +375,8 @@ pub fn status_from_wire(
             "must be at most 64 printable ASCII characters",
         ));
     }
+    let audit =
+        super::audit_wire::audit_from_wire(wire.audit.as_ref(), &format!("{path}.audit"), &mut violations);
     let clock = wire.clock.as_ref().and_then(timestamp_from_wire);
     if clock.is_none() {
         violations.push(FieldViolation::new(
@@ -386,6 +389,7 @@ pub fn status_from_wire(
             versions,
             software_version: wire.software_version.clone(),
             clock,
+            audit,
         }),
         _ => Err(violations),
     }

@@ -3,6 +3,7 @@
 //! identify the peer from its verified certificate, convert, hand the message to the node
 //! behind [`Intake`] (which the node implements, so this edge never names it), convert back.
 
+pub mod audit_wire;
 pub mod convert;
 pub mod intake;
 pub mod reconcile;

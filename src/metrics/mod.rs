@@ -26,7 +26,7 @@ use crate::store::monitoring::DatabaseFigures;
 
 mod tls;
 
-pub use tls::handshake_refusal_reason;
+pub use tls::{TlsMetrics, handshake_refusal_reason};
 
 /// Seconds, for the latency histograms: from a loopback round trip to a peer's call timeout.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -45,6 +45,7 @@ const WORKERS: &[&str] = &[
     "reconcile",
     "changes",
     "retention",
+    "audit_sealer",
 ];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
@@ -91,6 +92,8 @@ pub struct Metrics {
     tls_refused: IntCounterVec,
     /// `notAfter` of our certificate and of each peer's last seen, in Unix seconds.
     certificate_expiry: GaugeVec,
+    /// TLS material reloads and the connections they close.
+    tls_material: tls::TlsMetrics,
     /// Workers restarted by their supervisor after a panic or an error it could not step over.
     worker_restarts: IntCounterVec,
     /// 1 while the node serves and is ready for work, 0 otherwise.
@@ -107,6 +110,16 @@ pub struct Metrics {
     reconcile_last_completed: GaugeVec,
     /// Each peer's clock minus ours, from the last status exchange.
     peer_clock_offset: GaugeVec,
+    /// The audit chain's last sealed position (database state).
+    audit_sealed_position: IntGauge,
+    /// Committed audit records not yet sealed (database state).
+    audit_unsealed: IntGauge,
+    /// Age of the oldest of them (database state).
+    audit_unsealed_oldest_age: prometheus::Gauge,
+    /// 1 while a peer's audit chain is recorded as forked (database state).
+    audit_peer_forked: IntGaugeVec,
+    /// Forks of peers' audit chains this process detected.
+    audit_peer_forks: IntCounterVec,
     /// Database connections of this process by state (`idle`, `in_use`).
     pool_connections: IntGaugeVec,
     /// Connections this process may open.
@@ -215,6 +228,7 @@ impl Metrics {
                 "notAfter of a certificate, in Unix seconds: this node's own and each peer's last seen.",
                 &["certificate", "county"],
             ),
+            tls_material: tls::TlsMetrics::register(&registry),
             worker_restarts: counter_vec(
                 &registry,
                 "hancha_worker_restarts_total",
@@ -262,6 +276,39 @@ impl Metrics {
                 "The peer's clock minus ours, from the last peer-status exchange.",
                 &["peer"],
             ),
+            audit_sealed_position: int_gauge(
+                &registry,
+                "hancha_audit_sealed_position",
+                "The last position of the audit chain: audit records sealed so far.",
+            ),
+            audit_unsealed: int_gauge(
+                &registry,
+                "hancha_audit_unsealed_records",
+                "Committed audit records not yet sealed into the chain.",
+            ),
+            audit_unsealed_oldest_age: {
+                let gauge = prometheus::Gauge::new(
+                    "hancha_audit_unsealed_oldest_age_seconds",
+                    "Age of the oldest committed audit record not yet sealed (0 when none).",
+                )
+                .expect("a valid metric");
+                registry
+                    .register(Box::new(gauge.clone()))
+                    .expect("registered once");
+                gauge
+            },
+            audit_peer_forked: int_gauge_vec(
+                &registry,
+                "hancha_audit_peer_forked",
+                "1 while a peer's audit history no longer extends the checkpoint it showed before.",
+                &["peer"],
+            ),
+            audit_peer_forks: counter_vec(
+                &registry,
+                "hancha_audit_peer_forks_total",
+                "Forks of a peer's audit chain detected by this process.",
+                &["peer"],
+            ),
             pool_connections: int_gauge_vec(
                 &registry,
                 "hancha_database_pool_connections",
@@ -307,6 +354,7 @@ impl Metrics {
             self.deliveries.with_label_values(&[peer, outcome]);
         }
         self.delivery_retries.with_label_values(&[peer]);
+        self.audit_peer_forks.with_label_values(&[peer]);
         for code in WATCHED_REFUSALS {
             self.peer_refusals.with_label_values(&[peer, code.as_str()]);
         }
@@ -416,6 +464,11 @@ impl Metrics {
             .set(not_after as f64);
     }
 
+    /// TLS material reloads and the connections they close.
+    pub fn tls(&self) -> &tls::TlsMetrics {
+        &self.tls_material
+    }
+
     /// The supervisor restarted `worker` (`delivery`, `auto_answer`, `deadlines`, ...).
     pub fn worker_restarted(&self, worker: &str) {
         self.worker_restarts.with_label_values(&[worker]).inc();
@@ -491,6 +544,27 @@ impl Metrics {
                 .with_label_values(&[peer])
                 .set(*offset_ms as f64 / 1000.0);
         }
+        self.audit_sealed_position.set(figures.audit_sealed_position);
+        self.audit_unsealed.set(figures.audit_unsealed);
+        self.audit_unsealed_oldest_age
+            .set(figures.audit_unsealed_oldest_seconds);
+        self.audit_peer_forked.reset();
+        for peer in self
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            self.audit_peer_forked.with_label_values(&[peer]).set(0);
+        }
+        for peer in &figures.audit_forked_peers {
+            self.audit_peer_forked.with_label_values(&[peer]).set(1);
+        }
+    }
+
+    /// A peer's audit chain was found forked.
+    pub fn audit_peer_fork(&self, peer: &str) {
+        self.audit_peer_forks.with_label_values(&[peer]).inc();
     }
 
     /// Every metric in the Prometheus text exposition format (version 0.0.4).

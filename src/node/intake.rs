@@ -102,7 +102,7 @@ impl Intake for Node {
         }
         let clock = ClockReading::one_way(received, theirs.clock);
         self.record_peer_status(peer, &theirs, clock).await?;
-        Ok(Ok(self.status_for(peer)))
+        Ok(Ok(self.status_for(peer).await?))
     }
 
     async fn audit_refusal(&self, entry: AuditEntry) -> Result<(), StoreError> {

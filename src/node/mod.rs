@@ -7,6 +7,7 @@
 
 mod agreements;
 mod answer;
+pub mod audit;
 mod deliver;
 mod intake;
 mod receive;
@@ -73,6 +74,9 @@ pub struct Node {
     reloading: tokio::sync::Mutex<()>,
     /// Whether versions must be signed by every party, and the anchors signatures chain to.
     signatures: AgreementSignatures,
+    /// Signs audit checkpoints with the county key; `None` in nodes built without one (the
+    /// chain is still sealed, but not checkpointed).
+    audit_signer: Option<Arc<crate::tls::audit_signing::CountySigner>>,
 }
 
 impl Node {
@@ -92,6 +96,7 @@ impl Node {
             metrics: Arc::new(Metrics::new()),
             reloading: tokio::sync::Mutex::new(()),
             signatures: AgreementSignatures::default(),
+            audit_signer: None,
         }
     }
 
@@ -116,6 +121,12 @@ impl Node {
     /// How this node treats agreement signatures.
     pub fn agreement_signatures(&self) -> &AgreementSignatures {
         &self.signatures
+    }
+
+    /// The same node, signing audit checkpoints with `signer`.
+    pub fn with_audit_signer(mut self, signer: crate::tls::audit_signing::CountySigner) -> Node {
+        self.audit_signer = Some(Arc::new(signer));
+        self
     }
 
     /// Reconciliation settings in force.

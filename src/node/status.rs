@@ -19,8 +19,10 @@ pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl Node {
     /// Our status as told to `peer`: the versions of our agreements with it that we hold and
-    /// have not retired, our software version and our clock now.
-    pub fn status_for(&self, peer: CountyCode) -> NodeStatus {
+    /// have not retired, our software version, our clock now and our audit chain
+    /// ([`Node::audit_status_for`]).
+    pub async fn status_for(&self, peer: CountyCode) -> Result<NodeStatus, StoreError> {
+        let audit = self.audit_status_for(peer).await?;
         let book = self.agreements();
         let versions = book
             .with_peer(peer)
@@ -31,18 +33,20 @@ impl Node {
                 hash: agreement.canonical_hash().as_str().to_string(),
             })
             .collect();
-        NodeStatus {
+        Ok(NodeStatus {
             versions,
             software_version: SOFTWARE_VERSION.to_string(),
             clock: chrono::Utc::now(),
-        }
+            audit,
+        })
     }
 
     /// Records what `peer` said about itself, measured as `clock`: which of our versions with
     /// it the peer holds (anything else it lists is ignored), its software and its clock. When
     /// the peer now holds a version it was not known to hold, the messages held for a version
     /// mismatch go out at once. Warns when the peer's clock is off by more than
-    /// `limits.clock_skew_warning`.
+    /// `limits.clock_skew_warning`. The peer's audit checkpoint is witnessed
+    /// ([`Node::record_peer_audit`]).
     pub async fn record_peer_status(
         &self,
         peer: CountyCode,
@@ -60,6 +64,7 @@ impl Node {
             .store()
             .record_peer_status(peer, &held, &theirs.software_version, clock)
             .await?;
+        self.record_peer_audit(peer, &theirs.audit).await?;
         if let Some(warning) = clock.skew_warning(self.limits().clock_skew_warning) {
             warn!(peer = %peer, offset_ms = clock.offset_ms, "{warning}");
         }

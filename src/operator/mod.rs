@@ -9,6 +9,7 @@
 
 mod access;
 mod agreements;
+pub mod audit;
 mod import;
 mod inquiries;
 mod limiter;
@@ -207,6 +208,24 @@ impl Operator for OperatorService {
             .admit(&request, OperatorAction::ListReconcileDifferences)
             .await?;
         let result = reconcile::list_differences(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn verify_audit(
+        &self,
+        request: Request<pb::VerifyAuditRequest>,
+    ) -> Result<Response<pb::VerifyAuditResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::VerifyAudit).await?;
+        let result = audit::verify(&self.node).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn audit_peers(
+        &self,
+        request: Request<pb::AuditPeersRequest>,
+    ) -> Result<Response<pb::AuditPeersResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::AuditPeers).await?;
+        let result = audit::peers(&self.node).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 }

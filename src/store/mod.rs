@@ -6,6 +6,8 @@
 pub mod agreements;
 pub mod answers;
 pub mod audit;
+pub mod audit_chain;
+pub mod audit_witness;
 pub mod inbound;
 pub mod inspect;
 pub mod monitoring;
@@ -19,6 +21,7 @@ pub mod reconcile;
 pub mod registry;
 pub mod report;
 pub mod retention;
+pub mod sequencer;
 pub mod tags;
 pub mod window;
 

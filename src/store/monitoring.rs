@@ -17,6 +17,15 @@ pub struct DatabaseFigures {
     pub reconcile_last_completed: Vec<(String, f64)>,
     /// Per peer: its clock minus ours at the last status exchange, in milliseconds.
     pub peer_clock_offsets_ms: Vec<(String, i64)>,
+    /// The audit chain: the last position sealed, committed records not yet sealed, and the
+    /// age in seconds of the oldest of them.
+    pub audit_sealed_position: i64,
+    /// See `audit_sealed_position`.
+    pub audit_unsealed: i64,
+    /// See `audit_sealed_position`.
+    pub audit_unsealed_oldest_seconds: f64,
+    /// Peers whose audit chain forked (a fork recorded and not since resolved).
+    pub audit_forked_peers: Vec<String>,
 }
 
 /// The outbox towards one peer.
@@ -87,6 +96,15 @@ impl Store {
             .into_iter()
             .map(|status| (status.peer_county.to_string(), status.clock_offset_ms))
             .collect();
+        let audit_sealed_position = self.audit_chain_end().await?.map_or(0, |end| end.position as i64);
+        let (audit_unsealed, audit_unsealed_oldest_seconds) = self.audit_unsealed().await?;
+        let audit_forked_peers = self
+            .peer_witness(None)
+            .await?
+            .into_iter()
+            .filter(|witness| witness.fork.is_some())
+            .map(|witness| witness.peer)
+            .collect();
         Ok(DatabaseFigures {
             outbox: outbox
                 .into_iter()
@@ -100,6 +118,10 @@ impl Store {
             overdue,
             reconcile_last_completed,
             peer_clock_offsets_ms,
+            audit_sealed_position,
+            audit_unsealed,
+            audit_unsealed_oldest_seconds,
+            audit_forked_peers,
         })
     }
 

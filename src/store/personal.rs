@@ -145,6 +145,14 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("outbox", &[]),
     ("peer_status", &[]),
     ("audit_log", &[]),
+    // the audit chain: positions, hashes of audit records, signed checkpoints and what peers
+    // showed of theirs (hashes and certificates of county nodes); resume reasons pass the
+    // no-echo rule
+    ("audit_chain", &[]),
+    ("audit_checkpoints", &[]),
+    ("audit_resumes", &[]),
+    ("peer_audit_checkpoints", &[]),
+    ("sequencer_cursors", &[]),
     ("reconcile_runs", &[]),
     ("erasures", &[]),
     ("_sqlx_migrations", &[]),

@@ -97,6 +97,16 @@ impl NodeIdentity {
         Self::parse_pem(cert_pem, "PEM text", key_pem, "PEM text")
     }
 
+    /// Same as [`NodeIdentity::from_pem`], naming the files the text came from in errors.
+    pub(crate) fn from_pem_named(
+        cert_pem: &str,
+        cert_origin: &str,
+        key_pem: &str,
+        key_origin: &str,
+    ) -> Result<Self, LoadError> {
+        Self::parse_pem(cert_pem, cert_origin, key_pem, key_origin)
+    }
+
     fn parse_pem(
         cert_pem: &str,
         cert_origin: &str,
@@ -171,6 +181,11 @@ impl TrustAnchors {
     /// Same as [`TrustAnchors::from_pem_file`] for PEM text already in memory.
     pub fn from_pem(pem: &str) -> Result<Self, LoadError> {
         Self::parse_pem(pem, "PEM text")
+    }
+
+    /// Same as [`TrustAnchors::from_pem`], naming the file the text came from in errors.
+    pub(crate) fn from_pem_named(pem: &str, origin: &str) -> Result<Self, LoadError> {
+        Self::parse_pem(pem, origin)
     }
 
     fn parse_pem(pem: &str, origin: &str) -> Result<Self, LoadError> {

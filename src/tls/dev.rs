@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Days, Duration, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SigningKey,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CertifiedIssuer, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
+    SanType, SerialNumber, SigningKey,
 };
+use x509_parser::prelude::FromDer;
 
 use super::credentials::{LoadError, NodeIdentity};
 use super::identity::{County, IdentityError};
@@ -48,8 +50,17 @@ pub enum DevCertError {
     /// A freshly minted certificate did not load back (a bug in this module).
     #[error("minted certificate does not load")]
     Load(#[from] LoadError),
-    /// The development operator CA could not be read (run `hancha certs dev counties` first).
-    #[error("cannot read the development operator CA {path} (generate it with `hancha certs dev counties`)")]
+    /// A file to revoke is not a certificate, or no development CA in the directory issued it.
+    #[error("{path}: {reason}")]
+    Revoke {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A development CA file (or a certificate to revoke) could not be read (run
+    /// `hancha certs dev counties` first for the CAs).
+    #[error("cannot read {path} (the development CAs are made by `hancha certs dev counties`)")]
     Read {
         /// The file we tried to read.
         path: PathBuf,
@@ -102,7 +113,9 @@ fn write_file(path: &Path, contents: &str) -> Result<PathBuf, DevCertError> {
 /// Files: `ca.pem` / `ca-key.pem` (the county CA), `<county>.pem` / `<county>-key.pem` per
 /// county (URI SAN `urn:hancha:county:<county>`, DNS `localhost`, IP `127.0.0.1`, server and
 /// client authentication), and `operator-ca.pem` / `operator-ca-key.pem` / `operator.pem` /
-/// `operator-key.pem` (a separate CA and one client certificate `urn:hancha:operator:dev`).
+/// `operator-key.pem` (a separate CA and one client certificate `urn:hancha:operator:dev`), and
+/// each CA's empty certificate revocation list, [`COUNTY_CRL`] and [`OPERATOR_CRL`] (see
+/// [`revoke_dev`]).
 /// Every run makes new CAs, so previously generated certificates stop verifying; all county codes
 /// are checked before anything is written. Valid for ten years from now.
 pub fn generate_dev_certs(dir: &Path, counties: &[&str]) -> Result<Vec<PathBuf>, DevCertError> {
@@ -131,13 +144,193 @@ pub fn generate_dev_certs(dir: &Path, counties: &[&str]) -> Result<Vec<PathBuf>,
         write(format!("{county}-key.pem"), &key_pem)?;
     }
 
+    write(
+        COUNTY_CRL.to_owned(),
+        &county_ca.crl_pem(&[], not_before, not_after, 1)?,
+    )?;
+
     let operator_ca = TestPki::with_common_name("hancha DEVELOPMENT operator CA (not for production)")?;
     let (operator_pem, operator_key_pem) = operator_ca.issue_operator("dev", not_before, not_after)?;
     write("operator-ca.pem".to_owned(), &operator_ca.ca_pem())?;
     write("operator-ca-key.pem".to_owned(), &operator_ca.ca_key_pem())?;
     write("operator.pem".to_owned(), &operator_pem)?;
     write("operator-key.pem".to_owned(), &operator_key_pem)?;
+    write(
+        OPERATOR_CRL.to_owned(),
+        &operator_ca.crl_pem(&[], not_before, not_after, 1)?,
+    )?;
     Ok(written)
+}
+
+/// The development county CA's revocation list in a `hancha certs dev` directory.
+pub const COUNTY_CRL: &str = "crl.pem";
+
+/// The development operator CA's revocation list.
+pub const OPERATOR_CRL: &str = "operator-crl.pem";
+
+/// What [`revoke_dev`] did.
+#[derive(Debug)]
+pub struct Revoked {
+    /// The CRL files written.
+    pub crls: Vec<PathBuf>,
+    /// The serial numbers newly revoked (hex), with the file that held each certificate.
+    pub revoked: Vec<(PathBuf, String)>,
+}
+
+/// Revokes development certificates: adds each certificate in `certificates` to the CRL of the
+/// development CA in `dir` that issued it (county CA: `crl.pem`; operator CA:
+/// `operator-crl.pem`), keeping what those CRLs already revoked, and writes them again signed by
+/// that CA, valid for `valid_for` from now, with the next CRL number. With no certificates the
+/// county CA's CRL is issued again (a fresh `nextUpdate`). A certificate already revoked stays
+/// revoked once.
+pub fn revoke_dev(
+    dir: &Path,
+    certificates: &[PathBuf],
+    valid_for: Duration,
+) -> Result<Revoked, DevCertError> {
+    let read = |file: &Path| {
+        fs::read_to_string(file).map_err(|source| DevCertError::Read {
+            path: file.to_owned(),
+            source,
+        })
+    };
+    let cas = [
+        ("ca.pem", "ca-key.pem", COUNTY_CRL),
+        ("operator-ca.pem", "operator-ca-key.pem", OPERATOR_CRL),
+    ];
+    // per CA: the issuer, the subject it signs as, and the serials to add
+    let mut work: Vec<(usize, Vec<u8>)> = Vec::new();
+    let mut revoked = Vec::new();
+    let subjects: Vec<Option<Vec<u8>>> = cas
+        .iter()
+        .map(|(ca, _, _)| {
+            let pem = fs::read_to_string(dir.join(ca)).ok()?;
+            let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).ok()?;
+            let der: rustls::pki_types::CertificateDer<'_> = der;
+            let (_, parsed) = x509_parser::parse_x509_certificate(&der).ok()?;
+            Some(parsed.subject().as_raw().to_vec())
+        })
+        .collect();
+    for path in certificates {
+        let pem = read(path)?;
+        let bad = |reason: &str| DevCertError::Revoke {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        };
+        let der: rustls::pki_types::CertificateDer<'_> =
+            rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+                .map_err(|_| bad("not a PEM certificate"))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).map_err(|_| bad("not a certificate"))?;
+        let which = subjects
+            .iter()
+            .position(|subject| subject.as_deref() == Some(parsed.issuer().as_raw()))
+            .ok_or_else(|| {
+                bad(&format!(
+                    "not issued by the development county CA or operator CA in {}",
+                    dir.display()
+                ))
+            })?;
+        if parsed.subject().as_raw() == parsed.issuer().as_raw() {
+            return Err(bad("a CA's own certificate: revoke the certificates it issued"));
+        }
+        let serial = parsed.raw_serial().to_vec();
+        revoked.push((path.clone(), hex::encode(&serial)));
+        work.push((which, serial));
+    }
+    if certificates.is_empty() {
+        work.push((0, Vec::new()));
+    }
+    let now = Utc::now();
+    let mut written = Vec::new();
+    for (which, (ca, ca_key, crl_file)) in cas.iter().enumerate() {
+        let serials: Vec<&Vec<u8>> = work
+            .iter()
+            .filter(|(w, serial)| *w == which && !serial.is_empty())
+            .map(|(_, serial)| serial)
+            .collect();
+        if !work.iter().any(|(w, _)| *w == which) {
+            continue;
+        }
+        let key = KeyPair::from_pem(&read(&dir.join(ca_key))?)?;
+        let issuer = Issuer::from_ca_cert_pem(&read(&dir.join(ca))?, key)?;
+        let crl_path = dir.join(crl_file);
+        let (mut entries, number) = match fs::read_to_string(&crl_path) {
+            Ok(pem) => existing_revocations(&pem),
+            Err(_) => (Vec::new(), 0),
+        };
+        for serial in serials {
+            if !entries.iter().any(|(known, _)| known == serial) {
+                entries.push((serial.clone(), now.timestamp()));
+            }
+        }
+        let pem = crl_of(
+            &issuer,
+            &entries,
+            now - Duration::minutes(1),
+            now + valid_for,
+            number + 1,
+        )?;
+        written.push(write_file(&crl_path, &pem)?);
+    }
+    Ok(Revoked {
+        crls: written,
+        revoked,
+    })
+}
+
+/// The serials (raw) and revocation times a PEM CRL lists, and its CRL number (0 if none).
+fn existing_revocations(pem: &str) -> (Vec<(Vec<u8>, i64)>, u64) {
+    let Ok(der) = <rustls::pki_types::CertificateRevocationListDer<'_> as rustls::pki_types::pem::PemObject>::from_pem_slice(pem.as_bytes()) else {
+        return (Vec::new(), 0);
+    };
+    let Ok((_, crl)) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der) else {
+        return (Vec::new(), 0);
+    };
+    let entries = crl
+        .iter_revoked_certificates()
+        .map(|entry| (entry.raw_serial().to_vec(), entry.revocation_date.timestamp()))
+        .collect();
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n.clone()).ok())
+        .unwrap_or(0);
+    (entries, number)
+}
+
+/// A CRL signed by `issuer` revoking `entries` (raw serial, revocation time), PEM.
+fn crl_of(
+    issuer: &Issuer<'_, impl SigningKey>,
+    entries: &[(Vec<u8>, i64)],
+    this_update: DateTime<Utc>,
+    next_update: DateTime<Utc>,
+    number: u64,
+) -> Result<String, DevCertError> {
+    let time = |instant: DateTime<Utc>| {
+        x509_parser::time::ASN1Time::from_timestamp(instant.timestamp())
+            .map(|time| time.to_datetime())
+            .map_err(|_| DevCertError::Time(instant))
+    };
+    let revoked_certs = entries
+        .iter()
+        .map(|(serial, at)| {
+            let at = DateTime::from_timestamp(*at, 0).unwrap_or(this_update);
+            Ok(RevokedCertParams {
+                serial_number: SerialNumber::from_slice(serial),
+                revocation_time: time(at)?,
+                reason_code: None,
+                invalidity_date: None,
+            })
+        })
+        .collect::<Result<Vec<_>, DevCertError>>()?;
+    let params = CertificateRevocationListParams {
+        this_update: time(this_update)?,
+        next_update: time(next_update)?,
+        crl_number: SerialNumber::from(number),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    Ok(params.signed_by(issuer)?.pem()?)
 }
 
 // === impl TestPki ===
@@ -187,6 +380,35 @@ impl TestPki {
     /// The CA's private key, PEM. Only development CAs ever expose this.
     pub fn ca_key_pem(&self) -> String {
         self.ca.key().serialize_pem()
+    }
+
+    /// A CRL of this CA, PEM, revoking the certificates (PEM) in `revoked`, issued at
+    /// `this_update`, valid until `next_update` (pass a past instant for a stale CRL), with CRL
+    /// number `number`.
+    pub fn crl_pem(
+        &self,
+        revoked: &[&str],
+        this_update: DateTime<Utc>,
+        next_update: DateTime<Utc>,
+        number: u64,
+    ) -> Result<String, DevCertError> {
+        let mut entries = Vec::new();
+        for pem in revoked {
+            let der: rustls::pki_types::CertificateDer<'_> =
+                rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).map_err(|_| {
+                    DevCertError::Revoke {
+                        path: PathBuf::from("PEM text"),
+                        reason: "not a PEM certificate".into(),
+                    }
+                })?;
+            let (_, parsed) =
+                x509_parser::parse_x509_certificate(&der).map_err(|_| DevCertError::Revoke {
+                    path: PathBuf::from("PEM text"),
+                    reason: "not a certificate".into(),
+                })?;
+            entries.push((parsed.raw_serial().to_vec(), this_update.timestamp()));
+        }
+        crl_of(&*self.ca, &entries, this_update, next_update, number)
     }
 
     /// A county node certificate `(cert_pem, key_pem)` naming `code`, valid between the given
@@ -385,7 +607,7 @@ mod tests {
     fn generates_loadable_development_certificates() {
         let dir = tempfile::tempdir().unwrap();
         let written = generate_dev_certs(dir.path(), &["430703", "431322"]).unwrap();
-        assert_eq!(written.len(), 10);
+        assert_eq!(written.len(), 12);
 
         let identity =
             NodeIdentity::from_pem_files(&dir.path().join("431322.pem"), &dir.path().join("431322-key.pem"))
@@ -423,6 +645,61 @@ mod tests {
             NodeIdentity::from_pem_files(&cert, &key).is_err(),
             "names no county"
         );
+    }
+
+    #[test]
+    fn revoking_adds_to_the_issuing_cas_list_once_and_keeps_what_it_held() {
+        use x509_parser::revocation_list::CertificateRevocationList;
+        let dir = tempfile::tempdir().unwrap();
+        generate_dev_certs(dir.path(), &["430703", "431322"]).unwrap();
+        let serials = |file: &str| {
+            let pem = fs::read_to_string(dir.path().join(file)).unwrap();
+            let der = <rustls::pki_types::CertificateRevocationListDer<'_> as PemObject>::from_pem_slice(
+                pem.as_bytes(),
+            )
+            .unwrap();
+            let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
+            let number = crl.crl_number().map(ToString::to_string).unwrap_or_default();
+            let serials: Vec<String> = crl
+                .iter_revoked_certificates()
+                .map(|r| hex::encode(r.raw_serial()))
+                .collect();
+            (serials, number)
+        };
+        assert_eq!(serials(COUNTY_CRL), (vec![], "1".to_string()));
+        let first = revoke_dev(dir.path(), &[dir.path().join("431322.pem")], Duration::days(7)).unwrap();
+        assert_eq!(first.crls, vec![dir.path().join(COUNTY_CRL)]);
+        let serial_431322 = first.revoked[0].1.clone();
+        assert_eq!(
+            serials(COUNTY_CRL),
+            (vec![serial_431322.clone()], "2".to_string())
+        );
+        let second = revoke_dev(
+            dir.path(),
+            &[
+                dir.path().join("431322.pem"),
+                dir.path().join("430703.pem"),
+                dir.path().join("operator.pem"),
+            ],
+            Duration::days(7),
+        )
+        .unwrap();
+        assert_eq!(second.crls.len(), 2);
+        let (county, number) = serials(COUNTY_CRL);
+        assert_eq!(number, "3");
+        assert_eq!(county.len(), 2, "431322 once, and 430703");
+        assert!(county.contains(&serial_431322));
+        assert_eq!(serials(OPERATOR_CRL).0.len(), 1);
+        let refused = revoke_dev(dir.path(), &[dir.path().join("ca.pem")], Duration::days(7));
+        assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");
+        let foreign = TestPki::new().unwrap();
+        let now = Utc::now();
+        let (cert, _) = foreign
+            .issue_county("430703", now, now + Duration::days(1))
+            .unwrap();
+        fs::write(dir.path().join("foreign.pem"), cert).unwrap();
+        let refused = revoke_dev(dir.path(), &[dir.path().join("foreign.pem")], Duration::days(7));
+        assert!(matches!(refused, Err(DevCertError::Revoke { .. })), "{refused:?}");
     }
 
     #[test]

@@ -16,12 +16,18 @@
 //!   our certificate), [`peer_county`] for handlers.
 //! - [`signing`]: signatures by a county's key over agreements and audit checkpoints
 //!   ([`signing::sign`], [`signing::verify`]), with a domain-separation prefix per purpose.
+//! - [`live`]: the material in force ([`LiveTls`]): reloaded from its files while the node
+//!   runs, read by every handshake, with the live connections it closes when their certificate
+//!   is revoked, and the CRL policy.
+//! - [`audit_signing`]: signing with the county key, and checking a county's signature.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
+pub mod audit_signing;
 pub mod config;
 pub mod credentials;
 pub mod dev;
 pub mod identity;
+pub mod live;
 pub mod signing;
 pub mod transport;
 mod verify;
@@ -35,7 +41,8 @@ pub use identity::{
     COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, certificate_not_after,
     county_from_certificate, operator_from_certificate,
 };
+pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Role, TlsSources};
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
-    connect_lazy, connect_watched, peer_county, probe_refusal, tls_incoming,
+    connect_lazy, connect_lazy_tracked, connect_watched, peer_county, probe_refusal, tls_incoming,
 };

@@ -26,6 +26,7 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tracing::{debug, warn};
 
 use super::identity::{County, county_from_certificate};
+use super::live::{Connections, Role, TrackedTcp};
 use crate::domain::policy::{Rejection, RejectionCode};
 
 /// How long a client may take to complete the TLS handshake before we hang up, unless the node's
@@ -90,7 +91,7 @@ pub type HandshakeFailureHook = Arc<dyn Fn(SocketAddr, &io::Error) + Send + Sync
 #[derive(Debug)]
 pub struct TlsIncoming {
     /// Verified connections, fed by the accept loop.
-    ready: mpsc::Receiver<TlsStream<TcpStream>>,
+    ready: mpsc::Receiver<TlsStream<TrackedTcp>>,
     /// The accept loop (which owns the handshake tasks), aborted on drop.
     accept_loop: JoinHandle<()>,
 }
@@ -106,7 +107,7 @@ impl TlsIncoming {
     /// Starts accepting on `listener`; a client that has not finished its handshake within
     /// `handshake_timeout` is disconnected. Must be called inside a tokio runtime.
     pub fn new(listener: TcpListener, config: Arc<ServerConfig>, handshake_timeout: Duration) -> Self {
-        Self::start(listener, config, handshake_timeout, None)
+        Self::start(listener, config, handshake_timeout, None, None)
     }
 
     /// Like [`TlsIncoming::new`], and calls `on_failure` for every handshake a client attempted
@@ -117,7 +118,27 @@ impl TlsIncoming {
         handshake_timeout: Duration,
         on_failure: HandshakeFailureHook,
     ) -> Self {
-        Self::start(listener, config, handshake_timeout, Some(on_failure))
+        Self::start(listener, config, handshake_timeout, Some(on_failure), None)
+    }
+
+    /// Like [`TlsIncoming::with_failure_hook`], and tracks every verified connection in
+    /// `connections` (its client certificate verified for `role`), so that a reload whose CRLs
+    /// revoke that certificate closes it.
+    pub fn tracked(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+        on_failure: HandshakeFailureHook,
+        connections: Arc<Connections>,
+        role: Role,
+    ) -> Self {
+        Self::start(
+            listener,
+            config,
+            handshake_timeout,
+            Some(on_failure),
+            Some((connections, role)),
+        )
     }
 
     fn start(
@@ -125,6 +146,7 @@ impl TlsIncoming {
         config: Arc<ServerConfig>,
         handshake_timeout: Duration,
         on_failure: Option<HandshakeFailureHook>,
+        tracking: Option<(Arc<Connections>, Role)>,
     ) -> Self {
         let (sender, ready) = mpsc::channel(READY_QUEUE);
         let acceptor = TlsAcceptor::from(config);
@@ -134,13 +156,14 @@ impl TlsIncoming {
             handshake_timeout,
             sender,
             on_failure,
+            tracking,
         ));
         Self { ready, accept_loop }
     }
 }
 
 impl Stream for TlsIncoming {
-    type Item = Result<TlsStream<TcpStream>, io::Error>;
+    type Item = Result<TlsStream<TrackedTcp>, io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.ready.poll_recv(cx).map(|ready| ready.map(Ok))
@@ -157,8 +180,9 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     handshake_timeout: Duration,
-    ready: mpsc::Sender<TlsStream<TcpStream>>,
+    ready: mpsc::Sender<TlsStream<TrackedTcp>>,
     on_failure: Option<HandshakeFailureHook>,
+    tracking: Option<(Arc<Connections>, Role)>,
 ) {
     // Owning the handshake tasks here means aborting this loop aborts them too.
     let mut handshakes = JoinSet::new();
@@ -179,6 +203,7 @@ async fn accept_loop(
                         handshake_timeout,
                         ready.clone(),
                         on_failure.clone(),
+                        tracking.clone(),
                     ));
                 }
                 Err(error) => {
@@ -195,13 +220,15 @@ async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     handshake_timeout: Duration,
-    ready: mpsc::Sender<TlsStream<TcpStream>>,
+    ready: mpsc::Sender<TlsStream<TrackedTcp>>,
     on_failure: Option<HandshakeFailureHook>,
+    tracking: Option<(Arc<Connections>, Role)>,
 ) {
     // gRPC exchanges many small frames; Nagle's algorithm would only add latency.
     if let Err(error) = tcp.set_nodelay(true) {
         debug!(%peer, %error, "cannot set TCP_NODELAY");
     }
+    let tcp = TrackedTcp::new(tcp);
     let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
@@ -228,6 +255,14 @@ async fn handshake(
         .and_then(|chain| chain.first())
         .and_then(|leaf| county_from_certificate(leaf).ok());
     debug!(%peer, county = ?county, "peer connected");
+    if let Some((connections, role)) = &tracking {
+        let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+        connections.track(
+            stream.get_ref().0,
+            *role,
+            chain.iter().map(|c| c.clone().into_owned()).collect(),
+        );
+    }
     // Err means the server stopped; the connection is simply dropped.
     let _ = ready.send(stream).await;
 }
@@ -363,6 +398,26 @@ pub fn connect_lazy(
     Ok(endpoint.connect_with_connector_lazy(tls_connector(peer_address, config)))
 }
 
+/// Like [`connect_lazy`], and tracks every connection in `connections` with the server
+/// certificate of `county` it verified, so that a reload whose CRLs revoke that certificate
+/// closes it (the channel then connects again, and the handshake refuses the revoked server).
+pub fn connect_lazy_tracked(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    timings: ChannelTimings,
+    connections: Arc<Connections>,
+    county: County,
+) -> Result<Channel, ConnectError> {
+    let endpoint = endpoint(peer_address, timings)?;
+    let connector = tls_connector_tracked(
+        peer_address,
+        config,
+        None,
+        Some((connections, Role::Server(county))),
+    );
+    Ok(endpoint.connect_with_connector_lazy(connector))
+}
+
 fn endpoint(peer_address: &str, timings: ChannelTimings) -> Result<Endpoint, ConnectError> {
     // The scheme is only for tonic's bookkeeping: the connector below does TLS itself.
     let endpoint = Endpoint::from_shared(format!("http://{peer_address}")).map_err(|source| {
@@ -384,12 +439,12 @@ fn tls_connector(
     config: Arc<ClientConfig>,
 ) -> impl tower::Service<
     Uri,
-    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TcpStream>>>,
+    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TrackedTcp>>>,
     Error = io::Error,
     Future: Send,
 > + Send
 + 'static {
-    tls_connector_watched(peer_address, config, None)
+    tls_connector_tracked(peer_address, config, None, None)
 }
 
 /// [`tls_connector`], telling `watch` (if any) how the server refused us.
@@ -399,7 +454,23 @@ fn tls_connector_watched(
     watch: Option<RefusalWatch>,
 ) -> impl tower::Service<
     Uri,
-    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TcpStream>>>,
+    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TrackedTcp>>>,
+    Error = io::Error,
+    Future: Send,
+> + Send
++ 'static {
+    tls_connector_tracked(peer_address, config, watch, None)
+}
+
+/// [`tls_connector_watched`], tracking each connection (if asked) with the server's chain.
+fn tls_connector_tracked(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    watch: Option<RefusalWatch>,
+    tracking: Option<(Arc<Connections>, Role)>,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<Watched<tokio_rustls::client::TlsStream<TrackedTcp>>>,
     Error = io::Error,
     Future: Send,
 > + Send
@@ -410,12 +481,21 @@ fn tls_connector_watched(
         let peer_address = Arc::clone(&peer_address);
         let connector = connector.clone();
         let watch = watch.clone();
+        let tracking = tracking.clone();
         async move {
             let tcp = TcpStream::connect(&*peer_address).await?;
             tcp.set_nodelay(true)?;
             let server_name = ServerName::try_from(PLACEHOLDER_SERVER_NAME)
                 .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-            let tls = connector.connect(server_name, tcp).await?;
+            let tls = connector.connect(server_name, TrackedTcp::new(tcp)).await?;
+            if let Some((connections, role)) = &tracking {
+                let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+                connections.track(
+                    tls.get_ref().0,
+                    *role,
+                    chain.iter().map(|c| c.clone().into_owned()).collect(),
+                );
+            }
             Ok(TokioIo::new(Watched {
                 inner: tls,
                 watch,

@@ -22,15 +22,15 @@ use super::identity::{County, IdentityError, county_from_certificate};
 #[derive(Debug, thiserror::Error)]
 #[error("server certificate names county {actual}, expected {expected}")]
 pub(crate) struct CountyMismatch {
-    expected: County,
-    actual: County,
+    pub(crate) expected: County,
+    pub(crate) actual: County,
 }
 
-fn certificate_error(error: impl std::error::Error + Send + Sync + 'static) -> rustls::Error {
+pub(crate) fn certificate_error(error: impl std::error::Error + Send + Sync + 'static) -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(error))))
 }
 
-fn identity_error(error: IdentityError) -> rustls::Error {
+pub(crate) fn identity_error(error: IdentityError) -> rustls::Error {
     certificate_error(error)
 }
 

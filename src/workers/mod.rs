@@ -2,6 +2,7 @@
 //! wakes on notify, and stops on shutdown at a step boundary: delivery, auto-answer, deadlines,
 //! the reconciliation scheduler, and retention.
 
+pub mod audit_sealer;
 pub mod auto_answer;
 pub mod changes;
 pub mod deadlines;

@@ -45,7 +45,7 @@ impl PeerStatusWorker {
                 self.peer
             ))));
         }
-        let ours = self.node.status_for(self.peer);
+        let ours = self.node.status_for(self.peer).await?;
         let sent = Utc::now();
         let theirs = match self.link.peer_status(&ours).await {
             Ok(theirs) => theirs,

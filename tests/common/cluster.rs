@@ -104,11 +104,11 @@ impl Cluster {
                 listen: addresses[county],
                 database_url: database.url().to_string(),
                 database_pool_size: 8,
-                tls: TlsFiles {
-                    certificate: node_dir.join("node.pem"),
-                    private_key: node_dir.join("node-key.pem"),
-                    trust_anchors: dir.path().join("ca.pem"),
-                },
+                tls: TlsFiles::new(
+                    node_dir.join("node.pem"),
+                    node_dir.join("node-key.pem"),
+                    dir.path().join("ca.pem"),
+                ),
                 agreements_dir: node_dir.join("agreements"),
                 require_signatures: true,
                 operator: hancha::config::OperatorListener {

@@ -129,6 +129,35 @@ impl NodeProcess {
         std::fs::write(&self.config_path, config).unwrap();
     }
 
+    /// Adds `lines` (e.g. `crls = ["crl.pem"]`) to the `[tls]` section of the node's
+    /// configuration, from its next start on.
+    pub fn add_tls_settings(&mut self, lines: &str) {
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let anchors = "trust_anchors = \"ca.pem\"\n";
+        assert!(config.contains(anchors), "the [tls] section is where it was");
+        std::fs::write(
+            &self.config_path,
+            config.replace(anchors, &format!("{anchors}{lines}\n")),
+        )
+        .unwrap();
+    }
+
+    /// The directory of the node's configuration, certificate, key and CA files.
+    pub fn dir(&self) -> PathBuf {
+        self.config_path.parent().expect("a directory").to_path_buf()
+    }
+
+    /// Sends the running process `signal` (`HUP`, `TERM`, ...).
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the node is running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Starts `hancha serve` and waits until it serves.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "{} is already running", self.county);

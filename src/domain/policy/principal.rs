@@ -231,6 +231,10 @@ pub enum OperatorAction {
     ListReconcileRuns,
     /// The person-level differences of reconciliation runs (the indicators' drill-down).
     ListReconcileDifferences,
+    /// Check the audit chain.
+    VerifyAudit,
+    /// What each peer showed of its audit chain.
+    AuditPeers,
 }
 
 impl OperatorAction {
@@ -253,6 +257,8 @@ impl OperatorAction {
             OperatorAction::Reconcile => "reconcile",
             OperatorAction::ListReconcileRuns => "list_reconcile_runs",
             OperatorAction::ListReconcileDifferences => "list_reconcile_differences",
+            OperatorAction::VerifyAudit => "verify_audit",
+            OperatorAction::AuditPeers => "audit_peers",
         }
     }
 
@@ -267,6 +273,7 @@ impl OperatorAction {
             OperatorAction::RetireAgreement => Some("retiring agreement versions"),
             OperatorAction::Withdraw => Some("withdrawing held inquiries"),
             OperatorAction::Reconcile => Some("starting reconciliation"),
+            OperatorAction::VerifyAudit | OperatorAction::AuditPeers => Some("checking the audit chain"),
             _ => None,
         }
     }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 16] = [
+const EVERY_ACTION: [OperatorAction; 18] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -200,6 +200,8 @@ const EVERY_ACTION: [OperatorAction; 16] = [
     OperatorAction::Reconcile,
     OperatorAction::ListReconcileRuns,
     OperatorAction::ListReconcileDifferences,
+    OperatorAction::VerifyAudit,
+    OperatorAction::AuditPeers,
 ];
 
 #[test]
@@ -229,7 +231,9 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::ApplyAgreement
             | OperatorAction::RetireAgreement
             | OperatorAction::Withdraw
-            | OperatorAction::Reconcile => {
+            | OperatorAction::Reconcile
+            | OperatorAction::VerifyAudit
+            | OperatorAction::AuditPeers => {
                 let refusal = decision.expect_err(action.as_str());
                 assert_eq!(refusal.code, RejectionCode::PermissionDenied);
                 assert!(

@@ -1,0 +1,422 @@
+//! The audit chain at work: sealing committed records and signing checkpoints (the sealer
+//! worker's step), what we show each peer of our chain and what we make of what it shows us
+//! (through the peer-status exchange), checking the whole chain (`hancha audit verify`), and
+//! resuming after a restore (`hancha audit resume`).
+//!
+//! Sealing runs after commit, off the intake path: intake only inserts its audit rows (with the
+//! id of the writing transaction), and the sealer gives them positions later, in commit order
+//! ([`crate::store::sequencer`]). Replicas may all run the sealer; one seals at a time.
+
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use tracing::{info, warn};
+
+use super::Node;
+use crate::domain::audit_chain::{
+    AuditStatus, CHECKPOINT_SIGNING_PREFIX, ChainHash, ChainPoint, Checkpoint, Extension,
+    MAX_EXTENSION_LEAVES, Offer, RESUME_SIGNING_PREFIX, ResumeStatement, Signed, Verdict, witness,
+};
+use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_entry};
+use crate::domain::division::CountyCode;
+use crate::domain::privacy::without_id_numbers;
+use crate::store::audit::AuditEntry;
+use crate::store::audit_chain::Sealing;
+use crate::store::{Store, StoreError};
+use crate::tls::audit_signing::{CountySigner, SigningError, verify};
+
+/// Records sealed per transaction.
+pub const SEAL_BATCH: i64 = 1000;
+
+/// A checkpoint at least every this many records (with [`SEAL_BATCH`], checkpoints are never
+/// more than 2×1000 positions apart, well within [`MAX_EXTENSION_LEAVES`]).
+pub const CHECKPOINT_EVERY: u64 = 1000;
+
+/// A checkpoint at least this often while records are written.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Chain positions read per page when verifying.
+const VERIFY_PAGE: i64 = 5000;
+
+/// What one sealing step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Records sealed.
+    pub sealed: usize,
+    /// Where the chain stands.
+    pub head: Option<ChainPoint>,
+    /// The checkpoint signed in this step, if one was.
+    pub checkpoint: Option<ChainPoint>,
+    /// Another replica was sealing.
+    pub busy: bool,
+}
+
+impl Node {
+    /// Seals every committed audit record not yet sealed, in batches, signing a checkpoint
+    /// whenever one is due (see [`CHECKPOINT_EVERY`], [`CHECKPOINT_INTERVAL`]).
+    pub async fn seal_audit(&self) -> Result<SealReport, StoreError> {
+        let mut report = SealReport::default();
+        loop {
+            match self.store().seal_audit(SEAL_BATCH).await? {
+                Sealing::Busy => {
+                    report.busy = true;
+                    return Ok(report);
+                }
+                Sealing::Sealed { records, head } => {
+                    report.sealed += records;
+                    report.head = head;
+                    if let Some(point) = self.checkpoint_audit(false).await? {
+                        report.checkpoint = Some(point);
+                    }
+                    if (records as i64) < SEAL_BATCH {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Signs a checkpoint at the end of the chain when one is due, or whenever the chain grew
+    /// past the last one if `force`. Returns it; `None` when none was due or this node has no
+    /// signer.
+    pub async fn checkpoint_audit(&self, force: bool) -> Result<Option<ChainPoint>, StoreError> {
+        let Some(signer) = &self.audit_signer else {
+            return Ok(None);
+        };
+        let Some(end) = self.store().audit_chain_end().await? else {
+            return Ok(None);
+        };
+        let last = self.store().audit_checkpoint(None).await?;
+        let due = match &last {
+            None => true,
+            Some(last) if last.body.point.position >= end.position => false,
+            Some(last) => {
+                force
+                    || end.position - last.body.point.position >= CHECKPOINT_EVERY
+                    || Utc::now() - last.body.signed_at
+                        >= chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_default()
+            }
+        };
+        if !due {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint {
+            county: self.county().as_str().to_string(),
+            point: end,
+            signed_at: Utc::now().trunc_subsecs(6),
+        };
+        let signature = match signer.sign(CHECKPOINT_SIGNING_PREFIX, &checkpoint.signed_bytes()) {
+            Ok(signature) => signature,
+            Err(error) => {
+                warn!(%error, position = end.position, "audit checkpoint not signed");
+                return Ok(None);
+            }
+        };
+        self.store()
+            .add_audit_checkpoint(&Signed {
+                body: checkpoint,
+                signature,
+            })
+            .await?;
+        Ok(Some(end))
+    }
+
+    /// What we show `peer` of our chain in a status exchange: our checkpoint with the leaves
+    /// from the one it holds, and which of its checkpoints we hold.
+    pub async fn audit_status_for(&self, peer: CountyCode) -> Result<AuditStatus, StoreError> {
+        let holds_yours = self
+            .store()
+            .held_peer_checkpoint(peer)
+            .await?
+            .map(|held| held.checkpoint.point);
+        let holds_ours = self
+            .store()
+            .peer_witness(Some(peer))
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|witness| witness.holds_ours);
+        Ok(AuditStatus {
+            offer: offer(self.store(), holds_ours).await?,
+            holds_yours,
+        })
+    }
+
+    /// Takes in what `peer` showed of its chain: remembers which of our checkpoints it holds,
+    /// checks its checkpoint's signature and that it extends the one we hold (or follows a
+    /// signed resume statement), holds it if so, and on a fork warns, counts and audits it.
+    pub async fn record_peer_audit(&self, peer: CountyCode, theirs: &AuditStatus) -> Result<(), StoreError> {
+        if let Some(point) = theirs.holds_yours {
+            self.store().record_peer_holds_ours(peer, point).await?;
+        }
+        let Some(offer) = &theirs.offer else {
+            return Ok(());
+        };
+        let checkpoint = &offer.checkpoint;
+        if let Err(error) = signed_by(
+            peer,
+            CHECKPOINT_SIGNING_PREFIX,
+            &checkpoint.body.signed_bytes(),
+            checkpoint,
+        ) {
+            warn!(peer = %peer, position = checkpoint.body.point.position, %error, "peer audit checkpoint refused: its signature does not hold");
+            return Ok(());
+        }
+        let mut offer = offer.clone();
+        if let Some(resume) = &offer.resume
+            && let Err(error) = signed_by(peer, RESUME_SIGNING_PREFIX, &resume.body.signed_bytes(), resume)
+        {
+            warn!(peer = %peer, %error, "peer audit resume statement ignored: its signature does not hold");
+            offer.resume = None;
+        }
+        let held = self.store().held_peer_checkpoint(peer).await?;
+        let offered = checkpoint.body.point;
+        match witness(held.as_ref(), &offer) {
+            Verdict::First | Verdict::Extends => {
+                self.store().hold_peer_checkpoint(peer, checkpoint, None).await?;
+            }
+            Verdict::Same => {}
+            Verdict::Unproven(why) => {
+                tracing::debug!(peer = %peer, why, "peer audit checkpoint not yet proven");
+            }
+            Verdict::Resumed { from, signed_at } => {
+                info!(peer = %peer, from = from.position, to = offered.position, "peer audit chain resumed from a checkpoint after a restore (signed statement)");
+                self.store()
+                    .hold_peer_checkpoint(peer, checkpoint, Some(signed_at))
+                    .await?;
+                let reason = format!(
+                    "the peer's audit chain resumed from its checkpoint {} (head {}) under a statement signed {}",
+                    from.position,
+                    from.head.hex(),
+                    signed_at.to_rfc3339()
+                );
+                self.store()
+                    .append_audit(&peer_audit_entry(peer, "audit_resumed", reason))
+                    .await?;
+            }
+            Verdict::Fork(detail) => {
+                let held_position = held.as_ref().map(|held| held.checkpoint.point.position);
+                warn!(peer = %peer, held_position, offered_position = offered.position, detail, "peer audit chain forked: its history no longer extends what it showed before");
+                if self.store().record_peer_fork(peer, &detail).await? {
+                    self.metrics().audit_peer_fork(peer.as_str());
+                    self.store()
+                        .append_audit(&peer_audit_entry(peer, "audit_fork", detail))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An audit record about a peer's chain.
+fn peer_audit_entry(peer: CountyCode, outcome: &str, reason: String) -> AuditEntry {
+    AuditEntry {
+        peer_county: Some(peer.to_string()),
+        direction: "inbound".into(),
+        outcome: outcome.into(),
+        reason: Some(reason),
+        ..AuditEntry::default()
+    }
+}
+
+/// Checks that `signed` (a body whose bytes are `bytes`) was signed by `peer`.
+fn signed_by<T>(
+    peer: CountyCode,
+    prefix: &[u8],
+    bytes: &[u8],
+    signed: &Signed<T>,
+) -> Result<(), SigningError> {
+    verify(prefix, bytes, &signed.signature, peer.as_str())
+}
+
+/// The checkpoint to offer a peer that holds `holds_ours` of our chain, with the leaves that
+/// prove it extends that one (or, after a restore, the resume point); `None` while we have no
+/// checkpoint.
+async fn offer(store: &Store, holds_ours: Option<ChainPoint>) -> Result<Option<Offer>, StoreError> {
+    let Some(latest) = store.audit_checkpoint(None).await? else {
+        return Ok(None);
+    };
+    let resume = store.latest_audit_resume().await?;
+    let Some(held) = holds_ours else {
+        return Ok(Some(Offer {
+            checkpoint: latest,
+            extension: None,
+            resume,
+        }));
+    };
+    let ours_there = store.audit_head_at(held.position).await?;
+    let from = match (&resume, ours_there) {
+        (_, Some(head)) if head == held.head => held.position,
+        // rewound since the peer last heard from us: prove the way from where we resumed
+        (Some(resume), _) => resume.body.from.position,
+        // our history does not extend what the peer holds: show it ours from there all the same
+        (None, Some(_)) => held.position,
+        (None, None) => {
+            return Ok(Some(Offer {
+                checkpoint: latest,
+                extension: None,
+                resume,
+            }));
+        }
+    };
+    let within = store
+        .audit_checkpoint(Some(from + MAX_EXTENSION_LEAVES))
+        .await?
+        .filter(|checkpoint| checkpoint.body.point.position > from);
+    let checkpoint = match within {
+        Some(checkpoint) => checkpoint,
+        None => store.audit_checkpoint_after(from).await?.unwrap_or(latest),
+    };
+    let to = checkpoint.body.point.position;
+    let leaves = if to > from {
+        store.audit_leaves(from, to).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Offer {
+        checkpoint,
+        extension: Some(Extension { from, leaves }),
+        resume,
+    }))
+}
+
+/// Checks the whole chain against the records: every position in order, every checkpoint
+/// against the chain, the newest checkpoint's signature, and that no record sits in the sealed
+/// part of the log outside the chain.
+pub async fn verify_chain(store: &Store) -> Result<VerifyReport, StoreError> {
+    let mut previous = ChainPoint {
+        position: 0,
+        head: ChainHash::GENESIS,
+    };
+    let mut rows_checked = 0;
+    let mut first_broken = None;
+    let mut after = 0;
+    'pages: loop {
+        let page = store.audit_chain_page(after, VERIFY_PAGE).await?;
+        for entry in &page {
+            after = entry.position;
+            match check_entry(previous, entry) {
+                Ok(reached) => {
+                    previous = reached;
+                    rows_checked += 1;
+                }
+                Err(broken) => {
+                    first_broken = Some(broken);
+                    break 'pages;
+                }
+            }
+        }
+        if (page.len() as i64) < VERIFY_PAGE {
+            break;
+        }
+    }
+    let last = store.audit_checkpoint(None).await?;
+    let last_checkpoint = last.as_ref().map(|checkpoint| CheckpointSummary {
+        position: checkpoint.body.point.position,
+        head: checkpoint.body.point.head.hex(),
+        signed_at: checkpoint.body.signed_at.to_rfc3339(),
+        signature_valid: verify(
+            CHECKPOINT_SIGNING_PREFIX,
+            &checkpoint.body.signed_bytes(),
+            &checkpoint.signature,
+            &checkpoint.body.county,
+        )
+        .is_ok(),
+    });
+    if first_broken.is_none()
+        && let Some(position) = store.audit_checkpoint_off_chain().await?
+    {
+        first_broken = Some(Break {
+            position: Some(position),
+            audit_id: None,
+            problem:
+                "a signed checkpoint does not match the chain here: the chain was rewritten or cut short"
+                    .into(),
+        });
+    }
+    if first_broken.is_none()
+        && let Some(summary) = &last_checkpoint
+        && !summary.signature_valid
+    {
+        first_broken = Some(Break {
+            position: Some(summary.position),
+            audit_id: None,
+            problem: "the newest checkpoint's signature does not verify with the county certificate".into(),
+        });
+    }
+    if first_broken.is_none()
+        && let Some(id) = store.audit_records_outside_chain(1).await?.first()
+    {
+        first_broken = Some(Break {
+            position: None,
+            audit_id: Some(*id),
+            problem: "the record sits among sealed records but is not in the chain: it was put in behind the sealer"
+                .into(),
+        });
+    }
+    let (pending, _) = store.audit_unsealed().await?;
+    Ok(VerifyReport {
+        rows_checked,
+        intact: first_broken.is_none(),
+        first_broken,
+        sealed_position: previous.position.max(after),
+        pending: pending.max(0) as u64,
+        last_checkpoint,
+    })
+}
+
+/// Why a resume statement was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    /// No checkpoint at the position asked for (or none at all).
+    #[error("no checkpoint {0} in this database")]
+    NoCheckpoint(String),
+    /// The checkpoint does not match the chain: verify first.
+    #[error("checkpoint {0} does not match the chain in this database; run `hancha audit verify`")]
+    OffChain(u64),
+    /// Signing failed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// After a restore from backup (or a failover that lost the newest records): signs and stores
+/// the statement that the chain continues from checkpoint `from` (the newest, when `None`),
+/// with an audit record of it by `principal`. Peers accept the rewound history on the strength
+/// of it, once.
+pub async fn resume_chain(
+    store: &Store,
+    signer: &CountySigner,
+    from: Option<u64>,
+    reason: &str,
+    principal: &str,
+) -> Result<Signed<ResumeStatement>, ResumeError> {
+    let checkpoint = store
+        .audit_checkpoint(from)
+        .await?
+        .filter(|checkpoint| from.is_none_or(|position| checkpoint.body.point.position == position))
+        .ok_or_else(|| {
+            ResumeError::NoCheckpoint(from.map_or("at all".into(), |p| format!("at position {p}")))
+        })?;
+    let point = checkpoint.body.point;
+    if store.audit_head_at(point.position).await? != Some(point.head) {
+        return Err(ResumeError::OffChain(point.position));
+    }
+    let statement = ResumeStatement {
+        county: signer.county().to_string(),
+        from: point,
+        signed_at: Utc::now().trunc_subsecs(6),
+        reason: without_id_numbers(reason).into_owned(),
+    };
+    let signature = signer.sign(RESUME_SIGNING_PREFIX, &statement.signed_bytes())?;
+    let resume = Signed {
+        body: statement,
+        signature,
+    };
+    store.add_audit_resume(&resume, principal).await?;
+    Ok(resume)
+}

@@ -1,0 +1,467 @@
+//! The audit chain as stored: sealing committed records (positions from the
+//! [`sequencer`](super::sequencer), hashes from [`crate::domain::audit_chain`]), checkpoints and
+//! resume statements, and reading it back to verify or to extend a peer's checkpoint.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::sequencer::{self, AUDIT_LOG};
+use super::{Store, StoreError, Work};
+use crate::domain::audit_chain::{
+    AuditFields, ChainHash, ChainPoint, Checkpoint, ENCODING_V1_NUMBER, ResumeStatement, Signature, Signed,
+};
+use crate::domain::audit_verify::ChainEntry;
+
+/// What one sealing step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sealing {
+    /// Another replica is sealing now.
+    Busy,
+    /// Sealed this many records; the chain reaches `head` (`None` while it is empty).
+    Sealed {
+        /// Records sealed in this step.
+        records: usize,
+        /// Where the chain stands now.
+        head: Option<ChainPoint>,
+    },
+}
+
+/// The audit-log columns the chain binds, in [`AuditFields`] order.
+const FIELDS: &str = "id, at, direction, outcome, peer_county, message_id, kind, agreement_id, \
+                      agreement_hash, reason, principal, principal_scope, action";
+
+impl Store {
+    /// Seals at most `limit` committed audit records, in commit order, in one transaction.
+    pub async fn seal_audit(&self, limit: i64) -> Result<Sealing, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        self.limit(&mut tx, Work::Bulk).await?;
+        let Some(batch) = sequencer::next_batch(&mut tx, AUDIT_LOG, limit).await? else {
+            return Ok(Sealing::Busy);
+        };
+        let last = last_point(&mut tx).await?;
+        let Some(first) = batch.first() else {
+            tx.commit().await?;
+            return Ok(Sealing::Sealed {
+                records: 0,
+                head: last,
+            });
+        };
+        let previous = last.unwrap_or(ChainPoint {
+            position: 0,
+            head: ChainHash::GENESIS,
+        });
+        if first.position != previous.position as i64 + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "the sequencer gives position {} but the chain ends at {}",
+                first.position, previous.position
+            )));
+        }
+        let ids: Vec<i64> = batch.iter().map(|row| row.row_id).collect();
+        let rows: Vec<FieldsRow> =
+            sqlx::query_as(&format!("SELECT {FIELDS} FROM audit_log WHERE id = ANY($1)"))
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut by_id: std::collections::HashMap<i64, AuditFields> =
+            rows.into_iter().map(|row| (row.id, row.into())).collect();
+        let (mut positions, mut leaves, mut heads) = (Vec::new(), Vec::new(), Vec::new());
+        let mut head = previous.head;
+        for row in &batch {
+            let fields = by_id.remove(&row.row_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("audit record {} vanished while sealing", row.row_id))
+            })?;
+            let leaf = fields.leaf_v1();
+            head = head.then(&leaf);
+            positions.push(row.position);
+            leaves.push(leaf.0.to_vec());
+            heads.push(head.0.to_vec());
+        }
+        sqlx::query(
+            "INSERT INTO audit_chain (position, audit_id, encoding, leaf, head)
+             SELECT p, a, $3, l, h FROM UNNEST($1::bigint[], $2::bigint[], $4::bytea[], $5::bytea[]) AS t(p, a, l, h)",
+        )
+        .bind(&positions)
+        .bind(&ids)
+        .bind(ENCODING_V1_NUMBER)
+        .bind(&leaves)
+        .bind(&heads)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Sealing::Sealed {
+            records: batch.len(),
+            head: Some(ChainPoint {
+                position: previous.position + batch.len() as u64,
+                head,
+            }),
+        })
+    }
+
+    /// Where the chain ends (`None` while nothing is sealed).
+    pub async fn audit_chain_end(&self) -> Result<Option<ChainPoint>, StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        last_point(&mut connection).await
+    }
+
+    /// The head at `position`, if the chain has it.
+    pub async fn audit_head_at(&self, position: u64) -> Result<Option<ChainHash>, StoreError> {
+        let head: Option<Vec<u8>> = sqlx::query_scalar("SELECT head FROM audit_chain WHERE position = $1")
+            .bind(position as i64)
+            .fetch_optional(self.pool())
+            .await?;
+        head.map(|bytes| hash(&bytes)).transpose()
+    }
+
+    /// The leaves at positions `after + 1 ..= to`, in order.
+    pub async fn audit_leaves(&self, after: u64, to: u64) -> Result<Vec<ChainHash>, StoreError> {
+        let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT leaf FROM audit_chain WHERE position > $1 AND position <= $2 ORDER BY position",
+        )
+        .bind(after as i64)
+        .bind(to as i64)
+        .fetch_all(self.pool())
+        .await?;
+        leaves.iter().map(|bytes| hash(bytes)).collect()
+    }
+
+    /// Chain positions after `after`, at most `limit`, each with the record it binds as it is
+    /// now (none when the record is gone).
+    pub async fn audit_chain_page(&self, after: u64, limit: i64) -> Result<Vec<ChainEntry>, StoreError> {
+        let rows: Vec<ChainRow> = sqlx::query_as(
+            "SELECT c.position, c.audit_id, c.encoding, c.leaf, c.head, a.id AS record_id, a.at,
+                    a.direction, a.outcome, a.peer_county, a.message_id, a.kind, a.agreement_id,
+                    a.agreement_hash, a.reason, a.principal, a.principal_scope, a.action
+             FROM audit_chain c LEFT JOIN audit_log a ON a.id = c.audit_id
+             WHERE c.position > $1 ORDER BY c.position LIMIT $2",
+        )
+        .bind(after as i64)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(ChainRow::entry).collect()
+    }
+
+    /// Records the sequencer has passed that are not in the chain: put into the sealed part of
+    /// the log behind the sealer's back. The lowest ids first, at most `limit`.
+    pub async fn audit_records_outside_chain(&self, limit: i64) -> Result<Vec<i64>, StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        let (_, last_xid, last_id) = sequencer::cursor(&mut connection, AUDIT_LOG).await?;
+        Ok(sqlx::query_scalar(
+            "SELECT a.id FROM audit_log a
+             WHERE (a.written_by, a.id) <= ($1::xid8, $2)
+               AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.audit_id = a.id)
+             ORDER BY a.id LIMIT $3",
+        )
+        .bind(&last_xid)
+        .bind(last_id)
+        .bind(limit)
+        .fetch_all(&mut *connection)
+        .await?)
+    }
+
+    /// Committed records not yet sealed, and the age in seconds of the oldest of them.
+    pub async fn audit_unsealed(&self) -> Result<(i64, f64), StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        let (_, last_xid, last_id) = sequencer::cursor(&mut connection, AUDIT_LOG).await?;
+        let (count, oldest): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(at))::float8 FROM audit_log
+             WHERE (written_by, id) > ($1::xid8, $2)",
+        )
+        .bind(&last_xid)
+        .bind(last_id)
+        .fetch_one(&mut *connection)
+        .await?;
+        Ok((count, oldest.unwrap_or(0.0).max(0.0)))
+    }
+
+    /// The first checkpoint whose head differs from the chain's at its position, or whose
+    /// position the chain no longer reaches.
+    pub async fn audit_checkpoint_off_chain(&self) -> Result<Option<u64>, StoreError> {
+        let position: Option<i64> = sqlx::query_scalar(
+            "SELECT k.position FROM audit_checkpoints k LEFT JOIN audit_chain c USING (position)
+             WHERE c.head IS DISTINCT FROM k.head ORDER BY k.position LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(position.map(|p| p as u64))
+    }
+
+    /// Stores a signed checkpoint; one already at that position stays (another replica made
+    /// the same one).
+    pub async fn add_audit_checkpoint(&self, checkpoint: &Signed<Checkpoint>) -> Result<(), StoreError> {
+        let body = &checkpoint.body;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (position, head, signed_at, county, scheme, signature, certificate)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(body.point.position as i64)
+        .bind(body.point.head.0.to_vec())
+        .bind(body.signed_at)
+        .bind(&body.county)
+        .bind(&checkpoint.signature.scheme)
+        .bind(&checkpoint.signature.bytes)
+        .bind(&checkpoint.signature.certificate)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The newest checkpoint at a position of at most `at_most` (any, when `None`).
+    pub async fn audit_checkpoint(
+        &self,
+        at_most: Option<u64>,
+    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
+        let row: Option<CheckpointRow> = sqlx::query_as(
+            "SELECT position, head, signed_at, county, scheme, signature, certificate
+             FROM audit_checkpoints WHERE position <= $1 ORDER BY position DESC LIMIT 1",
+        )
+        .bind(at_most.map_or(i64::MAX, |p| p as i64))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(CheckpointRow::signed).transpose()
+    }
+
+    /// The oldest checkpoint after `position`.
+    pub async fn audit_checkpoint_after(
+        &self,
+        position: u64,
+    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
+        let row: Option<CheckpointRow> = sqlx::query_as(
+            "SELECT position, head, signed_at, county, scheme, signature, certificate
+             FROM audit_checkpoints WHERE position > $1 ORDER BY position LIMIT 1",
+        )
+        .bind(position as i64)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(CheckpointRow::signed).transpose()
+    }
+
+    /// Stores a signed resume statement with an audit record of it, in one transaction.
+    pub async fn add_audit_resume(
+        &self,
+        resume: &Signed<ResumeStatement>,
+        principal: &str,
+    ) -> Result<(), StoreError> {
+        let body = &resume.body;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO audit_resumes (from_position, from_head, signed_at, county, reason, scheme, signature, certificate)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(body.from.position as i64)
+        .bind(body.from.head.0.to_vec())
+        .bind(body.signed_at)
+        .bind(&body.county)
+        .bind(&body.reason)
+        .bind(&resume.signature.scheme)
+        .bind(&resume.signature.bytes)
+        .bind(&resume.signature.certificate)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::append_operator_access_in(
+            &mut tx,
+            &super::audit::OperatorAccess {
+                principal: principal.to_string(),
+                scope: format!("county:{}", body.county),
+                action: "audit_resume".into(),
+                outcome: "resumed".into(),
+                reason: Some(format!(
+                    "chain resumed from checkpoint {} (head {}): {}",
+                    body.from.position,
+                    body.from.head.hex(),
+                    body.reason
+                )),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The latest resume statement, if the chain was ever rewound.
+    pub async fn latest_audit_resume(&self) -> Result<Option<Signed<ResumeStatement>>, StoreError> {
+        let row: Option<ResumeRow> = sqlx::query_as(
+            "SELECT from_position, from_head, signed_at, county, reason, scheme, signature, certificate
+             FROM audit_resumes ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| {
+            Ok(Signed {
+                body: ResumeStatement {
+                    county: row.county,
+                    from: ChainPoint {
+                        position: row.from_position as u64,
+                        head: hash(&row.from_head)?,
+                    },
+                    signed_at: row.signed_at,
+                    reason: row.reason,
+                },
+                signature: Signature {
+                    scheme: row.scheme,
+                    bytes: row.signature,
+                    certificate: row.certificate,
+                },
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The last chain position and its head.
+async fn last_point(connection: &mut sqlx::PgConnection) -> Result<Option<ChainPoint>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT position, head FROM audit_chain ORDER BY position DESC LIMIT 1")
+            .fetch_optional(connection)
+            .await?;
+    row.map(|(position, head)| {
+        Ok(ChainPoint {
+            position: position as u64,
+            head: hash(&head)?,
+        })
+    })
+    .transpose()
+}
+
+/// A stored hash; anything but 32 bytes means the database was changed outside the node.
+pub(crate) fn hash(bytes: &[u8]) -> Result<ChainHash, StoreError> {
+    ChainHash::from_slice(bytes)
+        .ok_or_else(|| StoreError::Corrupt(format!("a stored hash of {} bytes", bytes.len())))
+}
+
+#[derive(sqlx::FromRow)]
+struct FieldsRow {
+    id: i64,
+    at: DateTime<Utc>,
+    direction: String,
+    outcome: String,
+    peer_county: Option<String>,
+    message_id: Option<Uuid>,
+    kind: Option<String>,
+    agreement_id: Option<String>,
+    agreement_hash: Option<String>,
+    reason: Option<String>,
+    principal: Option<String>,
+    principal_scope: Option<String>,
+    action: Option<String>,
+}
+
+impl From<FieldsRow> for AuditFields {
+    fn from(row: FieldsRow) -> AuditFields {
+        AuditFields {
+            id: row.id,
+            at_micros: AuditFields::micros(row.at),
+            direction: row.direction,
+            outcome: row.outcome,
+            peer_county: row.peer_county,
+            message_id: row.message_id,
+            kind: row.kind,
+            agreement_id: row.agreement_id,
+            agreement_hash: row.agreement_hash,
+            reason: row.reason,
+            principal: row.principal,
+            principal_scope: row.principal_scope,
+            action: row.action,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    position: i64,
+    audit_id: i64,
+    encoding: i16,
+    leaf: Vec<u8>,
+    head: Vec<u8>,
+    record_id: Option<i64>,
+    at: Option<DateTime<Utc>>,
+    direction: Option<String>,
+    outcome: Option<String>,
+    peer_county: Option<String>,
+    message_id: Option<Uuid>,
+    kind: Option<String>,
+    agreement_id: Option<String>,
+    agreement_hash: Option<String>,
+    reason: Option<String>,
+    principal: Option<String>,
+    principal_scope: Option<String>,
+    action: Option<String>,
+}
+
+impl ChainRow {
+    fn entry(self) -> Result<ChainEntry, StoreError> {
+        let record = match (self.record_id, self.at, self.direction, self.outcome) {
+            (Some(id), Some(at), Some(direction), Some(outcome)) => Some(
+                FieldsRow {
+                    id,
+                    at,
+                    direction,
+                    outcome,
+                    peer_county: self.peer_county,
+                    message_id: self.message_id,
+                    kind: self.kind,
+                    agreement_id: self.agreement_id,
+                    agreement_hash: self.agreement_hash,
+                    reason: self.reason,
+                    principal: self.principal,
+                    principal_scope: self.principal_scope,
+                    action: self.action,
+                }
+                .into(),
+            ),
+            _ => None,
+        };
+        Ok(ChainEntry {
+            position: self.position as u64,
+            audit_id: self.audit_id,
+            encoding: self.encoding,
+            leaf: hash(&self.leaf)?,
+            head: hash(&self.head)?,
+            record,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CheckpointRow {
+    pub(crate) position: i64,
+    pub(crate) head: Vec<u8>,
+    pub(crate) signed_at: DateTime<Utc>,
+    pub(crate) county: String,
+    pub(crate) scheme: String,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) certificate: Vec<u8>,
+}
+
+impl CheckpointRow {
+    pub(crate) fn signed(self) -> Result<Signed<Checkpoint>, StoreError> {
+        Ok(Signed {
+            body: Checkpoint {
+                county: self.county,
+                point: ChainPoint {
+                    position: self.position as u64,
+                    head: hash(&self.head)?,
+                },
+                signed_at: self.signed_at,
+            },
+            signature: Signature {
+                scheme: self.scheme,
+                bytes: self.signature,
+                certificate: self.certificate,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ResumeRow {
+    from_position: i64,
+    from_head: Vec<u8>,
+    signed_at: DateTime<Utc>,
+    county: String,
+    reason: String,
+    scheme: String,
+    signature: Vec<u8>,
+    certificate: Vec<u8>,
+}

@@ -1,0 +1,654 @@
+//! The tamper-evident audit chain: `hancha audit verify` (the real binary) names the first place
+//! where a record was changed, removed, put in or moved behind the node's back; two replicas
+//! writing at once never make the sealer skip a committed record; a peer holding an earlier
+//! checkpoint catches a consistent rewrite, and accepts a rewind that comes with a signed
+//! resume statement (a documented restore).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use hancha::config::Limits;
+use hancha::domain::audit_chain::{ChainHash, ChainPoint};
+use hancha::domain::division::CountyCode;
+use hancha::node::Node;
+use hancha::node::audit::verify_chain;
+use hancha::store::Store;
+use hancha::store::audit::{AuditEntry, append_audit_in};
+use hancha::workers::peer_status::PeerStatusWorker;
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// `count` records of our own, in one transaction; their ids in order.
+async fn write_records(node: &Node, count: usize, outcome: &str) -> Vec<i64> {
+    let entries: Vec<AuditEntry> = (0..count)
+        .map(|n| AuditEntry {
+            direction: "local".into(),
+            outcome: outcome.into(),
+            reason: Some(format!("record {n}")),
+            ..AuditEntry::default()
+        })
+        .collect();
+    node.store().append_audit_batch(&entries).await.unwrap();
+    let pool = database(node.store()).await;
+    let ids = sqlx::query_scalar("SELECT id FROM audit_log WHERE outcome = $1 ORDER BY id")
+        .bind(outcome)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    ids
+}
+
+/// Seals everything committed and signs a checkpoint at the end of the chain. (Sealing waits
+/// for transactions still open anywhere on the server, other tests' included.)
+async fn seal_and_checkpoint(node: &Node) -> ChainPoint {
+    eventually("every committed record sealed", || async {
+        node.seal_audit().await.unwrap();
+        let (pending, _) = node.store().audit_unsealed().await.unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    node.checkpoint_audit(true).await.unwrap();
+    node.store()
+        .audit_chain_end()
+        .await
+        .unwrap()
+        .expect("a sealed chain")
+}
+
+/// Runs `hancha audit <args>`; its exit code and stdout.
+fn hancha_audit(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hancha"))
+        .arg("audit")
+        .args(args)
+        .env_remove("HANCHA_CONFIG")
+        .output()
+        .expect("run hancha");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.code().is_some(),
+        "hancha audit {args:?} was killed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap(), stdout)
+}
+
+/// `hancha audit verify --node <county's operator API> --json`: exit code and the object.
+fn verify_json(cluster: &Cluster, county: &str) -> (i32, Value) {
+    let address = cluster.operator_address(county).to_string();
+    let (code, stdout) = hancha_audit(&["verify", "--node", &address, "--json"]);
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("one JSON object: {stdout}"));
+    (code, report)
+}
+
+async fn admin(pool: &PgPool, sql: &str) {
+    sqlx::query(sql)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
+/// The position a record was sealed at.
+async fn position_of(pool: &PgPool, id: i64) -> u64 {
+    let position: i64 = sqlx::query_scalar("SELECT position FROM audit_chain WHERE audit_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    position as u64
+}
+
+fn assert_broken_at(code: i32, report: &Value, position: Option<u64>, audit_id: i64, problem: &str) {
+    assert_eq!(code, 1, "verify exits 1 on a broken chain: {report}");
+    assert_eq!(report["intact"], false, "{report}");
+    let broken = &report["first_broken"];
+    assert_eq!(broken["audit_id"], audit_id, "{report}");
+    assert_eq!(broken["position"].as_u64(), position, "{report}");
+    assert!(broken["problem"].as_str().unwrap().contains(problem), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_names_an_updated_a_deleted_an_inserted_and_a_reordered_record() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.node(DINGCHENG);
+    let first = write_records(node, 10, "first-batch").await;
+    // an id consumed by a transaction that rolled back: a gap among the sealed records
+    let pool = database(node.store()).await;
+    let mut rolled_back = pool.begin().await.unwrap();
+    admin_tx(&mut rolled_back).await;
+    rolled_back.rollback().await.unwrap();
+    let second = write_records(node, 10, "second-batch").await;
+    seal_and_checkpoint(node).await;
+
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["intact"], true);
+    assert!(report["rows_checked"].as_u64().unwrap() >= 20, "{report}");
+    assert_eq!(report["first_broken"], Value::Null);
+    assert_eq!(report["last_checkpoint"]["signature_valid"], true, "{report}");
+
+    // what a database administrator can do: switch the append-only trigger off
+    admin(
+        &pool,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+    )
+    .await;
+
+    // update
+    let changed = first[3];
+    admin(
+        &pool,
+        &format!("UPDATE audit_log SET outcome = 'rejected' WHERE id = {changed}"),
+    )
+    .await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, changed).await),
+        changed,
+        "changed",
+    );
+    admin(
+        &pool,
+        &format!("UPDATE audit_log SET outcome = 'first-batch' WHERE id = {changed}"),
+    )
+    .await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0, "intact again once undone");
+
+    // reorder: two records swap places (their times and contents)
+    let (earlier, later) = (first[5], first[6]);
+    admin(
+        &pool,
+        &format!(
+            "UPDATE audit_log a SET at = b.at, reason = b.reason FROM audit_log b
+             WHERE (a.id, b.id) IN (({earlier}, {later}), ({later}, {earlier}))"
+        ),
+    )
+    .await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, earlier).await),
+        earlier,
+        "changed",
+    );
+    admin(
+        &pool,
+        &format!(
+            "UPDATE audit_log a SET at = b.at, reason = b.reason FROM audit_log b
+             WHERE (a.id, b.id) IN (({earlier}, {later}), ({later}, {earlier}))"
+        ),
+    )
+    .await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0, "intact again once undone");
+
+    // delete
+    let deleted = second[2];
+    admin(&pool, "CREATE TABLE saved AS SELECT * FROM audit_log WHERE false").await;
+    admin(
+        &pool,
+        &format!("INSERT INTO saved SELECT * FROM audit_log WHERE id = {deleted}"),
+    )
+    .await;
+    admin(&pool, &format!("DELETE FROM audit_log WHERE id = {deleted}")).await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(
+        code,
+        &report,
+        Some(position_of(&pool, deleted).await),
+        deleted,
+        "removed",
+    );
+    admin(
+        &pool,
+        "INSERT INTO audit_log OVERRIDING SYSTEM VALUE SELECT * FROM saved",
+    )
+    .await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0, "intact again once undone");
+
+    // insert: a record put among the sealed ones, in the gap the rolled-back ids left, as if
+    // written with the records around it
+    let gap = first.last().unwrap() + 1;
+    assert!(gap < second[0], "the rolled-back transactions left a gap");
+    admin(
+        &pool,
+        &format!(
+            "INSERT INTO audit_log (id, at, direction, outcome, written_by) OVERRIDING SYSTEM VALUE
+             SELECT {gap}, at, 'inbound', 'delivered', written_by FROM audit_log WHERE id = {}",
+            first.last().unwrap()
+        ),
+    )
+    .await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(code, &report, None, gap, "not in the chain");
+    // the sealer does not take it in later either
+    node.seal_audit().await.unwrap();
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 1);
+    pool.close().await;
+}
+
+/// Consumes identity values in a transaction the caller rolls back.
+async fn admin_tx(tx: &mut sqlx::PgConnection) {
+    sqlx::query("INSERT INTO audit_log (direction, outcome) VALUES ('local', 'rolled-back'), ('local', 'rolled-back')")
+        .execute(tx)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late_commit() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let first = Arc::clone(cluster.node(DINGCHENG));
+    let url = cluster.members[DINGCHENG].config.database_url.clone();
+    let store = Store::connect(&url, 8, Duration::from_secs(10)).await.unwrap();
+    let second = Arc::new(Node::new(
+        CountyCode::parse(DINGCHENG).unwrap(),
+        store,
+        Vec::new(),
+        Limits::default(),
+    ));
+
+    // a transaction that took its id early and commits late: what was written after it waits
+    let pool = database(first.store()).await;
+    let mut slow = pool.begin().await.unwrap();
+    append_audit_in(
+        &mut slow,
+        &AuditEntry {
+            direction: "local".into(),
+            outcome: "slow".into(),
+            ..AuditEntry::default()
+        },
+    )
+    .await
+    .unwrap();
+    write_records(&second, 3, "fast").await;
+    let sealed_before = first
+        .store()
+        .audit_chain_end()
+        .await
+        .unwrap()
+        .map_or(0, |end| end.position);
+    let _ = first.seal_audit().await.unwrap();
+    let fast_sealed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        fast_sealed, 0,
+        "records committed after a still-open transaction's wait for it"
+    );
+    slow.commit().await.unwrap();
+
+    // both replicas write and seal at once
+    let mut tasks = tokio::task::JoinSet::new();
+    for (replica, node) in [("a", &first), ("b", &second)] {
+        for writer in 0..4 {
+            let node = Arc::clone(node);
+            tasks.spawn(async move {
+                for round in 0..15 {
+                    let entries: Vec<AuditEntry> = (0..(round % 4 + 1))
+                        .map(|_| AuditEntry {
+                            direction: "local".into(),
+                            outcome: format!("replica-{replica}-{writer}"),
+                            ..AuditEntry::default()
+                        })
+                        .collect();
+                    node.store().append_audit_batch(&entries).await.unwrap();
+                }
+            });
+        }
+        let node = Arc::clone(node);
+        tasks.spawn(async move {
+            for _ in 0..30 {
+                node.seal_audit().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap();
+    }
+    seal_and_checkpoint(&first).await;
+
+    let report = verify_chain(first.store()).await.unwrap();
+    assert!(report.intact, "{report:?}");
+    let records: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let chained: i64 = sqlx::query_scalar("SELECT count(DISTINCT audit_id) FROM audit_chain")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // the sealer may have run before the last few records of the cluster's own committed
+    let pending = report.pending as i64;
+    assert_eq!(
+        chained + pending,
+        records,
+        "every committed record sealed exactly once, or pending"
+    );
+    assert_eq!(report.sealed_position as i64, chained);
+    let slow_position: i64 = sqlx::query_scalar(
+        "SELECT c.position FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'slow'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let fast_first: i64 = sqlx::query_scalar(
+        "SELECT min(c.position) FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        slow_position < fast_first,
+        "the early transaction's record comes first"
+    );
+    assert!(slow_position as u64 > sealed_before);
+    pool.close().await;
+}
+
+/// One status exchange: `caller` calls `callee` with its status and takes in the reply.
+async fn exchange(cluster: &Cluster, caller: &str, callee: &str) {
+    let node = Arc::clone(cluster.node(caller));
+    let peer = CountyCode::parse(callee).unwrap();
+    let link = node.peer_link(peer).expect("a link to the peer");
+    PeerStatusWorker::new(node, peer, link)
+        .run_once()
+        .await
+        .unwrap()
+        .expect("the peer answered");
+}
+
+async fn held_of(node: &Node, peer: &str) -> hancha::store::audit_witness::PeerWitness {
+    node.store()
+        .peer_witness(Some(CountyCode::parse(peer).unwrap()))
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a row for the peer")
+}
+
+/// Recomputes the whole chain after `tampered` was edited, as someone who knows the encoding
+/// would, and drops the checkpoints that no longer match: the chain is consistent again.
+async fn rewrite_consistently(node: &Node, pool: &PgPool) {
+    admin(
+        pool,
+        "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_update_or_delete",
+    )
+    .await;
+    admin(
+        pool,
+        "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_update_or_delete",
+    )
+    .await;
+    let entries = node.store().audit_chain_page(0, 1_000_000).await.unwrap();
+    let mut head = ChainHash::GENESIS;
+    for entry in entries {
+        let leaf = entry.record.expect("record").leaf_v1();
+        head = head.then(&leaf);
+        sqlx::query("UPDATE audit_chain SET leaf = $2, head = $3 WHERE position = $1")
+            .bind(entry.position as i64)
+            .bind(leaf.0.to_vec())
+            .bind(head.0.to_vec())
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    admin(pool, "DELETE FROM audit_checkpoints").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consistent_rewrite_is_caught_by_the_peer_holding_an_earlier_checkpoint() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    let ids = write_records(dingcheng, 20, "before").await;
+    let shown = seal_and_checkpoint(dingcheng).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(xinhua, DINGCHENG).await;
+    assert_eq!(
+        witness.held.as_ref().unwrap().body.point,
+        shown,
+        "新化 holds 鼎城's checkpoint"
+    );
+    assert_eq!(
+        held_of(dingcheng, XINHUA).await.holds_ours,
+        Some(shown),
+        "鼎城 knows what 新化 holds"
+    );
+    assert!(witness.fork.is_none());
+
+    // 鼎城's database administrator edits a record and rewrites the chain to match
+    let pool = database(dingcheng.store()).await;
+    admin(
+        &pool,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+    )
+    .await;
+    admin(
+        &pool,
+        &format!(
+            "UPDATE audit_log SET reason = 'nothing happened' WHERE id = {}",
+            ids[4]
+        ),
+    )
+    .await;
+    rewrite_consistently(dingcheng, &pool).await;
+    write_records(dingcheng, 5, "after").await;
+    seal_and_checkpoint(dingcheng).await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_eq!(
+        (code, &report["intact"]),
+        (0, &Value::Bool(true)),
+        "locally consistent: {report}"
+    );
+
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(xinhua, DINGCHENG).await;
+    let (_, detail) = witness.fork.as_ref().expect("新化 saw the fork");
+    assert!(detail.contains(&shown.position.to_string()), "{detail}");
+    assert_eq!(
+        witness.held.unwrap().body.point,
+        shown,
+        "it keeps what it was shown before"
+    );
+    assert!(
+        xinhua.metrics().render().contains(&format!(
+            "hancha_audit_peer_forks_total{{peer=\"{DINGCHENG}\"}} 1"
+        )),
+        "counted"
+    );
+    let forks = count(
+        xinhua,
+        "SELECT count(*) FROM audit_log WHERE outcome = 'audit_fork' AND peer_county = '430703'",
+    )
+    .await;
+    assert_eq!(forks, 1, "audited once");
+    let address = cluster.operator_address(XINHUA).to_string();
+    let (code, text) = hancha_audit(&["peers", "--node", &address]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FORK") && text.contains(DINGCHENG), "{text}");
+    pool.close().await;
+}
+
+/// A configuration file for `county`'s node, for the commands that read its database directly.
+fn config_file(cluster: &Cluster, county: &str) -> PathBuf {
+    let config = &cluster.members[county].config;
+    let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+    let path = cluster.path().join(format!("{county}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = {}\n\n[tls]\ncertificate = {}\n\
+             private_key = {}\ntrust_anchors = {}\n",
+            quoted(county),
+            quoted(&config.listen.to_string()),
+            quoted(&config.database_url),
+            quoted(&config.agreements_dir.display().to_string()),
+            quoted(&config.tls.certificate.display().to_string()),
+            quoted(&config.tls.private_key.display().to_string()),
+            quoted(&config.tls.trust_anchors.display().to_string()),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind_is_not() {
+    let mut cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    write_records(cluster.node(DINGCHENG), 10, "backed-up").await;
+    let backup = seal_and_checkpoint(cluster.node(DINGCHENG)).await;
+    let pool = database(cluster.node(DINGCHENG).store()).await;
+    let cursor: (i64, String, i64) = sqlx::query_as(
+        "SELECT next_position, last_xid::text, last_id FROM sequencer_cursors WHERE stream = 'audit_log'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    write_records(cluster.node(DINGCHENG), 10, "lost").await;
+    let latest = seal_and_checkpoint(cluster.node(DINGCHENG)).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    assert_eq!(
+        held_of(cluster.node(XINHUA), DINGCHENG)
+            .await
+            .held
+            .unwrap()
+            .body
+            .point,
+        latest
+    );
+
+    // the disk fails; the database comes back from the backup taken at `backup`
+    cluster.stop(DINGCHENG).await;
+    for table in ["audit_log", "audit_chain", "audit_checkpoints"] {
+        admin(&pool, &format!("ALTER TABLE {table} DISABLE TRIGGER USER")).await;
+    }
+    admin(
+        &pool,
+        &format!(
+            "DELETE FROM audit_log WHERE id NOT IN (SELECT audit_id FROM audit_chain WHERE position <= {})",
+            backup.position
+        ),
+    )
+    .await;
+    admin(
+        &pool,
+        &format!("DELETE FROM audit_chain WHERE position > {}", backup.position),
+    )
+    .await;
+    admin(
+        &pool,
+        &format!(
+            "DELETE FROM audit_checkpoints WHERE position > {}",
+            backup.position
+        ),
+    )
+    .await;
+    sqlx::query("UPDATE sequencer_cursors SET next_position = $1, last_xid = $2::xid8, last_id = $3 WHERE stream = 'audit_log'")
+        .bind(cursor.0)
+        .bind(&cursor.1)
+        .bind(cursor.2)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for table in ["audit_log", "audit_chain", "audit_checkpoints"] {
+        admin(&pool, &format!("ALTER TABLE {table} ENABLE TRIGGER USER")).await;
+    }
+
+    // back without the statement: to the peer that is a rewind like any tampering
+    cluster.restart(DINGCHENG).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(cluster.node(XINHUA), DINGCHENG).await;
+    assert!(witness.fork.is_some(), "a rewind without a statement is a fork");
+
+    // the documented procedure: sign the resume statement, then carry on
+    let config = config_file(&cluster, DINGCHENG);
+    let (code, text) = hancha_audit(&[
+        "resume",
+        "--config",
+        config.to_str().unwrap(),
+        "--from-checkpoint",
+        &backup.position.to_string(),
+        "--reason",
+        "restored from the nightly backup after a disk failure",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let (code, stdout) = hancha_audit(&["verify", "--config", config.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "the restored chain is intact in itself: {stdout}");
+    write_records(cluster.node(DINGCHENG), 3, "after-restore").await;
+    let resumed = seal_and_checkpoint(cluster.node(DINGCHENG)).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+
+    let witness = held_of(cluster.node(XINHUA), DINGCHENG).await;
+    assert!(witness.fork.is_none(), "{:?}", witness.fork);
+    assert!(witness.resumed_at.is_some());
+    assert_eq!(
+        witness.held.unwrap().body.point,
+        resumed,
+        "新化 holds the resumed history"
+    );
+    let accepted = count(
+        cluster.node(XINHUA),
+        "SELECT count(*) FROM audit_log WHERE outcome = 'audit_resumed'",
+    )
+    .await;
+    assert_eq!(accepted, 1);
+    let address = cluster.operator_address(XINHUA).to_string();
+    let (code, text) = hancha_audit(&["peers", "--node", &address, "--json"]);
+    assert_eq!(code, 0, "{text}");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencer_orders_by_transaction_id_as_a_number_not_as_text() {
+    let fresh = fresh_database().await;
+    let store = Store::connect(fresh.url(), 2, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let pool = database(&store).await;
+    // identity values follow allocation: transaction 10's record got the lower id; as text "10"
+    // sorts before "3", as a number after
+    sqlx::query(
+        "INSERT INTO audit_log (direction, outcome, written_by)
+         VALUES ('local', 'second', '10'), ('local', 'first', '3')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let batch = hancha::store::sequencer::next_batch(&mut tx, hancha::store::sequencer::AUDIT_LOG, 10)
+        .await
+        .unwrap()
+        .expect("the sequencer is free");
+    tx.commit().await.unwrap();
+    let mut outcomes = Vec::new();
+    for sequenced in &batch {
+        let outcome: String = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE id = $1")
+            .bind(sequenced.row_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        outcomes.push((sequenced.position, outcome));
+    }
+    assert_eq!(
+        outcomes,
+        vec![(1, "first".to_string()), (2, "second".to_string())]
+    );
+    pool.close().await;
+    store.close().await;
+}
