@@ -29,9 +29,10 @@ use crate::proto::operator::operator_server::OperatorServer;
 use crate::rpc_trace;
 use crate::store::Store;
 use crate::store::audit::AuditEntry;
-use crate::tls::audit_signing::CountySigner;
 use crate::tls::transport::HandshakeFailureHook;
-use crate::tls::{County, LiveTls, Role, TlsIncoming, TlsSources, TrustAnchors, connect_lazy_tracked};
+use crate::tls::{
+    AnchorsInForce, County, CountyKey, LiveTls, Role, TlsIncoming, TlsSources, connect_lazy_tracked,
+};
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::peer_status::PeerStatusWorker;
 use crate::workers::{self, run_loop};
@@ -129,14 +130,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     .await
     .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
-    // the anchors agreement signatures chain to, as the node starts (a reload of the TLS
-    // material while it runs does not change them)
+    // signatures (agreement versions, peers' audit checkpoints) are checked against the trust
+    // anchors in force, and audit checkpoints signed with the certificate in force: both follow
+    // reloads of the TLS material
     let signatures = AgreementSignatures {
         required: config.require_signatures,
-        anchors: Some(
-            TrustAnchors::from_pem_file(&config.tls.trust_anchors)
-                .context("loading the trust anchors for agreement signatures")?,
-        ),
+        anchors: Some(AnchorsInForce::Live(Arc::clone(&tls))),
     };
     let agreements = load_agreements(&store, config.county, &config.agreements_dir, &signatures).await?;
     let reconcile = ReconcileSettings::from_config(&config.reconcile)?;
@@ -144,10 +143,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         Node::new(config.county, store, agreements, config.limits.clone())
             .with_reconcile(reconcile)
             .with_agreement_signatures(signatures)
-            .with_audit_signer(
-                CountySigner::new(tls.current().identity())
-                    .context("the county key for audit checkpoints")?,
-            ),
+            .with_county_key(CountyKey::Live(Arc::clone(&tls))),
     );
     node.refresh_agreements()
         .await

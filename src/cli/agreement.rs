@@ -157,7 +157,8 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         required: true,
         anchors: Some(
             TrustAnchors::from_pem_file(&anchors)
-                .with_context(|| format!("loading the trust anchors {}", anchors.display()))?,
+                .with_context(|| format!("loading the trust anchors {}", anchors.display()))?
+                .into(),
         ),
     };
     let report = signatures.examine(&agreement, chrono::Utc::now());

@@ -22,14 +22,18 @@ use crate::operator::audit::{peers_to_wire, report_to_wire};
 use crate::present::explain;
 use crate::proto::operator as pb;
 use crate::store::Store;
-use crate::tls::NodeIdentity;
-use crate::tls::audit_signing::CountySigner;
+use crate::tls::{NodeIdentity, TrustAnchors};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the whole audit chain against the audit records: every sealed record unchanged,
     /// none removed, put in or moved, every checkpoint on the chain, the newest checkpoint's
-    /// signature. Prints the rows checked, the last checkpoint and the first broken place.
+    /// signature (its certificate must name this county and chain to the trust anchors, and
+    /// have been valid when it signed: a certificate rotated or expired since does not break
+    /// the chain). Prints the rows checked, the last checkpoint and the first broken place.
+    ///
+    /// With --config, the trust anchors are the configuration's `tls.trust_anchors`; with
+    /// --node, those the running node has in force.
     ///
     /// Exit codes: 0 intact, 1 broken (the first broken place is named), 3 the node or the
     /// database could not be reached.
@@ -113,7 +117,12 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(explain)?
             .into_inner(),
-        None => report_to_wire(&verify_chain(&store(&args.target).await?).await?),
+        None => {
+            let config = config(&args.target)?;
+            let anchors = TrustAnchors::from_pem_file(&config.tls.trust_anchors)
+                .context("loading the trust anchors to check the checkpoint's signature with")?;
+            report_to_wire(&verify_chain(&connect(&config).await?, config.county, Some(&anchors)).await?)
+        }
     };
     if args.json {
         println!("{}", report_json(&report));
@@ -188,9 +197,15 @@ async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let config = NodeConfig::load(&args.config)?;
     let identity = NodeIdentity::from_pem_files(&config.tls.certificate, &config.tls.private_key)
         .context("loading the node certificate and key")?;
-    let signer = CountySigner::new(&identity)?;
     let store = connect(&config).await?;
-    let resume = resume_chain(&store, &signer, args.from_checkpoint, &args.reason, "loopback").await?;
+    let resume = resume_chain(
+        &store,
+        &identity.into(),
+        args.from_checkpoint,
+        &args.reason,
+        "loopback",
+    )
+    .await?;
     println!(
         "signed: the audit chain of {} continues from checkpoint {} (head {}); peers accept the rewound history once they see it",
         resume.body.county,
@@ -211,12 +226,16 @@ fn node(address: &str) -> anyhow::Result<NodeArgs> {
 }
 
 async fn store(target: &Target) -> anyhow::Result<Store> {
+    connect(&config(target)?).await
+}
+
+fn config(target: &Target) -> anyhow::Result<NodeConfig> {
     let Some(path) = &target.config else {
         bail!(
             "say where the chain is: --config FILE (the node's database) or --node HOST:PORT (a running node)"
         );
     };
-    connect(&NodeConfig::load(path)?).await
+    NodeConfig::load(path)
 }
 
 async fn connect(config: &NodeConfig) -> anyhow::Result<Store> {

@@ -14,6 +14,11 @@
 //! they reveal nothing of the records. Their number is capped ([`MAX_EXTENSION_LEAVES`]); the
 //! sender offers the newest checkpoint within the cap, so a peer far behind catches up over
 //! several exchanges.
+//!
+//! Checkpoints and resume statements are signed like every other piece of evidence a county
+//! signs (`crate::tls::signing`, each with its own purpose): the signature covers the purpose,
+//! the signing time and [`Checkpoint::signed_bytes`] / [`ResumeStatement::signed_bytes`]. The
+//! domain does no cryptography: the node checks signatures before [`witness`] weighs an offer.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
@@ -24,13 +29,6 @@ pub const ENCODING_V1: &str = "hancha-audit/1";
 
 /// The version number stored with each chain position for [`ENCODING_V1`].
 pub const ENCODING_V1_NUMBER: i16 = 1;
-
-/// Domain separation for a checkpoint signature: a signature over a checkpoint can never be
-/// taken for a signature over anything else the county key signs.
-pub const CHECKPOINT_SIGNING_PREFIX: &[u8] = b"hancha audit checkpoint v1\n";
-
-/// Domain separation for a resume statement's signature.
-pub const RESUME_SIGNING_PREFIX: &[u8] = b"hancha audit resume v1\n";
 
 /// The most leaves one extension carries (32 bytes each: 128 KiB).
 pub const MAX_EXTENSION_LEAVES: u64 = 4096;
@@ -172,18 +170,17 @@ pub struct Checkpoint {
     pub county: String,
     /// Where the chain stood.
     pub point: ChainPoint,
-    /// When it was signed (to the microsecond).
+    /// When it was signed (whole seconds): the signature covers it.
     pub signed_at: DateTime<Utc>,
 }
 
 impl Checkpoint {
-    /// The bytes signed (after [`CHECKPOINT_SIGNING_PREFIX`]): county, position, head, time.
+    /// The bytes signed (after the purpose and the signing time): county, position, head.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
         put(&mut out, Some(self.county.as_bytes()));
         out.extend_from_slice(&self.point.position.to_be_bytes());
         out.extend_from_slice(&self.point.head.0);
-        out.extend_from_slice(&self.signed_at.timestamp_micros().to_be_bytes());
         out
     }
 }
@@ -196,33 +193,35 @@ pub struct ResumeStatement {
     pub county: String,
     /// The checkpoint the chain continues from.
     pub from: ChainPoint,
-    /// When the operator made the statement.
+    /// When the operator made the statement (whole seconds): the signature covers it.
     pub signed_at: DateTime<Utc>,
     /// Why, in the operator's words.
     pub reason: String,
 }
 
 impl ResumeStatement {
-    /// The bytes signed (after [`RESUME_SIGNING_PREFIX`]).
+    /// The bytes signed (after the purpose and the signing time): county, resume point,
+    /// reason.
     pub fn signed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
         put(&mut out, Some(self.county.as_bytes()));
         out.extend_from_slice(&self.from.position.to_be_bytes());
         out.extend_from_slice(&self.from.head.0);
-        out.extend_from_slice(&self.signed_at.timestamp_micros().to_be_bytes());
         put(&mut out, Some(self.reason.as_bytes()));
         out
     }
 }
 
-/// A signature and what checks it.
+/// A county's signature over a checkpoint or resume statement, as stored and sent; with the
+/// body's county and signing time it is a `crate::tls::signing::Signature`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
-    /// The algorithm (`ecdsa-p256-sha256`, `ed25519`, ...).
+    /// The algorithm, as named in signature files (`ecdsa-p256-sha256`, `ed25519`, ...).
     pub scheme: String,
     /// The signature bytes.
     pub bytes: Vec<u8>,
-    /// DER of the certificate whose key made it: it names the county.
+    /// The signer's certificate, then any intermediates: each one's DER, concatenated. The
+    /// certificate, not the body, says which county signed.
     pub certificate: Vec<u8>,
 }
 
@@ -365,14 +364,17 @@ pub fn witness(held: Option<&Held>, offer: &Offer) -> Verdict {
     ))
 }
 
-/// A rewind accepted: a resume statement signed after the checkpoint we hold and after any
+/// A rewind accepted: a resume statement signed after (or in the same second as) the checkpoint
+/// we hold and after any
 /// statement we accepted before (each statement rewinds once), not beyond what we hold, with
 /// the leaves from its point to the offered checkpoint.
 fn resumed_from(held: &Held, offer: &Offer) -> Option<Verdict> {
     let resume = &offer.resume.as_ref()?.body;
     let extension = offer.extension.as_ref()?;
     let offered = offer.checkpoint.body.point;
-    let fresh = resume.signed_at > held.checkpoint.signed_at
+    // signing times are whole seconds: a statement made in the second of the checkpoint we hold
+    // counts as after it (each statement still rewinds only once)
+    let fresh = resume.signed_at >= held.checkpoint.signed_at
         && held.resumed_at.is_none_or(|accepted| resume.signed_at > accepted);
     let proven = extension.from == resume.from.position
         && offered.position >= resume.from.position

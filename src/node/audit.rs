@@ -3,19 +3,36 @@
 //! (through the peer-status exchange), checking the whole chain (`hancha audit verify`), and
 //! resuming after a restore (`hancha audit resume`).
 //!
+//! # Signatures
+//!
+//! Checkpoints and resume statements are signed and checked like all evidence a county signs,
+//! with `crate::tls::signing` (purposes [`AUDIT_CHECKPOINT_PURPOSE`] and
+//! [`AUDIT_RESUME_PURPOSE`]): the node signs with the county key in force (after a certificate
+//! rotation, new checkpoints carry the new certificate), and checks against the trust anchors
+//! in force. What is checked when:
+//!
+//! - a peer's checkpoint and resume statement, once, when they arrive: the certificate chains
+//!   to our anchors and is valid now, and it names the peer that sent them over mutual TLS (the
+//!   county the body claims must be the same). A refused checkpoint is not held (it witnesses
+//!   nothing), and the refusal is logged and audited; one held stays held when the peer's
+//!   certificate later expires or is rotated, as an agreement signature checked at apply does;
+//! - our own newest checkpoint, by `hancha audit verify`: against the anchors in force, at the
+//!   time it was signed (the certificate must have been valid then), so a rotation or expiry
+//!   since does not break the chain; it must name this node's county.
+//!
 //! Sealing runs after commit, off the intake path: intake only inserts its audit rows (with the
 //! id of the writing transaction), and the sealer gives them positions later, in commit order
 //! ([`crate::store::sequencer`]). Replicas may all run the sealer; one seals at a time.
 
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tracing::{info, warn};
 
 use super::Node;
 use crate::domain::audit_chain::{
-    AuditStatus, CHECKPOINT_SIGNING_PREFIX, ChainHash, ChainPoint, Checkpoint, Extension,
-    MAX_EXTENSION_LEAVES, Offer, RESUME_SIGNING_PREFIX, ResumeStatement, Signed, Verdict, witness,
+    AuditStatus, ChainHash, ChainPoint, Checkpoint, Extension, MAX_EXTENSION_LEAVES, Offer, ResumeStatement,
+    Signature, Signed, Verdict, witness,
 };
 use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_entry};
 use crate::domain::division::CountyCode;
@@ -23,7 +40,10 @@ use crate::domain::privacy::without_id_numbers;
 use crate::store::audit::AuditEntry;
 use crate::store::audit_chain::Sealing;
 use crate::store::{Store, StoreError};
-use crate::tls::audit_signing::{CountySigner, SigningError, verify};
+use crate::tls::signing::{
+    self, AUDIT_CHECKPOINT_PURPOSE, AUDIT_RESUME_PURPOSE, Algorithm, SignError, certificates_from_der,
+};
+use crate::tls::{County, CountyKey, TrustAnchors};
 
 /// Records sealed per transaction.
 pub const SEAL_BATCH: i64 = 1000;
@@ -81,7 +101,7 @@ impl Node {
     /// past the last one if `force`. Returns it; `None` when none was due or this node has no
     /// signer.
     pub async fn checkpoint_audit(&self, force: bool) -> Result<Option<ChainPoint>, StoreError> {
-        let Some(signer) = &self.audit_signer else {
+        let Some(key) = &self.county_key else {
             return Ok(None);
         };
         let Some(end) = self.store().audit_chain_end().await? else {
@@ -104,9 +124,15 @@ impl Node {
         let checkpoint = Checkpoint {
             county: self.county().as_str().to_string(),
             point: end,
-            signed_at: Utc::now().trunc_subsecs(6),
+            signed_at: Utc::now().trunc_subsecs(0),
         };
-        let signature = match signer.sign(CHECKPOINT_SIGNING_PREFIX, &checkpoint.signed_bytes()) {
+        let signature = match sign(
+            key,
+            AUDIT_CHECKPOINT_PURPOSE,
+            &checkpoint.county,
+            &checkpoint.signed_bytes(),
+            checkpoint.signed_at,
+        ) {
             Ok(signature) => signature,
             Err(error) => {
                 warn!(%error, position = end.position, "audit checkpoint not signed");
@@ -154,18 +180,36 @@ impl Node {
             return Ok(());
         };
         let checkpoint = &offer.checkpoint;
-        if let Err(error) = signed_by(
+        // checked once, now, against the anchors in force: what is held stays held
+        let anchors = self.signatures.anchors.as_ref().map(|anchors| anchors.current());
+        let now = Utc::now();
+        let body = &checkpoint.body;
+        if let Err(error) = check_signature(
+            anchors.as_ref(),
             peer,
-            CHECKPOINT_SIGNING_PREFIX,
-            &checkpoint.body.signed_bytes(),
-            checkpoint,
+            AUDIT_CHECKPOINT_PURPOSE,
+            (&body.county, body.signed_at, &body.signed_bytes()),
+            &checkpoint.signature,
+            now,
         ) {
-            warn!(peer = %peer, position = checkpoint.body.point.position, %error, "peer audit checkpoint refused: its signature does not hold");
+            warn!(peer = %peer, position = body.point.position, %error, "peer audit checkpoint refused: its signature does not hold");
+            self.record_refused_checkpoint(peer, body, &error).await?;
             return Ok(());
         }
         let mut offer = offer.clone();
         if let Some(resume) = &offer.resume
-            && let Err(error) = signed_by(peer, RESUME_SIGNING_PREFIX, &resume.body.signed_bytes(), resume)
+            && let Err(error) = check_signature(
+                anchors.as_ref(),
+                peer,
+                AUDIT_RESUME_PURPOSE,
+                (
+                    &resume.body.county,
+                    resume.body.signed_at,
+                    &resume.body.signed_bytes(),
+                ),
+                &resume.signature,
+                now,
+            )
         {
             warn!(peer = %peer, %error, "peer audit resume statement ignored: its signature does not hold");
             offer.resume = None;
@@ -210,6 +254,43 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Audits a refused peer checkpoint, once per checkpoint and reason (the peer shows the
+    /// same one at every exchange until it signs another).
+    async fn record_refused_checkpoint(
+        &self,
+        peer: CountyCode,
+        checkpoint: &Checkpoint,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let reason = format!(
+            "its audit checkpoint {} (signed {}) was refused: {reason}",
+            checkpoint.point.position,
+            checkpoint.signed_at.to_rfc3339()
+        );
+        {
+            let mut refused = self
+                .audit_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if refused.get(&peer) == Some(&reason) {
+                return Ok(());
+            }
+            refused.insert(peer, reason.clone());
+        }
+        self.store()
+            .append_audit(&peer_audit_entry(peer, "audit_checkpoint_refused", reason))
+            .await
+    }
+
+    /// Checks the whole chain of this node's database (see [`verify_chain`]) against the trust
+    /// anchors in force.
+    pub async fn verify_audit_chain(&self) -> Result<VerifyReport, StoreError> {
+        let anchors = self.signatures.anchors.as_ref().map(|anchors| anchors.current());
+        verify_chain(self.store(), self.county(), anchors.as_ref()).await
+    }
+}
+
 /// An audit record about a peer's chain.
 fn peer_audit_entry(peer: CountyCode, outcome: &str, reason: String) -> AuditEntry {
     AuditEntry {
@@ -221,14 +302,62 @@ fn peer_audit_entry(peer: CountyCode, outcome: &str, reason: String) -> AuditEnt
     }
 }
 
-/// Checks that `signed` (a body whose bytes are `bytes`) was signed by `peer`.
-fn signed_by<T>(
-    peer: CountyCode,
-    prefix: &[u8],
+/// Signs `bytes` for `purpose` with `key` as `county` at `signed_at`, in the stored form. A key
+/// of another county (which the live material never holds) signs nothing.
+fn sign(
+    key: &CountyKey,
+    purpose: &str,
+    county: &str,
     bytes: &[u8],
-    signed: &Signed<T>,
-) -> Result<(), SigningError> {
-    verify(prefix, bytes, &signed.signature, peer.as_str())
+    signed_at: DateTime<Utc>,
+) -> Result<Signature, SignError> {
+    let signature = key.sign_at(purpose, bytes, signed_at)?;
+    if signature.signer.as_str() != county {
+        return Err(SignError::Key(format!(
+            "the certificate in force is {}'s, not {county}'s",
+            signature.signer
+        )));
+    }
+    Ok(Signature {
+        scheme: signature.algorithm.as_str().to_owned(),
+        bytes: signature.value.clone(),
+        certificate: signature.certificates_der(),
+    })
+}
+
+/// Checks `signature` over a body (the county it claims, when it was signed, its signed bytes)
+/// for `purpose`, with `crate::tls::signing::verify` against `anchors` at instant `at`; and
+/// that the verified certificate names `expected` (the peer as its TLS certificate names it,
+/// or this node). The claimed county must agree with the certificate, never replace it.
+fn check_signature(
+    anchors: Option<&TrustAnchors>,
+    expected: CountyCode,
+    purpose: &str,
+    (county, signed_at, bytes): (&str, DateTime<Utc>, &[u8]),
+    signature: &Signature,
+    at: DateTime<Utc>,
+) -> Result<(), String> {
+    let Some(anchors) = anchors else {
+        return Err("this node has no trust anchors to check signatures with".to_owned());
+    };
+    let signer = County::parse(county).map_err(|error| error.to_string())?;
+    let algorithm = Algorithm::parse(&signature.scheme)
+        .ok_or_else(|| format!("unknown signature algorithm {:?}", signature.scheme))?;
+    let certificates = certificates_from_der(&signature.certificate)
+        .ok_or_else(|| "the certificate is not DER".to_owned())?;
+    let signature = signing::Signature {
+        signer,
+        signed_at,
+        algorithm,
+        certificates,
+        value: signature.bytes.clone(),
+    };
+    let verified =
+        signing::verify(&signature, purpose, bytes, anchors, at).map_err(|error| error.to_string())?;
+    if verified.county.as_str() != expected.as_str() {
+        return Err(format!("it is signed by {}, not by {expected}", verified.county));
+    }
+    Ok(())
 }
 
 /// The checkpoint to offer a peer that holds `holds_ours` of our chain, with the leaves that
@@ -285,7 +414,14 @@ async fn offer(store: &Store, holds_ours: Option<ChainPoint>) -> Result<Option<O
 /// Checks the whole chain against the records: every position in order, every checkpoint
 /// against the chain, the newest checkpoint's signature, and that no record sits in the sealed
 /// part of the log outside the chain.
-pub async fn verify_chain(store: &Store) -> Result<VerifyReport, StoreError> {
+///
+/// The newest checkpoint's signature is checked against `anchors` at the time it was signed
+/// (its certificate may have been rotated or have expired since), and must be `county`'s.
+pub async fn verify_chain(
+    store: &Store,
+    county: CountyCode,
+    anchors: Option<&TrustAnchors>,
+) -> Result<VerifyReport, StoreError> {
     let mut previous = ChainPoint {
         position: 0,
         head: ChainHash::GENESIS,
@@ -313,17 +449,22 @@ pub async fn verify_chain(store: &Store) -> Result<VerifyReport, StoreError> {
         }
     }
     let last = store.audit_checkpoint(None).await?;
+    let signature_check = last.as_ref().map(|checkpoint| {
+        let body = &checkpoint.body;
+        check_signature(
+            anchors,
+            county,
+            AUDIT_CHECKPOINT_PURPOSE,
+            (&body.county, body.signed_at, &body.signed_bytes()),
+            &checkpoint.signature,
+            body.signed_at,
+        )
+    });
     let last_checkpoint = last.as_ref().map(|checkpoint| CheckpointSummary {
         position: checkpoint.body.point.position,
         head: checkpoint.body.point.head.hex(),
         signed_at: checkpoint.body.signed_at.to_rfc3339(),
-        signature_valid: verify(
-            CHECKPOINT_SIGNING_PREFIX,
-            &checkpoint.body.signed_bytes(),
-            &checkpoint.signature,
-            &checkpoint.body.county,
-        )
-        .is_ok(),
+        signature_valid: signature_check.as_ref().is_some_and(Result::is_ok),
     });
     if first_broken.is_none()
         && let Some(position) = store.audit_checkpoint_off_chain().await?
@@ -338,12 +479,12 @@ pub async fn verify_chain(store: &Store) -> Result<VerifyReport, StoreError> {
     }
     if first_broken.is_none()
         && let Some(summary) = &last_checkpoint
-        && !summary.signature_valid
+        && let Some(Err(why)) = &signature_check
     {
         first_broken = Some(Break {
             position: Some(summary.position),
             audit_id: None,
-            problem: "the newest checkpoint's signature does not verify with the county certificate".into(),
+            problem: format!("the newest checkpoint's signature does not verify: {why}"),
         });
     }
     if first_broken.is_none()
@@ -378,7 +519,7 @@ pub enum ResumeError {
     OffChain(u64),
     /// Signing failed.
     #[error(transparent)]
-    Signing(#[from] SigningError),
+    Signing(#[from] SignError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -390,7 +531,7 @@ pub enum ResumeError {
 /// of it, once.
 pub async fn resume_chain(
     store: &Store,
-    signer: &CountySigner,
+    key: &CountyKey,
     from: Option<u64>,
     reason: &str,
     principal: &str,
@@ -407,12 +548,18 @@ pub async fn resume_chain(
         return Err(ResumeError::OffChain(point.position));
     }
     let statement = ResumeStatement {
-        county: signer.county().to_string(),
+        county: key.county().as_str().to_string(),
         from: point,
-        signed_at: Utc::now().trunc_subsecs(6),
+        signed_at: Utc::now().trunc_subsecs(0),
         reason: without_id_numbers(reason).into_owned(),
     };
-    let signature = signer.sign(RESUME_SIGNING_PREFIX, &statement.signed_bytes())?;
+    let signature = sign(
+        key,
+        AUDIT_RESUME_PURPOSE,
+        &statement.county,
+        &statement.signed_bytes(),
+        statement.signed_at,
+    )?;
     let resume = Signed {
         body: statement,
         signature,

@@ -74,9 +74,13 @@ pub struct Node {
     reloading: tokio::sync::Mutex<()>,
     /// Whether versions must be signed by every party, and the anchors signatures chain to.
     signatures: AgreementSignatures,
-    /// Signs audit checkpoints with the county key; `None` in nodes built without one (the
-    /// chain is still sealed, but not checkpointed).
-    audit_signer: Option<Arc<crate::tls::audit_signing::CountySigner>>,
+    /// The county key audit checkpoints are signed with, as in force when signing (a running
+    /// node's live TLS material); `None` in nodes built without one (the chain is still
+    /// sealed, but not checkpointed).
+    county_key: Option<crate::tls::CountyKey>,
+    /// The last refusal of each peer's audit checkpoint that was audited, so that the same
+    /// checkpoint shown at every exchange is audited once.
+    audit_refusals: std::sync::Mutex<HashMap<CountyCode, String>>,
 }
 
 impl Node {
@@ -96,7 +100,8 @@ impl Node {
             metrics: Arc::new(Metrics::new()),
             reloading: tokio::sync::Mutex::new(()),
             signatures: AgreementSignatures::default(),
-            audit_signer: None,
+            county_key: None,
+            audit_refusals: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,9 +128,9 @@ impl Node {
         &self.signatures
     }
 
-    /// The same node, signing audit checkpoints with `signer`.
-    pub fn with_audit_signer(mut self, signer: crate::tls::audit_signing::CountySigner) -> Node {
-        self.audit_signer = Some(Arc::new(signer));
+    /// The same node, signing audit checkpoints with `key`.
+    pub fn with_county_key(mut self, key: crate::tls::CountyKey) -> Node {
+        self.county_key = Some(key);
         self
     }
 

@@ -11,7 +11,7 @@ use crate::domain::agreement::{
 };
 use crate::domain::division::CountyCode;
 use crate::store::agreements::{SIGNATURE_VERIFIED, StoredSignature};
-use crate::tls::TrustAnchors;
+use crate::tls::AnchorsInForce;
 use crate::tls::signing::{AGREEMENT_PURPOSE, Signature, verify};
 
 /// How this node treats the counties' signatures on agreement versions.
@@ -20,9 +20,11 @@ pub struct AgreementSignatures {
     /// Whether a version must be signed by every party to be applied, loaded and used
     /// (configuration `require_signatures`, on unless turned off).
     pub required: bool,
-    /// What a signer's certificate must chain to: the node's TLS trust anchors. Without them no
+    /// What a signer's certificate must chain to: the node's TLS trust anchors, as in force
+    /// when a signature is checked (a running node follows reloads of its TLS material). The
+    /// audit chain checks peers' checkpoints against the same anchors. Without them no
     /// signature verifies.
-    pub anchors: Option<TrustAnchors>,
+    pub anchors: Option<AnchorsInForce>,
 }
 
 impl Default for AgreementSignatures {
@@ -132,7 +134,7 @@ impl AgreementSignatures {
             &signature,
             AGREEMENT_PURPOSE,
             agreement.signed_content(),
-            anchors,
+            &anchors.current(),
             at,
         )
         .map_err(|error| (fingerprint.clone(), error.to_string()))?;
@@ -285,7 +287,11 @@ mod tests {
     fn the_example_agreements_are_signed_by_both_parties_with_the_development_keys() {
         let signatures = AgreementSignatures {
             required: true,
-            anchors: Some(TrustAnchors::from_pem(include_str!("../../certs-dev/ca.pem")).unwrap()),
+            anchors: Some(
+                crate::tls::TrustAnchors::from_pem(include_str!("../../certs-dev/ca.pem"))
+                    .unwrap()
+                    .into(),
+            ),
         };
         for text in [
             XINHUA,
@@ -305,7 +311,7 @@ mod tests {
     #[test]
     fn signing_appends_a_table_and_keeps_the_hash() {
         let pki = TestPki::new().unwrap();
-        let anchors = TrustAnchors::from_pem(&pki.ca_pem()).unwrap();
+        let anchors = crate::tls::TrustAnchors::from_pem(&pki.ca_pem()).unwrap();
         let text = unsigned(XINHUA);
         let once = sign_agreement(&text, &pki.county_identity("430703").unwrap(), Utc::now()).unwrap();
         let twice = sign_agreement(&once, &pki.county_identity("431322").unwrap(), Utc::now()).unwrap();
@@ -315,7 +321,7 @@ mod tests {
         assert_eq!(after.signatures().len(), 2);
         let signatures = AgreementSignatures {
             required: true,
-            anchors: Some(anchors),
+            anchors: Some(anchors.into()),
         };
         assert!(signatures.examine(&after, Utc::now()).verdict.is_ok());
         let again = sign_agreement(&twice, &pki.county_identity("430703").unwrap(), Utc::now());

@@ -8,12 +8,11 @@ use tonic::Status;
 use super::internal;
 use crate::domain::audit_verify::VerifyReport;
 use crate::node::Node;
-use crate::node::audit::verify_chain;
 use crate::proto::operator as pb;
 use crate::store::audit_witness::PeerWitness;
 
 pub(super) async fn verify(node: &Node) -> Result<pb::VerifyAuditResponse, Status> {
-    let report = verify_chain(node.store()).await.map_err(internal)?;
+    let report = node.verify_audit_chain().await.map_err(internal)?;
     Ok(report_to_wire(&report))
 }
 

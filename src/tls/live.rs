@@ -157,6 +157,9 @@ pub struct CrlSummary {
 pub struct TlsMaterial {
     /// Our certificate and key.
     identity: NodeIdentity,
+    /// The CAs peers' certificates chain to; signatures by counties are checked against them
+    /// too (agreement versions, audit checkpoints).
+    anchors: TrustAnchors,
     /// The same, ready for rustls to sign with.
     certified_key: Arc<CertifiedKey>,
     /// CRLs in force (one per issuer).
@@ -262,6 +265,7 @@ impl TlsMaterial {
         let servers = servers.build().map_err(verifier_error)?;
         Ok(TlsMaterial {
             identity,
+            anchors,
             certified_key,
             crls,
             crl_grace: sources.crl_grace,
@@ -276,6 +280,11 @@ impl TlsMaterial {
     /// Our certificate and the county it names.
     pub fn identity(&self) -> &NodeIdentity {
         &self.identity
+    }
+
+    /// The trust anchors in force for peers' certificates and counties' signatures.
+    pub fn trust_anchors(&self) -> &TrustAnchors {
+        &self.anchors
     }
 
     /// The CRLs in force.

@@ -14,19 +14,21 @@
 //! - [`transport`]: [`tls_incoming`] for `Server::serve_with_incoming_shutdown`, [`connect`] /
 //!   [`connect_lazy`] for client channels ([`connect_watched`] also learns why a server refused
 //!   our certificate), [`peer_county`] for handlers.
-//! - [`signing`]: signatures by a county's key over agreements and audit checkpoints
-//!   ([`signing::sign`], [`signing::verify`]), with a domain-separation prefix per purpose.
+//! - [`signing`]: signatures by a county's key over agreements, audit checkpoints and resume
+//!   statements ([`signing::sign`], [`signing::verify`]), with a domain-separation prefix per
+//!   purpose: the one signing path for all evidence.
+//! - [`in_force`]: the key that signs and the anchors that check, fixed or as the live material
+//!   holds them now ([`CountyKey`], [`AnchorsInForce`]).
 //! - [`live`]: the material in force ([`LiveTls`]): reloaded from its files while the node
 //!   runs, read by every handshake, with the live connections it closes when their certificate
 //!   is revoked, and the CRL policy.
-//! - [`audit_signing`]: signing with the county key, and checking a county's signature.
 //! - [`dev`]: development and test certificates minted with rcgen. Never for production.
 
-pub mod audit_signing;
 pub mod config;
 pub mod credentials;
 pub mod dev;
 pub mod identity;
+pub mod in_force;
 pub mod live;
 pub mod signing;
 pub mod transport;
@@ -41,6 +43,7 @@ pub use identity::{
     COUNTY_URI_PREFIX, County, IdentityError, OperatorIdentity, TOWNSHIP_URI_PREFIX, certificate_not_after,
     county_from_certificate, operator_from_certificate,
 };
+pub use in_force::{AnchorsInForce, CountyKey};
 pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Role, TlsSources};
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,

@@ -1,5 +1,5 @@
 //! Signatures by a county's key over things other than a TLS handshake: agreement versions,
-//! audit checkpoints. The key is the node's own TLS key; the certificate that travels with the
+//! audit checkpoints and resume statements — the one signing path for all evidence. The key is the node's own TLS key; the certificate that travels with the
 //! signature says which county signed, and a verifier checks it against its trust anchors.
 //!
 //! # What is signed
@@ -30,7 +30,14 @@
 //!
 //! A certificate expires and is renewed with a new key, so a signature cannot be checked again
 //! forever: callers verify once when they accept what was signed (an agreement version when it
-//! is applied) and record the outcome, which later renewals do not change.
+//! is applied, a peer's audit checkpoint when it arrives) and record the outcome, which later
+//! renewals do not change. A node checking evidence of its own that it keeps (`hancha audit
+//! verify` on its newest checkpoint) verifies at the signing time instead: the certificate
+//! must chain to the anchors in force and have been valid when it signed.
+//!
+//! The key and anchors a running node uses are those of its TLS material in force
+//! ([`super::in_force`]), so a certificate rotation or a new CA takes effect for signing and
+//! checking as it does for handshakes.
 //!
 //! Keys are whatever rustls' ring provider can sign with: ECDSA P-256 (the development
 //! certificates) and P-384, Ed25519, RSA (PSS).
@@ -54,6 +61,9 @@ pub const AGREEMENT_PURPOSE: &str = "hancha agreement v1\n";
 
 /// The prefix of signatures over an audit checkpoint.
 pub const AUDIT_CHECKPOINT_PURPOSE: &str = "hancha audit checkpoint v1\n";
+
+/// The prefix of signatures over an audit resume statement (a chain rewound after a restore).
+pub const AUDIT_RESUME_PURPOSE: &str = "hancha audit resume v1\n";
 
 /// How far a signature's time may lie ahead of the verifier's clock: the two nodes' clocks
 /// differ a little.
@@ -313,6 +323,50 @@ impl Signature {
     pub fn signed_at_text(&self) -> String {
         rfc3339(self.signed_at)
     }
+
+    /// The certificate chain as one byte string: each certificate's DER, leaf first,
+    /// concatenated (DER says its own length, so [`certificates_from_der`] splits it again).
+    /// How the audit chain stores and sends the chain in one field.
+    pub fn certificates_der(&self) -> Vec<u8> {
+        self.certificates
+            .iter()
+            .flat_map(|der| der.iter().copied())
+            .collect()
+    }
+}
+
+/// The certificates of [`Signature::certificates_der`], or `None` when the bytes are not a
+/// sequence of whole DER certificates (at least one).
+pub fn certificates_from_der(mut bytes: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    let mut certificates = Vec::new();
+    while !bytes.is_empty() {
+        let length = der_sequence_length(bytes)?;
+        let (certificate, rest) = bytes.split_at_checked(length)?;
+        certificates.push(CertificateDer::from(certificate.to_vec()));
+        bytes = rest;
+    }
+    (!certificates.is_empty()).then_some(certificates)
+}
+
+/// The whole length (header included) of the DER SEQUENCE that `bytes` starts with.
+fn der_sequence_length(bytes: &[u8]) -> Option<usize> {
+    let (&tag, rest) = bytes.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    if first < 0x80 {
+        return Some(2 + usize::from(first));
+    }
+    let octets = usize::from(first & 0x7f);
+    if octets == 0 || octets > 4 {
+        return None;
+    }
+    let content = rest
+        .get(..octets)?
+        .iter()
+        .fold(0usize, |length, &byte| (length << 8) | usize::from(byte));
+    Some(2 + octets + content)
 }
 
 impl fmt::Debug for Signature {

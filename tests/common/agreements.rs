@@ -32,7 +32,11 @@ pub fn trust_anchors_pem(cluster_ca: &str) -> String {
 pub fn test_signatures() -> hancha::node::AgreementSignatures {
     hancha::node::AgreementSignatures {
         required: true,
-        anchors: Some(hancha::tls::TrustAnchors::from_pem(&signing_pki().ca_pem()).expect("anchors")),
+        anchors: Some(
+            hancha::tls::TrustAnchors::from_pem(&signing_pki().ca_pem())
+                .expect("anchors")
+                .into(),
+        ),
     }
 }
 
