@@ -2,7 +2,9 @@
 //! where a record was changed, removed, put in or moved behind the node's back; two replicas
 //! writing at once never make the sealer skip a committed record; a peer holding an earlier
 //! checkpoint catches a consistent rewrite, and accepts a rewind that comes with a signed
-//! resume statement (a documented restore).
+//! resume statement (a documented restore); a peer's checkpoint is refused unless its
+//! certificate chains to our anchors and names that peer; after a certificate rotation new
+//! checkpoints are signed with the new certificate and the chain stays intact.
 
 mod common;
 
@@ -11,15 +13,20 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{Duration as TimeDelta, SubsecRound, Utc};
 use common::*;
 use hancha::config::Limits;
-use hancha::domain::audit_chain::{ChainHash, ChainPoint};
+use hancha::domain::audit_chain::{AuditStatus, ChainHash, ChainPoint, Checkpoint, Offer, Signature, Signed};
 use hancha::domain::division::CountyCode;
 use hancha::node::Node;
-use hancha::node::audit::verify_chain;
 use hancha::store::Store;
 use hancha::store::audit::{AuditEntry, append_audit_in};
+use hancha::tls::dev::TestPki;
+use hancha::tls::signing::{AUDIT_CHECKPOINT_PURPOSE, sign_at};
+use hancha::tls::{NodeIdentity, ReloadOutcome};
 use hancha::workers::peer_status::PeerStatusWorker;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -320,7 +327,7 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
     }
     seal_and_checkpoint(&first).await;
 
-    let report = verify_chain(first.store()).await.unwrap();
+    let report = first.verify_audit_chain().await.unwrap();
     assert!(report.intact, "{report:?}");
     let records: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
         .fetch_one(&pool)
@@ -651,4 +658,207 @@ async fn the_sequencer_orders_by_transaction_id_as_a_number_not_as_text() {
     );
     pool.close().await;
     store.close().await;
+}
+
+/// What a peer shows when it offers `checkpoint` signed with `identity`'s key, first contact.
+fn offered_by(identity: &NodeIdentity, checkpoint: Checkpoint) -> AuditStatus {
+    let signature = sign_at(
+        identity,
+        AUDIT_CHECKPOINT_PURPOSE,
+        &checkpoint.signed_bytes(),
+        checkpoint.signed_at,
+    )
+    .unwrap();
+    AuditStatus {
+        offer: Some(Offer {
+            checkpoint: Signed {
+                body: checkpoint,
+                signature: Signature {
+                    scheme: signature.algorithm.as_str().to_string(),
+                    bytes: signature.value.clone(),
+                    certificate: signature.certificates_der(),
+                },
+            },
+            extension: None,
+            resume: None,
+        }),
+        holds_yours: None,
+    }
+}
+
+/// A checkpoint claiming to be `county`'s, signed now.
+fn checkpoint_of(county: &str, position: u64) -> Checkpoint {
+    Checkpoint {
+        county: county.to_string(),
+        point: ChainPoint {
+            position,
+            head: ChainHash([7; 32]),
+        },
+        signed_at: Utc::now().trunc_subsecs(0),
+    }
+}
+
+/// The reasons of the refusals of `peer`'s checkpoints audited on `node`.
+async fn refusals(node: &Node, peer: &str) -> Vec<String> {
+    let pool = database(node.store()).await;
+    let reasons = sqlx::query_scalar(
+        "SELECT reason FROM audit_log WHERE outcome = 'audit_checkpoint_refused' AND peer_county = $1 ORDER BY id",
+    )
+    .bind(peer)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    reasons
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_checkpoint_signed_under_a_ca_we_do_not_trust_is_refused_and_audited_once() {
+    let cluster = Cluster::start(&[XINHUA], &[]).await;
+    let xinhua = cluster.node(XINHUA);
+    let dingcheng = CountyCode::parse(DINGCHENG).unwrap();
+    let stranger_ca = TestPki::with_common_name("a CA 新化 does not trust").unwrap();
+    let forged = offered_by(
+        &stranger_ca.county_identity(DINGCHENG).unwrap(),
+        checkpoint_of(DINGCHENG, 5),
+    );
+    for _ in 0..2 {
+        xinhua.record_peer_audit(dingcheng, &forged).await.unwrap();
+    }
+    assert!(
+        xinhua
+            .store()
+            .held_peer_checkpoint(dingcheng)
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused checkpoint witnesses nothing"
+    );
+    let reasons = refusals(xinhua, DINGCHENG).await;
+    assert_eq!(reasons.len(), 1, "the same refusal is audited once: {reasons:?}");
+    assert!(
+        reasons[0].contains("checkpoint 5") && reasons[0].contains("not issued by a CA this node trusts"),
+        "{reasons:?}"
+    );
+
+    // the same checkpoint signed under the CA 新化 trusts is held
+    let genuine = offered_by(
+        &cluster.pki.county_identity(DINGCHENG).unwrap(),
+        checkpoint_of(DINGCHENG, 5),
+    );
+    xinhua.record_peer_audit(dingcheng, &genuine).await.unwrap();
+    let held = xinhua.store().held_peer_checkpoint(dingcheng).await.unwrap();
+    assert_eq!(held.expect("held").checkpoint.point.position, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_checkpoint_naming_another_county_than_the_peers_certificate_is_refused() {
+    let cluster = Cluster::start(&[XINHUA], &[]).await;
+    let xinhua = cluster.node(XINHUA);
+    let dingcheng = CountyCode::parse(DINGCHENG).unwrap();
+    // 邵东市's own checkpoint, trusted certificate and all, passed off by 鼎城区 as its own
+    let shaodong = cluster.pki.county_identity(SHAODONG).unwrap();
+    xinhua
+        .record_peer_audit(dingcheng, &offered_by(&shaodong, checkpoint_of(SHAODONG, 3)))
+        .await
+        .unwrap();
+    // a checkpoint claiming to be 鼎城区's, signed with 邵东市's key
+    xinhua
+        .record_peer_audit(dingcheng, &offered_by(&shaodong, checkpoint_of(DINGCHENG, 4)))
+        .await
+        .unwrap();
+    assert!(
+        xinhua
+            .store()
+            .held_peer_checkpoint(dingcheng)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let reasons = refusals(xinhua, DINGCHENG).await;
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains(&format!("it is signed by {SHAODONG}, not by {DINGCHENG}")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains(&format!(
+            "the signature says it is by {DINGCHENG}, but its certificate is {SHAODONG}'s"
+        )),
+        "{reasons:?}"
+    );
+}
+
+/// Puts a new certificate for `county` (valid until `not_after`) in its files and reloads.
+async fn rotate(cluster: &Cluster, county: &str, not_after: chrono::DateTime<Utc>) -> Vec<u8> {
+    let (cert, key) = cluster
+        .pki
+        .issue_county(county, Utc::now() - TimeDelta::hours(1), not_after)
+        .unwrap();
+    let tls = &cluster.members[county].config.tls;
+    std::fs::write(&tls.certificate, &cert).unwrap();
+    std::fs::write(&tls.private_key, &key).unwrap();
+    let running = cluster.members[county].running.as_ref().expect("running");
+    let outcome = running.reload_tls(true).await;
+    assert!(matches!(outcome, ReloadOutcome::Reloaded { .. }), "{outcome:?}");
+    CertificateDer::from_pem_slice(cert.as_bytes()).unwrap().to_vec()
+}
+
+/// The certificate (DER, with any intermediates) that signed `node`'s newest checkpoint.
+async fn newest_checkpoint_certificate(node: &Node) -> Vec<u8> {
+    node.store()
+        .audit_checkpoint(None)
+        .await
+        .unwrap()
+        .expect("a checkpoint")
+        .signature
+        .certificate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_certificate_rotation_checkpoints_are_signed_with_the_new_one_and_the_chain_stays_intact() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    write_records(dingcheng, 5, "first-certificate").await;
+    seal_and_checkpoint(dingcheng).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let first = newest_checkpoint_certificate(dingcheng).await;
+
+    // a short-lived certificate: the checkpoint it signs must outlive it
+    let lifetime = TimeDelta::seconds(20);
+    let short_lived = rotate(&cluster, DINGCHENG, Utc::now() + lifetime).await;
+    write_records(dingcheng, 5, "short-lived-certificate").await;
+    let signed_short = seal_and_checkpoint(dingcheng).await;
+    assert_eq!(
+        newest_checkpoint_certificate(dingcheng).await,
+        short_lived,
+        "signed with the certificate in force, not the one the node started with"
+    );
+    assert_ne!(short_lived, first);
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    assert_eq!(
+        held_of(xinhua, DINGCHENG).await.held.unwrap().body.point,
+        signed_short,
+        "新化 checks it against its anchors on receipt and holds it"
+    );
+
+    // once that certificate has expired, the checkpoint it signed still verifies: it was valid
+    // when it signed
+    tokio::time::sleep((lifetime + TimeDelta::seconds(2)).to_std().unwrap()).await;
+    let report = dingcheng.verify_audit_chain().await.unwrap();
+    assert!(report.intact, "{report:?}");
+    assert!(report.last_checkpoint.unwrap().signature_valid);
+
+    let renewed = rotate(&cluster, DINGCHENG, Utc::now() + TimeDelta::days(1)).await;
+    write_records(dingcheng, 5, "renewed-certificate").await;
+    let signed_renewed = seal_and_checkpoint(dingcheng).await;
+    assert_eq!(newest_checkpoint_certificate(dingcheng).await, renewed);
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["last_checkpoint"]["signature_valid"], true, "{report}");
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(xinhua, DINGCHENG).await;
+    assert!(witness.fork.is_none(), "{:?}", witness.fork);
+    assert_eq!(witness.held.unwrap().body.point, signed_renewed);
+    assert!(refusals(xinhua, DINGCHENG).await.is_empty());
 }
