@@ -707,6 +707,24 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_chain_survives_its_concatenated_der_form() {
+        let pki = TestPki::new().unwrap();
+        let identity = pki.county_identity("430703").unwrap();
+        let mut signature = sign(&identity, AUDIT_RESUME_PURPOSE, HASH).unwrap();
+        signature
+            .certificates
+            .push(CertificateDer::from_pem_slice(pki.ca_pem().as_bytes()).unwrap());
+        let joined = signature.certificates_der();
+        assert_eq!(
+            certificates_from_der(&joined),
+            Some(signature.certificates.clone())
+        );
+        assert_eq!(certificates_from_der(&joined[..joined.len() - 1]), None);
+        assert_eq!(certificates_from_der(b""), None);
+        assert_eq!(certificates_from_der(b"\x04\x01x"), None);
+    }
+
+    #[test]
     fn a_malformed_purpose_is_refused() {
         let pki = TestPki::new().unwrap();
         let identity = pki.county_identity("430703").unwrap();
