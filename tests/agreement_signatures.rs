@@ -1,6 +1,7 @@
 //! Signed agreements: a node applies a version only when every party's signature verifies
 //! against its trust anchors, says precisely why when one does not, records the outcome, and
-//! keeps a version in force once applied even when a signer's certificate expires later.
+//! keeps a version in force once applied even when a signer's certificate expires later; the
+//! anchors are those in force, so a CA added by a reload of the TLS material counts at once.
 
 mod common;
 
@@ -308,4 +309,34 @@ async fn an_unsigned_version_installed_without_the_requirement_is_never_used_onc
             .any(|a| a.version() == 2)
     );
     assert!(!node.version_states().await.unwrap()[agreement.canonical_hash().as_str()].unsigned);
+}
+
+#[tokio::test]
+async fn signatures_are_checked_against_the_trust_anchors_in_force_after_a_reload() {
+    let cluster = cluster().await;
+    let foreign = TestPki::with_common_name("a CA trusted from today").unwrap();
+    let text = sign_as(
+        &sign_as(&bare(2), &signer(DINGCHENG)),
+        &foreign.county_identity(XINHUA).unwrap(),
+    );
+    let reason = refusal(&cluster, &text).await;
+    assert!(reason.contains("not issued by a CA this node trusts"), "{reason}");
+
+    // 鼎城区 adds the CA to its trust anchors and reloads its TLS material, without a restart
+    let anchors_file = &cluster.members[DINGCHENG].config.tls.trust_anchors;
+    let mut anchors = std::fs::read_to_string(anchors_file).unwrap();
+    anchors.push_str(&foreign.ca_pem());
+    std::fs::write(anchors_file, anchors).unwrap();
+    let running = cluster.members[DINGCHENG].running.as_ref().expect("running");
+    let outcome = running.reload_tls(true).await;
+    assert!(
+        matches!(outcome, hancha::tls::ReloadOutcome::Reloaded { .. }),
+        "{outcome:?}"
+    );
+    let installed = cluster
+        .node(DINGCHENG)
+        .install_agreement(&Agreement::parse(&text).unwrap())
+        .await
+        .expect("applied: the signature verifies against the anchors in force");
+    assert!(installed.new_version);
 }
