@@ -95,7 +95,10 @@ fn check_evidence(stdout: &str) {
         assert!(position.is_some_and(|p| p > 0), "{line}");
     }
     let witnessed = step.matches("holds our checkpoint at position ").count();
-    assert_eq!(witnessed, 4, "鼎城区's two peers, and 鼎城区 for each of them:\n{step}");
+    assert_eq!(
+        witnessed, 4,
+        "鼎城区's two peers, and 鼎城区 for each of them:\n{step}"
+    );
     // the record changed behind the node's back, found at its position, and put back
     let changed = step
         .lines()
@@ -124,18 +127,25 @@ fn check_evidence(stdout: &str) {
         "{step}"
     );
     assert!(
-        step.contains("a status exchange with it over a new connection: answered, holding 430703-430582 version "),
+        step.contains(
+            "a status exchange with it over a new connection: answered, holding 430703-430582 version "
+        ),
         "{step}"
     );
     // retention as agreed, and nothing erased from minutes-old exchanges
-    assert!(step.contains("430703-431322 version 2: retention_days 1095"), "{step}");
     assert!(
-        step.lines().any(|line| line.trim_start().starts_with("430703-430582 version ")
-            && line.ends_with(": retention_days 1095")),
+        step.contains("430703-431322 version 2: retention_days 1095"),
+        "{step}"
+    );
+    assert!(
+        step.lines()
+            .any(|line| line.trim_start().starts_with("430703-430582 version ")
+                && line.ends_with(": retention_days 1095")),
         "{step}"
     );
     assert_eq!(
-        step.matches("erasure worker running; a step run now erased nothing").count(),
+        step.matches("erasure worker running; a step run now erased nothing")
+            .count(),
         3,
         "{step}"
     );

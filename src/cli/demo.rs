@@ -116,11 +116,13 @@ async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow:
 }
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
-    Ok(if played.exactly_once && played.restored && played.amended && played.evidence {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if played.exactly_once && played.restored && played.amended && played.evidence {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Sets the stage up step by step (so that whatever was started is torn down if a later step

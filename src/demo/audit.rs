@@ -46,7 +46,9 @@ async fn seal_verify_and_witness(cluster: &Cluster, county: &str) -> anyhow::Res
     node.checkpoint_audit(true)
         .await
         .context("signing an audit checkpoint")?;
-    let report = verify_chain(node.store()).await.context("verifying the audit chain")?;
+    let report = verify_chain(node.store())
+        .await
+        .context("verifying the audit chain")?;
     let Some(checkpoint) = &report.last_checkpoint else {
         println!(
             "    {}: {} rows checked, no checkpoint signed: this node has no county key",
@@ -105,7 +107,12 @@ fn has_agreement(node: &Node, peer: &str) -> bool {
 
 /// Wakes `county`'s status exchange until `peer`'s database holds a checkpoint of `county` at
 /// `position` or later; prints it. `false` when it does not within [`PATIENCE`].
-async fn wait_for_witness(cluster: &Cluster, county: &str, peer: &str, position: u64) -> anyhow::Result<bool> {
+async fn wait_for_witness(
+    cluster: &Cluster,
+    county: &str,
+    peer: &str,
+    position: u64,
+) -> anyhow::Result<bool> {
     let ours = CountyCode::parse(county)?;
     let started = Instant::now();
     loop {
@@ -165,10 +172,7 @@ async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> 
     };
     println!(
         "  what the demo did next, as 鼎城区's database administrator could: switched the audit log's append-only trigger off, changed record {} (position {}, {} {}) to outcome \"{forged}\", switched the trigger on again",
-        entry.audit_id,
-        position,
-        record.direction,
-        original
+        entry.audit_id, position, record.direction, original
     );
     let broken = verify_chain(store).await?;
     let found_there = !broken.intact
@@ -202,10 +206,6 @@ async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> 
 /// An RFC 3339 time as China time, to the second.
 fn local_time(rfc3339: &str) -> String {
     DateTime::parse_from_rfc3339(rfc3339)
-        .map(|at| {
-            china_time(at.with_timezone(&Utc))
-                .format("%H:%M:%S")
-                .to_string()
-        })
+        .map(|at| china_time(at.with_timezone(&Utc)).format("%H:%M:%S").to_string())
         .unwrap_or_else(|_| rfc3339.to_string())
 }

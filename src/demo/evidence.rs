@@ -35,7 +35,9 @@ pub async fn evidence(cluster: &Cluster, scratch: &Scratch) -> anyhow::Result<bo
 /// Each agreement version in force at 鼎城区 (party to both agreements), who signed it and when,
 /// and whether each signature verified when the version was applied here and at the peer.
 async fn signatures(cluster: &Cluster) -> anyhow::Result<bool> {
-    println!("  agreement versions in force at 鼎城区, each signed by both counties (`hancha agreement show`):");
+    println!(
+        "  agreement versions in force at 鼎城区, each signed by both counties (`hancha agreement show`):"
+    );
     let store = cluster.node(DINGCHENG).store();
     let today = china_date(Utc::now());
     let mut all = true;
@@ -130,13 +132,7 @@ async fn retention(cluster: &Cluster) -> anyhow::Result<()> {
         let worker = cluster
             .workers(county)
             .get("retention")
-            .map(|state| {
-                if state.running {
-                    "running"
-                } else {
-                    "stopped"
-                }
-            })
+            .map(|state| if state.running { "running" } else { "stopped" })
             .unwrap_or("not supervised");
         let mut due = Vec::new();
         for agreement in node.agreements().current_versions() {

@@ -97,7 +97,10 @@ pub async fn renew_certificate(cluster: &Cluster, scratch: &Scratch) -> anyhow::
             true
         }
         Err(failure) => {
-            println!("    ✗ a status exchange over a new connection failed: {}", failure.describe());
+            println!(
+                "    ✗ a status exchange over a new connection failed: {}",
+                failure.describe()
+            );
             false
         }
     };
@@ -128,7 +131,12 @@ async fn presented_certificate(
     .await
     .context("the handshake timed out")?
     .context("the handshake failed")?;
-    let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first()) else {
+    let Some(leaf) = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+    else {
         bail!("the node presented no certificate");
     };
     Ok(leaf.clone().into_owned())

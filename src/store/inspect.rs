@@ -232,7 +232,11 @@ impl Store {
     /// record `id` to `outcome` and switches the trigger on again, all in one transaction (the
     /// trigger is never off outside it). Returns the outcome the record had; `None`, changing
     /// nothing, when there is no such record.
-    pub async fn overwrite_audit_outcome(&self, id: i64, outcome: &str) -> Result<Option<String>, StoreError> {
+    pub async fn overwrite_audit_outcome(
+        &self,
+        id: i64,
+        outcome: &str,
+    ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete")
             .execute(&mut *tx)

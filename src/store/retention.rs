@@ -214,7 +214,10 @@ impl Store {
     /// kept closed (an inquiry answered or refused, a notice sent), as [`Store::erase_expired`]
     /// measures it: the first to be erased once the retention period has passed. `None` when
     /// there is none.
-    pub async fn oldest_kept_exchange(&self, agreement_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn oldest_kept_exchange(
+        &self,
+        agreement_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT min(closed) FROM (
                  SELECT min(coalesce(answered_at, created_at)) AS closed FROM inquiries
