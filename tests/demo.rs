@@ -52,6 +52,105 @@ fn still_existing(names: &[String]) -> Vec<String> {
     })
 }
 
+/// The text between `before` and the next `until` in `line`, if both are in it.
+fn between<'a>(line: &'a str, before: &str, until: &str) -> Option<&'a str> {
+    let (_, after) = line.split_once(before)?;
+    Some(after.split_once(until)?.0)
+}
+
+/// A count as the demo prints it (`1,234`).
+fn count(text: &str) -> Option<u64> {
+    text.replace(',', "").parse().ok()
+}
+
+/// Checks step ⑧ of the demo's output: real figures, the tampering found where it was made, the
+/// renewed certificate the one presented.
+fn check_evidence(stdout: &str) {
+    let step = &stdout[stdout.find("⑧ 证据 evidence").expect("step ⑧")..];
+    // every agreement version in force, signed by both of its counties, each signature verified
+    for (version, parties) in [
+        // the version of 430703-430582 is the example file's
+        ("430703-430582 version ", ["鼎城区 signed", "邵东市 signed"]),
+        ("430703-431322 version 2", ["鼎城区 signed", "新化县 signed"]),
+    ] {
+        let line = step
+            .lines()
+            .find(|line| line.trim_start().starts_with(version))
+            .unwrap_or_else(|| panic!("no line for {version}:\n{step}"));
+        for party in parties {
+            assert!(line.contains(party), "{party} in {line}");
+        }
+        assert_eq!(line.matches(", verified ").count(), 2, "{line}");
+        assert!(line.ends_with("verified both too ✓"), "{line}");
+    }
+    // each county's chain intact with a checkpoint, and held by every peer
+    for county in ["鼎城区", "邵东市", "新化县"] {
+        let line = step
+            .lines()
+            .find(|line| line.trim_start().starts_with(&format!("{county}: sealed ")))
+            .unwrap_or_else(|| panic!("no audit line for {county}:\n{step}"));
+        assert!(line.contains(" rows checked: intact; "), "{line}");
+        assert!(line.ends_with("signature valid"), "{line}");
+        let position = between(line, "last checkpoint at position ", ", signed").and_then(count);
+        assert!(position.is_some_and(|p| p > 0), "{line}");
+    }
+    let witnessed = step.matches("holds our checkpoint at position ").count();
+    assert_eq!(
+        witnessed, 4,
+        "鼎城区's two peers, and 鼎城区 for each of them:\n{step}"
+    );
+    // the record changed behind the node's back, found at its position, and put back
+    let changed = step
+        .lines()
+        .find(|line| line.contains("changed record "))
+        .unwrap_or_else(|| panic!("no tampering:\n{step}"));
+    let record = between(changed, "changed record ", " ").expect("record id");
+    let position = between(changed, "(position ", ",").expect("position");
+    assert!(count(position).is_some_and(|p| p > 0), "{changed}");
+    assert!(
+        step.contains(&format!(
+            "broken at position {position} (audit record {record}): the record was changed since it was sealed"
+        )),
+        "{step}"
+    );
+    assert!(step.contains(" rows checked, intact again"), "{step}");
+    // the renewed certificate is the one a new handshake gets, and the node still exchanges
+    let renewed = step
+        .lines()
+        .find(|line| line.contains("node certificate renewed while the node runs"))
+        .unwrap_or_else(|| panic!("no renewal:\n{step}"));
+    let new_serial = between(renewed, "replaced by serial ", " ").expect("new serial");
+    let old_serial = between(renewed, ": serial ", " ").expect("old serial");
+    assert_ne!(new_serial, old_serial, "{renewed}");
+    assert!(
+        step.contains(&format!("a new handshake from 鼎城区 gets serial {new_serial} ✓")),
+        "{step}"
+    );
+    assert!(
+        step.contains(
+            "a status exchange with it over a new connection: answered, holding 430703-430582 version "
+        ),
+        "{step}"
+    );
+    // retention as agreed, and nothing erased from minutes-old exchanges
+    assert!(
+        step.contains("430703-431322 version 2: retention_days 1095"),
+        "{step}"
+    );
+    assert!(
+        step.lines()
+            .any(|line| line.trim_start().starts_with("430703-430582 version ")
+                && line.ends_with(": retention_days 1095")),
+        "{step}"
+    );
+    assert_eq!(
+        step.matches("erasure worker running; a step run now erased nothing")
+            .count(),
+        3,
+        "{step}"
+    );
+}
+
 #[test]
 fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconciles() {
     let output = Command::cargo_bin("hancha")
@@ -94,6 +193,7 @@ fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconcile
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
+    check_evidence(&stdout);
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
     assert!(!stdout.contains('✗'), "{stdout}");
     assert_eq!(differences_found(&stdout, "messages"), Some(3), "{stdout}");

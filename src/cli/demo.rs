@@ -15,7 +15,7 @@ use futures::FutureExt;
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
 use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, thousands};
-use crate::demo::{amendment, manual, reconcile, story, summary};
+use crate::demo::{amendment, evidence, manual, reconcile, story, summary};
 use crate::devdb::Databases;
 use crate::domain::person::Flow;
 
@@ -43,15 +43,22 @@ four indicators (四率); a count on both sides that every inquiry was answered 
 the night's reconciliation (对账) of 新化县 with 鼎城区, after 新化县 restored a backup that lost
 answers and 鼎城区 registered a birth 新化县 was not told of: the lost answers are delivered again,
 and the people the registries disagree on are reported and asked about; then an amendment of the
-鼎城区–新化县 agreement applied by one county a day before the other, the window asking throughout.
+鼎城区–新化县 agreement applied by one county a day before the other, the window asking throughout;
+and the evidence (证据) a county operator can stand behind: who signed each agreement version in
+force and that each signature verified; each node's audit chain sealed, verified intact and held by
+its peers through the status exchange, then one record of 鼎城区 changed as a database
+administrator could (trigger off, UPDATE, trigger on) and found by the verification, and put back;
+邵东市's node certificate renewed and reloaded without a restart; each agreement's retention_days
+and the erasure worker's state (nothing is due: the messages are minutes old).
 
 Databases: the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
 dropped at the end; the role needs CREATEDB), otherwise a throwaway PostgreSQL started for the demo
 and removed at the end (its server binaries must be installed: apt-get install postgresql).
 The story goes to stdout; what was started and removed, and the nodes' errors, to stderr
 (RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once,
-the reconciliation brought the lost answers back and the amendment refused nothing, 1 otherwise or
-on error, 130 when interrupted.";
+the reconciliation brought the lost answers back, the amendment refused nothing and the evidence
+held (signatures verified, chains intact and witnessed, the change found, the renewed certificate
+in use), 1 otherwise or on error, 130 when interrupted.";
 
 /// What the story leaves for the commands printed with `--keep-running`.
 struct Played {
@@ -61,6 +68,8 @@ struct Played {
     restored: bool,
     /// Whether the amendment, applied one side at a time, refused nothing.
     amended: bool,
+    /// Whether the evidence held: signatures, audit chains, the renewed certificate.
+    evidence: bool,
     /// The window inquiry's id at 鼎城区.
     window_message: String,
     /// A 新化县 woman living in 鼎城区, to ask about.
@@ -107,11 +116,13 @@ async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow:
 }
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
-    Ok(if played.exactly_once && played.restored && played.amended {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if played.exactly_once && played.restored && played.amended && played.evidence {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Sets the stage up step by step (so that whatever was started is torn down if a later step
@@ -173,6 +184,8 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     // After the count: the step breaks 新化县's database on purpose, then repairs it.
     let restored = reconcile::reconcile_overnight(&stage.cluster, &population).await?;
     let amended = amendment::amend_one_side_at_a_time(&stage.cluster, &population).await?;
+    let scratch = stage.scratch.as_ref().expect("written above");
+    let evidence = evidence::evidence(&stage.cluster, scratch).await?;
     summary::elapsed(started, setup);
     let someone_to_ask = population
         .xinhua_in_dingcheng
@@ -192,6 +205,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         exactly_once,
         restored,
         amended,
+        evidence,
         window_message: window.message_id,
         someone_to_ask,
         arrivals,
@@ -275,6 +289,9 @@ fn print_commands(stage: &Stage, played: &Played) {
     println!("  # the agreements 新化县 holds; the one under which 鼎城区 answers 邵东市 by hand");
     println!("  {hancha} agreement list --node {xinhua}");
     println!("  {hancha} agreement show --node {shaodong} 430703-430582");
+    println!("  # 鼎城区's audit chain checked, and what each peer showed of its own (证据)");
+    println!("  {hancha} audit verify --node {dingcheng}");
+    println!("  {hancha} audit peers --node {dingcheng}");
     println!("  # each node's metrics for Prometheus (alert rules and a Grafana dashboard in deploy/)");
     for county in [DINGCHENG, XINHUA, SHAODONG] {
         println!(

@@ -212,6 +212,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Reads `county`'s TLS files again and puts them in force, as SIGHUP does (`hancha serve`):
+    /// new handshakes use the new material, with no restart.
+    pub async fn reload_tls(&self, county: &str) -> crate::tls::ReloadOutcome {
+        self.running(county).reload_tls(true).await
+    }
+
+    /// The state of `county`'s supervised workers, by name.
+    pub fn workers(&self, county: &str) -> BTreeMap<String, crate::app::supervise::WorkerState> {
+        self.running(county).workers.snapshot()
+    }
+
     /// Stops every running node; returns how many were running.
     pub async fn stop_all(&mut self) -> usize {
         let mut stopped = 0;

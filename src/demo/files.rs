@@ -11,6 +11,9 @@ use super::{DINGCHENG, SHAODONG, XINHUA};
 /// The development county CA: every node trusts it (its key is public: development only).
 const CA: &str = include_str!("../../certs-dev/ca.pem");
 
+/// The development county CA's key, with which the demo renews a node certificate.
+const CA_KEY: &str = include_str!("../../certs-dev/ca-key.pem");
+
 /// Each county's development certificate and key.
 const IDENTITIES: [(&str, &str, &str); 3] = [
     (
@@ -49,13 +52,31 @@ const AGREEMENTS: [(&str, [&str; 2], &str); 2] = [
 pub fn signed_with_development_keys(text: &str, parties: [&str; 2]) -> anyhow::Result<String> {
     let mut signed = crate::node::strip_signatures(text);
     for party in parties {
-        let Some((_, certificate, key)) = IDENTITIES.iter().find(|(county, _, _)| *county == party) else {
-            anyhow::bail!("no development key for {party}");
-        };
-        let identity = crate::tls::NodeIdentity::from_pem(certificate, key)?;
+        let identity = development_identity(party)?;
         signed = crate::node::sign_agreement(&signed, &identity, chrono::Utc::now())?;
     }
     Ok(signed)
+}
+
+/// `county`'s development identity: the certificate and key its node starts with.
+pub fn development_identity(county: &str) -> anyhow::Result<crate::tls::NodeIdentity> {
+    let Some((_, certificate, key)) = IDENTITIES.iter().find(|(code, _, _)| *code == county) else {
+        anyhow::bail!("no development key for {county}");
+    };
+    Ok(crate::tls::NodeIdentity::from_pem(certificate, key)?)
+}
+
+/// A new certificate and key `(cert_pem, key_pem)` for `county` from the development county CA,
+/// valid from an hour ago for `days`.
+pub fn renewed_certificate(county: &str, days: u64) -> anyhow::Result<(String, String)> {
+    let now = chrono::Utc::now();
+    Ok(crate::tls::dev::issue_dev_county(
+        CA,
+        CA_KEY,
+        county,
+        now - chrono::Duration::hours(1),
+        now + chrono::Days::new(days),
+    )?)
 }
 
 /// Where one county's files were written.

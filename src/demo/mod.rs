@@ -3,18 +3,24 @@
 //! a certificate checked at a township window, a quarterly sweep that survives a node's
 //! maintenance stop, inquiries answered by hand, the indicators, a count on both sides that
 //! every inquiry was answered exactly once, the night's reconciliation repairing what a
-//! restored backup lost, and an agreement amendment applied one county at a time.
+//! restored backup lost, an agreement amendment applied one county at a time, and the evidence
+//! a county operator can stand behind: signed agreements, tamper-evident audit chains witnessed
+//! by the peers, a certificate renewed without a restart, and personal data kept no longer than
+//! agreed.
 //!
 //! The command (`src/cli/demo.rs`) provisions a [`Stage`] step by step and always tears it down;
-//! the steps themselves live in [`story`], [`manual`], [`summary`], [`reconcile`] and
-//! [`amendment`].
+//! the steps themselves live in [`story`], [`manual`], [`summary`], [`reconcile`],
+//! [`amendment`] and [`evidence`] (with [`audit`] and [`rotation`]).
 
 pub mod amendment;
+pub mod audit;
 pub mod cluster;
+pub mod evidence;
 pub mod files;
 pub mod manual;
 pub mod population;
 pub mod reconcile;
+pub mod rotation;
 pub mod story;
 pub mod summary;
 

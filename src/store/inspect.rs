@@ -1,6 +1,6 @@
 //! Read-only counts that check the store from outside: the benchmark's bookkeeping after a run
 //! and the demo's closing proof, each asking whether every message was handled exactly once.
-//! The node itself never reads these; the one write here is the demo's fault injection, named as
+//! The node itself never reads these; the writes here are the demo's fault injections, named as
 //! such.
 
 use uuid::Uuid;
@@ -225,6 +225,40 @@ impl Store {
         .bind(i64::from(count))
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// FAULT INJECTION, for the demo: what a database administrator can do to the audit log
+    /// behind the node's back. Switches the append-only trigger off, sets the outcome of audit
+    /// record `id` to `outcome` and switches the trigger on again, all in one transaction (the
+    /// trigger is never off outside it). Returns the outcome the record had; `None`, changing
+    /// nothing, when there is no such record.
+    pub async fn overwrite_audit_outcome(
+        &self,
+        id: i64,
+        outcome: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete")
+            .execute(&mut *tx)
+            .await?;
+        let before: Option<String> = sqlx::query_scalar("SELECT outcome FROM audit_log WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if before.is_none() {
+            // rolled back: the trigger was never off
+            return Ok(None);
+        }
+        sqlx::query("UPDATE audit_log SET outcome = $2 WHERE id = $1")
+            .bind(id)
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_or_delete")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(before)
     }
 
     /// Persons whose digest is missing or was made for other fields than `fields`: what the

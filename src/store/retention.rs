@@ -210,6 +210,27 @@ impl Store {
         Ok(erased)
     }
 
+    /// When the oldest exchange under agreement `agreement_id` whose personal data is still
+    /// kept closed (an inquiry answered or refused, a notice sent), as [`Store::erase_expired`]
+    /// measures it: the first to be erased once the retention period has passed. `None` when
+    /// there is none.
+    pub async fn oldest_kept_exchange(
+        &self,
+        agreement_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(closed) FROM (
+                 SELECT min(coalesce(answered_at, created_at)) AS closed FROM inquiries
+                  WHERE agreement_id = $1 AND erased_at IS NULL AND state IN ('answered', 'rejected')
+                 UNION ALL
+                 SELECT min(created_at) FROM notices WHERE agreement_id = $1 AND erased_at IS NULL
+             ) AS oldest",
+        )
+        .bind(agreement_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// How many rows of `table` were erased so far (from the erasure records).
     pub async fn erasures_recorded(&self, table: &str) -> Result<i64, StoreError> {
         Ok(

@@ -99,6 +99,21 @@ pub fn issue_dev_operator(
     Ok((cert, key))
 }
 
+/// Issues a new development county certificate `(cert_pem, key_pem)` for `code` from an
+/// existing development county CA (`ca_pem`, `ca_key_pem`), with a fresh key, valid between the
+/// given instants: what a county does when its node certificate is renewed or rotated. The
+/// certificate has the same form as [`generate_dev_certs`]' county certificates.
+pub fn issue_dev_county(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    code: &str,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(String, String), DevCertError> {
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, KeyPair::from_pem(ca_key_pem)?)?;
+    issue_county_leaf(&issuer, code, not_before, not_after)
+}
+
 /// Writes one file, naming it in the error.
 fn write_file(path: &Path, contents: &str) -> Result<PathBuf, DevCertError> {
     fs::write(path, contents).map_err(|source| DevCertError::Write {
@@ -420,13 +435,7 @@ impl TestPki {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<(String, String), DevCertError> {
-        let county = County::parse(code)?;
-        self.issue_node(
-            &format!("hancha county {county}"),
-            &[&county.uri()],
-            not_before,
-            not_after,
-        )
+        issue_county_leaf(&*self.ca, code, not_before, not_after)
     }
 
     /// A node certificate with exactly these URI SANs (plus `localhost` / `127.0.0.1`), for tests
@@ -447,22 +456,7 @@ impl TestPki {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<(String, String), DevCertError> {
-        let mut alternative_names = uris
-            .iter()
-            .map(|uri| Ok(SanType::URI((*uri).try_into()?)))
-            .collect::<Result<Vec<_>, rcgen::Error>>()?;
-        alternative_names.push(SanType::DnsName("localhost".try_into()?));
-        alternative_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        self.issue(
-            common_name,
-            alternative_names,
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-            not_before,
-            not_after,
-        )
+        issue_node_leaf(&*self.ca, common_name, uris, not_before, not_after)
     }
 
     /// An operator client certificate `(cert_pem, key_pem)` with URI SAN
@@ -497,24 +491,51 @@ impl TestPki {
             self.issue_county(code, now - Duration::hours(1), now + Duration::days(1))?;
         Ok(NodeIdentity::from_pem(&cert_pem, &key_pem)?)
     }
+}
 
-    fn issue(
-        &self,
-        common_name: &str,
-        subject_alt_names: Vec<SanType>,
-        extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> Result<(String, String), DevCertError> {
-        issue_leaf(
-            &*self.ca,
-            common_name,
-            subject_alt_names,
-            extended_key_usages,
-            not_before,
-            not_after,
-        )
-    }
+/// A county node certificate from `issuer` naming `code` (see [`TestPki::issue_county`]).
+fn issue_county_leaf(
+    issuer: &Issuer<'_, impl SigningKey>,
+    code: &str,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(String, String), DevCertError> {
+    let county = County::parse(code)?;
+    issue_node_leaf(
+        issuer,
+        &format!("hancha county {county}"),
+        &[&county.uri()],
+        not_before,
+        not_after,
+    )
+}
+
+/// A node certificate from `issuer` with exactly these URI SANs plus `localhost` and
+/// `127.0.0.1`, for server and client authentication.
+fn issue_node_leaf(
+    issuer: &Issuer<'_, impl SigningKey>,
+    common_name: &str,
+    uris: &[&str],
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<(String, String), DevCertError> {
+    let mut alternative_names = uris
+        .iter()
+        .map(|uri| Ok(SanType::URI((*uri).try_into()?)))
+        .collect::<Result<Vec<_>, rcgen::Error>>()?;
+    alternative_names.push(SanType::DnsName("localhost".try_into()?));
+    alternative_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    issue_leaf(
+        issuer,
+        common_name,
+        alternative_names,
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+        not_before,
+        not_after,
+    )
 }
 
 /// An operator client certificate from `issuer`: `urn:hancha:operator:<name>`, one
@@ -627,6 +648,33 @@ mod tests {
             Err(IdentityError::NoCounty),
             "an operator certificate must never pass as a county"
         );
+    }
+
+    #[test]
+    fn reissues_a_county_certificate_from_an_existing_development_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        generate_dev_certs(dir.path(), &["430582"]).unwrap();
+        let read = |file: &str| fs::read_to_string(dir.path().join(file)).unwrap();
+        let now = Utc::now();
+        let (cert, key) = issue_dev_county(
+            &read("ca.pem"),
+            &read("ca-key.pem"),
+            "430582",
+            now - Duration::hours(1),
+            now + Duration::days(365),
+        )
+        .unwrap();
+        assert_ne!(cert, read("430582.pem"), "a new certificate");
+        let identity = NodeIdentity::from_pem(&cert, &key).unwrap();
+        assert_eq!(identity.county().as_str(), "430582");
+        let der = CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let ca = CertificateDer::from_pem_slice(read("ca.pem").as_bytes()).unwrap();
+        let (_, ca) = x509_parser::parse_x509_certificate(&ca).unwrap();
+        assert_eq!(parsed.issuer(), ca.subject(), "issued by the existing CA");
+        let anchors = TrustAnchors::from_pem(&read("ca.pem")).unwrap();
+        crate::tls::client_config(&identity, &anchors, County::parse("430703").unwrap())
+            .expect("usable as a node identity");
     }
 
     #[test]
