@@ -15,7 +15,6 @@ use super::{COUNTIES, DINGCHENG, county_name, thousands};
 use crate::domain::division::CountyCode;
 use crate::domain::time::china_time;
 use crate::node::Node;
-use crate::node::audit::verify_chain;
 
 /// How long the step waits for a peer to hold a checkpoint of ours, or for the sealer to be free.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -46,7 +45,8 @@ async fn seal_verify_and_witness(cluster: &Cluster, county: &str) -> anyhow::Res
     node.checkpoint_audit(true)
         .await
         .context("signing an audit checkpoint")?;
-    let report = verify_chain(node.store())
+    let report = node
+        .verify_audit_chain()
         .await
         .context("verifying the audit chain")?;
     let Some(checkpoint) = &report.last_checkpoint else {
@@ -153,7 +153,7 @@ async fn wait_for_witness(
 /// is intact again.
 async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> {
     let store = node.store();
-    let sealed = verify_chain(store).await?.sealed_position;
+    let sealed = node.verify_audit_chain().await?.sealed_position;
     let position = (sealed / 2).max(1);
     let entry = store
         .audit_chain_page(position - 1, 1)
@@ -174,7 +174,7 @@ async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> 
         "  what the demo did next, as 鼎城区's database administrator could: switched the audit log's append-only trigger off, changed record {} (position {}, {} {}) to outcome \"{forged}\", switched the trigger on again",
         entry.audit_id, position, record.direction, original
     );
-    let broken = verify_chain(store).await?;
+    let broken = node.verify_audit_chain().await?;
     let found_there = !broken.intact
         && broken
             .first_broken
@@ -190,7 +190,7 @@ async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> 
         .overwrite_audit_outcome(entry.audit_id, &original)
         .await?
         .context("putting the record back")?;
-    let repaired = verify_chain(store).await?;
+    let repaired = node.verify_audit_chain().await?;
     println!(
         "    the original outcome \"{original}\" put back: {} rows checked, {}",
         thousands(repaired.rows_checked),
