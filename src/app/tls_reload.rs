@@ -158,19 +158,22 @@ impl TlsReloader {
             remote = ?connection.remote,
             "closed a live connection: its certificate is now revoked"
         );
-        let entry = AuditEntry {
+        let reason = format!(
+            "UNAUTHENTICATED: certificate revoked: open {listener} connection closed (certificate serial {}, issuer {})",
+            connection.serial, connection.issuer
+        );
+        // the county as the certificate names it, known to the division table or not
+        let refused = AuditEntry {
             peer_county: county,
-            direction: match connection.role {
-                Role::Server(_) => "outbound",
-                Role::PeerClient | Role::OperatorClient => "inbound",
-            }
-            .into(),
-            outcome: "rejected".into(),
-            reason: Some(format!(
-                "UNAUTHENTICATED: certificate revoked: open {listener} connection closed (certificate serial {}, issuer {})",
-                connection.serial, connection.issuer
-            )),
-            ..AuditEntry::default()
+            ..AuditEntry::inbound_rejected(None, reason)
+        };
+        let entry = match connection.role {
+            Role::PeerClient | Role::OperatorClient => refused,
+            // a connection we dialled: the same refusal, on our side of it
+            Role::Server(_) => AuditEntry {
+                direction: "outbound".into(),
+                ..refused
+            },
         };
         if let Err(error) = self.node.store().append_audit(&entry).await {
             warn!(%error, "cannot audit a connection closed for a revoked certificate");
