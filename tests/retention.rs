@@ -266,7 +266,40 @@ async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_
         erased_at_asker, 10,
         "5 inquiries (4 asked, 1 opened by reconciliation) and their answers"
     );
-    assert_eq!(erased_at_responder, 11, "the same and the notice");
+    assert_eq!(
+        erased_at_responder, 10,
+        "the same; the birth notice still awaits its feedback"
+    );
+    // The notice is settled once its feedback deadline has passed, and its period runs from
+    // then: kept a day before the deadline plus the period, erased after.
+    let responder = cluster.node(SHAODONG);
+    let days_to_feedback = count(
+        responder,
+        "SELECT floor(extract(epoch FROM feedback_due_at - now()) / 86400)::bigint FROM notices",
+    )
+    .await;
+    assert!(
+        days_to_feedback >= 2,
+        "feedback is due in {days_to_feedback} days"
+    );
+    assert_eq!(
+        erase_after(responder, days_to_feedback + 1).await,
+        0,
+        "not a full day of retention after the feedback deadline"
+    );
+    assert_eq!(
+        count(
+            responder,
+            "SELECT count(*) FROM notices WHERE subject_id IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        erase_after(responder, days_to_feedback + 3).await,
+        1,
+        "the notice, a day past its feedback deadline and the period"
+    );
 
     for (county, pool, needles) in &scanned {
         assert!(needles.len() >= 3 * 6, "{county}: every subject and its digests");
@@ -484,3 +517,4 @@ async fn two_replicas_erase_each_row_once() {
     );
     replica.stop().await;
 }
+
