@@ -236,6 +236,22 @@ impl Store {
         .await?)
     }
 
+    /// The agreements under which some personal data is still kept: messages not yet erased,
+    /// and reconciliation differences that still name a person. The retention worker erases
+    /// under each of them, whether or not the agreement is still in force.
+    pub async fn agreements_with_kept_data(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT agreement_id FROM inquiries WHERE erased_at IS NULL
+             UNION SELECT agreement_id FROM notices WHERE erased_at IS NULL
+             UNION SELECT r.agreement_id FROM reconcile_differences d
+                     JOIN reconcile_runs r USING (run_id, set_name, role)
+                    WHERE d.resident_id IS NOT NULL OR d.township IS NOT NULL
+             ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// How many rows of `table` were erased so far (from the erasure records).
     pub async fn erasures_recorded(&self, table: &str) -> Result<i64, StoreError> {
         Ok(
