@@ -245,3 +245,46 @@ async fn an_unreachable_peer_defers_everything_and_refuses_nothing() {
         "the dead peer was tried once"
     );
 }
+
+#[tokio::test]
+async fn an_id_number_a_peer_sends_back_is_not_kept() {
+    // A peer that echoes the person's resident ID in its refusal, and then in a failed call:
+    // neither the inquiry's refusal reason nor the outbox's last error may keep it.
+    let (node, ids, _database) = node_with_queued_inquiries(2, 500).await;
+    let echoed = synthetic_id(XINHUA, 0).as_str().to_string();
+    let peer = Arc::new(ScriptedPeer::default());
+    peer.replies.lock().unwrap().push(Ok(vec![
+        PeerVerdict::Refused {
+            code: Some(RejectionCode::PermissionDenied),
+            reason: format!("PERMISSION_DENIED: {echoed} is not ours"),
+        },
+        PeerVerdict::Refused {
+            code: None,
+            reason: format!("INTERNAL: looking up {echoed} failed"),
+        },
+    ]));
+    let worker = worker_to_xinhua(&node, &peer);
+
+    worker.run_once().await.expect("one step");
+
+    let refused = format!(
+        "SELECT count(*) FROM inquiries WHERE message_id = '{}' AND state = 'rejected' AND reject_reason LIKE '%is not ours'",
+        ids[0]
+    );
+    assert_eq!(count(&node, &refused).await, 1, "refused, with the peer's words");
+    let retried = format!(
+        "SELECT count(*) FROM outbox WHERE message_id = '{}' AND last_error LIKE 'INTERNAL: looking up % failed'",
+        ids[1]
+    );
+    assert_eq!(count(&node, &retried).await, 1, "waits, with the peer's words");
+    let kept = format!(
+        "SELECT (SELECT count(*) FROM inquiries WHERE reject_reason LIKE '%{echoed}%')
+              + (SELECT count(*) FROM outbox WHERE last_error LIKE '%{echoed}%')
+              + (SELECT count(*) FROM audit_log WHERE reason LIKE '%{echoed}%')"
+    );
+    assert_eq!(
+        count(&node, &kept).await,
+        0,
+        "the echoed ID number is kept nowhere"
+    );
+}

@@ -266,7 +266,40 @@ async fn after_the_retention_period_no_resident_id_nor_an_unkeyed_digest_of_one_
         erased_at_asker, 10,
         "5 inquiries (4 asked, 1 opened by reconciliation) and their answers"
     );
-    assert_eq!(erased_at_responder, 11, "the same and the notice");
+    assert_eq!(
+        erased_at_responder, 10,
+        "the same; the birth notice still awaits its feedback"
+    );
+    // The notice is settled once its feedback deadline has passed, and its period runs from
+    // then: kept a day before the deadline plus the period, erased after.
+    let responder = cluster.node(SHAODONG);
+    let days_to_feedback = count(
+        responder,
+        "SELECT floor(extract(epoch FROM feedback_due_at - now()) / 86400)::bigint FROM notices",
+    )
+    .await;
+    assert!(
+        days_to_feedback >= 2,
+        "feedback is due in {days_to_feedback} days"
+    );
+    assert_eq!(
+        erase_after(responder, days_to_feedback + 1).await,
+        0,
+        "not a full day of retention after the feedback deadline"
+    );
+    assert_eq!(
+        count(
+            responder,
+            "SELECT count(*) FROM notices WHERE subject_id IS NOT NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        erase_after(responder, days_to_feedback + 3).await,
+        1,
+        "the notice, a day past its feedback deadline and the period"
+    );
 
     for (county, pool, needles) in &scanned {
         assert!(needles.len() >= 3 * 6, "{county}: every subject and its digests");
@@ -483,4 +516,65 @@ async fn two_replicas_erase_each_row_once() {
         0
     );
     replica.stop().await;
+}
+
+/// Makes `node`'s stored versions of the test agreement unusable with `change` (an SQL
+/// assignment), and puts the agreements in force again: the node then has none.
+async fn leave_out_of_force(node: &Arc<Node>, change: &str) {
+    sqlx::query(&format!("UPDATE agreements SET {change} WHERE agreement_id = $1"))
+        .bind(AGREEMENT)
+        .execute(&database(node.store()).await)
+        .await
+        .unwrap();
+    node.reload_agreements().await.expect("reloaded");
+    assert_eq!(
+        node.agreements().current_versions().count(),
+        0,
+        "no agreement in force"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_under_an_agreement_no_longer_in_force_are_erased_all_the_same() {
+    let cluster = one_day_pair().await;
+    share_persons(&cluster, DINGCHENG, SHAODONG, 0..2).await;
+    ask_and_wait(&cluster, 0..2).await;
+
+    // Not signed by every party while signatures are required: left out of force, yet its
+    // stored text still parses and keeps its one day.
+    let asker = cluster.node(DINGCHENG);
+    leave_out_of_force(asker, "signed_by_all = false").await;
+    assert_eq!(erase_after(asker, 0).await, 0, "still within the period");
+    assert_eq!(
+        erase_after(asker, 2).await,
+        4,
+        "2 inquiries and their answers, after the stored version's one day"
+    );
+
+    // No stored version parses (a document of an older format, say): erased after the
+    // fallback period, since no agreement is in force to take the longest period from.
+    let responder = cluster.node(SHAODONG);
+    leave_out_of_force(responder, "source_text = 'format = 1'").await;
+    let fallback = i64::from(hancha::workers::retention::FALLBACK_RETENTION_DAYS);
+    assert_eq!(erase_after(responder, 2).await, 0);
+    assert_eq!(
+        erase_after(responder, fallback - 1).await,
+        0,
+        "kept within the fallback period"
+    );
+    assert_eq!(
+        erase_after(responder, fallback + 1).await,
+        4,
+        "2 inquiries and their answers, after the fallback period"
+    );
+    for node in [asker, responder] {
+        assert_eq!(
+            count(
+                node,
+                "SELECT count(*) FROM inquiries WHERE subject_id IS NOT NULL"
+            )
+            .await,
+            0
+        );
+    }
 }

@@ -1,9 +1,22 @@
 //! What became of a message we sent a peer: the one outcome set the clerk's path and the
 //! delivery worker share, and the one rule that decides whether a peer's refusal is final.
+//!
+//! A peer's words (its refusal reason, the status of a failed call) enter here and nowhere
+//! else on their way to the outbox's last error, an inquiry's refusal reason and the log:
+//! whatever looks like a resident ID number in them is withheld on the way in
+//! ([`without_id_numbers`]), since a careless or hostile peer may echo one back.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::policy::RejectionCode;
+use crate::domain::privacy::without_id_numbers;
+
+/// A peer's words as they may be kept: anything that looks like an ID number withheld.
+fn scrubbed(text: &str) -> String {
+    without_id_numbers(text).into_owned()
+}
 
 /// The peer's verdict on one message it received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,10 +50,11 @@ pub enum CallFailure {
 }
 
 impl CallFailure {
-    /// The failure as one line for the outbox's last error and the log.
-    pub fn describe(&self) -> &str {
+    /// The failure as one line for the outbox's last error and the log, with anything that
+    /// looks like an ID number withheld.
+    pub fn describe(&self) -> Cow<'_, str> {
         match self {
-            CallFailure::Unreachable(text) | CallFailure::Failed(text) => text,
+            CallFailure::Unreachable(text) | CallFailure::Failed(text) => without_id_numbers(text),
         }
     }
 }
@@ -76,8 +90,8 @@ impl Outcome {
     /// The outcome of a call that produced no verdict for this message.
     pub fn of_failure(failure: &CallFailure) -> Outcome {
         match failure {
-            CallFailure::Unreachable(text) => Outcome::PeerUnreachable(text.clone()),
-            CallFailure::Failed(text) => Outcome::Retry(text.clone()),
+            CallFailure::Unreachable(text) => Outcome::PeerUnreachable(scrubbed(text)),
+            CallFailure::Failed(text) => Outcome::Retry(scrubbed(text)),
         }
     }
 
@@ -90,32 +104,37 @@ impl Outcome {
     ///   batch may pass): tried again later.
     /// - Malformed, not allowed, an id taken, an unknown inquiry: final.
     /// - Anything else the peer said about the message: tried again.
+    ///
+    /// The peer's reason is kept with anything that looks like an ID number withheld.
     pub fn of_verdict(verdict: &PeerVerdict) -> Outcome {
         match verdict {
             PeerVerdict::Accepted { received_at, due_at } => Outcome::Delivered {
                 received_at: *received_at,
                 due_at: *due_at,
             },
-            PeerVerdict::Refused { code, reason } => match code {
-                Some(RejectionCode::FailedPrecondition) => Outcome::Held {
-                    waiting_for: "an agreement version both sides hold".into(),
-                    peer_said: reason.clone(),
-                },
-                Some(RejectionCode::ResourceExhausted) => Outcome::Retry(reason.clone()),
-                Some(
-                    RejectionCode::InvalidArgument
-                    | RejectionCode::PermissionDenied
-                    | RejectionCode::AlreadyExists
-                    | RejectionCode::NotFound,
-                ) => Outcome::Final(reason.clone()),
-                Some(
-                    RejectionCode::Aborted
-                    | RejectionCode::Cancelled
-                    | RejectionCode::Unavailable
-                    | RejectionCode::Unauthenticated,
-                )
-                | None => Outcome::Retry(reason.clone()),
-            },
+            PeerVerdict::Refused { code, reason } => {
+                let reason = scrubbed(reason);
+                match code {
+                    Some(RejectionCode::FailedPrecondition) => Outcome::Held {
+                        waiting_for: "an agreement version both sides hold".into(),
+                        peer_said: reason,
+                    },
+                    Some(RejectionCode::ResourceExhausted) => Outcome::Retry(reason),
+                    Some(
+                        RejectionCode::InvalidArgument
+                        | RejectionCode::PermissionDenied
+                        | RejectionCode::AlreadyExists
+                        | RejectionCode::NotFound,
+                    ) => Outcome::Final(reason),
+                    Some(
+                        RejectionCode::Aborted
+                        | RejectionCode::Cancelled
+                        | RejectionCode::Unavailable
+                        | RejectionCode::Unauthenticated,
+                    )
+                    | None => Outcome::Retry(reason),
+                }
+            }
         }
     }
 
@@ -189,6 +208,36 @@ mod tests {
             !matches!(outcome, Outcome::Final(_) | Outcome::Delivered { .. }),
             "not settled for good"
         );
+    }
+
+    #[test]
+    fn an_id_number_in_the_peers_words_is_withheld_from_every_outcome() {
+        let id = "11010519491231002X";
+        let said = format!("PERMISSION_DENIED: {id} is not registered here");
+        for code in [
+            Some(RejectionCode::PermissionDenied),
+            Some(RejectionCode::FailedPrecondition),
+            Some(RejectionCode::ResourceExhausted),
+            None,
+        ] {
+            let outcome = Outcome::of_verdict(&PeerVerdict::Refused {
+                code,
+                reason: said.clone(),
+            });
+            let kept = outcome.why_not_delivered().expect("not delivered");
+            assert!(!kept.contains(id), "{code:?}: {kept}");
+            assert!(kept.contains("is not registered here"), "{code:?}: {kept}");
+        }
+        for failure in [
+            CallFailure::Unreachable(said.clone()),
+            CallFailure::Failed(said.clone()),
+        ] {
+            let kept = Outcome::of_failure(&failure)
+                .why_not_delivered()
+                .expect("not delivered");
+            assert!(!kept.contains(id), "{kept}");
+            assert!(!failure.describe().contains(id), "{failure:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //! [`without_id_numbers`] is the last line of that rule, applied where refusals leave: by the
 //! one error → status mapping (`crate::status`) and by every audit write. Whatever wording slips
 //! through, a run of digits as long as an ID number (15 digits for the legacy form, 17 and a
-//! check character for today's) never reaches a peer, a caller or the audit log.
+//! check character for today's) never reaches a peer, a caller or the audit log. It also
+//! applies where a peer's words come in (`crate::domain::delivery`): a refusal reason or a
+//! failed call's status is kept (an inquiry's refusal reason, the outbox's last error, the log)
+//! only with such runs withheld, whatever the peer sent.
 
 use std::borrow::Cow;
 

@@ -275,7 +275,7 @@ impl Node {
         tokio::spawn(async move {
             if let Err(failure) = link.acknowledge_confirmations(&[ack]).await {
                 debug!(
-                    error = failure.describe(),
+                    error = %failure.describe(),
                     "acknowledging an inline answer failed; the peer will send it again"
                 );
             }

@@ -8,7 +8,10 @@
 //!
 //! - an inquiry once answered or refused, from its answer (or its creation, when refused),
 //!   together with its answer; one still queued or waiting is kept, its purpose not achieved;
-//! - a notice from its creation;
+//! - a notice once settled, from when it settled: its receipt acknowledged and, when a
+//!   feedback deadline was set (kinds that owe feedback, such as a birth), that deadline
+//!   passed — the period runs from the later of the two. The node does not record feedback
+//!   itself, so the deadline stands for it; a notice without a receipt is kept;
 //! - nothing still owed to the peer (in the outbox);
 //! - a reconciliation difference's ID number and township from the run that found it.
 //!
@@ -107,9 +110,10 @@ impl Store {
         .await?;
         let notices: Vec<Uuid> = sqlx::query_scalar(
             "SELECT message_id FROM notices n
-              WHERE agreement_id = $1 AND erased_at IS NULL AND created_at < $2
+              WHERE agreement_id = $1 AND erased_at IS NULL
+                AND acknowledged_at IS NOT NULL AND greatest(acknowledged_at, feedback_due_at) < $2
                 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = n.message_id)
-              ORDER BY created_at
+              ORDER BY greatest(acknowledged_at, feedback_due_at)
               LIMIT $3
               FOR UPDATE SKIP LOCKED",
         )
@@ -211,7 +215,7 @@ impl Store {
     }
 
     /// When the oldest exchange under agreement `agreement_id` whose personal data is still
-    /// kept closed (an inquiry answered or refused, a notice sent), as [`Store::erase_expired`]
+    /// kept closed (an inquiry answered or refused, a notice settled), as [`Store::erase_expired`]
     /// measures it: the first to be erased once the retention period has passed. `None` when
     /// there is none.
     pub async fn oldest_kept_exchange(
@@ -223,11 +227,28 @@ impl Store {
                  SELECT min(coalesce(answered_at, created_at)) AS closed FROM inquiries
                   WHERE agreement_id = $1 AND erased_at IS NULL AND state IN ('answered', 'rejected')
                  UNION ALL
-                 SELECT min(created_at) FROM notices WHERE agreement_id = $1 AND erased_at IS NULL
+                 SELECT min(greatest(acknowledged_at, feedback_due_at)) FROM notices
+                  WHERE agreement_id = $1 AND erased_at IS NULL AND acknowledged_at IS NOT NULL
              ) AS oldest",
         )
         .bind(agreement_id)
         .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// The agreements under which some personal data is still kept: messages not yet erased,
+    /// and reconciliation differences that still name a person. The retention worker erases
+    /// under each of them, whether or not the agreement is still in force.
+    pub async fn agreements_with_kept_data(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT agreement_id FROM inquiries WHERE erased_at IS NULL
+             UNION SELECT agreement_id FROM notices WHERE erased_at IS NULL
+             UNION SELECT r.agreement_id FROM reconcile_differences d
+                     JOIN reconcile_runs r USING (run_id, set_name, role)
+                    WHERE d.resident_id IS NOT NULL OR d.township IS NOT NULL
+             ORDER BY 1",
+        )
+        .fetch_all(self.pool())
         .await?)
     }
 

@@ -50,7 +50,7 @@ impl PeerStatusWorker {
         let theirs = match self.link.peer_status(&ours).await {
             Ok(theirs) => theirs,
             Err(failure) => {
-                debug!(error = failure.describe(), "peer status not exchanged");
+                debug!(error = %failure.describe(), "peer status not exchanged");
                 return Ok(Err(failure));
             }
         };
