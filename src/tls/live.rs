@@ -162,10 +162,9 @@ pub struct TlsMaterial {
     anchors: TrustAnchors,
     /// The same, ready for rustls to sign with.
     certified_key: Arc<CertifiedKey>,
-    /// CRLs in force (one per issuer).
-    crls: Vec<CrlSummary>,
-    /// Grace after `nextUpdate`.
-    crl_grace: Duration,
+    /// CRLs in force (one per issuer) and their grace: the revocation policy, also carried by
+    /// `anchors` for signatures.
+    revocation: Revocation,
     /// Verifies peers' client certificates (chain, key purpose, revocation).
     peer_clients: Arc<dyn ClientCertVerifier>,
     /// Verifies operators' client certificates, when the operator API takes them.
@@ -182,7 +181,7 @@ impl fmt::Debug for TlsMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsMaterial")
             .field("identity", &self.identity)
-            .field("crls", &self.crls)
+            .field("crls", &self.revocation.crls())
             .field("loaded_at", &self.loaded_at)
             .finish_non_exhaustive()
     }
@@ -223,13 +222,14 @@ impl TlsMaterial {
                 actual: identity.county(),
             });
         }
-        let anchors =
-            TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?;
         let mut crl_ders = Vec::new();
         for path in &sources.crls {
             crl_ders.extend(parse_crl_file(path, &next())?);
         }
-        let (crl_ders, crls) = newest_per_issuer(crl_ders);
+        let revocation = Revocation::from_ders(crl_ders, sources.crl_grace)?;
+        let anchors =
+            TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?
+                .with_revocation(revocation.clone());
         let operator_anchors = match &sources.operator_trust_anchors {
             Some(path) => Some(TrustAnchors::from_pem_named(
                 &text(&next()),
@@ -245,30 +245,28 @@ impl TlsMaterial {
         let verifier_error =
             |error: rustls::server::VerifierBuilderError| MaterialError::Verifier(error.to_string());
         let client_verifier = |anchors: &TrustAnchors| {
-            let mut builder =
-                WebPkiClientVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
-            if !crl_ders.is_empty() {
-                builder = builder
-                    .with_crls(crl_ders.iter().cloned())
-                    .allow_unknown_revocation_status();
-            }
-            builder.build().map_err(verifier_error)
+            revocation
+                .client_verifier(WebPkiClientVerifier::builder_with_provider(
+                    anchors.roots(),
+                    Arc::clone(&provider),
+                ))
+                .build()
+                .map_err(verifier_error)
         };
         let peer_clients = client_verifier(&anchors)?;
         let operator_clients = operator_anchors.as_ref().map(client_verifier).transpose()?;
-        let mut servers = WebPkiServerVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
-        if !crl_ders.is_empty() {
-            servers = servers
-                .with_crls(crl_ders.iter().cloned())
-                .allow_unknown_revocation_status();
-        }
-        let servers = servers.build().map_err(verifier_error)?;
+        let servers = revocation
+            .server_verifier(WebPkiServerVerifier::builder_with_provider(
+                anchors.roots(),
+                Arc::clone(&provider),
+            ))
+            .build()
+            .map_err(verifier_error)?;
         Ok(TlsMaterial {
             identity,
             anchors,
             certified_key,
-            crls,
-            crl_grace: sources.crl_grace,
+            revocation,
             peer_clients,
             operator_clients,
             servers,
@@ -282,14 +280,15 @@ impl TlsMaterial {
         &self.identity
     }
 
-    /// The trust anchors in force for peers' certificates and counties' signatures.
+    /// The trust anchors in force for peers' certificates and counties' signatures, carrying
+    /// the CRLs in force ([`TrustAnchors::revocation`]) for the signatures.
     pub fn trust_anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
 
     /// The CRLs in force.
     pub fn crls(&self) -> &[CrlSummary] {
-        &self.crls
+        self.revocation.crls()
     }
 
     /// When the files were read.
@@ -299,52 +298,16 @@ impl TlsMaterial {
 
     /// The CRLs more than `crl_grace` past their `nextUpdate` at `now` (Unix seconds).
     pub fn stale_crls(&self, now: i64) -> Vec<&CrlSummary> {
-        let grace = i64::try_from(self.crl_grace.as_secs()).unwrap_or(i64::MAX);
-        self.crls
-            .iter()
-            .filter(|crl| {
-                crl.next_update
-                    .is_some_and(|next| now > next.saturating_add(grace))
-            })
-            .collect()
+        self.revocation.stale_crls(now)
     }
 
-    /// Refuses a chain one of whose certificates was issued by a CA whose CRL is past its
-    /// `nextUpdate` and the grace (the revocation policy's expiry rule).
     fn check_crl_freshness(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
-        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let stale = self.stale_crls(now);
-        if stale.is_empty() {
-            return Ok(());
-        }
-        for certificate in std::iter::once(end_entity).chain(intermediates) {
-            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
-                continue;
-            };
-            if let Some(crl) = stale
-                .iter()
-                .find(|crl| crl.issuer_raw == parsed.issuer().as_raw())
-            {
-                let next_update = crl
-                    .next_update
-                    .and_then(|next| u64::try_from(next).ok())
-                    .unwrap_or(0);
-                return Err(rustls::Error::InvalidCertificate(
-                    CertificateError::ExpiredRevocationListContext {
-                        time: UnixTime::since_unix_epoch(Duration::from_secs(
-                            u64::try_from(now).unwrap_or(0),
-                        )),
-                        next_update: UnixTime::since_unix_epoch(Duration::from_secs(next_update)),
-                    },
-                ));
-            }
-        }
-        Ok(())
+        self.revocation.check_freshness(end_entity, intermediates, now)
     }
 
     /// Verifies a client certificate as the listener of `role` would now.
@@ -404,6 +367,173 @@ impl TlsMaterial {
             return Err(certificate_error(CountyMismatch { expected, actual }));
         }
         Ok(ServerCertVerified::assertion())
+    }
+}
+
+/// The revocation policy in force (see the module documentation): the CRLs, one per issuer, and
+/// the grace after their `nextUpdate`. The one place that decides how CRLs are applied, to
+/// handshakes (rustls' verifiers) and to counties' signatures (webpki, in
+/// [`crate::tls::signing::verify`]) alike. Cheap to clone (an `Arc`). The default holds no CRL:
+/// nothing is checked for revocation.
+#[derive(Clone, Default)]
+pub struct Revocation {
+    inner: Arc<RevocationInner>,
+}
+
+#[derive(Default)]
+struct RevocationInner {
+    ders: Vec<CertificateRevocationListDer<'static>>,
+    parsed: Vec<webpki::CertRevocationList<'static>>,
+    summaries: Vec<CrlSummary>,
+    grace: Duration,
+}
+
+impl fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Revocation")
+            .field("crls", &self.inner.summaries)
+            .field("grace", &self.inner.grace)
+            .finish()
+    }
+}
+
+impl Revocation {
+    /// Reads CRL files (`tls.crls`) with the grace `tls.crl_grace`, as the node does: for
+    /// commands that check signatures without a running node.
+    pub fn from_files(paths: &[PathBuf], grace: Duration) -> Result<Revocation, MaterialError> {
+        let mut ders = Vec::new();
+        for path in paths {
+            let bytes = std::fs::read(path).map_err(|source| MaterialError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            ders.extend(parse_crl_file(path, &bytes)?);
+        }
+        Revocation::from_ders(ders, grace)
+    }
+
+    fn from_ders(
+        ders: Vec<CertificateRevocationListDer<'static>>,
+        grace: Duration,
+    ) -> Result<Revocation, MaterialError> {
+        let (ders, summaries) = newest_per_issuer(ders);
+        let parsed = ders
+            .iter()
+            .map(|der| {
+                webpki::OwnedCertRevocationList::from_der(der)
+                    .map(webpki::CertRevocationList::from)
+                    .map_err(|error| MaterialError::Verifier(format!("a CRL: {error:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Revocation {
+            inner: Arc::new(RevocationInner {
+                ders,
+                parsed,
+                summaries,
+                grace,
+            }),
+        })
+    }
+
+    /// The CRLs in force.
+    pub fn crls(&self) -> &[CrlSummary] {
+        &self.inner.summaries
+    }
+
+    /// The CRLs more than the grace past their `nextUpdate` at `now` (Unix seconds).
+    pub fn stale_crls(&self, now: i64) -> Vec<&CrlSummary> {
+        let grace = i64::try_from(self.inner.grace.as_secs()).unwrap_or(i64::MAX);
+        self.inner
+            .summaries
+            .iter()
+            .filter(|crl| {
+                crl.next_update
+                    .is_some_and(|next| now > next.saturating_add(grace))
+            })
+            .collect()
+    }
+
+    /// The policy on a verifier of peers' client certificates: every certificate of the chain
+    /// below the anchor checked (rustls' default depth), a CA without a CRL not checked, expiry
+    /// left to [`Revocation::check_freshness`] (rustls' default ignores it).
+    fn client_verifier(
+        &self,
+        builder: rustls::server::ClientCertVerifierBuilder,
+    ) -> rustls::server::ClientCertVerifierBuilder {
+        if self.inner.ders.is_empty() {
+            return builder;
+        }
+        builder
+            .with_crls(self.inner.ders.iter().cloned())
+            .allow_unknown_revocation_status()
+    }
+
+    /// The same policy on a verifier of peers' server certificates.
+    fn server_verifier(
+        &self,
+        builder: rustls::client::ServerCertVerifierBuilder,
+    ) -> rustls::client::ServerCertVerifierBuilder {
+        if self.inner.ders.is_empty() {
+            return builder;
+        }
+        builder
+            .with_crls(self.inner.ders.iter().cloned())
+            .allow_unknown_revocation_status()
+    }
+
+    /// The same policy as webpki options, for checking a chain outside a handshake: `None` when
+    /// there is no CRL (nothing is checked).
+    pub(crate) fn with_options<R>(
+        &self,
+        check: impl FnOnce(Option<webpki::RevocationOptions<'_>>) -> R,
+    ) -> R {
+        let crls: Vec<&webpki::CertRevocationList<'static>> = self.inner.parsed.iter().collect();
+        let options = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|builder| {
+            builder
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        });
+        check(options)
+    }
+
+    /// Refuses a chain one of whose certificates was issued by a CA whose CRL is past its
+    /// `nextUpdate` and the grace (the revocation policy's expiry rule).
+    pub(crate) fn check_freshness(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let stale = self.stale_crls(now);
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for certificate in std::iter::once(end_entity).chain(intermediates) {
+            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
+                continue;
+            };
+            if let Some(crl) = stale
+                .iter()
+                .find(|crl| crl.issuer_raw == parsed.issuer().as_raw())
+            {
+                let next_update = crl
+                    .next_update
+                    .and_then(|next| u64::try_from(next).ok())
+                    .unwrap_or(0);
+                return Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ExpiredRevocationListContext {
+                        time: UnixTime::since_unix_epoch(Duration::from_secs(
+                            u64::try_from(now).unwrap_or(0),
+                        )),
+                        next_update: UnixTime::since_unix_epoch(Duration::from_secs(next_update)),
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
