@@ -663,13 +663,15 @@ impl fmt::Debug for LiveTls {
 impl LiveTls {
     /// Reads the material for the first time; the node does not start without it.
     pub fn load(sources: TlsSources, county: County) -> Result<Arc<LiveTls>, MaterialError> {
-        let material = TlsMaterial::read(&sources, county)?;
+        let material = Arc::new(TlsMaterial::read(&sources, county)?);
+        let connections = Arc::new(Connections::default());
+        connections.close_revoked(&material, UnixTime::now());
         Ok(Arc::new(LiveTls {
             sources,
             county,
-            current: RwLock::new(Arc::new(material)),
+            current: RwLock::new(material),
             failure: Mutex::new(None),
-            connections: Arc::new(Connections::default()),
+            connections,
         }))
     }
 
@@ -978,10 +980,19 @@ struct Tracked {
 
 /// Every live connection made with a verified certificate, to close those whose certificate is
 /// revoked later.
+///
+/// A handshake verifies a certificate against the material of its moment, and the connection
+/// is tracked only once the handshake is over: a reload may swap the material and close the
+/// revoked connections in between. So the registry keeps the material in force too, swapped
+/// under the same lock the reload closes connections under, and [`Connections::track`] checks
+/// each connection it adds against it: whichever comes second, the reload or the tracking,
+/// sees the other.
 #[derive(Default)]
 pub struct Connections {
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, Tracked>>,
+    /// The material in force, as the last reload left it (`None` until a node's first load).
+    material: Mutex<Option<Arc<TlsMaterial>>>,
 }
 
 impl fmt::Debug for Connections {
@@ -1004,75 +1015,89 @@ impl Connections {
         self.len() == 0
     }
 
-    /// Tracks the connection over `stream` until it is dropped.
+    /// Tracks the connection over `stream` until it is dropped. If the material in force now
+    /// revokes its certificate (a reload between its handshake and now), it is closed at once
+    /// and returned.
     pub(crate) fn track(
         self: &Arc<Self>,
         stream: &TrackedTcp,
         role: Role,
         chain: Vec<CertificateDer<'static>>,
-    ) {
+    ) -> Option<ClosedConnection> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         *stream
             .switch
             .tracked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((id, Arc::downgrade(self)));
-        self.live
+        let tracked = Tracked {
+            role,
+            chain,
+            remote: stream.inner.peer_addr().ok(),
+            switch: Arc::clone(&stream.switch),
+        };
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let material = self
+            .material
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(
-                id,
-                Tracked {
-                    role,
-                    chain,
-                    remote: stream.inner.peer_addr().ok(),
-                    switch: Arc::clone(&stream.switch),
-                },
-            );
+            .clone();
+        let closed = material.and_then(|material| close_if_revoked(&tracked, &material, UnixTime::now()));
+        live.insert(id, tracked);
+        closed
     }
 
-    /// Closes the connections whose certificates `material` now finds revoked.
-    fn close_revoked(&self, material: &TlsMaterial, now: UnixTime) -> Vec<ClosedConnection> {
+    /// Makes `material` the material in force and closes the connections whose certificates
+    /// it finds revoked.
+    fn close_revoked(&self, material: &Arc<TlsMaterial>, now: UnixTime) -> Vec<ClosedConnection> {
         let live = self
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut closed = Vec::new();
-        for tracked in live.values() {
-            let Some((leaf, intermediates)) = tracked.chain.split_first() else {
-                continue;
-            };
-            let verdict = match tracked.role {
-                Role::Server(county) => material
-                    .verify_server(county, leaf, intermediates, now)
-                    .map(|_| ()),
-                role => material.verify_client(role, leaf, intermediates, now).map(|_| ()),
-            };
-            if !matches!(
-                verdict,
-                Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
-            ) {
-                continue;
-            }
-            tracked.switch.close();
-            let (serial, issuer) = x509_parser::parse_x509_certificate(leaf)
-                .map(|(_, parsed)| {
-                    (
-                        parsed.raw_serial_as_string().replace(':', ""),
-                        parsed.issuer().to_string(),
-                    )
-                })
-                .unwrap_or_default();
-            closed.push(ClosedConnection {
-                role: tracked.role,
-                county: county_from_certificate(leaf).ok(),
-                serial,
-                issuer,
-                remote: tracked.remote,
-            });
-        }
-        closed
+        *self
+            .material
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(material));
+        live.values()
+            .filter_map(|tracked| close_if_revoked(tracked, material, now))
+            .collect()
     }
+}
+
+/// Closes `tracked` if `material` finds its certificate revoked, saying which it closed.
+fn close_if_revoked(tracked: &Tracked, material: &TlsMaterial, now: UnixTime) -> Option<ClosedConnection> {
+    let (leaf, intermediates) = tracked.chain.split_first()?;
+    let verdict = match tracked.role {
+        Role::Server(county) => material
+            .verify_server(county, leaf, intermediates, now)
+            .map(|_| ()),
+        role => material.verify_client(role, leaf, intermediates, now).map(|_| ()),
+    };
+    if !matches!(
+        verdict,
+        Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+    ) {
+        return None;
+    }
+    tracked.switch.close();
+    let (serial, issuer) = x509_parser::parse_x509_certificate(leaf)
+        .map(|(_, parsed)| {
+            (
+                parsed.raw_serial_as_string().replace(':', ""),
+                parsed.issuer().to_string(),
+            )
+        })
+        .unwrap_or_default();
+    Some(ClosedConnection {
+        role: tracked.role,
+        county: county_from_certificate(leaf).ok(),
+        serial,
+        issuer,
+        remote: tracked.remote,
+    })
 }
 
 /// Closes one connection from outside: its next read or write fails, waking whoever waits.
@@ -1408,6 +1433,59 @@ mod tests {
         let der = CertificateRevocationListDer::from_pem_slice(newer.as_bytes()).unwrap();
         let der_files = self::files(&pki, &pki.ca_pem(), Some(der.as_ref()), Duration::ZERO);
         assert!(as_client(&self::material(&der_files), &revoked).is_err());
+    }
+
+    /// A connection whose handshake was verified against the material before a reload that
+    /// revokes its certificate, tracked only after that reload closed the revoked connections:
+    /// tracking it closes it at once. A connection with a certificate not revoked stays open.
+    #[tokio::test]
+    async fn a_connection_tracked_after_a_reload_that_revoked_it_is_closed_at_once() {
+        use tokio::io::AsyncReadExt as _;
+
+        let pki = TestPki::new().unwrap();
+        let (revoked_pem, revoked) = peer(&pki);
+        let (_, other) = peer(&pki);
+        let files = files(
+            &pki,
+            &pki.ca_pem(),
+            Some(fresh(&pki, &[], 1).as_bytes()),
+            Duration::ZERO,
+        );
+        let live = LiveTls::load(files.sources.clone(), County::parse("431322").unwrap()).unwrap();
+        // the handshake: verified against the material of its moment
+        let before = live.current();
+        assert_eq!(as_client(&before, &revoked), Ok(()));
+        // the reload lands before the connection is tracked: nothing to close yet
+        std::fs::write(files.dir.path().join("crl"), fresh(&pki, &[&revoked_pem], 2)).unwrap();
+        match live.reload(false) {
+            ReloadOutcome::Reloaded { closed } => assert!(closed.is_empty()),
+            outcome => panic!("reload: {outcome:?}"),
+        }
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connect = || async {
+            let client = TcpStream::connect(address).await.unwrap();
+            let (_server, _) = listener.accept().await.unwrap();
+            (TrackedTcp::new(client), _server)
+        };
+        let (mut late, _late_server) = connect().await;
+        let closed = live
+            .connections()
+            .track(&late, Role::PeerClient, vec![revoked.clone()])
+            .expect("the revoked connection is closed when tracked");
+        assert_eq!(closed.county, Some(County::parse("430703").unwrap()));
+        let error = late.read(&mut [0u8; 1]).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+
+        let (kept, _kept_server) = connect().await;
+        assert!(
+            live.connections()
+                .track(&kept, Role::PeerClient, vec![other])
+                .is_none()
+        );
+        assert!(!kept.switch.closed.load(Ordering::SeqCst));
+        assert_eq!(live.connections().len(), 2);
     }
 
     #[test]
