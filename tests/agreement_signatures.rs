@@ -340,3 +340,53 @@ async fn signatures_are_checked_against_the_trust_anchors_in_force_after_a_reloa
         .expect("applied: the signature verifies against the anchors in force");
     assert!(installed.new_version);
 }
+
+#[tokio::test]
+async fn a_signature_made_with_a_revoked_certificate_is_refused_naming_the_revocation() {
+    let mut cluster = cluster().await;
+    let now = Utc::now();
+    // 新化县's key was stolen: its signing CA revokes the certificate, and 鼎城区 lists that
+    // CA's CRL in tls.crls
+    let (cert, key) = signing_pki()
+        .issue_county(
+            XINHUA,
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::days(1),
+        )
+        .unwrap();
+    let stolen = NodeIdentity::from_pem(&cert, &key).unwrap();
+    let crl = cluster.path().join("signers.crl");
+    std::fs::write(
+        &crl,
+        signing_pki()
+            .crl_pem(
+                &[&cert],
+                now - chrono::Duration::days(1),
+                now + chrono::Duration::days(1),
+                1,
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    cluster.stop(DINGCHENG).await;
+    cluster.members.get_mut(DINGCHENG).unwrap().config.tls.crls = vec![crl];
+    cluster.restart(DINGCHENG).await;
+
+    let text = sign_as(&sign_as(&bare(2), &signer(DINGCHENG)), &stolen);
+    let reason = refusal(&cluster, &text).await;
+    assert!(reason.contains(XINHUA), "{reason}");
+    assert!(
+        reason.contains("the signer's certificate is not trusted here: it is revoked"),
+        "{reason}"
+    );
+
+    // a party's certificate that the CRL does not list still signs
+    let installed = cluster
+        .node(DINGCHENG)
+        .install_agreement(
+            &Agreement::parse(&sign_as(&sign_as(&bare(2), &signer(DINGCHENG)), &signer(XINHUA))).unwrap(),
+        )
+        .await
+        .expect("applied: a certificate the CRL does not list");
+    assert!(installed.new_version);
+}

@@ -18,13 +18,13 @@ use crate::domain::time::china_date;
 use crate::node::{AgreementSignatures, SignAgreementError, sign_agreement};
 use crate::present::display;
 use crate::proto::operator as pb;
-use crate::tls::{NodeIdentity, TrustAnchors};
+use crate::tls::{NodeIdentity, Revocation, TrustAnchors};
 
 #[derive(Debug, Subcommand)]
 pub enum AgreementCommand {
     /// Validate an agreement (TOML): print its canonical hash, a summary and its signatures, or
-    /// every error with its line. With `--trust` (or `--config`, for the node's trust anchors)
-    /// each signature is verified as a node would on `apply`. Exits 0 when valid (and, when
+    /// every error with its line. With `--trust` (or `--config`, for the node's trust anchors
+    /// and CRLs) each signature is verified as a node would on `apply`. Exits 0 when valid (and, when
     /// checked, signed by every party), 2 when the file cannot be used (invalid, a version
     /// already expired, a party's signature missing or failing). Needs no node.
     Check(CheckArgs),
@@ -58,7 +58,8 @@ pub struct CheckArgs {
     /// CA certificates (PEM) the signers' certificates must chain to: the node's trust anchors.
     #[arg(long, value_name = "CA.pem", conflicts_with = "config")]
     trust: Option<PathBuf>,
-    /// A node configuration whose `tls.trust_anchors` verify the signatures.
+    /// A node configuration whose `tls.trust_anchors` verify the signatures, and whose
+    /// `tls.crls` refuse a signature made with a revoked certificate.
     #[arg(long, value_name = "NODE.toml")]
     config: Option<PathBuf>,
 }
@@ -135,11 +136,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     let anchors = match (&args.trust, &args.config) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some(config)) => Some(NodeConfig::load(config)?.tls.trust_anchors),
+        (Some(path), _) => Some((path.clone(), Revocation::default())),
+        (None, Some(config)) => {
+            let tls = NodeConfig::load(config)?.tls;
+            let revocation = Revocation::from_files(&tls.crls, tls.crl_grace)
+                .context("loading the CRLs (tls.crls) to check the signatures with")?;
+            Some((tls.trust_anchors, revocation))
+        }
         (None, None) => None,
     };
-    let Some(anchors) = anchors else {
+    let Some((anchors, revocation)) = anchors else {
         for entry in agreement.signatures() {
             println!(
                 "signature by {} {}, signed {} (not verified: give --trust or --config)",
@@ -158,6 +164,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         anchors: Some(
             TrustAnchors::from_pem_file(&anchors)
                 .with_context(|| format!("loading the trust anchors {}", anchors.display()))?
+                .with_revocation(revocation)
                 .into(),
         ),
     };

@@ -22,7 +22,7 @@ use crate::operator::audit::{peers_to_wire, report_to_wire};
 use crate::present::explain;
 use crate::proto::operator as pb;
 use crate::store::Store;
-use crate::tls::{NodeIdentity, TrustAnchors};
+use crate::tls::{NodeIdentity, Revocation, TrustAnchors};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -32,8 +32,9 @@ pub enum AuditCommand {
     /// have been valid when it signed: a certificate rotated or expired since does not break
     /// the chain). Prints the rows checked, the last checkpoint and the first broken place.
     ///
-    /// With --config, the trust anchors are the configuration's `tls.trust_anchors`; with
-    /// --node, those the running node has in force.
+    /// With --config, the trust anchors are the configuration's `tls.trust_anchors` and the
+    /// CRLs its `tls.crls` (a revoked certificate fails the check); with --node, those the
+    /// running node has in force.
     ///
     /// Exit codes: 0 intact, 1 broken (the first broken place is named), 3 the node or the
     /// database could not be reached.
@@ -120,7 +121,11 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         None => {
             let config = config(&args.target)?;
             let anchors = TrustAnchors::from_pem_file(&config.tls.trust_anchors)
-                .context("loading the trust anchors to check the checkpoint's signature with")?;
+                .context("loading the trust anchors to check the checkpoint's signature with")?
+                .with_revocation(
+                    Revocation::from_files(&config.tls.crls, config.tls.crl_grace)
+                        .context("loading the CRLs (tls.crls) to check the checkpoint's signature with")?,
+                );
             report_to_wire(&verify_chain(&connect(&config).await?, config.county, Some(&anchors)).await?)
         }
     };

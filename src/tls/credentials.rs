@@ -13,6 +13,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::identity::{County, IdentityError, county_from_certificate};
+use super::live::Revocation;
 
 /// Why certificates, keys or trust anchors could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +170,9 @@ impl fmt::Debug for NodeIdentity {
 pub struct TrustAnchors {
     /// Shared with the rustls verifiers built from it.
     roots: Arc<RootCertStore>,
+    /// The CRLs in force with these anchors (none unless attached with
+    /// [`TrustAnchors::with_revocation`]): counties' signatures are checked against them.
+    revocation: Revocation,
 }
 
 impl TrustAnchors {
@@ -198,6 +202,7 @@ impl TrustAnchors {
         }
         Ok(Self {
             roots: Arc::new(roots),
+            revocation: Revocation::default(),
         })
     }
 
@@ -211,6 +216,18 @@ impl TrustAnchors {
         self.roots.is_empty()
     }
 
+    /// The same anchors with the CRLs in force (`tls.crls`), so that a signature checked against
+    /// them is refused when a CRL revokes a certificate of its chain.
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// The CRLs in force with these anchors.
+    pub fn revocation(&self) -> &Revocation {
+        &self.revocation
+    }
+
     /// The store the rustls verifiers use.
     pub(crate) fn roots(&self) -> Arc<RootCertStore> {
         Arc::clone(&self.roots)
@@ -221,6 +238,7 @@ impl fmt::Debug for TrustAnchors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TrustAnchors")
             .field("len", &self.roots.len())
+            .field("crls", &self.revocation.crls().len())
             .finish()
     }
 }

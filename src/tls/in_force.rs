@@ -61,7 +61,9 @@ impl fmt::Debug for CountyKey {
     }
 }
 
-/// The CAs a county's signature must chain to: this node's TLS trust anchors.
+/// The CAs a county's signature must chain to: this node's TLS trust anchors, carrying the CRLs
+/// in force with them (`tls.crls`, see [`TrustAnchors::revocation`]), so that every signature
+/// checked against them is checked for revocation with the handshakes' policy.
 #[derive(Clone)]
 pub enum AnchorsInForce {
     /// Anchors read once.
@@ -71,7 +73,7 @@ pub enum AnchorsInForce {
 }
 
 impl AnchorsInForce {
-    /// The anchors now (cheap: an `Arc`).
+    /// The anchors now, with the CRLs now (cheap: `Arc`s).
     pub fn current(&self) -> TrustAnchors {
         match self {
             AnchorsInForce::Fixed(anchors) => anchors.clone(),

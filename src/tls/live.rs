@@ -162,10 +162,9 @@ pub struct TlsMaterial {
     anchors: TrustAnchors,
     /// The same, ready for rustls to sign with.
     certified_key: Arc<CertifiedKey>,
-    /// CRLs in force (one per issuer).
-    crls: Vec<CrlSummary>,
-    /// Grace after `nextUpdate`.
-    crl_grace: Duration,
+    /// CRLs in force (one per issuer) and their grace: the revocation policy, also carried by
+    /// `anchors` for signatures.
+    revocation: Revocation,
     /// Verifies peers' client certificates (chain, key purpose, revocation).
     peer_clients: Arc<dyn ClientCertVerifier>,
     /// Verifies operators' client certificates, when the operator API takes them.
@@ -182,7 +181,7 @@ impl fmt::Debug for TlsMaterial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsMaterial")
             .field("identity", &self.identity)
-            .field("crls", &self.crls)
+            .field("crls", &self.revocation.crls())
             .field("loaded_at", &self.loaded_at)
             .finish_non_exhaustive()
     }
@@ -223,13 +222,14 @@ impl TlsMaterial {
                 actual: identity.county(),
             });
         }
-        let anchors =
-            TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?;
         let mut crl_ders = Vec::new();
         for path in &sources.crls {
             crl_ders.extend(parse_crl_file(path, &next())?);
         }
-        let (crl_ders, crls) = newest_per_issuer(crl_ders);
+        let revocation = Revocation::from_ders(crl_ders, sources.crl_grace)?;
+        let anchors =
+            TrustAnchors::from_pem_named(&text(&anchors), &sources.trust_anchors.display().to_string())?
+                .with_revocation(revocation.clone());
         let operator_anchors = match &sources.operator_trust_anchors {
             Some(path) => Some(TrustAnchors::from_pem_named(
                 &text(&next()),
@@ -245,30 +245,28 @@ impl TlsMaterial {
         let verifier_error =
             |error: rustls::server::VerifierBuilderError| MaterialError::Verifier(error.to_string());
         let client_verifier = |anchors: &TrustAnchors| {
-            let mut builder =
-                WebPkiClientVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
-            if !crl_ders.is_empty() {
-                builder = builder
-                    .with_crls(crl_ders.iter().cloned())
-                    .allow_unknown_revocation_status();
-            }
-            builder.build().map_err(verifier_error)
+            revocation
+                .client_verifier(WebPkiClientVerifier::builder_with_provider(
+                    anchors.roots(),
+                    Arc::clone(&provider),
+                ))
+                .build()
+                .map_err(verifier_error)
         };
         let peer_clients = client_verifier(&anchors)?;
         let operator_clients = operator_anchors.as_ref().map(client_verifier).transpose()?;
-        let mut servers = WebPkiServerVerifier::builder_with_provider(anchors.roots(), Arc::clone(&provider));
-        if !crl_ders.is_empty() {
-            servers = servers
-                .with_crls(crl_ders.iter().cloned())
-                .allow_unknown_revocation_status();
-        }
-        let servers = servers.build().map_err(verifier_error)?;
+        let servers = revocation
+            .server_verifier(WebPkiServerVerifier::builder_with_provider(
+                anchors.roots(),
+                Arc::clone(&provider),
+            ))
+            .build()
+            .map_err(verifier_error)?;
         Ok(TlsMaterial {
             identity,
             anchors,
             certified_key,
-            crls,
-            crl_grace: sources.crl_grace,
+            revocation,
             peer_clients,
             operator_clients,
             servers,
@@ -282,14 +280,15 @@ impl TlsMaterial {
         &self.identity
     }
 
-    /// The trust anchors in force for peers' certificates and counties' signatures.
+    /// The trust anchors in force for peers' certificates and counties' signatures, carrying
+    /// the CRLs in force ([`TrustAnchors::revocation`]) for the signatures.
     pub fn trust_anchors(&self) -> &TrustAnchors {
         &self.anchors
     }
 
     /// The CRLs in force.
     pub fn crls(&self) -> &[CrlSummary] {
-        &self.crls
+        self.revocation.crls()
     }
 
     /// When the files were read.
@@ -299,52 +298,16 @@ impl TlsMaterial {
 
     /// The CRLs more than `crl_grace` past their `nextUpdate` at `now` (Unix seconds).
     pub fn stale_crls(&self, now: i64) -> Vec<&CrlSummary> {
-        let grace = i64::try_from(self.crl_grace.as_secs()).unwrap_or(i64::MAX);
-        self.crls
-            .iter()
-            .filter(|crl| {
-                crl.next_update
-                    .is_some_and(|next| now > next.saturating_add(grace))
-            })
-            .collect()
+        self.revocation.stale_crls(now)
     }
 
-    /// Refuses a chain one of whose certificates was issued by a CA whose CRL is past its
-    /// `nextUpdate` and the grace (the revocation policy's expiry rule).
     fn check_crl_freshness(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
-        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let stale = self.stale_crls(now);
-        if stale.is_empty() {
-            return Ok(());
-        }
-        for certificate in std::iter::once(end_entity).chain(intermediates) {
-            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
-                continue;
-            };
-            if let Some(crl) = stale
-                .iter()
-                .find(|crl| crl.issuer_raw == parsed.issuer().as_raw())
-            {
-                let next_update = crl
-                    .next_update
-                    .and_then(|next| u64::try_from(next).ok())
-                    .unwrap_or(0);
-                return Err(rustls::Error::InvalidCertificate(
-                    CertificateError::ExpiredRevocationListContext {
-                        time: UnixTime::since_unix_epoch(Duration::from_secs(
-                            u64::try_from(now).unwrap_or(0),
-                        )),
-                        next_update: UnixTime::since_unix_epoch(Duration::from_secs(next_update)),
-                    },
-                ));
-            }
-        }
-        Ok(())
+        self.revocation.check_freshness(end_entity, intermediates, now)
     }
 
     /// Verifies a client certificate as the listener of `role` would now.
@@ -404,6 +367,173 @@ impl TlsMaterial {
             return Err(certificate_error(CountyMismatch { expected, actual }));
         }
         Ok(ServerCertVerified::assertion())
+    }
+}
+
+/// The revocation policy in force (see the module documentation): the CRLs, one per issuer, and
+/// the grace after their `nextUpdate`. The one place that decides how CRLs are applied, to
+/// handshakes (rustls' verifiers) and to counties' signatures (webpki, in
+/// [`crate::tls::signing::verify`]) alike. Cheap to clone (an `Arc`). The default holds no CRL:
+/// nothing is checked for revocation.
+#[derive(Clone, Default)]
+pub struct Revocation {
+    inner: Arc<RevocationInner>,
+}
+
+#[derive(Default)]
+struct RevocationInner {
+    ders: Vec<CertificateRevocationListDer<'static>>,
+    parsed: Vec<webpki::CertRevocationList<'static>>,
+    summaries: Vec<CrlSummary>,
+    grace: Duration,
+}
+
+impl fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Revocation")
+            .field("crls", &self.inner.summaries)
+            .field("grace", &self.inner.grace)
+            .finish()
+    }
+}
+
+impl Revocation {
+    /// Reads CRL files (`tls.crls`) with the grace `tls.crl_grace`, as the node does: for
+    /// commands that check signatures without a running node.
+    pub fn from_files(paths: &[PathBuf], grace: Duration) -> Result<Revocation, MaterialError> {
+        let mut ders = Vec::new();
+        for path in paths {
+            let bytes = std::fs::read(path).map_err(|source| MaterialError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            ders.extend(parse_crl_file(path, &bytes)?);
+        }
+        Revocation::from_ders(ders, grace)
+    }
+
+    fn from_ders(
+        ders: Vec<CertificateRevocationListDer<'static>>,
+        grace: Duration,
+    ) -> Result<Revocation, MaterialError> {
+        let (ders, summaries) = newest_per_issuer(ders);
+        let parsed = ders
+            .iter()
+            .map(|der| {
+                webpki::OwnedCertRevocationList::from_der(der)
+                    .map(webpki::CertRevocationList::from)
+                    .map_err(|error| MaterialError::Verifier(format!("a CRL: {error:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Revocation {
+            inner: Arc::new(RevocationInner {
+                ders,
+                parsed,
+                summaries,
+                grace,
+            }),
+        })
+    }
+
+    /// The CRLs in force.
+    pub fn crls(&self) -> &[CrlSummary] {
+        &self.inner.summaries
+    }
+
+    /// The CRLs more than the grace past their `nextUpdate` at `now` (Unix seconds).
+    pub fn stale_crls(&self, now: i64) -> Vec<&CrlSummary> {
+        let grace = i64::try_from(self.inner.grace.as_secs()).unwrap_or(i64::MAX);
+        self.inner
+            .summaries
+            .iter()
+            .filter(|crl| {
+                crl.next_update
+                    .is_some_and(|next| now > next.saturating_add(grace))
+            })
+            .collect()
+    }
+
+    /// The policy on a verifier of peers' client certificates: every certificate of the chain
+    /// below the anchor checked (rustls' default depth), a CA without a CRL not checked, expiry
+    /// left to [`Revocation::check_freshness`] (rustls' default ignores it).
+    fn client_verifier(
+        &self,
+        builder: rustls::server::ClientCertVerifierBuilder,
+    ) -> rustls::server::ClientCertVerifierBuilder {
+        if self.inner.ders.is_empty() {
+            return builder;
+        }
+        builder
+            .with_crls(self.inner.ders.iter().cloned())
+            .allow_unknown_revocation_status()
+    }
+
+    /// The same policy on a verifier of peers' server certificates.
+    fn server_verifier(
+        &self,
+        builder: rustls::client::ServerCertVerifierBuilder,
+    ) -> rustls::client::ServerCertVerifierBuilder {
+        if self.inner.ders.is_empty() {
+            return builder;
+        }
+        builder
+            .with_crls(self.inner.ders.iter().cloned())
+            .allow_unknown_revocation_status()
+    }
+
+    /// The same policy as webpki options, for checking a chain outside a handshake: `None` when
+    /// there is no CRL (nothing is checked).
+    pub(crate) fn with_options<R>(
+        &self,
+        check: impl FnOnce(Option<webpki::RevocationOptions<'_>>) -> R,
+    ) -> R {
+        let crls: Vec<&webpki::CertRevocationList<'static>> = self.inner.parsed.iter().collect();
+        let options = webpki::RevocationOptionsBuilder::new(&crls).ok().map(|builder| {
+            builder
+                .with_depth(webpki::RevocationCheckDepth::Chain)
+                .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
+                .build()
+        });
+        check(options)
+    }
+
+    /// Refuses a chain one of whose certificates was issued by a CA whose CRL is past its
+    /// `nextUpdate` and the grace (the revocation policy's expiry rule).
+    pub(crate) fn check_freshness(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let stale = self.stale_crls(now);
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for certificate in std::iter::once(end_entity).chain(intermediates) {
+            let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
+                continue;
+            };
+            if let Some(crl) = stale
+                .iter()
+                .find(|crl| crl.issuer_raw == parsed.issuer().as_raw())
+            {
+                let next_update = crl
+                    .next_update
+                    .and_then(|next| u64::try_from(next).ok())
+                    .unwrap_or(0);
+                return Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ExpiredRevocationListContext {
+                        time: UnixTime::since_unix_epoch(Duration::from_secs(
+                            u64::try_from(now).unwrap_or(0),
+                        )),
+                        next_update: UnixTime::since_unix_epoch(Duration::from_secs(next_update)),
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -533,13 +663,15 @@ impl fmt::Debug for LiveTls {
 impl LiveTls {
     /// Reads the material for the first time; the node does not start without it.
     pub fn load(sources: TlsSources, county: County) -> Result<Arc<LiveTls>, MaterialError> {
-        let material = TlsMaterial::read(&sources, county)?;
+        let material = Arc::new(TlsMaterial::read(&sources, county)?);
+        let connections = Arc::new(Connections::default());
+        connections.close_revoked(&material, UnixTime::now());
         Ok(Arc::new(LiveTls {
             sources,
             county,
-            current: RwLock::new(Arc::new(material)),
+            current: RwLock::new(material),
             failure: Mutex::new(None),
-            connections: Arc::new(Connections::default()),
+            connections,
         }))
     }
 
@@ -848,10 +980,19 @@ struct Tracked {
 
 /// Every live connection made with a verified certificate, to close those whose certificate is
 /// revoked later.
+///
+/// A handshake verifies a certificate against the material of its moment, and the connection
+/// is tracked only once the handshake is over: a reload may swap the material and close the
+/// revoked connections in between. So the registry keeps the material in force too, swapped
+/// under the same lock the reload closes connections under, and [`Connections::track`] checks
+/// each connection it adds against it: whichever comes second, the reload or the tracking,
+/// sees the other.
 #[derive(Default)]
 pub struct Connections {
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, Tracked>>,
+    /// The material in force, as the last reload left it (`None` until a node's first load).
+    material: Mutex<Option<Arc<TlsMaterial>>>,
 }
 
 impl fmt::Debug for Connections {
@@ -874,75 +1015,89 @@ impl Connections {
         self.len() == 0
     }
 
-    /// Tracks the connection over `stream` until it is dropped.
+    /// Tracks the connection over `stream` until it is dropped. If the material in force now
+    /// revokes its certificate (a reload between its handshake and now), it is closed at once
+    /// and returned.
     pub(crate) fn track(
         self: &Arc<Self>,
         stream: &TrackedTcp,
         role: Role,
         chain: Vec<CertificateDer<'static>>,
-    ) {
+    ) -> Option<ClosedConnection> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         *stream
             .switch
             .tracked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((id, Arc::downgrade(self)));
-        self.live
+        let tracked = Tracked {
+            role,
+            chain,
+            remote: stream.inner.peer_addr().ok(),
+            switch: Arc::clone(&stream.switch),
+        };
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let material = self
+            .material
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(
-                id,
-                Tracked {
-                    role,
-                    chain,
-                    remote: stream.inner.peer_addr().ok(),
-                    switch: Arc::clone(&stream.switch),
-                },
-            );
+            .clone();
+        let closed = material.and_then(|material| close_if_revoked(&tracked, &material, UnixTime::now()));
+        live.insert(id, tracked);
+        closed
     }
 
-    /// Closes the connections whose certificates `material` now finds revoked.
-    fn close_revoked(&self, material: &TlsMaterial, now: UnixTime) -> Vec<ClosedConnection> {
+    /// Makes `material` the material in force and closes the connections whose certificates
+    /// it finds revoked.
+    fn close_revoked(&self, material: &Arc<TlsMaterial>, now: UnixTime) -> Vec<ClosedConnection> {
         let live = self
             .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut closed = Vec::new();
-        for tracked in live.values() {
-            let Some((leaf, intermediates)) = tracked.chain.split_first() else {
-                continue;
-            };
-            let verdict = match tracked.role {
-                Role::Server(county) => material
-                    .verify_server(county, leaf, intermediates, now)
-                    .map(|_| ()),
-                role => material.verify_client(role, leaf, intermediates, now).map(|_| ()),
-            };
-            if !matches!(
-                verdict,
-                Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
-            ) {
-                continue;
-            }
-            tracked.switch.close();
-            let (serial, issuer) = x509_parser::parse_x509_certificate(leaf)
-                .map(|(_, parsed)| {
-                    (
-                        parsed.raw_serial_as_string().replace(':', ""),
-                        parsed.issuer().to_string(),
-                    )
-                })
-                .unwrap_or_default();
-            closed.push(ClosedConnection {
-                role: tracked.role,
-                county: county_from_certificate(leaf).ok(),
-                serial,
-                issuer,
-                remote: tracked.remote,
-            });
-        }
-        closed
+        *self
+            .material
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(material));
+        live.values()
+            .filter_map(|tracked| close_if_revoked(tracked, material, now))
+            .collect()
     }
+}
+
+/// Closes `tracked` if `material` finds its certificate revoked, saying which it closed.
+fn close_if_revoked(tracked: &Tracked, material: &TlsMaterial, now: UnixTime) -> Option<ClosedConnection> {
+    let (leaf, intermediates) = tracked.chain.split_first()?;
+    let verdict = match tracked.role {
+        Role::Server(county) => material
+            .verify_server(county, leaf, intermediates, now)
+            .map(|_| ()),
+        role => material.verify_client(role, leaf, intermediates, now).map(|_| ()),
+    };
+    if !matches!(
+        verdict,
+        Err(rustls::Error::InvalidCertificate(CertificateError::Revoked))
+    ) {
+        return None;
+    }
+    tracked.switch.close();
+    let (serial, issuer) = x509_parser::parse_x509_certificate(leaf)
+        .map(|(_, parsed)| {
+            (
+                parsed.raw_serial_as_string().replace(':', ""),
+                parsed.issuer().to_string(),
+            )
+        })
+        .unwrap_or_default();
+    Some(ClosedConnection {
+        role: tracked.role,
+        county: county_from_certificate(leaf).ok(),
+        serial,
+        issuer,
+        remote: tracked.remote,
+    })
 }
 
 /// Closes one connection from outside: its next read or write fails, waking whoever waits.
@@ -1278,6 +1433,59 @@ mod tests {
         let der = CertificateRevocationListDer::from_pem_slice(newer.as_bytes()).unwrap();
         let der_files = self::files(&pki, &pki.ca_pem(), Some(der.as_ref()), Duration::ZERO);
         assert!(as_client(&self::material(&der_files), &revoked).is_err());
+    }
+
+    /// A connection whose handshake was verified against the material before a reload that
+    /// revokes its certificate, tracked only after that reload closed the revoked connections:
+    /// tracking it closes it at once. A connection with a certificate not revoked stays open.
+    #[tokio::test]
+    async fn a_connection_tracked_after_a_reload_that_revoked_it_is_closed_at_once() {
+        use tokio::io::AsyncReadExt as _;
+
+        let pki = TestPki::new().unwrap();
+        let (revoked_pem, revoked) = peer(&pki);
+        let (_, other) = peer(&pki);
+        let files = files(
+            &pki,
+            &pki.ca_pem(),
+            Some(fresh(&pki, &[], 1).as_bytes()),
+            Duration::ZERO,
+        );
+        let live = LiveTls::load(files.sources.clone(), County::parse("431322").unwrap()).unwrap();
+        // the handshake: verified against the material of its moment
+        let before = live.current();
+        assert_eq!(as_client(&before, &revoked), Ok(()));
+        // the reload lands before the connection is tracked: nothing to close yet
+        std::fs::write(files.dir.path().join("crl"), fresh(&pki, &[&revoked_pem], 2)).unwrap();
+        match live.reload(false) {
+            ReloadOutcome::Reloaded { closed } => assert!(closed.is_empty()),
+            outcome => panic!("reload: {outcome:?}"),
+        }
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connect = || async {
+            let client = TcpStream::connect(address).await.unwrap();
+            let (_server, _) = listener.accept().await.unwrap();
+            (TrackedTcp::new(client), _server)
+        };
+        let (mut late, _late_server) = connect().await;
+        let closed = live
+            .connections()
+            .track(&late, Role::PeerClient, vec![revoked.clone()])
+            .expect("the revoked connection is closed when tracked");
+        assert_eq!(closed.county, Some(County::parse("430703").unwrap()));
+        let error = late.read(&mut [0u8; 1]).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+
+        let (kept, _kept_server) = connect().await;
+        assert!(
+            live.connections()
+                .track(&kept, Role::PeerClient, vec![other])
+                .is_none()
+        );
+        assert!(!kept.switch.closed.load(Ordering::SeqCst));
+        assert_eq!(live.connections().len(), 2);
     }
 
     #[test]

@@ -440,17 +440,29 @@ pub fn verify(
     let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         u64::try_from(at.timestamp()).unwrap_or(0),
     ));
-    certificate
-        .verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &roots.roots,
-            intermediates,
-            now,
-            KeyUsage::client_auth(),
-            None,
-            None,
-        )
+    // revoked by a CRL in force (`tls.crls`, carried by the anchors): the handshakes' policy
+    let revocation = anchors.revocation();
+    revocation
+        .with_options(|options| {
+            certificate
+                .verify_for_usage(
+                    webpki::ALL_VERIFICATION_ALGS,
+                    &roots.roots,
+                    intermediates,
+                    now,
+                    KeyUsage::client_auth(),
+                    options,
+                    None,
+                )
+                .map(|_| ())
+        })
         .map_err(untrusted)?;
+    revocation
+        .check_freshness(leaf, intermediates, now)
+        .map_err(|_| VerifyError::Untrusted {
+            reason: "the revocation list of its CA is out of date (past its nextUpdate and tls.crl_grace)"
+                .to_owned(),
+        })?;
 
     let (not_before, not_after) = validity(leaf)?;
     if signature.signed_at < not_before || signature.signed_at > not_after {
@@ -545,6 +557,9 @@ fn describe_webpki(error: &webpki::Error) -> String {
             "it is not a county node certificate (no client-authentication purpose)".to_owned()
         }
         webpki::Error::CaUsedAsEndEntity => "it is a CA certificate, not a county's".to_owned(),
+        webpki::Error::CertRevoked => {
+            "it is revoked (listed in a certificate revocation list in force)".to_owned()
+        }
         other => format!("{other:?}"),
     }
 }
@@ -582,6 +597,56 @@ mod tests {
         let verified = verify(&signature, AGREEMENT_PURPOSE, HASH, &anchors(&pki), Utc::now()).unwrap();
         assert_eq!(verified.county.as_str(), "430703");
         assert_eq!(verified.fingerprint.len(), 64);
+    }
+
+    /// The anchors of `pki` with one CRL file in force, `grace` after its `nextUpdate`.
+    fn anchors_with_crl(pki: &TestPki, crl: &str, grace: std::time::Duration) -> TrustAnchors {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crl");
+        std::fs::write(&path, crl).unwrap();
+        let revocation = crate::tls::Revocation::from_files(&[path], grace).unwrap();
+        anchors(pki).with_revocation(revocation)
+    }
+
+    #[test]
+    fn a_signature_by_a_revoked_certificate_is_refused_others_are_not() {
+        let pki = TestPki::new().unwrap();
+        let stolen = sign(&pki.county_identity("430703").unwrap(), AGREEMENT_PURPOSE, HASH).unwrap();
+        let other = sign(&pki.county_identity("431322").unwrap(), AGREEMENT_PURPOSE, HASH).unwrap();
+        let now = Utc::now();
+        let crl = pki
+            .crl_pem(
+                &[&stolen.certificate_pem()],
+                now - Duration::days(1),
+                now + Duration::days(1),
+                1,
+            )
+            .unwrap();
+        let anchors = anchors_with_crl(&pki, &crl, std::time::Duration::ZERO);
+        match verify(&stolen, AGREEMENT_PURPOSE, HASH, &anchors, now) {
+            Err(VerifyError::Untrusted { reason }) => assert!(reason.contains("revoked"), "{reason}"),
+            other => panic!("a revoked certificate's signature verified: {other:?}"),
+        }
+        assert!(verify(&other, AGREEMENT_PURPOSE, HASH, &anchors, now).is_ok());
+        // without the CRL (the anchors alone) the same signature verifies: the CRL decides
+        assert!(verify(&stolen, AGREEMENT_PURPOSE, HASH, &self::anchors(&pki), now).is_ok());
+    }
+
+    #[test]
+    fn a_crl_past_next_update_and_grace_refuses_its_cas_signatures() {
+        let pki = TestPki::new().unwrap();
+        let signature = sign(&pki.county_identity("430703").unwrap(), AGREEMENT_PURPOSE, HASH).unwrap();
+        let now = Utc::now();
+        let stale = pki
+            .crl_pem(&[], now - Duration::days(3), now - Duration::hours(2), 1)
+            .unwrap();
+        let within_grace = anchors_with_crl(&pki, &stale, std::time::Duration::from_secs(3 * 3600));
+        assert!(verify(&signature, AGREEMENT_PURPOSE, HASH, &within_grace, now).is_ok());
+        let past_grace = anchors_with_crl(&pki, &stale, std::time::Duration::from_secs(3600));
+        match verify(&signature, AGREEMENT_PURPOSE, HASH, &past_grace, now) {
+            Err(VerifyError::Untrusted { reason }) => assert!(reason.contains("out of date"), "{reason}"),
+            other => panic!("a stale CRL was used: {other:?}"),
+        }
     }
 
     #[test]

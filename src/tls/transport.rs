@@ -257,11 +257,15 @@ async fn handshake(
     debug!(%peer, county = ?county, "peer connected");
     if let Some((connections, role)) = &tracking {
         let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
-        connections.track(
+        if let Some(closed) = connections.track(
             stream.get_ref().0,
             *role,
             chain.iter().map(|c| c.clone().into_owned()).collect(),
-        );
+        ) {
+            // a reload revoked the certificate while the handshake was under way
+            warn!(%peer, county = ?closed.county, serial = %closed.serial, "connection closed: its certificate was revoked by a reload during the handshake");
+            return;
+        }
     }
     // Err means the server stopped; the connection is simply dropped.
     let _ = ready.send(stream).await;
@@ -490,11 +494,19 @@ fn tls_connector_tracked(
             let tls = connector.connect(server_name, TrackedTcp::new(tcp)).await?;
             if let Some((connections, role)) = &tracking {
                 let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
-                connections.track(
-                    tls.get_ref().0,
-                    *role,
-                    chain.iter().map(|c| c.clone().into_owned()).collect(),
-                );
+                if connections
+                    .track(
+                        tls.get_ref().0,
+                        *role,
+                        chain.iter().map(|c| c.clone().into_owned()).collect(),
+                    )
+                    .is_some()
+                {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the server's certificate was revoked by a reload during the handshake",
+                    ));
+                }
             }
             Ok(TokioIo::new(Watched {
                 inner: tls,
