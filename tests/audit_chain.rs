@@ -862,3 +862,228 @@ async fn after_a_certificate_rotation_checkpoints_are_signed_with_the_new_one_an
     assert_eq!(witness.held.unwrap().body.point, signed_renewed);
     assert!(refusals(xinhua, DINGCHENG).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_whose_chain_can_no_longer_prove_what_we_hold_is_reported_as_forked() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    let ids = write_records(dingcheng, 20, "before").await;
+    let shown = seal_and_checkpoint(dingcheng).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    assert_eq!(held_of(xinhua, DINGCHENG).await.held.unwrap().body.point, shown);
+
+    // 鼎城's administrator rewrites the chain and removes the position 新化 holds, so that no
+    // extension can start there
+    let pool = database(dingcheng.store()).await;
+    admin(
+        &pool,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
+    )
+    .await;
+    admin(
+        &pool,
+        &format!(
+            "UPDATE audit_log SET reason = 'nothing happened' WHERE id = {}",
+            ids[4]
+        ),
+    )
+    .await;
+    write_records(dingcheng, 5, "after").await;
+    seal_and_checkpoint(dingcheng).await;
+    rewrite_consistently(dingcheng, &pool).await;
+    admin(
+        &pool,
+        &format!("DELETE FROM audit_chain WHERE position = {}", shown.position),
+    )
+    .await;
+    seal_and_checkpoint(dingcheng).await;
+
+    let limit = xinhua.limits().audit_unproven_exchanges;
+    for n in 1..limit {
+        exchange(&cluster, XINHUA, DINGCHENG).await;
+        let witness = held_of(xinhua, DINGCHENG).await;
+        assert!(witness.fork.is_none(), "not yet a fork after {n} exchanges");
+        assert_eq!(witness.unproven.expect("unproven counted").exchanges, n);
+    }
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(xinhua, DINGCHENG).await;
+    let (_, detail) = witness.fork.as_ref().expect("新化 reports the silence as a fork");
+    assert!(detail.contains("without proof"), "{detail}");
+    assert_eq!(witness.held.unwrap().body.point, shown, "it keeps what it holds");
+    assert!(
+        xinhua.metrics().render().contains(&format!(
+            "hancha_audit_peer_forks_total{{peer=\"{DINGCHENG}\"}} 1"
+        )),
+        "counted"
+    );
+    let forks = count(
+        xinhua,
+        "SELECT count(*) FROM audit_log WHERE outcome = 'audit_fork' AND peer_county = '430703'",
+    )
+    .await;
+    assert_eq!(forks, 1, "audited once");
+    let address = cluster.operator_address(XINHUA).to_string();
+    let (code, text) = hancha_audit(&["peers", "--node", &address]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("FORK") && text.contains(DINGCHENG), "{text}");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_claiming_a_transaction_not_yet_started_is_reported_not_left_pending() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.node(DINGCHENG);
+    write_records(node, 5, "before").await;
+    seal_and_checkpoint(node).await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0);
+
+    // no trigger stops this insert: the record says a far-future transaction wrote it, so the
+    // sequencer would wait for that transaction forever
+    let pool = database(node.store()).await;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_log (direction, outcome, written_by)
+         VALUES ('local', 'hidden', (pg_current_xact_id()::text::bigint + 1000000000)::text::xid8)
+         RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    node.seal_audit().await.unwrap();
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(
+        code,
+        &report,
+        None,
+        id,
+        "claims a transaction that has not started",
+    );
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_chain_tables_refuse_truncate_and_verify_reports_checkpoints_gone() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.node(DINGCHENG);
+    let pool = database(node.store()).await;
+    for table in ["audit_chain", "audit_checkpoints", "audit_resumes"] {
+        let error = sqlx::query(&format!("TRUNCATE {table}"))
+            .execute(&pool)
+            .await
+            .expect_err("TRUNCATE is refused");
+        assert!(error.to_string().contains("append-only"), "{table}: {error}");
+    }
+
+    // enough records that a checkpoint must exist, sealed and checkpointed as the node does
+    let threshold = hancha::node::audit::CHECKPOINT_GAP_LIMIT as usize + 100;
+    write_records(node, threshold, "bulk").await;
+    seal_and_checkpoint(node).await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0);
+
+    // an administrator switches the trigger off and empties the checkpoints
+    admin(
+        &pool,
+        "ALTER TABLE audit_checkpoints DISABLE TRIGGER audit_checkpoints_no_truncate",
+    )
+    .await;
+    admin(&pool, "TRUNCATE audit_checkpoints").await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["intact"], false, "{report}");
+    let problem = report["first_broken"]["problem"].as_str().unwrap();
+    assert!(problem.contains("no signed checkpoint"), "{report}");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_exits_1_only_when_broken_2_for_unusable_input_and_3_when_the_database_is_unavailable() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    write_records(cluster.node(DINGCHENG), 3, "some").await;
+    seal_and_checkpoint(cluster.node(DINGCHENG)).await;
+    let config = config_file(&cluster, DINGCHENG);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (code, out) = hancha_audit(&["verify", "--config", config.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "intact: {out}");
+
+    let variant = |name: &str, from: &str, to: &str| {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(from))
+            .unwrap_or_else(|| panic!("{from} in {text}"));
+        let path = cluster.path().join(name);
+        std::fs::write(
+            &path,
+            text.replace(line, &format!("{from} = {}", toml::Value::String(to.into()))),
+        )
+        .unwrap();
+        path
+    };
+    let no_anchors = variant("no-anchors.toml", "trust_anchors", "/nonexistent/anchors.pem");
+    let (code, out) = hancha_audit(&["verify", "--config", no_anchors.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        code, 2,
+        "an unreadable anchors file is unusable input, not a broken chain: {out}"
+    );
+    let missing = cluster.path().join("missing.toml");
+    let (code, out) = hancha_audit(&["verify", "--config", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "a missing configuration is unusable input: {out}");
+
+    // a port nothing listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let no_database = variant(
+        "no-database.toml",
+        "database_url",
+        &format!("postgres://hancha@127.0.0.1:{port}/hancha"),
+    );
+    let (code, out) = hancha_audit(&["verify", "--config", no_database.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        code, 3,
+        "an unreachable database is unavailable, not a broken chain: {out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_far_behind_is_sent_a_checkpoint_within_the_leaf_limit_and_catches_up() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let (dingcheng, xinhua) = (cluster.node(DINGCHENG), cluster.node(XINHUA));
+    write_records(dingcheng, 10, "early").await;
+    let shown = seal_and_checkpoint(dingcheng).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    assert_eq!(held_of(xinhua, DINGCHENG).await.held.unwrap().body.point, shown);
+
+    // far more records than one extension carries, sealed with no checkpoint among them (as
+    // while a node had no county key), then one checkpoint at the end
+    let limit = hancha::domain::audit_chain::MAX_EXTENSION_LEAVES;
+    write_records(dingcheng, limit as usize + 500, "bulk").await;
+    eventually("every record sealed, without checkpoints", || async {
+        dingcheng.store().seal_audit(5000).await.unwrap();
+        let (pending, _) = dingcheng.store().audit_unsealed().await.unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    let end = dingcheng
+        .checkpoint_audit(true)
+        .await
+        .unwrap()
+        .expect("a checkpoint at the end");
+    assert!(end.position > shown.position + limit);
+
+    // the status exchange still goes through (the test's exchange insists the peer answered),
+    // and 新化 moves to a checkpoint at the limit, then to the end
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    let witness = held_of(xinhua, DINGCHENG).await;
+    assert_eq!(
+        witness.held.unwrap().body.point.position,
+        shown.position + limit,
+        "a checkpoint signed at the limit"
+    );
+    assert!(witness.fork.is_none());
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    exchange(&cluster, XINHUA, DINGCHENG).await;
+    assert_eq!(held_of(xinhua, DINGCHENG).await.held.unwrap().body.point, end);
+}

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
-use super::exit::Exit;
+use super::exit::{Exit, NodeUnavailable, UnusableFile, of_error};
 use crate::config::NodeConfig;
 use crate::node::audit::{resume_chain, verify_chain};
 use crate::operator::audit::{peers_to_wire, report_to_wire};
@@ -36,8 +36,10 @@ pub enum AuditCommand {
     /// CRLs its `tls.crls` (a revoked certificate fails the check); with --node, those the
     /// running node has in force.
     ///
-    /// Exit codes: 0 intact, 1 broken (the first broken place is named), 3 the node or the
-    /// database could not be reached.
+    /// Exit codes: 0 intact; 1 broken (the first broken place is named), and only then; 2 the
+    /// check could not start: the configuration, the trust anchors file or the operator
+    /// certificates cannot be used; 3 the node or its database could not be reached or could not
+    /// read the chain (nothing was checked: run it again).
     Verify(VerifyArgs),
     /// What each peer showed of its audit chain: the checkpoint of it we hold, which of ours it
     /// holds, a resume it made after a restore, and a fork (its history no longer extends what it
@@ -110,23 +112,52 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    // exit 1 means broken and nothing else: what keeps the check from running at all is 2
+    // (unusable configuration or anchors) or 3 (the node or its database unavailable)
     let report = match &args.target.node {
-        Some(address) => node(address)?
-            .connect()
-            .await?
-            .verify_audit(pb::VerifyAuditRequest {})
-            .await
-            .map_err(explain)?
-            .into_inner(),
+        Some(address) => {
+            let mut client =
+                node(address)
+                    .map_err(unusable)?
+                    .connect()
+                    .await
+                    .map_err(|error| match of_error(&error) {
+                        Exit::NodeUnavailable => error,
+                        _ => unusable(error),
+                    })?;
+            client
+                .verify_audit(pb::VerifyAuditRequest {})
+                .await
+                .map_err(|status| {
+                    let error = explain(status);
+                    match of_error(&error) {
+                        Exit::NodeUnavailable => error,
+                        _ => NodeUnavailable(format!("the node could not check its audit chain: {error:#}"))
+                            .into(),
+                    }
+                })?
+                .into_inner()
+        }
         None => {
-            let config = config(&args.target)?;
+            let config = config(&args.target).map_err(unusable)?;
             let anchors = TrustAnchors::from_pem_file(&config.tls.trust_anchors)
-                .context("loading the trust anchors to check the checkpoint's signature with")?
+                .context("loading the trust anchors to check the checkpoint's signature with")
+                .map_err(unusable)?
                 .with_revocation(
                     Revocation::from_files(&config.tls.crls, config.tls.crl_grace)
-                        .context("loading the CRLs (tls.crls) to check the checkpoint's signature with")?,
+                        .context("loading the CRLs (tls.crls) to check the checkpoint's signature with")
+                        .map_err(unusable)?,
                 );
-            report_to_wire(&verify_chain(&connect(&config).await?, config.county, Some(&anchors)).await?)
+            let store = connect(&config).await?;
+            // a configured node always has its county key, and signs checkpoints with it
+            let report = verify_chain(&store, config.county, Some(&anchors), true)
+                .await
+                .map_err(|error| {
+                    NodeUnavailable(format!(
+                        "cannot read the audit chain from the node's database: {error}"
+                    ))
+                })?;
+            report_to_wire(&report)
         }
     };
     if args.json {
@@ -135,6 +166,11 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         print_report(&report);
     }
     Ok(if report.intact { Exit::Done } else { Exit::Refused }.into())
+}
+
+/// A configuration, anchors file or command line that cannot be used: exit 2.
+fn unusable(error: anyhow::Error) -> anyhow::Error {
+    UnusableFile(format!("{error:#}")).into()
 }
 
 async fn peers(args: PeersArgs) -> anyhow::Result<ExitCode> {

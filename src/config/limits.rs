@@ -108,6 +108,12 @@ pub struct Limits {
     /// periods and message-id ordering all depend on the two clocks agreeing.
     #[serde(with = "human_duration")]
     pub clock_skew_warning: Duration,
+    /// A peer whose newest audit checkpoints come without the leaves that prove them is treated
+    /// as forked after this many status exchanges in a row ...
+    pub audit_unproven_exchanges: u32,
+    /// ... or once it has stayed unproven this long, whichever comes first.
+    #[serde(with = "human_duration")]
+    pub audit_unproven_after: Duration,
     /// How often readiness is checked (the database answers, workers are well).
     #[serde(with = "human_duration")]
     pub health_check_interval: Duration,
@@ -169,6 +175,8 @@ impl Default for Limits {
             lookup_window: Duration::from_secs(60),
             peer_status_interval: Duration::from_secs(60),
             clock_skew_warning: Duration::from_secs(5),
+            audit_unproven_exchanges: 3,
+            audit_unproven_after: Duration::from_secs(10 * 60),
             health_check_interval: Duration::from_secs(1),
             worker_down_limit: Duration::from_secs(60),
             change_check_interval: Duration::from_secs(10),
@@ -243,6 +251,7 @@ impl Limits {
             ("lookup_window", self.lookup_window),
             ("peer_status_interval", self.peer_status_interval),
             ("clock_skew_warning", self.clock_skew_warning),
+            ("audit_unproven_after", self.audit_unproven_after),
             ("health_check_interval", self.health_check_interval),
             ("worker_down_limit", self.worker_down_limit),
             ("change_check_interval", self.change_check_interval),
@@ -254,6 +263,9 @@ impl Limits {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
             }
+        }
+        if self.audit_unproven_exchanges == 0 {
+            bail!("limits.audit_unproven_exchanges must be at least 1");
         }
         if self.lease_renewal >= self.lease {
             bail!(
@@ -311,6 +323,7 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "lookup_window",
     "peer_status_interval",
     "clock_skew_warning",
+    "audit_unproven_after",
     "health_check_interval",
     "worker_down_limit",
     "change_check_interval",

@@ -300,6 +300,9 @@ pub enum Verdict {
         from: ChainPoint,
         /// When the statement was signed.
         signed_at: DateTime<Utc>,
+        /// Whether the resume point is the checkpoint we hold (so we witnessed it); a point
+        /// before ours is taken on the statement's word alone.
+        witnessed: bool,
     },
     /// The peer's history no longer extends what it showed before.
     Fork(String),
@@ -365,13 +368,16 @@ pub fn witness(held: Option<&Held>, offer: &Offer) -> Verdict {
 }
 
 /// A rewind accepted: a resume statement signed after (or in the same second as) the checkpoint
-/// we hold and after any
-/// statement we accepted before (each statement rewinds once), not beyond what we hold, with
-/// the leaves from its point to the offered checkpoint.
+/// we hold and after any statement we accepted before (each statement rewinds once), not beyond
+/// what we hold, with the leaves from its point to the offered checkpoint. A statement resuming
+/// from the position we hold must name the head we hold there (otherwise the history it
+/// continues is not the one we witnessed: a fork); one resuming from an earlier position is
+/// accepted, marked unwitnessed (we never held that point).
 fn resumed_from(held: &Held, offer: &Offer) -> Option<Verdict> {
     let resume = &offer.resume.as_ref()?.body;
     let extension = offer.extension.as_ref()?;
     let offered = offer.checkpoint.body.point;
+    let ours = held.checkpoint.point;
     // signing times are whole seconds: a statement made in the second of the checkpoint we hold
     // counts as after it (each statement still rewinds only once)
     let fresh = resume.signed_at >= held.checkpoint.signed_at
@@ -380,9 +386,21 @@ fn resumed_from(held: &Held, offer: &Offer) -> Option<Verdict> {
         && offered.position >= resume.from.position
         && extension.leaves.len() as u64 == offered.position - resume.from.position
         && extension.apply(resume.from.head) == offered.head;
-    (fresh && proven && resume.from.position <= held.checkpoint.point.position).then_some(Verdict::Resumed {
+    if !(fresh && proven && resume.from.position <= ours.position) {
+        return None;
+    }
+    if resume.from.position == ours.position && resume.from.head != ours.head {
+        return Some(Verdict::Fork(format!(
+            "its resume statement continues from checkpoint {} with head {}, but it showed head {} there before",
+            ours.position,
+            resume.from.head.short(),
+            ours.head.short()
+        )));
+    }
+    Some(Verdict::Resumed {
         from: resume.from,
         signed_at: resume.signed_at,
+        witnessed: resume.from.position == ours.position,
     })
 }
 
@@ -527,7 +545,10 @@ mod tests {
             body: resume.clone(),
             signature: resumed.checkpoint.signature.clone(),
         });
-        assert!(matches!(witness(Some(&held), &resumed), Verdict::Resumed { .. }));
+        assert!(matches!(
+            witness(Some(&held), &resumed),
+            Verdict::Resumed { witnessed: false, .. }
+        ));
         // the same statement accepted once cannot cover a second rewind
         let after = Held {
             checkpoint: checkpoint(7, heads[7], 200),
@@ -558,5 +579,71 @@ mod tests {
             witness(None, &offer(checkpoint(10, heads[10], 200), None)),
             Verdict::First
         );
+    }
+
+    #[test]
+    fn a_resume_from_the_held_position_must_name_the_held_head() {
+        let heads = chain(10);
+        let held = Held {
+            checkpoint: checkpoint(5, heads[5], 100),
+            resumed_at: None,
+        };
+        let statement = |from: ChainPoint| ResumeStatement {
+            county: "430703".into(),
+            from,
+            signed_at: DateTime::from_timestamp(150, 0).unwrap(),
+            reason: "restored".into(),
+        };
+        let resuming = |from: ChainPoint, extension: Extension| {
+            let mut resumed = offer(checkpoint(7, heads[7], 200), Some(extension));
+            resumed.resume = Some(Signed {
+                body: statement(from),
+                signature: resumed.checkpoint.signature.clone(),
+            });
+            resumed
+        };
+        // the head we hold: the history continues from what we witnessed
+        let same = resuming(
+            ChainPoint {
+                position: 5,
+                head: heads[5],
+            },
+            leaves(5, 7),
+        );
+        assert_eq!(witness(Some(&held), &same), Verdict::Extends);
+        // another head at the position we hold, offered there under a statement resuming
+        // from it: a different history, not a restore
+        let other_head = ChainHash([9; 32]);
+        let mut other = resuming(
+            ChainPoint {
+                position: 5,
+                head: other_head,
+            },
+            Extension {
+                from: 5,
+                leaves: Vec::new(),
+            },
+        );
+        other.checkpoint.body.point = ChainPoint {
+            position: 5,
+            head: other_head,
+        };
+        let verdict = witness(Some(&held), &other);
+        assert!(
+            matches!(&verdict, Verdict::Fork(detail) if detail.contains("resume statement")),
+            "{verdict:?}"
+        );
+        // an earlier point: accepted, unwitnessed
+        let earlier = resuming(
+            ChainPoint {
+                position: 3,
+                head: heads[3],
+            },
+            leaves(3, 7),
+        );
+        assert!(matches!(
+            witness(Some(&held), &earlier),
+            Verdict::Resumed { witnessed: false, .. }
+        ));
     }
 }

@@ -19,6 +19,9 @@ pub struct NodeStatus {
     pub clock: DateTime<Utc>,
     /// Its audit chain: the checkpoint it shows the peer, and which of the peer's it holds.
     pub audit: crate::domain::audit_chain::AuditStatus,
+    /// Why the audit part the peer sent was dropped as malformed (the fields and what is wrong
+    /// with them); `None` when it was taken.
+    pub audit_dropped: Option<String>,
 }
 
 /// One agreement version a node holds.

@@ -375,8 +375,21 @@ pub fn status_from_wire(
             "must be at most 64 printable ASCII characters",
         ));
     }
-    let audit =
-        super::audit_wire::audit_from_wire(wire.audit.as_ref(), &format!("{path}.audit"), &mut violations);
+    // a malformed audit part is dropped on its own (the node logs and audits it): the rest of
+    // the status, agreement versions above all, must still get through
+    let mut audit_violations = Vec::new();
+    let audit = super::audit_wire::audit_from_wire(
+        wire.audit.as_ref(),
+        &format!("{path}.audit"),
+        &mut audit_violations,
+    );
+    let audit_dropped = (!audit_violations.is_empty()).then(|| {
+        audit_violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
     let clock = wire.clock.as_ref().and_then(timestamp_from_wire);
     if clock.is_none() {
         violations.push(FieldViolation::new(
@@ -390,7 +403,54 @@ pub fn status_from_wire(
             software_version: wire.software_version.clone(),
             clock,
             audit,
+            audit_dropped,
         }),
         _ => Err(violations),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit_chain::{AuditStatus, MAX_EXTENSION_LEAVES};
+
+    #[test]
+    fn an_oversized_audit_extension_drops_the_audit_part_only() {
+        let wire = pb::NodeStatus {
+            agreement_versions: vec![pb::HeldVersion {
+                agreement_id: "hn-430703-430922".into(),
+                version: 2,
+                hash: "a".repeat(64),
+            }],
+            software_version: "1.0.0".into(),
+            clock: Some(timestamp_to_wire(chrono::Utc::now())),
+            audit: Some(pb::AuditChainStatus {
+                checkpoint: None,
+                extension: Some(pb::AuditExtension {
+                    from_position: 1,
+                    leaves: vec![vec![0; 32]; MAX_EXTENSION_LEAVES as usize + 1],
+                }),
+                resume: None,
+                holds_yours: Some(pb::AuditChainPoint {
+                    position: 3,
+                    head: vec![1; 32],
+                }),
+            }),
+        };
+        let status = status_from_wire(Some(&wire), "status").expect("the status is taken");
+        assert_eq!(status.versions.len(), 1, "the agreement versions get through");
+        assert_eq!(status.versions[0].version, 2);
+        assert_eq!(status.audit, AuditStatus::default(), "the audit part is dropped");
+        let why = status.audit_dropped.expect("and said why");
+        assert!(
+            why.contains("status.audit.extension.leaves") && why.contains("at most 4096"),
+            "{why}"
+        );
+
+        let mut fine = wire.clone();
+        fine.audit.as_mut().unwrap().extension = None;
+        let status = status_from_wire(Some(&fine), "status").unwrap();
+        assert_eq!(status.audit_dropped, None);
+        assert!(status.audit.holds_yours.is_some());
     }
 }

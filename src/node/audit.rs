@@ -27,12 +27,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::Node;
 use crate::domain::audit_chain::{
-    AuditStatus, ChainHash, ChainPoint, Checkpoint, Extension, MAX_EXTENSION_LEAVES, Offer, ResumeStatement,
-    Signature, Signed, Verdict, witness,
+    AuditStatus, ChainHash, ChainPoint, Checkpoint, Extension, Held, MAX_EXTENSION_LEAVES, Offer,
+    ResumeStatement, Signature, Signed, Verdict, witness,
 };
 use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_entry};
 use crate::domain::division::CountyCode;
@@ -54,6 +54,11 @@ pub const CHECKPOINT_EVERY: u64 = 1000;
 
 /// A checkpoint at least this often while records are written.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A chain this long without a single checkpoint, on a node that signs them, lost its
+/// checkpoints: one is signed at least every [`CHECKPOINT_EVERY`] records (checked after each
+/// batch of [`SEAL_BATCH`]), so two intervals and a batch is well past any honest gap.
+pub const CHECKPOINT_GAP_LIMIT: u64 = 2 * CHECKPOINT_EVERY + SEAL_BATCH as u64;
 
 /// Chain positions read per page when verifying.
 const VERIFY_PAGE: i64 = 5000;
@@ -121,9 +126,19 @@ impl Node {
         if !due {
             return Ok(None);
         }
+        Ok(self.sign_checkpoint(key, end).await?.map(|_| end))
+    }
+
+    /// Signs and stores a checkpoint at `point` of our chain with `key`; `None` when signing
+    /// failed (logged).
+    async fn sign_checkpoint(
+        &self,
+        key: &CountyKey,
+        point: ChainPoint,
+    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
         let checkpoint = Checkpoint {
             county: self.county().as_str().to_string(),
-            point: end,
+            point,
             signed_at: Utc::now().trunc_subsecs(0),
         };
         let signature = match sign(
@@ -135,17 +150,16 @@ impl Node {
         ) {
             Ok(signature) => signature,
             Err(error) => {
-                warn!(%error, position = end.position, "audit checkpoint not signed");
+                warn!(%error, position = point.position, "audit checkpoint not signed");
                 return Ok(None);
             }
         };
-        self.store()
-            .add_audit_checkpoint(&Signed {
-                body: checkpoint,
-                signature,
-            })
-            .await?;
-        Ok(Some(end))
+        let signed = Signed {
+            body: checkpoint,
+            signature,
+        };
+        self.store().add_audit_checkpoint(&signed).await?;
+        Ok(Some(signed))
     }
 
     /// What we show `peer` of our chain in a status exchange: our checkpoint with the leaves
@@ -164,7 +178,7 @@ impl Node {
             .next()
             .and_then(|witness| witness.holds_ours);
         Ok(AuditStatus {
-            offer: offer(self.store(), holds_ours).await?,
+            offer: self.offer(holds_ours).await?,
             holds_yours,
         })
     }
@@ -177,6 +191,16 @@ impl Node {
             self.store().record_peer_holds_ours(peer, point).await?;
         }
         let Some(offer) = &theirs.offer else {
+            // a peer we hold a checkpoint of that shows none (its checkpoints were removed, or
+            // its audit part keeps arriving malformed) proves nothing either
+            if let Some(held) = self.store().held_peer_checkpoint(peer).await? {
+                let why = format!(
+                    "it showed no checkpoint, though we hold its checkpoint {}",
+                    held.checkpoint.point.position
+                );
+                self.count_unproven(peer, &held, held.checkpoint.point, why)
+                    .await?;
+            }
             return Ok(());
         };
         let checkpoint = &offer.checkpoint;
@@ -220,41 +244,117 @@ impl Node {
             Verdict::First | Verdict::Extends => {
                 self.store().hold_peer_checkpoint(peer, checkpoint, None).await?;
             }
-            Verdict::Same => {}
-            Verdict::Unproven(why) => {
-                tracing::debug!(peer = %peer, why, "peer audit checkpoint not yet proven");
+            Verdict::Same => {
+                self.store().clear_peer_unproven(peer).await?;
             }
-            Verdict::Resumed { from, signed_at } => {
-                info!(peer = %peer, from = from.position, to = offered.position, "peer audit chain resumed from a checkpoint after a restore (signed statement)");
+            Verdict::Unproven(why) => {
+                if let Some(held) = &held {
+                    self.count_unproven(peer, held, offered, why).await?;
+                }
+            }
+            Verdict::Resumed {
+                from,
+                signed_at,
+                witnessed,
+            } => {
+                info!(peer = %peer, from = from.position, to = offered.position, witnessed, "peer audit chain resumed from a checkpoint after a restore (signed statement)");
                 self.store()
                     .hold_peer_checkpoint(peer, checkpoint, Some(signed_at))
                     .await?;
-                let reason = format!(
+                let mut reason = format!(
                     "the peer's audit chain resumed from its checkpoint {} (head {}) under a statement signed {}",
                     from.position,
                     from.head.hex(),
                     signed_at.to_rfc3339()
                 );
+                if !witnessed {
+                    let held_position = held.as_ref().map_or(0, |held| held.checkpoint.point.position);
+                    warn!(peer = %peer, from = from.position, held_position, "peer audit chain resumed from a point before the checkpoint we held: the restore point was never witnessed");
+                    reason.push_str(&format!(
+                        "; the restore point was unwitnessed (we held its checkpoint {held_position}, not {})",
+                        from.position
+                    ));
+                }
                 self.store()
                     .append_audit(&peer_audit_entry(peer, "audit_resumed", reason))
                     .await?;
             }
             Verdict::Fork(detail) => {
-                let held_position = held.as_ref().map(|held| held.checkpoint.point.position);
-                warn!(peer = %peer, held_position, offered_position = offered.position, detail, "peer audit chain forked: its history no longer extends what it showed before");
-                if self.store().record_peer_fork(peer, &detail).await? {
-                    self.metrics().audit_peer_fork(peer.as_str());
-                    self.store()
-                        .append_audit(&peer_audit_entry(peer, "audit_fork", detail))
-                        .await?;
-                }
+                self.record_fork(peer, held.as_ref(), offered, detail).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Counts one more exchange in which `peer` showed nothing that proves it extends `held`;
+    /// past `limits.audit_unproven_exchanges` exchanges in a row or `limits.audit_unproven_after`,
+    /// that is a fork: a peer whose chain was cut where we hold it can prove nothing any more.
+    async fn count_unproven(
+        &self,
+        peer: CountyCode,
+        held: &Held,
+        offered: ChainPoint,
+        why: String,
+    ) -> Result<(), StoreError> {
+        tracing::debug!(peer = %peer, why, "peer audit checkpoint not yet proven");
+        let streak = self.store().record_peer_unproven(peer, &why).await?;
+        let limits = self.limits();
+        let lasted = (Utc::now() - streak.since).to_std().unwrap_or_default();
+        if streak.exchanges >= limits.audit_unproven_exchanges.max(1) || lasted >= limits.audit_unproven_after
+        {
+            let detail = format!(
+                "its checkpoints have come without proof that they extend checkpoint {} since {} ({} exchanges): {why}",
+                held.checkpoint.point.position,
+                streak.since.to_rfc3339(),
+                streak.exchanges
+            );
+            self.record_fork(peer, Some(held), offered, detail).await?;
+        }
+        Ok(())
+    }
+
+    /// Warns of, records, counts and audits (once per fork) that `peer`'s history no longer
+    /// extends what it showed before, or can no longer be shown to.
+    async fn record_fork(
+        &self,
+        peer: CountyCode,
+        held: Option<&Held>,
+        offered: ChainPoint,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        let held_position = held.map(|held| held.checkpoint.point.position);
+        warn!(peer = %peer, held_position, offered_position = offered.position, detail, "peer audit chain forked: its history no longer extends what it showed before");
+        if self.store().record_peer_fork(peer, &detail).await? {
+            self.metrics().audit_peer_fork(peer.as_str());
+            self.store()
+                .append_audit(&peer_audit_entry(peer, "audit_fork", detail))
+                .await?;
         }
         Ok(())
     }
 }
 
 impl Node {
+    /// Logs and audits (once per reason in a row) that the audit part of `peer`'s status was
+    /// malformed and dropped; the rest of its status was taken.
+    pub async fn record_dropped_audit_status(&self, peer: CountyCode, why: &str) -> Result<(), StoreError> {
+        warn!(peer = %peer, why, "the audit part of the peer's status is malformed: dropped, the rest of its status taken");
+        let reason = format!("the audit part of its status was malformed and dropped: {why}");
+        {
+            let mut refused = self
+                .audit_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if refused.get(&peer) == Some(&reason) {
+                return Ok(());
+            }
+            refused.insert(peer, reason.clone());
+        }
+        self.store()
+            .append_audit(&peer_audit_entry(peer, "audit_status_malformed", reason))
+            .await
+    }
+
     /// Audits a refused peer checkpoint, once per checkpoint and reason (the peer shows the
     /// same one at every exchange until it signs another).
     async fn record_refused_checkpoint(
@@ -287,7 +387,13 @@ impl Node {
     /// anchors in force.
     pub async fn verify_audit_chain(&self) -> Result<VerifyReport, StoreError> {
         let anchors = self.signatures.anchors.as_ref().map(|anchors| anchors.current());
-        verify_chain(self.store(), self.county(), anchors.as_ref()).await
+        verify_chain(
+            self.store(),
+            self.county(),
+            anchors.as_ref(),
+            self.county_key.is_some(),
+        )
+        .await
     }
 }
 
@@ -360,55 +466,97 @@ fn check_signature(
     Ok(())
 }
 
-/// The checkpoint to offer a peer that holds `holds_ours` of our chain, with the leaves that
-/// prove it extends that one (or, after a restore, the resume point); `None` while we have no
-/// checkpoint.
-async fn offer(store: &Store, holds_ours: Option<ChainPoint>) -> Result<Option<Offer>, StoreError> {
-    let Some(latest) = store.audit_checkpoint(None).await? else {
-        return Ok(None);
-    };
-    let resume = store.latest_audit_resume().await?;
-    let Some(held) = holds_ours else {
-        return Ok(Some(Offer {
-            checkpoint: latest,
-            extension: None,
-            resume,
-        }));
-    };
-    let ours_there = store.audit_head_at(held.position).await?;
-    let from = match (&resume, ours_there) {
-        (_, Some(head)) if head == held.head => held.position,
-        // rewound since the peer last heard from us: prove the way from where we resumed
-        (Some(resume), _) => resume.body.from.position,
-        // our history does not extend what the peer holds: show it ours from there all the same
-        (None, Some(_)) => held.position,
-        (None, None) => {
+impl Node {
+    /// The checkpoint to offer a peer that holds `holds_ours` of our chain, with the leaves that
+    /// prove it extends that one (or, after a restore, the resume point); `None` while we have no
+    /// checkpoint.
+    async fn offer(&self, holds_ours: Option<ChainPoint>) -> Result<Option<Offer>, StoreError> {
+        let store = self.store();
+        let Some(latest) = store.audit_checkpoint(None).await? else {
+            return Ok(None);
+        };
+        let resume = store.latest_audit_resume().await?;
+        let Some(held) = holds_ours else {
             return Ok(Some(Offer {
                 checkpoint: latest,
                 extension: None,
                 resume,
             }));
-        }
-    };
-    let within = store
-        .audit_checkpoint(Some(from + MAX_EXTENSION_LEAVES))
-        .await?
-        .filter(|checkpoint| checkpoint.body.point.position > from);
-    let checkpoint = match within {
-        Some(checkpoint) => checkpoint,
-        None => store.audit_checkpoint_after(from).await?.unwrap_or(latest),
-    };
-    let to = checkpoint.body.point.position;
-    let leaves = if to > from {
-        store.audit_leaves(from, to).await?
-    } else {
-        Vec::new()
-    };
-    Ok(Some(Offer {
-        checkpoint,
-        extension: Some(Extension { from, leaves }),
-        resume,
-    }))
+        };
+        let ours_there = store.audit_head_at(held.position).await?;
+        let from = match (&resume, ours_there) {
+            (_, Some(head)) if head == held.head => held.position,
+            // rewound since the peer last heard from us: prove the way from where we resumed
+            (Some(resume), _) => resume.body.from.position,
+            // our history does not extend what the peer holds: show it ours from there all the same
+            (None, Some(_)) => held.position,
+            (None, None) => {
+                // the peer holds a head we showed it, and our chain no longer has that position:
+                // our own chain is broken (rows removed), and no proof can be made
+                error!(
+                    peer_holds = held.position,
+                    head = %held.head.short(),
+                    "our audit chain no longer reaches the checkpoint a peer holds of it: it was cut short or rows were removed; run `hancha audit verify`"
+                );
+                return Ok(Some(Offer {
+                    checkpoint: latest,
+                    extension: None,
+                    resume,
+                }));
+            }
+        };
+        let within = store
+            .audit_checkpoint(Some(from + MAX_EXTENSION_LEAVES))
+            .await?
+            .filter(|checkpoint| checkpoint.body.point.position > from);
+        let checkpoint = match within {
+            Some(checkpoint) => checkpoint,
+            // no checkpoint within the cap (none was signed for a stretch: no county key then):
+            // sign one at the cap, so the peer catches up over several exchanges; an extension
+            // beyond the cap would make the peer refuse our whole status
+            // nothing newer than what the peer holds (or than the resume point)
+            None if latest.body.point.position <= from => latest,
+            None => {
+                let cap = from + MAX_EXTENSION_LEAVES;
+                let point = match store.audit_head_at(cap).await? {
+                    Some(head) if latest.body.point.position > cap => {
+                        Some(ChainPoint { position: cap, head })
+                    }
+                    _ => None,
+                };
+                let signed = match (&self.county_key, point) {
+                    (Some(key), Some(point)) => self.sign_checkpoint(key, point).await?,
+                    _ => None,
+                };
+                match signed {
+                    Some(checkpoint) => checkpoint,
+                    None => {
+                        warn!(
+                            from,
+                            newest = latest.body.point.position,
+                            "no audit checkpoint within {MAX_EXTENSION_LEAVES} positions of the one a peer holds, and none could be signed: it is shown without proof"
+                        );
+                        return Ok(Some(Offer {
+                            checkpoint: latest,
+                            extension: None,
+                            resume,
+                        }));
+                    }
+                }
+            }
+        };
+        let to = checkpoint.body.point.position;
+        let leaves = if to > from {
+            store.audit_leaves(from, to).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Offer {
+            checkpoint,
+            extension: Some(Extension { from, leaves }),
+            resume,
+        }))
+    }
 }
 
 /// Checks the whole chain against the records: every position in order, every checkpoint
@@ -417,10 +565,14 @@ async fn offer(store: &Store, holds_ours: Option<ChainPoint>) -> Result<Option<O
 ///
 /// The newest checkpoint's signature is checked against `anchors` at the time it was signed
 /// (its certificate may have been rotated or have expired since), and must be `county`'s.
+///
+/// `signs` says the node signs checkpoints (it has the county key): then a chain longer than
+/// [`CHECKPOINT_GAP_LIMIT`] without any checkpoint is broken (they were removed).
 pub async fn verify_chain(
     store: &Store,
     county: CountyCode,
     anchors: Option<&TrustAnchors>,
+    signs: bool,
 ) -> Result<VerifyReport, StoreError> {
     let mut previous = ChainPoint {
         position: 0,
@@ -466,6 +618,16 @@ pub async fn verify_chain(
         signed_at: checkpoint.body.signed_at.to_rfc3339(),
         signature_valid: signature_check.as_ref().is_some_and(Result::is_ok),
     });
+    if first_broken.is_none() && signs && last.is_none() && previous.position > CHECKPOINT_GAP_LIMIT {
+        first_broken = Some(Break {
+            position: Some(CHECKPOINT_GAP_LIMIT),
+            audit_id: None,
+            problem: format!(
+                "the chain has {} records and no signed checkpoint, though one is signed at least every {CHECKPOINT_EVERY}: the checkpoints were removed",
+                previous.position
+            ),
+        });
+    }
     if first_broken.is_none()
         && let Some(position) = store.audit_checkpoint_off_chain().await?
     {
@@ -494,6 +656,16 @@ pub async fn verify_chain(
             position: None,
             audit_id: Some(*id),
             problem: "the record sits among sealed records but is not in the chain: it was put in behind the sealer"
+                .into(),
+        });
+    }
+    if first_broken.is_none()
+        && let Some(id) = store.audit_record_from_the_future().await?
+    {
+        first_broken = Some(Break {
+            position: None,
+            audit_id: Some(id),
+            problem: "the record claims a transaction that has not started: it was put in by hand, and the sealer would wait for it forever"
                 .into(),
         });
     }

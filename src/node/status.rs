@@ -38,6 +38,7 @@ impl Node {
             software_version: SOFTWARE_VERSION.to_string(),
             clock: chrono::Utc::now(),
             audit,
+            audit_dropped: None,
         })
     }
 
@@ -64,6 +65,9 @@ impl Node {
             .store()
             .record_peer_status(peer, &held, &theirs.software_version, clock)
             .await?;
+        if let Some(why) = &theirs.audit_dropped {
+            self.record_dropped_audit_status(peer, why).await?;
+        }
         self.record_peer_audit(peer, &theirs.audit).await?;
         if let Some(warning) = clock.skew_warning(self.limits().clock_skew_warning) {
             warn!(peer = %peer, offset_ms = clock.offset_ms, "{warning}");

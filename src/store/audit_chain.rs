@@ -159,6 +159,24 @@ impl Store {
         .await?)
     }
 
+    /// The lowest id of an unsealed record that claims to be written by a transaction that has
+    /// not started yet (its `written_by` put in by hand, at or past the next transaction id):
+    /// the sequencer would wait for it forever, so it would stay outside the chain.
+    pub async fn audit_record_from_the_future(&self) -> Result<Option<i64>, StoreError> {
+        let mut connection = self.pool().acquire().await?;
+        let (_, last_xid, last_id) = sequencer::cursor(&mut connection, AUDIT_LOG).await?;
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM audit_log
+             WHERE (written_by, id) > ($1::xid8, $2)
+               AND written_by >= pg_snapshot_xmax(pg_current_snapshot())
+             ORDER BY id LIMIT 1",
+        )
+        .bind(&last_xid)
+        .bind(last_id)
+        .fetch_optional(&mut *connection)
+        .await?)
+    }
+
     /// Committed records not yet sealed, and the age in seconds of the oldest of them.
     pub async fn audit_unsealed(&self) -> Result<(i64, f64), StoreError> {
         let mut connection = self.pool().acquire().await?;

@@ -23,6 +23,20 @@ pub struct PeerWitness {
     pub fork: Option<(DateTime<Utc>, String)>,
     /// Which checkpoint of ours it holds.
     pub holds_ours: Option<ChainPoint>,
+    /// Since when its newest checkpoints came without proof, over how many exchanges in a row,
+    /// and why the last one was not proven.
+    pub unproven: Option<Unproven>,
+}
+
+/// A peer's checkpoints shown without the leaves that prove them, exchange after exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unproven {
+    /// The first exchange of the streak.
+    pub since: DateTime<Utc>,
+    /// Exchanges in the streak.
+    pub exchanges: u32,
+    /// Why the last offer was not proven.
+    pub detail: String,
 }
 
 impl Store {
@@ -56,7 +70,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
              ON CONFLICT (peer_county) DO UPDATE SET position = $2, head = $3, signed_at = $4,
                 scheme = $5, signature = $6, certificate = $7, received_at = now(),
-                resumed_at = coalesce($8, p.resumed_at), fork_at = NULL, fork_detail = NULL",
+                resumed_at = coalesce($8, p.resumed_at), fork_at = NULL, fork_detail = NULL,
+                unproven_since = NULL, unproven_exchanges = 0, unproven_detail = NULL",
         )
         .bind(peer.as_str())
         .bind(body.point.position as i64)
@@ -87,6 +102,41 @@ impl Store {
         Ok(news.unwrap_or(false))
     }
 
+    /// Counts one more exchange in which `peer`'s newest checkpoint came without its proof;
+    /// returns the streak (its start is kept from the first exchange).
+    pub async fn record_peer_unproven(&self, peer: CountyCode, detail: &str) -> Result<Unproven, StoreError> {
+        let (since, exchanges): (DateTime<Utc>, i32) = sqlx::query_as(
+            "INSERT INTO peer_audit_checkpoints AS p
+                (peer_county, unproven_since, unproven_exchanges, unproven_detail)
+             VALUES ($1, now(), 1, $2)
+             ON CONFLICT (peer_county) DO UPDATE SET
+                unproven_since = coalesce(p.unproven_since, now()),
+                unproven_exchanges = p.unproven_exchanges + 1, unproven_detail = $2
+             RETURNING unproven_since, unproven_exchanges",
+        )
+        .bind(peer.as_str())
+        .bind(detail)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Unproven {
+            since,
+            exchanges: exchanges.max(0) as u32,
+            detail: detail.to_owned(),
+        })
+    }
+
+    /// Ends `peer`'s unproven streak (it showed the checkpoint we hold).
+    pub async fn clear_peer_unproven(&self, peer: CountyCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE peer_audit_checkpoints SET unproven_since = NULL, unproven_exchanges = 0,
+                unproven_detail = NULL WHERE peer_county = $1 AND unproven_since IS NOT NULL",
+        )
+        .bind(peer.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Records which checkpoint of ours `peer` holds.
     pub async fn record_peer_holds_ours(
         &self,
@@ -109,7 +159,8 @@ impl Store {
     pub async fn peer_witness(&self, peer: Option<CountyCode>) -> Result<Vec<PeerWitness>, StoreError> {
         let rows: Vec<WitnessRow> = sqlx::query_as(
             "SELECT peer_county, position, head, signed_at, scheme, signature, certificate, received_at,
-                    resumed_at, fork_at, fork_detail, holds_position, holds_head
+                    resumed_at, fork_at, fork_detail, holds_position, holds_head,
+                    unproven_since, unproven_exchanges, unproven_detail
              FROM peer_audit_checkpoints WHERE $1::text IS NULL OR peer_county = $1 ORDER BY peer_county",
         )
         .bind(peer.map(|peer| peer.as_str().to_string()))
@@ -134,6 +185,9 @@ struct WitnessRow {
     fork_detail: Option<String>,
     holds_position: Option<i64>,
     holds_head: Option<Vec<u8>>,
+    unproven_since: Option<DateTime<Utc>>,
+    unproven_exchanges: i32,
+    unproven_detail: Option<String>,
 }
 
 impl WitnessRow {
@@ -181,6 +235,11 @@ impl WitnessRow {
             resumed_at: self.resumed_at,
             fork: self.fork_at.zip(self.fork_detail),
             holds_ours,
+            unproven: self.unproven_since.map(|since| Unproven {
+                since,
+                exchanges: self.unproven_exchanges.max(0) as u32,
+                detail: self.unproven_detail.unwrap_or_default(),
+            }),
         })
     }
 }
