@@ -340,19 +340,7 @@ impl Node {
     pub async fn record_dropped_audit_status(&self, peer: CountyCode, why: &str) -> Result<(), StoreError> {
         warn!(peer = %peer, why, "the audit part of the peer's status is malformed: dropped, the rest of its status taken");
         let reason = format!("the audit part of its status was malformed and dropped: {why}");
-        {
-            let mut refused = self
-                .audit_refusals
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if refused.get(&peer) == Some(&reason) {
-                return Ok(());
-            }
-            refused.insert(peer, reason.clone());
-        }
-        self.store()
-            .append_audit(&peer_audit_entry(peer, "audit_status_malformed", reason))
-            .await
+        self.audit_once(peer, "audit_status_malformed", reason).await
     }
 
     /// Audits a refused peer checkpoint, once per checkpoint and reason (the peer shows the
@@ -368,6 +356,12 @@ impl Node {
             checkpoint.point.position,
             checkpoint.signed_at.to_rfc3339()
         );
+        self.audit_once(peer, "audit_checkpoint_refused", reason).await
+    }
+
+    /// Writes an audit record about `peer` unless the last one written about it said the same
+    /// (a peer repeats the same status at every exchange until it changes something).
+    async fn audit_once(&self, peer: CountyCode, outcome: &str, reason: String) -> Result<(), StoreError> {
         {
             let mut refused = self
                 .audit_refusals
@@ -379,7 +373,7 @@ impl Node {
             refused.insert(peer, reason.clone());
         }
         self.store()
-            .append_audit(&peer_audit_entry(peer, "audit_checkpoint_refused", reason))
+            .append_audit(&peer_audit_entry(peer, outcome, reason))
             .await
     }
 
