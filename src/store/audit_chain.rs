@@ -26,16 +26,12 @@ pub enum Sealing {
     },
 }
 
-/// The audit-log columns the chain binds, in [`AuditFields`] order.
-const FIELDS: &str = "id, at, direction, outcome, peer_county, message_id, kind, agreement_id, \
-                      agreement_hash, reason, principal, principal_scope, action";
-
 impl Store {
     /// Seals at most `limit` committed audit records, in commit order, in one transaction.
     pub async fn seal_audit(&self, limit: i64) -> Result<Sealing, StoreError> {
         let mut tx = self.pool().begin().await?;
         self.limit(&mut tx, Work::Bulk).await?;
-        let Some(batch) = sequencer::next_batch(&mut tx, AUDIT_LOG, limit).await? else {
+        let Some(batch) = sequencer::next_batch::<FieldsRow>(&mut tx, AUDIT_LOG, limit).await? else {
             return Ok(Sealing::Busy);
         };
         let last = last_point(&mut tx).await?;
@@ -56,23 +52,15 @@ impl Store {
                 first.position, previous.position
             )));
         }
-        let ids: Vec<i64> = batch.iter().map(|row| row.row_id).collect();
-        let rows: Vec<FieldsRow> =
-            sqlx::query_as(&format!("SELECT {FIELDS} FROM audit_log WHERE id = ANY($1)"))
-                .bind(&ids)
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut by_id: std::collections::HashMap<i64, AuditFields> =
-            rows.into_iter().map(|row| (row.id, row.into())).collect();
+        let records = batch.len();
         let (mut positions, mut leaves, mut heads) = (Vec::new(), Vec::new(), Vec::new());
         let mut head = previous.head;
-        for row in &batch {
-            let fields = by_id.remove(&row.row_id).ok_or_else(|| {
-                StoreError::Corrupt(format!("audit record {} vanished while sealing", row.row_id))
-            })?;
-            let leaf = fields.leaf_v1();
+        let mut ids = Vec::with_capacity(records);
+        for sequenced in batch {
+            let leaf = AuditFields::from(sequenced.row).leaf_v1();
             head = head.then(&leaf);
-            positions.push(row.position);
+            ids.push(sequenced.row_id);
+            positions.push(sequenced.position);
             leaves.push(leaf.0.to_vec());
             heads.push(head.0.to_vec());
         }
@@ -89,9 +77,9 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Sealing::Sealed {
-            records: batch.len(),
+            records,
             head: Some(ChainPoint {
-                position: previous.position + batch.len() as u64,
+                position: previous.position + records as u64,
                 head,
             }),
         })
