@@ -68,7 +68,8 @@ enum Command {
     /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
     /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.
     Withdraw(withdraw::WithdrawArgs),
-    /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
+    /// The indicators (登记率, 办证率, 持验证率, 流出人口函查率, 查环查孕结果通报率) per township
+    /// and for the county.
     Report(report::ReportArgs),
     Reconcile(reconcile::ReconcileArgs),
     /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after
