@@ -19,6 +19,7 @@ mod id;
 mod pending;
 mod reconcile;
 mod registry;
+mod reminders;
 mod report;
 mod serve;
 mod show;
@@ -71,6 +72,10 @@ enum Command {
     /// The indicators (登记率, 办证率, 持验证率, 流出人口函查率, 查环查孕结果通报率) per township
     /// and for the county.
     Report(report::ReportArgs),
+    /// Issue the 催办通知书 (reminder notices) of a period to inflow women without a valid
+    /// certificate, once per person and period, and write them for printing (HTML for A4, and a
+    /// CSV list for the township office).
+    Reminders(reminders::RemindersArgs),
     Reconcile(reconcile::ReconcileArgs),
     /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after
     /// a restore.
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Answer(args) => answer::run(args),
         Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
+        Command::Reminders(args) => reminders::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Audit(command) => audit::run(command),
         Command::Registry(command) => registry::run(command),
