@@ -2,6 +2,8 @@
 //! registry shows without a valid certificate, once per person and period, and what is written
 //! reads right through the DOM of the page and in the township office's CSV.
 //!
+//! (How a page looks when printed: tests/reminder_rendering.rs.)
+//!
 //! The registry (鼎城区 430703; T1 玉霞街道, T2 红云街道):
 //!
 //! | who | flow | township | sex, age | certificate | reminded |
@@ -72,8 +74,16 @@ impl Fixture {
         let valid = Some(CertificateStatus::Valid);
         let next_year = today.checked_add_months(Months::new(12));
         // A's name would be markup if it were not escaped.
-        let (a, b, c) = (id(XINHUA, aged(30), true), id(XINHUA, aged(30), true), id(XINHUA, aged(30), true));
-        let (d, e, f) = (id(XINHUA, aged(30), false), id(XINHUA, aged(55), true), id(XINHUA, aged(25), true));
+        let (a, b, c) = (
+            id(XINHUA, aged(30), true),
+            id(XINHUA, aged(30), true),
+            id(XINHUA, aged(30), true),
+        );
+        let (d, e, f) = (
+            id(XINHUA, aged(30), false),
+            id(XINHUA, aged(55), true),
+            id(XINHUA, aged(25), true),
+        );
         let (g, o) = (id(XINHUA, aged(40), true), id(DINGCHENG, aged(30), true));
         let mut outflow = outflow_person(o.clone(), DINGCHENG, XINHUA);
         outflow.name = "欧阳红".into();
@@ -183,7 +193,15 @@ fn read_page(path: &Path) -> Page {
             .unwrap_or_else(|| panic!("{selector:?} in {}", path.display()))
     };
     let mut fields = BTreeMap::new();
-    for id in ["reference", "name", "missing", "origin", "deadline", "office", "issued-on"] {
+    for id in [
+        "reference",
+        "name",
+        "missing",
+        "origin",
+        "deadline",
+        "office",
+        "issued-on",
+    ] {
         fields.insert(id, text(&format!("#{id}")));
     }
     Page {
@@ -237,7 +255,9 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
         );
         assert_eq!(page.fields["deadline"], deadline);
         assert_eq!(page.fields["origin"], "湖南省娄底市新化县");
-        assert!(page.bring.len() >= 2 && page.bring[0].contains("新化县") && page.bring[0].contains("婚育证明"));
+        assert!(
+            page.bring.len() >= 2 && page.bring[0].contains("新化县") && page.bring[0].contains("婚育证明")
+        );
         assert!(page.bring[1].contains("居民身份证"), "{:?}", page.bring);
         named.insert(page.fields["name"].clone(), page);
     }
@@ -249,11 +269,17 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
     assert_eq!(named["孙丽"].fields["missing"], "所持婚育证明已被注销");
     assert_eq!(named["陈静"].fields["office"], "湖南省常德市鼎城区玉霞街道");
     assert_eq!(named["孙丽"].fields["office"], "湖南省常德市鼎城区红云街道");
-    assert_eq!(named["周梅"].fields["office"], "湖南省常德市鼎城区流动人口服务窗口");
+    assert_eq!(
+        named["周梅"].fields["office"],
+        "湖南省常德市鼎城区流动人口服务窗口"
+    );
 
     // The office's list: BOM, one row per reminder, full ID numbers kept for Excel.
     let bytes = std::fs::read(&lists[0]).unwrap();
-    assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "UTF-8 with a byte-order mark");
+    assert!(
+        bytes.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "UTF-8 with a byte-order mark"
+    );
     let mut reader = csv::Reader::from_reader(&bytes[3..]);
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header[..3], ["编号", "姓名", "公民身份号码"]);
@@ -268,7 +294,13 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
     }
 
     // Issued: audited with counts, and no name or ID number in the audit log.
-    let audit = fixture.cluster.node(DINGCHENG).store().recent_operator_access(5).await.unwrap();
+    let audit = fixture
+        .cluster
+        .node(DINGCHENG)
+        .store()
+        .recent_operator_access(5)
+        .await
+        .unwrap();
     let issued = audit
         .iter()
         .find(|record| record.access.action == "issue_reminders")
@@ -296,7 +328,11 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
 
     // --reissue writes the same reminders again, issuing nothing.
     let reprint = fixture.dir("reprint");
-    let text = succeeded(&fixture.reminders(&["--reissue", "--out", reprint.to_str().unwrap()]).await);
+    let text = succeeded(
+        &fixture
+            .reminders(&["--reissue", "--out", reprint.to_str().unwrap()])
+            .await,
+    );
     assert!(text.contains("issued now        0"), "{text}");
     let reprinted: Vec<String> = files(&reprint, "html")
         .iter()
@@ -312,7 +348,11 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
     // Another period is another round of reminders.
     let previous = fixture.period.previous().label();
     let earlier = fixture.dir("previous");
-    let text = succeeded(&fixture.reminders(&["--period", &previous, "--out", earlier.to_str().unwrap()]).await);
+    let text = succeeded(
+        &fixture
+            .reminders(&["--period", &previous, "--out", earlier.to_str().unwrap()])
+            .await,
+    );
     assert!(text.contains("issued now        4"), "{text}");
     assert_eq!(fixture.recorded().await, 8);
 }
@@ -322,16 +362,27 @@ async fn a_township_gets_its_own_reminders_and_the_county_the_rest() {
     let fixture = Fixture::start().await;
     let [t1, t2] = fixture.townships.map(|t| t.as_str().to_string());
     let out = fixture.dir("t2");
-    let text = succeeded(&fixture.reminders(&["--township", &t2, "--out", out.to_str().unwrap()]).await);
+    let text = succeeded(
+        &fixture
+            .reminders(&["--township", &t2, "--out", out.to_str().unwrap()])
+            .await,
+    );
     assert!(text.contains("issued now        1"), "{text}");
     let pages = files(&out, "html");
     assert_eq!(pages.len(), 1);
     assert_eq!(read_page(&pages[0]).fields["name"], "孙丽");
 
     let out = fixture.dir("t1");
-    let text = succeeded(&fixture.reminders(&["--township", &t1, "--out", out.to_str().unwrap()]).await);
+    let text = succeeded(
+        &fixture
+            .reminders(&["--township", &t1, "--out", out.to_str().unwrap()])
+            .await,
+    );
     assert!(text.contains("issued now        2"), "{text}");
-    let mut names: Vec<String> = files(&out, "html").iter().map(|p| read_page(p).fields["name"].clone()).collect();
+    let mut names: Vec<String> = files(&out, "html")
+        .iter()
+        .map(|p| read_page(p).fields["name"].clone())
+        .collect();
     names.sort();
     assert_eq!(names, ["李<b>娜</b> & 张", "陈静"]);
 
@@ -354,14 +405,22 @@ async fn nothing_is_issued_into_a_directory_others_can_read_or_for_another_count
     let output = fixture.reminders(&["--out", open.to_str().unwrap()]).await;
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("chmod 700") && stderr.contains("nothing was issued"), "{stderr}");
+    assert!(
+        stderr.contains("chmod 700") && stderr.contains("nothing was issued"),
+        "{stderr}"
+    );
     assert_eq!(fixture.recorded().await, 0);
     assert!(files(&open, "html").is_empty());
 
     let xinhua_township = townships_of(CountyCode::parse(XINHUA).unwrap())[0];
     let out = fixture.dir("elsewhere");
     let output = fixture
-        .reminders(&["--township", xinhua_township.as_str(), "--out", out.to_str().unwrap()])
+        .reminders(&[
+            "--township",
+            xinhua_township.as_str(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -369,80 +428,54 @@ async fn nothing_is_issued_into_a_directory_others_can_read_or_for_another_count
     assert_eq!(fixture.recorded().await, 0);
 }
 
-/// A page rendered by headless Chromium, kept under `target/reminders/` for a person to look at:
-/// it prints on one A4 page with the Chinese text in a CJK font. Needs `chromium` and
-/// `fonts-noto-cjk` (scripts/test installs them); without them the test fails saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reminder_renders_on_one_a4_page_in_chromium() {
-    let chromium = std::env::var("HANCHA_CHROMIUM").unwrap_or_else(|_| "chromium".to_string());
-    let found = std::process::Command::new(&chromium).arg("--version").output();
-    assert!(
-        found.as_ref().is_ok_and(|o| o.status.success()),
-        "{chromium} was not found: install it (Debian: apt-get install chromium fonts-noto-cjk; \
-         scripts/test does) or set HANCHA_CHROMIUM"
-    );
-    let fonts = std::process::Command::new("fc-list").arg(":lang=zh").output();
-    assert!(
-        fonts.as_ref().is_ok_and(|o| !o.stdout.is_empty()),
-        "no font for Chinese: install fonts-noto-cjk (scripts/test does)"
-    );
+async fn a_township_office_issues_its_own_townships_reminders_only() {
+    use hancha::proto::operator as pb;
+    let offices = TownshipOffices::start().await;
+    // Both persons lose their certificates: each township has one woman to remind.
+    let lapsed: Vec<Person> = [
+        (&offices.person_a, offices.township_a),
+        (&offices.person_b, offices.township_b),
+    ]
+    .into_iter()
+    .map(|(id, township)| {
+        let mut person = inflow_person(id.clone(), XINHUA, DINGCHENG);
+        person.status.township = Some(township);
+        person.status.certificate_status = Some(CertificateStatus::Expired);
+        person
+    })
+    .collect();
+    let node = offices.cluster.node(DINGCHENG);
+    node.store().upsert_persons(&lapsed).await.unwrap();
+    let township_a = offices.township_a.to_string();
+    let clerk = offices.township_operator("yuxia-clerk", &[&township_a]);
+    let mut client = offices.client(&clerk).await;
 
-    let fixture = Fixture::start().await;
-    let [_, t2] = fixture.townships.map(|t| t.as_str().to_string());
-    let out = fixture.dir("render");
-    succeeded(&fixture.reminders(&["--township", &t2, "--out", out.to_str().unwrap()]).await);
-    let page = files(&out, "html").remove(0);
+    let own = client
+        .issue_reminders(pb::IssueRemindersRequest::default())
+        .await
+        .expect("its own township's reminders")
+        .into_inner();
+    assert_eq!(own.issued, 1);
+    let ids: Vec<&str> = own.reminders.iter().map(|r| r.resident_id.as_str()).collect();
+    assert_eq!(ids, [offices.person_a.as_str()]);
+    assert_eq!(own.reminders[0].issued_by, "yuxia-clerk");
+    assert_eq!(own.reminders[0].township, township_a);
 
-    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/reminders");
-    std::fs::create_dir_all(&kept).unwrap();
-    let png = kept.join("reminder.png");
-    let pdf = kept.join("reminder.pdf");
-    let _ = std::fs::remove_file(&png);
-    let _ = std::fs::remove_file(&pdf);
-    let profile = tempfile::tempdir().unwrap();
-    let render = |output: String| {
-        let mut command = std::process::Command::new(&chromium);
-        command
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer"])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(["--window-size=794,1123", "--hide-scrollbars"])
-            .arg(output)
-            .arg(format!("file://{}", page.display()));
-        command
-    };
-    for (what, flag) in [
-        ("a screenshot", format!("--screenshot={}", png.display())),
-        ("a PDF", format!("--print-to-pdf={}", pdf.display())),
-    ] {
-        let output = tokio::task::spawn_blocking({
-            let mut command = render(flag);
-            move || command.output().expect("run chromium")
+    let other = client
+        .issue_reminders(pb::IssueRemindersRequest {
+            township: offices.township_b.to_string(),
+            ..Default::default()
         })
         .await
-        .unwrap();
-        assert!(output.status.success(), "chromium made no {what}: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let image = std::fs::read(&png).expect("the screenshot is written");
-    assert!(image.starts_with(b"\x89PNG"), "a PNG");
-    // Width and height from the IHDR chunk.
-    let dimension = |at: usize| u32::from_be_bytes(image[at..at + 4].try_into().unwrap());
-    assert_eq!((dimension(16), dimension(20)), (794, 1123));
-    let document = std::fs::read(&pdf).expect("the PDF is written");
-    let text = String::from_utf8_lossy(&document);
-    let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
-    assert_eq!(pages, 1, "the notice fits on one page");
-    // A4 is 595.28 × 841.89 points.
-    let media_box: Vec<f64> = text
-        .split("/MediaBox [")
-        .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .expect("a MediaBox")
-        .split_whitespace()
-        .map(|n| n.parse().unwrap())
-        .collect();
-    assert!(
-        (media_box[2] - 595.3).abs() < 1.0 && (media_box[3] - 841.9).abs() < 1.0,
-        "A4, not {media_box:?}"
+        .expect_err("another township's reminders");
+    assert_eq!(other.code(), tonic::Code::PermissionDenied, "{other:?}");
+    assert_eq!(
+        count(node, "SELECT count(*) FROM reminders").await,
+        1,
+        "nothing issued for the other township"
     );
-    eprintln!("rendered: {} and {}", png.display(), pdf.display());
+    let audit = offices.audit_text().await;
+    assert!(audit.contains("issue_reminders"), "{audit}");
+    assert!(!audit.contains(offices.person_a.as_str()) && !audit.contains(offices.person_b.as_str()));
 }

@@ -481,7 +481,14 @@ async fn the_table_shows_each_rate_with_its_numerator_and_denominator() {
     };
     assert_eq!(
         cells("township"),
-        ["township", "登记率", "办证率", "持验证率", "流出人口函查率", "查环查孕结果通报率"]
+        [
+            "township",
+            "登记率",
+            "办证率",
+            "持验证率",
+            "流出人口函查率",
+            "查环查孕结果通报率"
+        ]
     );
     assert_eq!(
         cells("430703001"),

@@ -97,7 +97,11 @@ async fn json_report(cluster: &Cluster, period: &str) -> Value {
     })
     .await
     .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("one JSON object")
 }
 
@@ -109,7 +113,8 @@ async fn check_results_reported_to_the_origin_count_each_married_inflow_woman_on
     let (inside, last_quarter) = (period.start(), period.previous().end());
     let all = townships_of(CountyCode::parse(DINGCHENG).unwrap());
     let (t1, t2) = (all[0], all[1]);
-    let aged = |years: u32| period.end().checked_sub_months(Months::new(12 * years)).unwrap() - Days::new(120);
+    let aged =
+        |years: u32| period.end().checked_sub_months(Months::new(12 * years)).unwrap() - Days::new(120);
     let mut sequence = 0;
     let mut id = |address: &str, years: u32, female: bool| {
         sequence += 2;
@@ -183,5 +188,10 @@ async fn check_results_reported_to_the_origin_count_each_married_inflow_woman_on
     .unwrap();
     assert!(table.contains("查环查孕结果通报率"), "{table}");
     assert!(table.contains("16.6% (1/6)"), "{table}");
-    assert!(csv.lines().next().unwrap().ends_with("check_report_numerator,check_report_denominator,check_report_rate"));
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("check_report_numerator,check_report_denominator,check_report_rate")
+    );
 }

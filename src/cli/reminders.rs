@@ -106,12 +106,19 @@ fn prepare_directory(dir: &Path) -> Result<(), UnusableFile> {
 
 /// Writes a page per reminder and the list; returns the list's file name (`None` when there is
 /// nothing to write).
-fn write_files(dir: &Path, response: &pb::IssueRemindersResponse, place: &str) -> anyhow::Result<Option<String>> {
+fn write_files(
+    dir: &Path,
+    response: &pb::IssueRemindersResponse,
+    place: &str,
+) -> anyhow::Result<Option<String>> {
     if response.reminders.is_empty() {
         return Ok(None);
     }
     for item in &response.reminders {
-        write_private(&dir.join(reminder::file_name(item)), reminder::html(item, &response.county).as_bytes())?;
+        write_private(
+            &dir.join(reminder::file_name(item)),
+            reminder::html(item, &response.county).as_bytes(),
+        )?;
     }
     let stamp = china_time(Utc::now()).format("%Y%m%d-%H%M%S");
     let list = format!("reminders-{}-{place}-{stamp}.csv", response.period)
@@ -137,7 +144,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(args: &RemindersArgs, response: &pb::IssueRemindersResponse, place: &str, list: Option<&str>) {
+fn print_summary(
+    args: &RemindersArgs,
+    response: &pb::IssueRemindersResponse,
+    place: &str,
+    list: Option<&str>,
+) {
     let where_ = match &args.township {
         Some(code) => display::township(code),
         None => display::county(&response.county),

@@ -143,8 +143,14 @@ mod tests {
         let cases = [
             (None, Some(MissingCertificate::NotHeld)),
             (Some(CertificateStatus::None), Some(MissingCertificate::NotHeld)),
-            (Some(CertificateStatus::Expired), Some(MissingCertificate::Expired)),
-            (Some(CertificateStatus::Revoked), Some(MissingCertificate::Revoked)),
+            (
+                Some(CertificateStatus::Expired),
+                Some(MissingCertificate::Expired),
+            ),
+            (
+                Some(CertificateStatus::Revoked),
+                Some(MissingCertificate::Revoked),
+            ),
             (Some(CertificateStatus::Valid), None),
         ];
         for (status, expected) in cases {
@@ -155,7 +161,12 @@ mod tests {
 
     #[test]
     fn a_valid_certificate_past_its_date_is_expired_on_the_day_after() {
-        let mut her = person(date(1990, 3, 1), false, Flow::Inflow, Some(CertificateStatus::Valid));
+        let mut her = person(
+            date(1990, 3, 1),
+            false,
+            Flow::Inflow,
+            Some(CertificateStatus::Valid),
+        );
         her.status.certificate_valid_until = Some(today());
         assert_eq!(needs_reminder(&her, today()), None, "valid through its last day");
         her.status.certificate_valid_until = today().pred_opt();
@@ -165,17 +176,29 @@ mod tests {
     #[test]
     fn men_outflow_persons_and_women_outside_15_to_49_are_not_reminded() {
         let none = None;
-        assert_eq!(needs_reminder(&person(date(1990, 3, 1), true, Flow::Inflow, none), today()), None);
-        assert_eq!(needs_reminder(&person(date(1990, 3, 1), false, Flow::Outflow, none), today()), None);
+        assert_eq!(
+            needs_reminder(&person(date(1990, 3, 1), true, Flow::Inflow, none), today()),
+            None
+        );
+        assert_eq!(
+            needs_reminder(&person(date(1990, 3, 1), false, Flow::Outflow, none), today()),
+            None
+        );
         // 15 today: reminded; 15 tomorrow: not yet. 49 until tomorrow: reminded; 50 today: not.
         let fifteen_today = date(2011, 12, 1);
         assert!(needs_reminder(&person(fifteen_today, false, Flow::Inflow, none), today()).is_some());
         let fifteen_tomorrow = date(2011, 12, 2);
-        assert_eq!(needs_reminder(&person(fifteen_tomorrow, false, Flow::Inflow, none), today()), None);
+        assert_eq!(
+            needs_reminder(&person(fifteen_tomorrow, false, Flow::Inflow, none), today()),
+            None
+        );
         let fifty_tomorrow = date(1976, 12, 2);
         assert!(needs_reminder(&person(fifty_tomorrow, false, Flow::Inflow, none), today()).is_some());
         let fifty_today = date(1976, 12, 1);
-        assert_eq!(needs_reminder(&person(fifty_today, false, Flow::Inflow, none), today()), None);
+        assert_eq!(
+            needs_reminder(&person(fifty_today, false, Flow::Inflow, none), today()),
+            None
+        );
     }
 
     #[test]

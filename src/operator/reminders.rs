@@ -73,12 +73,7 @@ pub(super) async fn issue(
         .collect();
     let recorded = node
         .store()
-        .issue_reminders(
-            &period,
-            &wanted,
-            caller.principal.name(),
-            deadline(today, days),
-        )
+        .issue_reminders(&period, &wanted, caller.principal.name(), deadline(today, days))
         .await
         .map_err(internal)?;
     let issued = recorded.iter().filter(|r| r.issued_now).count();
@@ -102,7 +97,10 @@ pub(super) async fn issue(
         .iter()
         .filter(|reminder| reminder.issued_now || request.reissue)
         .map(|reminder| {
-            let name = names.get(reminder.resident_id.as_str()).copied().unwrap_or_default();
+            let name = names
+                .get(reminder.resident_id.as_str())
+                .copied()
+                .unwrap_or_default();
             wire(node, period, reminder, name)
         })
         .collect();

@@ -178,7 +178,8 @@ pub fn csv(reminders: &[pb::Reminder]) -> anyhow::Result<Vec<u8>> {
         let mut writer = csv::Writer::from_writer(&mut bytes);
         writer.write_record(CSV_HEADER)?;
         for reminder in reminders {
-            let missing = MissingCertificate::parse(&reminder.missing).map_or("", MissingCertificate::label_zh);
+            let missing =
+                MissingCertificate::parse(&reminder.missing).map_or("", MissingCertificate::label_zh);
             writer.write_record([
                 cell(&reminder.reference),
                 cell(&reminder.name),
