@@ -73,8 +73,19 @@ enum Command {
     /// and for the county.
     Report(report::ReportArgs),
     /// Issue the 催办通知书 (reminder notices) of a period to inflow women without a valid
-    /// certificate, once per person and period, and write them for printing (HTML for A4, and a
-    /// CSV list for the township office).
+    /// certificate, once per person and period, and write them for printing.
+    ///
+    /// Every inflow woman aged 15–49 whom the registry shows without a marriage-and-childbearing
+    /// certificate valid today (none recorded, `none`, `expired`, `revoked`, or `valid` but past
+    /// its date) gets one reminder per period: running the command again in the same period
+    /// issues reminders only to people who had none yet, and says so. Each page is named by its
+    /// reference (`430703-2026Q4-000017.html`, which names nobody) and prints on A4 from any
+    /// browser; the list for the township office is `reminders-PERIOD-PLACE-TIME.csv` (UTF-8 with
+    /// a byte-order mark, for Excel).
+    ///
+    /// The directory is created with mode 0700 and every file with mode 0600: they hold names and
+    /// ID numbers. An existing directory is used only if no one else can read it; when it cannot
+    /// be used, nothing is issued (exit 2).
     Reminders(reminders::RemindersArgs),
     Reconcile(reconcile::ReconcileArgs),
     /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after

@@ -18,18 +18,7 @@ use crate::domain::time::china_time;
 use crate::present::{display, explain, reminder};
 use crate::proto::operator as pb;
 
-/// Issue the 催办通知书 (reminder notices) of a period and write them for printing.
-///
-/// Every inflow woman aged 15–49 whom the registry shows without a marriage-and-childbearing
-/// certificate valid today (none recorded, `none`, `expired`, `revoked`, or `valid` but past its
-/// date) gets one reminder per period: running the command again in the same period issues
-/// reminders only to people who had none yet, and says so. Each page is named by its reference
-/// (`430703-2026Q4-000017.html`) and prints on A4 from any browser; the list for the township
-/// office is `reminders-PERIOD-PLACE-TIME.csv` (UTF-8 with a byte-order mark, for Excel).
-///
-/// The directory is created with mode 0700 and every file with mode 0600: they hold names and ID
-/// numbers. An existing directory is used only if no one else can read it. Nothing is issued
-/// when the directory cannot be used.
+/// What to issue and where to write it (the command's help is on `Command::Reminders`).
 #[derive(Debug, Args)]
 pub struct RemindersArgs {
     #[command(flatten)]
