@@ -481,7 +481,14 @@ async fn the_table_shows_each_rate_with_its_numerator_and_denominator() {
     };
     assert_eq!(
         cells("township"),
-        ["township", "登记率", "办证率", "持验证率", "流出人口函查率"]
+        [
+            "township",
+            "登记率",
+            "办证率",
+            "持验证率",
+            "流出人口函查率",
+            "查环查孕结果通报率"
+        ]
     );
     assert_eq!(
         cells("430703001"),
@@ -490,7 +497,9 @@ async fn the_table_shows_each_rate_with_its_numerator_and_denominator() {
             "100.0% (4/4)",
             "33.3% (1/3)",
             "50.0% (1/2)",
-            "50.0% (2/4)"
+            "50.0% (2/4)",
+            // married inflow women 15–49 (A, B): no check result sent (tests/report_check_results.rs)
+            "0.0% (0/2)"
         ]
     );
     assert_eq!(
@@ -500,12 +509,20 @@ async fn the_table_shows_each_rate_with_its_numerator_and_denominator() {
             "100.0% (2/2)",
             "50.0% (1/2)",
             "100.0% (1/1)",
-            "33.3% (1/3)"
+            "33.3% (1/3)",
+            "0.0% (0/1)"
         ]
     );
     assert_eq!(
         cells("430703003"),
-        ["430703003 郭家铺街道", "— (0/0)", "— (0/0)", "— (0/0)", "— (0/0)"]
+        [
+            "430703003 郭家铺街道",
+            "— (0/0)",
+            "— (0/0)",
+            "— (0/0)",
+            "— (0/0)",
+            "— (0/0)"
+        ]
     );
     // 3 of 7 is 42.857…%: rounded down, as every rate is.
     assert_eq!(
@@ -515,7 +532,8 @@ async fn the_table_shows_each_rate_with_its_numerator_and_denominator() {
             "87.5% (7/8)",
             "40.0% (2/5)",
             "75.0% (3/4)",
-            "42.8% (3/7)"
+            "42.8% (3/7)",
+            "0.0% (0/4)"
         ]
     );
     assert!(text.contains("count in the county total only"), "{text}");
@@ -552,6 +570,9 @@ async fn csv_has_a_header_row_one_row_per_township_and_the_county_last() {
             "outflow_inquiry_numerator",
             "outflow_inquiry_denominator",
             "outflow_inquiry_rate",
+            "check_report_numerator",
+            "check_report_denominator",
+            "check_report_rate",
         ]
     );
     let rows: Vec<Vec<String>> = reader

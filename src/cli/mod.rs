@@ -19,6 +19,7 @@ mod id;
 mod pending;
 mod reconcile;
 mod registry;
+mod reminders;
 mod report;
 mod serve;
 mod show;
@@ -68,8 +69,24 @@ enum Command {
     /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
     /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.
     Withdraw(withdraw::WithdrawArgs),
-    /// The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county.
+    /// The indicators (登记率, 办证率, 持验证率, 流出人口函查率, 查环查孕结果通报率) per township
+    /// and for the county.
     Report(report::ReportArgs),
+    /// Issue the 催办通知书 (reminder notices) of a period to inflow women without a valid
+    /// certificate, once per person and period, and write them for printing.
+    ///
+    /// Every inflow woman aged 15–49 whom the registry shows without a marriage-and-childbearing
+    /// certificate valid today (none recorded, `none`, `expired`, `revoked`, or `valid` but past
+    /// its date) gets one reminder per period: running the command again in the same period
+    /// issues reminders only to people who had none yet, and says so. Each page is named by its
+    /// reference (`430703-2026Q4-000017.html`, which names nobody) and prints on A4 from any
+    /// browser; the list for the township office is `reminders-PERIOD-PLACE-TIME.csv` (UTF-8 with
+    /// a byte-order mark, for Excel).
+    ///
+    /// The directory is created with mode 0700 and every file with mode 0600: they hold names and
+    /// ID numbers. An existing directory is used only if no one else can read it; when it cannot
+    /// be used, nothing is issued (exit 2).
+    Reminders(reminders::RemindersArgs),
     Reconcile(reconcile::ReconcileArgs),
     /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after
     /// a restore.
@@ -111,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Answer(args) => answer::run(args),
         Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
+        Command::Reminders(args) => reminders::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Audit(command) => audit::run(command),
         Command::Registry(command) => registry::run(command),

@@ -1,5 +1,6 @@
-//! `hancha report`: the four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and
-//! for the county, as a table for people, CSV for a spreadsheet, or JSON for a program.
+//! `hancha report`: the five indicators (登记率, 办证率, 持验证率, 流出人口函查率,
+//! 查环查孕结果通报率) per township and for the county, as a table for people, CSV for a
+//! spreadsheet, or JSON for a program.
 
 use crate::present::explain;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use crate::proto::operator as pb;
 
 /// The indicators, each with its Chinese name, the column prefix used in CSV and JSON, and what
 /// it counts (as printed under the table).
-const INDICATORS: [(&str, &str, &str); 4] = [
+const INDICATORS: [(&str, &str, &str); 5] = [
     (
         "登记率",
         "registration",
@@ -36,6 +37,11 @@ const INDICATORS: [(&str, &str, &str); 4] = [
         "流出人口函查率",
         "outflow_inquiry",
         "outflow persons with an outflow inquiry answered in the period ÷ outflow persons",
+    ),
+    (
+        "查环查孕结果通报率",
+        "check_report",
+        "inflow married women 15–49 whose check result (dated in the period) was sent to their origin ÷ inflow married women 15–49",
     ),
 ];
 
@@ -92,8 +98,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The row's four indicators, in the order of [`INDICATORS`].
-fn indicators(row: &pb::ReportRow) -> [Indicator; 4] {
+/// The row's indicators, in the order of [`INDICATORS`].
+fn indicators(row: &pb::ReportRow) -> [Indicator; 5] {
     let domain = |wire: &Option<pb::Indicator>| {
         wire.as_ref()
             .map(|i| Indicator::new(i.numerator, i.denominator))
@@ -104,6 +110,7 @@ fn indicators(row: &pb::ReportRow) -> [Indicator; 4] {
         domain(&row.certificate),
         domain(&row.verification),
         domain(&row.outflow_inquiry),
+        domain(&row.check_report),
     ]
 }
 

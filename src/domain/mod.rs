@@ -12,6 +12,7 @@ pub mod person_row;
 pub mod policy;
 pub mod privacy;
 pub mod reconcile;
+pub mod reminder;
 pub mod report;
 pub mod resident_id;
 pub mod riblt;

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use crate::domain::division::CountyCode;
 use crate::domain::message::Subject;
-use crate::domain::resident_id::ResidentId;
+use crate::domain::resident_id::{ResidentId, Sex};
 use crate::domain::vocabulary::{
     AnswerOutcome, CertificatePresented, CertificateStatus, InquiryKind, StatusField, StatusValues,
 };
@@ -123,11 +123,7 @@ pub fn answer_from_registry(
         };
     };
     let mut status = person.status.clone();
-    if status.certificate_status == Some(CertificateStatus::Valid)
-        && status.certificate_valid_until.is_some_and(|until| until < today)
-    {
-        status.certificate_status = Some(CertificateStatus::Expired);
-    }
+    status.certificate_status = certificate_status_on(&person.status, today);
     status.certificate_presented = Some(certificate_presented(
         subject.certificate_number.as_deref(),
         person.status.certificate_number.as_deref(),
@@ -135,6 +131,33 @@ pub fn answer_from_registry(
     RegistryAnswer {
         outcome: AnswerOutcome::Found,
         fields: status.filtered(allowed_fields),
+    }
+}
+
+/// The certificate's status on `day`: as registered, except that a `valid` certificate past its
+/// date is `expired` (a `valid` one without a date stays valid). The one rule of "holds a valid
+/// certificate": the automatic answer, the 催办通知书 and the report's 办证率 (in SQL, in
+/// [`crate::store::report`]) all read it this way.
+pub fn certificate_status_on(status: &StatusValues, day: NaiveDate) -> Option<CertificateStatus> {
+    match status.certificate_status {
+        Some(CertificateStatus::Valid) if status.certificate_valid_until.is_some_and(|until| until < day) => {
+            Some(CertificateStatus::Expired)
+        }
+        registered => registered,
+    }
+}
+
+/// Whether the person holds a certificate valid on `day` ([`certificate_status_on`]).
+pub fn holds_valid_certificate(status: &StatusValues, day: NaiveDate) -> bool {
+    certificate_status_on(status, day) == Some(CertificateStatus::Valid)
+}
+
+impl Person {
+    /// Whether she must hold a marriage-and-childbearing certificate on `day`: a woman of
+    /// childbearing age ([`crate::domain::report::CHILDBEARING_AGES`], in completed years).
+    pub fn must_hold_certificate(&self, day: NaiveDate) -> bool {
+        self.resident_id.sex() == Sex::Female
+            && crate::domain::report::CHILDBEARING_AGES.contains(&self.resident_id.age_on(day))
     }
 }
 

@@ -1,5 +1,6 @@
-//! The reporting period and the arithmetic of the four indicators (the district's targets, all
-//! 100%); what is counted for each lives with the query in [`crate::store::report`].
+//! The reporting period and the arithmetic of the indicators (the district's four targets, all
+//! 100%, and the share of check results reported to the origin); what is counted for each lives
+//! with the query in [`crate::store::report`].
 //!
 //! Periods are calendar years, quarters or months in China Standard Time: a period covers its
 //! first day from 00:00 to its last day up to 24:00 in Asia/Shanghai, whatever time zone the node
@@ -201,7 +202,7 @@ impl fmt::Display for Indicator {
     }
 }
 
-/// The four indicators of one township or of the county.
+/// The indicators of one township or of the county.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Indicators {
     /// 登记率: inflow persons registered ÷ inflow persons known.
@@ -212,6 +213,10 @@ pub struct Indicators {
     pub verification: Indicator,
     /// 流出人口函查率: outflow persons with an inquiry answered in the period ÷ outflow persons.
     pub outflow_inquiry: Indicator,
+    /// 查环查孕结果通报率: inflow married women 15–49 whose quarterly check result (a
+    /// `contraception_check` notice dated in the period) was sent to their origin ÷ inflow
+    /// married women 15–49.
+    pub check_report: Indicator,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod import;
 mod inquiries;
 mod limiter;
 mod reconcile;
+mod reminders;
 mod report;
 
 use std::sync::Arc;
@@ -173,6 +174,15 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::ReportResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::Report).await?;
         let result = report::report(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn issue_reminders(
+        &self,
+        request: Request<pb::IssueRemindersRequest>,
+    ) -> Result<Response<pb::IssueRemindersResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::IssueReminders).await?;
+        let result = reminders::issue(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 

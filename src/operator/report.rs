@@ -1,5 +1,6 @@
-//! The four indicators (登记率, 办证率, 持验证率, 流出人口函查率) per township and for the county,
-//! for a year, quarter or month; what each counts is documented in [`crate::store::report`].
+//! The five indicators (登记率, 办证率, 持验证率, 流出人口函查率, 查环查孕结果通报率) per
+//! township and for the county, for a year, quarter or month; what each counts is documented in
+//! [`crate::store::report`].
 
 use std::collections::BTreeMap;
 
@@ -81,5 +82,6 @@ fn row(township: String, township_name: String, indicators: &Indicators) -> pb::
         certificate: Some(wire(indicators.certificate)),
         verification: Some(wire(indicators.verification)),
         outflow_inquiry: Some(wire(indicators.outflow_inquiry)),
+        check_report: Some(wire(indicators.check_report)),
     }
 }

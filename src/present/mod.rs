@@ -3,6 +3,7 @@
 //! Below both, so neither imports the other.
 
 pub mod display;
+pub mod reminder;
 
 use display::table;
 

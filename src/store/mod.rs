@@ -19,6 +19,7 @@ pub mod probe;
 pub mod queries;
 pub mod reconcile;
 pub mod registry;
+pub mod reminders;
 pub mod report;
 pub mod retention;
 pub mod sequencer;

@@ -133,6 +133,11 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
         "person_tag",
         "a keyed tag of her ID number",
     ),
+    // the county's own record of the 催办通知书 it issued, kept like the registry
+    column("reminders", "resident_id", "the ID number of a woman reminded"),
+    column("reminders", "township", "the township office she reports to"),
+    column("reminders", "origin_county", "her county of registration"),
+    column("reminders", "missing", "what she lacked of her certificate"),
 ];
 
 /// The columns that hold nothing personal, per table (an empty list: the whole table).
@@ -155,6 +160,10 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("sequencer_cursors", &[]),
     ("reconcile_runs", &[]),
     ("erasures", &[]),
+    (
+        "reminders",
+        &["number", "period", "issued_at", "issued_by", "deadline"],
+    ),
     ("_sqlx_migrations", &[]),
     (
         "inquiries",

@@ -223,8 +223,10 @@ pub enum OperatorAction {
     ListAgreements,
     /// Show one agreement.
     ShowAgreement,
-    /// The four indicators.
+    /// The indicators.
     Report,
+    /// Issue the 催办通知书 of a period (names and ID numbers of the women reminded).
+    IssueReminders,
     /// Start a reconciliation run with a peer.
     Reconcile,
     /// List past reconciliation runs (counts only).
@@ -254,6 +256,7 @@ impl OperatorAction {
             OperatorAction::ListAgreements => "list_agreements",
             OperatorAction::ShowAgreement => "show_agreement",
             OperatorAction::Report => "report",
+            OperatorAction::IssueReminders => "issue_reminders",
             OperatorAction::Reconcile => "reconcile",
             OperatorAction::ListReconcileRuns => "list_reconcile_runs",
             OperatorAction::ListReconcileDifferences => "list_reconcile_differences",
@@ -280,12 +283,15 @@ impl OperatorAction {
 
     /// Whether the action reads one person's data by naming them or their inquiry: what the
     /// per-principal rate limit counts, so that nobody can walk the registry one lookup at a
-    /// time. Listings show masked ID numbers and are not counted; the differences export is
-    /// counted once per call.
+    /// time. Listings show masked ID numbers and are not counted; the differences export and the
+    /// reminders (names and full ID numbers, to print) are counted once per call.
     pub const fn is_person_lookup(self) -> bool {
         matches!(
             self,
-            OperatorAction::Ask | OperatorAction::ShowInquiry | OperatorAction::ListReconcileDifferences
+            OperatorAction::Ask
+                | OperatorAction::ShowInquiry
+                | OperatorAction::ListReconcileDifferences
+                | OperatorAction::IssueReminders
         )
     }
 }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 18] = [
+const EVERY_ACTION: [OperatorAction; 19] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -197,6 +197,7 @@ const EVERY_ACTION: [OperatorAction; 18] = [
     OperatorAction::ListAgreements,
     OperatorAction::ShowAgreement,
     OperatorAction::Report,
+    OperatorAction::IssueReminders,
     OperatorAction::Reconcile,
     OperatorAction::ListReconcileRuns,
     OperatorAction::ListReconcileDifferences,
