@@ -15,7 +15,7 @@ use super::error::{AgreementErrors, Collector, Problem, path_at};
 use super::signatures::SignatureEntry;
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, NoticeField, NoticeKind, StatusField, UnknownName};
+use crate::domain::vocabulary::{InquiryKind, NoticeEffect, NoticeField, NoticeKind, StatusField, UnknownName};
 
 /// The longest deadline accepted, in days: anything longer is a typo, not a policy.
 const MAX_DAYS: i64 = 365;
@@ -68,12 +68,16 @@ struct RawDirection {
     reply_days: Spanned<RawReplyDays>,
     notice_days: Option<Spanned<RawNoticeDays>>,
     notice_fields: Option<Spanned<RawNoticeFields>>,
+    notice_effect: Option<Spanned<RawNoticeEffect>>,
     daily_cap: Spanned<i64>,
     automatic_answers: Spanned<bool>,
 }
 
 /// `notice_fields = { birth = ["child_sex", …], … }` as written: kind → field names.
 type RawNoticeFields = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
+
+/// `notice_effect = { contraception_check = "apply", … }` as written: kind → effect name.
+type RawNoticeEffect = BTreeMap<Spanned<String>, Spanned<String>>;
 
 /// `reply_days = { normal = 30, urgent = 15 }` as written.
 #[derive(Deserialize)]
@@ -479,6 +483,12 @@ fn check_direction(
         (Some(fields), Some(kinds)) => check_notice_fields(fields, kinds, &at("notice_fields"), errors),
         (Some(_), None) => None,
     };
+    let notice_effect = match (&raw.notice_effect, &notice_kinds) {
+        (None, Some(kinds)) => Some(effects_with_defaults(BTreeMap::new(), kinds)),
+        (Some(effects), Some(kinds)) => check_notice_effect(effects, kinds, &at("notice_effect"), errors)
+            .map(|named| effects_with_defaults(named, kinds)),
+        (_, None) => None,
+    };
     let daily_cap = check_range(&raw.daily_cap, &at("daily_cap"), 1, MAX_DAILY_CAP, errors)
         .and_then(|cap| u32::try_from(cap).ok());
 
@@ -492,6 +502,7 @@ fn check_direction(
         reply_days: reply_days?,
         notice_days: notice_days?,
         notice_fields: notice_fields?,
+        notice_effect: notice_effect?,
         daily_cap: daily_cap?,
         automatic_answers: *raw.automatic_answers.get_ref(),
     })
@@ -579,4 +590,61 @@ fn check_notice_fields(
         checked.insert(kind, names);
     }
     all_good.then_some(checked)
+}
+
+/// `notice_effect = { contraception_check = "apply", … }`: each key a kind the direction
+/// allows, each value an effect name ([`NoticeEffect`]).
+fn check_notice_effect(
+    raw: &Spanned<RawNoticeEffect>,
+    allowed_kinds: &BTreeSet<NoticeKind>,
+    path: &str,
+    errors: &mut Collector<'_>,
+) -> Option<BTreeMap<NoticeKind, NoticeEffect>> {
+    let mut checked = BTreeMap::new();
+    let mut all_good = true;
+    for (kind_name, effect) in raw.get_ref() {
+        let kind_path = format!("{path}.{}", kind_name.get_ref());
+        let kind = match kind_name.get_ref().parse::<NoticeKind>() {
+            Ok(kind) if allowed_kinds.contains(&kind) => Some(kind),
+            Ok(kind) => {
+                errors.push(
+                    kind_name.span(),
+                    &kind_path,
+                    Problem::FieldsForKindNotAllowed { kind },
+                );
+                None
+            }
+            Err(unknown) => {
+                errors.push(kind_name.span(), &kind_path, Problem::UnknownName(unknown));
+                None
+            }
+        };
+        let effect = match effect.get_ref().parse::<NoticeEffect>() {
+            Ok(effect) => Some(effect),
+            Err(unknown) => {
+                errors.push(effect.span(), &kind_path, Problem::UnknownName(unknown));
+                None
+            }
+        };
+        match (kind, effect) {
+            (Some(kind), Some(effect)) => {
+                checked.insert(kind, effect);
+            }
+            _ => all_good = false,
+        }
+    }
+    all_good.then_some(checked)
+}
+
+/// Every kind the direction allows with its effect: the one named, or
+/// [`NoticeEffect::Operator`]. So a document that names `"operator"` and one that leaves it out
+/// mean the same and have the same canonical form.
+fn effects_with_defaults(
+    mut named: BTreeMap<NoticeKind, NoticeEffect>,
+    allowed_kinds: &BTreeSet<NoticeKind>,
+) -> BTreeMap<NoticeKind, NoticeEffect> {
+    for kind in allowed_kinds {
+        named.entry(*kind).or_default();
+    }
+    named
 }

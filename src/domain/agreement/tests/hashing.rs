@@ -97,6 +97,10 @@ fn hash_changes_with_every_term() {
             "automatic_answers = true",
             "automatic_answers = true\nnotice_fields = { birth = [\"child_sex\"] }",
         ),
+        (
+            "automatic_answers = true",
+            "automatic_answers = true\nnotice_effect = { contraception_check = \"apply\" }",
+        ),
     ];
     let mut hashes = BTreeSet::from([parsed(BASE).canonical_hash().clone()]);
     for (old, new) in changes {
