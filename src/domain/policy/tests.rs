@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 18] = [
+const EVERY_ACTION: [OperatorAction; 22] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -202,6 +202,10 @@ const EVERY_ACTION: [OperatorAction; 18] = [
     OperatorAction::ListReconcileDifferences,
     OperatorAction::VerifyAudit,
     OperatorAction::AuditPeers,
+    OperatorAction::RegistryHistory,
+    OperatorAction::ListNotices,
+    OperatorAction::ApplyNotice,
+    OperatorAction::DismissNotice,
 ];
 
 #[test]
