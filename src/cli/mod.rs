@@ -16,9 +16,11 @@ mod demo;
 mod dev;
 pub mod exit;
 mod id;
+mod notices;
 mod pending;
 mod reconcile;
 mod registry;
+mod registry_history;
 mod report;
 mod serve;
 mod show;
@@ -65,6 +67,9 @@ enum Command {
     Show(show::ShowArgs),
     /// Answer a pending inquiry by hand.
     Answer(answer::AnswerArgs),
+    /// Notices other counties sent us and what each did in our registry; apply or dismiss
+    /// those that wait for an operator.
+    Notices(notices::NoticesArgs),
     /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
     /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.
     Withdraw(withdraw::WithdrawArgs),
@@ -75,7 +80,7 @@ enum Command {
     /// a restore.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// The county's registry of persons: import from CSV.
+    /// The county's registry of persons: import from CSV, and each entry's history.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
     /// Check resident ID numbers (公民身份号码) by hand or from scripts.
@@ -109,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Pending(args) => pending::run(args),
         Command::Show(args) => show::run(args),
         Command::Answer(args) => answer::run(args),
+        Command::Notices(args) => notices::run(args),
         Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
         Command::Reconcile(args) => reconcile::run(args),

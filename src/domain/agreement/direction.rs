@@ -238,9 +238,22 @@ impl Direction {
         } else {
             "by an operator"
         };
+        let applied: Vec<&str> = self
+            .notice_effect
+            .iter()
+            .filter(|(_, effect)| **effect == NoticeEffect::Apply)
+            .map(|(kind, _)| kind.as_str())
+            .collect();
+        let notices = if self.notice_kinds.is_empty() {
+            String::new()
+        } else if applied.is_empty() {
+            "; notices wait for an operator".to_owned()
+        } else {
+            format!("; notices applied on receipt: {}", applied.join(", "))
+        };
         format!(
             "{} {} → {} {}: {kinds}; answers carry {}; reply within {normal} days ({urgent} urgent); \
-             at most {} per day; answers {answering}",
+             at most {} per day; answers {answering}{notices}",
             self.from,
             self.from.name(),
             self.to,
