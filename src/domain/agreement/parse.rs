@@ -14,8 +14,11 @@ use toml::value::Datetime;
 use super::error::{AgreementErrors, Collector, Problem, path_at};
 use super::signatures::SignatureEntry;
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
+use notices::{RawNoticeEffect, RawNoticeFields, check_notice_effect, check_notice_fields, effects_with_defaults};
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, NoticeEffect, NoticeField, NoticeKind, StatusField, UnknownName};
+use crate::domain::vocabulary::{InquiryKind, NoticeKind, StatusField, UnknownName};
+
+mod notices;
 
 /// The longest deadline accepted, in days: anything longer is a typo, not a policy.
 const MAX_DAYS: i64 = 365;
@@ -72,12 +75,6 @@ struct RawDirection {
     daily_cap: Spanned<i64>,
     automatic_answers: Spanned<bool>,
 }
-
-/// `notice_fields = { birth = ["child_sex", …], … }` as written: kind → field names.
-type RawNoticeFields = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
-
-/// `notice_effect = { contraception_check = "apply", … }` as written: kind → effect name.
-type RawNoticeEffect = BTreeMap<Spanned<String>, Spanned<String>>;
 
 /// `reply_days = { normal = 30, urgent = 15 }` as written.
 #[derive(Deserialize)]
@@ -379,7 +376,7 @@ fn check_party(
 }
 
 /// A list of vocabulary names: each must be known and appear once.
-fn check_names<T>(
+pub(super) fn check_names<T>(
     names: &Spanned<Vec<Spanned<String>>>,
     path: &str,
     errors: &mut Collector<'_>,
@@ -537,114 +534,4 @@ fn check_notice_days(
         receipt: receipt?,
         feedback: feedback?,
     })
-}
-
-/// `notice_fields = { birth = ["child_sex", …], … }`: each key a kind the direction allows, each
-/// field one of that kind's ([`NoticeField::kind`]), each listed once.
-fn check_notice_fields(
-    raw: &Spanned<RawNoticeFields>,
-    allowed_kinds: &BTreeSet<NoticeKind>,
-    path: &str,
-    errors: &mut Collector<'_>,
-) -> Option<BTreeMap<NoticeKind, BTreeSet<NoticeField>>> {
-    let mut checked = BTreeMap::new();
-    let mut all_good = true;
-    for (kind_name, fields) in raw.get_ref() {
-        let kind_path = format!("{path}.{}", kind_name.get_ref());
-        let kind = match kind_name.get_ref().parse::<NoticeKind>() {
-            Ok(kind) if allowed_kinds.contains(&kind) => kind,
-            Ok(kind) => {
-                errors.push(
-                    kind_name.span(),
-                    &kind_path,
-                    Problem::FieldsForKindNotAllowed { kind },
-                );
-                all_good = false;
-                continue;
-            }
-            Err(unknown) => {
-                errors.push(kind_name.span(), &kind_path, Problem::UnknownName(unknown));
-                all_good = false;
-                continue;
-            }
-        };
-        let Some(names) = check_names::<NoticeField>(fields, &kind_path, errors) else {
-            all_good = false;
-            continue;
-        };
-        for field in &names {
-            if field.kind() != kind {
-                let span = fields
-                    .get_ref()
-                    .iter()
-                    .find(|name| name.get_ref() == field.as_str())
-                    .map_or_else(|| fields.span(), |name| name.span());
-                errors.push(
-                    span,
-                    &kind_path,
-                    Problem::FieldOfOtherKind { field: *field, kind },
-                );
-                all_good = false;
-            }
-        }
-        checked.insert(kind, names);
-    }
-    all_good.then_some(checked)
-}
-
-/// `notice_effect = { contraception_check = "apply", … }`: each key a kind the direction
-/// allows, each value an effect name ([`NoticeEffect`]).
-fn check_notice_effect(
-    raw: &Spanned<RawNoticeEffect>,
-    allowed_kinds: &BTreeSet<NoticeKind>,
-    path: &str,
-    errors: &mut Collector<'_>,
-) -> Option<BTreeMap<NoticeKind, NoticeEffect>> {
-    let mut checked = BTreeMap::new();
-    let mut all_good = true;
-    for (kind_name, effect) in raw.get_ref() {
-        let kind_path = format!("{path}.{}", kind_name.get_ref());
-        let kind = match kind_name.get_ref().parse::<NoticeKind>() {
-            Ok(kind) if allowed_kinds.contains(&kind) => Some(kind),
-            Ok(kind) => {
-                errors.push(
-                    kind_name.span(),
-                    &kind_path,
-                    Problem::FieldsForKindNotAllowed { kind },
-                );
-                None
-            }
-            Err(unknown) => {
-                errors.push(kind_name.span(), &kind_path, Problem::UnknownName(unknown));
-                None
-            }
-        };
-        let effect = match effect.get_ref().parse::<NoticeEffect>() {
-            Ok(effect) => Some(effect),
-            Err(unknown) => {
-                errors.push(effect.span(), &kind_path, Problem::UnknownName(unknown));
-                None
-            }
-        };
-        match (kind, effect) {
-            (Some(kind), Some(effect)) => {
-                checked.insert(kind, effect);
-            }
-            _ => all_good = false,
-        }
-    }
-    all_good.then_some(checked)
-}
-
-/// Every kind the direction allows with its effect: the one named, or
-/// [`NoticeEffect::Operator`]. So a document that names `"operator"` and one that leaves it out
-/// mean the same and have the same canonical form.
-fn effects_with_defaults(
-    mut named: BTreeMap<NoticeKind, NoticeEffect>,
-    allowed_kinds: &BTreeSet<NoticeKind>,
-) -> BTreeMap<NoticeKind, NoticeEffect> {
-    for kind in allowed_kinds {
-        named.entry(*kind).or_default();
-    }
-    named
 }
