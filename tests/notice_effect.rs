@@ -376,3 +376,73 @@ async fn a_repeated_birth_notice_keeps_the_feedback_deadline_of_its_first_receip
         "one effect, from the first receipt"
     );
 }
+
+#[tokio::test]
+async fn a_township_office_sees_and_settles_the_notices_about_its_own_people_only() {
+    let offices = TownshipOffices::start().await;
+    let cluster = &offices.cluster;
+    // 新化县 notifies 鼎城区 of births to the two women living in 鼎城区's townships A and B
+    let id = format!("{DINGCHENG}-{XINHUA}");
+    let birth = |subject: &ResidentId| pb::Notice {
+        message_id: uuid::Uuid::now_v7().to_string(),
+        agreement: Some(pb::AgreementRef {
+            hash: cluster.agreement_hash(DINGCHENG, &id),
+            id: id.clone(),
+        }),
+        kind: pb::NoticeKind::Birth as i32,
+        subject: Some(pb::Subject {
+            resident_id: subject.as_str().to_owned(),
+            certificate_number: String::new(),
+        }),
+        occurred_on: "2026-10-02".into(),
+        fields: Default::default(),
+    };
+    let (birth_a, birth_b) = (birth(&offices.person_a), birth(&offices.person_b));
+    let mut client = cluster.client(XINHUA, DINGCHENG).await;
+    let request = tokio_stream::iter(vec![pb::NoticeBatch {
+        notices: vec![birth_a.clone(), birth_b.clone()],
+    }]);
+    let mut stream = client.deliver_notices(request).await.unwrap().into_inner();
+    while stream.message().await.unwrap().is_some() {}
+    let clerk = offices.township_operator("clerk-a", &[offices.township_a.as_str()]);
+    let mut office_a = offices.client(&clerk).await;
+
+    let seen = listed(&mut office_a, true).await;
+    assert_eq!(
+        seen.iter().map(|n| n.message_id.as_str()).collect::<Vec<_>>(),
+        [birth_a.message_id.as_str()],
+        "only township A's"
+    );
+    let other = office_a
+        .dismiss_notice(op::DismissNoticeRequest {
+            message_id: birth_b.message_id.clone(),
+            reason: "not ours".into(),
+        })
+        .await
+        .expect_err("township B's notice is not township A's to settle");
+    assert_eq!(other.code(), Code::NotFound);
+    assert_eq!(
+        other.message(),
+        format!("no notice {} was received", birth_b.message_id),
+        "worded as for a notice never received"
+    );
+    // she lives here (inflow): a birth notice is for the county she is registered in
+    let own = office_a
+        .apply_notice(op::ApplyNoticeRequest {
+            message_id: birth_a.message_id.clone(),
+        })
+        .await
+        .expect_err("not an outflow person of 鼎城区");
+    assert_eq!(own.code(), Code::FailedPrecondition);
+    assert!(own.message().contains("not registered here as living elsewhere"), "{}", own.message());
+    let history_b = office_a
+        .registry_history(op::RegistryHistoryRequest {
+            resident_id: offices.person_b.as_str().to_owned(),
+        })
+        .await
+        .expect_err("township B's person");
+    assert_eq!(history_b.code(), Code::NotFound);
+    assert!(!history_b.message().contains(offices.person_b.as_str()));
+    let mut county = offices.client(&offices.county_operator("head-office")).await;
+    assert_eq!(listed(&mut county, true).await.len(), 2);
+}
