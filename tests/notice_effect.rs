@@ -106,7 +106,10 @@ async fn status(cluster: &Cluster, id: &ResidentId) -> StatusValues {
     person.expect("in the registry").status
 }
 
-async fn history(operator: &mut op::operator_client::OperatorClient<Channel>, id: &ResidentId) -> Vec<op::RegistryChange> {
+async fn history(
+    operator: &mut op::operator_client::OperatorClient<Channel>,
+    id: &ResidentId,
+) -> Vec<op::RegistryChange> {
     operator
         .registry_history(op::RegistryHistoryRequest {
             resident_id: id.as_str().to_owned(),
@@ -117,7 +120,10 @@ async fn history(operator: &mut op::operator_client::OperatorClient<Channel>, id
         .changes
 }
 
-async fn listed(operator: &mut op::operator_client::OperatorClient<Channel>, pending_only: bool) -> Vec<op::ReceivedNotice> {
+async fn listed(
+    operator: &mut op::operator_client::OperatorClient<Channel>,
+    pending_only: bool,
+) -> Vec<op::ReceivedNotice> {
     operator
         .list_notices(op::ListNoticesRequest {
             pending_only,
@@ -136,7 +142,12 @@ async fn a_contraception_check_under_apply_updates_the_origin_registry_and_the_h
     let stranger = synthetic_id(XINHUA, 2);
     let mut operator = cluster.operator(XINHUA).await;
     let check = notice(&cluster, pb::NoticeKind::ContraceptionCheck, &her, "2026-09-15");
-    let unknown = notice(&cluster, pb::NoticeKind::ContraceptionCheck, &stranger, "2026-09-15");
+    let unknown = notice(
+        &cluster,
+        pb::NoticeKind::ContraceptionCheck,
+        &stranger,
+        "2026-09-15",
+    );
 
     let receipts = deliver(&cluster, vec![check.clone(), unknown.clone()]).await;
 
@@ -154,7 +165,10 @@ async fn a_contraception_check_under_apply_updates_the_origin_registry_and_the_h
     assert_eq!(changes[0].old_value, "");
     assert_eq!(changes[0].new_value, "2026-09-15");
     assert_eq!(changes[0].source, "notice");
-    assert_eq!(changes[0].message_id, check.message_id, "the history names the notice");
+    assert_eq!(
+        changes[0].message_id, check.message_id,
+        "the history names the notice"
+    );
     assert_eq!(changes[0].changed_by, "", "applied on receipt, by no operator");
 
     let notices = listed(&mut operator, false).await;
@@ -186,7 +200,7 @@ async fn a_birth_under_operator_waits_is_applied_once_by_hand_or_dismissed_with_
     let birth = notice(&cluster, pb::NoticeKind::Birth, &mother, "2026-10-02");
     let other_birth = notice(&cluster, pb::NoticeKind::Birth, &other, "2026-10-03");
     let receipts = deliver(&cluster, vec![birth.clone(), other_birth.clone()]).await;
-    let first_due = accepted(&receipts[0]).due_at.clone().expect("a birth owes feedback");
+    let first_due = accepted(&receipts[0]).due_at.expect("a birth owes feedback");
 
     // nothing changes until an operator applies it
     assert_eq!(status(&cluster, &mother).await.children_count, Some(1));
@@ -196,7 +210,11 @@ async fn a_birth_under_operator_waits_is_applied_once_by_hand_or_dismissed_with_
         waiting.iter().map(|n| n.message_id.as_str()).collect::<Vec<_>>(),
         [birth.message_id.as_str(), other_birth.message_id.as_str()]
     );
-    assert!(waiting.iter().all(|n| n.effect == "operator" && n.state == "pending"));
+    assert!(
+        waiting
+            .iter()
+            .all(|n| n.effect == "operator" && n.state == "pending")
+    );
 
     let applied = operator
         .apply_notice(op::ApplyNoticeRequest {
@@ -214,7 +232,11 @@ async fn a_birth_under_operator_waits_is_applied_once_by_hand_or_dismissed_with_
     let changes = history(&mut operator, &mother).await;
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(
-        (changes[0].field.as_str(), changes[0].old_value.as_str(), changes[0].new_value.as_str()),
+        (
+            changes[0].field.as_str(),
+            changes[0].old_value.as_str(),
+            changes[0].new_value.as_str()
+        ),
         ("children_count", "1", "2")
     );
     assert_eq!(changes[0].message_id, birth.message_id);
@@ -283,7 +305,12 @@ async fn a_birth_under_operator_waits_is_applied_once_by_hand_or_dismissed_with_
         .await
         .expect_err("no such notice");
     assert_eq!(unknown.code(), Code::NotFound);
-    let audit = cluster.node(XINHUA).store().recent_operator_access(50).await.unwrap();
+    let audit = cluster
+        .node(XINHUA)
+        .store()
+        .recent_operator_access(50)
+        .await
+        .unwrap();
     assert!(
         audit.iter().any(|record| record.access.action == "apply_notice"
             && record.access.outcome == "applied"
@@ -291,8 +318,9 @@ async fn a_birth_under_operator_waits_is_applied_once_by_hand_or_dismissed_with_
         "{audit:#?}"
     );
     assert!(
-        audit.iter().any(|record| record.access.action == "dismiss_notice"
-            && record.access.outcome == "dismissed"),
+        audit
+            .iter()
+            .any(|record| record.access.action == "dismiss_notice" && record.access.outcome == "dismissed"),
         "{audit:#?}"
     );
 }
@@ -308,9 +336,17 @@ async fn a_registry_import_that_changes_an_entry_is_in_its_history_as_an_import(
     store.upsert_persons(&[changed]).await.unwrap();
 
     let changes = history(&mut cluster.operator(XINHUA).await, &her).await;
-    assert_eq!(changes.len(), 1, "an unchanged import records nothing: {changes:#?}");
     assert_eq!(
-        (changes[0].field.as_str(), changes[0].source.as_str(), changes[0].new_value.as_str()),
+        changes.len(),
+        1,
+        "an unchanged import records nothing: {changes:#?}"
+    );
+    assert_eq!(
+        (
+            changes[0].field.as_str(),
+            changes[0].source.as_str(),
+            changes[0].new_value.as_str()
+        ),
         ("children_count", "import", "2")
     );
 }
@@ -344,7 +380,12 @@ async fn a_repeated_birth_notice_keeps_the_feedback_deadline_of_its_first_receip
             feedback_due_at: Some(at + Duration::days(30)),
             effect: NoticeEffect::Operator,
         }];
-        async move { store.accept_inbound_notices(sender, here, &batch, at).await.unwrap() }
+        async move {
+            store
+                .accept_inbound_notices(sender, here, &batch, at)
+                .await
+                .unwrap()
+        }
     };
 
     let first = receive(first_at).await;
@@ -434,7 +475,11 @@ async fn a_township_office_sees_and_settles_the_notices_about_its_own_people_onl
         .await
         .expect_err("not an outflow person of 鼎城区");
     assert_eq!(own.code(), Code::FailedPrecondition);
-    assert!(own.message().contains("not registered here as living elsewhere"), "{}", own.message());
+    assert!(
+        own.message().contains("not registered here as living elsewhere"),
+        "{}",
+        own.message()
+    );
     let history_b = office_a
         .registry_history(op::RegistryHistoryRequest {
             resident_id: offices.person_b.as_str().to_owned(),

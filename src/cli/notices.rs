@@ -115,7 +115,10 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         } else {
             println!("{}", table(&list.notices));
             let pending = list.notices.iter().filter(|n| n.state == "pending").count();
-            println!("\n{} notices, {pending} waiting for an operator", list.notices.len());
+            println!(
+                "\n{} notices, {pending} waiting for an operator",
+                list.notices.len()
+            );
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -137,7 +140,11 @@ fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                 notice.message_id
             );
         } else {
-            println!("applied: {} (changed {})", notice.message_id, notice.changed.join(", "));
+            println!(
+                "applied: {} (changed {})",
+                notice.message_id,
+                notice.changed.join(", ")
+            );
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -150,7 +157,11 @@ fn dismiss(args: DismissArgs) -> anyhow::Result<ExitCode> {
             message_id: args.message_id.clone(),
             reason: args.reason.clone(),
         };
-        let dismissed = client.dismiss_notice(request).await.map_err(explain)?.into_inner();
+        let dismissed = client
+            .dismiss_notice(request)
+            .await
+            .map_err(explain)?
+            .into_inner();
         let notice = dismissed.notice.unwrap_or_default();
         if args.json {
             println!("{}", to_json(&notice));
@@ -184,7 +195,15 @@ fn table(notices: &[pb::ReceivedNotice]) -> String {
         .collect();
     display::table(
         &[
-            "message", "from", "kind", "subject", "township", "on", "received", "state", "changed / note",
+            "message",
+            "from",
+            "kind",
+            "subject",
+            "township",
+            "on",
+            "received",
+            "state",
+            "changed / note",
         ],
         &rows,
     )

@@ -27,7 +27,11 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         let request = pb::RegistryHistoryRequest {
             resident_id: args.resident_id.clone(),
         };
-        let history = client.registry_history(request).await.map_err(explain)?.into_inner();
+        let history = client
+            .registry_history(request)
+            .await
+            .map_err(explain)?
+            .into_inner();
         if args.json {
             for change in &history.changes {
                 println!(

@@ -96,7 +96,9 @@ pub fn registry_update(
                 .transpose()?;
             let result = notice
                 .field(NoticeField::CheckResult)
-                .map(|value| CheckResult::parse(value).ok_or(NotApplicable::Unreadable(NoticeField::CheckResult)))
+                .map(|value| {
+                    CheckResult::parse(value).ok_or(NotApplicable::Unreadable(NoticeField::CheckResult))
+                })
                 .transpose()?;
             if status.contraception_date.is_some_and(|held| held > checked_on) {
                 return Ok(unchanged(after));
@@ -141,7 +143,10 @@ pub fn registry_update(
         }
     }
     let changed = changed_columns(before, &after);
-    Ok(RegistryUpdate { person: after, changed })
+    Ok(RegistryUpdate {
+        person: after,
+        changed,
+    })
 }
 
 /// Reads a stored notice body (a JSON object) into fields by name: keys that are notice field

@@ -137,8 +137,8 @@ pub(super) async fn history(
     caller: &Caller,
     request: pb::RegistryHistoryRequest,
 ) -> Result<pb::RegistryHistoryResponse, Status> {
-    let resident_id = ResidentId::parse(&request.resident_id)
-        .map_err(|error| invalid("resident_id", error.to_string()))?;
+    let resident_id =
+        ResidentId::parse(&request.resident_id).map_err(|error| invalid("resident_id", error.to_string()))?;
     let person = node.store().person(&resident_id).await.map_err(internal)?;
     let Some(person) = person.filter(|person| caller.scope.covers(person.status.township)) else {
         let rejection = Rejection::new(

@@ -172,7 +172,8 @@ pub(super) async fn settle_received_in(
     let (state, note, changed) = match effect {
         NoticeEffect::Operator => (EffectState::Pending, None, Vec::new()),
         NoticeEffect::Apply => {
-            let body = serde_json::to_value(&notice.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let body =
+                serde_json::to_value(&notice.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let received = ReceivedNotice {
                 kind: notice.kind,
                 occurred_on: notice.occurred_on,
@@ -273,7 +274,10 @@ impl Store {
             return Ok(EffectOutcome::Erased);
         };
         let notice = ReceivedNotice {
-            kind: row.kind.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+            kind: row
+                .kind
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
             occurred_on: row.occurred_on,
             fields: fields_from_json(&row.body),
         };
@@ -320,7 +324,10 @@ impl Store {
     }
 
     /// Received notices and their effects.
-    pub async fn received_notices(&self, filter: &NoticeFilter) -> Result<Vec<ReceivedNoticeRecord>, StoreError> {
+    pub async fn received_notices(
+        &self,
+        filter: &NoticeFilter,
+    ) -> Result<Vec<ReceivedNoticeRecord>, StoreError> {
         let rows: Vec<RecordRow> = sqlx::query_as(&format!(
             "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM}
               WHERE (NOT $1 OR e.state = 'pending') AND ($2::text IS NULL OR p.township = $2)
@@ -337,7 +344,10 @@ impl Store {
     }
 
     /// One received notice and its effect.
-    pub async fn received_notice(&self, message_id: Uuid) -> Result<Option<ReceivedNoticeRecord>, StoreError> {
+    pub async fn received_notice(
+        &self,
+        message_id: Uuid,
+    ) -> Result<Option<ReceivedNoticeRecord>, StoreError> {
         let row: Option<RecordRow> = sqlx::query_as(&format!(
             "SELECT {RECORD_COLUMNS} FROM {RECORD_FROM} WHERE n.message_id = $1"
         ))
@@ -348,7 +358,10 @@ impl Store {
     }
 
     /// Every recorded change of one registry entry, oldest first.
-    pub async fn registry_history(&self, resident_id: &ResidentId) -> Result<Vec<RegistryChange>, StoreError> {
+    pub async fn registry_history(
+        &self,
+        resident_id: &ResidentId,
+    ) -> Result<Vec<RegistryChange>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT changed_at, field, old_value, new_value, source, message_id, changed_by
                FROM registry_history WHERE resident_id = $1 ORDER BY id",

@@ -97,11 +97,19 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
         "which fields that digest covers",
     ),
     column("persons", "updated_at", "when her entry last changed"),
-    column("registry_history", "resident_id", "the ID number of a registry entry that changed"),
+    column(
+        "registry_history",
+        "resident_id",
+        "the ID number of a registry entry that changed",
+    ),
     column("registry_history", "old_value", "a status value she had"),
     column("registry_history", "new_value", "a status value she has"),
     // why a received notice waits (names no person) or the operator's reason for dismissing it
-    column("notice_effects", "note", "an operator's note on a notice about her"),
+    column(
+        "notice_effects",
+        "note",
+        "an operator's note on a notice about her",
+    ),
     cleared("inquiries", "subject_id", "the ID number asked about"),
     cleared("inquiries", "subject_certificate", "the certificate number shown"),
     column(
@@ -166,7 +174,14 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ),
     (
         "notice_effects",
-        &["message_id", "effect", "state", "changed", "decided_at", "decided_by"],
+        &[
+            "message_id",
+            "effect",
+            "state",
+            "changed",
+            "decided_at",
+            "decided_by",
+        ],
     ),
     ("_sqlx_migrations", &[]),
     (

@@ -14,9 +14,11 @@ use toml::value::Datetime;
 use super::error::{AgreementErrors, Collector, Problem, path_at};
 use super::signatures::SignatureEntry;
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
-use notices::{RawNoticeEffect, RawNoticeFields, check_notice_effect, check_notice_fields, effects_with_defaults};
 use crate::domain::division::CountyCode;
 use crate::domain::vocabulary::{InquiryKind, NoticeKind, StatusField, UnknownName};
+use notices::{
+    RawNoticeEffect, RawNoticeFields, check_notice_effect, check_notice_fields, effects_with_defaults,
+};
 
 mod notices;
 

@@ -46,7 +46,10 @@ fn a_contraception_check_sets_the_date_the_class_of_measure_and_not_pregnant() {
     let check = notice(
         NoticeKind::ContraceptionCheck,
         Some("2026-09-15"),
-        &[(NoticeField::Measure, "iud"), (NoticeField::CheckResult, "normal")],
+        &[
+            (NoticeField::Measure, "iud"),
+            (NoticeField::CheckResult, "normal"),
+        ],
     );
     let update = update(&check, &her).unwrap();
     assert_eq!(update.person.status.contraception_date, Some(date("2026-09-15")));
@@ -157,7 +160,10 @@ fn a_birth_for_an_unknown_count_needs_its_order() {
         Some("2026-10-02"),
         &[(NoticeField::BirthOrder, "3")],
     );
-    assert_eq!(update(&ordered, &her).unwrap().person.status.children_count, Some(3));
+    assert_eq!(
+        update(&ordered, &her).unwrap().person.status.children_count,
+        Some(3)
+    );
     let bad = notice(
         NoticeKind::Birth,
         Some("2026-10-02"),

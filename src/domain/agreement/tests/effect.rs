@@ -31,7 +31,10 @@ fn each_allowed_kind_applies_or_waits_as_named_and_waits_when_not_named() {
     );
     assert_eq!(direction.notice_effect(NoticeKind::Birth), NoticeEffect::Operator);
     // a kind the direction does not allow never applies
-    assert_eq!(direction.notice_effect(NoticeKind::MovedOn), NoticeEffect::Operator);
+    assert_eq!(
+        direction.notice_effect(NoticeKind::MovedOn),
+        NoticeEffect::Operator
+    );
     let other = agreement.direction(county("431322"), county("430703")).unwrap();
     assert_eq!(
         other.notice_effect(NoticeKind::ContraceptionCheck),
