@@ -69,6 +69,16 @@ enum Command {
     Answer(answer::AnswerArgs),
     /// Notices other counties sent us and what each did in our registry; apply or dismiss
     /// those that wait for an operator.
+    ///
+    /// Without a subcommand: the received notices, newest first (with --pending: those waiting
+    /// for an operator, oldest first), with their subject's ID number masked.
+    ///
+    /// What a notice does at the origin is the agreement's `notice_effect`: "apply" updates the
+    /// registry when the notice arrives, "operator" (the default) leaves it pending until an
+    /// operator applies or dismisses it. A notice the registry cannot take by itself (the
+    /// person is not registered here as outflow, a birth with no count to add to, a departure
+    /// to an unknown county) waits too, with the reason. What each kind changes: README,
+    /// "Effect at the origin". Every change is in `hancha registry history ID`.
     Notices(notices::NoticesArgs),
     /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
     /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.

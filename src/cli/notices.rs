@@ -10,15 +10,7 @@ use super::client::{NodeArgs, runtime};
 use crate::present::{display, explain};
 use crate::proto::operator as pb;
 
-/// List received notices (all, newest first; with --pending those waiting for an operator,
-/// oldest first), or apply or dismiss one.
-///
-/// What a notice does at the origin is the agreement's `notice_effect`: "apply" updates the
-/// registry when the notice arrives, "operator" (the default) leaves it here, pending, until an
-/// operator applies or dismisses it. A notice the registry cannot take by itself (the person is
-/// not registered here as outflow, a birth with no count to add to, a departure to an unknown
-/// county) waits too, with the reason. What each kind changes: see the README, "Effect at the
-/// origin". Every change is in `hancha registry history ID`.
+/// The list (no subcommand), or `apply` / `dismiss`; the help text is on `cli::Command::Notices`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct NoticesArgs {
