@@ -104,8 +104,9 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
     ),
     column("registry_history", "old_value", "a status value she had"),
     column("registry_history", "new_value", "a status value she has"),
-    // why a received notice waits (names no person) or the operator's reason for dismissing it
-    column(
+    // why a received notice waits (names no person) or the operator's reason for dismissing
+    // it, which might: erased with the notice
+    cleared(
         "notice_effects",
         "note",
         "an operator's note on a notice about her",
@@ -315,6 +316,7 @@ mod tests {
             erased_columns("reconcile_differences"),
             ["resident_id", "township"]
         );
+        assert_eq!(erasure_assignments("notice_effects"), "note = NULL");
         assert!(
             erasure_assignments("persons").is_empty(),
             "the registry is the county's own"
