@@ -491,3 +491,70 @@ async fn a_township_office_sees_and_settles_the_notices_about_its_own_people_onl
     let mut county = offices.client(&offices.county_operator("head-office")).await;
     assert_eq!(listed(&mut county, true).await.len(), 2);
 }
+
+/// A contraception check as the sender's notice fields carry it (`check_result`, `measure`),
+/// stored as received and waiting for an operator: stored here behind the node's back, since
+/// this version's wire carries status fields only.
+#[tokio::test]
+async fn a_waiting_check_applied_by_hand_takes_the_measure_and_the_result_it_carries() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[effect_agreement()]).await;
+    let her = registered(&cluster, 7).await;
+    let message_id = uuid::Uuid::now_v7();
+    let pool = database(cluster.node(XINHUA).store()).await;
+    let id = format!("{DINGCHENG}-{XINHUA}");
+    sqlx::query(
+        "INSERT INTO notices (message_id, direction, peer_county, agreement_id, agreement_hash, kind,
+                              subject_id, occurred_on, body, acknowledged_at)
+         VALUES ($1, 'inbound', $2, $3, $4, 'contraception_check', $5, '2026-09-15',
+                 '{\"check_result\": \"normal\", \"measure\": \"iud\"}', now())",
+    )
+    .bind(message_id)
+    .bind(DINGCHENG)
+    .bind(&id)
+    .bind(cluster.agreement_hash(XINHUA, &id))
+    .bind(her.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO notice_effects (message_id, effect, state) VALUES ($1, 'operator', 'pending')")
+        .bind(message_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut operator = cluster.operator(XINHUA).await;
+
+    let applied = operator
+        .apply_notice(op::ApplyNoticeRequest {
+            message_id: message_id.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .notice
+        .unwrap();
+
+    assert_eq!(
+        applied.changed,
+        ["contraception_status", "contraception_date"],
+        "she was not pregnant before either"
+    );
+    let status = status(&cluster, &her).await;
+    assert_eq!(
+        status.contraception_status,
+        Some(hancha::domain::vocabulary::ContraceptionStatus::LongActing)
+    );
+    assert_eq!(status.contraception_date, NaiveDate::from_ymd_opt(2026, 9, 15));
+    assert_eq!(status.pregnant, Some(false));
+    let fields: Vec<String> = history(&mut operator, &her)
+        .await
+        .into_iter()
+        .map(|change| format!("{}={}", change.field, change.new_value))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "contraception_status=long_acting",
+            "contraception_date=2026-09-15"
+        ]
+    );
+}
