@@ -9,8 +9,8 @@
 //!
 //! - [`domain`]: pure rules and validated types (resident ID numbers, division codes, the message
 //!   vocabulary, agreements and the one access policy — for peers, and for operator principals
-//!   with their township scope — delivery outcomes, China time;
-//!   reconciliation's rules, its rateless IBLT coding and schedules). No I/O, no gRPC, no SQL.
+//!   with their township scope — delivery outcomes, China time, what a received notice changes
+//!   in the registry; reconciliation's rules, its rateless IBLT coding and schedules). No I/O, no gRPC, no SQL.
 //! - [`store`]: every SQL statement the node runs, rows as domain types, and the migrations
 //!   applied at start-up.
 //! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, one batch

@@ -16,9 +16,11 @@ mod demo;
 mod dev;
 pub mod exit;
 mod id;
+mod notices;
 mod pending;
 mod reconcile;
 mod registry;
+mod registry_history;
 mod reminders;
 mod report;
 mod serve;
@@ -66,6 +68,19 @@ enum Command {
     Show(show::ShowArgs),
     /// Answer a pending inquiry by hand.
     Answer(answer::AnswerArgs),
+    /// Notices other counties sent us and what each did in our registry; apply or dismiss
+    /// those that wait for an operator.
+    ///
+    /// Without a subcommand: the received notices, newest first (with --pending: those waiting
+    /// for an operator, oldest first), with their subject's ID number masked.
+    ///
+    /// What a notice does at the origin is the agreement's `notice_effect`: "apply" updates the
+    /// registry when the notice arrives, "operator" (the default) leaves it pending until an
+    /// operator applies or dismisses it. A notice the registry cannot take by itself (the
+    /// person is not registered here as outflow, a birth with no count to add to, a departure
+    /// to an unknown county) waits too, with the reason. What each kind changes: README,
+    /// "Effect at the origin". Every change is in `hancha registry history ID`.
+    Notices(notices::NoticesArgs),
     /// Withdraw one of our inquiries the peer holds back for an agreement version mismatch
     /// (`held: waiting for …` in `hancha show`): it is never sent, and stays rejected, audited.
     Withdraw(withdraw::WithdrawArgs),
@@ -92,7 +107,7 @@ enum Command {
     /// a restore.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// The county's registry of persons: import from CSV.
+    /// The county's registry of persons: import from CSV, and each entry's history.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
     /// Check resident ID numbers (公民身份号码) by hand or from scripts.
@@ -126,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Pending(args) => pending::run(args),
         Command::Show(args) => show::run(args),
         Command::Answer(args) => answer::run(args),
+        Command::Notices(args) => notices::run(args),
         Command::Withdraw(args) => withdraw::run(args),
         Command::Report(args) => report::run(args),
         Command::Reminders(args) => reminders::run(args),

@@ -49,6 +49,10 @@ pub enum RegistryCommand {
     /// cell over 4 KiB, a record over 1 MiB or of more than 256 cells): nothing imported, 3 the
     /// node could not be reached or went away: run the same command again to import the rest.
     Import(ImportArgs),
+    /// Every recorded change of one person's entry: which field, its old and new value, when,
+    /// and the source (an import, a notice with its message id, an operator). Township offices
+    /// see their township's people only.
+    History(super::registry_history::HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +94,10 @@ struct Stop {
 }
 
 pub fn run(command: RegistryCommand) -> anyhow::Result<ExitCode> {
-    let RegistryCommand::Import(args) = command;
+    let args = match command {
+        RegistryCommand::Import(args) => args,
+        RegistryCommand::History(args) => return super::registry_history::run(args),
+    };
     let checked = match check_file(&args) {
         Ok(read) => read,
         Err(problems) => {

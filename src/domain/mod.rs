@@ -6,6 +6,7 @@ pub mod audit_verify;
 pub mod delivery;
 pub mod division;
 pub mod message;
+pub mod notice_effect;
 pub mod peer_status;
 pub mod person;
 pub mod person_row;

@@ -395,7 +395,9 @@ impl<'de> Deserialize<'de> for MessageKind {
     }
 }
 
+mod effect;
 mod status_values;
+pub use effect::NoticeEffect;
 pub use status_values::{AssignmentError, FieldValueError, StatusValues};
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::{Node, china_date};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Notice};
 use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
-use crate::domain::vocabulary::MessageKind;
+use crate::domain::vocabulary::{MessageKind, NoticeEffect};
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
 use crate::store::notices::{InboundNotice, NoticeReceipt};
@@ -351,6 +351,10 @@ impl Inbound for Confirmation {
 pub(super) struct NoticeTerms {
     /// When feedback is due, for kinds that need it.
     feedback_due_at: Option<DateTime<Utc>>,
+    /// What the notice does in our registry.
+    effect: NoticeEffect,
+    /// Our county, whose registry that is.
+    here: CountyCode,
 }
 
 impl Inbound for Notice {
@@ -383,6 +387,8 @@ impl Inbound for Notice {
             feedback_due_at: direction
                 .notice_deadlines(self.kind, now)
                 .and_then(|deadlines| deadlines.feedback),
+            effect: direction.notice_effect(self.kind),
+            here: book.me(),
         })
     }
 
@@ -397,9 +403,11 @@ impl Inbound for Notice {
             .map(|&(notice, terms)| InboundNotice {
                 notice,
                 feedback_due_at: terms.feedback_due_at,
+                effect: terms.effect,
             })
             .collect();
-        let receipts = store.accept_inbound_notices(peer, &batch, now).await?;
+        let here = checked.first().map_or(peer, |(_, terms)| terms.here);
+        let receipts = store.accept_inbound_notices(peer, here, &batch, now).await?;
         Ok(receipts
             .into_iter()
             .map(|receipt| match receipt {

@@ -13,6 +13,7 @@ pub mod audit;
 mod import;
 mod inquiries;
 mod limiter;
+mod notices;
 mod reconcile;
 mod reminders;
 mod report;
@@ -129,6 +130,48 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::ImportPersonsResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ImportPersons).await?;
         let result = import::import_persons(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn registry_history(
+        &self,
+        request: Request<pb::RegistryHistoryRequest>,
+    ) -> Result<Response<pb::RegistryHistoryResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::RegistryHistory).await?;
+        let result = notices::history(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn list_notices(
+        &self,
+        request: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::ListNotices).await?;
+        let result = notices::list(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn apply_notice(
+        &self,
+        request: Request<pb::ApplyNoticeRequest>,
+    ) -> Result<Response<pb::ApplyNoticeResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::ApplyNotice).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
+        let result = notices::apply(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn dismiss_notice(
+        &self,
+        request: Request<pb::DismissNoticeRequest>,
+    ) -> Result<Response<pb::DismissNoticeResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::DismissNotice).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
+        let result = notices::dismiss(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 

@@ -11,6 +11,7 @@ pub mod audit_witness;
 pub mod inbound;
 pub mod inspect;
 pub mod monitoring;
+pub mod notice_effects;
 pub mod notices;
 pub mod outbound;
 pub mod outbox;

@@ -1,4 +1,5 @@
-//! Notices (信息通报) received from peers: stored once, acknowledged after commit.
+//! Notices (信息通报) received from peers: stored once, with what each does at the origin
+//! ([`super::notice_effects`]), acknowledged after commit.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -7,6 +8,7 @@ use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Notice;
+use crate::domain::vocabulary::NoticeEffect;
 
 /// A notice that passed the agreement checks, with its feedback deadline.
 #[derive(Clone, Debug)]
@@ -15,6 +17,8 @@ pub struct InboundNotice<'a> {
     pub notice: &'a Notice,
     /// When feedback is due, for kinds that need it.
     pub feedback_due_at: Option<DateTime<Utc>>,
+    /// What the agreement says it does in our registry.
+    pub effect: NoticeEffect,
 }
 
 /// What became of one inbound notice.
@@ -39,10 +43,13 @@ pub enum NoticeReceipt {
 }
 
 impl Store {
-    /// Stores notices from `peer`; a repeated id changes nothing and gets its first receipt.
+    /// Stores notices from `peer` with their effect on the registry of county `here` (applied
+    /// in the same transaction, or pending for an operator); a repeated id changes nothing and
+    /// gets its first receipt.
     pub async fn accept_inbound_notices(
         &self,
         peer: CountyCode,
+        here: CountyCode,
         notices: &[InboundNotice<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<NoticeReceipt>, StoreError> {
@@ -70,6 +77,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if inserted.is_some() {
+                super::notice_effects::settle_received_in(&mut tx, notice, item.effect, here).await?;
                 audit.push(AuditEntry {
                     peer_county: Some(peer.to_string()),
                     direction: "inbound".into(),

@@ -97,6 +97,20 @@ pub const PERSONAL_COLUMNS: &[PersonalColumn] = &[
         "which fields that digest covers",
     ),
     column("persons", "updated_at", "when her entry last changed"),
+    column(
+        "registry_history",
+        "resident_id",
+        "the ID number of a registry entry that changed",
+    ),
+    column("registry_history", "old_value", "a status value she had"),
+    column("registry_history", "new_value", "a status value she has"),
+    // why a received notice waits (names no person) or the operator's reason for dismissing
+    // it, which might: erased with the notice
+    cleared(
+        "notice_effects",
+        "note",
+        "an operator's note on a notice about her",
+    ),
     cleared("inquiries", "subject_id", "the ID number asked about"),
     cleared("inquiries", "subject_certificate", "the certificate number shown"),
     column(
@@ -163,6 +177,21 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     (
         "reminders",
         &["number", "period", "issued_at", "issued_by", "deadline"],
+    ),
+    (
+        "registry_history",
+        &["id", "field", "changed_at", "source", "message_id", "changed_by"],
+    ),
+    (
+        "notice_effects",
+        &[
+            "message_id",
+            "effect",
+            "state",
+            "changed",
+            "decided_at",
+            "decided_by",
+        ],
     ),
     ("_sqlx_migrations", &[]),
     (
@@ -296,6 +325,7 @@ mod tests {
             erased_columns("reconcile_differences"),
             ["resident_id", "township"]
         );
+        assert_eq!(erasure_assignments("notice_effects"), "note = NULL");
         assert!(
             erasure_assignments("persons").is_empty(),
             "the registry is the county's own"

@@ -11,10 +11,12 @@ use crate::domain::vocabulary::StatusValues;
 
 impl Store {
     /// Inserts or replaces persons, all in one transaction: a batch is written whole or not at
-    /// all. Returns how many rows were written.
+    /// all; what it changes in an entry goes into the registry's history as an import. Returns
+    /// how many rows were written.
     pub async fn upsert_persons(&self, persons: &[Person]) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
         self.limit(&mut tx, Work::Bulk).await?;
+        super::notice_effects::name_change_source_in(&mut tx, "import", None, None).await?;
         let mut written = 0;
         for chunk in persons.chunks(5_000) {
             let text = |f: &dyn Fn(&Person) -> Option<String>| chunk.iter().map(f).collect::<Vec<_>>();

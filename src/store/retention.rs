@@ -144,6 +144,16 @@ impl Store {
             .await?;
             recorded.extend(ids.iter().map(|id| (table, id.to_string())));
         }
+        if !notices.is_empty() {
+            // an operator's note on a notice (why it was dismissed) goes with the notice's content
+            sqlx::query(&format!(
+                "UPDATE notice_effects SET {} WHERE message_id = ANY($1)",
+                erasure_assignments("notice_effects")
+            ))
+            .bind(&notices)
+            .execute(&mut *tx)
+            .await?;
+        }
         let differences: Vec<i64> = sqlx::query_scalar(
             "SELECT d.id FROM reconcile_differences d
                JOIN reconcile_runs r USING (run_id, set_name, role)

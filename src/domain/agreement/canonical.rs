@@ -8,8 +8,10 @@
 //!
 //! The form names its format, `"format":"hancha-agreement/2"`: when the form changes, the new
 //! one gets a new format name, so old and new hashes can never collide by accident. Format 2
-//! (this wave) added `retention_days` and the per-kind `notice_fields`; a format-1 document
-//! (without `retention_days`) no longer parses, and its counties sign the format-2 version once.
+//! added `retention_days`, the per-kind `notice_fields` and the per-kind `notice_effect` (every
+//! allowed kind with its effect, the default written out, so leaving a kind out and naming
+//! `"operator"` hash alike); a format-1 document (without `retention_days`) no longer parses, and
+//! its counties sign the format-2 version once.
 //! Signatures are not part of the form: they sign its hash.
 
 use std::collections::BTreeMap;
@@ -52,6 +54,7 @@ struct CanonicalDirection<'a> {
     inquiry_kinds: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notice_days: Option<CanonicalNoticeDays>,
+    notice_effect: BTreeMap<&'static str, &'static str>,
     notice_fields: BTreeMap<&'static str, Vec<&'static str>>,
     notice_kinds: Vec<&'static str>,
     reply_days: CanonicalReplyDays,
@@ -122,6 +125,11 @@ pub(super) fn canonical_form(content: &Content<'_>) -> String {
                 notice_days: direction
                     .notice_days
                     .map(|NoticeDays { receipt, feedback }| CanonicalNoticeDays { feedback, receipt }),
+                notice_effect: direction
+                    .notice_effect
+                    .iter()
+                    .map(|(kind, effect)| (kind.as_str(), effect.as_str()))
+                    .collect(),
                 notice_fields: direction
                     .notice_fields
                     .iter()

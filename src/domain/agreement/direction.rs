@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, MessageKind, NoticeField, NoticeKind, Priority, StatusField};
+use crate::domain::vocabulary::{
+    InquiryKind, MessageKind, NoticeEffect, NoticeField, NoticeKind, Priority, StatusField,
+};
 
 /// What one county may send the other under an agreement, and on what terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub struct Direction {
     /// Per notice kind, the fields a notice of that kind from `from` may carry (besides its
     /// date); a kind allowed but not listed carries none.
     pub(super) notice_fields: BTreeMap<NoticeKind, BTreeSet<NoticeField>>,
+    /// Per notice kind `from` may send, what a received notice does at `to`: every allowed
+    /// kind is present, those the document does not name as [`NoticeEffect::Operator`].
+    pub(super) notice_effect: BTreeMap<NoticeKind, NoticeEffect>,
     /// Days `to` has to answer an inquiry.
     pub(super) reply_days: ReplyDays,
     /// Days `to` has to acknowledge a notice and to feed back; `None` when no notices are allowed.
@@ -207,6 +212,12 @@ impl Direction {
         })
     }
 
+    /// What a notice of `kind` received under this direction does at the receiver:
+    /// [`NoticeEffect::Operator`] for a kind the agreement does not name (or does not allow).
+    pub fn notice_effect(&self, kind: NoticeKind) -> NoticeEffect {
+        self.notice_effect.get(&kind).copied().unwrap_or_default()
+    }
+
     /// The most messages `from` may send `to` per day.
     pub fn daily_cap(&self) -> u32 {
         self.daily_cap
@@ -227,9 +238,22 @@ impl Direction {
         } else {
             "by an operator"
         };
+        let applied: Vec<&str> = self
+            .notice_effect
+            .iter()
+            .filter(|(_, effect)| **effect == NoticeEffect::Apply)
+            .map(|(kind, _)| kind.as_str())
+            .collect();
+        let notices = if self.notice_kinds.is_empty() {
+            String::new()
+        } else if applied.is_empty() {
+            "; notices wait for an operator".to_owned()
+        } else {
+            format!("; notices applied on receipt: {}", applied.join(", "))
+        };
         format!(
             "{} {} → {} {}: {kinds}; answers carry {}; reply within {normal} days ({urgent} urgent); \
-             at most {} per day; answers {answering}",
+             at most {} per day; answers {answering}{notices}",
             self.from,
             self.from.name(),
             self.to,

@@ -157,7 +157,7 @@ pub enum Problem {
         /// The kind it was listed under.
         kind: NoticeKind,
     },
-    /// `notice_fields` names a kind that `notice_kinds` does not allow.
+    /// `notice_fields` or `notice_effect` names a kind that `notice_kinds` does not allow.
     #[error("{kind} is not in this direction's notice_kinds")]
     FieldsForKindNotAllowed {
         /// The kind named.

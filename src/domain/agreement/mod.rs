@@ -38,12 +38,13 @@
 //! | `answer_fields` | the status fields `to` may put into answers to `from`; all others are filtered out |
 //! | `reply_days` | `{ normal = …, urgent = … }` days to answer an inquiry, 1–365, urgent ≤ normal |
 //! | `notice_fields` | optional: per notice kind, which of its fields may travel, e.g. `{ birth = ["child_sex", "birth_order"] }`; a kind not listed carries only its date (fields in [`NoticeField`](crate::domain::vocabulary::NoticeField)) |
+//! | `notice_effect` | optional: per notice kind `from` may send, what a received notice does at `to`: `"apply"` (the registry is updated at once) or `"operator"` (it waits for an operator), e.g. `{ contraception_check = "apply", birth = "operator" }`; a kind not named waits for an operator ([`NoticeEffect`](crate::domain::vocabulary::NoticeEffect)) |
 //! | `notice_days` | `{ receipt = …, feedback = … }` days to acknowledge a notice and, for kinds that need it, feed back; required when `notice_kinds` is not empty |
 //! | `daily_cap` | the most messages `from` may send `to` per day, 1–10,000,000 |
 //! | `automatic_answers` | whether `to` may answer from its register without an operator |
 //! | `[[signature]]` | one per signing county, outside the canonical form; see `signatures` (`county`, `signed_at`, `algorithm`, `certificate`, `signature`) |
 //!
-//! Every key is required except `notice_days`, `notice_fields` (see above) and the signatures
+//! Every key is required except `notice_days`, `notice_fields`, `notice_effect` (see above) and the signatures
 //! (which a node requires to apply a version, not to parse it); unknown keys are errors. Each
 //! error names its line, column and key path, e.g. `line 11, column 46: direction[0].inquiry_kinds:
 //! unknown inquiry kind "foo" (allowed: certificate_verification, outflow_status)`.

@@ -15,7 +15,12 @@ use super::error::{AgreementErrors, Collector, Problem, path_at};
 use super::signatures::SignatureEntry;
 use super::{Agreement, Direction, NoticeDays, ReplyDays, canonical};
 use crate::domain::division::CountyCode;
-use crate::domain::vocabulary::{InquiryKind, NoticeField, NoticeKind, StatusField, UnknownName};
+use crate::domain::vocabulary::{InquiryKind, NoticeKind, StatusField, UnknownName};
+use notices::{
+    RawNoticeEffect, RawNoticeFields, check_notice_effect, check_notice_fields, effects_with_defaults,
+};
+
+mod notices;
 
 /// The longest deadline accepted, in days: anything longer is a typo, not a policy.
 const MAX_DAYS: i64 = 365;
@@ -68,12 +73,10 @@ struct RawDirection {
     reply_days: Spanned<RawReplyDays>,
     notice_days: Option<Spanned<RawNoticeDays>>,
     notice_fields: Option<Spanned<RawNoticeFields>>,
+    notice_effect: Option<Spanned<RawNoticeEffect>>,
     daily_cap: Spanned<i64>,
     automatic_answers: Spanned<bool>,
 }
-
-/// `notice_fields = { birth = ["child_sex", …], … }` as written: kind → field names.
-type RawNoticeFields = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
 
 /// `reply_days = { normal = 30, urgent = 15 }` as written.
 #[derive(Deserialize)]
@@ -375,7 +378,7 @@ fn check_party(
 }
 
 /// A list of vocabulary names: each must be known and appear once.
-fn check_names<T>(
+pub(super) fn check_names<T>(
     names: &Spanned<Vec<Spanned<String>>>,
     path: &str,
     errors: &mut Collector<'_>,
@@ -479,6 +482,12 @@ fn check_direction(
         (Some(fields), Some(kinds)) => check_notice_fields(fields, kinds, &at("notice_fields"), errors),
         (Some(_), None) => None,
     };
+    let notice_effect = match (&raw.notice_effect, &notice_kinds) {
+        (None, Some(kinds)) => Some(effects_with_defaults(BTreeMap::new(), kinds)),
+        (Some(effects), Some(kinds)) => check_notice_effect(effects, kinds, &at("notice_effect"), errors)
+            .map(|named| effects_with_defaults(named, kinds)),
+        (_, None) => None,
+    };
     let daily_cap = check_range(&raw.daily_cap, &at("daily_cap"), 1, MAX_DAILY_CAP, errors)
         .and_then(|cap| u32::try_from(cap).ok());
 
@@ -492,6 +501,7 @@ fn check_direction(
         reply_days: reply_days?,
         notice_days: notice_days?,
         notice_fields: notice_fields?,
+        notice_effect: notice_effect?,
         daily_cap: daily_cap?,
         automatic_answers: *raw.automatic_answers.get_ref(),
     })
@@ -526,57 +536,4 @@ fn check_notice_days(
         receipt: receipt?,
         feedback: feedback?,
     })
-}
-
-/// `notice_fields = { birth = ["child_sex", …], … }`: each key a kind the direction allows, each
-/// field one of that kind's ([`NoticeField::kind`]), each listed once.
-fn check_notice_fields(
-    raw: &Spanned<RawNoticeFields>,
-    allowed_kinds: &BTreeSet<NoticeKind>,
-    path: &str,
-    errors: &mut Collector<'_>,
-) -> Option<BTreeMap<NoticeKind, BTreeSet<NoticeField>>> {
-    let mut checked = BTreeMap::new();
-    let mut all_good = true;
-    for (kind_name, fields) in raw.get_ref() {
-        let kind_path = format!("{path}.{}", kind_name.get_ref());
-        let kind = match kind_name.get_ref().parse::<NoticeKind>() {
-            Ok(kind) if allowed_kinds.contains(&kind) => kind,
-            Ok(kind) => {
-                errors.push(
-                    kind_name.span(),
-                    &kind_path,
-                    Problem::FieldsForKindNotAllowed { kind },
-                );
-                all_good = false;
-                continue;
-            }
-            Err(unknown) => {
-                errors.push(kind_name.span(), &kind_path, Problem::UnknownName(unknown));
-                all_good = false;
-                continue;
-            }
-        };
-        let Some(names) = check_names::<NoticeField>(fields, &kind_path, errors) else {
-            all_good = false;
-            continue;
-        };
-        for field in &names {
-            if field.kind() != kind {
-                let span = fields
-                    .get_ref()
-                    .iter()
-                    .find(|name| name.get_ref() == field.as_str())
-                    .map_or_else(|| fields.span(), |name| name.span());
-                errors.push(
-                    span,
-                    &kind_path,
-                    Problem::FieldOfOtherKind { field: *field, kind },
-                );
-                all_good = false;
-            }
-        }
-        checked.insert(kind, names);
-    }
-    all_good.then_some(checked)
 }

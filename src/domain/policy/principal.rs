@@ -237,6 +237,14 @@ pub enum OperatorAction {
     VerifyAudit,
     /// What each peer showed of its audit chain.
     AuditPeers,
+    /// The recorded changes of one registry entry.
+    RegistryHistory,
+    /// List received notices and what each did.
+    ListNotices,
+    /// Apply a received notice that waits for an operator.
+    ApplyNotice,
+    /// Record that a received notice is not applied, and why.
+    DismissNotice,
 }
 
 impl OperatorAction {
@@ -262,6 +270,10 @@ impl OperatorAction {
             OperatorAction::ListReconcileDifferences => "list_reconcile_differences",
             OperatorAction::VerifyAudit => "verify_audit",
             OperatorAction::AuditPeers => "audit_peers",
+            OperatorAction::RegistryHistory => "registry_history",
+            OperatorAction::ListNotices => "list_notices",
+            OperatorAction::ApplyNotice => "apply_notice",
+            OperatorAction::DismissNotice => "dismiss_notice",
         }
     }
 
@@ -292,6 +304,7 @@ impl OperatorAction {
                 | OperatorAction::ShowInquiry
                 | OperatorAction::ListReconcileDifferences
                 | OperatorAction::IssueReminders
+                | OperatorAction::RegistryHistory
         )
     }
 }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 19] = [
+const EVERY_ACTION: [OperatorAction; 23] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -203,6 +203,10 @@ const EVERY_ACTION: [OperatorAction; 19] = [
     OperatorAction::ListReconcileDifferences,
     OperatorAction::VerifyAudit,
     OperatorAction::AuditPeers,
+    OperatorAction::RegistryHistory,
+    OperatorAction::ListNotices,
+    OperatorAction::ApplyNotice,
+    OperatorAction::DismissNotice,
 ];
 
 #[test]

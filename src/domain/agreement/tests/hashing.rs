@@ -62,7 +62,7 @@ fn hash_of_base_is_pinned() {
     // `FORMAT` in canonical.rs and update the value here deliberately.
     assert_eq!(
         parsed(BASE).canonical_hash().as_str(),
-        "4e696455319ddf365d49db1a2a1fa5f76aae39b91929e3e7fe0a7bf032e50303"
+        "45df4786abf2c0191bdaaac6fc515768194068136d12022bb49f98b6991a22d9"
     );
 }
 
@@ -96,6 +96,10 @@ fn hash_changes_with_every_term() {
         (
             "automatic_answers = true",
             "automatic_answers = true\nnotice_fields = { birth = [\"child_sex\"] }",
+        ),
+        (
+            "automatic_answers = true",
+            "automatic_answers = true\nnotice_effect = { contraception_check = \"apply\" }",
         ),
     ];
     let mut hashes = BTreeSet::from([parsed(BASE).canonical_hash().clone()]);

@@ -1,6 +1,7 @@
 //! Tests of the agreement model, grouped by concern: the example documents and hashing, the
 //! errors a document author sees, and the policy checks the exchange relies on.
 
+mod effect;
 mod errors;
 mod hashing;
 mod policy;
