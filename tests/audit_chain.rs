@@ -642,14 +642,11 @@ async fn the_sequencer_orders_by_transaction_id_as_a_number_not_as_text() {
     .await
     .unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let batch = hancha::store::sequencer::next_batch::<(i64,)>(
-        &mut tx,
-        hancha::store::sequencer::AUDIT_LOG,
-        10,
-    )
-        .await
-        .unwrap()
-        .expect("the sequencer is free");
+    let batch =
+        hancha::store::sequencer::next_batch::<(i64,)>(&mut tx, hancha::store::sequencer::AUDIT_LOG, 10)
+            .await
+            .unwrap()
+            .expect("the sequencer is free");
     tx.commit().await.unwrap();
     let mut outcomes = Vec::new();
     for sequenced in &batch {
