@@ -13,6 +13,7 @@ pub mod audit;
 mod import;
 mod inquiries;
 mod limiter;
+mod notices;
 mod reconcile;
 mod report;
 
@@ -83,6 +84,36 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::ListPendingResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ListPending).await?;
         let result = inquiries::list_pending(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn notify(
+        &self,
+        request: Request<pb::NotifyRequest>,
+    ) -> Result<Response<pb::NotifyResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::Notify).await?;
+        let result = notices::notify(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn feedback(
+        &self,
+        request: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::Feedback).await?;
+        let result = notices::feedback(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn show_notice(
+        &self,
+        request: Request<pb::ShowNoticeRequest>,
+    ) -> Result<Response<pb::ShowNoticeResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::ShowNotice).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
+        let result = notices::show(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
