@@ -1,5 +1,6 @@
 //! Notices and their feedback survive kill -9 of either node in the middle of a batch: every
-//! notice is received once, acknowledged once, answered once, and the answer arrives once.
+//! notice is received once, acknowledged once, answered once, and the answer arrives once. And
+//! what one side loses anyway (a notice, a feedback) is repaired by reconciliation, once.
 //!
 //! The interrupted node runs as a real `hancha serve` process so that killing it is a real
 //! crash (its connections drop mid-stream, its open transactions roll back); the other side runs
@@ -10,6 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::pair::{reconcile, set};
 use common::*;
 use hancha::config::Limits;
 use hancha::domain::agreement::Agreement;
@@ -18,6 +20,7 @@ use hancha::domain::feedback::FeedbackOutcome;
 use hancha::domain::message::Subject;
 use hancha::domain::vocabulary::{NoticeKind, NoticeValues};
 use hancha::node::{FeedbackDraft, Node, NoticeDraft};
+use hancha::proto::operator as pb;
 use hancha::store::Store;
 use uuid::Uuid;
 
@@ -35,6 +38,85 @@ enum Killed {
     Sender,
     /// 新化县, which receives the notices and sends the feedback.
     Receiver,
+}
+
+#[tokio::test]
+async fn reconciliation_repairs_a_lost_notice_and_lost_feedback_each_once() {
+    let cluster = every_notice_pair().await;
+    let birth = notify(&cluster, notify_request("birth", 21, &[("child_sex", "female")]))
+        .await
+        .unwrap();
+    let moved = notify(
+        &cluster,
+        notify_request("moved_on", 22, &[("new_county", "430582")]),
+    )
+    .await
+    .unwrap();
+    let mut xinhua = cluster.operator(XINHUA).await;
+    let given = xinhua
+        .feedback(pb::FeedbackRequest {
+            notice_id: birth.message_id.clone(),
+            outcome: "registered".into(),
+            wait_ms: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(given.state, "delivered");
+
+    // 新化县 loses the departure notice; 鼎城区 loses the feedback
+    let moved_id: uuid::Uuid = moved.message_id.parse().unwrap();
+    let feedback_id: uuid::Uuid = given.message_id.parse().unwrap();
+    sqlx::query("DELETE FROM notices WHERE message_id = $1")
+        .bind(moved_id)
+        .execute(&database(cluster.node(XINHUA).store()).await)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM feedback WHERE message_id = $1")
+        .bind(feedback_id)
+        .execute(&database(cluster.node(DINGCHENG).store()).await)
+        .await
+        .unwrap();
+
+    let summaries = reconcile(cluster.node(DINGCHENG), XINHUA).await;
+    let messages = set(&summaries, "messages");
+    assert_eq!(messages.record.differences, 2, "{:?}", messages.record);
+    assert_eq!(messages.committed.repaired, 1, "鼎城区 re-delivers its notice");
+    assert_eq!(messages.peer_repaired, 1, "新化县 re-delivers its feedback");
+
+    eventually("the lost notice and feedback are back", || async {
+        let notice = count(
+            cluster.node(XINHUA),
+            &format!("SELECT count(*) FROM notices WHERE message_id = '{moved_id}'"),
+        )
+        .await;
+        let feedback = count(
+            cluster.node(DINGCHENG),
+            &format!("SELECT count(*) FROM feedback WHERE message_id = '{feedback_id}'"),
+        )
+        .await;
+        (notice == 1 && feedback == 1).then_some(())
+    })
+    .await;
+    for county in [DINGCHENG, XINHUA] {
+        assert_eq!(
+            count(cluster.node(county), "SELECT count(*) FROM notices").await,
+            2,
+            "{county}"
+        );
+        assert_eq!(
+            count(cluster.node(county), "SELECT count(*) FROM feedback").await,
+            1,
+            "{county}"
+        );
+    }
+    let again = reconcile(cluster.node(DINGCHENG), XINHUA).await;
+    assert_eq!(
+        set(&again, "messages").record.differences,
+        0,
+        "nothing differs any more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -206,7 +206,7 @@ impl Node {
 fn delivered_with_receipts(
     attempts: &[Attempt],
     now: DateTime<Utc>,
-) -> Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> {
+) -> Vec<crate::store::notices_out::NoticeReceived> {
     attempts
         .iter()
         .filter_map(|attempt| match attempt.outcome {

@@ -98,6 +98,10 @@ pub(crate) const NOTICE_COLUMNS: &str =
     n.occurred_on, n.body, n.created_at, n.acknowledged_at, n.feedback_due_at, n.reject_reason,
     f.message_id AS feedback_id, f.outcome AS feedback_outcome";
 
+/// A peer's receipt of one of our notices: the notice, when the peer received it, and its
+/// feedback deadline (for kinds owing feedback).
+pub type NoticeReceived = (Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// Which notices owing feedback to list.
 #[derive(Clone, Copy, Debug)]
 pub struct PendingNotices {
@@ -243,7 +247,7 @@ impl Store {
     pub async fn record_notice_verdicts(
         &self,
         peer: CountyCode,
-        accepted: &[(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)],
+        accepted: &[NoticeReceived],
         refused: &[(Uuid, String)],
     ) -> Result<(), StoreError> {
         if accepted.is_empty() && refused.is_empty() {
