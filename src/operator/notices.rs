@@ -1,6 +1,6 @@
 //! Operator calls about notices (信息通报) and their feedback (反馈): send one notice, answer
 //! one with feedback, list what feedback is owed either way, show one notice with its feedback.
-//! The batch form (`hancha notify --file`) calls [`notify`] once per row.
+//! A batch of notices (a quarterly CSV) goes through [`notify`] once per row.
 
 use std::time::Duration;
 
