@@ -430,7 +430,7 @@ pub(super) fn summary(record: &InquiryRecord, now: chrono::DateTime<Utc>) -> pb:
         township: record.township.map(|t| t.to_string()).unwrap_or_default(),
         received_at: record.received_at.map(timestamp_to_wire),
         due_at: record.due_at.map(timestamp_to_wire),
-        overdue: record.state == InquiryState::Pending && record.due_at.is_some_and(|due| due < now),
+        overdue: crate::domain::time::is_overdue(record.state == InquiryState::Pending, record.due_at, now),
         outcome: record.outcome.map(|o| o.to_string()).unwrap_or_default(),
         agreement_id: record.agreement_id.clone(),
     }

@@ -83,10 +83,10 @@ impl NoticeRecord {
         }
     }
 
-    /// Whether feedback is owed and its deadline has passed: the inquiries' rule (pending
-    /// past its due time), applied to feedback.
+    /// Whether feedback is owed and its deadline has passed: the inquiries' rule
+    /// ([`crate::domain::time::is_overdue`]), applied to feedback.
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
-        self.feedback_id.is_none() && self.feedback_due_at.is_some_and(|due| due < now)
+        crate::domain::time::is_overdue(self.feedback_id.is_none(), self.feedback_due_at, now)
     }
 }
 
