@@ -101,3 +101,76 @@ impl AgreementBook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DINGCHENG: &str = "430703";
+    const SHAODONG: &str = "430582";
+
+    fn county(code: &str) -> CountyCode {
+        CountyCode::parse(code).unwrap()
+    }
+
+    /// 鼎城区's book with 邵东市: every notice kind and field from 鼎城区, none the other way.
+    fn book_of(me: &str) -> AgreementBook {
+        let text = include_str!("../../../examples/agreements/430703-430582.toml");
+        AgreementBook::new(county(me), [Agreement::parse(text).expect("example parses")])
+    }
+
+    fn values(kind: NoticeKind, pairs: &[(&str, &str)]) -> NoticeValues {
+        NoticeValues::parse(kind, pairs.iter().copied(), "fields").unwrap()
+    }
+
+    fn in_force() -> DateTime<Utc> {
+        "2026-10-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_notice_the_direction_allows_names_the_agreement_to_send_it_under() {
+        let fields = values(
+            NoticeKind::Birth,
+            &[("child_sex", "female"), ("birth_order", "2")],
+        );
+        let reference = book_of(DINGCHENG)
+            .check_notice_outbound(county(SHAODONG), NoticeKind::Birth, &fields, in_force())
+            .expect("allowed");
+        assert_eq!(reference.id, "430703-430582");
+    }
+
+    #[test]
+    fn a_kind_the_direction_does_not_allow_is_refused_before_anything_is_stored() {
+        let fields = values(NoticeKind::MovedOn, &[("new_county", "430703")]);
+        let refusal = book_of(SHAODONG)
+            .check_notice_outbound(county(DINGCHENG), NoticeKind::MovedOn, &fields, in_force())
+            .expect_err("no notices from 邵东市");
+        assert_eq!(refusal.code, RejectionCode::PermissionDenied);
+        assert!(refusal.reason.contains("moved_on"), "{}", refusal.reason);
+    }
+
+    #[test]
+    fn only_a_birth_owes_feedback() {
+        let book = book_of(SHAODONG);
+        let reference = AgreementRef {
+            id: "430703-430582".into(),
+            hash: book
+                .with_peer(county(DINGCHENG))
+                .next()
+                .unwrap()
+                .canonical_hash()
+                .as_str()
+                .into(),
+        };
+        let sender = county(DINGCHENG);
+        let receiver = county(SHAODONG);
+        assert_eq!(
+            book.check_feedback_owed(&reference, sender, receiver, NoticeKind::Birth),
+            Ok(())
+        );
+        let refusal = book
+            .check_feedback_owed(&reference, sender, receiver, NoticeKind::ContraceptionCheck)
+            .expect_err("a check result owes no feedback");
+        assert_eq!(refusal.code, RejectionCode::FailedPrecondition);
+    }
+}
