@@ -13,7 +13,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::*;
 use hancha::domain::message::{AgreementRef, Notice, Subject};
 use hancha::domain::resident_id::ResidentId;
-use hancha::domain::vocabulary::{NoticeEffect, NoticeKind, StatusValues};
+use hancha::domain::vocabulary::{NoticeEffect, NoticeKind, NoticeValues, StatusValues};
 use hancha::proto::exchange as pb;
 use hancha::proto::operator as op;
 use hancha::store::notices::{InboundNotice, NoticeReceipt};
@@ -368,7 +368,7 @@ async fn a_repeated_birth_notice_keeps_the_feedback_deadline_of_its_first_receip
             certificate_number: None,
         },
         occurred_on: NaiveDate::from_ymd_opt(2026, 10, 2),
-        fields: StatusValues::default(),
+        fields: NoticeValues::default(),
     };
     let sender = hancha::domain::division::CountyCode::parse(DINGCHENG).unwrap();
     let here = hancha::domain::division::CountyCode::parse(XINHUA).unwrap();

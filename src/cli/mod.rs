@@ -15,9 +15,12 @@ mod csv_input;
 mod demo;
 mod dev;
 pub mod exit;
+mod feedback;
 mod id;
 mod notices;
+mod notify;
 mod pending;
+mod pending_notices;
 mod reconcile;
 mod registry;
 mod registry_history;
@@ -25,6 +28,7 @@ mod reminders;
 mod report;
 mod serve;
 mod show;
+mod show_notice;
 mod sweep;
 mod withdraw;
 
@@ -62,10 +66,18 @@ enum Command {
     /// more than 256 cells): nothing sent, 3 the node could not be reached or went away: run the same
     /// command again to send the rest.
     Sweep(sweep::SweepArgs),
-    /// List inquiries waiting for our answer (or, with --outbound, for others'), by deadline.
+    /// List inquiries waiting for our answer (or, with --outbound, for others'), by deadline;
+    /// with --notices, the notices awaiting our feedback (or, with --outbound, the feedback we
+    /// wait for).
     Pending(pending::PendingArgs),
-    /// Show one inquiry with its history.
+    /// Show one inquiry with its history, or one notice with its feedback.
     Show(show::ShowArgs),
+    /// Send one notice (信息通报) to another county: a birth, a pregnancy, a contraception check
+    /// result (查环查孕), a departure. Checked against the agreement, queued, delivered, and
+    /// acknowledged by the other county.
+    Notify(notify::NotifyArgs),
+    /// Give feedback (反馈) to a notice another county sent us that owes it (a birth).
+    Feedback(feedback::FeedbackArgs),
     /// Answer a pending inquiry by hand.
     Answer(answer::AnswerArgs),
     /// Notices other counties sent us and what each did in our registry; apply or dismiss
@@ -140,6 +152,8 @@ pub fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(args),
         Command::Pending(args) => pending::run(args),
         Command::Show(args) => show::run(args),
+        Command::Notify(args) => notify::run(args),
+        Command::Feedback(args) => feedback::run(args),
         Command::Answer(args) => answer::run(args),
         Command::Notices(args) => notices::run(args),
         Command::Withdraw(args) => withdraw::run(args),

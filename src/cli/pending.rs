@@ -1,5 +1,6 @@
 //! `hancha pending`: what waits for our answer, ordered by deadline with overdue first — or,
-//! with `--outbound`, what we wait for from other counties.
+//! with `--outbound`, what we wait for from other counties. With `--notices`, the same for
+//! the feedback notices owe ([`super::pending_notices`]).
 
 use crate::present::explain;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use crate::proto::operator as pb;
 pub struct PendingArgs {
     #[command(flatten)]
     node: NodeArgs,
-    /// Only inquiries past their deadline.
+    /// Only those past their deadline.
     #[arg(long)]
     overdue: bool,
     /// Only people of this township (9-digit code).
@@ -27,6 +28,10 @@ pub struct PendingArgs {
     /// What we asked others and still wait for, instead of what we owe.
     #[arg(long)]
     outbound: bool,
+    /// Notices owing feedback (births) instead of inquiries: those awaiting our feedback, or
+    /// with --outbound the feedback we wait for.
+    #[arg(long, conflicts_with_all = ["township", "kind"])]
+    notices: bool,
     /// At most this many (default 1000).
     #[arg(long, default_value_t = 1000)]
     limit: u32,
@@ -47,8 +52,12 @@ pub fn run(args: PendingArgs) -> anyhow::Result<ExitCode> {
             township: args.township.clone().unwrap_or_default(),
             kind: args.kind.clone().unwrap_or_default(),
             limit: args.limit,
+            notices: args.notices,
         };
         let list = client.list_pending(request).await.map_err(explain)?.into_inner();
+        if args.notices {
+            return super::pending_notices::print(&list.notices, args.outbound, args.json, args.csv);
+        }
         if args.json {
             for inquiry in &list.inquiries {
                 println!("{}", to_json(inquiry));

@@ -1,4 +1,5 @@
-//! `hancha show`: one inquiry with its history (received, answered, delivered, retries).
+//! `hancha show`: one inquiry with its history (received, answered, delivered, retries), or one
+//! notice with its feedback ([`super::show_notice`]).
 
 use crate::present::explain;
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use crate::proto::operator as pb;
 pub struct ShowArgs {
     #[command(flatten)]
     node: NodeArgs,
-    /// The inquiry's message id.
+    /// The message id of an inquiry, a notice, or a notice's feedback.
     message_id: String,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -27,7 +28,21 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         let request = pb::ShowInquiryRequest {
             message_id: args.message_id.clone(),
         };
-        let shown = client.show_inquiry(request).await.map_err(explain)?.into_inner();
+        let shown = match client.show_inquiry(request).await {
+            Ok(shown) => shown.into_inner(),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                // not an inquiry we hold: perhaps a notice or its feedback
+                let request = pb::ShowNoticeRequest {
+                    message_id: args.message_id.clone(),
+                };
+                return match client.show_notice(request).await {
+                    Ok(notice) => Ok(super::show_notice::print(&notice.into_inner(), args.json)),
+                    Err(other) if other.code() == tonic::Code::NotFound => Err(explain(status)),
+                    Err(other) => Err(explain(other)),
+                };
+            }
+            Err(status) => return Err(explain(status)),
+        };
         let inquiry = shown.inquiry.clone().unwrap_or_default();
         if args.json {
             let history: Vec<_> = shown

@@ -14,7 +14,7 @@ use crate::domain::time::{china_date, china_time};
 use crate::store::personal::{AtRetention, PERSONAL_COLUMNS};
 
 /// The tables whose rows are an exchange's messages, erased at the end of retention.
-const MESSAGE_TABLES: [&str; 3] = ["inquiries", "confirmations", "notices"];
+const MESSAGE_TABLES: [&str; 4] = ["inquiries", "confirmations", "notices", "feedback"];
 
 /// Every table erasure records rows of.
 const ERASED_TABLES: [&str; 4] = ["inquiries", "confirmations", "notices", "reconcile_differences"];

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::resident_id::ResidentId;
 use crate::domain::vocabulary::{
-    AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusValues, UnknownName,
+    AnswerOutcome, InquiryKind, NoticeKind, NoticeValues, Priority, StatusValues, UnknownName,
 };
 
 /// Longest certificate number accepted; real ones are about 20 characters.
@@ -197,8 +197,8 @@ pub struct Notice {
     pub subject: Subject,
     /// When it happened, if known.
     pub occurred_on: Option<NaiveDate>,
-    /// Status details the notice carries.
-    pub fields: StatusValues,
+    /// What the notice tells besides its date, as the agreement lets it travel.
+    pub fields: NoticeValues,
 }
 
 /// Where an inquiry stands, on either side.
@@ -311,7 +311,7 @@ mod tests {
     }
 }
 
-/// The three kinds of message two counties exchange; the outbox, reconciliation and reports
+/// The four kinds of message two counties exchange; the outbox, reconciliation and reports
 /// name them by [`MessageType::as_str`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MessageType {
@@ -321,6 +321,8 @@ pub enum MessageType {
     Confirmation,
     /// 信息通报.
     Notice,
+    /// 反馈 to a notice.
+    Feedback,
 }
 
 impl MessageType {
@@ -330,6 +332,7 @@ impl MessageType {
             MessageType::Inquiry => "inquiry",
             MessageType::Confirmation => "confirmation",
             MessageType::Notice => "notice",
+            MessageType::Feedback => "feedback",
         }
     }
 
@@ -339,6 +342,7 @@ impl MessageType {
             "inquiry" => Some(MessageType::Inquiry),
             "confirmation" => Some(MessageType::Confirmation),
             "notice" => Some(MessageType::Notice),
+            "feedback" => Some(MessageType::Feedback),
             _ => None,
         }
     }
@@ -351,7 +355,7 @@ impl std::str::FromStr for MessageType {
         MessageType::parse(name).ok_or_else(|| UnknownName {
             what: "message type",
             given: name.to_owned(),
-            allowed: &["inquiry", "confirmation", "notice"],
+            allowed: &["inquiry", "confirmation", "notice", "feedback"],
         })
     }
 }

@@ -3,6 +3,7 @@
 //! every operator entry point). Pure: the caller supplies the verified peer or principal and the
 //! time.
 
+mod notices;
 mod principal;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +17,7 @@ use crate::domain::message::{AgreementRef, FieldViolation};
 use crate::domain::time::china_date;
 use crate::domain::vocabulary::{MessageKind, StatusField, StatusValues};
 
+pub use notices::check_notice_fields;
 pub use principal::{OperatorAction, Principal, Role, Scope};
 
 /// The gRPC-level class of a refusal; the edges map each to its status code in one place

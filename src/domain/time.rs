@@ -19,6 +19,13 @@ pub fn china_date(at: DateTime<Utc>) -> NaiveDate {
     china_time(at).date_naive()
 }
 
+/// The one overdue rule, for inquiries and for the feedback notices owe: a reply still owed
+/// whose deadline has passed. Both sides apply it, so the asker (or notifier) and the one who
+/// owes the reply flag the same messages.
+pub fn is_overdue(still_owed: bool, due_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    still_owed && due_at.is_some_and(|due| due < now)
+}
+
 /// Today's date in China.
 pub fn today_in_china() -> NaiveDate {
     china_date(Utc::now())

@@ -150,11 +150,11 @@ vocabulary_enum! {
     /// direction and kind, which of them may travel (`notice_fields`), and a notice carrying any
     /// other is refused.
     pub enum NoticeField ("notice field") {
-        /// `birth`: the child's sex, `male` or `female`.
+        /// `birth`: the child's sex, `male` or `female` (男 / 女 accepted).
         ChildSex => "child_sex", "婴儿性别";
-        /// `birth`: the mother's how-manieth child this is (1, 2, 3, …).
+        /// `birth`: the mother's how-manieth child this is (1–20).
         BirthOrder => "birth_order", "孩次";
-        /// `birth`: where the child was born: a hospital or the township, as text.
+        /// `birth`: where the child was born: a hospital or the township, as text (≤ 60 characters).
         BirthPlace => "birth_place", "出生地点";
         /// `pregnancy`: completed weeks of pregnancy when it was confirmed (1–45).
         PregnancyWeeks => "pregnancy_weeks", "孕周";
@@ -396,8 +396,10 @@ impl<'de> Deserialize<'de> for MessageKind {
 }
 
 mod effect;
+mod notice_values;
 mod status_values;
 pub use effect::NoticeEffect;
+pub use notice_values::{CHECK_RESULTS, MAX_PLACE_CHARS, MEASURES, NoticeValues};
 pub use status_values::{AssignmentError, FieldValueError, StatusValues};
 
 #[cfg(test)]

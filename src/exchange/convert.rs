@@ -3,16 +3,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::domain::message::{
-    AgreementRef, Confirmation, FieldViolation, Inquiry, Notice, Subject, parse_message_id,
+    AgreementRef, Confirmation, FieldViolation, Inquiry, Subject, parse_message_id,
 };
 use crate::domain::peer_status::{HeldVersion, NodeStatus};
-use crate::domain::vocabulary::{
-    AnswerOutcome, InquiryKind, NoticeKind, Priority, StatusField, StatusValues,
-};
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority, StatusField, StatusValues};
 use crate::proto::exchange as pb;
+
+pub use super::notice_wire::{feedback_from_wire, feedback_to_wire, notice_from_wire, notice_to_wire};
 
 /// Validates one inquiry from the wire; `path` prefixes field names (e.g. `inquiries[3]`).
 pub fn inquiry_from_wire(wire: &pb::Inquiry, path: &str) -> Result<Inquiry, Vec<FieldViolation>> {
@@ -146,58 +146,7 @@ pub fn confirmation_to_wire(confirmation: &Confirmation) -> pb::StatusConfirmati
     }
 }
 
-/// Validates one notice from the wire.
-pub fn notice_from_wire(wire: &pb::Notice, path: &str) -> Result<Notice, Vec<FieldViolation>> {
-    let mut violations = Vec::new();
-    let message_id = parse_message_id(&wire.message_id, &format!("{path}.message_id"), &mut violations);
-    let agreement = agreement_from_wire(wire.agreement.as_ref(), path, &mut violations);
-    let kind = match pb::NoticeKind::try_from(wire.kind) {
-        Ok(pb::NoticeKind::Birth) => Some(NoticeKind::Birth),
-        Ok(pb::NoticeKind::Pregnancy) => Some(NoticeKind::Pregnancy),
-        Ok(pb::NoticeKind::ContraceptionCheck) => Some(NoticeKind::ContraceptionCheck),
-        Ok(pb::NoticeKind::MovedOn) => Some(NoticeKind::MovedOn),
-        Ok(pb::NoticeKind::Unspecified) => {
-            violations.push(FieldViolation::new(format!("{path}.kind"), "required"));
-            None
-        }
-        Err(_) => {
-            violations.push(FieldViolation::new(
-                format!("{path}.kind"),
-                format!("unknown value {}", wire.kind),
-            ));
-            None
-        }
-    };
-    let subject = subject_from_wire(wire.subject.as_ref(), &format!("{path}.subject"), &mut violations);
-    let occurred_on = if wire.occurred_on.is_empty() {
-        None
-    } else {
-        let parsed = NaiveDate::parse_from_str(&wire.occurred_on, "%Y-%m-%d").ok();
-        if parsed.is_none() {
-            violations.push(FieldViolation::new(
-                format!("{path}.occurred_on"),
-                "must be a date YYYY-MM-DD",
-            ));
-        }
-        parsed
-    };
-    let fields = fields_from_wire(&wire.fields, &format!("{path}.fields"), &mut violations);
-    match (message_id, agreement, kind, subject) {
-        (Some(message_id), Some(agreement), Some(kind), Some(subject)) if violations.is_empty() => {
-            Ok(Notice {
-                message_id,
-                agreement,
-                kind,
-                subject,
-                occurred_on,
-                fields,
-            })
-        }
-        _ => Err(violations),
-    }
-}
-
-fn agreement_from_wire(
+pub(super) fn agreement_from_wire(
     wire: Option<&pb::AgreementRef>,
     path: &str,
     violations: &mut Vec<FieldViolation>,
@@ -224,7 +173,7 @@ pub fn agreement_to_wire(agreement: &AgreementRef) -> pb::AgreementRef {
     }
 }
 
-fn subject_from_wire(
+pub(super) fn subject_from_wire(
     wire: Option<&pb::Subject>,
     path: &str,
     violations: &mut Vec<FieldViolation>,

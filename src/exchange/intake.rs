@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::Limits;
 use crate::domain::division::CountyCode;
+use crate::domain::feedback::Feedback;
 use crate::domain::message::{Accepted, AgreementRef, Confirmation, Incoming, Inquiry, Notice};
 use crate::domain::peer_status::NodeStatus;
 use crate::domain::policy::Rejection;
@@ -49,6 +50,13 @@ pub trait Intake: Send + Sync + 'static {
         &self,
         peer: CountyCode,
         batch: Vec<Incoming<Notice>>,
+    ) -> impl Future<Output = Results<Accepted>> + Send;
+
+    /// A batch of feedback to notices we sent `peer`.
+    fn receive_feedback(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Feedback>>,
     ) -> impl Future<Output = Results<Accepted>> + Send;
 
     /// One inquiry whose clerk waits up to `wait`: its receipt, and its answer when the node

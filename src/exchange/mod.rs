@@ -6,6 +6,8 @@
 pub mod audit_wire;
 pub mod convert;
 pub mod intake;
+mod notice_batches;
+mod notice_wire;
 pub mod reconcile;
 pub mod server;
 

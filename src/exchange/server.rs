@@ -13,14 +13,14 @@ use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
 use super::convert::{
-    confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, notice_from_wire, status_from_wire,
-    status_to_wire, timestamp_to_wire,
+    confirmation_from_wire, confirmation_to_wire, inquiry_from_wire, status_from_wire, status_to_wire,
+    timestamp_to_wire,
 };
 use super::intake::Intake;
 use super::reconcile;
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Accepted, Incoming};
-use crate::domain::message::{Confirmation, FieldViolation, Inquiry, Notice};
+use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_server::Exchange;
@@ -96,7 +96,7 @@ impl<N: Intake> ExchangeService<N> {
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-fn accepted_of(accepted: &Accepted) -> pb::Accepted {
+pub(super) fn accepted_of(accepted: &Accepted) -> pb::Accepted {
     pb::Accepted {
         received_at: Some(timestamp_to_wire(accepted.received_at)),
         due_at: accepted.due_at.map(timestamp_to_wire),
@@ -108,6 +108,7 @@ impl<N: Intake> Exchange for ExchangeService<N> {
     type SubmitInquiriesStream = BoxStream<pb::ReceiptBatch>;
     type DeliverConfirmationsStream = BoxStream<pb::AckBatch>;
     type DeliverNoticesStream = BoxStream<pb::AckBatch>;
+    type DeliverFeedbackStream = BoxStream<pb::AckBatch>;
     type ReconcileStream = BoxStream<pb::ReconcileResponse>;
 
     async fn submit_inquiries(
@@ -220,6 +221,13 @@ impl<N: Intake> Exchange for ExchangeService<N> {
         self.serve_batches(request)
     }
 
+    async fn deliver_feedback(
+        &self,
+        request: Request<Streaming<pb::FeedbackBatch>>,
+    ) -> Result<Response<Self::DeliverFeedbackStream>, Status> {
+        self.serve_batches(request)
+    }
+
     async fn peer_status(
         &self,
         request: Request<pb::PeerStatusRequest>,
@@ -255,7 +263,7 @@ impl<N: Intake> Exchange for ExchangeService<N> {
 
 /// A batch a peer streams to us: its messages on the wire, how each one converts, which of the
 /// node's intakes takes them, and the reply that carries their receipts.
-trait InboundBatch: Send + 'static {
+pub(super) trait InboundBatch: Send + 'static {
     /// One message on the wire.
     type Wire: Send + Sync;
     /// The message in domain terms.
@@ -442,44 +450,6 @@ impl InboundBatch for pb::ConfirmationBatch {
 
     fn accepted((): &()) -> pb::Accepted {
         pb::Accepted::default()
-    }
-
-    fn reply(receipts: Vec<pb::Receipt>) -> pb::AckBatch {
-        pb::AckBatch { receipts }
-    }
-}
-
-impl InboundBatch for pb::NoticeBatch {
-    type Wire = pb::Notice;
-    type Message = Notice;
-    type Receipt = Accepted;
-    type Reply = pb::AckBatch;
-
-    const KIND: &'static str = "notice_batch";
-    const FIELD: &'static str = "notices";
-
-    fn messages(&self) -> &[pb::Notice] {
-        &self.notices
-    }
-
-    fn message_id(wire: &pb::Notice) -> &str {
-        &wire.message_id
-    }
-
-    fn from_wire(wire: &pb::Notice, path: &str) -> Result<Notice, Vec<FieldViolation>> {
-        notice_from_wire(wire, path)
-    }
-
-    async fn receive(
-        node: &impl Intake,
-        peer: CountyCode,
-        batch: Vec<Incoming<Notice>>,
-    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        node.receive_notices(peer, batch).await
-    }
-
-    fn accepted(receipt: &Accepted) -> pb::Accepted {
-        accepted_of(receipt)
     }
 
     fn reply(receipts: Vec<pb::Receipt>) -> pb::AckBatch {

@@ -413,6 +413,7 @@ impl Metrics {
             ("inquiry", erased.inquiries),
             ("confirmation", erased.confirmations),
             ("notice", erased.notices),
+            ("feedback", erased.feedback),
         ] {
             self.erased_messages
                 .with_label_values(&[message_type])

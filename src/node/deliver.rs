@@ -166,8 +166,18 @@ impl Node {
                     .await?;
             }
             MessageType::Notice => {
+                let received = delivered_with_receipts(attempts, now);
                 self.store
-                    .record_refused_deliveries(peer, message_type.as_str(), &refused)
+                    .record_notice_verdicts(peer, &received, &refused)
+                    .await?;
+            }
+            MessageType::Feedback => {
+                let received: Vec<(Uuid, DateTime<Utc>)> = delivered_with_receipts(attempts, now)
+                    .into_iter()
+                    .map(|(id, received_at, _)| (id, received_at))
+                    .collect();
+                self.store
+                    .record_feedback_verdicts(peer, &received, &refused)
                     .await?;
             }
         }
@@ -189,6 +199,23 @@ impl Node {
         debug!(?report, "deliveries recorded");
         Ok(report)
     }
+}
+
+/// The delivered messages among `attempts`, with the peer's receipt time (now, when the peer
+/// did not say) and deadline.
+fn delivered_with_receipts(
+    attempts: &[Attempt],
+    now: DateTime<Utc>,
+) -> Vec<crate::store::notices_out::NoticeReceived> {
+    attempts
+        .iter()
+        .filter_map(|attempt| match attempt.outcome {
+            Outcome::Delivered { received_at, due_at } => {
+                Some((attempt.message_id, received_at.unwrap_or(now), due_at))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Exponential backoff with jitter: the n-th failed attempt waits between half and all of

@@ -56,6 +56,18 @@ impl Intake for Node {
         )
     }
 
+    async fn receive_feedback(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<crate::domain::feedback::Feedback>>,
+    ) -> Results<Accepted> {
+        counted(
+            self,
+            MessageType::Feedback,
+            Node::receive_feedback(self, peer, batch).await,
+        )
+    }
+
     async fn receive_window_inquiry(
         &self,
         peer: CountyCode,

@@ -9,7 +9,9 @@ mod agreements;
 mod answer;
 pub mod audit;
 mod deliver;
+mod feedback;
 mod intake;
+mod notify;
 mod receive;
 pub mod reconcile;
 mod send;
@@ -25,6 +27,8 @@ use tokio::sync::Notify;
 pub use agreements::{InstallError, Installed, agreements_in_store, install_admitted, stored_agreement};
 pub use answer::{AnswerError, ManualAnswer};
 pub use deliver::{Attempt, DeliveryReport, next_attempt};
+pub use feedback::{FeedbackDraft, FeedbackOutcomeSent};
+pub use notify::{NoticeDraft, NoticeOutcome};
 pub use receive::{Accepted, Incoming};
 pub use send::{AskOutcome, InquiryDraft, SendError};
 pub use signatures::{

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Node, china_date};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Notice};
-use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
+use crate::domain::policy::{AgreementBook, Rejection, RejectionCode, check_notice_fields};
 use crate::domain::vocabulary::{MessageKind, NoticeEffect};
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
@@ -81,11 +81,11 @@ pub(super) trait Inbound: Sized + Send + Sync {
 }
 
 /// What one batch came to.
-struct Received<R> {
+pub(super) struct Received<R> {
     /// One result per message, in the batch's order.
-    results: Vec<Result<R, Rejection>>,
+    pub(super) results: Vec<Result<R, Rejection>>,
     /// How many were stored now (not repeats), to wake what works on them.
-    new: usize,
+    pub(super) new: usize,
 }
 
 impl Node {
@@ -128,7 +128,7 @@ impl Node {
 
     /// The one intake: checks every message, audits the refusals, stores the valid ones, and
     /// returns one result per message in order.
-    async fn intake<M: Inbound>(
+    pub(super) async fn intake<M: Inbound>(
         &self,
         peer: CountyCode,
         batch: Vec<Incoming<M>>,
@@ -204,7 +204,7 @@ pub(super) fn now_as_stored() -> DateTime<Utc> {
 }
 
 /// The store's refusal of a message id that belongs to another message.
-fn id_taken() -> Rejection {
+pub(super) fn id_taken() -> Rejection {
     Rejection::new(
         RejectionCode::AlreadyExists,
         "message id already used by another message",
@@ -381,8 +381,9 @@ impl Inbound for Notice {
         peer: CountyCode,
         now: DateTime<Utc>,
     ) -> Result<NoticeTerms, Rejection> {
-        let (_, direction) =
+        let (agreement, direction) =
             book.check_inbound(peer, &self.agreement, MessageKind::Notice(self.kind), now)?;
+        check_notice_fields(agreement, direction, self.kind, &self.fields)?;
         Ok(NoticeTerms {
             feedback_due_at: direction
                 .notice_deadlines(self.kind, now)

@@ -245,13 +245,16 @@ pub(super) async fn list_pending(
         Ok(township) => township,
         Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
     };
-    let kind = (!request.kind.is_empty())
-        .then(|| inquiry_kind(&request.kind))
-        .transpose()?;
     let limit = match request.limit {
         0 => DEFAULT_LIMIT,
         n => i64::from(n).min(MAX_LIMIT),
     };
+    if request.notices {
+        return super::notices::list_pending(node, caller, &request, limit).await;
+    }
+    let kind = (!request.kind.is_empty())
+        .then(|| inquiry_kind(&request.kind))
+        .transpose()?;
     let filter = PendingFilter {
         outbound: request.outbound,
         overdue_only: request.overdue_only,
@@ -276,6 +279,7 @@ pub(super) async fn list_pending(
     caller.audit(node, access).await?;
     Ok(pb::ListPendingResponse {
         inquiries: records.iter().map(|r| summary(r, now)).collect(),
+        notices: Vec::new(),
     })
 }
 
@@ -426,7 +430,7 @@ pub(super) fn summary(record: &InquiryRecord, now: chrono::DateTime<Utc>) -> pb:
         township: record.township.map(|t| t.to_string()).unwrap_or_default(),
         received_at: record.received_at.map(timestamp_to_wire),
         due_at: record.due_at.map(timestamp_to_wire),
-        overdue: record.state == InquiryState::Pending && record.due_at.is_some_and(|due| due < now),
+        overdue: crate::domain::time::is_overdue(record.state == InquiryState::Pending, record.due_at, now),
         outcome: record.outcome.map(|o| o.to_string()).unwrap_or_default(),
         agreement_id: record.agreement_id.clone(),
     }

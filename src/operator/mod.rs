@@ -13,6 +13,7 @@ pub mod audit;
 mod import;
 mod inquiries;
 mod limiter;
+mod notice_effects;
 mod notices;
 mod reconcile;
 mod reminders;
@@ -88,6 +89,36 @@ impl Operator for OperatorService {
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
+    async fn notify(
+        &self,
+        request: Request<pb::NotifyRequest>,
+    ) -> Result<Response<pb::NotifyResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::Notify).await?;
+        let result = notices::notify(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn feedback(
+        &self,
+        request: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::Feedback).await?;
+        let result = notices::feedback(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn show_notice(
+        &self,
+        request: Request<pb::ShowNoticeRequest>,
+    ) -> Result<Response<pb::ShowNoticeResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::ShowNotice).await?;
+        if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
+            crate::rpc_trace::record_message(&id, None);
+        }
+        let result = notices::show(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
     async fn show_inquiry(
         &self,
         request: Request<pb::ShowInquiryRequest>,
@@ -138,7 +169,7 @@ impl Operator for OperatorService {
         request: Request<pb::RegistryHistoryRequest>,
     ) -> Result<Response<pb::RegistryHistoryResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::RegistryHistory).await?;
-        let result = notices::history(&self.node, &caller, request.into_inner()).await;
+        let result = notice_effects::history(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
@@ -147,7 +178,7 @@ impl Operator for OperatorService {
         request: Request<pb::ListNoticesRequest>,
     ) -> Result<Response<pb::ListNoticesResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::ListNotices).await?;
-        let result = notices::list(&self.node, &caller, request.into_inner()).await;
+        let result = notice_effects::list(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
@@ -159,7 +190,7 @@ impl Operator for OperatorService {
         if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
             crate::rpc_trace::record_message(&id, None);
         }
-        let result = notices::apply(&self.node, &caller, request.into_inner()).await;
+        let result = notice_effects::apply(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 
@@ -171,7 +202,7 @@ impl Operator for OperatorService {
         if let Ok(id) = uuid::Uuid::parse_str(&request.get_ref().message_id) {
             crate::rpc_trace::record_message(&id, None);
         }
-        let result = notices::dismiss(&self.node, &caller, request.into_inner()).await;
+        let result = notice_effects::dismiss(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 

@@ -1,244 +1,276 @@
-//! Operator calls about received notices and the registry they change: list them, apply or
-//! dismiss one that waits for an operator, and read a registry entry's history.
+//! Operator calls about notices (信息通报) and their feedback (反馈): send one notice, answer
+//! one with feedback, list what feedback is owed either way, show one notice with its feedback.
+//! A batch of notices (a quarterly CSV) goes through [`notify`] once per row.
 
-use tonic::Status;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::access::Caller;
-use super::{failed_precondition, internal, invalid, not_found};
-use crate::domain::division::TownshipCode;
-use crate::domain::policy::{Rejection, RejectionCode};
-use crate::domain::resident_id::ResidentId;
+use super::{internal, invalid, not_found};
+use crate::domain::division::CountyCode;
+use crate::domain::feedback::{FeedbackOutcome, parse_note};
+use crate::domain::message::Subject;
+use crate::domain::policy::Rejection;
+use crate::domain::time::today_in_china;
+use crate::domain::vocabulary::{NoticeKind, NoticeValues};
 use crate::exchange::convert::timestamp_to_wire;
-use crate::node::Node;
+use crate::node::{FeedbackDraft, Node, NoticeDraft, SendError};
 use crate::proto::operator as pb;
-use crate::store::audit::OperatorAccess;
-use crate::store::notice_effects::{EffectOutcome, NoticeFilter, ReceivedNoticeRecord};
+use crate::status::status_of;
+use crate::store::notices_out::{NoticeRecord, PendingNotices};
+use tonic::Status;
 
-/// Default and maximum length of a notice list.
-const DEFAULT_LIMIT: i64 = 1_000;
-const MAX_LIMIT: i64 = 100_000;
-
-/// The longest dismissal reason accepted.
-const MAX_REASON_CHARS: usize = 500;
-
-/// Received notices, narrowed to the caller's township; audited with their count (the entries
-/// carry masked ID numbers only).
-pub(super) async fn list(
+/// Sends one notice, audited with its id (never its subject) before the receipt reaches the
+/// caller.
+pub(super) async fn notify(
     node: &Node,
     caller: &Caller,
-    request: pb::ListNoticesRequest,
-) -> Result<pb::ListNoticesResponse, Status> {
-    let requested = (!request.township.is_empty())
-        .then(|| TownshipCode::parse(&request.township).map_err(|e| invalid("township", e.to_string())))
-        .transpose()?;
-    let township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
+    request: pb::NotifyRequest,
+) -> Result<pb::NotifyResponse, Status> {
+    let peer = CountyCode::parse(&request.to_county).map_err(|e| invalid("to_county", e.to_string()))?;
+    let kind: NoticeKind = request
+        .kind
+        .parse()
+        .map_err(|e: crate::domain::vocabulary::UnknownName| invalid("kind", e.to_string()))?;
+    let mut violations = Vec::new();
+    let subject = Subject::parse(&request.resident_id, "", "resident_id", &mut violations);
+    let occurred_on = if request.occurred_on.is_empty() {
+        Some(today_in_china())
+    } else {
+        NaiveDate::parse_from_str(&request.occurred_on, "%Y-%m-%d")
+            .ok()
+            .or_else(|| {
+                violations.push(crate::domain::message::FieldViolation::new(
+                    "occurred_on",
+                    "must be a date YYYY-MM-DD",
+                ));
+                None
+            })
     };
-    let filter = NoticeFilter {
-        pending_only: request.pending_only,
-        township,
-        limit: match request.limit {
-            0 => DEFAULT_LIMIT,
-            n => i64::from(n).min(MAX_LIMIT),
-        },
+    if occurred_on.is_some_and(|date| date > today_in_china()) {
+        violations.push(crate::domain::message::FieldViolation::new(
+            "occurred_on",
+            "must not be in the future",
+        ));
+    }
+    let pairs = request
+        .fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()));
+    let fields = NoticeValues::parse(kind, pairs, "fields")
+        .map_err(|found| violations.extend(found))
+        .ok();
+    let message_id = optional_id(&request.message_id, &mut violations);
+    let (Some(subject), Some(occurred_on), Some(fields)) = (subject, occurred_on, fields) else {
+        return Err(status_of(&Rejection::invalid(violations)));
     };
-    let records = node.store().received_notices(&filter).await.map_err(internal)?;
-    let access = OperatorAccess {
+    if !violations.is_empty() {
+        return Err(status_of(&Rejection::invalid(violations)));
+    }
+    let draft = NoticeDraft {
+        kind,
+        subject,
+        occurred_on,
+        fields,
+        message_id,
+    };
+    let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
+    let outcome = node.notify(peer, draft, wait).await.map_err(send_error)?;
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(outcome.message_id),
+        peer_county: Some(peer.to_string()),
+        kind: Some(kind.as_str().to_string()),
+        ..caller.access("notified")
+    };
+    caller.audit(node, access).await?;
+    Ok(pb::NotifyResponse {
+        message_id: outcome.message_id.to_string(),
+        state: outcome.state.to_string(),
+        received_at: outcome.received_at.map(timestamp_to_wire),
+        feedback_due_at: outcome.feedback_due_at.map(timestamp_to_wire),
+        reject_reason: outcome.note.unwrap_or_default(),
+        repeat: outcome.repeat,
+    })
+}
+
+/// Gives feedback to a notice a peer sent us, audited with both ids.
+pub(super) async fn feedback(
+    node: &Node,
+    caller: &Caller,
+    request: pb::FeedbackRequest,
+) -> Result<pb::FeedbackResponse, Status> {
+    let mut violations = Vec::new();
+    let notice_id = Uuid::parse_str(&request.notice_id)
+        .map_err(|_| {
+            violations.push(crate::domain::message::FieldViolation::new(
+                "notice_id",
+                "must be a UUID",
+            ))
+        })
+        .ok();
+    let outcome = FeedbackOutcome::parse(&request.outcome)
+        .map_err(|why| violations.push(crate::domain::message::FieldViolation::new("outcome", why)))
+        .ok();
+    let note = parse_note(&request.note, "note")
+        .map_err(|v| violations.push(v))
+        .ok();
+    let message_id = optional_id(&request.message_id, &mut violations);
+    let (Some(notice_id), Some(outcome), Some(note)) = (notice_id, outcome, note) else {
+        return Err(status_of(&Rejection::invalid(violations)));
+    };
+    if !violations.is_empty() {
+        return Err(status_of(&Rejection::invalid(violations)));
+    }
+    let draft = FeedbackDraft {
+        notice_id,
+        outcome,
+        note,
+        message_id,
+    };
+    let wait = Duration::from_millis(u64::from(request.wait_ms)).min(node.limits().max_wait());
+    let sent = node.give_feedback(draft, wait).await.map_err(send_error)?;
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(sent.message_id),
+        kind: Some("feedback".into()),
+        reason: Some(format!("{outcome} to notice {notice_id}")),
+        ..caller.access("answered")
+    };
+    caller.audit(node, access).await?;
+    Ok(pb::FeedbackResponse {
+        message_id: sent.message_id.to_string(),
+        state: sent.state.to_string(),
+        received_at: sent.received_at.map(timestamp_to_wire),
+        reject_reason: sent.note.unwrap_or_default(),
+        repeat: sent.repeat,
+    })
+}
+
+/// Notices owing feedback, by deadline: the feedback we owe, or (`outbound`) the feedback we
+/// wait for. County-wide only (notices are not filed by township).
+pub(super) async fn list_pending(
+    node: &Node,
+    caller: &Caller,
+    request: &pb::ListPendingRequest,
+    limit: i64,
+) -> Result<pb::ListPendingResponse, Status> {
+    if let Some(township) = caller.principal.township() {
+        let rejection = Rejection::new(
+            crate::domain::policy::RejectionCode::PermissionDenied,
+            format!("notices are county-wide work; operator works for township {township}"),
+        );
+        return Err(caller.refuse(node, rejection, None).await);
+    }
+    let filter = PendingNotices {
+        outbound: request.outbound,
+        overdue_only: request.overdue_only,
+        limit,
+    };
+    let now = Utc::now();
+    let records = node
+        .store()
+        .pending_notices(filter, now)
+        .await
+        .map_err(internal)?;
+    let access = crate::store::audit::OperatorAccess {
         reason: Some(format!(
-            "{} received notices listed{}",
+            "{} {} notices owing feedback listed",
             records.len(),
-            if filter.pending_only { " (pending)" } else { "" }
+            if filter.outbound { "outbound" } else { "inbound" }
         )),
         ..caller.access("listed")
     };
     caller.audit(node, access).await?;
-    Ok(pb::ListNoticesResponse {
-        notices: records.iter().map(to_wire).collect(),
+    Ok(pb::ListPendingResponse {
+        inquiries: Vec::new(),
+        notices: records.iter().map(|r| summary(r, now)).collect(),
     })
 }
 
-/// Applies a pending received notice to the registry, audited before and after.
-pub(super) async fn apply(
+/// One notice with its subject's ID number and its feedback, audited before it is returned.
+pub(super) async fn show(
     node: &Node,
     caller: &Caller,
-    request: pb::ApplyNoticeRequest,
-) -> Result<pb::ApplyNoticeResponse, Status> {
-    let id = message_id(&request.message_id)?;
-    let record = visible_notice(node, caller, id).await?;
-    let requested = OperatorAccess {
-        message_id: Some(id),
+    request: pb::ShowNoticeRequest,
+) -> Result<pb::ShowNoticeResponse, Status> {
+    let id = Uuid::parse_str(&request.message_id).map_err(|_| invalid("message_id", "must be a UUID"))?;
+    let store = node.store();
+    let record = store
+        .notice(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found(format!("no notice or feedback {id}")))?;
+    let access = crate::store::audit::OperatorAccess {
+        message_id: Some(record.message_id),
         peer_county: Some(record.peer_county.clone()),
-        kind: Some(record.kind.as_str().to_owned()),
-        reason: Some("apply requested".into()),
-        ..caller.access("requested")
-    };
-    caller.audit(node, requested).await?;
-    let outcome = node
-        .store()
-        .apply_notice(id, node.county(), caller.principal.name())
-        .await
-        .map_err(internal)?;
-    let changed = settled(id, outcome)?;
-    let access = OperatorAccess {
-        message_id: Some(id),
-        peer_county: Some(record.peer_county),
-        kind: Some(record.kind.as_str().to_owned()),
-        reason: Some(if changed.is_empty() {
-            "applied: the registry already held what it tells".to_owned()
-        } else {
-            format!("applied: {}", changed.join(", "))
-        }),
-        ..caller.access("applied")
-    };
-    caller.audit(node, access).await?;
-    Ok(pb::ApplyNoticeResponse {
-        notice: Some(current(node, id).await?),
-    })
-}
-
-/// Records that a pending received notice is not applied, and why; audited.
-pub(super) async fn dismiss(
-    node: &Node,
-    caller: &Caller,
-    request: pb::DismissNoticeRequest,
-) -> Result<pb::DismissNoticeResponse, Status> {
-    let id = message_id(&request.message_id)?;
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(invalid(
-            "reason",
-            format!("required: why the notice is not applied, 1 to {MAX_REASON_CHARS} characters"),
-        ));
-    }
-    let record = visible_notice(node, caller, id).await?;
-    let outcome = node
-        .store()
-        .dismiss_notice(id, caller.principal.name(), reason)
-        .await
-        .map_err(internal)?;
-    settled(id, outcome)?;
-    let access = OperatorAccess {
-        message_id: Some(id),
-        peer_county: Some(record.peer_county),
-        kind: Some(record.kind.as_str().to_owned()),
-        ..caller.access("dismissed")
-    };
-    caller.audit(node, access).await?;
-    Ok(pb::DismissNoticeResponse {
-        notice: Some(current(node, id).await?),
-    })
-}
-
-/// The recorded changes of one registry entry within the caller's scope, audited as a read.
-pub(super) async fn history(
-    node: &Node,
-    caller: &Caller,
-    request: pb::RegistryHistoryRequest,
-) -> Result<pb::RegistryHistoryResponse, Status> {
-    let resident_id =
-        ResidentId::parse(&request.resident_id).map_err(|error| invalid("resident_id", error.to_string()))?;
-    let person = node.store().person(&resident_id).await.map_err(internal)?;
-    let Some(person) = person.filter(|person| caller.scope.covers(person.status.township)) else {
-        let rejection = Rejection::new(
-            RejectionCode::NotFound,
-            "no person with this ID number in the registry",
-        );
-        return Err(caller.refuse(node, rejection, None).await);
-    };
-    let changes = node
-        .store()
-        .registry_history(&person.resident_id)
-        .await
-        .map_err(internal)?;
-    let access = OperatorAccess {
-        reason: Some(format!("{} registry changes read", changes.len())),
+        kind: Some(record.kind.clone()),
         ..caller.access("read")
     };
     caller.audit(node, access).await?;
-    Ok(pb::RegistryHistoryResponse {
-        changes: changes
-            .into_iter()
-            .map(|change| pb::RegistryChange {
-                changed_at: Some(timestamp_to_wire(change.changed_at)),
-                field: change.field,
-                old_value: change.old_value.unwrap_or_default(),
-                new_value: change.new_value.unwrap_or_default(),
-                source: change.source,
-                message_id: change.message_id.map(|id| id.to_string()).unwrap_or_default(),
-                changed_by: change.changed_by.unwrap_or_default(),
-            })
-            .collect(),
+    let feedback = store.feedback_for(record.message_id).await.map_err(internal)?;
+    let owed = match &feedback {
+        Some(f) if f.direction == "outbound" && f.acknowledged_at.is_none() => Some(f.message_id),
+        None if record.direction == "outbound" && record.acknowledged_at.is_none() => Some(record.message_id),
+        _ => None,
+    };
+    let entry = match owed {
+        Some(owed) => store.outbox_entry(owed).await.map_err(internal)?,
+        None => None,
+    };
+    Ok(pb::ShowNoticeResponse {
+        notice: Some(summary(&record, Utc::now())),
+        subject_resident_id: record.subject_id.clone().unwrap_or_default(),
+        fields: record.body.0.clone().into_iter().collect(),
+        reject_reason: record.reject_reason.clone().unwrap_or_default(),
+        feedback: feedback.map(|f| pb::FeedbackInfo {
+            message_id: f.message_id.to_string(),
+            direction: f.direction.clone(),
+            outcome: f.outcome.clone(),
+            note: f.note.clone().unwrap_or_default(),
+            answered_at: Some(timestamp_to_wire(f.answered_at)),
+            received_at: f.acknowledged_at.map(timestamp_to_wire),
+            state: f.state().to_string(),
+            reject_reason: f.reject_reason.clone().unwrap_or_default(),
+        }),
+        delivery_attempts: entry
+            .as_ref()
+            .map(|(attempts, _)| u32::try_from(*attempts).unwrap_or(0))
+            .unwrap_or(0),
+        last_delivery_error: entry.and_then(|(_, error)| error).unwrap_or_default(),
     })
 }
 
-/// A received notice the caller may act on: one of its township's people for a township
-/// office (another's is "not found", worded as for a notice never received, and audited).
-async fn visible_notice(node: &Node, caller: &Caller, id: Uuid) -> Result<ReceivedNoticeRecord, Status> {
-    let record = node.store().received_notice(id).await.map_err(internal)?;
-    match record {
-        Some(record) if caller.scope.covers(record.township) => Ok(record),
-        Some(_) => {
-            let rejection = Rejection::new(RejectionCode::NotFound, no_notice(id));
-            Err(caller.refuse(node, rejection, Some(id)).await)
-        }
-        None => Err(not_found(no_notice(id))),
-    }
-}
-
-/// The columns changed, or the refusal for an apply or dismiss that changed nothing.
-fn settled(id: Uuid, outcome: EffectOutcome) -> Result<Vec<String>, Status> {
-    match outcome {
-        EffectOutcome::Done { changed } => Ok(changed),
-        EffectOutcome::AlreadySettled { state, at, by } => Err(failed_precondition(format!(
-            "notice {id} was {} at {} by {}: nothing changed",
-            state.as_str(),
-            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            by.as_deref().unwrap_or("the agreement, on receipt")
-        ))),
-        EffectOutcome::NotApplicable(reason) => Err(failed_precondition(format!(
-            "notice {id} cannot be applied: {reason}; nothing changed (dismiss it with a reason, or \
-             correct the registry and apply it again)"
-        ))),
-        EffectOutcome::Erased => Err(failed_precondition(format!(
-            "notice {id} was erased at the end of the agreed retention period: it can only be dismissed"
-        ))),
-        EffectOutcome::Unknown => Err(not_found(no_notice(id))),
-    }
-}
-
-async fn current(node: &Node, id: Uuid) -> Result<pb::ReceivedNotice, Status> {
-    let record = node.store().received_notice(id).await.map_err(internal)?;
-    record
-        .map(|record| to_wire(&record))
-        .ok_or_else(|| not_found(no_notice(id)))
-}
-
-/// The one wording for a notice the caller cannot see.
-fn no_notice(id: Uuid) -> String {
-    format!("no notice {id} was received")
-}
-
-fn message_id(input: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(input).map_err(|_| invalid("message_id", "must be a UUID"))
-}
-
-fn to_wire(record: &ReceivedNoticeRecord) -> pb::ReceivedNotice {
-    pb::ReceivedNotice {
+/// The operator's view of one notice.
+fn summary(record: &NoticeRecord, now: chrono::DateTime<Utc>) -> pb::NoticeSummary {
+    pb::NoticeSummary {
         message_id: record.message_id.to_string(),
+        direction: record.direction.clone(),
         peer_county: record.peer_county.clone(),
-        kind: record.kind.as_str().to_owned(),
+        kind: record.kind.clone(),
+        state: record.state().to_string(),
         subject_masked: record.subject_masked.clone(),
-        township: record.township.map(|t| t.to_string()).unwrap_or_default(),
         occurred_on: record.occurred_on.map(|d| d.to_string()).unwrap_or_default(),
-        received_at: record.received_at.map(timestamp_to_wire),
+        received_at: record.acknowledged_at.map(timestamp_to_wire),
         feedback_due_at: record.feedback_due_at.map(timestamp_to_wire),
-        effect: record.effect.as_str().to_owned(),
-        state: record.state.as_str().to_owned(),
-        note: record.note.clone().unwrap_or_default(),
-        changed: record.changed.clone(),
-        decided_at: record.decided_at.map(timestamp_to_wire),
-        decided_by: record.decided_by.clone().unwrap_or_default(),
+        overdue: record.overdue(now),
+        agreement_id: record.agreement_id.clone(),
+        feedback_id: record.feedback_id.map(|id| id.to_string()).unwrap_or_default(),
+        feedback_outcome: record.feedback_outcome.clone().unwrap_or_default(),
+    }
+}
+
+/// An optional caller-chosen message id: a UUID v7 when given.
+fn optional_id(input: &str, violations: &mut Vec<crate::domain::message::FieldViolation>) -> Option<Uuid> {
+    if input.is_empty() {
+        return None;
+    }
+    crate::domain::message::parse_message_id(input, "message_id", violations)
+}
+
+fn send_error(error: SendError) -> Status {
+    match error {
+        SendError::Refused(rejection) => status_of(&rejection),
+        SendError::Store(store) => internal(store),
     }
 }

@@ -14,11 +14,12 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::domain::delivery::{CallFailure, PeerVerdict};
-use crate::domain::message::{Confirmation, FieldViolation, Inquiry};
+use crate::domain::feedback::Feedback;
+use crate::domain::message::{Confirmation, FieldViolation, Inquiry, Notice};
 use crate::domain::peer_status::NodeStatus;
 use crate::exchange::convert::{
-    confirmation_from_wire, confirmation_to_wire, inquiry_to_wire, status_from_wire, status_to_wire,
-    timestamp_from_wire,
+    confirmation_from_wire, confirmation_to_wire, feedback_to_wire, inquiry_to_wire, notice_to_wire,
+    status_from_wire, status_to_wire, timestamp_from_wire,
 };
 use crate::proto::exchange as pb;
 use crate::proto::exchange::exchange_client::ExchangeClient;
@@ -65,6 +66,29 @@ pub trait PeerLink: Send + Sync + fmt::Debug {
         &'a self,
         ids: &'a [Uuid],
     ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// Sends a batch of our notices.
+    fn deliver_notices<'a>(&'a self, notices: &'a [Notice]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        let _ = notices;
+        Box::pin(async {
+            Err(CallFailure::Failed(
+                "this peer link does not carry notices".into(),
+            ))
+        })
+    }
+
+    /// Sends a batch of our feedback to the peer's notices.
+    fn deliver_feedback<'a>(
+        &'a self,
+        feedback: &'a [Feedback],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        let _ = feedback;
+        Box::pin(async {
+            Err(CallFailure::Failed(
+                "this peer link does not carry feedback".into(),
+            ))
+        })
+    }
 
     /// Tells the peer our status and returns its own.
     fn peer_status<'a>(&'a self, ours: &'a NodeStatus) -> BoxFuture<'a, Result<NodeStatus, CallFailure>>;
@@ -144,6 +168,43 @@ impl PeerLink for PeerClient {
             let reply = async {
                 let mut replies = client
                     .deliver_confirmations(self.batch_request(batch))
+                    .await?
+                    .into_inner();
+                Ok(replies.message().await?.map(|reply| reply.receipts))
+            };
+            batch_verdicts(reply.await)
+        })
+    }
+
+    fn deliver_notices<'a>(&'a self, notices: &'a [Notice]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            let batch = pb::NoticeBatch {
+                notices: notices.iter().map(notice_to_wire).collect(),
+            };
+            let mut client = self.client.clone();
+            let reply = async {
+                let mut replies = client
+                    .deliver_notices(self.batch_request(batch))
+                    .await?
+                    .into_inner();
+                Ok(replies.message().await?.map(|reply| reply.receipts))
+            };
+            batch_verdicts(reply.await)
+        })
+    }
+
+    fn deliver_feedback<'a>(
+        &'a self,
+        feedback: &'a [Feedback],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async move {
+            let batch = pb::FeedbackBatch {
+                feedback: feedback.iter().map(feedback_to_wire).collect(),
+            };
+            let mut client = self.client.clone();
+            let reply = async {
+                let mut replies = client
+                    .deliver_feedback(self.batch_request(batch))
                     .await?
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))

@@ -11,7 +11,8 @@
 //! - a notice once settled, from when it settled: its receipt acknowledged and, when a
 //!   feedback deadline was set (kinds that owe feedback, such as a birth), that deadline
 //!   passed — the period runs from the later of the two. The node does not record feedback
-//!   itself, so the deadline stands for it; a notice without a receipt is kept;
+//!   itself, so the deadline stands for it; a notice without a receipt is kept; its feedback is
+//!   erased with it;
 //! - nothing still owed to the peer (in the outbox);
 //! - a reconciliation difference's ID number and township from the run that found it.
 //!
@@ -37,14 +38,16 @@ pub struct Erased {
     pub confirmations: u64,
     /// Notices.
     pub notices: u64,
+    /// Feedback to those notices, erased with them.
+    pub feedback: u64,
     /// Reconciliation differences that named a person.
     pub differences: u64,
 }
 
 impl Erased {
-    /// Messages erased (inquiries, confirmations and notices).
+    /// Messages erased (inquiries, confirmations, notices and their feedback).
     pub fn messages(&self) -> u64 {
-        self.inquiries + self.confirmations + self.notices
+        self.inquiries + self.confirmations + self.notices + self.feedback
     }
 
     /// Whether nothing was erased.
@@ -122,11 +125,20 @@ impl Store {
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
+        let feedback: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT message_id FROM feedback f WHERE notice_id = ANY($1) AND erased_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.message_id = f.message_id)
+                FOR UPDATE",
+        )
+        .bind(&notices)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut recorded: Vec<(&'static str, String)> = Vec::new();
         for (table, ids) in [
             ("inquiries", &inquiries),
             ("confirmations", &confirmations),
             ("notices", &notices),
+            ("feedback", &feedback),
         ] {
             if ids.is_empty() {
                 continue;
@@ -186,6 +198,7 @@ impl Store {
             inquiries: inquiries.len() as u64,
             confirmations: confirmations.len() as u64,
             notices: notices.len() as u64,
+            feedback: feedback.len() as u64,
             differences: differences.len() as u64,
         };
         if erased.is_empty() {
@@ -209,8 +222,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let reason = format!(
-            "older than the {} days agreed: {} inquiries, {} answers, {} notices, {} reconciliation differences",
-            rule.retention_days, erased.inquiries, erased.confirmations, erased.notices, erased.differences
+            "older than the {} days agreed: {} inquiries, {} answers, {} notices, {} feedback, {} reconciliation differences",
+            rule.retention_days,
+            erased.inquiries,
+            erased.confirmations,
+            erased.notices,
+            erased.feedback,
+            erased.differences
         );
         let entry = AuditEntry {
             direction: "local".into(),

@@ -11,8 +11,8 @@ use super::outbound::corrupt;
 use super::{Store, StoreError};
 use crate::domain::division::CountyCode;
 
-/// The three message tables, each with the SQL function of its content digest.
-pub(crate) const MESSAGE_TABLES: [MessageTable; 3] = [
+/// The four message tables, each with the SQL function of its content digest.
+pub(crate) const MESSAGE_TABLES: [MessageTable; 4] = [
     MessageTable {
         table: "inquiries",
         content: "inquiry_content",
@@ -24,6 +24,10 @@ pub(crate) const MESSAGE_TABLES: [MessageTable; 3] = [
     MessageTable {
         table: "notices",
         content: "notice_content",
+    },
+    MessageTable {
+        table: "feedback",
+        content: "feedback_content",
     },
 ];
 

@@ -51,17 +51,25 @@ impl DeliveryWorker {
         self.peer
     }
 
-    /// One step: the due inquiries and confirmations, a few batches of each on the wire at once.
+    /// One step: the due inquiries, confirmations, notices and feedback, in that order, a few
+    /// batches of each on the wire at once.
     #[instrument(skip_all, fields(peer = %self.peer))]
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
-        let inquiries = self.deliver(MessageType::Inquiry).await?;
-        if inquiries.found_peer_unreachable() {
-            // Everything for the peer waits for its backoff now; trying the confirmations too
-            // would only wait for the same connection to fail again.
-            return Ok(inquiries);
+        let mut report = DeliveryReport::default();
+        for message_type in [
+            MessageType::Inquiry,
+            MessageType::Confirmation,
+            MessageType::Notice,
+            MessageType::Feedback,
+        ] {
+            report = report.plus(self.deliver(message_type).await?);
+            if report.found_peer_unreachable() {
+                // Everything for the peer waits for its backoff now; trying the other types
+                // too would only wait for the same connection to fail again.
+                break;
+            }
         }
-        let confirmations = self.deliver(MessageType::Confirmation).await?;
-        Ok(inquiries.plus(confirmations))
+        Ok(report)
     }
 
     /// [`run_once`](Self::run_once) as a loop step: repeat while messages were settled,
@@ -153,7 +161,32 @@ impl DeliveryWorker {
                 )
                 .await
             }
-            MessageType::Notice => Err(CallFailure::Failed("notices are not sent by this node".into())),
+            MessageType::Notice => {
+                let notices = store.outbound_notices(&ids).await?;
+                named.extend(notices.iter().map(|n| (n.message_id, n.agreement.clone())));
+                renewing_lease(
+                    store,
+                    self.node.metrics(),
+                    &ids,
+                    lease,
+                    renewal,
+                    self.link.deliver_notices(&notices),
+                )
+                .await
+            }
+            MessageType::Feedback => {
+                let feedback = store.outbound_feedback(&ids).await?;
+                named.extend(feedback.iter().map(|f| (f.message_id, f.agreement.clone())));
+                renewing_lease(
+                    store,
+                    self.node.metrics(),
+                    &ids,
+                    lease,
+                    renewal,
+                    self.link.deliver_feedback(&feedback),
+                )
+                .await
+            }
         };
         let mut attempts = outcomes(leases, &reply);
         for attempt in &mut attempts {

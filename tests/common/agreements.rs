@@ -63,6 +63,10 @@ pub fn unsigned(text: &str) -> String {
 pub struct Terms {
     pub inquiry_kinds: &'static [&'static str],
     pub answer_fields: &'static [&'static str],
+    /// The notice kinds the direction allows.
+    pub notice_kinds: &'static [&'static str],
+    /// Per notice kind, the fields that may travel: (kind, fields).
+    pub notice_fields: &'static [(&'static str, &'static [&'static str])],
     pub daily_cap: u32,
     pub automatic_answers: bool,
 }
@@ -77,8 +81,26 @@ impl Default for Terms {
                 "marital_status",
                 "children_count",
             ],
+            notice_kinds: &["birth"],
+            notice_fields: &[],
             daily_cap: 20_000,
             automatic_answers: true,
+        }
+    }
+}
+
+impl Terms {
+    /// Every notice kind, each with its whole field set.
+    pub fn every_notice() -> Terms {
+        Terms {
+            notice_kinds: &["birth", "pregnancy", "contraception_check", "moved_on"],
+            notice_fields: &[
+                ("birth", &["child_sex", "birth_order", "birth_place"]),
+                ("pregnancy", &["pregnancy_weeks", "expected_date"]),
+                ("contraception_check", &["check_result", "measure"]),
+                ("moved_on", &["new_county"]),
+            ],
+            ..Terms::default()
         }
     }
 }
@@ -100,11 +122,22 @@ pub fn agreement_toml(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let notice_fields = if terms.notice_fields.is_empty() {
+            String::new()
+        } else {
+            let lines: Vec<String> = terms
+                .notice_fields
+                .iter()
+                .map(|(kind, fields)| format!("{kind} = [{}]", quote(fields)))
+                .collect();
+            format!("[direction.notice_fields]\n{}\n", lines.join("\n"))
+        };
         format!(
-            "[[direction]]\nfrom = \"{from}\"\nto = \"{to}\"\ninquiry_kinds = [{}]\nnotice_kinds = [\"birth\"]\n\
+            "[[direction]]\nfrom = \"{from}\"\nto = \"{to}\"\ninquiry_kinds = [{}]\nnotice_kinds = [{}]\n\
              answer_fields = [{}]\nreply_days = {{ normal = 30, urgent = 15 }}\n\
-             notice_days = {{ receipt = 30, feedback = 30 }}\ndaily_cap = {}\nautomatic_answers = {}\n\n",
+             notice_days = {{ receipt = 30, feedback = 30 }}\ndaily_cap = {}\nautomatic_answers = {}\n{notice_fields}\n",
             quote(terms.inquiry_kinds),
+            quote(terms.notice_kinds),
             quote(terms.answer_fields),
             terms.daily_cap,
             terms.automatic_answers

@@ -11,6 +11,7 @@
 //! - [`process`]: nodes as `hancha serve` child processes;
 //! - [`tls`]: raw TLS and plaintext attempts;
 //! - [`operators`]: 鼎城区's operator API over mutual TLS with township offices' certificates;
+//! - [`notices`]: notices between 鼎城区 and 新化县 through the operator API;
 //! - [`pair`]: the two-county pair of the reconciliation tests;
 //! - [`receipts`]: what receipts and the audit log say of refused messages.
 //!
@@ -21,6 +22,7 @@
 pub mod agreements;
 pub mod cluster;
 pub mod database;
+pub mod notices;
 pub mod operators;
 pub mod pair;
 pub mod people;
@@ -33,6 +35,7 @@ use std::time::Duration;
 pub use agreements::*;
 pub use cluster::*;
 pub use database::*;
+pub use notices::*;
 pub use operators::*;
 pub use people::*;
 pub use process::*;

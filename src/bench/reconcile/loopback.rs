@@ -139,6 +139,7 @@ impl Exchange for InMemoryPeer {
     type SubmitInquiriesStream = ResponseStream<pb::ReceiptBatch>;
     type DeliverConfirmationsStream = ResponseStream<pb::AckBatch>;
     type DeliverNoticesStream = ResponseStream<pb::AckBatch>;
+    type DeliverFeedbackStream = ResponseStream<pb::AckBatch>;
     type ReconcileStream = ResponseStream<pb::ReconcileResponse>;
 
     async fn reconcile(
@@ -190,6 +191,13 @@ impl Exchange for InMemoryPeer {
         &self,
         _: Request<Streaming<pb::NoticeBatch>>,
     ) -> Result<Response<Self::DeliverNoticesStream>, Status> {
+        Err(only_reconciles())
+    }
+
+    async fn deliver_feedback(
+        &self,
+        _: Request<Streaming<pb::FeedbackBatch>>,
+    ) -> Result<Response<Self::DeliverFeedbackStream>, Status> {
         Err(only_reconciles())
     }
 

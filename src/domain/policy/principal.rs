@@ -213,6 +213,12 @@ pub enum OperatorAction {
     Answer,
     /// Withdraw one of our inquiries the peer holds for a version mismatch.
     Withdraw,
+    /// Send a notice (信息通报) to a peer county.
+    Notify,
+    /// Give feedback (反馈) to a notice a peer sent.
+    Feedback,
+    /// Show one notice with the subject's ID number and its feedback.
+    ShowNotice,
     /// Import persons into the county's registry.
     ImportPersons,
     /// Install a new agreement version.
@@ -258,6 +264,9 @@ impl OperatorAction {
             OperatorAction::ShowInquiry => "show_inquiry",
             OperatorAction::Answer => "answer",
             OperatorAction::Withdraw => "withdraw",
+            OperatorAction::Notify => "notify",
+            OperatorAction::Feedback => "feedback",
+            OperatorAction::ShowNotice => "show_notice",
             OperatorAction::ImportPersons => "import_persons",
             OperatorAction::ApplyAgreement => "apply_agreement",
             OperatorAction::RetireAgreement => "retire_agreement",
@@ -287,6 +296,9 @@ impl OperatorAction {
             OperatorAction::ApplyAgreement => Some("applying agreements"),
             OperatorAction::RetireAgreement => Some("retiring agreement versions"),
             OperatorAction::Withdraw => Some("withdrawing held inquiries"),
+            OperatorAction::Notify | OperatorAction::Feedback | OperatorAction::ShowNotice => {
+                Some("notices and their feedback (信息通报)")
+            }
             OperatorAction::Reconcile => Some("starting reconciliation"),
             OperatorAction::VerifyAudit | OperatorAction::AuditPeers => Some("checking the audit chain"),
             _ => None,
@@ -305,6 +317,7 @@ impl OperatorAction {
                 | OperatorAction::ListReconcileDifferences
                 | OperatorAction::IssueReminders
                 | OperatorAction::RegistryHistory
+                | OperatorAction::ShowNotice
         )
     }
 }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 23] = [
+const EVERY_ACTION: [OperatorAction; 26] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -191,6 +191,9 @@ const EVERY_ACTION: [OperatorAction; 23] = [
     OperatorAction::ShowInquiry,
     OperatorAction::Answer,
     OperatorAction::Withdraw,
+    OperatorAction::Notify,
+    OperatorAction::Feedback,
+    OperatorAction::ShowNotice,
     OperatorAction::ImportPersons,
     OperatorAction::ApplyAgreement,
     OperatorAction::RetireAgreement,
@@ -236,6 +239,9 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::ApplyAgreement
             | OperatorAction::RetireAgreement
             | OperatorAction::Withdraw
+            | OperatorAction::Notify
+            | OperatorAction::Feedback
+            | OperatorAction::ShowNotice
             | OperatorAction::Reconcile
             | OperatorAction::VerifyAudit
             | OperatorAction::AuditPeers => {

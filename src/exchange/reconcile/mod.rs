@@ -135,6 +135,7 @@ fn message_ref_to_wire(message: &MessageRef) -> pb::MessageRef {
         MessageType::Inquiry => pb::MessageType::Inquiry,
         MessageType::Confirmation => pb::MessageType::Confirmation,
         MessageType::Notice => pb::MessageType::Notice,
+        MessageType::Feedback => pb::MessageType::Feedback,
     };
     pb::MessageRef {
         r#type: message_type as i32,
@@ -148,7 +149,8 @@ fn message_ref_from_wire(wire: &pb::MessageRef) -> Result<MessageRef, String> {
         Ok(pb::MessageType::Inquiry) => MessageType::Inquiry,
         Ok(pb::MessageType::Confirmation) => MessageType::Confirmation,
         Ok(pb::MessageType::Notice) => MessageType::Notice,
-        _ => return Err("type: must be inquiry, confirmation or notice".into()),
+        Ok(pb::MessageType::Feedback) => MessageType::Feedback,
+        _ => return Err("type: must be inquiry, confirmation, notice or feedback".into()),
     };
     let message_id = Uuid::from_str(&wire.message_id).map_err(|_| "message_id: not a UUID".to_string())?;
     let author = CountyCode::parse(&wire.author_county).map_err(|error| format!("author_county: {error}"))?;

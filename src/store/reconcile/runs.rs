@@ -252,6 +252,7 @@ impl Store {
             MessageType::Inquiry,
             MessageType::Confirmation,
             MessageType::Notice,
+            MessageType::Feedback,
         ] {
             let ids: Vec<Uuid> = messages
                 .iter()

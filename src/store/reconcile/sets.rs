@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError, Work};
 /// One exchanged message's digest, as this side holds it.
 #[derive(Clone, Debug)]
 pub struct MessageDigest {
-    /// Inquiry, confirmation or notice.
+    /// Inquiry, confirmation, notice or feedback.
     pub message_type: MessageType,
     /// Its id.
     pub message_id: Uuid,
@@ -73,7 +73,11 @@ impl Store {
              UNION ALL
              SELECT 'notice', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
                FROM notices
-              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL",
+              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL
+             UNION ALL
+             SELECT 'feedback', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+               FROM feedback
+              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL",
         )
         .bind(peer.as_str())
         .bind(agreement_id)
