@@ -15,7 +15,7 @@ use futures::FutureExt;
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
 use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, thousands};
-use crate::demo::{amendment, evidence, manual, reconcile, story, summary};
+use crate::demo::{amendment, evidence, manual, notices, reconcile, story, summary};
 use crate::devdb::Databases;
 use crate::domain::person::Flow;
 
@@ -179,8 +179,9 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     let window = story::verify_at_the_window(&stage.cluster, &population).await?;
     story::sweep_with_maintenance(&mut stage.cluster, &population).await?;
     manual::answer_by_hand(&stage.cluster, &population).await?;
+    let notified = notices::notices(&stage.cluster, &population).await?;
     summary::indicators(&stage.cluster).await?;
-    let exactly_once = summary::summary(&stage.cluster).await?;
+    let exactly_once = summary::summary(&stage.cluster).await? && notified;
     // After the count: the step breaks 新化县's database on purpose, then repairs it.
     let restored = reconcile::reconcile_overnight(&stage.cluster, &population).await?;
     let amended = amendment::amend_one_side_at_a_time(&stage.cluster, &population).await?;

@@ -23,10 +23,10 @@ const AGREEMENT: &str = "430703-431322";
 /// How long the step waits for the two nodes to exchange their status.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// ⑦ The amendment, one side at a time. Returns whether every inquiry asked meanwhile was
+/// ⑧ The amendment, one side at a time. Returns whether every inquiry asked meanwhile was
 /// answered and both sides ended up sending under version 2.
 pub async fn amend_one_side_at_a_time(cluster: &Cluster, population: &Population) -> anyhow::Result<bool> {
-    println!("⑦ 协议修订 an amendment applied one county at a time");
+    println!("⑧ 协议修订 an amendment applied one county at a time");
     let version_2 = include_str!("../../examples/agreements/430703-431322.toml")
         .replacen("version = 1", "version = 2", 1)
         .replacen("valid_until = 2028-12-31", "valid_until = 2030-12-31", 1);

@@ -1,4 +1,4 @@
-//! ⑧ The evidence step: what a county operator can stand behind once the exchange is over, read
+//! ⑨ The evidence step: what a county operator can stand behind once the exchange is over, read
 //! from the running nodes: who signed each agreement version in force and that each signature
 //! verified when the version was applied; each county's audit chain sealed, intact and held by
 //! its peers, and a change behind the node's back found ([`super::audit`]); a node certificate
@@ -19,11 +19,11 @@ const MESSAGE_TABLES: [&str; 4] = ["inquiries", "confirmations", "notices", "fee
 /// Every table erasure records rows of.
 const ERASED_TABLES: [&str; 4] = ["inquiries", "confirmations", "notices", "reconcile_differences"];
 
-/// ⑧ The evidence. Returns whether it all holds: every version in force signed by both
+/// ⑨ The evidence. Returns whether it all holds: every version in force signed by both
 /// counties with verified signatures, every audit chain intact and witnessed, the tampering
 /// found, and the renewed certificate in use.
 pub async fn evidence(cluster: &Cluster, scratch: &Scratch) -> anyhow::Result<bool> {
-    println!("⑧ 证据 evidence: what a county operator can stand behind");
+    println!("⑨ 证据 evidence: what a county operator can stand behind");
     let signed = signatures(cluster).await?;
     let chains = super::audit::audit_chains(cluster).await?;
     let rotated = super::rotation::renew_certificate(cluster, scratch).await?;

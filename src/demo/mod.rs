@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod evidence;
 pub mod files;
 pub mod manual;
+pub mod notices;
 pub mod population;
 pub mod reconcile;
 pub mod rotation;

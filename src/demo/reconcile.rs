@@ -1,6 +1,7 @@
 //! The story's last step: the night's reconciliation (对账) between 新化县 and 鼎城区. Two
 //! divergences a county office meets are set up first — 新化县 restores last night's backup and
-//! loses answers 鼎城区 had sent, and 鼎城区 registers a birth 新化县 never hears of — then
+//! loses answers 鼎城区 had sent (the birth of step ④ reached 新化县 as a notice, so the mother is
+//! recorded alike) — then
 //! 新化县's node reconciles with 鼎城区 through the operator API, as `hancha reconcile --with`
 //! does, and the step shows what was found and what became of it.
 
@@ -12,12 +13,12 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 use super::cluster::Cluster;
+use super::notices::new_mother;
 use super::population::{Migrant, Population};
 use super::story::outcome_label;
 use super::{DINGCHENG, XINHUA, county_name, field_value, thousands};
 use crate::domain::division::CountyCode;
-use crate::domain::resident_id::Sex;
-use crate::domain::vocabulary::{MaritalStatus, StatusField};
+use crate::domain::vocabulary::StatusField;
 use crate::present::explain;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_client::OperatorClient;
@@ -32,11 +33,11 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// Bytes of one element of a set: what sending the whole set, element by element, costs each.
 const ELEMENT_BYTES: u64 = 32;
 
-/// ⑥ The night: 新化县 loses answers and 鼎城区 registers a birth; 新化县 reconciles with
+/// ⑦ The night: 新化县 loses answers; 新化县 reconciles with
 /// 鼎城区. Returns whether every lost answer came back.
 pub async fn reconcile_overnight(cluster: &Cluster, population: &Population) -> anyhow::Result<bool> {
     println!(
-        "⑥ 对账 nightly reconciliation: 新化县 and 鼎城区 compare what they exchanged and whom they share"
+        "⑦ 对账 nightly reconciliation: 新化县 and 鼎城区 compare what they exchanged and whom they share"
     );
     let xinhua_store = cluster.node(XINHUA).store();
     let lost = xinhua_store
@@ -49,27 +50,7 @@ pub async fn reconcile_overnight(cluster: &Cluster, population: &Population) -> 
     println!("    gone from its database, their inquiries still marked answered (the demo deletes them).");
 
     let mother = new_mother(population).context("no 新化县 mother both registries hold")?;
-    let mut registered = mother.as_inflow();
-    let children_before = registered.status.children_count.unwrap_or(0);
-    registered.status.children_count = Some(children_before + 1);
-    registered.status.pregnant = Some(false);
-    cluster
-        .node(DINGCHENG)
-        .store()
-        .upsert_persons(&[registered])
-        .await
-        .context("registering the birth at 鼎城区")?;
-    println!(
-        "  鼎城区's {} office registers the birth of {}'s baby ({}, from 新化县), but no birth notice",
-        mother.residence.0.name(),
-        mother.name,
-        mother.resident_id.masked()
-    );
-    println!(
-        "    goes to 新化县: 鼎城区's registry says {} children, 新化县's still {children_before}.",
-        children_before + 1
-    );
-
+    let children = mother.status.children_count.unwrap_or(0) + 1;
     println!(
         "  At night 新化县's node reconciles with 鼎城区 through its operator API (`hancha reconcile --with 430703`):"
     );
@@ -90,7 +71,7 @@ pub async fn reconcile_overnight(cluster: &Cluster, population: &Population) -> 
     let restored = wait_for_answers(xinhua_store, &lost, finished).await?;
     if let Some(people) = runs.iter().find(|run| run.set == "shared_people") {
         let cap = cluster.node(XINHUA).reconcile_settings().max_inquiries_per_run;
-        let mother = (mother, children_before);
+        let mother = (mother, children);
         report_people(&mut xinhua, people, population, mother, cap, finished).await?;
         report_of_the_peer(&mut dingcheng, &people.run_id).await?;
     }
@@ -100,19 +81,6 @@ pub async fn reconcile_overnight(cluster: &Cluster, population: &Population) -> 
     println!("    hancha reconcile reports --node {node}        (add --csv for the persons, by township)");
     println!();
     Ok(restored)
-}
-
-/// A 新化县 mother both registries hold, the first in the order 新化县's run plans its inquiries
-/// (home township, then ID number), so that the inquiry about her falls within the run's cap
-/// whatever the sweep size.
-fn new_mother(population: &Population) -> Option<&Migrant> {
-    population
-        .xinhua_in_dingcheng
-        .iter()
-        .filter(|migrant| migrant.known_at_destination)
-        .filter(|migrant| migrant.resident_id.sex() == Sex::Female)
-        .filter(|migrant| migrant.status.marital_status == Some(MaritalStatus::Married))
-        .min_by_key(|migrant| (migrant.home.0, migrant.resident_id.as_str()))
 }
 
 /// Runs both sets with `peer` as `hancha reconcile --with` does; returns each set's run as
@@ -309,7 +277,7 @@ async fn report_people(
     match mother_row {
         Some(row) if row.difference == "differs" => {
             println!(
-                "    1 person both know, recorded differently (2 versions, so 2 differences): {} ({}).",
+                "    ✗ 1 person both know, recorded differently though her birth was notified (2 versions, so 2 differences): {} ({}).",
                 mother.name,
                 mother.resident_id.masked()
             );
@@ -330,7 +298,7 @@ async fn report_people(
             row.action
         ),
         None => println!(
-            "    ✗ {} ({}) is not in the report",
+            "    ✓ {} ({}), whose baby was born in step ④, is recorded alike on both sides ({children_before} children): the birth notice and its feedback kept them in step.",
             mother.name,
             mother.resident_id.masked()
         ),

@@ -17,9 +17,10 @@ use crate::store::Store;
 /// How long the summary waits for the last deliveries (and their receipts) to settle.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// ④ The four indicators of 鼎城区 for the current quarter, as `hancha report` reads them.
+/// ⑤ The indicators of 鼎城区 for the current quarter (the four of 四率 and the share of
+/// quarterly checks reported), as `hancha report` reads them.
 pub async fn indicators(cluster: &Cluster) -> anyhow::Result<()> {
-    println!("④ 四率 the four indicators of 鼎城区, this quarter (`hancha report`)");
+    println!("⑤ 四率 the indicators of 鼎城区, this quarter (`hancha report`)");
     let mut dingcheng = cluster.operator(DINGCHENG).await?;
     let report = match dingcheng.report(pb::ReportRequest::default()).await {
         Ok(response) => response.into_inner(),
@@ -62,6 +63,11 @@ pub async fn indicators(cluster: &Cluster) -> anyhow::Result<()> {
             indicator(county.outflow_inquiry),
             "our outflow persons asked about this quarter (鼎城区 has not swept yet)",
         ),
+        (
+            "查环查孕结果通报率 check reported",
+            indicator(county.check_report),
+            "inflow married women 15–49 whose quarterly check result went to their origin (新化县's, in step ④)",
+        ),
     ];
     let townships = report.rows.len().saturating_sub(1);
     println!(
@@ -82,6 +88,10 @@ struct Tally {
     inquiries: BTreeMap<(String, String), (u64, u64)>,
     /// (peer, direction) → confirmations.
     confirmations: BTreeMap<(String, String), Confirmations>,
+    /// (peer, direction) → (notices, of which acknowledged).
+    notices: BTreeMap<(String, String), (u64, u64)>,
+    /// (peer, direction) → (feedback, of which acknowledged).
+    feedback: BTreeMap<(String, String), (u64, u64)>,
     /// Messages still waiting for delivery.
     outbox: u64,
     /// Audit records.
@@ -125,6 +135,16 @@ impl Tally {
                 delivered: row.delivered,
             };
             tally.confirmations.insert(key(row.peer, row.direction), counts);
+        }
+        for row in read.notices {
+            tally
+                .notices
+                .insert(key(row.peer, row.direction), (row.total, row.acknowledged));
+        }
+        for row in read.feedback {
+            tally
+                .feedback
+                .insert(key(row.peer, row.direction), (row.total, row.acknowledged));
         }
         tally.outbox = read.outbox;
         tally.audit = read.audit;
@@ -215,11 +235,51 @@ impl Pair {
     }
 }
 
-/// ⑤ The summary. Waits for the last deliveries to settle, prints what each county holds and
+/// Notices one county sent another, and the feedback that came back, as both sides count them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct NoticePair {
+    /// (stored at the sender, its receipt recorded there, stored at the receiver)
+    notices: (u64, u64, u64),
+    /// (stored at the receiver, its receipt recorded there, stored at the sender)
+    feedback: (u64, u64, u64),
+}
+
+impl NoticePair {
+    fn of(sender: (&str, &Tally), receiver: (&str, &Tally)) -> NoticePair {
+        let key = |peer: &str, direction: &str| (peer.to_string(), direction.to_string());
+        let get = |map: &BTreeMap<(String, String), (u64, u64)>, peer: &str, direction: &str| {
+            map.get(&key(peer, direction)).copied().unwrap_or_default()
+        };
+        let (sent, acknowledged) = get(&sender.1.notices, receiver.0, "outbound");
+        let (received, _) = get(&receiver.1.notices, sender.0, "inbound");
+        let (answered, answer_acknowledged) = get(&receiver.1.feedback, sender.0, "outbound");
+        let (answers_received, _) = get(&sender.1.feedback, receiver.0, "inbound");
+        NoticePair {
+            notices: (sent, acknowledged, received),
+            feedback: (answered, answer_acknowledged, answers_received),
+        }
+    }
+
+    /// Every notice stored once on each side with its receipt, and every feedback likewise.
+    fn exactly_once(&self) -> bool {
+        let (sent, acknowledged, received) = self.notices;
+        let (answered, answer_acknowledged, answers_received) = self.feedback;
+        sent == acknowledged
+            && sent == received
+            && answered == answer_acknowledged
+            && answered == answers_received
+    }
+
+    fn any(&self) -> bool {
+        self.notices != (0, 0, 0) || self.feedback != (0, 0, 0)
+    }
+}
+
+/// ⑥ The summary. Waits for the last deliveries to settle, prints what each county holds and
 /// each pair's counts, and returns whether every inquiry was answered exactly once.
 pub async fn summary(cluster: &Cluster) -> anyhow::Result<bool> {
     let settling = Instant::now();
-    let (tallies, pairs) = loop {
+    let (tallies, pairs, notice_pairs) = loop {
         let mut tallies = Vec::new();
         for county in COUNTIES {
             tallies.push((county, Tally::read(cluster.node(county).store()).await?));
@@ -233,15 +293,25 @@ pub async fn summary(cluster: &Cluster) -> anyhow::Result<bool> {
                 }
             }
         }
-        let settled =
-            tallies.iter().all(|(_, t)| t.outbox == 0) && pairs.iter().all(|(_, _, p)| p.exactly_once());
+        let mut notice_pairs = Vec::new();
+        for sender in &tallies {
+            for receiver in &tallies {
+                let pair = NoticePair::of((sender.0, &sender.1), (receiver.0, &receiver.1));
+                if sender.0 != receiver.0 && pair.any() {
+                    notice_pairs.push((sender.0, receiver.0, pair));
+                }
+            }
+        }
+        let settled = tallies.iter().all(|(_, t)| t.outbox == 0)
+            && pairs.iter().all(|(_, _, p)| p.exactly_once())
+            && notice_pairs.iter().all(|(_, _, p)| p.exactly_once());
         if settled || settling.elapsed() > SETTLE {
-            break (tallies, pairs);
+            break (tallies, pairs, notice_pairs);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    println!("⑤ summary");
+    println!("⑥ summary");
     let rows: Vec<Vec<String>> = tallies
         .iter()
         .map(|(county, tally)| {
@@ -302,7 +372,32 @@ pub async fn summary(cluster: &Cluster) -> anyhow::Result<bool> {
             }
         );
     }
+    let mut notices_once = true;
+    for (sender, receiver, pair) in &notice_pairs {
+        notices_once &= pair.exactly_once();
+        let (sent, acknowledged, received) = pair.notices;
+        let (answered, answer_acknowledged, answers_received) = pair.feedback;
+        println!(
+            "  {} → {}: notices sent {}, received {}, receipts recorded {}; feedback given {}, received at {} {}, receipts {}{}",
+            county_name(sender),
+            county_name(receiver),
+            thousands(sent),
+            thousands(received),
+            thousands(acknowledged),
+            thousands(answered),
+            county_name(sender),
+            thousands(answers_received),
+            thousands(answer_acknowledged),
+            if pair.exactly_once() {
+                "  ✓"
+            } else {
+                "  ✗ MISMATCH"
+            }
+        );
+    }
     let total: u64 = pairs.iter().map(|(_, _, p)| p.sent).sum();
+    let notices: u64 = notice_pairs.iter().map(|(_, _, p)| p.notices.0).sum();
+    let feedback: u64 = notice_pairs.iter().map(|(_, _, p)| p.feedback.0).sum();
     println!();
     if all {
         println!(
@@ -313,6 +408,16 @@ pub async fn summary(cluster: &Cluster) -> anyhow::Result<bool> {
     } else {
         println!("NOT every inquiry was answered exactly once: see the ✗ lines above");
     }
+    if notices_once {
+        println!(
+            "every notice and every feedback stored exactly once on both sides: {} notices, {} feedback, none lost, none twice",
+            thousands(notices),
+            thousands(feedback)
+        );
+    } else {
+        println!("NOT every notice or feedback arrived exactly once: see the ✗ lines above");
+    }
+    all &= notices_once;
     println!();
     Ok(all)
 }

@@ -90,10 +90,27 @@ pub struct ExchangeTally {
     pub inquiries: Vec<InquiryTally>,
     /// Confirmations per peer and direction.
     pub confirmations: Vec<ConfirmationTally>,
+    /// Notices per peer and direction.
+    pub notices: Vec<NoticeTally>,
+    /// Feedback per peer and direction.
+    pub feedback: Vec<NoticeTally>,
     /// Messages still waiting for delivery.
     pub outbox: u64,
     /// Audit records.
     pub audit: u64,
+}
+
+/// Notices (or feedback) exchanged with one peer, one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoticeTally {
+    /// The peer.
+    pub peer: CountyCode,
+    /// Which way.
+    pub direction: Direction,
+    /// How many.
+    pub total: u64,
+    /// Of which acknowledged: outbound, the peer's receipt recorded; inbound, stored here.
+    pub acknowledged: u64,
 }
 
 impl Store {
@@ -167,6 +184,29 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
+        let mut notices = Vec::new();
+        for table in ["notices", "feedback"] {
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+                "SELECT peer_county, direction, count(*), count(acknowledged_at)
+                 FROM {table} GROUP BY peer_county, direction"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            notices.push(
+                rows.into_iter()
+                    .map(|(peer, direction, total, acknowledged)| {
+                        Ok(NoticeTally {
+                            peer: parsed(&peer)?,
+                            direction: parsed(&direction)?,
+                            total: total.unsigned_abs(),
+                            acknowledged: acknowledged.unsigned_abs(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?,
+            );
+        }
+        let feedback = notices.pop().unwrap_or_default();
+        let notices = notices.pop().unwrap_or_default();
         let (outbox, audit): (i64, i64) =
             sqlx::query_as("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM audit_log)")
                 .fetch_one(self.pool())
@@ -196,6 +236,8 @@ impl Store {
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
+            notices,
+            feedback,
             outbox: outbox.unsigned_abs(),
             audit: audit.unsigned_abs(),
         })
