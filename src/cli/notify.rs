@@ -45,7 +45,12 @@ pub struct NotifyArgs {
     #[arg(long)]
     pub(super) kind: String,
     /// The person's resident ID number (18 characters): the mother, the woman checked, the one who moved.
-    #[arg(long = "id", value_name = "RESIDENT_ID", required_unless_present = "file", conflicts_with = "file")]
+    #[arg(
+        long = "id",
+        value_name = "RESIDENT_ID",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
     resident_id: Option<String>,
     /// The day it happened, YYYY-MM-DD (default: today, China Standard Time).
     #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "file")]

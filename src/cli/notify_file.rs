@@ -50,7 +50,9 @@ impl NoticeColumns {
         };
         let unknown: Vec<String> = headers
             .iter()
-            .filter(|h| !["resident_id", "date", "to"].contains(&h.as_str()) && !field_names.contains(&h.as_str()))
+            .filter(|h| {
+                !["resident_id", "date", "to"].contains(&h.as_str()) && !field_names.contains(&h.as_str())
+            })
             .map(|name| name.chars().take(40).collect())
             .collect();
         if !unknown.is_empty() {
@@ -92,7 +94,11 @@ fn cell(record: &Record, index: usize) -> &str {
 /// id in every run and every export; rows that differ in any of these give different ids.
 pub fn row_message_id(kind: &str, to: &str, resident_id: &str, date: &str) -> Uuid {
     let resident_id = resident_id.trim().to_ascii_uppercase();
-    let digest = Sha256::digest(format!("hancha notice\0{kind}\0{}\0{resident_id}\0{}", to.trim(), date.trim()));
+    let digest = Sha256::digest(format!(
+        "hancha notice\0{kind}\0{}\0{resident_id}\0{}",
+        to.trim(),
+        date.trim()
+    ));
     let millis = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
         .ok()
         .and_then(|day| day.and_hms_opt(0, 0, 0))
@@ -116,9 +122,10 @@ struct Tally {
 
 pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
     let path = args.file.clone().expect("run only with --file");
-    let kind: NoticeKind = args.kind.parse().map_err(|error: crate::domain::vocabulary::UnknownName| {
-        UnusableFile(format!("--kind: {error}"))
-    })?;
+    let kind: NoticeKind = args
+        .kind
+        .parse()
+        .map_err(|error: crate::domain::vocabulary::UnknownName| UnusableFile(format!("--kind: {error}")))?;
     // A first reading of the whole file: an unusable file sends nothing.
     let mut reader = csv_input::open(&path, args.encoding)?;
     let columns = NoticeColumns::of(&path, kind, reader.headers())?;
@@ -146,7 +153,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
         let mut tally = Tally::default();
         let mut reader = csv_input::open(&path, decoded_as)?;
         let mut taken = 0u64;
-        while let Some(record) = reader.next() {
+        for record in reader.by_ref() {
             let Ok(record) = record else {
                 progress.abandon();
                 bail!(
@@ -206,8 +213,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
                             gone.cause
                         ))));
                     }
-                    let reason = format!("{:#}", explain::explain(status)).replace("\n  ", "; ");
-                    tally.rejected.add(record.line, &reason);
+                    tally.rejected.add(record.line, &row_reason(status));
                 }
             }
         }
@@ -226,6 +232,26 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
         }
         .into())
     })
+}
+
+/// Why the node refused a row, in one line: its field violations when it names them (the
+/// node's message only lists their names), else its message. Never a value from the row.
+fn row_reason(status: tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    let violations: Vec<String> = status
+        .get_details_bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default();
+    if violations.is_empty() || !status.message().starts_with("invalid fields") {
+        format!("{:#}", explain::explain(status)).replace("\n  ", "; ")
+    } else {
+        violations.join("; ")
+    }
 }
 
 fn report(args: &NotifyArgs, path: &Path, rows: u64, tally: &Tally) {
@@ -250,8 +276,14 @@ fn report(args: &NotifyArgs, path: &Path, rows: u64, tally: &Tally) {
     };
     println!("{} notices of {} to {to}: {rows} rows", args.kind, path.display());
     println!("  sent now             {}", tally.sent);
-    println!("  sent before          {} (an earlier run of these rows: nothing added)", tally.sent_before);
-    println!("  queued               {} (not yet acknowledged; delivered when the county can be reached)", tally.queued);
+    println!(
+        "  sent before          {} (an earlier run of these rows: nothing added)",
+        tally.sent_before
+    );
+    println!(
+        "  queued               {} (not yet acknowledged; delivered when the county can be reached)",
+        tally.queued
+    );
     println!("  refused by the peer  {}", tally.refused_by_peer.rows());
     for line in tally.refused_by_peer.lines() {
         println!("    {line}");
@@ -268,17 +300,38 @@ mod tests {
 
     #[test]
     fn a_row_has_the_same_v7_id_in_every_run_and_another_row_another() {
-        let id = row_message_id("contraception_check", "431322", "43070319900506028x", "2026-09-15");
+        let id = row_message_id(
+            "contraception_check",
+            "431322",
+            "43070319900506028x",
+            "2026-09-15",
+        );
         assert_eq!(id.get_version_num(), 7);
         assert_eq!(
             id,
-            row_message_id("contraception_check", " 431322", "43070319900506028X ", "2026-09-15")
+            row_message_id(
+                "contraception_check",
+                " 431322",
+                "43070319900506028X ",
+                "2026-09-15"
+            )
         );
         assert_ne!(
             id,
-            row_message_id("contraception_check", "431322", "43070319900506028X", "2026-09-16")
+            row_message_id(
+                "contraception_check",
+                "431322",
+                "43070319900506028X",
+                "2026-09-16"
+            )
         );
-        assert_ne!(id, row_message_id("pregnancy", "431322", "43070319900506028X", "2026-09-15"));
-        assert_ne!(id, row_message_id("contraception_check", "", "43070319900506028X", "2026-09-15"));
+        assert_ne!(
+            id,
+            row_message_id("pregnancy", "431322", "43070319900506028X", "2026-09-15")
+        );
+        assert_ne!(
+            id,
+            row_message_id("contraception_check", "", "43070319900506028X", "2026-09-15")
+        );
     }
 }
