@@ -201,3 +201,93 @@ async fn a_gbk_file_is_read_as_gbk_and_its_text_arrives_intact() {
         text(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered_later() {
+    let mut cluster = pair().await;
+    cluster.stop(XINHUA).await;
+    let rows: String = (1..3)
+        .map(|n| format!("{},2026-09-15,normal\n", synthetic_id(XINHUA, n)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    std::fs::write(&path, format!("resident_id,date,check_result\n{rows}")).unwrap();
+    let mut command = hancha(&cluster, DINGCHENG);
+    command.args([
+        "notify",
+        "--kind",
+        "contraception_check",
+        "--to",
+        XINHUA,
+        "--file",
+    ]);
+    command.arg(&path);
+    let started = std::time::Instant::now();
+    let output = run(command).await;
+    let stdout = text(&output.stdout);
+    // taken and queued: the file is used, and only the first row waited (at most 1 s)
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("queued               2"), "{stdout}");
+    assert!(stdout.contains("sent now             0"), "{stdout}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    cluster.restart(XINHUA).await;
+    eventually("both queued notices reach 新化县", || async {
+        (received_at_xinhua(&cluster, "contraception_check").await == 2).then_some(())
+    })
+    .await;
+    // and once delivered, the same file again adds nothing
+    let mut command = hancha(&cluster, DINGCHENG);
+    command.args([
+        "notify",
+        "--kind",
+        "contraception_check",
+        "--to",
+        XINHUA,
+        "--file",
+    ]);
+    command.arg(&path);
+    let output = run(command).await;
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("sent before          2"), "{stdout}");
+    assert_eq!(received_at_xinhua(&cluster, "contraception_check").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_notice_without_a_file_still_needs_its_county_and_person() {
+    let cluster = pair().await;
+    let mut command = hancha(&cluster, DINGCHENG);
+    command.args(["notify", "--kind", "contraception_check"]);
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("--to") && stderr.contains("--id"), "{stderr}");
+
+    let mut command = hancha(&cluster, DINGCHENG);
+    command.args([
+        "notify",
+        "--kind",
+        "contraception_check",
+        "--to",
+        XINHUA,
+        "--date",
+        "2026-09-15",
+    ]);
+    command.args([
+        "--field",
+        "check_result=normal",
+        "--id",
+        synthetic_id(XINHUA, 1).as_str(),
+    ]);
+    let output = run(command).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("received by"),
+        "{}",
+        text(&output.stdout)
+    );
+}
