@@ -19,6 +19,7 @@ mod feedback;
 mod id;
 mod notices;
 mod notify;
+mod notify_file;
 mod pending;
 mod pending_notices;
 mod reconcile;

@@ -12,6 +12,7 @@ use super::{internal, invalid, not_found};
 use crate::domain::division::CountyCode;
 use crate::domain::feedback::{FeedbackOutcome, parse_note};
 use crate::domain::message::Subject;
+use crate::domain::person::Flow;
 use crate::domain::policy::Rejection;
 use crate::domain::time::today_in_china;
 use crate::domain::vocabulary::{NoticeKind, NoticeValues};
@@ -23,13 +24,18 @@ use crate::store::notices_out::{NoticeRecord, PendingNotices};
 use tonic::Status;
 
 /// Sends one notice, audited with its id (never its subject) before the receipt reaches the
-/// caller.
+/// caller. An empty `to_county` is the county the person is registered in according to our
+/// registry, for a person we hold as inflow (流入人口); anyone else needs the county named.
 pub(super) async fn notify(
     node: &Node,
     caller: &Caller,
     request: pb::NotifyRequest,
 ) -> Result<pb::NotifyResponse, Status> {
-    let peer = CountyCode::parse(&request.to_county).map_err(|e| invalid("to_county", e.to_string()))?;
+    let named_peer = if request.to_county.is_empty() {
+        None
+    } else {
+        Some(CountyCode::parse(&request.to_county).map_err(|e| invalid("to_county", e.to_string()))?)
+    };
     let kind: NoticeKind = request
         .kind
         .parse()
@@ -69,6 +75,10 @@ pub(super) async fn notify(
     if !violations.is_empty() {
         return Err(status_of(&Rejection::invalid(violations)));
     }
+    let peer = match named_peer {
+        Some(peer) => peer,
+        None => origin_of(node, &subject).await?,
+    };
     let draft = NoticeDraft {
         kind,
         subject,
@@ -93,6 +103,25 @@ pub(super) async fn notify(
         reject_reason: outcome.note.unwrap_or_default(),
         repeat: outcome.repeat,
     })
+}
+
+/// The county an inflow person of our registry is registered in: where a notice about them
+/// goes when the caller names no county.
+async fn origin_of(node: &Node, subject: &Subject) -> Result<CountyCode, Status> {
+    let person = node
+        .store()
+        .person(&subject.resident_id)
+        .await
+        .map_err(internal)?;
+    match person {
+        Some(person) if person.flow == Flow::Inflow => Ok(person.registered_county),
+        _ => Err(status_of(&Rejection::invalid(vec![
+            crate::domain::message::FieldViolation::new(
+                "to_county",
+                "empty, and the person is not in this county's registry as inflow (流入人口): name the county to notify",
+            ),
+        ]))),
+    }
 }
 
 /// Gives feedback to a notice a peer sent us, audited with both ids.
