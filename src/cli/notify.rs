@@ -98,6 +98,7 @@ pub fn run(args: NotifyArgs) -> anyhow::Result<ExitCode> {
             fields: args.fields.iter().cloned().collect(),
             message_id: args.message_id.clone().unwrap_or_default(),
             wait_ms: u32::try_from(args.wait.as_millis()).unwrap_or(u32::MAX),
+            idempotency_key: String::new(),
         };
         let sent = client.notify(request).await.map_err(explain)?.into_inner();
         if args.json {

@@ -54,6 +54,24 @@ pub struct NoticeOutcome {
 }
 
 impl Node {
+    /// The notice id for a caller's idempotency key: HMAC-SHA256 under this node's own key
+    /// (migration 0014), shaped as a UUID v7. The same key always gives the same id here; the
+    /// id reveals nothing of what the key was made from, to a peer or a log reader.
+    pub async fn message_id_for(&self, idempotency_key: &str) -> Result<Uuid, StoreError> {
+        use hmac::{Hmac, Mac};
+        let key = self.store.message_id_key().await?;
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key)
+            .map_err(|_| StoreError::Corrupt("the node's message id key".into()))?;
+        mac.update(b"hancha notice id\0");
+        mac.update(idempotency_key.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Ok(uuid::Builder::from_custom_bytes(bytes)
+            .with_version(uuid::Version::SortRand)
+            .into_uuid())
+    }
+
     /// Sends `peer` a notice: refused here, with nothing stored, when the agreement does not
     /// allow its kind or one of its fields in our direction; otherwise stored with its outbox
     /// entry and sent by the delivery worker. Waits up to `wait` for the peer's receipt. A

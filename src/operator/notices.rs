@@ -68,7 +68,26 @@ pub(super) async fn notify(
     let fields = NoticeValues::parse(kind, pairs, "fields")
         .map_err(|found| violations.extend(found))
         .ok();
-    let message_id = optional_id(&request.message_id, &mut violations);
+    let mut message_id = optional_id(&request.message_id, &mut violations);
+    if !request.idempotency_key.is_empty() {
+        if message_id.is_some() {
+            violations.push(crate::domain::message::FieldViolation::new(
+                "idempotency_key",
+                "give message_id or idempotency_key, not both",
+            ));
+        } else if request.idempotency_key.len() > 256 {
+            violations.push(crate::domain::message::FieldViolation::new(
+                "idempotency_key",
+                "at most 256 bytes",
+            ));
+        } else {
+            message_id = Some(
+                node.message_id_for(&request.idempotency_key)
+                    .await
+                    .map_err(internal)?,
+            );
+        }
+    }
     let (Some(subject), Some(occurred_on), Some(fields)) = (subject, occurred_on, fields) else {
         return Err(status_of(&Rejection::invalid(violations)));
     };

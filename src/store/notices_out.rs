@@ -159,6 +159,16 @@ impl OutboundNoticeRow {
 }
 
 impl Store {
+    /// The node's own key for message ids derived from a caller's idempotency key (migration
+    /// 0014): never sent anywhere, never logged.
+    pub async fn message_id_key(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM node_secrets WHERE name = 'message_ids'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Stores a notice to `peer` with its outbox entry, audited as queued. A repeat of the same
     /// id with the same content writes nothing; with other content it is [`QueuedNotice::IdTaken`].
     pub async fn queue_outbound_notice(

@@ -180,6 +180,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("sequencer_cursors", &[]),
     ("reconcile_runs", &[]),
     ("erasures", &[]),
+    ("node_secrets", &["name", "value"]),
     (
         "reminders",
         &["number", "period", "issued_at", "issued_by", "deadline"],

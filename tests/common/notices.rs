@@ -31,6 +31,7 @@ pub fn notify_request(kind: &str, subject: u32, pairs: &[(&str, &str)]) -> pb::N
         fields: fields(pairs),
         message_id: String::new(),
         wait_ms: 10_000,
+        ..Default::default()
     }
 }
 
