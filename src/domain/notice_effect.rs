@@ -35,6 +35,9 @@ pub struct ReceivedNotice {
     /// The notice's fields as text, by name ([`fields_from_json`] reads them from the stored
     /// body).
     pub fields: BTreeMap<NoticeField, String>,
+    /// The county that sent it, when it is applied at receipt: applied only to a person our
+    /// registry says lives there. `None` when an operator applies it (the operator decides).
+    pub applied_for: Option<CountyCode>,
 }
 
 /// The registry entry after a notice, and which of its fields the notice changed.
@@ -72,6 +75,10 @@ pub enum NotApplicable {
     /// A departure back to this county: whether she is still outflow is an operator's call.
     #[error("she moved to this county itself: an operator updates her entry")]
     MovedHere,
+    /// Sent by a county our registry does not say she lives in: not applied at receipt, an
+    /// operator looks at it (an agreement partner can report only on the people living there).
+    #[error("the sender is not the county this registry says she lives in: an operator decides")]
+    NotLivingWithSender,
 }
 
 /// What `notice` changes in the registry entry `person` (the one its ID number names, if any)
@@ -84,6 +91,12 @@ pub fn registry_update(
     let before = person.ok_or(NotApplicable::NotInRegistry)?;
     if before.flow != Flow::Outflow {
         return Err(NotApplicable::NotOutflow);
+    }
+    if notice
+        .applied_for
+        .is_some_and(|sender| sender != before.residence_county)
+    {
+        return Err(NotApplicable::NotLivingWithSender);
     }
     let mut after = before.clone();
     let status = &mut after.status;

@@ -167,7 +167,7 @@ pub(super) async fn settle_received_in(
     connection: &mut PgConnection,
     notice: &Notice,
     effect: NoticeEffect,
-    here: CountyCode,
+    (sender, here): (CountyCode, CountyCode),
 ) -> Result<(), StoreError> {
     let (state, note, changed) = match effect {
         NoticeEffect::Operator => (EffectState::Pending, None, Vec::new()),
@@ -178,6 +178,7 @@ pub(super) async fn settle_received_in(
                 kind: notice.kind,
                 occurred_on: notice.occurred_on,
                 fields: fields_from_json(&body),
+                applied_for: Some(sender),
             };
             let subject = notice.subject.resident_id.as_str();
             match apply_in(connection, notice.message_id, &received, subject, here, None).await? {
@@ -280,6 +281,7 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
             occurred_on: row.occurred_on,
             fields: fields_from_json(&row.body),
+            applied_for: None,
         };
         let changed = match apply_in(&mut tx, message_id, &notice, &subject, here, Some(by)).await? {
             Ok(changed) => changed,

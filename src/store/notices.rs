@@ -77,7 +77,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if inserted.is_some() {
-                super::notice_effects::settle_received_in(&mut tx, notice, item.effect, here).await?;
+                super::notice_effects::settle_received_in(&mut tx, notice, item.effect, (peer, here)).await?;
                 audit.push(AuditEntry {
                     peer_county: Some(peer.to_string()),
                     direction: "inbound".into(),

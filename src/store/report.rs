@@ -96,7 +96,7 @@ WITH verified AS (
       AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.resident_id = i.subject_id AND p.flow = 'inflow')
 ), check_reported AS (
     SELECT DISTINCT subject_id, peer_county FROM notices
-    WHERE direction = 'outbound' AND kind = 'contraception_check'
+    WHERE direction = 'outbound' AND kind = 'contraception_check' AND reject_reason IS NULL
       AND occurred_on BETWEEN $6 AND $5 AND subject_id IS NOT NULL
 ), people AS (
     SELECT township,

@@ -28,6 +28,7 @@ fn notice(kind: NoticeKind, occurred_on: Option<&str>, fields: &[(NoticeField, &
         kind,
         occurred_on: occurred_on.map(date),
         fields: fields.iter().map(|(f, v)| (*f, (*v).to_string())).collect(),
+        applied_for: None,
     }
 }
 
@@ -233,4 +234,18 @@ fn stored_bodies_are_read_by_notice_field_name() {
         ])
     );
     assert!(fields_from_json(&serde_json::json!([])).is_empty());
+}
+
+#[test]
+fn a_notice_applied_at_receipt_changes_only_a_person_living_in_the_sending_county() {
+    let her = outflow(StatusValues::default());
+    let mut check = notice(
+        NoticeKind::ContraceptionCheck,
+        Some("2026-10-15"),
+        &[(NoticeField::Measure, "iud")],
+    );
+    check.applied_for = Some(county("430582"));
+    assert_eq!(update(&check, &her), Err(NotApplicable::NotLivingWithSender));
+    check.applied_for = Some(county("430703"));
+    assert!(!update(&check, &her).unwrap().changed.is_empty());
 }
