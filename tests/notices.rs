@@ -371,6 +371,35 @@ async fn a_birth_notice_gets_its_feedback_end_to_end_and_overdue_feedback_is_fla
         .into_inner();
     assert_eq!(by_feedback_id.notice.unwrap().message_id, birth.message_id);
 
+    // the same feedback again is a repeat; the same id with another outcome is not taken for one
+    let again = |outcome: hancha::domain::feedback::FeedbackOutcome| hancha::domain::feedback::Feedback {
+        message_id: given.message_id.parse().unwrap(),
+        notice_id: birth.message_id.parse().unwrap(),
+        agreement: hancha::domain::message::AgreementRef {
+            id: format!("{DINGCHENG}-{XINHUA}"),
+            hash: cluster.agreement_hash(DINGCHENG, &format!("{DINGCHENG}-{XINHUA}")),
+        },
+        outcome,
+        note: Some("已入户，孩次已更新".into()),
+        answered_at: chrono::Utc::now(),
+    };
+    let xinhua_code = hancha::domain::division::CountyCode::parse(XINHUA).unwrap();
+    let store = cluster.node(DINGCHENG).store();
+    let same = again(hancha::domain::feedback::FeedbackOutcome::ChildCounted);
+    let other = again(hancha::domain::feedback::FeedbackOutcome::NotRegisteredHere);
+    let receipts = store
+        .accept_inbound_feedback(xinhua_code, &[&same, &other], chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(receipts[0], hancha::store::feedback::FeedbackReceipt::Duplicate(_)),
+        "{receipts:?}"
+    );
+    assert!(
+        matches!(receipts[1], hancha::store::feedback::FeedbackReceipt::IdTaken),
+        "another outcome under the same id is refused, not swallowed: {receipts:?}"
+    );
+
     // refused: a notice not ours to answer, one owing no feedback, one answered already
     let ours = dingcheng
         .feedback(pb::FeedbackRequest {

@@ -273,14 +273,22 @@ impl Store {
         let mut receipts = Vec::with_capacity(batch.len());
         let mut entries = Vec::new();
         for feedback in batch {
-            let repeat: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "SELECT direction, peer_county, acknowledged_at FROM feedback WHERE message_id = $1",
+            // a repeat is the same feedback again: same sender, notice, outcome and note
+            let repeat: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "SELECT direction = 'inbound' AND peer_county = $2 AND notice_id = $3 AND outcome = $4
+                        AND note IS NOT DISTINCT FROM $5,
+                        acknowledged_at
+                   FROM feedback WHERE message_id = $1",
             )
             .bind(feedback.message_id)
+            .bind(peer.as_str())
+            .bind(feedback.notice_id)
+            .bind(feedback.outcome.as_str())
+            .bind(&feedback.note)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some((direction, from, received_at)) = repeat {
-                receipts.push(if direction == "inbound" && from == peer.as_str() {
+            if let Some((same, received_at)) = repeat {
+                receipts.push(if same {
                     FeedbackReceipt::Duplicate(received_at.unwrap_or(now))
                 } else {
                     FeedbackReceipt::IdTaken
