@@ -355,6 +355,17 @@ async fn each_inflow_woman_without_a_valid_certificate_gets_one_reminder_per_per
     );
     assert!(text.contains("issued now        4"), "{text}");
     assert_eq!(fixture.recorded().await, 8);
+
+    // A year or a month would overlap the quarters: refused, nothing issued.
+    let year = fixture.dir("year");
+    let year_label = fixture.period.label()[..4].to_string();
+    let refused = fixture
+        .reminders(&["--period", &year_label, "--out", year.to_str().unwrap()])
+        .await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("per quarter"), "{stderr}");
+    assert_eq!(fixture.recorded().await, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,8 @@ pub struct RemindersArgs {
     /// The township (9-digit code); default the whole county (a township office: its own).
     #[arg(long, value_name = "CODE")]
     township: Option<String>,
-    /// The period the reminders count for: a quarter (2026Q4), a month (2026-11) or a year.
+    /// The quarter the reminders count for (2026Q4; default: the current quarter). A person is
+    /// reminded once per quarter.
     /// Default: the current quarter in China Standard Time.
     #[arg(long, value_name = "PERIOD", value_parser = ReportPeriod::parse)]
     period: Option<ReportPeriod>,

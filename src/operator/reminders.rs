@@ -31,7 +31,17 @@ pub(super) async fn issue(
     let today = today_in_china();
     let period = match request.period.as_str() {
         "" => ReportPeriod::current_quarter(today),
-        text => ReportPeriod::parse(text).map_err(|reason| invalid("period", reason))?,
+        text => match ReportPeriod::parse(text).map_err(|reason| invalid("period", reason))? {
+            // reminders are issued once per person per quarter (the period of the quarterly
+            // check): a year or a month would overlap quarters and remind her twice
+            quarter @ ReportPeriod::Quarter(..) => quarter,
+            _ => {
+                return Err(invalid(
+                    "period",
+                    "reminders are issued per quarter: write it as 2026Q4",
+                ));
+            }
+        },
     };
     let days = match request.deadline_days {
         0 => DEFAULT_DEADLINE_DAYS,
