@@ -392,7 +392,10 @@ async fn a_birth_notice_gets_its_feedback_end_to_end_and_overdue_feedback_is_fla
         .await
         .unwrap();
     assert!(
-        matches!(receipts[0], hancha::store::feedback::FeedbackReceipt::Duplicate(_)),
+        matches!(
+            receipts[0],
+            hancha::store::feedback::FeedbackReceipt::Duplicate(_)
+        ),
         "{receipts:?}"
     );
     assert!(
