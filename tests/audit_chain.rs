@@ -997,6 +997,17 @@ async fn the_chain_tables_refuse_truncate_and_verify_reports_checkpoints_gone() 
     assert_eq!(report["intact"], false, "{report}");
     let problem = report["first_broken"]["problem"].as_str().unwrap();
     assert!(problem.contains("no signed checkpoint"), "{report}");
+
+    // the running node signs a new checkpoint at the end of the chain: that does not hide
+    // that the ones before it are gone
+    write_records(node, 1, "after").await;
+    let resigned = seal_and_checkpoint(node).await;
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    let newest = report["last_checkpoint"]["position"].as_u64().unwrap();
+    assert!(newest >= resigned.position, "{report}");
+    assert_eq!(code, 1, "{report}");
+    let problem = report["first_broken"]["problem"].as_str().unwrap();
+    assert!(problem.contains("have no signed checkpoint"), "{report}");
     pool.close().await;
 }
 

@@ -565,8 +565,8 @@ impl Node {
 /// The newest checkpoint's signature is checked against `anchors` at the time it was signed
 /// (its certificate may have been rotated or have expired since), and must be `county`'s.
 ///
-/// `signs` says the node signs checkpoints (it has the county key): then a chain longer than
-/// [`CHECKPOINT_GAP_LIMIT`] without any checkpoint is broken (they were removed).
+/// `signs` says the node signs checkpoints (it has the county key): then a chain whose first
+/// [`CHECKPOINT_GAP_LIMIT`] positions have no checkpoint is broken (they were removed).
 pub async fn verify_chain(
     store: &Store,
     county: CountyCode,
@@ -617,15 +617,32 @@ pub async fn verify_chain(
         signed_at: checkpoint.body.signed_at.to_rfc3339(),
         signature_valid: signature_check.as_ref().is_some_and(Result::is_ok),
     });
-    if first_broken.is_none() && signs && last.is_none() && previous.position > CHECKPOINT_GAP_LIMIT {
-        first_broken = Some(Break {
-            position: Some(CHECKPOINT_GAP_LIMIT),
-            audit_id: None,
-            problem: format!(
+    // the first checkpoint is signed within the first batches sealed; a chain that goes longer
+    // without one lost its checkpoints (the running node may have signed a new one since, at
+    // its end, which must not hide that)
+    let first_checkpoint = store
+        .audit_checkpoint_after(0)
+        .await?
+        .map(|first| first.body.point.position);
+    if first_broken.is_none() && signs {
+        let problem = match first_checkpoint {
+            None if previous.position > CHECKPOINT_GAP_LIMIT => Some(format!(
                 "the chain has {} records and no signed checkpoint, though one is signed at least every {CHECKPOINT_EVERY}: the checkpoints were removed",
                 previous.position
-            ),
-        });
+            )),
+            Some(first) if first > CHECKPOINT_GAP_LIMIT => Some(format!(
+                "positions 1 to {} have no signed checkpoint, though one is signed at least every {CHECKPOINT_EVERY}: the checkpoints were removed",
+                first - 1
+            )),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            first_broken = Some(Break {
+                position: Some(CHECKPOINT_GAP_LIMIT),
+                audit_id: None,
+                problem,
+            });
+        }
     }
     if first_broken.is_none()
         && let Some(position) = store.audit_checkpoint_off_chain().await?
