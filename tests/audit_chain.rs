@@ -1077,7 +1077,7 @@ async fn a_peer_far_behind_is_sent_a_checkpoint_within_the_leaf_limit_and_catche
     let limit = hancha::domain::audit_chain::MAX_EXTENSION_LEAVES;
     write_records(dingcheng, limit as usize + 500, "bulk").await;
     eventually("every record sealed, without checkpoints", || async {
-        dingcheng.store().seal_audit(5000).await.unwrap();
+        dingcheng.store().seal_audit(5000, &mut |_, _| None).await.unwrap();
         let (pending, _) = dingcheng.store().audit_unsealed().await.unwrap();
         (pending == 0).then_some(())
     })

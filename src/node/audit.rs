@@ -38,7 +38,7 @@ use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_
 use crate::domain::division::CountyCode;
 use crate::domain::privacy::without_id_numbers;
 use crate::store::audit::AuditEntry;
-use crate::store::audit_chain::Sealing;
+use crate::store::audit_chain::{CheckpointMark, Sealing};
 use crate::store::{Store, StoreError};
 use crate::tls::signing::{
     self, AUDIT_CHECKPOINT_PURPOSE, AUDIT_RESUME_PURPOSE, Algorithm, SignError, certificates_from_der,
@@ -83,20 +83,29 @@ pub struct SealReport {
 
 impl Node {
     /// Seals every committed audit record not yet sealed, in batches, signing a checkpoint
-    /// whenever one is due (see [`CHECKPOINT_EVERY`], [`CHECKPOINT_INTERVAL`]).
+    /// whenever one is due (see [`CHECKPOINT_EVERY`], [`CHECKPOINT_INTERVAL`]), stored in the
+    /// batch's own transaction.
     pub async fn seal_audit(&self) -> Result<SealReport, StoreError> {
         let mut report = SealReport::default();
+        let mut checkpoint = |end: ChainPoint, last: Option<CheckpointMark>| {
+            let key = self.county_key.as_ref()?;
+            checkpoint_due(last, end, false).then(|| self.signed_checkpoint(key, end))?
+        };
         loop {
-            match self.store().seal_audit(SEAL_BATCH).await? {
+            match self.store().seal_audit(SEAL_BATCH, &mut checkpoint).await? {
                 Sealing::Busy => {
                     report.busy = true;
                     return Ok(report);
                 }
-                Sealing::Sealed { records, head } => {
+                Sealing::Sealed {
+                    records,
+                    head,
+                    checkpoint,
+                } => {
                     report.sealed += records;
                     report.head = head;
-                    if let Some(point) = self.checkpoint_audit(false).await? {
-                        report.checkpoint = Some(point);
+                    if checkpoint.is_some() {
+                        report.checkpoint = checkpoint;
                     }
                     if (records as i64) < SEAL_BATCH {
                         break;
@@ -117,54 +126,44 @@ impl Node {
         let Some(end) = self.store().audit_chain_end().await? else {
             return Ok(None);
         };
-        let last = self.store().audit_checkpoint(None).await?;
-        let due = match &last {
-            None => true,
-            Some(last) if last.body.point.position >= end.position => false,
-            Some(last) => {
-                force
-                    || end.position - last.body.point.position >= CHECKPOINT_EVERY
-                    || Utc::now() - last.body.signed_at
-                        >= chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_default()
-            }
-        };
-        if !due {
+        let last = self.store().audit_checkpoint(None).await?.map(|last| CheckpointMark {
+            position: last.body.point.position,
+            signed_at: last.body.signed_at,
+        });
+        if !checkpoint_due(last, end, force) {
             return Ok(None);
         }
-        Ok(self.sign_checkpoint(key, end).await?.map(|_| end))
+        let Some(signed) = self.signed_checkpoint(key, end) else {
+            return Ok(None);
+        };
+        self.store().add_audit_checkpoint(&signed).await?;
+        Ok(Some(end))
     }
 
-    /// Signs and stores a checkpoint at `point` of our chain with `key`; `None` when signing
-    /// failed (logged).
-    async fn sign_checkpoint(
-        &self,
-        key: &CountyKey,
-        point: ChainPoint,
-    ) -> Result<Option<Signed<Checkpoint>>, StoreError> {
+    /// A checkpoint at `point` of our chain signed with `key`; `None` when signing failed
+    /// (logged).
+    fn signed_checkpoint(&self, key: &CountyKey, point: ChainPoint) -> Option<Signed<Checkpoint>> {
         let checkpoint = Checkpoint {
             county: self.county().as_str().to_string(),
             point,
             signed_at: Utc::now().trunc_subsecs(0),
         };
-        let signature = match sign(
+        match sign(
             key,
             AUDIT_CHECKPOINT_PURPOSE,
             &checkpoint.county,
             &checkpoint.signed_bytes(),
             checkpoint.signed_at,
         ) {
-            Ok(signature) => signature,
+            Ok(signature) => Some(Signed {
+                body: checkpoint,
+                signature,
+            }),
             Err(error) => {
                 warn!(%error, position = point.position, "audit checkpoint not signed");
-                return Ok(None);
+                None
             }
-        };
-        let signed = Signed {
-            body: checkpoint,
-            signature,
-        };
-        self.store().add_audit_checkpoint(&signed).await?;
-        Ok(Some(signed))
+        }
     }
 
     /// What we show `peer` of our chain in a status exchange: our checkpoint with the leaves
@@ -524,9 +523,12 @@ impl Node {
                     _ => None,
                 };
                 let signed = match (&self.county_key, point) {
-                    (Some(key), Some(point)) => self.sign_checkpoint(key, point).await?,
+                    (Some(key), Some(point)) => self.signed_checkpoint(key, point),
                     _ => None,
                 };
+                if let Some(signed) = &signed {
+                    store.add_audit_checkpoint(signed).await?;
+                }
                 match signed {
                     Some(checkpoint) => checkpoint,
                     None => {
@@ -555,6 +557,21 @@ impl Node {
             extension: Some(Extension { from, leaves }),
             resume,
         }))
+    }
+}
+
+/// Whether a checkpoint at `end` is due, the newest being `last`: always for the first, never
+/// when the chain has not grown past the last, and otherwise after [`CHECKPOINT_EVERY`]
+/// records or [`CHECKPOINT_INTERVAL`] (or at once if `force`).
+fn checkpoint_due(last: Option<CheckpointMark>, end: ChainPoint, force: bool) -> bool {
+    match last {
+        None => true,
+        Some(last) if last.position >= end.position => false,
+        Some(last) => {
+            force
+                || end.position - last.position >= CHECKPOINT_EVERY
+                || Utc::now() - last.signed_at >= chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_default()
+        }
     }
 }
 

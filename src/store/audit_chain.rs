@@ -23,65 +23,74 @@ pub enum Sealing {
         records: usize,
         /// Where the chain stands now.
         head: Option<ChainPoint>,
+        /// The checkpoint stored with this step, if one was due.
+        checkpoint: Option<ChainPoint>,
     },
+}
+
+/// Where the newest stored checkpoint stands, for deciding whether another is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointMark {
+    /// Its chain position.
+    pub position: u64,
+    /// When it was signed.
+    pub signed_at: DateTime<Utc>,
 }
 
 impl Store {
     /// Seals at most `limit` committed audit records, in commit order, in one transaction.
-    pub async fn seal_audit(&self, limit: i64) -> Result<Sealing, StoreError> {
+    ///
+    /// In the same transaction, `checkpoint` is shown the end of the chain and the newest
+    /// checkpoint stored; a checkpoint it returns (signed, when one is due) is stored with the
+    /// records it covers: one commit per batch, and no checkpoint ever ahead of its chain.
+    pub async fn seal_audit(
+        &self,
+        limit: i64,
+        checkpoint: &mut (dyn FnMut(ChainPoint, Option<CheckpointMark>) -> Option<Signed<Checkpoint>> + Send),
+    ) -> Result<Sealing, StoreError> {
         let mut tx = self.pool().begin().await?;
         self.limit(&mut tx, Work::Bulk).await?;
         let Some(batch) = sequencer::next_batch::<FieldsRow>(&mut tx, AUDIT_LOG, limit).await? else {
             return Ok(Sealing::Busy);
         };
         let last = last_point(&mut tx).await?;
-        let Some(first) = batch.first() else {
-            tx.commit().await?;
-            return Ok(Sealing::Sealed {
-                records: 0,
-                head: last,
-            });
-        };
-        let previous = last.unwrap_or(ChainPoint {
-            position: 0,
-            head: ChainHash::GENESIS,
-        });
-        if first.position != previous.position as i64 + 1 {
-            return Err(StoreError::Corrupt(format!(
-                "the sequencer gives position {} but the chain ends at {}",
-                first.position, previous.position
-            )));
-        }
         let records = batch.len();
-        let (mut positions, mut leaves, mut heads) = (Vec::new(), Vec::new(), Vec::new());
-        let mut head = previous.head;
-        let mut ids = Vec::with_capacity(records);
-        for sequenced in batch {
-            let leaf = AuditFields::from(sequenced.row).leaf_v1();
-            head = head.then(&leaf);
-            ids.push(sequenced.row_id);
-            positions.push(sequenced.position);
-            leaves.push(leaf.0.to_vec());
-            heads.push(head.0.to_vec());
+        let end = match batch.first() {
+            None => last,
+            Some(first) => {
+                let previous = last.unwrap_or(ChainPoint {
+                    position: 0,
+                    head: ChainHash::GENESIS,
+                });
+                if first.position != previous.position as i64 + 1 {
+                    return Err(StoreError::Corrupt(format!(
+                        "the sequencer gives position {} but the chain ends at {}",
+                        first.position, previous.position
+                    )));
+                }
+                Some(append(&mut tx, previous, batch).await?)
+            }
+        };
+        let mut stored = None;
+        if let Some(end) = end {
+            let mark: Option<(i64, DateTime<Utc>)> =
+                sqlx::query_as("SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let mark = mark.map(|(position, signed_at)| CheckpointMark {
+                position: position as u64,
+                signed_at,
+            });
+            if let Some(signed) = checkpoint(end, mark) {
+                insert_checkpoint(&mut tx, &signed).await?;
+                stored = Some(signed.body.point);
+            }
         }
-        sqlx::query(
-            "INSERT INTO audit_chain (position, audit_id, encoding, leaf, head)
-             SELECT p, a, $3, l, h FROM UNNEST($1::bigint[], $2::bigint[], $4::bytea[], $5::bytea[]) AS t(p, a, l, h)",
-        )
-        .bind(&positions)
-        .bind(&ids)
-        .bind(ENCODING_V1_NUMBER)
-        .bind(&leaves)
-        .bind(&heads)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(Sealing::Sealed {
             records,
-            head: Some(ChainPoint {
-                position: previous.position + records as u64,
-                head,
-            }),
+            head: end,
+            checkpoint: stored,
         })
     }
 
@@ -195,21 +204,8 @@ impl Store {
     /// Stores a signed checkpoint; one already at that position stays (another replica made
     /// the same one).
     pub async fn add_audit_checkpoint(&self, checkpoint: &Signed<Checkpoint>) -> Result<(), StoreError> {
-        let body = &checkpoint.body;
-        sqlx::query(
-            "INSERT INTO audit_checkpoints (position, head, signed_at, county, scheme, signature, certificate)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (position) DO NOTHING",
-        )
-        .bind(body.point.position as i64)
-        .bind(body.point.head.0.to_vec())
-        .bind(body.signed_at)
-        .bind(&body.county)
-        .bind(&checkpoint.signature.scheme)
-        .bind(&checkpoint.signature.bytes)
-        .bind(&checkpoint.signature.certificate)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut connection = self.pool().acquire().await?;
+        insert_checkpoint(&mut connection, checkpoint).await
     }
 
     /// The newest checkpoint at a position of at most `at_most` (any, when `None`).
@@ -313,6 +309,67 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// Binds `batch` (positions following `previous`) into the chain; where it ends.
+async fn append(
+    connection: &mut sqlx::PgConnection,
+    previous: ChainPoint,
+    batch: Vec<sequencer::Sequenced<FieldsRow>>,
+) -> Result<ChainPoint, StoreError> {
+    let records = batch.len();
+    let (mut positions, mut leaves, mut heads) = (
+        Vec::with_capacity(records),
+        Vec::with_capacity(records),
+        Vec::with_capacity(records),
+    );
+    let mut head = previous.head;
+    let mut ids = Vec::with_capacity(records);
+    for sequenced in batch {
+        let leaf = AuditFields::from(sequenced.row).leaf_v1();
+        head = head.then(&leaf);
+        ids.push(sequenced.row_id);
+        positions.push(sequenced.position);
+        leaves.push(leaf.0.to_vec());
+        heads.push(head.0.to_vec());
+    }
+    sqlx::query(
+        "INSERT INTO audit_chain (position, audit_id, encoding, leaf, head)
+         SELECT p, a, $3, l, h FROM UNNEST($1::bigint[], $2::bigint[], $4::bytea[], $5::bytea[]) AS t(p, a, l, h)",
+    )
+    .bind(&positions)
+    .bind(&ids)
+    .bind(ENCODING_V1_NUMBER)
+    .bind(&leaves)
+    .bind(&heads)
+    .execute(connection)
+    .await?;
+    Ok(ChainPoint {
+        position: previous.position + records as u64,
+        head,
+    })
+}
+
+/// Stores a signed checkpoint; one already at that position stays.
+async fn insert_checkpoint(
+    connection: &mut sqlx::PgConnection,
+    checkpoint: &Signed<Checkpoint>,
+) -> Result<(), StoreError> {
+    let body = &checkpoint.body;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (position, head, signed_at, county, scheme, signature, certificate)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (position) DO NOTHING",
+    )
+    .bind(body.point.position as i64)
+    .bind(body.point.head.0.to_vec())
+    .bind(body.signed_at)
+    .bind(&body.county)
+    .bind(&checkpoint.signature.scheme)
+    .bind(&checkpoint.signature.bytes)
+    .bind(&checkpoint.signature.certificate)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// The last chain position and its head.
