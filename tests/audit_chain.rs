@@ -103,7 +103,7 @@ async fn admin(pool: &PgPool, sql: &str) {
 
 /// The position a record was sealed at.
 async fn position_of(pool: &PgPool, id: i64) -> u64 {
-    let position: i64 = sqlx::query_scalar("SELECT position FROM audit_chain WHERE audit_id = $1")
+    let position: i64 = sqlx::query_scalar("SELECT position FROM audit_chain_positions WHERE audit_id = $1")
         .bind(id)
         .fetch_one(pool)
         .await
@@ -285,7 +285,7 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
         .map_or(0, |end| end.position);
     let _ = first.seal_audit().await.unwrap();
     let fast_sealed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
+        "SELECT count(*) FROM audit_chain_positions c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
     )
     .fetch_one(&pool)
     .await
@@ -333,7 +333,7 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
         .fetch_one(&pool)
         .await
         .unwrap();
-    let chained: i64 = sqlx::query_scalar("SELECT count(DISTINCT audit_id) FROM audit_chain")
+    let chained: i64 = sqlx::query_scalar("SELECT count(DISTINCT audit_id) FROM audit_chain_positions")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -346,13 +346,13 @@ async fn two_replicas_writing_at_once_keep_the_chain_whole_and_never_skip_a_late
     );
     assert_eq!(report.sealed_position as i64, chained);
     let slow_position: i64 = sqlx::query_scalar(
-        "SELECT c.position FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'slow'",
+        "SELECT c.position FROM audit_chain_positions c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'slow'",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     let fast_first: i64 = sqlx::query_scalar(
-        "SELECT min(c.position) FROM audit_chain c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
+        "SELECT min(c.position) FROM audit_chain_positions c JOIN audit_log a ON a.id = c.audit_id WHERE a.outcome = 'fast'",
     )
     .fetch_one(&pool)
     .await
@@ -401,17 +401,31 @@ async fn rewrite_consistently(node: &Node, pool: &PgPool) {
     )
     .await;
     let entries = node.store().audit_chain_page(0, 1_000_000).await.unwrap();
-    let mut head = ChainHash::GENESIS;
-    for entry in entries {
-        let leaf = entry.record.expect("record").leaf_v1();
-        head = head.then(&leaf);
-        sqlx::query("UPDATE audit_chain SET leaf = $2, head = $3 WHERE position = $1")
-            .bind(entry.position as i64)
-            .bind(leaf.0.to_vec())
-            .bind(head.0.to_vec())
-            .execute(pool)
-            .await
-            .unwrap();
+    // the head at each position (0 first), from the records as they are now
+    let mut heads = vec![ChainHash::GENESIS];
+    let mut leaves = Vec::new();
+    for entry in &entries {
+        let leaf = entry.record.clone().expect("record").leaf_v1();
+        heads.push(heads.last().unwrap().then(&leaf));
+        leaves.push(leaf);
+    }
+    let blocks: Vec<(i64, i64)> = sqlx::query_as("SELECT first_position, last_position FROM audit_chain")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    for (first, last) in blocks {
+        let (first, last) = (first as usize, last as usize);
+        let block_leaves: Vec<u8> = leaves[first - 1..last].iter().flat_map(|leaf| leaf.0).collect();
+        sqlx::query(
+            "UPDATE audit_chain SET leaves = $2, head_before = $3, head = $4 WHERE first_position = $1",
+        )
+        .bind(first as i64)
+        .bind(block_leaves)
+        .bind(heads[first - 1].0.to_vec())
+        .bind(heads[last].0.to_vec())
+        .execute(pool)
+        .await
+        .unwrap();
     }
     admin(pool, "DELETE FROM audit_checkpoints").await;
 }
@@ -550,14 +564,24 @@ async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind
     admin(
         &pool,
         &format!(
-            "DELETE FROM audit_log WHERE id NOT IN (SELECT audit_id FROM audit_chain WHERE position <= {})",
+            "DELETE FROM audit_log WHERE id NOT IN (SELECT audit_id FROM audit_chain_positions WHERE position <= {})",
             backup.position
         ),
     )
     .await;
+    let block_ends_there: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_chain WHERE last_position = $1)")
+            .bind(backup.position as i64)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(block_ends_there, "the backup was taken between sealing batches");
     admin(
         &pool,
-        &format!("DELETE FROM audit_chain WHERE position > {}", backup.position),
+        &format!(
+            "DELETE FROM audit_chain WHERE first_position > {}",
+            backup.position
+        ),
     )
     .await;
     admin(
@@ -899,7 +923,10 @@ async fn a_peer_whose_chain_can_no_longer_prove_what_we_hold_is_reported_as_fork
     rewrite_consistently(dingcheng, &pool).await;
     admin(
         &pool,
-        &format!("DELETE FROM audit_chain WHERE position = {}", shown.position),
+        &format!(
+            "DELETE FROM audit_chain WHERE first_position <= {0} AND last_position >= {0}",
+            shown.position
+        ),
     )
     .await;
     seal_and_checkpoint(dingcheng).await;
@@ -1077,7 +1104,11 @@ async fn a_peer_far_behind_is_sent_a_checkpoint_within_the_leaf_limit_and_catche
     let limit = hancha::domain::audit_chain::MAX_EXTENSION_LEAVES;
     write_records(dingcheng, limit as usize + 500, "bulk").await;
     eventually("every record sealed, without checkpoints", || async {
-        dingcheng.store().seal_audit(5000, &mut |_, _| None).await.unwrap();
+        dingcheng
+            .store()
+            .seal_audit(5000, &mut |_, _| None)
+            .await
+            .unwrap();
         let (pending, _) = dingcheng.store().audit_unsealed().await.unwrap();
         (pending == 0).then_some(())
     })

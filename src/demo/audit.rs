@@ -156,7 +156,7 @@ async fn tamper_and_repair(node: &std::sync::Arc<Node>) -> anyhow::Result<bool> 
     let sealed = node.verify_audit_chain().await?.sealed_position;
     let position = (sealed / 2).max(1);
     let entry = store
-        .audit_chain_page(position - 1, 1)
+        .audit_chain_page(position - 1, position)
         .await?
         .into_iter()
         .next()

@@ -16,8 +16,10 @@ pub struct ChainEntry {
     pub encoding: i16,
     /// The leaf as sealed.
     pub leaf: ChainHash,
-    /// The head as sealed.
-    pub head: ChainHash,
+    /// The head before this position as sealed, where one is stored (a block's first position).
+    pub head_before: Option<ChainHash>,
+    /// The head at this position as sealed, where one is stored (a block's last position).
+    pub head: Option<ChainHash>,
     /// The record now, or `None` when no record has that id any more.
     pub record: Option<AuditFields>,
 }
@@ -74,12 +76,15 @@ pub fn check_entry(previous: ChainPoint, entry: &ChainEntry) -> Result<ChainPoin
     if record.leaf_v1() != entry.leaf {
         return Err(at("the record was changed since it was sealed".into()));
     }
-    if previous.head.then(&entry.leaf) != entry.head {
+    let head = previous.head.then(&entry.leaf);
+    if entry.head_before.is_some_and(|before| before != previous.head)
+        || entry.head.is_some_and(|stored| stored != head)
+    {
         return Err(at("the chain hash does not follow from the one before".into()));
     }
     Ok(ChainPoint {
         position: entry.position,
-        head: entry.head,
+        head,
     })
 }
 
@@ -133,7 +138,8 @@ mod tests {
             audit_id: id,
             encoding: ENCODING_V1_NUMBER,
             leaf,
-            head: previous.then(&leaf),
+            head_before: None,
+            head: Some(previous.then(&leaf)),
             record: Some(record(id)),
         }
     }
@@ -175,6 +181,17 @@ mod tests {
         assert_eq!(
             broken.to_string(),
             "position 2 (audit record 11): the chain hash does not follow from the one before"
+        );
+
+        // a block's first position carries the head before it, which must be the one reached
+        let mut starts_elsewhere = entry(reached.head, 2, 11);
+        starts_elsewhere.head = None;
+        starts_elsewhere.head_before = Some(ChainHash([7; 32]));
+        assert!(check_entry(reached, &starts_elsewhere).is_err());
+        starts_elsewhere.head_before = Some(reached.head);
+        assert_eq!(
+            check_entry(reached, &starts_elsewhere).unwrap().head,
+            reached.head.then(&starts_elsewhere.leaf)
         );
     }
 }

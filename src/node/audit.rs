@@ -66,7 +66,7 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 pub const CHECKPOINT_GAP_LIMIT: u64 = 2 * CHECKPOINT_EVERY + SEAL_BATCH as u64;
 
 /// Chain positions read per page when verifying.
-const VERIFY_PAGE: i64 = 5000;
+const VERIFY_PAGE: u64 = 5000;
 
 /// What one sealing step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -126,10 +126,14 @@ impl Node {
         let Some(end) = self.store().audit_chain_end().await? else {
             return Ok(None);
         };
-        let last = self.store().audit_checkpoint(None).await?.map(|last| CheckpointMark {
-            position: last.body.point.position,
-            signed_at: last.body.signed_at,
-        });
+        let last = self
+            .store()
+            .audit_checkpoint(None)
+            .await?
+            .map(|last| CheckpointMark {
+                position: last.body.point.position,
+                signed_at: last.body.signed_at,
+            });
         if !checkpoint_due(last, end, force) {
             return Ok(None);
         }
@@ -570,7 +574,8 @@ fn checkpoint_due(last: Option<CheckpointMark>, end: ChainPoint, force: bool) ->
         Some(last) => {
             force
                 || end.position - last.position >= CHECKPOINT_EVERY
-                || Utc::now() - last.signed_at >= chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_default()
+                || Utc::now() - last.signed_at
+                    >= chrono::Duration::from_std(CHECKPOINT_INTERVAL).unwrap_or_default()
         }
     }
 }
@@ -596,15 +601,24 @@ pub async fn verify_chain(
     };
     let mut rows_checked = 0;
     let mut first_broken = None;
-    let mut after = 0;
-    'pages: loop {
-        let page = store.audit_chain_page(after, VERIFY_PAGE).await?;
-        for entry in &page {
-            after = entry.position;
-            match check_entry(previous, entry) {
+    let end = store.audit_chain_end().await?.map_or(0, |end| end.position);
+    // every checkpoint must hold the head the records give at its position
+    let checkpoints = store.audit_checkpoint_heads().await?;
+    let mut checkpoints = checkpoints.iter().peekable();
+    let mut off_chain = None;
+    let mut from = 0;
+    'pages: while from < end {
+        let to = (from + VERIFY_PAGE).min(end);
+        for entry in store.audit_chain_page(from, to).await? {
+            match check_entry(previous, &entry) {
                 Ok(reached) => {
                     previous = reached;
                     rows_checked += 1;
+                    while let Some(checkpoint) = checkpoints.next_if(|k| k.position <= reached.position) {
+                        if off_chain.is_none() && *checkpoint != reached {
+                            off_chain = Some(checkpoint.position);
+                        }
+                    }
                 }
                 Err(broken) => {
                     first_broken = Some(broken);
@@ -612,10 +626,10 @@ pub async fn verify_chain(
                 }
             }
         }
-        if (page.len() as i64) < VERIFY_PAGE {
-            break;
-        }
+        from = to;
     }
+    // a checkpoint past the chain's end: the chain was cut short
+    let off_chain = off_chain.or(checkpoints.next().map(|checkpoint| checkpoint.position));
     let last = store.audit_checkpoint(None).await?;
     let signature_check = last.as_ref().map(|checkpoint| {
         let body = &checkpoint.body;
@@ -662,7 +676,7 @@ pub async fn verify_chain(
         }
     }
     if first_broken.is_none()
-        && let Some(position) = store.audit_checkpoint_off_chain().await?
+        && let Some(position) = off_chain
     {
         first_broken = Some(Break {
             position: Some(position),
@@ -693,6 +707,16 @@ pub async fn verify_chain(
         });
     }
     if first_broken.is_none()
+        && let Some(id) = store.audit_record_chained_twice().await?
+    {
+        first_broken = Some(Break {
+            position: None,
+            audit_id: Some(id),
+            problem: "the record is bound at more than one chain position: the chain was edited by hand"
+                .into(),
+        });
+    }
+    if first_broken.is_none()
         && let Some(id) = store.audit_record_from_the_future().await?
     {
         first_broken = Some(Break {
@@ -707,7 +731,7 @@ pub async fn verify_chain(
         rows_checked,
         intact: first_broken.is_none(),
         first_broken,
-        sealed_position: previous.position.max(after),
+        sealed_position: end,
         pending: pending.max(0) as u64,
         last_checkpoint,
     })

@@ -73,10 +73,11 @@ impl Store {
         };
         let mut stored = None;
         if let Some(end) = end {
-            let mark: Option<(i64, DateTime<Utc>)> =
-                sqlx::query_as("SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let mark: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT position, signed_at FROM audit_checkpoints ORDER BY position DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
             let mark = mark.map(|(position, signed_at)| CheckpointMark {
                 position: position as u64,
                 signed_at,
@@ -102,40 +103,86 @@ impl Store {
 
     /// The head at `position`, if the chain has it.
     pub async fn audit_head_at(&self, position: u64) -> Result<Option<ChainHash>, StoreError> {
-        let head: Option<Vec<u8>> = sqlx::query_scalar("SELECT head FROM audit_chain WHERE position = $1")
-            .bind(position as i64)
-            .fetch_optional(self.pool())
-            .await?;
-        head.map(|bytes| hash(&bytes)).transpose()
+        if position == 0 {
+            return Ok(None);
+        }
+        let blocks = blocks_over(self.pool(), position - 1, position).await?;
+        let Some(block) = blocks.first() else {
+            return Ok(None);
+        };
+        if block.last_position as u64 == position {
+            return hash(&block.head).map(Some);
+        }
+        let mut head = hash(&block.head_before)?;
+        for leaf in block.leaves_over(block.first_position as u64 - 1, position)? {
+            head = head.then(&leaf);
+        }
+        Ok(Some(head))
     }
 
     /// The leaves at positions `after + 1 ..= to`, in order.
     pub async fn audit_leaves(&self, after: u64, to: u64) -> Result<Vec<ChainHash>, StoreError> {
-        let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT leaf FROM audit_chain WHERE position > $1 AND position <= $2 ORDER BY position",
+        let mut leaves = Vec::new();
+        for block in blocks_over(self.pool(), after, to).await? {
+            leaves.extend(block.leaves_over(after, to)?);
+        }
+        Ok(leaves)
+    }
+
+    /// The chain's positions `after + 1 ..= to` that it has, each with the record it binds as it
+    /// is now (none when the record is gone).
+    pub async fn audit_chain_page(&self, after: u64, to: u64) -> Result<Vec<ChainEntry>, StoreError> {
+        let rows: Vec<ChainRow> = sqlx::query_as(
+            "SELECT c.position, c.audit_id, c.encoding, c.leaf,
+                    CASE WHEN c.position = b.first_position THEN b.head_before END AS head_before,
+                    CASE WHEN c.position = b.last_position THEN b.head END AS head,
+                    a.id AS record_id, a.at,
+                    a.direction, a.outcome, a.peer_county, a.message_id, a.kind, a.agreement_id,
+                    a.agreement_hash, a.reason, a.principal, a.principal_scope, a.action
+             FROM audit_chain b
+             CROSS JOIN LATERAL (
+                 SELECT b.first_position + u.ord - 1 AS position, u.audit_id, b.encoding,
+                        substring(b.leaves FROM ((u.ord - 1) * 32 + 1)::int FOR 32) AS leaf
+                 FROM unnest(b.audit_ids) WITH ORDINALITY AS u(audit_id, ord)
+             ) c
+             LEFT JOIN audit_log a ON a.id = c.audit_id
+             WHERE b.first_position >= (SELECT coalesce(max(first_position), 0) FROM audit_chain
+                                        WHERE first_position <= $1 + 1)
+               AND b.first_position <= $2 AND b.last_position > $1
+               AND c.position > $1 AND c.position <= $2
+             ORDER BY c.position",
         )
         .bind(after as i64)
         .bind(to as i64)
         .fetch_all(self.pool())
         .await?;
-        leaves.iter().map(|bytes| hash(bytes)).collect()
+        rows.into_iter().map(ChainRow::entry).collect()
     }
 
-    /// Chain positions after `after`, at most `limit`, each with the record it binds as it is
-    /// now (none when the record is gone).
-    pub async fn audit_chain_page(&self, after: u64, limit: i64) -> Result<Vec<ChainEntry>, StoreError> {
-        let rows: Vec<ChainRow> = sqlx::query_as(
-            "SELECT c.position, c.audit_id, c.encoding, c.leaf, c.head, a.id AS record_id, a.at,
-                    a.direction, a.outcome, a.peer_county, a.message_id, a.kind, a.agreement_id,
-                    a.agreement_hash, a.reason, a.principal, a.principal_scope, a.action
-             FROM audit_chain c LEFT JOIN audit_log a ON a.id = c.audit_id
-             WHERE c.position > $1 ORDER BY c.position LIMIT $2",
+    /// The checkpoints' positions and heads, in order (for checking them against the chain).
+    pub async fn audit_checkpoint_heads(&self) -> Result<Vec<ChainPoint>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT position, head FROM audit_checkpoints ORDER BY position")
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter()
+            .map(|(position, head)| {
+                Ok(ChainPoint {
+                    position: position as u64,
+                    head: hash(&head)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A record bound at more than one position (only a hand-made chain has one).
+    pub async fn audit_record_chained_twice(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT audit_id FROM audit_chain_positions GROUP BY audit_id HAVING count(*) > 1
+             ORDER BY audit_id LIMIT 1",
         )
-        .bind(after as i64)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(ChainRow::entry).collect()
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// Records the sequencer has passed that are not in the chain: put into the sealed part of
@@ -146,7 +193,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT a.id FROM audit_log a
              WHERE (a.written_by, a.id) <= ($1::xid8, $2)
-               AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.audit_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM audit_chain_positions c WHERE c.audit_id = a.id)
              ORDER BY a.id LIMIT $3",
         )
         .bind(&last_xid)
@@ -187,18 +234,6 @@ impl Store {
         .fetch_one(&mut *connection)
         .await?;
         Ok((count, oldest.unwrap_or(0.0).max(0.0)))
-    }
-
-    /// The first checkpoint whose head differs from the chain's at its position, or whose
-    /// position the chain no longer reaches.
-    pub async fn audit_checkpoint_off_chain(&self) -> Result<Option<u64>, StoreError> {
-        let position: Option<i64> = sqlx::query_scalar(
-            "SELECT k.position FROM audit_checkpoints k LEFT JOIN audit_chain c USING (position)
-             WHERE c.head IS DISTINCT FROM k.head ORDER BY k.position LIMIT 1",
-        )
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(position.map(|p| p as u64))
     }
 
     /// Stores a signed checkpoint; one already at that position stays (another replica made
@@ -318,36 +353,33 @@ async fn append(
     batch: Vec<sequencer::Sequenced<FieldsRow>>,
 ) -> Result<ChainPoint, StoreError> {
     let records = batch.len();
-    let (mut positions, mut leaves, mut heads) = (
-        Vec::with_capacity(records),
-        Vec::with_capacity(records),
-        Vec::with_capacity(records),
-    );
     let mut head = previous.head;
     let mut ids = Vec::with_capacity(records);
+    let mut leaves = Vec::with_capacity(records * 32);
     for sequenced in batch {
         let leaf = AuditFields::from(sequenced.row).leaf_v1();
         head = head.then(&leaf);
         ids.push(sequenced.row_id);
-        positions.push(sequenced.position);
-        leaves.push(leaf.0.to_vec());
-        heads.push(head.0.to_vec());
+        leaves.extend_from_slice(&leaf.0);
     }
-    sqlx::query(
-        "INSERT INTO audit_chain (position, audit_id, encoding, leaf, head)
-         SELECT p, a, $3, l, h FROM UNNEST($1::bigint[], $2::bigint[], $4::bytea[], $5::bytea[]) AS t(p, a, l, h)",
-    )
-    .bind(&positions)
-    .bind(&ids)
-    .bind(ENCODING_V1_NUMBER)
-    .bind(&leaves)
-    .bind(&heads)
-    .execute(connection)
-    .await?;
-    Ok(ChainPoint {
+    let end = ChainPoint {
         position: previous.position + records as u64,
         head,
-    })
+    };
+    sqlx::query(
+        "INSERT INTO audit_chain (first_position, last_position, encoding, audit_ids, leaves, head_before, head)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(previous.position as i64 + 1)
+    .bind(end.position as i64)
+    .bind(ENCODING_V1_NUMBER)
+    .bind(&ids)
+    .bind(&leaves)
+    .bind(previous.head.0.to_vec())
+    .bind(head.0.to_vec())
+    .execute(connection)
+    .await?;
+    Ok(end)
 }
 
 /// Stores a signed checkpoint; one already at that position stays.
@@ -375,7 +407,7 @@ async fn insert_checkpoint(
 /// The last chain position and its head.
 async fn last_point(connection: &mut sqlx::PgConnection) -> Result<Option<ChainPoint>, StoreError> {
     let row: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT position, head FROM audit_chain ORDER BY position DESC LIMIT 1")
+        sqlx::query_as("SELECT last_position, head FROM audit_chain ORDER BY first_position DESC LIMIT 1")
             .fetch_optional(connection)
             .await?;
     row.map(|(position, head)| {
@@ -436,7 +468,8 @@ struct ChainRow {
     audit_id: i64,
     encoding: i16,
     leaf: Vec<u8>,
-    head: Vec<u8>,
+    head_before: Option<Vec<u8>>,
+    head: Option<Vec<u8>>,
     record_id: Option<i64>,
     at: Option<DateTime<Utc>>,
     direction: Option<String>,
@@ -480,7 +513,8 @@ impl ChainRow {
             audit_id: self.audit_id,
             encoding: self.encoding,
             leaf: hash(&self.leaf)?,
-            head: hash(&self.head)?,
+            head_before: self.head_before.as_deref().map(hash).transpose()?,
+            head: self.head.as_deref().map(hash).transpose()?,
             record,
         })
     }
@@ -527,4 +561,51 @@ struct ResumeRow {
     scheme: String,
     signature: Vec<u8>,
     certificate: Vec<u8>,
+}
+
+/// A block of the chain as stored: the positions of one sealing batch.
+#[derive(sqlx::FromRow)]
+struct BlockRow {
+    first_position: i64,
+    last_position: i64,
+    leaves: Vec<u8>,
+    head_before: Vec<u8>,
+    head: Vec<u8>,
+}
+
+impl BlockRow {
+    /// Its leaves at positions `after + 1 ..= to`.
+    fn leaves_over(&self, after: u64, to: u64) -> Result<Vec<ChainHash>, StoreError> {
+        let first = self.first_position as u64;
+        let from = after.max(first - 1) - (first - 1);
+        let upto = to.min(self.last_position as u64) - (first - 1);
+        (from..upto)
+            .map(|index| {
+                let start = index as usize * 32;
+                self.leaves
+                    .get(start..start + 32)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "the audit chain block at position {first} holds fewer leaves than positions"
+                        ))
+                    })
+                    .and_then(hash)
+            })
+            .collect()
+    }
+}
+
+/// The blocks holding any of the positions `after + 1 ..= to`, in order.
+async fn blocks_over(pool: &sqlx::PgPool, after: u64, to: u64) -> Result<Vec<BlockRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT first_position, last_position, leaves, head_before, head FROM audit_chain
+         WHERE first_position >= (SELECT coalesce(max(first_position), 0) FROM audit_chain
+                                  WHERE first_position <= $1 + 1)
+           AND first_position <= $2 AND last_position > $1
+         ORDER BY first_position",
+    )
+    .bind(after as i64)
+    .bind(to as i64)
+    .fetch_all(pool)
+    .await?)
 }

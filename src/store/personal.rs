@@ -174,6 +174,7 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     // showed of theirs (hashes and certificates of county nodes); resume reasons pass the
     // no-echo rule
     ("audit_chain", &[]),
+    ("audit_chain_positions", &[]),
     ("audit_checkpoints", &[]),
     ("audit_resumes", &[]),
     ("peer_audit_checkpoints", &[]),
