@@ -139,3 +139,138 @@ async fn every_column_is_classified_personal_or_not_in_the_one_list(pool: PgPool
         );
     }
 }
+
+/// A chain sealed before migration 0015 (one row per position) is carried into blocks: the
+/// upgraded node verifies it intact, finds the same heads and leaves, and a position the old
+/// table had lost is still named as missing.
+#[sqlx::test(migrations = false)]
+async fn a_chain_stored_per_position_before_0015_is_carried_into_blocks_and_verifies(pool: PgPool) {
+    use hancha::domain::audit_chain::{AuditFields, ChainHash};
+    use hancha::domain::division::CountyCode;
+
+    for migration in hancha::store::MIGRATOR.iter().filter(|m| m.version < 15) {
+        sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
+    }
+    let store = Store::from_pool(pool.clone());
+    let records = 7_000;
+    let entries: Vec<AuditEntry> = (0..records)
+        .map(|n| AuditEntry {
+            direction: "local".into(),
+            outcome: "read".into(),
+            reason: Some(format!("record {n}")),
+            ..AuditEntry::default()
+        })
+        .collect();
+    for chunk in entries.chunks(2_500) {
+        store.append_audit_batch(chunk).await.unwrap();
+    }
+    // the chain as the sealer stored it then: position, id, encoding 1, leaf, head
+    type Row = (i64, chrono::DateTime<chrono::Utc>, String, String, Option<String>);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT id, at, direction, outcome, reason FROM audit_log ORDER BY written_by, id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), records);
+    let mut heads = vec![ChainHash::GENESIS];
+    let mut leaves = Vec::new();
+    for (position, (id, at, direction, outcome, reason)) in rows.iter().cloned().enumerate() {
+        let leaf = AuditFields {
+            id,
+            at_micros: AuditFields::micros(at),
+            direction,
+            outcome,
+            reason,
+            ..AuditFields::default()
+        }
+        .leaf_v1();
+        heads.push(heads.last().unwrap().then(&leaf));
+        leaves.push(leaf);
+        sqlx::query(
+            "INSERT INTO audit_chain (position, audit_id, encoding, leaf, head) VALUES ($1, $2, 1, $3, $4)",
+        )
+        .bind(position as i64 + 1)
+        .bind(id)
+        .bind(leaf.0.to_vec())
+        .bind(heads[position + 1].0.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "UPDATE sequencer_cursors SET next_position = $1,
+             last_xid = (SELECT max(written_by) FROM audit_log), last_id = (SELECT max(id) FROM audit_log)
+         WHERE stream = 'audit_log'",
+    )
+    .bind(records as i64 + 1)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let blocks_sql = &hancha::store::MIGRATOR
+        .iter()
+        .find(|m| m.version == 15)
+        .expect("migration 0015")
+        .sql;
+    let mut upgraded = pool.begin().await.unwrap();
+    sqlx::raw_sql(blocks_sql).execute(&mut *upgraded).await.unwrap();
+    let blocks: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_chain")
+        .fetch_one(&mut *upgraded)
+        .await
+        .unwrap();
+    assert_eq!(blocks, 3, "7,000 positions in blocks of at most 3,000");
+    upgraded.commit().await.unwrap();
+
+    let county = CountyCode::parse("430703").unwrap();
+    let report = hancha::node::audit::verify_chain(&store, county, None, false)
+        .await
+        .unwrap();
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.rows_checked, records as u64);
+    assert_eq!(report.sealed_position, records as u64);
+    for position in [1, 2_999, 3_000, 3_001, 4_500, 7_000] {
+        assert_eq!(
+            store.audit_head_at(position as u64).await.unwrap(),
+            Some(heads[position]),
+            "head at {position}"
+        );
+    }
+    assert_eq!(
+        store.audit_leaves(2_990, 3_010).await.unwrap(),
+        leaves[2_990..3_010]
+    );
+
+    // the same upgrade of a chain that had lost a position: the gap is kept and named
+    sqlx::raw_sql("DROP TABLE audit_chain CASCADE")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE audit_chain (position bigint PRIMARY KEY, audit_id bigint NOT NULL,
+             encoding smallint NOT NULL, leaf bytea NOT NULL, head bytea NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (position, leaf) in leaves
+        .iter()
+        .enumerate()
+        .filter(|(position, _)| *position + 1 != 4_000)
+    {
+        sqlx::query("INSERT INTO audit_chain VALUES ($1, $2, 1, $3, $4)")
+            .bind(position as i64 + 1)
+            .bind(rows[position].0)
+            .bind(leaf.0.to_vec())
+            .bind(heads[position + 1].0.to_vec())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql(blocks_sql).execute(&pool).await.unwrap();
+    let report = hancha::node::audit::verify_chain(&store, county, None, false)
+        .await
+        .unwrap();
+    let broken = report.first_broken.expect("the lost position is named");
+    assert_eq!(broken.position, Some(4_000), "{broken}");
+    assert!(broken.problem.contains("missing"), "{broken}");
+}
