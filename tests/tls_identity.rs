@@ -425,6 +425,26 @@ async fn silent_connection_is_dropped_after_the_handshake_timeout() {
     assert!(connected_at.elapsed() >= timeout);
 }
 
+/// A stopped server's port is free the moment `closed` resolves: a node stopped and started
+/// again in one process binds its old port at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_is_free_again_once_closed_resolves() {
+    let mesh = mesh();
+    for _ in 0..20 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut incoming = tls_incoming(listener, server_config(&mesh.shaodong, &mesh.anchors).unwrap());
+        let closed = incoming.closed();
+        // a connection in flight keeps the accept loop busy with a handshake when it stops
+        let _pending = TcpStream::connect(address).await.unwrap();
+        drop(incoming);
+        tokio::time::timeout(STEP, closed)
+            .await
+            .expect("the listener closes once the stream is dropped");
+        TcpListener::bind(address).await.expect("the port is free again");
+    }
+}
+
 #[tokio::test]
 async fn lazy_channel_connects_once_the_peer_comes_up() {
     let mesh = mesh();

@@ -164,7 +164,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let exchange = ExchangeServer::new(ExchangeService::new(Arc::clone(&node)))
         .max_decoding_message_size(config.limits.max_message_bytes)
         .max_encoding_message_size(config.limits.max_message_bytes);
-    let incoming = TlsIncoming::tracked(
+    let mut incoming = TlsIncoming::tracked(
         listener,
         tls.server_config()?,
         config.limits.handshake_timeout,
@@ -177,6 +177,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         config.limits.rpc_timeout,
         config.limits.rpc_concurrency_per_connection,
     );
+    // the task ends once the listener is closed, so a stopped node's port is free again
+    let listener_closed = incoming.closed();
     tasks.spawn(async move {
         let result = tonic::transport::Server::builder()
             .timeout(rpc_timeout)
@@ -193,6 +195,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         if let Err(error) = result {
             warn!(%error, "peer listener stopped with an error");
         }
+        listener_closed.await;
     });
 
     let (operator_addr, operator_health) =
@@ -391,7 +394,7 @@ async fn spawn_operator_api(
         }
         Some(_) => {
             // the operator CA was loaded with the rest of the material (and is reloaded with it)
-            let incoming = TlsIncoming::tracked(
+            let mut incoming = TlsIncoming::tracked(
                 listener,
                 tls.operator_server_config()?,
                 config.limits.handshake_timeout,
@@ -399,7 +402,11 @@ async fn spawn_operator_api(
                 Arc::clone(tls.connections()),
                 Role::OperatorClient,
             );
-            tasks.spawn(log_stop(router.serve_with_incoming_shutdown(incoming, stop)));
+            let listener_closed = incoming.closed();
+            tasks.spawn(async move {
+                log_stop(router.serve_with_incoming_shutdown(incoming, stop)).await;
+                listener_closed.await;
+            });
         }
     }
     let reported = Reported {

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -87,13 +87,24 @@ pub type HandshakeFailureHook = Arc<dyn Fn(SocketAddr, &io::Error) + Send + Sync
 /// the accept loop. A failed or timed-out handshake is logged with the peer address and dropped
 /// (and reported to the [`HandshakeFailureHook`], if any); the stream never yields an error
 /// (which tonic would merely log anyway), so the server keeps serving. Dropping the stream stops
-/// the accept loop, closes the listener and abandons handshakes in flight.
+/// the accept loop, closes the listener and abandons handshakes in flight; the loop ends on the
+/// runtime after the drop, so whoever must know the port is free again awaits
+/// [`TlsIncoming::closed`].
 #[derive(Debug)]
 pub struct TlsIncoming {
     /// Verified connections, fed by the accept loop.
     ready: mpsc::Receiver<TlsStream<TrackedTcp>>,
     /// The accept loop (which owns the handshake tasks), aborted on drop.
     accept_loop: JoinHandle<()>,
+    /// Told (by being dropped) once the accept loop has closed the listener.
+    closed: Option<oneshot::Receiver<()>>,
+}
+
+/// The listener, with the sender that says it is closed: fields drop in order, so the listener
+/// is closed before anyone waiting on [`TlsIncoming::closed`] hears of it.
+struct Listening {
+    listener: TcpListener,
+    _closed: oneshot::Sender<()>,
 }
 
 /// Starts accepting mutual-TLS connections on `listener` with [`DEFAULT_HANDSHAKE_TIMEOUT`].
@@ -149,16 +160,35 @@ impl TlsIncoming {
         tracking: Option<(Arc<Connections>, Role)>,
     ) -> Self {
         let (sender, ready) = mpsc::channel(READY_QUEUE);
+        let (closed_sender, closed) = oneshot::channel();
         let acceptor = TlsAcceptor::from(config);
         let accept_loop = tokio::spawn(accept_loop(
-            listener,
+            Listening {
+                listener,
+                _closed: closed_sender,
+            },
             acceptor,
             handshake_timeout,
             sender,
             on_failure,
             tracking,
         ));
-        Self { ready, accept_loop }
+        Self {
+            ready,
+            accept_loop,
+            closed: Some(closed),
+        }
+    }
+
+    /// Resolves once the listener is closed, after this stream was dropped (at once if it
+    /// already is). Take it before handing the stream to the server.
+    pub fn closed(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let closed = self.closed.take();
+        async move {
+            if let Some(closed) = closed {
+                let _ = closed.await;
+            }
+        }
     }
 }
 
@@ -177,7 +207,7 @@ impl Drop for TlsIncoming {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listening: Listening,
     acceptor: TlsAcceptor,
     handshake_timeout: Duration,
     ready: mpsc::Sender<TlsStream<TrackedTcp>>,
@@ -194,7 +224,7 @@ async fn accept_loop(
         }
         tokio::select! {
             () = ready.closed() => return,
-            accepted = listener.accept() => match accepted {
+            accepted = listening.listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     handshakes.spawn(handshake(
                         acceptor.clone(),
