@@ -962,6 +962,45 @@ async fn a_peer_whose_chain_can_no_longer_prove_what_we_hold_is_reported_as_fork
     pool.close().await;
 }
 
+/// A record appended to the chain a second time, with hashes that follow on: every position
+/// checks out, yet the record is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_bound_at_two_positions_is_named() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.node(DINGCHENG);
+    let ids = write_records(node, 5, "once").await;
+    seal_and_checkpoint(node).await;
+    assert_eq!(verify_json(&cluster, DINGCHENG).0, 0);
+
+    let pool = database(node.store()).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE audit_chain IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_chain (first_position, last_position, encoding, audit_ids, leaves, head_before, head)
+         SELECT c.last_position + 1, c.last_position + 1, 1, ARRAY[p.audit_id], p.leaf, c.head, sha256(c.head || p.leaf)
+         FROM (SELECT * FROM audit_chain ORDER BY first_position DESC LIMIT 1) c,
+              (SELECT audit_id, leaf FROM audit_chain_positions WHERE audit_id = $1) p",
+    )
+    .bind(ids[2])
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_broken_at(
+        code,
+        &report,
+        None,
+        ids[2],
+        "bound at more than one chain position",
+    );
+    pool.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_record_claiming_a_transaction_not_yet_started_is_reported_not_left_pending() {
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;

@@ -699,32 +699,26 @@ pub async fn verify_chain(
     if first_broken.is_none()
         && let Some(id) = store.audit_records_outside_chain(1).await?.first()
     {
-        first_broken = Some(Break {
-            position: None,
-            audit_id: Some(*id),
-            problem: "the record sits among sealed records but is not in the chain: it was put in behind the sealer"
-                .into(),
-        });
+        first_broken = Some(at_record(
+            *id,
+            "the record sits among sealed records but is not in the chain: it was put in behind the sealer",
+        ));
     }
     if first_broken.is_none()
         && let Some(id) = store.audit_record_chained_twice().await?
     {
-        first_broken = Some(Break {
-            position: None,
-            audit_id: Some(id),
-            problem: "the record is bound at more than one chain position: the chain was edited by hand"
-                .into(),
-        });
+        first_broken = Some(at_record(
+            id,
+            "the record is bound at more than one chain position: the chain was edited by hand",
+        ));
     }
     if first_broken.is_none()
         && let Some(id) = store.audit_record_from_the_future().await?
     {
-        first_broken = Some(Break {
-            position: None,
-            audit_id: Some(id),
-            problem: "the record claims a transaction that has not started: it was put in by hand, and the sealer would wait for it forever"
-                .into(),
-        });
+        first_broken = Some(at_record(
+            id,
+            "the record claims a transaction that has not started: it was put in by hand, and the sealer would wait for it forever",
+        ));
     }
     let (pending, _) = store.audit_unsealed().await?;
     Ok(VerifyReport {
@@ -735,6 +729,15 @@ pub async fn verify_chain(
         pending: pending.max(0) as u64,
         last_checkpoint,
     })
+}
+
+/// A break at a record rather than at a chain position.
+fn at_record(audit_id: i64, problem: &str) -> Break {
+    Break {
+        position: None,
+        audit_id: Some(audit_id),
+        problem: problem.into(),
+    }
 }
 
 /// Why a resume statement was not made.
