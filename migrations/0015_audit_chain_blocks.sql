@@ -21,8 +21,12 @@ CREATE TABLE audit_chain (
     head_before    bytea NOT NULL CHECK (length(head_before) = 32),
     head           bytea NOT NULL CHECK (length(head) = 32),  -- at last_position
     CHECK (cardinality(audit_ids) = last_position - first_position + 1),
-    CHECK (length(leaves) = 32 * cardinality(audit_ids))
+    CHECK (length(leaves) = 32 * cardinality(audit_ids)),
+    -- no position in two blocks, as the per-position primary key ruled out before
+    EXCLUDE USING gist (int8range(first_position, last_position, '[]') WITH &&)
 );
+-- stored as they are, without trying to compress: hashes do not compress, and the sealer's
+-- time is intake's
 ALTER TABLE audit_chain ALTER COLUMN audit_ids SET STORAGE EXTERNAL;
 ALTER TABLE audit_chain ALTER COLUMN leaves SET STORAGE EXTERNAL;
 
@@ -35,7 +39,9 @@ END;
 $$;
 
 -- runs of consecutive positions, cut into blocks of at most 3,000 (a chain that lost rows
--- keeps its gap, and verification still names it)
+-- keeps its gap, and verification still names it). A block keeps only the heads before and
+-- after it, so a stored head that does not follow from the one before (edited before this
+-- upgrade) becomes a block of its own, keeping both heads for verification to name.
 INSERT INTO audit_chain (first_position, last_position, encoding, audit_ids, leaves, head_before, head)
 SELECT min(position), max(position), 1,
        array_agg(audit_id ORDER BY position),
@@ -43,11 +49,21 @@ SELECT min(position), max(position), 1,
        coalesce((SELECT p.head FROM audit_chain_by_position p WHERE p.position = min(c.position) - 1),
                 '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea),
        (array_agg(head ORDER BY position DESC))[1]
-FROM (SELECT position, audit_id, leaf, head,
-             position - row_number() OVER (ORDER BY position) AS run,
-             (row_number() OVER (ORDER BY position) - 1) / 3000 AS part
-      FROM audit_chain_by_position) c
-GROUP BY run, part;
+FROM (SELECT position, audit_id, leaf, head, run, broken, breaks,
+             (row_number() OVER (PARTITION BY run, breaks, broken ORDER BY position) - 1) / 3000 AS part
+      FROM (SELECT position, audit_id, leaf, head, run, broken,
+                   sum(broken::int) OVER (ORDER BY position) AS breaks
+            FROM (SELECT position, audit_id, leaf, head,
+                         position - row_number() OVER (ORDER BY position) AS run,
+                         head IS DISTINCT FROM sha256(
+                             CASE WHEN position = 1
+                                  THEN '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea
+                                  WHEN lag(position) OVER (ORDER BY position) = position - 1
+                                  THEN lag(head) OVER (ORDER BY position)
+                             END || leaf)
+                           AND (position = 1 OR lag(position) OVER (ORDER BY position) = position - 1) AS broken
+                  FROM audit_chain_by_position) numbered) counted) c
+GROUP BY run, breaks, broken, part;
 
 DROP TABLE audit_chain_by_position;
 

@@ -1001,6 +1001,48 @@ async fn a_record_bound_at_two_positions_is_named() {
     pool.close().await;
 }
 
+/// A block put in far past the chain's end: verify names the missing stretch at once rather than
+/// walking it page by page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_block_far_past_the_end_is_named_at_once() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let node = cluster.node(DINGCHENG);
+    let ids = write_records(node, 3, "near").await;
+    let end = seal_and_checkpoint(node).await;
+    let pool = database(node.store()).await;
+    let far: i64 = 1 << 50;
+    sqlx::query(
+        "INSERT INTO audit_chain (first_position, last_position, encoding, audit_ids, leaves, head_before, head)
+         SELECT $2, $2, 1, ARRAY[audit_id], leaf, leaf, leaf FROM audit_chain_positions WHERE audit_id = $1",
+    )
+    .bind(ids[0])
+    .bind(far)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, report) = verify_json(&cluster, DINGCHENG);
+    assert_eq!(code, 1, "{report}");
+    // (the node's own records may have been sealed after `end` before the block went in)
+    let missing_from = report["first_broken"]["position"].as_u64().unwrap();
+    assert!(
+        missing_from > end.position && missing_from < far as u64,
+        "{report}"
+    );
+    assert!(
+        report["first_broken"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "verify walked the gap"
+    );
+    pool.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_record_claiming_a_transaction_not_yet_started_is_reported_not_left_pending() {
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;

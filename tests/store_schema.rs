@@ -240,37 +240,48 @@ async fn a_chain_stored_per_position_before_0015_is_carried_into_blocks_and_veri
         leaves[2_990..3_010]
     );
 
-    // the same upgrade of a chain that had lost a position: the gap is kept and named
-    sqlx::raw_sql("DROP TABLE audit_chain CASCADE")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE audit_chain (position bigint PRIMARY KEY, audit_id bigint NOT NULL,
-             encoding smallint NOT NULL, leaf bytea NOT NULL, head bytea NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    for (position, leaf) in leaves
-        .iter()
-        .enumerate()
-        .filter(|(position, _)| *position + 1 != 4_000)
-    {
-        sqlx::query("INSERT INTO audit_chain VALUES ($1, $2, 1, $3, $4)")
-            .bind(position as i64 + 1)
-            .bind(rows[position].0)
-            .bind(leaf.0.to_vec())
-            .bind(heads[position + 1].0.to_vec())
+    // the same upgrade of a chain that had lost a position, and of one whose stored head was
+    // edited inside what becomes a block: each is kept for verification to name
+    for (lost, edited, position, problem) in [
+        (Some(4_000), None, 4_000, "missing"),
+        (None, Some(1_500), 1_500, "does not follow"),
+    ] {
+        sqlx::raw_sql("DROP TABLE audit_chain CASCADE")
             .execute(&pool)
             .await
             .unwrap();
-    }
-    sqlx::raw_sql(blocks_sql).execute(&pool).await.unwrap();
-    let report = hancha::node::audit::verify_chain(&store, county, None, false)
+        sqlx::raw_sql(
+            "CREATE TABLE audit_chain (position bigint PRIMARY KEY, audit_id bigint NOT NULL,
+                 encoding smallint NOT NULL, leaf bytea NOT NULL, head bytea NOT NULL)",
+        )
+        .execute(&pool)
         .await
         .unwrap();
-    let broken = report.first_broken.expect("the lost position is named");
-    assert_eq!(broken.position, Some(4_000), "{broken}");
-    assert!(broken.problem.contains("missing"), "{broken}");
+        for (index, leaf) in leaves.iter().enumerate() {
+            let at = index + 1;
+            if Some(at) == lost {
+                continue;
+            }
+            let head = if Some(at) == edited {
+                vec![9; 32]
+            } else {
+                heads[at].0.to_vec()
+            };
+            sqlx::query("INSERT INTO audit_chain VALUES ($1, $2, 1, $3, $4)")
+                .bind(at as i64)
+                .bind(rows[index].0)
+                .bind(leaf.0.to_vec())
+                .bind(head)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(blocks_sql).execute(&pool).await.unwrap();
+        let report = hancha::node::audit::verify_chain(&store, county, None, false)
+            .await
+            .unwrap();
+        let broken = report.first_broken.expect("the place is named");
+        assert_eq!(broken.position, Some(position), "{broken}");
+        assert!(broken.problem.contains(problem), "{broken}");
+    }
 }

@@ -159,6 +159,16 @@ impl Store {
         rows.into_iter().map(ChainRow::entry).collect()
     }
 
+    /// The first position of the first block starting after `position`.
+    pub async fn audit_chain_block_after(&self, position: u64) -> Result<Option<u64>, StoreError> {
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT min(first_position) FROM audit_chain WHERE first_position > $1")
+                .bind(position as i64)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(first.map(|first| first as u64))
+    }
+
     /// The checkpoints' positions and heads, in order (for checking them against the chain).
     pub async fn audit_checkpoint_heads(&self) -> Result<Vec<ChainPoint>, StoreError> {
         let rows: Vec<(i64, Vec<u8>)> =

@@ -180,8 +180,8 @@ impl TlsIncoming {
         }
     }
 
-    /// Resolves once the listener is closed, after this stream was dropped (at once if it
-    /// already is). Take it before handing the stream to the server.
+    /// Resolves once the listener is closed, after this stream was dropped. Take it once,
+    /// before handing the stream to the server (taken again, it resolves at once).
     pub fn closed(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let closed = self.closed.take();
         async move {
