@@ -9,23 +9,6 @@ use common::*;
 use hancha::proto::exchange as pb;
 use predicates::prelude::*;
 
-fn hancha(cluster: &Cluster, county: &str) -> Command {
-    let mut command = Command::cargo_bin("hancha").expect("the hancha binary is built");
-    command.env("HANCHA_NODE", cluster.operator_address(county).to_string());
-    command
-}
-
-/// Runs `command` off the async runtime and returns its output.
-async fn run(mut command: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_lists_applies_once_and_dismisses_received_notices_and_reads_the_history() {
     // the usual test agreement: birth notices both ways, no notice_effect (an operator decides)
@@ -64,11 +47,11 @@ async fn an_operator_lists_applies_once_and_dismisses_received_notices_and_reads
     let mut stream = client.deliver_notices(request).await.unwrap().into_inner();
     while stream.message().await.unwrap().is_some() {}
 
-    let mut pending = hancha(&cluster, XINHUA);
+    let mut pending = operator_cli(&cluster, XINHUA);
     pending.args(["notices", "--pending"]);
-    let listed = run(pending).await;
-    assert!(listed.status.success(), "{}", text(&listed.stderr));
-    let stdout = text(&listed.stdout);
+    let listed = output_of(pending).await;
+    assert!(listed.status.success(), "{}", lossy(&listed.stderr));
+    let stdout = lossy(&listed.stdout);
     assert!(
         stdout.contains(&first.message_id) && stdout.contains(&second.message_id),
         "{stdout}"
@@ -83,30 +66,30 @@ async fn an_operator_lists_applies_once_and_dismisses_received_notices_and_reads
         "ID numbers are masked: {stdout}"
     );
 
-    let mut apply = hancha(&cluster, XINHUA);
+    let mut apply = operator_cli(&cluster, XINHUA);
     apply.args(["notices", "apply", first.message_id.as_str()]);
-    let applied = run(apply).await;
-    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    let applied = output_of(apply).await;
+    assert!(applied.status.success(), "{}", lossy(&applied.stderr));
     assert_eq!(
-        text(&applied.stdout),
+        lossy(&applied.stdout),
         format!("applied: {} (changed children_count)\n", first.message_id)
     );
 
-    let mut again = hancha(&cluster, XINHUA);
+    let mut again = operator_cli(&cluster, XINHUA);
     again.args(["notices", "apply", first.message_id.as_str()]);
-    let refused = run(again).await;
+    let refused = output_of(again).await;
     assert_eq!(refused.status.code(), Some(1), "applying twice is refused");
-    let stderr = text(&refused.stderr);
+    let stderr = lossy(&refused.stderr);
     assert!(
         stderr.contains("was applied at") && stderr.contains("by loopback: nothing changed"),
         "{stderr}"
     );
 
-    let mut history = hancha(&cluster, XINHUA);
+    let mut history = operator_cli(&cluster, XINHUA);
     history.args(["registry", "history", mother.as_str(), "--json"]);
-    let shown = run(history).await;
-    assert!(shown.status.success(), "{}", text(&shown.stderr));
-    let changes: Vec<serde_json::Value> = text(&shown.stdout)
+    let shown = output_of(history).await;
+    assert!(shown.status.success(), "{}", lossy(&shown.stderr));
+    let changes: Vec<serde_json::Value> = lossy(&shown.stdout)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
@@ -118,7 +101,7 @@ async fn an_operator_lists_applies_once_and_dismisses_received_notices_and_reads
     assert_eq!(changes[0]["message_id"], first.message_id.as_str());
     assert_eq!(changes[0]["changed_by"], "loopback");
 
-    let mut dismiss = hancha(&cluster, XINHUA);
+    let mut dismiss = operator_cli(&cluster, XINHUA);
     dismiss.args([
         "notices",
         "dismiss",
@@ -127,21 +110,21 @@ async fn an_operator_lists_applies_once_and_dismisses_received_notices_and_reads
         "registered by the township already",
         "--json",
     ]);
-    let dismissed = run(dismiss).await;
-    assert!(dismissed.status.success(), "{}", text(&dismissed.stderr));
+    let dismissed = output_of(dismiss).await;
+    assert!(dismissed.status.success(), "{}", lossy(&dismissed.stderr));
     let notice: serde_json::Value = serde_json::from_slice(&dismissed.stdout).unwrap();
     assert_eq!(notice["state"], "dismissed");
     assert_eq!(notice["note"], "registered by the township already");
     assert_eq!(notice["decided_by"], "loopback");
 
-    let mut none_left = hancha(&cluster, XINHUA);
+    let mut none_left = operator_cli(&cluster, XINHUA);
     none_left.args(["notices", "--pending"]);
-    let listed = run(none_left).await;
-    assert_eq!(text(&listed.stdout), "no notice waits for an operator\n");
-    let mut all = hancha(&cluster, XINHUA);
+    let listed = output_of(none_left).await;
+    assert_eq!(lossy(&listed.stdout), "no notice waits for an operator\n");
+    let mut all = operator_cli(&cluster, XINHUA);
     all.args(["notices", "--json"]);
-    let listed = run(all).await;
-    let states: Vec<String> = text(&listed.stdout)
+    let listed = output_of(all).await;
+    let states: Vec<String> = lossy(&listed.stdout)
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["state"].to_string())
         .collect();

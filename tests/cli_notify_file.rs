@@ -4,24 +4,7 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::*;
-
-fn hancha(cluster: &Cluster, county: &str) -> Command {
-    let mut command = Command::cargo_bin("hancha").expect("the hancha binary is built");
-    command.env("HANCHA_NODE", cluster.operator_address(county).to_string());
-    command
-}
-
-async fn run(mut command: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// 鼎城区 may send 新化县 births and contraception checks, but of a check only its result:
 /// the method (`measure`) stays home.
@@ -80,13 +63,13 @@ async fn a_quarterly_file_delivers_its_good_rows_once_and_names_its_bad_rows() {
     std::fs::write(&path, csv).unwrap();
 
     let send = || {
-        let mut command = hancha(&cluster, DINGCHENG);
+        let mut command = operator_cli(&cluster, DINGCHENG);
         command.args(["notify", "--kind", "contraception_check", "--file"]);
         command.arg(&path);
         command
     };
-    let output = run(send()).await;
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let output = output_of(send()).await;
+    let (stdout, stderr) = (lossy(&output.stdout), lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("sent now             2"), "{stdout}");
     assert!(stdout.contains("sent before          0"), "{stdout}");
@@ -121,9 +104,9 @@ async fn a_quarterly_file_delivers_its_good_rows_once_and_names_its_bad_rows() {
     assert_eq!(results, 2);
 
     // the same file again: nothing added, the two counted as sent before
-    let again = run(send()).await;
-    let stdout = text(&again.stdout);
-    assert_eq!(again.status.code(), Some(1), "{stdout}{}", text(&again.stderr));
+    let again = output_of(send()).await;
+    let stdout = lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{stdout}{}", lossy(&again.stderr));
     assert!(stdout.contains("sent now             0"), "{stdout}");
     assert!(stdout.contains("sent before          2"), "{stdout}");
     assert_eq!(received_at_xinhua(&cluster, "contraception_check").await, 2);
@@ -143,12 +126,12 @@ async fn a_quarterly_file_delivers_its_good_rows_once_and_names_its_bad_rows() {
         format!("to,resident_id,date,check_result\n{XINHUA},{first},2026-09-15,normal\n,{second},2026-09-18,pregnant\n"),
     )
     .unwrap();
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args(["notify", "--kind", "contraception_check", "--json", "--file"]);
     command.arg(&good);
-    let output = run(command).await;
-    let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    let output = output_of(command).await;
+    let stdout = lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["sent_before"], 2, "{summary}");
     assert_eq!(summary["sent"], 0, "{summary}");
@@ -167,11 +150,11 @@ async fn a_gbk_file_is_read_as_gbk_and_its_text_arrives_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("births.csv");
     std::fs::write(&path, &gbk).unwrap();
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args(["notify", "--kind", "birth", "--to", XINHUA, "--file"]);
     command.arg(&path);
-    let output = run(command).await;
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let output = output_of(command).await;
+    let (stdout, stderr) = (lossy(&output.stdout), lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stderr.contains("read as GBK"), "{stderr}");
     assert!(stdout.contains("sent now             1"), "{stdout}");
@@ -190,15 +173,15 @@ async fn a_gbk_file_is_read_as_gbk_and_its_text_arrives_intact() {
         format!("resident_id,date,child_sx\n{mother},2026-10-02,女\n"),
     )
     .unwrap();
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args(["notify", "--kind", "birth", "--to", XINHUA, "--file"]);
     command.arg(&misspelt);
-    let output = run(command).await;
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let output = output_of(command).await;
+    assert_eq!(output.status.code(), Some(2), "{}", lossy(&output.stderr));
     assert!(
-        text(&output.stderr).contains("child_sx"),
+        lossy(&output.stderr).contains("child_sx"),
         "{}",
-        text(&output.stderr)
+        lossy(&output.stderr)
     );
 }
 
@@ -212,7 +195,7 @@ async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.csv");
     std::fs::write(&path, format!("resident_id,date,check_result\n{rows}")).unwrap();
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args([
         "notify",
         "--kind",
@@ -223,10 +206,10 @@ async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered
     ]);
     command.arg(&path);
     let started = std::time::Instant::now();
-    let output = run(command).await;
-    let stdout = text(&output.stdout);
+    let output = output_of(command).await;
+    let stdout = lossy(&output.stdout);
     // taken and queued: the file is used, and only the first row waited (at most 1 s)
-    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", lossy(&output.stderr));
     assert!(stdout.contains("queued               2"), "{stdout}");
     assert!(stdout.contains("sent now             0"), "{stdout}");
     assert!(
@@ -241,7 +224,7 @@ async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered
     })
     .await;
     // and once delivered, the same file again adds nothing
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args([
         "notify",
         "--kind",
@@ -251,8 +234,8 @@ async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered
         "--file",
     ]);
     command.arg(&path);
-    let output = run(command).await;
-    let stdout = text(&output.stdout);
+    let output = output_of(command).await;
+    let stdout = lossy(&output.stdout);
     assert!(stdout.contains("sent before          2"), "{stdout}");
     assert_eq!(received_at_xinhua(&cluster, "contraception_check").await, 2);
 }
@@ -260,14 +243,14 @@ async fn rows_for_a_county_that_is_away_are_queued_without_waiting_and_delivered
 #[tokio::test(flavor = "multi_thread")]
 async fn one_notice_without_a_file_still_needs_its_county_and_person() {
     let cluster = pair().await;
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args(["notify", "--kind", "contraception_check"]);
-    let output = run(command).await;
+    let output = output_of(command).await;
     assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    let stderr = lossy(&output.stderr);
     assert!(stderr.contains("--to") && stderr.contains("--id"), "{stderr}");
 
-    let mut command = hancha(&cluster, DINGCHENG);
+    let mut command = operator_cli(&cluster, DINGCHENG);
     command.args([
         "notify",
         "--kind",
@@ -283,11 +266,11 @@ async fn one_notice_without_a_file_still_needs_its_county_and_person() {
         "--id",
         synthetic_id(XINHUA, 1).as_str(),
     ]);
-    let output = run(command).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let output = output_of(command).await;
+    assert_eq!(output.status.code(), Some(0), "{}", lossy(&output.stderr));
     assert!(
-        text(&output.stdout).contains("received by"),
+        lossy(&output.stdout).contains("received by"),
         "{}",
-        text(&output.stdout)
+        lossy(&output.stdout)
     );
 }

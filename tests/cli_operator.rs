@@ -3,18 +3,11 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::*;
 use hancha::domain::division::CountyCode;
 use hancha::domain::message::InquiryState;
 use hancha::domain::vocabulary::AnswerOutcome;
 use predicates::prelude::*;
-
-fn hancha(cluster: &Cluster, county: &str) -> Command {
-    let mut command = Command::cargo_bin("hancha").expect("the hancha binary is built");
-    command.env("HANCHA_NODE", cluster.operator_address(county).to_string());
-    command
-}
 
 /// 鼎城区 asks, 新化县 answers automatically; 新化县 asks, 鼎城区 answers by hand.
 async fn two_counties() -> Cluster {
@@ -32,7 +25,7 @@ async fn ask_prints_the_answer_inline() {
         .upsert_persons(&[outflow_person(woman.clone(), XINHUA, DINGCHENG)])
         .await
         .unwrap();
-    let mut ask = hancha(&cluster, DINGCHENG);
+    let mut ask = operator_cli(&cluster, DINGCHENG);
     ask.args([
         "ask",
         "--to",
@@ -63,7 +56,7 @@ async fn ask_prints_the_answer_inline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ask_with_a_malformed_id_is_refused_with_the_reason() {
     let cluster = two_counties().await;
-    let mut ask = hancha(&cluster, DINGCHENG);
+    let mut ask = operator_cli(&cluster, DINGCHENG);
     ask.args(["ask", "--to", XINHUA, "--id", "110105194912310021"]);
     tokio::task::spawn_blocking(move || {
         ask.assert().failure().stderr(predicate::str::contains(
@@ -106,13 +99,13 @@ async fn pending_show_and_answer_work_through_an_inquiry_by_hand() {
     .await;
 
     let (pending, show, bad_answer, answer) = {
-        let mut pending = hancha(&cluster, DINGCHENG);
+        let mut pending = operator_cli(&cluster, DINGCHENG);
         pending.args(["pending", "--json"]);
-        let mut show = hancha(&cluster, DINGCHENG);
+        let mut show = operator_cli(&cluster, DINGCHENG);
         show.args(["show", &id]);
-        let mut bad_answer = hancha(&cluster, DINGCHENG);
+        let mut bad_answer = operator_cli(&cluster, DINGCHENG);
         bad_answer.args(["answer", &id, "--outcome", "found", "--field", "pregnant=false"]);
-        let mut answer = hancha(&cluster, DINGCHENG);
+        let mut answer = operator_cli(&cluster, DINGCHENG);
         answer.args(["answer", &id, "--outcome", "not-found"]);
         (pending, show, bad_answer, answer)
     };
@@ -179,7 +172,7 @@ async fn a_sweep_rerun_with_the_same_file_adds_nothing() {
     csv.push_str("110105194912310021,\n"); // line 32: bad check character
     std::fs::write(&file, csv).unwrap();
     let path = file.to_str().unwrap().to_string();
-    let mut first = hancha(&cluster, DINGCHENG);
+    let mut first = operator_cli(&cluster, DINGCHENG);
     first.args([
         "sweep",
         "--to",
@@ -192,7 +185,7 @@ async fn a_sweep_rerun_with_the_same_file_adds_nothing() {
         "10s",
         "--json",
     ]);
-    let mut second = hancha(&cluster, DINGCHENG);
+    let mut second = operator_cli(&cluster, DINGCHENG);
     second.args([
         "sweep",
         "--to",
@@ -263,11 +256,11 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
     );
     let clash = dir.path().join("v2-other.toml");
     std::fs::write(&clash, same_version).unwrap();
-    let mut apply = hancha(&cluster, DINGCHENG);
+    let mut apply = operator_cli(&cluster, DINGCHENG);
     apply.args(["agreement", "apply", path.to_str().unwrap()]);
-    let mut apply_clash = hancha(&cluster, DINGCHENG);
+    let mut apply_clash = operator_cli(&cluster, DINGCHENG);
     apply_clash.args(["agreement", "apply", clash.to_str().unwrap()]);
-    let mut list = hancha(&cluster, DINGCHENG);
+    let mut list = operator_cli(&cluster, DINGCHENG);
     list.args(["agreement", "list", "--json"]);
     tokio::task::spawn_blocking(move || {
         apply
@@ -311,11 +304,11 @@ async fn agreement_apply_installs_a_new_version_and_list_shows_it() {
     assert!(versions[1]["peer_clock_offset_ms"].is_i64(), "{:?}", versions[1]);
 
     // the table says the same in words, and retiring version 1 leaves version 2 to send under
-    let mut table = hancha(&cluster, DINGCHENG);
+    let mut table = operator_cli(&cluster, DINGCHENG);
     table.args(["agreement", "list"]);
-    let mut retire = hancha(&cluster, DINGCHENG);
+    let mut retire = operator_cli(&cluster, DINGCHENG);
     retire.args(["agreement", "retire", "430703-431322", "1"]);
-    let mut retire_unknown = hancha(&cluster, DINGCHENG);
+    let mut retire_unknown = operator_cli(&cluster, DINGCHENG);
     retire_unknown.args(["agreement", "retire", "430703-431322", "9"]);
     tokio::task::spawn_blocking(move || {
         table
@@ -376,7 +369,7 @@ async fn agreement_check_and_apply_refuse_an_expired_or_older_version_and_warn_o
     let future = write("future.toml", 3, ("2099-01-01", "2099-12-31"));
     let older = write("older.toml", 2, ("2026-01-01", "2031-12-31"));
     let run = |args: Vec<String>| {
-        let mut command = hancha(&cluster, DINGCHENG);
+        let mut command = operator_cli(&cluster, DINGCHENG);
         command.args(args);
         command
     };
@@ -425,7 +418,7 @@ async fn a_sweep_larger_than_one_call_sends_every_row_with_its_line() {
     }
     csv.push_str("\n,\n110105194912310021\n"); // blank rows, then line 2,504: bad check character
     std::fs::write(&file, csv).unwrap();
-    let mut sweep = hancha(&cluster, DINGCHENG);
+    let mut sweep = operator_cli(&cluster, DINGCHENG);
     sweep.args(["sweep", "--to", XINHUA, "--wait", "0", "--json", "--file"]);
     sweep.arg(&file);
     let summary = tokio::task::spawn_blocking(move || {

@@ -20,6 +20,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agreements;
+pub mod cli;
 pub mod cluster;
 pub mod database;
 pub mod notices;
@@ -33,6 +34,7 @@ pub mod tls;
 use std::time::Duration;
 
 pub use agreements::*;
+pub use cli::*;
 pub use cluster::*;
 pub use database::*;
 pub use notices::*;
