@@ -5,6 +5,7 @@ pub mod audit_chain;
 pub mod audit_verify;
 pub mod delivery;
 pub mod division;
+pub mod event;
 pub mod feedback;
 pub mod message;
 pub mod notice_effect;

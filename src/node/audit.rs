@@ -104,6 +104,9 @@ impl Node {
                 } => {
                     report.sealed += records;
                     report.head = head;
+                    if let Some(head) = head.filter(|_| records > 0) {
+                        self.sealed.send_replace(head.position as i64);
+                    }
                     if checkpoint.is_some() {
                         report.checkpoint = checkpoint;
                     }

@@ -9,6 +9,7 @@ mod agreements;
 mod answer;
 pub mod audit;
 mod deliver;
+pub mod events;
 mod feedback;
 mod intake;
 mod notify;
@@ -85,6 +86,9 @@ pub struct Node {
     /// The last refusal of each peer's audit checkpoint that was audited, so that the same
     /// checkpoint shown at every exchange is audited once.
     audit_refusals: std::sync::Mutex<HashMap<CountyCode, String>>,
+    /// The audit chain's head, sent by this replica's sealer each time it seals: event readers
+    /// wait on it.
+    sealed: tokio::sync::watch::Sender<i64>,
 }
 
 impl Node {
@@ -106,6 +110,7 @@ impl Node {
             signatures: AgreementSignatures::default(),
             county_key: None,
             audit_refusals: std::sync::Mutex::new(HashMap::new()),
+            sealed: tokio::sync::watch::Sender::new(0),
         }
     }
 

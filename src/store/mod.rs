@@ -8,6 +8,7 @@ pub mod answers;
 pub mod audit;
 pub mod audit_chain;
 pub mod audit_witness;
+pub mod events;
 pub mod feedback;
 pub mod inbound;
 pub mod inspect;

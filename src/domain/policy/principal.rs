@@ -251,6 +251,8 @@ pub enum OperatorAction {
     ApplyNotice,
     /// Record that a received notice is not applied, and why.
     DismissNotice,
+    /// Follow the event stream (answers, inquiries and notices arriving, deadlines passing).
+    Watch,
 }
 
 impl OperatorAction {
@@ -283,6 +285,7 @@ impl OperatorAction {
             OperatorAction::ListNotices => "list_notices",
             OperatorAction::ApplyNotice => "apply_notice",
             OperatorAction::DismissNotice => "dismiss_notice",
+            OperatorAction::Watch => "watch",
         }
     }
 

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 26] = [
+const EVERY_ACTION: [OperatorAction; 27] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -210,6 +210,7 @@ const EVERY_ACTION: [OperatorAction; 26] = [
     OperatorAction::ListNotices,
     OperatorAction::ApplyNotice,
     OperatorAction::DismissNotice,
+    OperatorAction::Watch,
 ];
 
 #[test]
