@@ -294,7 +294,17 @@ async fn call(channel: Channel, path: &str, request: Vec<u8>) -> Vec<u8> {
             Ok(response) => {
                 let mut stream = response.into_inner();
                 loop {
-                    match stream.message().await {
+                    // the event stream never ends by itself: what it sent within a few quiet
+                    // seconds is what it shows
+                    let next = if path.ends_with("/Watch") {
+                        match tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
+                            Ok(next) => next,
+                            Err(_) => break,
+                        }
+                    } else {
+                        stream.message().await
+                    };
+                    match next {
                         Ok(Some(message)) => seen.extend_from_slice(&message),
                         Ok(None) => break,
                         Err(status) => {

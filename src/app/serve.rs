@@ -78,6 +78,9 @@ impl RunningNode {
     pub async fn stop(mut self) {
         // not ready from the first moment, so that probes and load balancers turn away at once
         self.health.stopping().await;
+        // open event streams end (their clients reconnect elsewhere with their cursor), or the
+        // listeners would wait for them forever
+        self.node.stop_streams();
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
     }

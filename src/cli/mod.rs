@@ -31,6 +31,7 @@ mod serve;
 mod show;
 mod show_notice;
 mod sweep;
+mod watch;
 mod withdraw;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
@@ -116,6 +117,11 @@ enum Command {
     /// be used, nothing is issued (exit 2).
     Reminders(reminders::RemindersArgs),
     Reconcile(reconcile::ReconcileArgs),
+    /// Follow the node's events as they happen: answers to our inquiries, inquiries and notices
+    /// arriving, deadlines passing, refusals, reconciliation runs. Each event has a cursor;
+    /// `--after CURSOR` resumes after the last one handled, missing nothing and repeating
+    /// nothing, across node restarts. Events name messages by id only (`hancha show` reads them).
+    Watch(watch::WatchArgs),
     /// The tamper-evident audit chain: verify it, see what peers showed of theirs, resume after
     /// a restore.
     #[command(subcommand)]
@@ -161,6 +167,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Reminders(args) => reminders::run(args),
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Audit(command) => audit::run(command),
         Command::Registry(command) => registry::run(command),
         Command::Id(command) => id::run(command),

@@ -33,6 +33,17 @@ impl Node {
         self.store().events_after(after, filter, limit).await
     }
 
+    /// Ends every open event stream: the node is stopping.
+    pub fn stop_streams(&self) {
+        self.streams_stop.send_replace(true);
+    }
+
+    /// Resolves once the node is stopping (at once if it already is).
+    pub async fn streams_stopped(&self) {
+        let mut stop = self.streams_stop.subscribe();
+        let _ = stop.wait_for(|stop| *stop).await;
+    }
+
     /// Waits until this replica seals something or [`EVENT_POLL`] passes, whichever is first.
     pub async fn wait_for_sealing(&self, sealed: &mut watch::Receiver<i64>) {
         let _ = tokio::time::timeout(EVENT_POLL, sealed.changed()).await;

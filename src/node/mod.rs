@@ -89,6 +89,8 @@ pub struct Node {
     /// The audit chain's head, sent by this replica's sealer each time it seals: event readers
     /// wait on it.
     sealed: tokio::sync::watch::Sender<i64>,
+    /// Set when the node stops: open event streams end.
+    streams_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Node {
@@ -111,6 +113,7 @@ impl Node {
             county_key: None,
             audit_refusals: std::sync::Mutex::new(HashMap::new()),
             sealed: tokio::sync::watch::Sender::new(0),
+            streams_stop: tokio::sync::watch::Sender::new(false),
         }
     }
 

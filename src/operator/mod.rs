@@ -10,6 +10,7 @@
 mod access;
 mod agreements;
 pub mod audit;
+mod events;
 mod import;
 mod inquiries;
 mod limiter;
@@ -272,6 +273,17 @@ impl Operator for OperatorService {
         let receiver = caller.settle(&self.node, result).await?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::UnboundedReceiverStream::new(receiver),
+        )))
+    }
+
+    type WatchStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let caller = self.admit(&request, OperatorAction::Watch).await?;
+        let result = events::watch(&self.node, &caller, request.into_inner()).await;
+        let receiver = caller.settle(&self.node, result).await?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
         )))
     }
 

@@ -1,0 +1,136 @@
+//! `Watch`: the event stream ([`crate::node::events`]) to a county system, page by page, with
+//! bounded memory however slow the client reads (the node reads the next page only when the
+//! client took the last; a slow client falls behind on the cursor, never in the node's memory).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tonic::Status;
+use tracing::warn;
+
+use super::access::Caller;
+use super::invalid;
+use crate::domain::division::{CountyCode, TownshipCode};
+use crate::domain::event::parse_types;
+use crate::exchange::convert::timestamp_to_wire;
+use crate::node::Node;
+use crate::node::events::event_id;
+use crate::proto::operator as pb;
+use crate::store::events::{EventFilter, EventRecord};
+
+/// Events read per page.
+const PAGE: i64 = 256;
+
+/// Events sent ahead of the client: what the node holds for one stream at most, with a page.
+const AHEAD: usize = 32;
+
+/// Checks the request, audits the start of the stream, and streams events after the cursor
+/// until the client goes away.
+pub(super) async fn watch(
+    node: &Arc<Node>,
+    caller: &Caller,
+    request: pb::WatchRequest,
+) -> Result<mpsc::Receiver<Result<pb::Event, Status>>, Status> {
+    let filter = filter_of(node, caller, &request).await?;
+    if request.after < 0 {
+        return Err(invalid("after", "a cursor is 0 or a cursor an event carried"));
+    }
+    let after = if request.from_now {
+        node.store().event_head().await.map_err(crate::status::internal)?
+    } else {
+        request.after
+    };
+    caller.audit(node, caller.access("started")).await?;
+    let (sender, receiver) = mpsc::channel(AHEAD);
+    tokio::spawn(stream(Arc::clone(node), filter, after, sender));
+    Ok(receiver)
+}
+
+/// The filter a request asks for, narrowed to the caller's township.
+async fn filter_of(node: &Node, caller: &Caller, request: &pb::WatchRequest) -> Result<EventFilter, Status> {
+    let types = parse_types(&request.types).map_err(|error| invalid("types", error.to_string()))?;
+    let requested = (!request.township.is_empty())
+        .then(|| TownshipCode::parse(&request.township).map_err(|e| invalid("township", e.to_string())))
+        .transpose()?;
+    let township = match caller.scope.narrow(requested) {
+        Ok(township) => township,
+        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
+    };
+    // a township office sees no county-wide events (reconciliation runs)
+    let types = types
+        .into_iter()
+        .filter(|kind| township.is_none() || kind.has_township())
+        .collect::<Vec<_>>();
+    if types.is_empty() {
+        return Err(invalid(
+            "types",
+            "no event type asked for is one a township office receives",
+        ));
+    }
+    Ok(EventFilter { types, township })
+}
+
+async fn stream(
+    node: Arc<Node>,
+    filter: EventFilter,
+    mut after: i64,
+    sender: mpsc::Sender<Result<pb::Event, Status>>,
+) {
+    let mut sealed = node.events_sealed();
+    let stopping = node.streams_stopped();
+    tokio::pin!(stopping);
+    loop {
+        let page = match node.events_after(after, &filter, PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                warn!(%error, "the event stream cannot read events");
+                let _ = sender
+                    .send(Err(Status::unavailable(
+                        "the node cannot read its events now; reconnect with the last cursor",
+                    )))
+                    .await;
+                return;
+            }
+        };
+        let caught_up = page.events.is_empty() && page.scanned_to == after;
+        for event in &page.events {
+            tokio::select! {
+                sent = sender.send(Ok(event_of(node.county(), event))) => if sent.is_err() { return },
+                _ = &mut stopping => return stopped(&sender),
+            }
+        }
+        after = page.scanned_to;
+        if caught_up {
+            tokio::select! {
+                _ = node.wait_for_sealing(&mut sealed) => {}
+                _ = sender.closed() => return,
+                _ = &mut stopping => return stopped(&sender),
+            }
+        }
+    }
+}
+
+/// The node stops: the stream ends with `UNAVAILABLE`, telling the client to reconnect.
+fn stopped(sender: &mpsc::Sender<Result<pb::Event, Status>>) {
+    let _ = sender.try_send(Err(Status::unavailable(
+        "the node is stopping: reconnect (to it or another replica) with the last cursor",
+    )));
+}
+
+/// An event as the operator API sends it.
+pub(super) fn event_of(county: CountyCode, event: &EventRecord) -> pb::Event {
+    let text = |value: Option<String>| value.unwrap_or_default();
+    pb::Event {
+        cursor: event.position,
+        id: event_id(county, event),
+        r#type: event.event_type.as_str().to_string(),
+        at: Some(timestamp_to_wire(event.at)),
+        peer_county: text(event.peer_county.map(|peer| peer.to_string())),
+        message_id: text(event.message_id.map(|id| id.to_string())),
+        refers_to: text(event.refers_to.map(|id| id.to_string())),
+        kind: text(event.kind.clone()),
+        township: text(event.township.map(|township| township.to_string())),
+        direction: event.direction.clone(),
+        outcome: event.outcome.clone(),
+    }
+}
