@@ -274,3 +274,44 @@ async fn inquiries_arriving_are_events_of_their_township_and_a_township_office_s
         && access.principal == "clerk-a"
         && access.outcome == "refused"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_from_one_replica_resumes_on_another_with_the_same_events() {
+    let cluster = pair().await;
+    // a second replica of 鼎城区 on the same database
+    let mut replica_config = cluster.members[DINGCHENG].config.clone();
+    replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
+    replica_config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    replica_config.listen = listener.local_addr().unwrap();
+    let replica = hancha::app::start(&replica_config, listener)
+        .await
+        .expect("replica starts");
+    let mut on_replica = OperatorClient::connect(format!("http://{}", replica.operator_addr))
+        .await
+        .unwrap();
+    let mut on_first = cluster.operator(DINGCHENG).await;
+
+    let asked = ask(&cluster, 0..6).await;
+    let mut first = watch(&mut on_first, answers_after(0)).await;
+    let seen_first = next_events(&mut first, 3).await;
+    let cursor = seen_first.last().unwrap().cursor;
+    // the rest, from the other replica, after the cursor the first one gave
+    let mut second = watch(&mut on_replica, answers_after(cursor)).await;
+    let seen_second = next_events(&mut second, 3).await;
+    nothing_more(&mut second).await;
+    let mut got = refers_to(&seen_first);
+    got.extend(refers_to(&seen_second));
+    got.sort();
+    let mut expected = asked;
+    expected.sort();
+    assert_eq!(got, expected, "each answer once, across the two replicas");
+    // both replicas read the same events at the same cursors
+    let mut whole = watch(&mut on_replica, answers_after(0)).await;
+    let all = next_events(&mut whole, 6).await;
+    assert_eq!(
+        all,
+        seen_first.iter().chain(&seen_second).cloned().collect::<Vec<_>>()
+    );
+    replica.stop().await;
+}
