@@ -315,3 +315,86 @@ async fn a_cursor_from_one_replica_resumes_on_another_with_the_same_events() {
     );
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hancha_watch_prints_events_with_cursors_and_resumes_with_after() {
+    let cluster = pair().await;
+    let asked = ask(&cluster, 0..3).await;
+    let watch_cli = |args: &[&str]| {
+        let mut command = common::cli::operator_cli(&cluster, DINGCHENG);
+        command.arg("watch").args(args).timeout(Duration::from_secs(60));
+        command
+    };
+    let output = common::cli::output_of(watch_cli(&[
+        "--types",
+        "answer.received",
+        "--count",
+        "3",
+        "--json",
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", common::cli::lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = common::cli::lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let mut answered: Vec<String> = lines
+        .iter()
+        .map(|line| line["data"]["refersTo"].as_str().unwrap().to_string())
+        .collect();
+    answered.sort();
+    let mut expected: Vec<String> = asked.iter().map(Uuid::to_string).collect();
+    expected.sort();
+    assert_eq!(answered, expected);
+    assert!(lines.iter().all(|line| line["type"] == "answer.received"));
+    let cursor = lines[2]["data"]["cursor"].as_str().unwrap().to_string();
+
+    // resuming after the last cursor: the next answer, in the table form
+    let next = ask(&cluster, 3..4).await;
+    let output = common::cli::output_of(watch_cli(&[
+        "--types",
+        "answer.received",
+        "--after",
+        &cursor,
+        "--count",
+        "1",
+    ]))
+    .await;
+    assert!(output.status.success(), "{}", common::cli::lossy(&output.stderr));
+    let text = common::cli::lossy(&output.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("answer.received") && text.contains("邵东市"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&asked[0].to_string()),
+        "nothing before the cursor again: {text}"
+    );
+    let confirmation: String = text
+        .split_whitespace()
+        .find(|word| word.len() == 36)
+        .unwrap()
+        .to_string();
+    let pool = common::database(cluster.node(DINGCHENG).store()).await;
+    let answers: Uuid =
+        sqlx::query_scalar("SELECT inquiry_id FROM confirmations WHERE message_id = $1::uuid")
+            .bind(&confirmation)
+            .fetch_one(&pool)
+            .await
+            .expect("the line names the confirmation received");
+    assert_eq!(
+        answers, next[0],
+        "the confirmation answers the inquiry asked after the cursor"
+    );
+
+    // a type that does not exist: refused with the field, exit 1
+    let output = common::cli::output_of(watch_cli(&["--types", "answers"])).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        common::cli::lossy(&output.stderr).contains("types"),
+        "{}",
+        common::cli::lossy(&output.stderr)
+    );
+}

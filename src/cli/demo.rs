@@ -283,6 +283,9 @@ fn print_commands(stage: &Stage, played: &Played) {
             arrivals.display()
         );
     }
+    println!("  # what 新化县's own systems were told (事件): the sweep's answers, from the first event;");
+    println!("  # keep the last cursor and pass it back with --after to miss nothing");
+    println!("  {hancha} watch --node {xinhua} --types answer.received --count 5");
     println!("  # 新化县 reconciles with 鼎城区 again (对账), then lists the runs and the persons found");
     println!("  {hancha} reconcile --with {DINGCHENG} --node {xinhua}");
     println!("  {hancha} reconcile reports --node {xinhua}");
