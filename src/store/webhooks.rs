@@ -329,25 +329,26 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt and lets the lease go; the endpoint is due again at `retry_at`.
+    /// Records a failed attempt and lets the lease go; the endpoint is due again after
+    /// `retry_after` (by the database's clock, which every replica shares).
     pub async fn webhook_failed(
         &self,
         id: i64,
         owner: Uuid,
         attempt: &AttemptRecord,
-        retry_at: DateTime<Utc>,
+        retry_after: Duration,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints
-             SET attempts = attempts + 1, next_attempt_at = $3,
+             SET attempts = attempts + 1, next_attempt_at = now() + $3,
                  failing_since = coalesce(failing_since, now()),
                  last_status = $4, last_error = $5, lease_owner = NULL, lease_until = NULL
              WHERE id = $1 AND lease_owner = $2",
         )
         .bind(id)
         .bind(owner)
-        .bind(retry_at)
+        .bind(pg_interval(retry_after))
         .bind(attempt.status.map(i32::from))
         .bind(&attempt.error)
         .execute(&mut *tx)
@@ -374,15 +375,17 @@ impl Store {
         Ok(())
     }
 
-    /// When the earliest endpoint not caught up is next due, if any is: how long the delivery
-    /// worker may sleep.
-    pub async fn next_webhook_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at)))
-             FROM webhook_endpoints WHERE disabled_at IS NULL",
+    /// How long until the earliest retry of a failing endpoint is due, if one is waiting: how
+    /// long the delivery worker may sleep at most.
+    pub async fn next_webhook_retry(&self) -> Result<Option<Duration>, StoreError> {
+        let seconds: Option<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8
+             FROM webhook_endpoints
+             WHERE disabled_at IS NULL AND failing_since IS NOT NULL AND next_attempt_at > now()",
         )
         .fetch_one(self.pool())
-        .await?)
+        .await?;
+        Ok(seconds.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))))
     }
 }
 
