@@ -418,6 +418,18 @@ async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
     cluster.stop(DINGCHENG).await;
     let before_restart = endpoint.accepted().len();
     assert!(before_restart < 12, "stopped mid-delivery ({before_restart} of 12 sent)");
+    // stopped at a step boundary: what was delivered is in the cursor, and the lease let go
+    let database = sqlx::PgPool::connect(cluster.members[DINGCHENG].database.url())
+        .await
+        .unwrap();
+    let (delivered, leased): (i64, bool) =
+        sqlx::query_as("SELECT delivered, lease_owner IS NOT NULL FROM webhook_endpoints")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+    database.close().await;
+    assert_eq!(delivered, before_restart as i64, "every event accepted is recorded delivered");
+    assert!(!leased, "a stopped node holds no lease");
     cluster.restart(DINGCHENG).await;
     let delivered = accepted(&endpoint, 12).await;
     // settle: nothing more is sent

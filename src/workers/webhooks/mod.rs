@@ -80,9 +80,10 @@ impl WebhookWorker {
     }
 
     /// One step: takes the endpoints that are due (up to [`PARALLEL_ENDPOINTS`]) and delivers
-    /// to each, side by side, until it is caught up, fails, or has had its turn.
+    /// to each, side by side, until it is caught up, fails, has had its turn, or `stop` turns
+    /// true (the node is stopping: the request on the wire is finished and recorded first).
     #[instrument(skip_all)]
-    pub async fn run_once(&self) -> Result<Round, StoreError> {
+    pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> Result<Round, StoreError> {
         let mut claimed = Vec::new();
         let mut taken = Vec::new();
         while claimed.len() < PARALLEL_ENDPOINTS {
@@ -99,7 +100,7 @@ impl WebhookWorker {
                 None => break,
             }
         }
-        let turns = futures::future::join_all(claimed.into_iter().map(|endpoint| self.turn(endpoint))).await;
+        let turns = futures::future::join_all(claimed.into_iter().map(|endpoint| self.turn(endpoint, stop))).await;
         let mut round = Round {
             endpoints: turns.len(),
             ..Round::default()
@@ -124,8 +125,8 @@ impl WebhookWorker {
     /// [`run_once`](Self::run_once) as a loop step: again at once while endpoints have more to
     /// send; otherwise after [`EVENT_POLL`] (another replica may have sealed events), or sooner
     /// when a failing endpoint's retry falls due before.
-    pub async fn step(&self) -> Result<Step, StoreError> {
-        let round = self.run_once().await?;
+    pub async fn step(&self, stop: &watch::Receiver<bool>) -> Result<Step, StoreError> {
+        let round = self.run_once(stop).await?;
         if round.more > 0 {
             return Ok(Step::Worked);
         }
@@ -138,9 +139,9 @@ impl WebhookWorker {
     /// `limits.webhook_timeout` spent (so that a busy endpoint lets the step end and shutdown
     /// come between). The lease is always let go or renewed in the database before returning.
     #[instrument(skip_all, fields(endpoint = claimed.endpoint.id))]
-    async fn turn(&self, claimed: ClaimedWebhook) -> Result<Turn, StoreError> {
+    async fn turn(&self, claimed: ClaimedWebhook, stop: &watch::Receiver<bool>) -> Result<Turn, StoreError> {
         let id = claimed.endpoint.id;
-        let result = self.deliver(&claimed).await;
+        let result = self.deliver(&claimed, stop).await;
         if result.is_err() {
             // the step failed (the database, most likely): let the endpoint go for whoever is next
             let _ = self.node.store().release_webhook(id, self.owner).await;
@@ -148,7 +149,7 @@ impl WebhookWorker {
         result
     }
 
-    async fn deliver(&self, claimed: &ClaimedWebhook) -> Result<Turn, StoreError> {
+    async fn deliver(&self, claimed: &ClaimedWebhook, stop: &watch::Receiver<bool>) -> Result<Turn, StoreError> {
         let store = self.node.store();
         let limits = self.node.limits();
         let endpoint = &claimed.endpoint;
@@ -177,7 +178,7 @@ impl WebhookWorker {
         let mut cursor = endpoint.cursor;
         let mut turn = Turn::default();
         loop {
-            if started.elapsed() >= limits.webhook_timeout {
+            if started.elapsed() >= limits.webhook_timeout || *stop.borrow() {
                 store.release_webhook(endpoint.id, self.owner).await?;
                 turn.more = true;
                 return Ok(turn);
@@ -279,7 +280,7 @@ impl WebhookWorker {
 pub async fn run(worker: Arc<WebhookWorker>, mut shutdown: watch::Receiver<bool>, retry: Duration) {
     let mut sealed = worker.node.events_sealed();
     while !*shutdown.borrow() {
-        let pause = match worker.step().await {
+        let pause = match worker.step(&shutdown).await {
             Ok(Step::Worked) => continue,
             Ok(Step::Idle(pause)) => pause,
             Err(error) => {
