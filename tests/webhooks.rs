@@ -223,7 +223,11 @@ fn checked_in_order(accepted: &[Received], secret: &str) -> Vec<String> {
         let id = verify(secret, &request.headers, &request.body, now).expect("signature verifies");
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(body["type"], "answer.received");
-        assert_eq!(body["data"]["id"], id.as_str(), "the body names the id of the header");
+        assert_eq!(
+            body["data"]["id"],
+            id.as_str(),
+            "the body names the id of the header"
+        );
         assert_eq!(request.headers["content-type"], "application/json");
         let position: u64 = id.rsplit('_').next().unwrap().parse().unwrap();
         positions.push(position);
@@ -254,7 +258,11 @@ async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_
     })
     .await;
     assert!(failing.failing_since.is_some(), "undeliverable since …");
-    assert!(failing.last_error.contains("cannot connect"), "{}", failing.last_error);
+    assert!(
+        failing.last_error.contains("cannot connect"),
+        "{}",
+        failing.last_error
+    );
     assert_eq!(failing.delivered, 0);
     assert!(failing.recent_attempts.iter().all(|a| a.result == "connect"));
     // the listing never shows the secret, only its fingerprint
@@ -293,7 +301,11 @@ async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_
     assert_eq!(ids_of(&delivered), ids_of(&delivered_all[..4]));
     let ids = checked_in_order(&delivered_all, &secret);
     assert_eq!(ids.len(), 5);
-    assert_eq!(first_id.to_str().unwrap(), ids[0], "the event retried is the first delivered");
+    assert_eq!(
+        first_id.to_str().unwrap(),
+        ids[0],
+        "the event retried is the first delivered"
+    );
 
     let webhook = eventually("the endpoint shown as well", || async {
         let webhook = listed(&cluster).await;
@@ -373,8 +385,24 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
         .unwrap()
         .replace("answer.received", "notice.received");
     assert!(verify(&new, &request.headers, tampered.as_bytes(), now).is_err());
-    assert!(verify(&new, &request.headers, &request.body, now + TOLERANCE_SECONDS + 60).is_err());
-    assert!(verify("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &request.headers, &request.body, now).is_err());
+    assert!(
+        verify(
+            &new,
+            &request.headers,
+            &request.body,
+            now + TOLERANCE_SECONDS + 60
+        )
+        .is_err()
+    );
+    assert!(
+        verify(
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &request.headers,
+            &request.body,
+            now
+        )
+        .is_err()
+    );
 
     // a second rotation with an overlap of one second: once it has passed, only the newest signs
     let newest = operator
@@ -392,7 +420,11 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
     let request = accepted(&endpoint, 2).await.remove(1);
     let now = chrono::Utc::now().timestamp();
     assert_eq!(
-        request.headers["webhook-signature"].to_str().unwrap().split(' ').count(),
+        request.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
         1
     );
     verify(&newest, &request.headers, &request.body, now).expect("the newest secret signs");
@@ -417,7 +449,10 @@ async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
     .await;
     cluster.stop(DINGCHENG).await;
     let before_restart = endpoint.accepted().len();
-    assert!(before_restart < 12, "stopped mid-delivery ({before_restart} of 12 sent)");
+    assert!(
+        before_restart < 12,
+        "stopped mid-delivery ({before_restart} of 12 sent)"
+    );
     // stopped at a step boundary: what was delivered is in the cursor, and the lease let go
     let database = sqlx::PgPool::connect(cluster.members[DINGCHENG].database.url())
         .await
@@ -428,7 +463,10 @@ async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
             .await
             .unwrap();
     database.close().await;
-    assert_eq!(delivered, before_restart as i64, "every event accepted is recorded delivered");
+    assert_eq!(
+        delivered, before_restart as i64,
+        "every event accepted is recorded delivered"
+    );
     assert!(!leased, "a stopped node holds no lease");
     cluster.restart(DINGCHENG).await;
     let delivered = accepted(&endpoint, 12).await;
@@ -455,7 +493,11 @@ async fn an_endpoint_must_be_https_unless_it_is_on_this_machine() {
             "url",
             "https://",
         ),
-        (refuse("http://10.0.0.8:8080/hooks", vec![], "", ""), "url", "only to this machine"),
+        (
+            refuse("http://10.0.0.8:8080/hooks", vec![], "", ""),
+            "url",
+            "only to this machine",
+        ),
         (
             refuse("https://county.example.cn/hooks", vec!["answer".into()], "", ""),
             "event_types",
@@ -474,16 +516,26 @@ async fn an_endpoint_must_be_https_unless_it_is_on_this_machine() {
     ] {
         let status = operator.add_webhook(request).await.expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        let violations = status.get_details_bad_request().expect("field detail").field_violations;
+        let violations = status
+            .get_details_bad_request()
+            .expect("field detail")
+            .field_violations;
         assert_eq!(violations[0].field, field);
-        assert!(violations[0].description.contains(says), "{}", violations[0].description);
+        assert!(
+            violations[0].description.contains(says),
+            "{}",
+            violations[0].description
+        );
     }
     let listed = operator
         .list_webhooks(pb::ListWebhooksRequest {})
         .await
         .unwrap()
         .into_inner();
-    assert!(listed.webhooks.is_empty(), "nothing registered by a refused request");
+    assert!(
+        listed.webhooks.is_empty(),
+        "nothing registered by a refused request"
+    );
     // https anywhere and http to this machine are accepted
     for url in ["https://county.example.cn/hooks", "http://localhost:9/hooks"] {
         operator

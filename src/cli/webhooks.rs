@@ -223,7 +223,10 @@ fn describe(webhook: &pb::Webhook, head: u64) -> String {
             ));
         }
         None if webhook.last_status != 0 => {
-            lines.push(format!("  status        ok (last answer {})", webhook.last_status));
+            lines.push(format!(
+                "  status        ok (last answer {})",
+                webhook.last_status
+            ));
         }
         None => lines.push("  status        nothing sent yet".to_string()),
     }

@@ -85,9 +85,7 @@ impl WebhookUrl {
 
     /// The port, the scheme's default when not given.
     pub fn port(&self) -> u16 {
-        self.uri
-            .port_u16()
-            .unwrap_or(if self.tls { 443 } else { 80 })
+        self.uri.port_u16().unwrap_or(if self.tls { 443 } else { 80 })
     }
 
     /// The `Host` header's value.
@@ -120,9 +118,7 @@ impl fmt::Debug for WebhookUrl {
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|address| address.is_loopback())
+        || host.parse::<IpAddr>().is_ok_and(|address| address.is_loopback())
 }
 
 /// A signing secret: `whsec_` and the base64 of its bytes. Never printed by `Debug`.
@@ -271,7 +267,11 @@ mod tests {
         assert_eq!(SigningSecret::parse(secret.expose()).unwrap(), secret);
         assert_ne!(SigningSecret::generate(), secret);
         assert!(!format!("{secret:?}").contains(secret.expose()));
-        assert!(SigningSecret::parse("whsec_c2hvcnQ=").unwrap_err().contains("24 to 64"));
+        assert!(
+            SigningSecret::parse("whsec_c2hvcnQ=")
+                .unwrap_err()
+                .contains("24 to 64")
+        );
         assert!(SigningSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
     }
 

@@ -50,7 +50,15 @@ const WORKERS: &[&str] = &[
 ];
 
 /// The result labels of `hancha_webhook_attempts_total`, as `webhook_attempts.result` records them.
-pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "http_status", "redirect", "timeout", "connect", "tls", "other"];
+pub const WEBHOOK_RESULTS: &[&str] = &[
+    "delivered",
+    "http_status",
+    "redirect",
+    "timeout",
+    "connect",
+    "tls",
+    "other",
+];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
 const WATCHED_REFUSALS: &[RejectionCode] = &RejectionCode::MESSAGE_REFUSALS;
@@ -597,8 +605,13 @@ impl Metrics {
                 .with_label_values(&[&endpoint.endpoint])
                 .set(endpoint.backlog);
         }
-        self.webhooks_failing
-            .set(figures.webhooks.iter().filter(|endpoint| endpoint.failing).count() as i64);
+        self.webhooks_failing.set(
+            figures
+                .webhooks
+                .iter()
+                .filter(|endpoint| endpoint.failing)
+                .count() as i64,
+        );
     }
 
     /// A webhook delivery attempt ended with `result` (one of [`WEBHOOK_RESULTS`]).

@@ -222,7 +222,10 @@ async fn wire(node: &Node, endpoint: WebhookEndpoint) -> Result<pb::Webhook, Sta
             position: u64::try_from(attempt.position).unwrap_or_default(),
             at: Some(timestamp_to_wire(attempt.at)),
             result: attempt.result,
-            status: attempt.status.and_then(|s| u32::try_from(s).ok()).unwrap_or_default(),
+            status: attempt
+                .status
+                .and_then(|s| u32::try_from(s).ok())
+                .unwrap_or_default(),
             error: attempt.error.unwrap_or_default(),
             elapsed_ms: u32::try_from(attempt.elapsed_ms).unwrap_or_default(),
         })

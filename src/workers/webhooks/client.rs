@@ -142,7 +142,8 @@ impl HttpPoster {
                 );
             }
         };
-        let (mut sender, connection) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+        let (mut sender, connection) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        {
             Ok(pair) => pair,
             Err(error) => return failed("other", format!("http: {error}")),
         };
@@ -174,7 +175,10 @@ impl HttpPoster {
             return PostOutcome::Accepted(code);
         }
         let (result, error) = if status.is_redirection() {
-            ("redirect", format!("answered {status}: redirects are not followed"))
+            (
+                "redirect",
+                format!("answered {status}: redirects are not followed"),
+            )
         } else {
             let said: String = without_id_numbers(&String::from_utf8_lossy(&answer))
                 .chars()

@@ -100,7 +100,8 @@ impl WebhookWorker {
                 None => break,
             }
         }
-        let turns = futures::future::join_all(claimed.into_iter().map(|endpoint| self.turn(endpoint, stop))).await;
+        let turns =
+            futures::future::join_all(claimed.into_iter().map(|endpoint| self.turn(endpoint, stop))).await;
         let mut round = Round {
             endpoints: turns.len(),
             ..Round::default()
@@ -149,7 +150,11 @@ impl WebhookWorker {
         result
     }
 
-    async fn deliver(&self, claimed: &ClaimedWebhook, stop: &watch::Receiver<bool>) -> Result<Turn, StoreError> {
+    async fn deliver(
+        &self,
+        claimed: &ClaimedWebhook,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Turn, StoreError> {
         let store = self.node.store();
         let limits = self.node.limits();
         let endpoint = &claimed.endpoint;
