@@ -93,6 +93,15 @@ impl HttpPoster {
         if added == 0 {
             warn!("no system root certificates found: https:// webhook endpoints cannot be verified");
         }
+        HttpPoster::with_roots(roots, connect_timeout, total_timeout)
+    }
+
+    /// A poster trusting exactly `roots`.
+    pub fn with_roots(
+        roots: rustls::RootCertStore,
+        connect_timeout: Duration,
+        total_timeout: Duration,
+    ) -> anyhow::Result<HttpPoster> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
