@@ -14,7 +14,7 @@ use super::{Store, StoreError};
 pub const ATTEMPTS_KEPT: i64 = 50;
 
 /// An endpoint to register.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewWebhook {
     /// The URL, checked by [`crate::domain::webhook::WebhookUrl::parse`].
     pub url: String,
@@ -31,7 +31,7 @@ pub struct NewWebhook {
 }
 
 /// A signing secret as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct StoredSecret {
     /// Its text form (`whsec_…`): shown to nobody after it was made.
     pub secret: String,
@@ -93,7 +93,7 @@ pub struct WebhookAttempt {
 }
 
 /// An endpoint this replica holds the lease of, with what delivery needs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClaimedWebhook {
     /// The endpoint as stored.
     pub endpoint: WebhookEndpoint,
@@ -114,6 +114,38 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     /// How long it took.
     pub elapsed: Duration,
+}
+
+// Secrets never reach a log through `Debug`.
+
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("event_types", &self.event_types)
+            .field("township", &self.township)
+            .field("created_by", &self.created_by)
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StoredSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSecret")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClaimedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedWebhook")
+            .field("endpoint", &self.endpoint.id)
+            .field("cursor", &self.endpoint.cursor)
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, event_types, township, created_at, created_by, cursor,
