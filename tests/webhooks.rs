@@ -565,6 +565,33 @@ async fn an_endpoint_must_be_https_unless_it_is_on_this_machine() {
     )
     .await;
     assert_eq!(refused, 5, "every refusal audited");
+
+    // an endpoint whose stored URL was changed behind the node's back to one it would refuse
+    // is shown failing, and the worker carries on
+    let pool = database(cluster.node(DINGCHENG).store()).await;
+    sqlx::query("UPDATE webhook_endpoints SET url = 'ftp://127.0.0.1/x' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let failing = eventually("the unreadable endpoint shown failing", || async {
+        let listed = cluster
+            .operator(DINGCHENG)
+            .await
+            .list_webhooks(pb::ListWebhooksRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        listed
+            .webhooks
+            .into_iter()
+            .find(|webhook| webhook.id == 2 && webhook.failing_since.is_some())
+    })
+    .await;
+    assert!(
+        failing.last_error.contains("webhook endpoint 2: url"),
+        "{}",
+        failing.last_error
+    );
 }
 
 /// Two replicas share the database: the lease of an endpoint is one replica's until let go, and

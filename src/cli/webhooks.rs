@@ -51,8 +51,14 @@ pub struct AddArgs {
     #[arg(long, value_name = "CODE")]
     township: Option<String>,
     /// Use this signing secret (whsec_ and base64 of 24 to 64 bytes) instead of a new one, e.g.
-    /// one the receiving system already holds.
-    #[arg(long, value_name = "whsec_...")]
+    /// one the receiving system already holds. Prefer the variable to the option: a command
+    /// line is visible to the machine's other users.
+    #[arg(
+        long,
+        env = "HANCHA_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "whsec_..."
+    )]
     secret: Option<String>,
 }
 
@@ -71,8 +77,13 @@ pub struct RotateArgs {
     /// How long the old secret keeps signing beside the new one (at most 30 days).
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     overlap: Duration,
-    /// Use this signing secret instead of a new one.
-    #[arg(long, value_name = "whsec_...")]
+    /// Use this signing secret instead of a new one (see `add --secret`).
+    #[arg(
+        long,
+        env = "HANCHA_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "whsec_..."
+    )]
     secret: Option<String>,
 }
 

@@ -142,12 +142,37 @@ impl WebhookWorker {
     #[instrument(skip_all, fields(endpoint = claimed.endpoint.id))]
     async fn turn(&self, claimed: ClaimedWebhook, stop: &watch::Receiver<bool>) -> Result<Turn, StoreError> {
         let id = claimed.endpoint.id;
-        let result = self.deliver(&claimed, stop).await;
-        if result.is_err() {
-            // the step failed (the database, most likely): let the endpoint go for whoever is next
-            let _ = self.node.store().release_webhook(id, self.owner).await;
+        match self.deliver(&claimed, stop).await {
+            Ok(turn) => Ok(turn),
+            // an endpoint whose stored settings do not read (changed outside the node) is
+            // failing, shown as such in `hancha webhooks list`, and looked at again after the
+            // longest delay: it does not fail every step of the others
+            Err(StoreError::Corrupt(what)) => {
+                warn!(error = %what, "webhook endpoint cannot be delivered to");
+                let attempt = AttemptRecord {
+                    position: claimed.endpoint.cursor,
+                    result: "other",
+                    status: None,
+                    error: Some(what),
+                    elapsed: Duration::ZERO,
+                };
+                self.node.metrics().webhook_attempt(attempt.result);
+                let delay = self.node.limits().webhook_retry_max;
+                self.node
+                    .store()
+                    .webhook_failed(id, self.owner, &attempt, delay)
+                    .await?;
+                Ok(Turn {
+                    failed: true,
+                    ..Turn::default()
+                })
+            }
+            Err(error) => {
+                // the database, most likely: let the endpoint go for whoever is next
+                let _ = self.node.store().release_webhook(id, self.owner).await;
+                Err(error)
+            }
         }
-        result
     }
 
     async fn deliver(
@@ -237,7 +262,8 @@ impl WebhookWorker {
                         // endpoint now: it sends this event again, as at-least-once allows
                         warn!(
                             webhook_id,
-                            "webhook lease lost before the cursor moved; the event will be sent again"
+                            "webhook lease lost (or the endpoint removed) before the cursor moved; \
+                             the event is sent again unless it was removed"
                         );
                         return Ok(turn);
                     }
