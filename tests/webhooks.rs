@@ -16,13 +16,17 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use common::*;
 use hancha::config::Limits;
+use hancha::domain::event::EventType;
 use hancha::domain::message::Subject;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::domain::webhook::SigningSecret;
-use hancha::node::InquiryDraft;
+use hancha::node::{InquiryDraft, Node};
 use hancha::proto::operator as pb;
 use hancha::store::Store;
+use hancha::store::events::EventFilter;
 use hancha::store::webhooks::{ATTEMPTS_KEPT, AttemptRecord, NewWebhook};
+use hancha::workers::webhooks::WebhookWorker;
+use hancha::workers::webhooks::client::{PostOutcome, WebhookPoster, WebhookRequest};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpListener;
@@ -727,4 +731,142 @@ async fn the_cli_prints_the_secret_once_and_lists_only_its_fingerprint() {
     let mut remove = operator_cli(&cluster, DINGCHENG);
     remove.args(["webhooks", "remove", "1", "--yes"]);
     assert!(output_of(remove).await.status.success());
+}
+
+/// A county system answering from a script, through the worker's seam.
+#[derive(Debug, Default)]
+struct Scripted {
+    answers: Mutex<std::collections::VecDeque<PostOutcome>>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl WebhookPoster for Scripted {
+    fn post(&self, request: WebhookRequest) -> futures::future::BoxFuture<'_, PostOutcome> {
+        let id = request
+            .headers
+            .iter()
+            .find(|(name, _)| *name == "webhook-id")
+            .map(|(_, value)| value.clone())
+            .expect("a webhook-id");
+        self.sent.lock().unwrap().push(id);
+        let answer = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(PostOutcome::Accepted(200));
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test]
+async fn the_worker_sends_the_next_event_only_after_a_2xx_and_waits_before_a_retry() {
+    let mut cluster = start().await;
+    answers(&cluster, 500, 3).await;
+    let node = cluster.node(DINGCHENG);
+    let filter = EventFilter {
+        types: vec![EventType::AnswerReceived],
+        township: None,
+    };
+    let events = eventually("three answers sealed", || async {
+        node.seal_audit().await.unwrap();
+        let page = node.events_after(0, &filter, 10).await.unwrap();
+        (page.events.len() == 3).then_some(page.events)
+    })
+    .await;
+    let ids: Vec<String> = events
+        .iter()
+        .map(|event| format!("evt_{DINGCHENG}_{}", event.position))
+        .collect();
+    // the node stops; a worker of our own, with a scripted endpoint, delivers from its database
+    cluster.stop(DINGCHENG).await;
+    let store = Store::connect(
+        cluster.members[DINGCHENG].database.url(),
+        4,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let id = store
+        .add_webhook(&NewWebhook {
+            url: "http://127.0.0.1:9/hooks".into(),
+            event_types: vec!["answer.received".into()],
+            township: None,
+            created_by: "loopback".into(),
+            secret: SigningSecret::generate().expose().to_string(),
+            cursor: 0,
+        })
+        .await
+        .unwrap();
+    let node = Arc::new(Node::new(
+        DINGCHENG.parse().unwrap(),
+        store.clone(),
+        Vec::new(),
+        limits(),
+    ));
+    let endpoint = Arc::new(Scripted::default());
+    let failed = |result: &'static str| PostOutcome::Failed {
+        result,
+        status: None,
+        error: format!("scripted {result}"),
+    };
+    endpoint.answers.lock().unwrap().extend([
+        failed("http_status"),
+        PostOutcome::Accepted(200),
+        failed("timeout"),
+    ]);
+    let worker = WebhookWorker::new(Arc::clone(&node), Arc::clone(&endpoint) as Arc<dyn WebhookPoster>);
+    let (_running, stop) = tokio::sync::watch::channel(false);
+    let sent = || endpoint.sent.lock().unwrap().clone();
+
+    let round = worker.run_once(&stop).await.unwrap();
+    assert_eq!((round.endpoints, round.delivered, round.failed), (1, 0, 1));
+    assert_eq!(sent(), ids[..1]);
+    // not due again before its delay
+    assert_eq!(worker.run_once(&stop).await.unwrap().endpoints, 0);
+    let state = store.list_webhooks().await.unwrap().remove(0);
+    assert_eq!((state.attempts, state.cursor), (1, 0));
+    assert!(state.failing_since.is_some() && state.next_attempt_at > chrono::Utc::now());
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let round = worker.run_once(&stop).await.unwrap();
+    assert_eq!((round.delivered, round.failed), (1, 1));
+    assert_eq!(sent(), [ids[0].clone(), ids[0].clone(), ids[1].clone()]);
+    let state = store.list_webhooks().await.unwrap().remove(0);
+    assert_eq!(
+        state.cursor, events[0].position,
+        "the cursor at the one delivered"
+    );
+    assert_eq!(state.attempts, 1, "attempts count the event after the cursor");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let round = worker.run_once(&stop).await.unwrap();
+    assert_eq!((round.delivered, round.failed), (2, 0));
+    assert_eq!(
+        sent(),
+        [&ids[0], &ids[0], &ids[1], &ids[1], &ids[2]].map(String::clone)
+    );
+    let state = store.list_webhooks().await.unwrap().remove(0);
+    assert_eq!(
+        (state.cursor, state.delivered, state.attempts),
+        (events[2].position, 3, 0)
+    );
+    assert!(state.failing_since.is_none());
+    let attempts: Vec<String> = store
+        .webhook_attempts(id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|attempt| attempt.result)
+        .collect();
+    assert_eq!(
+        attempts,
+        ["http_status", "delivered", "timeout", "delivered", "delivered"]
+    );
+    // caught up: taken, nothing sent
+    let round = worker.run_once(&stop).await.unwrap();
+    assert_eq!((round.endpoints, round.delivered), (1, 0));
+    assert_eq!(sent().len(), 5);
+    store.close().await;
 }
