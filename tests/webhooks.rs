@@ -798,11 +798,17 @@ async fn the_worker_sends_the_next_event_only_after_a_2xx_and_waits_before_a_ret
         })
         .await
         .unwrap();
+    // a retry waits 150 to 300 ms: long enough to see it is not due at once
+    let slower = Limits {
+        webhook_retry_first: Duration::from_millis(300),
+        webhook_retry_max: Duration::from_millis(300),
+        ..limits()
+    };
     let node = Arc::new(Node::new(
         DINGCHENG.parse().unwrap(),
         store.clone(),
         Vec::new(),
-        limits(),
+        slower,
     ));
     let endpoint = Arc::new(Scripted::default());
     let failed = |result: &'static str| PostOutcome::Failed {
