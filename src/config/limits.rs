@@ -276,6 +276,9 @@ impl Limits {
             ("statement_timeout_clerk", self.statement_timeout_clerk),
             ("statement_timeout_bulk", self.statement_timeout_bulk),
             ("rpc_timeout", self.rpc_timeout),
+            ("webhook_retry_first", self.webhook_retry_first),
+            ("webhook_connect_timeout", self.webhook_connect_timeout),
+            ("webhook_timeout", self.webhook_timeout),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
