@@ -15,23 +15,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use common::*;
-use hancha::config::Limits;
-use hancha::domain::event::EventType;
-use hancha::domain::message::Subject;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::domain::webhook::SigningSecret;
-use hancha::node::{InquiryDraft, Node};
 use hancha::proto::operator as pb;
-use hancha::store::Store;
-use hancha::store::events::EventFilter;
-use hancha::store::webhooks::{ATTEMPTS_KEPT, AttemptRecord, NewWebhook};
-use hancha::workers::webhooks::WebhookWorker;
-use hancha::workers::webhooks::client::{PostOutcome, WebhookPoster, WebhookRequest};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::net::TcpListener;
-use tonic_types::StatusExt;
-use uuid::Uuid;
 
 /// How far a receiver lets a request's timestamp be from its own clock (the Standard Webhooks
 /// libraries' default).
@@ -131,57 +118,6 @@ async fn hook(State(endpoint): State<Endpoint>, headers: HeaderMap, body: Bytes)
     status
 }
 
-/// Test limits: retries after 50 ms doubling to 300 ms, requests bounded to 2 s.
-fn limits() -> Limits {
-    Limits {
-        retry_initial: Duration::from_millis(50),
-        retry_max: Duration::from_millis(500),
-        poll_interval: Duration::from_millis(100),
-        webhook_retry_first: Duration::from_millis(50),
-        webhook_retry_max: Duration::from_millis(300),
-        webhook_connect_timeout: Duration::from_secs(1),
-        webhook_timeout: Duration::from_secs(2),
-        ..Limits::default()
-    }
-}
-
-async fn start() -> Cluster {
-    Cluster::start_with(
-        &[DINGCHENG, SHAODONG],
-        &[open_agreement(DINGCHENG, SHAODONG)],
-        limits(),
-    )
-    .await
-}
-
-/// 鼎城区 asks 邵东市 about `how_many` people (numbered from `first`) and waits until every
-/// answer is in: one `answer.received` event each at 鼎城区.
-async fn answers(cluster: &Cluster, first: u32, how_many: u32) {
-    let asker = cluster.node(DINGCHENG);
-    let before = count(asker, "SELECT count(*) FROM inquiries WHERE state = 'answered'").await;
-    let drafts = (first..first + how_many)
-        .map(|n| InquiryDraft {
-            kind: InquiryKind::OutflowStatus,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(DINGCHENG, n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect();
-    asker
-        .send_inquiries(SHAODONG.parse().unwrap(), drafts)
-        .await
-        .expect("inquiries queued");
-    let expected = before + i64::from(how_many);
-    eventually("every answer in at the asker", || async {
-        (count(asker, "SELECT count(*) FROM inquiries WHERE state = 'answered'").await == expected)
-            .then_some(())
-    })
-    .await;
-}
-
 async fn add(cluster: &Cluster, url: &str, secret: Option<&str>) -> pb::AddWebhookResponse {
     cluster
         .operator(DINGCHENG)
@@ -249,7 +185,7 @@ fn checked_in_order(accepted: &[Received], secret: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_signed() {
-    let cluster = start().await;
+    let cluster = webhook_pair().await;
     // nothing listens on the endpoint's port yet
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -259,7 +195,7 @@ async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_
     assert!(secret.starts_with("whsec_"));
     assert_eq!(BASE64.decode(&secret["whsec_".len()..]).unwrap().len(), 32);
 
-    answers(&cluster, 100, 4).await;
+    answers_received(&cluster, 100, 4).await;
     let failing = eventually("delivery failing while nothing listens", || async {
         let webhook = listed(&cluster).await;
         (webhook.attempts >= 2).then_some(webhook)
@@ -298,7 +234,7 @@ async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_
     // well again: the four events, once each, in order; then one more while it is well
     endpoint.status.store(200, Ordering::SeqCst);
     let delivered = accepted(&endpoint, 4).await;
-    answers(&cluster, 200, 1).await;
+    answers_received(&cluster, 200, 1).await;
     let delivered_all = accepted(&endpoint, 5).await;
     let ids_of = |requests: &[Received]| -> Vec<String> {
         requests
@@ -342,7 +278,7 @@ async fn an_endpoint_down_then_failing_then_well_gets_every_event_once_in_order_
 
 #[tokio::test]
 async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
-    let cluster = start().await;
+    let cluster = webhook_pair().await;
     let endpoint = Endpoint::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/hancha", listener.local_addr().unwrap());
@@ -366,7 +302,7 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
     assert!(new.starts_with("whsec_") && new != old);
     assert_eq!(rotated.webhook.unwrap().secrets.len(), 2);
 
-    answers(&cluster, 300, 1).await;
+    answers_received(&cluster, 300, 1).await;
     let request = accepted(&endpoint, 1).await.remove(0);
     let now = chrono::Utc::now().timestamp();
     let signatures: Vec<&str> = request.headers["webhook-signature"]
@@ -424,7 +360,7 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
         .into_inner()
         .secret;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    answers(&cluster, 310, 1).await;
+    answers_received(&cluster, 310, 1).await;
     let request = accepted(&endpoint, 2).await.remove(1);
     let now = chrono::Utc::now().timestamp();
     assert_eq!(
@@ -442,7 +378,7 @@ async fn during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one() {
 
 #[tokio::test]
 async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
-    let mut cluster = start().await;
+    let mut cluster = webhook_pair().await;
     let endpoint = Endpoint::new();
     // a slow receiver, so that the node stops with events still to send
     endpoint.delay_ms.store(150, Ordering::SeqCst);
@@ -450,7 +386,7 @@ async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
     let url = format!("http://{}/hooks/hancha", listener.local_addr().unwrap());
     endpoint.serve(listener);
     let secret = add(&cluster, &url, None).await.secret;
-    answers(&cluster, 400, 12).await;
+    answers_received(&cluster, 400, 12).await;
     eventually("delivery under way", || async {
         (endpoint.accepted().len() >= 2).then_some(())
     })
@@ -483,396 +419,4 @@ async fn a_node_restarted_mid_delivery_loses_nothing_and_keeps_the_order() {
     assert_eq!(endpoint.received().len(), 12, "no event sent twice");
     assert_eq!(checked_in_order(&delivered, &secret).len(), 12);
     assert_eq!(listed(&cluster).await.delivered, 12);
-}
-
-#[tokio::test]
-async fn an_endpoint_must_be_https_unless_it_is_on_this_machine() {
-    let cluster = start().await;
-    let mut operator = cluster.operator(DINGCHENG).await;
-    let refuse = |url: &str, events: Vec<String>, township: &str, secret: &str| pb::AddWebhookRequest {
-        url: url.to_string(),
-        event_types: events,
-        township: township.to_string(),
-        secret: secret.to_string(),
-    };
-    for (request, field, says) in [
-        (
-            refuse("http://county.example.cn/hooks", vec![], "", ""),
-            "url",
-            "https://",
-        ),
-        (
-            refuse("http://10.0.0.8:8080/hooks", vec![], "", ""),
-            "url",
-            "only to this machine",
-        ),
-        (
-            refuse("https://county.example.cn/hooks", vec!["answer".into()], "", ""),
-            "event_types",
-            "answer.received",
-        ),
-        (
-            refuse("https://county.example.cn/hooks", vec![], "431322001", ""),
-            "township",
-            "",
-        ),
-        (
-            refuse("https://county.example.cn/hooks", vec![], "", "whsec_c2hvcnQ="),
-            "secret",
-            "24 to 64",
-        ),
-    ] {
-        let status = operator.add_webhook(request).await.expect_err("refused");
-        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-        let violations = status
-            .get_details_bad_request()
-            .expect("field detail")
-            .field_violations;
-        assert_eq!(violations[0].field, field);
-        assert!(
-            violations[0].description.contains(says),
-            "{}",
-            violations[0].description
-        );
-    }
-    let listed = operator
-        .list_webhooks(pb::ListWebhooksRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        listed.webhooks.is_empty(),
-        "nothing registered by a refused request"
-    );
-    // https and http to this machine are accepted (loopback only here: a test sends nothing
-    // off this machine; domain::webhook's tests take https to any host)
-    for url in ["https://127.0.0.1:9/hooks", "http://localhost:9/hooks"] {
-        operator
-            .add_webhook(refuse(url, vec![], "", ""))
-            .await
-            .expect("accepted");
-    }
-    let removed = operator
-        .remove_webhook(pb::RemoveWebhookRequest { id: 1 })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(removed.url, "https://127.0.0.1:9/hooks");
-    let again = operator
-        .remove_webhook(pb::RemoveWebhookRequest { id: 1 })
-        .await
-        .expect_err("removed already");
-    assert_eq!(again.code(), tonic::Code::NotFound);
-    let refused = count(
-        cluster.node(DINGCHENG),
-        "SELECT count(*) FROM audit_log WHERE action = 'add_webhook' AND outcome = 'refused'",
-    )
-    .await;
-    assert_eq!(refused, 5, "every refusal audited");
-
-    // an endpoint whose stored URL was changed behind the node's back to one it would refuse
-    // is shown failing, and the worker carries on
-    let pool = database(cluster.node(DINGCHENG).store()).await;
-    sqlx::query("UPDATE webhook_endpoints SET url = 'ftp://127.0.0.1/x' WHERE id = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let failing = eventually("the unreadable endpoint shown failing", || async {
-        let listed = cluster
-            .operator(DINGCHENG)
-            .await
-            .list_webhooks(pb::ListWebhooksRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        listed
-            .webhooks
-            .into_iter()
-            .find(|webhook| webhook.id == 2 && webhook.failing_since.is_some())
-    })
-    .await;
-    assert!(
-        failing.last_error.contains("webhook endpoint 2: url"),
-        "{}",
-        failing.last_error
-    );
-}
-
-/// Two replicas share the database: the lease of an endpoint is one replica's until let go, and
-/// the other can neither take it nor move its cursor meanwhile.
-#[tokio::test]
-async fn an_endpoint_taken_by_one_replica_is_not_taken_by_another() {
-    let database = fresh_database().await;
-    let store = Store::connect(database.url(), 4, Duration::from_secs(10))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let id = store
-        .add_webhook(&NewWebhook {
-            url: "http://127.0.0.1:9/hooks".into(),
-            event_types: Vec::new(),
-            township: None,
-            created_by: "loopback".into(),
-            secret: SigningSecret::generate().expose().to_string(),
-            cursor: 0,
-        })
-        .await
-        .unwrap();
-    let (one, other) = (Uuid::new_v4(), Uuid::new_v4());
-    let lease = Duration::from_secs(30);
-    let taken = store
-        .claim_due_webhook(one, lease, &[])
-        .await
-        .unwrap()
-        .expect("due");
-    assert_eq!((taken.endpoint.id, taken.secrets.len()), (id, 1));
-    assert!(
-        store
-            .claim_due_webhook(other, lease, &[])
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let attempt = AttemptRecord {
-        position: 5,
-        result: "delivered",
-        status: Some(200),
-        error: None,
-        elapsed: Duration::from_millis(3),
-    };
-    assert!(!store.webhook_delivered(id, other, &attempt, lease).await.unwrap());
-    assert!(store.webhook_delivered(id, one, &attempt, lease).await.unwrap());
-    assert!(
-        !store.webhook_delivered(id, one, &attempt, lease).await.unwrap(),
-        "the cursor never moves back nor twice over one event"
-    );
-    store.release_webhook(id, one).await.unwrap();
-    let again = store
-        .claim_due_webhook(other, lease, &[])
-        .await
-        .unwrap()
-        .expect("free again");
-    assert_eq!(again.endpoint.cursor, 5);
-    // the attempt log keeps the latest attempts only
-    for position in 6..6 + ATTEMPTS_KEPT + 10 {
-        let attempt = AttemptRecord {
-            position,
-            ..attempt.clone()
-        };
-        assert!(store.webhook_delivered(id, other, &attempt, lease).await.unwrap());
-    }
-    let kept = store.webhook_attempts(id, 1000).await.unwrap();
-    assert_eq!(kept.len() as i64, ATTEMPTS_KEPT);
-    assert_eq!(kept[0].position, 5 + ATTEMPTS_KEPT + 10);
-    store.close().await;
-}
-
-#[tokio::test]
-async fn the_cli_prints_the_secret_once_and_lists_only_its_fingerprint() {
-    let cluster = start().await;
-    let mut refused = operator_cli(&cluster, DINGCHENG);
-    refused.args(["webhooks", "add", "http://192.0.2.7/hooks"]);
-    let output = output_of(refused).await;
-    assert_eq!(output.status.code(), Some(1));
-    let said = lossy(&output.stderr);
-    assert!(
-        said.contains("url: http:// is accepted only to this machine"),
-        "{said}"
-    );
-
-    let mut add = operator_cli(&cluster, DINGCHENG);
-    add.args([
-        "webhooks",
-        "add",
-        "http://127.0.0.1:9/hooks?token=t0k3n",
-        "--events",
-        "inquiry.received,answer.received",
-    ]);
-    let output = output_of(add).await;
-    assert!(output.status.success(), "{}", lossy(&output.stderr));
-    let printed = lossy(&output.stdout);
-    let secret = printed
-        .lines()
-        .find(|line| line.starts_with("whsec_"))
-        .expect("the secret printed")
-        .to_string();
-    assert!(printed.contains("webhook 1 registered"), "{printed}");
-    assert!(printed.contains("answer.received, inquiry.received"), "{printed}");
-
-    let mut list = operator_cli(&cluster, DINGCHENG);
-    list.args(["webhooks", "list"]);
-    let output = output_of(list).await;
-    assert!(output.status.success(), "{}", lossy(&output.stderr));
-    let listed = lossy(&output.stdout);
-    let fingerprint = SigningSecret::parse(&secret).unwrap().fingerprint();
-    assert!(listed.contains(&fingerprint), "{listed}");
-    assert!(
-        !listed.contains(&secret[6..]),
-        "the secret is never shown again: {listed}"
-    );
-    assert!(listed.contains("backlog"), "{listed}");
-    let audit: Vec<String> = sqlx::query_scalar(
-        "SELECT coalesce(reason, '') FROM audit_log WHERE action = 'add_webhook' ORDER BY id",
-    )
-    .fetch_all(&database(cluster.node(DINGCHENG).store()).await)
-    .await
-    .unwrap();
-    assert_eq!(audit.len(), 2, "the refusal and the registration: {audit:?}");
-    assert!(
-        audit
-            .iter()
-            .all(|reason| !reason.contains("t0k3n") && !reason.contains(&secret[6..]))
-    );
-
-    let mut remove = operator_cli(&cluster, DINGCHENG);
-    remove.args(["webhooks", "remove", "1"]);
-    let output = output_of(remove).await;
-    assert_eq!(output.status.code(), Some(1), "asks for --yes");
-    let mut remove = operator_cli(&cluster, DINGCHENG);
-    remove.args(["webhooks", "remove", "1", "--yes"]);
-    assert!(output_of(remove).await.status.success());
-}
-
-/// A county system answering from a script, through the worker's seam.
-#[derive(Debug, Default)]
-struct Scripted {
-    answers: Mutex<std::collections::VecDeque<PostOutcome>>,
-    sent: Mutex<Vec<String>>,
-}
-
-impl WebhookPoster for Scripted {
-    fn post(&self, request: WebhookRequest) -> futures::future::BoxFuture<'_, PostOutcome> {
-        let id = request
-            .headers
-            .iter()
-            .find(|(name, _)| *name == "webhook-id")
-            .map(|(_, value)| value.clone())
-            .expect("a webhook-id");
-        self.sent.lock().unwrap().push(id);
-        let answer = self
-            .answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(PostOutcome::Accepted(200));
-        Box::pin(async move { answer })
-    }
-}
-
-#[tokio::test]
-async fn the_worker_sends_the_next_event_only_after_a_2xx_and_waits_before_a_retry() {
-    let mut cluster = start().await;
-    answers(&cluster, 500, 3).await;
-    let node = cluster.node(DINGCHENG);
-    let filter = EventFilter {
-        types: vec![EventType::AnswerReceived],
-        township: None,
-    };
-    let events = eventually("three answers sealed", || async {
-        node.seal_audit().await.unwrap();
-        let page = node.events_after(0, &filter, 10).await.unwrap();
-        (page.events.len() == 3).then_some(page.events)
-    })
-    .await;
-    let ids: Vec<String> = events
-        .iter()
-        .map(|event| format!("evt_{DINGCHENG}_{}", event.position))
-        .collect();
-    // the node stops; a worker of our own, with a scripted endpoint, delivers from its database
-    cluster.stop(DINGCHENG).await;
-    let store = Store::connect(
-        cluster.members[DINGCHENG].database.url(),
-        4,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    let id = store
-        .add_webhook(&NewWebhook {
-            url: "http://127.0.0.1:9/hooks".into(),
-            event_types: vec!["answer.received".into()],
-            township: None,
-            created_by: "loopback".into(),
-            secret: SigningSecret::generate().expose().to_string(),
-            cursor: 0,
-        })
-        .await
-        .unwrap();
-    // a retry waits 150 to 300 ms: long enough to see it is not due at once
-    let slower = Limits {
-        webhook_retry_first: Duration::from_millis(300),
-        webhook_retry_max: Duration::from_millis(300),
-        ..limits()
-    };
-    let node = Arc::new(Node::new(
-        DINGCHENG.parse().unwrap(),
-        store.clone(),
-        Vec::new(),
-        slower,
-    ));
-    let endpoint = Arc::new(Scripted::default());
-    let failed = |result: &'static str| PostOutcome::Failed {
-        result,
-        status: None,
-        error: format!("scripted {result}"),
-    };
-    endpoint.answers.lock().unwrap().extend([
-        failed("http_status"),
-        PostOutcome::Accepted(200),
-        failed("timeout"),
-    ]);
-    let worker = WebhookWorker::new(Arc::clone(&node), Arc::clone(&endpoint) as Arc<dyn WebhookPoster>);
-    let (_running, stop) = tokio::sync::watch::channel(false);
-    let sent = || endpoint.sent.lock().unwrap().clone();
-
-    let round = worker.run_once(&stop).await.unwrap();
-    assert_eq!((round.endpoints, round.delivered, round.failed), (1, 0, 1));
-    assert_eq!(sent(), ids[..1]);
-    // not due again before its delay
-    assert_eq!(worker.run_once(&stop).await.unwrap().endpoints, 0);
-    let state = store.list_webhooks().await.unwrap().remove(0);
-    assert_eq!((state.attempts, state.cursor), (1, 0));
-    assert!(state.failing_since.is_some() && state.next_attempt_at > chrono::Utc::now());
-
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let round = worker.run_once(&stop).await.unwrap();
-    assert_eq!((round.delivered, round.failed), (1, 1));
-    assert_eq!(sent(), [ids[0].clone(), ids[0].clone(), ids[1].clone()]);
-    let state = store.list_webhooks().await.unwrap().remove(0);
-    assert_eq!(
-        state.cursor, events[0].position,
-        "the cursor at the one delivered"
-    );
-    assert_eq!(state.attempts, 1, "attempts count the event after the cursor");
-
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let round = worker.run_once(&stop).await.unwrap();
-    assert_eq!((round.delivered, round.failed), (2, 0));
-    assert_eq!(
-        sent(),
-        [&ids[0], &ids[0], &ids[1], &ids[1], &ids[2]].map(String::clone)
-    );
-    let state = store.list_webhooks().await.unwrap().remove(0);
-    assert_eq!(
-        (state.cursor, state.delivered, state.attempts),
-        (events[2].position, 3, 0)
-    );
-    assert!(state.failing_since.is_none());
-    let attempts: Vec<String> = store
-        .webhook_attempts(id, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .rev()
-        .map(|attempt| attempt.result)
-        .collect();
-    assert_eq!(
-        attempts,
-        ["http_status", "delivered", "timeout", "delivered", "delivered"]
-    );
-    // caught up: taken, nothing sent
-    let round = worker.run_once(&stop).await.unwrap();
-    assert_eq!((round.endpoints, round.delivered), (1, 0));
-    assert_eq!(sent().len(), 5);
-    store.close().await;
 }
