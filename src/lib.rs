@@ -24,8 +24,9 @@
 //! - [`metrics`]: every metric's name, labels and help in one place, one recording function per
 //!   event (the node, workers and wiring call them; the domain never does), and the
 //!   database-derived gauges filled at scrape time.
-//! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines and the reconciliation
-//!   schedule, each a `run_once` step.
+//! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines, the reconciliation
+//!   schedule and webhooks (events → county systems' endpoints, over the one HTTP client in
+//!   `workers::webhooks::client`), each a `run_once` step.
 //! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`): every call admitted
 //!   through one gate (principal from the certificate, `authorize`, the lookup limit, the audit
 //!   of refusals and reads).

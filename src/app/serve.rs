@@ -306,6 +306,18 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             .await;
         }
     });
+    // events pushed to the county systems' webhook endpoints
+    let poster: Arc<dyn workers::webhooks::client::WebhookPoster> = Arc::new(
+        workers::webhooks::client::HttpPoster::new(
+            config.limits.webhook_connect_timeout,
+            config.limits.webhook_timeout,
+        )
+        .context("the webhooks' https client")?,
+    );
+    let webhooks = Arc::new(workers::webhooks::WebhookWorker::new(Arc::clone(&node), poster));
+    supervisor.run(&mut tasks, "webhooks", move |stop| {
+        workers::webhooks::run(Arc::clone(&webhooks), stop, retry)
+    });
     let retention = Arc::clone(&node);
     supervisor.run(&mut tasks, "retention", move |stop| {
         let node = Arc::clone(&retention);

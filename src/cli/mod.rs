@@ -32,6 +32,7 @@ mod show;
 mod show_notice;
 mod sweep;
 mod watch;
+mod webhooks;
 mod withdraw;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
@@ -132,6 +133,10 @@ enum Command {
     /// Check resident ID numbers (公民身份号码) by hand or from scripts.
     #[command(subcommand)]
     Id(id::IdCommand),
+    /// Webhooks (推送): the county systems' endpoints that events are pushed to, signed, in
+    /// order, retried until delivered. Add, list, rotate a secret, remove.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Validate agreements (双向协议) and show their canonical hash.
     #[command(subcommand)]
     Agreement(agreement::AgreementCommand),
@@ -171,6 +176,7 @@ pub fn main() -> ExitCode {
         Command::Audit(command) => audit::run(command),
         Command::Registry(command) => registry::run(command),
         Command::Id(command) => id::run(command),
+        Command::Webhooks(command) => webhooks::run(command),
         Command::Agreement(command) => agreement::run(command),
         Command::Certs(command) => certs::run(command),
         Command::Dev(command) => dev::run(command),

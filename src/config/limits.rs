@@ -143,6 +143,19 @@ pub struct Limits {
     /// Calls one connection may have in progress at once on the peer or operator listener;
     /// more wait their turn.
     pub rpc_concurrency_per_connection: usize,
+    /// First wait before a webhook endpoint that failed is tried again; doubles per failed
+    /// attempt, with jitter.
+    #[serde(with = "human_duration")]
+    pub webhook_retry_first: Duration,
+    /// Longest wait between attempts at a failing webhook endpoint.
+    #[serde(with = "human_duration")]
+    pub webhook_retry_max: Duration,
+    /// How long connecting to a webhook endpoint (TCP and TLS) may take.
+    #[serde(with = "human_duration")]
+    pub webhook_connect_timeout: Duration,
+    /// How long one webhook request may take in all, connecting included.
+    #[serde(with = "human_duration")]
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -185,6 +198,10 @@ impl Default for Limits {
             statement_timeout_bulk: Duration::from_secs(30 * 60),
             rpc_timeout: Duration::from_secs(5 * 60),
             rpc_concurrency_per_connection: 64,
+            webhook_retry_first: Duration::from_secs(1),
+            webhook_retry_max: Duration::from_secs(10 * 60),
+            webhook_connect_timeout: Duration::from_secs(5),
+            webhook_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -259,6 +276,9 @@ impl Limits {
             ("statement_timeout_clerk", self.statement_timeout_clerk),
             ("statement_timeout_bulk", self.statement_timeout_bulk),
             ("rpc_timeout", self.rpc_timeout),
+            ("webhook_retry_first", self.webhook_retry_first),
+            ("webhook_connect_timeout", self.webhook_connect_timeout),
+            ("webhook_timeout", self.webhook_timeout),
         ] {
             if duration.is_zero() {
                 bail!("limits.{key} must be longer than zero");
@@ -288,6 +308,20 @@ impl Limits {
                 "limits.retry_max ({}) must not be shorter than limits.retry_initial ({})",
                 humantime::format_duration(self.retry_max),
                 humantime::format_duration(self.retry_initial)
+            );
+        }
+        if self.webhook_retry_max < self.webhook_retry_first {
+            bail!(
+                "limits.webhook_retry_max ({}) must not be shorter than limits.webhook_retry_first ({})",
+                humantime::format_duration(self.webhook_retry_max),
+                humantime::format_duration(self.webhook_retry_first)
+            );
+        }
+        if self.webhook_timeout < self.webhook_connect_timeout {
+            bail!(
+                "limits.webhook_timeout ({}) must not be shorter than limits.webhook_connect_timeout ({})",
+                humantime::format_duration(self.webhook_timeout),
+                humantime::format_duration(self.webhook_connect_timeout)
             );
         }
         if self.reconcile_max_retry < self.reconcile_first_retry {
@@ -331,6 +365,10 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "statement_timeout_clerk",
     "statement_timeout_bulk",
     "rpc_timeout",
+    "webhook_retry_first",
+    "webhook_retry_max",
+    "webhook_connect_timeout",
+    "webhook_timeout",
 ];
 
 /// Deprecated `[limits]` keys in milliseconds, with the duration key that replaces each.

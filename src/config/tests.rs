@@ -187,6 +187,24 @@ fn limits_that_contradict_each_other_are_refused() {
     assert!(error.contains("limits.in_flight must be at least 1"), "{error}");
     let error = error_of(&with_limits("retry_initial = \"1m\"\nretry_max = \"10s\""), &[]);
     assert!(error.contains("limits.retry_max (10s)"), "{error}");
+    let error = error_of(&with_limits("webhook_timeout = \"0s\""), &[]);
+    assert!(
+        error.contains("limits.webhook_timeout must be longer than zero"),
+        "{error}"
+    );
+    let error = error_of(
+        &with_limits("webhook_connect_timeout = \"20s\"\nwebhook_timeout = \"10s\""),
+        &[],
+    );
+    assert!(
+        error.contains("limits.webhook_timeout (10s) must not be shorter"),
+        "{error}"
+    );
+    let error = error_of(
+        &with_limits("webhook_retry_first = \"1h\"\nwebhook_retry_max = \"10m\""),
+        &[],
+    );
+    assert!(error.contains("limits.webhook_retry_max (10m)"), "{error}");
 }
 
 #[test]

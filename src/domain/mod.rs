@@ -22,3 +22,4 @@ pub mod riblt;
 pub mod schedule;
 pub mod time;
 pub mod vocabulary;
+pub mod webhook;

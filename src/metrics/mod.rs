@@ -46,6 +46,18 @@ const WORKERS: &[&str] = &[
     "changes",
     "retention",
     "audit_sealer",
+    "webhooks",
+];
+
+/// The result labels of `hancha_webhook_attempts_total`, as `webhook_attempts.result` records them.
+pub const WEBHOOK_RESULTS: &[&str] = &[
+    "delivered",
+    "http_status",
+    "redirect",
+    "timeout",
+    "connect",
+    "tls",
+    "other",
 ];
 
 /// The refusals whose series start at 0 for every peer: those the delivery rule names.
@@ -124,6 +136,12 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
     /// Connections this process may open.
     pool_max: IntGauge,
+    /// Webhook delivery attempts this process made, by result.
+    webhook_attempts: IntCounterVec,
+    /// Per webhook endpoint: chain positions past its cursor (database state).
+    webhook_backlog: IntGaugeVec,
+    /// Webhook endpoints whose delivery is failing (database state).
+    webhooks_failing: IntGauge,
     /// The configured peers, whose outbox gauges read 0 rather than vanish when it is empty.
     peers: Mutex<BTreeSet<String>>,
 }
@@ -320,6 +338,23 @@ impl Metrics {
                 "hancha_database_pool_max_connections",
                 "Database connections this process may open.",
             ),
+            webhook_attempts: counter_vec(
+                &registry,
+                "hancha_webhook_attempts_total",
+                "Webhook delivery attempts this process made, by result (delivered, or what failed).",
+                &["result"],
+            ),
+            webhook_backlog: int_gauge_vec(
+                &registry,
+                "hancha_webhook_backlog_positions",
+                "Audit chain positions past a webhook endpoint's cursor: at most the events it has yet to receive.",
+                &["endpoint"],
+            ),
+            webhooks_failing: int_gauge(
+                &registry,
+                "hancha_webhooks_failing",
+                "Webhook endpoints whose last delivery attempt failed.",
+            ),
             peers: Mutex::default(),
             registry,
         };
@@ -338,6 +373,9 @@ impl Metrics {
         }
         for message_type in ["inquiry", "confirmation", "notice"] {
             metrics.erased_messages.with_label_values(&[message_type]);
+        }
+        for result in WEBHOOK_RESULTS {
+            metrics.webhook_attempts.with_label_values(&[result]);
         }
         metrics
     }
@@ -561,6 +599,24 @@ impl Metrics {
         for peer in &figures.audit_forked_peers {
             self.audit_peer_forked.with_label_values(&[peer]).set(1);
         }
+        self.webhook_backlog.reset();
+        for endpoint in &figures.webhooks {
+            self.webhook_backlog
+                .with_label_values(&[&endpoint.endpoint])
+                .set(endpoint.backlog);
+        }
+        self.webhooks_failing.set(
+            figures
+                .webhooks
+                .iter()
+                .filter(|endpoint| endpoint.failing)
+                .count() as i64,
+        );
+    }
+
+    /// A webhook delivery attempt ended with `result` (one of [`WEBHOOK_RESULTS`]).
+    pub fn webhook_attempt(&self, result: &str) {
+        self.webhook_attempts.with_label_values(&[result]).inc();
     }
 
     /// A peer's audit chain was found forked.

@@ -55,3 +55,42 @@ fn handshake_refusals_name_a_bounded_reason() {
 fn io_error(text: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, text.to_string())
 }
+
+#[test]
+fn webhook_attempts_start_at_zero_and_the_database_figures_replace_the_gauges() {
+    use crate::store::monitoring::WebhookFigures;
+    let metrics = Metrics::new();
+    let text = metrics.render();
+    for result in WEBHOOK_RESULTS {
+        assert!(text.contains(&format!("hancha_webhook_attempts_total{{result=\"{result}\"}} 0")));
+    }
+    assert!(text.contains("hancha_webhooks_failing 0"));
+    metrics.webhook_attempt("connect");
+    let mut figures = DatabaseFigures {
+        webhooks: vec![
+            WebhookFigures {
+                endpoint: "1".into(),
+                backlog: 7,
+                failing: true,
+            },
+            WebhookFigures {
+                endpoint: "2".into(),
+                backlog: 0,
+                failing: false,
+            },
+        ],
+        ..DatabaseFigures::default()
+    };
+    metrics.observe_database(&figures);
+    let text = metrics.render();
+    assert!(text.contains("hancha_webhook_attempts_total{result=\"connect\"} 1"));
+    assert!(text.contains("hancha_webhook_backlog_positions{endpoint=\"1\"} 7"));
+    assert!(text.contains("hancha_webhooks_failing 1"));
+    // an endpoint removed disappears rather than keep its last backlog
+    figures.webhooks.truncate(1);
+    figures.webhooks[0].failing = false;
+    metrics.observe_database(&figures);
+    let text = metrics.render();
+    assert!(!text.contains("endpoint=\"2\""));
+    assert!(text.contains("hancha_webhooks_failing 0"));
+}

@@ -19,6 +19,7 @@ mod notices;
 mod reconcile;
 mod reminders;
 mod report;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -322,6 +323,42 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::AuditPeersResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::AuditPeers).await?;
         let result = audit::peers(&self.node).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn add_webhook(
+        &self,
+        request: Request<pb::AddWebhookRequest>,
+    ) -> Result<Response<pb::AddWebhookResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::AddWebhook).await?;
+        let result = webhooks::add(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::ListWebhooks).await?;
+        let result = webhooks::list(&self.node).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::RotateWebhookSecret).await?;
+        let result = webhooks::rotate(&self.node, &caller, request.into_inner()).await;
+        caller.settle(&self.node, result).await.map(Response::new)
+    }
+
+    async fn remove_webhook(
+        &self,
+        request: Request<pb::RemoveWebhookRequest>,
+    ) -> Result<Response<pb::RemoveWebhookResponse>, Status> {
+        let caller = self.admit(&request, OperatorAction::RemoveWebhook).await?;
+        let result = webhooks::remove(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 }

@@ -28,6 +28,7 @@ pub mod report;
 pub mod retention;
 pub mod sequencer;
 pub mod tags;
+pub mod webhooks;
 pub mod window;
 
 pub(crate) use audit::audit_batch_in;

@@ -26,6 +26,20 @@ pub struct DatabaseFigures {
     pub audit_unsealed_oldest_seconds: f64,
     /// Peers whose audit chain forked (a fork recorded and not since resolved).
     pub audit_forked_peers: Vec<String>,
+    /// Per webhook endpoint (by id): chain positions between its cursor and the head, and
+    /// whether its delivery is failing.
+    pub webhooks: Vec<WebhookFigures>,
+}
+
+/// One webhook endpoint's delivery.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct WebhookFigures {
+    /// The endpoint's id.
+    pub endpoint: String,
+    /// Chain positions past its cursor (an upper bound on the events it has yet to receive).
+    pub backlog: i64,
+    /// Whether its last attempt failed.
+    pub failing: bool,
 }
 
 /// The outbox towards one peer.
@@ -105,7 +119,16 @@ impl Store {
             .filter(|witness| witness.fork.is_some())
             .map(|witness| witness.peer)
             .collect();
+        let webhooks: Vec<WebhookFigures> = sqlx::query_as(
+            "SELECT id::text AS endpoint, greatest($1 - cursor, 0) AS backlog,
+                    failing_since IS NOT NULL AS failing
+             FROM webhook_endpoints WHERE disabled_at IS NULL ORDER BY id",
+        )
+        .bind(audit_sealed_position)
+        .fetch_all(self.pool())
+        .await?;
         Ok(DatabaseFigures {
+            webhooks,
             outbox: outbox
                 .into_iter()
                 .map(|(peer, messages, oldest_age_seconds)| OutboxFigures {

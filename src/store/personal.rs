@@ -182,6 +182,11 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("reconcile_runs", &[]),
     ("erasures", &[]),
     ("node_secrets", &["name", "value"]),
+    // county systems' webhook endpoints: URLs, filters, signing secrets, delivery state; the
+    // events they are sent name messages by id only
+    ("webhook_endpoints", &[]),
+    ("webhook_secrets", &[]),
+    ("webhook_attempts", &[]),
     (
         "reminders",
         &["number", "period", "issued_at", "issued_by", "deadline"],

@@ -1,6 +1,6 @@
 //! Background workers. Each is one testable step (`run_once`) inside a trivial loop that sleeps,
 //! wakes on notify, and stops on shutdown at a step boundary: delivery, auto-answer, deadlines,
-//! the reconciliation scheduler, and retention.
+//! the reconciliation scheduler, retention, and webhooks.
 
 pub mod audit_sealer;
 pub mod auto_answer;
@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod peer_status;
 pub mod reconcile;
 pub mod retention;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;

@@ -253,6 +253,14 @@ pub enum OperatorAction {
     DismissNotice,
     /// Follow the event stream (answers, inquiries and notices arriving, deadlines passing).
     Watch,
+    /// Register a webhook endpoint of a county system (events pushed to it, signed).
+    AddWebhook,
+    /// List the webhook endpoints and how their delivery goes.
+    ListWebhooks,
+    /// Give a webhook endpoint a new signing secret (the old one signs on for an overlap).
+    RotateWebhookSecret,
+    /// Stop delivering to a webhook endpoint.
+    RemoveWebhook,
 }
 
 impl OperatorAction {
@@ -286,12 +294,16 @@ impl OperatorAction {
             OperatorAction::ApplyNotice => "apply_notice",
             OperatorAction::DismissNotice => "dismiss_notice",
             OperatorAction::Watch => "watch",
+            OperatorAction::AddWebhook => "add_webhook",
+            OperatorAction::ListWebhooks => "list_webhooks",
+            OperatorAction::RotateWebhookSecret => "rotate_webhook_secret",
+            OperatorAction::RemoveWebhook => "remove_webhook",
         }
     }
 
     /// Work that concerns the whole county, which a township office does not do: sweeps
     /// (the county's quarterly campaign), the registry import, agreements and reconciliation
-    /// runs. What it refuses, in words a township clerk understands.
+    /// runs, webhooks. What it refuses, in words a township clerk understands.
     pub const fn county_wide_work(self) -> Option<&'static str> {
         match self {
             OperatorAction::Sweep | OperatorAction::SweepStatus => Some("sweeps (清查)"),
@@ -304,6 +316,11 @@ impl OperatorAction {
             }
             OperatorAction::Reconcile => Some("starting reconciliation"),
             OperatorAction::VerifyAudit | OperatorAction::AuditPeers => Some("checking the audit chain"),
+            // a county system's endpoint receives every township's events
+            OperatorAction::AddWebhook
+            | OperatorAction::ListWebhooks
+            | OperatorAction::RotateWebhookSecret
+            | OperatorAction::RemoveWebhook => Some("the county systems' webhooks"),
             _ => None,
         }
     }

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 27] = [
+const EVERY_ACTION: [OperatorAction; 31] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -211,6 +211,10 @@ const EVERY_ACTION: [OperatorAction; 27] = [
     OperatorAction::ApplyNotice,
     OperatorAction::DismissNotice,
     OperatorAction::Watch,
+    OperatorAction::AddWebhook,
+    OperatorAction::ListWebhooks,
+    OperatorAction::RotateWebhookSecret,
+    OperatorAction::RemoveWebhook,
 ];
 
 #[test]
@@ -245,7 +249,11 @@ fn a_township_office_does_its_township_work_and_no_county_wide_work() {
             | OperatorAction::ShowNotice
             | OperatorAction::Reconcile
             | OperatorAction::VerifyAudit
-            | OperatorAction::AuditPeers => {
+            | OperatorAction::AuditPeers
+            | OperatorAction::AddWebhook
+            | OperatorAction::ListWebhooks
+            | OperatorAction::RotateWebhookSecret
+            | OperatorAction::RemoveWebhook => {
                 let refusal = decision.expect_err(action.as_str());
                 assert_eq!(refusal.code, RejectionCode::PermissionDenied);
                 assert!(
