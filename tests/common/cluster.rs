@@ -118,6 +118,7 @@ impl Cluster {
                 metrics: hancha::config::MetricsListener {
                     listen: "127.0.0.1:0".parse().expect("an address"),
                 },
+                web: hancha::config::WebListener::default(),
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
