@@ -29,7 +29,7 @@ use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 use crate::status::{internal, status_of};
 
-pub use access::Listener;
+pub use access::{Listener, WebIdentity};
 pub use report::{Indicators, ReportPeriod};
 
 use access::{Caller, Gate};
@@ -50,6 +50,20 @@ impl OperatorService {
     pub fn new(node: Arc<Node>, listener: Listener) -> OperatorService {
         let gate = Arc::new(Gate::new(listener, &node));
         OperatorService { node, gate }
+    }
+
+    /// The same service for the HTTP/JSON edge: the same node and rules, person lookups
+    /// counted with this service's, callers identified by the edge ([`WebIdentity`]).
+    pub fn for_web(&self) -> OperatorService {
+        OperatorService {
+            node: Arc::clone(&self.node),
+            gate: Arc::new(self.gate.sharing_limits(Listener::Web)),
+        }
+    }
+
+    /// The node served.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
     }
 
     async fn admit<T>(&self, request: &Request<T>, action: OperatorAction) -> Result<Caller, Status> {
