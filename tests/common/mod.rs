@@ -13,7 +13,8 @@
 //! - [`operators`]: 鼎城区's operator API over mutual TLS with township offices' certificates;
 //! - [`notices`]: notices between 鼎城区 and 新化县 through the operator API;
 //! - [`pair`]: the two-county pair of the reconciliation tests;
-//! - [`receipts`]: what receipts and the audit log say of refused messages.
+//! - [`receipts`]: what receipts and the audit log say of refused messages;
+//! - [`web`]: HTTP/1.1 by hand to the web listener.
 //!
 //! Everything is re-exported here, so a test file says `use common::*;`.
 // Each test binary compiles the whole harness and uses a part of it.
@@ -30,6 +31,7 @@ pub mod people;
 pub mod process;
 pub mod receipts;
 pub mod tls;
+pub mod web;
 
 use std::time::Duration;
 
@@ -43,6 +45,7 @@ pub use people::*;
 pub use process::*;
 pub use receipts::*;
 pub use tls::*;
+pub use web::*;
 
 pub const DINGCHENG: &str = "430703"; // 鼎城区
 pub const SHAODONG: &str = "430582"; // 邵东市
