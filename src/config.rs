@@ -286,7 +286,9 @@ impl NodeConfig {
         }
         if let Some(listen) = config.web.listen {
             if [config.listen, config.metrics.listen, config.operator.listen].contains(&listen) {
-                bail!("web.listen {listen} is another listener's address: the web listener needs its own port");
+                bail!(
+                    "web.listen {listen} is another listener's address: the web listener needs its own port"
+                );
             }
             if !listen.ip().is_loopback() {
                 if config.web.tls.is_none() {

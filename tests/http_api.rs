@@ -32,7 +32,10 @@ async fn offices_with_web(require_login: Option<bool>) -> (TownshipOffices, std:
 /// A token made as `hancha tokens add` makes it.
 async fn add_token(store: &Store, name: &str, township: Option<&str>) -> String {
     let token = new_token();
-    store.add_api_token(name, township, &digest(&token)).await.unwrap();
+    store
+        .add_api_token(name, township, &digest(&token))
+        .await
+        .unwrap();
     token
 }
 
@@ -53,7 +56,10 @@ async fn a_county_token_asks_lists_and_shows_as_json_and_is_audited_by_name() {
     assert_eq!(asked.status, 200, "{}", asked.body);
     assert_eq!(asked.header("content-type"), Some("application/json"));
     let asked = asked.json();
-    assert!(!asked["messageId"].as_str().unwrap_or_default().is_empty(), "{asked}");
+    assert!(
+        !asked["messageId"].as_str().unwrap_or_default().is_empty(),
+        "{asked}"
+    );
     assert!(asked["state"].is_string(), "{asked}");
 
     let pending = post_json(web, "/v1/ListPending", Some(&token), "{}").await;
@@ -84,9 +90,9 @@ async fn a_county_token_asks_lists_and_shows_as_json_and_is_audited_by_name() {
 
     let audit = offices.audit_text().await;
     assert!(
-        audit
-            .lines()
-            .any(|line| line.contains("county-his") && line.contains(&format!("county:{DINGCHENG}")) && line.contains("show_inquiry")),
+        audit.lines().any(|line| line.contains("county-his")
+            && line.contains(&format!("county:{DINGCHENG}"))
+            && line.contains("show_inquiry")),
         "no record of the token's read:\n{audit}"
     );
     assert!(!audit.contains(&token), "a token in the audit log");
@@ -111,7 +117,10 @@ async fn a_township_token_is_held_to_its_township_with_json_refusals_audited_und
     assert_eq!(refused.status, 403, "{}", refused.body);
     let error = refused.json();
     assert_eq!(error["code"], "PERMISSION_DENIED");
-    assert!(error["message"].as_str().unwrap().contains("own township"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("own township"),
+        "{error}"
+    );
     // another township's inquiry: as if it did not exist
     let theirs = format!(r#"{{"messageId": "{}"}}"#, offices.inquiry_b);
     let hidden = post_json(web, "/v1/ShowInquiry", Some(&token), &theirs).await;
@@ -143,7 +152,8 @@ async fn an_invalid_id_number_is_refused_naming_the_field_and_never_echoed() {
     // the check digit changed: shaped like an ID number, not a valid one
     let last = good.chars().last().unwrap();
     let bad = format!("{}{}", &good[..17], if last == '1' { '2' } else { '1' });
-    let ask = format!(r#"{{"toCounty": "{XINHUA}", "kind": "certificate_verification", "residentId": "{bad}"}}"#);
+    let ask =
+        format!(r#"{{"toCounty": "{XINHUA}", "kind": "certificate_verification", "residentId": "{bad}"}}"#);
     let refused = post_json(web, "/v1/Ask", Some(&token), &ask).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     let error = refused.json();
@@ -156,7 +166,11 @@ async fn an_invalid_id_number_is_refused_naming_the_field_and_never_echoed() {
         .collect();
     // named as the gRPC API names it (the same Status)
     assert_eq!(fields, ["subject.resident_id"], "{error}");
-    assert!(!refused.body.contains(&bad), "the ID number echoed: {}", refused.body);
+    assert!(
+        !refused.body.contains(&bad),
+        "the ID number echoed: {}",
+        refused.body
+    );
 
     // bodies the parser refuses: the ID number in a wrong place, or JSON cut short
     for body in [
@@ -172,17 +186,30 @@ async fn an_invalid_id_number_is_refused_naming_the_field_and_never_echoed() {
         assert!(!refused.body.contains(&bad[..17]), "echoed: {}", refused.body);
     }
     let wrong_field = post_json(web, "/v1/Ask", Some(&token), r#"{"waitMs": "soon"}"#).await;
-    assert_eq!(wrong_field.json()["fieldViolations"][0]["field"], "waitMs", "{}", wrong_field.body);
+    assert_eq!(
+        wrong_field.json()["fieldViolations"][0]["field"],
+        "waitMs",
+        "{}",
+        wrong_field.body
+    );
     // not JSON
     let text = request(web, "POST", "/v1/Ask", Some(&token), Some(("text/plain", &ask))).await;
     assert_eq!(text.status, 400, "{}", text.body);
-    assert!(text.json()["message"].as_str().unwrap().contains("application/json"));
+    assert!(
+        text.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
     // too large
     let too_large = declaring_length(web, "/v1/Ask", &token, 9 * 1024 * 1024).await;
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.json()["code"], "RESOURCE_EXHAUSTED");
     let audit = offices.audit_text().await;
-    assert!(!audit.contains(&bad[..17]), "the ID number in the audit log:\n{audit}");
+    assert!(
+        !audit.contains(&bad[..17]),
+        "the ID number in the audit log:\n{audit}"
+    );
 }
 
 /// A request declaring a body of `length` bytes and sending none: the answer comes from the
@@ -204,7 +231,11 @@ async fn declaring_length(web: std::net::SocketAddr, path: &str, token: &str, le
     let text = String::from_utf8_lossy(&raw[..read]).to_string();
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
     let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
-    HttpAnswer { status, headers: Vec::new(), body }
+    HttpAnswer {
+        status,
+        headers: Vec::new(),
+        body,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -214,12 +245,22 @@ async fn without_a_valid_token_where_one_is_required_every_call_is_401_and_audit
 
     let missing = post_json(web, "/v1/ListAgreements", None, "{}").await;
     assert_eq!(missing.status, 401, "{}", missing.body);
-    assert!(missing.header("www-authenticate").unwrap_or_default().starts_with("Bearer"));
+    assert!(
+        missing
+            .header("www-authenticate")
+            .unwrap_or_default()
+            .starts_with("Bearer")
+    );
     assert_eq!(missing.json()["code"], "UNAUTHENTICATED");
 
     let unknown = post_json(web, "/v1/ListAgreements", Some(&new_token()), "{}").await;
     assert_eq!(unknown.status, 401, "{}", unknown.body);
-    assert!(unknown.json()["message"].as_str().unwrap().contains("unknown or revoked"));
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown or revoked")
+    );
 
     let fine = post_json(web, "/v1/ListAgreements", Some(&token), "{}").await;
     assert_eq!(fine.status, 200, "{}", fine.body);
@@ -233,9 +274,14 @@ async fn without_a_valid_token_where_one_is_required_every_call_is_401_and_audit
     let audit = offices.audit_text().await;
     let unidentified = audit
         .lines()
-        .filter(|line| line.contains("unidentified") && line.contains("refused") && line.contains("UNAUTHENTICATED"))
+        .filter(|line| {
+            line.contains("unidentified") && line.contains("refused") && line.contains("UNAUTHENTICATED")
+        })
         .count();
-    assert!(unidentified >= 4, "{unidentified} unidentified refusals audited:\n{audit}");
+    assert!(
+        unidentified >= 4,
+        "{unidentified} unidentified refusals audited:\n{audit}"
+    );
     assert!(!audit.contains(&token));
 
     // the document needs no token
@@ -251,8 +297,19 @@ async fn on_loopback_without_require_login_a_caller_without_token_is_the_loopbac
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.json()["inquiries"].as_array().map(Vec::len), Some(2));
     // Reconcile streams progress as NDJSON, one JSON message a line
-    let reconciled = post_json(web, "/v1/Reconcile", None, &format!(r#"{{"withCounty": "{XINHUA}"}}"#)).await;
-    assert_eq!(reconciled.header("content-type"), Some("application/x-ndjson"), "{}", reconciled.body);
+    let reconciled = post_json(
+        web,
+        "/v1/Reconcile",
+        None,
+        &format!(r#"{{"withCounty": "{XINHUA}"}}"#),
+    )
+    .await;
+    assert_eq!(
+        reconciled.header("content-type"),
+        Some("application/x-ndjson"),
+        "{}",
+        reconciled.body
+    );
     let lines: Vec<serde_json::Value> = reconciled
         .body
         .lines()

@@ -20,7 +20,13 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-type Row = (String, Option<String>, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+type Row = (
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
 
 fn token_of((name, township, created_at, revoked_at, last_used_at): Row) -> ApiToken {
     ApiToken {

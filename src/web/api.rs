@@ -188,9 +188,7 @@ pub fn routes(api: Api) -> Router {
         "VerifyAudit" => verify_audit,
         "AuditPeers" => audit_peers,
     );
-    router
-        .route("/v1/Reconcile", post(reconcile))
-        .with_state(api)
+    router.route("/v1/Reconcile", post(reconcile)).with_state(api)
 }
 
 /// The server-streaming RPCs, served as NDJSON (one message a line); every other operator RPC
@@ -238,11 +236,17 @@ impl Api {
         };
         let mut request = tonic::Request::new(message);
         request.extensions_mut().insert(WebIdentity::new(identity));
-        method(service, request).await.map_err(|status| error_response(&status))
+        method(service, request)
+            .await
+            .map_err(|status| error_response(&status))
     }
 
     /// The request message from a JSON body (an empty body is the empty message).
-    async fn message<Req: DeserializeOwned + Default>(&self, headers: &HeaderMap, body: Body) -> Result<Req, Response> {
+    async fn message<Req: DeserializeOwned + Default>(
+        &self,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Req, Response> {
         let too_large = || {
             edge_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -306,7 +310,10 @@ pub fn parse<Req: DeserializeOwned>(bytes: &[u8]) -> Result<Req, (String, Option
                 )
             }
             serde_json::error::Category::Data | serde_json::error::Category::Io => {
-                format!("the request does not fit the message: {}", without_values(&inner.to_string()))
+                format!(
+                    "the request does not fit the message: {}",
+                    without_values(&inner.to_string())
+                )
             }
         };
         let field = (!path.is_empty() && path != ".").then(|| without_id_numbers(&path).into_owned());
@@ -394,7 +401,10 @@ mod tests {
         assert_eq!(http_status_of(Code::InvalidArgument), StatusCode::BAD_REQUEST);
         assert_eq!(http_status_of(Code::PermissionDenied), StatusCode::FORBIDDEN);
         assert_eq!(http_status_of(Code::Unauthenticated), StatusCode::UNAUTHORIZED);
-        assert_eq!(http_status_of(Code::ResourceExhausted), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            http_status_of(Code::ResourceExhausted),
+            StatusCode::TOO_MANY_REQUESTS
+        );
         assert_eq!(http_status_of(Code::AlreadyExists), StatusCode::CONFLICT);
         assert_eq!(http_status_of(Code::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
     }

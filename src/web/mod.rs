@@ -109,7 +109,12 @@ fn server_config(files: &WebTls) -> anyhow::Result<Arc<ServerConfig>> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .with_context(|| format!("reading web.tls.cert {}", files.cert.display()))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("web.tls.cert {} is not a PEM certificate chain", files.cert.display()))?;
+        .with_context(|| {
+            format!(
+                "web.tls.cert {} is not a PEM certificate chain",
+                files.cert.display()
+            )
+        })?;
     if chain.is_empty() {
         anyhow::bail!("web.tls.cert {} holds no certificate", files.cert.display());
     }
@@ -135,7 +140,9 @@ struct TlsListener {
 
 impl TlsListener {
     fn start(listener: TcpListener, acceptor: TlsAcceptor, timeout: Duration) -> TlsListener {
-        let local = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (sender, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {

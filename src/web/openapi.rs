@@ -40,15 +40,30 @@ const CODES: [&str; 16] = [
 
 /// The HTTP statuses an operation may refuse with, and when.
 const ERRORS: [(&str, &str); 9] = [
-    ("400", "INVALID_ARGUMENT (field violations name the fields), FAILED_PRECONDITION or OUT_OF_RANGE; or a body that is not JSON of the request message"),
-    ("401", "UNAUTHENTICATED: no API token, or an unknown or revoked one"),
-    ("403", "PERMISSION_DENIED: outside the token's scope (a township token and another township's data)"),
+    (
+        "400",
+        "INVALID_ARGUMENT (field violations name the fields), FAILED_PRECONDITION or OUT_OF_RANGE; or a body that is not JSON of the request message",
+    ),
+    (
+        "401",
+        "UNAUTHENTICATED: no API token, or an unknown or revoked one",
+    ),
+    (
+        "403",
+        "PERMISSION_DENIED: outside the token's scope (a township token and another township's data)",
+    ),
     ("404", "NOT_FOUND"),
     ("409", "ALREADY_EXISTS or ABORTED"),
     ("413", "the request body is too large"),
-    ("429", "RESOURCE_EXHAUSTED: too many person lookups; try again later"),
+    (
+        "429",
+        "RESOURCE_EXHAUSTED: too many person lookups; try again later",
+    ),
     ("500", "INTERNAL: a failure of the node (the cause is in its log)"),
-    ("503", "UNAVAILABLE: the node or its peer cannot take the call now"),
+    (
+        "503",
+        "UNAVAILABLE: the node or its peer cannot take the call now",
+    ),
 ];
 
 /// The document as pretty JSON with a final newline, as `hancha openapi` prints it.
@@ -99,7 +114,10 @@ pub fn document_value() -> anyhow::Result<Value> {
             }),
         );
         for (status, _) in ERRORS {
-            responses.insert(status.into(), json!({ "$ref": format!("#/components/responses/E{status}") }));
+            responses.insert(
+                status.into(),
+                json!({ "$ref": format!("#/components/responses/E{status}") }),
+            );
         }
         paths.insert(
             format!("/v1/{name}"),
@@ -165,7 +183,11 @@ fn summary_of(described: &str, name: &str) -> String {
         Some(end) => &flat[..end],
         None => flat.trim_end_matches('.'),
     };
-    if first.is_empty() { name.to_string() } else { first.to_string() }
+    if first.is_empty() {
+        name.to_string()
+    } else {
+        first.to_string()
+    }
 }
 
 /// `#/components/schemas/<name>`.
@@ -399,8 +421,18 @@ mod tests {
             let pointer = target.strip_prefix('#').expect("a local reference");
             assert!(document.pointer(pointer).is_some(), "{target} does not resolve");
         }
-        for method in ["Ask", "Sweep", "ListPending", "ShowInquiry", "Reconcile", "AuditPeers"] {
-            assert!(document["paths"][format!("/v1/{method}")]["post"].is_object(), "{method}");
+        for method in [
+            "Ask",
+            "Sweep",
+            "ListPending",
+            "ShowInquiry",
+            "Reconcile",
+            "AuditPeers",
+        ] {
+            assert!(
+                document["paths"][format!("/v1/{method}")]["post"].is_object(),
+                "{method}"
+            );
         }
         assert!(document["paths"]["/v1/Watch"].is_null());
         let ask = &document["components"]["schemas"]["AskRequest"];

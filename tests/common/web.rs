@@ -42,7 +42,9 @@ pub async fn request(
     token: Option<&str>,
     body: Option<(&str, &str)>,
 ) -> HttpAnswer {
-    let mut stream = TcpStream::connect(address).await.expect("connect to the web listener");
+    let mut stream = TcpStream::connect(address)
+        .await
+        .expect("connect to the web listener");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));

@@ -188,7 +188,8 @@ impl Principal {
 /// file name: 1 to 64 letters, digits, `.`, `-`, `_` or `@`,
 /// and nothing that could be a resident ID number (some offices name staff accounts by them).
 fn check_name(name: &str, source: &str) -> Result<(), Rejection> {
-    let unauthenticated = |why: &str| Rejection::new(RejectionCode::Unauthenticated, format!("{source}'s name {why}"));
+    let unauthenticated =
+        |why: &str| Rejection::new(RejectionCode::Unauthenticated, format!("{source}'s name {why}"));
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(unauthenticated(&format!(
