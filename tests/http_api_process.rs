@@ -30,11 +30,12 @@ async fn https(port: u16, ca_pem: &str, path: &str, token: Option<&str>, body: &
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let tls = connector
@@ -51,7 +52,11 @@ async fn tokens_made_by_the_cli_open_the_https_api_until_revoked() {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_pem = certified.cert.pem();
     std::fs::write(dingcheng.dir().join("web.pem"), &cert_pem).unwrap();
-    std::fs::write(dingcheng.dir().join("web-key.pem"), certified.signing_key.serialize_pem()).unwrap();
+    std::fs::write(
+        dingcheng.dir().join("web-key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
     let mut config = std::fs::read_to_string(&dingcheng.config_path).unwrap();
     config.push_str(&format!(
         "\n[web]\nlisten = \"{web}\"\nrequire_login = true\n[web.tls]\ncert = \"web.pem\"\nkey = \"web-key.pem\"\n"
@@ -68,8 +73,16 @@ async fn tokens_made_by_the_cli_open_the_https_api_until_revoked() {
     let again = tokens(&path, &["add", "county-his", "--role", "county"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
-    let foreign = tokens(&path, &["add", "t1", "--role", "township", "--township", "431322101"]);
-    assert_eq!(foreign.status.code(), Some(1), "{}", String::from_utf8_lossy(&foreign.stderr));
+    let foreign = tokens(
+        &path,
+        &["add", "t1", "--role", "township", "--township", "431322101"],
+    );
+    assert_eq!(
+        foreign.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&foreign.stderr)
+    );
     let bare = tokens(&path, &["add", "t2", "--role", "township"]);
     assert!(!bare.status.success());
 

@@ -31,6 +31,8 @@ pub struct Api {
     pub identify: Identify,
     /// Largest request body read.
     pub max_body_bytes: usize,
+    /// How long one call may take (`limits.rpc_timeout`, as on the gRPC listeners).
+    pub rpc_timeout: std::time::Duration,
 }
 
 /// The error body of every refusal: the gRPC code's name, its message, and the field

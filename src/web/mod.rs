@@ -82,6 +82,7 @@ pub async fn spawn(
         service,
         // JSON is larger than the protobuf the gRPC limit counts
         max_body_bytes: config.limits.max_message_bytes.saturating_mul(2),
+        rpc_timeout: config.limits.rpc_timeout,
     };
     let app = router(api);
     let stop = async move {
