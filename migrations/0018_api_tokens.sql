@@ -5,7 +5,8 @@
 -- whole county (`township` NULL) or one township office's area, like an operator certificate.
 -- Revoked tokens stay, so that the audit records naming them keep their meaning.
 CREATE TABLE api_tokens (
-    name          text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$'),
+    -- the name audit records give the principal: never something like an ID number (as 0003)
+    name          text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$' AND name !~ '[0-9]{14}'),
     token_sha256  bytea NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
     township      text CHECK (township ~ '^[0-9]{9}$'),
     created_at    timestamptz NOT NULL DEFAULT now(),
