@@ -284,10 +284,20 @@ async fn without_a_valid_token_where_one_is_required_every_call_is_401_and_audit
     );
     assert!(!audit.contains(&token));
 
-    // the document needs no token
+    // the document needs no token, and every operation it lists is served and refuses a
+    // caller without one
     let document = request(web, "GET", "/openapi.json", None, None).await;
     assert_eq!(document.status, 200);
     assert_eq!(document.body, hancha::web::openapi::document().unwrap());
+    let paths = document.json()["paths"].as_object().unwrap().clone();
+    assert_eq!(paths.len(), 26);
+    for path in paths.keys() {
+        let refused = post_json(web, path, None, "{}").await;
+        assert_eq!(refused.status, 401, "{path}: {}", refused.body);
+    }
+    let unknown = post_json(web, "/v1/Nothing", Some(&new_token()), "{}").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["code"], "NOT_FOUND");
 }
 
 #[tokio::test(flavor = "multi_thread")]

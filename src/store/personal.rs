@@ -186,7 +186,14 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     // operator names), townships, SHA-256 of the tokens, times
     (
         "api_tokens",
-        &["name", "token_sha256", "township", "created_at", "revoked_at", "last_used_at"],
+        &[
+            "name",
+            "token_sha256",
+            "township",
+            "created_at",
+            "revoked_at",
+            "last_used_at",
+        ],
     ),
     (
         "reminders",

@@ -190,7 +190,50 @@ pub fn routes(api: Api) -> Router {
         "VerifyAudit" => verify_audit,
         "AuditPeers" => audit_peers,
     );
-    router.route("/v1/Reconcile", post(reconcile)).with_state(api)
+    router
+        .route("/v1/Reconcile", post(reconcile))
+        .route("/v1/{*rest}", axum::routing::any(no_such_operation))
+        .with_state(api)
+}
+
+/// Every operator RPC served under `/v1/`, by name: what the OpenAPI document lists.
+pub const METHODS: &[&str] = &[
+    "Ask",
+    "Sweep",
+    "SweepStatus",
+    "ListPending",
+    "Notify",
+    "Feedback",
+    "ShowNotice",
+    "ShowInquiry",
+    "Withdraw",
+    "Answer",
+    "ImportPersons",
+    "RegistryHistory",
+    "ListNotices",
+    "ApplyNotice",
+    "DismissNotice",
+    "ApplyAgreement",
+    "RetireAgreement",
+    "ListAgreements",
+    "ShowAgreement",
+    "Report",
+    "IssueReminders",
+    "Reconcile",
+    "ListReconcileRuns",
+    "ListReconcileDifferences",
+    "VerifyAudit",
+    "AuditPeers",
+];
+
+/// Anything else under `/v1/`: a JSON 404 pointing at the document.
+async fn no_such_operation() -> Response {
+    edge_error(
+        StatusCode::NOT_FOUND,
+        Code::NotFound,
+        "no such operation: the API is POST /v1/<Method> as /openapi.json lists them".into(),
+        None,
+    )
 }
 
 /// The server-streaming RPCs, served as NDJSON (one message a line); every other operator RPC

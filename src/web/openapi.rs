@@ -13,7 +13,7 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use serde_json::{Map, Value, json};
 
-use super::api::STREAMING;
+use super::api::{METHODS, STREAMING};
 
 /// The operator API's package.
 const PACKAGE: &str = "hancha.operator.v1";
@@ -94,6 +94,10 @@ pub fn document_value() -> anyhow::Result<Value> {
     let mut paths = Map::new();
     for (index, method) in service.method.iter().enumerate() {
         let name = method.name();
+        if !METHODS.contains(&name) {
+            // an RPC without an HTTP route yet (the test below names it)
+            continue;
+        }
         let described = comments.get(&[6, 0, 2, index as i32]);
         let summary = summary_of(&described, name);
         let streaming = STREAMING.contains(&name) || method.server_streaming();
@@ -409,6 +413,20 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|item| references(item, found)),
             _ => {}
         }
+    }
+
+    #[test]
+    fn every_operator_rpc_has_its_http_route() {
+        let set = FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let file = set.file.iter().find(|file| file.package() == PACKAGE).unwrap();
+        let rpcs: Vec<&str> = file.service[0].method.iter().map(|m| m.name()).collect();
+        let missing: Vec<&&str> = rpcs.iter().filter(|rpc| !METHODS.contains(rpc)).collect();
+        assert!(
+            missing.is_empty(),
+            "operator RPCs without an HTTP route: {missing:?} (add them in src/web/api.rs)"
+        );
+        let stale: Vec<&&str> = METHODS.iter().filter(|m| !rpcs.contains(m)).collect();
+        assert!(stale.is_empty(), "routes of no RPC: {stale:?}");
     }
 
     #[test]
