@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+use tracing::Instrument;
 
 use super::tokens::Identify;
 use crate::domain::privacy::without_id_numbers;
@@ -154,7 +155,7 @@ pub fn routes(api: Api) -> Router {
                 .route(
                     concat!("/v1/", $name),
                     post(|State(api): State<Api>, headers: HeaderMap, body: Body| async move {
-                        api.unary(headers, body, |service, request| async move {
+                        api.unary(concat!("/v1/", $name), headers, body, |service, request| async move {
                             service.$method(request).await
                         })
                         .await
@@ -242,14 +243,20 @@ pub const STREAMING: &[&str] = &["Reconcile"];
 
 impl Api {
     /// Identifies the caller, reads the request and calls `method`; the answer as JSON.
-    async fn unary<Req, Resp, F, Fut>(&self, headers: HeaderMap, body: Body, method: F) -> Response
+    async fn unary<Req, Resp, F, Fut>(
+        &self,
+        path: &'static str,
+        headers: HeaderMap,
+        body: Body,
+        method: F,
+    ) -> Response
     where
         Req: DeserializeOwned + Default + Send + 'static,
         Resp: Serialize,
         F: FnOnce(OperatorService, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
-        match self.request(&headers, body, method).await {
+        match self.request(path, &headers, body, method).await {
             Ok(response) => json_response(StatusCode::OK, &response.into_inner()),
             Err(response) => response,
         }
@@ -258,6 +265,7 @@ impl Api {
     /// The common part of every route: identity, body, the method's call.
     async fn request<Req, Resp, F, Fut>(
         &self,
+        path: &'static str,
         headers: &HeaderMap,
         body: Body,
         method: F,
@@ -279,11 +287,37 @@ impl Api {
             Err(_) => Req::default(),
             Ok(_) => self.message(headers, body).await?,
         };
+        // the span every gRPC call has (crate::rpc_trace), so that log lines inside the call
+        // say which call they belong to; the caller by name, never by token
+        let span = tracing::info_span!(
+            "rpc",
+            method = path,
+            caller = identity
+                .as_ref()
+                .map(|principal| principal.name())
+                .unwrap_or("unidentified"),
+            message_id = tracing::field::Empty,
+            agreement = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         let mut request = tonic::Request::new(message);
         request.extensions_mut().insert(WebIdentity::new(identity));
-        method(service, request)
+        let answer = tokio::time::timeout(self.rpc_timeout, method(service, request))
+            .instrument(span.clone())
             .await
-            .map_err(|status| error_response(&status))
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(
+                    "the call took longer than the node's limits.rpc_timeout",
+                ))
+            });
+        span.record(
+            "outcome",
+            match &answer {
+                Ok(_) => "OK",
+                Err(status) => code_name(status.code()),
+            },
+        );
+        answer.map_err(|status| error_response(&status))
     }
 
     /// The request message from a JSON body (an empty body is the empty message).
@@ -397,7 +431,7 @@ fn without_values(text: &str) -> String {
 /// failure after the start is a last line `{"error": {…}}`.
 async fn reconcile(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
     let stream = match api
-        .request(&headers, body, |service, request| async move {
+        .request("/v1/Reconcile", &headers, body, |service, request| async move {
             service.reconcile(request).await
         })
         .await
