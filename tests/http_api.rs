@@ -210,6 +210,16 @@ async fn an_invalid_id_number_is_refused_naming_the_field_and_never_echoed() {
         !audit.contains(&bad[..17]),
         "the ID number in the audit log:\n{audit}"
     );
+    // every refusal audited under the token's name: the method's own and the unreadable bodies
+    let refused = audit
+        .lines()
+        .filter(|line| line.contains("refused") && line.contains("county-his") && line.ends_with("ask"))
+        .count();
+    assert_eq!(refused, 8, "{audit}");
+    assert!(
+        audit.contains("RESOURCE_EXHAUSTED: the request body is over"),
+        "{audit}"
+    );
 }
 
 /// A request declaring a body of `length` bytes and sending none: the answer comes from the

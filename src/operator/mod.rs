@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::policy::{OperatorAction, Rejection, RejectionCode};
+use crate::domain::policy::{OperatorAction, Principal, Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
@@ -59,6 +59,27 @@ impl OperatorService {
             node: Arc::clone(&self.node),
             gate: Arc::new(self.gate.sharing_limits(Listener::Web)),
         }
+    }
+
+    /// Audits the refusal of a call whose request the HTTP edge could not read (not JSON of
+    /// the request message, too large), under the name and scope of `principal` like every
+    /// refused operator call. `reason` passes the no-echo rule.
+    pub async fn refuse_unreadable(
+        &self,
+        principal: Principal,
+        action: OperatorAction,
+        code: RejectionCode,
+        reason: &str,
+    ) {
+        let caller = Caller {
+            scope: principal.scope(),
+            principal,
+            action,
+        };
+        let reason = crate::domain::privacy::without_id_numbers(reason);
+        let _ = caller
+            .refuse(&self.node, Rejection::new(code, reason.into_owned()), None)
+            .await;
     }
 
     /// The node served.

@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 use tracing::Instrument;
 
 use super::tokens::Identify;
+use crate::domain::policy::{OperatorAction, RejectionCode};
 use crate::domain::privacy::without_id_numbers;
 use crate::operator::{OperatorService, WebIdentity};
 use crate::proto::operator::operator_server::Operator;
@@ -119,7 +120,24 @@ pub fn error_response(status: &Status) -> Response {
     response
 }
 
-/// A refusal of the HTTP edge itself (the body cannot be read), in the same JSON shape.
+/// A body the edge cannot read as the request message: audited under the caller's name (as
+/// every refused operator call is) and answered in the same JSON shape.
+#[derive(Debug)]
+struct Unreadable {
+    http: StatusCode,
+    code: RejectionCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl Unreadable {
+    fn response(self) -> Response {
+        let code = crate::status::code_of(self.code);
+        edge_error(self.http, code, self.message, self.field)
+    }
+}
+
+/// A refusal of the HTTP edge itself, in the same JSON shape as the methods' refusals.
 fn edge_error(http: StatusCode, code: Code, message: String, field: Option<String>) -> Response {
     let error = ApiError {
         code: code_name(code),
@@ -150,12 +168,13 @@ fn json_response(http: StatusCode, value: &impl Serialize) -> Response {
 /// Every route of the operator API, under `/v1/`.
 pub fn routes(api: Api) -> Router {
     macro_rules! unary {
-        ($router:expr, $( $name:literal => $method:ident ),* $(,)?) => {
+        ($router:expr, $( $name:literal => $method:ident / $action:ident ),* $(,)?) => {
             $router $(
                 .route(
                     concat!("/v1/", $name),
                     post(|State(api): State<Api>, headers: HeaderMap, body: Body| async move {
-                        api.unary(concat!("/v1/", $name), headers, body, |service, request| async move {
+                        let call = (concat!("/v1/", $name), OperatorAction::$action);
+                        api.unary(call, headers, body, |service, request| async move {
                             service.$method(request).await
                         })
                         .await
@@ -165,31 +184,31 @@ pub fn routes(api: Api) -> Router {
         };
     }
     let router = unary!(Router::new(),
-        "Ask" => ask,
-        "Sweep" => sweep,
-        "SweepStatus" => sweep_status,
-        "ListPending" => list_pending,
-        "Notify" => notify,
-        "Feedback" => feedback,
-        "ShowNotice" => show_notice,
-        "ShowInquiry" => show_inquiry,
-        "Withdraw" => withdraw,
-        "Answer" => answer,
-        "ImportPersons" => import_persons,
-        "RegistryHistory" => registry_history,
-        "ListNotices" => list_notices,
-        "ApplyNotice" => apply_notice,
-        "DismissNotice" => dismiss_notice,
-        "ApplyAgreement" => apply_agreement,
-        "RetireAgreement" => retire_agreement,
-        "ListAgreements" => list_agreements,
-        "ShowAgreement" => show_agreement,
-        "Report" => report,
-        "IssueReminders" => issue_reminders,
-        "ListReconcileRuns" => list_reconcile_runs,
-        "ListReconcileDifferences" => list_reconcile_differences,
-        "VerifyAudit" => verify_audit,
-        "AuditPeers" => audit_peers,
+        "Ask" => ask / Ask,
+        "Sweep" => sweep / Sweep,
+        "SweepStatus" => sweep_status / SweepStatus,
+        "ListPending" => list_pending / ListPending,
+        "Notify" => notify / Notify,
+        "Feedback" => feedback / Feedback,
+        "ShowNotice" => show_notice / ShowNotice,
+        "ShowInquiry" => show_inquiry / ShowInquiry,
+        "Withdraw" => withdraw / Withdraw,
+        "Answer" => answer / Answer,
+        "ImportPersons" => import_persons / ImportPersons,
+        "RegistryHistory" => registry_history / RegistryHistory,
+        "ListNotices" => list_notices / ListNotices,
+        "ApplyNotice" => apply_notice / ApplyNotice,
+        "DismissNotice" => dismiss_notice / DismissNotice,
+        "ApplyAgreement" => apply_agreement / ApplyAgreement,
+        "RetireAgreement" => retire_agreement / RetireAgreement,
+        "ListAgreements" => list_agreements / ListAgreements,
+        "ShowAgreement" => show_agreement / ShowAgreement,
+        "Report" => report / Report,
+        "IssueReminders" => issue_reminders / IssueReminders,
+        "ListReconcileRuns" => list_reconcile_runs / ListReconcileRuns,
+        "ListReconcileDifferences" => list_reconcile_differences / ListReconcileDifferences,
+        "VerifyAudit" => verify_audit / VerifyAudit,
+        "AuditPeers" => audit_peers / AuditPeers,
     );
     router
         .route("/v1/Reconcile", post(reconcile))
@@ -245,7 +264,7 @@ impl Api {
     /// Identifies the caller, reads the request and calls `method`; the answer as JSON.
     async fn unary<Req, Resp, F, Fut>(
         &self,
-        path: &'static str,
+        call: (&'static str, OperatorAction),
         headers: HeaderMap,
         body: Body,
         method: F,
@@ -256,7 +275,7 @@ impl Api {
         F: FnOnce(OperatorService, tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
     {
-        match self.request(path, &headers, body, method).await {
+        match self.request(call, &headers, body, method).await {
             Ok(response) => json_response(StatusCode::OK, &response.into_inner()),
             Err(response) => response,
         }
@@ -265,7 +284,7 @@ impl Api {
     /// The common part of every route: identity, body, the method's call.
     async fn request<Req, Resp, F, Fut>(
         &self,
-        path: &'static str,
+        (path, action): (&'static str, OperatorAction),
         headers: &HeaderMap,
         body: Body,
         method: F,
@@ -285,7 +304,19 @@ impl Api {
             // Nobody identified: the method's gate refuses (and audits) before it looks at the
             // message, so the body is not even read for a caller without a valid token.
             Err(_) => Req::default(),
-            Ok(_) => self.message(headers, body).await?,
+            Ok(principal) => match self.message(headers, body).await {
+                Ok(message) => message,
+                Err(unreadable) => {
+                    let reason = match &unreadable.field {
+                        Some(field) => format!("{} ({field})", unreadable.message),
+                        None => unreadable.message.clone(),
+                    };
+                    self.service
+                        .refuse_unreadable(principal.clone(), action, unreadable.code, &reason)
+                        .await;
+                    return Err(unreadable.response());
+                }
+            },
         };
         // the span every gRPC call has (crate::rpc_trace), so that log lines inside the call
         // say which call they belong to; the caller by name, never by token
@@ -325,17 +356,15 @@ impl Api {
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<Req, Response> {
-        let too_large = || {
-            edge_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Code::ResourceExhausted,
-                format!(
-                    "the request body is over {} bytes: send fewer items per call",
-                    self.max_body_bytes
-                ),
-                None,
-            )
+    ) -> Result<Req, Unreadable> {
+        let too_large = || Unreadable {
+            http: StatusCode::PAYLOAD_TOO_LARGE,
+            code: RejectionCode::ResourceExhausted,
+            message: format!(
+                "the request body is over {} bytes: send fewer items per call",
+                self.max_body_bytes
+            ),
+            field: None,
         };
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -356,15 +385,18 @@ impl Api {
             .and_then(|value| value.split(';').next())
             .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
         if !json {
-            return Err(edge_error(
-                StatusCode::BAD_REQUEST,
-                Code::InvalidArgument,
-                "the request body must be JSON: send Content-Type: application/json".into(),
-                None,
-            ));
+            return Err(Unreadable {
+                http: StatusCode::BAD_REQUEST,
+                code: RejectionCode::InvalidArgument,
+                message: "the request body must be JSON: send Content-Type: application/json".into(),
+                field: None,
+            });
         }
-        parse(&bytes).map_err(|(message, field)| {
-            edge_error(StatusCode::BAD_REQUEST, Code::InvalidArgument, message, field)
+        parse(&bytes).map_err(|(message, field)| Unreadable {
+            http: StatusCode::BAD_REQUEST,
+            code: RejectionCode::InvalidArgument,
+            message,
+            field,
         })
     }
 }
@@ -431,9 +463,12 @@ fn without_values(text: &str) -> String {
 /// failure after the start is a last line `{"error": {…}}`.
 async fn reconcile(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
     let stream = match api
-        .request("/v1/Reconcile", &headers, body, |service, request| async move {
-            service.reconcile(request).await
-        })
+        .request(
+            ("/v1/Reconcile", OperatorAction::Reconcile),
+            &headers,
+            body,
+            |service, request| async move { service.reconcile(request).await },
+        )
         .await
     {
         Ok(response) => response.into_inner(),
