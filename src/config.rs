@@ -285,7 +285,10 @@ impl NodeConfig {
             );
         }
         if let Some(listen) = config.web.listen {
-            if [config.listen, config.metrics.listen, config.operator.listen].contains(&listen) {
+            // port 0 picks a free port at start, so two listeners given port 0 do not clash
+            if listen.port() != 0
+                && [config.listen, config.metrics.listen, config.operator.listen].contains(&listen)
+            {
                 bail!(
                     "web.listen {listen} is another listener's address: the web listener needs its own port"
                 );

@@ -322,4 +322,6 @@ fn the_web_listener_is_off_unless_set_and_needs_https_and_tokens_off_loopback() 
     // never another listener's port
     let clash = format!("{EXAMPLE}\n[web]\nlisten = \"127.0.0.1:7540\"\n");
     assert!(error_of(&clash, &[]).contains("needs its own port"));
+    let free = format!("{EXAMPLE}\n[operator]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n");
+    assert!(NodeConfig::from_toml(&free, &[], Path::new(".")).is_ok());
 }
