@@ -46,6 +46,10 @@ pub struct NodeConfig {
     /// The metrics listener (Prometheus, plain HTTP).
     #[serde(default)]
     pub metrics: MetricsListener,
+    /// The web listener: the operator API as HTTP/JSON for the county's other systems (off
+    /// unless `web.listen` is set).
+    #[serde(default)]
+    pub web: WebListener,
     /// Peer county code → `host:port` of its exchange listener.
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
@@ -202,6 +206,42 @@ impl Default for MetricsListener {
     }
 }
 
+/// The web listener (`[web]`): the operator API as HTTP/JSON under `/v1/`, its OpenAPI
+/// document at `/openapi.json`. No listener unless `listen` is set.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebListener {
+    /// Where to listen, e.g. `127.0.0.1:7550`, or `0.0.0.0:8443` with `[web.tls]`.
+    pub listen: Option<SocketAddr>,
+    /// Whether every request needs an API token. Default: off on a loopback address (a caller
+    /// without a token is the county-wide loopback principal, as on the loopback operator
+    /// listener), on otherwise; it cannot be turned off off loopback.
+    pub require_login: Option<bool>,
+    /// The server certificate and key (HTTPS); required when `listen` is not loopback.
+    pub tls: Option<WebTls>,
+}
+
+impl WebListener {
+    /// Whether a request without a token is refused (see [`WebListener::require_login`]).
+    pub fn login_required(&self) -> bool {
+        match (self.require_login, self.listen) {
+            (Some(required), _) => required,
+            (None, Some(listen)) => !listen.ip().is_loopback(),
+            (None, None) => true,
+        }
+    }
+}
+
+/// The web listener's server certificate (PEM chain) and private key (PEM).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebTls {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (never printed).
+    pub key: PathBuf,
+}
+
 fn default_pool_size() -> u32 {
     10
 }
@@ -243,6 +283,35 @@ impl NodeConfig {
                 "operator.listen {} is not a loopback address: set operator.trust_anchors to the operator CA",
                 config.operator.listen
             );
+        }
+        if let Some(listen) = config.web.listen {
+            // port 0 picks a free port at start, so two listeners given port 0 do not clash
+            if listen.port() != 0
+                && [config.listen, config.metrics.listen, config.operator.listen].contains(&listen)
+            {
+                bail!(
+                    "web.listen {listen} is another listener's address: the web listener needs its own port"
+                );
+            }
+            if !listen.ip().is_loopback() {
+                if config.web.tls.is_none() {
+                    bail!(
+                        "web.listen {listen} is not a loopback address: set [web.tls] cert and key (HTTPS), tokens never travel in clear text"
+                    );
+                }
+                if config.web.require_login == Some(false) {
+                    bail!(
+                        "web.listen {listen} is not a loopback address: web.require_login cannot be false there"
+                    );
+                }
+            }
+        }
+        if let Some(tls) = config.web.tls.as_mut() {
+            for path in [&mut tls.cert, &mut tls.key] {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
         }
         for path in [
             &mut config.tls.certificate,
@@ -338,6 +407,22 @@ impl NodeConfig {
                 }
             ),
             format!("metrics           http://{}/metrics", self.metrics.listen),
+            match (self.web.listen, &self.web.tls) {
+                (None, _) => "web api           off (web.listen not set)".to_string(),
+                (Some(listen), tls) => format!(
+                    "web api           {}://{listen}/v1/ ({}{})",
+                    if tls.is_some() { "https" } else { "http" },
+                    if self.web.login_required() {
+                        "API token required"
+                    } else {
+                        "loopback: no token needed"
+                    },
+                    match tls {
+                        Some(tls) => format!(", certificate {}", tls.cert.display()),
+                        None => String::new(),
+                    }
+                ),
+            },
         ];
         for (county, endpoint) in &self.peers {
             lines.push(format!("peer              {county} at {endpoint}"));
@@ -368,6 +453,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("require_signatures", &self.require_signatures)
             .field("operator", &self.operator)
             .field("metrics", &self.metrics)
+            .field("web", &self.web)
             .field("peers", &self.peers)
             .field("limits", &self.limits)
             .field("reconcile", &self.reconcile)

@@ -65,4 +65,5 @@ pub mod rpc_trace;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod web;
 pub mod workers;

@@ -11,6 +11,7 @@ pub mod exchange {
 /// `hancha.operator.v1`: the operator API of one node.
 pub mod operator {
     tonic::include_proto!("hancha.operator.v1");
+    include!(concat!(env!("OUT_DIR"), "/hancha.operator.v1.serde.rs"));
 }
 
 /// The encoded file descriptor set of every hancha API (tests walk it to reach every RPC).

@@ -423,7 +423,7 @@ async fn a_peer_status_with_a_skewed_clock_is_recorded_and_flagged_and_a_malform
                 hash: hash.to_string(),
             }],
             software_version: "hancha 9.9.9-test".into(),
-            clock: Some(prost_types::Timestamp {
+            clock: Some(pbjson_types::Timestamp {
                 seconds: clock.timestamp(),
                 nanos: 0,
             }),

@@ -380,7 +380,7 @@ async fn a_county_without_an_agreement_learns_nothing_from_peer_status() {
             status: Some(pb::NodeStatus {
                 agreement_versions: vec![],
                 software_version: "hancha 0.1.0".into(),
-                clock: Some(prost_types::Timestamp {
+                clock: Some(pbjson_types::Timestamp {
                     seconds: Utc::now().timestamp(),
                     nanos: 0,
                 }),

@@ -26,7 +26,7 @@ async fn pending_notices(cluster: &Cluster, county: &str, outbound: bool) -> Vec
         .notices
 }
 
-fn seconds(at: &Option<prost_types::Timestamp>) -> i64 {
+fn seconds(at: &Option<pbjson_types::Timestamp>) -> i64 {
     at.as_ref().expect("a time").seconds
 }
 

@@ -358,7 +358,7 @@ fn confirmations() -> impl Strategy<Value = pb::StatusConfirmation> {
                 agreement,
                 outcome,
                 fields,
-                answered_at: answered_at.map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos }),
+                answered_at: answered_at.map(|(seconds, nanos)| pbjson_types::Timestamp { seconds, nanos }),
             },
         )
 }

@@ -23,7 +23,7 @@ fn longest_reminder() -> pb::Reminder {
         origin_county: "431322".into(),
         origin_county_name: "新化县".into(),
         missing: "expired".into(),
-        issued_at: Some(prost_types::Timestamp {
+        issued_at: Some(pbjson_types::Timestamp {
             seconds: 1_796_000_000,
             nanos: 0,
         }),

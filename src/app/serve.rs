@@ -48,6 +48,8 @@ pub struct RunningNode {
     pub operator_addr: SocketAddr,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP).
     pub metrics_addr: SocketAddr,
+    /// Where the HTTP/JSON API listens (`[web] listen`), if it does.
+    pub web_addr: Option<SocketAddr>,
     /// Whether the node is ready, as its health services report it.
     pub health: Arc<Health>,
     /// The supervised workers' states.
@@ -201,8 +203,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         listener_closed.await;
     });
 
-    let (operator_addr, operator_health) =
+    let (operator_addr, operator_health, operator) =
         spawn_operator_api(config, &tls, Arc::clone(&node), &mut tasks, shutdown_rx.clone()).await?;
+    let web_addr = crate::web::spawn(config, &operator, &mut tasks, shutdown_rx.clone()).await?;
+    if let Some(address) = web_addr {
+        info!(%address, "web listener (HTTP/JSON API) serving");
+    }
     let health = Health::new(
         vec![
             Reported {
@@ -340,6 +346,7 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         local_addr,
         operator_addr,
         metrics_addr,
+        web_addr,
         health,
         workers,
         tls: reloader,
@@ -361,14 +368,15 @@ fn tls_sources(config: &NodeConfig) -> TlsSources {
 }
 
 /// Binds and serves the operator API: plaintext on loopback (county-wide), otherwise mutual TLS
-/// with operator certificates, each caller scoped by its certificate.
+/// with operator certificates, each caller scoped by its certificate. Returns the service too,
+/// for the web listener to serve the same.
 async fn spawn_operator_api(
     config: &NodeConfig,
     tls: &Arc<LiveTls>,
     node: Arc<Node>,
     tasks: &mut JoinSet<()>,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(SocketAddr, Reported)> {
+) -> anyhow::Result<(SocketAddr, Reported, OperatorService)> {
     let listen = config.operator.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -382,6 +390,7 @@ async fn spawn_operator_api(
         Some(_) => Listener::OperatorCertificates,
     };
     let handshakes = Arc::clone(&node);
+    let operator = OperatorService::new(node, kind);
     // the operator port has its own health service, so that a probe needs no county certificate
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let operator_name = <OperatorServer<OperatorService> as NamedService>::NAME;
@@ -398,7 +407,7 @@ async fn spawn_operator_api(
             crate::proto::OPERATOR_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
         ])?)
-        .add_service(OperatorServer::new(OperatorService::new(node, kind)));
+        .add_service(OperatorServer::new(operator.clone()));
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -429,7 +438,7 @@ async fn spawn_operator_api(
         services: vec![operator_name],
         serves_peers: false,
     };
-    Ok((address, reported))
+    Ok((address, reported, operator))
 }
 
 /// Serves the operator API until it stops, logging an error it stops with.

@@ -127,6 +127,7 @@ impl Rig {
             metrics: crate::config::MetricsListener {
                 listen: "127.0.0.1:0".parse().expect("an address"),
             },
+            web: crate::config::WebListener::default(),
             peers: [(responder.to_string(), responder_address.to_string())].into(),
             limits: limits.clone(),
             reconcile: ReconcileConfig {

@@ -33,6 +33,7 @@ mod show_notice;
 mod sweep;
 mod watch;
 mod webhooks;
+mod tokens;
 mod withdraw;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and
@@ -140,6 +141,14 @@ enum Command {
     /// Validate agreements (双向协议) and show their canonical hash.
     #[command(subcommand)]
     Agreement(agreement::AgreementCommand),
+    /// API tokens for the county's systems calling the HTTP/JSON API (`[web]`): add, list,
+    /// revoke. Run against the node's database (--config).
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Print the OpenAPI 3 document of the HTTP/JSON API (JSON), made from the operator API's
+    /// proto definitions; the node serves the same at /openapi.json. After changing the proto:
+    /// `hancha openapi > docs/openapi.json`.
+    Openapi,
     /// Create certificates for development and tests (never for production).
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -178,6 +187,11 @@ pub fn main() -> ExitCode {
         Command::Id(command) => id::run(command),
         Command::Webhooks(command) => webhooks::run(command),
         Command::Agreement(command) => agreement::run(command),
+        Command::Tokens(command) => tokens::run(command),
+        Command::Openapi => crate::web::openapi::document().map(|document| {
+            print!("{document}");
+            ExitCode::SUCCESS
+        }),
         Command::Certs(command) => certs::run(command),
         Command::Dev(command) => dev::run(command),
         Command::Bench(command) => bench::run(command),

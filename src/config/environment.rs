@@ -20,6 +20,7 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_OPERATOR_LISTEN", "operator.listen"),
     ("HANCHA_OPERATOR_TRUST_ANCHORS", "operator.trust_anchors"),
     ("HANCHA_METRICS_LISTEN", "metrics.listen"),
+    ("HANCHA_WEB_LISTEN", "web.listen"),
     ("HANCHA_MAX_WAIT", "limits.max_wait"),
     ("HANCHA_BATCH_SIZE", "limits.batch_size"),
     ("HANCHA_RETRY_INITIAL", "limits.retry_initial"),

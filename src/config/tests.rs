@@ -297,3 +297,49 @@ fn revocation_lists_and_the_tls_watch_are_read_with_their_defaults() {
         error_of(&text, &[])
     );
 }
+
+#[test]
+fn the_web_listener_is_off_unless_set_and_needs_https_and_tokens_off_loopback() {
+    let config = NodeConfig::from_toml(EXAMPLE, &[], Path::new(".")).unwrap();
+    assert_eq!(config.web.listen, None);
+    assert!(config.describe().contains("web api           off"));
+    // loopback: no token needed unless asked for
+    let loopback = format!("{EXAMPLE}\n[web]\nlisten = \"127.0.0.1:7550\"\n");
+    let config = NodeConfig::from_toml(&loopback, &[], Path::new(".")).unwrap();
+    assert!(!config.web.login_required());
+    let asked = format!("{EXAMPLE}\n[web]\nlisten = \"127.0.0.1:7550\"\nrequire_login = true\n");
+    assert!(
+        NodeConfig::from_toml(&asked, &[], Path::new("."))
+            .unwrap()
+            .web
+            .login_required()
+    );
+    // off loopback: a certificate is required, and so are tokens
+    let exposed = format!("{EXAMPLE}\n[web]\nlisten = \"0.0.0.0:8443\"\n");
+    let error = error_of(&exposed, &[]);
+    assert!(
+        error.contains("web.listen 0.0.0.0:8443 is not a loopback address: set [web.tls]"),
+        "{error}"
+    );
+    let with_tls = format!("{exposed}[web.tls]\ncert = \"certs/web.pem\"\nkey = \"certs/web-key.pem\"\n");
+    let config = NodeConfig::from_toml(&with_tls, &[], Path::new("/etc/hancha")).unwrap();
+    assert!(config.web.login_required());
+    assert_eq!(
+        config.web.tls.as_ref().unwrap().key,
+        Path::new("/etc/hancha/certs/web-key.pem")
+    );
+    assert!(
+        config
+            .describe()
+            .contains("https://0.0.0.0:8443/v1/ (API token required")
+    );
+    let open = format!(
+        "{EXAMPLE}\n[web]\nlisten = \"0.0.0.0:8443\"\nrequire_login = false\n[web.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+    );
+    assert!(error_of(&open, &[]).contains("web.require_login cannot be false"));
+    // never another listener's port
+    let clash = format!("{EXAMPLE}\n[web]\nlisten = \"127.0.0.1:7540\"\n");
+    assert!(error_of(&clash, &[]).contains("needs its own port"));
+    let free = format!("{EXAMPLE}\n[operator]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n");
+    assert!(NodeConfig::from_toml(&free, &[], Path::new(".")).is_ok());
+}

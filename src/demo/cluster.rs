@@ -138,6 +138,7 @@ impl Cluster {
                 metrics: crate::config::MetricsListener {
                     listen: "127.0.0.1:0".parse().expect("an address"),
                 },
+                web: crate::config::WebListener::default(),
                 peers,
                 limits: limits.clone(),
                 reconcile,

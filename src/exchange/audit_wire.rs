@@ -173,7 +173,7 @@ fn required<'a, T>(value: Option<&'a T>, path: &str, violations: &mut Vec<FieldV
 }
 
 fn instant(
-    at: Option<&prost_types::Timestamp>,
+    at: Option<&pbjson_types::Timestamp>,
     path: &str,
     violations: &mut Vec<FieldViolation>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {

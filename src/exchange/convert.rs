@@ -220,15 +220,15 @@ fn fields_to_wire(values: &StatusValues) -> HashMap<String, String> {
 }
 
 /// A protobuf timestamp for an instant.
-pub fn timestamp_to_wire(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+pub fn timestamp_to_wire(at: DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
     }
 }
 
 /// An instant from a protobuf timestamp, if it is in range.
-pub fn timestamp_from_wire(at: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+pub fn timestamp_from_wire(at: &pbjson_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?)
 }
 

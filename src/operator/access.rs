@@ -3,6 +3,7 @@
 //! ([`authorize`]), the per-principal limit on person lookups, and the audit record of every
 //! refusal and of every action that reads or changes a person's data.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tonic::{Request, Status};
@@ -25,6 +26,24 @@ pub enum Listener {
     Loopback,
     /// Mutual TLS with operator certificates: a caller is who its certificate names.
     OperatorCertificates,
+    /// The HTTP/JSON edge (`crate::web`): a caller is who the edge found it to be (an API
+    /// token, or the loopback principal on a loopback web listener without `require_login`),
+    /// handed over as a [`WebIdentity`].
+    Web,
+}
+
+/// Who the HTTP/JSON edge found a request to come from, or why it found nobody. The edge puts
+/// it into the `tonic::Request`'s extensions, which nothing on the wire can set (gRPC metadata
+/// are headers, not extensions), and only a gate of [`Listener::Web`] reads it: a gRPC caller
+/// cannot claim a token's identity.
+#[derive(Clone, Debug)]
+pub struct WebIdentity(Result<Principal, Rejection>);
+
+impl WebIdentity {
+    /// For the HTTP edge only.
+    pub(crate) fn new(identity: Result<Principal, Rejection>) -> WebIdentity {
+        WebIdentity(identity)
+    }
 }
 
 /// The gate every operator call passes first.
@@ -32,8 +51,8 @@ pub enum Listener {
 pub(super) struct Gate {
     /// How callers reach the listener.
     listener: Listener,
-    /// Person lookups per principal.
-    lookups: LookupLimiter,
+    /// Person lookups per principal, shared by the node's operator gates (gRPC and HTTP).
+    lookups: Arc<LookupLimiter>,
 }
 
 /// A caller that passed the gate: who it is, what it asked to do and within which scope.
@@ -53,7 +72,19 @@ impl Gate {
         let limits = node.limits();
         Gate {
             listener,
-            lookups: LookupLimiter::new(limits.lookups_per_principal, limits.lookup_window),
+            lookups: Arc::new(LookupLimiter::new(
+                limits.lookups_per_principal,
+                limits.lookup_window,
+            )),
+        }
+    }
+
+    /// A gate for `listener` counting person lookups with this one: a principal reaching the
+    /// node by both gRPC and HTTP has one limit.
+    pub(super) fn sharing_limits(&self, listener: Listener) -> Gate {
+        Gate {
+            listener,
+            lookups: Arc::clone(&self.lookups),
         }
     }
 
@@ -116,10 +147,18 @@ impl Gate {
         Ok(caller)
     }
 
-    /// The principal a request comes from: the operator its verified certificate names, or
-    /// the loopback principal for a caller of the loopback listener.
+    /// The principal a request comes from: the operator its verified certificate names, the
+    /// loopback principal for a caller of the loopback listener, or on the web listener whom
+    /// the HTTP edge identified (and nobody else: a gate of another listener never reads a
+    /// [`WebIdentity`]).
     fn principal_of<T>(&self, node: &Node, request: &Request<T>) -> Result<Principal, Rejection> {
         let unauthenticated = |reason: String| Rejection::new(RejectionCode::Unauthenticated, reason);
+        if self.listener == Listener::Web {
+            return match request.extensions().get::<WebIdentity>() {
+                Some(WebIdentity(identity)) => identity.clone(),
+                None => Err(unauthenticated("no API token".into())),
+            };
+        }
         let leaf = request.peer_certs().and_then(|chain| chain.first().cloned());
         match (leaf, self.listener) {
             (Some(leaf), _) => {
@@ -128,7 +167,7 @@ impl Gate {
                 Principal::operator(&identity.name, node.county(), identity.township.as_deref())
             }
             (None, Listener::Loopback) => Ok(Principal::loopback(node.county())),
-            (None, Listener::OperatorCertificates) => {
+            (None, Listener::OperatorCertificates | Listener::Web) => {
                 Err(unauthenticated("no verified operator certificate".into()))
             }
         }

@@ -25,13 +25,13 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::domain::policy::{OperatorAction, Rejection, RejectionCode};
+use crate::domain::policy::{OperatorAction, Principal, Rejection, RejectionCode};
 use crate::node::Node;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 use crate::status::{internal, status_of};
 
-pub use access::Listener;
+pub use access::{Listener, WebIdentity};
 pub use report::{Indicators, ReportPeriod};
 
 use access::{Caller, Gate};
@@ -52,6 +52,41 @@ impl OperatorService {
     pub fn new(node: Arc<Node>, listener: Listener) -> OperatorService {
         let gate = Arc::new(Gate::new(listener, &node));
         OperatorService { node, gate }
+    }
+
+    /// The same service for the HTTP/JSON edge: the same node and rules, person lookups
+    /// counted with this service's, callers identified by the edge ([`WebIdentity`]).
+    pub fn for_web(&self) -> OperatorService {
+        OperatorService {
+            node: Arc::clone(&self.node),
+            gate: Arc::new(self.gate.sharing_limits(Listener::Web)),
+        }
+    }
+
+    /// Audits the refusal of a call whose request the HTTP edge could not read (not JSON of
+    /// the request message, too large), under the name and scope of `principal` like every
+    /// refused operator call. `reason` passes the no-echo rule.
+    pub async fn refuse_unreadable(
+        &self,
+        principal: Principal,
+        action: OperatorAction,
+        code: RejectionCode,
+        reason: &str,
+    ) {
+        let caller = Caller {
+            scope: principal.scope(),
+            principal,
+            action,
+        };
+        let reason = crate::domain::privacy::without_id_numbers(reason);
+        let _ = caller
+            .refuse(&self.node, Rejection::new(code, reason.into_owned()), None)
+            .await;
+    }
+
+    /// The node served.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
     }
 
     async fn admit<T>(&self, request: &Request<T>, action: OperatorAction) -> Result<Caller, Status> {

@@ -7,21 +7,21 @@ use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::time::china_time;
 
 /// A protobuf timestamp as local time in China, minutes precision; empty when absent.
-pub fn time(at: Option<&prost_types::Timestamp>) -> String {
+pub fn time(at: Option<&pbjson_types::Timestamp>) -> String {
     at.and_then(crate::exchange::convert::timestamp_from_wire)
         .map(|at| local(at).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
 /// A protobuf timestamp as a date in China; empty when absent.
-pub fn date(at: Option<&prost_types::Timestamp>) -> String {
+pub fn date(at: Option<&pbjson_types::Timestamp>) -> String {
     at.and_then(crate::exchange::convert::timestamp_from_wire)
         .map(|at| local(at).format("%Y-%m-%d").to_string())
         .unwrap_or_default()
 }
 
 /// An RFC 3339 time in China, for JSON and CSV.
-pub fn rfc3339(at: Option<&prost_types::Timestamp>) -> String {
+pub fn rfc3339(at: Option<&pbjson_types::Timestamp>) -> String {
     at.and_then(crate::exchange::convert::timestamp_from_wire)
         .map(|at| local(at).to_rfc3339())
         .unwrap_or_default()

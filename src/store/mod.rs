@@ -5,6 +5,7 @@
 
 pub mod agreements;
 pub mod answers;
+pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;
 pub mod audit_witness;

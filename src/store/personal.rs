@@ -187,6 +187,19 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
     ("webhook_endpoints", &[]),
     ("webhook_secrets", &[]),
     ("webhook_attempts", &[]),
+    // the county systems' API tokens: names of systems (never resident ID numbers, like
+    // operator names), townships, SHA-256 of the tokens, times
+    (
+        "api_tokens",
+        &[
+            "name",
+            "token_sha256",
+            "township",
+            "created_at",
+            "revoked_at",
+            "last_used_at",
+        ],
+    ),
     (
         "reminders",
         &["number", "period", "issued_at", "issued_by", "deadline"],

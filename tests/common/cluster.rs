@@ -118,6 +118,7 @@ impl Cluster {
                 metrics: hancha::config::MetricsListener {
                     listen: "127.0.0.1:0".parse().expect("an address"),
                 },
+                web: hancha::config::WebListener::default(),
                 peers,
                 limits: limits.clone(),
                 reconcile: test_reconcile_config(agreements),
@@ -189,6 +190,24 @@ impl Cluster {
             .operator
             .trust_anchors = Some(anchors);
         self.restart(county).await;
+    }
+
+    /// Restarts `county` on the same port and database with its web listener (HTTP/JSON API)
+    /// configured as `web` (its `listen` port 0 picks a free port: see [`Cluster::web_address`]).
+    pub async fn restart_with_web(&mut self, county: &str, web: hancha::config::WebListener) {
+        self.stop(county).await;
+        self.members.get_mut(county).unwrap().config.web = web;
+        self.restart(county).await;
+    }
+
+    /// Where `county`'s web listener is bound.
+    pub fn web_address(&self, county: &str) -> SocketAddr {
+        self.members[county]
+            .running
+            .as_ref()
+            .expect("running")
+            .web_addr
+            .expect("a web listener")
     }
 
     /// A client that presents `as_county`'s certificate (issued by the cluster CA) and expects

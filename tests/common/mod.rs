@@ -15,6 +15,7 @@
 //! - [`pair`]: the two-county pair of the reconciliation tests;
 //! - [`receipts`]: what receipts and the audit log say of refused messages;
 //! - [`webhooks`]: the pair of the webhook tests and answers that give events.
+//! - [`web`]: HTTP/1.1 by hand to the web listener.
 //!
 //! Everything is re-exported here, so a test file says `use common::*;`.
 // Each test binary compiles the whole harness and uses a part of it.
@@ -32,6 +33,7 @@ pub mod process;
 pub mod receipts;
 pub mod tls;
 pub mod webhooks;
+pub mod web;
 
 use std::time::Duration;
 
@@ -46,6 +48,7 @@ pub use process::*;
 pub use receipts::*;
 pub use tls::*;
 pub use webhooks::*;
+pub use web::*;
 
 pub const DINGCHENG: &str = "430703"; // 鼎城区
 pub const SHAODONG: &str = "430582"; // 邵东市

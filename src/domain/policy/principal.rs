@@ -20,6 +20,9 @@ pub enum Role {
     Loopback,
     /// A person holding an operator certificate from the operator CA.
     Operator,
+    /// One of the county's systems calling the HTTP/JSON API with an API token
+    /// (`hancha tokens add`): scoped like an operator certificate, named by the token's name.
+    Token,
 }
 
 impl Role {
@@ -28,6 +31,7 @@ impl Role {
         match self {
             Role::Loopback => "loopback",
             Role::Operator => "operator",
+            Role::Token => "token",
         }
     }
 }
@@ -106,20 +110,36 @@ impl Principal {
     /// the certificate names, if any. Refusals never quote what was refused: a name that could
     /// be a resident ID number would otherwise end up in the audit log.
     pub fn operator(name: &str, county: CountyCode, township: Option<&str>) -> Result<Principal, Rejection> {
-        check_name(name)?;
+        Principal::named(name, county, township, Role::Operator, "the operator certificate")
+    }
+
+    /// One of the county's systems presenting the API token `name` (township as stored with
+    /// the token), checked exactly like an operator certificate's name and township.
+    pub fn token(name: &str, county: CountyCode, township: Option<&str>) -> Result<Principal, Rejection> {
+        Principal::named(name, county, township, Role::Token, "the API token")
+    }
+
+    fn named(
+        name: &str,
+        county: CountyCode,
+        township: Option<&str>,
+        role: Role,
+        source: &str,
+    ) -> Result<Principal, Rejection> {
+        check_name(name, source)?;
         let township = township
             .map(|text| {
                 let township = TownshipCode::parse(text).map_err(|_| {
                     Rejection::new(
                         RejectionCode::Unauthenticated,
-                        "the operator certificate's township is not a known 9-digit township code",
+                        format!("{source}'s township is not a known 9-digit township code"),
                     )
                 })?;
                 if township.county() != county.current() {
                     return Err(Rejection::new(
                         RejectionCode::PermissionDenied,
                         format!(
-                            "the operator certificate names a township of another county: this node serves {county} {}",
+                            "{source} names a township of another county: this node serves {county} {}",
                             county.name()
                         ),
                     ));
@@ -131,7 +151,7 @@ impl Principal {
             name: name.to_string(),
             county,
             township,
-            role: Role::Operator,
+            role,
         })
     }
 
@@ -164,15 +184,12 @@ impl Principal {
     }
 }
 
-/// A name fit for the audit log and a file name: 1 to 64 letters, digits, `.`, `-`, `_` or `@`,
+/// A name (of an operator certificate or an API token: `source`) fit for the audit log and a
+/// file name: 1 to 64 letters, digits, `.`, `-`, `_` or `@`,
 /// and nothing that could be a resident ID number (some offices name staff accounts by them).
-fn check_name(name: &str) -> Result<(), Rejection> {
-    let unauthenticated = |why: &str| {
-        Rejection::new(
-            RejectionCode::Unauthenticated,
-            format!("the operator certificate's name {why}"),
-        )
-    };
+fn check_name(name: &str, source: &str) -> Result<(), Rejection> {
+    let unauthenticated =
+        |why: &str| Rejection::new(RejectionCode::Unauthenticated, format!("{source}'s name {why}"));
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(unauthenticated(&format!(
