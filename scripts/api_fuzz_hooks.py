@@ -37,7 +37,15 @@ def _plant(value, path=""):
 
 @schemathesis.hook
 def map_body(context, body):
-    return _plant(body)
+    body = _plant(body)
+    path = getattr(getattr(context, "operation", None), "path", "") or ""
+    if isinstance(body, dict) and path.endswith("/Watch"):
+        # the event stream waits for events: a second without one ends it
+        body["idleSeconds"] = 1
+    if isinstance(body, dict) and path.endswith("/AddWebhook"):
+        # webhooks are delivered: never to anywhere but a closed loopback port
+        body["url"] = "http://127.0.0.1:9/hook"
+    return body
 
 
 def _sent_ids(case):

@@ -31,9 +31,9 @@ mod serve;
 mod show;
 mod show_notice;
 mod sweep;
+mod tokens;
 mod watch;
 mod webhooks;
-mod tokens;
 mod withdraw;
 
 /// 函查 hancha: the gateway through which county governments exchange inquiries (函查) and

@@ -32,7 +32,10 @@ pub struct WatchArgs {
     township: Option<String>,
     /// Stop after this many events (default: follow until interrupted).
     #[arg(long)]
-    count: Option<u64>,
+    count: Option<u32>,
+    /// Stop once no event came for this many seconds (default: follow until interrupted).
+    #[arg(long)]
+    idle: Option<u32>,
     /// Write one JSON object per line (the webhooks' body) instead of a table line.
     #[arg(long)]
     json: bool,
@@ -46,11 +49,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             from_now: args.from_now,
             types: args.types.clone(),
             township: args.township.clone().unwrap_or_default(),
+            max_events: args.count.unwrap_or(0),
+            idle_seconds: args.idle.unwrap_or(0),
         };
         let mut events = client.watch(request).await.map_err(explain)?.into_inner();
         let mut seen = 0;
         let mut last = args.after;
-        while args.count.is_none_or(|count| seen < count) {
+        while args.count.is_none_or(|count| seen < u64::from(count)) {
             match events.next().await {
                 Some(Ok(event)) => {
                     last = event.cursor;

@@ -3,6 +3,7 @@
 //! client took the last; a slow client falls behind on the cursor, never in the node's memory).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -41,8 +42,12 @@ pub(super) async fn watch(
         request.after
     };
     caller.audit(node, caller.access("started")).await?;
+    let end = End {
+        max_events: (request.max_events > 0).then_some(u64::from(request.max_events)),
+        idle: (request.idle_seconds > 0).then(|| Duration::from_secs(u64::from(request.idle_seconds))),
+    };
     let (sender, receiver) = mpsc::channel(AHEAD);
-    tokio::spawn(stream(Arc::clone(node), filter, after, sender));
+    tokio::spawn(stream(Arc::clone(node), filter, after, end, sender));
     Ok(receiver)
 }
 
@@ -70,12 +75,24 @@ async fn filter_of(node: &Node, caller: &Caller, request: &pb::WatchRequest) -> 
     Ok(EventFilter { types, township })
 }
 
+/// When a stream ends by itself (otherwise when the client goes or the node stops).
+#[derive(Clone, Copy, Debug)]
+struct End {
+    /// After this many events.
+    max_events: Option<u64>,
+    /// Once no event came for this long.
+    idle: Option<Duration>,
+}
+
 async fn stream(
     node: Arc<Node>,
     filter: EventFilter,
     mut after: i64,
+    end: End,
     sender: mpsc::Sender<Result<pb::Event, Status>>,
 ) {
+    let mut sent = 0;
+    let mut last_event = Instant::now();
     let mut sealed = node.events_sealed();
     let stopping = node.streams_stopped();
     tokio::pin!(stopping);
@@ -95,13 +112,29 @@ async fn stream(
         let caught_up = page.events.is_empty() && page.scanned_to == after;
         for event in &page.events {
             tokio::select! {
-                sent = sender.send(Ok(event_of(node.county(), event))) => if sent.is_err() { return },
+                result = sender.send(Ok(event_of(node.county(), event))) => if result.is_err() { return },
                 _ = &mut stopping => return stopped(&sender),
+            }
+            sent += 1;
+            last_event = Instant::now();
+            if end.max_events.is_some_and(|max| sent >= max) {
+                return;
             }
         }
         after = page.scanned_to;
         if caught_up {
+            let idle_until = end.idle.map(|idle| last_event + idle);
+            if idle_until.is_some_and(|until| until <= Instant::now()) {
+                return;
+            }
+            let idle_over = async {
+                match idle_until {
+                    Some(until) => tokio::time::sleep_until(until.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                _ = idle_over => return,
                 _ = node.wait_for_sealing(&mut sealed) => {}
                 _ = sender.closed() => return,
                 _ = &mut stopping => return stopped(&sender),

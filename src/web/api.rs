@@ -209,9 +209,14 @@ pub fn routes(api: Api) -> Router {
         "ListReconcileDifferences" => list_reconcile_differences / ListReconcileDifferences,
         "VerifyAudit" => verify_audit / VerifyAudit,
         "AuditPeers" => audit_peers / AuditPeers,
+        "AddWebhook" => add_webhook / AddWebhook,
+        "ListWebhooks" => list_webhooks / ListWebhooks,
+        "RotateWebhookSecret" => rotate_webhook_secret / RotateWebhookSecret,
+        "RemoveWebhook" => remove_webhook / RemoveWebhook,
     );
     router
         .route("/v1/Reconcile", post(reconcile))
+        .route("/v1/Watch", post(watch))
         .route("/v1/{*rest}", axum::routing::any(no_such_operation))
         .with_state(api)
 }
@@ -244,6 +249,11 @@ pub const METHODS: &[&str] = &[
     "ListReconcileDifferences",
     "VerifyAudit",
     "AuditPeers",
+    "Watch",
+    "AddWebhook",
+    "ListWebhooks",
+    "RotateWebhookSecret",
+    "RemoveWebhook",
 ];
 
 /// Anything else under `/v1/`: a JSON 404 pointing at the document.
@@ -258,7 +268,14 @@ async fn no_such_operation() -> Response {
 
 /// The server-streaming RPCs, served as NDJSON (one message a line); every other operator RPC
 /// answers one JSON message.
-pub const STREAMING: &[&str] = &["Reconcile"];
+pub const STREAMING: &[&str] = &["Reconcile", "Watch"];
+
+/// How long an HTTP `Watch` waits without an event before it ends, unless the request says
+/// (long polling: a plain HTTP request never hangs on for ever behind a proxy).
+pub const WATCH_IDLE_DEFAULT: u32 = 30;
+
+/// The longest wait an HTTP `Watch` may ask for.
+pub const WATCH_IDLE_MAX: u32 = 300;
 
 impl Api {
     /// Identifies the caller, reads the request and calls `method`; the answer as JSON.
@@ -462,21 +479,54 @@ fn without_values(text: &str) -> String {
 /// `POST /v1/Reconcile`: the server-streaming RPC as NDJSON, one progress message a line; a
 /// failure after the start is a last line `{"error": {…}}`.
 async fn reconcile(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
-    let stream = match api
+    let call = ("/v1/Reconcile", OperatorAction::Reconcile);
+    match api
+        .request(call, &headers, body, |service, request| async move {
+            service.reconcile(request).await
+        })
+        .await
+    {
+        Ok(response) => ndjson(response.into_inner()),
+        Err(response) => response,
+    }
+}
+
+/// `POST /v1/Watch`: the event stream as NDJSON, one event a line, ending after
+/// `idleSeconds` without an event ([`WATCH_IDLE_DEFAULT`] when not given, at most
+/// [`WATCH_IDLE_MAX`]) or after `maxEvents`; the client calls again with the last cursor.
+async fn watch(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
+    let call = ("/v1/Watch", OperatorAction::Watch);
+    match api
         .request(
-            ("/v1/Reconcile", OperatorAction::Reconcile),
+            call,
             &headers,
             body,
-            |service, request| async move { service.reconcile(request).await },
+            |service, mut request: tonic::Request<crate::proto::operator::WatchRequest>| async move {
+                let idle = &mut request.get_mut().idle_seconds;
+                *idle = match *idle {
+                    0 => WATCH_IDLE_DEFAULT,
+                    asked => asked.min(WATCH_IDLE_MAX),
+                };
+                service.watch(request).await
+            },
         )
         .await
     {
-        Ok(response) => response.into_inner(),
-        Err(response) => return response,
-    };
+        Ok(response) => ndjson(response.into_inner()),
+        Err(response) => response,
+    }
+}
+
+/// A server stream as NDJSON: one message a line; a failure after the start is a last line
+/// `{"error": {…}}`.
+fn ndjson<M, S>(stream: S) -> Response
+where
+    M: Serialize,
+    S: futures::Stream<Item = Result<M, Status>> + Send + 'static,
+{
     let lines = stream.map(|item| {
         let mut line = match item {
-            Ok(progress) => serde_json::to_vec(&progress),
+            Ok(message) => serde_json::to_vec(&message),
             Err(status) => serde_json::to_vec(&serde_json::json!({ "error": ApiError::of(&status) })),
         }
         .unwrap_or_else(|_| b"{}".to_vec());

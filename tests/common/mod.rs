@@ -32,8 +32,8 @@ pub mod people;
 pub mod process;
 pub mod receipts;
 pub mod tls;
-pub mod webhooks;
 pub mod web;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -47,8 +47,8 @@ pub use people::*;
 pub use process::*;
 pub use receipts::*;
 pub use tls::*;
-pub use webhooks::*;
 pub use web::*;
+pub use webhooks::*;
 
 pub const DINGCHENG: &str = "430703"; // 鼎城区
 pub const SHAODONG: &str = "430582"; // 邵东市
