@@ -195,6 +195,9 @@ fn demo_plays_the_story_proves_every_inquiry_answered_exactly_once_and_reconcile
         "answered (found 查到) under version 1",
         "鼎城区: version 2  in force          新化县 holds it: yes ← messages go out under it",
         "answered (found 查到) under version 2",
+        "⑩ 推送 what 新化县's own system was told",
+        "in commit order, every signature verified (Standard Webhooks, HMAC-SHA256) ✓",
+        "a system resumes with `hancha watch --after ",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }

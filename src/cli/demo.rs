@@ -15,7 +15,7 @@ use futures::FutureExt;
 use crate::demo::files::Scratch;
 use crate::demo::population::Population;
 use crate::demo::{COUNTIES, DINGCHENG, SHAODONG, Stage, XINHUA, thousands};
-use crate::demo::{amendment, evidence, manual, notices, reconcile, story, summary};
+use crate::demo::{amendment, evidence, manual, notices, push, reconcile, story, summary};
 use crate::devdb::Databases;
 use crate::domain::person::Flow;
 
@@ -49,7 +49,9 @@ force and that each signature verified; each node's audit chain sealed, verified
 its peers through the status exchange, then one record of 鼎城区 changed as a database
 administrator could (trigger off, UPDATE, trigger on) and found by the verification, and put back;
 邵东市's node certificate renewed and reloaded without a restart; each agreement's retention_days
-and the erasure worker's state (nothing is due: the messages are minutes old).
+and the erasure worker's state (nothing is due: the messages are minutes old); and what 新化县's
+own county system was pushed: each answer of the sweep as a signed webhook, in the order of the
+event stream (`hancha watch`).
 
 Databases: the PostgreSQL at DATABASE_URL when it is set and reachable (three fresh databases,
 dropped at the end; the role needs CREATEDB), otherwise a throwaway PostgreSQL started for the demo
@@ -58,7 +60,8 @@ The story goes to stdout; what was started and removed, and the nodes' errors, t
 (RUST_LOG=info shows the nodes' logs). Exit status: 0 when every inquiry was answered exactly once,
 the reconciliation brought the lost answers back, the amendment refused nothing and the evidence
 held (signatures verified, chains intact and witnessed, the change found, the renewed certificate
-in use), 1 otherwise or on error, 130 when interrupted.";
+in use) and the county system got every answer once, in order, signed; 1 otherwise or on error,
+130 when interrupted.";
 
 /// What the story leaves for the commands printed with `--keep-running`.
 struct Played {
@@ -70,6 +73,8 @@ struct Played {
     amended: bool,
     /// Whether the evidence held: signatures, audit chains, the renewed certificate.
     evidence: bool,
+    /// Whether 新化县's county system was pushed every answer once, in order, signed.
+    pushed: bool,
     /// The window inquiry's id at 鼎城区.
     window_message: String,
     /// A 新化县 woman living in 鼎城区, to ask about.
@@ -117,7 +122,7 @@ async fn run_on(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow:
 
 fn exit_code(played: &Played) -> anyhow::Result<ExitCode> {
     Ok(
-        if played.exactly_once && played.restored && played.amended && played.evidence {
+        if played.exactly_once && played.restored && played.amended && played.evidence && played.pushed {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -176,6 +181,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     println!();
     let setup = started.elapsed();
 
+    let county_system = push::connect_county_system(&stage.cluster).await?;
     let window = story::verify_at_the_window(&stage.cluster, &population).await?;
     story::sweep_with_maintenance(&mut stage.cluster, &population).await?;
     manual::answer_by_hand(&stage.cluster, &population).await?;
@@ -187,6 +193,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
     let amended = amendment::amend_one_side_at_a_time(&stage.cluster, &population).await?;
     let scratch = stage.scratch.as_ref().expect("written above");
     let evidence = evidence::evidence(&stage.cluster, scratch).await?;
+    let pushed = push::pushed(&stage.cluster, &county_system).await?;
     summary::elapsed(started, setup);
     let someone_to_ask = population
         .xinhua_in_dingcheng
@@ -207,6 +214,7 @@ async fn play(args: &DemoArgs, stage: &mut Stage, started: Instant) -> anyhow::R
         restored,
         amended,
         evidence,
+        pushed,
         window_message: window.message_id,
         someone_to_ask,
         arrivals,

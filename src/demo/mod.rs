@@ -20,6 +20,7 @@ pub mod files;
 pub mod manual;
 pub mod notices;
 pub mod population;
+pub mod push;
 pub mod reconcile;
 pub mod rotation;
 pub mod story;
