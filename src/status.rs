@@ -122,6 +122,12 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
     Status::internal("internal error; retry later (the cause is in the node's log)")
 }
 
+/// `DEADLINE_EXCEEDED`: a call took longer than the node allows (the HTTP edge's bound on a call;
+/// the gRPC server's own timeout makes the same status).
+pub fn timed_out(what: &str) -> Status {
+    Status::deadline_exceeded(format!("{what} took longer than the node's limits.rpc_timeout"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,7 +300,11 @@ async fn without_a_valid_token_where_one_is_required_every_call_is_401_and_audit
     assert_eq!(document.status, 200);
     assert_eq!(document.body, hancha::web::openapi::document().unwrap());
     let paths = document.json()["paths"].as_object().unwrap().clone();
-    assert_eq!(paths.len(), 26);
+    assert_eq!(
+        paths.len(),
+        31,
+        "every operator RPC, the event stream and webhooks included"
+    );
     for path in paths.keys() {
         let refused = post_json(web, path, None, "{}").await;
         assert_eq!(refused.status, 401, "{path}: {}", refused.body);

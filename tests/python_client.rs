@@ -153,8 +153,13 @@ async fn the_python_example_verifies_a_real_webhook_and_resumes_the_stream_from_
         first.iter().all(|line| line.contains(" answer.received ")),
         "{out}"
     );
+    // the last event's cursor, or past it (progress: the node looked further and found nothing)
     let cursor = std::fs::read_to_string(&cursor_file).unwrap();
-    assert_eq!(first[2].split(' ').next(), Some(cursor.as_str()));
+    let last_event: i64 = first[2].split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        cursor.parse::<i64>().unwrap() >= last_event,
+        "{cursor} {last_event}"
+    );
 
     answers_received(&cluster, 3, 2).await;
     let (code, out, err) = example(watch_args(web, &cursor_file)).await;

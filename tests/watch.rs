@@ -67,14 +67,26 @@ async fn next_events(stream: &mut Streaming<pb::Event>, n: usize) -> Vec<pb::Eve
             .unwrap_or_else(|_| panic!("event {} of {n} came within 30 s", events.len() + 1))
             .expect("the stream goes on")
             .expect("the stream is open");
-        events.push(event);
+        if !event.r#type.is_empty() {
+            events.push(event);
+        }
     }
     events
 }
 
 /// Nothing more arrives for a few sealing rounds.
 async fn nothing_more(stream: &mut Streaming<pb::Event>) {
-    if let Ok(extra) = tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
+    let quiet = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match stream.message().await {
+                // progress (no type) is not an event
+                Ok(Some(event)) if event.r#type.is_empty() => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    if let Ok(extra) = quiet {
         panic!("no further event expected, got {extra:?}");
     }
 }

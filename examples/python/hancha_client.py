@@ -115,7 +115,9 @@ def main():
             after = file.read().strip() or "0"
     types = [name for name in args.types.split(",") if name]
     for event in watch(args.url, after, args.token, types, args.idle):
-        print(f"{event['cursor']} {event['type']} {event.get('messageId', '-')}")
+        if event.get("type"):
+            print(f"{event['cursor']} {event['type']} {event.get('messageId', '-')}")
+        # an event without a type is progress: nothing for this filter up to its cursor
         # stored after each event handled: a crash here repeats at most this one
         with open(args.cursor_file, "w", encoding="utf-8") as file:
             file.write(event["cursor"])

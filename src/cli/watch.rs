@@ -36,7 +36,7 @@ pub struct WatchArgs {
     /// Stop once no event came for this many seconds (default: follow until interrupted).
     #[arg(long)]
     idle: Option<u32>,
-    /// Write one JSON object per line (the webhooks' body) instead of a table line.
+    /// Write one JSON object per line (as webhooks send them) instead of a table line.
     #[arg(long)]
     json: bool,
 }
@@ -59,6 +59,10 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             match events.next().await {
                 Some(Ok(event)) => {
                     last = event.cursor;
+                    if event.r#type.is_empty() {
+                        // progress: nothing for this filter up to the cursor
+                        continue;
+                    }
                     seen += 1;
                     if args.json {
                         println!("{}", to_json(&event));
@@ -116,6 +120,7 @@ fn to_json(event: &pb::Event) -> serde_json::Value {
         "data": {
             "id": event.id,
             "cursor": event.cursor.to_string(),
+            "county": event.id.split('_').nth(1),
             "peerCounty": text(&event.peer_county),
             "messageId": text(&event.message_id),
             "refersTo": text(&event.refers_to),

@@ -112,7 +112,10 @@ pub async fn pushed(cluster: &Cluster, system: &CountySystem) -> anyhow::Result<
         .into_inner();
     let mut events = Vec::new();
     while let Some(event) = stream.next().await {
-        events.push(event.context("reading 新化县's event stream")?);
+        let event = event.context("reading 新化县's event stream")?;
+        if !event.r#type.is_empty() {
+            events.push(event);
+        }
     }
     let waiting = Instant::now();
     let deliveries = loop {

@@ -38,6 +38,11 @@ impl Node {
         self.streams_stop.send_replace(true);
     }
 
+    /// Whether the node is stopping.
+    pub fn streams_are_stopping(&self) -> bool {
+        *self.streams_stop.borrow()
+    }
+
     /// Resolves once the node is stopping (at once if it already is).
     pub async fn streams_stopped(&self) {
         let mut stop = self.streams_stop.subscribe();

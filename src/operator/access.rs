@@ -4,10 +4,10 @@
 //! refusal and of every action that reads or changes a person's data.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tonic::{Request, Status};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 use uuid::Uuid;
 
 use super::limiter::LookupLimiter;
@@ -17,6 +17,9 @@ use crate::node::Node;
 use crate::status::{code_name, internal, status_of};
 use crate::store::audit::OperatorAccess;
 use crate::tls::operator_from_certificate;
+
+/// Refusals of unidentified callers audited per minute, node-wide.
+const UNIDENTIFIED_AUDITS_PER_MINUTE: u32 = 60;
 
 /// How callers reach the operator listener, which decides who a caller without a certificate
 /// is.
@@ -53,6 +56,10 @@ pub(super) struct Gate {
     listener: Listener,
     /// Person lookups per principal, shared by the node's operator gates (gRPC and HTTP).
     lookups: Arc<LookupLimiter>,
+    /// Audit records of callers nobody could identify, shared by the gates: anyone who reaches
+    /// a listener can be refused, but not fill the append-only audit log; past the limit a
+    /// refusal is only logged.
+    unidentified: Arc<LookupLimiter>,
 }
 
 /// A caller that passed the gate: who it is, what it asked to do and within which scope.
@@ -76,6 +83,10 @@ impl Gate {
                 limits.lookups_per_principal,
                 limits.lookup_window,
             )),
+            unidentified: Arc::new(LookupLimiter::new(
+                UNIDENTIFIED_AUDITS_PER_MINUTE,
+                Duration::from_secs(60),
+            )),
         }
     }
 
@@ -85,6 +96,7 @@ impl Gate {
         Gate {
             listener,
             lookups: Arc::clone(&self.lookups),
+            unidentified: Arc::clone(&self.unidentified),
         }
     }
 
@@ -107,6 +119,10 @@ impl Gate {
                     reason: Some(rejection.audit_reason()),
                     ..OperatorAccess::default()
                 };
+                if self.unidentified.take("unidentified", Instant::now()).is_err() {
+                    debug!(action = %access.action, "unidentified operator call refused (not audited: over the limit)");
+                    return Err(status_of(&rejection));
+                }
                 return Err(refuse(node, access, &rejection).await);
             }
         };

@@ -13,6 +13,7 @@ use super::access::Caller;
 use super::invalid;
 use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::event::parse_types;
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::exchange::convert::timestamp_to_wire;
 use crate::node::Node;
 use crate::node::events::event_id;
@@ -25,6 +26,11 @@ const PAGE: i64 = 256;
 /// Events sent ahead of the client: what the node holds for one stream at most, with a page.
 const AHEAD: usize = 32;
 
+/// While a reader with a narrow filter works through a long stretch of the chain with nothing
+/// for it, it is told how far the node has looked at least this often (an event with no type),
+/// so that it never waits in silence and resumes from there, not from its old cursor.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 /// Checks the request, audits the start of the stream, and streams events after the cursor
 /// until the client goes away.
 pub(super) async fn watch(
@@ -36,11 +42,16 @@ pub(super) async fn watch(
     if request.after < 0 {
         return Err(invalid("after", "a cursor is 0 or a cursor an event carried"));
     }
-    let after = if request.from_now {
-        node.store().event_head().await.map_err(crate::status::internal)?
-    } else {
-        request.after
-    };
+    let head = node.store().event_head().await.map_err(crate::status::internal)?;
+    if request.after > head && !request.from_now {
+        return Err(invalid(
+            "after",
+            format!(
+                "no event has this cursor yet: the last is {head} (a cursor from another node's database?)"
+            ),
+        ));
+    }
+    let after = if request.from_now { head } else { request.after };
     caller.audit(node, caller.access("started")).await?;
     let end = End {
         max_events: (request.max_events > 0).then_some(u64::from(request.max_events)),
@@ -93,6 +104,9 @@ async fn stream(
 ) {
     let mut sent = 0;
     let mut last_event = Instant::now();
+    // what the client was last told (an event's cursor or progress), and when
+    let mut told = after;
+    let mut last_message = Instant::now();
     let mut sealed = node.events_sealed();
     let stopping = node.streams_stopped();
     tokio::pin!(stopping);
@@ -102,7 +116,7 @@ async fn stream(
             Err(error) => {
                 warn!(%error, "the event stream cannot read events");
                 let _ = sender
-                    .send(Err(Status::unavailable(
+                    .send(Err(unavailable(
                         "the node cannot read its events now; reconnect with the last cursor",
                     )))
                     .await;
@@ -113,18 +127,36 @@ async fn stream(
         for event in &page.events {
             tokio::select! {
                 result = sender.send(Ok(event_of(node.county(), event))) => if result.is_err() { return },
-                _ = &mut stopping => return stopped(&sender),
+                _ = &mut stopping => return stopped(&sender).await,
             }
             sent += 1;
             last_event = Instant::now();
+            last_message = last_event;
+            told = event.position;
             if end.max_events.is_some_and(|max| sent >= max) {
                 return;
             }
         }
         after = page.scanned_to;
+        if sender.is_closed() {
+            return;
+        }
+        if node.streams_are_stopping() {
+            return stopped(&sender).await;
+        }
+        if page.events.is_empty() && after > told && last_message.elapsed() >= PROGRESS_EVERY {
+            if sender.send(Ok(progress(after))).await.is_err() {
+                return;
+            }
+            told = after;
+            last_message = Instant::now();
+        }
         if caught_up {
             let idle_until = end.idle.map(|idle| last_event + idle);
             if idle_until.is_some_and(|until| until <= Instant::now()) {
+                if after > told {
+                    let _ = sender.send(Ok(progress(after))).await;
+                }
                 return;
             }
             let idle_over = async {
@@ -134,20 +166,39 @@ async fn stream(
                 }
             };
             tokio::select! {
-                _ = idle_over => return,
+                _ = idle_over => {
+                    if after > told {
+                        let _ = sender.send(Ok(progress(after))).await;
+                    }
+                    return;
+                }
                 _ = node.wait_for_sealing(&mut sealed) => {}
                 _ = sender.closed() => return,
-                _ = &mut stopping => return stopped(&sender),
+                _ = &mut stopping => return stopped(&sender).await,
             }
         }
     }
 }
 
-/// The node stops: the stream ends with `UNAVAILABLE`, telling the client to reconnect.
-fn stopped(sender: &mpsc::Sender<Result<pb::Event, Status>>) {
-    let _ = sender.try_send(Err(Status::unavailable(
-        "the node is stopping: reconnect (to it or another replica) with the last cursor",
-    )));
+/// The node stops: the stream ends with `UNAVAILABLE`, telling the client to reconnect (a
+/// client that does not take it within a second just sees the stream end).
+async fn stopped(sender: &mpsc::Sender<Result<pb::Event, Status>>) {
+    let status =
+        unavailable("the node is stopping: reconnect (to it or another replica) with the last cursor");
+    let _ = tokio::time::timeout(Duration::from_secs(1), sender.send(Err(status))).await;
+}
+
+/// `UNAVAILABLE`: the stream cannot go on here; the client reconnects with its cursor.
+fn unavailable(reason: &str) -> Status {
+    crate::status::status_of(&Rejection::new(RejectionCode::Unavailable, reason))
+}
+
+/// Progress: nothing the filter wants up to `cursor` (an event with no type).
+fn progress(cursor: i64) -> pb::Event {
+    pb::Event {
+        cursor,
+        ..pb::Event::default()
+    }
 }
 
 /// An event as the operator API sends it.

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Store, StoreError, parsed};
 use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::event::EventType;
+use crate::domain::vocabulary::{InquiryKind, NoticeKind};
 
 /// At most this many chain positions are looked through per read: a reader far behind a chain
 /// with few events in it moves on in steps of bounded cost.
@@ -30,8 +31,8 @@ pub struct EventRecord {
     pub message_id: Option<Uuid>,
     /// The message it refers to: the inquiry answered, the notice fed back on.
     pub refers_to: Option<Uuid>,
-    /// The inquiry or notice kind (`hukou_status`, `birth`, ...), or the set reconciled
-    /// (`messages`, `persons`).
+    /// The inquiry or notice kind (`outflow_status`, `birth`, ...), or the set reconciled
+    /// (`messages`, `shared_people`).
     pub kind: Option<String>,
     /// The township office concerned, when known (who asked, or where the person is registered).
     pub township: Option<TownshipCode>,
@@ -75,46 +76,58 @@ type EventRow = (
 );
 
 /// The audit records that are events, typed, with their township, over `chain` (position,
-/// audit_id). Written once: every reader goes through it.
+/// audit_id). Written once: every reader goes through it. An event's type follows from its audit
+/// record alone (direction, outcome, kind: `$6` the inquiry kinds, `$7` the notice kinds), which
+/// never changes, so that what is an event never changes either; the rest (the inquiry answered,
+/// its kind, the township) is read from the messages, which the same peer's records name.
 const EVENTS_OVER_CHAIN: &str = "
-    SELECT c.position, e.event_type, a.at, a.peer_county, a.message_id, e.refers_to,
-           e.kind, e.township, a.direction, a.outcome
+    SELECT c.position, e.event_type, a.at, a.peer_county, a.message_id, d.refers_to,
+           d.kind, d.township, a.direction, a.outcome
     FROM chain c
     JOIN audit_log a ON a.id = c.audit_id
-    LEFT JOIN confirmations cf ON a.kind = 'confirmation' AND cf.message_id = a.message_id
-    LEFT JOIN feedback fb ON a.kind = 'feedback' AND fb.message_id = a.message_id
-    LEFT JOIN inquiries iq ON iq.message_id = coalesce(cf.inquiry_id, a.message_id)
-    LEFT JOIN persons ip ON ip.resident_id = iq.subject_id
-    LEFT JOIN notices nt ON nt.message_id = coalesce(fb.notice_id, a.message_id)
-    LEFT JOIN persons np ON np.resident_id = nt.subject_id
     CROSS JOIN LATERAL (
         SELECT CASE
             WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND a.kind = 'confirmation'
-                 AND iq.message_id IS NOT NULL THEN 'answer.received'
+                 THEN 'answer.received'
             WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND a.kind = 'feedback'
-                 AND nt.message_id IS NOT NULL THEN 'feedback.received'
-            WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND nt.message_id IS NOT NULL
+                 THEN 'feedback.received'
+            WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND a.kind = ANY($7)
                  THEN 'notice.received'
-            WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND iq.message_id IS NOT NULL
+            WHEN a.direction = 'inbound' AND a.outcome = 'accepted' AND a.kind = ANY($6)
                  THEN 'inquiry.received'
-            WHEN a.outcome = 'overdue' AND iq.message_id IS NOT NULL THEN 'inquiry.overdue'
+            WHEN a.outcome = 'overdue' AND a.kind = ANY($6) THEN 'inquiry.overdue'
             WHEN a.direction = 'outbound' AND a.outcome = 'rejected_by_peer'
-                 AND iq.message_id IS NOT NULL AND a.kind IS DISTINCT FROM 'confirmation'
+                 AND (a.kind IS NULL OR a.kind = 'inquiry' OR a.kind = ANY($6))
                  THEN 'inquiry.refused'
             WHEN a.direction = 'outbound' AND a.outcome = 'rejected_by_peer'
-                 AND nt.message_id IS NOT NULL AND a.kind IS DISTINCT FROM 'feedback'
+                 AND (a.kind = 'notice' OR a.kind = ANY($7))
                  THEN 'notice.refused'
             WHEN a.kind LIKE 'reconcile\\_%' AND a.outcome IN ('reconciled', 'interrupted')
                  THEN 'reconcile.finished'
         END AS event_type,
+        coalesce(a.kind, '') IN ('notice', 'feedback') OR a.kind = ANY($7) AS about_notice
+    ) e
+    LEFT JOIN confirmations cf ON a.kind = 'confirmation' AND cf.message_id = a.message_id
+    LEFT JOIN feedback fb ON a.kind = 'feedback' AND fb.message_id = a.message_id
+    LEFT JOIN inquiries iq ON NOT e.about_notice
+                          AND iq.message_id = coalesce(cf.inquiry_id, a.message_id)
+                          AND iq.peer_county = a.peer_county
+    LEFT JOIN persons ip ON ip.resident_id = iq.subject_id
+    LEFT JOIN notices nt ON e.about_notice
+                        AND nt.message_id = coalesce(fb.notice_id, a.message_id)
+                        AND nt.peer_county = a.peer_county
+    LEFT JOIN persons np ON np.resident_id = nt.subject_id
+    CROSS JOIN LATERAL (
+        SELECT
         CASE WHEN a.kind = 'confirmation' THEN cf.inquiry_id
              WHEN a.kind = 'feedback' THEN fb.notice_id END AS refers_to,
         CASE WHEN a.kind LIKE 'reconcile\\_%' THEN substr(a.kind, 11)
              WHEN iq.message_id IS NOT NULL THEN iq.kind
-             WHEN nt.message_id IS NOT NULL THEN nt.kind END AS kind,
+             WHEN nt.message_id IS NOT NULL THEN nt.kind
+             ELSE a.kind END AS kind,
         CASE WHEN iq.message_id IS NOT NULL THEN coalesce(iq.asked_by_township, ip.township)
              WHEN nt.message_id IS NOT NULL THEN np.township END AS township
-    ) e
+    ) d
     WHERE e.event_type IS NOT NULL";
 
 impl Store {
@@ -166,6 +179,18 @@ impl Store {
         .bind(&types)
         .bind(filter.township.as_ref().map(TownshipCode::as_str))
         .bind(limit)
+        .bind(
+            InquiryKind::ALL
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            NoticeKind::ALL
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(self.pool())
         .await?;
         let full = rows.len() as i64 >= limit;

@@ -350,7 +350,9 @@ impl Store {
     pub async fn webhook_caught_up(&self, id: i64, owner: Uuid, to: i64) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE webhook_endpoints
-             SET cursor = greatest(cursor, $3), lease_owner = NULL, lease_until = NULL
+             SET cursor = greatest(cursor, $3), lease_owner = NULL, lease_until = NULL,
+                 -- to the back of the queue: claims go round every endpoint in turn
+                 next_attempt_at = greatest(next_attempt_at, now())
              WHERE id = $1 AND lease_owner = $2",
         )
         .bind(id)
@@ -397,7 +399,8 @@ impl Store {
     /// a step boundary).
     pub async fn release_webhook(&self, id: i64, owner: Uuid) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE webhook_endpoints SET lease_owner = NULL, lease_until = NULL
+            "UPDATE webhook_endpoints SET lease_owner = NULL, lease_until = NULL,
+                 next_attempt_at = greatest(next_attempt_at, now())
              WHERE id = $1 AND lease_owner = $2",
         )
         .bind(id)

@@ -353,11 +353,7 @@ impl Api {
         let answer = tokio::time::timeout(self.rpc_timeout, method(service, request))
             .instrument(span.clone())
             .await
-            .unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(
-                    "the call took longer than the node's limits.rpc_timeout",
-                ))
-            });
+            .unwrap_or_else(|_| Err(crate::status::timed_out("the call")));
         span.record(
             "outcome",
             match &answer {
@@ -393,9 +389,6 @@ impl Api {
         let bytes: Bytes = axum::body::to_bytes(body, self.max_body_bytes)
             .await
             .map_err(|_| too_large())?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Req::default());
-        }
         let json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
@@ -408,6 +401,11 @@ impl Api {
                 message: "the request body must be JSON: send Content-Type: application/json".into(),
                 field: None,
             });
+        }
+        // an empty body is the empty message; the content type is asked for all the same, so that
+        // no browser page can make a call without a CORS preflight (a "simple" request)
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Req::default());
         }
         parse(&bytes).map_err(|(message, field)| Unreadable {
             http: StatusCode::BAD_REQUEST,
@@ -444,7 +442,7 @@ pub fn parse<Req: DeserializeOwned>(bytes: &[u8]) -> Result<Req, (String, Option
                 )
             }
         };
-        let field = (!path.is_empty() && path != ".").then(|| without_id_numbers(&path).into_owned());
+        let field = (!path.is_empty() && path != ".").then(|| schema_path(&path));
         let message = match &field {
             Some(field) => format!("{field}: {what}"),
             None => what,
@@ -457,23 +455,52 @@ pub fn parse<Req: DeserializeOwned>(bytes: &[u8]) -> Result<Req, (String, Option
 /// what is left passed through the no-echo rule: serde quotes what it could not take.
 fn without_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
+    // the quote that opened the span being left out: serde quotes strings with `"` and other
+    // values (numbers, unknown field names) with backticks
+    let mut open: Option<char> = None;
     for c in text.chars() {
-        match (c, in_quotes) {
-            ('"', false) => {
-                in_quotes = true;
-                out.push_str("\"…");
+        match (c, open) {
+            ('"' | '`', None) => {
+                open = Some(c);
+                out.push(c);
+                out.push('…');
             }
-            ('"', true) => {
-                in_quotes = false;
-                out.push('"');
+            (c, Some(quote)) if c == quote => {
+                open = None;
+                out.push(c);
             }
-            (_, true) => {}
-            (c, false) => out.push(c),
+            (_, Some(_)) => {}
+            (c, None) => out.push(c),
         }
     }
     // and the position serde appends refers to the body, which is fine to name
     without_id_numbers(&out).into_owned()
+}
+
+/// A path serde gives, as far as it names fields of the message: a key of the request that is
+/// no field name (an unknown field, a map key: the caller's text) is left out as `…`.
+fn schema_path(path: &str) -> String {
+    path.split('.')
+        .map(|segment| {
+            let name = segment.split('[').next().unwrap_or_default();
+            let indices = &segment[name.len()..];
+            let is_name = !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            let is_index = indices.split_inclusive(']').all(|index| {
+                index.starts_with('[')
+                    && index.ends_with(']')
+                    && index[1..index.len() - 1].chars().all(|c| c.is_ascii_digit())
+            });
+            if is_name && is_index {
+                segment.to_string()
+            } else {
+                "…".to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// `POST /v1/Reconcile`: the server-streaming RPC as NDJSON, one progress message a line; a
@@ -558,6 +585,12 @@ mod tests {
         assert!(!field.unwrap_or_default().contains("110105194912310021"));
         let (message, _) = parse::<pb::AskRequest>(b"{\"residentId\": \"110105194912310021").unwrap_err();
         assert!(message.contains("not valid JSON"), "{message}");
+        // values serde quotes with backticks: a number, an unknown field's name
+        let (message, _) = parse::<pb::AskRequest>(br#"{"waitMs": 13800138000123}"#).unwrap_err();
+        assert!(!message.contains("13800138000123"), "{message}");
+        let (message, field) = parse::<pb::AskRequest>("{\"张三\": 1}".as_bytes()).unwrap_err();
+        assert!(!message.contains("张三"), "{message}");
+        assert!(!field.unwrap_or_default().contains("张三"));
     }
 
     #[test]

@@ -452,7 +452,13 @@ mod tests {
                 "{method}"
             );
         }
-        assert!(document["paths"]["/v1/Watch"].is_null());
+        assert_eq!(
+            document["paths"]["/v1/Watch"]["post"]["responses"]["200"]["content"]
+                .as_object()
+                .map(|content| content.contains_key("application/x-ndjson")),
+            Some(true),
+            "the event stream is NDJSON"
+        );
         let ask = &document["components"]["schemas"]["AskRequest"];
         assert_eq!(ask["properties"]["residentId"]["type"], "string");
         // proto comments become descriptions

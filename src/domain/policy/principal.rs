@@ -190,6 +190,12 @@ impl Principal {
 fn check_name(name: &str, source: &str) -> Result<(), Rejection> {
     let unauthenticated =
         |why: &str| Rejection::new(RejectionCode::Unauthenticated, format!("{source}'s name {why}"));
+    // the names the audit log gives callers that are not named by a certificate or a token
+    if ["loopback", "unidentified"].contains(&name) {
+        return Err(unauthenticated(
+            "is one the audit log keeps for callers without a name: choose another",
+        ));
+    }
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(unauthenticated(&format!(

@@ -123,9 +123,22 @@ impl HttpPoster {
         };
         let url = request.url.clone();
         let connect = async {
-            let tcp = TcpStream::connect((url.host(), url.port()))
+            // plain HTTP only ever to this machine: `localhost` is taken as the loopback
+            // address, never as whatever a resolver or a hosts file says it is
+            let host = if !url.tls() && url.host().eq_ignore_ascii_case("localhost") {
+                "127.0.0.1"
+            } else {
+                url.host()
+            };
+            let tcp = TcpStream::connect((host, url.port()))
                 .await
                 .map_err(|error| failed("connect", format!("cannot connect: {error}")))?;
+            if !url.tls() && !tcp.peer_addr().is_ok_and(|peer| peer.ip().is_loopback()) {
+                return Err(failed(
+                    "connect",
+                    "plain HTTP goes to a loopback address only".into(),
+                ));
+            }
             let _ = tcp.set_nodelay(true);
             if !url.tls() {
                 return Ok::<_, PostOutcome>(Box::new(tcp) as Box<dyn Stream>);
