@@ -44,6 +44,12 @@ pub fn refusal_of(code: Code) -> Option<RejectionCode> {
     })
 }
 
+/// The names of every code but `OK`, in code order: what a refusal can be called (a bounded
+/// metrics label, the error schema of the HTTP API).
+pub fn refusal_code_names() -> impl Iterator<Item = &'static str> {
+    (1..=16).map(|code| code_name(Code::from_i32(code)))
+}
+
 /// The canonical name of a gRPC code (`PERMISSION_DENIED`), as audit reasons spell it.
 pub fn code_name(code: Code) -> &'static str {
     match code {
@@ -131,6 +137,15 @@ pub fn timed_out(what: &str) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refusal_code_names_are_the_sixteen_codes_but_ok() {
+        let names: Vec<&str> = refusal_code_names().collect();
+        assert_eq!(names.len(), 16);
+        assert_eq!(names[0], "CANCELLED");
+        assert_eq!(names[15], "UNAUTHENTICATED");
+        assert!(!names.contains(&"OK") && !names.contains(&"UNKNOWN_CODE"));
+    }
 
     #[test]
     fn a_refusal_keeps_its_code_and_reason() {

@@ -18,14 +18,7 @@ fn version(n: u32) -> Agreement {
 async fn an_agreement_applied_or_retired_on_one_replica_is_enforced_by_the_other_within_seconds() {
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[version(1).source_text().to_string()]).await;
     // a second replica of 鼎城区 on the same database
-    let mut replica_config = cluster.members[DINGCHENG].config.clone();
-    replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
-    replica_config.metrics.listen = "127.0.0.1:0".parse().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    replica_config.listen = listener.local_addr().unwrap();
-    let replica = hancha::app::start(&replica_config, listener)
-        .await
-        .expect("replica starts");
+    let replica = cluster.start_replica(DINGCHENG).await;
     let v2 = version(2);
     let holds = |version: &Agreement| {
         let reference = hancha::domain::message::AgreementRef {

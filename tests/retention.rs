@@ -472,14 +472,7 @@ async fn two_replicas_erase_each_row_once() {
     let cluster = one_day_pair().await;
     share_persons(&cluster, DINGCHENG, SHAODONG, 0..6).await;
     ask_and_wait(&cluster, 0..6).await;
-    let mut replica_config = cluster.members[DINGCHENG].config.clone();
-    replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
-    replica_config.metrics.listen = "127.0.0.1:0".parse().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    replica_config.listen = listener.local_addr().unwrap();
-    let replica = hancha::app::start(&replica_config, listener)
-        .await
-        .expect("replica starts");
+    let replica = cluster.start_replica(DINGCHENG).await;
 
     let first = cluster.node(DINGCHENG);
     let now = Utc::now() + chrono::Duration::days(2);

@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use common::pair::pair;
 use common::*;
-use hancha::domain::message::Subject;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::InquiryDraft;
 use hancha::proto::operator as pb;
 use hancha::proto::operator::operator_client::OperatorClient;
 use tonic::Code;
@@ -23,17 +20,7 @@ use uuid::Uuid;
 
 /// Asks 邵东市 about `numbers` from 鼎城区 (answered by 邵东市's registry); the inquiries' ids.
 async fn ask(cluster: &Cluster, numbers: std::ops::Range<u32>) -> Vec<Uuid> {
-    let drafts = numbers
-        .map(|n| InquiryDraft {
-            kind: InquiryKind::OutflowStatus,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(DINGCHENG, 900 + n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect();
+    let drafts = common::pair::outflow_drafts(DINGCHENG, numbers.map(|n| 900 + n));
     let (queued, _) = cluster
         .node(DINGCHENG)
         .send_inquiries(SHAODONG.parse().unwrap(), drafts)
@@ -291,14 +278,7 @@ async fn inquiries_arriving_are_events_of_their_township_and_a_township_office_s
 async fn a_cursor_from_one_replica_resumes_on_another_with_the_same_events() {
     let cluster = pair().await;
     // a second replica of 鼎城区 on the same database
-    let mut replica_config = cluster.members[DINGCHENG].config.clone();
-    replica_config.operator.listen = "127.0.0.1:0".parse().unwrap();
-    replica_config.metrics.listen = "127.0.0.1:0".parse().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    replica_config.listen = listener.local_addr().unwrap();
-    let replica = hancha::app::start(&replica_config, listener)
-        .await
-        .expect("replica starts");
+    let replica = cluster.start_replica(DINGCHENG).await;
     let mut on_replica = OperatorClient::connect(format!("http://{}", replica.operator_addr))
         .await
         .unwrap();

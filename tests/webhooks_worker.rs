@@ -125,7 +125,7 @@ async fn the_worker_sends_the_next_event_only_after_a_2xx_and_waits_before_a_ret
     };
     let events = eventually("three answers sealed", || async {
         node.seal_audit().await.unwrap();
-        let page = node.events_after(0, &filter, 10).await.unwrap();
+        let page = node.store().events_after(0, &filter, 10).await.unwrap();
         (page.events.len() == 3).then_some(page.events)
     })
     .await;

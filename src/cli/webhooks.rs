@@ -50,11 +50,18 @@ pub struct AddArgs {
     /// Only this township's events (9-digit code); default: the whole county.
     #[arg(long, value_name = "CODE")]
     township: Option<String>,
+    #[command(flatten)]
+    secret: GivenSecret,
+}
+
+/// `--secret`, for `add` and `rotate`.
+#[derive(Debug, Args)]
+pub struct GivenSecret {
     /// Use this signing secret (whsec_ and base64 of 24 to 64 bytes) instead of a new one, e.g.
     /// one the receiving system already holds. Prefer the variable to the option: a command
     /// line is visible to the machine's other users.
     #[arg(
-        long,
+        long = "secret",
         env = "HANCHA_WEBHOOK_SECRET",
         hide_env_values = true,
         value_name = "whsec_..."
@@ -77,14 +84,8 @@ pub struct RotateArgs {
     /// How long the old secret keeps signing beside the new one (at most 30 days).
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     overlap: Duration,
-    /// Use this signing secret instead of a new one (see `add --secret`).
-    #[arg(
-        long,
-        env = "HANCHA_WEBHOOK_SECRET",
-        hide_env_values = true,
-        value_name = "whsec_..."
-    )]
-    secret: Option<String>,
+    #[command(flatten)]
+    secret: GivenSecret,
 }
 
 #[derive(Debug, Args)]
@@ -116,7 +117,7 @@ async fn add(args: AddArgs) -> anyhow::Result<ExitCode> {
             url: args.url,
             event_types: args.events,
             township: args.township.unwrap_or_default(),
-            secret: args.secret.unwrap_or_default(),
+            secret: args.secret.secret.unwrap_or_default(),
         })
         .await
         .map_err(explain)?
@@ -155,7 +156,7 @@ async fn rotate(args: RotateArgs) -> anyhow::Result<ExitCode> {
         .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
             id: args.id,
             overlap_seconds: args.overlap.as_secs().max(1),
-            secret: args.secret.unwrap_or_default(),
+            secret: args.secret.secret.unwrap_or_default(),
         })
         .await
         .map_err(explain)?

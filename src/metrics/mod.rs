@@ -652,28 +652,8 @@ fn refusal_code(outcome: &Outcome) -> Option<&'static str> {
         Outcome::Delivered { .. } | Outcome::PeerUnreachable(_) => return None,
     };
     let (code, _) = reason.split_once(':')?;
-    GRPC_CODES.iter().copied().find(|known| *known == code.trim())
+    crate::status::refusal_code_names().find(|known| *known == code.trim())
 }
-
-/// The gRPC status codes a peer may refuse a message with (a bounded label).
-const GRPC_CODES: &[&str] = &[
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
 
 // === registration helpers ===
 

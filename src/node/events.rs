@@ -9,8 +9,7 @@ use tokio::sync::watch;
 
 use super::Node;
 use crate::domain::division::CountyCode;
-use crate::store::StoreError;
-use crate::store::events::{EventFilter, EventPage, EventRecord};
+use crate::store::events::EventRecord;
 
 /// How long a reader waits for a sealing on this replica before it reads again anyway:
 /// another replica may have sealed (it does not ring this one).
@@ -20,17 +19,6 @@ impl Node {
     /// Rung by this replica's sealer with the chain's head each time it seals records.
     pub fn events_sealed(&self) -> watch::Receiver<i64> {
         self.sealed.subscribe()
-    }
-
-    /// At most `limit` events after `after` that `filter` wants, or an empty page once
-    /// the chain is read to its end.
-    pub async fn events_after(
-        &self,
-        after: i64,
-        filter: &EventFilter,
-        limit: i64,
-    ) -> Result<EventPage, StoreError> {
-        self.store().events_after(after, filter, limit).await
     }
 
     /// Ends every open event stream: the node is stopping.

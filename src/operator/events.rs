@@ -111,7 +111,7 @@ async fn stream(
     let stopping = node.streams_stopped();
     tokio::pin!(stopping);
     loop {
-        let page = match node.events_after(after, &filter, PAGE).await {
+        let page = match node.store().events_after(after, &filter, PAGE).await {
             Ok(page) => page,
             Err(error) => {
                 warn!(%error, "the event stream cannot read events");

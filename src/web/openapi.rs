@@ -18,26 +18,6 @@ use super::api::{METHODS, STREAMING};
 /// The operator API's package.
 const PACKAGE: &str = "hancha.operator.v1";
 
-/// Every gRPC code name, as the error body's `code` spells it.
-const CODES: [&str; 16] = [
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
-
 /// The HTTP statuses an operation may refuse with, and when.
 const ERRORS: [(&str, &str); 9] = [
     (
@@ -214,7 +194,7 @@ fn error_schema() -> Value {
         "description": "A refusal: the gRPC code's name, what went wrong (never quoting a resident ID number), and the fields at fault.",
         "required": ["code", "message"],
         "properties": {
-            "code": { "type": "string", "enum": CODES },
+            "code": { "type": "string", "enum": crate::status::refusal_code_names().collect::<Vec<_>>() },
             "message": { "type": "string" },
             "fieldViolations": {
                 "type": "array",

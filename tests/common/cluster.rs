@@ -153,6 +153,18 @@ impl Cluster {
         format!("http://{}/metrics", running.metrics_addr)
     }
 
+    /// A second replica of `county` on the same database, its listeners on free loopback ports.
+    pub async fn start_replica(&self, county: &str) -> hancha::app::RunningNode {
+        let mut config = self.members[county].config.clone();
+        config.operator.listen = "127.0.0.1:0".parse().unwrap();
+        config.metrics.listen = "127.0.0.1:0".parse().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        config.listen = listener.local_addr().unwrap();
+        hancha::app::start(&config, listener)
+            .await
+            .expect("replica starts")
+    }
+
     /// Where `county` listens.
     pub fn address(&self, county: &str) -> SocketAddr {
         self.members[county].config.listen

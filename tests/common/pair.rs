@@ -14,20 +14,26 @@ pub async fn pair() -> Cluster {
     Cluster::start(&[DINGCHENG, SHAODONG], &[open_agreement(DINGCHENG, SHAODONG)]).await
 }
 
-/// Dingcheng asks Shaodong `count` outflow status inquiries and waits until all are answered.
-pub async fn exchange_answered_inquiries(cluster: &Cluster, how_many: u32) {
-    let asker = cluster.node(DINGCHENG);
-    let drafts = (0..how_many)
+/// Outflow-status inquiries about `county`'s synthetic persons numbered `numbers`.
+pub fn outflow_drafts(county: &str, numbers: impl IntoIterator<Item = u32>) -> Vec<InquiryDraft> {
+    numbers
+        .into_iter()
         .map(|n| InquiryDraft {
             kind: InquiryKind::OutflowStatus,
             priority: Priority::Normal,
             subject: Subject {
-                resident_id: synthetic_id(DINGCHENG, 900 + n),
+                resident_id: synthetic_id(county, n),
                 certificate_number: None,
             },
             message_id: None,
         })
-        .collect();
+        .collect()
+}
+
+/// Dingcheng asks Shaodong `count` outflow status inquiries and waits until all are answered.
+pub async fn exchange_answered_inquiries(cluster: &Cluster, how_many: u32) {
+    let asker = cluster.node(DINGCHENG);
+    let drafts = outflow_drafts(DINGCHENG, (0..how_many).map(|n| 900 + n));
     asker
         .send_inquiries(SHAODONG.parse().unwrap(), drafts)
         .await

@@ -4,9 +4,6 @@
 use std::time::Duration;
 
 use hancha::config::Limits;
-use hancha::domain::message::Subject;
-use hancha::domain::vocabulary::{InquiryKind, Priority};
-use hancha::node::InquiryDraft;
 
 use super::*;
 
@@ -39,17 +36,7 @@ pub async fn webhook_pair() -> Cluster {
 pub async fn answers_received(cluster: &Cluster, first: u32, how_many: u32) {
     let asker = cluster.node(DINGCHENG);
     let before = count(asker, "SELECT count(*) FROM inquiries WHERE state = 'answered'").await;
-    let drafts = (first..first + how_many)
-        .map(|n| InquiryDraft {
-            kind: InquiryKind::OutflowStatus,
-            priority: Priority::Normal,
-            subject: Subject {
-                resident_id: synthetic_id(DINGCHENG, n),
-                certificate_number: None,
-            },
-            message_id: None,
-        })
-        .collect();
+    let drafts = super::pair::outflow_drafts(DINGCHENG, first..first + how_many);
     asker
         .send_inquiries(SHAODONG.parse().unwrap(), drafts)
         .await

@@ -213,7 +213,7 @@ impl WebhookWorker {
                 turn.more = true;
                 return Ok(turn);
             }
-            let page = self.node.events_after(cursor, &filter, 1).await?;
+            let page = self.node.store().events_after(cursor, &filter, 1).await?;
             let Some(event) = page.events.first() else {
                 store
                     .webhook_caught_up(endpoint.id, self.owner, page.scanned_to)
