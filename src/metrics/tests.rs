@@ -1,4 +1,7 @@
 use super::*;
+use crate::domain::delivery::Outcome;
+use crate::domain::division::CountyCode;
+use crate::store::monitoring::DatabaseFigures;
 
 fn peer() -> CountyCode {
     CountyCode::parse("431322").expect("a county in the list")
