@@ -244,6 +244,19 @@ impl Caller {
         Err(status)
     }
 
+    /// The township a listing is narrowed to ([`Scope::narrow`]), given the one the request
+    /// asked for; a township office asking for another is refused and audited.
+    pub(super) async fn narrowed(
+        &self,
+        node: &Node,
+        requested: Option<crate::domain::division::TownshipCode>,
+    ) -> Result<Option<crate::domain::division::TownshipCode>, Status> {
+        match self.scope.narrow(requested) {
+            Ok(township) => Ok(township),
+            Err(rejection) => Err(self.refuse(node, rejection, None).await),
+        }
+    }
+
     /// `NOT_FOUND` for an inquiry outside this caller's township, worded exactly like the one
     /// for an inquiry that does not exist (a township office is not told that it exists), and
     /// audited for what it is.

@@ -68,10 +68,7 @@ async fn filter_of(node: &Node, caller: &Caller, request: &pb::WatchRequest) -> 
     let requested = (!request.township.is_empty())
         .then(|| TownshipCode::parse(&request.township).map_err(|e| invalid("township", e.to_string())))
         .transpose()?;
-    let township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
-    };
+    let township = caller.narrowed(node, requested).await?;
     // a township office sees no county-wide events (reconciliation runs)
     let types = types
         .into_iter()

@@ -241,10 +241,7 @@ pub(super) async fn list_pending(
                 .map_err(|e| invalid("township", e.to_string()))
         })
         .transpose()?;
-    let township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
-    };
+    let township = caller.narrowed(node, requested).await?;
     let limit = match request.limit {
         0 => DEFAULT_LIMIT,
         n => i64::from(n).min(MAX_LIMIT),

@@ -32,10 +32,7 @@ pub(super) async fn list(
     let requested = (!request.township.is_empty())
         .then(|| TownshipCode::parse(&request.township).map_err(|e| invalid("township", e.to_string())))
         .transpose()?;
-    let township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
-    };
+    let township = caller.narrowed(node, requested).await?;
     let filter = NoticeFilter {
         pending_only: request.pending_only,
         township,

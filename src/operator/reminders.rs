@@ -60,10 +60,7 @@ pub(super) async fn issue(
                 .map_err(|error| invalid("township", error.to_string()))?,
         ),
     };
-    let only_township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
-    };
+    let only_township = caller.narrowed(node, requested).await?;
 
     let persons = node
         .store()

@@ -35,10 +35,7 @@ pub(super) async fn report(
                 .map_err(|error| invalid("township", error.to_string()))?,
         ),
     };
-    let only_township = match caller.scope.narrow(requested) {
-        Ok(township) => township,
-        Err(rejection) => return Err(caller.refuse(node, rejection, None).await),
-    };
+    let only_township = caller.narrowed(node, requested).await?;
     let counts = node.store().indicator_counts(&period).await.map_err(internal)?;
 
     let mut townships: BTreeMap<String, Indicators> = townships_of(node.county().current())
