@@ -354,3 +354,56 @@ fn the_committed_openapi_document_is_the_one_the_binary_makes() {
         "docs/openapi.json is not what the binary makes: run `hancha openapi > docs/openapi.json` and commit it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn free_text_with_a_control_character_is_refused_naming_the_field_and_audited() {
+    let (offices, web) = offices_with_web(None).await;
+    let token = add_token(store(&offices), "county-his", None).await;
+    // a NUL reaching PostgreSQL's text would be an internal error; a terminal escape in a
+    // stored reason would reach an operator's screen
+    for (path, body, field) in [
+        (
+            "/v1/SweepStatus",
+            r#"{"sweepKey": "a\u0000b"}"#.to_string(),
+            "sweep_key",
+        ),
+        (
+            "/v1/Sweep",
+            format!(r#"{{"toCounty": "{XINHUA}", "kind": "outflow_status", "sweepKey": "k\u0000"}}"#),
+            "sweep_key",
+        ),
+        (
+            "/v1/RetireAgreement",
+            r#"{"id": "x\u0000", "version": 1}"#.to_string(),
+            "id",
+        ),
+        (
+            "/v1/RetireAgreement",
+            r#"{"id": "a b", "version": 1}"#.to_string(),
+            "id",
+        ),
+        (
+            "/v1/DismissNotice",
+            r#"{"messageId": "0190a2c4-0000-7000-8000-000000000001", "reason": "\u001b[2Jgone"}"#.to_string(),
+            "reason",
+        ),
+    ] {
+        let refused = post_json(web, path, Some(&token), &body).await;
+        assert_eq!(refused.status, 400, "{path} {body}: {}", refused.body);
+        let error = refused.json();
+        assert_eq!(error["code"], "INVALID_ARGUMENT", "{path}: {error}");
+        assert_eq!(error["fieldViolations"][0]["field"], field, "{path}: {error}");
+    }
+    // the same key without the NUL is simply a sweep nobody ran
+    let unknown = post_json(web, "/v1/SweepStatus", Some(&token), r#"{"sweepKey": "ab"}"#).await;
+    assert_eq!(unknown.status, 200, "{}", unknown.body);
+    let audit = offices.audit_text().await;
+    for method in ["sweep_status", "sweep", "retire_agreement", "dismiss_notice"] {
+        assert!(
+            audit.lines().any(|line| line.contains("refused")
+                && line.contains("county-his")
+                && line.ends_with(method)),
+            "no refusal of {method} audited:\n{audit}"
+        );
+    }
+}

@@ -5,8 +5,8 @@ use chrono::Utc;
 use tonic::Status;
 
 use super::access::Caller;
-use super::{failed_precondition, internal, not_found};
-use crate::domain::agreement::{Agreement, Stage};
+use super::{failed_precondition, internal, invalid, not_found};
+use crate::domain::agreement::{self, Agreement, Problem, Stage};
 use crate::domain::peer_status::ClockReading;
 use crate::domain::policy::Rejection;
 use crate::domain::time::china_date;
@@ -104,6 +104,9 @@ pub(super) async fn retire(
     caller: &Caller,
     request: pb::RetireAgreementRequest,
 ) -> Result<pb::RetireAgreementResponse, Status> {
+    if !agreement::well_formed_id(&request.id) {
+        return Err(invalid("id", Problem::BadId.to_string()));
+    }
     let access = crate::store::audit::OperatorAccess {
         reason: Some(format!("agreement {} version {}", request.id, request.version)),
         ..caller.access("retired")

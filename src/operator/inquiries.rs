@@ -7,7 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::access::{Caller, no_inquiry};
-use super::{failed_precondition, internal, invalid, not_found};
+use super::{failed_precondition, free_text, internal, invalid, not_found};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Direction, FieldViolation, InquiryState, Subject};
 use crate::domain::policy::Rejection;
@@ -18,6 +18,9 @@ use crate::proto::operator as pb;
 use crate::status::status_of;
 use crate::store::queries::{InquiryRecord, PendingFilter};
 use tonic::Status;
+
+/// How long a sweep key may be (the CLI's is `<county>:<kind>:<SHA-256>`, 98 characters).
+const MAX_SWEEP_KEY_CHARS: usize = 128;
 
 /// Default and maximum length of a pending list.
 const DEFAULT_LIMIT: i64 = 1_000;
@@ -80,9 +83,7 @@ pub(super) async fn sweep(
 ) -> Result<pb::SweepResponse, Status> {
     let peer = county(&request.to_county, "to_county")?;
     let kind = inquiry_kind(&request.kind)?;
-    if request.sweep_key.is_empty() || request.sweep_key.len() > 128 {
-        return Err(invalid("sweep_key", "must be 1 to 128 characters"));
-    }
+    free_text("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
     let already = node
         .store()
         .sweep_inquiries(&request.sweep_key, peer, kind)
@@ -203,6 +204,7 @@ pub(super) async fn sweep_status(
     node: &Node,
     request: pb::SweepStatusRequest,
 ) -> Result<pb::SweepStatusResponse, Status> {
+    free_text("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
     let counts = node
         .store()
         .sweep_counts(&request.sweep_key)

@@ -403,6 +403,20 @@ fn invalid(field: &str, description: impl Into<String>) -> Status {
     status_of(&Rejection::invalid_field(field, description))
 }
 
+/// A free-text field (a sweep key, an agreement id, a reason): 1 to `max_chars` characters, no
+/// control characters but a line break. Checked before the text reaches the store, which cannot
+/// hold a NUL and should not hold what a terminal would interpret.
+fn free_text<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, Status> {
+    let count = value.chars().count();
+    if count == 0 || count > max_chars {
+        return Err(invalid(field, format!("must be 1 to {max_chars} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(value)
+}
+
 /// `NOT_FOUND`: the request names something this node does not hold.
 fn not_found(reason: impl Into<String>) -> Status {
     status_of(&Rejection::new(RejectionCode::NotFound, reason))

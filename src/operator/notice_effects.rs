@@ -5,7 +5,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::access::Caller;
-use super::{failed_precondition, internal, invalid, not_found};
+use super::{failed_precondition, free_text, internal, invalid, not_found};
 use crate::domain::division::TownshipCode;
 use crate::domain::policy::{Rejection, RejectionCode};
 use crate::domain::resident_id::ResidentId;
@@ -102,13 +102,8 @@ pub(super) async fn dismiss(
     request: pb::DismissNoticeRequest,
 ) -> Result<pb::DismissNoticeResponse, Status> {
     let id = message_id(&request.message_id)?;
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(invalid(
-            "reason",
-            format!("required: why the notice is not applied, 1 to {MAX_REASON_CHARS} characters"),
-        ));
-    }
+    let reason = free_text("reason", request.reason.trim(), MAX_REASON_CHARS)
+        .map_err(|_| invalid("reason", format!("required: why the notice is not applied, 1 to {MAX_REASON_CHARS} characters, no control characters")))?;
     let record = visible_notice(node, caller, id).await?;
     let outcome = node
         .store()

@@ -78,6 +78,7 @@ pub use canonical::{AgreementHash, AgreementHashError};
 pub use direction::{Direction, NoticeDays, NoticeDeadlines, ReplyDays};
 pub use error::{AgreementError, AgreementErrors, Problem};
 pub use lifecycle::{Stage, VersionState, sending_version};
+pub use parse::well_formed_id;
 pub use signatures::{SignatureCheck, SignatureEntry, SignatureProblem, Unsigned, assess_signatures};
 
 /// A checked bilateral agreement: parsed, every rule of the format satisfied, hash computed.

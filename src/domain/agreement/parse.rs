@@ -261,13 +261,18 @@ fn check_instant(value: &Spanned<Datetime>, path: &str, errors: &mut Collector<'
     instant
 }
 
+/// Whether `id` can be an agreement's id: 1 to 64 characters from A-Z, a-z, 0-9, '.', '_', '-'
+/// (`Problem::BadId` says the same to a person).
+pub fn well_formed_id(id: &str) -> bool {
+    (1..=MAX_ID_CHARS).contains(&id.chars().count())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 fn check_id(id: &Spanned<String>, errors: &mut Collector<'_>) -> Option<String> {
     let value = id.get_ref();
-    let well_formed = (1..=MAX_ID_CHARS).contains(&value.chars().count())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !well_formed {
+    if !well_formed_id(value) {
         errors.push(id.span(), "id", Problem::BadId);
         return None;
     }
