@@ -2,10 +2,11 @@
 //! (`POST /v1/<Method>`, [`api`]), authenticated with API tokens ([`tokens`]), described by an
 //! OpenAPI 3 document made from the proto descriptors ([`openapi`], `GET /openapi.json`).
 //! A thin edge: every route calls the operator service the gRPC listener serves. HTTPS with the
-//! `[web.tls]` certificate (read once at start), or plain HTTP on loopback. [`router`] is one
-//! axum `Router`, so a web console can later be merged into the same listener.
+//! `[web.tls]` certificate (read once at start), or plain HTTP on loopback. The web console
+//! ([`console`]) is served by the same listener, on the same operator service.
 
 pub mod api;
+pub mod console;
 pub mod openapi;
 pub mod tokens;
 
@@ -31,9 +32,12 @@ use tracing::{debug, warn};
 use crate::config::{NodeConfig, WebTls};
 use crate::operator::OperatorService;
 
-/// The whole web listener: the API under `/v1/` and `GET /openapi.json`.
-pub fn router(api: api::Api) -> Router {
-    api::routes(api).route("/openapi.json", get(openapi_json))
+/// The whole web listener: the API under `/v1/`, `GET /openapi.json`, and the console's pages
+/// everywhere else.
+pub fn router(api: api::Api, console: console::Console) -> Router {
+    api::routes(api)
+        .route("/openapi.json", get(openapi_json))
+        .merge(console::routes(console))
 }
 
 /// `GET /openapi.json`: the document `hancha openapi` prints (no token needed: it describes the
@@ -74,6 +78,11 @@ pub async fn spawn(
         .with_context(|| format!("binding the web listener on {listen}"))?;
     let address = listener.local_addr()?;
     let service = operator.for_web();
+    let console = console::Console::new(
+        service.clone(),
+        config.web.login_required(),
+        config.limits.rpc_timeout,
+    );
     let api = api::Api {
         identify: tokens::Identify {
             node: Arc::clone(service.node()),
@@ -84,7 +93,7 @@ pub async fn spawn(
         max_body_bytes: config.limits.max_message_bytes.saturating_mul(2),
         rpc_timeout: config.limits.rpc_timeout,
     };
-    let app = router(api);
+    let app = router(api, console);
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };

@@ -1,0 +1,139 @@
+//! 控制台 — the web console for county and township staff, on the web listener beside the
+//! HTTP/JSON API. Server-rendered pages (maud), no front-end build step, nothing from a CDN: the
+//! pages, the style sheet and the few lines of script are in the binary.
+//!
+//! An edge as thin as the API's: every page calls the very [`Operator`] methods of the
+//! [`OperatorService`] the gRPC listener serves, under the visitor's [`Principal`] (a console
+//! login, or the loopback principal on a loopback listener without `require_login`), so the
+//! console can never show or do what the operator API would refuse that principal, and every
+//! action is audited by that API under the principal's name.
+//!
+//! [`Operator`]: crate::proto::operator::operator_server::Operator
+
+mod layout;
+mod queue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tonic::Status;
+use tracing::Instrument;
+
+use crate::domain::policy::Principal;
+use crate::node::Node;
+use crate::operator::{OperatorService, WebIdentity};
+use crate::status::code_name;
+
+pub use layout::Section;
+
+/// What the console's routes share.
+#[derive(Clone, Debug)]
+pub struct Console {
+    /// The operator service behind [`crate::operator::Listener::Web`].
+    pub service: OperatorService,
+    /// The node, for its county and its console accounts.
+    pub node: Arc<Node>,
+    /// Whether a visitor must log in (otherwise the loopback principal; only on loopback).
+    pub login_required: bool,
+    /// How long one call may take (`limits.rpc_timeout`).
+    pub rpc_timeout: Duration,
+    /// The form token of the loopback principal (random per process), for the forms of a
+    /// console without logins: a page of another site cannot read it, so cannot post a form.
+    pub loopback_form_token: Arc<str>,
+}
+
+/// Who is looking at a page.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    /// The principal every call is made as.
+    pub principal: Principal,
+    /// The token every form of this visitor carries (`_csrf`), checked on every POST.
+    pub form_token: String,
+    /// Whether the visitor logged in (and can log out), rather than being the loopback principal.
+    pub logged_in: bool,
+}
+
+/// Every page of the console, at the root of the web listener.
+pub fn routes(console: Console) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/queue") }))
+        .route("/console.css", get(layout::style_sheet))
+        .route("/console.js", get(layout::script))
+        .merge(queue::routes())
+        .with_state(console)
+}
+
+impl Console {
+    /// A console for `service`.
+    pub fn new(service: OperatorService, login_required: bool, rpc_timeout: Duration) -> Console {
+        let mut bytes = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut bytes);
+        Console {
+            node: Arc::clone(service.node()),
+            service,
+            login_required,
+            rpc_timeout,
+            loopback_form_token: hex::encode(bytes).into(),
+        }
+    }
+
+    /// Who `headers` say the visitor is; `Err` is the answer to give instead of the page (the
+    /// login page).
+    pub async fn visitor(&self, _headers: &HeaderMap) -> Result<Visitor, Response> {
+        if self.login_required {
+            return Err(Redirect::to("/login").into_response());
+        }
+        Ok(Visitor {
+            principal: Principal::loopback(self.node.county()),
+            form_token: self.loopback_form_token.to_string(),
+            logged_in: false,
+        })
+    }
+
+    /// Whether a posted form carries `visitor`'s form token.
+    pub fn form_token_ok(&self, visitor: &Visitor, posted: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        !posted.is_empty() && bool::from(posted.as_bytes().ct_eq(visitor.form_token.as_bytes()))
+    }
+
+    /// Calls an operator method as `visitor`: the same gate, scoping and audit as the API's.
+    pub async fn call<Req, Resp, F, Fut>(
+        &self,
+        visitor: &Visitor,
+        message: Req,
+        method: F,
+    ) -> Result<Resp, Status>
+    where
+        F: FnOnce(OperatorService, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        let span = tracing::info_span!(
+            "rpc",
+            method = "console",
+            caller = visitor.principal.name(),
+            message_id = tracing::field::Empty,
+            agreement = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let mut request = tonic::Request::new(message);
+        request
+            .extensions_mut()
+            .insert(WebIdentity::new(Ok(visitor.principal.clone())));
+        let answer = tokio::time::timeout(self.rpc_timeout, method(self.service.clone(), request))
+            .instrument(span.clone())
+            .await
+            .unwrap_or_else(|_| Err(crate::status::timed_out("the call")));
+        span.record(
+            "outcome",
+            match &answer {
+                Ok(_) => "OK",
+                Err(status) => code_name(status.code()),
+            },
+        );
+        answer.map(tonic::Response::into_inner)
+    }
+}
