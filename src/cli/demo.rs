@@ -260,7 +260,14 @@ fn print_commands(stage: &Stage, played: &Played) {
     let node = |county: &str| stage.cluster.operator_address(county);
     let (dingcheng, shaodong, xinhua) = (node(DINGCHENG), node(SHAODONG), node(XINHUA));
     println!();
-    println!("The three nodes keep running. Try from another shell (Ctrl-C here stops them and cleans up):");
+    println!("The three nodes keep running. Each county's web console (控制台), in a browser on this machine:");
+    for county in [DINGCHENG, XINHUA, SHAODONG] {
+        if let Some(url) = stage.cluster.console_url(county) {
+            println!("  控制台 console {}: ", crate::present::display::county(county));
+            println!("  {url}");
+        }
+    }
+    println!("Or try from another shell (Ctrl-C here stops them and cleans up):");
     println!(
         "  # 鼎城区: {} more inquiries from 邵东市 wait for an operator; answer one from the registry",
         played.left_pending.len()

@@ -138,7 +138,12 @@ impl Cluster {
                 metrics: crate::config::MetricsListener {
                     listen: "127.0.0.1:0".parse().expect("an address"),
                 },
-                web: crate::config::WebListener::default(),
+                // the console (控制台) and the HTTP/JSON API: loopback, no login
+                web: crate::config::WebListener {
+                    listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                    require_login: None,
+                    tls: None,
+                },
                 peers,
                 limits: limits.clone(),
                 reconcile,
@@ -150,6 +155,7 @@ impl Cluster {
                 .with_context(|| format!("starting the node of {county}"))?;
             config.operator.listen = running.operator_addr;
             config.metrics.listen = running.metrics_addr;
+            config.web.listen = running.web_addr;
             self.members.insert(
                 county.to_string(),
                 Member {
@@ -174,6 +180,15 @@ impl Cluster {
     /// Where `county`'s operator API listens (loopback, no certificates).
     pub fn operator_address(&self, county: &str) -> SocketAddr {
         self.members[county].config.operator.listen
+    }
+
+    /// `county`'s web console (控制台), served with its HTTP/JSON API on loopback.
+    pub fn console_url(&self, county: &str) -> Option<String> {
+        self.members[county]
+            .config
+            .web
+            .listen
+            .map(|address| format!("http://{address}/"))
     }
 
     /// Where Prometheus scrapes `county` (plain HTTP on loopback).

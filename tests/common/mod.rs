@@ -15,13 +15,15 @@
 //! - [`pair`]: the two-county pair of the reconciliation tests;
 //! - [`receipts`]: what receipts and the audit log say of refused messages;
 //! - [`webhooks`]: the pair of the webhook tests and answers that give events.
-//! - [`web`]: HTTP/1.1 by hand to the web listener.
+//! - [`web`]: HTTP/1.1 by hand to the web listener;
+//! - [`browser`]: headless Chromium over WebDriver, for the console.
 //!
 //! Everything is re-exported here, so a test file says `use common::*;`.
 // Each test binary compiles the whole harness and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
 pub mod agreements;
+pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod database;
@@ -38,6 +40,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 pub use agreements::*;
+pub use browser::*;
 pub use cli::*;
 pub use cluster::*;
 pub use database::*;
