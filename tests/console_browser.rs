@@ -31,7 +31,10 @@ async fn the_work_queue_lists_what_waits_and_opens_an_inquiry_with_its_history()
     let browser = Browser::start().await;
     browser.open(&format!("{console}/")).await;
     // the root is the work queue
-    assert_eq!(browser.text("nav a.here").await.split_whitespace().next(), Some("工作台"));
+    assert_eq!(
+        browser.text("nav a.here").await.split_whitespace().next(),
+        Some("工作台")
+    );
     let count = browser.text("#count-rows").await;
     assert_eq!(count, "2", "both inquiries from 新化县 wait for our answer");
     let first = offices.inquiry_a.to_string();

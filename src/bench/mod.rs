@@ -18,6 +18,7 @@
 //! A benchmark that ran into a bookkeeping error fails: its figures would not describe the
 //! exchange the nodes are meant to do.
 
+pub mod console;
 pub mod exchange;
 mod ledger;
 mod memory;

@@ -127,7 +127,12 @@ impl Rig {
             metrics: crate::config::MetricsListener {
                 listen: "127.0.0.1:0".parse().expect("an address"),
             },
-            web: crate::config::WebListener::default(),
+            // the console and the HTTP API on loopback (`bench console` measures them)
+            web: crate::config::WebListener {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                require_login: None,
+                tls: None,
+            },
             peers: [(responder.to_string(), responder_address.to_string())].into(),
             limits: limits.clone(),
             reconcile: ReconcileConfig {

@@ -38,6 +38,28 @@ pub enum BenchCommand {
     /// unless both runs found exactly the injected difference on both sides and opened no more
     /// inquiries than the cap.
     Reconcile(ReconcileArgs),
+    /// The web console's first page of the work queue (工作台) with many inquiries waiting,
+    /// timed beside the same rows as JSON from the HTTP API (`POST /v1/ListPending`).
+    ///
+    /// Starts the two nodes of `bench exchange` on PostgreSQL provisioned the same way, fills the
+    /// asking county's registry and its queue (the inquiries stored through the exchange's
+    /// intake, some overdue), then requests the page and the API call one after the other.
+    /// Prints medians and 95th percentiles, the page's size and page ÷ API; the target is a first
+    /// page under 200 ms in a release build.
+    Console(ConsoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Inquiries waiting for an answer.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pending: u32,
+    /// Requests of each kind; the figures are medians and 95th percentiles.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: u32,
+    /// Print one JSON object with the figures as the last line instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +112,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 sync: args.sync as usize,
             };
             let report = until_interrupted(exchange::run(options, &say))?;
+            print(report, args.json, |report| report.table())
+        }
+        BenchCommand::Console(args) => {
+            let options = crate::bench::console::ConsoleOptions {
+                pending: args.pending as usize,
+                runs: args.runs as usize,
+            };
+            let report = until_interrupted(crate::bench::console::run(options, &say))?;
             print(report, args.json, |report| report.table())
         }
         BenchCommand::Reconcile(args) if args.nodes => {

@@ -260,7 +260,9 @@ fn print_commands(stage: &Stage, played: &Played) {
     let node = |county: &str| stage.cluster.operator_address(county);
     let (dingcheng, shaodong, xinhua) = (node(DINGCHENG), node(SHAODONG), node(XINHUA));
     println!();
-    println!("The three nodes keep running. Each county's web console (控制台), in a browser on this machine:");
+    println!(
+        "The three nodes keep running. Each county's web console (控制台), in a browser on this machine:"
+    );
     for county in [DINGCHENG, XINHUA, SHAODONG] {
         if let Some(url) = stage.cluster.console_url(county) {
             println!("  控制台 console {}: ", crate::present::display::county(county));

@@ -81,7 +81,10 @@ impl Browser {
 
     /// Opens `url` and waits for the page to load.
     pub async fn open(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
     /// The text of the element `css` (waiting for it).
@@ -104,7 +107,11 @@ impl Browser {
 
     /// Types `text` into the input `css`.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let input = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
         input.clear().await.unwrap();
         input.send_keys(text).await.unwrap();
     }
