@@ -410,12 +410,12 @@ impl NodeConfig {
             match (self.web.listen, &self.web.tls) {
                 (None, _) => "web api           off (web.listen not set)".to_string(),
                 (Some(listen), tls) => format!(
-                    "web api           {}://{listen}/v1/ ({}{})",
+                    "web api           {}://{listen}/v1/ and the console (控制台) at / ({}{})",
                     if tls.is_some() { "https" } else { "http" },
                     if self.web.login_required() {
-                        "API token required"
+                        "API token or console login required"
                     } else {
-                        "loopback: no token needed"
+                        "loopback: no token or login needed"
                     },
                     match tls {
                         Some(tls) => format!(", certificate {}", tls.cert.display()),

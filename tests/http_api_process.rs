@@ -115,3 +115,75 @@ async fn tokens_made_by_the_cli_open_the_https_api_until_revoked() {
     }
     dingcheng.terminate().await;
 }
+
+/// `GET /openapi.json` over HTTPS to 127.0.0.1 `port`, trusting only `ca_pem` for `localhost`:
+/// `Err` when the handshake fails (the listener serves another certificate).
+async fn served_certificate(port: u16, ca_pem: &str) -> Result<HttpAnswer, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(request_on(tls, "GET", "/openapi.json", None, None).await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_web_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
+    let (_cluster, mut dingcheng, _) = dingcheng_process_beside_xinhua(&Limits::default()).await;
+    let web = free_address();
+    let first = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (
+        dingcheng.dir().join("web.pem"),
+        dingcheng.dir().join("web-key.pem"),
+    );
+    std::fs::write(&cert, first.cert.pem()).unwrap();
+    std::fs::write(&key, first.signing_key.serialize_pem()).unwrap();
+    let mut config = std::fs::read_to_string(&dingcheng.config_path).unwrap();
+    config.push_str(&format!(
+        "\n[web]\nlisten = \"{web}\"\n[web.tls]\ncert = \"web.pem\"\nkey = \"web-key.pem\"\n"
+    ));
+    std::fs::write(&dingcheng.config_path, config).unwrap();
+    dingcheng.start().await;
+    let served = served_certificate(web.port(), &first.cert.pem()).await.unwrap();
+    assert_eq!(served.status, 200);
+
+    // renewed on disk: the old one is served until the node is told (or its watch notices)
+    let second = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(&cert, second.cert.pem()).unwrap();
+    std::fs::write(&key, second.signing_key.serialize_pem()).unwrap();
+    dingcheng.signal("HUP");
+    eventually("the renewed web certificate served", || async {
+        served_certificate(web.port(), &second.cert.pem()).await.ok()
+    })
+    .await;
+    assert!(
+        served_certificate(web.port(), &first.cert.pem()).await.is_err(),
+        "the old certificate is no longer served"
+    );
+
+    // a broken key: the renewed certificate stays in force, and the node says why
+    std::fs::write(&key, "not a key").unwrap();
+    dingcheng.signal("HUP");
+    eventually("the failed reload warned about", || async {
+        dingcheng
+            .log()
+            .contains("web listener certificate reload failed")
+            .then_some(())
+    })
+    .await;
+    let still = served_certificate(web.port(), &second.cert.pem()).await.unwrap();
+    assert_eq!(still.status, 200);
+    assert!(!dingcheng.log().contains("not a key"));
+    dingcheng.terminate().await;
+}

@@ -205,10 +205,11 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
 
     let (operator_addr, operator_health, operator) =
         spawn_operator_api(config, &tls, Arc::clone(&node), &mut tasks, shutdown_rx.clone()).await?;
-    let web_addr = crate::web::spawn(config, &operator, &mut tasks, shutdown_rx.clone()).await?;
-    if let Some(address) = web_addr {
-        info!(%address, "web listener (HTTP/JSON API) serving");
+    let web = crate::web::spawn(config, &operator, &mut tasks, shutdown_rx.clone()).await?;
+    if let Some(web) = &web {
+        info!(address = %web.address, tls = web.certificate.is_some(), "web listener (console and HTTP/JSON API) serving");
     }
+    let web_addr = web.as_ref().map(|web| web.address);
     let health = Health::new(
         vec![
             Reported {
@@ -228,7 +229,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         shutdown_rx.clone(),
     )
     .await?;
-    let reloader = TlsReloader::new(Arc::clone(&tls), Arc::clone(&node), Arc::clone(&health));
+    let reloader = TlsReloader::new(
+        Arc::clone(&tls),
+        web.and_then(|web| web.certificate),
+        Arc::clone(&node),
+        Arc::clone(&health),
+    );
     tasks.spawn(Arc::clone(&reloader).watch(config.tls.watch_interval, shutdown_rx.clone()));
 
     let workers = Workers::new();

@@ -20,11 +20,14 @@ use super::health::Health;
 use crate::node::Node;
 use crate::store::audit::AuditEntry;
 use crate::tls::{ClosedConnection, LiveTls, ReloadOutcome, Role, certificate_not_after};
+use crate::web::{WebCertificate, WebReload};
 
 /// Applies reloads of one node's TLS material, one at a time.
 #[derive(Debug)]
 pub struct TlsReloader {
     live: Arc<LiveTls>,
+    /// The web listener's own certificate (`[web.tls]`), when it has one.
+    web: Option<Arc<WebCertificate>>,
     node: Arc<Node>,
     health: Arc<Health>,
     /// A SIGHUP and the file watch never reload at once.
@@ -33,9 +36,15 @@ pub struct TlsReloader {
 
 impl TlsReloader {
     /// Reports the material loaded at start-up.
-    pub fn new(live: Arc<LiveTls>, node: Arc<Node>, health: Arc<Health>) -> Arc<TlsReloader> {
+    pub fn new(
+        live: Arc<LiveTls>,
+        web: Option<Arc<WebCertificate>>,
+        node: Arc<Node>,
+        health: Arc<Health>,
+    ) -> Arc<TlsReloader> {
         let reloader = Arc::new(TlsReloader {
             live,
+            web,
             node,
             health,
             one_at_a_time: tokio::sync::Mutex::new(()),
@@ -76,7 +85,37 @@ impl TlsReloader {
             }
         }
         self.check_crl_freshness();
+        self.reload_web(force).await;
         outcome
+    }
+
+    /// Reads the web listener's certificate again (a failure keeps the one in force, warns on
+    /// `/healthz` and is logged).
+    async fn reload_web(&self, force: bool) {
+        let Some(web) = &self.web else {
+            return;
+        };
+        let web = Arc::clone(web);
+        let outcome = tokio::task::spawn_blocking(move || web.reload(force))
+            .await
+            .unwrap_or_else(|error| WebReload::Failed(format!("the reload task failed: {error}")));
+        match outcome {
+            WebReload::Unchanged => {}
+            WebReload::Reloaded => {
+                info!("web listener certificate reloaded: new connections get it");
+                self.health.warn("web tls", None);
+            }
+            WebReload::Failed(why) => {
+                warn!(why = %why, "web listener certificate reload failed: still serving the previous one");
+                self.health.warn(
+                    "web tls",
+                    Some(format!(
+                        "the reload at {} failed ({why}); still serving the previous web certificate",
+                        Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                    )),
+                );
+            }
+        }
     }
 
     /// Reloads when the files change, every `interval`, until shutdown (never if `interval` is

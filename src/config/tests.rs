@@ -328,11 +328,9 @@ fn the_web_listener_is_off_unless_set_and_needs_https_and_tokens_off_loopback() 
         config.web.tls.as_ref().unwrap().key,
         Path::new("/etc/hancha/certs/web-key.pem")
     );
-    assert!(
-        config
-            .describe()
-            .contains("https://0.0.0.0:8443/v1/ (API token required")
-    );
+    assert!(config.describe().contains(
+        "https://0.0.0.0:8443/v1/ and the console (控制台) at / (API token or console login required"
+    ));
     let open = format!(
         "{EXAMPLE}\n[web]\nlisten = \"0.0.0.0:8443\"\nrequire_login = false\n[web.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
     );

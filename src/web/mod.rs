@@ -2,10 +2,12 @@
 //! (`POST /v1/<Method>`, [`api`]), authenticated with API tokens ([`tokens`]), described by an
 //! OpenAPI 3 document made from the proto descriptors ([`openapi`], `GET /openapi.json`).
 //! A thin edge: every route calls the operator service the gRPC listener serves. HTTPS with the
-//! `[web.tls]` certificate (read once at start), or plain HTTP on loopback. The web console
+//! `[web.tls]` certificate (reloaded with the node's other TLS material), or plain HTTP on
+//! loopback. The web console
 //! ([`console`]) is served by the same listener, on the same operator service.
 
 pub mod api;
+mod certificate;
 pub mod console;
 pub mod openapi;
 pub mod tokens;
@@ -20,8 +22,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -29,8 +29,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
 
-use crate::config::{NodeConfig, WebTls};
+use crate::config::NodeConfig;
+
 use crate::operator::OperatorService;
+pub use certificate::{WebCertificate, WebReload};
 
 /// The whole web listener: the API under `/v1/`, `GET /openapi.json`, and the console's pages
 /// everywhere else.
@@ -52,22 +54,30 @@ async fn openapi_json() -> axum::response::Response {
     }
 }
 
+/// The bound web listener.
+#[derive(Debug)]
+pub struct WebListening {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its certificate, when it serves TLS (reloaded with the node's other TLS material).
+    pub certificate: Option<Arc<WebCertificate>>,
+}
+
 /// Binds `web.listen` (when set) and serves [`router`] for `operator` until `shutdown` turns
-/// true; returns the bound address.
+/// true.
 pub async fn spawn(
     config: &NodeConfig,
     operator: &OperatorService,
     tasks: &mut JoinSet<()>,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<SocketAddr>> {
+) -> anyhow::Result<Option<WebListening>> {
     let Some(listen) = config.web.listen else {
         return Ok(None);
     };
-    let tls = config
-        .web
-        .tls
+    let certificate = config.web.tls.as_ref().map(WebCertificate::load).transpose()?;
+    let tls = certificate
         .as_ref()
-        .map(server_config)
+        .map(|certificate| server_config(Arc::clone(certificate)))
         .transpose()?
         .map(TlsAcceptor::from);
     if tls.is_none() && !listen.ip().is_loopback() {
@@ -110,31 +120,16 @@ pub async fn spawn(
             warn!(%error, "web listener stopped with an error");
         }
     });
-    Ok(Some(address))
+    Ok(Some(WebListening { address, certificate }))
 }
 
-/// The web listener's TLS configuration: TLS 1.3, HTTP/1.1, the `[web.tls]` certificate chain
-/// and key, no client certificates (callers authenticate with tokens).
-fn server_config(files: &WebTls) -> anyhow::Result<Arc<ServerConfig>> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .with_context(|| format!("reading web.tls.cert {}", files.cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| {
-            format!(
-                "web.tls.cert {} is not a PEM certificate chain",
-                files.cert.display()
-            )
-        })?;
-    if chain.is_empty() {
-        anyhow::bail!("web.tls.cert {} holds no certificate", files.cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("web.tls.key {} is not a PEM private key", files.key.display()))?;
+/// The web listener's TLS configuration: TLS 1.3, HTTP/1.1, the `[web.tls]` certificate (as
+/// reloaded), no client certificates (callers authenticate with tokens or console logins).
+fn server_config(certificate: Arc<WebCertificate>) -> anyhow::Result<Arc<ServerConfig>> {
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("the web.tls certificate and key do not go together")?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
