@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::client::{NodeArgs, runtime};
 use crate::present::display;
+use crate::present::reconcile::{bytes, write_differences_csv};
 use crate::proto::operator as pb;
 use crate::proto::operator::reconcile_progress::Step;
 
@@ -143,14 +144,6 @@ fn summary_line(run: &pb::ReconcileRun) -> String {
     )
 }
 
-fn bytes(count: u64) -> String {
-    match count {
-        0..1_024 => format!("{count} B"),
-        1_024..1_048_576 => format!("{:.1} kB", count as f64 / 1024.0),
-        _ => format!("{:.1} MB", count as f64 / 1_048_576.0),
-    }
-}
-
 fn run_reports(args: ReportsArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
@@ -161,32 +154,7 @@ fn run_reports(args: ReportsArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(explain)?
                 .into_inner();
-            let mut writer = csv::Writer::from_writer(std::io::stdout());
-            writer.write_record([
-                "found_at",
-                "peer_county",
-                "township",
-                "resident_id",
-                "flow",
-                "difference",
-                "action",
-                "inquiry_id",
-                "run_id",
-            ])?;
-            for row in &response.differences {
-                writer.write_record([
-                    display::rfc3339(row.found_at.as_ref()).as_str(),
-                    &row.peer_county,
-                    &row.township,
-                    &row.resident_id,
-                    &row.flow,
-                    &row.difference,
-                    &row.action,
-                    &row.inquiry_id,
-                    &row.run_id,
-                ])?;
-            }
-            writer.flush()?;
+            write_differences_csv(std::io::stdout(), &response.differences)?;
             return Ok(ExitCode::SUCCESS);
         }
         let response = client

@@ -2,7 +2,6 @@
 //! 查环查孕结果通报率) per township and for the county, as a table for people, CSV for a
 //! spreadsheet, or JSON for a program.
 
-use crate::present::explain;
 use std::process::ExitCode;
 
 use chrono::Utc;
@@ -10,40 +9,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::client::{NodeArgs, runtime};
-use crate::domain::division::CountyCode;
 use crate::domain::report::{Indicator, ReportPeriod};
 use crate::domain::time::china_time;
+use crate::present::explain;
+use crate::present::report::{self as report_csv, INDICATORS, county_name, indicators};
 use crate::proto::operator as pb;
-
-/// The indicators, each with its Chinese name, the column prefix used in CSV and JSON, and what
-/// it counts (as printed under the table).
-const INDICATORS: [(&str, &str, &str); 5] = [
-    (
-        "登记率",
-        "registration",
-        "inflow persons registered ÷ known (registered, or asked about by their origin in the period)",
-    ),
-    (
-        "办证率",
-        "certificate",
-        "outflow women 15–49 with a certificate valid on the last day ÷ outflow women 15–49",
-    ),
-    (
-        "持验证率",
-        "verification",
-        "inflow women 15–49 the origin verified (found) by the last day ÷ inflow women 15–49",
-    ),
-    (
-        "流出人口函查率",
-        "outflow_inquiry",
-        "outflow persons with an outflow inquiry answered in the period ÷ outflow persons",
-    ),
-    (
-        "查环查孕结果通报率",
-        "check_report",
-        "inflow married women 15–49 whose check result (dated in the period) was sent to their origin ÷ inflow married women 15–49",
-    ),
-];
 
 /// What to report and how to print it. Rates are rounded down, so 100.0% means everyone.
 ///
@@ -82,40 +52,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         if args.json {
             println!("{}", to_json(&report));
         } else if args.csv {
-            // No byte-order mark: scripts, databases and most CSV readers take it for part of the
-            // first column's name, while LibreOffice and WPS read UTF-8 without it (and Excel's
-            // Data › From Text/CSV does with "65001: Unicode (UTF-8)").
-            let mut writer = csv::Writer::from_writer(std::io::stdout());
-            writer.write_record(csv_header())?;
-            for row in &report.rows {
-                writer.write_record(csv_row(&report, row))?;
-            }
-            writer.flush()?;
+            report_csv::write_csv(std::io::stdout(), &report)?;
         } else {
             println!("{}", text(&report));
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// The row's indicators, in the order of [`INDICATORS`].
-fn indicators(row: &pb::ReportRow) -> [Indicator; 5] {
-    let domain = |wire: &Option<pb::Indicator>| {
-        wire.as_ref()
-            .map(|i| Indicator::new(i.numerator, i.denominator))
-            .unwrap_or_default()
-    };
-    [
-        domain(&row.registration),
-        domain(&row.certificate),
-        domain(&row.verification),
-        domain(&row.outflow_inquiry),
-        domain(&row.check_report),
-    ]
-}
-
-fn county_name(code: &str) -> &'static str {
-    CountyCode::parse(code).map(|c| c.name()).unwrap_or_default()
 }
 
 // === table ===
@@ -218,49 +160,6 @@ fn is_wide(c: char) -> bool {
     )
 }
 
-// === CSV ===
-
-fn csv_header() -> Vec<String> {
-    let mut header: Vec<String> = ["level", "code", "name", "period", "period_start", "period_end"]
-        .map(String::from)
-        .to_vec();
-    for (_, column, _) in INDICATORS {
-        header.extend(["numerator", "denominator", "rate"].map(|part| format!("{column}_{part}")));
-    }
-    header
-}
-
-fn csv_row(report: &pb::ReportResponse, row: &pb::ReportRow) -> Vec<String> {
-    let (level, code) = if row.township.is_empty() {
-        ("county", report.county.clone())
-    } else {
-        ("township", row.township.clone())
-    };
-    let mut record = vec![
-        level.to_string(),
-        code,
-        row.township_name.clone(),
-        report.period.clone(),
-        report.period_start.clone(),
-        report.period_end.clone(),
-    ];
-    for indicator in indicators(row) {
-        record.push(indicator.numerator.to_string());
-        record.push(indicator.denominator.to_string());
-        record.push(csv_rate(indicator));
-    }
-    record
-}
-
-/// The rate as a fraction with four decimals, rounded down like the table; empty for 0/0.
-fn csv_rate(indicator: Indicator) -> String {
-    if indicator.denominator == 0 {
-        return String::new();
-    }
-    let ten_thousandths = u128::from(indicator.numerator) * 10_000 / u128::from(indicator.denominator);
-    format!("{}.{:04}", ten_thousandths / 10_000, ten_thousandths % 10_000)
-}
-
 // === JSON ===
 
 fn to_json(report: &pb::ReportResponse) -> serde_json::Value {
@@ -326,13 +225,5 @@ mod tests {
                 "x                        — (0/0)",
             ]
         );
-    }
-
-    #[test]
-    fn csv_rates_are_fractions_rounded_down_and_empty_for_nobody() {
-        assert_eq!(csv_rate(Indicator::new(52, 54)), "0.9629");
-        assert_eq!(csv_rate(Indicator::new(1, 1)), "1.0000");
-        assert_eq!(csv_rate(Indicator::new(19_999, 20_000)), "0.9999");
-        assert_eq!(csv_rate(Indicator::new(0, 0)), "");
     }
 }

@@ -3,7 +3,9 @@
 //! Below both, so neither imports the other.
 
 pub mod display;
+pub mod reconcile;
 pub mod reminder;
+pub mod report;
 
 use display::table;
 

@@ -10,8 +10,12 @@
 //!
 //! [`Operator`]: crate::proto::operator::operator_server::Operator
 
+mod agreements;
+mod chart;
+mod indicators;
 mod layout;
 mod queue;
+mod reconcile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +68,9 @@ pub fn routes(console: Console) -> Router {
         .route("/console.css", get(layout::style_sheet))
         .route("/console.js", get(layout::script))
         .merge(queue::routes())
+        .merge(indicators::routes())
+        .merge(reconcile::routes())
+        .merge(agreements::routes())
         .with_state(console)
 }
 
