@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod console;
+pub mod logins;
 pub mod openapi;
 pub mod tokens;
 
@@ -82,6 +83,7 @@ pub async fn spawn(
         service.clone(),
         config.web.login_required(),
         config.limits.rpc_timeout,
+        tls.is_some(),
     );
     let api = api::Api {
         identify: tokens::Identify {
