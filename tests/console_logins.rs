@@ -534,3 +534,53 @@ async fn hancha_users_makes_lists_disables_and_sets_passwords_and_refuses_what_w
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_the_console_cookies_are_secure() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+
+    let mut offices = TownshipOffices::start().await;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (
+        offices.cluster.path().join("web.pem"),
+        offices.cluster.path().join("web-key.pem"),
+    );
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    offices
+        .cluster
+        .restart_with_web(
+            DINGCHENG,
+            WebListener {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                require_login: Some(true),
+                tls: Some(hancha::config::WebTls { cert, key }),
+            },
+        )
+        .await;
+    let web = offices.cluster.web_address(DINGCHENG);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(certified.cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("the TLS handshake with the web listener");
+    let form = request_on(tls, "GET", "/login", None, None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let cookie = set_cookie(&form, "hancha_login_form").expect("the login form's cookie");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+}

@@ -52,6 +52,17 @@ type AccountRow = (
     Option<DateTime<Utc>>,
 );
 
+/// An [`AccountRow`] and the password hash.
+type LoginRow = (
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    i32,
+    Option<DateTime<Utc>>,
+    String,
+);
+
 const ACCOUNT_COLUMNS: &str = "name, township, created_at, disabled_at, failed_attempts, locked_until";
 
 fn account_of((name, township, created_at, disabled_at, failed, locked_until): AccountRow) -> ConsoleAccount {
@@ -106,22 +117,14 @@ impl Store {
 
     /// The account `name` with its password hash, for a login attempt.
     pub async fn console_login_of(&self, name: &str) -> Result<Option<StoredLogin>, StoreError> {
-        let row: Option<(
-            String,
-            String,
-            Option<String>,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            i32,
-            Option<DateTime<Utc>>,
-        )> = sqlx::query_as(&format!(
-            "SELECT password_hash, {ACCOUNT_COLUMNS} FROM console_accounts WHERE name = $1"
+        let row: Option<LoginRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, password_hash FROM console_accounts WHERE name = $1"
         ))
         .bind(name)
         .fetch_optional(self.pool())
         .await?;
         Ok(row.map(
-            |(password_hash, name, township, created_at, disabled_at, failed, locked_until)| StoredLogin {
+            |(name, township, created_at, disabled_at, failed, locked_until, password_hash)| StoredLogin {
                 account: account_of((name, township, created_at, disabled_at, failed, locked_until)),
                 password_hash,
             },

@@ -14,7 +14,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use tonic::Status;
 use tracing::warn;
 
@@ -34,6 +34,9 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Longest password accepted, in bytes (hashing is deliberately slow; a huge one is no password).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Password checks (Argon2id) running at once on a node.
+const PASSWORD_CHECKS_AT_ONCE: usize = 4;
 
 /// Whether `password` may be an account's password; why not otherwise.
 pub fn check_new_password(password: &str) -> Result<(), String> {
@@ -126,6 +129,9 @@ pub struct Logins {
     /// A hash checked when the name has no account, so that an unknown name takes as long as a
     /// wrong password (made on first use).
     decoy: Arc<OnceCell<String>>,
+    /// Password checks running at once: each holds 19 MiB for tens of milliseconds, so a flood
+    /// of logins waits here instead of filling the memory and the blocking pool.
+    checks: Arc<Semaphore>,
 }
 
 impl Logins {
@@ -134,6 +140,7 @@ impl Logins {
         Logins {
             service,
             decoy: Arc::new(OnceCell::new()),
+            checks: Arc::new(Semaphore::new(PASSWORD_CHECKS_AT_ONCE)),
         }
     }
 
@@ -155,7 +162,10 @@ impl Logins {
             Some(stored) => stored.password_hash.clone(),
             None => self.decoy().await?,
         };
-        let password_ok = verify_blocking(phc, password.to_string()).await?;
+        let password_ok = {
+            let _permit = self.checks.acquire().await.map_err(internal)?;
+            verify_blocking(phc, password.to_string()).await?
+        };
         let Some(stored) = stored else {
             self.service
                 .refuse_unidentified_login(unauthenticated("no console account of the name given".into()))
