@@ -4,8 +4,10 @@
 //! `hancha users unlock`, each attempt audited; the session cookie is HttpOnly and
 //! SameSite=Strict and only its SHA-256 is stored; a township account sees its township only,
 //! even by typing another's URL; logging out needs the form token and revokes the session; a
-//! disabled account's session stops at once, an idle or old one ends; `hancha users` makes,
-//! lists, disables and re-passwords accounts.
+//! disabled account's session stops at once, an idle or old one ends; replicas count wrong
+//! passwords together and share sessions; cookies are Secure over HTTPS; on loopback without
+//! `require_login` a login is optional; `hancha users` makes, lists, disables and re-passwords
+//! accounts.
 
 mod common;
 
@@ -583,4 +585,76 @@ async fn over_https_the_console_cookies_are_secure() {
     for attribute in ["Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_count_wrong_passwords_together_and_share_sessions() {
+    let (offices, web) = offices_with_logins().await;
+    add_account(store(&offices), "he.ping", None).await;
+    let replica = offices.cluster.start_replica(DINGCHENG).await;
+    let other = replica.web_addr.expect("the replica's web listener");
+
+    // wrong passwords at once on both replicas: every one counted, the fifth locks
+    let attempts = (0..6).map(|attempt| {
+        let to = if attempt % 2 == 0 { web } else { other };
+        tokio::spawn(async move { log_in(to, "he.ping", "not the password", "").await.status })
+    });
+    for attempt in attempts {
+        assert_eq!(attempt.await.unwrap(), 401);
+    }
+    for node in [web, other] {
+        let locked = log_in(node, "he.ping", PASSWORD, "").await;
+        assert_eq!(locked.status, 401, "locked on every replica");
+    }
+    let (failed, locked): (i32, bool) = sqlx::query_as(
+        "SELECT failed_attempts, locked_until > now() FROM console_accounts WHERE name = 'he.ping'",
+    )
+    .fetch_one(&database(store(&offices)).await)
+    .await
+    .unwrap();
+    // five locked it (counting afresh), the sixth came during the lock and was not counted
+    assert_eq!((failed, locked), (0, true));
+
+    store(&offices).unlock_console_account("he.ping").await.unwrap();
+    let secret = session_of(&log_in(web, "he.ping", PASSWORD, "").await);
+    let page = get(other, "/queue", Some(&secret)).await;
+    assert_eq!(
+        page.status, 200,
+        "a session opened on one replica works on the other"
+    );
+    assert!(page.body.contains("he.ping"));
+    replica.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_loopback_without_require_login_a_login_is_optional_and_acts_under_the_account() {
+    let mut offices = TownshipOffices::start().await;
+    offices
+        .cluster
+        .restart_with_web(
+            DINGCHENG,
+            WebListener {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                require_login: None,
+                tls: None,
+            },
+        )
+        .await;
+    let web = offices.cluster.web_address(DINGCHENG);
+    let township_a = offices.township_a.to_string();
+    add_account(store(&offices), "clerk-a", Some(&township_a)).await;
+
+    let open = get(web, "/queue", None).await;
+    assert_eq!(open.status, 200, "{}", open.body);
+    assert!(open.body.contains("loopback") && open.body.contains(&offices.inquiry_b.to_string()));
+    let login = get(web, "/login", None).await;
+    assert!(login.body.contains(r#"id="login-optional""#));
+
+    let secret = session_of(&log_in(web, "clerk-a", PASSWORD, "").await);
+    let mine = get(web, "/queue", Some(&secret)).await;
+    assert!(mine.body.contains("clerk-a"));
+    assert!(
+        !mine.body.contains(&offices.inquiry_b.to_string()),
+        "held to its township"
+    );
 }
