@@ -213,9 +213,10 @@ impl Default for MetricsListener {
 pub struct WebListener {
     /// Where to listen, e.g. `127.0.0.1:7550`, or `0.0.0.0:8443` with `[web.tls]`.
     pub listen: Option<SocketAddr>,
-    /// Whether every request needs an API token. Default: off on a loopback address (a caller
-    /// without a token is the county-wide loopback principal, as on the loopback operator
-    /// listener), on otherwise; it cannot be turned off off loopback.
+    /// Whether every API request needs an API token and every console page a login. Default:
+    /// off on a loopback address (a caller without a token or login is the county-wide
+    /// loopback principal, as on the loopback operator listener; a reverse proxy in front makes
+    /// everyone that), on otherwise; it cannot be turned off off loopback.
     pub require_login: Option<bool>,
     /// The server certificate and key (HTTPS); required when `listen` is not loopback.
     pub tls: Option<WebTls>,

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -504,29 +503,6 @@ async fn a_consistent_rewrite_is_caught_by_the_peer_holding_an_earlier_checkpoin
     pool.close().await;
 }
 
-/// A configuration file for `county`'s node, for the commands that read its database directly.
-fn config_file(cluster: &Cluster, county: &str) -> PathBuf {
-    let config = &cluster.members[county].config;
-    let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
-    let path = cluster.path().join(format!("{county}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = {}\n\n[tls]\ncertificate = {}\n\
-             private_key = {}\ntrust_anchors = {}\n",
-            quoted(county),
-            quoted(&config.listen.to_string()),
-            quoted(&config.database_url),
-            quoted(&config.agreements_dir.display().to_string()),
-            quoted(&config.tls.certificate.display().to_string()),
-            quoted(&config.tls.private_key.display().to_string()),
-            quoted(&config.tls.trust_anchors.display().to_string()),
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind_is_not() {
     let mut cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
@@ -610,7 +586,7 @@ async fn a_documented_restore_is_accepted_by_the_peer_and_an_undocumented_rewind
     assert!(witness.fork.is_some(), "a rewind without a statement is a fork");
 
     // the documented procedure: sign the resume statement, then carry on
-    let config = config_file(&cluster, DINGCHENG);
+    let config = cluster.config_file(DINGCHENG);
     let (code, text) = hancha_audit(&[
         "resume",
         "--config",
@@ -1124,7 +1100,7 @@ async fn verify_exits_1_only_when_broken_2_for_unusable_input_and_3_when_the_dat
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
     write_records(cluster.node(DINGCHENG), 3, "some").await;
     seal_and_checkpoint(cluster.node(DINGCHENG)).await;
-    let config = config_file(&cluster, DINGCHENG);
+    let config = cluster.config_file(DINGCHENG);
     let text = std::fs::read_to_string(&config).unwrap();
     let (code, out) = hancha_audit(&["verify", "--config", config.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "intact: {out}");

@@ -32,6 +32,7 @@ mod show;
 mod show_notice;
 mod sweep;
 mod tokens;
+mod users;
 mod watch;
 mod webhooks;
 mod withdraw;
@@ -145,6 +146,10 @@ enum Command {
     /// revoke. Run against the node's database (--config).
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Console accounts (控制台登录) for county and township staff: add, list, disable,
+    /// unlock, set a password. Run against the node's database (--config).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Print the OpenAPI 3 document of the HTTP/JSON API (JSON), made from the operator API's
     /// proto definitions; the node serves the same at /openapi.json. After changing the proto:
     /// `hancha openapi > docs/openapi.json`.
@@ -188,6 +193,7 @@ pub fn main() -> ExitCode {
         Command::Webhooks(command) => webhooks::run(command),
         Command::Agreement(command) => agreement::run(command),
         Command::Tokens(command) => tokens::run(command),
+        Command::Users(command) => users::run(command),
         Command::Openapi => crate::web::openapi::document().map(|document| {
             print!("{document}");
             ExitCode::SUCCESS

@@ -93,7 +93,7 @@ pub fn run(command: TokensCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn connect(arg: &ConfigArg) -> anyhow::Result<(NodeConfig, Store)> {
+pub(super) async fn connect(arg: &ConfigArg) -> anyhow::Result<(NodeConfig, Store)> {
     let config = NodeConfig::load(&arg.config)?;
     let store = Store::connect(&config.database_url, 2, Duration::from_secs(10))
         .await

@@ -3,6 +3,7 @@
 //! every operator entry point). Pure: the caller supplies the verified peer or principal and the
 //! time.
 
+pub mod lockout;
 mod notices;
 mod principal;
 

@@ -110,21 +110,7 @@ impl Gate {
     ) -> Result<Caller, Status> {
         let principal = match self.principal_of(node, request) {
             Ok(principal) => principal,
-            Err(rejection) => {
-                let access = OperatorAccess {
-                    principal: "unidentified".into(),
-                    scope: "none".into(),
-                    action: action.as_str().into(),
-                    outcome: "refused".into(),
-                    reason: Some(rejection.audit_reason()),
-                    ..OperatorAccess::default()
-                };
-                if self.unidentified.take("unidentified", Instant::now()).is_err() {
-                    debug!(action = %access.action, "unidentified operator call refused (not audited: over the limit)");
-                    return Err(status_of(&rejection));
-                }
-                return Err(refuse(node, access, &rejection).await);
-            }
+            Err(rejection) => return Err(self.refuse_unidentified(node, action, &rejection).await),
         };
         let scope = match authorize(&principal, action) {
             Ok(scope) => scope,
@@ -161,6 +147,29 @@ impl Gate {
             }
         }
         Ok(caller)
+    }
+
+    /// Refuses a caller nobody could identify (`principal` `unidentified`), audited up to
+    /// [`UNIDENTIFIED_AUDITS_PER_MINUTE`] node-wide and only logged past that.
+    pub(super) async fn refuse_unidentified(
+        &self,
+        node: &Node,
+        action: OperatorAction,
+        rejection: &Rejection,
+    ) -> Status {
+        let access = OperatorAccess {
+            principal: "unidentified".into(),
+            scope: "none".into(),
+            action: action.as_str().into(),
+            outcome: "refused".into(),
+            reason: Some(rejection.audit_reason()),
+            ..OperatorAccess::default()
+        };
+        if self.unidentified.take("unidentified", Instant::now()).is_err() {
+            debug!(action = %access.action, "unidentified operator call refused (not audited: over the limit)");
+            return status_of(rejection);
+        }
+        refuse(node, access, rejection).await
     }
 
     /// The principal a request comes from: the operator its verified certificate names, the

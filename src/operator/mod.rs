@@ -14,6 +14,7 @@ mod events;
 mod import;
 mod inquiries;
 mod limiter;
+mod logins;
 mod notice_effects;
 mod notices;
 mod reconcile;

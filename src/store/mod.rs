@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod audit_chain;
 pub mod audit_witness;
+pub mod console_logins;
 pub mod events;
 pub mod feedback;
 pub mod inbound;

@@ -200,6 +200,10 @@ pub const NOT_PERSONAL: &[(&str, &[&str])] = &[
             "last_used_at",
         ],
     ),
+    // the console's staff accounts and sessions: staff names (like operator names, never
+    // resident ID numbers), townships, Argon2id hashes, SHA-256 of session secrets, times
+    ("console_accounts", &[]),
+    ("console_sessions", &[]),
     (
         "reminders",
         &["number", "period", "issued_at", "issued_by", "deadline"],

@@ -9,6 +9,7 @@
 pub mod api;
 mod certificate;
 pub mod console;
+pub mod logins;
 pub mod openapi;
 pub mod tokens;
 
@@ -92,6 +93,7 @@ pub async fn spawn(
         service.clone(),
         config.web.login_required(),
         config.limits.rpc_timeout,
+        tls.is_some(),
     );
     let api = api::Api {
         identify: tokens::Identify {

@@ -309,4 +309,28 @@ impl Cluster {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// A configuration file for the commands run against `county`'s database (`--config`):
+    /// its county, database and files, as `hancha serve` reads them.
+    pub fn config_file(&self, county: &str) -> PathBuf {
+        let config = &self.members[county].config;
+        let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
+        let path = self.path().join(format!("{county}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = {}\n\n[tls]\ncertificate = {}\n\
+                 private_key = {}\ntrust_anchors = {}\n",
+                quoted(county),
+                quoted(&config.listen.to_string()),
+                quoted(&config.database_url),
+                quoted(&config.agreements_dir.display().to_string()),
+                quoted(&config.tls.certificate.display().to_string()),
+                quoted(&config.tls.private_key.display().to_string()),
+                quoted(&config.tls.trust_anchors.display().to_string()),
+            ),
+        )
+        .unwrap();
+        path
+    }
 }

@@ -120,3 +120,42 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
         raw = &raw[end + 2 + size + 2..];
     }
 }
+
+/// One request with `headers` besides the usual ones (`Cookie`, ...), as a browser sends it, on
+/// its own connection.
+pub async fn request_with_headers(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> HttpAnswer {
+    let mut stream = TcpStream::connect(address)
+        .await
+        .expect("connect to the web listener");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let (content_type, text) = body.unwrap_or(("application/x-www-form-urlencoded", ""));
+    head.push_str(&format!(
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        text.len()
+    ));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    parse_answer(&raw)
+}
+
+impl HttpAnswer {
+    /// Every value of the header `name` (`set-cookie` comes once per cookie).
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+}

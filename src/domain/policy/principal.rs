@@ -23,6 +23,9 @@ pub enum Role {
     /// One of the county's systems calling the HTTP/JSON API with an API token
     /// (`hancha tokens add`): scoped like an operator certificate, named by the token's name.
     Token,
+    /// A member of staff logged in to the web console with a console account (`hancha users
+    /// add`): scoped like an operator certificate, named by the account's name.
+    Staff,
 }
 
 impl Role {
@@ -32,6 +35,7 @@ impl Role {
             Role::Loopback => "loopback",
             Role::Operator => "operator",
             Role::Token => "token",
+            Role::Staff => "staff",
         }
     }
 }
@@ -119,6 +123,12 @@ impl Principal {
         Principal::named(name, county, township, Role::Token, "the API token")
     }
 
+    /// A member of staff logged in to the console with the account `name` (township as stored
+    /// with the account), checked exactly like an operator certificate's name and township.
+    pub fn staff(name: &str, county: CountyCode, township: Option<&str>) -> Result<Principal, Rejection> {
+        Principal::named(name, county, township, Role::Staff, "the console account")
+    }
+
     fn named(
         name: &str,
         county: CountyCode,
@@ -184,7 +194,7 @@ impl Principal {
     }
 }
 
-/// A name (of an operator certificate or an API token: `source`) fit for the audit log and a
+/// A name (of an operator certificate, an API token or a console account: `source`) fit for the audit log and a
 /// file name: 1 to 64 letters, digits, `.`, `-`, `_` or `@`,
 /// and nothing that could be a resident ID number (some offices name staff accounts by them).
 fn check_name(name: &str, source: &str) -> Result<(), Rejection> {
@@ -219,7 +229,8 @@ fn check_name(name: &str, source: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Everything an operator can ask a node to do, one per operator RPC.
+/// Everything an operator can ask a node to do, one per operator RPC; and the console's
+/// logins, which are no RPC but are audited on the same path under the account's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OperatorAction {
     /// Ask another county about one person (the window check, 查证验证).
@@ -284,6 +295,10 @@ pub enum OperatorAction {
     RotateWebhookSecret,
     /// Stop delivering to a webhook endpoint.
     RemoveWebhook,
+    /// Log in to the web console (audited whether it succeeds or not).
+    ConsoleLogin,
+    /// Log out of the web console.
+    ConsoleLogout,
 }
 
 impl OperatorAction {
@@ -321,6 +336,8 @@ impl OperatorAction {
             OperatorAction::ListWebhooks => "list_webhooks",
             OperatorAction::RotateWebhookSecret => "rotate_webhook_secret",
             OperatorAction::RemoveWebhook => "remove_webhook",
+            OperatorAction::ConsoleLogin => "console_login",
+            OperatorAction::ConsoleLogout => "console_logout",
         }
     }
 

@@ -183,7 +183,7 @@ fn township_clerk() -> Principal {
     Principal::operator("clerk", county(DINGCHENG), Some(&township_of(DINGCHENG))).unwrap()
 }
 
-const EVERY_ACTION: [OperatorAction; 31] = [
+const EVERY_ACTION: [OperatorAction; 33] = [
     OperatorAction::Ask,
     OperatorAction::Sweep,
     OperatorAction::SweepStatus,
@@ -215,12 +215,16 @@ const EVERY_ACTION: [OperatorAction; 31] = [
     OperatorAction::ListWebhooks,
     OperatorAction::RotateWebhookSecret,
     OperatorAction::RemoveWebhook,
+    OperatorAction::ConsoleLogin,
+    OperatorAction::ConsoleLogout,
 ];
 
 #[test]
 fn a_county_operator_and_loopback_may_do_everything_county_wide() {
     let operator = Principal::operator("head-office", county(DINGCHENG), None).unwrap();
-    for principal in [operator, Principal::loopback(county(DINGCHENG))] {
+    let staff = Principal::staff("county-clerk", county(DINGCHENG), None).unwrap();
+    let token = Principal::token("county-his", county(DINGCHENG), None).unwrap();
+    for principal in [operator, staff, token, Principal::loopback(county(DINGCHENG))] {
         for action in EVERY_ACTION {
             assert_eq!(
                 authorize(&principal, action),
@@ -333,4 +337,34 @@ fn an_operator_name_that_could_be_a_resident_id_never_becomes_a_principal() {
     assert_eq!(fine.name(), "王芳.玉霞-01");
     assert_eq!(fine.role(), Role::Operator);
     assert_eq!(Principal::loopback(county(DINGCHENG)).role(), Role::Loopback);
+}
+
+#[test]
+fn a_console_account_is_held_to_exactly_what_an_operator_certificate_of_its_scope_may_do() {
+    let township = township_of(DINGCHENG);
+    let staff = Principal::staff("clerk", county(DINGCHENG), Some(&township)).unwrap();
+    assert_eq!(staff.role(), Role::Staff);
+    assert_eq!(staff.role().as_str(), "staff");
+    assert_eq!(staff.scope(), township_clerk().scope());
+    for action in EVERY_ACTION {
+        // both named "clerk": the very same decision, refusal wording included
+        assert_eq!(
+            authorize(&staff, action),
+            authorize(&township_clerk(), action),
+            "{action}"
+        );
+    }
+    // the same checks of name and township as a certificate's, naming the console account
+    let foreign = township_of(XINHUA);
+    let refusal = Principal::staff("clerk", county(DINGCHENG), Some(&foreign)).expect_err("another county");
+    assert_eq!(refusal.code, RejectionCode::PermissionDenied);
+    assert!(
+        refusal.reason.starts_with("the console account"),
+        "{}",
+        refusal.reason
+    );
+    for name in ["11010519491231002X", "loopback", "two words"] {
+        let refusal = Principal::staff(name, county(DINGCHENG), None).expect_err(name);
+        assert_eq!(refusal.code, RejectionCode::Unauthenticated);
+    }
 }

@@ -100,7 +100,7 @@ pub fn page(visitor: &Visitor, section: Section, title: &str, content: Markup) -
                             " · 乡镇 " (township.as_str())
                         }
                         @if visitor.logged_in {
-                            form.inline method="post" action="/logout" {
+                            form.inline #logout method="post" action="/logout" {
                                 (form_token(visitor))
                                 button.link type="submit" { "退出 log out" }
                             }

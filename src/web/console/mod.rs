@@ -14,6 +14,7 @@ mod agreements;
 mod chart;
 mod indicators;
 mod layout;
+mod login;
 mod queue;
 mod reconcile;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::get;
 use tonic::Status;
 use tracing::Instrument;
@@ -31,6 +32,7 @@ use crate::domain::policy::Principal;
 use crate::node::Node;
 use crate::operator::{OperatorService, WebIdentity};
 use crate::status::code_name;
+use crate::web::logins::Logins;
 
 pub use layout::Section;
 
@@ -43,6 +45,11 @@ pub struct Console {
     pub node: Arc<Node>,
     /// Whether a visitor must log in (otherwise the loopback principal; only on loopback).
     pub login_required: bool,
+    /// The console's logins and sessions ([`crate::web::logins`]).
+    pub logins: Logins,
+    /// Whether the listener serves HTTPS, so that cookies are marked `Secure` (a browser then
+    /// never sends them over plain HTTP).
+    pub secure_cookies: bool,
     /// How long one call may take (`limits.rpc_timeout`).
     pub rpc_timeout: Duration,
     /// The form token of the loopback principal (random per process), for the forms of a
@@ -65,6 +72,7 @@ pub struct Visitor {
 pub fn routes(console: Console) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/queue") }))
+        .merge(login::routes())
         .route("/console.css", get(layout::style_sheet))
         .route("/console.js", get(layout::script))
         .merge(queue::routes())
@@ -72,33 +80,66 @@ pub fn routes(console: Console) -> Router {
         .merge(reconcile::routes())
         .merge(agreements::routes())
         .with_state(console)
+        .layer(axum::middleware::from_fn(login::remember_path))
 }
 
 impl Console {
-    /// A console for `service`.
-    pub fn new(service: OperatorService, login_required: bool, rpc_timeout: Duration) -> Console {
+    /// A console for `service`; `secure_cookies` when the listener serves HTTPS.
+    pub fn new(
+        service: OperatorService,
+        login_required: bool,
+        rpc_timeout: Duration,
+        secure_cookies: bool,
+    ) -> Console {
         let mut bytes = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut bytes);
         Console {
             node: Arc::clone(service.node()),
+            logins: Logins::new(service.clone()),
             service,
             login_required,
+            secure_cookies,
             rpc_timeout,
             loopback_form_token: hex::encode(bytes).into(),
         }
     }
 
-    /// Who `headers` say the visitor is; `Err` is the answer to give instead of the page (the
-    /// login page).
-    pub async fn visitor(&self, _headers: &HeaderMap) -> Result<Visitor, Response> {
+    /// Who `headers` say the visitor is: the account of a session in force (its cookie), else
+    /// the loopback principal where no login is required; `Err` is the answer to give instead
+    /// of the page (to the login page, and back here afterwards).
+    pub async fn visitor(&self, headers: &HeaderMap) -> Result<Visitor, Response> {
+        match self.logins.session(headers).await {
+            Ok(Some(session)) => {
+                return Ok(Visitor {
+                    principal: session.principal,
+                    form_token: session.form_token,
+                    logged_in: true,
+                });
+            }
+            Ok(None) => {}
+            Err(status) => return Err(login::failure(&status)),
+        }
         if self.login_required {
-            return Err(Redirect::to("/login").into_response());
+            return Err(login::to_login(headers));
         }
         Ok(Visitor {
             principal: Principal::loopback(self.node.county()),
             form_token: self.loopback_form_token.to_string(),
             logged_in: false,
         })
+    }
+
+    /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Secure over HTTPS; `max_age` 0 forgets
+    /// the cookie, `None` keeps it until the browser closes.
+    pub fn cookie(&self, name: &str, value: &str, path: &str, max_age: Option<u32>) -> String {
+        let mut cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
+        if let Some(seconds) = max_age {
+            cookie.push_str(&format!("; Max-Age={seconds}"));
+        }
+        if self.secure_cookies {
+            cookie.push_str("; Secure");
+        }
+        cookie
     }
 
     /// Whether a posted form carries `visitor`'s form token.
