@@ -10,8 +10,12 @@
 //!
 //! [`Operator`]: crate::proto::operator::operator_server::Operator
 
+mod answer;
+mod forms;
 mod layout;
 mod queue;
+mod sweep;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +48,8 @@ pub struct Console {
     /// The form token of the loopback principal (random per process), for the forms of a
     /// console without logins: a page of another site cannot read it, so cannot post a form.
     pub loopback_form_token: Arc<str>,
+    /// Sweep files checked and waiting for their confirmation, and the sweeps sent from here.
+    pub uploads: sweep::Uploads,
 }
 
 /// Who is looking at a page.
@@ -64,6 +70,9 @@ pub fn routes(console: Console) -> Router {
         .route("/console.css", get(layout::style_sheet))
         .route("/console.js", get(layout::script))
         .merge(queue::routes())
+        .merge(answer::routes())
+        .merge(window::routes())
+        .merge(sweep::routes())
         .with_state(console)
 }
 
@@ -78,6 +87,7 @@ impl Console {
             login_required,
             rpc_timeout,
             loopback_form_token: hex::encode(bytes).into(),
+            uploads: sweep::Uploads::default(),
         }
     }
 
