@@ -9,9 +9,7 @@
 //! kept here in memory, keyed by its sweep key and owned by whoever uploaded it (a few files at
 //! most, each under [`MAX_UPLOAD_BYTES`]): the confirmation is one click, with no second upload.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Cursor;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::Form;
@@ -21,30 +19,27 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use maud::{Markup, html};
+use maud::html;
 use serde::Deserialize;
 
-use super::layout::{Refusal, Section, form_token, page, refused_page, term};
+use super::layout::{Refusal, Section, page, refused_page, term};
 use super::window::county_name;
 use super::{Console, Visitor, forms};
-use crate::csv_input::sweep::{SweepColumns, sweep_key};
-use crate::csv_input::{CsvReader, Decoded, Encoding};
-use crate::domain::person_row::repeated_reason;
+use crate::csv_input::Encoding;
+use crate::csv_input::sweep::sweep_key;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
+
+mod held;
+mod render;
+
+pub use held::Uploads;
+use held::{Sending, Upload, check, send_all};
+use render::{confirm_body, csv_row, line_cell, refusals_table, upload_form};
 
 /// The largest file the console takes (about 300,000 rows); a larger sweep is for
 /// `hancha sweep`.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
-
-/// Checked files kept for their confirmation; the oldest goes first.
-const KEPT_UPLOADS: usize = 8;
-
-/// Items per Sweep call.
-const CHUNK: usize = 1_000;
-
-/// Refused rows listed on the page; the rest are counted.
-const LISTED_REFUSALS: usize = 500;
 
 const TITLE: &str = "清查 Sweep";
 
@@ -61,74 +56,6 @@ pub(super) fn routes() -> Router<Console> {
         .route("/sweep/{key}", get(progress))
         .route("/sweep/{key}/status.json", get(status_json))
         .route("/sweep/{key}/result.csv", get(result_csv))
-}
-
-/// The checked files and the sweeps sent from this console, by sweep key.
-#[derive(Clone, Debug, Default)]
-pub struct Uploads(Arc<Mutex<HashMap<String, Upload>>>);
-
-/// One checked file.
-#[derive(Clone, Debug)]
-struct Upload {
-    /// The principal who uploaded it: only they send it.
-    owner: String,
-    /// Its name, as uploaded (shown back to whoever uploaded it).
-    file_name: String,
-    to_county: String,
-    kind: String,
-    decoded_as: Decoded,
-    /// The raw bytes, until sent.
-    bytes: Bytes,
-    /// Rows that are not all empty.
-    rows: u64,
-    /// Rows refused before sending: line, why (never an ID number).
-    refused: Vec<(u32, String)>,
-    /// When it was checked.
-    at: Instant,
-    /// What sending did, once confirmed.
-    sending: Option<Sending>,
-}
-
-/// What sending a checked file did.
-#[derive(Clone, Debug, Default)]
-struct Sending {
-    /// Whether every row has been handed to the node.
-    finished: bool,
-    accepted: u32,
-    duplicates: u32,
-    /// Rows the node refused: line, why.
-    refused_by_node: Vec<(u32, String)>,
-    /// Each inquiry's line in the file.
-    lines: HashMap<String, u32>,
-    /// Why sending stopped part-way.
-    failed: Option<String>,
-}
-
-impl Uploads {
-    fn get(&self, key: &str) -> Option<Upload> {
-        self.0.lock().expect("uploads lock").get(key).cloned()
-    }
-
-    fn keep(&self, key: String, upload: Upload) {
-        let mut uploads = self.0.lock().expect("uploads lock");
-        while uploads.len() >= KEPT_UPLOADS && !uploads.contains_key(&key) {
-            let oldest = uploads
-                .iter()
-                .min_by_key(|(_, upload)| upload.at)
-                .map(|(key, _)| key.clone());
-            match oldest {
-                Some(oldest) => uploads.remove(&oldest),
-                None => break,
-            };
-        }
-        uploads.insert(key, upload);
-    }
-
-    fn update(&self, key: &str, change: impl FnOnce(&mut Upload)) {
-        if let Some(upload) = self.0.lock().expect("uploads lock").get_mut(key) {
-            change(upload);
-        }
-    }
 }
 
 /// `GET /sweep`: the upload form.
@@ -152,10 +79,10 @@ async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
 
 /// What the upload form chose.
 #[derive(Clone, Debug, Default)]
-struct Chosen {
-    to_county: String,
-    kind: String,
-    encoding: String,
+pub(super) struct Chosen {
+    pub(super) to_county: String,
+    pub(super) kind: String,
+    pub(super) encoding: String,
 }
 
 /// `POST /sweep` (multipart): checks the file and asks to confirm; nothing is sent yet.
@@ -287,49 +214,6 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
     page(&visitor, Section::Sweep, TITLE, body).into_response()
 }
 
-/// What reading the whole file found.
-struct Checked {
-    decoded_as: Decoded,
-    rows: u64,
-    refused: Vec<(u32, String)>,
-    digest: String,
-}
-
-/// Reads the whole file as `hancha sweep` does: the columns, each row's subject, a person named
-/// again on a later row (refused, naming the first line). `Err` when the file cannot be used.
-fn check(bytes: Bytes, encoding: Encoding) -> Result<Checked, String> {
-    let mut reader = CsvReader::new(Cursor::new(bytes), encoding).map_err(|e| e.to_string())?;
-    let Some(columns) = SweepColumns::of(reader.headers()) else {
-        return Err(format!(
-            "no resident_id column (the header has {} columns)",
-            reader.headers().len()
-        ));
-    };
-    let mut first_lines: HashMap<String, u32> = HashMap::new();
-    let mut refused = Vec::new();
-    let mut rows = 0;
-    while let Some(record) = reader.next_record().map_err(|e| e.to_string())? {
-        rows += 1;
-        if let Some(why) = columns.refusal(&record) {
-            refused.push((record.line, why));
-            continue;
-        }
-        let person = columns.resident_id_of(&record).trim().to_ascii_uppercase();
-        match first_lines.get(&person) {
-            Some(&first) => refused.push((record.line, repeated_reason(first))),
-            None => {
-                first_lines.insert(person, record.line);
-            }
-        }
-    }
-    Ok(Checked {
-        decoded_as: reader.decoded_as(),
-        rows,
-        refused,
-        digest: reader.digest().unwrap_or_default(),
-    })
-}
-
 /// `POST /sweep/send`: sends a checked file (in the background) and shows its progress.
 async fn send(State(console): State<Console>, headers: HeaderMap, Form(posted): Form<SendForm>) -> Response {
     let visitor = match console.visitor(&headers).await {
@@ -369,83 +253,6 @@ struct SendForm {
     _csrf: String,
     #[serde(default)]
     sweep_key: String,
-}
-
-/// Hands every row the check did not refuse to the node, a chunk per call, noting what it did.
-async fn send_all(console: &Console, visitor: &Visitor, key: &str, upload: Upload) {
-    let refused: HashSet<u32> = upload.refused.iter().map(|(line, _)| *line).collect();
-    let items = match read_items(&upload, &refused) {
-        Ok(items) => items,
-        Err(why) => {
-            console.uploads.update(key, |upload| {
-                if let Some(sending) = &mut upload.sending {
-                    sending.failed = Some(why);
-                    sending.finished = true;
-                }
-            });
-            return;
-        }
-    };
-    for chunk in items.chunks(CHUNK) {
-        let request = pb::SweepRequest {
-            to_county: upload.to_county.clone(),
-            kind: upload.kind.clone(),
-            sweep_key: key.to_owned(),
-            items: chunk.to_vec(),
-        };
-        let swept = console
-            .call(visitor, request, |service, request| async move {
-                service.sweep(request).await
-            })
-            .await;
-        let stop = swept.is_err();
-        console.uploads.update(key, |upload| {
-            let Some(sending) = &mut upload.sending else { return };
-            match swept {
-                Ok(response) => {
-                    sending.accepted += response.accepted;
-                    sending.duplicates += response.duplicates;
-                    for result in response.results {
-                        if result.error.is_empty() {
-                            sending.lines.insert(result.message_id, result.line);
-                        } else {
-                            sending.refused_by_node.push((result.line, result.error));
-                        }
-                    }
-                }
-                Err(status) => {
-                    let refusal = Refusal::of(&status);
-                    sending.failed = Some(format!(
-                        "{}: {} — 重新上传同一文件即可续发，已发出的不会重发 upload the same file again to send the rest",
-                        refusal.code, refusal.message
-                    ));
-                }
-            }
-        });
-        if stop {
-            break;
-        }
-    }
-    console.uploads.update(key, |upload| {
-        upload.bytes = Bytes::new();
-        if let Some(sending) = &mut upload.sending {
-            sending.finished = true;
-        }
-    });
-}
-
-/// The sweep items of the file's rows not refused by the check.
-fn read_items(upload: &Upload, refused: &HashSet<u32>) -> Result<Vec<pb::SweepItem>, String> {
-    let mut reader = CsvReader::new(Cursor::new(upload.bytes.clone()), upload.decoded_as.into())
-        .map_err(|e| e.to_string())?;
-    let columns = SweepColumns::of(reader.headers()).ok_or("no resident_id column")?;
-    let mut items = Vec::new();
-    while let Some(record) = reader.next_record().map_err(|e| e.to_string())? {
-        if !refused.contains(&record.line) {
-            items.push(columns.item(record));
-        }
-    }
-    Ok(items)
 }
 
 /// `GET /sweep/{key}`: the sweep's progress, live.
@@ -633,29 +440,6 @@ async fn result_csv(State(console): State<Console>, headers: HeaderMap, Path(key
         .into_response()
 }
 
-fn line_cell(line: u32) -> String {
-    if line == 0 {
-        String::new()
-    } else {
-        line.to_string()
-    }
-}
-
-/// One CSV line, each cell quoted when it needs to be.
-fn csv_row(cells: &[String]) -> String {
-    let quoted: Vec<String> = cells
-        .iter()
-        .map(|cell| {
-            if cell.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", cell.replace('"', "\"\""))
-            } else {
-                cell.clone()
-            }
-        })
-        .collect();
-    format!("{}\n", quoted.join(","))
-}
-
 async fn sweep_status(
     console: &Console,
     visitor: &Visitor,
@@ -697,99 +481,4 @@ fn path_segment(key: &str) -> String {
     key.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == ':' || *c == '_')
         .collect()
-}
-
-fn upload_form(visitor: &Visitor, peers: &[String], chosen: &Chosen, refusal: Option<&Refusal>) -> Markup {
-    let why = |field: &str| {
-        refusal
-            .and_then(|refusal| refusal.field(field))
-            .map(str::to_owned)
-    };
-    html! {
-        @if let Some(refusal) = refusal { (refusal.render()) }
-        form.panel #sweep-form method="post" action="/sweep" enctype="multipart/form-data" {
-            (form_token(visitor))
-            label { "对方县 county to ask"
-                select #sweep-to name="to_county" required {
-                    @for peer in peers {
-                        option value=(peer) selected[chosen.to_county == *peer] { (county_name(peer)) }
-                    }
-                }
-            }
-            @if let Some(why) = why("to_county") { span.field-error data-for="to_county" { (why) } }
-            " "
-            label { "类别 kind"
-                select #sweep-kind name="kind" {
-                    @for kind in ["outflow_status", "certificate_verification"] {
-                        option value=(kind) selected[chosen.kind == kind] { (term(kind)) " " (kind) }
-                    }
-                }
-            }
-            @if let Some(why) = why("kind") { span.field-error data-for="kind" { (why) } }
-            " "
-            label { "编码 encoding"
-                select #sweep-encoding name="encoding" {
-                    option value="auto" selected[chosen.encoding.is_empty() || chosen.encoding == "auto"] { "自动 auto (UTF-8 / GBK)" }
-                    option value="utf-8" selected[chosen.encoding == "utf-8"] { "UTF-8" }
-                    option value="gbk" selected[chosen.encoding == "gbk"] { "GBK" }
-                }
-            }
-            " "
-            label { "CSV 文件 file"
-                input #sweep-file type="file" name="file" accept=".csv,text/csv" required;
-            }
-            @if let Some(why) = why("file") { span.field-error #sweep-file-error data-for="file" { (why) } }
-            " "
-            button #sweep-check type="submit" { "检查 check the file" }
-            p.hint {
-                "列：resident_id（必需），certificate_number、urgent（可选）。先检查，确认后才发出；同一文件再传不会重复发出。"
-                " Columns: resident_id, optional certificate_number and urgent. Checked first, sent only when you confirm; the same file again sends nothing twice. At most "
-                (MAX_UPLOAD_BYTES / (1024 * 1024)) " MiB."
-            }
-        }
-    }
-}
-
-fn confirm_body(visitor: &Visitor, key: &str, upload: &Upload) -> Markup {
-    let to_send = upload.rows - upload.refused.len() as u64;
-    html! {
-        dl.facts #sweep-checked {
-            dt { "文件 file" } dd { (upload.file_name) }
-            dt { "编码 read as" } dd #sweep-decoded-as { (upload.decoded_as.as_str()) }
-            dt { "对方县 county" } dd { (county_name(&upload.to_county)) }
-            dt { "类别 kind" } dd { (term(&upload.kind)) }
-            dt { "行数 rows" } dd #sweep-rows { (upload.rows) }
-            dt { "将发出 to send" } dd #sweep-to-send { (to_send) }
-            dt { "不发出 refused" } dd #sweep-refused-count { (upload.refused.len()) }
-        }
-        @if !upload.refused.is_empty() {
-            h2 { "以下行不发出 Rows refused (by line)" }
-            (refusals_table("sweep-refused", &upload.refused))
-        }
-        form.panel #sweep-confirm method="post" action="/sweep/send" {
-            (form_token(visitor))
-            input type="hidden" name="sweep_key" value=(key);
-            button #sweep-send type="submit" { "确认发出 send " (to_send) " inquiries" }
-            " " a href="/sweep" { "取消 cancel" }
-            p.hint { "已按此文件发出过的人不会重复发出。 Persons already asked with this file are not asked again." }
-        }
-    }
-}
-
-fn refusals_table(id: &str, refused: &[(u32, String)]) -> Markup {
-    let mut sorted: Vec<&(u32, String)> = refused.iter().collect();
-    sorted.sort_by_key(|(line, _)| *line);
-    html! {
-        table id=(id) {
-            thead { tr { th.num { "行 line" } th { "原因 reason" } } }
-            tbody {
-                @for (line, why) in sorted.iter().take(LISTED_REFUSALS) {
-                    tr data-line=(line) { td.num { (line) } td { (why) } }
-                }
-            }
-        }
-        @if sorted.len() > LISTED_REFUSALS {
-            p.hint { "另有 " (sorted.len() - LISTED_REFUSALS) " 行 and more rows (see the result CSV)" }
-        }
-    }
 }
