@@ -113,6 +113,7 @@ async fn a_county_operator_may_call_every_rpc_county_wide_and_its_reads_are_audi
     client
         .sweep_status(pb::SweepStatusRequest {
             sweep_key: "scope-test".into(),
+            ..Default::default()
         })
         .await
         .expect("sweep status");
@@ -413,6 +414,7 @@ async fn a_township_office_works_its_own_township_only_and_is_refused_county_wid
             client
                 .sweep_status(pb::SweepStatusRequest {
                     sweep_key: "scope-test".into(),
+                    ..Default::default()
                 })
                 .await
                 .err(),

@@ -14,8 +14,8 @@ use serde_json::json;
 use super::client::{NodeArgs, runtime};
 use super::csv_input::{self, Encoding, LinesOfEachId, Refusals};
 use super::exit::{Exit, NodeUnavailable, UnusableFile};
-use crate::csv_input::{Decoded, Record};
-use crate::domain::message::Subject;
+use crate::csv_input::Decoded;
+use crate::csv_input::sweep::{SweepColumns, sweep_key};
 use crate::domain::person_row::repeated_reason;
 use crate::present::{self as explain, display};
 use crate::proto::operator as pb;
@@ -105,7 +105,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if file.decoded_as != Decoded::Utf8 && !args.json {
         eprintln!("{}: read as {}", args.file.display(), file.decoded_as);
     }
-    let sweep_key = format!("{}:{}:{}", args.to, args.kind, file.digest);
+    let sweep_key = sweep_key(&args.to, &args.kind, &file.digest);
     runtime()?.block_on(async {
         let mut client = args.node.connect().await?;
         let progress = ProgressBar::with_draw_target(Some(file.rows), ProgressDrawTarget::stderr());
@@ -247,63 +247,6 @@ fn stopped(args: &SweepArgs, file: &CheckedFile, taken: u64, status: tonic::Stat
     }
 }
 
-/// Where a sweep file's columns are, found once from the header and used for every chunk.
-struct SweepColumns {
-    /// The person asked about: the one column a sweep file must have.
-    resident_id: usize,
-    /// For certificate verification (查证验证); empty when the column is absent.
-    certificate_number: Option<usize>,
-    /// Marks rows the peer should answer by the urgent deadline.
-    urgent: Option<usize>,
-}
-
-impl SweepColumns {
-    /// The columns in `headers`; `None` without a `resident_id` column.
-    fn of(headers: &[String]) -> Option<Self> {
-        let column = |name: &str| headers.iter().position(|header| header == name);
-        Some(Self {
-            resident_id: column("resident_id")?,
-            certificate_number: column("certificate_number"),
-            urgent: column("urgent"),
-        })
-    }
-
-    /// The row's resident ID number, as written.
-    fn resident_id_of<'a>(&self, record: &'a Record) -> &'a str {
-        record.cells.get(self.resident_id).map_or("", String::as_str)
-    }
-
-    /// Whether the node would take `record`'s person as written (the one rule for a subject,
-    /// [`Subject::parse`]); a row it would refuse is sent all the same and refused with its
-    /// reason.
-    fn well_formed(&self, record: &Record) -> bool {
-        let cell = |index: Option<usize>| index.and_then(|i| record.cells.get(i)).map_or("", String::as_str);
-        let mut violations = Vec::new();
-        Subject::parse(
-            cell(Some(self.resident_id)),
-            cell(self.certificate_number),
-            "subject",
-            &mut violations,
-        )
-        .is_some()
-    }
-
-    /// The sweep item for `record`.
-    fn item(&self, record: Record) -> pb::SweepItem {
-        let Record { line, cells } = record;
-        let cell = |index: Option<usize>| index.and_then(|i| cells.get(i)).cloned().unwrap_or_default();
-        pb::SweepItem {
-            line,
-            resident_id: cell(Some(self.resident_id)),
-            certificate_number: cell(self.certificate_number),
-            urgent: matches!(
-                cell(self.urgent).to_lowercase().as_str(),
-                "true" | "1" | "yes" | "是"
-            ),
-        }
-    }
-}
-
 /// Polls the sweep's state until nothing is queued any more or `wait` has passed.
 async fn wait_for_answers(
     client: &mut crate::proto::operator::operator_client::OperatorClient<tonic::transport::Channel>,
@@ -314,6 +257,7 @@ async fn wait_for_answers(
     loop {
         let request = pb::SweepStatusRequest {
             sweep_key: sweep_key.to_string(),
+            list_inquiries: false,
         };
         let status = client
             .sweep_status(request)

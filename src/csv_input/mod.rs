@@ -12,6 +12,7 @@
 
 mod decode;
 mod reader;
+pub mod sweep;
 
 pub use decode::DETECTION_PREFIX;
 pub use reader::{CsvReader, Summary, open};

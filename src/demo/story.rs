@@ -314,6 +314,7 @@ pub async fn sweep_status(
 ) -> anyhow::Result<pb::SweepStatusResponse> {
     let request = pb::SweepStatusRequest {
         sweep_key: sweep_key.to_string(),
+        list_inquiries: false,
     };
     Ok(client
         .sweep_status(request)

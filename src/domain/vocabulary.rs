@@ -400,7 +400,7 @@ mod notice_values;
 mod status_values;
 pub use effect::NoticeEffect;
 pub use notice_values::{CHECK_RESULTS, MAX_PLACE_CHARS, MEASURES, NoticeValues};
-pub use status_values::{AssignmentError, FieldValueError, StatusValues};
+pub use status_values::{AssignmentError, FieldValueError, StatusValues, ValueType};
 
 #[cfg(test)]
 mod tests;

@@ -102,17 +102,11 @@ pub(super) async fn sweep(
             &mut violations,
         );
         let result = match parsed {
-            None => {
-                let reasons: Vec<String> = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect();
-                pb::SweepItemResult {
-                    line: item.line,
-                    error: reasons.join("; "),
-                    ..Default::default()
-                }
-            }
+            None => pb::SweepItemResult {
+                line: item.line,
+                error: crate::csv_input::sweep::subject_refusal(&violations),
+                ..Default::default()
+            },
             Some(subject) => {
                 let id = subject.resident_id.as_str().to_string();
                 if let Some(existing) = already.get(&id) {
@@ -200,17 +194,38 @@ pub(super) async fn sweep(
     })
 }
 
+/// How far a sweep has come; with `list_inquiries`, its inquiries too (masked ID numbers),
+/// audited with their count.
 pub(super) async fn sweep_status(
     node: &Node,
+    caller: &Caller,
     request: pb::SweepStatusRequest,
 ) -> Result<pb::SweepStatusResponse, Status> {
     free_text("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
+    let mut listed = Vec::new();
+    if request.list_inquiries {
+        let records = node
+            .store()
+            .sweep_records(&request.sweep_key, MAX_LIMIT)
+            .await
+            .map_err(internal)?;
+        let access = crate::store::audit::OperatorAccess {
+            reason: Some(format!("{} inquiries of a sweep listed", records.len())),
+            ..caller.access("listed")
+        };
+        caller.audit(node, access).await?;
+        let now = Utc::now();
+        listed = records.iter().map(|r| summary(r, now)).collect();
+    }
     let counts = node
         .store()
         .sweep_counts(&request.sweep_key)
         .await
         .map_err(internal)?;
-    let mut status = pb::SweepStatusResponse::default();
+    let mut status = pb::SweepStatusResponse {
+        inquiries: listed,
+        ..Default::default()
+    };
     for (state, outcome, count) in counts {
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         match state {
@@ -315,7 +330,9 @@ pub(super) async fn show(
         _ => confirmation.as_ref().and_then(|c| c.fields.certificate_presented),
     };
     let deliveries = store.inquiry_history(id).await.map_err(internal)?;
+    let answerable_fields = answerable_fields(node, &record);
     Ok(pb::ShowInquiryResponse {
+        answerable_fields,
         inquiry: Some(summary(&record, Utc::now())),
         subject_resident_id: subject
             .as_ref()
@@ -337,6 +354,40 @@ pub(super) async fn show(
         last_delivery_error: deliveries.last_error.unwrap_or_default(),
         next_attempt_at: deliveries.next_attempt_at.map(timestamp_to_wire),
     })
+}
+
+/// The fields an answer by hand to `record` may carry, as its agreement allows them in that
+/// direction ([`crate::domain::agreement::Direction::answer_fields`], the set
+/// [`Node::answer_by_hand`] checks against): only for an inquiry we received that is pending.
+fn answerable_fields(node: &Node, record: &InquiryRecord) -> Vec<pb::AnswerableField> {
+    if record.direction != Direction::Inbound || record.state != InquiryState::Pending {
+        return Vec::new();
+    }
+    let book = node.agreements();
+    let Some(direction) = book
+        .by_ref(&record.agreement())
+        .and_then(|agreement| agreement.direction(record.peer_county, node.county()))
+    else {
+        return Vec::new();
+    };
+    direction
+        .answer_fields()
+        .iter()
+        .map(|&field| {
+            let value_type = field.value_type();
+            pb::AnswerableField {
+                name: field.as_str().to_owned(),
+                label_zh: field.label_zh().to_owned(),
+                value_type: value_type.as_str().to_owned(),
+                allowed_values: value_type
+                    .allowed_values()
+                    .iter()
+                    .map(|name| (*name).to_owned())
+                    .collect(),
+                format: field.value_format(),
+            }
+        })
+        .collect()
 }
 
 /// Answers by hand an inquiry within the caller's scope (another township's is "not found"),

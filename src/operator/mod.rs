@@ -114,7 +114,7 @@ impl Operator for OperatorService {
         request: Request<pb::SweepStatusRequest>,
     ) -> Result<Response<pb::SweepStatusResponse>, Status> {
         let caller = self.admit(&request, OperatorAction::SweepStatus).await?;
-        let result = inquiries::sweep_status(&self.node, request.into_inner()).await;
+        let result = inquiries::sweep_status(&self.node, &caller, request.into_inner()).await;
         caller.settle(&self.node, result).await.map(Response::new)
     }
 

@@ -186,6 +186,21 @@ impl Store {
         rows.into_iter().map(InquiryRecord::try_from).collect()
     }
 
+    /// A sweep's inquiries, oldest first, at most `limit`.
+    pub async fn sweep_records(&self, sweep_key: &str, limit: i64) -> Result<Vec<InquiryRecord>, StoreError> {
+        let rows: Vec<InquiryRecordRow> = sqlx::query_as(&format!(
+            "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
+             WHERE i.sweep_key = $1
+             ORDER BY i.created_at, i.message_id
+             LIMIT $2"
+        ))
+        .bind(sweep_key)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(InquiryRecord::try_from).collect()
+    }
+
     /// The subject as the inquiry names it (the full ID number and the certificate number
     /// shown, if any), for this node's own operator; `None` once erased at the end of the
     /// agreed retention period.

@@ -122,7 +122,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 }
 
 /// One request with `headers` besides the usual ones (`Cookie`, ...), as a browser sends it, on
-/// its own connection.
+/// its own connection; the body a form (`application/x-www-form-urlencoded`) unless given.
 pub async fn request_with_headers(
     address: SocketAddr,
     method: &str,
@@ -130,20 +130,34 @@ pub async fn request_with_headers(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> HttpAnswer {
+    let (content_type, text) = body.unwrap_or(("application/x-www-form-urlencoded", ""));
+    let mut all = headers.to_vec();
+    all.push(("Content-Type", content_type));
+    request_bytes(address, method, path, &all, text.as_bytes()).await
+}
+
+/// One request with a body of raw bytes (a multipart upload, a GBK file) and any extra
+/// headers, on its own connection.
+pub async fn request_bytes(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpAnswer {
     let mut stream = TcpStream::connect(address)
         .await
         .expect("connect to the web listener");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let (content_type, text) = body.unwrap_or(("application/x-www-form-urlencoded", ""));
-    head.push_str(&format!(
-        "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        text.len()
-    ));
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(text.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
     parse_answer(&raw)

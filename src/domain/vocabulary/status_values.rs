@@ -123,6 +123,67 @@ impl StatusField {
     }
 }
 
+/// What kind of value a status field holds: what a form offers for it (a choice of names, a
+/// date picker, a number), in step with what [`StatusValues::set`] accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// One of these names.
+    Choice(&'static [&'static str]),
+    /// A date, `YYYY-MM-DD`.
+    Date,
+    /// A whole number from 0 to 255.
+    Count,
+    /// Yes or no.
+    YesNo,
+    /// Free text without spaces (a certificate number).
+    Text,
+    /// A 9-digit township code.
+    Township,
+    /// A 12-digit village code.
+    Village,
+}
+
+impl ValueType {
+    /// Its name on the operator API (`choice`, `date`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Choice(_) => "choice",
+            Self::Date => "date",
+            Self::Count => "count",
+            Self::YesNo => "yes_no",
+            Self::Text => "text",
+            Self::Township => "township",
+            Self::Village => "village",
+        }
+    }
+
+    /// The names a choice allows (empty for any other type).
+    pub const fn allowed_values(self) -> &'static [&'static str] {
+        match self {
+            Self::Choice(names) => names,
+            _ => &[],
+        }
+    }
+}
+
+impl StatusField {
+    /// What kind of value the field holds.
+    pub const fn value_type(self) -> ValueType {
+        match self {
+            Self::MaritalStatus => ValueType::Choice(MaritalStatus::NAMES),
+            Self::CertificateStatus => ValueType::Choice(CertificateStatus::NAMES),
+            Self::CertificatePresented => ValueType::Choice(CertificatePresented::NAMES),
+            Self::ContraceptionStatus => ValueType::Choice(ContraceptionStatus::NAMES),
+            Self::CertificateNumber => ValueType::Text,
+            Self::CertificateValidUntil | Self::ContraceptionDate | Self::RegisteredSince => ValueType::Date,
+            Self::ChildrenCount => ValueType::Count,
+            Self::Pregnant => ValueType::YesNo,
+            Self::Township => ValueType::Township,
+            Self::Village => ValueType::Village,
+        }
+    }
+}
+
 /// Renders an enumeration's names as an expected format.
 fn one_of(names: &[&str]) -> String {
     format!("one of {}", names.join(", "))

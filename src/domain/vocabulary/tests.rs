@@ -207,3 +207,32 @@ fn status_values_serialize_with_field_names_and_omit_absent_fields() {
     assert!(serde_json::from_str::<StatusValues>(r#"{"township":"999999999"}"#).is_err());
     assert!(serde_json::from_str::<StatusValues>(r#"{"shoe_size":1}"#).is_err());
 }
+
+#[test]
+fn each_fields_value_type_offers_only_values_the_field_accepts() {
+    use super::ValueType;
+    for &field in StatusField::ALL {
+        let mut values = StatusValues::default();
+        let example = match field.value_type() {
+            ValueType::Choice(names) => {
+                assert!(!names.is_empty(), "{field}");
+                for name in names {
+                    values
+                        .set(field, name)
+                        .unwrap_or_else(|e| panic!("{field}={name}: {e}"));
+                }
+                continue;
+            }
+            ValueType::Date => "2028-05-31",
+            ValueType::Count => "3",
+            ValueType::YesNo => "true",
+            ValueType::Text => "HN-431322-2025-0001",
+            ValueType::Township => "430703001",
+            ValueType::Village => "430703001001",
+        };
+        values
+            .set(field, example)
+            .unwrap_or_else(|e| panic!("{field}={example}: {e}"));
+        assert!(field.value_type().allowed_values().is_empty(), "{field}");
+    }
+}

@@ -11,12 +11,16 @@
 //! [`Operator`]: crate::proto::operator::operator_server::Operator
 
 mod agreements;
+mod answer;
 mod chart;
+mod forms;
 mod indicators;
 mod layout;
 mod login;
 mod queue;
 mod reconcile;
+mod sweep;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +59,8 @@ pub struct Console {
     /// The form token of the loopback principal (random per process), for the forms of a
     /// console without logins: a page of another site cannot read it, so cannot post a form.
     pub loopback_form_token: Arc<str>,
+    /// Sweep files checked and waiting for their confirmation, and the sweeps sent from here.
+    pub uploads: sweep::Uploads,
 }
 
 /// Who is looking at a page.
@@ -79,6 +85,9 @@ pub fn routes(console: Console) -> Router {
         .merge(indicators::routes())
         .merge(reconcile::routes())
         .merge(agreements::routes())
+        .merge(answer::routes())
+        .merge(window::routes())
+        .merge(sweep::routes())
         .with_state(console)
         .layer(axum::middleware::from_fn(login::remember_path))
 }
@@ -101,6 +110,7 @@ impl Console {
             secure_cookies,
             rpc_timeout,
             loopback_form_token: hex::encode(bytes).into(),
+            uploads: sweep::Uploads::default(),
         }
     }
 

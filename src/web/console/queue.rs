@@ -243,12 +243,17 @@ async fn inquiry(State(console): State<Console>, headers: HeaderMap, Path(id): P
         )
         .await;
     match shown {
-        Ok(shown) => page(&visitor, Section::Queue, title, inquiry_body(&shown)).into_response(),
+        Ok(shown) => {
+            let form = super::answer::answer_form(&visitor, &shown, &Default::default(), None);
+            page(&visitor, Section::Queue, title, inquiry_body(&shown, form)).into_response()
+        }
         Err(status) => refused_page(&visitor, Section::Queue, title, &status),
     }
 }
 
-fn inquiry_body(shown: &pb::ShowInquiryResponse) -> Markup {
+/// One inquiry: its facts, then `form` (the answer form, when it waits for our answer), then
+/// its history.
+pub(super) fn inquiry_body(shown: &pb::ShowInquiryResponse, form: Markup) -> Markup {
     let Some(inquiry) = &shown.inquiry else {
         return html! { p { "—" } };
     };
@@ -264,7 +269,7 @@ fn inquiry_body(shown: &pb::ShowInquiryResponse) -> Markup {
                 dt { "所持证明 certificate shown" } dd { code { (shown.subject_certificate_number) } }
             }
             dt { "乡镇 township" } dd { (inquiry.township) }
-            dt { "状态 state" } dd {
+            dt { "状态 state" } dd #inquiry-state data-state=(inquiry.state) {
                 (term(&inquiry.state))
                 @if inquiry.overdue { " " span.badge.bad { "超期 overdue" } }
             }
@@ -281,6 +286,7 @@ fn inquiry_body(shown: &pb::ShowInquiryResponse) -> Markup {
                 @if shown.next_attempt_at.is_some() { " · 下次 next " (when(shown.next_attempt_at.as_ref())) }
             }
         }
+        (form)
         h2 { "经过 History" }
         table #history {
             thead { tr { th { "时间 at" } th { "事件 what" } th { "详情 detail" } } }
