@@ -116,6 +116,16 @@ impl Browser {
         input.send_keys(text).await.unwrap();
     }
 
+    /// Puts the file at `path` into the file input `css` (what choosing it in the dialog does).
+    pub async fn type_into_file(&self, css: &str, path: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        input.send_keys(path).await.unwrap();
+    }
+
     /// Clicks `css`.
     pub async fn click(&self, css: &str) {
         self.client

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tonic::Status;
 
 use super::Console;
+use super::layout::Section;
 use crate::domain::policy::lockout::{LOCKED_FOR, MAX_FAILED_ATTEMPTS};
 use crate::web::logins::{SESSION_COOKIE, cookie, new_form_token};
 
@@ -168,11 +169,7 @@ async fn log_out(
         return Redirect::to("/login").into_response();
     }
     if !console.form_token_ok(&visitor, &form.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "表单缺少有效的 _csrf：未退出。The form lacks a valid _csrf: not logged out.",
-        )
-            .into_response();
+        return super::forms::forbidden(&visitor, Section::Queue, "退出 Log out");
     }
     if let Err(status) = console.logins.log_out(&headers, &visitor.principal).await {
         return failure(&status);
