@@ -245,9 +245,10 @@ async fn a_sweep_upload_with_bad_rows_is_checked_then_watched_to_the_end() {
     share_persons(&cluster, DINGCHENG, XINHUA, 0..3).await;
     let console = with_web(&mut cluster, DINGCHENG, false).await;
     let ids: Vec<ResidentId> = (0..3).map(|n| synthetic_id(DINGCHENG, n)).collect();
-    let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("清查-2026Q4.csv");
     std::fs::write(
-        file.path(),
+        &file,
         format!(
             "resident_id,certificate_number\n{},\n{},\n{},\n{},\n{},\n",
             ids[0].as_str(),
@@ -264,7 +265,7 @@ async fn a_sweep_upload_with_bad_rows_is_checked_then_watched_to_the_end() {
     choose(&browser, "#sweep-to", XINHUA).await;
     choose(&browser, "#sweep-kind", "outflow_status").await;
     browser
-        .type_into_file("#sweep-file", &file.path().display().to_string())
+        .type_into_file("#sweep-file", &file.display().to_string())
         .await;
     browser.click("#sweep-check").await;
     // the check: rows refused by line, nothing sent yet
@@ -395,6 +396,12 @@ async fn the_indicators_show_table_and_charts_and_download_as_csv() {
     assert!(!bars.is_empty(), "the bar charts are drawn");
     assert!(browser.has("#trend svg").await, "the trend is drawn");
     browser.screenshot("indicators").await;
+    browser
+        .client
+        .execute("document.getElementById('bar-charts').scrollIntoView();", vec![])
+        .await
+        .unwrap();
+    browser.screenshot("indicators-charts").await;
     let csv = browser
         .client
         .execute(

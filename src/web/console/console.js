@@ -56,7 +56,11 @@ document.addEventListener("DOMContentLoaded", () => {
           }
           const bar = box.querySelector("progress");
           if (bar && figures.total) { bar.max = figures.total; bar.value = figures.total - figures.waiting; }
-          if (figures.done) { box.classList.add("done"); return; }
+          if (figures.done) {
+            box.classList.add("done");
+            for (const note of box.querySelectorAll("[data-when-done]")) note.textContent = note.dataset.whenDone;
+            return;
+          }
         }
       } catch (_) { /* the next poll tries again */ }
       setTimeout(poll, 2000);

@@ -282,7 +282,7 @@ async fn progress(State(console): State<Console>, headers: HeaderMap, Path(key):
                 span { "待发送 queued " strong data-count="queued" { (figures.queued) } }
                 span { "被拒收 refused " strong.bad data-count="refused" { (figures.refused) } }
             }
-            p.hint #sweep-done { @if figures.done { "已全部答复 all settled." } @else { "每 2 秒更新 updates every 2 s." } }
+            p.hint #sweep-done data-when-done="已全部答复 all settled." { @if figures.done { "已全部答复 all settled." } @else { "每 2 秒更新 updates every 2 s." } }
         }
         @if let Some(sending) = upload.as_ref().and_then(|u| u.sending.as_ref()) {
             p #sweep-sent {
