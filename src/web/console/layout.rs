@@ -12,6 +12,7 @@ use tonic::Status;
 use tonic_types::StatusExt;
 
 use super::Visitor;
+use crate::domain::policy::{OperatorAction, authorize};
 use crate::domain::privacy::without_id_numbers;
 use crate::domain::time::china_time;
 use crate::exchange::convert::timestamp_from_wire;
@@ -56,6 +57,19 @@ impl Section {
         }
     }
 
+    /// The operator action a visitor must be allowed for the section to be offered (the one
+    /// decision, `authorize`): a township office is not shown the county's sweeps.
+    const fn action(self) -> OperatorAction {
+        match self {
+            Section::Queue => OperatorAction::ListPending,
+            Section::Window => OperatorAction::Ask,
+            Section::Sweep => OperatorAction::Sweep,
+            Section::Indicators => OperatorAction::Report,
+            Section::Reconcile => OperatorAction::ListReconcileRuns,
+            Section::Agreements => OperatorAction::ListAgreements,
+        }
+    }
+
     /// Its name in the navigation: Chinese, with the README's English term.
     pub const fn label(self) -> (&'static str, &'static str) {
         match self {
@@ -87,7 +101,7 @@ pub fn page(visitor: &Visitor, section: Section, title: &str, content: Markup) -
                     a.brand href="/" { "函查 " span.en { "hancha" } }
                     span.county { "县 " (principal.county().as_str()) }
                     nav {
-                        @for each in Section::ALL {
+                        @for each in Section::ALL.into_iter().filter(|each| *each == section || authorize(principal, each.action()).is_ok()) {
                             @let (zh, en) = each.label();
                             a href=(each.path()) class=[(each == section).then_some("here")] {
                                 (zh) " " span.en { (en) }
