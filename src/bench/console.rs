@@ -3,8 +3,8 @@
 //! HTTP API (`POST /v1/ListPending`, the same operator call without the page around it).
 //!
 //! The run: the two nodes of the exchange benchmark ([`Rig`], production durability), the asking
-//! county's web listener on loopback; its registry holds the persons, and `pending` inquiries from
-//! the other county wait for its answer (stored through the intake the exchange uses, with
+//! county's web listener on loopback, its agreement answering the other county by hand; its
+//! registry holds the persons, and `pending` inquiries from the other county wait for its answer (stored through the intake the exchange uses, with
 //! deadlines spread so that some are overdue). Then `runs` times, one after the other: `GET
 //! /queue` (the whole page read) and the API call; medians and 95th percentiles of each.
 
@@ -225,6 +225,13 @@ async fn measure(
     let mut page_bytes = 0;
     for _ in 0..options.runs {
         let (took, body) = fetch(web, "GET", "/queue", None).await?;
+        let listed = String::from_utf8_lossy(&body).matches("data-message-id=").count();
+        if listed != rows {
+            bail!(
+                "the work queue page listed {listed} inquiries, not {rows}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
         page.push(took);
         page_bytes = body.len();
         let (took, _) = fetch(web, "POST", "/v1/ListPending", Some("{}")).await?;

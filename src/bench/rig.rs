@@ -71,6 +71,20 @@ impl Rig {
         daily_cap: u32,
         limits: &Limits,
     ) -> anyhow::Result<Rig> {
+        Self::start_with(asker, responder, databases, daily_cap, limits, false).await
+    }
+
+    /// As [`Rig::start`]; with `asker_answers_by_hand`, what the answering county asks the asking
+    /// county waits for an operator there (the agreement's `automatic_answers = false` in that
+    /// direction), so that inquiries stay in the asking node's work queue.
+    pub async fn start_with(
+        asker: CountyCode,
+        responder: CountyCode,
+        databases: (&str, &str),
+        daily_cap: u32,
+        limits: &Limits,
+        asker_answers_by_hand: bool,
+    ) -> anyhow::Result<Rig> {
         let scratch = std::env::temp_dir().join(format!(
             "hancha-bench-{}-{}",
             std::process::id(),
@@ -78,7 +92,7 @@ impl Rig {
         ));
         let pki = TestPki::new().context("minting the benchmark CA")?;
         // signed by both counties with the benchmark CA's keys, as a node requires
-        let mut agreement_text = agreement_toml(asker, responder, daily_cap);
+        let mut agreement_text = agreement_toml(asker, responder, daily_cap, asker_answers_by_hand);
         for county in [asker, responder] {
             let identity = pki
                 .county_identity(county.as_str())
@@ -351,24 +365,24 @@ fn free_loopback_address() -> anyhow::Result<SocketAddr> {
 
 /// An agreement valid from yesterday for a year, each way allowing both inquiry kinds, the
 /// usual answer fields, automatic answers and `daily_cap` inquiries a day.
-fn agreement_toml(a: CountyCode, b: CountyCode, daily_cap: u32) -> String {
+fn agreement_toml(a: CountyCode, b: CountyCode, daily_cap: u32, a_answers_by_hand: bool) -> String {
     let today = Utc::now().date_naive();
     let valid_from = today - Days::new(1);
     let valid_until = today + Days::new(365);
-    let direction = |from: CountyCode, to: CountyCode| {
+    let direction = |from: CountyCode, to: CountyCode, automatic: bool| {
         format!(
             "[[direction]]\nfrom = \"{from}\"\nto = \"{to}\"\n\
              inquiry_kinds = [\"certificate_verification\", \"outflow_status\"]\nnotice_kinds = [\"birth\"]\n\
              answer_fields = [\"marital_status\", \"certificate_number\", \"certificate_valid_until\", \
              \"certificate_status\", \"children_count\", \"pregnant\", \"registered_since\", \"township\"]\n\
              reply_days = {{ normal = 30, urgent = 15 }}\nnotice_days = {{ receipt = 30, feedback = 30 }}\n\
-             daily_cap = {daily_cap}\nautomatic_answers = true\n\n"
+             daily_cap = {daily_cap}\nautomatic_answers = {automatic}\n\n"
         )
     };
     format!(
         "id = \"{a}-{b}\"\nversion = 1\ntitle = \"benchmark agreement\"\nparties = [\"{a}\", \"{b}\"]\n\
          valid_from = {valid_from}\nvalid_until = {valid_until}\nretention_days = 1095\n\n{}{}",
-        direction(a, b),
-        direction(b, a)
+        direction(a, b, true),
+        direction(b, a, !a_answers_by_hand)
     )
 }
