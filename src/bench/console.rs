@@ -126,7 +126,7 @@ async fn run_on(
     say(&format!(
         "starting {CONSOLE} (this process, with its console) and {PEER}"
     ));
-    let rig = Rig::start(
+    let rig = Rig::start_with(
         console,
         peer,
         (&node_databases.0, &node_databases.1),
@@ -134,6 +134,7 @@ async fn run_on(
             .unwrap_or(u32::MAX)
             .saturating_add(1_000),
         &Limits::default(),
+        true,
     )
     .await?;
     let outcome = measure(&rig, peer, options, say).await;
