@@ -407,3 +407,43 @@ async fn free_text_with_a_control_character_is_refused_naming_the_field_and_audi
         );
     }
 }
+
+/// A GET with the Host header `host`, raw: (status line, the whole answer).
+async fn get_with_host(web: std::net::SocketAddr, path: &str, host: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(web).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let answer = String::from_utf8_lossy(&raw).to_string();
+    (answer.lines().next().unwrap_or_default().to_string(), answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_logins_only_requests_naming_a_loopback_host_are_answered_and_nothing_is_cached() {
+    let (offices, web) = offices_with_web(None).await;
+    // a page of another site whose name was made to resolve to 127.0.0.1 (DNS rebinding)
+    for path in ["/queue", "/openapi.json"] {
+        let (status, answer) = get_with_host(web, path, "evil.example").await;
+        assert!(status.contains(" 421 "), "{path}: {answer}");
+        assert!(!answer.contains("data-form-token"), "{answer}");
+    }
+    let (status, _) = get_with_host(web, "/queue", "evil.example:80").await;
+    assert!(status.contains(" 421 "));
+    for host in ["localhost", "127.0.0.1:8080", "[::1]:8080"] {
+        let (status, answer) = get_with_host(web, "/queue", host).await;
+        assert!(status.contains(" 200 "), "{host}: {status}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.contains("cache-control: no-store"), "{answer}");
+        assert!(lower.contains("x-frame-options: deny"), "{answer}");
+        assert!(lower.contains("frame-ancestors 'none'"), "{answer}");
+    }
+    // the style sheet may be cached
+    let (_, css) = get_with_host(web, "/console.css", "localhost").await;
+    assert!(
+        css.to_ascii_lowercase().contains("cache-control: max-age=300"),
+        "{css}"
+    );
+    drop(offices);
+}

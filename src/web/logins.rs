@@ -23,7 +23,7 @@ use crate::domain::policy::lockout::{Attempt, MAX_FAILED_ATTEMPTS, SESSION_IDLE,
 use crate::domain::policy::{OperatorAction, Principal, Rejection, RejectionCode};
 use crate::domain::time::china_time;
 use crate::operator::OperatorService;
-use crate::status::internal;
+use crate::status::{internal, status_of};
 use crate::store::StoreError;
 
 /// The session cookie.
@@ -37,6 +37,10 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Password checks (Argon2id) running at once on a node.
 const PASSWORD_CHECKS_AT_ONCE: usize = 4;
+
+/// How long a login waits for a password check to be free before it is told to come back: a
+/// flood of logins (unknown names lock nothing) cannot hold a clerk's login for ever.
+const PASSWORD_CHECK_QUEUE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Whether `password` may be an account's password; why not otherwise.
 pub fn check_new_password(password: &str) -> Result<(), String> {
@@ -163,7 +167,15 @@ impl Logins {
             None => self.decoy().await?,
         };
         let password_ok = {
-            let _permit = self.checks.acquire().await.map_err(internal)?;
+            let _permit = tokio::time::timeout(PASSWORD_CHECK_QUEUE, self.checks.acquire())
+                .await
+                .map_err(|_| {
+                    status_of(&Rejection::new(
+                        RejectionCode::Unavailable,
+                        "too many logins at once: try again in a moment",
+                    ))
+                })?
+                .map_err(internal)?;
             verify_blocking(phc, password.to_string()).await?
         };
         let Some(stored) = stored else {

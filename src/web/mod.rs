@@ -38,9 +38,78 @@ pub use certificate::{WebCertificate, WebReload};
 /// The whole web listener: the API under `/v1/`, `GET /openapi.json`, and the console's pages
 /// everywhere else.
 pub fn router(api: api::Api, console: console::Console) -> Router {
+    let loopback_only = !console.login_required;
     api::routes(api)
         .route("/openapi.json", get(openapi_json))
         .merge(console::routes(console))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            guard(loopback_only, request, next)
+        }))
+}
+
+/// What every answer of the web listener gets, and what every request must show.
+///
+/// - Without logins (a loopback listener without `require_login`) a request must name a
+///   loopback host (`127.0.0.1`, `[::1]`, `localhost`): a page of another site that made its
+///   name resolve to 127.0.0.1 (DNS rebinding) would otherwise read the county-wide console
+///   and its form token. Answered `421 Misdirected Request`.
+/// - Answers are not cached (`no-store`: the inquiry and window pages show full ID numbers, and
+///   window PCs are shared) unless a route says otherwise (the style sheet), may not be framed
+///   (clickjacking), and load nothing from elsewhere (`Content-Security-Policy`).
+async fn guard(
+    loopback_only: bool,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if loopback_only {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| request.uri().host());
+        if !host.is_some_and(names_loopback) {
+            return (
+                axum::http::StatusCode::MISDIRECTED_REQUEST,
+                "this listener answers only requests addressed to 127.0.0.1, [::1] or localhost \
+                 (set web.require_login to serve other names)",
+            )
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    ] {
+        if !headers.contains_key(&name) {
+            headers.insert(name, axum::http::HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+/// Whether a `Host` header (`name[:port]`) names this machine: `localhost` or a loopback
+/// address.
+fn names_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 /// `GET /openapi.json`: the document `hancha openapi` prints (no token needed: it describes the
@@ -196,5 +265,35 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_loopback;
+
+    #[test]
+    fn only_loopback_names_pass_the_host_check() {
+        for host in [
+            "127.0.0.1:7550",
+            "127.0.0.1",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:7550",
+            "127.8.9.10:1",
+        ] {
+            assert!(names_loopback(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:7550",
+            "10.0.0.1:80",
+            "localhost.evil.example",
+            "[::2]:1",
+            "",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!names_loopback(host), "{host}");
+        }
     }
 }

@@ -83,9 +83,21 @@ async fn answer(
             |service, request| async move { service.show_inquiry(request).await },
         )
         .await;
-    let shown = match shown {
-        Ok(shown) => shown,
-        Err(status) => return refused_page(&visitor, Section::Queue, TITLE, &status),
+    let shown = match (shown, &answered) {
+        (Ok(shown), _) => shown,
+        // the answer went; only reading the inquiry again was refused (the lookup limit): say
+        // it went, so that nobody answers twice
+        (Err(status), Ok(given)) => {
+            let body = html! {
+                div.result.good #answer-given role="status" {
+                    p.verdict { "已答复 answered" }
+                    p { "答复已发出 the answer is on its way · 确认编号 confirmation " code { (given.confirmation_id) } }
+                }
+                (Refusal::of(&status).render())
+            };
+            return page(&visitor, Section::Queue, TITLE, body).into_response();
+        }
+        (Err(status), Err(_)) => return refused_page(&visitor, Section::Queue, TITLE, &status),
     };
     match answered {
         Ok(given) => {

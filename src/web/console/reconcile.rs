@@ -220,19 +220,7 @@ async fn start(State(console): State<Console>, headers: HeaderMap, Form(form): F
         Err(response) => return response,
     };
     if !console.form_token_ok(&visitor, &form.csrf) {
-        let refusal = Status::permission_denied(
-            "the form is not this console's (missing or stale _csrf): reload the page",
-        );
-        return (
-            StatusCode::FORBIDDEN,
-            page(
-                &visitor,
-                Section::Reconcile,
-                TITLE,
-                Refusal::of(&refusal).render(),
-            ),
-        )
-            .into_response();
+        return super::forms::forbidden(&visitor, Section::Reconcile, TITLE);
     }
     let with_county = form.with_county.trim().to_string();
     let started = console
