@@ -129,10 +129,13 @@ pub async fn pushed(cluster: &Cluster, system: &CountySystem) -> anyhow::Result<
     // at least once: a county system drops a webhook-id it has seen
     let mut seen = HashSet::new();
     let first_copies: Vec<_> = deliveries.iter().filter(|d| seen.insert(d.0.clone())).collect();
+    // what arrived is the stream's beginning, in its order; all of it arrived within the wait
     let in_order = first_copies
         .iter()
-        .map(|d| d.0.as_str())
-        .eq(events.iter().map(|event| event.id.as_str()));
+        .zip(&events)
+        .all(|(delivery, event)| delivery.0 == event.id)
+        && first_copies.len() <= events.len();
+    let complete = first_copies.len() >= events.len();
     let all_signed = deliveries.iter().all(|delivery| signed(&system.secret, delivery));
     let last = events.last().map_or(0, |event| event.cursor);
     println!(
@@ -140,10 +143,15 @@ pub async fn pushed(cluster: &Cluster, system: &CountySystem) -> anyhow::Result<
         system.url,
         thousands(first_copies.len() as u64),
         thousands(deliveries.len() as u64),
-        if in_order {
-            "in commit order"
-        } else {
-            "OUT OF ORDER ✗"
+        match (in_order, complete) {
+            (true, true) => "in commit order".to_string(),
+            (true, false) => format!(
+                "in commit order, but only {} of {} within {} s ✗",
+                thousands(first_copies.len() as u64),
+                thousands(events.len() as u64),
+                PATIENCE.as_secs()
+            ),
+            (false, _) => "OUT OF ORDER ✗".to_string(),
         },
         if all_signed {
             "every signature verified (Standard Webhooks, HMAC-SHA256) ✓"
@@ -155,5 +163,5 @@ pub async fn pushed(cluster: &Cluster, system: &CountySystem) -> anyhow::Result<
         "  event stream from cursor 0: the same {} events, the last at cursor {last}; a system resumes with `hancha watch --after {last}`",
         thousands(events.len() as u64)
     );
-    Ok(in_order && all_signed && !events.is_empty())
+    Ok(in_order && complete && all_signed && !events.is_empty())
 }
