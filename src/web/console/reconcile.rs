@@ -21,11 +21,13 @@ use tonic::Status;
 
 use super::layout::{Refusal, Section, form_token, page, refused_page, when};
 use super::{Console, Visitor};
+use crate::domain::policy::{Rejection, RejectionCode};
 use crate::present::display;
 use crate::present::reconcile::{bytes, write_differences_csv};
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 use crate::proto::operator::reconcile_progress::Step;
+use crate::status::status_of;
 
 /// How many runs the list shows (and searches for a run's page).
 const RUNS: u32 = 200;
@@ -287,8 +289,9 @@ async fn run_and_differences(
 ) -> Result<(pb::ReconcileRun, Vec<pb::PersonDifference>), Status> {
     let runs = list_runs(console, visitor, RUNS).await?;
     let Some(run) = runs.into_iter().find(|run| run.run_id == run_id) else {
-        return Err(Status::not_found(format!(
-            "no such reconciliation run among the last {RUNS}"
+        return Err(status_of(&Rejection::new(
+            RejectionCode::NotFound,
+            format!("no such reconciliation run among the last {RUNS}"),
         )));
     };
     let differences = list_differences(console, visitor, run.peer_county.clone())
