@@ -16,6 +16,7 @@ use hancha::domain::person::Person;
 use hancha::domain::resident_id::ResidentId;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::node::InquiryDraft;
+use hancha::operator::MAX_SWEEP_LISTED;
 
 const HER_CERTIFICATE: &str = "HN-431322-2025-0001";
 const OTHER_CERTIFICATE: &str = "HN-431322-2025-0002";
@@ -417,6 +418,17 @@ async fn answering_by_hand_offers_only_what_the_agreement_allows_and_refuses_the
     assert_eq!(pending(&cluster).await, InquiryState::Answered);
 }
 
+/// The value of the hidden form field `name` in a page.
+fn hidden(page: &HttpAnswer, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {}", page.body))
+        + marker.len();
+    page.body[start..start + page.body[start..].find('"').unwrap()].to_owned()
+}
+
 /// A sweep file: three persons, one with a wrong check character, one repeated.
 fn sweep_file(ids: &[ResidentId]) -> String {
     format!(
@@ -487,18 +499,23 @@ async fn a_sweep_upload_lists_refused_rows_by_line_then_runs_to_done_with_a_resu
         0,
         "nothing sent before confirming"
     );
-    let key_start =
-        checked.body.find("name=\"sweep_key\" value=\"").unwrap() + "name=\"sweep_key\" value=\"".len();
-    let key = checked.body[key_start..key_start + checked.body[key_start..].find('"').unwrap()].to_owned();
+    let key = hidden(&checked, "sweep_key");
     assert!(key.starts_with(&format!("{XINHUA}:outflow_status:")), "{key}");
+    let id = hidden(&checked, "upload");
 
     // the confirmation without its token: 403, nothing sent
-    let forged = post_form(web, "/sweep/send", &[("sweep_key", &key)]).await;
+    let forged = post_form(web, "/sweep/send", &[("upload", &id)]).await;
     assert_eq!(forged.status, 403);
     assert_eq!(outbound_inquiries(&cluster).await, 0);
 
-    let sent = post_form(web, "/sweep/send", &[("_csrf", &token), ("sweep_key", &key)]).await;
+    // a double click: both lead to the progress page, one sending
+    let confirm = [("_csrf", token.as_str()), ("upload", id.as_str())];
+    let (sent, twice) = tokio::join!(
+        post_form(web, "/sweep/send", &confirm),
+        post_form(web, "/sweep/send", &confirm)
+    );
     assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(twice.status, 303, "{}", twice.body);
     let progress_path = sent.header("location").expect("to the progress page").to_owned();
     assert_eq!(progress_path, format!("/sweep/{key}"));
     let progress = get(web, &progress_path).await;
@@ -540,8 +557,10 @@ async fn a_sweep_upload_lists_refused_rows_by_line_then_runs_to_done_with_a_resu
     // the same file again (here, or from the command line: the same key) asks nobody twice
     let again = upload(web, &fields, "sweep-copy.csv", file.as_bytes()).await;
     assert_eq!(again.status, 200);
-    assert!(again.body.contains(&key));
-    let sent = post_form(web, "/sweep/send", &[("_csrf", &token), ("sweep_key", &key)]).await;
+    assert_eq!(hidden(&again, "sweep_key"), key);
+    let again_id = hidden(&again, "upload");
+    assert_ne!(again_id, id, "each upload held on its own");
+    let sent = post_form(web, "/sweep/send", &[("_csrf", &token), ("upload", &again_id)]).await;
     assert_eq!(sent.status, 303);
     eventually("the second run is done", || async {
         let figures = get(web, &format!("/sweep/{key}/status.json")).await.json();
@@ -583,6 +602,47 @@ async fn a_gbk_sweep_file_is_read_and_a_file_without_the_id_column_is_refused_be
         checked.body
     );
 
+    // more rows to send than the result file could list: for the command line
+    let mut large = String::from("resident_id\n");
+    for n in 0..=MAX_SWEEP_LISTED as u32 {
+        large.push_str(synthetic_id(XINHUA, n).as_str());
+        large.push('\n');
+    }
+    let too_large = upload(web, &fields, "large.csv", large.as_bytes()).await;
+    assert_eq!(too_large.status, 400, "{}", too_large.body);
+    assert!(
+        too_large.body.contains(&format!(
+            "{} rows to send, more than the console takes ({MAX_SWEEP_LISTED}); larger files: hancha sweep",
+            MAX_SWEEP_LISTED + 1
+        )),
+        "{}",
+        too_large.body
+    );
+    assert!(!too_large.body.contains("name=\"upload\""), "nothing held");
+
+    // sweep keys from the URL: not ASCII, or with a line break, answer without a panic
+    let wide = get(web, "/sweep/a%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9/result.csv").await;
+    assert_eq!(wide.status, 200, "{}", wide.body);
+    assert_eq!(
+        wide.header("content-disposition"),
+        Some("attachment; filename=\"sweep-a.csv\"")
+    );
+    assert_eq!(
+        wide.body.trim(),
+        "line,subject_masked,message_id,state,outcome,due_at,reason"
+    );
+    for path in [
+        "/sweep/a%0Ab/result.csv",
+        "/sweep/a%0Ab",
+        "/sweep/a%0Ab/status.json",
+    ] {
+        let broken = get(web, path).await;
+        assert_eq!(broken.status, 400, "{path}: {}", broken.body);
+        assert!(broken.body.contains("one line"), "{path}: {}", broken.body);
+    }
+    // the node still answers
+    assert_eq!(get(web, "/sweep").await.status, 200);
+
     let no_column = upload(web, &fields, "x.csv", "身份证,姓名\n1,2\n".as_bytes()).await;
     assert_eq!(no_column.status, 400, "{}", no_column.body);
     assert!(
@@ -592,4 +652,127 @@ async fn a_gbk_sweep_file_is_read_and_a_file_without_the_id_column_is_refused_be
         "{}",
         no_column.body
     );
+}
+
+/// `POST /sweep` by a township office's account: refused before the file is read, as the API
+/// refuses a sweep, and audited under the account.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_township_office_cannot_upload_a_sweep_file() {
+    let mut offices = TownshipOffices::start().await;
+    offices
+        .cluster
+        .restart_with_web(
+            DINGCHENG,
+            WebListener {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                require_login: Some(true),
+                tls: None,
+            },
+        )
+        .await;
+    let web = offices.cluster.web_address(DINGCHENG);
+    let township = offices.township_a.to_string();
+    let hash = tokio::task::spawn_blocking(|| hancha::web::logins::hash_password(PASSWORD))
+        .await
+        .unwrap()
+        .unwrap();
+    offices
+        .cluster
+        .node(DINGCHENG)
+        .store()
+        .add_console_account("clerk-a", Some(&township), &hash)
+        .await
+        .unwrap();
+    let cookie = format!("hancha_session={}", log_in(web, "clerk-a").await);
+    let headers = [("Cookie", cookie.as_str())];
+
+    let form = request_with_headers(web, "GET", "/sweep", &headers, None).await;
+    assert_eq!(form.status, 403, "{}", form.body);
+    assert!(form.body.contains("county-wide work"), "{}", form.body);
+    assert!(!form.body.contains("id=\"sweep-form\""));
+
+    let queue = request_with_headers(web, "GET", "/queue", &headers, None).await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    let token = form_token(&queue);
+    let file = format!("resident_id\n{}\n", offices.person_a.as_str());
+    let (content_type, body) = multipart(
+        &[
+            ("_csrf", token.as_str()),
+            ("to_county", XINHUA),
+            ("kind", "outflow_status"),
+            ("encoding", "auto"),
+        ],
+        "sweep.csv",
+        file.as_bytes(),
+    );
+    let posted = request_bytes(
+        web,
+        "POST",
+        "/sweep",
+        &[("Content-Type", &content_type), ("Cookie", &cookie)],
+        &body,
+    )
+    .await;
+    assert_eq!(posted.status, 403, "{}", posted.body);
+    assert!(posted.body.contains("county-wide work"), "{}", posted.body);
+    assert!(!posted.body.contains("name=\"upload\""), "nothing held");
+    assert!(!posted.body.contains("sweep-checked"), "the file was not read");
+
+    let scope = format!("township:{township}");
+    let refused: Vec<_> = offices
+        .access_log()
+        .await
+        .into_iter()
+        .filter(|access| {
+            access.principal == "clerk-a"
+                && access.scope == scope
+                && access.action == "sweep"
+                && access.outcome == "refused"
+        })
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "the page and the upload, each audited: {refused:?}"
+    );
+}
+
+const PASSWORD: &str = "春天的花开了-2026";
+
+/// Logs `name` in through the login form as a browser does; its session secret.
+async fn log_in(web: SocketAddr, name: &str) -> String {
+    let form = request_with_headers(web, "GET", "/login", &[], None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let form_cookie = form
+        .headers_named("set-cookie")
+        .into_iter()
+        .find(|cookie| cookie.starts_with("hancha_login_form="))
+        .expect("the login form's cookie");
+    let form_cookie = form_cookie.split(';').next().unwrap().to_owned();
+    let marker = r#"name="_csrf" value=""#;
+    let start = form.body.find(marker).expect("a form token") + marker.len();
+    let token = form.body[start..].split('"').next().unwrap();
+    let body = format!(
+        "_csrf={token}&next=&name={name}&password={}",
+        urlencoding::encode(PASSWORD)
+    );
+    let logged_in = request_with_headers(
+        web,
+        "POST",
+        "/login",
+        &[("Cookie", &form_cookie)],
+        Some(("application/x-www-form-urlencoded", &body)),
+    )
+    .await;
+    assert_eq!(logged_in.status, 303, "{}", logged_in.body);
+    let session = logged_in
+        .headers_named("set-cookie")
+        .into_iter()
+        .find(|cookie| cookie.starts_with("hancha_session="))
+        .expect("a session cookie");
+    session["hancha_session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }

@@ -172,79 +172,18 @@ impl Refusals {
     }
 }
 
-/// A resident ID number's key (trimmed, `x` as `X`), shortened to a digest: what is remembered per
-/// person while a file is read, so that memory grows by a few dozen bytes per person whatever
-/// the rows hold.
-type IdDigest = [u8; 16];
+pub use crate::csv_input::sweep::LinesOfEachId;
 
-fn id_digest(resident_id: &str) -> Option<IdDigest> {
-    let key = resident_id.trim().to_ascii_uppercase();
-    if key.is_empty() {
-        return None;
-    }
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
-    let mut short = [0; 16];
-    short.copy_from_slice(&digest[..16]);
-    Some(short)
-}
-
-/// The most distinct persons one file may name: what bounds the memory a file command needs to
-/// name every repeat by line (about 55 bytes a person, so about 110 MB at most). A larger file
-/// is refused before anything is sent; split it (re-running a part sends nothing twice).
-pub const MAX_PERSONS_PER_FILE: usize = 2_000_000;
-
-/// The lines on which each person of a file appears, first and last, over the whole file: a
-/// command sends a file in chunks, so only a reading of the whole file names every repeat by
-/// line wherever it falls. A sweep asks about a person's first row, an import keeps the last.
-#[derive(Debug, Default)]
-pub struct LinesOfEachId {
-    /// The first and last line of each ID number.
-    lines: HashMap<IdDigest, (u32, u32)>,
-    /// Rows that repeat an ID number seen on an earlier line.
-    repeats: u64,
-}
-
-impl LinesOfEachId {
-    /// Notes that `resident_id` is on `line` (an empty cell is not noted); a file of more
-    /// than [`MAX_PERSONS_PER_FILE`] persons cannot be used.
-    pub fn note(&mut self, path: &Path, resident_id: &str, line: u32) -> Result<(), UnusableFile> {
-        let Some(digest) = id_digest(resident_id) else {
-            return Ok(());
-        };
-        if self.lines.len() >= MAX_PERSONS_PER_FILE && !self.lines.contains_key(&digest) {
-            return Err(UnusableFile(format!(
-                "{}: line {line}: more than {} persons in one file; split it into smaller files \
-                 (running a part again sends nothing twice)",
-                path.display(),
-                crate::present::display::thousands(MAX_PERSONS_PER_FILE as u64)
-            )));
-        }
-        self.lines
-            .entry(digest)
-            .and_modify(|(_, last)| {
-                *last = line;
-                self.repeats += 1;
-            })
-            .or_insert((line, line));
-        Ok(())
-    }
-
-    /// The first line with `resident_id`, if that is not `line`: the row on `line` repeats it.
-    pub fn first_other_than(&self, resident_id: &str, line: u32) -> Option<u32> {
-        let (first, _) = self.lines.get(&id_digest(resident_id)?)?;
-        (*first != line).then_some(*first)
-    }
-
-    /// The last line with `resident_id`, if that is not `line`: a later row replaces this one.
-    pub fn last_other_than(&self, resident_id: &str, line: u32) -> Option<u32> {
-        let (_, last) = self.lines.get(&id_digest(resident_id)?)?;
-        (*last != line).then_some(*last)
-    }
-
-    /// How many rows repeat an ID number of an earlier row.
-    pub fn repeats(&self) -> u64 {
-        self.repeats
-    }
+/// Notes that `resident_id` is on `line` of the file at `path` ([`LinesOfEachId::note`]); a file
+/// of too many persons cannot be used, said with the file's name.
+pub fn note_person(
+    ids: &mut LinesOfEachId,
+    path: &Path,
+    resident_id: &str,
+    line: u32,
+) -> Result<(), UnusableFile> {
+    ids.note(resident_id, line)
+        .map_err(|too_many| UnusableFile(format!("{}: {too_many}", path.display())))
 }
 
 /// Cuts `rows` into calls of at most `max_rows` rows and `max_bytes` encoded bytes (within the
@@ -323,44 +262,9 @@ mod tests {
     }
 
     #[test]
-    fn repeats_are_found_wherever_they_fall_and_whatever_the_case() {
-        let mut ids = LinesOfEachId::default();
-        ids.note(Path::new("f.csv"), "43070319900506028x", 2).unwrap();
-        ids.note(Path::new("f.csv"), "other", 3).unwrap();
-        ids.note(Path::new("f.csv"), "", 4).unwrap();
-        ids.note(Path::new("f.csv"), " 43070319900506028X", 20_002)
-            .unwrap();
-        assert_eq!(ids.repeats(), 1);
-        assert_eq!(ids.first_other_than("43070319900506028X", 20_002), Some(2));
-        assert_eq!(ids.first_other_than("43070319900506028X", 2), None);
-        assert_eq!(ids.last_other_than("43070319900506028X", 2), Some(20_002));
-        assert_eq!(ids.first_other_than("", 4), None);
-    }
-
-    #[test]
     fn lists_show_their_first_items() {
         let items: Vec<String> = (1..=5).map(|n| n.to_string()).collect();
         assert_eq!(first_of(&items, 3), "1, 2, 3 and 2 more");
         assert_eq!(first_of(&items, 5), "1, 2, 3, 4, 5");
-    }
-
-    #[test]
-    fn a_file_of_more_persons_than_the_limit_cannot_be_used() {
-        let mut ids = LinesOfEachId::default();
-        for n in 0..MAX_PERSONS_PER_FILE {
-            ids.note(Path::new("big.csv"), &format!("{n:018}"), 2).unwrap();
-        }
-        // a repeat of someone already there is still fine; a new person is one too many
-        ids.note(Path::new("big.csv"), &format!("{:018}", 7), 9).unwrap();
-        let refused = ids
-            .note(Path::new("big.csv"), "430703199005060281", 2_000_002)
-            .unwrap_err();
-        assert!(
-            refused
-                .0
-                .contains("big.csv: line 2000002: more than 2,000,000 persons"),
-            "{}",
-            refused.0
-        );
     }
 }

@@ -195,8 +195,7 @@ fn check_file(args: &ImportArgs) -> Result<CheckedFile, Vec<String>> {
         let record = record.map_err(|error| vec![csv_input::explain(&args.file, error).0])?;
         if let Ok(row) = person_row(&headers, record) {
             well_formed += 1;
-            lines_of_each_id
-                .note(&args.file, resident_id_of(&row), row.line)
+            csv_input::note_person(&mut lines_of_each_id, &args.file, resident_id_of(&row), row.line)
                 .map_err(|unusable| vec![unusable.0])?;
         }
     }

@@ -88,7 +88,12 @@ fn check_file(args: &SweepArgs) -> Result<CheckedFile, UnusableFile> {
         // only a row the node would take counts as the person's first: a row refused for
         // another cell does not make a later, good row of the same person a repeat
         if columns.well_formed(&record) {
-            lines_of_each_id.note(&args.file, columns.resident_id_of(&record), record.line)?;
+            csv_input::note_person(
+                &mut lines_of_each_id,
+                &args.file,
+                columns.resident_id_of(&record),
+                record.line,
+            )?;
         }
     }
     Ok(CheckedFile {

@@ -2,6 +2,8 @@
 //! sending the same file again add nothing. The command line (`hancha sweep`) and the console's
 //! upload read sweep files through this one place.
 
+use std::collections::HashMap;
+
 use super::Record;
 use crate::domain::message::Subject;
 use crate::proto::operator as pb;
@@ -84,4 +86,131 @@ pub fn subject_refusal(violations: &[crate::domain::message::FieldViolation]) ->
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A resident ID number's key (trimmed, `x` as `X`), shortened to a digest: what is remembered per
+/// person while a file is read, so that memory grows by a few dozen bytes per person whatever
+/// the rows hold.
+type IdDigest = [u8; 16];
+
+fn id_digest(resident_id: &str) -> Option<IdDigest> {
+    let key = resident_id.trim().to_ascii_uppercase();
+    if key.is_empty() {
+        return None;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
+    let mut short = [0; 16];
+    short.copy_from_slice(&digest[..16]);
+    Some(short)
+}
+
+/// The most distinct persons one file may name: what bounds the memory a reading of a file
+/// needs to name every repeat by line (about 55 bytes a person, so about 110 MB at most). A
+/// larger file is refused before anything is sent; split it (re-running a part sends nothing
+/// twice).
+pub const MAX_PERSONS_PER_FILE: usize = 2_000_000;
+
+/// A file names more than [`MAX_PERSONS_PER_FILE`] persons, first on `line`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyPersons {
+    pub line: u32,
+}
+
+impl std::fmt::Display for TooManyPersons {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: more than {} persons in one file; split it into smaller files \
+             (running a part again sends nothing twice)",
+            self.line,
+            crate::present::display::thousands(MAX_PERSONS_PER_FILE as u64)
+        )
+    }
+}
+
+/// The lines on which each person of a file appears, first and last, over the whole file: a
+/// file is sent in chunks, so only a reading of the whole file names every repeat by line
+/// wherever it falls. A sweep (command line or console) asks about a person's first row, an
+/// import keeps the last.
+#[derive(Debug, Default)]
+pub struct LinesOfEachId {
+    /// The first and last line of each ID number.
+    lines: HashMap<IdDigest, (u32, u32)>,
+    /// Rows that repeat an ID number seen on an earlier line.
+    repeats: u64,
+}
+
+impl LinesOfEachId {
+    /// Notes that `resident_id` is on `line` (an empty cell is not noted); a file of more
+    /// than [`MAX_PERSONS_PER_FILE`] persons cannot be used.
+    pub fn note(&mut self, resident_id: &str, line: u32) -> Result<(), TooManyPersons> {
+        let Some(digest) = id_digest(resident_id) else {
+            return Ok(());
+        };
+        if self.lines.len() >= MAX_PERSONS_PER_FILE && !self.lines.contains_key(&digest) {
+            return Err(TooManyPersons { line });
+        }
+        self.lines
+            .entry(digest)
+            .and_modify(|(_, last)| {
+                *last = line;
+                self.repeats += 1;
+            })
+            .or_insert((line, line));
+        Ok(())
+    }
+
+    /// The first line with `resident_id`, if that is not `line`: the row on `line` repeats it.
+    pub fn first_other_than(&self, resident_id: &str, line: u32) -> Option<u32> {
+        let (first, _) = self.lines.get(&id_digest(resident_id)?)?;
+        (*first != line).then_some(*first)
+    }
+
+    /// The last line with `resident_id`, if that is not `line`: a later row replaces this one.
+    pub fn last_other_than(&self, resident_id: &str, line: u32) -> Option<u32> {
+        let (_, last) = self.lines.get(&id_digest(resident_id)?)?;
+        (*last != line).then_some(*last)
+    }
+
+    /// How many rows repeat an ID number of an earlier row.
+    pub fn repeats(&self) -> u64 {
+        self.repeats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_found_wherever_they_fall_and_whatever_the_case() {
+        let mut ids = LinesOfEachId::default();
+        ids.note("43070319900506028x", 2).unwrap();
+        ids.note("other", 3).unwrap();
+        ids.note("", 4).unwrap();
+        ids.note(" 43070319900506028X", 20_002).unwrap();
+        assert_eq!(ids.repeats(), 1);
+        assert_eq!(ids.first_other_than("43070319900506028X", 20_002), Some(2));
+        assert_eq!(ids.first_other_than("43070319900506028X", 2), None);
+        assert_eq!(ids.last_other_than("43070319900506028X", 2), Some(20_002));
+        assert_eq!(ids.first_other_than("", 4), None);
+    }
+
+    #[test]
+    fn a_file_of_more_persons_than_the_limit_cannot_be_used() {
+        let mut ids = LinesOfEachId::default();
+        for n in 0..MAX_PERSONS_PER_FILE {
+            ids.note(&format!("{n:018}"), 2).unwrap();
+        }
+        // a repeat of someone already there is still fine; a new person is one too many
+        ids.note(&format!("{:018}", 7), 9).unwrap();
+        let refused = ids.note("430703199005060281", 2_000_002).unwrap_err();
+        assert_eq!(refused, TooManyPersons { line: 2_000_002 });
+        assert!(
+            refused
+                .to_string()
+                .starts_with("line 2000002: more than 2,000,000 persons"),
+            "{refused}"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::access::{Caller, no_inquiry};
-use super::{failed_precondition, free_text, internal, invalid, not_found};
+use super::{failed_precondition, internal, invalid, not_found, one_line};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Direction, FieldViolation, InquiryState, Subject};
 use crate::domain::policy::Rejection;
@@ -25,6 +25,12 @@ const MAX_SWEEP_KEY_CHARS: usize = 128;
 /// Default and maximum length of a pending list.
 const DEFAULT_LIMIT: i64 = 1_000;
 const MAX_LIMIT: i64 = 100_000;
+
+/// The most inquiries SweepStatus lists (oldest first): a listing of this many, each about 250
+/// bytes encoded, stays within the default 4 MiB message limit (`limits.max_message_bytes`).
+/// The console takes no sweep file of more rows to send than this; larger sweeps are for
+/// `hancha sweep`, which follows them by their counts.
+pub const MAX_SWEEP_LISTED: usize = 10_000;
 
 /// Asks, and audits who asked (the inquiry by id) before the answer reaches the caller.
 pub(super) async fn ask(
@@ -83,7 +89,7 @@ pub(super) async fn sweep(
 ) -> Result<pb::SweepResponse, Status> {
     let peer = county(&request.to_county, "to_county")?;
     let kind = inquiry_kind(&request.kind)?;
-    free_text("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
+    one_line("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
     let already = node
         .store()
         .sweep_inquiries(&request.sweep_key, peer, kind)
@@ -201,12 +207,12 @@ pub(super) async fn sweep_status(
     caller: &Caller,
     request: pb::SweepStatusRequest,
 ) -> Result<pb::SweepStatusResponse, Status> {
-    free_text("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
+    one_line("sweep_key", &request.sweep_key, MAX_SWEEP_KEY_CHARS)?;
     let mut listed = Vec::new();
     if request.list_inquiries {
         let records = node
             .store()
-            .sweep_records(&request.sweep_key, MAX_LIMIT)
+            .sweep_records(&request.sweep_key, MAX_SWEEP_LISTED as i64)
             .await
             .map_err(internal)?;
         let access = crate::store::audit::OperatorAccess {
@@ -560,5 +566,48 @@ fn send_error(error: SendError) -> Status {
     match error {
         SendError::Refused(rejection) => status_of(&rejection),
         SendError::Store(store) => internal(store),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn a_full_sweep_listing_fits_in_the_default_message_limit() {
+        let at = Some(pbjson_types::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 999_999_999,
+        });
+        let widest = pb::InquirySummary {
+            message_id: "0193f2a4-7c1e-7b3d-9a4e-1f2e3d4c5b6a".into(),
+            direction: "outbound".into(),
+            peer_county: "431322".into(),
+            kind: "certificate_verification".into(),
+            priority: "urgent".into(),
+            state: "answered".into(),
+            subject_masked: "4313**********0042".into(),
+            township: "431322101".into(),
+            received_at: at,
+            due_at: at,
+            overdue: true,
+            outcome: "not_found".into(),
+            agreement_id: "a".repeat(64),
+        };
+        let listing = pb::SweepStatusResponse {
+            queued: u32::MAX,
+            pending: u32::MAX,
+            answered: u32::MAX,
+            rejected: u32::MAX,
+            found: u32::MAX,
+            not_found: u32::MAX,
+            ambiguous: u32::MAX,
+            refused: u32::MAX,
+            inquiries: vec![widest; MAX_SWEEP_LISTED],
+        };
+        let limit = crate::config::Limits::default().max_message_bytes;
+        assert!(listing.encoded_len() < limit, "{} bytes", listing.encoded_len());
     }
 }

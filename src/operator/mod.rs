@@ -33,6 +33,7 @@ use crate::proto::operator::operator_server::Operator;
 use crate::status::{internal, status_of};
 
 pub use access::{Listener, WebIdentity};
+pub use inquiries::MAX_SWEEP_LISTED;
 pub use report::{Indicators, ReportPeriod};
 
 use access::{Caller, Gate};
@@ -414,6 +415,16 @@ fn free_text<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a st
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
         return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(value)
+}
+
+/// A free-text field that names something (a sweep key): as [`free_text`], and on one line,
+/// since it ends up in URLs, file names and HTTP headers.
+fn one_line<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, Status> {
+    let value = free_text(field, value, max_chars)?;
+    if value.contains('\n') {
+        return Err(invalid(field, "must be on one line (no line break)"));
     }
     Ok(value)
 }

@@ -5,31 +5,58 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::super::layout::Refusal;
 use super::super::{Console, Visitor};
-use crate::csv_input::sweep::SweepColumns;
+use crate::csv_input::sweep::{LinesOfEachId, SweepColumns};
 use crate::csv_input::{CsvReader, Decoded, Encoding};
 use crate::domain::person_row::repeated_reason;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 
-/// Checked files kept for their confirmation; the oldest goes first.
+/// Checked files kept for their confirmation (and sweeps sent, for their progress page).
 const KEPT_UPLOADS: usize = 8;
+
+/// How long a checked file (full ID numbers) is kept unconfirmed.
+pub(super) const HOLD: Duration = Duration::from_secs(30 * 60);
+
+/// Files checked at once; a further upload waits [`CHECK_WAIT`] for its turn, then is refused.
+const CONCURRENT_CHECKS: usize = 2;
+const CHECK_WAIT: Duration = Duration::from_secs(5);
 
 /// Items per Sweep call.
 const CHUNK: usize = 1_000;
 
-/// The checked files and the sweeps sent from this console, by sweep key.
-#[derive(Clone, Debug, Default)]
-pub struct Uploads(Arc<Mutex<HashMap<String, Upload>>>);
+/// The checked files and the sweeps sent from this console, each by its own upload id (two
+/// uploads of one file, by one person or two, are two entries of one sweep key).
+#[derive(Clone, Debug)]
+pub struct Uploads {
+    held: Arc<Mutex<HashMap<String, Upload>>>,
+    checks: Arc<Semaphore>,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            held: Arc::default(),
+            checks: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
+        }
+    }
+}
+
+/// No room to keep another checked file: every kept one is being sent.
+#[derive(Debug)]
+pub(super) struct Full;
 
 /// One checked file.
 #[derive(Clone, Debug)]
 pub(super) struct Upload {
+    /// Its sweep key: the file under the county and kind.
+    pub(super) key: String,
     /// The principal who uploaded it: only they send it.
     pub(super) owner: String,
     /// Its name, as uploaded (shown back to whoever uploaded it).
@@ -64,28 +91,85 @@ pub(super) struct Sending {
     pub(super) failed: Option<String>,
 }
 
+impl Upload {
+    /// Whether its rows are being handed to the node now.
+    fn being_sent(&self) -> bool {
+        self.sending.as_ref().is_some_and(|sending| !sending.finished)
+    }
+}
+
 impl Uploads {
-    pub(super) fn get(&self, key: &str) -> Option<Upload> {
-        self.0.lock().expect("uploads lock").get(key).cloned()
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Upload>> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // checked files not confirmed within HOLD go, with the ID numbers they hold
+        held.retain(|_, upload| upload.sending.is_some() || upload.at.elapsed() < HOLD);
+        held
     }
 
-    pub(super) fn keep(&self, key: String, upload: Upload) {
-        let mut uploads = self.0.lock().expect("uploads lock");
-        while uploads.len() >= KEPT_UPLOADS && !uploads.contains_key(&key) {
-            let oldest = uploads
+    /// A turn to check a file, if one comes within a few seconds.
+    pub(super) async fn check_turn(&self) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(CHECK_WAIT, Arc::clone(&self.checks).acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Keeps a checked file under a new upload id (returned), making room by the oldest entry
+    /// not being sent; [`Full`] when every kept entry is being sent.
+    pub(super) fn keep(&self, upload: Upload) -> Result<String, Full> {
+        let mut held = self.lock();
+        while held.len() >= KEPT_UPLOADS {
+            let oldest = held
                 .iter()
+                .filter(|(_, upload)| !upload.being_sent())
                 .min_by_key(|(_, upload)| upload.at)
-                .map(|(key, _)| key.clone());
+                .map(|(id, _)| id.clone());
             match oldest {
-                Some(oldest) => uploads.remove(&oldest),
-                None => break,
+                Some(oldest) => held.remove(&oldest),
+                None => return Err(Full),
             };
         }
-        uploads.insert(key, upload);
+        let mut bytes = [0u8; 16];
+        rand::Rng::fill(&mut rand::rng(), &mut bytes);
+        let id = hex::encode(bytes);
+        held.insert(id.clone(), upload);
+        drop(held);
+        // forgotten when unconfirmed, even if nobody visits the console again
+        let uploads = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(HOLD + Duration::from_secs(1)).await;
+            drop(uploads.lock());
+        });
+        Ok(id)
     }
 
-    pub(super) fn update(&self, key: &str, change: impl FnOnce(&mut Upload)) {
-        if let Some(upload) = self.0.lock().expect("uploads lock").get_mut(key) {
+    /// The sweep `key` as `owner` last uploaded it: the one being sent or sent, else the last
+    /// checked.
+    pub(super) fn latest(&self, key: &str, owner: &str) -> Option<Upload> {
+        self.lock()
+            .values()
+            .filter(|upload| upload.key == key && upload.owner == owner)
+            .max_by_key(|upload| (upload.sending.is_some(), upload.at))
+            .cloned()
+    }
+
+    /// Marks `owner`'s upload `id` as being sent, in one step under the lock: the upload and
+    /// whether this call started it (`false`: already started, by an earlier click).
+    pub(super) fn start_sending(&self, id: &str, owner: &str) -> Option<(Upload, bool)> {
+        let mut held = self.lock();
+        let upload = held.get_mut(id).filter(|upload| upload.owner == owner)?;
+        let started = upload.sending.is_none();
+        if started {
+            upload.sending = Some(Sending::default());
+        }
+        Some((upload.clone(), started))
+    }
+
+    pub(super) fn update(&self, id: &str, change: impl FnOnce(&mut Upload)) {
+        if let Some(upload) = self.lock().get_mut(id) {
             change(upload);
         }
     }
@@ -99,8 +183,17 @@ pub(super) struct Checked {
     pub(super) digest: String,
 }
 
+impl Checked {
+    /// Rows the node would be asked about.
+    pub(super) fn to_send(&self) -> u64 {
+        self.rows - self.refused.len() as u64
+    }
+}
+
 /// Reads the whole file as `hancha sweep` does: the columns, each row's subject, a person named
 /// again on a later row (refused, naming the first line). `Err` when the file cannot be used.
+/// Blocking (up to [`super::MAX_UPLOAD_BYTES`] decoded, hashed and parsed): run it off the
+/// async runtime.
 pub(super) fn check(bytes: Bytes, encoding: Encoding) -> Result<Checked, String> {
     let mut reader = CsvReader::new(Cursor::new(bytes), encoding).map_err(|e| e.to_string())?;
     let Some(columns) = SweepColumns::of(reader.headers()) else {
@@ -109,7 +202,7 @@ pub(super) fn check(bytes: Bytes, encoding: Encoding) -> Result<Checked, String>
             reader.headers().len()
         ));
     };
-    let mut first_lines: HashMap<String, u32> = HashMap::new();
+    let mut lines_of_each_id = LinesOfEachId::default();
     let mut refused = Vec::new();
     let mut rows = 0;
     while let Some(record) = reader.next_record().map_err(|e| e.to_string())? {
@@ -118,12 +211,12 @@ pub(super) fn check(bytes: Bytes, encoding: Encoding) -> Result<Checked, String>
             refused.push((record.line, why));
             continue;
         }
-        let person = columns.resident_id_of(&record).trim().to_ascii_uppercase();
-        match first_lines.get(&person) {
-            Some(&first) => refused.push((record.line, repeated_reason(first))),
-            None => {
-                first_lines.insert(person, record.line);
-            }
+        let person = columns.resident_id_of(&record);
+        lines_of_each_id
+            .note(person, record.line)
+            .map_err(|too_many| too_many.to_string())?;
+        if let Some(first) = lines_of_each_id.first_other_than(person, record.line) {
+            refused.push((record.line, repeated_reason(first)));
         }
     }
     Ok(Checked {
@@ -134,13 +227,25 @@ pub(super) fn check(bytes: Bytes, encoding: Encoding) -> Result<Checked, String>
     })
 }
 
+/// [`check`] off the async runtime.
+pub(super) async fn check_apart(bytes: Bytes, encoding: Encoding) -> Result<Checked, String> {
+    tokio::task::spawn_blocking(move || check(bytes, encoding))
+        .await
+        .unwrap_or_else(|_| Err("the file could not be checked".to_owned()))
+}
+
 /// Hands every row the check did not refuse to the node, a chunk per call, noting what it did.
-pub(super) async fn send_all(console: &Console, visitor: &Visitor, key: &str, upload: Upload) {
+pub(super) async fn send_all(console: &Console, visitor: &Visitor, id: &str, upload: Upload) {
     let refused: HashSet<u32> = upload.refused.iter().map(|(line, _)| *line).collect();
-    let items = match read_items(&upload, &refused) {
+    let (bytes, decoded_as) = (upload.bytes.clone(), upload.decoded_as);
+    let items = tokio::task::spawn_blocking(move || read_items(bytes, decoded_as, &refused))
+        .await
+        .unwrap_or_else(|_| Err("the file could not be read again".to_owned()));
+    let items = match items {
         Ok(items) => items,
         Err(why) => {
-            console.uploads.update(key, |upload| {
+            console.uploads.update(id, |upload| {
+                upload.bytes = Bytes::new();
                 if let Some(sending) = &mut upload.sending {
                     sending.failed = Some(why);
                     sending.finished = true;
@@ -153,7 +258,7 @@ pub(super) async fn send_all(console: &Console, visitor: &Visitor, key: &str, up
         let request = pb::SweepRequest {
             to_county: upload.to_county.clone(),
             kind: upload.kind.clone(),
-            sweep_key: key.to_owned(),
+            sweep_key: upload.key.clone(),
             items: chunk.to_vec(),
         };
         let swept = console
@@ -162,7 +267,7 @@ pub(super) async fn send_all(console: &Console, visitor: &Visitor, key: &str, up
             })
             .await;
         let stop = swept.is_err();
-        console.uploads.update(key, |upload| {
+        console.uploads.update(id, |upload| {
             let Some(sending) = &mut upload.sending else { return };
             match swept {
                 Ok(response) => {
@@ -189,7 +294,7 @@ pub(super) async fn send_all(console: &Console, visitor: &Visitor, key: &str, up
             break;
         }
     }
-    console.uploads.update(key, |upload| {
+    console.uploads.update(id, |upload| {
         upload.bytes = Bytes::new();
         if let Some(sending) = &mut upload.sending {
             sending.finished = true;
@@ -198,9 +303,12 @@ pub(super) async fn send_all(console: &Console, visitor: &Visitor, key: &str, up
 }
 
 /// The sweep items of the file's rows not refused by the check.
-fn read_items(upload: &Upload, refused: &HashSet<u32>) -> Result<Vec<pb::SweepItem>, String> {
-    let mut reader = CsvReader::new(Cursor::new(upload.bytes.clone()), upload.decoded_as.into())
-        .map_err(|e| e.to_string())?;
+fn read_items(
+    bytes: Bytes,
+    decoded_as: Decoded,
+    refused: &HashSet<u32>,
+) -> Result<Vec<pb::SweepItem>, String> {
+    let mut reader = CsvReader::new(Cursor::new(bytes), decoded_as.into()).map_err(|e| e.to_string())?;
     let columns = SweepColumns::of(reader.headers()).ok_or("no resident_id column")?;
     let mut items = Vec::new();
     while let Some(record) = reader.next_record().map_err(|e| e.to_string())? {

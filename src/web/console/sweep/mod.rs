@@ -6,8 +6,11 @@
 //! ([`crate::csv_input::sweep`]): the same columns, the same refusals, the same sweep key (the
 //! file's SHA-256 under the county and kind), so a file uploaded twice, or also swept from the
 //! command line, asks nobody twice. Between the check and the confirmation the checked file is
-//! kept here in memory, keyed by its sweep key and owned by whoever uploaded it (a few files at
-//! most, each under [`MAX_UPLOAD_BYTES`]): the confirmation is one click, with no second upload.
+//! kept here in memory under an upload id of its own, owned by whoever uploaded it (a few files
+//! at most, each under [`MAX_UPLOAD_BYTES`], for [`held::HOLD`] at most): the confirmation is one
+//! click, with no second upload. Sweeps are county-wide work: a township office is refused
+//! before its file is read, as the API refuses it. The console takes files of at most
+//! [`MAX_SWEEP_LISTED`] rows to send, so that its result file lists every inquiry.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -27,6 +30,8 @@ use super::window::county_name;
 use super::{Console, Visitor, forms};
 use crate::csv_input::Encoding;
 use crate::csv_input::sweep::sweep_key;
+use crate::domain::policy::{OperatorAction, authorize};
+use crate::operator::MAX_SWEEP_LISTED;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 
@@ -34,11 +39,11 @@ mod held;
 mod render;
 
 pub use held::Uploads;
-use held::{Sending, Upload, check, send_all};
-use render::{confirm_body, csv_row, line_cell, refusals_table, upload_form};
+use held::{Upload, check_apart, send_all};
+use render::{confirm_body, line_cell, refusals_table, upload_form};
 
-/// The largest file the console takes (about 300,000 rows); a larger sweep is for
-/// `hancha sweep`.
+/// The largest file the console takes; a larger sweep, or one of more than [`MAX_SWEEP_LISTED`]
+/// rows to send, is for `hancha sweep`.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 const TITLE: &str = "清查 Sweep";
@@ -64,6 +69,9 @@ async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
         Ok(visitor) => visitor,
         Err(response) => return response,
     };
+    if let Some(refused) = refused_here(&console, &visitor).await {
+        return refused;
+    }
     let peers = match peers(&console, &visitor).await {
         Ok(peers) => peers,
         Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
@@ -90,6 +98,16 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
     let visitor = match console.visitor(&headers).await {
         Ok(visitor) => visitor,
         Err(response) => return response,
+    };
+    // refused before a byte of the file is read, as the API refuses it
+    if let Some(refused) = refused_here(&console, &visitor).await {
+        return refused;
+    }
+    let Some(_turn) = console.uploads.check_turn().await else {
+        return busy(
+            &visitor,
+            "正在检查其他文件，请稍后再传。 Other files are being checked: upload again in a moment.",
+        );
     };
     let mut token = String::new();
     let mut chosen = Chosen::default();
@@ -175,7 +193,17 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
         _ => Encoding::Auto,
     };
     let checked = match &file {
-        Some((_, bytes)) if !bytes.is_empty() => match check(bytes.clone(), encoding) {
+        Some((_, bytes)) if !bytes.is_empty() => match check_apart(bytes.clone(), encoding).await {
+            Ok(checked) if checked.to_send() > MAX_SWEEP_LISTED as u64 => {
+                refusal.fields.insert(
+                    "file".into(),
+                    format!(
+                        "{} rows to send, more than the console takes ({MAX_SWEEP_LISTED}); larger files: hancha sweep",
+                        checked.to_send()
+                    ),
+                );
+                None
+            }
             Ok(checked) => Some(checked),
             Err(why) => {
                 refusal.fields.insert("file".into(), why);
@@ -198,6 +226,7 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
     let (file_name, bytes) = file.unwrap_or_default();
     let key = sweep_key(&chosen.to_county, &chosen.kind, &checked.digest);
     let upload = Upload {
+        key: key.clone(),
         owner: visitor.principal.name().to_owned(),
         file_name,
         to_county: chosen.to_county,
@@ -209,8 +238,13 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
         at: Instant::now(),
         sending: None,
     };
-    let body = confirm_body(&visitor, &key, &upload);
-    console.uploads.keep(key, upload);
+    let Ok(id) = console.uploads.keep(upload.clone()) else {
+        return busy(
+            &visitor,
+            "服务器上的文件都在发送中，请等其中一份发完再传。 Every file held here is being sent: upload again when one has finished.",
+        );
+    };
+    let body = confirm_body(&visitor, &id, &key, &upload);
     page(&visitor, Section::Sweep, TITLE, body).into_response()
 }
 
@@ -223,11 +257,9 @@ async fn send(State(console): State<Console>, headers: HeaderMap, Form(posted): 
     if !console.form_token_ok(&visitor, &posted._csrf) {
         return forms::forbidden(&visitor, Section::Sweep, TITLE);
     }
-    let key = posted.sweep_key;
-    let Some(upload) = console
+    let Some((upload, started)) = console
         .uploads
-        .get(&key)
-        .filter(|upload| upload.owner == visitor.principal.name())
+        .start_sending(&posted.upload, visitor.principal.name())
     else {
         let body = html! {
             p.refusal #upload-gone { "这份文件已不在服务器上（已过时或已发出），请重新上传。 The checked file is no longer here: upload it again (nothing is sent twice)." }
@@ -235,15 +267,13 @@ async fn send(State(console): State<Console>, headers: HeaderMap, Form(posted): 
         };
         return (StatusCode::NOT_FOUND, page(&visitor, Section::Sweep, TITLE, body)).into_response();
     };
-    if upload.sending.is_none() {
-        console
-            .uploads
-            .update(&key, |upload| upload.sending = Some(Sending::default()));
+    let progress = format!("/sweep/{}", path_segment(&upload.key));
+    if started {
         let console = console.clone();
-        let key = key.clone();
-        tokio::spawn(async move { send_all(&console, &visitor, &key, upload).await });
+        let id = posted.upload;
+        tokio::spawn(async move { send_all(&console, &visitor, &id, upload).await });
     }
-    Redirect::to(&format!("/sweep/{}", path_segment(&key))).into_response()
+    Redirect::to(&progress).into_response()
 }
 
 /// The confirmation form.
@@ -251,8 +281,9 @@ async fn send(State(console): State<Console>, headers: HeaderMap, Form(posted): 
 struct SendForm {
     #[serde(default)]
     _csrf: String,
+    /// The upload id of the checked file.
     #[serde(default)]
-    sweep_key: String,
+    upload: String,
 }
 
 /// `GET /sweep/{key}`: the sweep's progress, live.
@@ -265,7 +296,7 @@ async fn progress(State(console): State<Console>, headers: HeaderMap, Path(key):
         Ok(status) => status,
         Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
     };
-    let upload = console.uploads.get(&key);
+    let upload = console.uploads.latest(&key, visitor.principal.name());
     let figures = Figures::of(&status, upload.as_ref());
     let encoded = path_segment(&key);
     let body = html! {
@@ -351,7 +382,8 @@ async fn status_json(
     };
     match sweep_status(&console, &visitor, &key, false).await {
         Ok(status) => {
-            let figures = Figures::of(&status, console.uploads.get(&key).as_ref());
+            let upload = console.uploads.latest(&key, visitor.principal.name());
+            let figures = Figures::of(&status, upload.as_ref());
             let json = serde_json::to_string(&figures).unwrap_or_default();
             (
                 [
@@ -386,9 +418,9 @@ async fn result_csv(State(console): State<Console>, headers: HeaderMap, Path(key
         Ok(status) => status,
         Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
     };
-    let upload = console.uploads.get(&key);
+    let upload = console.uploads.latest(&key, visitor.principal.name());
     let lines = upload.as_ref().and_then(|u| u.sending.as_ref()).map(|s| &s.lines);
-    let mut rows: BTreeMap<(u32, usize), String> = BTreeMap::new();
+    let mut rows: BTreeMap<(u32, usize), [String; 7]> = BTreeMap::new();
     for (index, inquiry) in status.inquiries.iter().enumerate() {
         let line = lines
             .and_then(|lines| lines.get(&inquiry.message_id))
@@ -404,7 +436,7 @@ async fn result_csv(State(console): State<Console>, headers: HeaderMap, Path(key
             due,
             String::new(),
         ];
-        rows.insert((line, index), csv_row(&cells));
+        rows.insert((line, index), cells);
     }
     if let Some(upload) = &upload {
         let refused_by_node = upload.sending.iter().flat_map(|s| s.refused_by_node.iter());
@@ -418,24 +450,113 @@ async fn result_csv(State(console): State<Console>, headers: HeaderMap, Path(key
                 String::new(),
                 why.clone(),
             ];
-            rows.insert((*line, status.inquiries.len() + index), csv_row(&cells));
+            rows.insert((*line, status.inquiries.len() + index), cells);
         }
     }
-    let mut text = String::from("line,subject_masked,message_id,state,outcome,due_at,reason\n");
-    for row in rows.values() {
-        text.push_str(row);
-    }
-    let digest = key.rsplit(':').next().unwrap_or_default();
-    let file_name = format!("sweep-{}.csv", &digest[..digest.len().min(12)]);
+    // a sweep of more inquiries than SweepStatus lists (sent from the command line) is listed
+    // in part: the file says so on its last row rather than end as though complete
+    let total = u64::from(status.queued)
+        + u64::from(status.pending)
+        + u64::from(status.answered)
+        + u64::from(status.rejected);
+    let listed = status.inquiries.len() as u64;
+    let incomplete = (listed < total).then(|| {
+        [
+            String::new(),
+            String::new(),
+            String::new(),
+            "incomplete".to_owned(),
+            String::new(),
+            String::new(),
+            format!("only the first {listed} of {total} inquiries are listed; follow larger sweeps with hancha sweep"),
+        ]
+    });
+    let text = match result_text(rows.values().chain(incomplete.iter())) {
+        Ok(text) => text,
+        Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
+    };
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
+                format!("attachment; filename=\"{}\"", result_file_name(&key)),
             ),
         ],
         text,
+    )
+        .into_response()
+}
+
+/// The result file's text: its header, then `rows`.
+fn result_text<'a>(rows: impl Iterator<Item = &'a [String; 7]>) -> Result<String, tonic::Status> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |error: csv::Error| crate::status::internal(error);
+    writer
+        .write_record([
+            "line",
+            "subject_masked",
+            "message_id",
+            "state",
+            "outcome",
+            "due_at",
+            "reason",
+        ])
+        .map_err(failed)?;
+    for row in rows {
+        writer.write_record(row).map_err(failed)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|error| crate::status::internal(error.into_error()))?;
+    String::from_utf8(bytes).map_err(crate::status::internal)
+}
+
+/// The result file's name: `sweep-` and the first 12 letters or digits of the key's last part
+/// (the file's SHA-256 for keys this console and `hancha sweep` make), whatever the URL held.
+fn result_file_name(key: &str) -> String {
+    let digest: String = key
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    if digest.is_empty() {
+        "sweep.csv".to_owned()
+    } else {
+        format!("sweep-{digest}.csv")
+    }
+}
+
+/// Sweeps are county-wide work: for a visitor who may not sweep, the refusal (the API's
+/// status), audited under the visitor as the API audits a refused call.
+async fn refused_here(console: &Console, visitor: &Visitor) -> Option<Response> {
+    let rejection = authorize(&visitor.principal, OperatorAction::Sweep).err()?;
+    console
+        .service
+        .refuse_unreadable(
+            visitor.principal.clone(),
+            OperatorAction::Sweep,
+            rejection.code,
+            &rejection.reason,
+        )
+        .await;
+    let status = crate::status::status_of(&rejection);
+    Some(refused_page(visitor, Section::Sweep, TITLE, &status))
+}
+
+/// 503 with `why`: the console holds or checks as many files as it may just now.
+fn busy(visitor: &Visitor, why: &str) -> Response {
+    let body = html! {
+        p.refusal #upload-busy { (why) }
+        p { a href="/sweep" { "返回 back" } }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "30")],
+        page(visitor, Section::Sweep, TITLE, body),
     )
         .into_response()
 }

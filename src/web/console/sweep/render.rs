@@ -19,21 +19,6 @@ pub(super) fn line_cell(line: u32) -> String {
     }
 }
 
-/// One CSV line, each cell quoted when it needs to be.
-pub(super) fn csv_row(cells: &[String]) -> String {
-    let quoted: Vec<String> = cells
-        .iter()
-        .map(|cell| {
-            if cell.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", cell.replace('"', "\"\""))
-            } else {
-                cell.clone()
-            }
-        })
-        .collect();
-    format!("{}\n", quoted.join(","))
-}
-
 pub(super) fn upload_form(
     visitor: &Visitor,
     peers: &[String],
@@ -90,7 +75,8 @@ pub(super) fn upload_form(
     }
 }
 
-pub(super) fn confirm_body(visitor: &Visitor, key: &str, upload: &Upload) -> Markup {
+/// The check of a file, and the form that confirms it (by its upload `id`).
+pub(super) fn confirm_body(visitor: &Visitor, id: &str, key: &str, upload: &Upload) -> Markup {
     let to_send = upload.rows - upload.refused.len() as u64;
     html! {
         dl.facts #sweep-checked {
@@ -108,6 +94,7 @@ pub(super) fn confirm_body(visitor: &Visitor, key: &str, upload: &Upload) -> Mar
         }
         form.panel #sweep-confirm method="post" action="/sweep/send" {
             (form_token(visitor))
+            input type="hidden" name="upload" value=(id);
             input type="hidden" name="sweep_key" value=(key);
             button #sweep-send type="submit" { "确认发出 send " (to_send) " inquiries" }
             " " a href="/sweep" { "取消 cancel" }
