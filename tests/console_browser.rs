@@ -12,7 +12,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hancha::config::WebListener;
 use hancha::domain::division::CountyCode;
 use hancha::domain::message::{InquiryState, Subject};
 use hancha::domain::resident_id::ResidentId;
@@ -20,47 +19,14 @@ use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::node::InquiryDraft;
 use hancha::web::logins::hash_password;
 
-const HER_CERTIFICATE: &str = "HN-431322-2025-0001";
-const OTHER_CERTIFICATE: &str = "HN-431322-2025-0002";
 const PASSWORD: &str = "春天的花开了-2026";
 
-/// `county`'s web listener on loopback, `require_login` as given.
+/// `county`'s console on loopback, `require_login` as given: its URL.
 async fn with_web(cluster: &mut Cluster, county: &str, require_login: bool) -> String {
-    cluster
-        .restart_with_web(
-            county,
-            WebListener {
-                listen: Some("127.0.0.1:0".parse().unwrap()),
-                require_login: Some(require_login),
-                tls: None,
-            },
-        )
-        .await;
-    format!("http://{}", cluster.web_address(county))
-}
-
-/// Two women registered in 新化县 and living in 鼎城区, each with her own certificate.
-async fn two_women(cluster: &Cluster) -> (ResidentId, ResidentId) {
-    let her = synthetic_id(XINHUA, 11);
-    let other = synthetic_id(XINHUA, 12);
-    let mut her_entry = outflow_person(her.clone(), XINHUA, DINGCHENG);
-    her_entry.status.certificate_number = Some(HER_CERTIFICATE.into());
-    let mut other_entry = outflow_person(other.clone(), XINHUA, DINGCHENG);
-    other_entry.status.certificate_number = Some(OTHER_CERTIFICATE.into());
-    cluster
-        .node(XINHUA)
-        .store()
-        .upsert_persons(&[her_entry, other_entry])
-        .await
-        .unwrap();
-    (her, other)
-}
-
-/// The same ID number with a wrong check character.
-fn wrong_check_character(id: &ResidentId) -> String {
-    let id = id.as_str();
-    let wrong = if id.ends_with('0') { '1' } else { '0' };
-    format!("{}{wrong}", &id[..17])
+    format!(
+        "http://{}",
+        with_web_listener(cluster, county, require_login).await
+    )
 }
 
 async fn outbound_inquiries(cluster: &Cluster) -> i64 {

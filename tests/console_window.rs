@@ -12,28 +12,14 @@ use common::*;
 use hancha::config::WebListener;
 use hancha::domain::division::CountyCode;
 use hancha::domain::message::{InquiryState, Subject};
-use hancha::domain::person::Person;
 use hancha::domain::resident_id::ResidentId;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::node::InquiryDraft;
 use hancha::operator::MAX_SWEEP_LISTED;
 
-const HER_CERTIFICATE: &str = "HN-431322-2025-0001";
-const OTHER_CERTIFICATE: &str = "HN-431322-2025-0002";
-
 /// `county`'s web listener on loopback, without logins (the loopback principal).
 async fn with_web(cluster: &mut Cluster, county: &str) -> SocketAddr {
-    cluster
-        .restart_with_web(
-            county,
-            WebListener {
-                listen: Some("127.0.0.1:0".parse().unwrap()),
-                require_login: Some(false),
-                tls: None,
-            },
-        )
-        .await;
-    cluster.web_address(county)
+    with_web_listener(cluster, county, false).await
 }
 
 /// The form token a page carries.
@@ -110,30 +96,6 @@ async fn upload(web: SocketAddr, fields: &[(&str, &str)], file_name: &str, file:
     request_bytes(web, "POST", "/sweep", &[("Content-Type", &content_type)], &body).await
 }
 
-/// Two women registered in 新化县 and living in 鼎城区, each with her own certificate.
-async fn registry(cluster: &Cluster) -> (ResidentId, ResidentId) {
-    let her = synthetic_id(XINHUA, 11);
-    let other = synthetic_id(XINHUA, 12);
-    let mut her_entry = outflow_person(her.clone(), XINHUA, DINGCHENG);
-    her_entry.status.certificate_number = Some(HER_CERTIFICATE.into());
-    let mut other_entry: Person = outflow_person(other.clone(), XINHUA, DINGCHENG);
-    other_entry.status.certificate_number = Some(OTHER_CERTIFICATE.into());
-    cluster
-        .node(XINHUA)
-        .store()
-        .upsert_persons(&[her_entry, other_entry])
-        .await
-        .unwrap();
-    (her, other)
-}
-
-/// The same ID number with a wrong check character.
-fn wrong_check_character(id: &ResidentId) -> String {
-    let id = id.as_str();
-    let wrong = if id.ends_with('0') { '1' } else { '0' };
-    format!("{}{wrong}", &id[..17])
-}
-
 async fn outbound_inquiries(cluster: &Cluster) -> i64 {
     count(
         cluster.node(DINGCHENG),
@@ -145,7 +107,7 @@ async fn outbound_inquiries(cluster: &Cluster) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_window_check_answers_inline_and_shouts_a_certificate_that_is_not_hers() {
     let mut cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
-    let (her, _other) = registry(&cluster).await;
+    let (her, _other) = two_women(&cluster).await;
     let web = with_web(&mut cluster, DINGCHENG).await;
 
     let form = get(web, "/window").await;
@@ -268,7 +230,7 @@ async fn answering_by_hand_offers_only_what_the_agreement_allows_and_refuses_the
         &[answered_by_hand(DINGCHENG, XINHUA, XINHUA)],
     )
     .await;
-    let (her, _) = registry(&cluster).await;
+    let (her, _) = two_women(&cluster).await;
     let web = with_web(&mut cluster, XINHUA).await;
     let asked = cluster
         .node(DINGCHENG)

@@ -24,8 +24,8 @@ fn tokens(config: &std::path::Path, arguments: &[&str]) -> std::process::Output 
         .expect("run hancha tokens")
 }
 
-/// One HTTPS request to 127.0.0.1 `port`, trusting only `ca_pem` for `localhost`.
-async fn https(port: u16, ca_pem: &str, path: &str, token: Option<&str>, body: &str) -> HttpAnswer {
+/// A TLS 1.3 client trusting only `ca_pem`.
+fn trusting(ca_pem: &str) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
@@ -36,13 +36,32 @@ async fn https(port: u16, ca_pem: &str, path: &str, token: Option<&str>, body: &
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// One HTTPS request to 127.0.0.1 `port`, trusting only `ca_pem` for `localhost`: `Err` when
+/// the handshake fails (the listener serves another certificate).
+async fn try_https(
+    port: u16,
+    ca_pem: &str,
+    (method, path): (&str, &str),
+    token: Option<&str>,
+    body: &str,
+) -> Result<HttpAnswer, String> {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let tls = connector
+    let tls = trusting(ca_pem)
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-        .expect("the TLS handshake with the web listener");
-    request_on(tls, "POST", path, token, Some(("application/json", body))).await
+        .map_err(|error| error.to_string())?;
+    let body = (method == "POST").then_some(("application/json", body));
+    Ok(request_on(tls, method, path, token, body).await)
+}
+
+/// One HTTPS POST to 127.0.0.1 `port`, trusting only `ca_pem` for `localhost`.
+async fn https(port: u16, ca_pem: &str, path: &str, token: Option<&str>, body: &str) -> HttpAnswer {
+    try_https(port, ca_pem, ("POST", path), token, body)
+        .await
+        .expect("the TLS handshake with the web listener")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -116,26 +135,10 @@ async fn tokens_made_by_the_cli_open_the_https_api_until_revoked() {
     dingcheng.terminate().await;
 }
 
-/// `GET /openapi.json` over HTTPS to 127.0.0.1 `port`, trusting only `ca_pem` for `localhost`:
-/// `Err` when the handshake fails (the listener serves another certificate).
+/// `GET /openapi.json` over HTTPS, trusting only `ca_pem`: `Err` when another certificate is
+/// served.
 async fn served_certificate(port: u16, ca_pem: &str) -> Result<HttpAnswer, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-        .unwrap();
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let tls = connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(request_on(tls, "GET", "/openapi.json", None, None).await)
+    try_https(port, ca_pem, ("GET", "/openapi.json"), None, "").await
 }
 
 #[tokio::test(flavor = "multi_thread")]

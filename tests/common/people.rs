@@ -8,7 +8,7 @@ use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues}
 
 use chrono::NaiveDate;
 
-use super::Cluster;
+use super::{Cluster, DINGCHENG, XINHUA};
 
 /// A valid resident ID from the 17 first digits.
 pub fn resident_id(first17: &str) -> ResidentId {
@@ -106,4 +106,33 @@ pub fn inquiry_drafts(
             message_id: None,
         })
         .collect()
+}
+
+/// The certificate issued to the first of [`two_women`], and the one issued to the second.
+pub const HER_CERTIFICATE: &str = "HN-431322-2025-0001";
+pub const OTHER_CERTIFICATE: &str = "HN-431322-2025-0002";
+
+/// Two women registered in 新化县 (its registry) and living in 鼎城区, each with her own
+/// certificate ([`HER_CERTIFICATE`], [`OTHER_CERTIFICATE`]): for the window check.
+pub async fn two_women(cluster: &Cluster) -> (ResidentId, ResidentId) {
+    let her = synthetic_id(XINHUA, 11);
+    let other = synthetic_id(XINHUA, 12);
+    let mut her_entry = outflow_person(her.clone(), XINHUA, DINGCHENG);
+    her_entry.status.certificate_number = Some(HER_CERTIFICATE.into());
+    let mut other_entry = outflow_person(other.clone(), XINHUA, DINGCHENG);
+    other_entry.status.certificate_number = Some(OTHER_CERTIFICATE.into());
+    cluster
+        .node(XINHUA)
+        .store()
+        .upsert_persons(&[her_entry, other_entry])
+        .await
+        .unwrap();
+    (her, other)
+}
+
+/// `id` with a wrong check character: shaped like an ID number, not a valid one.
+pub fn wrong_check_character(id: &ResidentId) -> String {
+    let id = id.as_str();
+    let wrong = if id.ends_with('0') { '1' } else { '0' };
+    format!("{}{wrong}", &id[..17])
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::Cluster;
+
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct HttpAnswer {
@@ -172,4 +174,20 @@ impl HttpAnswer {
             .map(|(_, value)| value.as_str())
             .collect()
     }
+}
+
+/// Restarts `county` with its web listener (console and API) on loopback, `require_login` as
+/// given; where it listens.
+pub async fn with_web_listener(cluster: &mut Cluster, county: &str, require_login: bool) -> SocketAddr {
+    cluster
+        .restart_with_web(
+            county,
+            hancha::config::WebListener {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                require_login: Some(require_login),
+                tls: None,
+            },
+        )
+        .await;
+    cluster.web_address(county)
 }

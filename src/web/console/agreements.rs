@@ -5,7 +5,6 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -59,11 +58,7 @@ fn held(value: &str) -> &'static str {
 }
 
 /// `GET /agreements`.
-async fn list(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn list(State(console): State<Console>, visitor: Visitor) -> Response {
     let listed = console
         .call(
             &visitor,
@@ -153,11 +148,7 @@ fn signed_by(signatures: &[pb::AgreementSignatureInfo]) -> String {
 }
 
 /// `GET /agreements/{id}`.
-async fn show(State(console): State<Console>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn show(State(console): State<Console>, visitor: Visitor, Path(id): Path<String>) -> Response {
     let shown = console
         .call(
             &visitor,

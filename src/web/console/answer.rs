@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use maud::{Markup, html};
@@ -41,14 +40,10 @@ pub(super) struct Posted {
 /// `POST /inquiries/{id}/answer`.
 async fn answer(
     State(console): State<Console>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
     let token = form
         .iter()
         .find(|(name, _)| name == "_csrf")

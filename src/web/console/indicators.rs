@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -52,13 +52,9 @@ async fn report(console: &Console, visitor: &Visitor, period: &str) -> Result<pb
 /// `GET /indicators?period=2026Q4`.
 async fn indicators_page(
     State(console): State<Console>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Query(query): Query<PeriodQuery>,
 ) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
     let title = "四率 Indicators";
     let report = match report(&console, &visitor, &query.period).await {
         Ok(report) => report,
@@ -76,13 +72,9 @@ async fn indicators_page(
 /// `GET /indicators.csv?period=2026Q4`: the township offices' CSV, as `hancha report --csv`.
 async fn indicators_csv(
     State(console): State<Console>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Query(query): Query<PeriodQuery>,
 ) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
     let report = match report(&console, &visitor, &query.period).await {
         Ok(report) => report,
         Err(status) => return refused_page(&visitor, Section::Indicators, "四率 Indicators", &status),

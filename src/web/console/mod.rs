@@ -74,6 +74,19 @@ pub struct Visitor {
     pub logged_in: bool,
 }
 
+/// A page's visitor, as an extractor: the handler runs only for someone [`Console::visitor`]
+/// found (otherwise the answer is the login page).
+impl axum::extract::FromRequestParts<Console> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Console,
+    ) -> Result<Visitor, Response> {
+        console.visitor(&parts.headers).await
+    }
+}
+
 /// Every page of the console, at the root of the web listener.
 pub fn routes(console: Console) -> Router {
     Router::new()

@@ -4,7 +4,6 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -83,15 +82,7 @@ fn view_name(view: View) -> &'static str {
 const ROWS: u32 = 1000;
 
 /// `GET /queue`.
-async fn queue(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Query(filters): Query<Filters>,
-) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn queue(State(console): State<Console>, visitor: Visitor, Query(filters): Query<Filters>) -> Response {
     let title = "工作台 Work queue";
     let request = pb::ListPendingRequest {
         outbound: filters.view == View::Awaiting,
@@ -227,11 +218,7 @@ fn notices_table(notices: &[pb::NoticeSummary]) -> Markup {
 }
 
 /// `GET /inquiries/{id}`: one inquiry with its history.
-async fn inquiry(State(console): State<Console>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn inquiry(State(console): State<Console>, visitor: Visitor, Path(id): Path<String>) -> Response {
     let title = "函查 Inquiry";
     let shown = console
         .call(

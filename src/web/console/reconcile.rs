@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -125,11 +125,7 @@ async fn peers(console: &Console, visitor: &Visitor) -> Vec<String> {
 }
 
 /// `GET /reconcile`.
-async fn runs_page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn runs_page(State(console): State<Console>, visitor: Visitor) -> Response {
     runs_answer(&console, &visitor, "", None).await
 }
 
@@ -216,11 +212,7 @@ fn runs_table(runs: &[pb::ReconcileRun]) -> Markup {
 }
 
 /// `POST /reconcile`: runs with the peer now, then shows what it found.
-async fn start(State(console): State<Console>, headers: HeaderMap, Form(form): Form<StartForm>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn start(State(console): State<Console>, visitor: Visitor, Form(form): Form<StartForm>) -> Response {
     if !console.form_token_ok(&visitor, &form.csrf) {
         return super::forms::forbidden(&visitor, Section::Reconcile, TITLE);
     }
@@ -265,15 +257,7 @@ async fn start(State(console): State<Console>, headers: HeaderMap, Form(form): F
 }
 
 /// `GET /reconcile/{run_id}`: one run and its person-level differences by township.
-async fn run_page(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path(run_id): Path<String>,
-) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn run_page(State(console): State<Console>, visitor: Visitor, Path(run_id): Path<String>) -> Response {
     let (run, differences) = match run_and_differences(&console, &visitor, &run_id).await {
         Ok(found) => found,
         Err(status) => return refused_page(&visitor, Section::Reconcile, TITLE, &status),
@@ -389,11 +373,7 @@ fn csv_answer(file: &str, differences: &[pb::PersonDifference]) -> Response {
 }
 
 /// `GET /reconcile/differences.csv`: every person difference, as `hancha reconcile reports --csv`.
-async fn all_differences_csv(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn all_differences_csv(State(console): State<Console>, visitor: Visitor) -> Response {
     match list_differences(&console, &visitor, String::new()).await {
         Ok(differences) => csv_answer(
             &format!("hancha-reconcile-{}.csv", visitor.principal.county().as_str()),
@@ -406,13 +386,9 @@ async fn all_differences_csv(State(console): State<Console>, headers: HeaderMap)
 /// `GET /reconcile/{run_id}/differences.csv`: one run's person differences.
 async fn run_differences_csv(
     State(console): State<Console>,
-    headers: HeaderMap,
+    visitor: Visitor,
     Path(run_id): Path<String>,
 ) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
     match run_and_differences(&console, &visitor, &run_id).await {
         Ok((run, differences)) => csv_answer(&format!("hancha-reconcile-{}.csv", run.run_id), &differences),
         Err(status) => refused_page(&visitor, Section::Reconcile, TITLE, &status),

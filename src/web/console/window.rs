@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use axum::Form;
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -52,11 +51,7 @@ pub(super) struct Check {
 }
 
 /// `GET /window`: the form.
-async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn form(State(console): State<Console>, visitor: Visitor) -> Response {
     let peers = match peers(&console, &visitor).await {
         Ok(peers) => peers,
         Err(status) => return refused_page(&visitor, Section::Window, TITLE, &status),
@@ -66,11 +61,7 @@ async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
 }
 
 /// `POST /window`: asks the origin and shows its answer (or why not) under the form.
-async fn check(State(console): State<Console>, headers: HeaderMap, Form(posted): Form<Check>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn check(State(console): State<Console>, visitor: Visitor, Form(posted): Form<Check>) -> Response {
     if !console.form_token_ok(&visitor, &posted._csrf) {
         return forms::forbidden(&visitor, Section::Window, TITLE);
     }

@@ -19,7 +19,7 @@ use axum::Form;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
@@ -64,11 +64,7 @@ pub(super) fn routes() -> Router<Console> {
 }
 
 /// `GET /sweep`: the upload form.
-async fn form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn form(State(console): State<Console>, visitor: Visitor) -> Response {
     if let Some(refused) = refused_here(&console, &visitor).await {
         return refused;
     }
@@ -94,11 +90,7 @@ pub(super) struct Chosen {
 }
 
 /// `POST /sweep` (multipart): checks the file and asks to confirm; nothing is sent yet.
-async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipart: Multipart) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn upload(State(console): State<Console>, visitor: Visitor, mut multipart: Multipart) -> Response {
     // refused before a byte of the file is read, as the API refuses it
     if let Some(refused) = refused_here(&console, &visitor).await {
         return refused;
@@ -249,11 +241,7 @@ async fn upload(State(console): State<Console>, headers: HeaderMap, mut multipar
 }
 
 /// `POST /sweep/send`: sends a checked file (in the background) and shows its progress.
-async fn send(State(console): State<Console>, headers: HeaderMap, Form(posted): Form<SendForm>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn send(State(console): State<Console>, visitor: Visitor, Form(posted): Form<SendForm>) -> Response {
     if !console.form_token_ok(&visitor, &posted._csrf) {
         return forms::forbidden(&visitor, Section::Sweep, TITLE);
     }
@@ -287,11 +275,7 @@ struct SendForm {
 }
 
 /// `GET /sweep/{key}`: the sweep's progress, live.
-async fn progress(State(console): State<Console>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn progress(State(console): State<Console>, visitor: Visitor, Path(key): Path<String>) -> Response {
     let status = match sweep_status(&console, &visitor, &key, false).await {
         Ok(status) => status,
         Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
@@ -371,15 +355,7 @@ impl Figures {
 }
 
 /// `GET /sweep/{key}/status.json`.
-async fn status_json(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path(key): Path<String>,
-) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn status_json(State(console): State<Console>, visitor: Visitor, Path(key): Path<String>) -> Response {
     match sweep_status(&console, &visitor, &key, false).await {
         Ok(status) => {
             let upload = console.uploads.latest(&key, visitor.principal.name());
@@ -409,11 +385,7 @@ async fn status_json(
 
 /// `GET /sweep/{key}/result.csv`: one row per inquiry of the sweep (its line in the file when
 /// this console sent it, the masked ID, state, outcome), then the rows refused here.
-async fn result_csv(State(console): State<Console>, headers: HeaderMap, Path(key): Path<String>) -> Response {
-    let visitor = match console.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+async fn result_csv(State(console): State<Console>, visitor: Visitor, Path(key): Path<String>) -> Response {
     let status = match sweep_status(&console, &visitor, &key, true).await {
         Ok(status) => status,
         Err(status) => return refused_page(&visitor, Section::Sweep, TITLE, &status),
