@@ -4,6 +4,7 @@ use super::{CHECKPOINT_EVERY, CHECKPOINT_GAP_LIMIT, check_signature};
 use crate::domain::audit_chain::{ChainHash, ChainPoint};
 use crate::domain::audit_verify::{Break, CheckpointSummary, VerifyReport, check_entry};
 use crate::domain::division::CountyCode;
+use crate::node::Node;
 use crate::store::{Store, StoreError};
 use crate::tls::TrustAnchors;
 use crate::tls::signing::AUDIT_CHECKPOINT_PURPOSE;
@@ -180,5 +181,20 @@ fn at_record(audit_id: i64, problem: &str) -> Break {
         position: None,
         audit_id: Some(audit_id),
         problem: problem.into(),
+    }
+}
+
+impl Node {
+    /// Checks the whole chain of this node's database (see [`verify_chain`]) against the trust
+    /// anchors in force.
+    pub async fn verify_audit_chain(&self) -> Result<VerifyReport, StoreError> {
+        let anchors = self.signatures.anchors.as_ref().map(|anchors| anchors.current());
+        verify_chain(
+            self.store(),
+            self.county(),
+            anchors.as_ref(),
+            self.county_key.is_some(),
+        )
+        .await
     }
 }
