@@ -15,6 +15,7 @@ use super::Visitor;
 use crate::domain::policy::{OperatorAction, authorize};
 use crate::domain::privacy::without_id_numbers;
 use crate::domain::time::china_time;
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, NoticeKind, Priority};
 use crate::exchange::convert::timestamp_from_wire;
 use crate::status::code_name;
 
@@ -213,30 +214,26 @@ pub fn minute(at: DateTime<Utc>) -> String {
     china_time(at).format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// A state, outcome or kind by its Chinese name (the wire name as a tooltip).
+/// A state, outcome, kind or priority by its Chinese name (the wire name as a tooltip): the
+/// vocabulary's own label (`label_zh`) where the domain has one, the console's words for the
+/// states of a message otherwise.
 pub fn term(wire: &str) -> Markup {
-    let zh = match wire {
-        "pending" => "待答复",
-        "queued" => "待发送",
-        "answered" => "已答复",
-        "rejected" => "被拒收",
-        "delivered" => "已送达",
-        "found" => "查到",
-        "not_found" => "查无此人",
-        "ambiguous" => "不唯一",
-        "refused" => "拒绝答复",
-        "certificate_verification" => "证明核验",
-        "outflow_status" => "流出人口函查",
-        "inbound" => "收到的",
-        "outbound" => "发出的",
-        "urgent" => "加急",
-        "normal" => "普通",
-        "birth" => "出生",
-        "pregnancy" => "怀孕",
-        "contraception_check" => "查环查孕",
-        "moved_on" => "迁离",
-        _ => "",
-    };
+    let zh = wire
+        .parse::<InquiryKind>()
+        .map(InquiryKind::label_zh)
+        .or_else(|_| wire.parse::<NoticeKind>().map(NoticeKind::label_zh))
+        .or_else(|_| wire.parse::<AnswerOutcome>().map(AnswerOutcome::label_zh))
+        .or_else(|_| wire.parse::<Priority>().map(Priority::label_zh))
+        .unwrap_or(match wire {
+            "pending" => "待答复",
+            "queued" => "待发送",
+            "answered" => "已答复",
+            "rejected" => "被拒收",
+            "delivered" => "已送达",
+            "inbound" => "收到的",
+            "outbound" => "发出的",
+            _ => "",
+        });
     html! {
         @if zh.is_empty() { (wire) } @else { span title=(wire) { (zh) } }
     }

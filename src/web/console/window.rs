@@ -15,8 +15,8 @@ use serde::Deserialize;
 use super::forms;
 use super::layout::{Refusal, Section, form_token, page, refused_page, term, when};
 use super::{Console, Visitor};
-use crate::domain::division::CountyCode;
 use crate::domain::vocabulary::{CertificatePresented, StatusField};
+use crate::present::display;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 
@@ -116,14 +116,6 @@ async fn peers(console: &Console, visitor: &Visitor) -> Result<BTreeSet<String>,
         .collect())
 }
 
-/// `431322 新化县`, or the bare code.
-pub(super) fn county_name(code: &str) -> String {
-    match CountyCode::parse(code) {
-        Ok(county) => format!("{code} {}", county.name()),
-        Err(_) => code.to_owned(),
-    }
-}
-
 fn check_form(
     visitor: &Visitor,
     peers: &BTreeSet<String>,
@@ -145,7 +137,7 @@ fn check_form(
             label { "户籍地县 origin county"
                 select #window-to name="to_county" required {
                     @for peer in peers {
-                        option value=(peer) selected[posted.to_county == *peer] { (county_name(peer)) }
+                        option value=(peer) selected[posted.to_county == *peer] { (display::county(peer)) }
                     }
                 }
             }
@@ -179,7 +171,7 @@ fn check_form(
 
 /// The origin's answer as the clerk needs to read it at a glance.
 fn answer_box(to_county: &str, answer: &pb::AskResponse) -> Markup {
-    let peer = county_name(to_county);
+    let peer = display::county(to_county);
     let inquiry = format!("/inquiries/{}", answer.message_id);
     match answer.state.as_str() {
         "answered" => {

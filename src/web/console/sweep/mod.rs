@@ -26,12 +26,12 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{Refusal, Section, page, refused_page, term};
-use super::window::county_name;
 use super::{Console, Visitor, forms};
 use crate::csv_input::Encoding;
 use crate::csv_input::sweep::sweep_key;
 use crate::domain::policy::{OperatorAction, authorize};
 use crate::operator::MAX_SWEEP_LISTED;
+use crate::present::display;
 use crate::proto::operator as pb;
 use crate::proto::operator::operator_server::Operator;
 
@@ -285,7 +285,7 @@ async fn progress(State(console): State<Console>, visitor: Visitor, Path(key): P
     let encoded = path_segment(&key);
     let body = html! {
         @if let Some(upload) = &upload {
-            p { "文件 file " strong { (upload.file_name) } " → " (county_name(&upload.to_county)) " · " (term(&upload.kind)) }
+            p { "文件 file " strong { (upload.file_name) } " → " (display::county(&upload.to_county)) " · " (term(&upload.kind)) }
         }
         div.panel #sweep-progress data-poll={ "/sweep/" (encoded) "/status.json" } {
             progress max=(figures.total.max(1)) value=(figures.total - figures.waiting) {}

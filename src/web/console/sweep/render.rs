@@ -5,8 +5,8 @@ use maud::{Markup, html};
 
 use super::super::Visitor;
 use super::super::layout::{Refusal, form_token, term};
-use super::super::window::county_name;
 use super::{Chosen, MAX_UPLOAD_BYTES, Upload};
+use crate::present::display;
 
 /// Refused rows listed on the page; the rest are counted.
 const LISTED_REFUSALS: usize = 500;
@@ -37,7 +37,7 @@ pub(super) fn upload_form(
             label { "对方县 county to ask"
                 select #sweep-to name="to_county" required {
                     @for peer in peers {
-                        option value=(peer) selected[chosen.to_county == *peer] { (county_name(peer)) }
+                        option value=(peer) selected[chosen.to_county == *peer] { (display::county(peer)) }
                     }
                 }
             }
@@ -82,7 +82,7 @@ pub(super) fn confirm_body(visitor: &Visitor, id: &str, key: &str, upload: &Uplo
         dl.facts #sweep-checked {
             dt { "文件 file" } dd { (upload.file_name) }
             dt { "编码 read as" } dd #sweep-decoded-as { (upload.decoded_as.as_str()) }
-            dt { "对方县 county" } dd { (county_name(&upload.to_county)) }
+            dt { "对方县 county" } dd { (display::county(&upload.to_county)) }
             dt { "类别 kind" } dd { (term(&upload.kind)) }
             dt { "行数 rows" } dd #sweep-rows { (upload.rows) }
             dt { "将发出 to send" } dd #sweep-to-send { (to_send) }
