@@ -24,6 +24,10 @@ fn tokens(config: &std::path::Path, arguments: &[&str]) -> std::process::Output 
         .expect("run hancha tokens")
 }
 
+/// The tests of this file one at a time: each starts `hancha serve` processes on ports found
+/// free beforehand, which a test running beside it could take in between.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A TLS 1.3 client trusting only `ca_pem`.
 fn trusting(ca_pem: &str) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
@@ -66,6 +70,7 @@ async fn https(port: u16, ca_pem: &str, path: &str, token: Option<&str>, body: &
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_made_by_the_cli_open_the_https_api_until_revoked() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (_cluster, mut dingcheng, _) = dingcheng_process_beside_xinhua(&Limits::default()).await;
     let web = free_address();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
@@ -143,6 +148,7 @@ async fn served_certificate(port: u16, ca_pem: &str) -> Result<HttpAnswer, Strin
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_renewed_web_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (_cluster, mut dingcheng, _) = dingcheng_process_beside_xinhua(&Limits::default()).await;
     let web = free_address();
     let first = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
