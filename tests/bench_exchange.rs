@@ -50,6 +50,8 @@ fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures
         "gateway_s",
         "postgres_only_s",
         "ratio",
+        "sweep_floor_s",
+        "sweep_floor_ratio",
         "sync_p50_ms",
         "sync_p99_ms",
         "sync_max_ms",

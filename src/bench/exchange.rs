@@ -13,7 +13,9 @@
 //! 3. **transport limit**: as many health-check round trips over a mutual-TLS channel;
 //! 4. **memory**: each node's peak resident set;
 //! 5. **bookkeeping**: both databases counted; any discrepancy fails the run;
-//! 6. **storage limit**: the sweep's rows written by PostgreSQL alone, into two fresh databases.
+//! 6. **storage limit**: the sweep's rows written by PostgreSQL alone, into two fresh databases;
+//! 7. **storage floor**: the least an audited exchange of the same inquiries can durably write
+//!    ([`crate::store::floor`]), by PostgreSQL alone, into two more.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +73,11 @@ pub struct ExchangeReport {
     pub postgres_only_s: f64,
     /// `gateway_s / postgres_only_s`.
     pub ratio: f64,
+    /// The storage floor: PostgreSQL alone writing the least an audited exchange of the same
+    /// inquiries can durably write ([`crate::store::floor`]), both sides at once (s).
+    pub sweep_floor_s: f64,
+    /// `gateway_s / sweep_floor_s`.
+    pub sweep_floor_ratio: f64,
     /// The sweep's gRPC round trips (one per batch each way) to a do-nothing handler (s).
     pub transport_s: f64,
     /// How many round trips `transport_s` covers.
@@ -142,6 +149,10 @@ async fn run_on(
     let responder = CountyCode::parse(RESPONDER)?;
     let node_databases = (databases.create("a").await?, databases.create("b").await?);
     let storage_databases = (databases.create("pg_a").await?, databases.create("pg_b").await?);
+    let floor_databases = (
+        databases.create("floor_a").await?,
+        databases.create("floor_b").await?,
+    );
     let population = Population::new(responder, asker, options.inquiries, options.sync);
     let expected = population.expected();
     let daily_cap = u32::try_from(expected.inquiries.saturating_mul(2) + 1_000).unwrap_or(10_000_000);
@@ -189,7 +200,20 @@ async fn run_on(
     )
     .await?;
 
+    say("storage floor: PostgreSQL alone writing the least an audited exchange can");
+    let floor = storage::write_floor(
+        (&floor_databases.0, &floor_databases.1),
+        &population,
+        options.inquiries,
+        options.batch,
+        asker,
+        responder,
+        &agreement,
+    )
+    .await?;
+
     let gateway_s = measured.gateway.as_secs_f64();
+    let sweep_floor_s = floor.as_secs_f64();
     let postgres_only_s = postgres_only.as_secs_f64();
     let sync = Latencies::of(&measured.sync);
     let round_trip = Latencies::of(&measured.round_trips);
@@ -201,6 +225,8 @@ async fn run_on(
         inquiries_per_s: options.inquiries as f64 / gateway_s,
         postgres_only_s,
         ratio: gateway_s / postgres_only_s,
+        sweep_floor_s,
+        sweep_floor_ratio: ratio(gateway_s, sweep_floor_s),
         transport_s: measured.transport.as_secs_f64(),
         transport_round_trips: measured.transport_round_trips,
         transport_p50_ms: round_trip.p50_ms,

@@ -31,6 +31,7 @@ use crate::domain::resident_id::today_in_china;
 use crate::domain::vocabulary::{InquiryKind, Priority};
 use crate::store::answers::{Answer, AnswerBatch};
 use crate::store::audit_batch_in;
+use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
     InboundInquiry, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
     insert_inbound_inquiries_in, lock_daily_volume_in,
@@ -102,6 +103,95 @@ pub async fn write_sweep(
     asked.context("writing the asker's rows")?;
     answered.context("writing the responder's rows")?;
     Ok(elapsed)
+}
+
+/// Writes the storage floor for the same sweep — the least an audited exchange can durably
+/// write ([`crate::store::floor`]) — into the two databases (the floor's tables are created
+/// first, untimed), both sides at once, two commits per batch per side, and returns how long it
+/// took, from the first statement until both sides committed their last batch.
+pub async fn write_floor(
+    urls: (&str, &str),
+    population: &Population,
+    sweep: usize,
+    batch_size: usize,
+    asker: CountyCode,
+    responder: CountyCode,
+    agreement: &Agreement,
+) -> anyhow::Result<Duration> {
+    let terms = Terms {
+        asker,
+        responder,
+        agreement,
+    };
+    let batches: Vec<Vec<FloorMessage>> = build_batches(population, sweep, batch_size, &terms)?
+        .iter()
+        .map(Batch::floor)
+        .collect::<anyhow::Result<_>>()?;
+    let mut asker_db = PgConnection::connect(urls.0)
+        .await
+        .context("connecting (asker)")?;
+    let mut responder_db = PgConnection::connect(urls.1)
+        .await
+        .context("connecting (responder)")?;
+    floor::create(&mut asker_db).await?;
+    floor::create(&mut responder_db).await?;
+    let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
+    let due_at = Utc::now() + chrono::Duration::days(REPLY_DAYS);
+    let started = Instant::now();
+    let (asked, answered) = tokio::join!(
+        async {
+            for batch in &batches {
+                floor::asker_queue(&mut asker_db, responder_code, batch).await?;
+                floor::asker_answered(&mut asker_db, responder_code, batch, due_at).await?;
+            }
+            anyhow::Ok(())
+        },
+        async {
+            for batch in &batches {
+                floor::responder_answer(&mut responder_db, asker_code, batch, due_at).await?;
+                floor::responder_delivered(&mut responder_db, asker_code, batch).await?;
+            }
+            anyhow::Ok(())
+        }
+    );
+    let elapsed = started.elapsed();
+    asked.context("writing the asker's floor")?;
+    answered.context("writing the responder's floor")?;
+    let expected = i64::try_from(sweep)?;
+    for (side, db, audit_rows) in [
+        ("asker", &mut asker_db, 2 * expected),
+        ("responder", &mut responder_db, 3 * expected),
+    ] {
+        let counted = floor::counts(db).await?;
+        anyhow::ensure!(
+            counted == (expected, audit_rows),
+            "the {side}'s floor holds {counted:?} answered rows and audit rows, not {:?}",
+            (expected, audit_rows)
+        );
+    }
+    Ok(elapsed)
+}
+
+impl Batch {
+    /// The batch as the floor writes it.
+    fn floor(&self) -> anyhow::Result<Vec<FloorMessage>> {
+        self.inquiries
+            .iter()
+            .zip(&self.confirmations)
+            .map(|(inquiry, confirmation)| {
+                Ok(FloorMessage {
+                    inquiry_id: inquiry.message_id,
+                    answer_id: confirmation.message_id,
+                    agreement_id: inquiry.agreement.id.clone(),
+                    agreement_hash: inquiry.agreement.hash.clone(),
+                    kind: inquiry.kind.as_str().to_string(),
+                    subject_id: inquiry.subject.resident_id.as_str().to_string(),
+                    outcome: confirmation.outcome.as_str().to_string(),
+                    fields: serde_json::to_value(&confirmation.fields)?,
+                })
+            })
+            .collect()
+    }
 }
 
 fn build_batches(

@@ -27,6 +27,16 @@ impl ExchangeReport {
                 "≤ 3".into(),
             ),
             (
+                "storage floor (minimal audited)",
+                format!("{:.2} s", self.sweep_floor_s),
+                String::new(),
+            ),
+            (
+                "  ratio sweep ÷ floor",
+                format!("{:.2}", self.sweep_floor_ratio),
+                "≤ 1.7".into(),
+            ),
+            (
                 "gRPC alone, same round trips",
                 format!(
                     "{:.3} s for {} (p50 {:.2} ms, p99 {:.2} ms)",

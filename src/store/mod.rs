@@ -12,6 +12,7 @@ pub mod audit_witness;
 pub mod console_logins;
 pub mod events;
 pub mod feedback;
+pub mod floor;
 pub mod inbound;
 pub mod inspect;
 pub mod monitoring;
