@@ -18,13 +18,17 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::future::BoxFuture;
 use hancha::config::Limits;
 use hancha::domain::agreement::Agreement;
+use hancha::domain::delivery::{CallFailure, PeerVerdict};
 use hancha::domain::division::CountyCode;
-use hancha::domain::message::{InquiryState, Subject};
+use hancha::domain::message::{Confirmation, Inquiry, InquiryState, Subject};
+use hancha::domain::peer_status::NodeStatus;
 use hancha::domain::person::Person;
 use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::node::{InquiryDraft, Node};
+use hancha::peer::{InlineReply, PeerLink, Verdicts};
 use hancha::store::Store;
 use uuid::Uuid;
 
@@ -454,4 +458,104 @@ fn ids(inquiries: &[hancha::domain::message::Inquiry]) -> Vec<Uuid> {
 
 fn county(code: &str) -> CountyCode {
     CountyCode::parse(code).unwrap()
+}
+
+/// The clerk's side of a lost connection, against a fake peer: an inquiry whose connection is
+/// cut under it goes again and is accepted; a peer that is down costs the clerk two short
+/// pauses and three refused calls, not the whole wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerks_inquiry_cut_off_goes_again_and_a_peer_that_is_down_costs_the_clerk_little() {
+    let database = fresh_database().await;
+    let store = Store::connect(database.url(), 4, Duration::from_secs(30))
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let node = Arc::new(
+        Node::new(county(DINGCHENG), store, Vec::new(), sweep_limits())
+            .with_agreement_signatures(test_signatures()),
+    );
+    node.install_agreement(&Agreement::parse(&open_agreement(DINGCHENG, XINHUA)).expect("agreement parses"))
+        .await
+        .expect("agreement installed");
+
+    for (subject, (cuts, calls, state)) in (0..).zip([
+        // one connection lost under the call: the second copy is accepted
+        (1, 2, InquiryState::Pending),
+        // down: three refused calls, then the inquiry waits in the outbox
+        (u32::MAX, 3, InquiryState::Queued),
+    ]) {
+        let peer = Arc::new(CutConnections {
+            cuts,
+            calls: AtomicU32::new(0),
+        });
+        node.set_peer_link(county(XINHUA), peer.clone());
+        let asked = Instant::now();
+        let outcome = node
+            .ask(
+                county(XINHUA),
+                sweep(XINHUA, subject..subject + 1).remove(0),
+                CLERK_WAIT,
+            )
+            .await
+            .expect("asked");
+        let took = asked.elapsed();
+        assert_eq!(outcome.state, state, "{cuts} cut: {:?}", outcome.note);
+        assert_eq!(peer.calls.load(Ordering::SeqCst), calls, "{cuts} cut: calls");
+        assert!(
+            took < CLERK_WAIT / 2,
+            "{cuts} cut: the clerk waited {took:?} of a {CLERK_WAIT:?} wait"
+        );
+    }
+}
+
+/// A peer whose first `cuts` single inquiries lose their connection; later ones are accepted.
+#[derive(Debug)]
+struct CutConnections {
+    cuts: u32,
+    calls: AtomicU32,
+}
+
+impl PeerLink for CutConnections {
+    fn submit_inquiries<'a>(&'a self, _: &'a [Inquiry]) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async { Ok(Verdicts::new()) })
+    }
+
+    fn deliver_confirmations<'a>(
+        &'a self,
+        _: &'a [Confirmation],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async { Ok(Verdicts::new()) })
+    }
+
+    fn submit_inquiry<'a>(
+        &'a self,
+        _: &'a Inquiry,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<InlineReply, CallFailure>> {
+        Box::pin(async move {
+            if self.calls.fetch_add(1, Ordering::SeqCst) < self.cuts {
+                return Err(CallFailure::Unreachable(
+                    "UNKNOWN: transport error: connection closed".into(),
+                ));
+            }
+            Ok(InlineReply {
+                verdict: PeerVerdict::Accepted {
+                    received_at: Some(chrono::Utc::now()),
+                    due_at: None,
+                },
+                confirmation: None,
+            })
+        })
+    }
+
+    fn acknowledge_confirmations<'a>(
+        &'a self,
+        _: &'a [Uuid],
+    ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
+        Box::pin(async { Ok(Verdicts::new()) })
+    }
+
+    fn peer_status<'a>(&'a self, _: &'a NodeStatus) -> BoxFuture<'a, Result<NodeStatus, CallFailure>> {
+        Box::pin(async { Err(CallFailure::Unreachable("not asked here".into())) })
+    }
 }
