@@ -10,6 +10,12 @@
 //! taken over by the two survivors once the lease runs out, and the clerk must keep being
 //! answered. Counted in both databases, every inquiry of both sweeps and of the clerk is
 //! answered exactly once.
+//!
+//! The clerk's calls that were on the killed replica's connection (in flight between the kill
+//! and the balancer closing that connection, counted and printed) are the most that could fail;
+//! the asking node sends such a call again on a new connection, so none does, and the test
+//! asserts that every call was answered inline. Without the resend those calls come back
+//! "queued" (the deferred path).
 
 mod common;
 
@@ -186,8 +192,9 @@ async fn a_replica_killed_mid_sweep_behind_a_balancer_loses_and_doubles_nothing_
         answered(&dingcheng, &dingcheng_asked).await,
         answered(xinhua.store(), &xinhua_asked).await,
     );
-    // What it was sending is not hidden from the survivors for longer than one lease (answers
-    // given inline, never tried yet, wait for the asker's acknowledgement by design).
+    // Nothing is hidden from the survivors for longer than one lease: the batches the killed
+    // replica was sending come due when their lease runs out (answers given inline, never tried
+    // yet, wait for the asker's acknowledgement instead, by design).
     let hidden = count_in(
         &dingcheng,
         &format!(
@@ -235,9 +242,9 @@ async fn a_replica_killed_mid_sweep_behind_a_balancer_loses_and_doubles_nothing_
     }
     let calls = std::mem::take(&mut *calls.lock().unwrap());
 
-    // The clerk's path: a call cut off with the killed replica's connection (in flight between
-    // the kill and the balancer closing it) could fail at most; the node sends such a call once
-    // more on a new connection, to a live replica, so every call is answered inline.
+    // The clerk's path: only calls cut off with the killed replica's connection (in flight
+    // between the kill and the balancer closing it) could fail; the node sends such a call again
+    // on a new connection, to a live replica, so every call is answered inline.
     let on_killed_connection = |call: &Call| call.started < connection_closed_at && call.ended > killed_at;
     let exposed = calls.iter().filter(|call| on_killed_connection(call)).count();
     let failed: Vec<&Call> = calls.iter().filter(|call| !call.answered).collect();
