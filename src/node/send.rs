@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Node;
 use super::deliver::Attempt;
-use crate::domain::delivery::Outcome;
+use crate::domain::delivery::{CallFailure, Outcome};
 use crate::domain::division::{CountyCode, TownshipCode};
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, MessageType, Subject};
 use crate::domain::policy::Rejection;
@@ -59,6 +59,13 @@ pub struct AskOutcome {
     /// Why the peer refused it, or why it still waits in the outbox.
     pub note: Option<String>,
 }
+
+/// How many times a clerk's inquiry goes again when the connection was lost under it.
+const WINDOW_RESENDS: u32 = 2;
+
+/// The pause before it goes again: the channel learns its connection is gone within
+/// milliseconds, and a copy sent before then would go down the dead connection too.
+const WINDOW_RESEND_PAUSE: Duration = Duration::from_millis(100);
 
 impl Node {
     /// Queues inquiries to `peer` for delivery. All are refused if the agreement does not allow
@@ -196,7 +203,25 @@ impl Node {
             ))));
         };
         let on_the_wire = Instant::now();
-        let reply = link.submit_inquiry(&inquiry, wait).await;
+        let mut reply = link.submit_inquiry(&inquiry, wait).await;
+        // A connection lost under the call (one of the peer's replicas behind its load balancer
+        // died, a link was reset) says nothing about the inquiry: while the clerk's wait lasts
+        // it goes again, over a new connection, which the balancer hands to a live replica.
+        // The peer knows it by its id: if the first copy was stored, it returns that receipt
+        // and answer. A short pause first lets the channel see its connection gone; a peer
+        // that is down costs the clerk a few refused connections, and one that does not answer
+        // has used up the wait already.
+        let mut resends = 0;
+        while let Err(failure @ CallFailure::Unreachable(_)) = &reply
+            && resends < WINDOW_RESENDS
+            && let Some(left) = wait.checked_sub(on_the_wire.elapsed() + WINDOW_RESEND_PAUSE)
+            && !left.is_zero()
+        {
+            resends += 1;
+            info!(cause = %failure.describe(), resends, "the clerk's inquiry goes again on a new connection");
+            tokio::time::sleep(WINDOW_RESEND_PAUSE).await;
+            reply = link.submit_inquiry(&inquiry, left).await;
+        }
         self.metrics.peer_round_trip(on_the_wire.elapsed());
         let reply = match reply {
             Ok(reply) => reply,

@@ -5,9 +5,11 @@
 //! # Layout
 //!
 //! - [`agreements`]: agreement TOML and the terms each direction grants;
+//! - [`balancer`]: a TCP load balancer in front of a county's replicas;
 //! - [`people`]: synthetic resident IDs and persons;
 //! - [`database`]: fresh databases (dropped on drop) and counting rows;
 //! - [`cluster`]: in-process nodes;
+//! - [`exactly_once`]: each inquiry received, answered and its answer stored once, both ways;
 //! - [`process`]: nodes as `hancha serve` child processes;
 //! - [`tls`]: raw TLS and plaintext attempts;
 //! - [`operators`]: 鼎城区's operator API over mutual TLS with township offices' certificates;
@@ -23,10 +25,12 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agreements;
+pub mod balancer;
 pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod database;
+pub mod exactly_once;
 pub mod notices;
 pub mod operators;
 pub mod pair;
@@ -40,10 +44,12 @@ pub mod webhooks;
 use std::time::Duration;
 
 pub use agreements::*;
+pub use balancer::*;
 pub use browser::*;
 pub use cli::*;
 pub use cluster::*;
 pub use database::*;
+pub use exactly_once::*;
 pub use notices::*;
 pub use operators::*;
 pub use people::*;

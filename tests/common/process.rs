@@ -38,8 +38,12 @@ pub struct NodeProcess {
     child: Option<std::process::Child>,
     /// How many times it was started: the log holds one "node serving" line per start.
     starts: usize,
-    /// The node's database: dropped after the process is killed and `store` is closed.
-    database: TestDatabase,
+    /// Whether the process runs in a process group of its own, so that the test can kill the
+    /// whole group ([`NodeProcess::kill_process_group`]) as a service manager would.
+    own_process_group: bool,
+    /// The node's database: dropped after the process is killed and `store` is closed. `None`
+    /// for a replica ([`NodeProcess::replica`]): the first node owns the shared database.
+    database: Option<TestDatabase>,
 }
 
 impl NodeProcess {
@@ -81,7 +85,7 @@ impl NodeProcess {
              [operator]\nlisten = \"127.0.0.1:0\"\n\n\
              [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
              [limits]\nbatch_size = {}\nretry_initial = {}\nretry_max = {}\npoll_interval = {}\n\
-             lease = {}\nlease_renewal = {}\n\n\
+             lease = {}\nlease_renewal = {}\ninline_answer_grace = {}\n\n\
              [peers]\n",
             quoted(county),
             quoted(&address.to_string()),
@@ -92,6 +96,7 @@ impl NodeProcess {
             duration(limits.poll_interval),
             duration(limits.lease),
             duration(limits.lease_renewal),
+            duration(limits.inline_answer_grace),
         );
         for (peer, peer_address) in peers {
             config.push_str(&format!("{peer} = {}\n", quoted(&peer_address.to_string())));
@@ -110,8 +115,61 @@ impl NodeProcess {
             log_path: dir.join("node.log"),
             child: None,
             starts: 0,
-            database,
+            own_process_group: false,
+            database: Some(database),
         }
+    }
+
+    /// Another replica of this node's county on the same database, listening for peers at
+    /// `address`: the same certificate, key, trust anchors, agreements and peers (copied into a
+    /// directory of its own, `name`, with its own log), its operator and metrics listeners on
+    /// free ports. Not started.
+    pub fn replica(&self, name: &str, address: SocketAddr) -> NodeProcess {
+        let dir = self.dir().with_file_name(format!("{}-{name}", self.county));
+        std::fs::create_dir_all(dir.join("agreements")).unwrap();
+        for file in ["node.pem", "node-key.pem", "ca.pem"] {
+            std::fs::copy(self.dir().join(file), dir.join(file)).unwrap();
+        }
+        for entry in std::fs::read_dir(self.dir().join("agreements")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join("agreements").join(entry.file_name())).unwrap();
+        }
+        // The same configuration, but its own peer listener, and its operator API on a free
+        // port (the first node's may be fixed).
+        let mut section = String::new();
+        let config: String = std::fs::read_to_string(&self.config_path)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    section = line.to_string();
+                }
+                match (section.as_str(), line.starts_with("listen = ")) {
+                    ("", true) => format!("listen = \"{address}\"\n"),
+                    ("[operator]", true) => "listen = \"127.0.0.1:0\"\n".to_string(),
+                    _ => format!("{line}\n"),
+                }
+            })
+            .collect();
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, config).unwrap();
+        NodeProcess {
+            county: self.county,
+            address,
+            store: self.store.clone(),
+            config_path,
+            log_path: dir.join("node.log"),
+            child: None,
+            starts: 0,
+            own_process_group: self.own_process_group,
+            database: None,
+        }
+    }
+
+    /// Runs the process in a process group of its own from its next start on, so that
+    /// [`NodeProcess::kill_process_group`] takes everything it started.
+    pub fn in_own_process_group(&mut self) {
+        self.own_process_group = true;
     }
 
     /// Has the node serve its operator API at `address` from its next start on (port 0 by
@@ -189,6 +247,10 @@ impl NodeProcess {
         for (variable, _) in hancha::config::ENVIRONMENT_OVERRIDES {
             command.env_remove(variable);
         }
+        if self.own_process_group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         self.child = Some(command.spawn().expect("spawn hancha serve"));
         self.starts += 1;
         let starts = self.starts;
@@ -206,6 +268,20 @@ impl NodeProcess {
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().expect("SIGKILL the node");
+            child.wait().expect("reap the node");
+        }
+    }
+
+    /// Kills the process's whole group with SIGKILL (the process must run in a group of its
+    /// own: [`NodeProcess::in_own_process_group`]) and reaps it.
+    pub fn kill_process_group(&mut self) {
+        assert!(self.own_process_group, "{} runs in the test's group", self.county);
+        if let Some(mut child) = self.child.take() {
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -KILL of the process group failed");
             child.wait().expect("reap the node");
         }
     }
@@ -228,7 +304,7 @@ impl NodeProcess {
 
     /// The name of the node's database on the server.
     pub fn database_name(&self) -> &str {
-        self.database.name()
+        self.database.as_ref().expect("the node owns its database").name()
     }
 
     /// Everything the node has logged so far, across starts.
