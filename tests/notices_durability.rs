@@ -181,10 +181,9 @@ async fn interrupted(killed: Killed) {
     let (sender_store, receiver_store) = (sender.store().clone(), receiver.store().clone());
     let started = Instant::now();
 
-    // notices: queued, then the process started and killed while they arrive
-    if killed == Killed::Receiver {
-        process.start().await;
-    }
+    // notices: queued while the process is down (so that none can arrive before all are
+    // queued, however slowly the queueing goes), then the process started and killed while
+    // they arrive
     let mut sent = Vec::new();
     for n in 0..NOTICES {
         let outcome = sender
@@ -193,9 +192,7 @@ async fn interrupted(killed: Killed) {
             .expect("notice queued");
         sent.push(outcome.message_id);
     }
-    if killed == Killed::Sender {
-        process.start().await;
-    }
+    process.start().await;
     let inbound_notices = "SELECT count(*) FROM notices WHERE direction = 'inbound'";
     reached("notices arriving", &receiver_store, inbound_notices).await;
     process.kill();
@@ -218,7 +215,9 @@ async fn interrupted(killed: Killed) {
     )
     .await;
 
-    // feedback to every notice: given, then the process killed while it arrives
+    // feedback to every notice: given while the process is down, then the process started
+    // and killed while it arrives
+    process.kill();
     for &notice_id in &sent {
         let draft = FeedbackDraft {
             notice_id,
@@ -231,6 +230,7 @@ async fn interrupted(killed: Killed) {
             .await
             .expect("feedback queued");
     }
+    process.start().await;
     let inbound_feedback = "SELECT count(*) FROM feedback WHERE direction = 'inbound'";
     reached("feedback arriving", &sender_store, inbound_feedback).await;
     process.kill();
