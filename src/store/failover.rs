@@ -475,3 +475,92 @@ impl Durability {
         format!("{} ({settings}): {meaning}{local}", self.mode().as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failover(addresses: usize, fence: i64, current: usize) -> Failover {
+        Failover {
+            candidates: (0..addresses)
+                .map(|i| {
+                    let options: PgConnectOptions = format!("postgres://db{i}/hancha").parse().unwrap();
+                    Candidate {
+                        shown: shown(&options),
+                        options,
+                    }
+                })
+                .collect(),
+            current: Mutex::new(current),
+            highest_timeline: AtomicI64::new(fence),
+            switched: Mutex::new(Instant::now()),
+            checks: AtomicU64::new(0),
+            last_found: Mutex::new(vec![None; addresses]),
+        }
+    }
+
+    #[test]
+    fn the_primary_on_the_highest_timeline_is_chosen_and_an_old_one_never() {
+        let unreachable = || Found::Unreachable("connection refused".into());
+        // the old primary (first, timeline 1) is back beside the promoted one (timeline 2)
+        let found = [Found::Primary(1), Found::Primary(2)];
+        assert_eq!(failover(2, 1, 0).choose(&found), Ok((1, 2)));
+        // once timeline 2 was seen, the old primary alone is refused
+        let alone = [Found::Primary(1), unreachable()];
+        let refused = failover(2, 2, 1).choose(&alone).unwrap_err();
+        assert!(refused.contains("FENCED"), "{refused}");
+        assert_eq!(failover(2, 0, 0).choose(&[Found::Standby, unreachable()]).map(|_| ()), Err(
+            "no primary among db0:5432/hancha: standby (in recovery); db1:5432/hancha: unreachable: connection refused".to_string()
+        ));
+        // two primaries on one timeline: the one in use stays, otherwise neither is used
+        let split = [Found::Primary(2), Found::Primary(2), Found::Standby];
+        assert_eq!(failover(3, 2, 1).choose(&split), Ok((1, 2)));
+        assert!(
+            failover(3, 2, 2)
+                .choose(&split)
+                .unwrap_err()
+                .contains("several primaries")
+        );
+    }
+
+    fn durability(commit: &str, names: &str, streaming: i64, synchronous: i64) -> Durability {
+        Durability {
+            synchronous_commit: commit.into(),
+            standby_names: names.into(),
+            streaming_standbys: streaming,
+            synchronous_standbys: synchronous,
+            hidden_standbys: 0,
+        }
+    }
+
+    #[test]
+    fn the_durability_mode_says_what_a_failover_can_lose() {
+        let synchronous = durability("on", "FIRST 1 (standby1)", 1, 1);
+        assert_eq!(synchronous.mode(), DurabilityMode::Synchronous);
+        assert!(
+            synchronous
+                .describe()
+                .contains("loses nothing the node acknowledged")
+        );
+        assert_eq!(
+            durability("on", "ANY 1 (s1, s2)", 0, 0).mode(),
+            DurabilityMode::SynchronousWaiting
+        );
+        let asynchronous = durability("on", "", 1, 0);
+        assert_eq!(asynchronous.mode(), DurabilityMode::Asynchronous);
+        assert!(asynchronous.describe().contains("a failover can lose"));
+        // named standbys do not protect a commit that does not wait for them
+        assert_eq!(
+            durability("local", "standby1", 1, 1).mode(),
+            DurabilityMode::Asynchronous
+        );
+        let off = durability("off", "", 0, 0);
+        assert_eq!(off.mode(), DurabilityMode::Single);
+        assert!(off.describe().contains("even a crash of the primary alone"));
+        let hidden = Durability {
+            hidden_standbys: 1,
+            ..durability("on", "", 0, 0)
+        };
+        assert_eq!(hidden.mode(), DurabilityMode::Unknown);
+    }
+}
