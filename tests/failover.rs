@@ -123,6 +123,10 @@ async fn failover_with_a_synchronous_standby_loses_nothing_acknowledged() {
     // The old primary comes back as a primary (on the old timeline). It is listed first, and it
     // is the only primary the node can reach while the promoted one is stopped: still never used.
     pair.start_again(Server::A);
+    // as an operator might, unaware of the promotion: it takes writes without a standby
+    pair.execute(Server::A, "ALTER SYSTEM SET synchronous_standby_names = ''")
+        .await;
+    pair.execute(Server::A, "SELECT pg_reload_conf()").await;
     let old_primary = Store::connect(&pair.url(Server::A, DATABASE), 2, Duration::from_secs(10))
         .await
         .expect("connect to the old primary");
