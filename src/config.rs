@@ -27,8 +27,15 @@ pub struct NodeConfig {
     pub county: CountyCode,
     /// Where the peer (exchange) listener binds, e.g. `0.0.0.0:7443`; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// PostgreSQL URL of this county's database (may carry a password: never printed).
+    /// PostgreSQL URL of this county's database (may carry a password: never printed). Empty
+    /// when `database_urls` is set instead.
+    #[serde(default)]
     pub database_url: String,
+    /// Several PostgreSQL URLs of the same database (a primary and its standbys): the node
+    /// writes to the one that is a primary and follows a promotion (see
+    /// [`crate::store::failover`]). Set either this or `database_url`.
+    #[serde(default)]
+    pub database_urls: Vec<String>,
     /// Maximum database connections this node opens.
     #[serde(default = "default_pool_size")]
     pub database_pool_size: u32,
@@ -341,9 +348,33 @@ impl NodeConfig {
             crate::domain::schedule::Schedule::parse(&settings.schedule)
                 .map_err(|error| anyhow::anyhow!("reconcile.agreements.{agreement}.schedule: {error}"))?;
         }
+        match (
+            config.database_url.trim().is_empty(),
+            config.database_urls.is_empty(),
+        ) {
+            (true, true) => {
+                bail!("database_url (or database_urls, for a primary and its standbys) is not set")
+            }
+            (false, false) => bail!(
+                "both database_url and database_urls are set: set one (database_urls lists every address, the primary's too)"
+            ),
+            _ => {}
+        }
+        if config.database_urls.iter().any(|url| url.trim().is_empty()) {
+            bail!("database_urls: an empty address");
+        }
         config.limits.validate()?;
         config.warnings = warnings;
         Ok(config)
+    }
+
+    /// The database addresses: `database_urls`, or the one `database_url`.
+    pub fn database_addresses(&self) -> Vec<String> {
+        if self.database_urls.is_empty() {
+            vec![self.database_url.clone()]
+        } else {
+            self.database_urls.clone()
+        }
     }
 
     /// The peers as county codes.
@@ -359,7 +390,14 @@ impl NodeConfig {
         let mut lines = vec![
             format!("county            {} {}", self.county, self.county.name()),
             format!("listen            {}", self.listen),
-            format!("database          {}", redact_url(&self.database_url)),
+            format!(
+                "database          {}",
+                self.database_addresses()
+                    .iter()
+                    .map(|url| redact_url(url))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             format!("certificate       {}", self.tls.certificate.display()),
             format!(
                 "private key       {} (contents never shown)",
@@ -449,6 +487,14 @@ impl std::fmt::Debug for NodeConfig {
             .field("county", &self.county)
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_urls",
+                &self
+                    .database_urls
+                    .iter()
+                    .map(|url| redact_url(url))
+                    .collect::<Vec<_>>(),
+            )
             .field("tls", &self.tls)
             .field("agreements_dir", &self.agreements_dir)
             .field("require_signatures", &self.require_signatures)

@@ -12,7 +12,8 @@
 //!   with their township scope — delivery outcomes, China time, what a received notice changes
 //!   in the registry; reconciliation's rules, its rateless IBLT coding and schedules). No I/O, no gRPC, no SQL.
 //! - [`store`]: every SQL statement the node runs, rows as domain types, and the migrations
-//!   applied at start-up.
+//!   applied at start-up; with several database addresses, the choice of the primary among them
+//!   and the timeline fence (`store::failover`).
 //! - [`exchange`]: the gRPC edge peers call (`hancha.exchange.v1`): wire ⇄ domain, one batch
 //!   handler, and the reconciliation protocol on the wire. It reaches the node through
 //!   [`exchange::Intake`], which the node implements.
@@ -26,7 +27,7 @@
 //!   database-derived gauges filled at scrape time.
 //! - [`workers`]: delivery (outbox → peers), auto-answer, deadlines, the reconciliation
 //!   schedule and webhooks (events → county systems' endpoints, over the one HTTP client in
-//!   `workers::webhooks::client`), each a `run_once` step.
+//!   `workers::webhooks::client`), following the database's primary, each a `run_once` step.
 //! - [`operator`]: the gRPC edge operators call (`hancha.operator.v1`): every call admitted
 //!   through one gate (principal from the certificate, `authorize`, the lookup limit, the audit
 //!   of refusals and reads).

@@ -66,6 +66,14 @@ async fn losing_the_database_turns_both_ports_not_serving_and_nothing_is_lost() 
         )
     };
     assert!(http_get(&probe("readyz")).await.0.contains("200"));
+    // liveness shows what protects the node's commits: here one server, synchronous_commit off
+    let healthz = http_get(&probe("healthz")).await.1;
+    assert!(
+        healthz.starts_with("ok\n")
+            && healthz.contains("database: durability single (synchronous_commit = off")
+            && healthz.contains("even a crash of the primary alone can lose the last commits"),
+        "{healthz}"
+    );
 
     private.stop_now().expect("PostgreSQL stopped");
     let stopped = Instant::now();

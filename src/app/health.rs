@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::supervise::Workers;
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::store::failover::DurabilityMode;
 
 /// How long the database may take to answer the readiness check.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -66,6 +67,9 @@ pub struct Health {
     /// Things an operator should see that do not make the node unready (a TLS reload that
     /// failed while the previous material still works), by topic.
     warnings: Mutex<std::collections::BTreeMap<&'static str, String>>,
+    /// The database in use and its durability (synchronous standby, asynchronous, none), as
+    /// last read: shown by `/healthz`.
+    database: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -82,6 +86,7 @@ impl Health {
             reporting: tokio::sync::Mutex::new(()),
             slow_pings: std::sync::atomic::AtomicU32::new(0),
             warnings: Mutex::new(std::collections::BTreeMap::new()),
+            database: Mutex::new(None),
         })
     }
 
@@ -103,6 +108,40 @@ impl Health {
             .iter()
             .map(|(topic, text)| format!("{topic}: {text}"))
             .collect()
+    }
+
+    /// The database line of `/healthz`: the primary in use (with several addresses) and the
+    /// durability of its commits.
+    pub fn database(&self) -> Option<String> {
+        self.database.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the database's durability again (a standby may have come or gone, the node may
+    /// have moved to another primary); logs a change, as a warning unless commits wait for a
+    /// synchronous standby. Unchanged when the database does not answer.
+    pub async fn read_database(&self, node: &Node) {
+        let Ok(Ok(durability)) =
+            tokio::time::timeout(DATABASE_CHECK_TIMEOUT, node.store().durability()).await
+        else {
+            return;
+        };
+        let line = match node.store().primary_in_use() {
+            Some((address, timeline)) => format!(
+                "primary {address}, timeline {timeline}; durability {}",
+                durability.describe()
+            ),
+            None => format!("durability {}", durability.describe()),
+        };
+        let mut database = self.database.lock().unwrap_or_else(|p| p.into_inner());
+        if database.as_deref() == Some(line.as_str()) {
+            return;
+        }
+        if durability.mode() == DurabilityMode::Synchronous {
+            info!(durability = durability.mode().as_str(), "database: {line}");
+        } else {
+            warn!(durability = durability.mode().as_str(), "database: {line}");
+        }
+        *database = Some(line);
     }
 
     /// Whether the node is ready to take work.
@@ -131,6 +170,9 @@ impl Health {
             return;
         }
         let verdict = self.readiness(node, workers).await;
+        if verdict.is_ok() {
+            self.read_database(node).await;
+        }
         self.set(verdict).await;
     }
 

@@ -40,9 +40,15 @@ pub fn router(node: Arc<Node>, health: Arc<Health>) -> Router {
 }
 
 /// `GET /healthz`: the process is alive and answering (200 `ok`), followed by a `warning:` line
-/// for each thing an operator should see that does not stop the node (a TLS reload that failed).
+/// for each thing an operator should see that does not stop the node (a TLS reload that failed),
+/// and last a `database:` line: the primary in use (when the node has several addresses) and
+/// whether a commit waits for a synchronous standby (see `crate::store::failover`).
 async fn healthz(State(probed): State<Probed>) -> String {
-    with_warnings("ok\n".to_string(), &probed.health)
+    let mut text = with_warnings("ok\n".to_string(), &probed.health);
+    if let Some(database) = probed.health.database() {
+        text.push_str(&format!("database: {database}\n"));
+    }
+    text
 }
 
 fn with_warnings(mut text: String, health: &Health) -> String {

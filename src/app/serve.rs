@@ -126,8 +126,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     let county = County::parse(config.county.as_str()).context("node county")?;
     let tls = LiveTls::load(tls_sources(config), county)
         .context("loading the tls certificate, key, trust anchors and CRLs")?;
-    let store = Store::connect_with_timeouts(
-        &config.database_url,
+    let store = Store::connect_any(
+        &config.database_addresses(),
         config.database_pool_size,
         config.limits.database_acquire_timeout,
         config.limits.statement_timeouts(),
@@ -221,6 +221,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         ],
         Arc::clone(node.metrics()),
     );
+    // at start, the log says which durability the database gives what the node acknowledges
+    health.read_database(&node).await;
     let metrics_addr = super::http::spawn(
         config.metrics.listen,
         Arc::clone(&node),
@@ -273,6 +275,19 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
         supervisor.run(&mut tasks, format!("delivery:{peer}"), move |stop| {
             let (delivery, wake) = (Arc::clone(&delivery), Arc::clone(&wake));
             async move { run_loop("delivery", stop, &wake, retry, || delivery.step()).await }
+        });
+    }
+    if node.store().primary_in_use().is_some() {
+        let follower = Arc::clone(&node);
+        supervisor.run(&mut tasks, "database_primary", move |stop| {
+            let node = Arc::clone(&follower);
+            async move {
+                let never = Notify::new();
+                run_loop("database_primary", stop, &never, retry, || {
+                    workers::database::run_once(&node)
+                })
+                .await;
+            }
         });
     }
     let auto_answer = Arc::clone(&node);

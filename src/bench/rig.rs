@@ -130,6 +130,7 @@ impl Rig {
             county: asker,
             listen: asker_address,
             database_url: databases.0.to_string(),
+            database_urls: Vec::new(),
             database_pool_size: 10,
             tls: asker_files,
             agreements_dir: scratch.join(asker.as_str()).join("agreements"),

@@ -280,11 +280,16 @@ fn config(target: &Target) -> anyhow::Result<NodeConfig> {
 }
 
 async fn connect(config: &NodeConfig) -> anyhow::Result<Store> {
-    Store::connect(&config.database_url, 2, Duration::from_secs(10))
-        .await
-        .map_err(|error| {
-            super::exit::NodeUnavailable(format!("cannot reach the node's database: {error}")).into()
-        })
+    Store::connect_any(
+        &config.database_addresses(),
+        2,
+        Duration::from_secs(10),
+        Default::default(),
+    )
+    .await
+    .map_err(|error| {
+        super::exit::NodeUnavailable(format!("cannot reach the node's database: {error}")).into()
+    })
 }
 
 fn report_json(report: &pb::VerifyAuditResponse) -> serde_json::Value {

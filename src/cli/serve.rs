@@ -10,7 +10,10 @@ use crate::config::NodeConfig;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The node configuration (TOML). Every setting can be overridden by a HANCHA_… environment
-    /// variable, e.g. HANCHA_DATABASE_URL, HANCHA_LISTEN, HANCHA_PEER_431322=host:port.
+    /// variable, e.g. HANCHA_DATABASE_URL, HANCHA_LISTEN, HANCHA_PEER_431322=host:port;
+    /// HANCHA_DATABASE_URLS=url,url gives a primary and its standbys (the node writes to the
+    /// primary among them and follows a promotion; it logs at start whether a synchronous
+    /// standby protects what it acknowledges).
     #[arg(long, env = "HANCHA_CONFIG", value_name = "FILE")]
     config: PathBuf,
     /// Print the effective configuration (secrets redacted) and exit.

@@ -95,9 +95,14 @@ pub fn run(command: TokensCommand) -> anyhow::Result<ExitCode> {
 
 pub(super) async fn connect(arg: &ConfigArg) -> anyhow::Result<(NodeConfig, Store)> {
     let config = NodeConfig::load(&arg.config)?;
-    let store = Store::connect(&config.database_url, 2, Duration::from_secs(10))
-        .await
-        .map_err(|error| NodeUnavailable(format!("cannot reach the node's database: {error}")))?;
+    let store = Store::connect_any(
+        &config.database_addresses(),
+        2,
+        Duration::from_secs(10),
+        Default::default(),
+    )
+    .await
+    .map_err(|error| NodeUnavailable(format!("cannot reach the node's database: {error}")))?;
     Ok((config, store))
 }
 

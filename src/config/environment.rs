@@ -12,6 +12,8 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("HANCHA_COUNTY", "county"),
     ("HANCHA_LISTEN", "listen"),
     ("HANCHA_DATABASE_URL", "database_url"),
+    // comma-separated (a comma inside a password is written %2C)
+    ("HANCHA_DATABASE_URLS", "database_urls"),
     ("HANCHA_DATABASE_POOL_SIZE", "database_pool_size"),
     ("HANCHA_TLS_CERTIFICATE", "tls.certificate"),
     ("HANCHA_TLS_PRIVATE_KEY", "tls.private_key"),
@@ -99,6 +101,20 @@ fn set_dotted(document: &mut toml::Table, key: &str, value: &str) {
         || key
             .strip_prefix("limits.")
             .is_some_and(|limit| !DURATION_KEYS.contains(&limit));
+    // the variable names the database's addresses, whichever way the file wrote them
+    match key {
+        "database_url" => drop(table.remove("database_urls")),
+        "database_urls" => drop(table.remove("database_url")),
+        _ => {}
+    }
+    if key == "database_urls" {
+        let urls = value
+            .split(',')
+            .map(|url| toml::Value::String(url.trim().to_string()))
+            .collect();
+        table.insert(last.to_string(), toml::Value::Array(urls));
+        return;
+    }
     let typed = match value.parse::<i64>() {
         Ok(number) if numeric => toml::Value::Integer(number),
         _ => toml::Value::String(value.to_string()),

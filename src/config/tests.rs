@@ -341,3 +341,46 @@ fn the_web_listener_is_off_unless_set_and_needs_https_and_tokens_off_loopback() 
     let free = format!("{EXAMPLE}\n[operator]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n");
     assert!(NodeConfig::from_toml(&free, &[], Path::new(".")).is_ok());
 }
+
+#[test]
+fn several_database_addresses_from_file_or_environment_never_printing_passwords() {
+    let several = EXAMPLE.replace(
+        "database_url = \"postgres://hancha:s3cret@localhost/hancha_430703\"",
+        "database_urls = [\"postgres://hancha:s3cret@db1/hancha_430703\", \"postgres://hancha:s3cret@db2/hancha_430703\"]",
+    );
+    let config = NodeConfig::from_toml(&several, &[], Path::new(".")).unwrap();
+    assert_eq!(config.database_addresses().len(), 2);
+    assert!(!format!("{config:?}").contains("s3cret"));
+    assert!(!config.describe().contains("s3cret"));
+    assert!(
+        config
+            .describe()
+            .contains("hancha:***@db1/hancha_430703, postgres://hancha:***@db2")
+    );
+
+    // the variable replaces the file's addresses, however the file wrote them
+    let environment = vec![(
+        "HANCHA_DATABASE_URLS".to_string(),
+        "postgres://a/x, postgres://b/x,postgres://c/x".to_string(),
+    )];
+    let config = NodeConfig::from_toml(EXAMPLE, &environment, Path::new(".")).unwrap();
+    assert_eq!(
+        config.database_addresses(),
+        ["postgres://a/x", "postgres://b/x", "postgres://c/x"]
+    );
+    let environment = vec![("HANCHA_DATABASE_URL".to_string(), "postgres://d/x".to_string())];
+    let config = NodeConfig::from_toml(&several, &environment, Path::new(".")).unwrap();
+    assert_eq!(config.database_addresses(), ["postgres://d/x"]);
+
+    let both = format!("database_urls = [\"postgres://a/x\"]\n{EXAMPLE}");
+    assert!(
+        error_of(&both, &[]).contains("set one"),
+        "{}",
+        error_of(&both, &[])
+    );
+    let neither = EXAMPLE.replace(
+        "database_url = \"postgres://hancha:s3cret@localhost/hancha_430703\"",
+        "",
+    );
+    assert!(error_of(&neither, &[]).contains("database_url"));
+}

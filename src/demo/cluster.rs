@@ -127,6 +127,7 @@ impl Cluster {
                 county: CountyCode::parse(county)?,
                 listen: addresses[*county],
                 database_url: database_url.clone(),
+                database_urls: Vec::new(),
                 database_pool_size: 10,
                 tls: TlsFiles::new(files.certificate, files.private_key, files.trust_anchors),
                 agreements_dir: files.agreements_dir,

@@ -11,6 +11,7 @@ pub mod audit_chain;
 pub mod audit_witness;
 pub mod console_logins;
 pub mod events;
+pub mod failover;
 pub mod feedback;
 pub mod floor;
 pub mod inbound;
@@ -84,6 +85,8 @@ pub struct Store {
     pool: PgPool,
     /// How long statements of each kind may run.
     timeouts: StatementTimeouts,
+    /// The addresses to choose the primary among, when the node was given several.
+    failover: Option<std::sync::Arc<failover::Failover>>,
 }
 
 /// How long a statement may run, by kind of work: the database's `statement_timeout`, set for
@@ -137,16 +140,48 @@ impl Store {
         acquire_timeout: Duration,
         timeouts: StatementTimeouts,
     ) -> Result<Store, StoreError> {
-        let mut options: PgConnectOptions = url.parse()?;
-        if let Some(ordinary) = timeouts.ordinary {
-            options = options.options([("statement_timeout", millis(ordinary))]);
+        Self::connect_any(&[url.to_string()], max_connections, acquire_timeout, timeouts).await
+    }
+
+    /// [`Store::connect_with_timeouts`] with one address or several: with several, the node
+    /// uses the primary among them and follows a promotion ([`Store::follow_primary`]), never
+    /// writing to an old primary on a lower timeline (see [`failover`]).
+    pub async fn connect_any(
+        urls: &[String],
+        max_connections: u32,
+        acquire_timeout: Duration,
+        timeouts: StatementTimeouts,
+    ) -> Result<Store, StoreError> {
+        let mut addresses = Vec::with_capacity(urls.len());
+        for url in urls {
+            let mut options: PgConnectOptions = url.parse()?;
+            if let Some(ordinary) = timeouts.ordinary {
+                options = options.options([("statement_timeout", millis(ordinary))]);
+            }
+            addresses.push(options);
         }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_with(options)
-            .await?;
-        Ok(Store { pool, timeouts })
+            .acquire_timeout(acquire_timeout);
+        if addresses.len() > 1 {
+            let (pool, failover) = failover::connect(addresses, pool).await?;
+            return Ok(Store {
+                pool,
+                timeouts,
+                failover: Some(failover),
+            });
+        }
+        let Some(options) = addresses.pop() else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "no database address given".into(),
+            )));
+        };
+        let pool = pool.connect_with(options).await?;
+        Ok(Store {
+            pool,
+            timeouts,
+            failover: None,
+        })
     }
 
     /// Wraps an existing pool (tests get theirs from `#[sqlx::test]`).
@@ -154,6 +189,7 @@ impl Store {
         Store {
             pool,
             timeouts: StatementTimeouts::default(),
+            failover: None,
         }
     }
 

@@ -1,10 +1,11 @@
 //! Background workers. Each is one testable step (`run_once`) inside a trivial loop that sleeps,
 //! wakes on notify, and stops on shutdown at a step boundary: delivery, auto-answer, deadlines,
-//! the reconciliation scheduler, retention, and webhooks.
+//! the reconciliation scheduler, retention, webhooks, and following the database's primary.
 
 pub mod audit_sealer;
 pub mod auto_answer;
 pub mod changes;
+pub mod database;
 pub mod deadlines;
 pub mod delivery;
 pub mod peer_status;

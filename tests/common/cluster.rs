@@ -103,6 +103,7 @@ impl Cluster {
                 county: CountyCode::parse(county).unwrap(),
                 listen: addresses[county],
                 database_url: database.url().to_string(),
+                database_urls: Vec::new(),
                 database_pool_size: 8,
                 tls: TlsFiles::new(
                     node_dir.join("node.pem"),

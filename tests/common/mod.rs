@@ -16,6 +16,7 @@
 //! - [`notices`]: notices between 鼎城区 and 新化县 through the operator API;
 //! - [`pair`]: the two-county pair of the reconciliation tests;
 //! - [`receipts`]: what receipts and the audit log say of refused messages;
+//! - [`replicated`]: a private primary with a streaming standby, for the failover tests;
 //! - [`webhooks`]: the pair of the webhook tests and answers that give events.
 //! - [`web`]: HTTP/1.1 by hand to the web listener;
 //! - [`browser`]: headless Chromium over WebDriver, for the console.
@@ -37,6 +38,7 @@ pub mod pair;
 pub mod people;
 pub mod process;
 pub mod receipts;
+pub mod replicated;
 pub mod tls;
 pub mod web;
 pub mod webhooks;
@@ -55,6 +57,7 @@ pub use operators::*;
 pub use people::*;
 pub use process::*;
 pub use receipts::*;
+pub use replicated::*;
 pub use tls::*;
 pub use web::*;
 pub use webhooks::*;

@@ -42,7 +42,8 @@ pub struct NodeProcess {
     /// whole group ([`NodeProcess::kill_process_group`]) as a service manager would.
     own_process_group: bool,
     /// The node's database: dropped after the process is killed and `store` is closed. `None`
-    /// for a replica ([`NodeProcess::replica`]): the first node owns the shared database.
+    /// for a replica ([`NodeProcess::replica`]), whose first node owns the shared database, and
+    /// for a node on databases the test manages itself (a primary and its standby).
     database: Option<TestDatabase>,
 }
 
@@ -56,6 +57,34 @@ impl NodeProcess {
         agreements: &[String],
         peers: &[(&str, SocketAddr)],
         limits: &Limits,
+    ) -> NodeProcess {
+        let database = fresh_database().await;
+        let urls = vec![database.url().to_string()];
+        Self::prepare_on(
+            cluster,
+            county,
+            address,
+            agreements,
+            peers,
+            limits,
+            &urls,
+            Some(database),
+        )
+        .await
+    }
+
+    /// [`NodeProcess::prepare`] on database addresses the test provides: with several, the
+    /// node is given them all (`database_urls`), and `store` (the test's own) is on the first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn prepare_on(
+        cluster: &Cluster,
+        county: &'static str,
+        address: SocketAddr,
+        agreements: &[String],
+        peers: &[(&str, SocketAddr)],
+        limits: &Limits,
+        urls: &[String],
+        database: Option<TestDatabase>,
     ) -> NodeProcess {
         let dir = cluster.path().join(format!("{county}-process"));
         std::fs::create_dir_all(dir.join("agreements")).unwrap();
@@ -74,12 +103,10 @@ impl NodeProcess {
         for (index, text) in agreements.iter().enumerate() {
             std::fs::write(dir.join("agreements").join(format!("{index}.toml")), text).unwrap();
         }
-        let database = fresh_database().await;
-        let database_url = database.url().to_string();
         let quoted = |text: &str| toml::Value::String(text.to_string()).to_string();
         let duration = |duration: Duration| quoted(&humantime::format_duration(duration).to_string());
         let mut config = format!(
-            "county = {}\nlisten = {}\ndatabase_url = {}\ndatabase_pool_size = 8\n\
+            "county = {}\nlisten = {}\n{}\ndatabase_pool_size = 8\n\
              agreements_dir = \"agreements\"\n\n\
              [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
              [operator]\nlisten = \"127.0.0.1:0\"\n\n\
@@ -89,7 +116,17 @@ impl NodeProcess {
              [peers]\n",
             quoted(county),
             quoted(&address.to_string()),
-            quoted(&database_url),
+            match urls {
+                [url] => format!("database_url = {}", quoted(url)),
+                several => format!(
+                    "database_urls = [{}]",
+                    several
+                        .iter()
+                        .map(|url| quoted(url))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
             limits.batch_size,
             duration(limits.retry_initial),
             duration(limits.retry_max),
@@ -103,7 +140,7 @@ impl NodeProcess {
         }
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, config).unwrap();
-        let store = Store::connect(&database_url, 4, limits.database_acquire_timeout)
+        let store = Store::connect(&urls[0], 4, limits.database_acquire_timeout)
             .await
             .expect("connect to the node's database");
         store.migrate().await.expect("migrate the node's database");
@@ -116,7 +153,7 @@ impl NodeProcess {
             child: None,
             starts: 0,
             own_process_group: false,
-            database: Some(database),
+            database,
         }
     }
 
