@@ -242,6 +242,23 @@ impl Rig {
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 
+    /// Kills the answering node with SIGKILL (an outage, not a shutdown) and waits for it to
+    /// be gone.
+    pub async fn kill_responder(&mut self) -> anyhow::Result<()> {
+        self.responder.kill().await.context("killing the answering node")
+    }
+
+    /// Starts the answering node again on its port and database (logging to
+    /// `responder-restarted.log`), and waits until it serves.
+    pub async fn restart_responder(&mut self) -> anyhow::Result<()> {
+        let config_path = self
+            .scratch
+            .join(self.responder_county.as_str())
+            .join("node.toml");
+        self.responder = spawn_serve(&config_path, &self.scratch.join("responder-restarted.log"))?;
+        self.wait_for_responder().await
+    }
+
     /// Waits until the answering node answers a health check on its peer port.
     async fn wait_for_responder(&mut self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + START_PATIENCE;

@@ -38,6 +38,11 @@ pub struct Limits {
     /// Longest retry delay.
     #[serde(with = "human_duration")]
     pub retry_max: Duration,
+    /// Longest wait between probes of a peer whose circuit is open (the peer could not be
+    /// reached): once it is back, its backlog waits at most about this long. The probes start
+    /// at `retry_initial` and double up to this.
+    #[serde(with = "human_duration")]
+    pub probe_max: Duration,
     /// How often idle workers look for work even without a wake-up.
     #[serde(with = "human_duration")]
     pub poll_interval: Duration,
@@ -168,6 +173,7 @@ impl Default for Limits {
             max_message_bytes: 4 * 1024 * 1024,
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(5 * 60),
+            probe_max: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(10),
             lease_renewal: Duration::from_secs(3),

@@ -152,7 +152,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -172,7 +172,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -189,7 +189,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -209,7 +209,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -263,7 +263,7 @@ impl PeerLink for PeerClient {
             });
             request.set_timeout(self.timings.batch_call);
             let mut client = self.client.clone();
-            match client.acknowledge_confirmations(request).await {
+            match self.bounded(client.acknowledge_confirmations(request)).await {
                 Ok(reply) => Ok(verdicts_of(reply.into_inner().receipts)),
                 Err(status) => Err(failure_of(&status)),
             }
@@ -277,8 +277,8 @@ impl PeerLink for PeerClient {
             });
             request.set_timeout(self.timings.batch_call);
             let mut client = self.client.clone();
-            let reply = client
-                .peer_status(request)
+            let reply = self
+                .bounded(client.peer_status(request))
                 .await
                 .map_err(|status| failure_of(&status))?
                 .into_inner();
@@ -298,6 +298,20 @@ impl PeerLink for PeerClient {
 }
 
 impl PeerClient {
+    /// `call` bounded by the batch call timeout as a whole, connecting included: a request's
+    /// own deadline only starts once a connection is up, and a peer that accepts TCP and never
+    /// finishes the handshake must cost no more than a peer that answers slowly.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        let limit = self.timings.batch_call;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::status::no_answer(limit)),
+        }
+    }
+
     /// One batch as a request stream, bounded by the batch call timeout.
     fn batch_request<B>(&self, batch: B) -> tonic::Request<tokio_stream::Iter<std::array::IntoIter<B, 1>>> {
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));

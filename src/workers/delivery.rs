@@ -1,11 +1,13 @@
 //! The delivery worker: one per peer county, draining that peer's outbox in batches through the
 //! peer's [`PeerLink`]. What becomes of each message is decided by the one outcome rule
-//! ([`Outcome`]) and recorded by the node; a peer that cannot be reached is backed off as a
-//! whole, and because each peer has its own worker and link, it never slows the others.
+//! ([`Outcome`]) and recorded by the node. A peer that cannot be reached is a condition of the
+//! peer, not of its messages: its circuit ([`Circuit`]) opens, and while it is open the worker
+//! sends nothing but one small probe (a status exchange) on the peer's backoff schedule; the
+//! first probe that reaches the peer closes the circuit and the whole backlog flows at once.
+//! Because each peer has its own worker and link, one peer never slows the others.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,11 +15,12 @@ use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::Step;
-use crate::domain::delivery::{CallFailure, Outcome, PeerVerdict};
+use crate::domain::delivery::{CallFailure, Circuit, Outcome, PeerVerdict};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, MessageType};
+use crate::domain::peer_status::ClockReading;
 use crate::metrics::Metrics;
-use crate::node::{Attempt, DeliveryReport, Node, next_attempt};
+use crate::node::{Attempt, DeliveryReport, Node};
 use crate::peer::PeerLink;
 use crate::store::outbox::Lease;
 use crate::store::{Store, StoreError};
@@ -31,19 +34,12 @@ pub struct DeliveryWorker {
     peer: CountyCode,
     /// How the peer is reached (the same link the clerk's path uses).
     link: Arc<dyn PeerLink>,
-    /// Rounds in a row that found the peer unreachable: the peer's own backoff.
-    unreachable_streak: AtomicU32,
 }
 
 impl DeliveryWorker {
     /// A worker for `peer` over `link`.
     pub fn new(node: Arc<Node>, peer: CountyCode, link: Arc<dyn PeerLink>) -> DeliveryWorker {
-        DeliveryWorker {
-            node,
-            peer,
-            link,
-            unreachable_streak: AtomicU32::new(0),
-        }
+        DeliveryWorker { node, peer, link }
     }
 
     /// The peer this worker delivers to.
@@ -54,8 +50,21 @@ impl DeliveryWorker {
     /// One step: the due inquiries, confirmations, notices and feedback, in that order, a few
     /// batches of each on the wire at once.
     #[instrument(skip_all, fields(peer = %self.peer))]
+    ///
+    /// While the peer's circuit is open nothing is leased: when its probe is due, one status
+    /// exchange goes out, and only if it reaches the peer does the round go on (with the whole
+    /// backlog due again).
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let mut report = DeliveryReport::default();
+        match self.node.circuit(self.peer).probe_in(Utc::now()) {
+            None => {}
+            Some(wait) if !wait.is_zero() => return Ok(report),
+            Some(_) => {
+                if !self.probe().await? {
+                    return Ok(report);
+                }
+            }
+        }
         for message_type in [
             MessageType::Inquiry,
             MessageType::Confirmation,
@@ -80,6 +89,10 @@ impl DeliveryWorker {
             return Ok(Step::Worked);
         }
         let poll = self.node.limits().poll_interval;
+        if let Some(wait) = self.node.circuit(self.peer).probe_in(Utc::now()) {
+            // open: nothing is due until the probe
+            return Ok(Step::Idle(wait.clamp(Duration::from_millis(10), poll)));
+        }
         let next = self.node.store().next_outbox_attempt(self.peer).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -97,15 +110,10 @@ impl DeliveryWorker {
             .store()
             .lease_outbox(self.peer, message_type, limit, limits.lease)
             .await?;
-        // Should the peer be unreachable, everything for it waits this long: the peer's own
-        // backoff, growing with each round that found it unreachable.
-        let streak = self.unreachable_streak.load(Ordering::Relaxed).saturating_add(1);
-        let peer_retry_at = next_attempt(
-            Utc::now(),
-            i32::try_from(streak).unwrap_or(i32::MAX),
-            limits.retry_initial,
-            limits.retry_max,
-        );
+        // Should the peer be unreachable, everything for it waits this long and its circuit
+        // is probed then: the peer's own backoff, growing with each call that found it
+        // unreachable.
+        let peer_retry_at = self.node.peer_retry_at(self.peer);
         let batches = leases
             .chunks(limits.batch_size)
             .map(|batch| self.deliver_batch(message_type, batch, peer_retry_at));
@@ -113,12 +121,32 @@ impl DeliveryWorker {
             .await?
             .into_iter()
             .fold(DeliveryReport::default(), DeliveryReport::plus);
-        if report.found_peer_unreachable() {
-            self.unreachable_streak.store(streak, Ordering::Relaxed);
-        } else if !leases.is_empty() {
-            self.unreachable_streak.store(0, Ordering::Relaxed);
-        }
         Ok(report)
+    }
+
+    /// The open circuit's probe: one status exchange with the peer. Reaching it (whatever it
+    /// answers) closes the circuit and makes the backlog due; otherwise the next probe waits
+    /// for the peer's backoff. Nothing in the outbox is touched while the peer stays away.
+    async fn probe(&self) -> Result<bool, StoreError> {
+        let ours = self.node.status_for(self.peer).await?;
+        let sent = Utc::now();
+        let result = self.link.peer_status(&ours).await;
+        let reached = Circuit::reached_by(&result);
+        self.node.metrics().peer_probe(self.peer, reached);
+        match result {
+            Ok(theirs) => {
+                let clock = ClockReading::round_trip(sent, Utc::now(), theirs.clock);
+                self.node.record_peer_status(self.peer, &theirs, clock).await?;
+            }
+            Err(CallFailure::Unreachable(reason)) => {
+                let probe_at = self.node.peer_retry_at(self.peer);
+                self.node.trip_circuit(self.peer, &reason, probe_at, None);
+                return Ok(false);
+            }
+            Err(CallFailure::Failed(_)) => {}
+        }
+        self.node.peer_reached(self.peer).await?;
+        Ok(true)
     }
 
     /// Sends one batch, keeping its lease while it is on the wire, and records the outcomes.

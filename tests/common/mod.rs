@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`agreements`]: agreement TOML and the terms each direction grants;
+//! - [`bad_peers`]: a black-holed peer, one answering `UNAVAILABLE`, one seconds away;
 //! - [`people`]: synthetic resident IDs and persons;
 //! - [`database`]: fresh databases (dropped on drop) and counting rows;
 //! - [`cluster`]: in-process nodes;
@@ -23,6 +24,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agreements;
+pub mod bad_peers;
 pub mod browser;
 pub mod cli;
 pub mod cluster;
@@ -40,6 +42,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 pub use agreements::*;
+pub use bad_peers::*;
 pub use browser::*;
 pub use cli::*;
 pub use cluster::*;
