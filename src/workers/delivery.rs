@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -34,12 +35,22 @@ pub struct DeliveryWorker {
     peer: CountyCode,
     /// How the peer is reached (the same link the clerk's path uses).
     link: Arc<dyn PeerLink>,
+    /// Batches put on the wire at once: `limits.in_flight`, down to one after a call found the
+    /// peer unreachable, doubling back with each round the peer took. On a link that keeps
+    /// breaking, what is lost with the receipts (and sent again) is one batch, not all of them.
+    window: AtomicUsize,
 }
 
 impl DeliveryWorker {
     /// A worker for `peer` over `link`.
     pub fn new(node: Arc<Node>, peer: CountyCode, link: Arc<dyn PeerLink>) -> DeliveryWorker {
-        DeliveryWorker { node, peer, link }
+        let window = AtomicUsize::new(node.limits().in_flight.max(1));
+        DeliveryWorker {
+            node,
+            peer,
+            link,
+            window,
+        }
     }
 
     /// The peer this worker delivers to.
@@ -56,14 +67,10 @@ impl DeliveryWorker {
     /// backlog due again).
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let mut report = DeliveryReport::default();
-        match self.node.circuit(self.peer).probe_in(Utc::now()) {
-            None => {}
-            Some(wait) if !wait.is_zero() => return Ok(report),
-            Some(_) => {
-                if !self.probe().await? {
-                    return Ok(report);
-                }
-            }
+        if let Some(wait) = self.node.circuit(self.peer).probe_in(Utc::now())
+            && (!wait.is_zero() || !self.probe().await?)
+        {
+            return Ok(report);
         }
         for message_type in [
             MessageType::Inquiry,
@@ -104,7 +111,11 @@ impl DeliveryWorker {
     /// Leases the due entries of one type and sends them in batches at once.
     async fn deliver(&self, message_type: MessageType) -> Result<DeliveryReport, StoreError> {
         let limits = self.node.limits();
-        let limit = (limits.batch_size * limits.in_flight) as i64;
+        let window = self
+            .window
+            .load(Ordering::Relaxed)
+            .clamp(1, limits.in_flight.max(1));
+        let limit = (limits.batch_size * window) as i64;
         let leases = self
             .node
             .store()
@@ -121,6 +132,12 @@ impl DeliveryWorker {
             .await?
             .into_iter()
             .fold(DeliveryReport::default(), DeliveryReport::plus);
+        if report.found_peer_unreachable() {
+            self.window.store(1, Ordering::Relaxed);
+        } else if !leases.is_empty() {
+            let wider = (window * 2).min(limits.in_flight.max(1));
+            self.window.store(wider, Ordering::Relaxed);
+        }
         Ok(report)
     }
 
