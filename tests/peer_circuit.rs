@@ -211,3 +211,24 @@ async fn after_an_outage_the_backlog_flows_within_a_probe_and_drains_at_the_norm
         "the outage is counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_to_a_peer_is_opened_on_use_and_closed_once_idle() {
+    let limits = Limits {
+        connection_idle: Duration::from_secs(3),
+        ..limits()
+    };
+    let cluster =
+        Cluster::start_with(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)], limits).await;
+    let asker = cluster.node(DINGCHENG).clone();
+    let port = cluster.address(XINHUA).port();
+    time_to_deliver(&asker, XINHUA, 0..20).await;
+    assert!(connections_to_port(port) >= 1, "connected to deliver");
+    eventually("the idle connection to 新化县 is closed", || async {
+        (connections_to_port(port) == 0).then_some(())
+    })
+    .await;
+    // the next delivery opens a new one
+    time_to_deliver(&asker, XINHUA, 100..120).await;
+    assert_eq!(delivered_to(&asker, XINHUA).await, 40);
+}

@@ -31,20 +31,23 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// When the peer is next tried should a call find it unreachable now: its backoff, taken
-    /// for the calls in a row that failed, this one counted.
+    /// When the peer is next tried (probed) should a call find it unreachable now: its backoff,
+    /// taken for the calls in a row that failed, this one counted, `limits.probe_max` at most.
     pub fn peer_retry_at(&self, peer: CountyCode) -> DateTime<Utc> {
         let failures = self.circuit(peer).next_failure();
-        next_attempt(
-            Utc::now(),
+        let now = Utc::now();
+        let backoff = next_attempt(
+            now,
             i32::try_from(failures).unwrap_or(i32::MAX),
             self.limits.retry_initial,
             self.limits.retry_max,
-        )
+        );
+        let probe_max = chrono::Duration::from_std(self.limits.probe_max).unwrap_or(chrono::Duration::MAX);
+        backoff.min(now + probe_max)
     }
 
     /// A call found `peer` unreachable: the circuit opens (or stays open) with the next probe
-    /// at `probe_at`, or `limits.probe_max` from now if that is sooner. `deferred_until` is set when the peer's entries were put back to it.
+    /// at `probe_at`. `deferred_until` is set when the peer's entries were put back to it.
     pub(crate) fn trip_circuit(
         &self,
         peer: CountyCode,
@@ -52,8 +55,6 @@ impl Node {
         probe_at: DateTime<Utc>,
         deferred_until: Option<DateTime<Utc>>,
     ) {
-        let probe_max = chrono::Duration::from_std(self.limits.probe_max).unwrap_or(chrono::Duration::MAX);
-        let probe_at = probe_at.min(Utc::now() + probe_max);
         let opened = {
             let mut circuits = self.circuits.lock().unwrap_or_else(|p| p.into_inner());
             let entry = circuits.entry(peer).or_default();

@@ -189,11 +189,17 @@ impl Node {
                 .await?;
         }
         if let Some(error) = unreachable {
-            let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
-            warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
-            // the peer's condition, not the messages': its circuit opens, and the first call
-            // that reaches it again makes them all due at once
-            self.trip_circuit(peer, &error, peer_retry_at, Some(peer_retry_at));
+            // the peer's condition, not the messages': its circuit opens, every message for it
+            // waits for the probe (put back once, when the circuit opens, not at every probe),
+            // and the first call that reaches the peer again makes them all due at once
+            let deferred = if self.circuit(peer).is_open() {
+                None
+            } else {
+                let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
+                warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
+                Some(peer_retry_at)
+            };
+            self.trip_circuit(peer, &error, peer_retry_at, deferred);
         } else if !attempts.is_empty() {
             self.peer_reached(peer).await?;
         }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::Step;
@@ -35,9 +35,10 @@ pub struct DeliveryWorker {
     peer: CountyCode,
     /// How the peer is reached (the same link the clerk's path uses).
     link: Arc<dyn PeerLink>,
-    /// Batches put on the wire at once: `limits.in_flight`, down to one after a call found the
-    /// peer unreachable, doubling back with each round the peer took. On a link that keeps
-    /// breaking, what is lost with the receipts (and sent again) is one batch, not all of them.
+    /// Batches put on the wire at once: `limits.in_flight`, halved each time a round found the
+    /// peer unreachable (down to one), doubled back with each round the peer took. On a link
+    /// that keeps breaking, what is lost with the receipts (and sent again) is one batch per
+    /// break, not all of them; after one outage the backlog starts at half speed for a round.
     window: AtomicUsize,
 }
 
@@ -95,6 +96,9 @@ impl DeliveryWorker {
         if report.settled_any() {
             return Ok(Step::Worked);
         }
+        if self.link.close_if_idle() {
+            debug!(peer = %self.peer, "connection closed after being idle");
+        }
         let poll = self.node.limits().poll_interval;
         if let Some(wait) = self.node.circuit(self.peer).probe_in(Utc::now()) {
             // open: nothing is due until the probe
@@ -133,7 +137,7 @@ impl DeliveryWorker {
             .into_iter()
             .fold(DeliveryReport::default(), DeliveryReport::plus);
         if report.found_peer_unreachable() {
-            self.window.store(1, Ordering::Relaxed);
+            self.window.store((window / 2).max(1), Ordering::Relaxed);
         } else if !leases.is_empty() {
             let wider = (window * 2).min(limits.in_flight.max(1));
             self.window.store(wider, Ordering::Relaxed);
@@ -141,10 +145,31 @@ impl DeliveryWorker {
         Ok(report)
     }
 
-    /// The open circuit's probe: one status exchange with the peer. Reaching it (whatever it
-    /// answers) closes the circuit and makes the backlog due; otherwise the next probe waits
-    /// for the peer's backoff. Nothing in the outbox is touched while the peer stays away.
+    /// The open circuit's probe, one small call: the oldest message due for the peer alone (an
+    /// attempt like any other, in the message's history), or a status exchange when none is
+    /// due. Reaching the peer (whatever it answers) closes the circuit and makes the backlog
+    /// due; otherwise the next probe waits for the peer's backoff.
     async fn probe(&self) -> Result<bool, StoreError> {
+        let lease = self.node.limits().lease;
+        for message_type in [
+            MessageType::Inquiry,
+            MessageType::Confirmation,
+            MessageType::Notice,
+            MessageType::Feedback,
+        ] {
+            let leases = self
+                .node
+                .store()
+                .lease_outbox(self.peer, message_type, 1, lease)
+                .await?;
+            if !leases.is_empty() {
+                let peer_retry_at = self.node.peer_retry_at(self.peer);
+                let report = self.deliver_batch(message_type, &leases, peer_retry_at).await?;
+                let reached = !report.found_peer_unreachable();
+                self.node.metrics().peer_probe(self.peer, reached);
+                return Ok(reached);
+            }
+        }
         let ours = self.node.status_for(self.peer).await?;
         let sent = Utc::now();
         let result = self.link.peer_status(&ours).await;

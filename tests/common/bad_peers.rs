@@ -104,3 +104,18 @@ pub async fn circuit_open_in_metrics(metrics_url: &str, peer: &str) -> bool {
     let series = format!("hancha_peer_circuit_open{{peer=\"{peer}\"}} 1");
     body.lines().any(|line| line == series)
 }
+
+/// Established TCP connections to `port` on this machine (from `/proc/net/tcp`): with the nodes
+/// in one process, those a node opened to the peer listening there.
+pub fn connections_to_port(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let wanted = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[3] == "01" && fields[2].rsplit(':').next() == Some(wanted.as_str())
+        })
+        .count()
+}
