@@ -11,7 +11,9 @@
 //!    `--outage` seconds (the asker's circuit to 新化县 opens, its probes fail);
 //! 3. **recovery**: 新化县 started again; from the moment it serves, the time to the first
 //!    delivery (what a probe takes to find it) and from then the time until the backlog is
-//!    delivered, as a rate beside the normal one.
+//!    delivered, as a rate beside the normal one;
+//! 4. **normal again**: another `N` as in 1, so that the drain is compared with normal running
+//!    on both sides of it (the machine's load drifts); the normal rate is that of the mean time.
 
 use std::time::{Duration, Instant};
 
@@ -53,8 +55,13 @@ pub struct RecoveryReport {
     pub inquiries: usize,
     /// How long the peer was away (s).
     pub outage_s: f64,
-    /// Normal running: queued (in one transaction) until all delivered (s).
+    /// Normal running: queued (in one transaction) until all delivered (s), the mean of the run
+    /// before the outage and the one after the recovery.
     pub normal_s: f64,
+    /// The normal run before the outage (s).
+    pub normal_before_s: f64,
+    /// The normal run after the recovery (s).
+    pub normal_after_s: f64,
     /// Normal running, inquiries delivered per second.
     pub normal_per_s: f64,
     /// From the peer serving again to the first delivery of the backlog (s).
@@ -80,7 +87,7 @@ impl RecoveryReport {
     pub fn table(&self) -> String {
         format!(
             "backlog of {} inquiries to a peer away for {:.0} s\n\
-             {:<44} {:>10.2} s  {:>8.0}/s\n\
+             {:<44} {:>10.2} s  {:>8.0}/s  (before {:.2} s, after {:.2} s)\n\
              {:<44} {:>10.2} s  (probes every ≤ {:.0} s; {} failed)\n\
              {:<44} {:>10.2} s  {:>8.0}/s\n\
              {:<44} {:>10.2}     target ≥ 0.80\n\
@@ -90,6 +97,8 @@ impl RecoveryReport {
             "normal running: queued → all delivered",
             self.normal_s,
             self.normal_per_s,
+            self.normal_before_s,
+            self.normal_after_s,
             "after the outage: peer back → first delivery",
             self.first_delivery_s,
             self.probe_max_s,
@@ -132,7 +141,7 @@ async fn run_on(
     let asker = CountyCode::parse(ASKER)?;
     let responder = CountyCode::parse(RESPONDER)?;
     let node_databases = (databases.create("a").await?, databases.create("b").await?);
-    let population = Population::new(responder, asker, options.inquiries * 2, 0);
+    let population = Population::new(responder, asker, options.inquiries * 3, 0);
     let daily_cap = u32::try_from(options.inquiries.saturating_mul(4) + 1_000).unwrap_or(10_000_000);
     let limits = Limits::default();
     say("starting 430703 (this process) and 431322 (hancha serve) over mutual TLS");
@@ -155,12 +164,15 @@ async fn run_on(
     };
     rig.stop().await;
     let count = options.inquiries as f64;
-    let normal_per_s = count / measured.normal.as_secs_f64();
+    let normal = (measured.normal + measured.normal_after) / 2;
+    let normal_per_s = count / normal.as_secs_f64();
     let drain_per_s = count / measured.drain.as_secs_f64().max(1e-3);
     Ok(RecoveryReport {
         inquiries: options.inquiries,
         outage_s: options.outage.as_secs_f64(),
-        normal_s: measured.normal.as_secs_f64(),
+        normal_s: normal.as_secs_f64(),
+        normal_before_s: measured.normal.as_secs_f64(),
+        normal_after_s: measured.normal_after.as_secs_f64(),
         normal_per_s,
         first_delivery_s: measured.first_delivery.as_secs_f64(),
         drain_s: measured.drain.as_secs_f64(),
@@ -176,6 +188,7 @@ async fn run_on(
 /// What the run measured.
 struct Measured {
     normal: Duration,
+    normal_after: Duration,
     first_delivery: Duration,
     drain: Duration,
     failed_probes: u64,
@@ -227,8 +240,20 @@ async fn measure(
         first_delivery.as_secs_f64(),
         drain.as_secs_f64()
     ));
+
+    // normal running once more, after the recovery: the machine's load drifts, and the drain is
+    // compared with both
+    say(&format!("normal again: {n} inquiries from 430703 to 431322"));
+    node.send_inquiries(peer, population.sweep_drafts(2 * n..3 * n))
+        .await
+        .context("queueing inquiries")?;
+    let started = Instant::now();
+    wait_until(&node, peer, patience, |waiting| waiting == 0).await?;
+    let normal_after = started.elapsed();
+    say(&format!("normal again: {:.2} s", normal_after.as_secs_f64()));
     Ok(Measured {
         normal,
+        normal_after,
         first_delivery,
         drain,
         failed_probes: failed,
