@@ -192,14 +192,13 @@ impl Node {
             // the peer's condition, not the messages': its circuit opens, every message for it
             // waits for the probe (put back once, when the circuit opens, not at every probe),
             // and the first call that reaches the peer again makes them all due at once
-            let deferred = if self.circuit(peer).is_open() {
-                None
-            } else {
+            if !self.circuit(peer).is_open() {
                 let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
                 warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
-                Some(peer_retry_at)
-            };
-            self.trip_circuit(peer, &error, peer_retry_at, deferred);
+            }
+            // whatever was put back to the probe time (all of them now, or the probe's message
+            // later) is released when the circuit closes
+            self.trip_circuit(peer, &error, peer_retry_at, Some(peer_retry_at));
         } else if !attempts.is_empty() {
             self.peer_reached(peer).await?;
         }
