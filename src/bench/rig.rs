@@ -214,7 +214,13 @@ impl Rig {
 
     /// The last lines the answering node logged, for error messages.
     pub fn responder_log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.scratch.join("responder.log")).unwrap_or_default();
+        let restarted = self.scratch.join("responder-restarted.log");
+        let log = std::fs::read_to_string(if restarted.exists() {
+            restarted
+        } else {
+            self.scratch.join("responder.log")
+        })
+        .unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -325,6 +331,7 @@ fn responder_config(
         "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = \"agreements\"\n\n\
          [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
          [operator]\nlisten = \"127.0.0.1:0\"\n\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
          [limits]\nbatch_size = {}\n\n\
          [peers]\n{} = {}\n\n\
          [reconcile.agreements.{}]\nsecret = {}\nschedule = {}\n",
