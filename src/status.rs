@@ -134,6 +134,12 @@ pub fn timed_out(what: &str) -> Status {
     Status::deadline_exceeded(format!("{what} took longer than the node's limits.rpc_timeout"))
 }
 
+/// `DEADLINE_EXCEEDED` for a call of ours to a peer that did not answer within `limit`,
+/// connecting included (a peer that accepts TCP and then says nothing).
+pub fn no_answer(limit: std::time::Duration) -> Status {
+    Status::deadline_exceeded(format!("the peer did not answer within {limit:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ use crate::store::Store;
 use crate::store::audit::AuditEntry;
 use crate::tls::transport::HandshakeFailureHook;
 use crate::tls::{
-    AnchorsInForce, County, CountyKey, LiveTls, Role, TlsIncoming, TlsSources, connect_lazy_tracked,
+    AnchorsInForce, County, CountyKey, LiveTls, Role, TlsIncoming, TlsSources, reconnector_tracked,
 };
 use crate::workers::delivery::DeliveryWorker;
 use crate::workers::peer_status::PeerStatusWorker;
@@ -249,7 +249,8 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
     for (peer, endpoint) in config.peer_endpoints() {
         node.metrics().register_peer(peer);
         let county = County::parse(peer.as_str()).context("peer county")?;
-        let channel = connect_lazy_tracked(
+        // connected on first use, closed once idle for limits.connection_idle
+        let reopen = reconnector_tracked(
             &endpoint,
             tls.client_config(county)?,
             config.limits.channel_timings(),
@@ -261,8 +262,12 @@ pub async fn start(config: &NodeConfig, listener: TcpListener) -> anyhow::Result
             batch_call: config.limits.call_timeout,
             sync_margin: config.limits.call_margin,
         };
-        let link: Arc<dyn PeerLink> =
-            Arc::new(PeerClient::new(channel, config.limits.max_message_bytes, timings));
+        let link: Arc<dyn PeerLink> = Arc::new(PeerClient::closing_when_idle(
+            reopen,
+            config.limits.connection_idle,
+            config.limits.max_message_bytes,
+            timings,
+        ));
         node.set_peer_link(peer, Arc::clone(&link));
         let status = Arc::new(PeerStatusWorker::new(Arc::clone(&node), peer, Arc::clone(&link)));
         let wake = node.status_waker();

@@ -7,6 +7,8 @@
 //! - [`reconcile`]: the reconciliation protocol between two in-memory sets over mutual TLS,
 //!   beside sending every element and a Merkle-tree exchange ([`merkle`]); with `--nodes`, a
 //!   real run between two county nodes on PostgreSQL, first night and second night.
+//! - [`recovery`]: a backlog to a peer that comes back after an outage (its circuit closing),
+//!   drained beside the same number of inquiries in normal running.
 //! - `databases` (private): the PostgreSQL server the nodes and the limits run on.
 //! - `rig` (private): the two nodes, one in this process and one a `hancha serve` child.
 //! - `population` (private): synthetic registries and the inquiries about them.
@@ -25,6 +27,7 @@ mod memory;
 pub mod merkle;
 mod population;
 pub mod reconcile;
+pub mod recovery;
 mod rig;
 mod storage;
 mod table;

@@ -215,7 +215,13 @@ impl Rig {
 
     /// The last lines the answering node logged, for error messages.
     pub fn responder_log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.scratch.join("responder.log")).unwrap_or_default();
+        let restarted = self.scratch.join("responder-restarted.log");
+        let log = std::fs::read_to_string(if restarted.exists() {
+            restarted
+        } else {
+            self.scratch.join("responder.log")
+        })
+        .unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -241,6 +247,23 @@ impl Rig {
         }
         self.responder_store.close().await;
         let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+
+    /// Kills the answering node with SIGKILL (an outage, not a shutdown) and waits for it to
+    /// be gone.
+    pub async fn kill_responder(&mut self) -> anyhow::Result<()> {
+        self.responder.kill().await.context("killing the answering node")
+    }
+
+    /// Starts the answering node again on its port and database (logging to
+    /// `responder-restarted.log`), and waits until it serves.
+    pub async fn restart_responder(&mut self) -> anyhow::Result<()> {
+        let config_path = self
+            .scratch
+            .join(self.responder_county.as_str())
+            .join("node.toml");
+        self.responder = spawn_serve(&config_path, &self.scratch.join("responder-restarted.log"))?;
+        self.wait_for_responder().await
     }
 
     /// Waits until the answering node answers a health check on its peer port.
@@ -309,6 +332,7 @@ fn responder_config(
         "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = \"agreements\"\n\n\
          [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
          [operator]\nlisten = \"127.0.0.1:0\"\n\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
          [limits]\nbatch_size = {}\n\n\
          [peers]\n{} = {}\n\n\
          [reconcile.agreements.{}]\nsecret = {}\nschedule = {}\n",

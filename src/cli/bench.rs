@@ -47,6 +47,28 @@ pub enum BenchCommand {
     /// Prints medians and 95th percentiles, the page's size and page ÷ API; the target is a first
     /// page under 200 ms in a release build.
     Console(ConsoleArgs),
+    /// A backlog to a peer that was away, drained after it comes back, beside the same number
+    /// of inquiries delivered in normal running.
+    ///
+    /// Starts the two nodes of `bench exchange` (production limits) on PostgreSQL provisioned
+    /// the same way; times N inquiries to 新化县 in normal running; kills 新化县 with SIGKILL,
+    /// queues N more, waits --outage seconds (the circuit to 新化县 opens and its probes fail),
+    /// starts it again, and times the first delivery after it serves and the drain of the
+    /// backlog. Prints both rates and their ratio (target: at least 0.8).
+    Recovery(RecoveryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    /// Inquiries delivered in normal running, and in the backlog the outage builds.
+    #[arg(long, default_value_t = 12_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    inquiries: u32,
+    /// Seconds the peer stays away.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3_600))]
+    outage: u32,
+    /// Print one JSON object with the figures as the last line instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +142,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 runs: args.runs as usize,
             };
             let report = until_interrupted(crate::bench::console::run(options, &say))?;
+            print(report, args.json, |report| report.table())
+        }
+        BenchCommand::Recovery(args) => {
+            let options = crate::bench::recovery::RecoveryOptions {
+                inquiries: args.inquiries as usize,
+                outage: std::time::Duration::from_secs(u64::from(args.outage)),
+            };
+            let report = until_interrupted(crate::bench::recovery::run(options, &say))?;
             print(report, args.json, |report| report.table())
         }
         BenchCommand::Reconcile(args) if args.nodes => {

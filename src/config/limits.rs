@@ -38,6 +38,11 @@ pub struct Limits {
     /// Longest retry delay.
     #[serde(with = "human_duration")]
     pub retry_max: Duration,
+    /// Longest wait between probes of a peer whose circuit is open (the peer could not be
+    /// reached): once it is back, its backlog waits at most about this long. The probes start
+    /// at `retry_initial` and double up to this.
+    #[serde(with = "human_duration")]
+    pub probe_max: Duration,
     /// How often idle workers look for work even without a wake-up.
     #[serde(with = "human_duration")]
     pub poll_interval: Duration,
@@ -50,6 +55,11 @@ pub struct Limits {
     /// slow renewal does not let another replica send the batch a second time.
     #[serde(with = "human_duration")]
     pub lease_renewal: Duration,
+    /// How long a connection to a peer may go unused before it is closed (the next call opens
+    /// a new one), so that a node with many agreements keeps connections only to the peers it
+    /// talks to.
+    #[serde(with = "human_duration")]
+    pub connection_idle: Duration,
     /// How long one delivery batch may take on the wire before the attempt counts as failed.
     #[serde(with = "human_duration")]
     pub call_timeout: Duration,
@@ -168,9 +178,11 @@ impl Default for Limits {
             max_message_bytes: 4 * 1024 * 1024,
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(5 * 60),
+            probe_max: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(10),
             lease_renewal: Duration::from_secs(3),
+            connection_idle: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
             in_flight: 4,
             call_margin: Duration::from_secs(5),

@@ -166,6 +166,78 @@ impl Outcome {
     }
 }
 
+/// Whether a peer is taken to be reachable: a circuit per peer. A call that finds the peer
+/// unreachable ([`Outcome::PeerUnreachable`]) opens it; while it is open nothing is sent to the
+/// peer but one small probe on the peer's backoff schedule; the first call that reaches the
+/// peer closes it, and everything owed to the peer is due again at once. Backoff per message is
+/// only for what went wrong with a message ([`Outcome::Retry`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Circuit {
+    /// The peer answers: deliveries flow.
+    #[default]
+    Closed,
+    /// The peer could not be reached.
+    Open {
+        /// When the circuit opened (the first failure of this outage).
+        since: DateTime<Utc>,
+        /// Calls in a row that found the peer unreachable, the one that opened it included:
+        /// drives the probe's backoff.
+        failures: u32,
+        /// When the next probe goes out.
+        probe_at: DateTime<Utc>,
+        /// Why the last call failed, as it may be kept (ID numbers withheld).
+        reason: String,
+    },
+}
+
+impl Circuit {
+    /// Failed calls in a row so far, the next one counted: the streak a backoff is taken for.
+    pub fn next_failure(&self) -> u32 {
+        match self {
+            Circuit::Closed => 1,
+            Circuit::Open { failures, .. } => failures.saturating_add(1),
+        }
+    }
+
+    /// The circuit after a call found the peer unreachable at `now`: open (or still open), the
+    /// next probe at `probe_at` (taken for [`next_failure`](Self::next_failure) failures).
+    pub fn tripped(self, now: DateTime<Utc>, probe_at: DateTime<Utc>, reason: &str) -> Circuit {
+        let failures = self.next_failure();
+        let since = match self {
+            Circuit::Closed => now,
+            Circuit::Open { since, .. } => since,
+        };
+        Circuit::Open {
+            since,
+            failures,
+            probe_at,
+            reason: scrubbed(reason),
+        }
+    }
+
+    /// Whether the peer is taken to be unreachable.
+    pub fn is_open(&self) -> bool {
+        matches!(self, Circuit::Open { .. })
+    }
+
+    /// How long until the next probe is due at `now`: `None` while closed (nothing to probe),
+    /// zero once due.
+    pub fn probe_in(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        match self {
+            Circuit::Closed => None,
+            Circuit::Open { probe_at, .. } => {
+                Some((*probe_at - now).to_std().unwrap_or(std::time::Duration::ZERO))
+            }
+        }
+    }
+
+    /// What a call's result says of the peer: reached (even a call that failed at the peer
+    /// reached it) closes the circuit; unreachable keeps it open.
+    pub fn reached_by<T>(result: &Result<T, CallFailure>) -> bool {
+        !matches!(result, Err(CallFailure::Unreachable(_)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +324,47 @@ mod tests {
             Outcome::of_failure(&CallFailure::Failed("INTERNAL: stored nothing".into())),
             Outcome::Retry("INTERNAL: stored nothing".into())
         );
+    }
+
+    #[test]
+    fn a_circuit_opens_on_the_first_unreachable_call_counts_failures_and_keeps_its_start() {
+        let t0 = Utc::now();
+        let circuit = Circuit::default();
+        assert!(!circuit.is_open());
+        assert_eq!(circuit.probe_in(t0), None);
+        assert_eq!(circuit.next_failure(), 1);
+        let open = circuit.tripped(t0, t0 + chrono::Duration::seconds(2), "UNAVAILABLE: refused");
+        assert!(open.is_open());
+        assert_eq!(open.probe_in(t0), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(
+            open.probe_in(t0 + chrono::Duration::seconds(3)),
+            Some(std::time::Duration::ZERO)
+        );
+        let later = t0 + chrono::Duration::seconds(2);
+        let again = open.tripped(later, later + chrono::Duration::seconds(4), "UNAVAILABLE: again");
+        assert!(matches!(
+            &again,
+            Circuit::Open { since, failures: 2, reason, .. } if *since == t0 && reason == "UNAVAILABLE: again"
+        ));
+        assert_eq!(again.next_failure(), 3);
+    }
+
+    #[test]
+    fn only_an_unreachable_peer_keeps_the_circuit_open() {
+        assert!(Circuit::reached_by::<()>(&Ok(())));
+        assert!(Circuit::reached_by::<()>(&Err(CallFailure::Failed(
+            "INTERNAL".into()
+        ))));
+        assert!(!Circuit::reached_by::<()>(&Err(CallFailure::Unreachable(
+            "DEADLINE_EXCEEDED".into()
+        ))));
+    }
+
+    #[test]
+    fn a_circuit_keeps_no_id_number_a_peer_sent() {
+        let id = "11010519491231002X";
+        let now = Utc::now();
+        let open = Circuit::Closed.tripped(now, now, &format!("UNAVAILABLE: {id}"));
+        assert!(matches!(open, Circuit::Open { reason, .. } if !reason.contains(id)));
     }
 }

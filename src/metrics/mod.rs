@@ -137,6 +137,12 @@ pub struct Metrics {
     webhook_backlog: IntGaugeVec,
     /// Webhook endpoints whose delivery is failing (database state).
     webhooks_failing: IntGauge,
+    /// 1 while the circuit to a peer is open (the peer could not be reached; only probes go out).
+    peer_circuit_open: IntGaugeVec,
+    /// Times the circuit to a peer opened.
+    peer_circuit_opened: IntCounterVec,
+    /// Probes sent to a peer whose circuit was open, by result (`reached`, `unreachable`).
+    peer_probes: IntCounterVec,
     /// The configured peers, whose outbox gauges read 0 rather than vanish when it is empty.
     peers: Mutex<BTreeSet<String>>,
 }
@@ -349,6 +355,24 @@ impl Metrics {
                 &registry,
                 "hancha_webhooks_failing",
                 "Webhook endpoints whose last delivery attempt failed.",
+            ),
+            peer_circuit_open: int_gauge_vec(
+                &registry,
+                "hancha_peer_circuit_open",
+                "1 while the circuit to a peer is open: it could not be reached, and only a probe on its backoff schedule goes out.",
+                &["peer"],
+            ),
+            peer_circuit_opened: counter_vec(
+                &registry,
+                "hancha_peer_circuit_opened_total",
+                "Times the circuit to a peer opened (an outage began).",
+                &["peer"],
+            ),
+            peer_probes: counter_vec(
+                &registry,
+                "hancha_peer_probes_total",
+                "Probes of a peer whose circuit was open, by result.",
+                &["peer", "result"],
             ),
             peers: Mutex::default(),
             registry,

@@ -27,6 +27,11 @@ impl Metrics {
         }
         self.delivery_retries.with_label_values(&[peer]);
         self.audit_peer_forks.with_label_values(&[peer]);
+        self.peer_circuit_open.with_label_values(&[peer]).set(0);
+        self.peer_circuit_opened.with_label_values(&[peer]);
+        for result in ["reached", "unreachable"] {
+            self.peer_probes.with_label_values(&[peer, result]);
+        }
         for code in WATCHED_REFUSALS {
             self.peer_refusals.with_label_values(&[peer, code.as_str()]);
         }
@@ -51,6 +56,23 @@ impl Metrics {
                 self.peer_refusals.with_label_values(&[peer, code]).inc();
             }
         }
+    }
+
+    /// The circuit to `peer` opened (`true`) or closed (`false`).
+    pub fn peer_circuit(&self, peer: CountyCode, open: bool) {
+        let peer = peer.as_str();
+        self.peer_circuit_open
+            .with_label_values(&[peer])
+            .set(i64::from(open));
+        if open {
+            self.peer_circuit_opened.with_label_values(&[peer]).inc();
+        }
+    }
+
+    /// A probe of `peer` reached it or not.
+    pub fn peer_probe(&self, peer: CountyCode, reached: bool) {
+        let result = if reached { "reached" } else { "unreachable" };
+        self.peer_probes.with_label_values(&[peer.as_str(), result]).inc();
     }
 
     /// One call to a peer that carried messages took `elapsed`.

@@ -69,7 +69,8 @@ impl DeliveryReport {
 impl Node {
     /// Records the outcomes of messages of one type sent to `peer`. When the peer could not be
     /// reached, every message due for it waits until `peer_retry_at` (one backoff for the peer,
-    /// not one per message); a failed attempt is tried again after the message's own backoff; a
+    /// not one per message) and the peer's circuit opens, to be probed at that time; when the
+    /// peer was reached, its circuit closes and what the outage held back is due at once; a failed attempt is tried again after the message's own backoff; a
     /// held message when the peer's status changes, or after a status interval at the latest.
     pub async fn record_attempts(
         &self,
@@ -188,8 +189,18 @@ impl Node {
                 .await?;
         }
         if let Some(error) = unreachable {
-            let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
-            warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
+            // the peer's condition, not the messages': its circuit opens, every message for it
+            // waits for the probe (put back once, when the circuit opens, not at every probe),
+            // and the first call that reaches the peer again makes them all due at once
+            if !self.circuit(peer).is_open() {
+                let waiting = self.store.defer_peer_outbox(peer, &error, peer_retry_at).await?;
+                warn!(peer = %peer, waiting, error, retry_at = %peer_retry_at, "peer unreachable; its messages wait");
+            }
+            // whatever was put back to the probe time (all of them now, or the probe's message
+            // later) is released when the circuit closes
+            self.trip_circuit(peer, &error, peer_retry_at, Some(peer_retry_at));
+        } else if !attempts.is_empty() {
+            self.peer_reached(peer).await?;
         }
         if report.held > 0 {
             // what we knew the peer holds is out of date: ask it now (after the messages are

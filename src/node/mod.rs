@@ -8,6 +8,7 @@
 mod agreements;
 mod answer;
 pub mod audit;
+mod circuit;
 mod deliver;
 pub mod events;
 mod feedback;
@@ -91,6 +92,8 @@ pub struct Node {
     sealed: tokio::sync::watch::Sender<i64>,
     /// Set when the node stops: open event streams end.
     streams_stop: tokio::sync::watch::Sender<bool>,
+    /// The circuit to each peer that was found unreachable (absent: closed).
+    circuits: std::sync::Mutex<HashMap<CountyCode, circuit::PeerCircuit>>,
 }
 
 impl Node {
@@ -114,6 +117,7 @@ impl Node {
             audit_refusals: std::sync::Mutex::new(HashMap::new()),
             sealed: tokio::sync::watch::Sender::new(0),
             streams_stop: tokio::sync::watch::Sender::new(false),
+            circuits: std::sync::Mutex::new(HashMap::new()),
         }
     }
 

@@ -175,6 +175,10 @@ impl Node {
         // twice at once only makes the peer answer a duplicate).
         // The hold outlasts the call's own timeout (the same wait and margin, started a little
         // later) by one more margin.
+        // A peer whose circuit is open is not called while the clerk waits: the inquiry is
+        // queued at once and goes out when a probe finds the peer again.
+        let circuit_open = self.circuit(peer).is_open();
+        let link = link.filter(|_| !circuit_open);
         let hold = match link {
             Some(_) => wait + self.limits.call_margin * 2,
             None => Duration::ZERO,
@@ -198,6 +202,11 @@ impl Node {
         };
         let Some(link) = link else {
             self.wake_delivery();
+            if circuit_open {
+                return Ok(queued(Some(format!(
+                    "{peer} cannot be reached at the moment; delivered as soon as it can"
+                ))));
+            }
             return Ok(queued(Some(format!(
                 "no address is configured for {peer}; delivered when it is"
             ))));
@@ -332,8 +341,7 @@ impl Node {
             attempts: 1,
             outcome,
         };
-        let retry_at = Utc::now()
-            + chrono::Duration::from_std(self.limits.retry_initial).unwrap_or(chrono::Duration::MAX);
+        let retry_at = self.peer_retry_at(peer);
         self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
             .await?;
         Ok(())

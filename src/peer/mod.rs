@@ -7,7 +7,8 @@ pub mod reconcile;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tonic::transport::Channel;
@@ -97,6 +98,12 @@ pub trait PeerLink: Send + Sync + fmt::Debug {
     fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
         None
     }
+
+    /// Closes the connection if no call has used it for the link's idle time; the next call
+    /// opens a new one. Whether it closed one.
+    fn close_if_idle(&self) -> bool {
+        false
+    }
 }
 
 /// Timings of calls to a peer.
@@ -109,29 +116,133 @@ pub struct CallTimings {
 }
 
 /// A peer reached over a mutual-TLS gRPC channel that checks the server is that county.
+///
+/// Built with [`PeerClient::closing_when_idle`], the channel is made on first use and dropped
+/// (closing its connection) once no call has used it for a while; the next call makes a new
+/// one, so a node with hundreds of agreements holds connections only to the peers it talks to.
 #[derive(Clone)]
 pub struct PeerClient {
-    /// The generated client over the shared channel; cheap to clone per call.
-    client: ExchangeClient<Channel>,
+    /// The channel, or how to make one.
+    connection: Arc<Connection>,
+    /// Largest message either way.
+    max_message_bytes: usize,
     /// Timeouts for each kind of call.
     timings: CallTimings,
+}
+
+/// How a channel to a peer is made, kept and dropped.
+type Reopen = Box<dyn Fn() -> Channel + Send + Sync>;
+
+/// The channel to one peer and what is known of its use.
+struct Connection {
+    /// Makes a new channel; `None` for a fixed channel that is never closed.
+    reopen: Option<Reopen>,
+    /// How long unused before the channel is dropped.
+    idle_after: Duration,
+    /// The channel in use, if any.
+    state: std::sync::Mutex<ConnectionState>,
+}
+
+struct ConnectionState {
+    channel: Option<Channel>,
+    /// Calls on the wire now.
+    in_use: usize,
+    /// When the last call ended (or the channel was made).
+    last_used: Instant,
+}
+
+/// Counts a call as in use until dropped.
+struct InUse(Arc<Connection>);
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        let mut state = self
+            .0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.in_use = state.in_use.saturating_sub(1);
+        state.last_used = Instant::now();
+    }
 }
 
 impl fmt::Debug for PeerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerClient")
             .field("timings", &self.timings)
+            .field("idle_after", &self.connection.idle_after)
             .finish()
     }
 }
 
 impl PeerClient {
     /// A client over `channel`, refusing messages larger than `max_message_bytes` either way.
+    /// The channel is kept for the client's life.
     pub fn new(channel: Channel, max_message_bytes: usize, timings: CallTimings) -> PeerClient {
+        PeerClient {
+            connection: Arc::new(Connection {
+                reopen: None,
+                idle_after: Duration::MAX,
+                state: std::sync::Mutex::new(ConnectionState {
+                    channel: Some(channel),
+                    in_use: 0,
+                    last_used: Instant::now(),
+                }),
+            }),
+            max_message_bytes,
+            timings,
+        }
+    }
+
+    /// A client whose channel `reopen` makes on first use (a lazy channel connects on its first
+    /// call) and which [`close_if_idle`](PeerLink::close_if_idle) drops once unused for
+    /// `idle_after`.
+    pub fn closing_when_idle(
+        reopen: impl Fn() -> Channel + Send + Sync + 'static,
+        idle_after: Duration,
+        max_message_bytes: usize,
+        timings: CallTimings,
+    ) -> PeerClient {
+        PeerClient {
+            connection: Arc::new(Connection {
+                reopen: Some(Box::new(reopen)),
+                idle_after,
+                state: std::sync::Mutex::new(ConnectionState {
+                    channel: None,
+                    in_use: 0,
+                    last_used: Instant::now(),
+                }),
+            }),
+            max_message_bytes,
+            timings,
+        }
+    }
+
+    /// The generated client over the channel (made now if there is none), counted in use
+    /// until the returned guard drops.
+    fn client(&self) -> (ExchangeClient<Channel>, InUse) {
+        let channel = {
+            let mut state = self
+                .connection
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.in_use += 1;
+            state.last_used = Instant::now();
+            match (&state.channel, &self.connection.reopen) {
+                (Some(channel), _) => channel.clone(),
+                (None, Some(reopen)) => {
+                    let channel = reopen();
+                    state.channel = Some(channel.clone());
+                    channel
+                }
+                (None, None) => unreachable!("a fixed channel is never dropped"),
+            }
+        };
         let client = ExchangeClient::new(channel)
-            .max_decoding_message_size(max_message_bytes)
-            .max_encoding_message_size(max_message_bytes);
-        PeerClient { client, timings }
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(self.max_message_bytes);
+        (client, InUse(Arc::clone(&self.connection)))
     }
 }
 
@@ -144,7 +255,7 @@ impl PeerLink for PeerClient {
             let batch = pb::InquiryBatch {
                 inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
             };
-            let mut client = self.client.clone();
+            let (mut client, _in_use) = self.client();
             let reply = async {
                 let mut replies = client
                     .submit_inquiries(self.batch_request(batch))
@@ -152,7 +263,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -164,7 +275,7 @@ impl PeerLink for PeerClient {
             let batch = pb::ConfirmationBatch {
                 confirmations: confirmations.iter().map(confirmation_to_wire).collect(),
             };
-            let mut client = self.client.clone();
+            let (mut client, _in_use) = self.client();
             let reply = async {
                 let mut replies = client
                     .deliver_confirmations(self.batch_request(batch))
@@ -172,7 +283,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -181,7 +292,7 @@ impl PeerLink for PeerClient {
             let batch = pb::NoticeBatch {
                 notices: notices.iter().map(notice_to_wire).collect(),
             };
-            let mut client = self.client.clone();
+            let (mut client, _in_use) = self.client();
             let reply = async {
                 let mut replies = client
                     .deliver_notices(self.batch_request(batch))
@@ -189,7 +300,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -201,7 +312,7 @@ impl PeerLink for PeerClient {
             let batch = pb::FeedbackBatch {
                 feedback: feedback.iter().map(feedback_to_wire).collect(),
             };
-            let mut client = self.client.clone();
+            let (mut client, _in_use) = self.client();
             let reply = async {
                 let mut replies = client
                     .deliver_feedback(self.batch_request(batch))
@@ -209,7 +320,7 @@ impl PeerLink for PeerClient {
                     .into_inner();
                 Ok(replies.message().await?.map(|reply| reply.receipts))
             };
-            batch_verdicts(reply.await)
+            batch_verdicts(self.bounded(reply).await)
         })
     }
 
@@ -224,7 +335,7 @@ impl PeerLink for PeerClient {
                 wait_ms: u32::try_from(wait.as_millis()).unwrap_or(u32::MAX),
             });
             request.set_timeout(wait + self.timings.sync_margin);
-            let mut client = self.client.clone();
+            let (mut client, _in_use) = self.client();
             match client.submit_inquiry(request).await {
                 Ok(response) => {
                     let response = response.into_inner();
@@ -262,8 +373,8 @@ impl PeerLink for PeerClient {
                 message_ids: ids.iter().map(Uuid::to_string).collect(),
             });
             request.set_timeout(self.timings.batch_call);
-            let mut client = self.client.clone();
-            match client.acknowledge_confirmations(request).await {
+            let (mut client, _in_use) = self.client();
+            match self.bounded(client.acknowledge_confirmations(request)).await {
                 Ok(reply) => Ok(verdicts_of(reply.into_inner().receipts)),
                 Err(status) => Err(failure_of(&status)),
             }
@@ -276,9 +387,9 @@ impl PeerLink for PeerClient {
                 status: Some(status_to_wire(ours)),
             });
             request.set_timeout(self.timings.batch_call);
-            let mut client = self.client.clone();
-            let reply = client
-                .peer_status(request)
+            let (mut client, _in_use) = self.client();
+            let reply = self
+                .bounded(client.peer_status(request))
                 .await
                 .map_err(|status| failure_of(&status))?
                 .into_inner();
@@ -293,11 +404,46 @@ impl PeerLink for PeerClient {
     }
 
     fn exchange_client(&self) -> Option<ExchangeClient<Channel>> {
-        Some(self.client.clone())
+        // the caller's stream keeps its own handle on the channel for as long as it runs
+        Some(self.client().0)
+    }
+
+    fn close_if_idle(&self) -> bool {
+        if self.connection.reopen.is_none() {
+            return false;
+        }
+        let mut state = self
+            .connection
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.channel.is_some()
+            && state.in_use == 0
+            && state.last_used.elapsed() >= self.connection.idle_after
+        {
+            // the last handle: its connection closes (a stream still running keeps its own)
+            state.channel = None;
+            return true;
+        }
+        false
     }
 }
 
 impl PeerClient {
+    /// `call` bounded by the batch call timeout as a whole, connecting included: a request's
+    /// own deadline only starts once a connection is up, and a peer that accepts TCP and never
+    /// finishes the handshake must cost no more than a peer that answers slowly.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        let limit = self.timings.batch_call;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(crate::status::no_answer(limit)),
+        }
+    }
+
     /// One batch as a request stream, bounded by the batch call timeout.
     fn batch_request<B>(&self, batch: B) -> tonic::Request<tokio_stream::Iter<std::array::IntoIter<B, 1>>> {
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));

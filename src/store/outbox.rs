@@ -111,6 +111,22 @@ impl Store {
         )
     }
 
+    /// How many messages of one type still wait in the outbox for `peer` (not yet accepted by
+    /// it), for a benchmark watching a backlog drain.
+    pub async fn outbox_waiting(
+        &self,
+        peer: CountyCode,
+        message_type: MessageType,
+    ) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE peer_county = $1 AND message_type = $2")
+                .bind(peer.as_str())
+                .bind(message_type.as_str())
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Puts leased entries back with the error that stopped them and when to try again; a
     /// [`Failed::Held`] entry is marked held, to be released as soon as the peer's status shows
     /// it holds a version it did not ([`Store::record_peer_status`]).
@@ -168,6 +184,28 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(deferred.rows_affected())
+    }
+
+    /// A peer reached again after an outage: every entry for it that waits on the outage (failed
+    /// and due no later than `deferred_until`, the time the outage put them back to) is due at
+    /// once, in the order the messages were written (its next attempt becomes its creation
+    /// time). Entries held for an agreement version, or waiting on their own backoff beyond
+    /// `deferred_until`, keep their time. Returns how many are due again.
+    pub async fn release_peer_outbox(
+        &self,
+        peer: CountyCode,
+        deferred_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let released = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = least(created_at, now())
+             WHERE peer_county = $1 AND NOT held AND last_error IS NOT NULL
+               AND next_attempt_at <= $2",
+        )
+        .bind(peer.as_str())
+        .bind(deferred_until)
+        .execute(self.pool())
+        .await?;
+        Ok(released.rows_affected())
     }
 
     /// Withdraws our inquiry `message_id` if the peer holds it back for a version mismatch:

@@ -47,5 +47,6 @@ pub use in_force::{AnchorsInForce, CountyKey};
 pub use live::{ClosedConnection, LiveTls, MaterialError, ReloadOutcome, Revocation, Role, TlsSources};
 pub use transport::{
     ChannelTimings, ConnectError, DEFAULT_HANDSHAKE_TIMEOUT, Refusal, RefusalWatch, TlsIncoming, connect,
-    connect_lazy, connect_lazy_tracked, connect_watched, peer_county, probe_refusal, tls_incoming,
+    connect_lazy, connect_lazy_tracked, connect_watched, peer_county, probe_refusal, reconnector_tracked,
+    tls_incoming,
 };

@@ -1,23 +1,27 @@
 //! The delivery worker: one per peer county, draining that peer's outbox in batches through the
 //! peer's [`PeerLink`]. What becomes of each message is decided by the one outcome rule
-//! ([`Outcome`]) and recorded by the node; a peer that cannot be reached is backed off as a
-//! whole, and because each peer has its own worker and link, it never slows the others.
+//! ([`Outcome`]) and recorded by the node. A peer that cannot be reached is a condition of the
+//! peer, not of its messages: its circuit ([`Circuit`]) opens, and while it is open the worker
+//! sends nothing but one small probe (a status exchange) on the peer's backoff schedule; the
+//! first probe that reaches the peer closes the circuit and the whole backlog flows at once.
+//! Because each peer has its own worker and link, one peer never slows the others.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::Step;
-use crate::domain::delivery::{CallFailure, Outcome, PeerVerdict};
+use crate::domain::delivery::{CallFailure, Circuit, Outcome, PeerVerdict};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, MessageType};
+use crate::domain::peer_status::ClockReading;
 use crate::metrics::Metrics;
-use crate::node::{Attempt, DeliveryReport, Node, next_attempt};
+use crate::node::{Attempt, DeliveryReport, Node};
 use crate::peer::PeerLink;
 use crate::store::outbox::Lease;
 use crate::store::{Store, StoreError};
@@ -31,18 +35,22 @@ pub struct DeliveryWorker {
     peer: CountyCode,
     /// How the peer is reached (the same link the clerk's path uses).
     link: Arc<dyn PeerLink>,
-    /// Rounds in a row that found the peer unreachable: the peer's own backoff.
-    unreachable_streak: AtomicU32,
+    /// Batches put on the wire at once: `limits.in_flight`, halved each time a round found the
+    /// peer unreachable (down to one), doubled back with each round the peer took. On a link
+    /// that keeps breaking, what is lost with the receipts (and sent again) is one batch per
+    /// break, not all of them; after one outage the backlog starts at half speed for a round.
+    window: AtomicUsize,
 }
 
 impl DeliveryWorker {
     /// A worker for `peer` over `link`.
     pub fn new(node: Arc<Node>, peer: CountyCode, link: Arc<dyn PeerLink>) -> DeliveryWorker {
+        let window = AtomicUsize::new(node.limits().in_flight.max(1));
         DeliveryWorker {
             node,
             peer,
             link,
-            unreachable_streak: AtomicU32::new(0),
+            window,
         }
     }
 
@@ -54,8 +62,17 @@ impl DeliveryWorker {
     /// One step: the due inquiries, confirmations, notices and feedback, in that order, a few
     /// batches of each on the wire at once.
     #[instrument(skip_all, fields(peer = %self.peer))]
+    ///
+    /// While the peer's circuit is open nothing is leased: when its probe is due, one status
+    /// exchange goes out, and only if it reaches the peer does the round go on (with the whole
+    /// backlog due again).
     pub async fn run_once(&self) -> Result<DeliveryReport, StoreError> {
         let mut report = DeliveryReport::default();
+        if let Some(wait) = self.node.circuit(self.peer).probe_in(Utc::now())
+            && (!wait.is_zero() || !self.probe().await?)
+        {
+            return Ok(report);
+        }
         for message_type in [
             MessageType::Inquiry,
             MessageType::Confirmation,
@@ -79,7 +96,14 @@ impl DeliveryWorker {
         if report.settled_any() {
             return Ok(Step::Worked);
         }
+        if self.link.close_if_idle() {
+            debug!(peer = %self.peer, "connection closed after being idle");
+        }
         let poll = self.node.limits().poll_interval;
+        if let Some(wait) = self.node.circuit(self.peer).probe_in(Utc::now()) {
+            // open: nothing is due until the probe
+            return Ok(Step::Idle(wait.clamp(Duration::from_millis(10), poll)));
+        }
         let next = self.node.store().next_outbox_attempt(self.peer).await?;
         let until_next = next
             .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
@@ -91,21 +115,20 @@ impl DeliveryWorker {
     /// Leases the due entries of one type and sends them in batches at once.
     async fn deliver(&self, message_type: MessageType) -> Result<DeliveryReport, StoreError> {
         let limits = self.node.limits();
-        let limit = (limits.batch_size * limits.in_flight) as i64;
+        let window = self
+            .window
+            .load(Ordering::Relaxed)
+            .clamp(1, limits.in_flight.max(1));
+        let limit = (limits.batch_size * window) as i64;
         let leases = self
             .node
             .store()
             .lease_outbox(self.peer, message_type, limit, limits.lease)
             .await?;
-        // Should the peer be unreachable, everything for it waits this long: the peer's own
-        // backoff, growing with each round that found it unreachable.
-        let streak = self.unreachable_streak.load(Ordering::Relaxed).saturating_add(1);
-        let peer_retry_at = next_attempt(
-            Utc::now(),
-            i32::try_from(streak).unwrap_or(i32::MAX),
-            limits.retry_initial,
-            limits.retry_max,
-        );
+        // Should the peer be unreachable, everything for it waits this long and its circuit
+        // is probed then: the peer's own backoff, growing with each call that found it
+        // unreachable.
+        let peer_retry_at = self.node.peer_retry_at(self.peer);
         let batches = leases
             .chunks(limits.batch_size)
             .map(|batch| self.deliver_batch(message_type, batch, peer_retry_at));
@@ -114,11 +137,58 @@ impl DeliveryWorker {
             .into_iter()
             .fold(DeliveryReport::default(), DeliveryReport::plus);
         if report.found_peer_unreachable() {
-            self.unreachable_streak.store(streak, Ordering::Relaxed);
+            self.window.store((window / 2).max(1), Ordering::Relaxed);
         } else if !leases.is_empty() {
-            self.unreachable_streak.store(0, Ordering::Relaxed);
+            let wider = (window * 2).min(limits.in_flight.max(1));
+            self.window.store(wider, Ordering::Relaxed);
         }
         Ok(report)
+    }
+
+    /// The open circuit's probe, one small call: the oldest message due for the peer alone (an
+    /// attempt like any other, in the message's history), or a status exchange when none is
+    /// due. Reaching the peer (whatever it answers) closes the circuit and makes the backlog
+    /// due; otherwise the next probe waits for the peer's backoff.
+    async fn probe(&self) -> Result<bool, StoreError> {
+        let lease = self.node.limits().lease;
+        for message_type in [
+            MessageType::Inquiry,
+            MessageType::Confirmation,
+            MessageType::Notice,
+            MessageType::Feedback,
+        ] {
+            let leases = self
+                .node
+                .store()
+                .lease_outbox(self.peer, message_type, 1, lease)
+                .await?;
+            if !leases.is_empty() {
+                let peer_retry_at = self.node.peer_retry_at(self.peer);
+                let report = self.deliver_batch(message_type, &leases, peer_retry_at).await?;
+                let reached = !report.found_peer_unreachable();
+                self.node.metrics().peer_probe(self.peer, reached);
+                return Ok(reached);
+            }
+        }
+        let ours = self.node.status_for(self.peer).await?;
+        let sent = Utc::now();
+        let result = self.link.peer_status(&ours).await;
+        let reached = Circuit::reached_by(&result);
+        self.node.metrics().peer_probe(self.peer, reached);
+        match result {
+            Ok(theirs) => {
+                let clock = ClockReading::round_trip(sent, Utc::now(), theirs.clock);
+                self.node.record_peer_status(self.peer, &theirs, clock).await?;
+            }
+            Err(CallFailure::Unreachable(reason)) => {
+                let probe_at = self.node.peer_retry_at(self.peer);
+                self.node.trip_circuit(self.peer, &reason, probe_at, None);
+                return Ok(false);
+            }
+            Err(CallFailure::Failed(_)) => {}
+        }
+        self.node.peer_reached(self.peer).await?;
+        Ok(true)
     }
 
     /// Sends one batch, keeping its lease while it is on the wire, and records the outcomes.

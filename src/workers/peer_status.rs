@@ -56,6 +56,8 @@ impl PeerStatusWorker {
         };
         let clock = ClockReading::round_trip(sent, Utc::now(), theirs.clock);
         self.node.record_peer_status(self.peer, &theirs, clock).await?;
+        // the peer answers: should its circuit be open, it closes without waiting for the probe
+        self.node.peer_reached(self.peer).await?;
         Ok(Ok(clock))
     }
 

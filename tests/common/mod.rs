@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`agreements`]: agreement TOML and the terms each direction grants;
+//! - [`bad_peers`]: a black-holed peer, one answering `UNAVAILABLE`, one seconds away;
 //! - [`balancer`]: a TCP load balancer in front of a county's replicas;
 //! - [`people`]: synthetic resident IDs and persons;
 //! - [`database`]: fresh databases (dropped on drop) and counting rows;
@@ -26,6 +27,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agreements;
+pub mod bad_peers;
 pub mod balancer;
 pub mod browser;
 pub mod cli;
@@ -46,6 +48,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 pub use agreements::*;
+pub use bad_peers::*;
 pub use balancer::*;
 pub use browser::*;
 pub use cli::*;

@@ -160,6 +160,29 @@ pub fn connect_lazy_tracked(
     Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
+/// What [`connect_lazy_tracked`] makes, as a function making a new lazy channel each time it is
+/// called (the address checked once, here), for a client that drops its channel when idle and
+/// opens another when needed.
+pub fn reconnector_tracked(
+    peer_address: &str,
+    config: Arc<ClientConfig>,
+    timings: ChannelTimings,
+    connections: Arc<Connections>,
+    county: County,
+) -> Result<impl Fn() -> Channel + Send + Sync + 'static, ConnectError> {
+    let endpoint = endpoint(peer_address, timings)?;
+    let peer_address = peer_address.to_owned();
+    Ok(move || {
+        let connector = tls_connector_tracked(
+            &peer_address,
+            Arc::clone(&config),
+            None,
+            Some((Arc::clone(&connections), Role::Server(county))),
+        );
+        endpoint.connect_with_connector_lazy(connector)
+    })
+}
+
 fn endpoint(peer_address: &str, timings: ChannelTimings) -> Result<Endpoint, ConnectError> {
     // The scheme is only for tonic's bookkeeping: the connector below does TLS itself.
     let endpoint = Endpoint::from_shared(format!("http://{peer_address}")).map_err(|source| {

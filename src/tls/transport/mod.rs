@@ -20,7 +20,7 @@ use std::io;
 pub use accept::{DEFAULT_HANDSHAKE_TIMEOUT, HandshakeFailureHook, TlsIncoming, peer_county, tls_incoming};
 pub use connect::{
     ChannelTimings, ConnectError, Refusal, RefusalWatch, Watched, connect, connect_lazy,
-    connect_lazy_tracked, connect_watched, probe_refusal,
+    connect_lazy_tracked, connect_watched, probe_refusal, reconnector_tracked,
 };
 
 /// Port scanners and load-balancer probes connect and leave; that is not worth a warning.
