@@ -7,6 +7,9 @@
 //! - [`reconcile`]: the reconciliation protocol between two in-memory sets over mutual TLS,
 //!   beside sending every element and a Merkle-tree exchange ([`merkle`]); with `--nodes`, a
 //!   real run between two county nodes on PostgreSQL, first night and second night.
+//! - [`scale`]: one node with P peer counties (a test peer answering as all of them, without a
+//!   database) and N persons: import, indicator report, a sweep to every peer with a clerk's
+//!   single inquiries alongside, memory, connections, and reconciliation at N.
 //! - `databases` (private): the PostgreSQL server the nodes and the limits run on.
 //! - `rig` (private): the two nodes, one in this process and one a `hancha serve` child.
 //! - `population` (private): synthetic registries and the inquiries about them.
@@ -26,6 +29,7 @@ pub mod merkle;
 mod population;
 pub mod reconcile;
 mod rig;
+pub mod scale;
 mod storage;
 mod table;
 mod transport;
