@@ -157,13 +157,16 @@ pub(crate) async fn persons_by_id_in(
     connection: &mut sqlx::PgConnection,
     resident_ids: &[String],
 ) -> Result<Vec<Person>, StoreError> {
-    let rows: Vec<PersonRow> = sqlx::query_as(&format!(
-        "SELECT {PERSON_COLUMNS} FROM persons WHERE resident_id = ANY($1)"
-    ))
-    .bind(resident_ids)
-    .fetch_all(connection)
-    .await?;
+    let rows: Vec<PersonRow> = sqlx::query_as(&persons_by_id_sql())
+        .bind(resident_ids)
+        .fetch_all(connection)
+        .await?;
     rows.into_iter().map(PersonRow::into_domain).collect()
+}
+
+/// The answer's lookup ([`persons_by_id_in`]): $1 the ID numbers.
+pub(super) fn persons_by_id_sql() -> String {
+    format!("SELECT {PERSON_COLUMNS} FROM persons WHERE resident_id = ANY($1)")
 }
 
 pub(super) const PERSON_COLUMNS: &str =
