@@ -308,6 +308,7 @@ fn responder_config(
         "county = {}\nlisten = {}\ndatabase_url = {}\nagreements_dir = \"agreements\"\n\n\
          [tls]\ncertificate = \"node.pem\"\nprivate_key = \"node-key.pem\"\ntrust_anchors = \"ca.pem\"\n\n\
          [operator]\nlisten = \"127.0.0.1:0\"\n\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n\n\
          [limits]\nbatch_size = {}\n\n\
          [peers]\n{} = {}\n\n\
          [reconcile.agreements.{}]\nsecret = {}\nschedule = {}\n",
