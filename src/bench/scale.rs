@@ -658,9 +658,13 @@ async fn import(file: &Path, operator: SocketAddr, persons: usize) -> anyhow::Re
         .env_remove("HANCHA_OPERATOR_CERT")
         .env_remove("HANCHA_NODE")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        // its progress lines (rows, rows/s) go with ours
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true)
-        .output()
+        .spawn()
+        .context("running hancha registry import")?
+        .wait_with_output()
         .await
         .context("running hancha registry import")?;
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -485,6 +485,15 @@ mod tests {
     }
 
     #[test]
+    fn a_progress_line_says_rows_and_rate() {
+        let line = progress_line(1_240_000, 5_000_000, std::time::Duration::from_secs(30));
+        assert_eq!(
+            line,
+            "progress: 1,240,000 of 5,000,000 rows imported (41,333 rows/s)"
+        );
+    }
+
+    #[test]
     fn a_thousand_unknown_columns_are_one_problem() {
         let names: Vec<String> = (0..1_000).map(|n| format!("c{n}")).collect();
         let errors = check_header(names.iter().map(String::as_str)).unwrap_err();
