@@ -1,9 +1,17 @@
-//! Peak resident memory (`VmHWM`) of a process, from `/proc/<pid>/status` (Linux).
+//! Peak (`VmHWM`) and current (`VmRSS`) resident memory of a process, from `/proc/<pid>/status` (Linux).
 
 /// The peak resident set of process `pid` (`self` for this one) in MiB, if `/proc` says.
 pub fn peak_rss_mb(pid: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes / 1024.0)
+}
+
+/// The current resident set of process `pid` (`self` for this one) in MiB, if `/proc` says.
+pub fn rss_mb(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kilobytes: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kilobytes / 1024.0)
 }

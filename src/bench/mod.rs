@@ -9,6 +9,9 @@
 //!   real run between two county nodes on PostgreSQL, first night and second night.
 //! - [`recovery`]: a backlog to a peer that comes back after an outage (its circuit closing),
 //!   drained beside the same number of inquiries in normal running.
+//! - [`scale`]: one node with P peer counties (a test peer answering as all of them, without a
+//!   database) and N persons: import, indicator report, a sweep to every peer with a clerk's
+//!   single inquiries alongside, memory, connections, and reconciliation at N.
 //! - `databases` (private): the PostgreSQL server the nodes and the limits run on.
 //! - `rig` (private): the two nodes, one in this process and one a `hancha serve` child.
 //! - `population` (private): synthetic registries and the inquiries about them.
@@ -29,6 +32,7 @@ mod population;
 pub mod reconcile;
 pub mod recovery;
 mod rig;
+pub mod scale;
 mod storage;
 mod table;
 mod transport;

@@ -295,7 +295,7 @@ impl Rig {
 }
 
 /// Writes `county`'s certificate, key, the CA and the agreement under `scratch/<county>`.
-fn write_node_files(
+pub(super) fn write_node_files(
     scratch: &Path,
     pki: &TestPki,
     county: CountyCode,
@@ -390,7 +390,12 @@ fn free_loopback_address() -> anyhow::Result<SocketAddr> {
 
 /// An agreement valid from yesterday for a year, each way allowing both inquiry kinds, the
 /// usual answer fields, automatic answers and `daily_cap` inquiries a day.
-fn agreement_toml(a: CountyCode, b: CountyCode, daily_cap: u32, a_answers_by_hand: bool) -> String {
+pub(super) fn agreement_toml(
+    a: CountyCode,
+    b: CountyCode,
+    daily_cap: u32,
+    a_answers_by_hand: bool,
+) -> String {
     let today = Utc::now().date_naive();
     let valid_from = today - Days::new(1);
     let valid_until = today + Days::new(365);

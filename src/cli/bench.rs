@@ -56,6 +56,23 @@ pub enum BenchCommand {
     /// starts it again, and times the first delivery after it serves and the drain of the
     /// backlog. Prints both rates and their ratio (target: at least 0.8).
     Recovery(RecoveryArgs),
+    /// One node with P peer counties and N persons, measured in one run: registry import of N
+    /// persons (through `hancha registry import`), the quarter's indicator report, a sweep to all
+    /// P peers at once with a clerk's single inquiries to one peer meanwhile (p50, p99), peak
+    /// memory, open connections (peer TCP both ways and PostgreSQL), and reconciliation of N
+    /// shared persons with D differences.
+    ///
+    /// The node under test (430703) runs in this process on PostgreSQL provisioned as `bench
+    /// exchange` does. Its P peers are a test peer in the same process: P counties, each with its
+    /// own listener, certificate from the run's CA and signed agreement, answering inquiries as
+    /// a node does (receipts, answers delivered back through the node's peer API with that
+    /// county's certificate, inline answers for single inquiries) but without a database, so
+    /// that the figures are the node's, not P PostgreSQL pools'. Reconciliation needs a real
+    /// peer: it runs as `bench reconcile --nodes --n N --d D`, between two nodes.
+    ///
+    /// Fails, without figures, unless every inquiry was received once, answered once and its
+    /// answer stored once, counted on the node and at the test peer.
+    Scale(ScaleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +83,25 @@ pub struct RecoveryArgs {
     /// Seconds the peer stays away.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3_600))]
     outage: u32,
+    /// Print one JSON object with the figures as the last line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Peer counties, each with its own agreement and certificate.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=2_900))]
+    peers: u32,
+    /// Persons in the node's registry (and shared persons in the reconciliation run).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    persons: u32,
+    /// Sweep inquiries in all, spread evenly over the peers.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    inquiries: u32,
+    /// Differences between the two registries of the reconciliation run (at most 2 × persons).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=20_000_000))]
+    differences: u32,
     /// Print one JSON object with the figures as the last line instead of a table.
     #[arg(long)]
     json: bool,
@@ -150,6 +186,16 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 outage: std::time::Duration::from_secs(u64::from(args.outage)),
             };
             let report = until_interrupted(crate::bench::recovery::run(options, &say))?;
+            print(report, args.json, |report| report.table())
+        }
+        BenchCommand::Scale(args) => {
+            let options = crate::bench::scale::ScaleOptions {
+                peers: args.peers as usize,
+                persons: args.persons as usize,
+                inquiries: args.inquiries as usize,
+                differences: (args.differences as usize).min(2 * args.persons as usize),
+            };
+            let report = until_interrupted(crate::bench::scale::run(options, &say))?;
             print(report, args.json, |report| report.table())
         }
         BenchCommand::Reconcile(args) if args.nodes => {

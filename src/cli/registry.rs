@@ -25,6 +25,9 @@ const CHUNK_ROWS: usize = 5_000;
 /// whatever the rows hold.
 const CHUNK_BYTES: usize = 3 * 1024 * 1024;
 
+/// How often an import off a terminal prints a progress line (rows, rows/s) to stderr.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why an import that read a file twice may have missed rows.
 const CHANGED_WHILE_READ: &str =
     "the file changed while it was imported: rows added or changed since it was checked may be missing";
@@ -39,6 +42,10 @@ pub enum RegistryCommand {
     /// children_count, contraception_status, contraception_date, pregnant, registered_since) are
     /// optional. An empty cell is an absent value; a row replaces what was stored about that
     /// person. Running the same file again is safe.
+    ///
+    /// Rows are checked by the node and written at PostgreSQL's bulk rate (COPY into a staging
+    /// table, then one upsert per chunk); progress (rows, rows/s) shows as a bar on a terminal,
+    /// otherwise as a line on stderr every 10 seconds. A file may name up to 10,000,000 persons.
     ///
     /// Each bad row is skipped and named by its line; each distinct reason is printed once, with
     /// how many rows and the first lines. Of rows with the same resident ID number, wherever they
@@ -189,7 +196,7 @@ fn check_file(args: &ImportArgs) -> Result<CheckedFile, Vec<String>> {
     let headers = reader.headers().to_vec();
     check_header(headers.iter().map(String::as_str)).map_err(|errors| header_problems(&errors))?;
 
-    let mut lines_of_each_id = LinesOfEachId::default();
+    let mut lines_of_each_id = LinesOfEachId::with_limit(crate::csv_input::sweep::MAX_PERSONS_PER_IMPORT);
     let mut well_formed = 0;
     for record in reader.by_ref() {
         let record = record.map_err(|error| vec![csv_input::explain(&args.file, error).0])?;
@@ -262,15 +269,19 @@ fn person_row(headers: &[String], record: Record) -> Result<pb::PersonRow, Strin
 /// already sent stay imported.
 async fn send(args: &ImportArgs, checked: &CheckedFile) -> anyhow::Result<Outcome> {
     let mut reader = csv_input::open(&args.file, checked.decoded_as)?;
-    let progress = if std::io::stderr().is_terminal() {
+    let on_terminal = std::io::stderr().is_terminal();
+    let progress = if on_terminal {
         ProgressBar::new(checked.rows_to_send)
     } else {
         ProgressBar::hidden()
     };
     progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows imported ({eta} left)")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows imported, {per_sec} ({eta} left)")
             .expect("a valid template"),
     );
+    // Off a terminal (a log, a scheduled job): a line every PROGRESS_EVERY instead of the bar.
+    let started = std::time::Instant::now();
+    let mut last_line = started;
     let mut skipped = Refusals::default();
     // The file was read whole once already, so this only fails if it changed since.
     let mut unreadable = None;
@@ -312,6 +323,10 @@ async fn send(args: &ImportArgs, checked: &CheckedFile) -> anyhow::Result<Outcom
                 );
                 sent += rows_in_chunk;
                 progress.inc(rows_in_chunk);
+                if !on_terminal && last_line.elapsed() >= PROGRESS_EVERY {
+                    last_line = std::time::Instant::now();
+                    eprintln!("{}", progress_line(sent, checked.rows_to_send, started.elapsed()));
+                }
             }
             Err(status) => {
                 progress.abandon();
@@ -342,6 +357,18 @@ async fn send(args: &ImportArgs, checked: &CheckedFile) -> anyhow::Result<Outcom
         stopped,
         changed_while_read,
     })
+}
+
+/// `sent` of `total` rows taken by the node after `elapsed`, with the rate, as a line of a log.
+fn progress_line(sent: u64, total: u64, elapsed: std::time::Duration) -> String {
+    let thousands = crate::present::display::thousands;
+    let per_s = sent as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "progress: {} of {} rows imported ({} rows/s)",
+        thousands(sent),
+        thousands(total),
+        thousands(per_s as u64)
+    )
 }
 
 /// Why the import stopped part-way, in one line, with how to go on: `sent` rows were taken by
@@ -455,6 +482,15 @@ mod tests {
         assert!(reason.starts_with("has 3 cells, the header has 2 columns"));
         let row = person_row(&headers, record(&["1", ""])).unwrap();
         assert_eq!(row.columns, [("resident_id".to_owned(), "1".to_owned())].into());
+    }
+
+    #[test]
+    fn a_progress_line_says_rows_and_rate() {
+        let line = progress_line(1_240_000, 5_000_000, std::time::Duration::from_secs(30));
+        assert_eq!(
+            line,
+            "progress: 1,240,000 of 5,000,000 rows imported (41,333 rows/s)"
+        );
     }
 
     #[test]

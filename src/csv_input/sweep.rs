@@ -110,10 +110,18 @@ fn id_digest(resident_id: &str) -> Option<IdDigest> {
 /// twice).
 pub const MAX_PERSONS_PER_FILE: usize = 2_000_000;
 
-/// A file names more than [`MAX_PERSONS_PER_FILE`] persons, first on `line`.
+/// The most distinct persons one registry import may name (`hancha registry import`): a
+/// county's whole registry in one file, about 550 MB of memory for the reading at most. The
+/// rows themselves are never held: they are read again and sent in chunks.
+pub const MAX_PERSONS_PER_IMPORT: usize = 10_000_000;
+
+/// A file names more than its limit of persons ([`MAX_PERSONS_PER_FILE`] unless the reading
+/// was given another), first on `line`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TooManyPersons {
     pub line: u32,
+    /// The limit it went over.
+    pub limit: usize,
 }
 
 impl std::fmt::Display for TooManyPersons {
@@ -123,7 +131,7 @@ impl std::fmt::Display for TooManyPersons {
             "line {}: more than {} persons in one file; split it into smaller files \
              (running a part again sends nothing twice)",
             self.line,
-            crate::present::display::thousands(MAX_PERSONS_PER_FILE as u64)
+            crate::present::display::thousands(self.limit as u64)
         )
     }
 }
@@ -138,17 +146,29 @@ pub struct LinesOfEachId {
     lines: HashMap<IdDigest, (u32, u32)>,
     /// Rows that repeat an ID number seen on an earlier line.
     repeats: u64,
+    /// The most distinct persons, when not [`MAX_PERSONS_PER_FILE`].
+    limit: Option<usize>,
 }
 
 impl LinesOfEachId {
+    /// A reading that accepts up to `limit` distinct persons (a registry import's
+    /// [`MAX_PERSONS_PER_IMPORT`]) instead of [`MAX_PERSONS_PER_FILE`].
+    pub fn with_limit(limit: usize) -> LinesOfEachId {
+        LinesOfEachId {
+            limit: Some(limit),
+            ..LinesOfEachId::default()
+        }
+    }
+
     /// Notes that `resident_id` is on `line` (an empty cell is not noted); a file of more
     /// than [`MAX_PERSONS_PER_FILE`] persons cannot be used.
     pub fn note(&mut self, resident_id: &str, line: u32) -> Result<(), TooManyPersons> {
         let Some(digest) = id_digest(resident_id) else {
             return Ok(());
         };
-        if self.lines.len() >= MAX_PERSONS_PER_FILE && !self.lines.contains_key(&digest) {
-            return Err(TooManyPersons { line });
+        let limit = self.limit.unwrap_or(MAX_PERSONS_PER_FILE);
+        if self.lines.len() >= limit && !self.lines.contains_key(&digest) {
+            return Err(TooManyPersons { line, limit });
         }
         self.lines
             .entry(digest)
@@ -205,7 +225,13 @@ mod tests {
         // a repeat of someone already there is still fine; a new person is one too many
         ids.note(&format!("{:018}", 7), 9).unwrap();
         let refused = ids.note("430703199005060281", 2_000_002).unwrap_err();
-        assert_eq!(refused, TooManyPersons { line: 2_000_002 });
+        assert_eq!(
+            refused,
+            TooManyPersons {
+                line: 2_000_002,
+                limit: MAX_PERSONS_PER_FILE
+            }
+        );
         assert!(
             refused
                 .to_string()

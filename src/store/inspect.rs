@@ -126,6 +126,17 @@ impl Store {
         .await?)
     }
 
+    /// The connections open to this store's database right now (every client's, this pool's
+    /// included), for a benchmark that counts a node's connections.
+    pub async fn database_connections(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(count.unsigned_abs())
+    }
+
     /// Counts what an asking county's database holds.
     pub async fn asker_counts(&self) -> Result<AskerCounts, StoreError> {
         Ok(sqlx::query_as(

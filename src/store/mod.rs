@@ -23,6 +23,7 @@ pub mod notices_out;
 pub mod outbound;
 pub mod outbox;
 pub mod personal;
+pub mod plans;
 pub mod probe;
 pub mod queries;
 pub mod reconcile;

@@ -116,6 +116,36 @@ const INQUIRY_COLUMNS: &str =
         AS subject_masked,
     COALESCE(i.asked_by_township, p.township) AS township";
 
+/// The work queue's query ([`Store::pending_inquiries`]): $1 outbound, $2 overdue only, $3
+/// township, $4 kind, $5 limit, $6 now.
+///
+/// Overdue first, then by deadline, is the deadline's own order (every overdue deadline is
+/// earlier than every other), so that the queue is read in index order
+/// (`inquiries_inbound_pending_due`, `inquiries_outbound_open_due`) and stops at the limit
+/// instead of sorting every waiting inquiry. Each direction has its own text, so that the
+/// planner sees which partial index applies whatever the parameters.
+pub(super) fn pending_sql(outbound: bool) -> String {
+    let which = if outbound {
+        "$1 AND i.direction = 'outbound' AND i.state IN ('queued', 'pending')"
+    } else {
+        "NOT $1 AND i.direction = 'inbound' AND i.state = 'pending'"
+    };
+    format!(
+        "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
+         WHERE {which}
+           AND (NOT $2 OR i.due_at < $6)
+           AND ($3::text IS NULL OR COALESCE(i.asked_by_township, p.township) = $3)
+           AND ($4::text IS NULL OR i.kind = $4)
+         ORDER BY i.due_at ASC NULLS LAST, i.created_at
+         LIMIT $5"
+    )
+}
+
+/// The deadlines worker's query ([`Store::flag_overdue`]): $1 now.
+pub(super) const FLAG_OVERDUE_SQL: &str = "UPDATE inquiries SET overdue_at = $1
+             WHERE state = 'pending' AND due_at < $1 AND overdue_at IS NULL
+             RETURNING message_id, direction, peer_county, kind";
+
 /// What happened to an inquiry and its answer, and where its delivery stands.
 #[derive(Clone, Debug)]
 pub struct InquiryHistory {
@@ -165,24 +195,15 @@ impl Store {
         filter: &PendingFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<InquiryRecord>, StoreError> {
-        let rows: Vec<InquiryRecordRow> = sqlx::query_as(&format!(
-            "SELECT {INQUIRY_COLUMNS} FROM inquiries i LEFT JOIN persons p ON p.resident_id = i.subject_id
-             WHERE ((NOT $1 AND i.direction = 'inbound' AND i.state = 'pending')
-                 OR ($1 AND i.direction = 'outbound' AND i.state IN ('queued', 'pending')))
-               AND (NOT $2 OR i.due_at < $6)
-               AND ($3::text IS NULL OR COALESCE(i.asked_by_township, p.township) = $3)
-               AND ($4::text IS NULL OR i.kind = $4)
-             ORDER BY (i.due_at < $6) DESC NULLS LAST, i.due_at ASC NULLS LAST, i.created_at
-             LIMIT $5"
-        ))
-        .bind(filter.outbound)
-        .bind(filter.overdue_only)
-        .bind(filter.township.as_ref().map(TownshipCode::as_str))
-        .bind(filter.kind.map(InquiryKind::as_str))
-        .bind(filter.limit)
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<InquiryRecordRow> = sqlx::query_as(&pending_sql(filter.outbound))
+            .bind(filter.outbound)
+            .bind(filter.overdue_only)
+            .bind(filter.township.as_ref().map(TownshipCode::as_str))
+            .bind(filter.kind.map(InquiryKind::as_str))
+            .bind(filter.limit)
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
         rows.into_iter().map(InquiryRecord::try_from).collect()
     }
 
@@ -346,14 +367,10 @@ impl Store {
     /// each. Returns how many were newly flagged.
     pub async fn flag_overdue(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let flagged: Vec<(Uuid, String, String, String)> = sqlx::query_as(
-            "UPDATE inquiries SET overdue_at = $1
-             WHERE state = 'pending' AND due_at < $1 AND overdue_at IS NULL
-             RETURNING message_id, direction, peer_county, kind",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        let flagged: Vec<(Uuid, String, String, String)> = sqlx::query_as(FLAG_OVERDUE_SQL)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
         let audit: Vec<super::audit::AuditEntry> = flagged
             .iter()
             .map(|(id, direction, peer, kind)| super::audit::AuditEntry {

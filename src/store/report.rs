@@ -80,7 +80,7 @@ impl Store {
 ///
 /// `certificate_valid` is the rule of
 /// [`holds_valid_certificate`](crate::domain::person::holds_valid_certificate) in SQL.
-const INDICATORS_SQL: &str = "
+pub(super) const INDICATORS_SQL: &str = "
 WITH verified AS (
     SELECT DISTINCT subject_id FROM inquiries
     WHERE direction = 'outbound' AND kind = 'certificate_verification'
@@ -108,8 +108,8 @@ WITH verified AS (
            resident_id IN (SELECT subject_id FROM verified) AS verified,
            resident_id IN (SELECT subject_id FROM inquired) AS inquired,
            coalesce(marital_status = 'married', false) AS married,
-           EXISTS (SELECT 1 FROM check_reported r
-                   WHERE r.subject_id = resident_id AND r.peer_county = registered_county) AS check_reported
+           -- IN rather than a correlated EXISTS: one hashed set, not a lookup per person
+           (resident_id, registered_county) IN (SELECT subject_id, peer_county FROM check_reported) AS check_reported
     FROM persons
 ), facts AS (
     SELECT township,

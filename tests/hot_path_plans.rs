@@ -1,0 +1,123 @@
+//! The hot paths use the indexes meant for them once the tables are large and analysed: the
+//! planner's own choice on 30,000 persons (written through the registry import's COPY) and
+//! 30,000 inquiries and notices of two years' history, with statistics from `ANALYZE` and no
+//! planner setting forced. Each plan must name its index; where the index serves an ORDER BY,
+//! the plan must not sort. (The registry's lookups by certificate number do not exist: a registry
+//! is looked up by ID only; see `answer_from_registry`.)
+
+use chrono::{NaiveDate, Utc};
+use hancha::domain::division::CountyCode;
+use hancha::domain::person::{Flow, Person};
+use hancha::domain::report::ReportPeriod;
+use hancha::domain::resident_id::ResidentId;
+use hancha::domain::vocabulary::{CertificateStatus, MaritalStatus, StatusValues};
+use hancha::store::Store;
+use sqlx::PgPool;
+
+const PERSONS: u32 = 30_000;
+
+fn person(here: CountyCode, origin: CountyCode, index: u32) -> Person {
+    let birth =
+        NaiveDate::from_ymd_opt(1975 + (index / 336) as i32 % 30, 1 + index % 12, 1 + index % 28).unwrap();
+    let resident_id = ResidentId::synthetic(origin, birth, index % 1_000).unwrap();
+    Person {
+        resident_id,
+        name: if index % 7 == 0 {
+            "名\t带\\制表符".into()
+        } else {
+            "测试人员".into()
+        },
+        flow: Flow::Inflow,
+        registered_county: origin,
+        residence_county: here,
+        status: StatusValues {
+            marital_status: Some(MaritalStatus::Married),
+            certificate_number: Some(format!("C-{index:08}")),
+            certificate_valid_until: NaiveDate::from_ymd_opt(2030, 5, 31),
+            certificate_status: Some(CertificateStatus::Valid),
+            children_count: Some((index % 3) as u8),
+            ..StatusValues::default()
+        },
+    }
+}
+
+#[sqlx::test(migrator = "hancha::store::MIGRATOR")]
+async fn hot_paths_use_their_indexes_on_analysed_tables(pool: PgPool) {
+    let store = Store::from_pool(pool);
+    let here = CountyCode::parse("430703").unwrap();
+    let origin = CountyCode::parse("431322").unwrap();
+    let mut persons: Vec<Person> = (0..PERSONS).map(|index| person(here, origin, index)).collect();
+    persons.sort_by(|a, b| a.resident_id.as_str().cmp(b.resident_id.as_str()));
+    persons.dedup_by(|a, b| a.resident_id == b.resident_id);
+    // through the import's COPY; a name with a tab and a backslash comes back as written
+    let written = store.upsert_persons(&persons).await.unwrap();
+    assert_eq!(written, persons.len() as u64);
+    let odd = persons.iter().find(|p| p.name.contains('\t')).unwrap();
+    assert_eq!(
+        store.person(&odd.resident_id).await.unwrap().unwrap().name,
+        odd.name
+    );
+    // a second import of the same rows replaces, never duplicates
+    assert_eq!(store.upsert_persons(&persons[..1_000]).await.unwrap(), 1_000);
+
+    store.fill_for_plans("431322", 30_000).await.unwrap();
+    let ids: Vec<String> = persons[..20]
+        .iter()
+        .map(|p| p.resident_id.as_str().to_string())
+        .collect();
+    let period = ReportPeriod::current_quarter(Utc::now().date_naive());
+    let plans = store.hot_path_plans(&ids, Utc::now(), &period).await.unwrap();
+    let plan = |name: &str| {
+        plans
+            .iter()
+            .find(|plan| plan.name == name)
+            .unwrap_or_else(|| panic!("no plan for {name}"))
+            .plan
+            .clone()
+    };
+
+    let lookup = plan("answer lookup by resident ID");
+    assert!(lookup.contains("persons_pkey"), "{lookup}");
+
+    for (name, index) in [
+        ("work queue, inbound", "inquiries_inbound_pending_due"),
+        ("work queue, outbound", "inquiries_outbound_open_due"),
+    ] {
+        let queue = plan(name);
+        assert!(queue.contains(index), "{name}:\n{queue}");
+        assert!(
+            !queue.contains("Sort"),
+            "{name} sorts instead of reading in order:\n{queue}"
+        );
+    }
+
+    let overdue = plan("deadlines: overdue scan");
+    assert!(overdue.contains("inquiries_pending_due"), "{overdue}");
+
+    let report = plan("indicator report");
+    for index in [
+        "inquiries_outbound_answered",
+        "inquiries_inbound_received",
+        "notices_outbound_occurred",
+    ] {
+        assert!(
+            report.contains(index),
+            "the report does not use {index}:\n{report}"
+        );
+    }
+    // every person is counted: one pass over the registry, not one per indicator, and each
+    // person's facts from a hashed set (not a lookup per person, which at millions of persons
+    // is millions of index scans)
+    assert_eq!(
+        report.matches("Seq Scan on public.persons").count(),
+        1,
+        "{report}"
+    );
+    assert!(report.contains("hashed SubPlan"), "{report}");
+    for per_person in ["(SubPlan", "alternatives:"] {
+        assert!(
+            !report.contains(per_person),
+            "a subquery may run once per person:\n{report}"
+        );
+    }
+}
