@@ -40,6 +40,17 @@ pub enum InquiryVerdict {
     },
 }
 
+impl InquiryVerdict {
+    /// The inquiry the verdict is about.
+    pub fn message_id(&self) -> Uuid {
+        match self {
+            InquiryVerdict::Accepted { message_id, .. } | InquiryVerdict::Rejected { message_id, .. } => {
+                *message_id
+            }
+        }
+    }
+}
+
 impl Store {
     /// Writes our inquiries to `peer` and their outbox entries in one transaction, with an audit
     /// record each. An id already present is skipped, and so is a subject already asked under
@@ -156,6 +167,15 @@ pub(crate) async fn record_verdicts_in(
     let mut audit = Vec::new();
     let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
     let mut done_ids = Vec::new();
+    // The inquiries are locked first, in key order (the primary-key scan visits the id array
+    // sorted), as the intake of their answers locks them: the answers may arrive from the peer
+    // while its receipts are being recorded, and an UPDATE joined with UNNEST would lock the
+    // rows in the join's order instead, which deadlocks against the answers' intake.
+    let ids: Vec<Uuid> = verdicts.iter().map(InquiryVerdict::message_id).collect();
+    sqlx::query("SELECT message_id FROM inquiries WHERE message_id = ANY($1) FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
     for verdict in verdicts {
         match verdict {
             InquiryVerdict::Accepted {
