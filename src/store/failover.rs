@@ -19,7 +19,9 @@
 //! addresses that answer; two primaries on that same timeline (two standbys promoted from one
 //! history) are refused both, unless one is the one in use.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,9 +47,12 @@ const FULL_PROBE_EVERY: u64 = 10;
 /// Whether a server is in recovery, and its timeline when it is a primary: the timeline of the
 /// WAL it inserts now (`pg_walfile_name` of the current position), exact from the moment of a
 /// promotion, unlike the last checkpoint's.
+/// The third column, when the server started, tells a primary that restarted since it was chosen
+/// (a crashed primary back before its standby's promotion was seen, see [`Failover::admit`]).
 const ROLE_SQL: &str = "SELECT pg_is_in_recovery(), \
      CASE WHEN pg_is_in_recovery() THEN NULL \
-          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
+          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, \
+     pg_postmaster_start_time()";
 
 /// One database address the node may use.
 struct Candidate {
@@ -90,6 +95,13 @@ pub(crate) struct Failover {
     checks: AtomicU64,
     /// What the last probe said of each address, so that only changes are logged.
     last_found: Mutex<Vec<Option<String>>>,
+    /// When the server in use started, as the first connection after a choice found it: a
+    /// connection to a server that started since (it crashed and came back) is refused until
+    /// every address has been probed again, since its standby may have been promoted meanwhile.
+    known_start: Mutex<Option<DateTime<Utc>>>,
+    /// Set when the server in use restarted or stopped answering: no connection is admitted until
+    /// [`Store::follow_primary`] has probed every address and chosen again.
+    suspect: AtomicBool,
 }
 
 impl Failover {
@@ -201,8 +213,16 @@ impl Failover {
     /// The check every new connection passes before the pool hands it out: a primary on the
     /// highest timeline seen or a higher one (which raises the fence).
     async fn admit(&self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let (standby, timeline): (bool, Option<i32>) =
+        let (standby, timeline, started): (bool, Option<i32>, DateTime<Utc>) =
             sqlx::query_as(ROLE_SQL).fetch_one(&mut *connection).await?;
+        if self.restarted_since_chosen(started) {
+            self.suspect.store(true, Ordering::SeqCst);
+        }
+        if self.suspect.load(Ordering::SeqCst) {
+            return Err(sqlx::Error::Configuration(
+                "database connection refused: the server in use restarted or stopped answering; every address is probed again first (its standby may have been promoted meanwhile)".into(),
+            ));
+        }
         let refusal = match (standby, timeline) {
             (true, _) => "the server is a standby (in recovery)".to_string(),
             (false, Some(timeline)) if i64::from(timeline) < self.highest_timeline() => format!(
@@ -220,6 +240,26 @@ impl Failover {
         ))
     }
 
+    /// Whether the server that started at `started` is not the one found when the primary was
+    /// last chosen; the first connection after a choice records it.
+    fn restarted_since_chosen(&self, started: DateTime<Utc>) -> bool {
+        let mut known = self.known_start.lock().unwrap_or_else(|p| p.into_inner());
+        match *known {
+            Some(known) => known != started,
+            None => {
+                *known = Some(started);
+                false
+            }
+        }
+    }
+
+    /// After every address was probed and the primary chosen: the next connection records the
+    /// chosen server's start, and connections are admitted again.
+    fn chosen(&self) {
+        *self.known_start.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.suspect.store(false, Ordering::SeqCst);
+    }
+
     /// Whether a pooled connection may be reused: only if it was opened after the last switch.
     fn reusable(&self, metadata: &PoolConnectionMetadata) -> bool {
         let since_switch = self.switched.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
@@ -231,9 +271,10 @@ impl Failover {
 async fn probe(options: &PgConnectOptions) -> Found {
     let asked = async {
         let mut connection = PgConnection::connect_with(options).await?;
-        let role: (bool, Option<i32>) = sqlx::query_as(ROLE_SQL).fetch_one(&mut connection).await?;
+        let (standby, timeline, _started): (bool, Option<i32>, DateTime<Utc>) =
+            sqlx::query_as(ROLE_SQL).fetch_one(&mut connection).await?;
         let _ = connection.close().await;
-        Ok::<_, sqlx::Error>(role)
+        Ok::<_, sqlx::Error>((standby, timeline))
     };
     match tokio::time::timeout(PROBE_TIMEOUT, asked).await {
         Err(_) => Found::Unreachable(format!("no answer within {PROBE_TIMEOUT:?}")),
@@ -272,6 +313,8 @@ pub(super) async fn connect(
         highest_timeline: AtomicI64::new(0),
         switched: Mutex::new(Instant::now()),
         checks: AtomicU64::new(0),
+        known_start: Mutex::new(None),
+        suspect: AtomicBool::new(false),
     });
     let found = failover.probe_all().await;
     let (index, timeline) = failover.choose(&found).map_err(|why| {
@@ -313,8 +356,13 @@ impl Store {
         };
         let check = sqlx::query_scalar::<_, bool>("SELECT pg_is_in_recovery()").fetch_one(self.pool());
         let answers_as_primary = matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(false)));
+        if !answers_as_primary {
+            // until every address is probed, no connection is admitted: the server in use may
+            // come back before its standby's promotion is seen
+            failover.suspect.store(true, Ordering::SeqCst);
+        }
         let checks = failover.checks.fetch_add(1, Ordering::SeqCst) + 1;
-        if answers_as_primary && checks % FULL_PROBE_EVERY != 0 {
+        if answers_as_primary && !failover.suspect.load(Ordering::SeqCst) && checks % FULL_PROBE_EVERY != 0 {
             return Ok(None);
         }
         let found = failover.probe_all().await;
@@ -327,6 +375,7 @@ impl Store {
         {
             let mut current = failover.current.lock().unwrap_or_else(|p| p.into_inner());
             if *current == index {
+                failover.chosen();
                 return Ok(None);
             }
             *current = index;
@@ -334,6 +383,7 @@ impl Store {
         self.pool()
             .set_connect_options(failover.candidates[index].options.clone());
         *failover.switched.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        failover.chosen();
         let address = failover.current_shown();
         warn!(address = %address, timeline, "database: moved to a new primary");
         Ok(Some(address))
@@ -496,7 +546,31 @@ mod tests {
             switched: Mutex::new(Instant::now()),
             checks: AtomicU64::new(0),
             last_found: Mutex::new(vec![None; addresses]),
+            known_start: Mutex::new(None),
+            suspect: AtomicBool::new(false),
         }
+    }
+
+    #[test]
+    fn a_server_that_restarted_since_it_was_chosen_is_suspect_until_chosen_again() {
+        let failover = failover(2, 1, 0);
+        let started = Utc::now() - chrono::Duration::hours(1);
+        assert!(
+            !failover.restarted_since_chosen(started),
+            "the first connection records it"
+        );
+        assert!(!failover.restarted_since_chosen(started), "the same server");
+        let again = started + chrono::Duration::minutes(59);
+        assert!(
+            failover.restarted_since_chosen(again),
+            "it restarted: its standby may have been promoted"
+        );
+        failover.chosen();
+        assert!(
+            !failover.restarted_since_chosen(again),
+            "chosen again after every address was probed"
+        );
+        assert!(!failover.suspect.load(Ordering::SeqCst));
     }
 
     #[test]

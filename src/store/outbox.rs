@@ -66,7 +66,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let rows: Vec<(Uuid, i32)> = sqlx::query_as(
-            "UPDATE outbox SET next_attempt_at = now() + $4 * interval '1 millisecond', attempts = attempts + 1
+            "UPDATE outbox SET next_attempt_at = now() + $4 * interval '1 millisecond',
+                               leased_until = now() + $4 * interval '1 millisecond', attempts = attempts + 1
              WHERE message_id IN (
                  SELECT message_id FROM outbox
                  WHERE peer_county = $1 AND message_type = $2 AND next_attempt_at <= now()
@@ -92,7 +93,9 @@ impl Store {
     /// meanwhile are gone and stay gone.
     pub async fn renew_outbox_lease(&self, ids: &[Uuid], lease: Duration) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE message_id = ANY($1)",
+            "UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond',
+                               leased_until = now() + $2 * interval '1 millisecond'
+             WHERE message_id = ANY($1)",
         )
         .bind(ids)
         .bind(lease.as_millis() as f64)
@@ -140,7 +143,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "UPDATE outbox SET last_error = $2, next_attempt_at = $3, held = $4 WHERE message_id = ANY($1)",
+            "UPDATE outbox SET last_error = $2, next_attempt_at = $3, held = $4, leased_until = NULL
+             WHERE message_id = ANY($1)",
         )
         .bind(ids)
         .bind(error)
@@ -168,7 +172,8 @@ impl Store {
 
     /// A peer that cannot be reached: every entry for it due before `next_attempt_at` waits
     /// until then, so the worker does not try the dead peer once per batch of its backlog.
-    /// Returns how many entries were put back.
+    /// Entries on the wire (leased, by this replica or another) are left to their batch's own
+    /// outcome. Returns how many entries were put back.
     pub async fn defer_peer_outbox(
         &self,
         peer: CountyCode,
@@ -176,7 +181,8 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let deferred = sqlx::query(
-            "UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE peer_county = $1 AND next_attempt_at < $3",
+            "UPDATE outbox SET last_error = $2, next_attempt_at = $3
+             WHERE peer_county = $1 AND next_attempt_at < $3 AND (leased_until IS NULL OR leased_until <= now())",
         )
         .bind(peer.as_str())
         .bind(error)
@@ -190,7 +196,9 @@ impl Store {
     /// and due no later than `deferred_until`, the time the outage put them back to) is due at
     /// once, in the order the messages were written (its next attempt becomes its creation
     /// time). Entries held for an agreement version, or waiting on their own backoff beyond
-    /// `deferred_until`, keep their time. Returns how many are due again.
+    /// `deferred_until`, keep their time, and so do entries on the wire (leased, by this replica
+    /// or another), which would otherwise be sent a second time while the first is under way.
+    /// Returns how many are due again.
     pub async fn release_peer_outbox(
         &self,
         peer: CountyCode,
@@ -199,7 +207,7 @@ impl Store {
         let released = sqlx::query(
             "UPDATE outbox SET next_attempt_at = least(created_at, now())
              WHERE peer_county = $1 AND NOT held AND last_error IS NOT NULL
-               AND next_attempt_at <= $2",
+               AND next_attempt_at <= $2 AND (leased_until IS NULL OR leased_until <= now())",
         )
         .bind(peer.as_str())
         .bind(deferred_until)
