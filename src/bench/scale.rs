@@ -19,16 +19,19 @@
 //! 5. **reconciliation**: `bench reconcile --nodes` at N shared persons with D differences (two
 //!    real nodes, as reconciliation needs a real peer), first night and second.
 
+mod import;
 pub mod peer;
+mod report;
+
+pub use report::ScaleReport;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use serde::Serialize;
 
 use self::peer::{NodeAddress, TestPeers};
 use super::population::synthetic_id;
@@ -36,9 +39,9 @@ use super::reconcile::nodes::{self, NodesOptions};
 use super::rig::{agreement_toml, write_node_files};
 use super::{Latencies, memory};
 use crate::config::{Limits, NodeConfig, OperatorListener, ReconcileConfig};
-use crate::devdb::{Databases, ServerFacts};
+use crate::devdb::Databases;
 use crate::domain::agreement::Agreement;
-use crate::domain::division::{CountyCode, townships_of};
+use crate::domain::division::CountyCode;
 use crate::domain::message::Subject;
 use crate::domain::report::ReportPeriod;
 use crate::domain::vocabulary::{InquiryKind, Priority};
@@ -75,138 +78,6 @@ pub struct ScaleOptions {
     pub inquiries: usize,
     /// Differences between the two registries of the reconciliation run.
     pub differences: usize,
-}
-
-/// The figures of one run.
-#[derive(Clone, Debug, Serialize)]
-pub struct ScaleReport {
-    /// Peer counties, each with its own agreement and certificate.
-    pub peers: usize,
-    /// Persons in the node's registry.
-    pub persons: usize,
-    /// Sweep inquiries, over all peers.
-    pub inquiries: usize,
-    /// Sweep: first submit until the last answer is stored (s).
-    pub sweep_s: f64,
-    /// Sweep throughput, inquiries answered per second over all peers.
-    pub sweep_per_s: f64,
-    /// Single inquiries the clerk made while the sweep ran.
-    pub clerk: usize,
-    /// Of which answered inline.
-    pub clerk_inline: usize,
-    /// The clerk's single inquiry, median (ms).
-    pub clerk_p50_ms: f64,
-    /// 99th percentile (ms).
-    pub clerk_p99_ms: f64,
-    /// Peak resident memory of this process during the sweep (MiB): the node, the test peer's
-    /// P counties and the driver.
-    pub peak_rss_mb: f64,
-    /// Resident memory with every peer connected, before the sweep (MiB).
-    pub rss_before_sweep_mb: f64,
-    /// Most connections open at once during the sweep: `peer_connections` + `database_connections`.
-    pub connections: u64,
-    /// Most TCP connections between the node and its peers at once (both ways).
-    pub peer_connections: u64,
-    /// Most PostgreSQL connections of the node's database at once.
-    pub database_connections: u64,
-    /// Registry import through `hancha registry import` (persons per second).
-    pub import_per_s: f64,
-    /// The import, end to end (s).
-    pub import_s: f64,
-    /// The quarter's indicators over the registry (s).
-    pub report_s: f64,
-    /// Reconciliation of N shared persons with `reconcile_differences` differences, first night:
-    /// every digest computed (s).
-    pub reconcile_s: f64,
-    /// The second night: stored digests read (s).
-    pub reconcile_second_s: f64,
-    /// Differences injected.
-    pub reconcile_differences: usize,
-    /// Differences found in the first night.
-    pub reconcile_found: u64,
-    /// Peak of the calling node's process over the reconciliation runs (MiB).
-    pub reconcile_peak_rss_mb: f64,
-    /// Every inquiry received once by its peer, answered once, its answer stored once.
-    pub answered_exactly_once: bool,
-    /// Inquiries the test peer received again (resends after a lost receipt; not answered twice).
-    pub resent: u64,
-    /// The database server.
-    pub postgres: ServerFacts,
-    /// CPU cores available to this process.
-    pub cores: usize,
-}
-
-impl ScaleReport {
-    /// The figures as a table for people.
-    pub fn table(&self) -> String {
-        let rows = [
-            ("peers", format!("{}", self.peers)),
-            ("persons", format!("{}", self.persons)),
-            (
-                "sweep",
-                format!(
-                    "{} inquiries in {:.2} s = {:.0}/s",
-                    self.inquiries, self.sweep_s, self.sweep_per_s
-                ),
-            ),
-            (
-                "clerk during the sweep",
-                format!(
-                    "{} single inquiries ({} inline), p50 {:.1} ms, p99 {:.1} ms",
-                    self.clerk, self.clerk_inline, self.clerk_p50_ms, self.clerk_p99_ms
-                ),
-            ),
-            (
-                "memory",
-                format!(
-                    "{:.0} MiB before the sweep, peak {:.0} MiB (node + test peer + driver)",
-                    self.rss_before_sweep_mb, self.peak_rss_mb
-                ),
-            ),
-            (
-                "connections",
-                format!(
-                    "{} at most ({} peer TCP, {} PostgreSQL)",
-                    self.connections, self.peer_connections, self.database_connections
-                ),
-            ),
-            (
-                "import",
-                format!("{:.2} s = {:.0} persons/s", self.import_s, self.import_per_s),
-            ),
-            ("indicator report", format!("{:.3} s", self.report_s)),
-            (
-                "reconciliation",
-                format!(
-                    "{:.2} s first night, {:.2} s second ({} of {} differences found), peak {:.0} MiB",
-                    self.reconcile_s,
-                    self.reconcile_second_s,
-                    self.reconcile_found,
-                    self.reconcile_differences,
-                    self.reconcile_peak_rss_mb
-                ),
-            ),
-            (
-                "bookkeeping",
-                format!(
-                    "exactly once: {} ({} resent)",
-                    self.answered_exactly_once, self.resent
-                ),
-            ),
-            (
-                "PostgreSQL",
-                format!(
-                    "{} (fsync={}, synchronous_commit={}), {} cores",
-                    self.postgres.version, self.postgres.fsync, self.postgres.synchronous_commit, self.cores
-                ),
-            ),
-        ];
-        let mut out = String::new();
-        for (name, value) in rows {
-            out.push_str(&format!("{name:<24} {value}\n"));
-        }
-        out
-    }
 }
 
 /// The first `count` counties of the national list other than `me`.
@@ -427,10 +298,10 @@ async fn measure(
         options.persons,
         file.display()
     ));
-    write_registry(&file, me, peers, options.persons)?;
+    import::write_registry(&file, me, peers, options.persons)?;
     say("import: hancha registry import over the operator API");
     let started = Instant::now();
-    import(&file, running.operator_addr, options.persons).await?;
+    import::import_registry(&file, running.operator_addr, options.persons).await?;
     let import = started.elapsed();
     let _ = std::fs::remove_file(&file);
     say(&format!(
@@ -617,70 +488,6 @@ fn draft(resident_id: crate::domain::resident_id::ResidentId) -> InquiryDraft {
         },
         message_id: None,
     }
-}
-
-/// Writes `persons` inflow persons living in `me`, registered round-robin in `peers` (person
-/// `i` is `peers[i % P]`'s synthetic person `i / P`), as a registry CSV file.
-fn write_registry(file: &Path, me: CountyCode, peers: &[CountyCode], persons: usize) -> anyhow::Result<()> {
-    use std::io::Write;
-    let townships = townships_of(me);
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(file)?);
-    writeln!(
-        out,
-        "resident_id,name,flow,registered_county,residence_county,township,marital_status,\
-         certificate_number,certificate_valid_until,certificate_status,children_count,registered_since"
-    )?;
-    for index in 0..persons {
-        let county = peers[index % peers.len()];
-        let id = synthetic_id(county, (index / peers.len()) as u64);
-        let township = townships
-            .get(index % townships.len().max(1))
-            .map(|t| t.as_str().to_string())
-            .unwrap_or_default();
-        let married = if index % 3 == 0 { "single" } else { "married" };
-        writeln!(
-            out,
-            "{id},测试人员,inflow,{county},{me},{township},{married},{county}-{index:08},2030-05-31,valid,{},2015-03-01",
-            index % 3
-        )?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// Imports `file` through `hancha registry import` (this very binary) against the operator API
-/// at `operator`; fails unless every one of `persons` rows was imported.
-async fn import(file: &Path, operator: SocketAddr, persons: usize) -> anyhow::Result<()> {
-    let executable: PathBuf = std::env::current_exe().context("locating the hancha binary")?;
-    let output = tokio::process::Command::new(executable)
-        .args(["registry", "import", "--json", "--node"])
-        .arg(operator.to_string())
-        .arg(file)
-        .env_remove("HANCHA_OPERATOR_CERT")
-        .env_remove("HANCHA_NODE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        // its progress lines (rows, rows/s) go with ours
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("running hancha registry import")?
-        .wait_with_output()
-        .await
-        .context("running hancha registry import")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|line| serde_json::from_str(line).ok())
-        .unwrap_or_default();
-    if !output.status.success() || summary["imported"] != serde_json::json!(persons) {
-        bail!(
-            "hancha registry import did not import every row ({}): {stdout}",
-            output.status
-        );
-    }
-    Ok(())
 }
 
 /// Established TCP connections (IPv4 and IPv6) whose remote port is one of `ports`: with the
