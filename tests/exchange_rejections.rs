@@ -50,7 +50,10 @@ async fn submit_batch(
     client: &mut pb::exchange_client::ExchangeClient<Channel>,
     inquiries: Vec<pb::Inquiry>,
 ) -> Result<Vec<pb::Receipt>, tonic::Status> {
-    let request = tokio_stream::iter(vec![pb::InquiryBatch { inquiries }]);
+    let request = tokio_stream::iter(vec![pb::InquiryBatch {
+        inquiries,
+        ..Default::default()
+    }]);
     let mut stream = client.submit_inquiries(request).await?.into_inner();
     let mut receipts = Vec::new();
     while let Some(batch) = stream.message().await? {

@@ -279,7 +279,7 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
 
     let mut tx = db.begin().await?;
     let confirmations: Vec<&Confirmation> = batch.confirmations.iter().collect();
-    insert_inbound_confirmations_in(&mut tx, peer, &confirmations).await?;
+    insert_inbound_confirmations_in(&mut tx, peer, &confirmations, &Default::default()).await?;
     let accepted: Vec<_> = confirmations
         .iter()
         .map(|confirmation| confirmation_audit(peer, confirmation, "accepted", None))

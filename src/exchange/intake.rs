@@ -59,6 +59,14 @@ pub trait Intake: Send + Sync + 'static {
         batch: Vec<Incoming<Feedback>>,
     ) -> impl Future<Output = Results<Accepted>> + Send;
 
+    /// A batch of inquiries from `peer` whose asker takes the answers inline: each result is
+    /// the receipt and, when the node answered it in the same commit, the answer.
+    fn receive_inquiries_answered_inline(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Inquiry>>,
+    ) -> impl Future<Output = Results<(Accepted, Option<Confirmation>)>> + Send;
+
     /// One inquiry whose clerk waits up to `wait`: its receipt, and its answer when the node
     /// gave one within the wait.
     fn receive_window_inquiry(

@@ -33,6 +33,7 @@ impl InboundBatch for pb::NoticeBatch {
     }
 
     async fn receive(
+        &self,
         node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Notice>>,
@@ -71,6 +72,7 @@ impl InboundBatch for pb::FeedbackBatch {
     }
 
     async fn receive(
+        &self,
         node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Feedback>>,

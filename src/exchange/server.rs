@@ -196,6 +196,7 @@ impl<N: Intake> Exchange for ExchangeService<N> {
                     )])),
                 };
                 pb::Receipt {
+                    answer: None,
                     message_id: if parsed.is_some() { id } else { String::new() },
                     result: Some(match result {
                         Ok(()) => pb::receipt::Result::Accepted(pb::Accepted::default()),
@@ -287,8 +288,10 @@ pub(super) trait InboundBatch: Send + 'static {
     /// Wire → domain, with field violations named under `path`.
     fn from_wire(wire: &Self::Wire, path: &str) -> Result<Self::Message, Vec<FieldViolation>>;
 
-    /// Hands the converted batch to the node's intake for this type.
+    /// Hands the converted batch to the node's intake for this type (and for what the batch
+    /// asks of it).
     fn receive(
+        &self,
         node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Self::Message>>,
@@ -296,6 +299,12 @@ pub(super) trait InboundBatch: Send + 'static {
 
     /// The `Accepted` part of an accepted message's receipt.
     fn accepted(receipt: &Self::Receipt) -> pb::Accepted;
+
+    /// The answer an accepted message's receipt carries, if any.
+    fn answer(receipt: &Self::Receipt) -> Option<pb::StatusConfirmation> {
+        let _ = receipt;
+        None
+    }
 
     /// The reply carrying one receipt per message, in order.
     fn reply(receipts: Vec<pb::Receipt>) -> Self::Reply;
@@ -341,7 +350,7 @@ impl<N: Intake> ExchangeService<N> {
                                 .map_err(|violations| (B::message_id(wire).parse().ok(), violations))
                         })
                         .collect();
-                    let reply = match B::receive(&*service.node, peer, converted).await {
+                    let reply = match batch.receive(&*service.node, peer, converted).await {
                         Ok(results) => Ok(B::reply(
                             messages
                                 .iter()
@@ -378,13 +387,14 @@ fn receipt_of<B: InboundBatch>(message_id: &str, result: &Result<B::Receipt, Rej
             Ok(receipt) => pb::receipt::Result::Accepted(B::accepted(receipt)),
             Err(rejection) => pb::receipt::Result::Rejected(rejected_of(rejection)),
         }),
+        answer: result.as_ref().ok().and_then(B::answer),
     }
 }
 
 impl InboundBatch for pb::InquiryBatch {
     type Wire = pb::Inquiry;
     type Message = Inquiry;
-    type Receipt = Accepted;
+    type Receipt = (Accepted, Option<Confirmation>);
     type Reply = pb::ReceiptBatch;
 
     const KIND: &'static str = "inquiry_batch";
@@ -403,15 +413,28 @@ impl InboundBatch for pb::InquiryBatch {
     }
 
     async fn receive(
+        &self,
         node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
-    ) -> Result<Vec<Result<Accepted, Rejection>>, StoreError> {
-        node.receive_inquiries(peer, batch).await
+    ) -> Result<Vec<Result<Self::Receipt, Rejection>>, StoreError> {
+        if self.answer_inline {
+            return node.receive_inquiries_answered_inline(peer, batch).await;
+        }
+        Ok(node
+            .receive_inquiries(peer, batch)
+            .await?
+            .into_iter()
+            .map(|result| result.map(|accepted| (accepted, None)))
+            .collect())
     }
 
-    fn accepted(receipt: &Accepted) -> pb::Accepted {
-        accepted_of(receipt)
+    fn accepted((accepted, _): &Self::Receipt) -> pb::Accepted {
+        accepted_of(accepted)
+    }
+
+    fn answer((_, answer): &Self::Receipt) -> Option<pb::StatusConfirmation> {
+        answer.as_ref().map(confirmation_to_wire)
     }
 
     fn reply(receipts: Vec<pb::Receipt>) -> pb::ReceiptBatch {
@@ -441,6 +464,7 @@ impl InboundBatch for pb::ConfirmationBatch {
     }
 
     async fn receive(
+        &self,
         node: &impl Intake,
         peer: CountyCode,
         batch: Vec<Incoming<Confirmation>>,

@@ -12,8 +12,10 @@ use uuid::Uuid;
 use super::Node;
 use crate::domain::delivery::Outcome;
 use crate::domain::division::CountyCode;
-use crate::domain::message::MessageType;
+use crate::domain::message::{Confirmation, MessageType};
+use crate::peer::InlineConfirmation;
 use crate::store::StoreError;
+use crate::store::inbound::ConfirmationReceipt;
 use crate::store::outbound::InquiryVerdict;
 use crate::store::outbox::Failed;
 
@@ -66,19 +68,73 @@ impl DeliveryReport {
     }
 }
 
+/// What recording a round's outcomes came to.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded {
+    /// The outcomes, counted.
+    pub report: DeliveryReport,
+    /// The answers the peer gave inline that are stored now (new or repeated): the peer is
+    /// told, so that it need not deliver them again.
+    pub answers_stored: Vec<Uuid>,
+}
+
 impl Node {
+    /// Records the peer's receipts for inquiries we sent (`verdicts`) and the answers it gave
+    /// inline, in one commit. An answer the agreement does not allow takes the ordinary intake
+    /// instead, which refuses and audits it (unacknowledged, the peer delivers it again after
+    /// its grace period). Returns the answers now stored, new or repeated.
+    pub(super) async fn record_receipts_and_answers(
+        &self,
+        peer: CountyCode,
+        verdicts: &[InquiryVerdict],
+        answers: Vec<InlineConfirmation>,
+    ) -> Result<Vec<Confirmation>, StoreError> {
+        let book = self.agreements();
+        let (mut allowed, mut refused) = (Vec::new(), Vec::new());
+        for answer in answers {
+            match answer {
+                Ok(confirmation)
+                    if book
+                        .check_confirmation(peer, &confirmation.agreement, &confirmation.fields)
+                        .is_ok() =>
+                {
+                    allowed.push(confirmation);
+                }
+                other => refused.push(other),
+            }
+        }
+        let receipts = self.store.record_inline_answers(peer, verdicts, &allowed).await?;
+        if !refused.is_empty() {
+            self.receive_confirmations(peer, refused).await?;
+        }
+        Ok(allowed
+            .into_iter()
+            .zip(receipts)
+            .filter(|(_, receipt)| {
+                matches!(
+                    receipt,
+                    ConfirmationReceipt::Accepted | ConfirmationReceipt::Duplicate
+                )
+            })
+            .map(|(confirmation, _)| confirmation)
+            .collect())
+    }
+
     /// Records the outcomes of messages of one type sent to `peer`. When the peer could not be
     /// reached, every message due for it waits until `peer_retry_at` (one backoff for the peer,
     /// not one per message) and the peer's circuit opens, to be probed at that time; when the
     /// peer was reached, its circuit closes and what the outage held back is due at once; a failed attempt is tried again after the message's own backoff; a
     /// held message when the peer's status changes, or after a status interval at the latest.
+    /// `answers` are what the peer answered inline to inquiries it accepted, stored with their
+    /// receipts.
     pub async fn record_attempts(
         &self,
         peer: CountyCode,
         message_type: MessageType,
         attempts: &[Attempt],
+        answers: Vec<InlineConfirmation>,
         peer_retry_at: DateTime<Utc>,
-    ) -> Result<DeliveryReport, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         self.metrics
             .deliveries(peer, attempts.iter().map(|attempt| &attempt.outcome));
         let now = Utc::now();
@@ -89,6 +145,7 @@ impl Node {
         let mut refused = Vec::new();
         let mut later: HashMap<(DateTime<Utc>, String, Failed), Vec<Uuid>> = HashMap::new();
         let mut unreachable: Option<String> = None;
+        let mut answers_stored = Vec::new();
         // One (jittered) time per attempt count, so that a batch retried for one reason is
         // rescheduled in one statement, not one per message.
         let mut retry_at: HashMap<i32, DateTime<Utc>> = HashMap::new();
@@ -152,7 +209,14 @@ impl Node {
         }
         match message_type {
             MessageType::Inquiry => {
-                if !verdicts.is_empty() {
+                if !answers.is_empty() {
+                    answers_stored = self
+                        .record_receipts_and_answers(peer, &verdicts, answers)
+                        .await?
+                        .into_iter()
+                        .map(|confirmation| confirmation.message_id)
+                        .collect();
+                } else if !verdicts.is_empty() {
                     self.store.record_inquiry_verdicts(peer, &verdicts).await?;
                 }
             }
@@ -208,7 +272,10 @@ impl Node {
             self.wake_status();
         }
         debug!(?report, "deliveries recorded");
-        Ok(report)
+        Ok(Recorded {
+            report,
+            answers_stored,
+        })
     }
 }
 

@@ -16,8 +16,8 @@ use crate::domain::feedback::{Feedback, FeedbackOutcome};
 use crate::domain::message::{AgreementRef, Direction, Incoming};
 use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
 use crate::domain::vocabulary::NoticeKind;
+use crate::store::StoreError;
 use crate::store::feedback::{FeedbackReceipt, FeedbackRecord, QueuedFeedback};
-use crate::store::{Store, StoreError};
 
 pub use crate::domain::message::Accepted;
 
@@ -187,13 +187,13 @@ impl Inbound for Feedback {
     }
 
     async fn store(
-        store: &Store,
+        node: &Node,
         peer: CountyCode,
         checked: &[(&Feedback, ())],
         now: DateTime<Utc>,
     ) -> Result<Vec<Stored<Accepted>>, StoreError> {
         let batch: Vec<&Feedback> = checked.iter().map(|(feedback, ())| *feedback).collect();
-        let receipts = store.accept_inbound_feedback(peer, &batch, now).await?;
+        let receipts = node.store().accept_inbound_feedback(peer, &batch, now).await?;
         Ok(receipts
             .into_iter()
             .zip(batch)

@@ -68,6 +68,26 @@ impl Intake for Node {
         )
     }
 
+    async fn receive_inquiries_answered_inline(
+        &self,
+        peer: CountyCode,
+        batch: Vec<Incoming<Inquiry>>,
+    ) -> Results<(Accepted, Option<Confirmation>)> {
+        let results = counted(
+            self,
+            MessageType::Inquiry,
+            Node::receive_inquiries_answered_inline(self, peer, batch).await,
+        );
+        if let Ok(results) = &results {
+            let answered = results
+                .iter()
+                .filter(|result| matches!(result, Ok((_, Some(_)))))
+                .count();
+            self.metrics().auto_answered(answered);
+        }
+        results
+    }
+
     async fn receive_window_inquiry(
         &self,
         peer: CountyCode,

@@ -14,10 +14,10 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Notice};
 use crate::domain::policy::{AgreementBook, Rejection, RejectionCode, check_notice_fields};
 use crate::domain::vocabulary::{MessageKind, NoticeEffect};
+use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
 use crate::store::notices::{InboundNotice, NoticeReceipt};
-use crate::store::{Store, StoreError};
 
 pub use crate::domain::message::{Accepted, Incoming};
 
@@ -32,11 +32,12 @@ pub(super) enum Stored<R> {
 }
 
 impl<R> Stored<R> {
-    /// The receipt for the peer, new or repeated alike.
-    pub(super) fn into_result(self) -> Result<R, Rejection> {
+    /// The same result with its receipt turned into another.
+    pub(super) fn map<T>(self, f: impl FnOnce(R) -> T) -> Stored<T> {
         match self {
-            Stored::New(receipt) | Stored::Repeat(receipt) => Ok(receipt),
-            Stored::Refused(rejection) => Err(rejection),
+            Stored::New(receipt) => Stored::New(f(receipt)),
+            Stored::Repeat(receipt) => Stored::Repeat(f(receipt)),
+            Stored::Refused(rejection) => Stored::Refused(rejection),
         }
     }
 }
@@ -71,9 +72,10 @@ pub(super) trait Inbound: Sized + Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Self::Terms, Rejection>;
 
-    /// Stores the checked messages in one transaction: one result per message, in order.
+    /// Stores the checked messages in one transaction, through `node`'s store: one result per
+    /// message, in order.
     fn store(
-        store: &Store,
+        node: &Node,
         peer: CountyCode,
         checked: &[(&Self, Self::Terms)],
         now: DateTime<Utc>,
@@ -172,7 +174,7 @@ impl Node {
         let stored = if checked.is_empty() {
             Vec::new()
         } else {
-            M::store(&self.store, peer, &checked, now).await?
+            M::store(self, peer, &checked, now).await?
         };
         let mut new = 0usize;
         for (index, outcome) in checked_at.into_iter().zip(stored) {
@@ -255,7 +257,7 @@ impl Inbound for Inquiry {
     }
 
     async fn store(
-        store: &Store,
+        node: &Node,
         peer: CountyCode,
         checked: &[(&Inquiry, InquiryTerms)],
         now: DateTime<Utc>,
@@ -268,7 +270,8 @@ impl Inbound for Inquiry {
                 daily_cap: terms.daily_cap,
             })
             .collect();
-        let receipts = store
+        let receipts = node
+            .store
             .accept_inbound_inquiries(peer, china_date(now), &batch, now)
             .await?;
         Ok(receipts.into_iter().map(stored_inquiry).collect())
@@ -319,13 +322,16 @@ impl Inbound for Confirmation {
     }
 
     async fn store(
-        store: &Store,
+        node: &Node,
         peer: CountyCode,
         checked: &[(&Confirmation, ())],
         _now: DateTime<Utc>,
     ) -> Result<Vec<Stored<()>>, StoreError> {
         let confirmations: Vec<Confirmation> = checked.iter().map(|&(c, ())| c.clone()).collect();
-        let receipts = store.accept_inbound_confirmations(peer, &confirmations).await?;
+        let receipts = node
+            .store
+            .accept_inbound_confirmations(peer, &confirmations)
+            .await?;
         Ok(receipts
             .into_iter()
             .map(|receipt| match receipt {
@@ -394,7 +400,7 @@ impl Inbound for Notice {
     }
 
     async fn store(
-        store: &Store,
+        node: &Node,
         peer: CountyCode,
         checked: &[(&Notice, NoticeTerms)],
         now: DateTime<Utc>,
@@ -408,7 +414,7 @@ impl Inbound for Notice {
             })
             .collect();
         let here = checked.first().map_or(peer, |(_, terms)| terms.here);
-        let receipts = store.accept_inbound_notices(peer, here, &batch, now).await?;
+        let receipts = node.store.accept_inbound_notices(peer, here, &batch, now).await?;
         Ok(receipts
             .into_iter()
             .map(|receipt| match receipt {

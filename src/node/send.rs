@@ -16,7 +16,6 @@ use crate::domain::message::{AgreementRef, Confirmation, Inquiry, InquiryState, 
 use crate::domain::policy::Rejection;
 use crate::domain::vocabulary::{InquiryKind, MessageKind, Priority};
 use crate::store::StoreError;
-use crate::store::inbound::ConfirmationReceipt;
 use crate::store::outbound::InquiryVerdict;
 
 /// An inquiry before it is given an id and an agreement.
@@ -264,45 +263,24 @@ impl Node {
             received_at,
             due_at,
         };
+        let had_answer = reply.confirmation.is_some();
         let pending = AskOutcome {
             state: InquiryState::Pending,
             due_at,
             ..queued(None)
         };
-        let answer = match reply.confirmation {
-            None => None,
-            Some(Ok(confirmation))
-                if self
-                    .agreements()
-                    .check_confirmation(peer, &confirmation.agreement, &confirmation.fields)
-                    .is_ok() =>
-            {
-                Some(confirmation)
-            }
-            Some(refused) => {
-                // The receipt stands; the answer goes through the ordinary intake, which refuses
-                // and audits it (unacknowledged, the peer sends it again after its grace period).
-                self.store.record_inquiry_verdicts(peer, &[verdict]).await?;
-                self.receive_confirmations(peer, vec![refused]).await?;
-                debug!("inline answer refused; the inquiry stays pending");
-                return Ok(pending);
-            }
-        };
-        let receipt = self
-            .store
-            .record_inline_answer(peer, &verdict, answer.as_ref())
+        let answered = self
+            .record_receipts_and_answers(peer, &[verdict], reply.confirmation.into_iter().collect())
             .await?;
-        let Some(confirmation) = answer else {
+        let Some(confirmation) = answered.into_iter().next() else {
+            if had_answer {
+                // The answer was refused (and audited), or our intake did not take it (already
+                // answered otherwise, or not ours): the clerk sees what is stored, and the peer
+                // is not told it was.
+                return self.stored_outcome(id).await;
+            }
             return Ok(pending);
         };
-        if !matches!(
-            receipt,
-            Some(ConfirmationReceipt::Accepted | ConfirmationReceipt::Duplicate)
-        ) {
-            // Our intake did not take the answer (already answered otherwise, or not ours):
-            // the clerk sees what is stored, and the peer is not told it was.
-            return self.stored_outcome(id).await;
-        }
         // Off the clerk's path: if this is lost, the peer sends the answer again after its
         // grace period and our intake takes it as a duplicate.
         let ack = confirmation.message_id;
@@ -342,7 +320,7 @@ impl Node {
             outcome,
         };
         let retry_at = self.peer_retry_at(peer);
-        self.record_attempts(peer, MessageType::Inquiry, &[attempt], retry_at)
+        self.record_attempts(peer, MessageType::Inquiry, &[attempt], Vec::new(), retry_at)
             .await?;
         Ok(())
     }

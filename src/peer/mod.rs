@@ -41,6 +41,16 @@ pub struct InlineReply {
 /// Verdicts keyed by message id; a message the peer said nothing about is absent.
 pub type Verdicts = HashMap<Uuid, PeerVerdict>;
 
+/// The peer's reply to a batch of inquiries sent with answers inline.
+#[derive(Clone, Debug, Default)]
+pub struct AnsweredBatch {
+    /// One verdict per inquiry the peer said something about.
+    pub verdicts: Verdicts,
+    /// The answers the peer gave in the receipts (each the answer to the inquiry whose receipt
+    /// carried it), for the intake to check and store.
+    pub answers: Vec<InlineConfirmation>,
+}
+
 /// A connection to one peer county, as the node uses it.
 pub trait PeerLink: Send + Sync + fmt::Debug {
     /// Sends a batch of inquiries (one call of a sweep's stream); one verdict per inquiry.
@@ -48,6 +58,21 @@ pub trait PeerLink: Send + Sync + fmt::Debug {
         &'a self,
         inquiries: &'a [Inquiry],
     ) -> BoxFuture<'a, Result<Verdicts, CallFailure>>;
+
+    /// Sends a batch of inquiries and lets the peer answer them in its receipts. A link that
+    /// cannot carry answers inline sends the batch as [`submit_inquiries`](Self::submit_inquiries)
+    /// does (the answers come later, delivered).
+    fn submit_inquiries_answered_inline<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<AnsweredBatch, CallFailure>> {
+        Box::pin(async move {
+            Ok(AnsweredBatch {
+                verdicts: self.submit_inquiries(inquiries).await?,
+                answers: Vec::new(),
+            })
+        })
+    }
 
     /// Sends a batch of our answers to the peer's inquiries.
     fn deliver_confirmations<'a>(
@@ -252,18 +277,25 @@ impl PeerLink for PeerClient {
         inquiries: &'a [Inquiry],
     ) -> BoxFuture<'a, Result<Verdicts, CallFailure>> {
         Box::pin(async move {
-            let batch = pb::InquiryBatch {
-                inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
+            let receipts = self.submit_inquiry_batch(inquiries, false).await;
+            batch_verdicts(receipts)
+        })
+    }
+
+    fn submit_inquiries_answered_inline<'a>(
+        &'a self,
+        inquiries: &'a [Inquiry],
+    ) -> BoxFuture<'a, Result<AnsweredBatch, CallFailure>> {
+        Box::pin(async move {
+            let receipts = self.submit_inquiry_batch(inquiries, true).await;
+            let answers = match &receipts {
+                Ok(Some(receipts)) => receipts.iter().filter_map(inline_answer_of).collect(),
+                _ => Vec::new(),
             };
-            let (mut client, _in_use) = self.client();
-            let reply = async {
-                let mut replies = client
-                    .submit_inquiries(self.batch_request(batch))
-                    .await?
-                    .into_inner();
-                Ok(replies.message().await?.map(|reply| reply.receipts))
-            };
-            batch_verdicts(self.bounded(reply).await)
+            Ok(AnsweredBatch {
+                verdicts: batch_verdicts(receipts)?,
+                answers,
+            })
         })
     }
 
@@ -444,6 +476,28 @@ impl PeerClient {
         }
     }
 
+    /// Sends one batch of inquiries (`answer_inline`: the peer may answer in the receipts) and
+    /// returns the receipts of its one reply.
+    async fn submit_inquiry_batch(
+        &self,
+        inquiries: &[Inquiry],
+        answer_inline: bool,
+    ) -> Result<Option<Vec<pb::Receipt>>, tonic::Status> {
+        let batch = pb::InquiryBatch {
+            inquiries: inquiries.iter().map(inquiry_to_wire).collect(),
+            answer_inline,
+        };
+        let (mut client, _in_use) = self.client();
+        let reply = async {
+            let mut replies = client
+                .submit_inquiries(self.batch_request(batch))
+                .await?
+                .into_inner();
+            Ok(replies.message().await?.map(|reply| reply.receipts))
+        };
+        self.bounded(reply).await
+    }
+
     /// One batch as a request stream, bounded by the batch call timeout.
     fn batch_request<B>(&self, batch: B) -> tonic::Request<tokio_stream::Iter<std::array::IntoIter<B, 1>>> {
         let mut request = tonic::Request::new(tokio_stream::iter([batch]));
@@ -483,6 +537,21 @@ fn verdicts_of(receipts: Vec<pb::Receipt>) -> Verdicts {
             Some((id, verdict))
         })
         .collect()
+}
+
+/// The answer an accepted inquiry's receipt carries, when it is the answer to that inquiry: read,
+/// or its field violations (with its id when readable) for the intake to audit.
+fn inline_answer_of(receipt: &pb::Receipt) -> Option<InlineConfirmation> {
+    let wire = receipt.answer.as_ref()?;
+    let accepted = matches!(receipt.result, Some(pb::receipt::Result::Accepted(_)));
+    if !accepted || wire.inquiry_id != receipt.message_id {
+        // not the answer to the inquiry this receipt is for: left owed, the peer delivers it
+        return None;
+    }
+    Some(
+        confirmation_from_wire(wire, "answer")
+            .map_err(|violations| (wire.message_id.parse().ok(), violations)),
+    )
 }
 
 fn accepted_of(accepted: &pb::Accepted) -> PeerVerdict {

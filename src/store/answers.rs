@@ -84,19 +84,21 @@ impl Store {
         F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
         let mut tx = self.pool().begin().await?;
+        let only = only.as_ref().map(std::slice::from_ref);
         let answered = auto_answer_in(&mut tx, limit, only, now, None, decide).await?;
         tx.commit().await?;
         Ok(answered)
     }
 }
 
-/// [`Store::auto_answer`] inside the caller's transaction. The answers' outbox entries come due
-/// at `deliver_after` when given (an answer given inline stays owed until the asker says it
-/// stored it), otherwise at once.
+/// [`Store::auto_answer`] inside the caller's transaction, for the inquiries `only` names when
+/// given (inquiries this transaction just stored, which nobody else can see yet). The answers'
+/// outbox entries come due at `deliver_after` when given (an answer given inline stays owed
+/// until the asker says it stored it), otherwise at once.
 pub(crate) async fn auto_answer_in<F>(
     tx: &mut sqlx::PgConnection,
     limit: i64,
-    only: Option<Uuid>,
+    only: Option<&[Uuid]>,
     now: DateTime<Utc>,
     deliver_after: Option<DateTime<Utc>>,
     decide: F,
@@ -104,19 +106,32 @@ pub(crate) async fn auto_answer_in<F>(
 where
     F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
 {
-    let rows: Vec<InquiryRow> = sqlx::query_as(
+    let rows: Vec<InquiryRow> = match only {
+        // By primary key: the ids of one batch, never a scan of what waits.
+        Some(ids) => sqlx::query_as(
+            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
+             FROM inquiries
+             WHERE message_id = ANY($1) AND direction = 'inbound' AND state = 'pending' AND NOT auto_checked
+             ORDER BY created_at
+             LIMIT $2
+             FOR UPDATE",
+        )
+        .bind(ids)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?,
+        None => sqlx::query_as(
             "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
              FROM inquiries
              WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked
-               AND ($2::uuid IS NULL OR message_id = $2)
              ORDER BY created_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED",
         )
         .bind(limit)
-        .bind(only)
         .fetch_all(&mut *tx)
-        .await?;
+        .await?,
+    };
     if rows.is_empty() {
         return Ok(Vec::new());
     }

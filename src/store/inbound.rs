@@ -191,19 +191,48 @@ pub(crate) async fn accept_confirmations_in(
     confirmations: &[Confirmation],
 ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
     let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
+    let states = lock_outbound_inquiries_in(tx, peer, &inquiry_ids).await?;
+    accept_confirmations_locked_in(tx, peer, confirmations, states, &HashMap::new()).await
+}
+
+/// The states of our inquiries to `peer` among `ids`, locked in key order (the primary-key
+/// scan visits the id array sorted), as every intake of receipts and answers locks them, so
+/// that concurrent batches cannot deadlock. Ids that are not our inquiries to `peer` are left
+/// out.
+pub(crate) async fn lock_outbound_inquiries_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, String>, StoreError> {
     // Only the primary key in the condition: given `direction` and `peer_county` too, a
     // generic plan may walk every outbound inquiry of the peer filtering on the id array.
     let states: Vec<(Uuid, String, String, String)> = sqlx::query_as(
             "SELECT message_id, state, direction, peer_county FROM inquiries WHERE message_id = ANY($1) FOR UPDATE",
         )
-        .bind(&inquiry_ids)
+        .bind(ids)
         .fetch_all(&mut *tx)
         .await?;
-    let mut states: HashMap<Uuid, String> = states
+    Ok(states
         .into_iter()
         .filter(|(_, _, direction, owner)| direction == "outbound" && owner == peer.as_str())
         .map(|(id, state, _, _)| (id, state))
-        .collect();
+        .collect())
+}
+
+/// When the peer accepted an inquiry and its deadline there, from its receipt.
+pub(crate) type ReceiptTimes = HashMap<Uuid, (DateTime<Utc>, Option<DateTime<Utc>>)>;
+
+/// [`accept_confirmations_in`] once the inquiries are locked (`states`, from
+/// [`lock_outbound_inquiries_in`]). An answered inquiry whose receipt is in `receipts` takes
+/// the receipt's times in the same row update.
+pub(crate) async fn accept_confirmations_locked_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    confirmations: &[Confirmation],
+    mut states: HashMap<Uuid, String>,
+    receipt_times: &ReceiptTimes,
+) -> Result<Vec<ConfirmationReceipt>, StoreError> {
+    let inquiry_ids: Vec<Uuid> = confirmations.iter().map(|c| c.inquiry_id).collect();
     let message_ids: Vec<Uuid> = confirmations.iter().map(|c| c.message_id).collect();
     let existing: Vec<Uuid> =
         sqlx::query_scalar("SELECT message_id FROM confirmations WHERE message_id = ANY($1)")
@@ -257,7 +286,7 @@ pub(crate) async fn accept_confirmations_in(
         audit.push(confirmation_audit(peer, confirmation, "accepted", None));
     }
 
-    insert_inbound_confirmations_in(&mut *tx, peer, &accepted).await?;
+    insert_inbound_confirmations_in(&mut *tx, peer, &accepted, receipt_times).await?;
     audit_batch_in(&mut *tx, &audit).await?;
     Ok(receipts)
 }
@@ -330,6 +359,7 @@ pub(crate) async fn insert_inbound_confirmations_in(
     connection: &mut sqlx::PgConnection,
     peer: CountyCode,
     accepted: &[&Confirmation],
+    receipts: &ReceiptTimes,
 ) -> Result<(), StoreError> {
     if accepted.is_empty() {
         return Ok(());
@@ -358,15 +388,30 @@ pub(crate) async fn insert_inbound_confirmations_in(
             .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
             .execute(&mut *connection)
             .await?;
+    let receipt = |c: &&Confirmation| receipts.get(&c.inquiry_id).copied();
     sqlx::query(
         "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = t.answered_at,
-                        received_at = coalesce(i.received_at, t.answered_at)
-                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS t(id, outcome, answered_at)
+                        received_at = coalesce(i.received_at, t.received_at, t.answered_at),
+                        due_at = coalesce(i.due_at, t.due_at)
+                 FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+                      AS t(id, outcome, answered_at, received_at, due_at)
                  WHERE i.message_id = t.id",
     )
     .bind(accepted.iter().map(|c| c.inquiry_id).collect::<Vec<_>>())
     .bind(accepted.iter().map(|c| c.outcome.as_str()).collect::<Vec<_>>())
     .bind(accepted.iter().map(|c| c.answered_at).collect::<Vec<_>>())
+    .bind(
+        accepted
+            .iter()
+            .map(|c| receipt(c).map(|(received_at, _)| received_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        accepted
+            .iter()
+            .map(|c| receipt(c).and_then(|(_, due_at)| due_at))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *connection)
     .await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! loading both for sending, and what the peer's receipts do to our records. The outbox itself
 //! — leases, retries, held entries — is [`super::outbox`].
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -164,9 +165,6 @@ pub(crate) async fn record_verdicts_in(
     peer: CountyCode,
     verdicts: &[InquiryVerdict],
 ) -> Result<(), StoreError> {
-    let mut audit = Vec::new();
-    let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
-    let mut done_ids = Vec::new();
     // The inquiries are locked first, in key order (the primary-key scan visits the id array
     // sorted), as the intake of their answers locks them: the answers may arrive from the peer
     // while its receipts are being recorded, and an UPDATE joined with UNNEST would lock the
@@ -176,8 +174,25 @@ pub(crate) async fn record_verdicts_in(
         .bind(&ids)
         .execute(&mut *tx)
         .await?;
+    record_verdicts_locked_in(tx, peer, verdicts, &HashSet::new()).await
+}
+
+/// [`record_verdicts_in`] once the inquiries are locked. The inquiries in `answered` took their
+/// receipt with their answer, in the answer's row update: they only leave the outbox.
+pub(crate) async fn record_verdicts_locked_in(
+    tx: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    verdicts: &[InquiryVerdict],
+    answered: &HashSet<Uuid>,
+) -> Result<(), StoreError> {
+    let mut audit = Vec::new();
+    let (mut accepted_ids, mut received, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    let mut done_ids = Vec::new();
     for verdict in verdicts {
         match verdict {
+            InquiryVerdict::Accepted { message_id, .. } if answered.contains(message_id) => {
+                done_ids.push(*message_id);
+            }
             InquiryVerdict::Accepted {
                 message_id,
                 received_at,
@@ -210,7 +225,8 @@ pub(crate) async fn record_verdicts_in(
             }
         }
     }
-    sqlx::query(
+    if !accepted_ids.is_empty() {
+        sqlx::query(
             "UPDATE inquiries i SET state = CASE WHEN i.state = 'queued' THEN 'pending' ELSE i.state END,
                     received_at = coalesce(i.received_at, t.received_at), due_at = coalesce(i.due_at, t.due_at)
              FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS t(id, received_at, due_at)
@@ -221,6 +237,7 @@ pub(crate) async fn record_verdicts_in(
         .bind(&due)
         .execute(&mut *tx)
         .await?;
+    }
     // The ids are ours to `peer` (leased from its outbox, or just queued for it): only the
     // primary key in the condition, since given the peer too a generic plan may walk every
     // outbound inquiry (or outbox entry) of the peer, filtering on the id array.

@@ -1,58 +1,85 @@
-//! The clerk's path (a clerk at a window, waiting): each side commits once where it can. The
-//! responder stores the inquiry and its automatic answer in one transaction; the asker stores
-//! the peer's receipt and the inline answer in one; an answer given inline stays owed in the
-//! responder's outbox until the asker acknowledges it.
+//! Answers inline (a clerk at a window, waiting; a sweep whose asker takes answers in the
+//! receipts): each side commits once where it can. The responder stores the inquiries and their
+//! automatic answers in one transaction; the asker stores the peer's receipts and the inline
+//! answers in one; an answer given inline stays owed in the responder's outbox until the asker
+//! acknowledges it.
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::answers::{Answer, WaitingInquiry, auto_answer_in};
 use super::inbound::{
-    ConfirmationReceipt, InboundInquiry, InboundReceipt, accept_confirmations_in, accept_inquiries_in,
+    ConfirmationReceipt, InboundInquiry, InboundReceipt, ReceiptTimes, accept_confirmations_locked_in,
+    accept_inquiries_in, lock_outbound_inquiries_in,
 };
-use super::outbound::{ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in};
+use super::outbound::{
+    ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in, record_verdicts_locked_in,
+};
 use super::{Store, StoreError, Work, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
 
 impl Store {
-    /// Stores one inquiry from `peer` and, when `decide` answers it from the registry, the
-    /// answer too, in one transaction. The answer's outbox entry comes due at `owed_until`: it
-    /// goes back inline now, and is sent in full only if the asker has not acknowledged it by
-    /// then. A repeated inquiry returns its first receipt and the answer it got, if any.
-    pub async fn accept_and_answer_inquiry<F>(
+    /// Stores a batch of inquiries from `peer` and, for each accepted one that `decide` answers
+    /// from the registry, the answer too, in one transaction. The answers' outbox entries come
+    /// due at `owed_until`: they go back inline now, and are sent in full only if the asker has
+    /// not acknowledged them by then. A repeated inquiry returns its first receipt and the
+    /// answer it got, if any. One result per inquiry, in order.
+    pub async fn accept_and_answer_inquiries<F>(
         &self,
         peer: CountyCode,
         day: NaiveDate,
-        inquiry: &InboundInquiry<'_>,
+        batch: &[InboundInquiry<'_>],
         now: DateTime<Utc>,
         owed_until: DateTime<Utc>,
         decide: F,
-    ) -> Result<(InboundReceipt, Option<Confirmation>), StoreError>
+    ) -> Result<Vec<(InboundReceipt, Option<Confirmation>)>, StoreError>
     where
         F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
-        let id = inquiry.inquiry.message_id;
         let mut tx = self.pool().begin().await?;
-        self.limit(&mut tx, Work::Clerk).await?;
-        let receipt = accept_inquiries_in(&mut tx, peer, day, std::slice::from_ref(inquiry), now)
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt("no receipt for the inquiry just stored".into()))?;
-        let confirmation = match receipt {
-            // The answer just written goes back as written; nothing is read back.
-            InboundReceipt::Accepted { .. } => {
-                auto_answer_in(&mut tx, 1, Some(id), now, Some(owed_until), decide)
-                    .await?
-                    .pop()
-                    .map(|given| given.confirmation)
+        if batch.len() == 1 {
+            self.limit(&mut tx, Work::Clerk).await?;
+        }
+        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now).await?;
+        let (mut new, mut repeated) = (Vec::new(), Vec::new());
+        for (item, receipt) in batch.iter().zip(&receipts) {
+            match receipt {
+                InboundReceipt::Accepted { .. } => new.push(item.inquiry.message_id),
+                InboundReceipt::Duplicate { .. } => repeated.push(item.inquiry.message_id),
+                InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => {}
             }
-            InboundReceipt::Duplicate { .. } => confirmation_in(&mut tx, id, peer).await?,
-            InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => None,
-        };
+        }
+        // The answers just written go back as written; only a repeat's answer is read back.
+        let mut answers: HashMap<Uuid, Confirmation> = HashMap::new();
+        if !new.is_empty() {
+            let limit = i64::try_from(new.len()).unwrap_or(i64::MAX);
+            for given in auto_answer_in(&mut tx, limit, Some(&new), now, Some(owed_until), decide).await? {
+                answers.insert(given.confirmation.inquiry_id, given.confirmation);
+            }
+        }
+        if !repeated.is_empty() {
+            for confirmation in confirmations_in(&mut tx, &repeated, peer).await? {
+                answers.insert(confirmation.inquiry_id, confirmation);
+            }
+        }
         tx.commit().await?;
-        Ok((receipt, confirmation))
+        Ok(batch
+            .iter()
+            .zip(receipts)
+            .map(|(item, receipt)| {
+                let answer = match receipt {
+                    InboundReceipt::Accepted { .. } | InboundReceipt::Duplicate { .. } => {
+                        answers.remove(&item.inquiry.message_id)
+                    }
+                    InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => None,
+                };
+                (receipt, answer)
+            })
+            .collect())
     }
 
     /// The asker acknowledges answers it received inline: each that is an answer of ours to an
@@ -93,41 +120,67 @@ impl Store {
         Ok(ids.iter().map(|id| known.contains(id)).collect())
     }
 
-    /// The asker records the peer's receipt for its inquiry and, when the peer answered inline,
-    /// the answer, in one transaction.
-    pub async fn record_inline_answer(
+    /// The asker records the peer's receipts for its inquiries and the answers the peer gave
+    /// inline, in one transaction. One receipt per answer, in order.
+    pub async fn record_inline_answers(
         &self,
         peer: CountyCode,
-        verdict: &InquiryVerdict,
-        confirmation: Option<&Confirmation>,
-    ) -> Result<Option<ConfirmationReceipt>, StoreError> {
+        verdicts: &[InquiryVerdict],
+        confirmations: &[Confirmation],
+    ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        self.limit(&mut tx, Work::Clerk).await?;
-        record_verdicts_in(&mut tx, peer, std::slice::from_ref(verdict)).await?;
-        let receipt = match confirmation {
-            Some(confirmation) => accept_confirmations_in(&mut tx, peer, std::slice::from_ref(confirmation))
-                .await?
-                .pop(),
-            None => None,
-        };
+        if verdicts.len() == 1 {
+            self.limit(&mut tx, Work::Clerk).await?;
+        }
+        if confirmations.is_empty() {
+            record_verdicts_in(&mut tx, peer, verdicts).await?;
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        // Every inquiry concerned is locked first, in key order, as each intake of receipts
+        // and answers locks them; an answered inquiry then takes its receipt and its answer in
+        // one row update.
+        let mut ids: Vec<Uuid> = verdicts.iter().map(InquiryVerdict::message_id).collect();
+        ids.extend(confirmations.iter().map(|c| c.inquiry_id));
+        let states = lock_outbound_inquiries_in(&mut tx, peer, &ids).await?;
+        let times: ReceiptTimes = verdicts
+            .iter()
+            .filter_map(|verdict| match verdict {
+                InquiryVerdict::Accepted {
+                    message_id,
+                    received_at,
+                    due_at,
+                } => Some((*message_id, (*received_at, *due_at))),
+                InquiryVerdict::Rejected { .. } => None,
+            })
+            .collect();
+        let receipts = accept_confirmations_locked_in(&mut tx, peer, confirmations, states, &times).await?;
+        let answered: HashSet<Uuid> = confirmations
+            .iter()
+            .zip(&receipts)
+            .filter(|(_, receipt)| **receipt == ConfirmationReceipt::Accepted)
+            .map(|(confirmation, _)| confirmation.inquiry_id)
+            .collect();
+        record_verdicts_locked_in(&mut tx, peer, verdicts, &answered).await?;
         tx.commit().await?;
-        Ok(receipt)
+        Ok(receipts)
     }
 }
 
-/// The answer to inquiry `inquiry_id` from `peer`, read inside the transaction that wrote it.
-async fn confirmation_in(
+/// Our answers to inquiries `inquiry_ids` from `peer`, read inside the transaction that
+/// stores their repeats.
+async fn confirmations_in(
     tx: &mut sqlx::PgConnection,
-    inquiry_id: Uuid,
+    inquiry_ids: &[Uuid],
     peer: CountyCode,
-) -> Result<Option<Confirmation>, StoreError> {
-    let row: Option<ConfirmationRow> = sqlx::query_as(
+) -> Result<Vec<Confirmation>, StoreError> {
+    let rows: Vec<ConfirmationRow> = sqlx::query_as(
         "SELECT message_id, inquiry_id, agreement_id, agreement_hash, outcome, fields, created_at
-         FROM confirmations WHERE inquiry_id = $1 AND direction = 'outbound' AND peer_county = $2",
+         FROM confirmations WHERE inquiry_id = ANY($1) AND direction = 'outbound' AND peer_county = $2",
     )
-    .bind(inquiry_id)
+    .bind(inquiry_ids)
     .bind(peer.as_str())
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    row.map(ConfirmationRow::into_domain).transpose()
+    rows.into_iter().map(ConfirmationRow::into_domain).collect()
 }

@@ -203,20 +203,27 @@ impl DeliveryWorker {
         let lease = self.node.limits().lease;
         let renewal = self.node.limits().lease_renewal;
         let mut named: HashMap<Uuid, AgreementRef> = HashMap::new();
+        let mut answers = Vec::new();
         let reply = match message_type {
             MessageType::Inquiry => {
                 let inquiries = store.outbound_inquiries(&ids).await?;
                 let inquiries = self.node.under_shared_version(self.peer, inquiries).await?;
                 named.extend(inquiries.iter().map(|i| (i.message_id, i.agreement.clone())));
+                // The peer answers what its registry settles in the commit that accepts the
+                // batch, and the answers come back with the receipts.
                 renewing_lease(
                     store,
                     self.node.metrics(),
                     &ids,
                     lease,
                     renewal,
-                    self.link.submit_inquiries(&inquiries),
+                    self.link.submit_inquiries_answered_inline(&inquiries),
                 )
                 .await
+                .map(|reply| {
+                    answers = reply.answers;
+                    reply.verdicts
+                })
             }
             MessageType::Confirmation => {
                 let confirmations = store.outbound_confirmations(&ids).await?;
@@ -266,9 +273,26 @@ impl DeliveryWorker {
                 attempt.outcome = attempt.outcome.clone().held_for(waiting_for);
             }
         }
-        self.node
-            .record_attempts(self.peer, message_type, &attempts, peer_retry_at)
-            .await
+        let recorded = self
+            .node
+            .record_attempts(self.peer, message_type, &attempts, answers, peer_retry_at)
+            .await?;
+        if !recorded.answers_stored.is_empty() {
+            // Off the batch's path: if this is lost, the peer delivers the answers after its
+            // grace period and our intake takes them as duplicates.
+            let link = Arc::clone(&self.link);
+            let ids = recorded.answers_stored;
+            tokio::spawn(async move {
+                if let Err(failure) = link.acknowledge_confirmations(&ids).await {
+                    debug!(
+                        error = %failure.describe(),
+                        count = ids.len(),
+                        "acknowledging answers given inline failed; the peer will send them again"
+                    );
+                }
+            });
+        }
+        Ok(recorded.report)
     }
 
     /// What a message held for a version mismatch waits for: the peer to hold the version it

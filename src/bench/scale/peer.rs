@@ -174,6 +174,7 @@ impl CountyPeer {
             Ok(inquiry) if inquiry.agreement.id == self.agreement.id() => inquiry,
             _ => {
                 let receipt = pb::Receipt {
+                    answer: None,
                     message_id: wire.message_id.clone(),
                     result: Some(pb::receipt::Result::Rejected(pb::Rejected {
                         code: tonic::Code::InvalidArgument as i32,
@@ -192,6 +193,7 @@ impl CountyPeer {
             .insert(inquiry.message_id);
         let now = Utc::now();
         let receipt = pb::Receipt {
+            answer: None,
             message_id: inquiry.message_id.to_string(),
             result: Some(pb::receipt::Result::Accepted(pb::Accepted {
                 received_at: Some(timestamp_to_wire(now)),
@@ -302,6 +304,7 @@ impl Exchange for CountyPeer {
             .message_ids
             .into_iter()
             .map(|message_id| pb::Receipt {
+                answer: None,
                 message_id,
                 result: Some(pb::receipt::Result::Accepted(pb::Accepted {
                     received_at: Some(now),
