@@ -437,10 +437,16 @@ async fn interrupted_sweep(interrupted: Role, how: Interruption, size: u32) {
                 "2 seconds".to_string()
             }
         };
+        // An answer given inline is not on the wire: it stays owed until the asker acknowledges
+        // it (never tried, no error), and the asker that lacks it gets it again inline when it
+        // sends the inquiry again; those entries are not what this checks.
         let hidden = count_in(
             &process.store,
             &format!(
-                "SELECT count(*) FROM outbox WHERE next_attempt_at > now() + interval '{hidden_longer_than}'"
+                "SELECT count(*) FROM outbox WHERE next_attempt_at > now() + interval '{hidden_longer_than}'
+                   AND NOT (message_type = 'confirmation' AND attempts = 0 AND last_error IS NULL
+                            AND next_attempt_at <= now() + interval '{} seconds')",
+                limits.inline_answer_grace.as_secs()
             ),
         )
         .await;

@@ -29,11 +29,11 @@ use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::person::answer_from_registry;
 use crate::domain::resident_id::today_in_china;
 use crate::domain::vocabulary::{InquiryKind, Priority};
-use crate::store::answers::{Answer, AnswerBatch};
+use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
 use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
-    InboundInquiry, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
+    InboundInquiry, Written, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
     insert_inbound_inquiries_in, lock_daily_volume_in,
 };
 use crate::store::outbound::{
@@ -308,7 +308,7 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
     let rows: Vec<&InboundInquiry<'_>> = inbound.iter().collect();
     let used = lock_daily_volume_in(&mut tx, peer, day).await?;
     let count = i64::try_from(rows.len())?;
-    insert_inbound_inquiries_in(&mut tx, peer, day, used + count, &rows, now).await?;
+    insert_inbound_inquiries_in(&mut tx, peer, day, used + count, &rows, now, Written::Pending).await?;
     let accepted: Vec<_> = batch
         .inquiries
         .iter()
@@ -332,7 +332,15 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
             },
         );
     }
-    answers.write(&mut tx, "automatic", now, true, None).await?;
+    answers
+        .write(
+            &mut tx,
+            "automatic",
+            now,
+            InquiryRows::MarkAnswered { checked: true },
+            None,
+        )
+        .await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;

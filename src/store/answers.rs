@@ -51,7 +51,7 @@ pub struct GivenAnswer {
 }
 
 /// The confirmation an answer writes, as [`AnswerBatch::write`] stores it at `now`.
-fn confirmation_of(
+pub(crate) fn confirmation_of(
     inquiry_id: Uuid,
     confirmation_id: Uuid,
     agreement: &AgreementRef,
@@ -84,54 +84,36 @@ impl Store {
         F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
         let mut tx = self.pool().begin().await?;
-        let only = only.as_ref().map(std::slice::from_ref);
-        let answered = auto_answer_in(&mut tx, limit, only, now, None, decide).await?;
+        let answered = auto_answer_in(&mut tx, limit, only, now, decide).await?;
         tx.commit().await?;
         Ok(answered)
     }
 }
 
-/// [`Store::auto_answer`] inside the caller's transaction, for the inquiries `only` names when
-/// given (inquiries this transaction just stored, which nobody else can see yet). The answers'
-/// outbox entries come due at `deliver_after` when given (an answer given inline stays owed
-/// until the asker says it stored it), otherwise at once.
+/// [`Store::auto_answer`] inside the caller's transaction.
 pub(crate) async fn auto_answer_in<F>(
     tx: &mut sqlx::PgConnection,
     limit: i64,
-    only: Option<&[Uuid]>,
+    only: Option<Uuid>,
     now: DateTime<Utc>,
-    deliver_after: Option<DateTime<Utc>>,
     decide: F,
 ) -> Result<Vec<GivenAnswer>, StoreError>
 where
     F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
 {
-    let rows: Vec<InquiryRow> = match only {
-        // By primary key: the ids of one batch, never a scan of what waits.
-        Some(ids) => sqlx::query_as(
-            "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
-             FROM inquiries
-             WHERE message_id = ANY($1) AND direction = 'inbound' AND state = 'pending' AND NOT auto_checked
-             ORDER BY created_at
-             LIMIT $2
-             FOR UPDATE",
-        )
-        .bind(ids)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?,
-        None => sqlx::query_as(
+    let rows: Vec<InquiryRow> = sqlx::query_as(
             "SELECT message_id, peer_county, agreement_id, agreement_hash, kind, priority, subject_id, subject_certificate
              FROM inquiries
              WHERE direction = 'inbound' AND state = 'pending' AND NOT auto_checked
+               AND ($2::uuid IS NULL OR message_id = $2)
              ORDER BY created_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED",
         )
         .bind(limit)
+        .bind(only)
         .fetch_all(&mut *tx)
-        .await?,
-    };
+        .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -184,7 +166,13 @@ where
         }
     }
     batch
-        .write(&mut *tx, "automatic", now, true, deliver_after)
+        .write(
+            &mut *tx,
+            "automatic",
+            now,
+            InquiryRows::MarkAnswered { checked: true },
+            None,
+        )
         .await?;
     // The answered ones were marked checked as they were answered (one row version each,
     // not two); the rest stay pending for an operator.
@@ -244,13 +232,35 @@ impl Store {
             confirmation_id,
             answer,
         );
-        batch.write(&mut tx, "operator", now, false, None).await?;
+        batch
+            .write(
+                &mut tx,
+                "operator",
+                now,
+                InquiryRows::MarkAnswered { checked: false },
+                None,
+            )
+            .await?;
         tx.commit().await?;
         Ok(GivenAnswer {
             peer_county,
             confirmation,
         })
     }
+}
+
+/// What writing answers does to the inquiries they answer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum InquiryRows {
+    /// Marks them answered (and, with `checked`, as seen by the auto-answer worker), in one
+    /// row update.
+    MarkAnswered {
+        /// Whether the update also marks them as seen by the auto-answer worker.
+        checked: bool,
+    },
+    /// Nothing: they were written answered by the statement that stored them, in the same
+    /// transaction (one row version, not two).
+    AlreadyAnswered,
 }
 
 /// Answers collected for one transaction, written with a few array statements.
@@ -300,14 +310,15 @@ impl AnswerBatch {
         });
     }
 
-    /// Writes the answers; `mark_checked` also marks the inquiries as seen by the auto-answer
-    /// worker, in the same row update.
+    /// Writes the answers, with what they do to the inquiries' rows. The answers' outbox
+    /// entries come due at `deliver_after` when given (an answer given inline stays owed until
+    /// the asker says it stored it), otherwise at once.
     pub(crate) async fn write(
         self,
         connection: &mut sqlx::PgConnection,
         answered_by: &str,
         now: DateTime<Utc>,
-        mark_checked: bool,
+        rows: InquiryRows,
         deliver_after: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         if self.confirmation_ids.is_empty() {
@@ -331,17 +342,19 @@ impl AnswerBatch {
         .bind(now)
         .execute(&mut *connection)
         .await?;
-        sqlx::query(
-            "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3,
-                    auto_checked = i.auto_checked OR $4
-             FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
-        )
-        .bind(&self.inquiry_ids)
-        .bind(&self.outcomes)
-        .bind(now)
-        .bind(mark_checked)
-        .execute(&mut *connection)
-        .await?;
+        if let InquiryRows::MarkAnswered { checked } = rows {
+            sqlx::query(
+                "UPDATE inquiries i SET state = 'answered', outcome = t.outcome, answered_at = $3,
+                        auto_checked = i.auto_checked OR $4
+                 FROM UNNEST($1::uuid[], $2::text[]) AS t(id, outcome) WHERE i.message_id = t.id",
+            )
+            .bind(&self.inquiry_ids)
+            .bind(&self.outcomes)
+            .bind(now)
+            .bind(checked)
+            .execute(&mut *connection)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO outbox (message_id, message_type, peer_county, next_attempt_at)
              SELECT id, $3, peer, coalesce($4, now()) FROM UNNEST($1::uuid[], $2::text[]) AS t(id, peer)",

@@ -10,6 +10,7 @@ use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Confirmation, Inquiry};
+use crate::domain::vocabulary::AnswerOutcome;
 
 /// An inquiry that passed validation and the agreement checks, ready to be stored.
 #[derive(Clone, Debug)]
@@ -24,6 +25,17 @@ pub struct InboundInquiry<'a> {
 
 /// An inquiry already stored under an id: id, owner county, direction, received, due.
 type ExistingInquiry = (Uuid, String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// How the accepted inquiries of a batch are written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Written<'a> {
+    /// Pending, for the auto-answer worker.
+    Pending,
+    /// Those with an outcome here answered with it, by an answer written in the same
+    /// transaction (one row version, not a pending one and then an answered one); the rest
+    /// pending for an operator. All of them looked at: the auto-answer worker passes them by.
+    Answered(&'a HashMap<Uuid, AnswerOutcome>),
+}
 
 /// What became of one inbound inquiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +88,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<InboundReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now).await?;
+        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Pending).await?;
         tx.commit().await?;
         Ok(receipts)
     }
@@ -89,6 +101,7 @@ pub(crate) async fn accept_inquiries_in(
     day: NaiveDate,
     batch: &[InboundInquiry<'_>],
     now: DateTime<Utc>,
+    written: Written<'_>,
 ) -> Result<Vec<InboundReceipt>, StoreError> {
     let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
     let existing: Vec<ExistingInquiry> = sqlx::query_as(
@@ -157,7 +170,7 @@ pub(crate) async fn accept_inquiries_in(
         new_rows.push(item);
     }
 
-    insert_inbound_inquiries_in(&mut *tx, peer, day, used, &new_rows, now).await?;
+    insert_inbound_inquiries_in(&mut *tx, peer, day, used, &new_rows, now, written).await?;
     audit_batch_in(&mut *tx, &audit).await?;
     Ok(receipts)
 }
@@ -319,18 +332,35 @@ pub(crate) async fn insert_inbound_inquiries_in(
     used: i64,
     new_rows: &[&InboundInquiry<'_>],
     now: DateTime<Utc>,
+    written: Written<'_>,
 ) -> Result<(), StoreError> {
     if new_rows.is_empty() {
         return Ok(());
     }
+    let (outcomes, looked_at): (Vec<Option<&str>>, bool) = match written {
+        Written::Pending => (vec![None; new_rows.len()], false),
+        Written::Answered(outcomes) => (
+            new_rows
+                .iter()
+                .map(|r| {
+                    outcomes
+                        .get(&r.inquiry.message_id)
+                        .map(|outcome| outcome.as_str())
+                })
+                .collect(),
+            true,
+        ),
+    };
     sqlx::query(
                 "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
-                                        subject_id, subject_certificate, state, created_at, received_at, due_at)
+                                        subject_id, subject_certificate, state, created_at, received_at, due_at,
+                                        outcome, answered_at, auto_checked)
                  SELECT id, 'inbound', $2, agreement_id, agreement_hash, kind, priority, subject_id, certificate,
-                        'pending', $3, $3, due_at
+                        CASE WHEN outcome IS NULL THEN 'pending' ELSE 'answered' END, $3, $3, due_at,
+                        outcome, CASE WHEN outcome IS NULL THEN NULL ELSE $3 END, $12
                  FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                             $10::timestamptz[])
-                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at)",
+                             $10::timestamptz[], $11::text[])
+                      AS t(id, agreement_id, agreement_hash, kind, priority, subject_id, certificate, due_at, outcome)",
             )
             .bind(new_rows.iter().map(|r| r.inquiry.message_id).collect::<Vec<_>>())
             .bind(peer.as_str())
@@ -342,6 +372,8 @@ pub(crate) async fn insert_inbound_inquiries_in(
             .bind(new_rows.iter().map(|r| r.inquiry.subject.resident_id.as_str().to_string()).collect::<Vec<_>>())
             .bind(new_rows.iter().map(|r| r.inquiry.subject.certificate_number.clone()).collect::<Vec<_>>())
             .bind(new_rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+            .bind(outcomes)
+            .bind(looked_at)
             .execute(&mut *connection)
             .await?;
     sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")

@@ -9,18 +9,21 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::answers::{Answer, WaitingInquiry, auto_answer_in};
+use super::answers::{Answer, AnswerBatch, InquiryRows, WaitingInquiry, confirmation_of};
 use super::inbound::{
-    ConfirmationReceipt, InboundInquiry, InboundReceipt, ReceiptTimes, accept_confirmations_locked_in,
-    accept_inquiries_in, lock_outbound_inquiries_in,
+    ConfirmationReceipt, InboundInquiry, InboundReceipt, ReceiptTimes, Written,
+    accept_confirmations_locked_in, accept_inquiries_in, lock_outbound_inquiries_in,
 };
 use super::outbound::{
     ConfirmationRow, InquiryVerdict, confirmations_delivered, record_verdicts_in, record_verdicts_locked_in,
 };
+use super::registry::persons_by_id_in;
 use super::{Store, StoreError, Work, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
+use crate::domain::resident_id::ResidentId;
+use crate::domain::vocabulary::AnswerOutcome;
 
 impl Store {
     /// Stores a batch of inquiries from `peer` and, for each accepted one that `decide` answers
@@ -44,23 +47,81 @@ impl Store {
         if batch.len() == 1 {
             self.limit(&mut tx, Work::Clerk).await?;
         }
-        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now).await?;
-        let (mut new, mut repeated) = (Vec::new(), Vec::new());
-        for (item, receipt) in batch.iter().zip(&receipts) {
-            match receipt {
-                InboundReceipt::Accepted { .. } => new.push(item.inquiry.message_id),
-                InboundReceipt::Duplicate { .. } => repeated.push(item.inquiry.message_id),
-                InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => {}
+        // Each inquiry's answer is decided before it is stored, from the registry entries of
+        // the batch's subjects: an inquiry answered now is written once, answered.
+        let subjects: Vec<String> = batch
+            .iter()
+            .map(|item| item.inquiry.subject.resident_id.as_str().to_string())
+            .collect();
+        let registered: HashMap<ResidentId, Person> = persons_by_id_in(&mut tx, &subjects)
+            .await?
+            .into_iter()
+            .map(|person| (person.resident_id.clone(), person))
+            .collect();
+        let mut decided: HashMap<Uuid, Answer> = HashMap::new();
+        for item in batch {
+            let inquiry = item.inquiry;
+            let waiting = WaitingInquiry {
+                message_id: inquiry.message_id,
+                peer_county: peer,
+                agreement: inquiry.agreement.clone(),
+                kind: inquiry.kind,
+                subject: inquiry.subject.clone(),
+            };
+            if let Some(answer) = decide(&waiting, registered.get(&inquiry.subject.resident_id)) {
+                decided.insert(inquiry.message_id, answer);
             }
         }
+        let outcomes: HashMap<Uuid, AnswerOutcome> =
+            decided.iter().map(|(id, answer)| (*id, answer.outcome)).collect();
+        let receipts =
+            accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Answered(&outcomes)).await?;
         // The answers just written go back as written; only a repeat's answer is read back.
         let mut answers: HashMap<Uuid, Confirmation> = HashMap::new();
-        if !new.is_empty() {
-            let limit = i64::try_from(new.len()).unwrap_or(i64::MAX);
-            for given in auto_answer_in(&mut tx, limit, Some(&new), now, Some(owed_until), decide).await? {
-                answers.insert(given.confirmation.inquiry_id, given.confirmation);
+        let mut written = AnswerBatch::default();
+        let mut repeated = Vec::new();
+        for (item, receipt) in batch.iter().zip(&receipts) {
+            let inquiry = item.inquiry;
+            match receipt {
+                InboundReceipt::Accepted { .. } => {
+                    let Some(answer) = decided.remove(&inquiry.message_id) else {
+                        continue;
+                    };
+                    let confirmation_id = Uuid::now_v7();
+                    let confirmation = confirmation_of(
+                        inquiry.message_id,
+                        confirmation_id,
+                        &inquiry.agreement,
+                        &answer,
+                        now,
+                    );
+                    written.push(
+                        inquiry.message_id,
+                        peer,
+                        &inquiry.agreement,
+                        inquiry.kind.as_str(),
+                        confirmation_id,
+                        answer,
+                    );
+                    answers.insert(inquiry.message_id, confirmation);
+                }
+                InboundReceipt::Duplicate { .. } if !answers.contains_key(&inquiry.message_id) => {
+                    repeated.push(inquiry.message_id);
+                }
+                InboundReceipt::Duplicate { .. }
+                | InboundReceipt::OverDailyCap { .. }
+                | InboundReceipt::IdTaken => {}
             }
         }
+        written
+            .write(
+                &mut tx,
+                "automatic",
+                now,
+                InquiryRows::AlreadyAnswered,
+                Some(owed_until),
+            )
+            .await?;
         if !repeated.is_empty() {
             for confirmation in confirmations_in(&mut tx, &repeated, peer).await? {
                 answers.insert(confirmation.inquiry_id, confirmation);
@@ -73,7 +134,7 @@ impl Store {
             .map(|(item, receipt)| {
                 let answer = match receipt {
                     InboundReceipt::Accepted { .. } | InboundReceipt::Duplicate { .. } => {
-                        answers.remove(&item.inquiry.message_id)
+                        answers.get(&item.inquiry.message_id).cloned()
                     }
                     InboundReceipt::OverDailyCap { .. } | InboundReceipt::IdTaken => None,
                 };
