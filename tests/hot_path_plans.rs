@@ -91,8 +91,28 @@ async fn hot_paths_use_their_indexes_on_analysed_tables(pool: PgPool) {
         );
     }
 
+    // pending inquiries of both directions, through the two work-queue indexes (no index of
+    // its own: every pending inquiry already has its entry in one of them)
     let overdue = plan("deadlines: overdue scan");
-    assert!(overdue.contains("inquiries_pending_due"), "{overdue}");
+    for index in ["inquiries_inbound_pending_due", "inquiries_outbound_open_due"] {
+        assert!(overdue.contains(index), "{overdue}");
+    }
+    assert!(!overdue.contains("Seq Scan"), "{overdue}");
+
+    // one peer's inquiries: the closed ones by peer, the open ones from the work queue's
+    // indexes, never every inquiry of every peer
+    for name in [
+        "reconciliation: a peer's messages",
+        "reconciliation: inquiries asked before",
+    ] {
+        let peer = plan(name);
+        assert!(peer.contains("inquiries_peer_closed"), "{name}:\n{peer}");
+        assert!(!peer.contains("Seq Scan on inquiries"), "{name}:\n{peer}");
+    }
+    let messages = plan("reconciliation: a peer's messages");
+    for index in ["inquiries_inbound_pending_due", "inquiries_outbound_open_due"] {
+        assert!(messages.contains(index), "{messages}");
+    }
 
     let report = plan("indicator report");
     for index in [

@@ -285,3 +285,130 @@ async fn a_chain_stored_per_position_before_0015_is_carried_into_blocks_and_veri
         assert!(broken.problem.contains(problem), "{broken}");
     }
 }
+
+/// Migration 0022 (fewer index entries per message) carries the messages stored before it
+/// unchanged; the deadlines worker still finds the overdue inquiries of both directions without
+/// the index of its own it had; and an answer marked delivered stays on its page (a heap-only
+/// update: no index entry written), where before it moved to a new one.
+#[sqlx::test(migrations = false)]
+async fn messages_stored_before_0022_are_carried_and_delivery_marks_stay_on_their_pages(pool: PgPool) {
+    use hancha::domain::division::CountyCode;
+
+    for migration in hancha::store::MIGRATOR.iter().filter(|m| m.version < 22) {
+        sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
+    }
+    // 300 inquiries each way: a third answered long ago, a third pending and overdue, a third
+    // queued past their deadline (outbound: never overdue, the peer has not accepted them) or
+    // pending with time left (inbound); an answer for each answered one, undelivered
+    sqlx::query(
+        "INSERT INTO inquiries (message_id, direction, peer_county, agreement_id, agreement_hash, kind, priority,
+                                subject_id, state, created_at, received_at, due_at, answered_at, outcome)
+         SELECT gen_random_uuid(), d, '431322', 'a', repeat('0', 64),
+                CASE WHEN g % 2 = 0 THEN 'outflow_status' ELSE 'certificate_verification' END,
+                'normal', lpad(g::text, 17, '0') || '1',
+                CASE g % 3 WHEN 0 THEN 'answered' WHEN 1 THEN 'pending'
+                           ELSE CASE d WHEN 'outbound' THEN 'queued' ELSE 'pending' END END,
+                now() - interval '40 days', now() - interval '40 days',
+                CASE WHEN g % 3 = 1 OR (g % 3 = 2 AND d = 'outbound') THEN now() - interval '10 days'
+                     ELSE now() + interval '10 days' END,
+                CASE g % 3 WHEN 0 THEN now() - interval '39 days' END,
+                CASE g % 3 WHEN 0 THEN 'found' END
+         FROM generate_series(1, 300) g, unnest(ARRAY['inbound', 'outbound']) d",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let answer = |direction: &'static str| {
+        format!(
+            "INSERT INTO confirmations (message_id, inquiry_id, direction, peer_county, agreement_id, agreement_hash,
+                                        outcome, fields, answered_by)
+             SELECT gen_random_uuid(), message_id, '{direction}', peer_county, agreement_id, agreement_hash, outcome,
+                    '{{\"name\": \"测试人员\", \"certificate_status\": \"valid\"}}', 'automatic'
+             FROM inquiries WHERE state = 'answered' AND direction = 'inbound' AND message_id NOT IN
+                  (SELECT inquiry_id FROM confirmations)
+             RETURNING message_id"
+        )
+    };
+    let old_answers: Vec<uuid::Uuid> = sqlx::query_scalar(&answer("outbound"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(old_answers.len(), 100);
+    let contents = "SELECT (SELECT md5(string_agg(i::text, ',' ORDER BY message_id)) FROM inquiries i),
+                           (SELECT md5(string_agg(c::text, ',' ORDER BY message_id)) FROM confirmations c)";
+    let before: (String, String) = sqlx::query_as(contents).fetch_one(&pool).await.unwrap();
+
+    for migration in hancha::store::MIGRATOR.iter().filter(|m| m.version >= 22) {
+        sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
+    }
+    let after: (String, String) = sqlx::query_as(contents).fetch_one(&pool).await.unwrap();
+    assert_eq!(after, before, "the messages are carried unchanged");
+    let gone: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE indexname IN
+             ('inquiries_peer_received', 'inquiries_pending_due')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(gone.is_empty(), "{gone:?}");
+
+    // the overdue pending inquiries of both directions (100 each), not the queued ones
+    let store = Store::from_pool(pool.clone());
+    assert_eq!(store.flag_overdue(chrono::Utc::now()).await.unwrap(), 200);
+    let flagged: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT direction, count(*) FROM inquiries WHERE overdue_at IS NOT NULL
+          GROUP BY direction ORDER BY direction",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        flagged,
+        [("inbound".to_string(), 100), ("outbound".to_string(), 100)]
+    );
+    assert_eq!(store.flag_overdue(chrono::Utc::now()).await.unwrap(), 0);
+
+    // answers written since: marked delivered, each stays on its page
+    sqlx::query("UPDATE inquiries SET state = 'answered', outcome = 'not_found' WHERE direction = 'inbound'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let new_answers: Vec<uuid::Uuid> = sqlx::query_scalar(&answer("outbound"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(new_answers.len(), 200);
+    let pages = |ids: Vec<uuid::Uuid>| {
+        let pool = pool.clone();
+        async move {
+            let pages: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+                "SELECT message_id, split_part(trim(both '()' from ctid::text), ',', 1)
+                   FROM confirmations WHERE message_id = ANY($1) ORDER BY message_id",
+            )
+            .bind(&ids)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pages
+        }
+    };
+    let written = pages(new_answers.clone()).await;
+    let peer = CountyCode::parse("431322").unwrap();
+    store
+        .record_confirmations_delivered(peer, &new_answers)
+        .await
+        .unwrap();
+    let delivered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM confirmations WHERE message_id = ANY($1) AND delivered_at IS NOT NULL",
+    )
+    .bind(&new_answers)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(delivered, 200);
+    assert_eq!(
+        pages(new_answers).await,
+        written,
+        "a delivery mark moved an answer to another page"
+    );
+}

@@ -75,19 +75,21 @@ impl Store {
         .await?;
         let open_inquiries: Vec<OpenInquiries> = sqlx::query_as(
             // queued inquiries are ours still in the outbox (small); pending ones are counted
-            // through the partial index on pending inquiries, so a scrape never reads every
-            // inquiry ever exchanged
+            // through the work-queue indexes (one per direction, hence both named), so a scrape
+            // never reads every inquiry ever exchanged
             "SELECT 'outbound' AS direction, 'queued' AS state, count(*) AS count FROM outbox
               WHERE message_type = 'inquiry'
              UNION ALL
              SELECT direction, 'pending', count(*) FROM inquiries
-              WHERE state = 'pending' GROUP BY direction",
+              WHERE state = 'pending' AND (direction = 'inbound' OR direction = 'outbound')
+              GROUP BY direction",
         )
         .fetch_all(self.pool())
         .await?;
         let overdue: Vec<(String, i64)> = sqlx::query_as(
             "SELECT direction, count(*) FROM inquiries
-             WHERE state = 'pending' AND due_at < now() GROUP BY direction",
+             WHERE state = 'pending' AND (direction = 'inbound' OR direction = 'outbound') AND due_at < now()
+             GROUP BY direction",
         )
         .fetch_all(self.pool())
         .await?;

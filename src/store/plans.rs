@@ -8,6 +8,10 @@ use chrono::{DateTime, Utc};
 use super::{Store, StoreError};
 use crate::domain::report::ReportPeriod;
 
+/// The peer whose reconciliation plans are explained: one the synthetic history does not name,
+/// as each of a county's many peers is a small part of its history.
+const OTHER_PEER: &str = "110101";
+
 /// One hot path's plan.
 #[derive(Clone, Debug)]
 pub struct HotPathPlan {
@@ -20,7 +24,8 @@ pub struct HotPathPlan {
 impl Store {
     /// The plans of the hot paths as the database would run them now: the answer's registry
     /// lookup (`ids` as the inquiries' subjects), the work queue both ways, the deadlines
-    /// worker's overdue scan, and the indicator report for `period`.
+    /// worker's overdue scan, reconciliation's reads of one peer's inquiries, and the indicator
+    /// report for `period`.
     pub async fn hot_path_plans(
         &self,
         ids: &[String],
@@ -61,6 +66,26 @@ impl Store {
             .await?;
         plans.push(HotPathPlan {
             name: "deadlines: overdue scan",
+            plan: lines(plan),
+        });
+
+        // one peer among many: these plans explain a peer the history does not name
+        let plan = sqlx::query_scalar(&format!("EXPLAIN {}", super::reconcile::message_digests_sql()))
+            .bind(OTHER_PEER)
+            .bind(format!("{OTHER_PEER}-000000"))
+            .fetch_all(self.pool())
+            .await?;
+        plans.push(HotPathPlan {
+            name: "reconciliation: a peer's messages",
+            plan: lines(plan),
+        });
+        let plan = sqlx::query_scalar(&format!("EXPLAIN {}", super::reconcile::ASKED_BEFORE_SQL))
+            .bind(OTHER_PEER)
+            .bind(now - chrono::Duration::days(365))
+            .fetch_all(self.pool())
+            .await?;
+        plans.push(HotPathPlan {
+            name: "reconciliation: inquiries asked before",
             plan: lines(plan),
         });
 

@@ -142,8 +142,11 @@ pub(super) fn pending_sql(outbound: bool) -> String {
 }
 
 /// The deadlines worker's query ([`Store::flag_overdue`]): $1 now.
+/// Both directions are named (all there are) so that the planner reads the two deadline-ordered
+/// work-queue indexes, one per direction, together.
 pub(super) const FLAG_OVERDUE_SQL: &str = "UPDATE inquiries SET overdue_at = $1
-             WHERE state = 'pending' AND due_at < $1 AND overdue_at IS NULL
+             WHERE state = 'pending' AND (direction = 'inbound' OR direction = 'outbound')
+               AND due_at < $1 AND overdue_at IS NULL
              RETURNING message_id, direction, peer_county, kind";
 
 /// What happened to an inquiry and its answer, and where its delivery stands.

@@ -16,18 +16,22 @@ pub(crate) const MESSAGE_TABLES: [MessageTable; 4] = [
     MessageTable {
         table: "inquiries",
         content: "inquiry_content",
+        of_a_peer: INQUIRIES_BY_INDEX,
     },
     MessageTable {
         table: "confirmations",
         content: "confirmation_content",
+        of_a_peer: "true",
     },
     MessageTable {
         table: "notices",
         content: "notice_content",
+        of_a_peer: "true",
     },
     MessageTable {
         table: "feedback",
         content: "feedback_content",
+        of_a_peer: "true",
     },
 ];
 
@@ -38,7 +42,21 @@ pub(crate) struct MessageTable {
     pub(crate) table: &'static str,
     /// The SQL function giving a row's content digest (migration 0008).
     pub(crate) content: &'static str,
+    /// A condition true of every row, added where one peer's rows are read so that the planner
+    /// finds them through the table's indexes (see [`INQUIRIES_BY_INDEX`]).
+    pub(crate) of_a_peer: &'static str,
 }
+
+/// Every inquiry, in the terms of the indexes that hold them (migration 0022): a closed one
+/// (answered or rejected, or any other than the open ones below: `inquiries_peer_closed`, by
+/// peer and agreement) or an open one (the
+/// work queue's `inquiries_inbound_pending_due` and `inquiries_outbound_open_due`). Always true;
+/// a statement reading one peer's inquiries adds it so that the planner reads those three
+/// indexes together rather than every inquiry of every peer.
+pub(crate) const INQUIRIES_BY_INDEX: &str =
+    "(NOT (state = 'pending' OR direction = 'outbound' AND state = 'queued')
+      OR direction = 'inbound' AND state = 'pending'
+      OR direction = 'outbound' AND state IN ('queued', 'pending'))";
 
 /// Rows tagged per statement.
 const TAG_CHUNK: i64 = 5_000;
@@ -66,7 +84,7 @@ async fn tag_rows_in(
         tags.push(tag(&digest).to_vec());
         digests.push(digest.to_vec());
     }
-    let MessageTable { table, content } = table;
+    let MessageTable { table, content, .. } = table;
     let written = sqlx::query(&format!(
         "UPDATE {table} m SET content_tag = t.tag
            FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[]) AS t(id, digest, tag)
@@ -119,10 +137,11 @@ impl Store {
                 let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(&format!(
                     "SELECT message_id, {content}(m) FROM {table} m
                       WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NULL
-                        AND erased_at IS NULL AND message_id > $3
+                        AND erased_at IS NULL AND message_id > $3 AND {of_a_peer}
                       ORDER BY message_id LIMIT {TAG_CHUNK}",
                     content = table.content,
                     table = table.table,
+                    of_a_peer = table.of_a_peer,
                 ))
                 .bind(peer.as_str())
                 .bind(agreement_id)

@@ -4,6 +4,7 @@
 
 mod runs;
 mod sets;
+pub(in crate::store) use sets::{ASKED_BEFORE_SQL, message_digests_sql};
 
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;

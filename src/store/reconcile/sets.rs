@@ -11,6 +11,7 @@ use crate::domain::person::{Flow, Person};
 use crate::domain::reconcile::{AskedBefore, MessageType};
 use crate::store::outbound::corrupt;
 use crate::store::registry::{PERSON_COLUMNS, PersonRow};
+use crate::store::tags::INQUIRIES_BY_INDEX;
 use crate::store::{Store, StoreError, Work};
 
 /// One exchanged message's digest, as this side holds it.
@@ -48,6 +49,42 @@ pub struct PersonDigest {
 /// A shared person's row: ID number, flow, township, digest (absent when cleared by a write).
 type SharedPersonRow = (String, String, Option<String>, Option<Vec<u8>>);
 
+/// The tags of the messages exchanged with peer `$1` under agreement `$2`, each marked as
+/// ours or theirs and as erased or not ([`Store::message_digests`]).
+pub(in crate::store) fn message_digests_sql() -> String {
+    format!(
+        "SELECT 'inquiry', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+           FROM inquiries
+          WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected' AND content_tag IS NOT NULL
+            AND {INQUIRIES_BY_INDEX}
+         UNION ALL
+         SELECT 'confirmation', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+           FROM confirmations
+          WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL
+         UNION ALL
+         SELECT 'notice', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+           FROM notices
+          WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL
+         UNION ALL
+         SELECT 'feedback', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
+           FROM feedback
+          WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL"
+    )
+}
+
+/// [`Store::asked_before`]'s statement: $1 the peer, $2 since when. The open inquiries are found
+/// through the work queue's index, the closed ones since `$2` through `inquiries_peer_closed`
+/// (migration 0022); the two conditions together are "open, or since `$2`".
+pub(in crate::store) const ASKED_BEFORE_SQL: &str = "SELECT i.subject_id,
+        i.state IN ('queued', 'pending')
+            OR EXISTS (SELECT 1 FROM reconcile_differences d WHERE d.inquiry_id = i.message_id),
+        i.state = 'answered' AND i.outcome = 'not_found'
+   FROM inquiries i
+  WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
+    AND i.erased_at IS NULL
+    AND (i.state IN ('queued', 'pending')
+         OR i.created_at >= $2 AND NOT (i.state = 'pending' OR i.direction = 'outbound' AND i.state = 'queued'))";
+
 impl Store {
     /// The tags of every message exchanged with `peer` under agreement `agreement_id`
     /// (inquiries the peer refused never reached it and are left out). Messages without a tag
@@ -62,27 +99,11 @@ impl Store {
         self.tag_untagged_messages(peer, agreement_id, tag).await?;
         let mut tx = self.pool().begin().await?;
         self.limit(&mut tx, Work::Bulk).await?;
-        let rows: Vec<(String, Uuid, bool, Vec<u8>, bool)> = sqlx::query_as(
-            "SELECT 'inquiry', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
-               FROM inquiries
-              WHERE peer_county = $1 AND agreement_id = $2 AND state <> 'rejected' AND content_tag IS NOT NULL
-             UNION ALL
-             SELECT 'confirmation', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
-               FROM confirmations
-              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL
-             UNION ALL
-             SELECT 'notice', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
-               FROM notices
-              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL
-             UNION ALL
-             SELECT 'feedback', message_id, direction = 'outbound', content_tag, erased_at IS NOT NULL
-               FROM feedback
-              WHERE peer_county = $1 AND agreement_id = $2 AND content_tag IS NOT NULL AND reject_reason IS NULL",
-        )
-        .bind(peer.as_str())
-        .bind(agreement_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(String, Uuid, bool, Vec<u8>, bool)> = sqlx::query_as(&message_digests_sql())
+            .bind(peer.as_str())
+            .bind(agreement_id)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         rows.into_iter()
             .map(|(message_type, message_id, ours, digest, erased)| {
@@ -193,20 +214,11 @@ impl Store {
         peer: CountyCode,
         since: DateTime<Utc>,
     ) -> Result<AskedBefore, StoreError> {
-        let rows: Vec<(String, bool, bool)> = sqlx::query_as(
-            "SELECT i.subject_id,
-                    i.state IN ('queued', 'pending')
-                        OR EXISTS (SELECT 1 FROM reconcile_differences d WHERE d.inquiry_id = i.message_id),
-                    i.state = 'answered' AND i.outcome = 'not_found'
-               FROM inquiries i
-              WHERE i.direction = 'outbound' AND i.peer_county = $1 AND i.kind = 'outflow_status'
-                AND i.erased_at IS NULL
-                AND (i.state IN ('queued', 'pending') OR i.created_at >= $2)",
-        )
-        .bind(peer.as_str())
-        .bind(since)
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(String, bool, bool)> = sqlx::query_as(ASKED_BEFORE_SQL)
+            .bind(peer.as_str())
+            .bind(since)
+            .fetch_all(self.pool())
+            .await?;
         let mut asked = AskedBefore::default();
         for (subject, pending_or_reconciled, not_found) in rows {
             if pending_or_reconciled {
