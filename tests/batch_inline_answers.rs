@@ -106,6 +106,11 @@ async fn submit(cluster: &Cluster, inquiries: &[Inquiry], answer_inline: bool) -
         .receipts
 }
 
+/// Waits until `sql` counts `SIZE` rows at `node`.
+async fn until_all(what: &str, node: &hancha::node::Node, sql: &str) {
+    eventually(what, || async { (count(node, sql).await == i64::from(SIZE)).then_some(()) }).await;
+}
+
 fn ids_in(ids: &[String]) -> String {
     ids.iter()
         .map(|id| format!("'{id}'"))
@@ -126,10 +131,11 @@ async fn a_sweep_takes_its_answers_in_the_receipts_and_nothing_stays_owed() {
         .expect("queued");
     assert_eq!(new, u64::from(SIZE));
 
-    let answered = "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'answered'";
-    eventually("every inquiry answered at the asker", || async {
-        (count(asker, answered).await == i64::from(SIZE)).then_some(())
-    })
+    until_all(
+        "every inquiry answered at the asker",
+        asker,
+        "SELECT count(*) FROM inquiries WHERE direction = 'outbound' AND state = 'answered'",
+    )
     .await;
     // The responder owes nothing once the asker acknowledged: no answer was ever sent through
     // DeliverConfirmations, each was marked delivered by the acknowledgement.
@@ -257,25 +263,17 @@ async fn answers_in_receipts_are_the_stored_ones_and_an_unacknowledged_one_is_de
     // Never acknowledged: each answer is delivered in full after the grace period, and the
     // asker (which holds the inquiries) takes them.
     let asker = cluster.node(DINGCHENG);
-    eventually("the owed answers reach the asker", || async {
-        (count(
-            asker,
-            "SELECT count(*) FROM confirmations WHERE direction = 'inbound'",
-        )
-        .await
-            == i64::from(SIZE))
-        .then_some(())
-    })
+    until_all(
+        "the owed answers reach the asker",
+        asker,
+        "SELECT count(*) FROM confirmations WHERE direction = 'inbound'",
+    )
     .await;
-    eventually("the responder records them delivered", || async {
-        (count(
-            responder,
-            "SELECT count(*) FROM confirmations WHERE delivered_at IS NOT NULL",
-        )
-        .await
-            == i64::from(SIZE))
-        .then_some(())
-    })
+    until_all(
+        "the responder records them delivered",
+        responder,
+        "SELECT count(*) FROM confirmations WHERE delivered_at IS NOT NULL",
+    )
     .await;
     assert_eq!(
         count(
@@ -302,14 +300,10 @@ async fn an_asker_that_does_not_ask_for_answers_inline_gets_them_delivered() {
         "receipts alone: {receipts:?}"
     );
     let asker = cluster.node(DINGCHENG);
-    eventually("the auto-answer worker's answers are delivered", || async {
-        (count(
-            asker,
-            "SELECT count(*) FROM confirmations WHERE direction = 'inbound'",
-        )
-        .await
-            == i64::from(SIZE))
-        .then_some(())
-    })
+    until_all(
+        "the auto-answer worker's answers are delivered",
+        asker,
+        "SELECT count(*) FROM confirmations WHERE direction = 'inbound'",
+    )
     .await;
 }

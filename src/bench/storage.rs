@@ -2,11 +2,12 @@
 //! confirmation, outbox and audit rows — into freshly migrated databases (the same schema and
 //! indexes), in batches, with no gRPC, no TLS and no node in between.
 //!
-//! Each side commits three times per batch, as the protocol requires of the nodes (a message is
-//! durable before it is acknowledged): the asker queues its inquiries with their outbox entries,
-//! records the receipts and deletes the entries, then stores the confirmations; the responder
-//! stores the inquiries under the daily cap, answers them with their confirmations' outbox
-//! entries, then records the deliveries and deletes the entries. The two sides run at once, one
+//! Each side commits twice per batch, as the protocol requires of the nodes with answers given
+//! inline (a message is durable before it is acknowledged): the asker queues its inquiries with
+//! their outbox entries, then records the receipts and the answers that came with them and
+//! deletes the entries; the responder stores the inquiries under the daily cap, answered, with
+//! their confirmations and the confirmations' outbox entries (owed until acknowledged), then
+//! records the asker's acknowledgement and deletes the entries. The two sides run at once, one
 //! connection each, as two nodes on one server do. What the nodes do besides writing — leasing
 //! outbox entries, checking for duplicates, reading the registry, the wire — is what the ratio to
 //! this limit measures.
@@ -15,6 +16,7 @@
 //! inside its transactions (`*_in`), so the yardstick changes whenever the store does and can
 //! never drift from it.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -28,16 +30,16 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::person::answer_from_registry;
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::{InquiryKind, Priority};
+use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority};
 use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
 use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
-    InboundInquiry, Written, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
+    InboundInquiry, ReceiptTimes, Written, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
     insert_inbound_inquiries_in, lock_daily_volume_in,
 };
 use crate::store::outbound::{
-    InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_in,
+    InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_locked_in,
 };
 
 /// How long the responder gives itself to answer, as a normal agreement does.
@@ -254,7 +256,8 @@ fn build_batches(
     Ok(batches)
 }
 
-/// The asker's three transactions for one batch.
+/// The asker's two transactions for one batch: the inquiries queued with their outbox entries,
+/// then the receipts and the answers that came back in them.
 async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> anyhow::Result<()> {
     let peer = terms.responder;
     let now = Utc::now();
@@ -274,12 +277,15 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
             due_at,
         })
         .collect();
-    record_verdicts_in(&mut tx, peer, &verdicts).await?;
-    tx.commit().await?;
-
-    let mut tx = db.begin().await?;
+    let times: ReceiptTimes = batch
+        .inquiries
+        .iter()
+        .map(|inquiry| (inquiry.message_id, (now, due_at)))
+        .collect();
     let confirmations: Vec<&Confirmation> = batch.confirmations.iter().collect();
-    insert_inbound_confirmations_in(&mut tx, peer, &confirmations, &Default::default()).await?;
+    insert_inbound_confirmations_in(&mut tx, peer, &confirmations, &times).await?;
+    let answered: HashSet<Uuid> = times.keys().copied().collect();
+    record_verdicts_locked_in(&mut tx, peer, &verdicts, &answered).await?;
     let accepted: Vec<_> = confirmations
         .iter()
         .map(|confirmation| confirmation_audit(peer, confirmation, "accepted", None))
@@ -289,7 +295,8 @@ async fn asker_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> 
     Ok(())
 }
 
-/// The responder's three transactions for one batch.
+/// The responder's two transactions for one batch: the inquiries stored answered, with their
+/// answers owed until acknowledged, then the asker's acknowledgement.
 async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch) -> anyhow::Result<()> {
     let peer = terms.asker;
     let now = Utc::now();
@@ -306,18 +313,29 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
         })
         .collect();
     let rows: Vec<&InboundInquiry<'_>> = inbound.iter().collect();
+    let outcomes: HashMap<Uuid, AnswerOutcome> = batch
+        .confirmations
+        .iter()
+        .map(|confirmation| (confirmation.inquiry_id, confirmation.outcome))
+        .collect();
     let used = lock_daily_volume_in(&mut tx, peer, day).await?;
     let count = i64::try_from(rows.len())?;
-    insert_inbound_inquiries_in(&mut tx, peer, day, used + count, &rows, now, Written::Pending).await?;
+    insert_inbound_inquiries_in(
+        &mut tx,
+        peer,
+        day,
+        used + count,
+        &rows,
+        now,
+        Written::Answered(&outcomes),
+    )
+    .await?;
     let accepted: Vec<_> = batch
         .inquiries
         .iter()
         .map(|inquiry| inquiry_audit(peer, inquiry, "accepted", None))
         .collect();
     audit_batch_in(&mut tx, &accepted).await?;
-    tx.commit().await?;
-
-    let mut tx = db.begin().await?;
     let mut answers = AnswerBatch::default();
     for (inquiry, confirmation) in batch.inquiries.iter().zip(&batch.confirmations) {
         answers.push(
@@ -332,14 +350,9 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
             },
         );
     }
+    let owed_until = now + chrono::Duration::seconds(30);
     answers
-        .write(
-            &mut tx,
-            "automatic",
-            now,
-            InquiryRows::MarkAnswered { checked: true },
-            None,
-        )
+        .write(&mut tx, "automatic", now, InquiryRows::AlreadyAnswered, Some(owed_until))
         .await?;
     tx.commit().await?;
 

@@ -51,7 +51,7 @@ pub struct GivenAnswer {
 }
 
 /// The confirmation an answer writes, as [`AnswerBatch::write`] stores it at `now`.
-pub(crate) fn confirmation_of(
+fn confirmation_of(
     inquiry_id: Uuid,
     confirmation_id: Uuid,
     agreement: &AgreementRef,
@@ -143,21 +143,13 @@ where
     let mut batch = AnswerBatch::default();
     for inquiry in &waiting {
         if let Some(answer) = decide(inquiry, registered.get(&inquiry.subject.resident_id)) {
-            let confirmation_id = Uuid::now_v7();
-            let confirmation = confirmation_of(
-                inquiry.message_id,
-                confirmation_id,
-                &inquiry.agreement,
-                &answer,
-                now,
-            );
-            batch.push(
+            let confirmation = batch.answer(
                 inquiry.message_id,
                 inquiry.peer_county,
                 &inquiry.agreement,
                 inquiry.kind.as_str(),
-                confirmation_id,
                 answer,
+                now,
             );
             answered.push(GivenAnswer {
                 peer_county: inquiry.peer_county,
@@ -217,21 +209,12 @@ impl Store {
             return Err(StoreError::Conflict(format!("inquiry is {state}, not pending")));
         }
         let peer_county: CountyCode = parsed(&peer_county)?;
-        let confirmation_id = Uuid::now_v7();
         let mut batch = AnswerBatch::default();
         let agreement = AgreementRef {
             id: agreement_id,
             hash,
         };
-        let confirmation = confirmation_of(inquiry_id, confirmation_id, &agreement, &answer, now);
-        batch.push(
-            inquiry_id,
-            peer_county,
-            &agreement,
-            &kind,
-            confirmation_id,
-            answer,
-        );
+        let confirmation = batch.answer(inquiry_id, peer_county, &agreement, &kind, answer, now);
         batch
             .write(
                 &mut tx,
@@ -277,6 +260,23 @@ pub(crate) struct AnswerBatch {
 }
 
 impl AnswerBatch {
+    /// Adds `answer` to one inbound inquiry under a new confirmation id, and returns the
+    /// confirmation as [`write`](Self::write) stores it at `now`.
+    pub(crate) fn answer(
+        &mut self,
+        inquiry_id: Uuid,
+        peer_county: CountyCode,
+        agreement: &AgreementRef,
+        kind: &str,
+        answer: Answer,
+        now: DateTime<Utc>,
+    ) -> Confirmation {
+        let confirmation_id = Uuid::now_v7();
+        let confirmation = confirmation_of(inquiry_id, confirmation_id, agreement, &answer, now);
+        self.push(inquiry_id, peer_county, agreement, kind, confirmation_id, answer);
+        confirmation
+    }
+
     /// Adds the answer to one inbound inquiry, with its confirmation's id.
     pub(crate) fn push(
         &mut self,

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::answers::{Answer, AnswerBatch, InquiryRows, WaitingInquiry, confirmation_of};
+use super::answers::{Answer, AnswerBatch, InquiryRows, WaitingInquiry};
 use super::inbound::{
     ConfirmationReceipt, InboundInquiry, InboundReceipt, ReceiptTimes, Written,
     accept_confirmations_locked_in, accept_inquiries_in, lock_outbound_inquiries_in,
@@ -87,21 +87,13 @@ impl Store {
                     let Some(answer) = decided.remove(&inquiry.message_id) else {
                         continue;
                     };
-                    let confirmation_id = Uuid::now_v7();
-                    let confirmation = confirmation_of(
-                        inquiry.message_id,
-                        confirmation_id,
-                        &inquiry.agreement,
-                        &answer,
-                        now,
-                    );
-                    written.push(
+                    let confirmation = written.answer(
                         inquiry.message_id,
                         peer,
                         &inquiry.agreement,
                         inquiry.kind.as_str(),
-                        confirmation_id,
                         answer,
+                        now,
                     );
                     answers.insert(inquiry.message_id, confirmation);
                 }
