@@ -33,8 +33,8 @@ use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
 use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
-    InboundInquiry, Written, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
-    insert_inbound_inquiries_in, lock_daily_volume_in,
+    InboundInquiry, Written, add_daily_volume_in, confirmation_audit, inquiry_audit,
+    insert_inbound_confirmations_in, insert_inbound_inquiries_in,
 };
 use crate::store::outbound::{
     InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_in,
@@ -306,15 +306,15 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
         })
         .collect();
     let rows: Vec<&InboundInquiry<'_>> = inbound.iter().collect();
-    let used = lock_daily_volume_in(&mut tx, peer, day).await?;
-    let count = i64::try_from(rows.len())?;
-    insert_inbound_inquiries_in(&mut tx, peer, day, used + count, &rows, now, Written::Pending).await?;
+    insert_inbound_inquiries_in(&mut tx, peer, &rows, now, Written::Pending).await?;
     let accepted: Vec<_> = batch
         .inquiries
         .iter()
         .map(|inquiry| inquiry_audit(peer, inquiry, "accepted", None))
         .collect();
     audit_batch_in(&mut tx, &accepted).await?;
+    // The counter last, as the store takes it: held only to the commit.
+    add_daily_volume_in(&mut tx, peer, day, rows.len()).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;
