@@ -108,7 +108,10 @@ async fn submit(cluster: &Cluster, inquiries: &[Inquiry], answer_inline: bool) -
 
 /// Waits until `sql` counts `SIZE` rows at `node`.
 async fn until_all(what: &str, node: &hancha::node::Node, sql: &str) {
-    eventually(what, || async { (count(node, sql).await == i64::from(SIZE)).then_some(()) }).await;
+    eventually(what, || async {
+        (count(node, sql).await == i64::from(SIZE)).then_some(())
+    })
+    .await;
 }
 
 fn ids_in(ids: &[String]) -> String {

@@ -35,8 +35,8 @@ use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
 use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
-    InboundInquiry, ReceiptTimes, Written, confirmation_audit, inquiry_audit, insert_inbound_confirmations_in,
-    insert_inbound_inquiries_in, lock_daily_volume_in,
+    InboundInquiry, ReceiptTimes, Written, add_daily_volume_in, confirmation_audit, inquiry_audit,
+    insert_inbound_confirmations_in, insert_inbound_inquiries_in,
 };
 use crate::store::outbound::{
     InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_locked_in,
@@ -318,18 +318,7 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
         .iter()
         .map(|confirmation| (confirmation.inquiry_id, confirmation.outcome))
         .collect();
-    let used = lock_daily_volume_in(&mut tx, peer, day).await?;
-    let count = i64::try_from(rows.len())?;
-    insert_inbound_inquiries_in(
-        &mut tx,
-        peer,
-        day,
-        used + count,
-        &rows,
-        now,
-        Written::Answered(&outcomes),
-    )
-    .await?;
+    insert_inbound_inquiries_in(&mut tx, peer, &rows, now, Written::Answered(&outcomes)).await?;
     let accepted: Vec<_> = batch
         .inquiries
         .iter()
@@ -352,8 +341,16 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
     }
     let owed_until = now + chrono::Duration::seconds(30);
     answers
-        .write(&mut tx, "automatic", now, InquiryRows::AlreadyAnswered, Some(owed_until))
+        .write(
+            &mut tx,
+            "automatic",
+            now,
+            InquiryRows::AlreadyAnswered,
+            Some(owed_until),
+        )
         .await?;
+    // The counter last, as the store takes it: held only to the commit.
+    add_daily_volume_in(&mut tx, peer, day, rows.len()).await?;
     tx.commit().await?;
 
     let mut tx = db.begin().await?;

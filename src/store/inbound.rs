@@ -95,6 +95,15 @@ impl Store {
 }
 
 /// [`Store::accept_inbound_inquiries`] inside the caller's transaction.
+///
+/// The daily cap is exact without holding the day's counter while the rows are written: the
+/// batch is decided on the count as read (no lock), its rows and audit records are written
+/// under a savepoint, and only then is the counter taken, raised by the inquiries accepted, in
+/// one statement. The count it held before our increment is the count a batch taking the lock
+/// first would have decided on; when the decisions on that count are the ones taken (the same
+/// count, or a higher one that refuses nothing more), they stand. Otherwise the savepoint is
+/// rolled back and the batch is decided again the old way, the counter locked first. Either
+/// way the counter is held only from the end of the batch to the commit.
 pub(crate) async fn accept_inquiries_in(
     tx: &mut sqlx::PgConnection,
     peer: CountyCode,
@@ -104,18 +113,78 @@ pub(crate) async fn accept_inquiries_in(
     written: Written<'_>,
 ) -> Result<Vec<InboundReceipt>, StoreError> {
     let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
-    let existing: Vec<ExistingInquiry> = sqlx::query_as(
-            "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut used = lock_daily_volume_in(&mut *tx, peer, day).await?;
+    let existing = existing_inquiries_in(&mut *tx, &ids).await?;
+    let read = daily_volume_in(&mut *tx, peer, day).await?;
+    let decided = decide(peer, batch, &existing, read, now);
+    if !decided.counted {
+        // Nothing was decided on the count (repeats and taken ids only): no counter to take.
+        insert_inbound_inquiries_in(&mut *tx, peer, &decided.new_rows, now, written).await?;
+        audit_batch_in(&mut *tx, &decided.audit).await?;
+        return Ok(decided.receipts);
+    }
 
-    let mut receipts = Vec::with_capacity(batch.len());
-    let mut new_rows: Vec<&InboundInquiry<'_>> = Vec::new();
-    let mut audit = Vec::new();
-    let mut seen_in_batch = std::collections::HashSet::new();
+    let mut optimistic = sqlx::Connection::begin(&mut *tx).await?;
+    insert_inbound_inquiries_in(&mut optimistic, peer, &decided.new_rows, now, written).await?;
+    audit_batch_in(&mut optimistic, &decided.audit).await?;
+    let before = add_daily_volume_in(&mut optimistic, peer, day, decided.new_rows.len()).await?;
+    if before == read || decide(peer, batch, &existing, before, now).receipts == decided.receipts {
+        optimistic.commit().await?;
+        return Ok(decided.receipts);
+    }
+    optimistic.rollback().await?;
+
+    // The count moved under the batch and changes its decisions: decided again with the counter
+    // locked first, on the ids as stored once the lock is held.
+    let used = lock_daily_volume_in(&mut *tx, peer, day).await?;
+    let existing = existing_inquiries_in(&mut *tx, &ids).await?;
+    let decided = decide(peer, batch, &existing, used, now);
+    insert_inbound_inquiries_in(&mut *tx, peer, &decided.new_rows, now, written).await?;
+    audit_batch_in(&mut *tx, &decided.audit).await?;
+    add_daily_volume_in(&mut *tx, peer, day, decided.new_rows.len()).await?;
+    Ok(decided.receipts)
+}
+
+/// The ids among `ids` already stored, with their owner, direction, receipt and deadline.
+async fn existing_inquiries_in(
+    connection: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<ExistingInquiry>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(connection)
+    .await?)
+}
+
+/// What a batch comes to, decided on a count of inquiries already accepted that day.
+struct Decided<'b, 'a> {
+    /// One receipt per inquiry of the batch, in order.
+    receipts: Vec<InboundReceipt>,
+    /// The inquiries to store.
+    new_rows: Vec<&'b InboundInquiry<'a>>,
+    /// The audit records to write.
+    audit: Vec<AuditEntry>,
+    /// Whether any decision looked at the count (an inquiry accepted or refused for the cap).
+    counted: bool,
+}
+
+/// Decides each inquiry of `batch`: a repeat of one stored (or earlier in the batch), an id
+/// taken by another message, refused for the cap (`used` already accepted today), or accepted.
+fn decide<'b, 'a>(
+    peer: CountyCode,
+    batch: &'b [InboundInquiry<'a>],
+    existing: &[ExistingInquiry],
+    mut used: i64,
+    now: DateTime<Utc>,
+) -> Decided<'b, 'a> {
+    let mut decided = Decided {
+        receipts: Vec::with_capacity(batch.len()),
+        new_rows: Vec::new(),
+        audit: Vec::new(),
+        counted: false,
+    };
+    let mut seen_in_batch = HashSet::new();
     for item in batch {
         let id = item.inquiry.message_id;
         if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id) {
@@ -131,26 +200,29 @@ pub(crate) async fn accept_inquiries_in(
                 _ => InboundReceipt::IdTaken,
             };
             if receipt == InboundReceipt::IdTaken {
-                audit.push(inquiry_audit(
+                decided.audit.push(inquiry_audit(
                     peer,
                     item.inquiry,
                     "rejected",
                     Some("ALREADY_EXISTS: message id already used by another message".into()),
                 ));
             }
-            receipts.push(receipt);
+            decided.receipts.push(receipt);
             continue;
         }
         if !seen_in_batch.insert(id) {
-            receipts.push(InboundReceipt::Duplicate {
+            decided.receipts.push(InboundReceipt::Duplicate {
                 received_at: now,
                 due_at: item.due_at,
             });
             continue;
         }
+        decided.counted = true;
         if used >= i64::from(item.daily_cap) {
-            receipts.push(InboundReceipt::OverDailyCap { cap: item.daily_cap });
-            audit.push(inquiry_audit(
+            decided
+                .receipts
+                .push(InboundReceipt::OverDailyCap { cap: item.daily_cap });
+            decided.audit.push(inquiry_audit(
                 peer,
                 item.inquiry,
                 "rejected",
@@ -162,17 +234,16 @@ pub(crate) async fn accept_inquiries_in(
             continue;
         }
         used += 1;
-        receipts.push(InboundReceipt::Accepted {
+        decided.receipts.push(InboundReceipt::Accepted {
             received_at: now,
             due_at: item.due_at,
         });
-        audit.push(inquiry_audit(peer, item.inquiry, "accepted", None));
-        new_rows.push(item);
+        decided
+            .audit
+            .push(inquiry_audit(peer, item.inquiry, "accepted", None));
+        decided.new_rows.push(item);
     }
-
-    insert_inbound_inquiries_in(&mut *tx, peer, day, used, &new_rows, now, written).await?;
-    audit_batch_in(&mut *tx, &audit).await?;
-    Ok(receipts)
+    decided
 }
 
 impl Store {
@@ -304,18 +375,14 @@ pub(crate) async fn accept_confirmations_locked_in(
     Ok(receipts)
 }
 
-/// Creates the day's row of `peer`'s volume if needed and locks it, in one statement, and
-/// returns the inquiries counted so far: batches from one peer take turns from here to their
-/// commit, so the daily cap is never overrun.
-pub(crate) async fn lock_daily_volume_in(
+/// The inquiries from `peer` counted on `day` so far, read without a lock (0 before the first).
+async fn daily_volume_in(
     connection: &mut sqlx::PgConnection,
     peer: CountyCode,
     day: NaiveDate,
 ) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, 0)
-         ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries
-         RETURNING inquiries::bigint",
+        "SELECT coalesce(max(inquiries), 0)::bigint FROM daily_volume WHERE peer_county = $1 AND day = $2",
     )
     .bind(peer.as_str())
     .bind(day)
@@ -323,13 +390,45 @@ pub(crate) async fn lock_daily_volume_in(
     .await?)
 }
 
-/// Writes inquiries from `peer` that were accepted (pending, due at their deadline) and sets the
-/// day's volume, locked by [`lock_daily_volume_in`], to `used`. Nothing when `new_rows` is empty.
-pub(crate) async fn insert_inbound_inquiries_in(
+/// Creates the day's row of `peer`'s volume if needed and locks it, in one statement, and
+/// returns the inquiries counted so far: a batch locking it before it decides takes its turn
+/// from here to its commit (the fallback of [`accept_inquiries_in`]).
+async fn lock_daily_volume_in(
     connection: &mut sqlx::PgConnection,
     peer: CountyCode,
     day: NaiveDate,
-    used: i64,
+) -> Result<i64, StoreError> {
+    add_daily_volume_in(connection, peer, day, 0).await
+}
+
+/// Adds `accepted` inquiries to `peer`'s volume on `day` (creating the day's row if needed),
+/// locking the row to the end of the transaction, in one statement; returns the count before
+/// the addition, as of the moment the lock was taken.
+pub(crate) async fn add_daily_volume_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    day: NaiveDate,
+    accepted: usize,
+) -> Result<i64, StoreError> {
+    let accepted = i32::try_from(accepted).unwrap_or(i32::MAX);
+    let after: i64 = sqlx::query_scalar(
+        "INSERT INTO daily_volume (peer_county, day, inquiries) VALUES ($1, $2, $3)
+         ON CONFLICT (peer_county, day) DO UPDATE SET inquiries = daily_volume.inquiries + EXCLUDED.inquiries
+         RETURNING inquiries::bigint",
+    )
+    .bind(peer.as_str())
+    .bind(day)
+    .bind(accepted)
+    .fetch_one(connection)
+    .await?;
+    Ok(after - i64::from(accepted))
+}
+
+/// Writes inquiries from `peer` that were accepted (pending, due at their deadline); the day's
+/// volume is counted apart, by [`add_daily_volume_in`]. Nothing when `new_rows` is empty.
+pub(crate) async fn insert_inbound_inquiries_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
     new_rows: &[&InboundInquiry<'_>],
     now: DateTime<Utc>,
     written: Written<'_>,
@@ -376,12 +475,6 @@ pub(crate) async fn insert_inbound_inquiries_in(
             .bind(looked_at)
             .execute(&mut *connection)
             .await?;
-    sqlx::query("UPDATE daily_volume SET inquiries = $3 WHERE peer_county = $1 AND day = $2")
-        .bind(peer.as_str())
-        .bind(day)
-        .bind(i32::try_from(used).unwrap_or(i32::MAX))
-        .execute(&mut *connection)
-        .await?;
     Ok(())
 }
 
