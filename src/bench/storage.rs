@@ -16,7 +16,7 @@
 //! inside its transactions (`*_in`), so the yardstick changes whenever the store does and can
 //! never drift from it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -30,13 +30,13 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::{AgreementRef, Confirmation, Inquiry, Subject};
 use crate::domain::person::answer_from_registry;
 use crate::domain::resident_id::today_in_china;
-use crate::domain::vocabulary::{AnswerOutcome, InquiryKind, Priority};
+use crate::domain::vocabulary::{InquiryKind, Priority};
 use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
 use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
-    InboundInquiry, ReceiptTimes, Written, add_daily_volume_in, confirmation_audit, inquiry_audit,
-    insert_inbound_confirmations_in, insert_inbound_inquiries_in,
+    InboundInquiry, InlineAnswers, ReceiptTimes, Written, add_daily_volume_in, confirmation_audit,
+    inquiry_audit, insert_inbound_confirmations_in, insert_inbound_inquiries_in,
 };
 use crate::store::outbound::{
     InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_locked_in,
@@ -313,12 +313,22 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
         })
         .collect();
     let rows: Vec<&InboundInquiry<'_>> = inbound.iter().collect();
-    let outcomes: HashMap<Uuid, AnswerOutcome> = batch
-        .confirmations
-        .iter()
-        .map(|confirmation| (confirmation.inquiry_id, confirmation.outcome))
-        .collect();
-    insert_inbound_inquiries_in(&mut tx, peer, &rows, now, Written::Answered(&outcomes)).await?;
+    let owed_until = now + chrono::Duration::seconds(30);
+    let inline = InlineAnswers {
+        answers: batch
+            .confirmations
+            .iter()
+            .map(|confirmation| {
+                let answer = Answer {
+                    outcome: confirmation.outcome,
+                    fields: confirmation.fields.clone(),
+                };
+                (confirmation.inquiry_id, answer)
+            })
+            .collect(),
+        owed_until,
+    };
+    insert_inbound_inquiries_in(&mut tx, peer, &rows, now, Written::Answered(&inline)).await?;
     let accepted: Vec<_> = batch
         .inquiries
         .iter()
@@ -339,7 +349,6 @@ async fn responder_side(db: &mut PgConnection, terms: &Terms<'_>, batch: &Batch)
             },
         );
     }
-    let owed_until = now + chrono::Duration::seconds(30);
     answers
         .write(
             &mut tx,

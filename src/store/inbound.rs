@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::answers::{Answer, AnswerBatch, InquiryRows};
 use super::audit::AuditEntry;
 use super::{Store, StoreError, audit_batch_in};
 use crate::domain::division::CountyCode;
 use crate::domain::message::{Confirmation, Inquiry};
-use crate::domain::vocabulary::AnswerOutcome;
 
 /// An inquiry that passed validation and the agreement checks, ready to be stored.
 #[derive(Clone, Debug)]
@@ -31,11 +31,24 @@ type ExistingInquiry = (Uuid, String, String, Option<DateTime<Utc>>, Option<Date
 pub(crate) enum Written<'a> {
     /// Pending, for the auto-answer worker.
     Pending,
-    /// Those with an outcome here answered with it, by an answer written in the same
-    /// transaction (one row version, not a pending one and then an answered one); the rest
-    /// pending for an operator. All of them looked at: the auto-answer worker passes them by.
-    Answered(&'a HashMap<Uuid, AnswerOutcome>),
+    /// Those with an answer here answered with it, the answer written in the same transaction
+    /// (one row version, not a pending one and then an answered one); the rest pending for an
+    /// operator. All of them looked at: the auto-answer worker passes them by.
+    Answered(&'a InlineAnswers),
 }
+
+/// The answers decided for a batch before it is stored, to be written with it and sent back
+/// inline.
+#[derive(Clone, Debug)]
+pub(crate) struct InlineAnswers {
+    /// The answer to each inquiry the registry settles, by inquiry id.
+    pub(crate) answers: HashMap<Uuid, Answer>,
+    /// Until when each answer stays owed (its outbox entry's due time), unless acknowledged.
+    pub(crate) owed_until: DateTime<Utc>,
+}
+
+/// The answers written with a batch, by inquiry id, as they were written.
+pub(crate) type GivenInline = HashMap<Uuid, Confirmation>;
 
 /// What became of one inbound inquiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +101,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<InboundReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let receipts = accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Pending).await?;
+        let (receipts, _) = accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Pending).await?;
         tx.commit().await?;
         Ok(receipts)
     }
@@ -111,25 +124,23 @@ pub(crate) async fn accept_inquiries_in(
     batch: &[InboundInquiry<'_>],
     now: DateTime<Utc>,
     written: Written<'_>,
-) -> Result<Vec<InboundReceipt>, StoreError> {
+) -> Result<(Vec<InboundReceipt>, GivenInline), StoreError> {
     let ids: Vec<Uuid> = batch.iter().map(|item| item.inquiry.message_id).collect();
     let existing = existing_inquiries_in(&mut *tx, &ids).await?;
     let read = daily_volume_in(&mut *tx, peer, day).await?;
     let decided = decide(peer, batch, &existing, read, now);
     if !decided.counted {
         // Nothing was decided on the count (repeats and taken ids only): no counter to take.
-        insert_inbound_inquiries_in(&mut *tx, peer, &decided.new_rows, now, written).await?;
-        audit_batch_in(&mut *tx, &decided.audit).await?;
-        return Ok(decided.receipts);
+        let given = write_accepted_in(&mut *tx, peer, &decided, now, written).await?;
+        return Ok((decided.receipts, given));
     }
 
     let mut optimistic = sqlx::Connection::begin(&mut *tx).await?;
-    insert_inbound_inquiries_in(&mut optimistic, peer, &decided.new_rows, now, written).await?;
-    audit_batch_in(&mut optimistic, &decided.audit).await?;
+    let given = write_accepted_in(&mut optimistic, peer, &decided, now, written).await?;
     let before = add_daily_volume_in(&mut optimistic, peer, day, decided.new_rows.len()).await?;
     if before == read || decide(peer, batch, &existing, before, now).receipts == decided.receipts {
         optimistic.commit().await?;
-        return Ok(decided.receipts);
+        return Ok((decided.receipts, given));
     }
     optimistic.rollback().await?;
 
@@ -138,10 +149,52 @@ pub(crate) async fn accept_inquiries_in(
     let used = lock_daily_volume_in(&mut *tx, peer, day).await?;
     let existing = existing_inquiries_in(&mut *tx, &ids).await?;
     let decided = decide(peer, batch, &existing, used, now);
-    insert_inbound_inquiries_in(&mut *tx, peer, &decided.new_rows, now, written).await?;
-    audit_batch_in(&mut *tx, &decided.audit).await?;
+    let given = write_accepted_in(&mut *tx, peer, &decided, now, written).await?;
     add_daily_volume_in(&mut *tx, peer, day, decided.new_rows.len()).await?;
-    Ok(decided.receipts)
+    Ok((decided.receipts, given))
+}
+
+/// Writes what a batch was decided to: its accepted inquiries, their audit records and, when
+/// they are answered inline, their answers (owed until acknowledged). Returns the answers
+/// written.
+async fn write_accepted_in(
+    connection: &mut sqlx::PgConnection,
+    peer: CountyCode,
+    decided: &Decided<'_, '_>,
+    now: DateTime<Utc>,
+    written: Written<'_>,
+) -> Result<GivenInline, StoreError> {
+    insert_inbound_inquiries_in(&mut *connection, peer, &decided.new_rows, now, written).await?;
+    audit_batch_in(&mut *connection, &decided.audit).await?;
+    let Written::Answered(inline) = written else {
+        return Ok(GivenInline::new());
+    };
+    let mut batch = AnswerBatch::default();
+    let mut given = GivenInline::new();
+    for row in &decided.new_rows {
+        let inquiry = row.inquiry;
+        if let Some(answer) = inline.answers.get(&inquiry.message_id) {
+            let confirmation = batch.answer(
+                inquiry.message_id,
+                peer,
+                &inquiry.agreement,
+                inquiry.kind.as_str(),
+                answer.clone(),
+                now,
+            );
+            given.insert(inquiry.message_id, confirmation);
+        }
+    }
+    batch
+        .write(
+            &mut *connection,
+            "automatic",
+            now,
+            InquiryRows::AlreadyAnswered,
+            Some(inline.owed_until),
+        )
+        .await?;
+    Ok(given)
 }
 
 /// The ids among `ids` already stored, with their owner, direction, receipt and deadline.
@@ -438,13 +491,14 @@ pub(crate) async fn insert_inbound_inquiries_in(
     }
     let (outcomes, looked_at): (Vec<Option<&str>>, bool) = match written {
         Written::Pending => (vec![None; new_rows.len()], false),
-        Written::Answered(outcomes) => (
+        Written::Answered(inline) => (
             new_rows
                 .iter()
                 .map(|r| {
-                    outcomes
+                    inline
+                        .answers
                         .get(&r.inquiry.message_id)
-                        .map(|outcome| outcome.as_str())
+                        .map(|answer| answer.outcome.as_str())
                 })
                 .collect(),
             true,

@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::answers::{Answer, AnswerBatch, InquiryRows, WaitingInquiry};
+use super::answers::{Answer, WaitingInquiry};
 use super::inbound::{
-    ConfirmationReceipt, InboundInquiry, InboundReceipt, ReceiptTimes, Written,
+    ConfirmationReceipt, InboundInquiry, InboundReceipt, InlineAnswers, ReceiptTimes, Written,
     accept_confirmations_locked_in, accept_inquiries_in, lock_outbound_inquiries_in,
 };
 use super::outbound::{
@@ -23,7 +23,6 @@ use crate::domain::division::CountyCode;
 use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
 use crate::domain::resident_id::ResidentId;
-use crate::domain::vocabulary::AnswerOutcome;
 
 impl Store {
     /// Stores a batch of inquiries from `peer` and, for each accepted one that `decide` answers
@@ -72,48 +71,22 @@ impl Store {
                 decided.insert(inquiry.message_id, answer);
             }
         }
-        let outcomes: HashMap<Uuid, AnswerOutcome> =
-            decided.iter().map(|(id, answer)| (*id, answer.outcome)).collect();
-        let receipts =
-            accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Answered(&outcomes)).await?;
+        let inline = InlineAnswers {
+            answers: decided,
+            owed_until,
+        };
+        let (receipts, mut answers) =
+            accept_inquiries_in(&mut tx, peer, day, batch, now, Written::Answered(&inline)).await?;
         // The answers just written go back as written; only a repeat's answer is read back.
-        let mut answers: HashMap<Uuid, Confirmation> = HashMap::new();
-        let mut written = AnswerBatch::default();
-        let mut repeated = Vec::new();
-        for (item, receipt) in batch.iter().zip(&receipts) {
-            let inquiry = item.inquiry;
-            match receipt {
-                InboundReceipt::Accepted { .. } => {
-                    let Some(answer) = decided.remove(&inquiry.message_id) else {
-                        continue;
-                    };
-                    let confirmation = written.answer(
-                        inquiry.message_id,
-                        peer,
-                        &inquiry.agreement,
-                        inquiry.kind.as_str(),
-                        answer,
-                        now,
-                    );
-                    answers.insert(inquiry.message_id, confirmation);
-                }
-                InboundReceipt::Duplicate { .. } if !answers.contains_key(&inquiry.message_id) => {
-                    repeated.push(inquiry.message_id);
-                }
-                InboundReceipt::Duplicate { .. }
-                | InboundReceipt::OverDailyCap { .. }
-                | InboundReceipt::IdTaken => {}
-            }
-        }
-        written
-            .write(
-                &mut tx,
-                "automatic",
-                now,
-                InquiryRows::AlreadyAnswered,
-                Some(owed_until),
-            )
-            .await?;
+        let repeated: Vec<Uuid> = batch
+            .iter()
+            .zip(&receipts)
+            .filter(|(item, receipt)| {
+                matches!(receipt, InboundReceipt::Duplicate { .. })
+                    && !answers.contains_key(&item.inquiry.message_id)
+            })
+            .map(|(item, _)| item.inquiry.message_id)
+            .collect();
         if !repeated.is_empty() {
             for confirmation in confirmations_in(&mut tx, &repeated, peer).await? {
                 answers.insert(confirmation.inquiry_id, confirmation);
