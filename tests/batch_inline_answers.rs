@@ -257,6 +257,16 @@ async fn answers_in_receipts_are_the_stored_ones_and_an_unacknowledged_one_is_de
             .collect()
     };
     assert_eq!(answer_ids(&again), answer_ids(&receipts));
+    let metrics = http_get(&cluster.metrics_url(XINHUA)).await.1;
+    assert!(
+        metrics.contains(&format!("hancha_auto_answers_total {SIZE}\n")),
+        "answers given once, not again for the repeat:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("auto_answers"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let responder = cluster.node(XINHUA);
     assert_eq!(
         count(responder, "SELECT count(*) FROM confirmations").await,

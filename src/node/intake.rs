@@ -73,19 +73,11 @@ impl Intake for Node {
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
     ) -> Results<(Accepted, Option<Confirmation>)> {
-        let results = counted(
+        counted(
             self,
             MessageType::Inquiry,
             Node::receive_inquiries_answered_inline(self, peer, batch).await,
-        );
-        if let Ok(results) = &results {
-            let answered = results
-                .iter()
-                .filter(|result| matches!(result, Ok((_, Some(_)))))
-                .count();
-            self.metrics().auto_answered(answered);
-        }
-        results
+        )
     }
 
     async fn receive_window_inquiry(
@@ -101,9 +93,6 @@ impl Intake for Node {
                 MessageType::Inquiry,
                 verdict.as_ref().map(|_| ()).map_err(|r| r.code),
             );
-            if let Ok((_, Some(_answered_inline))) = verdict {
-                metrics.auto_answered(1);
-            }
         }
         reply
     }

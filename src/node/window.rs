@@ -74,10 +74,17 @@ impl Inbound for AnsweredInline {
             .store()
             .accept_and_answer_inquiries(peer, china_date(now), &batch, now, owed_until, decide)
             .await?;
-        Ok(stored
+        let stored: Vec<Stored<Self::Receipt>> = stored
             .into_iter()
             .map(|(receipt, answer)| stored_inquiry(receipt).map(|accepted| (accepted, answer)))
-            .collect())
+            .collect();
+        // Answers given now, not the stored ones a repeat carries back.
+        let answered = stored
+            .iter()
+            .filter(|result| matches!(result, Stored::New((_, Some(_)))))
+            .count();
+        node.metrics().auto_answered(answered);
+        Ok(stored)
     }
 }
 
