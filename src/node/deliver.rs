@@ -82,12 +82,14 @@ impl Node {
     /// Records the peer's receipts for inquiries we sent (`verdicts`) and the answers it gave
     /// inline, in one commit. An answer the agreement does not allow takes the ordinary intake
     /// instead, which refuses and audits it (unacknowledged, the peer delivers it again after
-    /// its grace period). Returns the answers now stored, new or repeated.
+    /// its grace period). Returns the answers now stored, new or repeated. `clerk_waits`: one
+    /// inquiry a clerk waits for, under the clerk's statement timeout.
     pub(super) async fn record_receipts_and_answers(
         &self,
         peer: CountyCode,
         verdicts: &[InquiryVerdict],
         answers: Vec<InlineConfirmation>,
+        clerk_waits: bool,
     ) -> Result<Vec<Confirmation>, StoreError> {
         let book = self.agreements();
         let (mut allowed, mut refused) = (Vec::new(), Vec::new());
@@ -103,7 +105,10 @@ impl Node {
                 other => refused.push(other),
             }
         }
-        let receipts = self.store.record_inline_answers(peer, verdicts, &allowed).await?;
+        let receipts = self
+            .store
+            .record_inline_answers(peer, verdicts, &allowed, clerk_waits)
+            .await?;
         if !refused.is_empty() {
             self.receive_confirmations(peer, refused).await?;
         }
@@ -211,7 +216,7 @@ impl Node {
             MessageType::Inquiry => {
                 if !answers.is_empty() {
                     answers_stored = self
-                        .record_receipts_and_answers(peer, &verdicts, answers)
+                        .record_receipts_and_answers(peer, &verdicts, answers, false)
                         .await?
                         .into_iter()
                         .map(|confirmation| confirmation.message_id)

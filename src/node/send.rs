@@ -270,7 +270,7 @@ impl Node {
             ..queued(None)
         };
         let answered = self
-            .record_receipts_and_answers(peer, &[verdict], reply.confirmation.into_iter().collect())
+            .record_receipts_and_answers(peer, &[verdict], reply.confirmation.into_iter().collect(), true)
             .await?;
         let Some(confirmation) = answered.into_iter().next() else {
             if had_answer {

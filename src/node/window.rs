@@ -17,13 +17,19 @@ use crate::domain::message::{AgreementRef, Confirmation, Inquiry};
 use crate::domain::policy::{AgreementBook, Rejection, RejectionCode};
 use crate::store::StoreError;
 use crate::store::inbound::InboundInquiry;
+use crate::store::window::InlineTerms;
 
 /// The receipt for an inquiry sent while a clerk waits, and its answer when it has one.
 pub type WindowReply = Result<(Accepted, Option<Confirmation>), Rejection>;
 
 /// An inquiry whose asker takes its answer inline (a clerk waiting, or a batch sent with
 /// `answer_inline`): checked as any inquiry, stored with its automatic answer in one commit.
-pub(super) struct AnsweredInline(pub(super) Inquiry);
+pub(super) struct AnsweredInline {
+    /// The inquiry.
+    inquiry: Inquiry,
+    /// Whether a clerk waits for the answer (one inquiry at a window) rather than a batch.
+    clerk_waits: bool,
+}
 
 impl Inbound for AnsweredInline {
     type Terms = InquiryTerms;
@@ -32,15 +38,15 @@ impl Inbound for AnsweredInline {
     const UNREADABLE_KIND: Option<&'static str> = <Inquiry as Inbound>::UNREADABLE_KIND;
 
     fn message_id(&self) -> Uuid {
-        self.0.message_id
+        self.inquiry.message_id
     }
 
     fn audit_kind(&self) -> &'static str {
-        Inbound::audit_kind(&self.0)
+        Inbound::audit_kind(&self.inquiry)
     }
 
     fn agreement(&self) -> &AgreementRef {
-        &self.0.agreement
+        &self.inquiry.agreement
     }
 
     fn check(
@@ -49,7 +55,7 @@ impl Inbound for AnsweredInline {
         peer: CountyCode,
         now: DateTime<Utc>,
     ) -> Result<InquiryTerms, Rejection> {
-        self.0.check(book, peer, now)
+        self.inquiry.check(book, peer, now)
     }
 
     async fn store(
@@ -61,18 +67,22 @@ impl Inbound for AnsweredInline {
         let batch: Vec<InboundInquiry<'_>> = checked
             .iter()
             .map(|&(inquiry, terms)| InboundInquiry {
-                inquiry: &inquiry.0,
+                inquiry: &inquiry.inquiry,
                 due_at: terms.due_at,
                 daily_cap: terms.daily_cap,
             })
             .collect();
-        let owed_until = Utc::now()
-            + chrono::Duration::from_std(node.limits().inline_answer_grace).unwrap_or(chrono::Duration::MAX);
+        let terms = InlineTerms {
+            owed_until: Utc::now()
+                + chrono::Duration::from_std(node.limits().inline_answer_grace)
+                    .unwrap_or(chrono::Duration::MAX),
+            clerk_waits: checked.iter().any(|(inquiry, _)| inquiry.clerk_waits),
+        };
         let book = node.agreements();
         let decide = node.registry_answerer(&book, china_date(now));
         let stored = node
             .store()
-            .accept_and_answer_inquiries(peer, china_date(now), &batch, now, owed_until, decide)
+            .accept_and_answer_inquiries(peer, china_date(now), &batch, now, terms, decide)
             .await?;
         let stored: Vec<Stored<Self::Receipt>> = stored
             .into_iter()
@@ -99,7 +109,15 @@ impl Node {
         peer: CountyCode,
         batch: Vec<Incoming<Inquiry>>,
     ) -> Result<Vec<WindowReply>, StoreError> {
-        let batch = batch.into_iter().map(|item| item.map(AnsweredInline)).collect();
+        let batch = batch
+            .into_iter()
+            .map(|item| {
+                item.map(|inquiry| AnsweredInline {
+                    inquiry,
+                    clerk_waits: false,
+                })
+            })
+            .collect();
         let received = self.intake(peer, batch).await?;
         if received.new > 0 {
             info!(accepted = received.new, "inquiries accepted, answered inline");
@@ -125,7 +143,10 @@ impl Node {
                 .map(|result| result.map(|accepted| (accepted, None)))
                 .collect()
         } else {
-            let batch = vec![incoming.map(AnsweredInline)];
+            let batch = vec![incoming.map(|inquiry| AnsweredInline {
+                inquiry,
+                clerk_waits: true,
+            })];
             self.intake(peer, batch).await?.results
         };
         results

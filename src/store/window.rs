@@ -24,6 +24,15 @@ use crate::domain::message::Confirmation;
 use crate::domain::person::Person;
 use crate::domain::resident_id::ResidentId;
 
+/// How answers given inline are owed, and whether a clerk waits for them.
+#[derive(Clone, Copy, Debug)]
+pub struct InlineTerms {
+    /// Until when each answer stays owed in the outbox (sent in full then unless acknowledged).
+    pub owed_until: DateTime<Utc>,
+    /// A clerk waits at a window: the transaction runs under the clerk's statement timeout.
+    pub clerk_waits: bool,
+}
+
 impl Store {
     /// Stores a batch of inquiries from `peer` and, for each accepted one that `decide` answers
     /// from the registry, the answer too, in one transaction. The answers' outbox entries come
@@ -36,14 +45,15 @@ impl Store {
         day: NaiveDate,
         batch: &[InboundInquiry<'_>],
         now: DateTime<Utc>,
-        owed_until: DateTime<Utc>,
+        terms: InlineTerms,
         decide: F,
     ) -> Result<Vec<(InboundReceipt, Option<Confirmation>)>, StoreError>
     where
         F: Fn(&WaitingInquiry, Option<&Person>) -> Option<Answer>,
     {
+        let owed_until = terms.owed_until;
         let mut tx = self.pool().begin().await?;
-        if batch.len() == 1 {
+        if terms.clerk_waits {
             self.limit(&mut tx, Work::Clerk).await?;
         }
         // Each inquiry's answer is decided before it is stored, from the registry entries of
@@ -147,15 +157,17 @@ impl Store {
     }
 
     /// The asker records the peer's receipts for its inquiries and the answers the peer gave
-    /// inline, in one transaction. One receipt per answer, in order.
+    /// inline, in one transaction (under the clerk's statement timeout when `clerk_waits`). One
+    /// receipt per answer, in order.
     pub async fn record_inline_answers(
         &self,
         peer: CountyCode,
         verdicts: &[InquiryVerdict],
         confirmations: &[Confirmation],
+        clerk_waits: bool,
     ) -> Result<Vec<ConfirmationReceipt>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if verdicts.len() == 1 {
+        if clerk_waits {
             self.limit(&mut tx, Work::Clerk).await?;
         }
         if confirmations.is_empty() {
