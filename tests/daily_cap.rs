@@ -247,3 +247,38 @@ async fn accept_while_counter_held(
     assert_rows_match(pool, &batch, &receipts).await;
     (receipts, waited_with_rows_written)
 }
+
+#[sqlx::test(migrator = "hancha::store::MIGRATOR")]
+async fn a_second_copy_in_one_batch_gets_what_the_first_got(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let now = Utc::now();
+    // The cap is one short of reached: the first of two new inquiries is accepted, the second
+    // refused; each comes twice in the batch.
+    let receipts = accept(&store, &inquiries(0, CAP - 1), now).await;
+    assert_eq!(tally(&receipts), ((CAP - 1) as usize, 0));
+    let pair = inquiries(5_000, 2);
+    let batch = vec![pair[0].clone(), pair[1].clone(), pair[0].clone(), pair[1].clone()];
+    let receipts = accept(&store, &batch, now).await;
+
+    assert!(
+        matches!(receipts[0], InboundReceipt::Accepted { .. }),
+        "{receipts:?}"
+    );
+    assert!(
+        matches!(receipts[1], InboundReceipt::OverDailyCap { .. }),
+        "{receipts:?}"
+    );
+    assert!(
+        matches!(receipts[2], InboundReceipt::Duplicate { .. }),
+        "the first copy was accepted: {receipts:?}"
+    );
+    assert!(
+        matches!(receipts[3], InboundReceipt::OverDailyCap { .. }),
+        "the first copy was refused, so is the second (never a receipt for an inquiry not stored): {receipts:?}"
+    );
+    let (counted, rows, accepted, refused) = stored(&pool).await;
+    assert_eq!(
+        (counted, rows, accepted, refused),
+        (i64::from(CAP), i64::from(CAP), i64::from(CAP), 1)
+    );
+}

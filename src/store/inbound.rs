@@ -237,7 +237,8 @@ fn decide<'b, 'a>(
         audit: Vec::new(),
         counted: false,
     };
-    let mut seen_in_batch = HashSet::new();
+    // each id's position in the batch, the first time it is seen
+    let mut seen_in_batch: HashMap<Uuid, usize> = HashMap::new();
     for item in batch {
         let id = item.inquiry.message_id;
         if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id) {
@@ -263,13 +264,20 @@ fn decide<'b, 'a>(
             decided.receipts.push(receipt);
             continue;
         }
-        if !seen_in_batch.insert(id) {
-            decided.receipts.push(InboundReceipt::Duplicate {
-                received_at: now,
-                due_at: item.due_at,
-            });
+        if let Some(&first) = seen_in_batch.get(&id) {
+            // A second copy in the same batch gets what the first got: a duplicate of it if it
+            // was accepted, the same refusal if it was refused for the cap.
+            let receipt = match &decided.receipts[first] {
+                InboundReceipt::Accepted { received_at, due_at } => InboundReceipt::Duplicate {
+                    received_at: *received_at,
+                    due_at: *due_at,
+                },
+                other => other.clone(),
+            };
+            decided.receipts.push(receipt);
             continue;
         }
+        seen_in_batch.insert(id, decided.receipts.len());
         decided.counted = true;
         if used >= i64::from(item.daily_cap) {
             decided
