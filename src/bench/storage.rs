@@ -32,7 +32,6 @@ use crate::domain::person::answer_from_registry;
 use crate::domain::resident_id::today_in_china;
 use crate::domain::vocabulary::{InquiryKind, Priority};
 use crate::store::answers::{Answer, AnswerBatch, InquiryRows};
-use crate::store::audit_batch_in;
 use crate::store::floor::{self, FloorMessage};
 use crate::store::inbound::{
     InboundInquiry, InlineAnswers, ReceiptTimes, Written, add_daily_volume_in, confirmation_audit,
@@ -41,6 +40,7 @@ use crate::store::inbound::{
 use crate::store::outbound::{
     InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_locked_in,
 };
+use crate::store::{audit_batch_in, planned_for_memory};
 
 /// How long the responder gives itself to answer, as a normal agreement does.
 const REPLY_DAYS: i64 = 30;
@@ -80,12 +80,7 @@ pub async fn write_sweep(
         agreement,
     };
     let batches = build_batches(population, sweep, batch_size, &terms)?;
-    let mut asker_db = PgConnection::connect(urls.0)
-        .await
-        .context("connecting (asker)")?;
-    let mut responder_db = PgConnection::connect(urls.1)
-        .await
-        .context("connecting (responder)")?;
+    let (mut asker_db, mut responder_db) = connect_both(urls).await?;
     let started = Instant::now();
     let (asked, answered) = tokio::join!(
         async {
@@ -105,6 +100,18 @@ pub async fn write_sweep(
     asked.context("writing the asker's rows")?;
     answered.context("writing the responder's rows")?;
     Ok(elapsed)
+}
+
+/// One connection to each side's database, with the nodes' own planner setting
+/// ([`crate::store::planned_for_memory`]): PostgreSQL alone is given what the nodes are given.
+async fn connect_both(urls: (&str, &str)) -> anyhow::Result<(PgConnection, PgConnection)> {
+    let connect = |url: &str| -> anyhow::Result<_> {
+        let options = planned_for_memory(url.parse()?);
+        Ok(async move { PgConnection::connect_with(&options).await })
+    };
+    let asker = connect(urls.0)?.await.context("connecting (asker)")?;
+    let responder = connect(urls.1)?.await.context("connecting (responder)")?;
+    Ok((asker, responder))
 }
 
 /// Writes the storage floor for the same sweep — the least an audited exchange can durably
@@ -129,12 +136,7 @@ pub async fn write_floor(
         .iter()
         .map(Batch::floor)
         .collect::<anyhow::Result<_>>()?;
-    let mut asker_db = PgConnection::connect(urls.0)
-        .await
-        .context("connecting (asker)")?;
-    let mut responder_db = PgConnection::connect(urls.1)
-        .await
-        .context("connecting (responder)")?;
+    let (mut asker_db, mut responder_db) = connect_both(urls).await?;
     floor::create(&mut asker_db).await?;
     floor::create(&mut responder_db).await?;
     let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
