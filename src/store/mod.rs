@@ -281,3 +281,25 @@ where
         .parse()
         .map_err(|error: T::Err| StoreError::Corrupt(error.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_plan_for_memory_unless_the_url_says_otherwise() {
+        let options = planned_for_memory("postgres://hancha@localhost/hancha".parse().unwrap());
+        assert_eq!(options.get_options(), Some("-c random_page_cost=1.1"));
+
+        let own = "postgres://hancha@localhost/hancha?options=-c%20random_page_cost%3D2";
+        let options = planned_for_memory(own.parse().unwrap());
+        assert_eq!(options.get_options(), Some("-c random_page_cost=2"));
+
+        let other = "postgres://hancha@localhost/hancha?options=-c%20work_mem%3D8MB";
+        let options = planned_for_memory(other.parse().unwrap());
+        assert_eq!(
+            options.get_options(),
+            Some("-c work_mem=8MB -c random_page_cost=1.1")
+        );
+    }
+}
