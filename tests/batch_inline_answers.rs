@@ -320,3 +320,59 @@ async fn an_asker_that_does_not_ask_for_answers_inline_gets_them_delivered() {
     )
     .await;
 }
+
+/// Two copies of one batch arriving at the same moment (the asker's lease ran out while the
+/// first copy was still being written, and another replica sent it again): both get the same
+/// receipts and the same answers, neither a database error, and everything is stored once.
+#[tokio::test]
+async fn two_copies_of_a_batch_at_once_get_the_same_receipts() {
+    let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
+    let subjects = half_registered(&cluster).await;
+    let responder = cluster.node(XINHUA);
+    let mut written = 0;
+    for round in 0..4 {
+        let inquiries = queued_at_dingcheng(&cluster, &subjects).await;
+        let (first, second) = tokio::join!(
+            submit(&cluster, &inquiries, true),
+            submit(&cluster, &inquiries, true)
+        );
+        for receipts in [&first, &second] {
+            assert_eq!(receipts.len(), inquiries.len(), "round {round}");
+            for receipt in receipts.iter() {
+                assert!(
+                    matches!(receipt.result, Some(pb::receipt::Result::Accepted(_))),
+                    "round {round}: {receipt:?}"
+                );
+            }
+        }
+        let answers = |receipts: &[pb::Receipt]| -> Vec<(String, i32)> {
+            receipts
+                .iter()
+                .map(|r| {
+                    let answer = r.answer.as_ref().expect("answered in the receipt");
+                    (answer.message_id.clone(), answer.outcome)
+                })
+                .collect()
+        };
+        assert_eq!(
+            answers(&first),
+            answers(&second),
+            "round {round}: one answer each"
+        );
+        written += i64::from(SIZE);
+        assert_eq!(
+            count(
+                responder,
+                "SELECT count(*) FROM inquiries WHERE direction = 'inbound'"
+            )
+            .await,
+            written,
+            "round {round}: each inquiry stored once"
+        );
+        assert_eq!(
+            count(responder, "SELECT count(*) FROM confirmations").await,
+            written,
+            "round {round}: each answer stored once"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use tracing::{info, instrument};
+use tracing::{debug, info, instrument};
 use uuid::Uuid;
 
 use super::{Node, china_date};
@@ -18,6 +18,10 @@ use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
 use crate::store::notices::{InboundNotice, NoticeReceipt};
+
+/// How many times one batch is stored when it keeps losing races with concurrent copies of
+/// itself ([`Node::store_racing_copies`]): the second run normally finds the other copy's rows.
+const RACE_ATTEMPTS: u32 = 3;
 
 pub use crate::domain::message::{Accepted, Incoming};
 
@@ -130,6 +134,30 @@ impl Node {
 
     /// The one intake: checks every message, audits the refusals, stores the valid ones, and
     /// returns one result per message in order.
+    /// [`Inbound::store`], run again when it lost a race with a concurrent copy of the same
+    /// messages (another connection from the peer sending the batch again because its lease ran
+    /// out while this copy was being written, [`StoreError::lost_a_race`]): the second run finds
+    /// them stored and answers them as repeats, with the receipts the first copy got. At most
+    /// [`RACE_ATTEMPTS`] runs; a batch that keeps losing fails as any database error does, and
+    /// the peer sends it again.
+    async fn store_racing_copies<M: Inbound>(
+        &self,
+        peer: CountyCode,
+        checked: &[(&M, M::Terms)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Stored<M::Receipt>>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match M::store(self, peer, checked, now).await {
+                Err(error) if error.lost_a_race() && attempt < RACE_ATTEMPTS => {
+                    debug!(%peer, attempt, %error, "a concurrent copy of the batch was being written; storing it again");
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     pub(super) async fn intake<M: Inbound>(
         &self,
         peer: CountyCode,
@@ -174,7 +202,7 @@ impl Node {
         let stored = if checked.is_empty() {
             Vec::new()
         } else {
-            M::store(self, peer, &checked, now).await?
+            self.store_racing_copies::<M>(peer, &checked, now).await?
         };
         let mut new = 0usize;
         for (index, outcome) in checked_at.into_iter().zip(stored) {

@@ -70,6 +70,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a transaction failed only because a concurrent one was writing the same rows: a
+    /// unique violation (SQLSTATE 23505), a detected deadlock (40P01) or a serialization failure
+    /// (40001). PostgreSQL rolled it back whole, so running it again is safe, and the second run
+    /// sees what the other one committed (a message the other copy stored is then a repeat).
+    pub fn lost_a_race(&self) -> bool {
+        match self {
+            StoreError::AlreadyExists => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("23505" | "40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+
     /// Maps a sqlx error, recognising unique violations.
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         match &error {
