@@ -17,6 +17,7 @@ use hancha::domain::vocabulary::{InquiryKind, Priority};
 use hancha::exchange::convert::inquiry_to_wire;
 use hancha::node::InquiryDraft;
 use hancha::proto::exchange as pb;
+use sqlx::Connection;
 
 const SIZE: u32 = 40;
 
@@ -323,56 +324,90 @@ async fn an_asker_that_does_not_ask_for_answers_inline_gets_them_delivered() {
 
 /// Two copies of one batch arriving at the same moment (the asker's lease ran out while the
 /// first copy was still being written, and another replica sent it again): both get the same
-/// receipts and the same answers, neither a database error, and everything is stored once.
+/// receipts and the same answers, neither a database error, and everything is stored, audited
+/// and counted once.
+///
+/// The race is made certain: the test holds the answering node's `inquiries` table locked
+/// against writes until both copies have read that none of their inquiries is stored yet and
+/// wait to write them. Released, one copy's writes then collide with the other's on the
+/// primary key, and the losing copy is stored again, finding the winner's rows as repeats.
 #[tokio::test]
 async fn two_copies_of_a_batch_at_once_get_the_same_receipts() {
     let cluster = Cluster::start(&[DINGCHENG, XINHUA], &[open_agreement(DINGCHENG, XINHUA)]).await;
     let subjects = half_registered(&cluster).await;
     let responder = cluster.node(XINHUA);
-    let mut written = 0;
-    for round in 0..4 {
-        let inquiries = queued_at_dingcheng(&cluster, &subjects).await;
-        let (first, second) = tokio::join!(
-            submit(&cluster, &inquiries, true),
-            submit(&cluster, &inquiries, true)
-        );
-        for receipts in [&first, &second] {
-            assert_eq!(receipts.len(), inquiries.len(), "round {round}");
-            for receipt in receipts.iter() {
-                assert!(
-                    matches!(receipt.result, Some(pb::receipt::Result::Accepted(_))),
-                    "round {round}: {receipt:?}"
-                );
-            }
-        }
-        let answers = |receipts: &[pb::Receipt]| -> Vec<(String, i32)> {
-            receipts
-                .iter()
-                .map(|r| {
-                    let answer = r.answer.as_ref().expect("answered in the receipt");
-                    (answer.message_id.clone(), answer.outcome)
-                })
-                .collect()
-        };
-        assert_eq!(
-            answers(&first),
-            answers(&second),
-            "round {round}: one answer each"
-        );
-        written += i64::from(SIZE);
-        assert_eq!(
-            count(
-                responder,
-                "SELECT count(*) FROM inquiries WHERE direction = 'inbound'"
+    let inquiries = queued_at_dingcheng(&cluster, &subjects).await;
+
+    let mut holder = sqlx::PgConnection::connect_with(&responder.store().connect_options())
+        .await
+        .expect("a connection of the test's own");
+    let mut watcher = sqlx::PgConnection::connect_with(&responder.store().connect_options())
+        .await
+        .expect("a second one");
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE inquiries IN EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let release = async {
+        // both copies wait to write their inquiries
+        let mut waited = Duration::ZERO;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query LIKE '%INSERT INTO inquiries%'",
             )
-            .await,
-            written,
-            "round {round}: each inquiry stored once"
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting == 2 {
+                break;
+            }
+            assert!(
+                waited < Duration::from_secs(30),
+                "{waiting} copies wait to write, not 2"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
+        }
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    };
+    let ((first, second), ()) = tokio::join!(
+        async {
+            tokio::join!(
+                submit(&cluster, &inquiries, true),
+                submit(&cluster, &inquiries, true)
+            )
+        },
+        release
+    );
+
+    assert_eq!(first.len(), inquiries.len());
+    for receipt in &first {
+        assert!(
+            matches!(receipt.result, Some(pb::receipt::Result::Accepted(_))),
+            "{receipt:?}"
         );
-        assert_eq!(
-            count(responder, "SELECT count(*) FROM confirmations").await,
-            written,
-            "round {round}: each answer stored once"
-        );
+        assert!(receipt.answer.is_some(), "answered in the receipt: {receipt:?}");
+    }
+    assert_eq!(first, second, "the same receipts, the same answers");
+    let once = i64::from(SIZE);
+    for (what, sql) in [
+        (
+            "inquiries",
+            "SELECT count(*) FROM inquiries WHERE direction = 'inbound'",
+        ),
+        ("answers", "SELECT count(*) FROM confirmations"),
+        (
+            "acceptances audited",
+            "SELECT count(*) FROM audit_log WHERE direction = 'inbound' AND outcome = 'accepted'",
+        ),
+        (
+            "inquiries counted for the daily cap",
+            "SELECT coalesce(sum(inquiries), 0)::bigint FROM daily_volume",
+        ),
+    ] {
+        assert_eq!(count(responder, sql).await, once, "{what}: once each");
     }
 }

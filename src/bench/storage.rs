@@ -105,12 +105,11 @@ pub async fn write_sweep(
 /// One connection to each side's database, with the nodes' own planner setting
 /// ([`crate::store::planned_for_memory`]): PostgreSQL alone is given what the nodes are given.
 async fn connect_both(urls: (&str, &str)) -> anyhow::Result<(PgConnection, PgConnection)> {
-    let connect = |url: &str| -> anyhow::Result<_> {
-        let options = planned_for_memory(url.parse()?);
-        Ok(async move { PgConnection::connect_with(&options).await })
-    };
-    let asker = connect(urls.0)?.await.context("connecting (asker)")?;
-    let responder = connect(urls.1)?.await.context("connecting (responder)")?;
+    async fn connect(url: &str) -> anyhow::Result<PgConnection> {
+        Ok(PgConnection::connect_with(&planned_for_memory(url.parse()?)).await?)
+    }
+    let asker = connect(urls.0).await.context("connecting (asker)")?;
+    let responder = connect(urls.1).await.context("connecting (responder)")?;
     Ok((asker, responder))
 }
 

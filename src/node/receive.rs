@@ -19,11 +19,11 @@ use crate::store::audit::AuditEntry;
 use crate::store::inbound::{ConfirmationReceipt, InboundInquiry, InboundReceipt};
 use crate::store::notices::{InboundNotice, NoticeReceipt};
 
+pub use crate::domain::message::{Accepted, Incoming};
+
 /// How many times one batch is stored when it keeps losing races with concurrent copies of
 /// itself ([`Node::store_racing_copies`]): the second run normally finds the other copy's rows.
 const RACE_ATTEMPTS: u32 = 3;
-
-pub use crate::domain::message::{Accepted, Incoming};
 
 /// What the store made of one message the checks let through.
 pub(super) enum Stored<R> {
@@ -132,14 +132,14 @@ impl Node {
         Ok(self.intake(peer, batch).await?.results)
     }
 
-    /// The one intake: checks every message, audits the refusals, stores the valid ones, and
-    /// returns one result per message in order.
     /// [`Inbound::store`], run again when it lost a race with a concurrent copy of the same
     /// messages (another connection from the peer sending the batch again because its lease ran
     /// out while this copy was being written, [`StoreError::lost_a_race`]): the second run finds
     /// them stored and answers them as repeats, with the receipts the first copy got. At most
     /// [`RACE_ATTEMPTS`] runs; a batch that keeps losing fails as any database error does, and
-    /// the peer sends it again.
+    /// the peer sends it again. (A race of two different messages for the same thing — two
+    /// feedbacks to one notice at once — ends the same way: the second run refuses the later one
+    /// as already answered, instead of failing the batch.)
     async fn store_racing_copies<M: Inbound>(
         &self,
         peer: CountyCode,
@@ -150,7 +150,10 @@ impl Node {
         loop {
             match M::store(self, peer, checked, now).await {
                 Err(error) if error.lost_a_race() && attempt < RACE_ATTEMPTS => {
-                    debug!(%peer, attempt, %error, "a concurrent copy of the batch was being written; storing it again");
+                    debug!(
+                        %peer, attempt, %error,
+                        "a concurrent copy of the batch was being written; storing it again"
+                    );
                     attempt += 1;
                 }
                 outcome => return outcome,
@@ -158,6 +161,8 @@ impl Node {
         }
     }
 
+    /// The one intake: checks every message, audits the refusals, stores the valid ones, and
+    /// returns one result per message in order.
     pub(super) async fn intake<M: Inbound>(
         &self,
         peer: CountyCode,

@@ -74,9 +74,8 @@ impl StoreError {
     /// unique violation (SQLSTATE 23505), a detected deadlock (40P01) or a serialization failure
     /// (40001). PostgreSQL rolled it back whole, so running it again is safe, and the second run
     /// sees what the other one committed (a message the other copy stored is then a repeat).
-    pub fn lost_a_race(&self) -> bool {
+    pub(crate) fn lost_a_race(&self) -> bool {
         match self {
-            StoreError::AlreadyExists => true,
             StoreError::Database(sqlx::Error::Database(db)) => {
                 matches!(db.code().as_deref(), Some("23505" | "40P01" | "40001"))
             }
@@ -260,9 +259,9 @@ impl Store {
     }
 }
 
-/// The planner's cost of reading a page out of order, for the node's sessions: 1.1, as
-/// PostgreSQL's documentation advises for solid-state storage and for data that fits in memory,
-/// instead of PostgreSQL's default of 4, which models a spinning disk.
+/// The planner's cost of reading a page out of order, for the node's sessions: 1.1, the value
+/// PostgreSQL's documentation gives for solid-state storage, instead of its default of 4, which
+/// models a spinning disk.
 ///
 /// With the default, PostgreSQL reads a table of tens of thousands of messages from end to end
 /// (and hashes a batch's 500 ids) rather than look up 500 rows through the primary key, because
@@ -272,13 +271,18 @@ impl Store {
 pub const RANDOM_PAGE_COST: &str = "1.1";
 
 /// `options` with the node's planner setting ([`RANDOM_PAGE_COST`]) for every session, sent when
-/// the connection starts (no statement of its own). A database URL that sets
+/// the connection starts (no statement of its own). Being a session setting, it takes the place
+/// of the server's, the database's and the role's; a database URL (or `PGOPTIONS`) that sets
 /// `random_page_cost` itself (`?options=-c%20random_page_cost%3D2`) keeps its own value.
 pub fn planned_for_memory(options: PgConnectOptions) -> PgConnectOptions {
-    if options
-        .get_options()
-        .is_some_and(|given| given.contains("random_page_cost"))
-    {
+    // PostgreSQL reads setting names case-insensitively, `-` as `_`
+    let names_it = |given: &str| {
+        given
+            .to_ascii_lowercase()
+            .replace('-', "_")
+            .contains("random_page_cost")
+    };
+    if options.get_options().is_some_and(names_it) {
         return options;
     }
     options.options([("random_page_cost", RANDOM_PAGE_COST)])
@@ -302,18 +306,31 @@ mod tests {
 
     #[test]
     fn sessions_plan_for_memory_unless_the_url_says_otherwise() {
-        let options = planned_for_memory("postgres://hancha@localhost/hancha".parse().unwrap());
-        assert_eq!(options.get_options(), Some("-c random_page_cost=1.1"));
+        // (`PGOPTIONS`, if the environment sets it, comes first in what is sent)
+        let sent = |url: &str| {
+            planned_for_memory(url.parse().unwrap())
+                .get_options()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(sent("postgres://hancha@localhost/hancha").ends_with("-c random_page_cost=1.1"));
 
-        let own = "postgres://hancha@localhost/hancha?options=-c%20random_page_cost%3D2";
-        let options = planned_for_memory(own.parse().unwrap());
-        assert_eq!(options.get_options(), Some("-c random_page_cost=2"));
+        let own = sent("postgres://hancha@localhost/hancha?options=-c%20random_page_cost%3D2");
+        assert!(
+            own.ends_with("-c random_page_cost=2") && !own.contains("1.1"),
+            "{own}"
+        );
 
-        let other = "postgres://hancha@localhost/hancha?options=-c%20work_mem%3D8MB";
-        let options = planned_for_memory(other.parse().unwrap());
-        assert_eq!(
-            options.get_options(),
-            Some("-c work_mem=8MB -c random_page_cost=1.1")
+        let shouted = sent("postgres://hancha@localhost/hancha?options=--RANDOM-PAGE-COST%3D3");
+        assert!(
+            shouted.ends_with("--RANDOM-PAGE-COST=3") && !shouted.contains("1.1"),
+            "{shouted}"
+        );
+
+        let other = sent("postgres://hancha@localhost/hancha?options=-c%20work_mem%3D8MB");
+        assert!(
+            other.ends_with("-c work_mem=8MB -c random_page_cost=1.1"),
+            "{other}"
         );
     }
 }
