@@ -170,7 +170,7 @@ impl Store {
         for url in urls {
             let mut options = planned_for_memory(url.parse()?);
             if let Some(ordinary) = timeouts.ordinary {
-                options = options.options([("statement_timeout", millis(ordinary))]);
+                options = unless_named(options, "statement_timeout", &millis(ordinary));
             }
             addresses.push(options);
         }
@@ -275,17 +275,18 @@ pub const RANDOM_PAGE_COST: &str = "1.1";
 /// of the server's, the database's and the role's; a database URL (or `PGOPTIONS`) that sets
 /// `random_page_cost` itself (`?options=-c%20random_page_cost%3D2`) keeps its own value.
 pub fn planned_for_memory(options: PgConnectOptions) -> PgConnectOptions {
-    // PostgreSQL reads setting names case-insensitively, `-` as `_`
-    let names_it = |given: &str| {
-        given
-            .to_ascii_lowercase()
-            .replace('-', "_")
-            .contains("random_page_cost")
-    };
+    unless_named(options, "random_page_cost", RANDOM_PAGE_COST)
+}
+
+/// `options` with the session setting `name` = `value`, unless they name it already (the
+/// operator's own choice in the database URL or `PGOPTIONS`, which is kept). PostgreSQL reads
+/// setting names case-insensitively, `-` as `_`.
+fn unless_named(options: PgConnectOptions, name: &str, value: &str) -> PgConnectOptions {
+    let names_it = |given: &str| given.to_ascii_lowercase().replace('-', "_").contains(name);
     if options.get_options().is_some_and(names_it) {
         return options;
     }
-    options.options([("random_page_cost", RANDOM_PAGE_COST)])
+    options.options([(name, value)])
 }
 
 /// Parses a stored name or code into its domain type; a value that does not parse means the
@@ -325,6 +326,19 @@ mod tests {
         assert!(
             shouted.ends_with("--RANDOM-PAGE-COST=3") && !shouted.contains("1.1"),
             "{shouted}"
+        );
+
+        let timeout = unless_named(
+            "postgres://hancha@localhost/hancha?options=-c%20statement_timeout%3D2s"
+                .parse()
+                .unwrap(),
+            "statement_timeout",
+            "60000ms",
+        );
+        let timeout = timeout.get_options().unwrap_or_default();
+        assert!(
+            timeout.ends_with("-c statement_timeout=2s") && !timeout.contains("60000"),
+            "{timeout}"
         );
 
         let other = sent("postgres://hancha@localhost/hancha?options=-c%20work_mem%3D8MB");

@@ -48,7 +48,7 @@ impl Store {
 }
 
 /// [`Store::accept_inbound_confirmations`] inside the caller's transaction.
-pub(crate) async fn accept_confirmations_in(
+async fn accept_confirmations_in(
     tx: &mut sqlx::PgConnection,
     peer: CountyCode,
     confirmations: &[Confirmation],
