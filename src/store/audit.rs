@@ -51,11 +51,18 @@ impl AuditEntry {
     /// as `CODE: why`, never a person's data. Name what was refused with [`AuditEntry::message`],
     /// [`AuditEntry::kind`] and [`AuditEntry::under`].
     pub fn inbound_rejected(peer: Option<CountyCode>, reason: impl Into<String>) -> AuditEntry {
+        AuditEntry::inbound(peer, "rejected", Some(reason.into()))
+    }
+
+    /// What became of something a peer sent (`accepted`, `rejected`, ...), with the refusal as
+    /// `CODE: why` when it was refused. Name the message with [`AuditEntry::message`],
+    /// [`AuditEntry::kind`] and [`AuditEntry::under`].
+    pub fn inbound(peer: Option<CountyCode>, outcome: &str, reason: Option<String>) -> AuditEntry {
         AuditEntry {
             peer_county: peer.map(|county| county.to_string()),
             direction: "inbound".into(),
-            outcome: "rejected".into(),
-            reason: Some(reason.into()),
+            outcome: outcome.into(),
+            reason,
             ..AuditEntry::default()
         }
     }

@@ -121,27 +121,25 @@ pub(crate) async fn accept_confirmations_locked_in(
             receipts.push(ConfirmationReceipt::Duplicate);
             continue;
         }
-        let Some(state) = states.get_mut(&confirmation.inquiry_id) else {
-            receipts.push(ConfirmationReceipt::UnknownInquiry);
-            audit.push(confirmation_audit(
-                peer,
-                confirmation,
-                "rejected",
-                Some("NOT_FOUND: no such inquiry".into()),
-            ));
-            continue;
+        let refused = match states.get(&confirmation.inquiry_id) {
+            None => Some((ConfirmationReceipt::UnknownInquiry, "NOT_FOUND: no such inquiry")),
+            Some(state) if state == "answered" && answered_with.contains(&confirmation.inquiry_id) => Some((
+                ConfirmationReceipt::AlreadyAnswered,
+                "ALREADY_EXISTS: inquiry already answered",
+            )),
+            Some(_) => None,
         };
-        if state == "answered" && answered_with.contains(&confirmation.inquiry_id) {
-            receipts.push(ConfirmationReceipt::AlreadyAnswered);
+        if let Some((receipt, reason)) = refused {
+            receipts.push(receipt);
             audit.push(confirmation_audit(
                 peer,
                 confirmation,
                 "rejected",
-                Some("ALREADY_EXISTS: inquiry already answered".into()),
+                Some(reason.into()),
             ));
             continue;
         }
-        *state = "answered".into();
+        states.insert(confirmation.inquiry_id, "answered".into());
         answered_with.insert(confirmation.inquiry_id);
         stored.insert(confirmation.message_id);
         accepted.push(confirmation);
@@ -224,14 +222,8 @@ pub(crate) fn confirmation_audit(
     outcome: &str,
     reason: Option<String>,
 ) -> AuditEntry {
-    AuditEntry {
-        peer_county: Some(peer.to_string()),
-        direction: "inbound".into(),
-        message_id: Some(confirmation.message_id),
-        kind: Some("confirmation".into()),
-        agreement_id: Some(confirmation.agreement.id.clone()),
-        agreement_hash: Some(confirmation.agreement.hash.clone()),
-        outcome: outcome.into(),
-        reason,
-    }
+    AuditEntry::inbound(Some(peer), outcome, reason)
+        .message(Some(confirmation.message_id))
+        .kind(Some("confirmation"))
+        .under(&confirmation.agreement)
 }

@@ -189,13 +189,14 @@ async fn write_accepted_in(
 async fn existing_inquiries_in(
     connection: &mut sqlx::PgConnection,
     ids: &[Uuid],
-) -> Result<Vec<ExistingInquiry>, StoreError> {
-    Ok(sqlx::query_as(
+) -> Result<HashMap<Uuid, ExistingInquiry>, StoreError> {
+    let rows: Vec<ExistingInquiry> = sqlx::query_as(
         "SELECT message_id, peer_county, direction, received_at, due_at FROM inquiries WHERE message_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(connection)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.0, row)).collect())
 }
 
 /// What a batch comes to, decided on a count of inquiries already accepted that day.
@@ -215,7 +216,7 @@ struct Decided<'b, 'a> {
 fn decide<'b, 'a>(
     peer: CountyCode,
     batch: &'b [InboundInquiry<'a>],
-    existing: &[ExistingInquiry],
+    existing: &HashMap<Uuid, ExistingInquiry>,
     mut used: i64,
     now: DateTime<Utc>,
 ) -> Decided<'b, 'a> {
@@ -229,7 +230,7 @@ fn decide<'b, 'a>(
     let mut seen_in_batch: HashMap<Uuid, usize> = HashMap::new();
     for item in batch {
         let id = item.inquiry.message_id;
-        if let Some((_, owner, direction, received_at, due_at)) = existing.iter().find(|row| row.0 == id) {
+        if let Some((_, owner, direction, received_at, due_at)) = existing.get(&id) {
             let receipt = match (
                 owner == peer.as_str() && direction == "inbound",
                 received_at,
@@ -405,14 +406,8 @@ pub(crate) fn inquiry_audit(
     outcome: &str,
     reason: Option<String>,
 ) -> AuditEntry {
-    AuditEntry {
-        peer_county: Some(peer.to_string()),
-        direction: "inbound".into(),
-        message_id: Some(inquiry.message_id),
-        kind: Some(inquiry.kind.as_str().into()),
-        agreement_id: Some(inquiry.agreement.id.clone()),
-        agreement_hash: Some(inquiry.agreement.hash.clone()),
-        outcome: outcome.into(),
-        reason,
-    }
+    AuditEntry::inbound(Some(peer), outcome, reason)
+        .message(Some(inquiry.message_id))
+        .kind(Some(inquiry.kind.as_str()))
+        .under(&inquiry.agreement)
 }
