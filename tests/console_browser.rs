@@ -119,7 +119,8 @@ async fn the_window_check_stops_a_wrong_check_character_as_typed_and_shouts_a_bo
     browser.type_into("#window-resident-id", her.as_str()).await;
     browser.type_into("#window-certificate", OTHER_CERTIFICATE).await;
     browser.click("#window-submit").await;
-    let verdict = browser.text("#certificate-verdict").await;
+    // the first result stays on the page until the second replaces it: wait for the new one
+    let verdict = browser.wait_for_text("#certificate-verdict", "不是此人的").await;
     assert!(verdict.contains("✖ 所出示的婚育证明不是此人的"), "{verdict}");
     let color = browser
         .client
