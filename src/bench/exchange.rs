@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use super::cpu::{CpuMark, CpuSpent};
 use super::population::Population;
 use super::rig::Rig;
 use super::{Latencies, ledger, memory, storage, transport};
@@ -78,6 +79,22 @@ pub struct ExchangeReport {
     pub sweep_floor_s: f64,
     /// `gateway_s / sweep_floor_s`.
     pub sweep_floor_ratio: f64,
+    /// CPU the whole machine spent during the sweep, summed over its cores (core-seconds): both
+    /// nodes, their PostgreSQL sessions and anything else running. `None` without Linux `/proc`.
+    pub sweep_cpu_s: Option<f64>,
+    /// Of `sweep_cpu_s`, what the two hancha processes spent (the asking one also drives the
+    /// benchmark: it builds and queues the sweep's drafts).
+    pub sweep_nodes_cpu_s: Option<f64>,
+    /// `sweep_cpu_s / gateway_s`: cores kept busy on average. Near `cores`, the sweep is bound
+    /// by work; well below, by waiting (commits reaching the disk, round trips).
+    pub sweep_busy_cores: Option<f64>,
+    /// CPU the whole machine spent while the storage floor was written (core-seconds).
+    pub floor_cpu_s: Option<f64>,
+    /// `floor_cpu_s / sweep_floor_s`: cores the floor kept busy on average.
+    pub floor_busy_cores: Option<f64>,
+    /// `sweep_cpu_s / floor_cpu_s`: how much more work the sweep is than the floor, whatever
+    /// bound each of them.
+    pub sweep_floor_cpu_ratio: Option<f64>,
     /// The sweep's gRPC round trips (one per batch each way) to a do-nothing handler (s).
     pub transport_s: f64,
     /// How many round trips `transport_s` covers.
@@ -201,6 +218,7 @@ async fn run_on(
     .await?;
 
     say("storage floor: PostgreSQL alone writing the least an audited exchange can");
+    let floor_started = CpuMark::now(&[]);
     let floor = storage::write_floor(
         (&floor_databases.0, &floor_databases.1),
         &population,
@@ -211,6 +229,7 @@ async fn run_on(
         &agreement,
     )
     .await?;
+    let floor_cpu_s = CpuMark::now(&[]).since(&floor_started).machine_s;
 
     let gateway_s = measured.gateway.as_secs_f64();
     let sweep_floor_s = floor.as_secs_f64();
@@ -227,6 +246,16 @@ async fn run_on(
         ratio: gateway_s / postgres_only_s,
         sweep_floor_s,
         sweep_floor_ratio: ratio(gateway_s, sweep_floor_s),
+        sweep_cpu_s: measured.sweep_cpu.machine_s,
+        sweep_nodes_cpu_s: measured.sweep_cpu.processes_s,
+        sweep_busy_cores: measured.sweep_cpu.machine_s.map(|cpu| ratio(cpu, gateway_s)),
+        floor_cpu_s,
+        floor_busy_cores: floor_cpu_s.map(|cpu| ratio(cpu, sweep_floor_s)),
+        sweep_floor_cpu_ratio: measured
+            .sweep_cpu
+            .machine_s
+            .zip(floor_cpu_s)
+            .map(|(sweep, floor)| ratio(sweep, floor)),
         transport_s: measured.transport.as_secs_f64(),
         transport_round_trips: measured.transport_round_trips,
         transport_p50_ms: round_trip.p50_ms,
@@ -259,6 +288,8 @@ fn ratio(part: f64, whole: f64) -> f64 {
 struct Measured {
     /// The sweep, end to end.
     gateway: Duration,
+    /// CPU spent during the sweep: the machine's, and the two nodes' processes'.
+    sweep_cpu: CpuSpent,
     /// Each single inquiry.
     sync: Vec<Duration>,
     /// How many single inquiries were answered inline.
@@ -304,6 +335,11 @@ async fn measure(
         "sweep: {} inquiries from 430703 to 431322",
         options.inquiries
     ));
+    let nodes = [
+        "self".to_string(),
+        rig.responder_pid().map(|pid| pid.to_string()).unwrap_or_default(),
+    ];
+    let cpu_started = CpuMark::now(&nodes);
     let started = Instant::now();
     let mut submitted = 0;
     while submitted < options.inquiries {
@@ -324,6 +360,7 @@ async fn measure(
         tokio::time::sleep(SETTLE_POLL).await;
     }
     let gateway = started.elapsed();
+    let sweep_cpu = CpuMark::now(&nodes).since(&cpu_started);
     say(&format!("sweep: {:.2} s", gateway.as_secs_f64()));
 
     say(&format!(
@@ -368,6 +405,7 @@ async fn measure(
     settle_and_check(rig, population).await?;
     Ok(Measured {
         gateway,
+        sweep_cpu,
         sync,
         sync_inline,
         sync_floor_ms,

@@ -24,6 +24,7 @@
 //! exchange the nodes are meant to do.
 
 pub mod console;
+mod cpu;
 pub mod exchange;
 mod ledger;
 mod memory;

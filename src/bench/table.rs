@@ -37,6 +37,34 @@ impl ExchangeReport {
                 "≤ 1.7".into(),
             ),
             (
+                "  CPU during the sweep",
+                match (self.sweep_cpu_s, self.sweep_busy_cores, self.sweep_nodes_cpu_s) {
+                    (Some(cpu), Some(busy), nodes) => format!(
+                        "{cpu:.1} core-s, {busy:.2} of {} cores busy (hancha {})",
+                        self.cores,
+                        nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s"))
+                    ),
+                    _ => "not measured (no /proc)".into(),
+                },
+                String::new(),
+            ),
+            (
+                "  CPU during the floor",
+                match (self.floor_cpu_s, self.floor_busy_cores) {
+                    (Some(cpu), Some(busy)) => {
+                        format!("{cpu:.1} core-s, {busy:.2} of {} cores busy", self.cores)
+                    }
+                    _ => "not measured (no /proc)".into(),
+                },
+                String::new(),
+            ),
+            (
+                "  ratio of CPU sweep ÷ floor",
+                self.sweep_floor_cpu_ratio
+                    .map_or_else(|| "not measured".into(), |ratio| format!("{ratio:.2}")),
+                String::new(),
+            ),
+            (
                 "gRPC alone, same round trips",
                 format!(
                     "{:.3} s for {} (p50 {:.2} ms, p99 {:.2} ms)",

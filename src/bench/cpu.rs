@@ -1,0 +1,122 @@
+//! CPU time spent, from `/proc` (Linux): by one process (`/proc/<pid>/stat`, all its threads)
+//! and by the whole machine (`/proc/stat`, every core busy but not idle or waiting for I/O).
+//!
+//! A phase's machine-wide figure says whether it was held back by work or by waiting: a phase
+//! that keeps every core busy is bound by work (CPU), one that leaves cores idle waits (here,
+//! for commits to reach the disk). On a machine shared with others it counts their work too;
+//! the benchmarks quote medians of several runs.
+
+/// `/proc` counts CPU time in clock ticks of `USER_HZ`, 100 a second on Linux (fixed for user
+/// space on every architecture, whatever the kernel's own tick).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user and system, every thread) process `pid` (`self` for this one) has used.
+pub fn process_cpu_s(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // after the command name in parentheses (which may hold spaces): state is field 3, utime
+    // field 14 and stime field 15
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
+}
+
+/// CPU seconds the machine's cores have been busy since boot, summed over cores: everything
+/// but idle and waiting for I/O.
+pub fn machine_busy_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user already)
+    let busy: u64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(index, _)| !matches!(index, 3 | 4))
+        .map(|(_, t)| t)
+        .sum();
+    Some(busy as f64 / TICKS_PER_SECOND)
+}
+
+/// CPU counters read at one moment: the machine's and some processes'.
+#[derive(Clone, Debug)]
+pub struct CpuMark {
+    machine: Option<f64>,
+    processes: Vec<Option<f64>>,
+}
+
+impl CpuMark {
+    /// Reads the machine's busy time and each of `pids`' CPU time now.
+    pub fn now(pids: &[String]) -> CpuMark {
+        CpuMark {
+            machine: machine_busy_s(),
+            processes: pids.iter().map(|pid| process_cpu_s(pid)).collect(),
+        }
+    }
+
+    /// CPU seconds since `earlier`: the machine's (summed over its cores), and the processes'
+    /// together (those read both times). `None` where `/proc` did not say.
+    pub fn since(&self, earlier: &CpuMark) -> CpuSpent {
+        let difference = |now: Option<f64>, then: Option<f64>| Some((now? - then?).max(0.0));
+        let processes = self
+            .processes
+            .iter()
+            .zip(&earlier.processes)
+            .map(|(now, then)| difference(*now, *then))
+            .collect::<Option<Vec<f64>>>()
+            .map(|spent| spent.iter().sum());
+        CpuSpent {
+            machine_s: difference(self.machine, earlier.machine),
+            processes_s: processes,
+        }
+    }
+}
+
+/// CPU seconds spent between two [`CpuMark`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuSpent {
+    /// By the whole machine, summed over its cores.
+    pub machine_s: Option<f64>,
+    /// By the processes watched.
+    pub processes_s: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_and_the_machine_count_work_done() {
+        let pids = vec!["self".to_string()];
+        let before = CpuMark::now(&pids);
+        // work the counters must see: a tenth of a second of hashing at least
+        let started = std::time::Instant::now();
+        let mut value = 0u64;
+        while started.elapsed() < std::time::Duration::from_millis(300) {
+            value = value
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+        }
+        std::hint::black_box(value);
+        let spent = CpuMark::now(&pids).since(&before);
+        let process = spent.processes_s.expect("/proc/self/stat read");
+        let machine = spent.machine_s.expect("/proc/stat read");
+        assert!(process >= 0.1, "this process used {process} s");
+        assert!(
+            machine >= process - 0.02,
+            "the machine ({machine} s) includes this process ({process} s)"
+        );
+    }
+
+    #[test]
+    fn a_process_that_is_not_there_has_no_figure() {
+        assert_eq!(process_cpu_s("0"), None);
+        let gone = CpuMark::now(&["0".to_string()]);
+        assert_eq!(CpuMark::now(&["0".to_string()]).since(&gone).processes_s, None);
+    }
+}
