@@ -72,14 +72,27 @@ fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures
     // CPU is read from /proc on Linux, where the suite runs: the sweep's whole-machine figure
     // includes the two nodes' own, and the floor's is there even when a tiny floor rounds to 0
     let machine = report["sweep_cpu_s"].as_f64().expect("sweep_cpu_s is a number");
-    let nodes = report["sweep_nodes_cpu_s"].as_f64().expect("sweep_nodes_cpu_s is a number");
+    let nodes = report["sweep_nodes_cpu_s"]
+        .as_f64()
+        .expect("sweep_nodes_cpu_s is a number");
     assert!(nodes > 0.0, "the nodes worked during the sweep: {report}");
     // both counters tick 100 times a second, read a moment apart
-    assert!(machine + 0.05 >= nodes, "the machine's CPU includes the nodes': {report}");
+    assert!(
+        machine + 0.05 >= nodes,
+        "the machine's CPU includes the nodes': {report}"
+    );
     let cores = report["cores"].as_f64().expect("cores");
-    let busy = report["sweep_busy_cores"].as_f64().expect("sweep_busy_cores is a number");
-    assert!(busy > 0.0 && busy <= cores + 0.5, "{busy} of {cores} cores busy: {report}");
-    assert!(report["floor_cpu_s"].as_f64().is_some_and(|cpu| cpu >= 0.0), "{report}");
+    let busy = report["sweep_busy_cores"]
+        .as_f64()
+        .expect("sweep_busy_cores is a number");
+    assert!(
+        busy > 0.0 && busy <= cores + 0.5,
+        "{busy} of {cores} cores busy: {report}"
+    );
+    assert!(
+        report["floor_cpu_s"].as_f64().is_some_and(|cpu| cpu >= 0.0),
+        "{report}"
+    );
     assert!(
         stderr.contains("bench: sweep"),
         "progress goes to stderr: {stderr}"

@@ -141,3 +141,57 @@ async fn hot_paths_use_their_indexes_on_analysed_tables(pool: PgPool) {
         );
     }
 }
+
+/// The delivery worker's lease reads the due entries in the due index's order and stops at its
+/// limit, even when the statistics were taken while the outbox was empty and a sweep then queued
+/// thousands at once (the planner, on its own, would read them all and sort them for each
+/// lease); and it leases the oldest due first.
+#[sqlx::test(migrator = "hancha::store::MIGRATOR")]
+async fn a_lease_reads_the_oldest_due_entries_in_index_order_when_statistics_lag(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let peer = CountyCode::parse("431322").unwrap();
+    sqlx::query("VACUUM ANALYZE outbox").execute(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (message_id, message_type, peer_county, next_attempt_at)
+         SELECT gen_random_uuid(), CASE WHEN g % 10 = 0 THEN 'confirmation' ELSE 'inquiry' END, $1,
+                now() - interval '1 hour' + g * interval '1 millisecond'
+         FROM generate_series(1, 20000) g",
+    )
+    .bind(peer.as_str())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let plan = store.lease_plan(peer.as_str(), "inquiry", 500).await.unwrap();
+    let scan = plan
+        .lines()
+        .find(|line| line.contains("Scan") && line.contains("outbox_1"))
+        .unwrap_or_else(|| panic!("no scan of the due entries:\n{plan}"));
+    assert!(scan.contains("Index Scan using outbox_due"), "{plan}");
+    assert!(!plan.contains("Sort"), "{plan}");
+    // it read as many inquiries as it leased (and the confirmations between them), not 20,000
+    assert!(scan.contains("actual rows=500 "), "{plan}");
+
+    let oldest: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT message_id FROM outbox WHERE message_type = 'inquiry' ORDER BY next_attempt_at LIMIT 500",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut leased: Vec<uuid::Uuid> = store
+        .lease_outbox(
+            peer,
+            hancha::domain::message::MessageType::Inquiry,
+            500,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lease| lease.message_id)
+        .collect();
+    let mut expected = oldest;
+    leased.sort();
+    expected.sort();
+    assert_eq!(leased, expected, "the lease takes the oldest due entries");
+}

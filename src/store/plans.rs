@@ -106,6 +106,29 @@ impl Store {
         Ok(plans)
     }
 
+    /// The plan of the delivery worker's lease ([`super::outbox::LEASE`], under its own
+    /// [`super::outbox::LEASE_SETTINGS`]) of up to `limit` entries of `message_type` for `peer`,
+    /// as it would run now. Explained (with `ANALYZE`, so the lease runs) in a transaction that
+    /// is rolled back: nothing is leased.
+    pub async fn lease_plan(&self, peer: &str, message_type: &str, limit: i64) -> Result<String, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(super::outbox::LEASE_SETTINGS)
+            .execute(&mut *tx)
+            .await?;
+        let plan: Vec<String> = sqlx::query_scalar(&format!(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {}",
+            super::outbox::LEASE
+        ))
+        .bind(peer)
+        .bind(message_type)
+        .bind(limit)
+        .bind(60_000.0_f64)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        Ok(plan.join("\n"))
+    }
+
     /// Writes `count` synthetic inquiries and as many notices with `peer` — two years of
     /// history, nearly all answered long ago, one in fifty still pending with deadlines around
     /// `now` — then analyses the tables. For the plan test only: the rows name an agreement
