@@ -81,13 +81,13 @@ fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures
         machine + 0.05 >= nodes,
         "the machine's CPU includes the nodes': {report}"
     );
-    let cores = report["cores"].as_f64().expect("cores");
+    let cpus = report["machine_cpus"].as_f64().expect("machine_cpus is a number");
     let busy = report["sweep_busy_cores"]
         .as_f64()
         .expect("sweep_busy_cores is a number");
     assert!(
-        busy > 0.0 && busy <= cores + 0.5,
-        "{busy} of {cores} cores busy: {report}"
+        busy > 0.0 && busy <= cpus + 0.5,
+        "{busy} of {cpus} CPUs busy: {report}"
     );
     assert!(
         report["floor_cpu_s"].as_f64().is_some_and(|cpu| cpu >= 0.0),

@@ -2,7 +2,8 @@
 //! planner's own choice on 30,000 persons (written through the registry import's COPY) and
 //! 30,000 inquiries and notices of two years' history, with statistics from `ANALYZE` and no
 //! planner setting forced. Each plan must name its index; where the index serves an ORDER BY,
-//! the plan must not sort. (The registry's lookups by certificate number do not exist: a registry
+//! the plan must not sort. The outbox lease, whose statistics lag by nature, is checked on its
+//! own, under the settings its transaction runs with (`LEASE_SETTINGS`). (The registry's lookups by certificate number do not exist: a registry
 //! is looked up by ID only; see `answer_from_registry`.)
 
 use chrono::{NaiveDate, Utc};
@@ -169,8 +170,17 @@ async fn a_lease_reads_the_oldest_due_entries_in_index_order_when_statistics_lag
         .unwrap_or_else(|| panic!("no scan of the due entries:\n{plan}"));
     assert!(scan.contains("Index Scan using outbox_due"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
-    // it read as many inquiries as it leased (and the confirmations between them), not 20,000
-    assert!(scan.contains("actual rows=500 "), "{plan}");
+    // the leased rows are updated through the primary key, not found again by a scan
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    // it read as many inquiries as it leased, not 20,000 ("rows=500" before PostgreSQL 18,
+    // "rows=500.00" from 18 on)
+    let read: f64 = scan
+        .split("actual rows=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|rows| rows.parse().ok())
+        .unwrap_or_else(|| panic!("no row count in {scan}"));
+    assert_eq!(read, 500.0, "{plan}");
 
     let oldest: Vec<uuid::Uuid> = sqlx::query_scalar(
         "SELECT message_id FROM outbox WHERE message_type = 'inquiry' ORDER BY next_attempt_at LIMIT 500",

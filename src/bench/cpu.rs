@@ -6,8 +6,9 @@
 //! for commits to reach the disk). On a machine shared with others it counts their work too;
 //! the benchmarks quote medians of several runs.
 
-/// `/proc` counts CPU time in clock ticks of `USER_HZ`, 100 a second on Linux (fixed for user
-/// space on every architecture, whatever the kernel's own tick).
+/// `/proc` counts CPU time in clock ticks of `USER_HZ`: 100 a second on the architectures Linux
+/// distributions ship (x86, ARM, RISC-V, POWER, s390), whatever the kernel's own tick. (Read
+/// from `sysconf` it would take unsafe code, which this crate forbids.)
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user and system, every thread) process `pid` (`self` for this one) has used.
@@ -22,7 +23,7 @@ pub fn process_cpu_s(pid: &str) -> Option<f64> {
 }
 
 /// CPU seconds the machine's cores have been busy since boot, summed over cores: everything
-/// but idle and waiting for I/O.
+/// but idle, waiting for I/O, and time a hypervisor gave to other machines (steal).
 pub fn machine_busy_s() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|line| line.starts_with("cpu "))?;
@@ -35,12 +36,23 @@ pub fn machine_busy_s() -> Option<f64> {
     // user nice system idle iowait irq softirq steal (guest time is inside user already)
     let busy: u64 = ticks
         .iter()
-        .take(8)
+        .take(7)
         .enumerate()
         .filter(|(index, _)| !matches!(index, 3 | 4))
         .map(|(_, t)| t)
         .sum();
     Some(busy as f64 / TICKS_PER_SECOND)
+}
+
+/// The machine's CPUs as `/proc/stat` counts them (one `cpuN` line each): what its busy time is
+/// summed over, whatever this process may run on.
+pub fn machine_cpus() -> Option<usize> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpus = stat
+        .lines()
+        .filter(|line| line.starts_with("cpu") && line.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    (cpus > 0).then_some(cpus)
 }
 
 /// CPU counters read at one moment: the machine's and some processes'.
@@ -60,7 +72,8 @@ impl CpuMark {
     }
 
     /// CPU seconds since `earlier`: the machine's (summed over its cores), and the processes'
-    /// together (those read both times). `None` where `/proc` did not say.
+    /// together. `None` where `/proc` did not say, and for the processes when none was watched
+    /// or one of them could not be read either time.
     pub fn since(&self, earlier: &CpuMark) -> CpuSpent {
         let difference = |now: Option<f64>, then: Option<f64>| Some((now? - then?).max(0.0));
         let processes = self
@@ -69,6 +82,7 @@ impl CpuMark {
             .zip(&earlier.processes)
             .map(|(now, then)| difference(*now, *then))
             .collect::<Option<Vec<f64>>>()
+            .filter(|spent| !spent.is_empty())
             .map(|spent| spent.iter().sum());
         CpuSpent {
             machine_s: difference(self.machine, earlier.machine),
@@ -94,7 +108,7 @@ mod tests {
     fn this_process_and_the_machine_count_work_done() {
         let pids = vec!["self".to_string()];
         let before = CpuMark::now(&pids);
-        // work the counters must see: a tenth of a second of hashing at least
+        // work the counters must see: 300 ms of arithmetic
         let started = std::time::Instant::now();
         let mut value = 0u64;
         while started.elapsed() < std::time::Duration::from_millis(300) {
@@ -111,6 +125,15 @@ mod tests {
             machine >= process - 0.02,
             "the machine ({machine} s) includes this process ({process} s)"
         );
+    }
+
+    #[test]
+    fn the_machine_has_cpus_and_no_watched_process_means_no_figure() {
+        assert!(machine_cpus().is_some_and(|cpus| cpus >= 1));
+        let nothing = CpuMark::now(&[]);
+        let spent = CpuMark::now(&[]).since(&nothing);
+        assert_eq!(spent.processes_s, None);
+        assert!(spent.machine_s.is_some());
     }
 
     #[test]

@@ -85,10 +85,12 @@ pub struct ExchangeReport {
     /// Of `sweep_cpu_s`, what the two hancha processes spent (the asking one also drives the
     /// benchmark: it builds and queues the sweep's drafts).
     pub sweep_nodes_cpu_s: Option<f64>,
-    /// `sweep_cpu_s / gateway_s`: cores kept busy on average. Near `cores`, the sweep is bound
-    /// by work; well below, by waiting (commits reaching the disk, round trips).
+    /// `sweep_cpu_s / gateway_s`: cores kept busy on average. Near `machine_cpus`, the sweep is
+    /// bound by work; well below, by waiting (commits reaching the disk, round trips).
     pub sweep_busy_cores: Option<f64>,
-    /// CPU the whole machine spent while the storage floor was written (core-seconds).
+    /// CPU the whole machine spent while the storage floor was written (core-seconds): its
+    /// PostgreSQL sessions and client, and whatever else ran then (autovacuum cleaning the
+    /// databases written before it, other work on a shared machine).
     pub floor_cpu_s: Option<f64>,
     /// `floor_cpu_s / sweep_floor_s`: cores the floor kept busy on average.
     pub floor_busy_cores: Option<f64>,
@@ -136,6 +138,9 @@ pub struct ExchangeReport {
     pub postgres: ServerFacts,
     /// CPU cores available to this process.
     pub cores: usize,
+    /// CPUs of the whole machine (`/proc/stat`), which the `*_cpu_s` figures are summed over;
+    /// more than `cores` when this process is confined to some of them.
+    pub machine_cpus: Option<usize>,
     /// Memory of the machine (MiB).
     pub memory_mb: u64,
 }
@@ -275,6 +280,7 @@ async fn run_on(
         not_found: expected.not_found,
         postgres: facts,
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        machine_cpus: super::cpu::machine_cpus(),
         memory_mb: machine_memory_mb(),
     })
 }
@@ -335,10 +341,11 @@ async fn measure(
         "sweep: {} inquiries from 430703 to 431322",
         options.inquiries
     ));
-    let nodes = [
-        "self".to_string(),
-        rig.responder_pid().map(|pid| pid.to_string()).unwrap_or_default(),
-    ];
+    // both nodes or neither: without the responder's pid, no figure for the nodes
+    let nodes: Vec<String> = rig
+        .responder_pid()
+        .map(|pid| vec!["self".to_string(), pid.to_string()])
+        .unwrap_or_default();
     let cpu_started = CpuMark::now(&nodes);
     let started = Instant::now();
     let mut submitted = 0;

@@ -394,6 +394,9 @@ async fn measure(
     let (clerk, clerk_inline) = clerk.await??;
     // the clerk's last inquiry may have been answered after the sweep's end was seen
     while !node.store().asker_settled().await? {
+        if started.elapsed() > patience {
+            bail!("the clerk's last inquiries did not settle within {patience:?}");
+        }
         tokio::time::sleep(SAMPLE_EVERY).await;
     }
     let sweep = started.elapsed();

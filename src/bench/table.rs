@@ -41,7 +41,7 @@ impl ExchangeReport {
                 match (self.sweep_cpu_s, self.sweep_busy_cores, self.sweep_nodes_cpu_s) {
                     (Some(cpu), Some(busy), nodes) => format!(
                         "{cpu:.1} core-s, {busy:.2} of {} cores busy (hancha {})",
-                        self.cores,
+                        self.machine_cpus.unwrap_or(self.cores),
                         nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s"))
                     ),
                     _ => "not measured (no /proc)".into(),
@@ -52,7 +52,10 @@ impl ExchangeReport {
                 "  CPU during the floor",
                 match (self.floor_cpu_s, self.floor_busy_cores) {
                     (Some(cpu), Some(busy)) => {
-                        format!("{cpu:.1} core-s, {busy:.2} of {} cores busy", self.cores)
+                        format!(
+                            "{cpu:.1} core-s, {busy:.2} of {} cores busy",
+                            self.machine_cpus.unwrap_or(self.cores)
+                        )
                     }
                     _ => "not measured (no /proc)".into(),
                 },

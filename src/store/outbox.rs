@@ -48,7 +48,9 @@ impl Failed {
 }
 
 /// Leases up to `$3` due entries of type `$2` for peer `$1`, oldest due first, for `$4`
-/// milliseconds; returns each entry's id and attempts. Run under [`LEASE_SETTINGS`].
+/// milliseconds; returns each entry's id and attempts. Only ever run after [`LEASE_SETTINGS`]
+/// in the same transaction: a connection keeps the statement prepared, and PostgreSQL does not
+/// plan a kept statement again when planner settings change.
 pub(super) const LEASE: &str = "UPDATE outbox SET next_attempt_at = now() + $4 * interval '1 millisecond',
                    leased_until = now() + $4 * interval '1 millisecond', attempts = attempts + 1
  WHERE message_id IN (
@@ -69,7 +71,9 @@ pub(super) const LEASE: &str = "UPDATE outbox SET next_attempt_at = now() + $4 *
 ///   planner would sort whenever its statistics take the outbox for small, and they lag behind
 ///   how fast it grows: a sweep queued at once, or the backlog of a peer that was away. In
 ///   `hancha bench exchange` every lease of 2,000 entries read and sorted about 50,000 on disk.
-///   Reading in index order is the right plan at every size.
+///   Reading in index order is the right plan at every size. (An index led by the message type
+///   as well would not need the settings, but the next-attempt look-up per peer, across types,
+///   would then read every entry of the peer.)
 pub(super) const LEASE_SETTINGS: &str = "SELECT set_config('synchronous_commit', 'off', true),
         set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)";
 

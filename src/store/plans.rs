@@ -109,7 +109,9 @@ impl Store {
     /// The plan of the delivery worker's lease ([`super::outbox::LEASE`], under its own
     /// [`super::outbox::LEASE_SETTINGS`]) of up to `limit` entries of `message_type` for `peer`,
     /// as it would run now. Explained (with `ANALYZE`, so the lease runs) in a transaction that
-    /// is rolled back: nothing is leased.
+    /// is rolled back: nothing is leased, but until then the rows it took stay locked, and a
+    /// live node's leases skip them. For tests and diagnosis on a database no node is sending
+    /// from.
     pub async fn lease_plan(&self, peer: &str, message_type: &str, limit: i64) -> Result<String, StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(super::outbox::LEASE_SETTINGS)
