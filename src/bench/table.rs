@@ -5,6 +5,8 @@ use super::exchange::ExchangeReport;
 impl ExchangeReport {
     /// The figures as a table for people, with the targets beside them.
     pub fn table(&self) -> String {
+        // what the machine-wide CPU figures are summed over
+        let cpus = self.machine_cpus.unwrap_or(self.cores);
         let rows = [
             (
                 "sweep, end to end",
@@ -40,8 +42,7 @@ impl ExchangeReport {
                 "  CPU during the sweep",
                 match (self.sweep_cpu_s, self.sweep_busy_cores, self.sweep_nodes_cpu_s) {
                     (Some(cpu), Some(busy), nodes) => format!(
-                        "{cpu:.1} core-s, {busy:.2} of {} cores busy (hancha {})",
-                        self.machine_cpus.unwrap_or(self.cores),
+                        "{cpu:.1} core-s, {busy:.2} of {cpus} cores busy (hancha {})",
                         nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s"))
                     ),
                     _ => "not measured (no /proc)".into(),
@@ -51,12 +52,7 @@ impl ExchangeReport {
             (
                 "  CPU during the floor",
                 match (self.floor_cpu_s, self.floor_busy_cores) {
-                    (Some(cpu), Some(busy)) => {
-                        format!(
-                            "{cpu:.1} core-s, {busy:.2} of {} cores busy",
-                            self.machine_cpus.unwrap_or(self.cores)
-                        )
-                    }
+                    (Some(cpu), Some(busy)) => format!("{cpu:.1} core-s, {busy:.2} of {cpus} cores busy"),
                     _ => "not measured (no /proc)".into(),
                 },
                 String::new(),
