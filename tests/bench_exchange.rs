@@ -2,7 +2,10 @@
 //! `DATABASE_URL`, counts its own bookkeeping on both nodes, and reports every figure. No timing
 //! is asserted: the figures depend on the machine.
 
+mod common;
+
 use assert_cmd::Command;
+use common::database_on_this_machine;
 
 #[test]
 fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures() {
@@ -93,6 +96,30 @@ fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures
         report["floor_cpu_s"].as_f64().is_some_and(|cpu| cpu >= 0.0),
         "{report}"
     );
+    // PostgreSQL's own share, read from its server processes: the suite's server runs on this
+    // machine (a private cluster, or one at a local address)
+    if database_on_this_machine() {
+        let postgres = report["sweep_postgres_cpu_s"]
+            .as_f64()
+            .expect("sweep_postgres_cpu_s is a number for a server on this machine");
+        // (a tiny sweep's PostgreSQL share is a few ticks of /proc's counters, possibly none;
+        // tests/postgres_cpu.rs checks the reading itself on work that lasts)
+        assert!(postgres >= 0.0, "{report}");
+        assert!(
+            machine + 0.1 >= nodes + postgres,
+            "the machine's CPU includes the nodes' and PostgreSQL's: {report}"
+        );
+        assert!(
+            report["floor_postgres_cpu_s"]
+                .as_f64()
+                .is_some_and(|cpu| cpu >= 0.0),
+            "{report}"
+        );
+        assert!(
+            report["sweep_floor_postgres_cpu_ratio"].is_number() || report["floor_postgres_cpu_s"] == 0.0,
+            "a ratio unless the floor was too short to count: {report}"
+        );
+    }
     assert!(
         stderr.contains("bench: sweep"),
         "progress goes to stderr: {stderr}"

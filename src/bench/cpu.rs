@@ -5,6 +5,11 @@
 //! that keeps every core busy is bound by work (CPU), one that leaves cores idle waits (here,
 //! for commits to reach the disk). On a machine shared with others it counts their work too;
 //! the benchmarks quote medians of several runs.
+//!
+//! When PostgreSQL runs on the same machine, its backends are processes too ([`BackendsMark`]):
+//! their CPU is the database's own share of a phase's work.
+
+use std::collections::HashMap;
 
 /// `/proc` counts CPU time in clock ticks of `USER_HZ`: 100 a second on the architectures Linux
 /// distributions ship (x86, ARM, RISC-V, POWER, s390), whatever the kernel's own tick. (Read
@@ -100,6 +105,42 @@ pub struct CpuSpent {
     pub processes_s: Option<f64>,
 }
 
+/// Whether process `pid` runs PostgreSQL's server (its backends keep the executable's name,
+/// `postgres`, whatever title they show).
+pub fn is_postgres(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| name.trim_end() == "postgres")
+}
+
+/// CPU seconds of a set of processes that changes while it is watched — a database's
+/// backends, which connection pools open and close — read at one moment.
+#[derive(Clone, Debug, Default)]
+pub struct BackendsMark {
+    cpu_s: HashMap<u32, f64>,
+}
+
+impl BackendsMark {
+    /// Reads each of `pids`' CPU time now (those that cannot be read are left out).
+    pub fn now(pids: &[u32]) -> BackendsMark {
+        BackendsMark {
+            cpu_s: pids
+                .iter()
+                .filter_map(|&pid| Some((pid, process_cpu_s(&pid.to_string())?)))
+                .collect(),
+        }
+    }
+
+    /// CPU seconds the processes read now spent since `earlier`: a process read both times
+    /// counts what it spent in between, one that started in between counts all it spent. One
+    /// that ended in between is not counted (its time cannot be read any more), so the figure
+    /// is a lower bound when processes come and go; a benchmark's pools keep theirs.
+    pub fn since(&self, earlier: &BackendsMark) -> f64 {
+        self.cpu_s
+            .iter()
+            .map(|(pid, now)| (now - earlier.cpu_s.get(pid).copied().unwrap_or(0.0)).max(0.0))
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,14 +150,7 @@ mod tests {
         let pids = vec!["self".to_string()];
         let before = CpuMark::now(&pids);
         // work the counters must see: 300 ms of arithmetic
-        let started = std::time::Instant::now();
-        let mut value = 0u64;
-        while started.elapsed() < std::time::Duration::from_millis(300) {
-            value = value
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-        }
-        std::hint::black_box(value);
+        busy_for(std::time::Duration::from_millis(300));
         let spent = CpuMark::now(&pids).since(&before);
         let process = spent.processes_s.expect("/proc/self/stat read");
         let machine = spent.machine_s.expect("/proc/stat read");
@@ -141,5 +175,32 @@ mod tests {
         assert_eq!(process_cpu_s("0"), None);
         let gone = CpuMark::now(&["0".to_string()]);
         assert_eq!(CpuMark::now(&["0".to_string()]).since(&gone).processes_s, None);
+    }
+
+    #[test]
+    fn backends_that_started_late_count_whole_and_missing_ones_not_at_all() {
+        let me = std::process::id();
+        let before = BackendsMark::now(&[]);
+        busy_for(std::time::Duration::from_millis(200));
+        // this process "started" after the first mark: all its time counts
+        let late = BackendsMark::now(&[me, 0]).since(&before);
+        assert!(late >= 0.15, "counted {late} s");
+        let mark = BackendsMark::now(&[me]);
+        busy_for(std::time::Duration::from_millis(200));
+        let spent = BackendsMark::now(&[me]).since(&mark);
+        // (other tests' threads may add to this process's time, never take from it)
+        assert!(spent >= 0.1, "counted {spent} s since the mark");
+        assert!(!is_postgres(me), "this test is not PostgreSQL");
+    }
+
+    fn busy_for(time: std::time::Duration) {
+        let started = std::time::Instant::now();
+        let mut value = 0u64;
+        while started.elapsed() < time {
+            value = value
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+        }
+        std::hint::black_box(value);
     }
 }

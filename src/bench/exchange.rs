@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::cpu::{CpuMark, CpuSpent};
+use super::cpu::{BackendsMark, CpuMark, CpuSpent, is_postgres};
 use super::population::Population;
 use super::rig::Rig;
 use super::{Latencies, ledger, memory, storage, transport};
@@ -95,8 +95,20 @@ pub struct ExchangeReport {
     /// `floor_cpu_s / sweep_floor_s`: cores the floor kept busy on average.
     pub floor_busy_cores: Option<f64>,
     /// `sweep_cpu_s / floor_cpu_s`: how much more work the sweep is than the floor, whatever
-    /// bound each of them.
+    /// bound each of them. `None` when the floor's figure is zero (too short to count).
     pub sweep_floor_cpu_ratio: Option<f64>,
+    /// Of `sweep_cpu_s`, what PostgreSQL's server processes for the two nodes' databases spent
+    /// (core-seconds): the storage path's own work, whatever the nodes cost. `None` unless the
+    /// server runs on this machine.
+    pub sweep_postgres_cpu_s: Option<f64>,
+    /// What PostgreSQL's server processes spent writing the storage floor (core-seconds), under
+    /// the same condition.
+    pub floor_postgres_cpu_s: Option<f64>,
+    /// `sweep_postgres_cpu_s / floor_postgres_cpu_s`: how much more work the sweep's storage is
+    /// for PostgreSQL than the floor's, on any number of cores (on few, the nodes' own CPU
+    /// competes with PostgreSQL's and the time ratio includes it). `None` when either is not
+    /// measured or the floor's is zero.
+    pub sweep_floor_postgres_cpu_ratio: Option<f64>,
     /// The sweep's gRPC round trips (one per batch each way) to a do-nothing handler (s).
     pub transport_s: f64,
     /// How many round trips `transport_s` covers.
@@ -237,7 +249,7 @@ async fn run_on(
     let floor_cpu_s = CpuMark::now(&[]).since(&floor_started).machine_s;
 
     let gateway_s = measured.gateway.as_secs_f64();
-    let sweep_floor_s = floor.as_secs_f64();
+    let sweep_floor_s = floor.elapsed.as_secs_f64();
     let postgres_only_s = postgres_only.as_secs_f64();
     let sync = Latencies::of(&measured.sync);
     let round_trip = Latencies::of(&measured.round_trips);
@@ -256,11 +268,10 @@ async fn run_on(
         sweep_busy_cores: measured.sweep_cpu.machine_s.map(|cpu| ratio(cpu, gateway_s)),
         floor_cpu_s,
         floor_busy_cores: floor_cpu_s.map(|cpu| ratio(cpu, sweep_floor_s)),
-        sweep_floor_cpu_ratio: measured
-            .sweep_cpu
-            .machine_s
-            .zip(floor_cpu_s)
-            .map(|(sweep, floor)| ratio(sweep, floor)),
+        sweep_floor_cpu_ratio: cpu_ratio(measured.sweep_cpu.machine_s, floor_cpu_s),
+        sweep_postgres_cpu_s: measured.sweep_postgres_cpu_s,
+        floor_postgres_cpu_s: floor.postgres_cpu_s,
+        sweep_floor_postgres_cpu_ratio: cpu_ratio(measured.sweep_postgres_cpu_s, floor.postgres_cpu_s),
         transport_s: measured.transport.as_secs_f64(),
         transport_round_trips: measured.transport_round_trips,
         transport_p50_ms: round_trip.p50_ms,
@@ -290,12 +301,23 @@ fn ratio(part: f64, whole: f64) -> f64 {
     if whole > 0.0 { part / whole } else { 0.0 }
 }
 
+/// `sweep / floor` of two CPU figures, when both were measured and the floor's is not zero (a
+/// floor of a few milliseconds may not last one tick of `/proc`'s counters).
+fn cpu_ratio(sweep: Option<f64>, floor: Option<f64>) -> Option<f64> {
+    sweep
+        .zip(floor.filter(|&floor| floor > 0.0))
+        .map(|(sweep, floor)| sweep / floor)
+}
+
 /// What the nodes did.
 struct Measured {
     /// The sweep, end to end.
     gateway: Duration,
     /// CPU spent during the sweep: the machine's, and the two nodes' processes'.
     sweep_cpu: CpuSpent,
+    /// CPU PostgreSQL's server processes for the two nodes' databases spent during the sweep,
+    /// when the server runs on this machine.
+    sweep_postgres_cpu_s: Option<f64>,
     /// Each single inquiry.
     sync: Vec<Duration>,
     /// How many single inquiries were answered inline.
@@ -346,7 +368,9 @@ async fn measure(
         .responder_pid()
         .map(|pid| vec!["self".to_string(), pid.to_string()])
         .unwrap_or_default();
+    let backends = database_backends(rig).await?;
     let cpu_started = CpuMark::now(&nodes);
+    let postgres_started = backends.as_deref().map(BackendsMark::now);
     let started = Instant::now();
     let mut submitted = 0;
     while submitted < options.inquiries {
@@ -368,6 +392,11 @@ async fn measure(
     }
     let gateway = started.elapsed();
     let sweep_cpu = CpuMark::now(&nodes).since(&cpu_started);
+    // the pools may have opened connections meanwhile: their backends count from their start
+    let sweep_postgres_cpu_s = match (database_backends(rig).await?, postgres_started) {
+        (Some(pids), Some(started)) => Some(BackendsMark::now(&pids).since(&started)),
+        _ => None,
+    };
     say(&format!("sweep: {:.2} s", gateway.as_secs_f64()));
 
     say(&format!(
@@ -413,6 +442,7 @@ async fn measure(
     Ok(Measured {
         gateway,
         sweep_cpu,
+        sweep_postgres_cpu_s,
         sync,
         sync_inline,
         sync_floor_ms,
@@ -423,6 +453,20 @@ async fn measure(
         rss_responder_mb,
         agreement_text: rig.agreement.source_text().to_string(),
     })
+}
+
+/// The server processes serving the two nodes' databases, when PostgreSQL runs on this
+/// machine.
+async fn database_backends(rig: &Rig) -> anyhow::Result<Option<Vec<u32>>> {
+    let asker = rig.asker().store().local_backends().await?;
+    let responder = rig.responder_store.local_backends().await?;
+    Ok(asker.zip(responder).map(|(asker, responder)| {
+        asker
+            .into_iter()
+            .chain(responder)
+            .filter(|&pid| is_postgres(pid))
+            .collect()
+    }))
 }
 
 /// Waits until both nodes have nothing left to send (answers given inline are also delivered

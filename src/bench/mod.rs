@@ -18,13 +18,15 @@
 //! - `storage` and `transport` (private): the two limits, PostgreSQL alone and gRPC alone.
 //! - `ledger` (private): the count on both sides that every inquiry was answered exactly once.
 //! - `memory` (private): peak resident memory from `/proc`.
+//! - [`cpu`]: CPU time from `/proc`: the machine's, the nodes' processes', and
+//!   PostgreSQL's server processes' when it runs on the same machine.
 //! - `table` (private): the figures as a table for people.
 //!
 //! A benchmark that ran into a bookkeeping error fails: its figures would not describe the
 //! exchange the nodes are meant to do.
 
 pub mod console;
-mod cpu;
+pub mod cpu;
 pub mod exchange;
 mod ledger;
 mod memory;

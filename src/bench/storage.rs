@@ -24,6 +24,7 @@ use chrono::Utc;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use super::cpu::{BackendsMark, is_postgres};
 use super::population::Population;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -116,7 +117,7 @@ async fn connect_both(urls: (&str, &str)) -> anyhow::Result<(PgConnection, PgCon
 /// Writes the storage floor for the same sweep — the least an audited exchange can durably
 /// write ([`crate::store::floor`]) — into the two databases (the floor's tables are created
 /// first, untimed), both sides at once, two commits per batch per side, and returns how long it
-/// took, from the first statement until both sides committed their last batch.
+/// took and what PostgreSQL spent on it.
 pub async fn write_floor(
     urls: (&str, &str),
     population: &Population,
@@ -125,7 +126,7 @@ pub async fn write_floor(
     asker: CountyCode,
     responder: CountyCode,
     agreement: &Agreement,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<FloorRun> {
     let terms = Terms {
         asker,
         responder,
@@ -140,6 +141,14 @@ pub async fn write_floor(
     floor::create(&mut responder_db).await?;
     let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
     let due_at = Utc::now() + chrono::Duration::days(REPLY_DAYS);
+    let backends: Option<Vec<u32>> = [
+        floor::local_backend(&mut asker_db).await?,
+        floor::local_backend(&mut responder_db).await?,
+    ]
+    .into_iter()
+    .map(|pid| pid.filter(|&pid| is_postgres(pid)))
+    .collect();
+    let cpu_started = backends.as_deref().map(BackendsMark::now);
     let started = Instant::now();
     let (asked, answered) = tokio::join!(
         async {
@@ -158,6 +167,10 @@ pub async fn write_floor(
         }
     );
     let elapsed = started.elapsed();
+    let postgres_cpu_s = backends
+        .as_deref()
+        .zip(cpu_started)
+        .map(|(pids, started)| BackendsMark::now(pids).since(&started));
     asked.context("writing the asker's floor")?;
     answered.context("writing the responder's floor")?;
     let expected = i64::try_from(sweep)?;
@@ -172,7 +185,20 @@ pub async fn write_floor(
             (expected, audit_rows)
         );
     }
-    Ok(elapsed)
+    Ok(FloorRun {
+        elapsed,
+        postgres_cpu_s,
+    })
+}
+
+/// How the storage floor went.
+#[derive(Clone, Copy, Debug)]
+pub struct FloorRun {
+    /// From the first statement until both sides committed their last batch.
+    pub elapsed: Duration,
+    /// CPU seconds PostgreSQL's two server processes spent meanwhile, when the server runs on
+    /// this machine.
+    pub postgres_cpu_s: Option<f64>,
 }
 
 impl Batch {

@@ -42,8 +42,11 @@ impl ExchangeReport {
                 "  CPU during the sweep",
                 match (self.sweep_cpu_s, self.sweep_busy_cores, self.sweep_nodes_cpu_s) {
                     (Some(cpu), Some(busy), nodes) => format!(
-                        "{cpu:.1} core-s, {busy:.2} of {cpus} cores busy (hancha {})",
-                        nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s"))
+                        "{cpu:.1} core-s, {} (hancha {}, PostgreSQL {})",
+                        busy_cores(busy, cpus, self.gateway_s),
+                        nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s")),
+                        self.sweep_postgres_cpu_s
+                            .map_or("?".into(), |postgres| format!("{postgres:.1} core-s"))
                     ),
                     _ => "not measured (no /proc)".into(),
                 },
@@ -52,7 +55,12 @@ impl ExchangeReport {
             (
                 "  CPU during the floor",
                 match (self.floor_cpu_s, self.floor_busy_cores) {
-                    (Some(cpu), Some(busy)) => format!("{cpu:.1} core-s, {busy:.2} of {cpus} cores busy"),
+                    (Some(cpu), Some(busy)) => format!(
+                        "{cpu:.1} core-s, {} (PostgreSQL {})",
+                        busy_cores(busy, cpus, self.sweep_floor_s),
+                        self.floor_postgres_cpu_s
+                            .map_or("?".into(), |postgres| format!("{postgres:.1} core-s"))
+                    ),
                     _ => "not measured (no /proc)".into(),
                 },
                 String::new(),
@@ -61,6 +69,14 @@ impl ExchangeReport {
                 "  ratio of CPU sweep ÷ floor",
                 self.sweep_floor_cpu_ratio
                     .map_or_else(|| "not measured".into(), |ratio| format!("{ratio:.2}")),
+                String::new(),
+            ),
+            (
+                "  PostgreSQL's CPU sweep ÷ floor",
+                self.sweep_floor_postgres_cpu_ratio.map_or_else(
+                    || "not measured (PostgreSQL elsewhere, or a floor too short)".into(),
+                    |ratio| format!("{ratio:.2}"),
+                ),
                 String::new(),
             ),
             (
@@ -147,5 +163,15 @@ impl ExchangeReport {
              benchmark driver.\nThe responder runs as its own `hancha serve` process.\n",
         );
         out
+    }
+}
+
+/// Cores a phase kept busy on average, when the phase lasted long enough for `/proc`'s counters
+/// (ticks of 10 ms) to say: under a second, a tick more or less is a large part of it.
+fn busy_cores(busy: f64, cpus: usize, phase_s: f64) -> String {
+    if phase_s >= 1.0 {
+        format!("{busy:.2} of {cpus} cores busy")
+    } else {
+        "too short to say how many cores were busy".into()
     }
 }

@@ -9,6 +9,11 @@ use super::{Store, StoreError, parsed};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Direction;
 
+/// Whether the server this session reached runs on this machine: no server address (a Unix
+/// socket) or a loopback one. A SQL expression.
+pub(crate) const SERVER_IS_LOCAL: &str =
+    "coalesce(inet_server_addr() <<= inet '127.0.0.0/8' OR inet_server_addr() = inet '::1', true)";
+
 /// What an asking county's database holds after a sweep.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct AskerCounts {
@@ -134,6 +139,24 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(settled)
+    }
+
+    /// The pids of the server processes serving clients of this store's database right now
+    /// (every client's, this pool's included), when the server runs on this machine — reached
+    /// over a Unix socket or loopback — so that a benchmark can read PostgreSQL's own CPU from
+    /// them. `None` when the server is elsewhere.
+    pub async fn local_backends(&self) -> Result<Option<Vec<u32>>, StoreError> {
+        let (local, pids): (bool, Vec<i32>) = sqlx::query_as(&format!(
+            "SELECT {SERVER_IS_LOCAL}, ARRAY(SELECT pid FROM pg_stat_activity
+                                         WHERE datname = current_database() AND backend_type = 'client backend')"
+        ))
+        .fetch_one(self.pool())
+        .await?;
+        Ok(local.then(|| {
+            pids.into_iter()
+                .filter_map(|pid| u32::try_from(pid).ok())
+                .collect()
+        }))
     }
 
     /// The connections open to this store's database right now (every client's, this pool's
