@@ -14,6 +14,11 @@ pub enum BenchCommand {
     /// own PostgreSQL database with production durability, measured beside PostgreSQL alone
     /// writing the same rows and gRPC alone making the same round trips.
     ///
+    /// Also measures the storage floor (PostgreSQL alone writing the least an audited exchange
+    /// of the same inquiries can durably write; sweep ÷ floor, target ≤ 1.7) and the CPU each
+    /// phase used, from Linux /proc: the whole machine's, the two nodes' processes', and
+    /// PostgreSQL's own server processes' when it runs on this machine.
+    ///
     /// Uses the PostgreSQL at DATABASE_URL when it is set and reachable (fresh databases, dropped
     /// at the end; the role needs CREATEDB), otherwise starts a throwaway PostgreSQL with fsync on
     /// and removes it at the end. Fails, without figures, unless every inquiry was answered
