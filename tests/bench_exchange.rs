@@ -2,10 +2,7 @@
 //! `DATABASE_URL`, counts its own bookkeeping on both nodes, and reports every figure. No timing
 //! is asserted: the figures depend on the machine.
 
-mod common;
-
 use assert_cmd::Command;
-use common::database_on_this_machine;
 
 #[test]
 fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures() {
@@ -84,40 +81,51 @@ fn exchange_benchmark_answers_every_inquiry_exactly_once_and_reports_its_figures
         machine + 0.05 >= nodes,
         "the machine's CPU includes the nodes': {report}"
     );
-    let cpus = report["machine_cpus"].as_f64().expect("machine_cpus is a number");
-    let busy = report["sweep_busy_cores"]
-        .as_f64()
-        .expect("sweep_busy_cores is a number");
-    assert!(
-        busy > 0.0 && busy <= cpus + 0.5,
-        "{busy} of {cpus} CPUs busy: {report}"
-    );
     assert!(
         report["floor_cpu_s"].as_f64().is_some_and(|cpu| cpu >= 0.0),
         "{report}"
     );
-    // PostgreSQL's own share, read from its server processes: the suite's server runs on this
-    // machine (a private cluster, or one at a local address)
-    if database_on_this_machine() {
-        let postgres = report["sweep_postgres_cpu_s"]
-            .as_f64()
-            .expect("sweep_postgres_cpu_s is a number for a server on this machine");
-        // (a tiny sweep's PostgreSQL share is a few ticks of /proc's counters, possibly none;
+    // cores kept busy, and CPU ratios, only for phases of a second or more: a tiny sweep may
+    // take longer than that on a loaded machine, its floor never does
+    let cpus = report["machine_cpus"].as_f64().expect("machine_cpus is a number");
+    let gateway_s = report["gateway_s"].as_f64().expect("gateway_s");
+    match report["sweep_busy_cores"].as_f64() {
+        Some(busy) => assert!(
+            gateway_s >= 1.0 && busy > 0.0 && busy <= cpus + 0.5,
+            "{busy} of {cpus} CPUs busy over {gateway_s} s: {report}"
+        ),
+        None => assert!(
+            gateway_s < 1.0,
+            "busy cores for a sweep of {gateway_s} s: {report}"
+        ),
+    }
+    for field in [
+        "floor_busy_cores",
+        "sweep_floor_cpu_ratio",
+        "sweep_floor_postgres_cpu_ratio",
+    ] {
+        assert!(
+            report[field].is_null(),
+            "{field} for a floor of a few milliseconds: {report}"
+        );
+    }
+    // PostgreSQL's own share, read from its server processes: over a Unix socket (the suite's
+    // own cluster) the server is on this machine and must be measured
+    let over_a_socket = std::env::var("DATABASE_URL").is_ok_and(|url| url.contains("host=/"));
+    let postgres = report["sweep_postgres_cpu_s"].as_f64();
+    if over_a_socket {
+        assert!(postgres.is_some(), "PostgreSQL's CPU measured: {report}");
+        assert!(
+            report["floor_postgres_cpu_s"].is_number(),
+            "the floor's PostgreSQL CPU measured: {report}"
+        );
+    }
+    if let Some(postgres) = postgres {
+        // (a tiny sweep's share is a few ticks of /proc's counters, possibly none;
         // tests/postgres_cpu.rs checks the reading itself on work that lasts)
-        assert!(postgres >= 0.0, "{report}");
         assert!(
-            machine + 0.1 >= nodes + postgres,
+            postgres >= 0.0 && machine + 0.1 >= nodes + postgres,
             "the machine's CPU includes the nodes' and PostgreSQL's: {report}"
-        );
-        assert!(
-            report["floor_postgres_cpu_s"]
-                .as_f64()
-                .is_some_and(|cpu| cpu >= 0.0),
-            "{report}"
-        );
-        assert!(
-            report["sweep_floor_postgres_cpu_ratio"].is_number() || report["floor_postgres_cpu_s"] == 0.0,
-            "a ratio unless the floor was too short to count: {report}"
         );
     }
     assert!(

@@ -6,10 +6,13 @@
 //! for commits to reach the disk). On a machine shared with others it counts their work too;
 //! the benchmarks quote medians of several runs.
 //!
-//! When PostgreSQL runs on the same machine, its backends are processes too ([`BackendsMark`]):
-//! their CPU is the database's own share of a phase's work.
+//! When PostgreSQL runs on the same machine, its backends are processes too
+//! ([`postgres_processes`], [`BackendsMark`]): their CPU is the database's own share of a
+//! phase's work.
 
 use std::collections::HashMap;
+
+use crate::store::inspect::Backend;
 
 /// `/proc` counts CPU time in clock ticks of `USER_HZ`: 100 a second on the architectures Linux
 /// distributions ship (x86, ARM, RISC-V, POWER, s390), whatever the kernel's own tick. (Read
@@ -18,13 +21,37 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user and system, every thread) process `pid` (`self` for this one) has used.
 pub fn process_cpu_s(pid: &str) -> Option<f64> {
+    process_stat(pid).map(|stat| stat.cpu_s)
+}
+
+/// What `/proc/<pid>/stat` says of a process: CPU used, and when it started (ticks after boot).
+#[derive(Clone, Copy, Debug)]
+struct ProcessStat {
+    cpu_s: f64,
+    started_ticks: u64,
+}
+
+fn process_stat(pid: &str) -> Option<ProcessStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // after the command name in parentheses (which may hold spaces): state is field 3, utime
-    // field 14 and stime field 15
+    // after the command name in parentheses (which may hold spaces) comes field 3: utime is
+    // field 14, stime 15, starttime 22
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let user: u64 = fields.get(11)?.parse().ok()?;
-    let system: u64 = fields.get(12)?.parse().ok()?;
-    Some((user + system) as f64 / TICKS_PER_SECOND)
+    let field = |number: usize| -> Option<u64> { fields.get(number - 3)?.parse().ok() };
+    Some(ProcessStat {
+        cpu_s: (field(14)? + field(15)?) as f64 / TICKS_PER_SECOND,
+        started_ticks: field(22)?,
+    })
+}
+
+/// When the machine booted, seconds since the Unix epoch (`btime` in `/proc/stat`).
+fn boot_time_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|line| line.strip_prefix("btime "))?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|seconds| seconds as f64)
 }
 
 /// CPU seconds the machine's cores have been busy since boot, summed over cores: everything
@@ -105,17 +132,43 @@ pub struct CpuSpent {
     pub processes_s: Option<f64>,
 }
 
-/// Whether process `pid` runs PostgreSQL's server (its backends keep the executable's name,
-/// `postgres`, whatever title they show).
-pub fn is_postgres(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| name.trim_end() == "postgres")
+/// How far a process's start time in `/proc` (whole seconds of boot time, plus ticks) may be
+/// from the one PostgreSQL gives its backend for the two to be the same process.
+const SAME_START_S: f64 = 2.0;
+
+/// The pids of PostgreSQL's server processes among this machine's, for `backends` as the
+/// server listed them, or `None` when they are not readable here: the server runs elsewhere
+/// (a loopback address may be a tunnel's end), in another pid namespace (a container), or
+/// `/proc` hides other users' processes. Each process read here must be a PostgreSQL one
+/// started when the server says its backend started; one that is gone meanwhile (a connection
+/// closed) is left out. `None` unless at least one is found, and if any pid here belongs to
+/// another process: then the server is not this machine's, and no figure is better than a
+/// wrong one.
+pub fn postgres_processes(backends: &[Backend]) -> Option<Vec<u32>> {
+    let boot_s = boot_time_s()?;
+    let mut found = Vec::new();
+    for backend in backends {
+        let pid = u32::try_from(backend.pid).ok()?;
+        let Some(stat) = process_stat(&pid.to_string()) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let started_s = boot_s + stat.started_ticks as f64 / TICKS_PER_SECOND;
+        let postgres = matches!(name.trim_end(), "postgres" | "postmaster");
+        if !postgres || (started_s - backend.started_s).abs() > SAME_START_S {
+            return None;
+        }
+        found.push(pid);
+    }
+    (!found.is_empty()).then_some(found)
 }
 
 /// CPU seconds of a set of processes that changes while it is watched — a database's
-/// backends, which connection pools open and close — read at one moment.
+/// backends, which connection pools open and close — read at one moment. Each process is known
+/// by its pid and start time, so a pid the system gave again to a new process is a new one.
 #[derive(Clone, Debug, Default)]
 pub struct BackendsMark {
-    cpu_s: HashMap<u32, f64>,
+    cpu_s: HashMap<(u32, u64), f64>,
 }
 
 impl BackendsMark {
@@ -124,7 +177,10 @@ impl BackendsMark {
         BackendsMark {
             cpu_s: pids
                 .iter()
-                .filter_map(|&pid| Some((pid, process_cpu_s(&pid.to_string())?)))
+                .filter_map(|&pid| {
+                    let stat = process_stat(&pid.to_string())?;
+                    Some(((pid, stat.started_ticks), stat.cpu_s))
+                })
                 .collect(),
         }
     }
@@ -136,25 +192,62 @@ impl BackendsMark {
     pub fn since(&self, earlier: &BackendsMark) -> f64 {
         self.cpu_s
             .iter()
-            .map(|(pid, now)| (now - earlier.cpu_s.get(pid).copied().unwrap_or(0.0)).max(0.0))
+            .map(|(process, now)| (now - earlier.cpu_s.get(process).copied().unwrap_or(0.0)).max(0.0))
             .sum()
     }
+}
+
+/// `/proc` counts in ticks of 10 ms, so a phase's CPU says how many cores it kept busy, or how
+/// it compares with another phase's, only when the phase lasted this long: under a second, a
+/// tick more or less is a large part of it.
+pub const SHORTEST_MEASURED_PHASE_S: f64 = 1.0;
+
+/// `cpu_s / phase_s`, the cores a phase kept busy on average, for a phase long enough to say.
+pub fn busy_cores(cpu_s: Option<f64>, phase_s: f64) -> Option<f64> {
+    cpu_s
+        .filter(|_| phase_s >= SHORTEST_MEASURED_PHASE_S)
+        .map(|cpu| cpu / phase_s)
+}
+
+/// `(a_cpu_s / b_cpu_s)` for two phases `(cpu, seconds)`, when both were measured, lasted long
+/// enough to say, and the second counted some CPU.
+pub fn cpu_ratio(a: (Option<f64>, f64), b: (Option<f64>, f64)) -> Option<f64> {
+    let long_enough = a.1 >= SHORTEST_MEASURED_PHASE_S && b.1 >= SHORTEST_MEASURED_PHASE_S;
+    let (a, b) = (a.0?, b.0.filter(|&b| b > 0.0)?);
+    long_enough.then_some(a / b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Keeps this thread busy until this process has used `cpu_s` more CPU seconds (other
+    /// threads' work counts too), or 10 s have passed.
+    fn busy_for(cpu_s: f64) {
+        let start = process_cpu_s("self").expect("/proc/self/stat read");
+        let started = std::time::Instant::now();
+        let mut value = 0u64;
+        while process_cpu_s("self").unwrap_or(f64::MAX) < start + cpu_s
+            && started.elapsed() < std::time::Duration::from_secs(10)
+        {
+            for _ in 0..100_000 {
+                value = value
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+            }
+        }
+        std::hint::black_box(value);
+    }
+
     #[test]
     fn this_process_and_the_machine_count_work_done() {
         let pids = vec!["self".to_string()];
         let before = CpuMark::now(&pids);
-        // work the counters must see: 300 ms of arithmetic
-        busy_for(std::time::Duration::from_millis(300));
+        busy_for(0.2);
         let spent = CpuMark::now(&pids).since(&before);
         let process = spent.processes_s.expect("/proc/self/stat read");
         let machine = spent.machine_s.expect("/proc/stat read");
-        assert!(process >= 0.1, "this process used {process} s");
+        assert!(process >= 0.2, "this process used {process} s");
         assert!(
             machine >= process - 0.02,
             "the machine ({machine} s) includes this process ({process} s)"
@@ -178,29 +271,44 @@ mod tests {
     }
 
     #[test]
-    fn backends_that_started_late_count_whole_and_missing_ones_not_at_all() {
+    fn a_process_first_seen_late_counts_all_its_time_and_one_seen_twice_the_difference() {
         let me = std::process::id();
         let before = BackendsMark::now(&[]);
-        busy_for(std::time::Duration::from_millis(200));
-        // this process "started" after the first mark: all its time counts
+        busy_for(0.2);
+        // absent from the first mark, as a backend opened mid-phase: all its time counts
         let late = BackendsMark::now(&[me, 0]).since(&before);
-        assert!(late >= 0.15, "counted {late} s");
+        let total = process_cpu_s("self").expect("/proc/self/stat read");
+        assert!(late >= 0.2 && late <= total, "counted {late} s of {total} s");
         let mark = BackendsMark::now(&[me]);
-        busy_for(std::time::Duration::from_millis(200));
+        busy_for(0.2);
         let spent = BackendsMark::now(&[me]).since(&mark);
-        // (other tests' threads may add to this process's time, never take from it)
-        assert!(spent >= 0.1, "counted {spent} s since the mark");
-        assert!(!is_postgres(me), "this test is not PostgreSQL");
+        let total = process_cpu_s("self").expect("/proc/self/stat read");
+        assert!(spent >= 0.2, "counted {spent} s since the mark");
+        // the 0.2 s before the mark are not counted
+        assert!(
+            spent <= total - 0.2,
+            "only the time since the mark: {spent} s of {total} s"
+        );
     }
 
-    fn busy_for(time: std::time::Duration) {
-        let started = std::time::Instant::now();
-        let mut value = 0u64;
-        while started.elapsed() < time {
-            value = value
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-        }
-        std::hint::black_box(value);
+    #[test]
+    fn a_process_that_is_not_the_backend_the_server_names_is_no_postgres_process() {
+        let me = i32::try_from(std::process::id()).expect("a pid");
+        let started_s = boot_time_s().expect("btime")
+            + process_stat("self").expect("/proc/self/stat read").started_ticks as f64 / TICKS_PER_SECOND;
+        // this test started when it did, but it is not PostgreSQL
+        assert_eq!(postgres_processes(&[Backend { pid: me, started_s }]), None);
+        // nothing found here at all: no figure
+        assert_eq!(postgres_processes(&[]), None);
+    }
+
+    #[test]
+    fn phases_too_short_for_the_counters_have_no_busy_cores_or_ratio() {
+        assert_eq!(busy_cores(Some(3.0), 2.0), Some(1.5));
+        assert_eq!(busy_cores(Some(0.03), 0.01), None);
+        assert_eq!(cpu_ratio((Some(8.0), 4.0), (Some(2.0), 1.5)), Some(4.0));
+        assert_eq!(cpu_ratio((Some(8.0), 4.0), (Some(0.02), 0.01)), None);
+        assert_eq!(cpu_ratio((Some(8.0), 4.0), (Some(0.0), 2.0)), None);
+        assert_eq!(cpu_ratio((None, 4.0), (Some(2.0), 2.0)), None);
     }
 }

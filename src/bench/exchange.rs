@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::cpu::{BackendsMark, CpuMark, CpuSpent, is_postgres};
+use super::cpu::{BackendsMark, CpuMark, CpuSpent, busy_cores, cpu_ratio, postgres_processes};
 use super::population::Population;
 use super::rig::Rig;
 use super::{Latencies, ledger, memory, storage, transport};
@@ -86,28 +86,33 @@ pub struct ExchangeReport {
     /// benchmark: it builds and queues the sweep's drafts).
     pub sweep_nodes_cpu_s: Option<f64>,
     /// `sweep_cpu_s / gateway_s`: cores kept busy on average. Near `machine_cpus`, the sweep is
-    /// bound by work; well below, by waiting (commits reaching the disk, round trips).
+    /// bound by work; well below, by waiting (commits reaching the disk, round trips). `None`
+    /// for a sweep under a second ([`super::cpu::SHORTEST_MEASURED_PHASE_S`]).
     pub sweep_busy_cores: Option<f64>,
-    /// CPU the whole machine spent while the storage floor was written (core-seconds): its
-    /// PostgreSQL sessions and client, and whatever else ran then (autovacuum cleaning the
-    /// databases written before it, other work on a shared machine).
+    /// CPU the whole machine spent while the storage floor was written (core-seconds, over the
+    /// same moments as `sweep_floor_s`): its PostgreSQL sessions and client, and whatever else
+    /// ran then (autovacuum cleaning the databases written before it, other work on a shared
+    /// machine).
     pub floor_cpu_s: Option<f64>,
-    /// `floor_cpu_s / sweep_floor_s`: cores the floor kept busy on average.
+    /// `floor_cpu_s / sweep_floor_s`: cores the floor kept busy on average; `None` for a floor
+    /// under a second.
     pub floor_busy_cores: Option<f64>,
     /// `sweep_cpu_s / floor_cpu_s`: how much more work the sweep is than the floor, whatever
-    /// bound each of them. `None` when the floor's figure is zero (too short to count).
+    /// bound each of them. `None` when either phase lasted under a second.
     pub sweep_floor_cpu_ratio: Option<f64>,
     /// Of `sweep_cpu_s`, what PostgreSQL's server processes for the two nodes' databases spent
-    /// (core-seconds): the storage path's own work, whatever the nodes cost. `None` unless the
-    /// server runs on this machine.
+    /// (core-seconds): every statement the nodes ran — their writes, look-ups, leases, registry
+    /// reads — and the benchmark's own check for the sweep's end, every 100 ms. `None` unless
+    /// those processes are this machine's ([`super::cpu::postgres_processes`]). A backend that
+    /// closed during the sweep is not counted (the pools keep theirs).
     pub sweep_postgres_cpu_s: Option<f64>,
-    /// What PostgreSQL's server processes spent writing the storage floor (core-seconds), under
-    /// the same condition.
+    /// What PostgreSQL's two server processes spent writing the storage floor (core-seconds),
+    /// under the same condition.
     pub floor_postgres_cpu_s: Option<f64>,
-    /// `sweep_postgres_cpu_s / floor_postgres_cpu_s`: how much more work the sweep's storage is
-    /// for PostgreSQL than the floor's, on any number of cores (on few, the nodes' own CPU
-    /// competes with PostgreSQL's and the time ratio includes it). `None` when either is not
-    /// measured or the floor's is zero.
+    /// `sweep_postgres_cpu_s / floor_postgres_cpu_s`: how much more work the exchange is for
+    /// PostgreSQL than the floor, on any number of cores (on few, the nodes' own CPU competes
+    /// with PostgreSQL's and the time ratio includes it). `None` when either is not measured or
+    /// either phase lasted under a second.
     pub sweep_floor_postgres_cpu_ratio: Option<f64>,
     /// The sweep's gRPC round trips (one per batch each way) to a do-nothing handler (s).
     pub transport_s: f64,
@@ -235,7 +240,6 @@ async fn run_on(
     .await?;
 
     say("storage floor: PostgreSQL alone writing the least an audited exchange can");
-    let floor_started = CpuMark::now(&[]);
     let floor = storage::write_floor(
         (&floor_databases.0, &floor_databases.1),
         &population,
@@ -246,7 +250,7 @@ async fn run_on(
         &agreement,
     )
     .await?;
-    let floor_cpu_s = CpuMark::now(&[]).since(&floor_started).machine_s;
+    let floor_cpu_s = floor.machine_cpu_s;
 
     let gateway_s = measured.gateway.as_secs_f64();
     let sweep_floor_s = floor.elapsed.as_secs_f64();
@@ -265,13 +269,19 @@ async fn run_on(
         sweep_floor_ratio: ratio(gateway_s, sweep_floor_s),
         sweep_cpu_s: measured.sweep_cpu.machine_s,
         sweep_nodes_cpu_s: measured.sweep_cpu.processes_s,
-        sweep_busy_cores: measured.sweep_cpu.machine_s.map(|cpu| ratio(cpu, gateway_s)),
+        sweep_busy_cores: busy_cores(measured.sweep_cpu.machine_s, gateway_s),
         floor_cpu_s,
-        floor_busy_cores: floor_cpu_s.map(|cpu| ratio(cpu, sweep_floor_s)),
-        sweep_floor_cpu_ratio: cpu_ratio(measured.sweep_cpu.machine_s, floor_cpu_s),
+        floor_busy_cores: busy_cores(floor_cpu_s, sweep_floor_s),
+        sweep_floor_cpu_ratio: cpu_ratio(
+            (measured.sweep_cpu.machine_s, gateway_s),
+            (floor_cpu_s, sweep_floor_s),
+        ),
         sweep_postgres_cpu_s: measured.sweep_postgres_cpu_s,
         floor_postgres_cpu_s: floor.postgres_cpu_s,
-        sweep_floor_postgres_cpu_ratio: cpu_ratio(measured.sweep_postgres_cpu_s, floor.postgres_cpu_s),
+        sweep_floor_postgres_cpu_ratio: cpu_ratio(
+            (measured.sweep_postgres_cpu_s, gateway_s),
+            (floor.postgres_cpu_s, sweep_floor_s),
+        ),
         transport_s: measured.transport.as_secs_f64(),
         transport_round_trips: measured.transport_round_trips,
         transport_p50_ms: round_trip.p50_ms,
@@ -299,14 +309,6 @@ async fn run_on(
 /// `part / whole`, or 0 when nothing was measured.
 fn ratio(part: f64, whole: f64) -> f64 {
     if whole > 0.0 { part / whole } else { 0.0 }
-}
-
-/// `sweep / floor` of two CPU figures, when both were measured and the floor's is not zero (a
-/// floor of a few milliseconds may not last one tick of `/proc`'s counters).
-fn cpu_ratio(sweep: Option<f64>, floor: Option<f64>) -> Option<f64> {
-    sweep
-        .zip(floor.filter(|&floor| floor > 0.0))
-        .map(|(sweep, floor)| sweep / floor)
 }
 
 /// What the nodes did.
@@ -368,7 +370,7 @@ async fn measure(
         .responder_pid()
         .map(|pid| vec!["self".to_string(), pid.to_string()])
         .unwrap_or_default();
-    let backends = database_backends(rig).await?;
+    let backends = database_backends(rig).await;
     let cpu_started = CpuMark::now(&nodes);
     let postgres_started = backends.as_deref().map(BackendsMark::now);
     let started = Instant::now();
@@ -393,7 +395,7 @@ async fn measure(
     let gateway = started.elapsed();
     let sweep_cpu = CpuMark::now(&nodes).since(&cpu_started);
     // the pools may have opened connections meanwhile: their backends count from their start
-    let sweep_postgres_cpu_s = match (database_backends(rig).await?, postgres_started) {
+    let sweep_postgres_cpu_s = match (database_backends(rig).await, postgres_started) {
         (Some(pids), Some(started)) => Some(BackendsMark::now(&pids).since(&started)),
         _ => None,
     };
@@ -455,18 +457,13 @@ async fn measure(
     })
 }
 
-/// The server processes serving the two nodes' databases, when PostgreSQL runs on this
-/// machine.
-async fn database_backends(rig: &Rig) -> anyhow::Result<Option<Vec<u32>>> {
-    let asker = rig.asker().store().local_backends().await?;
-    let responder = rig.responder_store.local_backends().await?;
-    Ok(asker.zip(responder).map(|(asker, responder)| {
-        asker
-            .into_iter()
-            .chain(responder)
-            .filter(|&pid| is_postgres(pid))
-            .collect()
-    }))
+/// The server processes serving the two nodes' databases, when they are processes of this
+/// machine ([`postgres_processes`]); `None` otherwise, or when the server could not list them
+/// (the figure is optional; the run goes on without it).
+async fn database_backends(rig: &Rig) -> Option<Vec<u32>> {
+    let mut backends = rig.asker().store().database_backends().await.ok()?;
+    backends.extend(rig.responder_store.database_backends().await.ok()?);
+    postgres_processes(&backends)
 }
 
 /// Waits until both nodes have nothing left to send (answers given inline are also delivered

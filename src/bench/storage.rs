@@ -24,7 +24,7 @@ use chrono::Utc;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::cpu::{BackendsMark, is_postgres};
+use super::cpu::{BackendsMark, CpuMark, postgres_processes};
 use super::population::Population;
 use crate::domain::agreement::Agreement;
 use crate::domain::division::CountyCode;
@@ -38,6 +38,7 @@ use crate::store::inbound::{
     InboundInquiry, InlineAnswers, ReceiptTimes, Written, add_daily_volume_in, confirmation_audit,
     inquiry_audit, insert_inbound_confirmations_in, insert_inbound_inquiries_in,
 };
+use crate::store::inspect;
 use crate::store::outbound::{
     InquiryVerdict, queue_inquiries_in, record_confirmations_delivered_in, record_verdicts_locked_in,
 };
@@ -141,14 +142,12 @@ pub async fn write_floor(
     floor::create(&mut responder_db).await?;
     let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
     let due_at = Utc::now() + chrono::Duration::days(REPLY_DAYS);
-    let backends: Option<Vec<u32>> = [
-        floor::local_backend(&mut asker_db).await?,
-        floor::local_backend(&mut responder_db).await?,
-    ]
-    .into_iter()
-    .map(|pid| pid.filter(|&pid| is_postgres(pid)))
-    .collect();
-    let cpu_started = backends.as_deref().map(BackendsMark::now);
+    let backends = postgres_processes(&[
+        inspect::connection_backend(&mut asker_db).await?,
+        inspect::connection_backend(&mut responder_db).await?,
+    ]);
+    let postgres_started = backends.as_deref().map(BackendsMark::now);
+    let machine_started = CpuMark::now(&[]);
     let started = Instant::now();
     let (asked, answered) = tokio::join!(
         async {
@@ -167,9 +166,10 @@ pub async fn write_floor(
         }
     );
     let elapsed = started.elapsed();
+    let machine_cpu_s = CpuMark::now(&[]).since(&machine_started).machine_s;
     let postgres_cpu_s = backends
         .as_deref()
-        .zip(cpu_started)
+        .zip(postgres_started)
         .map(|(pids, started)| BackendsMark::now(pids).since(&started));
     asked.context("writing the asker's floor")?;
     answered.context("writing the responder's floor")?;
@@ -187,6 +187,7 @@ pub async fn write_floor(
     }
     Ok(FloorRun {
         elapsed,
+        machine_cpu_s,
         postgres_cpu_s,
     })
 }
@@ -196,8 +197,10 @@ pub async fn write_floor(
 pub struct FloorRun {
     /// From the first statement until both sides committed their last batch.
     pub elapsed: Duration,
-    /// CPU seconds PostgreSQL's two server processes spent meanwhile, when the server runs on
-    /// this machine.
+    /// CPU seconds the whole machine spent meanwhile, summed over its cores.
+    pub machine_cpu_s: Option<f64>,
+    /// CPU seconds PostgreSQL's two server processes spent meanwhile, when they are processes
+    /// of this machine.
     pub postgres_cpu_s: Option<f64>,
 }
 

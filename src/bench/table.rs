@@ -40,41 +40,41 @@ impl ExchangeReport {
             ),
             (
                 "  CPU during the sweep",
-                match (self.sweep_cpu_s, self.sweep_busy_cores, self.sweep_nodes_cpu_s) {
-                    (Some(cpu), Some(busy), nodes) => format!(
+                match self.sweep_cpu_s {
+                    Some(cpu) => format!(
                         "{cpu:.1} core-s, {} (hancha {}, PostgreSQL {})",
-                        busy_cores(busy, cpus, self.gateway_s),
-                        nodes.map_or("?".into(), |nodes| format!("{nodes:.1} core-s")),
-                        self.sweep_postgres_cpu_s
-                            .map_or("?".into(), |postgres| format!("{postgres:.1} core-s"))
+                        busy_cores(self.sweep_busy_cores, cpus),
+                        core_s(self.sweep_nodes_cpu_s),
+                        core_s(self.sweep_postgres_cpu_s),
                     ),
-                    _ => "not measured (no /proc)".into(),
+                    None => "not measured (no /proc)".into(),
                 },
                 String::new(),
             ),
             (
                 "  CPU during the floor",
-                match (self.floor_cpu_s, self.floor_busy_cores) {
-                    (Some(cpu), Some(busy)) => format!(
+                match self.floor_cpu_s {
+                    Some(cpu) => format!(
                         "{cpu:.1} core-s, {} (PostgreSQL {})",
-                        busy_cores(busy, cpus, self.sweep_floor_s),
-                        self.floor_postgres_cpu_s
-                            .map_or("?".into(), |postgres| format!("{postgres:.1} core-s"))
+                        busy_cores(self.floor_busy_cores, cpus),
+                        core_s(self.floor_postgres_cpu_s),
                     ),
-                    _ => "not measured (no /proc)".into(),
+                    None => "not measured (no /proc)".into(),
                 },
                 String::new(),
             ),
             (
                 "  ratio of CPU sweep ÷ floor",
-                self.sweep_floor_cpu_ratio
-                    .map_or_else(|| "not measured".into(), |ratio| format!("{ratio:.2}")),
+                self.sweep_floor_cpu_ratio.map_or_else(
+                    || "not measured (no /proc, or a phase under a second)".into(),
+                    |ratio| format!("{ratio:.2}"),
+                ),
                 String::new(),
             ),
             (
                 "  PostgreSQL's CPU sweep ÷ floor",
                 self.sweep_floor_postgres_cpu_ratio.map_or_else(
-                    || "not measured (PostgreSQL elsewhere, or a floor too short)".into(),
+                    || "not measured (PostgreSQL not on this machine, or a phase under a second)".into(),
                     |ratio| format!("{ratio:.2}"),
                 ),
                 String::new(),
@@ -166,12 +166,16 @@ impl ExchangeReport {
     }
 }
 
-/// Cores a phase kept busy on average, when the phase lasted long enough for `/proc`'s counters
-/// (ticks of 10 ms) to say: under a second, a tick more or less is a large part of it.
-fn busy_cores(busy: f64, cpus: usize, phase_s: f64) -> String {
-    if phase_s >= 1.0 {
-        format!("{busy:.2} of {cpus} cores busy")
-    } else {
-        "too short to say how many cores were busy".into()
-    }
+/// Cores a phase kept busy, which the report leaves out for a phase too short to say
+/// ([`super::cpu::SHORTEST_MEASURED_PHASE_S`]).
+fn busy_cores(busy: Option<f64>, cpus: usize) -> String {
+    busy.map_or_else(
+        || "too short to say how many cores were busy".into(),
+        |busy| format!("{busy:.2} of {cpus} cores busy"),
+    )
+}
+
+/// A CPU figure that may not have been measured.
+fn core_s(cpu: Option<f64>) -> String {
+    cpu.map_or_else(|| "?".into(), |cpu| format!("{cpu:.1} core-s"))
 }

@@ -204,18 +204,6 @@ pub async fn responder_delivered(
     Ok(())
 }
 
-/// The pid of the server process behind `connection`, when the server runs on this machine
-/// (as [`crate::store::Store::local_backends`] decides), for the floor's PostgreSQL CPU.
-pub async fn local_backend(connection: &mut sqlx::PgConnection) -> Result<Option<u32>, StoreError> {
-    let (local, pid): (bool, i32) = sqlx::query_as(&format!(
-        "SELECT {}, pg_backend_pid()",
-        super::inspect::SERVER_IS_LOCAL
-    ))
-    .fetch_one(connection)
-    .await?;
-    Ok(local.then(|| u32::try_from(pid).ok()).flatten())
-}
-
 /// How many message rows and audit rows the floor holds, to check that it wrote everything.
 pub async fn counts(connection: &mut sqlx::PgConnection) -> Result<(i64, i64), StoreError> {
     Ok(sqlx::query_as(

@@ -9,10 +9,30 @@ use super::{Store, StoreError, parsed};
 use crate::domain::division::CountyCode;
 use crate::domain::message::Direction;
 
-/// Whether the server this session reached runs on this machine: no server address (a Unix
-/// socket) or a loopback one. A SQL expression.
-pub(crate) const SERVER_IS_LOCAL: &str =
-    "coalesce(inet_server_addr() <<= inet '127.0.0.0/8' OR inet_server_addr() = inet '::1', true)";
+/// The client backends of the session's database, in `pg_stat_activity` (a `FROM` clause).
+const CLIENT_BACKENDS: &str =
+    "pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'";
+
+/// A server process serving one client, as PostgreSQL lists it: its pid, and when it started
+/// (seconds since the Unix epoch), by which a benchmark can tell it among this machine's
+/// processes — or find that it is not one of them.
+#[derive(Clone, Copy, Debug, PartialEq, sqlx::FromRow)]
+pub struct Backend {
+    /// The process id on the server's machine.
+    pub pid: i32,
+    /// When it started, seconds since the Unix epoch.
+    pub started_s: f64,
+}
+
+/// The server process behind `connection`.
+pub async fn connection_backend(connection: &mut sqlx::PgConnection) -> Result<Backend, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT pid, extract(epoch FROM backend_start)::float8 AS started_s FROM pg_stat_activity
+         WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(connection)
+    .await?)
+}
 
 /// What an asking county's database holds after a sweep.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -141,32 +161,24 @@ impl Store {
         Ok(settled)
     }
 
-    /// The pids of the server processes serving clients of this store's database right now
-    /// (every client's, this pool's included), when the server runs on this machine — reached
-    /// over a Unix socket or loopback — so that a benchmark can read PostgreSQL's own CPU from
-    /// them. `None` when the server is elsewhere.
-    pub async fn local_backends(&self) -> Result<Option<Vec<u32>>, StoreError> {
-        let (local, pids): (bool, Vec<i32>) = sqlx::query_as(&format!(
-            "SELECT {SERVER_IS_LOCAL}, ARRAY(SELECT pid FROM pg_stat_activity
-                                         WHERE datname = current_database() AND backend_type = 'client backend')"
+    /// The server processes serving clients of this store's database right now (every
+    /// client's, this pool's included), for a benchmark reading PostgreSQL's own CPU. Whether
+    /// they are processes of this machine is not for the server to say (a loopback address may
+    /// be a tunnel's end, a socket a container's): the benchmark checks each against `/proc`.
+    pub async fn database_backends(&self) -> Result<Vec<Backend>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT pid, extract(epoch FROM backend_start)::float8 AS started_s FROM {CLIENT_BACKENDS}"
         ))
-        .fetch_one(self.pool())
-        .await?;
-        Ok(local.then(|| {
-            pids.into_iter()
-                .filter_map(|pid| u32::try_from(pid).ok())
-                .collect()
-        }))
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// The connections open to this store's database right now (every client's, this pool's
     /// included), for a benchmark that counts a node's connections.
     pub async fn database_connections(&self) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
-        )
-        .fetch_one(self.pool())
-        .await?;
+        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {CLIENT_BACKENDS}"))
+            .fetch_one(self.pool())
+            .await?;
         Ok(count.unsigned_abs())
     }
 

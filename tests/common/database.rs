@@ -72,23 +72,6 @@ pub async fn database_exists(name: &str) -> bool {
         .expect("look the database up")
 }
 
-/// Whether `DATABASE_URL` reaches a server on this machine: over a Unix socket, or at a loopback
-/// address (`./scripts/test`'s own cluster is one).
-pub fn database_on_this_machine() -> bool {
-    let url = std::env::var("DATABASE_URL").unwrap_or_default();
-    url.contains("host=/")
-        || [
-            "@localhost",
-            "@127.",
-            "@[::1]",
-            "//localhost",
-            "//127.",
-            "//[::1]",
-        ]
-        .iter()
-        .any(|local| url.contains(local))
-}
-
 /// The server every test database lives on.
 fn admin_url() -> String {
     std::env::var("DATABASE_URL").expect("DATABASE_URL must be set (./scripts/test sets it)")
