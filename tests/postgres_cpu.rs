@@ -43,6 +43,9 @@ async fn the_work_a_session_makes_postgres_do_is_read_from_its_server_process() 
         pids.contains(&pid),
         "the session's process {pid} is among {pids:?}"
     );
+    // a listed backend whose process is gone (a connection closed meanwhile) is left out
+    let gone = Backend { pid: i32::MAX, ..own };
+    assert_eq!(postgres_processes(&[own, gone]), Some(vec![pid]));
 
     let before = BackendsMark::now(&pids);
     sqlx::query("SELECT count(*) FROM generate_series(1, 5000000)")

@@ -24,20 +24,25 @@ pub fn process_cpu_s(pid: &str) -> Option<f64> {
     process_stat(pid).map(|stat| stat.cpu_s)
 }
 
-/// What `/proc/<pid>/stat` says of a process: CPU used, and when it started (ticks after boot).
-#[derive(Clone, Copy, Debug)]
+/// What `/proc/<pid>/stat` says of a process: its name, CPU used, and when it started (ticks
+/// after boot) — one read, so that the three belong to the same process.
+#[derive(Clone, Debug)]
 struct ProcessStat {
+    name: String,
     cpu_s: f64,
     started_ticks: u64,
 }
 
 fn process_stat(pid: &str) -> Option<ProcessStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // after the command name in parentheses (which may hold spaces) comes field 3: utime is
-    // field 14, stime 15, starttime 22
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // the name is in parentheses (and may hold spaces and parentheses itself); after it comes
+    // field 3: utime is field 14, stime 15, starttime 22
+    let (head, tail) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_string();
+    let fields: Vec<&str> = tail.split_whitespace().collect();
     let field = |number: usize| -> Option<u64> { fields.get(number - 3)?.parse().ok() };
     Some(ProcessStat {
+        name,
         cpu_s: (field(14)? + field(15)?) as f64 / TICKS_PER_SECOND,
         started_ticks: field(22)?,
     })
@@ -132,8 +137,9 @@ pub struct CpuSpent {
     pub processes_s: Option<f64>,
 }
 
-/// How far a process's start time in `/proc` (whole seconds of boot time, plus ticks) may be
-/// from the one PostgreSQL gives its backend for the two to be the same process.
+/// How far a process's start time in `/proc` may be from the one PostgreSQL gives its backend
+/// for the two to be the same process: boot time is read in whole seconds (up to one early),
+/// and PostgreSQL stamps a backend just after it starts.
 const SAME_START_S: f64 = 2.0;
 
 /// The pids of PostgreSQL's server processes among this machine's, for `backends` as the
@@ -141,8 +147,8 @@ const SAME_START_S: f64 = 2.0;
 /// (a loopback address may be a tunnel's end), in another pid namespace (a container), or
 /// `/proc` hides other users' processes. Each process read here must be a PostgreSQL one
 /// started when the server says its backend started; one that is gone meanwhile (a connection
-/// closed) is left out. `None` unless at least one is found, and if any pid here belongs to
-/// another process: then the server is not this machine's, and no figure is better than a
+/// closed) is left out. `None` unless at least one is found, and `None` if any pid here belongs
+/// to another process: then the server is not this machine's, and no figure is better than a
 /// wrong one.
 pub fn postgres_processes(backends: &[Backend]) -> Option<Vec<u32>> {
     let boot_s = boot_time_s()?;
@@ -152,9 +158,8 @@ pub fn postgres_processes(backends: &[Backend]) -> Option<Vec<u32>> {
         let Some(stat) = process_stat(&pid.to_string()) else {
             continue;
         };
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         let started_s = boot_s + stat.started_ticks as f64 / TICKS_PER_SECOND;
-        let postgres = matches!(name.trim_end(), "postgres" | "postmaster");
+        let postgres = matches!(stat.name.as_str(), "postgres" | "postmaster");
         if !postgres || (started_s - backend.started_s).abs() > SAME_START_S {
             return None;
         }
@@ -183,6 +188,18 @@ impl BackendsMark {
                 })
                 .collect(),
         }
+    }
+
+    /// This mark with `other`'s processes added (those read at another moment: backends found
+    /// by a later listing).
+    pub fn and(mut self, other: BackendsMark) -> BackendsMark {
+        self.cpu_s.extend(other.cpu_s);
+        self
+    }
+
+    /// The pids read, whatever their start.
+    pub fn pids(&self) -> Vec<u32> {
+        self.cpu_s.keys().map(|(pid, _)| *pid).collect()
     }
 
     /// CPU seconds the processes read now spent since `earlier`: a process read both times
@@ -222,8 +239,10 @@ mod tests {
     use super::*;
 
     /// Keeps this thread busy until this process has used `cpu_s` more CPU seconds (other
-    /// threads' work counts too), or 10 s have passed.
+    /// threads' work counts too), and one tick more, so that the difference of two readings
+    /// in floating point is not a hair under `cpu_s`; or until 10 s have passed.
     fn busy_for(cpu_s: f64) {
+        let cpu_s = cpu_s + 1.0 / TICKS_PER_SECOND;
         let start = process_cpu_s("self").expect("/proc/self/stat read");
         let started = std::time::Instant::now();
         let mut value = 0u64;
@@ -292,10 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_given_again_to_another_process_is_a_new_process() {
+        let me = std::process::id();
+        let stat = process_stat("self").expect("/proc/self/stat read");
+        // an earlier process with this pid, started at another moment, that had used much
+        let earlier = BackendsMark {
+            cpu_s: HashMap::from([((me, stat.started_ticks + 1), 1_000.0)]),
+        };
+        busy_for(0.2);
+        let spent = BackendsMark::now(&[me]).since(&earlier);
+        let total = process_cpu_s("self").expect("/proc/self/stat read");
+        assert!(
+            spent >= 0.2 && spent <= total,
+            "all of this process's time counts, as a new one: {spent} s of {total} s"
+        );
+    }
+
+    #[test]
     fn a_process_that_is_not_the_backend_the_server_names_is_no_postgres_process() {
         let me = i32::try_from(std::process::id()).expect("a pid");
         let started_s = boot_time_s().expect("btime")
             + process_stat("self").expect("/proc/self/stat read").started_ticks as f64 / TICKS_PER_SECOND;
+        let name = std::fs::read_to_string("/proc/self/comm").expect("/proc/self/comm read");
+        assert_eq!(
+            process_stat("self").map(|stat| stat.name),
+            Some(name.trim_end().to_string())
+        );
         // this test started when it did, but it is not PostgreSQL
         assert_eq!(postgres_processes(&[Backend { pid: me, started_s }]), None);
         // nothing found here at all: no figure

@@ -98,7 +98,8 @@ pub struct ExchangeReport {
     /// under a second.
     pub floor_busy_cores: Option<f64>,
     /// `sweep_cpu_s / floor_cpu_s`: how much more work the sweep is than the floor, whatever
-    /// bound each of them. `None` when either phase lasted under a second.
+    /// bound each of them. `None` when either was not measured, either phase lasted under a
+    /// second, or the floor counted no CPU.
     pub sweep_floor_cpu_ratio: Option<f64>,
     /// Of `sweep_cpu_s`, what PostgreSQL's server processes for the two nodes' databases spent
     /// (core-seconds): every statement the nodes ran — their writes, look-ups, leases, registry
@@ -394,9 +395,22 @@ async fn measure(
     }
     let gateway = started.elapsed();
     let sweep_cpu = CpuMark::now(&nodes).since(&cpu_started);
-    // the pools may have opened connections meanwhile: their backends count from their start
-    let sweep_postgres_cpu_s = match (database_backends(rig).await, postgres_started) {
-        (Some(pids), Some(started)) => Some(BackendsMark::now(&pids).since(&started)),
+    let postgres_ended = postgres_started
+        .as_ref()
+        .map(|started| BackendsMark::now(&started.pids()));
+    let sweep_postgres_cpu_s = match (postgres_started, postgres_ended) {
+        (Some(started), Some(ended)) => {
+            // the pools may have opened connections meanwhile: their backends count from their
+            // start (a moment after the others are read; a listing that fails leaves them out)
+            let known = started.pids();
+            let opened: Vec<u32> = database_backends(rig)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|pid| !known.contains(pid))
+                .collect();
+            Some(ended.and(BackendsMark::now(&opened)).since(&started))
+        }
         _ => None,
     };
     say(&format!("sweep: {:.2} s", gateway.as_secs_f64()));

@@ -142,10 +142,14 @@ pub async fn write_floor(
     floor::create(&mut responder_db).await?;
     let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
     let due_at = Utc::now() + chrono::Duration::days(REPLY_DAYS);
-    let backends = postgres_processes(&[
-        inspect::connection_backend(&mut asker_db).await?,
-        inspect::connection_backend(&mut responder_db).await?,
-    ]);
+    // an optional figure: a session that cannot say which process serves it leaves it out
+    let backends = match (
+        inspect::connection_backend(&mut asker_db).await,
+        inspect::connection_backend(&mut responder_db).await,
+    ) {
+        (Ok(asker), Ok(responder)) => postgres_processes(&[asker, responder]),
+        _ => None,
+    };
     let postgres_started = backends.as_deref().map(BackendsMark::now);
     let machine_started = CpuMark::now(&[]);
     let started = Instant::now();

@@ -13,6 +13,10 @@ use crate::domain::message::Direction;
 const CLIENT_BACKENDS: &str =
     "pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'";
 
+/// A backend's pid and start (seconds since the Unix epoch), as [`Backend`] reads them from
+/// `pg_stat_activity`.
+const BACKEND_COLUMNS: &str = "pid, extract(epoch FROM backend_start)::float8 AS started_s";
+
 /// A server process serving one client, as PostgreSQL lists it: its pid, and when it started
 /// (seconds since the Unix epoch), by which a benchmark can tell it among this machine's
 /// processes — or find that it is not one of them.
@@ -26,10 +30,9 @@ pub struct Backend {
 
 /// The server process behind `connection`.
 pub async fn connection_backend(connection: &mut sqlx::PgConnection) -> Result<Backend, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT pid, extract(epoch FROM backend_start)::float8 AS started_s FROM pg_stat_activity
-         WHERE pid = pg_backend_pid()",
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT {BACKEND_COLUMNS} FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    ))
     .fetch_one(connection)
     .await?)
 }
@@ -166,11 +169,11 @@ impl Store {
     /// they are processes of this machine is not for the server to say (a loopback address may
     /// be a tunnel's end, a socket a container's): the benchmark checks each against `/proc`.
     pub async fn database_backends(&self) -> Result<Vec<Backend>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT pid, extract(epoch FROM backend_start)::float8 AS started_s FROM {CLIENT_BACKENDS}"
-        ))
-        .fetch_all(self.pool())
-        .await?)
+        Ok(
+            sqlx::query_as(&format!("SELECT {BACKEND_COLUMNS} FROM {CLIENT_BACKENDS}"))
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// The connections open to this store's database right now (every client's, this pool's
