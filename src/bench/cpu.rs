@@ -190,16 +190,18 @@ impl BackendsMark {
         }
     }
 
-    /// This mark with `other`'s processes added (those read at another moment: backends found
-    /// by a later listing).
-    pub fn and(mut self, other: BackendsMark) -> BackendsMark {
-        self.cpu_s.extend(other.cpu_s);
-        self
+    /// The same processes read again now (those gone meanwhile are left out).
+    pub fn again(&self) -> BackendsMark {
+        BackendsMark::now(&self.cpu_s.keys().map(|(pid, _)| *pid).collect::<Vec<_>>())
     }
 
-    /// The pids read, whatever their start.
-    pub fn pids(&self) -> Vec<u32> {
-        self.cpu_s.keys().map(|(pid, _)| *pid).collect()
+    /// This mark with the processes of `later` it has not read, read a moment later: the
+    /// backends a listing after the mark found. A process both read keeps this mark's reading.
+    pub fn and(mut self, later: BackendsMark) -> BackendsMark {
+        for (process, cpu_s) in later.cpu_s {
+            self.cpu_s.entry(process).or_insert(cpu_s);
+        }
+        self
     }
 
     /// CPU seconds the processes read now spent since `earlier`: a process read both times
@@ -300,7 +302,7 @@ mod tests {
         assert!(late >= 0.2 && late <= total, "counted {late} s of {total} s");
         let mark = BackendsMark::now(&[me]);
         busy_for(0.2);
-        let spent = BackendsMark::now(&[me]).since(&mark);
+        let spent = mark.again().since(&mark);
         let total = process_cpu_s("self").expect("/proc/self/stat read");
         assert!(spent >= 0.2, "counted {spent} s since the mark");
         // the 0.2 s before the mark are not counted
@@ -308,6 +310,20 @@ mod tests {
             spent <= total - 0.2,
             "only the time since the mark: {spent} s of {total} s"
         );
+    }
+
+    #[test]
+    fn a_process_read_by_a_mark_keeps_that_reading_when_a_later_one_is_added() {
+        let me = std::process::id();
+        let start = BackendsMark::default();
+        let mark = BackendsMark::now(&[me]);
+        busy_for(0.2);
+        // the later listing read this process again: the first reading stands
+        let kept = mark.clone().and(mark.again()).since(&start);
+        assert_eq!(kept, mark.since(&start));
+        // a process the mark had not read is added
+        let empty = BackendsMark::default();
+        assert_eq!(empty.and(mark.clone()).since(&start), mark.since(&start));
     }
 
     #[test]

@@ -319,7 +319,7 @@ struct Measured {
     /// CPU spent during the sweep: the machine's, and the two nodes' processes'.
     sweep_cpu: CpuSpent,
     /// CPU PostgreSQL's server processes for the two nodes' databases spent during the sweep,
-    /// when the server runs on this machine.
+    /// when they are this machine's processes.
     sweep_postgres_cpu_s: Option<f64>,
     /// Each single inquiry.
     sync: Vec<Duration>,
@@ -371,9 +371,8 @@ async fn measure(
         .responder_pid()
         .map(|pid| vec!["self".to_string(), pid.to_string()])
         .unwrap_or_default();
-    let backends = database_backends(rig).await;
+    let postgres_started = database_backends(rig).await.as_deref().map(BackendsMark::now);
     let cpu_started = CpuMark::now(&nodes);
-    let postgres_started = backends.as_deref().map(BackendsMark::now);
     let started = Instant::now();
     let mut submitted = 0;
     while submitted < options.inquiries {
@@ -395,20 +394,12 @@ async fn measure(
     }
     let gateway = started.elapsed();
     let sweep_cpu = CpuMark::now(&nodes).since(&cpu_started);
-    let postgres_ended = postgres_started
-        .as_ref()
-        .map(|started| BackendsMark::now(&started.pids()));
+    let postgres_ended = postgres_started.as_ref().map(BackendsMark::again);
     let sweep_postgres_cpu_s = match (postgres_started, postgres_ended) {
+        // the pools may have opened connections meanwhile: their backends count from their start
+        // (read a moment later; a listing that fails leaves them out)
         (Some(started), Some(ended)) => {
-            // the pools may have opened connections meanwhile: their backends count from their
-            // start (a moment after the others are read; a listing that fails leaves them out)
-            let known = started.pids();
-            let opened: Vec<u32> = database_backends(rig)
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|pid| !known.contains(pid))
-                .collect();
+            let opened = database_backends(rig).await.unwrap_or_default();
             Some(ended.and(BackendsMark::now(&opened)).since(&started))
         }
         _ => None,

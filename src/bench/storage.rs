@@ -143,14 +143,15 @@ pub async fn write_floor(
     let (asker_code, responder_code) = (asker.as_str(), responder.as_str());
     let due_at = Utc::now() + chrono::Duration::days(REPLY_DAYS);
     // an optional figure: a session that cannot say which process serves it leaves it out
-    let backends = match (
+    let postgres_started = match (
         inspect::connection_backend(&mut asker_db).await,
         inspect::connection_backend(&mut responder_db).await,
     ) {
         (Ok(asker), Ok(responder)) => postgres_processes(&[asker, responder]),
         _ => None,
-    };
-    let postgres_started = backends.as_deref().map(BackendsMark::now);
+    }
+    .as_deref()
+    .map(BackendsMark::now);
     let machine_started = CpuMark::now(&[]);
     let started = Instant::now();
     let (asked, answered) = tokio::join!(
@@ -171,10 +172,9 @@ pub async fn write_floor(
     );
     let elapsed = started.elapsed();
     let machine_cpu_s = CpuMark::now(&[]).since(&machine_started).machine_s;
-    let postgres_cpu_s = backends
-        .as_deref()
-        .zip(postgres_started)
-        .map(|(pids, started)| BackendsMark::now(pids).since(&started));
+    let postgres_cpu_s = postgres_started
+        .as_ref()
+        .map(|started| started.again().since(started));
     asked.context("writing the asker's floor")?;
     answered.context("writing the responder's floor")?;
     let expected = i64::try_from(sweep)?;
